@@ -1,0 +1,136 @@
+# loaxa - build, test, bench, fuzz.
+#
+#   make            release build into build/ (loaxa, loaxa-controller, loaxa-node)
+#   make test       ASan+UBSan build into build/asan/, then every test; ends "N passed, N failed"
+#   make demo       a real broadcast on the embedded defaults (see README.md)
+#   make bench      prints figures (medians), never fails on a slow machine
+#   make fuzz       libFuzzer harnesses (clang), bounded time each
+#   make valgrind   the demo under valgrind, both daemons
+
+CC      ?= cc
+O       ?= build
+VERSION := 0.1.0
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
+           -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) \
+           -DLOAXA_VERSION='"$(VERSION)"' -Icommon -MMD -MP
+LDFLAGS ?=
+
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+pc = $(shell pkg-config --cflags $(1)) 
+pl = $(shell pkg-config --libs $(1))
+
+COMMON_PKGS := libsodium jansson libconfig
+NODE_PKGS   := $(COMMON_PKGS) libmosquitto alsa opusfile opus ogg libsystemd
+IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc
+CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd $(IMPORT_PKGS) libsystemd
+CLI_PKGS    := $(COMMON_PKGS) libcurl $(IMPORT_PKGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+NODE_SRC   := $(wildcard node/*.c)
+IMPORT_SRC := $(wildcard import/*.c)
+CTRL_SRC   := $(wildcard controller/*.c)
+CLI_SRC    := $(wildcard cli/*.c)
+
+obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
+
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+NODE_OBJ   := $(call obj,$(NODE_SRC))
+IMPORT_OBJ := $(call obj,$(IMPORT_SRC))
+CTRL_OBJ   := $(call obj,$(CTRL_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC))
+
+BINS := $(O)/loaxa $(O)/loaxa-controller $(O)/loaxa-node
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
+TOOL_SRC  := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRC))
+# The paced ALSA ioplug plugin the timing tests load (libasound_module_pcm_loaxapaced.so).
+PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
+
+.PHONY: all test unit demo bench fuzz valgrind clean check-config
+
+all: $(BINS)
+
+$(O)/obj/common/%.o: common/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(call pc,$(COMMON_PKGS)) -c $< -o $@
+$(O)/obj/node/%.o: node/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Inode $(call pc,$(NODE_PKGS)) -c $< -o $@
+$(O)/obj/import/%.o: import/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iimport $(call pc,$(IMPORT_PKGS) $(COMMON_PKGS)) -c $< -o $@
+$(O)/obj/controller/%.o: controller/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icontroller -Iimport $(call pc,$(CTRL_PKGS)) -c $< -o $@
+$(O)/obj/cli/%.o: cli/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icli -Iimport $(call pc,$(CLI_PKGS)) -c $< -o $@
+
+$(O)/libloaxa.a: $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(O)/loaxa-node: $(NODE_OBJ) $(O)/libloaxa.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(NODE_PKGS)) -lm
+$(O)/loaxa-controller: $(CTRL_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(CTRL_PKGS)) -lm
+$(O)/loaxa: $(CLI_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(CLI_PKGS)) -lm
+
+# Unit tests link the common library and, when they need them, the import
+# objects and the daemons' modules (every module but its main.c).
+NODE_LIB_OBJ := $(filter-out $(O)/obj/node/main.o,$(NODE_OBJ))
+CTRL_LIB_OBJ := $(filter-out $(O)/obj/controller/main.o,$(CTRL_OBJ))
+ALL_PKGS := $(sort $(NODE_PKGS) $(CTRL_PKGS) $(CLI_PKGS))
+
+$(O)/tests/%: tests/unit/%.c $(NODE_LIB_OBJ) $(CTRL_LIB_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Inode -Icontroller -Iimport -Itests/unit $(call pc,$(ALL_PKGS)) \
+		$< $(filter %.o %.a,$^) $(LDFLAGS) $(call pl,$(ALL_PKGS)) -lm -o $@
+$(O)/tools/%: tests/tools/%.c $(O)/libloaxa.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(call pc,$(ALL_PKGS)) $< $(O)/libloaxa.a $(LDFLAGS) \
+		$(call pl,$(ALL_PKGS)) -lm -o $@
+$(PLUGIN): tests/alsa/pcm_loaxapaced.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared $(call pc,alsa) $< -o $@ $(call pl,alsa) -lm
+
+PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN))
+
+unit: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
+
+# make test: sanitizer build in its own tree so it never mixes with release objects.
+test:
+	$(MAKE) O=build/asan SAN=1 unit
+	$(MAKE) unit
+	LOAXA_BIN=$(CURDIR)/build/asan LOAXA_RELEASE_BIN=$(CURDIR)/build tests/run.sh
+
+demo: all
+	scripts/demo.sh
+
+bench: all unit
+	LOAXA_BIN=$(CURDIR)/build tests/bench/run.sh
+
+fuzz:
+	tests/fuzz/run.sh
+
+valgrind: all
+	LOAXA_VALGRIND=1 scripts/demo.sh
+
+check-config: all
+	$(O)/loaxa-controller --check-config -c etc/controller.cfg
+	$(O)/loaxa-node --check-config -c etc/node.cfg
+
+clean:
+	rm -rf build
+
+-include $(shell find $(O)/obj $(O)/tests $(O)/tools -name '*.d' 2>/dev/null)

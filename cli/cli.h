@@ -1,0 +1,49 @@
+/*
+ * cli.h - what the `loaxa` subcommands share: the API socket path and the
+ * subcommand entry points (each returns the process exit status).
+ *
+ * Exit status: 0 success; 1 error (a message on stderr); 2 wrong usage;
+ * 3 `play --wait` timed out with nodes still pending.
+ */
+#ifndef LOAXA_CLI_H
+#define LOAXA_CLI_H
+
+#include <stdio.h>
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_ERROR 1
+#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_TIMEOUT 3
+
+/* From --socket, else $LOAXA_SOCKET, else /run/loaxa/api.sock. */
+extern const char *cli_socket;
+
+int cmd_keygen(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_play(int argc, char **argv);
+int cmd_nodes(int argc, char **argv);
+int cmd_content(int argc, char **argv);
+int cmd_plays(int argc, char **argv);
+
+void cli_usage(FILE *f);
+
+/* Shared by import and play. */
+#include <jansson.h>
+#include <stdint.h>
+
+/*
+ * Upload FILE to the controller's import; on success *content is its
+ * content object (new reference) and 0 is returned. Errors are printed.
+ */
+int cli_import_file(const char *file, const char *title, int music, json_t **content);
+/* Print the one-line summary of an imported content object on stderr. */
+void cli_print_imported(const char *file, json_t *content);
+
+/* Fields of an untrusted JSON answer, with defaults. */
+const char *jstr(json_t *o, const char *key);           /* "" when absent */
+int64_t jint(json_t *o, const char *key, int64_t def);
+double jreal(json_t *o, const char *key, double def);   /* NaN-free */
+int jbool(json_t *o, const char *key);
+void cli_print_json(json_t *j);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * client.c - see client.h.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+
+static int curl_ready;
+
+static void init_curl(void)
+{
+	if (!curl_ready) {
+		curl_global_init(CURL_GLOBAL_DEFAULT);
+		curl_ready = 1;
+		atexit(curl_global_cleanup);
+	}
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct cli_resp *r = arg;
+	size_t n = size * nmemb;
+	char *nr;
+
+	if (r->len + n > 64u * 1024 * 1024)
+		return 0; /* no sane answer is this big */
+	nr = realloc(r->raw, r->len + n + 1);
+	if (!nr)
+		return 0;
+	r->raw = nr;
+	memcpy(r->raw + r->len, data, n);
+	r->len += n;
+	r->raw[r->len] = '\0';
+	return n;
+}
+
+/* Say why the socket could not be used, in the most useful words we have. */
+static void report_unreachable(CURLcode code, const char *errbuf)
+{
+	struct stat st;
+
+	if (code == CURLE_COULDNT_CONNECT) {
+		if (stat(cli_socket, &st) == 0 && access(cli_socket, R_OK | W_OK) < 0) {
+			fprintf(stderr, "loaxa: no permission to use the controller's socket %s "
+				"(join its group, or run as its user)\n", cli_socket);
+			return;
+		}
+		fprintf(stderr, "loaxa: cannot reach the controller at %s (is "
+			"loaxa-controller running?)\n", cli_socket);
+		return;
+	}
+	fprintf(stderr, "loaxa: talking to the controller at %s failed: %s\n", cli_socket,
+		errbuf[0] ? errbuf : curl_easy_strerror(code));
+}
+
+static int perform(CURL *h, const char *path, struct cli_resp *resp)
+{
+	char url[2048], errbuf[CURL_ERROR_SIZE];
+	CURLcode code;
+	json_error_t je;
+
+	memset(resp, 0, sizeof(*resp));
+	errbuf[0] = '\0';
+	snprintf(url, sizeof(url), "http://localhost%s", path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, cli_socket);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	code = curl_easy_perform(h);
+	if (code != CURLE_OK) {
+		report_unreachable(code, errbuf);
+		cli_resp_free(resp);
+		return -1;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (resp->raw)
+		resp->json = json_loadb(resp->raw, resp->len, 0, &je);
+	return 0;
+}
+
+int cli_get(const char *path, struct cli_resp *resp)
+{
+	CURL *h;
+	int rc;
+
+	init_curl();
+	h = curl_easy_init();
+	if (!h) {
+		fprintf(stderr, "loaxa: cannot start libcurl\n");
+		return -1;
+	}
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	rc = perform(h, path, resp);
+	curl_easy_cleanup(h);
+	return rc;
+}
+
+int cli_post_json(const char *path, json_t *body, struct cli_resp *resp)
+{
+	struct curl_slist *hdrs = NULL;
+	char *text = json_dumps(body, JSON_COMPACT);
+	CURL *h;
+	int rc = -1;
+
+	init_curl();
+	h = curl_easy_init();
+	if (!h || !text) {
+		fprintf(stderr, "loaxa: out of memory\n");
+		goto out;
+	}
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	rc = perform(h, path, resp);
+out:
+	curl_slist_free_all(hdrs);
+	if (h)
+		curl_easy_cleanup(h);
+	free(text);
+	return rc;
+}
+
+static size_t on_read(char *buf, size_t size, size_t nmemb, void *arg)
+{
+	return fread(buf, size, nmemb, (FILE *)arg);
+}
+
+int cli_post_file(const char *path, const char *file, struct cli_resp *resp)
+{
+	struct curl_slist *hdrs = NULL;
+	char hdr[512];
+	const char *base = strrchr(file, '/');
+	struct stat st;
+	FILE *f = NULL;
+	CURL *h = NULL;
+	size_t i;
+	int rc = -1;
+
+	init_curl();
+	f = fopen(file, "rb");
+	if (!f || fstat(fileno(f), &st) < 0) {
+		fprintf(stderr, "loaxa: %s: %s\n", file, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "loaxa: %s: not a regular file\n", file);
+		goto out;
+	}
+	h = curl_easy_init();
+	if (!h) {
+		fprintf(stderr, "loaxa: cannot start libcurl\n");
+		goto out;
+	}
+	snprintf(hdr, sizeof(hdr), "X-Filename: %s", base ? base + 1 : file);
+	for (i = 0; hdr[i]; i++) /* a header is one line */
+		if ((unsigned char)hdr[i] < 0x20)
+			hdr[i] = '_';
+	hdrs = curl_slist_append(hdrs, hdr);
+	hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+	curl_easy_setopt(h, CURLOPT_READDATA, f);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st.st_size);
+	/* no overall timeout: encoding a long recording takes a while */
+	rc = perform(h, path, resp);
+out:
+	curl_slist_free_all(hdrs);
+	if (h)
+		curl_easy_cleanup(h);
+	if (f)
+		fclose(f);
+	return rc;
+}
+
+void cli_resp_free(struct cli_resp *resp)
+{
+	json_decref(resp->json);
+	free(resp->raw);
+	memset(resp, 0, sizeof(*resp));
+}
+
+const char *cli_resp_error(const struct cli_resp *resp)
+{
+	static char buf[256];
+	const char *e = json_string_value(json_object_get(resp->json, "error"));
+
+	if (e)
+		return e;
+	snprintf(buf, sizeof(buf), "the controller answered HTTP %ld%s%.160s", resp->status,
+		 resp->raw ? ": " : "", resp->raw ? resp->raw : "");
+	return buf;
+}
+
+char *cli_escape(const char *s)
+{
+	char *e, *out;
+
+	init_curl();
+	e = curl_easy_escape(NULL, s, 0);
+	if (!e)
+		return NULL;
+	out = strdup(e);
+	curl_free(e);
+	return out;
+}

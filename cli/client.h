@@ -1,0 +1,37 @@
+/*
+ * client.h - the CLI's side of the controller API: HTTP over the unix
+ * socket with libcurl (CURLOPT_UNIX_SOCKET_PATH, URLs http://localhost/v1/...).
+ *
+ * Each call returns 0 when the controller answered (whatever the HTTP
+ * status; look at resp->status) and -1 when it could not be reached, after
+ * printing one line saying so, e.g.
+ *   loaxa: cannot reach the controller at /run/loaxa/api.sock (is
+ *   loaxa-controller running?)
+ */
+#ifndef LOAXA_CLI_CLIENT_H
+#define LOAXA_CLI_CLIENT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct cli_resp {
+	long status;
+	json_t *json;  /* the parsed body, or NULL when it is not JSON */
+	char *raw;
+	size_t len;
+};
+
+int cli_get(const char *path, struct cli_resp *resp);
+int cli_post_json(const char *path, json_t *body, struct cli_resp *resp);
+/* Stream a file as the body (header X-Filename: its base name). */
+int cli_post_file(const char *path, const char *file, struct cli_resp *resp);
+void cli_resp_free(struct cli_resp *resp);
+
+/* The controller's "error" text, or a description of the bad answer. */
+const char *cli_resp_error(const struct cli_resp *resp);
+
+/* URL-encode s for a query string (malloc'd). */
+char *cli_escape(const char *s);
+
+#endif

@@ -1,0 +1,261 @@
+/*
+ * lists.c - `loaxa nodes`, `loaxa content list`, `loaxa plays`: what the
+ * controller knows, as tables for people or --json for scripts.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "cli.h"
+#include "client.h"
+#include "table.h"
+
+static int64_t wall_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Only --json (and --broadcast for plays); returns -1 on bad usage. */
+static int parse_opts(int argc, char **argv, int *json, const char **broadcast,
+		      const char *usage)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "broadcast", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			*json = 1;
+			break;
+		case 'b':
+			if (!broadcast)
+				goto bad;
+			*broadcast = optarg;
+			break;
+		case 'h':
+			printf("%s\n", usage);
+			return 1;
+		default:
+			goto bad;
+		}
+	}
+	return 0;
+bad:
+	fprintf(stderr, "%s\n", usage);
+	return -1;
+}
+
+/* GET path; on success *out is the answer's list under key. */
+static int fetch_list(const char *path, const char *key, struct cli_resp *resp,
+		      json_t **out)
+{
+	if (cli_get(path, resp) < 0)
+		return -1;
+	if (resp->status != 200) {
+		fprintf(stderr, "loaxa: %s\n", cli_resp_error(resp));
+		cli_resp_free(resp);
+		return -1;
+	}
+	*out = json_object_get(resp->json, key);
+	if (!json_is_array(*out)) {
+		fprintf(stderr, "loaxa: the controller's answer has no \"%s\" list\n", key);
+		cli_resp_free(resp);
+		return -1;
+	}
+	return 0;
+}
+
+int cmd_nodes(int argc, char **argv)
+{
+	static const char *const head[] = { "NODE", "ZONES", "ONLINE", "LAST SEEN",
+					    "PLAYING", "VERSION" };
+	struct cli_resp resp;
+	struct table t;
+	json_t *list, *n, *z, *playing;
+	char zones[512], seen[32], play[160];
+	int64_t now = wall_ms();
+	size_t i, j;
+	int json = 0, rc;
+
+	rc = parse_opts(argc, argv, &json, NULL, "usage: loaxa nodes [--json]");
+	if (rc)
+		return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	if (fetch_list("/v1/nodes", "nodes", &resp, &list) < 0)
+		return CLI_EXIT_ERROR;
+	if (json) {
+		cli_print_json(resp.json);
+		cli_resp_free(&resp);
+		return CLI_EXIT_OK;
+	}
+	table_init(&t, 6, head);
+	t.limit[1] = 40;
+	t.limit[4] = 50;
+	json_array_foreach(list, i, n) {
+		const char *cells[6];
+
+		zones[0] = '\0';
+		json_array_foreach(json_object_get(n, "zones"), j, z) {
+			if (!json_is_string(z) || strlen(zones) + strlen(json_string_value(z)) + 3 >
+							  sizeof(zones))
+				continue;
+			strcat(zones, j ? ", " : "");
+			strcat(zones, json_string_value(z));
+		}
+		fmt_ago(seen, sizeof(seen), jint(n, "last_seen", 0), now);
+		playing = json_object_get(n, "playing");
+		if (json_is_object(playing))
+			snprintf(play, sizeof(play), "%s (%.12s, %s)",
+				 jstr(playing, "broadcast")[0] ? jstr(playing, "broadcast") : "?",
+				 jstr(playing, "content"),
+				 jstr(playing, "level")[0] ? jstr(playing, "level") : "?");
+		else
+			snprintf(play, sizeof(play), "-");
+		cells[0] = jstr(n, "node");
+		cells[1] = zones[0] ? zones : "-";
+		cells[2] = jbool(n, "online") ? "yes" : "no";
+		cells[3] = seen;
+		cells[4] = play;
+		cells[5] = jstr(n, "version")[0] ? jstr(n, "version") : "-";
+		table_add(&t, cells);
+	}
+	if (t.nrows == 0)
+		printf("no nodes yet: a node appears once it reports its status\n");
+	else
+		table_print(&t, stdout);
+	table_free(&t);
+	cli_resp_free(&resp);
+	return CLI_EXIT_OK;
+}
+
+int cmd_content(int argc, char **argv)
+{
+	static const char *const head[] = { "ID", "TITLE", "DURATION", "LOUDNESS", "BYTES" };
+	static const char usage[] = "usage: loaxa content list [--json]";
+	struct cli_resp resp;
+	struct table t;
+	json_t *list, *c;
+	char dur[32], loud[32], bytes[32], id[16];
+	size_t i;
+	int json = 0, rc;
+
+	if (argc < 2 || strcmp(argv[1], "list") != 0) {
+		if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+			printf("%s\n", usage);
+			return CLI_EXIT_OK;
+		}
+		fprintf(stderr, "%s\n", usage);
+		return CLI_EXIT_USAGE;
+	}
+	rc = parse_opts(argc - 1, argv + 1, &json, NULL, usage);
+	if (rc)
+		return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	if (fetch_list("/v1/content", "content", &resp, &list) < 0)
+		return CLI_EXIT_ERROR;
+	if (json) {
+		cli_print_json(resp.json);
+		cli_resp_free(&resp);
+		return CLI_EXIT_OK;
+	}
+	table_init(&t, 5, head);
+	t.limit[1] = 40;
+	t.right[2] = t.right[3] = t.right[4] = 1;
+	json_array_foreach(list, i, c) {
+		const char *cells[5];
+		double lufs = jreal(c, "output_lufs", NAN);
+
+		snprintf(id, sizeof(id), "%.12s", jstr(c, "id"));
+		fmt_duration_ms(dur, sizeof(dur), jint(c, "duration_ms", -1));
+		if (isfinite(lufs))
+			snprintf(loud, sizeof(loud), "%.1f LUFS", lufs);
+		else
+			snprintf(loud, sizeof(loud), "silence");
+		fmt_bytes(bytes, sizeof(bytes), jint(c, "bytes", -1));
+		cells[0] = id;
+		cells[1] = jstr(c, "title");
+		cells[2] = dur;
+		cells[3] = loud;
+		cells[4] = bytes;
+		table_add(&t, cells);
+	}
+	if (t.nrows == 0)
+		printf("no content yet: add some with loaxa import FILE\n");
+	else
+		table_print(&t, stdout);
+	table_free(&t);
+	cli_resp_free(&resp);
+	return CLI_EXIT_OK;
+}
+
+int cmd_plays(int argc, char **argv)
+{
+	static const char *const head[] = { "TIME", "NODE", "EVENT", "BROADCAST",
+					    "CONTENT", "DURATION", "REASON" };
+	struct cli_resp resp;
+	struct table t;
+	json_t *list, *e;
+	const char *broadcast = NULL;
+	char path[256], when[32], dur[32], content[16], *eb = NULL;
+	size_t i;
+	int json = 0, rc;
+
+	rc = parse_opts(argc, argv, &json, &broadcast,
+			"usage: loaxa plays [--broadcast B] [--json]");
+	if (rc)
+		return rc < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	if (optind != argc) {
+		fprintf(stderr, "usage: loaxa plays [--broadcast B] [--json]\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (broadcast) {
+		eb = cli_escape(broadcast);
+		snprintf(path, sizeof(path), "/v1/plays?broadcast=%s", eb ? eb : "");
+		free(eb);
+	} else {
+		snprintf(path, sizeof(path), "/v1/plays");
+	}
+	if (fetch_list(path, "plays", &resp, &list) < 0)
+		return CLI_EXIT_ERROR;
+	if (json) {
+		cli_print_json(resp.json);
+		cli_resp_free(&resp);
+		return CLI_EXIT_OK;
+	}
+	table_init(&t, 7, head);
+	t.right[5] = 1;
+	t.limit[6] = 50;
+	json_array_foreach(list, i, e) {
+		const char *cells[7], *type = jstr(e, "type");
+		int64_t ts = jint(e, "received", -1);
+
+		fmt_local_time(when, sizeof(when), ts);
+		fmt_duration_ms(dur, sizeof(dur), jint(e, "duration_ms", -1));
+		snprintf(content, sizeof(content), "%.12s", jstr(e, "content"));
+		cells[0] = when;
+		cells[1] = jstr(e, "node");
+		cells[2] = strncmp(type, "play_", 5) == 0 ? type + 5 : type;
+		cells[3] = jstr(e, "broadcast")[0] ? jstr(e, "broadcast") : "-";
+		cells[4] = content[0] ? content : "-";
+		cells[5] = dur;
+		cells[6] = jstr(e, "reason");
+		table_add(&t, cells);
+	}
+	if (t.nrows == 0)
+		printf("no plays%s%s yet\n", broadcast ? " of " : "", broadcast ? broadcast : "");
+	else
+		table_print(&t, stdout);
+	table_free(&t);
+	cli_resp_free(&resp);
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,85 @@
+/*
+ * main.c - `loaxa`, the operator's command line: global options, then one
+ * subcommand. Everything but keygen and encode talks to loaxa-controller
+ * over its API socket (client.c).
+ */
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "encode.h"
+
+const char *cli_socket = "/run/loaxa/api.sock";
+
+void cli_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: loaxa [--socket PATH] COMMAND [ARGS]\n"
+		"\n"
+		"commands:\n"
+		"  keygen -o DIR                     make the controller key pair (DIR/controller.key,\n"
+		"                                    DIR/controller.pub); never overwrites a key\n"
+		"  encode IN -o OUT.opus [--bitrate KBPS] [--music] [--json]\n"
+		"                                    encode an audio file here, without the controller\n"
+		"  import FILE [--title T] [--music] [--json]\n"
+		"                                    import an audio file; prints its content id\n"
+		"  play FILE|CONTENT_ID (--zone Z | --node N | --all) [--level L] [--wait[=SECONDS]] [--json]\n"
+		"                                    broadcast it now (a FILE is imported first);\n"
+		"                                    --wait: until every node finished (default 60 s)\n"
+		"  nodes [--json]                    the nodes: zones, online, last seen, playing\n"
+		"  content list [--json]             the stored content\n"
+		"  plays [--broadcast B] [--json]    the play log\n"
+		"  help                              this text\n"
+		"\n"
+		"The controller's socket is --socket PATH, else $LOAXA_SOCKET, else\n"
+		"/run/loaxa/api.sock. Tables are for people; --json is for scripts.\n"
+		"Exit status: 0 ok, 1 error, 2 wrong usage, 3 play --wait timed out.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "keygen", cmd_keygen }, { "encode", cmd_encode }, { "import", cmd_import },
+		{ "play", cmd_play },     { "nodes", cmd_nodes },   { "content", cmd_content },
+		{ "plays", cmd_plays },
+	};
+	const char *env = getenv("LOAXA_SOCKET");
+	size_t i;
+	int a = 1;
+
+	/* Screen widths of UTF-8 text in tables (output bytes are unchanged). */
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		setlocale(LC_CTYPE, "");
+	if (env && env[0])
+		cli_socket = env;
+	while (a < argc && argv[a][0] == '-') {
+		if (strcmp(argv[a], "--socket") == 0 && a + 1 < argc) {
+			cli_socket = argv[a + 1];
+			a += 2;
+		} else if (strncmp(argv[a], "--socket=", 9) == 0) {
+			cli_socket = argv[a] + 9;
+			a++;
+		} else if (strcmp(argv[a], "-h") == 0 || strcmp(argv[a], "--help") == 0) {
+			cli_usage(stdout);
+			return CLI_EXIT_OK;
+		} else {
+			fprintf(stderr, "loaxa: unknown option %s\n\n", argv[a]);
+			cli_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (a >= argc || strcmp(argv[a], "help") == 0) {
+		cli_usage(a >= argc ? stderr : stdout);
+		return a >= argc ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(argv[a], cmds[i].name) == 0)
+			return cmds[i].fn(argc - a, argv + a);
+	fprintf(stderr, "loaxa: unknown command \"%s\" (see loaxa help)\n", argv[a]);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,290 @@
+/*
+ * config.c - see config.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+int cfg_load(struct cfg *cfg, const char *path)
+{
+	struct stat st;
+
+	memset(cfg, 0, sizeof(*cfg));
+	config_init(&cfg->c);
+	if (str_copy(cfg->path, sizeof(cfg->path), path) < 0) {
+		log_errorx("%s: path too long", path);
+		cfg->errors++;
+		config_destroy(&cfg->c);
+		return -ENAMETOOLONG;
+	}
+	/*
+	 * Check the file first: libconfig reports an unreadable file or a
+	 * directory without a usable errno.
+	 */
+	errno = 0;
+	st.st_mode = 0;
+	if (stat(path, &st) < 0 || access(path, R_OK) < 0 || !S_ISREG(st.st_mode)) {
+		int err = errno;
+
+		if (S_ISDIR(st.st_mode) && err == 0)
+			err = EISDIR;
+		log_errorx("%s: cannot read the file: %s", path,
+			   err ? strerror(err) : "not a regular file");
+		cfg->errors++;
+		config_destroy(&cfg->c);
+		return -EINVAL;
+	}
+	errno = 0;
+	if (config_read_file(&cfg->c, path) != CONFIG_TRUE) {
+		/* The error may lie in an @include'd file: name that one. */
+		const char *where = config_error_file(&cfg->c);
+
+		if (config_error_type(&cfg->c) == CONFIG_ERR_FILE_IO)
+			log_errorx("%s: cannot read the file: %s", path,
+				   strerror(errno ? errno : ENOENT));
+		else
+			log_errorx("%s:%d: %s", where ? where : path,
+				   config_error_line(&cfg->c),
+				   config_error_text(&cfg->c));
+		cfg->errors++;
+		/* Nothing to free after a failed load (cfg_free stays harmless). */
+		config_destroy(&cfg->c);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void cfg_free(struct cfg *cfg)
+{
+	config_destroy(&cfg->c);
+}
+
+static int cfg_line(struct cfg *cfg, const char *field)
+{
+	config_setting_t *s = config_lookup(&cfg->c, field);
+
+	return s ? config_setting_source_line(s) : 0;
+}
+
+void cfg_error(struct cfg *cfg, const char *field, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	int line = cfg_line(cfg, field);
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		log_errorx("%s:%d: field \"%s\": %s", cfg->path, line, field, msg);
+	else
+		log_errorx("%s: field \"%s\": %s", cfg->path, field, msg);
+	cfg->errors++;
+}
+
+static config_setting_t *cfg_find(struct cfg *cfg, const char *field,
+				  int required, int *rc)
+{
+	config_setting_t *s = config_lookup(&cfg->c, field);
+
+	*rc = 0;
+	if (!s) {
+		if (required) {
+			cfg_error(cfg, field, "is required but missing");
+			*rc = -EINVAL;
+		} else {
+			*rc = 1;
+		}
+	}
+	return s;
+}
+
+int cfg_string(struct cfg *cfg, const char *field, int required, const char *def,
+	       char *out, size_t outlen)
+{
+	int rc;
+	config_setting_t *s = cfg_find(cfg, field, required, &rc);
+	const char *v;
+
+	if (!s) {
+		if (rc == 1 && str_copy(out, outlen, def ? def : "") < 0)
+			return -ENAMETOOLONG;
+		return rc;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		cfg_error(cfg, field, "must be a string in double quotes");
+		return -EINVAL;
+	}
+	v = config_setting_get_string(s);
+	if (str_copy(out, outlen, v) < 0) {
+		cfg_error(cfg, field, "is too long (at most %zu characters)",
+			  outlen - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cfg_int(struct cfg *cfg, const char *field, int required, long long def,
+	    long long min, long long max, long long *out)
+{
+	int rc;
+	config_setting_t *s = cfg_find(cfg, field, required, &rc);
+	long long v;
+
+	if (!s) {
+		if (rc == 1)
+			*out = def;
+		return rc;
+	}
+	if (config_setting_type(s) == CONFIG_TYPE_INT)
+		v = config_setting_get_int(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_INT64)
+		v = config_setting_get_int64(s);
+	else {
+		cfg_error(cfg, field, "must be a whole number");
+		return -EINVAL;
+	}
+	if (v < min || v > max) {
+		cfg_error(cfg, field, "must be between %lld and %lld (got %lld)",
+			  min, max, v);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int cfg_double(struct cfg *cfg, const char *field, int required, double def,
+	       double min, double max, double *out)
+{
+	int rc;
+	config_setting_t *s = cfg_find(cfg, field, required, &rc);
+	double v;
+
+	if (!s) {
+		if (rc == 1)
+			*out = def;
+		return rc;
+	}
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_FLOAT:
+		v = config_setting_get_float(s);
+		break;
+	case CONFIG_TYPE_INT:
+		v = config_setting_get_int(s);
+		break;
+	case CONFIG_TYPE_INT64:
+		v = (double)config_setting_get_int64(s);
+		break;
+	default:
+		cfg_error(cfg, field, "must be a number");
+		return -EINVAL;
+	}
+	if (!(v >= min && v <= max)) {
+		cfg_error(cfg, field, "must be between %g and %g (got %g)", min,
+			  max, v);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int cfg_bool(struct cfg *cfg, const char *field, int required, int def, int *out)
+{
+	int rc;
+	config_setting_t *s = cfg_find(cfg, field, required, &rc);
+
+	if (!s) {
+		if (rc == 1)
+			*out = def;
+		return rc;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		cfg_error(cfg, field, "must be true or false");
+		return -EINVAL;
+	}
+	*out = config_setting_get_bool(s);
+	return 0;
+}
+
+int cfg_string_list(struct cfg *cfg, const char *field, int required,
+		    char (*out)[32], size_t max, size_t *n)
+{
+	int rc, i, count;
+	config_setting_t *s = cfg_find(cfg, field, required, &rc);
+
+	*n = 0;
+	if (!s)
+		return rc;
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST) {
+		cfg_error(cfg, field, "must be a list of strings, e.g. [\"a\", \"b\"]");
+		return -EINVAL;
+	}
+	count = config_setting_length(s);
+	if (count < 0 || (size_t)count > max) {
+		cfg_error(cfg, field, "has %d entries, at most %zu allowed", count,
+			  max);
+		return -EINVAL;
+	}
+	for (i = 0; i < count; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = e ? config_setting_get_string(e) : NULL;
+		if (!v || str_copy(out[i], 32, v) < 0) {
+			cfg_error(cfg, field,
+				  "entry %d must be a string of at most 31 characters",
+				  i + 1);
+			return -EINVAL;
+		}
+	}
+	*n = (size_t)count;
+	return 0;
+}
+
+static int cfg_path_known(const char *path, const char *const *known)
+{
+	for (; *known; known++)
+		if (strcmp(path, *known) == 0)
+			return 1;
+	return 0;
+}
+
+static int cfg_walk(struct cfg *cfg, config_setting_t *group, const char *prefix,
+		    const char *const *known)
+{
+	int i, bad = 0, count = config_setting_length(group);
+
+	for (i = 0; i < count; i++) {
+		config_setting_t *s = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(s);
+		char path[512];
+
+		if (!name)
+			continue;
+		snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "",
+			 name);
+		if (!cfg_path_known(path, known)) {
+			log_errorx("%s:%d: field \"%s\": unknown field (a typo?)",
+				   cfg->path, config_setting_source_line(s), path);
+			cfg->errors++;
+			bad = 1;
+			continue;
+		}
+		if (config_setting_type(s) == CONFIG_TYPE_GROUP &&
+		    cfg_walk(cfg, s, path, known) < 0)
+			bad = 1;
+	}
+	return bad ? -EINVAL : 0;
+}
+
+int cfg_reject_unknown(struct cfg *cfg, const char *const *known)
+{
+	return cfg_walk(cfg, config_root_setting(&cfg->c), "", known);
+}

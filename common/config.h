@@ -1,0 +1,50 @@
+/*
+ * config.h - libconfig with errors an operator can act on.
+ *
+ * Every error names the file, the line and the field, e.g.
+ *   node.cfg:12: field "alsa.channels": must be between 1 and 8 (got 0)
+ * Lookups use dotted paths ("mqtt.port"). Each getter returns 0 when the
+ * value was found and valid, 1 when it was absent and the default was used,
+ * and -EINVAL (after logging) when it is present but wrong or required and
+ * absent. cfg_reject_unknown() catches typos: a field the daemon does not
+ * know is an error, not silently ignored.
+ */
+#ifndef LOAXA_CONFIG_H
+#define LOAXA_CONFIG_H
+
+#include <libconfig.h>
+#include <stddef.h>
+
+struct cfg {
+	config_t c;
+	char path[4096];
+	int errors; /* count of errors logged so far */
+};
+
+enum { CFG_OPTIONAL = 0, CFG_REQUIRED = 1 };
+
+int cfg_load(struct cfg *cfg, const char *path);
+void cfg_free(struct cfg *cfg);
+
+int cfg_string(struct cfg *cfg, const char *field, int required, const char *def,
+	       char *out, size_t outlen);
+int cfg_int(struct cfg *cfg, const char *field, int required, long long def,
+	    long long min, long long max, long long *out);
+int cfg_double(struct cfg *cfg, const char *field, int required, double def,
+	       double min, double max, double *out);
+int cfg_bool(struct cfg *cfg, const char *field, int required, int def, int *out);
+/* An array of strings; *n is set to the count (at most max). */
+int cfg_string_list(struct cfg *cfg, const char *field, int required,
+		    char (*out)[32], size_t max, size_t *n);
+
+/*
+ * known: NULL-terminated list of dotted paths of every field and group the
+ * daemon understands, e.g. {"site", "mqtt", "mqtt.host", NULL}.
+ */
+int cfg_reject_unknown(struct cfg *cfg, const char *const *known);
+
+/* Log "file:line: field "x": msg" for a field found in the file. */
+void cfg_error(struct cfg *cfg, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * util.h - small helpers shared by controller, node and CLI: atomic files,
+ * hex, clocks, content hashes.
+ *
+ * All functions return 0 (or a length) on success and a negative errno value
+ * on failure, and leave errno meaningful for log_warn().
+ */
+#ifndef LOAXA_UTIL_H
+#define LOAXA_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* SHA-256 as lowercase hex: the id of every piece of content. */
+#define CONTENT_ID_LEN 64
+
+/*
+ * Write buf to path so that readers see the old file or the new one, never a
+ * mix: write path.tmp.<pid>, fsync, rename over path, fsync the directory.
+ */
+int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode);
+
+/* Read a whole file of at most max bytes; *out is malloc'd and NUL-terminated. */
+int read_file(const char *path, size_t max, uint8_t **out, size_t *len);
+
+int mkdir_p(const char *path, mode_t mode);
+int fsync_dir_of(const char *path);
+
+void hex_encode(char *out, const uint8_t *in, size_t n); /* out: 2n+1 bytes */
+int hex_decode(uint8_t *out, size_t n, const char *hex);  /* exactly 2n hex digits */
+
+/* True when s is 64 lowercase hex digits. */
+int content_id_valid(const char *s);
+/* SHA-256 of a file as hex (out: 65 bytes). */
+int sha256_file_hex(const char *path, char out[CONTENT_ID_LEN + 1]);
+
+int64_t now_ms(void);  /* CLOCK_REALTIME, milliseconds since the epoch */
+int64_t mono_ms(void); /* CLOCK_MONOTONIC, milliseconds */
+int64_t mono_us(void);
+
+/* Safe string copy; returns -ENAMETOOLONG when src does not fit. */
+int str_copy(char *dst, size_t dstlen, const char *src);
+
+/* Names: nodes, zones, sites: 1..31 of [a-z0-9_-], starting alnum. */
+int name_valid(const char *s);
+
+#endif

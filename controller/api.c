@@ -1,0 +1,759 @@
+/*
+ * api.c - see api.h.
+ */
+#include "api.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "broadcast.h"
+#include "ctl.h"
+#include "ctlutil.h"
+#include "log.h"
+#include "util.h"
+
+enum api_route {
+	R_NONE,
+	R_NODES,
+	R_CONTENT_LIST,
+	R_CONTENT_POST,
+	R_BROADCAST_POST,
+	R_BROADCAST_GET,
+	R_PLAYS,
+};
+
+struct api_req {
+	struct api_req *next, *prev;
+	struct ctl *c;
+	struct MHD_Connection *conn;
+	enum api_route route;
+	char method[8];
+	char url[128];
+	char bid[CTL_ID_MAX];
+	/* a JSON request body */
+	char *body;
+	size_t body_len;
+	int body_too_big;
+	/* an upload */
+	int fd;
+	char tmp_path[PATH_MAX];
+	uint64_t upload_bytes;
+	char name[256];
+	char title[CTL_TITLE_MAX];
+	int music;
+	int import_pending;
+	int suspended;
+	int orphan;           /* MHD is done with it while the import runs */
+	/* the answer, once known */
+	unsigned status;
+	json_t *reply;
+};
+
+struct ctl_api {
+	struct MHD_Daemon *d;
+	int listen_fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct api_req *reqs;
+};
+
+static void set_reply(struct api_req *r, unsigned status, json_t *j)
+{
+	json_decref(r->reply);
+	r->status = status;
+	r->reply = j ? j : json_pack("{s:s}", "error", "out of memory");
+	if (!j)
+		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static void set_error(struct api_req *r, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_error(struct api_req *r, unsigned status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	set_reply(r, status, json_pack("{s:s}", "error", msg));
+	if (status >= 500)
+		log_warnx("API: %s %s: %u %s", r->method, r->url, status, msg);
+	else
+		log_info("API: %s %s: %u %s", r->method, r->url, status, msg);
+}
+
+static enum MHD_Result queue_reply(struct api_req *r)
+{
+	static const char fallback[] = "{\"error\":\"out of memory\"}";
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *text = r->reply ? json_dumps(r->reply, JSON_COMPACT) : NULL;
+
+	if (text) {
+		resp = MHD_create_response_from_buffer(strlen(text), text,
+						       MHD_RESPMEM_MUST_FREE);
+	} else {
+		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		resp = MHD_create_response_from_buffer(sizeof(fallback) - 1,
+						       (void *)fallback,
+						       MHD_RESPMEM_PERSISTENT);
+	}
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	ret = MHD_queue_response(r->conn, r->status, resp);
+	MHD_destroy_response(resp);
+	log_debug("API: %s %s: %u", r->method, r->url, r->status);
+	return ret;
+}
+
+static void req_free(struct ctl *c, struct api_req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else if (c->api)
+		c->api->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	if (r->fd >= 0)
+		close(r->fd);
+	if (r->tmp_path[0])
+		unlink(r->tmp_path);
+	free(r->body);
+	json_decref(r->reply);
+	free(r);
+}
+
+/* ------------------------------------------------------------ routing */
+
+static int bid_valid(const char *s)
+{
+	size_t i;
+
+	if (!s[0] || strlen(s) >= CTL_ID_MAX)
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '-' || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static void route(struct api_req *r, const char *url, const char *method)
+{
+	int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+	const char *allowed = NULL;
+
+	if (strcmp(url, "/v1/nodes") == 0) {
+		if (get)
+			r->route = R_NODES;
+		allowed = "GET";
+	} else if (strcmp(url, "/v1/content") == 0) {
+		if (get)
+			r->route = R_CONTENT_LIST;
+		else if (post)
+			r->route = R_CONTENT_POST;
+		allowed = "GET or POST";
+	} else if (strcmp(url, "/v1/broadcasts") == 0) {
+		if (post)
+			r->route = R_BROADCAST_POST;
+		allowed = "POST";
+	} else if (strncmp(url, "/v1/broadcasts/", 15) == 0) {
+		if (!bid_valid(url + 15)) {
+			set_error(r, MHD_HTTP_NOT_FOUND, "no such broadcast");
+			return;
+		}
+		snprintf(r->bid, sizeof(r->bid), "%s", url + 15);
+		if (get)
+			r->route = R_BROADCAST_GET;
+		allowed = "GET";
+	} else if (strcmp(url, "/v1/plays") == 0) {
+		if (get)
+			r->route = R_PLAYS;
+		allowed = "GET";
+	} else {
+		set_error(r, MHD_HTTP_NOT_FOUND, "no such API endpoint: %s (see "
+			  "docs/controller.md)", r->url);
+		return;
+	}
+	if (r->route == R_NONE)
+		set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s is not allowed on %s (use %s)",
+			  r->method, r->url, allowed);
+}
+
+/* ------------------------------------------------------------ uploads */
+
+/* The title an upload gets when none is given: its file name, no extension. */
+static void title_from_name(char *out, size_t outlen, const char *name)
+{
+	char *dot;
+
+	snprintf(out, outlen, "%s", name);
+	dot = strrchr(out, '.');
+	if (dot && dot != out)
+		*dot = '\0';
+}
+
+static int upload_begin(struct api_req *r)
+{
+	struct ctl *c = r->c;
+	const char *len = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *fname = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+							"X-Filename");
+	const char *title = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+							"title");
+	const char *music = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+							"music");
+	const char *base;
+
+	if (len) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(len, &end, 10);
+		if (errno || *end || n > CTL_MAX_UPLOAD) {
+			set_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+				  "the file is too large: at most %llu MiB can be imported",
+				  CTL_MAX_UPLOAD >> 20);
+			return -EFBIG;
+		}
+		if (n == 0) {
+			set_error(r, MHD_HTTP_BAD_REQUEST, "the upload is empty: send the "
+				  "audio file's bytes as the request body");
+			return -EINVAL;
+		}
+	}
+	base = fname ? strrchr(fname, '/') : NULL;
+	base = base ? base + 1 : fname;
+	if (base && base[0] && strlen(base) < 200 && ctl_text_valid(base, strlen(base)))
+		snprintf(r->name, sizeof(r->name), "%s", base);
+	else
+		snprintf(r->name, sizeof(r->name), "upload");
+	if (title) {
+		if (strlen(title) >= sizeof(r->title) || !ctl_text_valid(title, strlen(title))) {
+			set_error(r, MHD_HTTP_BAD_REQUEST, "the title must be text of at most "
+				  "%zu bytes without control characters", sizeof(r->title) - 1);
+			return -EINVAL;
+		}
+		snprintf(r->title, sizeof(r->title), "%s", title);
+	} else {
+		title_from_name(r->title, sizeof(r->title), r->name);
+	}
+	r->music = music && (strcmp(music, "1") == 0 || strcmp(music, "true") == 0 ||
+			     strcmp(music, "yes") == 0);
+	if ((size_t)snprintf(r->tmp_path, sizeof(r->tmp_path), "%s/upload-XXXXXX",
+			     c->tmp_dir) >= sizeof(r->tmp_path)) {
+		r->tmp_path[0] = '\0';
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "state_dir path too long");
+		return -ENAMETOOLONG;
+	}
+	r->fd = mkostemp(r->tmp_path, O_CLOEXEC);
+	if (r->fd < 0) {
+		int err = errno;
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			  "the controller cannot store the upload in %s: %s", c->tmp_dir,
+			  strerror(err));
+		r->tmp_path[0] = '\0';
+		return -err;
+	}
+	return 0;
+}
+
+/* Returns -1 when the connection must be dropped (over the size limit). */
+static int upload_data(struct api_req *r, const char *data, size_t len)
+{
+	r->upload_bytes += len;
+	if (r->upload_bytes > CTL_MAX_UPLOAD) {
+		log_warnx("API: an upload of %s is over %llu MiB: connection closed", r->name,
+			  CTL_MAX_UPLOAD >> 20);
+		return -1;
+	}
+	if (r->fd < 0)
+		return 0; /* failed before: discard the rest, answer at the end */
+	while (len > 0) {
+		ssize_t n = write(r->fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			close(r->fd);
+			r->fd = -1;
+			unlink(r->tmp_path);
+			r->tmp_path[0] = '\0';
+			set_error(r, err == ENOSPC ? 507 : MHD_HTTP_INTERNAL_SERVER_ERROR,
+				  "the controller cannot store the upload: %s", strerror(err));
+			return 0;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void import_done(struct ctl *c, void *arg, const struct ctl_import_outcome *out)
+{
+	struct api_req *r = arg;
+	struct ctl_content_row row;
+	json_t *j;
+	int existed = 0, rc;
+
+	r->import_pending = 0;
+	if (r->tmp_path[0]) {
+		unlink(r->tmp_path);
+		r->tmp_path[0] = '\0';
+	}
+	if (r->orphan) {
+		req_free(c, r);
+		return;
+	}
+	if (out->rc < 0) {
+		set_error(r, out->rc == -ECANCELED ? MHD_HTTP_SERVICE_UNAVAILABLE
+						   : MHD_HTTP_UNPROCESSABLE_CONTENT,
+			  "%s", out->err);
+		goto resume;
+	}
+	memset(&row, 0, sizeof(row));
+	snprintf(row.id, sizeof(row.id), "%s", out->res.sha256);
+	snprintf(row.title, sizeof(row.title), "%s", r->title);
+	row.duration_ms = (int64_t)(out->res.duration_s * 1000.0 + 0.5);
+	row.bytes = (int64_t)out->res.bytes;
+	row.input_lufs = out->res.input_lufs;
+	row.output_lufs = out->res.output_lufs;
+	row.true_peak_dbtp = out->res.true_peak_dbtp;
+	row.created = now_ms();
+	rc = content_id_valid(row.id) ? ctl_db_content_add(&c->db, &row, &existed) : -EINVAL;
+	if (rc == 0)
+		rc = ctl_db_content_get(&c->db, row.id, &row);
+	if (rc < 0) {
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			  "the file was encoded but the controller could not record it (see "
+			  "its log)");
+		goto resume;
+	}
+	j = ctl_content_row_json(&row);
+	if (j)
+		json_object_set_new(j, "existed", json_boolean(existed));
+	set_reply(r, MHD_HTTP_CREATED, j);
+	if (existed)
+		log_info("import of %s: content %s \"%s\" was here already", r->name,
+			 ctl_short_id(row.id), row.title);
+	else
+		log_info("imported %s as content %s \"%s\" (%.1f s, %.1f -> %.1f LUFS, "
+			 "true peak %.1f dBTP, %" PRId64 " bytes)", r->name,
+			 ctl_short_id(row.id), row.title, (double)row.duration_ms / 1000.0,
+			 row.input_lufs, row.output_lufs, row.true_peak_dbtp, row.bytes);
+resume:
+	if (r->suspended) {
+		r->suspended = 0;
+		MHD_resume_connection(r->conn);
+	}
+}
+
+static void upload_finish(struct api_req *r)
+{
+	int rc;
+
+	if (r->reply)
+		return; /* an error while receiving */
+	if (r->upload_bytes == 0) {
+		set_error(r, MHD_HTTP_BAD_REQUEST, "the upload is empty: send the audio "
+			  "file's bytes as the request body");
+		return;
+	}
+	if (close(r->fd) < 0) {
+		r->fd = -1;
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			  "the controller cannot store the upload: %s", strerror(errno));
+		return;
+	}
+	r->fd = -1;
+	log_info("API: received %s (%" PRIu64 " bytes), title \"%s\"%s", r->name,
+		 r->upload_bytes, r->title, r->music ? ", music" : "");
+	r->import_pending = 1;
+	rc = ctl_imports_submit(r->c, r->tmp_path, r->name, r->title, r->music,
+				import_done, r);
+	if (rc < 0) {
+		r->import_pending = 0;
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot start the import: %s",
+			  strerror(-rc));
+		return;
+	}
+	if (!r->import_pending)
+		return; /* finished at once (could not start): reply is set */
+	MHD_suspend_connection(r->conn);
+	r->suspended = 1;
+}
+
+/* ------------------------------------------------------------ endpoints */
+
+static void get_list(struct api_req *r, const char *key, json_t *list)
+{
+	if (!list) {
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "the controller's database "
+			  "failed (see its log)");
+		return;
+	}
+	set_reply(r, MHD_HTTP_OK, json_pack("{s:o}", key, list));
+}
+
+static void get_plays(struct api_req *r)
+{
+	const char *b = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+						    "broadcast");
+	const char *l = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit");
+	long limit = 1000;
+
+	if (b && !bid_valid(b)) {
+		set_error(r, MHD_HTTP_BAD_REQUEST, "the broadcast parameter is not a "
+			  "broadcast id (b-...)");
+		return;
+	}
+	if (l) {
+		char *end;
+
+		errno = 0;
+		limit = strtol(l, &end, 10);
+		if (errno || *end || limit < 1 || limit > 1000000) {
+			set_error(r, MHD_HTTP_BAD_REQUEST, "limit must be a number from 1 to "
+				  "1000000");
+			return;
+		}
+	}
+	/* With a broadcast, every one of its events. */
+	get_list(r, "plays", ctl_db_plays_json(&r->c->db, b, b && !l ? 0 : (int)limit));
+}
+
+static void post_broadcast(struct api_req *r)
+{
+	struct ctl_play_request req;
+	json_t *reply = NULL;
+	char err[512];
+	int rc;
+
+	if (r->body_too_big) {
+		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d "
+			  "bytes", CTL_MAX_JSON_BODY);
+		return;
+	}
+	rc = ctl_parse_play_request(r->body ? r->body : "", r->body_len, &req, err,
+				    sizeof(err));
+	if (rc == 0)
+		rc = ctl_broadcast_play(r->c, &req, &reply, err, sizeof(err));
+	if (rc == 0) {
+		set_reply(r, MHD_HTTP_CREATED, reply);
+		return;
+	}
+	set_error(r, rc == -EINVAL ? MHD_HTTP_BAD_REQUEST
+		  : rc == -ENOENT ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INTERNAL_SERVER_ERROR,
+		  "%s", err);
+}
+
+static void body_data(struct api_req *r, const char *data, size_t len)
+{
+	char *nb;
+
+	if (r->body_too_big || r->body_len + len > CTL_MAX_JSON_BODY) {
+		r->body_too_big = 1;
+		return;
+	}
+	nb = realloc(r->body, r->body_len + len + 1);
+	if (!nb) {
+		r->body_too_big = 1;
+		return;
+	}
+	r->body = nb;
+	memcpy(r->body + r->body_len, data, len);
+	r->body_len += len;
+	r->body[r->body_len] = '\0';
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const char *url,
+			       const char *method, const char *version,
+			       const char *upload_data_p, size_t *upload_data_size,
+			       void **con_cls)
+{
+	struct ctl *c = cls;
+	struct api_req *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->c = c;
+		r->conn = conn;
+		r->fd = -1;
+		snprintf(r->method, sizeof(r->method), "%s", method);
+		ctl_printable(r->url, sizeof(r->url), url);
+		r->next = c->api->reqs;
+		if (r->next)
+			r->next->prev = r;
+		c->api->reqs = r;
+		*con_cls = r;
+		route(r, url, method);
+		if (!r->reply && r->route == R_CONTENT_POST)
+			upload_begin(r);
+		if (r->reply)
+			return queue_reply(r);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (r->route == R_CONTENT_POST)
+			return upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
+		if (r->route == R_BROADCAST_POST)
+			body_data(r, upload_data_p, n);
+		return MHD_YES;
+	}
+	if (r->import_pending)
+		return MHD_YES;
+	if (!r->reply) {
+		switch (r->route) {
+		case R_NODES:
+			get_list(r, "nodes", ctl_db_nodes_json(&c->db));
+			break;
+		case R_CONTENT_LIST:
+			get_list(r, "content", ctl_db_content_json(&c->db));
+			break;
+		case R_CONTENT_POST:
+			upload_finish(r);
+			if (r->import_pending)
+				return MHD_YES;
+			break;
+		case R_BROADCAST_POST:
+			post_broadcast(r);
+			break;
+		case R_BROADCAST_GET: {
+			json_t *b = ctl_db_broadcast_json(&c->db, r->bid);
+			if (b)
+				set_reply(r, MHD_HTTP_OK, b);
+			else
+				set_error(r, MHD_HTTP_NOT_FOUND, "no broadcast %s", r->bid);
+			break;
+		}
+		case R_PLAYS:
+			get_plays(r);
+			break;
+		case R_NONE:
+			set_error(r, MHD_HTTP_NOT_FOUND, "no such API endpoint");
+			break;
+		}
+	}
+	return queue_reply(r);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	struct ctl *c = cls;
+	struct api_req *r = *con_cls;
+
+	(void)conn;
+	if (!r)
+		return;
+	*con_cls = NULL;
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_debug("API: %s %s: the client went away before the answer (code %d)",
+			  r->method, r->url, (int)toe);
+	if (r->import_pending) {
+		r->orphan = 1; /* import_done frees it */
+		return;
+	}
+	req_free(c, r);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+		msg[--n] = '\0';
+	log_debug("HTTP API (libmicrohttpd): %s", msg);
+}
+
+/* ------------------------------------------------------------ socket */
+
+/*
+ * Bind the API socket. A socket file nobody answers on is a leftover of a
+ * crash and is replaced; one that answers belongs to a running controller.
+ */
+static int bind_socket(const char *path)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	char dir[sizeof(sa.sun_path)], *slash;
+	int fd = -1, probe, rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		log_errorx("api_socket %s: path too long for a unix socket", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		rc = mkdir_p(dir, 0755);
+		if (rc < 0) {
+			errno = -rc;
+			log_warn("cannot create the directory %s for the API socket", dir);
+			return rc;
+		}
+	}
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_errorx("api_socket %s exists and is not a socket: remove it or "
+				   "choose another path", path);
+			return -EEXIST;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(probe);
+			log_errorx("another loaxa-controller is already running on %s", path);
+			return -EADDRINUSE;
+		}
+		if (probe >= 0)
+			close(probe);
+		log_info("removing the stale API socket %s (left by a previous run)", path);
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		log_warn("cannot create the API socket");
+		return rc;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		log_warn("cannot bind the API socket %s", path);
+		close(fd);
+		return rc;
+	}
+	if (chmod(path, 0660) < 0 || listen(fd, 64) < 0) {
+		rc = -errno;
+		log_warn("cannot listen on the API socket %s", path);
+		close(fd);
+		unlink(path);
+		return rc;
+	}
+	return fd;
+}
+
+int ctl_api_start(struct ctl *c)
+{
+	struct ctl_api *api;
+	int fd;
+
+	api = calloc(1, sizeof(*api));
+	if (!api)
+		return -ENOMEM;
+	api->listen_fd = -1;
+	snprintf(api->path, sizeof(api->path), "%s", c->cfg.api_socket);
+	c->api = api;
+	fd = bind_socket(api->path);
+	if (fd < 0) {
+		free(api);
+		c->api = NULL;
+		return fd;
+	}
+	api->listen_fd = fd;
+	api->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+				  MHD_USE_ERROR_LOG,
+				  0, NULL, NULL, handler, c,
+				  MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, c,
+				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+				  MHD_OPTION_NOTIFY_COMPLETED, completed, c,
+				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)128,
+				  MHD_OPTION_END);
+	if (!api->d) {
+		log_errorx("cannot start the HTTP API on %s (libmicrohttpd failed)", api->path);
+		close(fd);
+		unlink(api->path);
+		free(api);
+		c->api = NULL;
+		return -EIO;
+	}
+	log_info("API listening on %s", api->path);
+	return 0;
+}
+
+void ctl_api_stop(struct ctl *c)
+{
+	struct ctl_api *api = c->api;
+	struct api_req *r;
+
+	if (!api)
+		return;
+	/* No connection may stay suspended when MHD stops. */
+	for (r = api->reqs; r; r = r->next)
+		if (r->suspended) {
+			r->suspended = 0;
+			MHD_resume_connection(r->conn);
+		}
+	if (api->d) {
+		MHD_run(api->d);
+		MHD_stop_daemon(api->d);
+	}
+	/* orphans whose import never reported (cannot happen after imports_stop) */
+	while (api->reqs)
+		req_free(c, api->reqs);
+	if (api->listen_fd >= 0)
+		close(api->listen_fd);
+	unlink(api->path);
+	free(api);
+	c->api = NULL;
+}
+
+int ctl_api_pollfd(struct ctl *c, struct pollfd *pfd)
+{
+	const union MHD_DaemonInfo *info;
+
+	if (!c->api || !c->api->d)
+		return 0;
+	info = MHD_get_daemon_info(c->api->d, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info)
+		return 0;
+	pfd->fd = info->epoll_fd;
+	pfd->events = POLLIN;
+	pfd->revents = 0;
+	return 1;
+}
+
+int ctl_api_timeout_ms(struct ctl *c)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	if (!c->api || !c->api->d || MHD_get_timeout(c->api->d, &t) != MHD_YES)
+		return -1;
+	return t > 60000 ? 60000 : (int)t;
+}
+
+void ctl_api_run(struct ctl *c)
+{
+	if (c->api && c->api->d)
+		MHD_run(c->api->d);
+}

@@ -1,0 +1,40 @@
+/*
+ * api.h - the operator API: HTTP + JSON on a unix socket (libmicrohttpd).
+ *
+ * The socket is bound here (a stale socket file left by a crash is
+ * replaced; a live controller on it is an error), made mode 0660 and handed
+ * to MHD with MHD_OPTION_LISTEN_SOCKET. MHD runs in external epoll mode
+ * inside the controller's one poll loop: main.c polls the epoll fd and
+ * calls ctl_api_run; ctl_api_timeout_ms says how long MHD may wait.
+ *
+ * Endpoints (docs/controller.md has the details):
+ *   GET  /v1/nodes                 GET  /v1/content
+ *   POST /v1/content?title=T       POST /v1/broadcasts
+ *   GET  /v1/broadcasts/<id>       GET  /v1/plays[?broadcast=B][&limit=N]
+ * Uploads stream to a temp file under <state_dir>/tmp and are imported in a
+ * worker process (imports.h); the connection is suspended meanwhile, so the
+ * loop keeps serving everything else. Errors are {"error": "..."}.
+ */
+#ifndef LOAXA_CTL_API_H
+#define LOAXA_CTL_API_H
+
+#include <poll.h>
+#include <stdint.h>
+
+struct ctl;
+
+/* Largest upload (an announcement file) the API accepts. */
+#define CTL_MAX_UPLOAD (2ULL * 1024 * 1024 * 1024)
+/* Largest JSON request body. */
+#define CTL_MAX_JSON_BODY (64 * 1024)
+
+int ctl_api_start(struct ctl *c);
+void ctl_api_stop(struct ctl *c);
+
+/* The epoll fd of MHD, for poll(); returns 1 when added, 0 when none. */
+int ctl_api_pollfd(struct ctl *c, struct pollfd *pfd);
+/* Milliseconds MHD may wait (-1: no limit). */
+int ctl_api_timeout_ms(struct ctl *c);
+void ctl_api_run(struct ctl *c);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * ctl.h - the controller's one context, shared by its modules.
+ *
+ * The controller is a single thread around one poll() loop (main.c). Every
+ * module keeps its state in a member of struct ctl and is called from that
+ * loop; none blocks for long (imports run in a child process, see
+ * imports.h). Unit tests build a struct ctl with a database and a signer
+ * but no broker, and call the modules' handlers directly.
+ */
+#ifndef LOAXA_CTL_H
+#define LOAXA_CTL_H
+
+#include "ctlcfg.h"
+#include "db.h"
+#include "delivery.h"
+#include "envelope.h"
+#include "imports.h"
+#include "mqtt.h"
+
+struct ctl_api;
+
+struct ctl {
+	struct ctl_config cfg;
+	struct ctl_db db;
+	struct signer signer;
+	struct ctl_mqtt mqtt;
+	struct ctl_delivery delivery;
+	struct ctl_imports imports;
+	struct ctl_api *api;
+	char content_dir[PATH_MAX]; /* <state_dir>/content */
+	char tmp_dir[PATH_MAX];     /* <state_dir>/tmp: uploads being imported */
+	int stopping;
+};
+
+/* "<state_dir>/content/<id>.opus" */
+int ctl_content_path(const struct ctl *c, const char *id, char *out, size_t outlen);
+
+/*
+ * Copy s into out (at most outlen - 1 bytes) with control characters
+ * replaced by '?', so text from the network cannot break a log line.
+ */
+const char *ctl_printable(char *out, size_t outlen, const char *s);
+
+#endif

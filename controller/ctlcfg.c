@@ -1,0 +1,204 @@
+/*
+ * ctlcfg.c - see ctlcfg.h.
+ */
+#include "ctlcfg.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+/* The largest content body that still fits a node's default envelope limit. */
+#define CTL_CHUNK_MAX (ENVELOPE_DEFAULT_MAX - ENVELOPE_OVERHEAD - 52)
+
+static const char *const ctl_known_fields[] = {
+	"site", "state_dir", "api_socket", "key",
+	"mqtt", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.username",
+	"mqtt.password",
+	"import", "import.target_lufs", "import.true_peak_dbtp",
+	"import.speech_kbps", "import.music_kbps", "import.max_duration_s",
+	"delivery", "delivery.chunk_bytes", "delivery.window",
+	"nodes", "nodes.offline_after_s",
+	NULL,
+};
+
+void ctl_config_defaults(struct ctl_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	strcpy(c->state_dir, "/var/lib/loaxa");
+	strcpy(c->api_socket, "/run/loaxa/api.sock");
+	strcpy(c->key_path, "/etc/loaxa/controller.key");
+	strcpy(c->mqtt.host, "127.0.0.1");
+	c->mqtt.port = 1883;
+	c->mqtt.keepalive = 30;
+	c->import.target_lufs = -16.0;
+	c->import.true_peak_dbtp = -1.0;
+	c->import.speech_kbps = 24;
+	c->import.music_kbps = 48;
+	c->import.max_duration_s = 14400;
+	c->delivery.chunk_bytes = 65536;
+	c->delivery.window = 16;
+	c->nodes.offline_after_s = 90;
+}
+
+/*
+ * Directory of the config file as an absolute path, so that relative paths
+ * in it do not depend on where the daemon was started from and log lines
+ * show where things really are.
+ */
+static int config_dir(const char *path, char *out, size_t outlen)
+{
+	char tmp[PATH_MAX], *slash;
+
+	if (str_copy(tmp, sizeof(tmp), path) < 0)
+		return -ENAMETOOLONG;
+	slash = strrchr(tmp, '/');
+	if (!slash)
+		strcpy(tmp, ".");
+	else if (slash == tmp)
+		tmp[1] = '\0';
+	else
+		*slash = '\0';
+	if (!realpath(tmp, out))
+		return -errno;
+	(void)outlen;
+	return 0;
+}
+
+/*
+ * A path field: read it, then make it absolute against dir. Returns 0 or
+ * -EINVAL after naming the field.
+ */
+static int path_field(struct cfg *cfg, const char *field, const char *dir,
+		      char *out, size_t outlen)
+{
+	char raw[PATH_MAX], def[PATH_MAX];
+	int rc;
+
+	if (str_copy(def, sizeof(def), out) < 0)
+		return -EINVAL;
+	rc = cfg_string(cfg, field, CFG_OPTIONAL, def, raw, sizeof(raw));
+	if (rc < 0)
+		return rc;
+	if (!raw[0]) {
+		cfg_error(cfg, field, "must not be empty");
+		return -EINVAL;
+	}
+	if (raw[0] == '/') {
+		if (str_copy(out, outlen, raw) < 0)
+			goto too_long;
+		return 0;
+	}
+	if ((size_t)snprintf(out, outlen, "%s/%s", strcmp(dir, "/") ? dir : "",
+			     raw) >= outlen)
+		goto too_long;
+	return 0;
+too_long:
+	cfg_error(cfg, field, "the path \"%s\" is too long (at most %zu characters%s)",
+		  raw, outlen - 1,
+		  outlen == CTL_SOCKET_PATH_MAX ? " for a unix socket, after "
+						  "making it absolute" : "");
+	return -EINVAL;
+}
+
+static int int_field(struct cfg *cfg, const char *field, long long min,
+		     long long max, int *inout)
+{
+	long long v;
+	int rc = cfg_int(cfg, field, CFG_OPTIONAL, *inout, min, max, &v);
+
+	if (rc >= 0)
+		*inout = (int)v;
+	return rc;
+}
+
+int ctl_config_load(struct ctl_config *c, const char *path)
+{
+	struct cfg cfg;
+	char dir[PATH_MAX];
+	int rc, bad = 0;
+
+	ctl_config_defaults(c);
+	if (str_copy(c->path, sizeof(c->path), path) < 0) {
+		log_errorx("%s: path too long", path);
+		return -EINVAL;
+	}
+	rc = cfg_load(&cfg, path);
+	if (rc < 0)
+		return -EINVAL;
+	rc = config_dir(path, dir, sizeof(dir));
+	if (rc < 0) {
+		errno = -rc;
+		log_warn("%s: cannot resolve the directory of the config file", path);
+		cfg_free(&cfg);
+		return -EINVAL;
+	}
+	if (cfg_reject_unknown(&cfg, ctl_known_fields) < 0)
+		bad = 1;
+
+	if (cfg_string(&cfg, "site", CFG_REQUIRED, NULL, c->site, sizeof(c->site)) < 0)
+		bad = 1;
+	else if (!name_valid(c->site)) {
+		cfg_error(&cfg, "site", "\"%s\" is not a site id: use 1 to %d characters "
+			  "of a-z, 0-9, '-' and '_', starting with a letter or digit",
+			  c->site, ENVELOPE_SITE_LEN);
+		bad = 1;
+	}
+	if (path_field(&cfg, "state_dir", dir, c->state_dir, sizeof(c->state_dir)) < 0)
+		bad = 1;
+	if (path_field(&cfg, "api_socket", dir, c->api_socket, sizeof(c->api_socket)) < 0)
+		bad = 1;
+	if (path_field(&cfg, "key", dir, c->key_path, sizeof(c->key_path)) < 0)
+		bad = 1;
+
+	if (cfg_string(&cfg, "mqtt.host", CFG_OPTIONAL, c->mqtt.host, c->mqtt.host,
+		       sizeof(c->mqtt.host)) < 0)
+		bad = 1;
+	else if (!c->mqtt.host[0]) {
+		cfg_error(&cfg, "mqtt.host", "must not be empty (e.g. \"127.0.0.1\")");
+		bad = 1;
+	}
+	if (int_field(&cfg, "mqtt.port", 1, 65535, &c->mqtt.port) < 0)
+		bad = 1;
+	if (int_field(&cfg, "mqtt.keepalive", 5, 3600, &c->mqtt.keepalive) < 0)
+		bad = 1;
+	if (cfg_string(&cfg, "mqtt.username", CFG_OPTIONAL, "", c->mqtt.username,
+		       sizeof(c->mqtt.username)) < 0)
+		bad = 1;
+	if (cfg_string(&cfg, "mqtt.password", CFG_OPTIONAL, "", c->mqtt.password,
+		       sizeof(c->mqtt.password)) < 0)
+		bad = 1;
+	if (c->mqtt.password[0] && !c->mqtt.username[0]) {
+		cfg_error(&cfg, "mqtt.password", "is set but mqtt.username is empty");
+		bad = 1;
+	}
+
+	if (cfg_double(&cfg, "import.target_lufs", CFG_OPTIONAL, c->import.target_lufs,
+		       -40.0, -5.0, &c->import.target_lufs) < 0)
+		bad = 1;
+	if (cfg_double(&cfg, "import.true_peak_dbtp", CFG_OPTIONAL,
+		       c->import.true_peak_dbtp, -12.0, 0.0, &c->import.true_peak_dbtp) < 0)
+		bad = 1;
+	if (int_field(&cfg, "import.speech_kbps", 6, 256, &c->import.speech_kbps) < 0)
+		bad = 1;
+	if (int_field(&cfg, "import.music_kbps", 6, 256, &c->import.music_kbps) < 0)
+		bad = 1;
+	if (int_field(&cfg, "import.max_duration_s", 1, 86400, &c->import.max_duration_s) < 0)
+		bad = 1;
+
+	if (int_field(&cfg, "delivery.chunk_bytes", 1024, CTL_CHUNK_MAX,
+		      &c->delivery.chunk_bytes) < 0)
+		bad = 1;
+	if (int_field(&cfg, "delivery.window", 1, 256, &c->delivery.window) < 0)
+		bad = 1;
+	if (int_field(&cfg, "nodes.offline_after_s", 10, 86400,
+		      &c->nodes.offline_after_s) < 0)
+		bad = 1;
+
+	cfg_free(&cfg);
+	return bad ? -EINVAL : 0;
+}

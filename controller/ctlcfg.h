@@ -1,0 +1,57 @@
+/*
+ * ctlcfg.h - the controller's configuration file (etc/controller.cfg).
+ *
+ * Every field is checked when the file is loaded; each error names the
+ * file, the line and the field. Relative paths are taken relative to the
+ * directory that holds the config file, so a test or a demo can keep its
+ * whole tree in one place.
+ */
+#ifndef LOAXA_CTLCFG_H
+#define LOAXA_CTLCFG_H
+
+#include <limits.h>
+
+#include "envelope.h"
+
+/* sun_path of struct sockaddr_un holds 108 bytes, NUL included. */
+#define CTL_SOCKET_PATH_MAX 108
+
+struct ctl_config {
+	char path[PATH_MAX];     /* the config file itself */
+	char site[ENVELOPE_SITE_LEN + 1];
+	char state_dir[PATH_MAX];
+	char api_socket[CTL_SOCKET_PATH_MAX];
+	char key_path[PATH_MAX];
+	struct {
+		char host[256];
+		int port;
+		int keepalive;
+		char username[128];
+		char password[256];
+	} mqtt;
+	struct {
+		double target_lufs;
+		double true_peak_dbtp;
+		int speech_kbps;
+		int music_kbps;
+		int max_duration_s;
+	} import;
+	struct {
+		int chunk_bytes;
+		int window;
+	} delivery;
+	struct {
+		int offline_after_s;
+	} nodes;
+};
+
+/*
+ * Load and check path. Logs every problem found (not only the first) and
+ * returns 0 or -EINVAL.
+ */
+int ctl_config_load(struct ctl_config *c, const char *path);
+
+/* Defaults of every field (what an empty file but for "site" gives). */
+void ctl_config_defaults(struct ctl_config *c);
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * delivery.h - content to nodes, in chunks, on request (docs/protocol.md,
+ * "Content delivery").
+ *
+ * A node publishes {"node","content","from","count"} on its fetch topic;
+ * the controller answers each chunk from .. from+count-1 with one signed
+ * envelope of type content on <root>/node/<id>/content, sent on the bulk
+ * connection. Unknown content is answered once with total size 0 and chunk
+ * count 0.
+ *
+ * Chunks are not all handed to libmosquitto at once (a district of nodes
+ * asking at the same moment would queue gigabytes in memory): requests
+ * become jobs, and ctl_delivery_pump, called on every turn of the loop,
+ * sends chunks round-robin across jobs while the bulk connection has no
+ * bytes waiting for the socket and fewer than 2 x delivery.window chunks
+ * are unacknowledged. A new request of the same node for the same content
+ * replaces the old range (the node asks again after 5 s of silence).
+ */
+#ifndef LOAXA_CTL_DELIVERY_H
+#define LOAXA_CTL_DELIVERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util.h"
+
+struct ctl;
+
+/* Body header of a content envelope: hash, index, count, size, total. */
+#define CTL_CHUNK_HEADER 52
+/* At most this many requests wait at once; more are dropped (logged). */
+#define CTL_MAX_FETCH_JOBS 1024
+/* Content envelopes are void this long after they are sent. */
+#define CTL_CONTENT_TTL_MS (5 * 60 * 1000)
+
+struct ctl_fetch_req {
+	char node[32];
+	char content[CONTENT_ID_LEN + 1];
+	uint32_t from;
+	uint32_t count;
+};
+
+struct ctl_fetch_job;
+
+struct ctl_delivery {
+	struct ctl_fetch_job *head, *tail;
+	int njobs;
+	uint64_t chunks_sent;
+};
+
+int ctl_parse_fetch(const char *node, const void *payload, size_t len,
+		    struct ctl_fetch_req *req, char *err, size_t errlen);
+
+/*
+ * Handle a fetch request from node's topic: 0 = queued or answered,
+ * 1 = ignored on purpose (chunk out of range), -EINVAL = invalid (warning
+ * logged).
+ */
+int ctl_delivery_on_fetch(struct ctl *c, const char *node, const void *payload,
+			  size_t len);
+
+/* Send what can be sent now. */
+void ctl_delivery_pump(struct ctl *c);
+/* Drop every waiting job (bulk connection lost, shutdown). */
+void ctl_delivery_reset(struct ctl *c);
+
+#endif

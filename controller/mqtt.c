@@ -1,0 +1,419 @@
+/*
+ * mqtt.c - see mqtt.h.
+ */
+#include "mqtt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <mosquitto.h>
+
+#include "ctl.h"
+#include "ctlutil.h"
+#include "delivery.h"
+#include "log.h"
+#include "nodes.h"
+#include "util.h"
+
+#define BACKOFF_MAX_S 30
+/* A connection that lasts less than this does not reset the backoff. */
+#define STABLE_MS 10000
+
+static const char *mosq_reason(int rc)
+{
+	if (rc == MOSQ_ERR_ERRNO)
+		return strerror(errno);
+	return mosquitto_strerror(rc);
+}
+
+void ctl_mqtt_init(struct ctl *c)
+{
+	struct ctl_mqtt *mq = &c->mqtt;
+	int k;
+
+	mq->owner = c;
+	snprintf(mq->root, sizeof(mq->root), "loaxa/%s", c->cfg.site);
+	for (k = 0; k < 2; k++) {
+		struct ctl_mqtt_conn *conn = &mq->conn[k];
+
+		conn->owner = c;
+		conn->name = k == CTL_CONN_CTL ? "control" : "bulk";
+		snprintf(conn->client_id, sizeof(conn->client_id), "%s-controller-%s",
+			 c->cfg.site, k == CTL_CONN_CTL ? "ctl" : "bulk");
+		conn->backoff_s = 1;
+		conn->pollfd_index = -1;
+	}
+}
+
+static void schedule_retry(struct ctl_mqtt_conn *conn)
+{
+	conn->retry_at_ms = mono_ms() + (int64_t)conn->backoff_s * 1000;
+	if (conn->retry_at_ms == 0)
+		conn->retry_at_ms = 1;
+}
+
+static void grow_backoff(struct ctl_mqtt_conn *conn)
+{
+	conn->backoff_s = conn->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S
+							       : conn->backoff_s * 2;
+}
+
+static void subscribe(struct ctl *c, struct ctl_mqtt_conn *conn, const char *kind)
+{
+	char topic[128];
+	int rc;
+
+	snprintf(topic, sizeof(topic), "%s/node/+/%s", c->mqtt.root, kind);
+	rc = mosquitto_subscribe(conn->m, NULL, topic, 1);
+	if (rc != MOSQ_ERR_SUCCESS)
+		log_warnx("cannot subscribe to %s on the %s connection: %s", topic,
+			  conn->name, mosq_reason(rc));
+	else
+		log_debug("subscribed to %s (%s connection)", topic, conn->name);
+}
+
+static void on_connect(struct mosquitto *m, void *arg, int rc)
+{
+	struct ctl_mqtt_conn *conn = arg;
+	struct ctl *c = conn->owner;
+
+	(void)m;
+	if (rc != 0) {
+		log_warnx("the MQTT broker at %s:%d refused the %s connection: %s",
+			  c->cfg.mqtt.host, c->cfg.mqtt.port, conn->name,
+			  mosquitto_connack_string(rc));
+		return; /* libmosquitto drops the connection: on_disconnect retries */
+	}
+	conn->connected = 1;
+	conn->connected_at_ms = mono_ms();
+	conn->retry_at_ms = 0;
+	conn->unacked = 0;
+	log_info("connected to the MQTT broker at %s:%d (%s connection, client id %s)",
+		 c->cfg.mqtt.host, c->cfg.mqtt.port, conn->name, conn->client_id);
+	if (conn == &c->mqtt.conn[CTL_CONN_CTL]) {
+		subscribe(c, conn, "status");
+		subscribe(c, conn, "event");
+	} else {
+		subscribe(c, conn, "fetch");
+	}
+}
+
+static void on_disconnect(struct mosquitto *m, void *arg, int rc)
+{
+	struct ctl_mqtt_conn *conn = arg;
+	struct ctl *c = conn->owner;
+	int was = conn->connected;
+
+	(void)m;
+	conn->connected = 0;
+	if (conn == &c->mqtt.conn[CTL_CONN_BULK])
+		ctl_delivery_reset(c);
+	if (c->stopping)
+		return;
+	/*
+	 * Only a connection that held for a while resets the delay: a broker
+	 * that drops us right away (a second client with our client id, an
+	 * ACL) must not be hammered once a second.
+	 */
+	if (was && mono_ms() - conn->connected_at_ms >= STABLE_MS) {
+		conn->backoff_s = 1;
+		conn->short_lived = 0;
+	} else if (was && ++conn->short_lived % 5 == 3) {
+		log_warnx("the MQTT broker keeps dropping the %s connection right after it "
+			  "is made: is another client using the client id %s (a second "
+			  "controller for site %s)?", conn->name, conn->client_id,
+			  c->cfg.site);
+	}
+	schedule_retry(conn);
+	if (was)
+		log_warnx("lost the %s connection to the MQTT broker at %s:%d (%s); "
+			  "reconnecting in %d s", conn->name, c->cfg.mqtt.host,
+			  c->cfg.mqtt.port, mosq_reason(rc), conn->backoff_s);
+	else
+		log_warnx("cannot connect the %s connection to the MQTT broker at %s:%d "
+			  "(%s); retrying in %d s", conn->name, c->cfg.mqtt.host,
+			  c->cfg.mqtt.port, mosq_reason(rc), conn->backoff_s);
+	grow_backoff(conn);
+}
+
+static void on_publish(struct mosquitto *m, void *arg, int mid)
+{
+	struct ctl_mqtt_conn *conn = arg;
+
+	(void)m;
+	(void)mid;
+	if (conn->unacked > 0)
+		conn->unacked--;
+}
+
+static void on_message(struct mosquitto *m, void *arg,
+		       const struct mosquitto_message *msg)
+{
+	struct ctl_mqtt_conn *conn = arg;
+
+	(void)m;
+	if (!msg || !msg->topic || msg->payloadlen < 0)
+		return;
+	ctl_mqtt_route(conn->owner, msg->topic, msg->payload, (size_t)msg->payloadlen,
+		       msg->retain);
+}
+
+void ctl_mqtt_route(struct ctl *c, const char *topic, const void *payload,
+		    size_t len, int retained)
+{
+	char prefix[96], node[32], safe[160];
+	const char *rest, *slash, *kind;
+	size_t plen, idlen;
+
+	snprintf(prefix, sizeof(prefix), "%s/node/", c->mqtt.root);
+	plen = strlen(prefix);
+	if (strncmp(topic, prefix, plen) != 0)
+		goto unexpected;
+	rest = topic + plen;
+	slash = strchr(rest, '/');
+	if (!slash)
+		goto unexpected;
+	idlen = (size_t)(slash - rest);
+	kind = slash + 1;
+	if (idlen == 0 || idlen >= sizeof(node)) {
+		log_warnx("ignoring a message on %s: the node id in the topic is not valid",
+			  ctl_printable(safe, sizeof(safe), topic));
+		return;
+	}
+	memcpy(node, rest, idlen);
+	node[idlen] = '\0';
+	if (!name_valid(node)) {
+		log_warnx("ignoring a message on %s: \"%s\" is not a valid node id (1-31 of "
+			  "a-z, 0-9, '-', '_')", ctl_printable(safe, sizeof(safe), topic),
+			  ctl_printable(prefix, sizeof(prefix), node));
+		return;
+	}
+	if (strcmp(kind, "status") && strcmp(kind, "event") && strcmp(kind, "fetch"))
+		goto unexpected;
+	if (len > CTL_MAX_INBOUND) {
+		log_warnx("ignoring a %zu-byte message on %s: larger than the %d-byte limit",
+			  len, topic, CTL_MAX_INBOUND);
+		return;
+	}
+	if (strcmp(kind, "status") == 0)
+		ctl_nodes_on_status(c, node, payload, len, retained);
+	else if (strcmp(kind, "event") == 0) {
+		if (len == 0)
+			log_warnx("ignoring an empty message on %s", topic);
+		else
+			ctl_nodes_on_event(c, node, payload, len);
+	} else {
+		if (len == 0)
+			log_warnx("ignoring an empty message on %s", topic);
+		else
+			ctl_delivery_on_fetch(c, node, payload, len);
+	}
+	return;
+unexpected:
+	log_warnx("ignoring a message on unexpected topic %s",
+		  ctl_printable(safe, sizeof(safe), topic));
+}
+
+static void attempt_connect(struct ctl *c, struct ctl_mqtt_conn *conn)
+{
+	int rc;
+
+	conn->retry_at_ms = 0;
+	if (!conn->started) {
+		conn->started = 1;
+		rc = mosquitto_connect_async(conn->m, c->cfg.mqtt.host, c->cfg.mqtt.port,
+					     c->cfg.mqtt.keepalive);
+	} else {
+		rc = mosquitto_reconnect_async(conn->m);
+	}
+	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_CONN_PENDING) {
+		log_debug("connecting the %s connection to %s:%d", conn->name,
+			  c->cfg.mqtt.host, c->cfg.mqtt.port);
+		return;
+	}
+	schedule_retry(conn);
+	log_warnx("cannot connect the %s connection to the MQTT broker at %s:%d (%s); "
+		  "retrying in %d s", conn->name, c->cfg.mqtt.host, c->cfg.mqtt.port,
+		  mosq_reason(rc), conn->backoff_s);
+	grow_backoff(conn);
+}
+
+int ctl_mqtt_start(struct ctl *c)
+{
+	struct ctl_mqtt *mq = &c->mqtt;
+	int k, rc;
+
+	if (!mq->lib_ready) {
+		mosquitto_lib_init();
+		mq->lib_ready = 1;
+	}
+	for (k = 0; k < 2; k++) {
+		struct ctl_mqtt_conn *conn = &mq->conn[k];
+
+		conn->m = mosquitto_new(conn->client_id, true, conn);
+		if (!conn->m) {
+			log_errorx("cannot create the MQTT %s client: %s", conn->name,
+				   strerror(errno));
+			return -ENOMEM;
+		}
+		mosquitto_int_option(conn->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+		if (c->cfg.mqtt.username[0]) {
+			rc = mosquitto_username_pw_set(conn->m, c->cfg.mqtt.username,
+						       c->cfg.mqtt.password[0] ?
+						       c->cfg.mqtt.password : NULL);
+			if (rc != MOSQ_ERR_SUCCESS) {
+				log_errorx("mqtt.username: %s", mosq_reason(rc));
+				return -EINVAL;
+			}
+		}
+		mosquitto_connect_callback_set(conn->m, on_connect);
+		mosquitto_disconnect_callback_set(conn->m, on_disconnect);
+		mosquitto_message_callback_set(conn->m, on_message);
+		mosquitto_publish_callback_set(conn->m, on_publish);
+		attempt_connect(c, conn);
+	}
+	return 0;
+}
+
+void ctl_mqtt_stop(struct ctl *c)
+{
+	struct ctl_mqtt *mq = &c->mqtt;
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		struct ctl_mqtt_conn *conn = &mq->conn[k];
+
+		if (!conn->m)
+			continue;
+		if (mosquitto_socket(conn->m) >= 0) {
+			mosquitto_disconnect(conn->m);
+			/* push the DISCONNECT out (best effort, non-blocking socket) */
+			mosquitto_loop_write(conn->m, 1);
+		}
+		mosquitto_destroy(conn->m);
+		conn->m = NULL;
+		conn->connected = 0;
+	}
+	if (mq->lib_ready) {
+		mosquitto_lib_cleanup();
+		mq->lib_ready = 0;
+	}
+}
+
+int ctl_mqtt_pollfds(struct ctl *c, struct pollfd *pfds, int max)
+{
+	int k, n = 0;
+
+	for (k = 0; k < 2; k++) {
+		struct ctl_mqtt_conn *conn = &c->mqtt.conn[k];
+		int sock = conn->m ? mosquitto_socket(conn->m) : -1;
+
+		conn->pollfd_index = -1;
+		if (sock < 0 || n >= max)
+			continue;
+		pfds[n].fd = sock;
+		pfds[n].events = POLLIN;
+		if (mosquitto_want_write(conn->m))
+			pfds[n].events |= POLLOUT;
+		pfds[n].revents = 0;
+		conn->pollfd_index = n++;
+	}
+	return n;
+}
+
+void ctl_mqtt_handle(struct ctl *c, const struct pollfd *pfds)
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		struct ctl_mqtt_conn *conn = &c->mqtt.conn[k];
+		const struct pollfd *p;
+		int rc = MOSQ_ERR_SUCCESS;
+
+		if (conn->pollfd_index < 0 || !conn->m)
+			continue;
+		p = &pfds[conn->pollfd_index];
+		if (p->revents & (POLLIN | POLLERR | POLLHUP))
+			rc = mosquitto_loop_read(conn->m, 1);
+		if (rc == MOSQ_ERR_SUCCESS && (p->revents & POLLOUT) &&
+		    mosquitto_socket(conn->m) == p->fd)
+			mosquitto_loop_write(conn->m, 1);
+	}
+}
+
+void ctl_mqtt_tick(struct ctl *c)
+{
+	int64_t now = mono_ms();
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		struct ctl_mqtt_conn *conn = &c->mqtt.conn[k];
+
+		if (!conn->m)
+			continue;
+		if (mosquitto_socket(conn->m) >= 0) {
+			mosquitto_loop_misc(conn->m);
+			continue;
+		}
+		if (c->stopping)
+			continue;
+		if (!conn->retry_at_ms)
+			schedule_retry(conn);
+		else if (now >= conn->retry_at_ms)
+			attempt_connect(c, conn);
+	}
+}
+
+int ctl_mqtt_connected(const struct ctl *c, enum ctl_conn_kind kind)
+{
+	return c->mqtt.conn[kind].connected;
+}
+
+int ctl_mqtt_want_write(const struct ctl *c, enum ctl_conn_kind kind)
+{
+	struct mosquitto *m = c->mqtt.conn[kind].m;
+
+	return m && mosquitto_want_write(m);
+}
+
+int ctl_mqtt_unacked(const struct ctl *c, enum ctl_conn_kind kind)
+{
+	return c->mqtt.conn[kind].unacked;
+}
+
+int ctl_mqtt_publish(struct ctl *c, enum ctl_conn_kind kind, const char *topic,
+		     const void *payload, size_t len, int qos, int retain)
+{
+	struct ctl_mqtt_conn *conn = &c->mqtt.conn[kind];
+	int rc;
+
+	if (c->mqtt.publish_hook)
+		return c->mqtt.publish_hook(c->mqtt.hook_arg, kind, topic, payload, len, qos,
+					    retain);
+	if (!conn->m)
+		return -ENOTCONN;
+	if (len > 256 * 1024 * 1024)
+		return -EMSGSIZE;
+	rc = mosquitto_publish(conn->m, NULL, topic, (int)len, payload, qos, retain);
+	switch (rc) {
+	case MOSQ_ERR_SUCCESS:
+		if (qos > 0)
+			conn->unacked++;
+		return conn->connected ? 0 : -ENOTCONN;
+	case MOSQ_ERR_NO_CONN:
+		/* QoS 1/2: queued inside libmosquitto, sent after reconnecting */
+		if (qos > 0)
+			conn->unacked++;
+		return -ENOTCONN;
+	case MOSQ_ERR_NOMEM:
+		return -ENOMEM;
+	case MOSQ_ERR_PAYLOAD_SIZE:
+	case MOSQ_ERR_OVERSIZE_PACKET:
+		return -EMSGSIZE;
+	default:
+		log_warnx("cannot publish on %s (%s connection): %s", topic, conn->name,
+			  mosq_reason(rc));
+		return -EIO;
+	}
+}

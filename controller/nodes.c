@@ -1,0 +1,389 @@
+/*
+ * nodes.c - see nodes.h.
+ */
+#include "nodes.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "ctlutil.h"
+#include "log.h"
+#include "util.h"
+
+static const char *const event_types[] = {
+	"play_started", "play_finished", "play_failed", "content_ready",
+	"content_failed", NULL,
+};
+
+/* Event ids are chosen by nodes ("n1-7-12"): keep them to safe characters. */
+static int event_id_valid(const char *s)
+{
+	size_t i;
+
+	if (!s[0])
+		return 0;
+	for (i = 0; s[i]; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+		      ch == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+static int check_node_field(json_t *o, const char *node, char *err, size_t errlen)
+{
+	char body_node[CTL_NAME_MAX];
+	char safe[CTL_NAME_MAX];
+
+	if (ctl_json_str(o, "node", CTL_REQUIRED, body_node, sizeof(body_node), err,
+			 errlen) < 0)
+		return -EINVAL;
+	if (strcmp(body_node, node) != 0) {
+		snprintf(err, errlen, "field \"node\" says \"%s\" but the topic is that of "
+			 "node \"%s\"", ctl_printable(safe, sizeof(safe), body_node), node);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int ctl_parse_status(const char *node, const char *site, const void *payload,
+		     size_t len, struct ctl_status *st, char **json_out,
+		     char *err, size_t errlen)
+{
+	json_t *o, *zones, *v;
+	char body_site[CTL_NAME_MAX], safe[CTL_NAME_MAX];
+	size_t i;
+	int rc = -EINVAL;
+
+	memset(st, 0, sizeof(*st));
+	st->ts = -1;
+	if (json_out)
+		*json_out = NULL;
+	o = ctl_json_object(payload, len, err, errlen);
+	if (!o)
+		return -EINVAL;
+	if (check_node_field(o, node, err, errlen) < 0)
+		goto out;
+	snprintf(st->node, sizeof(st->node), "%s", node);
+	if (ctl_json_bool(o, "online", CTL_REQUIRED, &st->online, err, errlen) < 0)
+		goto out;
+	if (ctl_json_int(o, "boot", CTL_REQUIRED, 0, CTL_JSON_INT_MAX, &st->boot, err,
+			 errlen) < 0)
+		goto out;
+	if (ctl_json_int(o, "ts", CTL_OPTIONAL, 0, CTL_JSON_INT_MAX, &st->ts, err,
+			 errlen) < 0)
+		goto out;
+	if (!st->online) {
+		rc = 0;
+		goto out;
+	}
+	switch (ctl_json_str(o, "site", CTL_OPTIONAL, body_site, sizeof(body_site), err,
+			     errlen)) {
+	case 0:
+		if (site && strcmp(body_site, site) != 0) {
+			snprintf(err, errlen, "field \"site\" says \"%s\" but this controller "
+				 "runs site \"%s\"",
+				 ctl_printable(safe, sizeof(safe), body_site), site);
+			goto out;
+		}
+		break;
+	case 1:
+		break;
+	default:
+		goto out;
+	}
+	if (ctl_json_str(o, "version", CTL_OPTIONAL, st->version, sizeof(st->version),
+			 err, errlen) < 0)
+		goto out;
+	if (!ctl_text_valid(st->version, strlen(st->version))) {
+		snprintf(err, errlen, "field \"version\" contains control characters");
+		goto out;
+	}
+	zones = json_object_get(o, "zones");
+	if (!zones) {
+		snprintf(err, errlen, "field \"zones\" is missing");
+		goto out;
+	}
+	if (!json_is_array(zones)) {
+		snprintf(err, errlen, "field \"zones\" must be a list of zone names, not %s",
+			 ctl_json_kind(zones));
+		goto out;
+	}
+	if (json_array_size(zones) > CTL_MAX_ZONES) {
+		snprintf(err, errlen, "field \"zones\" has %zu entries, at most %d allowed",
+			 json_array_size(zones), CTL_MAX_ZONES);
+		goto out;
+	}
+	json_array_foreach(zones, i, v) {
+		const char *z = json_string_value(v);
+
+		if (!json_is_string(v) || json_string_length(v) >= CTL_NAME_MAX ||
+		    !name_valid(z)) {
+			snprintf(err, errlen, "field \"zones\": entry %zu is not a zone name "
+				 "(1-31 of a-z, 0-9, '-', '_')", i + 1);
+			goto out;
+		}
+		snprintf(st->zones[st->nzones++], CTL_NAME_MAX, "%s", z);
+	}
+	v = json_object_get(o, "playing");
+	if (v && !json_is_null(v) && !json_is_object(v)) {
+		snprintf(err, errlen, "field \"playing\" must be an object or null, not %s",
+			 ctl_json_kind(v));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc == 0 && json_out) {
+		*json_out = json_dumps(o, JSON_COMPACT);
+		if (!*json_out) {
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
+		}
+	}
+	json_decref(o);
+	return rc;
+}
+
+int ctl_parse_event(const char *node, const void *payload, size_t len,
+		    struct ctl_event *ev, char *err, size_t errlen)
+{
+	json_t *o;
+	char reason[4096];
+	size_t i;
+	int rc = -EINVAL, r;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->boot = ev->ts = ev->start = ev->duration_ms = -1;
+	o = ctl_json_object(payload, len, err, errlen);
+	if (!o)
+		return -EINVAL;
+	if (ctl_json_str(o, "id", CTL_REQUIRED, ev->id, sizeof(ev->id), err, errlen) < 0)
+		goto out;
+	if (!event_id_valid(ev->id)) {
+		snprintf(err, errlen, "field \"id\" must be letters, digits and - _ . : only");
+		goto out;
+	}
+	if (check_node_field(o, node, err, errlen) < 0)
+		goto out;
+	snprintf(ev->node, sizeof(ev->node), "%s", node);
+	if (ctl_json_str(o, "type", CTL_REQUIRED, ev->type, sizeof(ev->type), err,
+			 errlen) < 0)
+		goto out;
+	for (i = 0; event_types[i]; i++)
+		if (strcmp(ev->type, event_types[i]) == 0)
+			break;
+	if (!event_types[i]) {
+		char safe[sizeof(ev->type)];
+		snprintf(err, errlen, "field \"type\": unknown event type \"%s\"",
+			 ctl_printable(safe, sizeof(safe), ev->type));
+		goto out;
+	}
+	if (ctl_json_int(o, "boot", CTL_REQUIRED, 0, CTL_JSON_INT_MAX, &ev->boot, err,
+			 errlen) < 0)
+		goto out;
+	if (ctl_json_int(o, "ts", CTL_REQUIRED, 0, CTL_JSON_INT_MAX, &ev->ts, err,
+			 errlen) < 0)
+		goto out;
+	r = ctl_json_str(o, "broadcast", CTL_OPTIONAL, ev->broadcast,
+			 sizeof(ev->broadcast), err, errlen);
+	if (r < 0)
+		goto out;
+	if (ev->broadcast[0] && !event_id_valid(ev->broadcast)) {
+		snprintf(err, errlen, "field \"broadcast\" is not a broadcast id");
+		goto out;
+	}
+	r = ctl_json_str(o, "content", CTL_OPTIONAL, ev->content, sizeof(ev->content),
+			 err, errlen);
+	if (r < 0) {
+		snprintf(err, errlen, "field \"content\" must be a content id (64 hex digits)");
+		goto out;
+	}
+	if (ev->content[0] && !content_id_valid(ev->content)) {
+		snprintf(err, errlen, "field \"content\" must be a content id (64 hex digits)");
+		goto out;
+	}
+	if (ctl_json_int(o, "start", CTL_OPTIONAL, 0, CTL_JSON_INT_MAX, &ev->start, err,
+			 errlen) < 0)
+		goto out;
+	if (ctl_json_int(o, "duration_ms", CTL_OPTIONAL, 0, CTL_JSON_INT_MAX,
+			 &ev->duration_ms, err, errlen) < 0)
+		goto out;
+	r = ctl_json_str(o, "reason", CTL_OPTIONAL, reason, sizeof(reason), err, errlen);
+	if (r < 0)
+		goto out;
+	if (r == 0) {
+		/* Keep a long reason, cut at a character boundary. */
+		size_t n = strlen(reason);
+
+		if (n >= sizeof(ev->reason)) {
+			n = sizeof(ev->reason) - 1;
+			while (n > 0 && ((unsigned char)reason[n] & 0xc0) == 0x80)
+				n--;
+		}
+		memcpy(ev->reason, reason, n);
+		ev->reason[n] = '\0';
+		for (i = 0; i < n; i++)
+			if ((unsigned char)ev->reason[i] < 0x20)
+				ev->reason[i] = ' ';
+	}
+	rc = 0;
+out:
+	json_decref(o);
+	return rc;
+}
+
+int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
+			size_t len, int retained)
+{
+	struct ctl_status st;
+	struct ctl_node_row row;
+	char err[256], zones[CTL_MAX_ZONES * CTL_NAME_MAX];
+	char *json = NULL;
+	int64_t now = now_ms(), last_seen;
+	size_t i;
+	int rc;
+
+	if (len == 0) {
+		log_info("ignoring an empty status of node %s (a cleared retained status): "
+			 "nothing to do", node);
+		return 1;
+	}
+	rc = ctl_parse_status(node, c->cfg.site, payload, len, &st, &json, err,
+			      sizeof(err));
+	if (rc < 0) {
+		log_warnx("ignoring a status on %s/node/%s/status: %s", c->mqtt.root, node,
+			  err);
+		return rc;
+	}
+	rc = ctl_db_node_get(&c->db, node, &row);
+	if (rc < 0)
+		goto out;
+	if (!st.online) {
+		if (row.known && st.boot < row.boot) {
+			log_info("ignoring a stale offline status (Last Will) of node %s from "
+				 "boot %" PRId64 ": it is running boot %" PRId64, node, st.boot,
+				 row.boot);
+			rc = 1;
+			goto out;
+		}
+		rc = ctl_db_node_set_offline(&c->db, node, st.boot);
+		if (rc < 0)
+			goto out;
+		if (row.online || !row.known)
+			log_info("node %s is offline (boot %" PRId64 ")", node, st.boot);
+		else
+			log_debug("node %s: offline status again (boot %" PRId64 ")", node,
+				  st.boot);
+		goto out;
+	}
+	/*
+	 * A live status was just sent: the node is there now. A retained one
+	 * may be old (delivered when we subscribed): trust its timestamp, but
+	 * never beyond our own clock, and never move last_seen backwards.
+	 */
+	last_seen = now;
+	if (retained && st.ts >= 0) {
+		last_seen = st.ts < now ? st.ts : now;
+		if (row.known && row.last_seen > last_seen)
+			last_seen = row.last_seen < now ? row.last_seen : now;
+	}
+	zones[0] = '\0';
+	for (i = 0; i < st.nzones; i++) {
+		strcat(zones, i ? ", " : "");
+		strcat(zones, st.zones[i]);
+	}
+	if (last_seen < now - (int64_t)c->cfg.nodes.offline_after_s * 1000) {
+		/* Its zones and version are still worth knowing. */
+		rc = ctl_db_node_set_status(&c->db, node, 0, st.boot, st.version, last_seen,
+					    st.zones, st.nzones, json);
+		if (rc < 0)
+			goto out;
+		if (row.online || !row.known)
+			log_info("node %s is offline: its last status (boot %" PRId64 ", zones: "
+				 "%s) is %" PRId64 " s old", node, st.boot,
+				 st.nzones ? zones : "none", (now - last_seen) / 1000);
+		rc = 1;
+		goto out;
+	}
+	rc = ctl_db_node_set_status(&c->db, node, 1, st.boot, st.version, last_seen,
+				    st.zones, st.nzones, json);
+	if (rc < 0)
+		goto out;
+	if (!row.known || !row.online)
+		log_info("node %s is online (boot %" PRId64 ", version %s, zones: %s)", node,
+			 st.boot, st.version[0] ? st.version : "?",
+			 st.nzones ? zones : "none");
+	else if (row.boot != st.boot)
+		log_info("node %s restarted (boot %" PRId64 ", was %" PRId64 "; zones: %s)",
+			 node, st.boot, row.boot, st.nzones ? zones : "none");
+	else
+		log_debug("status of node %s (boot %" PRId64 ")", node, st.boot);
+out:
+	free(json);
+	return rc;
+}
+
+int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
+		       size_t len)
+{
+	struct ctl_event ev;
+	char err[256];
+	double secs;
+	int rc, updated = 0;
+
+	rc = ctl_parse_event(node, payload, len, &ev, err, sizeof(err));
+	if (rc < 0) {
+		log_warnx("ignoring an event on %s/node/%s/event: %s", c->mqtt.root, node, err);
+		return rc;
+	}
+	rc = ctl_db_event_store(&c->db, &ev, now_ms(), &updated);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		log_debug("event %s of node %s was stored before: duplicate ignored", ev.id,
+			  node);
+		return 1;
+	}
+	secs = ev.duration_ms >= 0 ? (double)ev.duration_ms / 1000.0 : 0.0;
+	if (strcmp(ev.type, "play_started") == 0)
+		log_info("node %s started broadcast %s (content %s)", node,
+			 ev.broadcast[0] ? ev.broadcast : "-", ctl_short_id(ev.content));
+	else if (strcmp(ev.type, "play_finished") == 0)
+		log_info("node %s finished broadcast %s (%.1f s)", node,
+			 ev.broadcast[0] ? ev.broadcast : "-", secs);
+	else if (strcmp(ev.type, "play_failed") == 0)
+		log_warnx("node %s failed to play broadcast %s: %s", node,
+			  ev.broadcast[0] ? ev.broadcast : "-",
+			  ev.reason[0] ? ev.reason : "no reason given");
+	else if (strcmp(ev.type, "content_ready") == 0)
+		log_info("node %s has content %s ready", node, ctl_short_id(ev.content));
+	else
+		log_warnx("node %s could not get content %s: %s", node,
+			  ctl_short_id(ev.content), ev.reason[0] ? ev.reason : "no reason given");
+	if (ev.broadcast[0] && strncmp(ev.type, "play_", 5) == 0 && !updated)
+		log_debug("event %s of node %s did not change broadcast %s (not a target, "
+			  "or already further along)", ev.id, node, ev.broadcast);
+	return 0;
+}
+
+static void log_expired(void *arg, const struct ctl_node_row *row)
+{
+	int64_t silent = (now_ms() - row->last_seen) / 1000;
+
+	(void)arg;
+	log_warnx("node %s is offline: no status from it for %" PRId64 " s (boot %"
+		  PRId64 ")", row->id, silent, row->boot);
+}
+
+void ctl_nodes_tick(struct ctl *c)
+{
+	int64_t before = now_ms() - (int64_t)c->cfg.nodes.offline_after_s * 1000;
+
+	ctl_db_nodes_expire(&c->db, before, log_expired, c);
+}

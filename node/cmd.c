@@ -1,0 +1,396 @@
+/*
+ * cmd.c - see cmd.h.
+ */
+#include "cmd.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "envelope.h"
+#include "fetch.h"
+#include "log.h"
+#include "node.h"
+#include "queue.h"
+#include "status.h"
+#include "util.h"
+
+/* A play may be scheduled at most this far ahead. */
+#define MAX_AT_AHEAD_MS (7LL * 24 * 3600 * 1000)
+
+enum topic_kind { TOPIC_UNKNOWN = 0, TOPIC_CMD, TOPIC_PLAN, TOPIC_CONTENT };
+
+int broadcast_id_valid(const char *s)
+{
+	size_t i;
+
+	if (!s || !s[0])
+		return 0;
+	for (i = 0; s[i]; i++) {
+		char c = s[i];
+
+		if (i >= 63)
+			return 0;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Hostile strings are echoed into logs: printable ASCII and UTF-8 only, cut short. */
+static const char *printable(char *out, size_t outlen, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < outlen; i++) {
+		unsigned char c = (unsigned char)s[i];
+		out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	out[i] = '\0';
+	return out;
+}
+
+static enum topic_kind topic_kind(const struct node *n, const char *topic)
+{
+	char want[160];
+	size_t i, plen;
+
+	snprintf(want, sizeof(want), "%s/node/%s/cmd", n->root, n->cfg.node);
+	if (strcmp(topic, want) == 0)
+		return TOPIC_CMD;
+	snprintf(want, sizeof(want), "%s/node/%s/plan", n->root, n->cfg.node);
+	if (strcmp(topic, want) == 0)
+		return TOPIC_PLAN;
+	snprintf(want, sizeof(want), "%s/node/%s/content", n->root, n->cfg.node);
+	if (strcmp(topic, want) == 0)
+		return TOPIC_CONTENT;
+	snprintf(want, sizeof(want), "%s/zone/", n->root);
+	plen = strlen(want);
+	if (strncmp(topic, want, plen) != 0)
+		return TOPIC_UNKNOWN;
+	for (i = 0; i <= n->cfg.nzones; i++) {
+		const char *z = i < n->cfg.nzones ? n->cfg.zones[i] : "all";
+		size_t zl = strlen(z);
+
+		if (strncmp(topic + plen, z, zl) == 0 && strcmp(topic + plen + zl, "/cmd") == 0)
+			return TOPIC_CMD;
+	}
+	return TOPIC_UNKNOWN;
+}
+
+static int get_int(json_t *o, const char *field, int64_t min, int64_t max, int64_t def,
+		   int64_t *out, char *why, size_t whylen)
+{
+	json_t *v = json_object_get(o, field);
+	json_int_t x;
+
+	if (!v || json_is_null(v)) {
+		*out = def;
+		return 0;
+	}
+	if (!json_is_integer(v)) {
+		snprintf(why, whylen, "field \"%s\" must be a whole number from %" PRId64
+			 " to %" PRId64, field, min, max);
+		return -EINVAL;
+	}
+	x = json_integer_value(v);
+	if (x < min || x > max) {
+		snprintf(why, whylen, "field \"%s\" must be a whole number from %" PRId64
+			 " to %" PRId64 " (got %" JSON_INTEGER_FORMAT ")", field, min, max, x);
+		return -EINVAL;
+	}
+	*out = x;
+	return 0;
+}
+
+/* Optional string field; "" when absent. */
+static int get_str(json_t *o, const char *field, char *out, size_t outlen, char *why,
+		   size_t whylen)
+{
+	json_t *v = json_object_get(o, field);
+
+	out[0] = '\0';
+	if (!v || json_is_null(v))
+		return 1;
+	if (!json_is_string(v)) {
+		snprintf(why, whylen, "field \"%s\" must be a string", field);
+		return -EINVAL;
+	}
+	if (json_string_length(v) >= outlen || strlen(json_string_value(v)) !=
+						   json_string_length(v)) {
+		snprintf(why, whylen, "field \"%s\" is too long or contains a NUL byte", field);
+		return -EINVAL;
+	}
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+/* Titles are for logs and events: keep them, but without control characters. */
+static void copy_title(char *out, size_t outlen, const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n >= outlen) {
+		n = outlen - 1;
+		while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+			n--; /* cut at a character boundary */
+	}
+	for (i = 0; i < n; i++)
+		out[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? ' ' : s[i];
+	out[n] = '\0';
+}
+
+static int parse_play(json_t *o, int64_t now, uint64_t max_bytes, struct play_item *p,
+		      char *why, size_t whylen)
+{
+	char level[32];
+	json_t *t;
+	int64_t v;
+	int rc;
+
+	(void)max_bytes;
+	memset(p, 0, sizeof(*p));
+	rc = get_str(o, "broadcast", p->broadcast, sizeof(p->broadcast), why, whylen);
+	if (rc < 0)
+		return rc;
+	if (rc == 1 || !broadcast_id_valid(p->broadcast)) {
+		snprintf(why, whylen, "field \"broadcast\" must be a broadcast id (1 to 63 "
+			 "letters, digits, '-', '_', '.', ':')");
+		return -EINVAL;
+	}
+	rc = get_str(o, "content", p->content, sizeof(p->content), why, whylen);
+	if (rc != 0 || !content_id_valid(p->content)) {
+		snprintf(why, whylen, "field \"content\" must be a content id (64 lowercase "
+			 "hex digits)");
+		return -EINVAL;
+	}
+	if (get_int(o, "bytes", 0, (int64_t)1 << 50, 0, &v, why, whylen) < 0)
+		return -EINVAL;
+	p->bytes = (uint64_t)v;
+	if (get_int(o, "duration_ms", 0, (int64_t)1 << 40, -1, &v, why, whylen) < 0)
+		return -EINVAL;
+	p->duration_ms = v;
+	if (get_int(o, "at", 0, INT64_MAX / 2, 0, &v, why, whylen) < 0)
+		return -EINVAL;
+	if (v > now + MAX_AT_AHEAD_MS) {
+		snprintf(why, whylen, "field \"at\" is more than 7 days ahead of the node's "
+			 "clock");
+		return -EINVAL;
+	}
+	p->at = v;
+	rc = get_str(o, "level", level, sizeof(level), why, whylen);
+	if (rc < 0 || (rc == 0 && play_level_parse(level, &p->level) < 0)) {
+		snprintf(why, whylen, "field \"level\" must be one of relay, normal, priority, "
+			 "emergency");
+		return -EINVAL;
+	}
+	if (rc == 1)
+		p->level = LEVEL_NORMAL;
+	if (get_int(o, "volume", 0, 100, 100, &v, why, whylen) < 0)
+		return -EINVAL;
+	p->volume = (int)v;
+	t = json_object_get(o, "title");
+	if (t && !json_is_null(t)) {
+		if (!json_is_string(t)) {
+			snprintf(why, whylen, "field \"title\" must be a string");
+			return -EINVAL;
+		}
+		copy_title(p->title, sizeof(p->title), json_string_value(t));
+	}
+	return 0;
+}
+
+int cmd_parse(const void *body, size_t len, int64_t now, uint64_t max_bytes,
+	      struct node_cmd *cmd, char *why, size_t whylen)
+{
+	json_error_t err;
+	json_t *o;
+	const char *name;
+	char safe[48];
+	int rc = -EINVAL;
+
+	memset(cmd, 0, sizeof(*cmd));
+	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+	if (!o) {
+		snprintf(why, whylen, "the command is not valid JSON (line %d: %s)", err.line,
+			 err.text);
+		return -EINVAL;
+	}
+	if (!json_is_object(o)) {
+		snprintf(why, whylen, "the command is JSON but not an object");
+		goto out;
+	}
+	name = json_string_value(json_object_get(o, "cmd"));
+	if (!name) {
+		snprintf(why, whylen, "field \"cmd\" is missing or not a string");
+		goto out;
+	}
+	if (strcmp(name, "play") == 0) {
+		cmd->kind = NODE_CMD_PLAY;
+		rc = parse_play(o, now, max_bytes, &cmd->play, why, whylen);
+	} else if (strcmp(name, "stop") == 0) {
+		cmd->kind = NODE_CMD_STOP;
+		rc = get_str(o, "broadcast", cmd->broadcast, sizeof(cmd->broadcast), why,
+			     whylen);
+		if (rc == 0 && !broadcast_id_valid(cmd->broadcast)) {
+			snprintf(why, whylen, "field \"broadcast\" must be a broadcast id");
+			rc = -EINVAL;
+		}
+		rc = rc < 0 ? rc : 0;
+	} else {
+		snprintf(why, whylen, "unknown command \"%s\"",
+			 printable(safe, sizeof(safe), name));
+	}
+out:
+	json_decref(o);
+	return rc;
+}
+
+static void reject_body(struct node *n, const char *topic, const char *why)
+{
+	log_warnx("rejected message on %s: %s", topic, why);
+	n->rejected_body++;
+	status_changed(n);
+}
+
+static void handle_cmd(struct node *n, const char *topic, const struct envelope *env)
+{
+	struct node_cmd cmd;
+	char why[300];
+	int count;
+
+	if (cmd_parse(env->body, env->body_len, now_ms(), n->cfg.cache_max_bytes, &cmd, why,
+		      sizeof(why)) < 0) {
+		reject_body(n, topic, why);
+		return;
+	}
+	switch (cmd.kind) {
+	case NODE_CMD_PLAY:
+		cmd.play.expires = env->expires_at;
+		log_debug("play command for broadcast %s on %s (sequence %" PRIu64 ")",
+			  cmd.play.broadcast, topic, env->seq);
+		queue_add(n, &cmd.play);
+		break;
+	case NODE_CMD_STOP:
+		log_info("stop command for %s%s on %s", cmd.broadcast[0] ? "broadcast " :
+			 "everything", cmd.broadcast, topic);
+		count = queue_stop(n, cmd.broadcast[0] ? cmd.broadcast : NULL);
+		if (count == 0)
+			log_info("nothing to stop");
+		break;
+	}
+}
+
+/*
+ * Plans (schedules) come with a later issue. A valid one is acknowledged in
+ * the log and kept for nothing yet; a broken one is refused like any input.
+ */
+static void handle_plan(struct node *n, const char *topic, const struct envelope *env)
+{
+	json_error_t err;
+	json_t *o = json_loadb((const char *)env->body, env->body_len,
+			       JSON_REJECT_DUPLICATES, &err);
+	char why[300];
+
+	if (!o || !json_is_object(o)) {
+		if (!o)
+			snprintf(why, sizeof(why), "the plan is not valid JSON (line %d: %s)",
+				 err.line, err.text);
+		else
+			snprintf(why, sizeof(why), "the plan is JSON but not an object");
+		json_decref(o);
+		reject_body(n, topic, why);
+		return;
+	}
+	json_decref(o);
+	log_info("plan received on %s (sequence %" PRIu64 "): schedules are not supported "
+		 "by this version; ignored", topic, env->seq);
+}
+
+static const char *kind_name(enum topic_kind k)
+{
+	switch (k) {
+	case TOPIC_CMD: return "cmd";
+	case TOPIC_PLAN: return "plan";
+	case TOPIC_CONTENT: return "content";
+	default: return "unknown";
+	}
+}
+
+static enum envelope_type kind_type(enum topic_kind k)
+{
+	switch (k) {
+	case TOPIC_PLAN: return ENV_PLAN;
+	case TOPIC_CONTENT: return ENV_CONTENT;
+	default: return ENV_CMD;
+	}
+}
+
+void cmd_on_message(struct node *n, const char *topic, const void *payload, size_t len)
+{
+	enum topic_kind kind = topic_kind(n, topic);
+	struct envelope env;
+	enum envelope_result r;
+	char safe[200], detail[96], site[20];
+	int64_t now = now_ms();
+
+	if (kind == TOPIC_UNKNOWN) {
+		log_warnx("ignoring a message on unexpected topic %s",
+			  printable(safe, sizeof(safe), topic));
+		return;
+	}
+	r = envelope_open(&n->ver, payload, len, now, &env);
+	if (r != ENV_OK) {
+		detail[0] = '\0';
+		switch (r) {
+		case ENV_ERR_REPLAY:
+		case ENV_ERR_DUPLICATE:
+			snprintf(detail, sizeof(detail), ", %s sequence %" PRIu64,
+				 envelope_type_name((enum envelope_type)env.type), env.seq);
+			break;
+		case ENV_ERR_EXPIRED:
+			snprintf(detail, sizeof(detail), ", %.1f s ago",
+				 (double)(now - env.expires_at) / 1000.0);
+			break;
+		case ENV_ERR_FUTURE:
+			snprintf(detail, sizeof(detail), ", issued %.1f s ahead of our clock",
+				 (double)(env.issued_at - now) / 1000.0);
+			break;
+		case ENV_ERR_SITE:
+			snprintf(detail, sizeof(detail), " \"%s\"",
+				 printable(site, sizeof(site), env.site));
+			break;
+		default:
+			break;
+		}
+		log_warnx("rejected message on %s: %s%s (%zu bytes)", topic,
+			  envelope_result_str(r), detail, len);
+		status_changed(n);
+		return;
+	}
+	if (env.type != kind_type(kind)) {
+		log_warnx("rejected message on %s: unexpected message type \"%s\" (this topic "
+			  "carries %s messages)", topic,
+			  envelope_type_name((enum envelope_type)env.type), kind_name(kind));
+		n->rejected_topic++;
+		status_changed(n);
+		return;
+	}
+	switch (kind) {
+	case TOPIC_CMD:
+		handle_cmd(n, topic, &env);
+		break;
+	case TOPIC_PLAN:
+		handle_plan(n, topic, &env);
+		break;
+	case TOPIC_CONTENT:
+		fetch_on_chunk(n, topic, env.body, env.body_len);
+		break;
+	case TOPIC_UNKNOWN:
+		break;
+	}
+}

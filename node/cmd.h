@@ -1,0 +1,50 @@
+/*
+ * cmd.h - everything that arrives from the broker goes through here.
+ *
+ * Each message, on every subscribed topic, is first checked by
+ * envelope_open() (size before anything else, then signature, site, times,
+ * sequence; docs/protocol.md). A refused message is logged as one line
+ * naming topic and reason ("rejected message on loaxa/xa/node/n1/cmd:
+ * signature does not verify"), counted in the status under "rejected", and
+ * otherwise ignored: the node never plays or stores anything from it and
+ * keeps running.
+ *
+ * Only then is the body looked at: the envelope type must be the one the
+ * topic carries (cmd on cmd topics, plan on the plan topic, content on the
+ * content topic), and a command's JSON is validated field by field before
+ * it reaches the play queue. Refusals at this stage are logged and counted
+ * the same way ("bad_body", "wrong_topic").
+ */
+#ifndef LOAXA_NODE_CMD_H
+#define LOAXA_NODE_CMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue.h"
+
+struct node;
+
+enum node_cmd_kind { NODE_CMD_PLAY = 1, NODE_CMD_STOP };
+
+struct node_cmd {
+	enum node_cmd_kind kind;
+	struct play_item play;      /* NODE_CMD_PLAY */
+	char broadcast[64];         /* NODE_CMD_STOP; "" = everything */
+};
+
+/* Route one MQTT message (any topic the node subscribed to). */
+void cmd_on_message(struct node *n, const char *topic, const void *payload, size_t len);
+
+/*
+ * Parse and validate a command body (JSON). now is the node's wall clock in
+ * ms, max_bytes the largest content accepted. Returns 0, or -EINVAL with a
+ * reason in words ("field "volume" must be a whole number from 0 to 100").
+ */
+int cmd_parse(const void *body, size_t len, int64_t now, uint64_t max_bytes,
+	      struct node_cmd *cmd, char *why, size_t whylen);
+
+/* Broadcast ids: 1-63 of A-Z a-z 0-9 - _ . : */
+int broadcast_id_valid(const char *s);
+
+#endif

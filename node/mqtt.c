@@ -1,0 +1,413 @@
+/*
+ * mqtt.c - see mqtt.h.
+ */
+#include "mqtt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mosquitto.h>
+
+#include "cmd.h"
+#include "events.h"
+#include "fetch.h"
+#include "log.h"
+#include "node.h"
+#include "status.h"
+#include "util.h"
+
+#define BACKOFF_MAX_S 30
+/* How long a clean stop waits for the broker to acknowledge the last publishes. */
+#define STOP_FLUSH_MS 2000
+
+static const char *mosq_reason(int rc)
+{
+	if (rc == MOSQ_ERR_ERRNO)
+		return strerror(errno);
+	return mosquitto_strerror(rc);
+}
+
+static void schedule_retry(struct node_mqtt_conn *conn)
+{
+	conn->retry_at_ms = mono_ms() + (int64_t)conn->backoff_s * 1000;
+}
+
+static void grow_backoff(struct node_mqtt_conn *conn)
+{
+	conn->backoff_s = conn->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S
+							       : conn->backoff_s * 2;
+}
+
+static void subscribe(struct node_mqtt_conn *conn, const char *topic)
+{
+	int rc = mosquitto_subscribe(conn->m, NULL, topic, 1);
+
+	if (rc != MOSQ_ERR_SUCCESS)
+		log_warnx("cannot subscribe to %s on the %s connection: %s", topic,
+			  conn->name, mosq_reason(rc));
+	else
+		log_debug("subscribed to %s (%s connection)", topic, conn->name);
+}
+
+static void on_connect(struct mosquitto *m, void *arg, int rc)
+{
+	struct node_mqtt_conn *conn = arg;
+	struct node *n = conn->owner;
+	char topic[160];
+	size_t i;
+
+	(void)m;
+	if (rc != 0) {
+		log_warnx("the MQTT broker at %s:%d refused the %s connection: %s",
+			  n->cfg.mqtt.host, n->cfg.mqtt.port, conn->name,
+			  mosquitto_connack_string(rc));
+		return; /* the broker closes the socket: the tick schedules a retry */
+	}
+	conn->connected = 1;
+	conn->backoff_s = 1;
+	conn->retry_at_ms = 0;
+	conn->unacked = 0;
+	log_info("connected to the MQTT broker at %s:%d (%s connection, client id %s)",
+		 n->cfg.mqtt.host, n->cfg.mqtt.port, conn->name, conn->client_id);
+	if (conn == &n->mqtt.conn[NODE_CONN_CTL]) {
+		snprintf(topic, sizeof(topic), "%s/node/%s/cmd", n->root, n->cfg.node);
+		subscribe(conn, topic);
+		snprintf(topic, sizeof(topic), "%s/node/%s/plan", n->root, n->cfg.node);
+		subscribe(conn, topic);
+		for (i = 0; i < n->cfg.nzones; i++) {
+			if (strcmp(n->cfg.zones[i], "all") == 0)
+				continue;
+			snprintf(topic, sizeof(topic), "%s/zone/%s/cmd", n->root,
+				 n->cfg.zones[i]);
+			subscribe(conn, topic);
+		}
+		snprintf(topic, sizeof(topic), "%s/zone/all/cmd", n->root);
+		subscribe(conn, topic);
+		status_publish(n);
+		events_on_connect(n);
+	} else {
+		snprintf(topic, sizeof(topic), "%s/node/%s/content", n->root, n->cfg.node);
+		subscribe(conn, topic);
+		fetch_on_connect(n);
+	}
+}
+
+static void on_disconnect(struct mosquitto *m, void *arg, int rc)
+{
+	struct node_mqtt_conn *conn = arg;
+	struct node *n = conn->owner;
+	int was = conn->connected;
+
+	(void)m;
+	conn->connected = 0;
+	conn->unacked = 0;
+	if (conn == &n->mqtt.conn[NODE_CONN_CTL])
+		events_on_disconnect(n);
+	if (n->stopping)
+		return;
+	schedule_retry(conn);
+	if (was)
+		log_warnx("lost the %s connection to the MQTT broker at %s:%d (%s); "
+			  "reconnecting in %d s", conn->name, n->cfg.mqtt.host,
+			  n->cfg.mqtt.port, rc == 0 ? "closed" : mosq_reason(rc),
+			  conn->backoff_s);
+	else
+		log_warnx("cannot connect the %s connection to the MQTT broker at %s:%d "
+			  "(%s); retrying in %d s", conn->name, n->cfg.mqtt.host,
+			  n->cfg.mqtt.port, mosq_reason(rc), conn->backoff_s);
+	grow_backoff(conn);
+}
+
+static void on_publish(struct mosquitto *m, void *arg, int mid)
+{
+	struct node_mqtt_conn *conn = arg;
+	struct node *n = conn->owner;
+
+	(void)m;
+	if (conn->unacked > 0)
+		conn->unacked--;
+	if (conn == &n->mqtt.conn[NODE_CONN_CTL])
+		events_on_publish(n, mid);
+}
+
+static void on_message(struct mosquitto *m, void *arg,
+		       const struct mosquitto_message *msg)
+{
+	struct node_mqtt_conn *conn = arg;
+
+	(void)m;
+	if (!msg || !msg->topic || msg->payloadlen < 0)
+		return;
+	cmd_on_message(conn->owner, msg->topic, msg->payload, (size_t)msg->payloadlen);
+}
+
+static void attempt_connect(struct node *n, struct node_mqtt_conn *conn)
+{
+	int rc;
+
+	conn->retry_at_ms = 0;
+	if (!conn->started) {
+		conn->started = 1;
+		rc = mosquitto_connect_async(conn->m, n->cfg.mqtt.host, n->cfg.mqtt.port,
+					     n->cfg.mqtt.keepalive);
+	} else {
+		rc = mosquitto_reconnect_async(conn->m);
+	}
+	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_CONN_PENDING) {
+		log_debug("connecting the %s connection to %s:%d", conn->name,
+			  n->cfg.mqtt.host, n->cfg.mqtt.port);
+		return;
+	}
+	schedule_retry(conn);
+	log_warnx("cannot connect the %s connection to the MQTT broker at %s:%d (%s); "
+		  "retrying in %d s", conn->name, n->cfg.mqtt.host, n->cfg.mqtt.port,
+		  mosq_reason(rc), conn->backoff_s);
+	grow_backoff(conn);
+}
+
+int node_mqtt_start(struct node *n)
+{
+	struct node_mqtt *mq = &n->mqtt;
+	char topic[160];
+	char *will = NULL;
+	int k, rc;
+
+	mosquitto_lib_init();
+	mq->lib_ready = 1;
+	for (k = 0; k < NODE_CONN_N; k++) {
+		struct node_mqtt_conn *conn = &mq->conn[k];
+
+		conn->owner = n;
+		conn->name = k == NODE_CONN_CTL ? "control" : "bulk";
+		snprintf(conn->client_id, sizeof(conn->client_id), "%s-%s-%s", n->cfg.site,
+			 n->cfg.node, k == NODE_CONN_CTL ? "ctl" : "bulk");
+		conn->backoff_s = 1;
+		conn->pfd_index = -1;
+		conn->m = mosquitto_new(conn->client_id, true, conn);
+		if (!conn->m) {
+			log_errorx("cannot create the MQTT %s client: %s", conn->name,
+				   strerror(errno));
+			return -ENOMEM;
+		}
+		mosquitto_int_option(conn->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+		if (n->cfg.mqtt.username[0]) {
+			rc = mosquitto_username_pw_set(conn->m, n->cfg.mqtt.username,
+						       n->cfg.mqtt.password[0] ?
+						       n->cfg.mqtt.password : NULL);
+			if (rc != MOSQ_ERR_SUCCESS) {
+				log_errorx("mqtt.username: %s", mosq_reason(rc));
+				return -EINVAL;
+			}
+		}
+		if (k == NODE_CONN_CTL) {
+			/* The Last Will: offline, with this run's boot counter. */
+			will = status_offline_json(n);
+			if (!will)
+				return -ENOMEM;
+			snprintf(topic, sizeof(topic), "%s/node/%s/status", n->root,
+				 n->cfg.node);
+			rc = mosquitto_will_set(conn->m, topic, (int)strlen(will), will, 1, true);
+			free(will);
+			if (rc != MOSQ_ERR_SUCCESS) {
+				log_errorx("cannot set the MQTT Last Will: %s", mosq_reason(rc));
+				return -EINVAL;
+			}
+		}
+		mosquitto_connect_callback_set(conn->m, on_connect);
+		mosquitto_disconnect_callback_set(conn->m, on_disconnect);
+		mosquitto_message_callback_set(conn->m, on_message);
+		mosquitto_publish_callback_set(conn->m, on_publish);
+		attempt_connect(n, conn);
+	}
+	return 0;
+}
+
+int node_mqtt_connected(const struct node *n, enum node_conn_kind kind)
+{
+	return n->mqtt.conn[kind].connected;
+}
+
+int node_mqtt_publish(struct node *n, enum node_conn_kind kind, const char *topic,
+		      const void *payload, size_t len, int qos, int retain, int *mid)
+{
+	struct node_mqtt_conn *conn = &n->mqtt.conn[kind];
+	int rc;
+
+	if (!conn->m || !conn->connected)
+		return -ENOTCONN;
+	if (len > 64 * 1024 * 1024)
+		return -EMSGSIZE;
+	rc = mosquitto_publish(conn->m, mid, topic, (int)len, payload, qos, retain);
+	switch (rc) {
+	case MOSQ_ERR_SUCCESS:
+		if (qos > 0)
+			conn->unacked++;
+		return 0;
+	case MOSQ_ERR_NO_CONN:
+		return -ENOTCONN;
+	case MOSQ_ERR_NOMEM:
+		return -ENOMEM;
+	default:
+		log_warnx("cannot publish on %s (%s connection): %s", topic, conn->name,
+			  mosq_reason(rc));
+		return -EIO;
+	}
+}
+
+int node_mqtt_pollfds(struct node *n, struct pollfd *pfds, int max)
+{
+	int k, cnt = 0;
+
+	for (k = 0; k < NODE_CONN_N; k++) {
+		struct node_mqtt_conn *conn = &n->mqtt.conn[k];
+		int sock = conn->m ? mosquitto_socket(conn->m) : -1;
+
+		conn->pfd_index = -1;
+		if (sock < 0 || cnt >= max)
+			continue;
+		pfds[cnt].fd = sock;
+		pfds[cnt].events = POLLIN;
+		if (mosquitto_want_write(conn->m))
+			pfds[cnt].events |= POLLOUT;
+		pfds[cnt].revents = 0;
+		conn->pfd_index = cnt++;
+	}
+	return cnt;
+}
+
+void node_mqtt_handle(struct node *n, const struct pollfd *pfds)
+{
+	int k;
+
+	for (k = 0; k < NODE_CONN_N; k++) {
+		struct node_mqtt_conn *conn = &n->mqtt.conn[k];
+		const struct pollfd *p;
+		int rc = MOSQ_ERR_SUCCESS;
+
+		if (conn->pfd_index < 0 || !conn->m)
+			continue;
+		p = &pfds[conn->pfd_index];
+		if (p->revents & (POLLIN | POLLERR | POLLHUP))
+			rc = mosquitto_loop_read(conn->m, 1);
+		if (rc == MOSQ_ERR_SUCCESS && (p->revents & POLLOUT) &&
+		    mosquitto_socket(conn->m) == p->fd)
+			mosquitto_loop_write(conn->m, 1);
+	}
+}
+
+void node_mqtt_tick(struct node *n)
+{
+	int64_t now = mono_ms();
+	int k;
+
+	for (k = 0; k < NODE_CONN_N; k++) {
+		struct node_mqtt_conn *conn = &n->mqtt.conn[k];
+
+		if (!conn->m)
+			continue;
+		if (mosquitto_socket(conn->m) >= 0) {
+			mosquitto_loop_misc(conn->m);
+			continue;
+		}
+		if (conn->connected) {
+			/* socket gone without the callback (should not happen) */
+			conn->connected = 0;
+		}
+		if (n->stopping)
+			continue;
+		if (!conn->retry_at_ms) {
+			schedule_retry(conn);
+			grow_backoff(conn);
+		} else if (now >= conn->retry_at_ms) {
+			attempt_connect(n, conn);
+		}
+	}
+}
+
+int64_t node_mqtt_next_deadline(const struct node *n)
+{
+	int64_t t = INT64_MAX;
+	int k;
+
+	for (k = 0; k < NODE_CONN_N; k++) {
+		const struct node_mqtt_conn *conn = &n->mqtt.conn[k];
+
+		if (!conn->m)
+			continue;
+		if (mosquitto_socket(conn->m) >= 0) {
+			/* keepalive pings: loop_misc at least once a second */
+			int64_t s = mono_ms() + 1000;
+			if (s < t)
+				t = s;
+		} else if (conn->retry_at_ms && conn->retry_at_ms < t) {
+			t = conn->retry_at_ms;
+		} else if (!conn->retry_at_ms) {
+			t = 0;
+		}
+	}
+	return t;
+}
+
+/*
+ * Clean stop: the offline status (retained) goes out first, then we give the
+ * broker up to STOP_FLUSH_MS to acknowledge it and any events still in
+ * flight - a bounded wait at shutdown only - and disconnect. Events not
+ * acknowledged stay in the journal for the next start.
+ */
+void node_mqtt_stop(struct node *n)
+{
+	struct node_mqtt *mq = &n->mqtt;
+	struct node_mqtt_conn *ctl = &mq->conn[NODE_CONN_CTL];
+	char topic[160];
+	char *off;
+	int64_t deadline;
+	int k;
+
+	if (ctl->m && ctl->connected) {
+		off = status_offline_json(n);
+		snprintf(topic, sizeof(topic), "%s/node/%s/status", n->root, n->cfg.node);
+		if (off) {
+			node_mqtt_publish(n, NODE_CONN_CTL, topic, off, strlen(off), 1, 1, NULL);
+			free(off);
+		}
+		deadline = mono_ms() + STOP_FLUSH_MS;
+		while (ctl->connected && (ctl->unacked > 0 || mosquitto_want_write(ctl->m)) &&
+		       mono_ms() < deadline) {
+			struct pollfd p = { .fd = mosquitto_socket(ctl->m), .events = POLLIN };
+
+			if (p.fd < 0)
+				break;
+			if (mosquitto_want_write(ctl->m))
+				p.events |= POLLOUT;
+			if (poll(&p, 1, 100) < 0 && errno != EINTR)
+				break;
+			if (p.revents & (POLLIN | POLLERR | POLLHUP))
+				mosquitto_loop_read(ctl->m, 1);
+			if (ctl->m && mosquitto_socket(ctl->m) >= 0 && (p.revents & POLLOUT))
+				mosquitto_loop_write(ctl->m, 1);
+			mosquitto_loop_misc(ctl->m);
+		}
+		if (ctl->unacked > 0)
+			log_warnx("the broker did not acknowledge %llu message(s) before the stop "
+				  "(events stay in the journal)", (unsigned long long)ctl->unacked);
+	}
+	for (k = 0; k < NODE_CONN_N; k++) {
+		struct node_mqtt_conn *conn = &mq->conn[k];
+
+		if (!conn->m)
+			continue;
+		if (mosquitto_socket(conn->m) >= 0) {
+			mosquitto_disconnect(conn->m);
+			mosquitto_loop_write(conn->m, 1);
+		}
+		mosquitto_destroy(conn->m);
+		conn->m = NULL;
+		conn->connected = 0;
+	}
+	if (mq->lib_ready) {
+		mosquitto_lib_cleanup();
+		mq->lib_ready = 0;
+	}
+}

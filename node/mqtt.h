@@ -1,0 +1,65 @@
+/*
+ * mqtt.h - the node's two broker connections (docs/protocol.md):
+ *
+ *   control "<site>-<node>-ctl":  publishes status (retained, with the
+ *            offline Last Will) and events; subscribes to its cmd and plan
+ *            topics and to the cmd topics of its zones and of zone "all";
+ *   bulk    "<site>-<node>-bulk": publishes fetch requests; subscribes to
+ *            its content topic.
+ *
+ * Bulk content never queues in front of a command this way. Both run on
+ * libmosquitto's external loop: the caller polls their sockets
+ * (node_mqtt_pollfds / node_mqtt_handle) and calls node_mqtt_tick often
+ * (keepalive, reconnects with a backoff of 1, 2, 4 ... 30 s). Connecting is
+ * asynchronous: the loop never waits for the broker.
+ */
+#ifndef LOAXA_NODE_MQTT_H
+#define LOAXA_NODE_MQTT_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct node;
+struct mosquitto;
+
+enum node_conn_kind { NODE_CONN_CTL = 0, NODE_CONN_BULK = 1, NODE_CONN_N = 2 };
+
+struct node_mqtt_conn {
+	struct node *owner;
+	struct mosquitto *m;
+	const char *name;
+	char client_id[80];
+	int connected;
+	int started;
+	int backoff_s;
+	int64_t retry_at_ms; /* mono; 0 = none scheduled */
+	int pfd_index;
+	uint64_t unacked;    /* QoS 1 publishes not yet acknowledged */
+};
+
+struct node_mqtt {
+	struct node_mqtt_conn conn[NODE_CONN_N];
+	int lib_ready;
+};
+
+int node_mqtt_start(struct node *n);
+/* Publish the offline status, wait (briefly) for acknowledgements, disconnect. */
+void node_mqtt_stop(struct node *n);
+
+int node_mqtt_pollfds(struct node *n, struct pollfd *pfds, int max);
+void node_mqtt_handle(struct node *n, const struct pollfd *pfds);
+void node_mqtt_tick(struct node *n);
+int64_t node_mqtt_next_deadline(const struct node *n);
+
+int node_mqtt_connected(const struct node *n, enum node_conn_kind kind);
+
+/*
+ * Publish on one connection. Returns 0 (sent or queued; *mid set when mid is
+ * not NULL), -ENOTCONN when that connection is down (nothing queued: the
+ * callers keep their own state and publish again on reconnect), or -errno.
+ */
+int node_mqtt_publish(struct node *n, enum node_conn_kind kind, const char *topic,
+		      const void *payload, size_t len, int qos, int retain, int *mid);
+
+#endif

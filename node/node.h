@@ -1,0 +1,47 @@
+/*
+ * node.h - the state of one loaxa-node process, shared by its modules.
+ *
+ * One struct node lives in main() for the life of the daemon. Modules keep
+ * their own state in their member and reach the others through it:
+ *
+ *   nodecfg  config file              mqtt     two broker connections
+ *   cmd      envelope check, commands cache    content files on disk
+ *   fetch    content transfers         queue    pending plays, scheduling
+ *   playout  decoder + ALSA            status   boot counter, status JSON
+ *   events   play/content events, on-disk journal until acknowledged
+ *
+ * Everything runs on one thread, from the poll() loop in main.c.
+ */
+#ifndef LOAXA_NODE_H
+#define LOAXA_NODE_H
+
+#include <stdint.h>
+
+#include "cache.h"
+#include "envelope.h"
+#include "events.h"
+#include "fetch.h"
+#include "mqtt.h"
+#include "nodecfg.h"
+#include "playout.h"
+#include "queue.h"
+#include "status.h"
+
+struct node {
+	struct node_cfg cfg;
+	struct verifier ver;
+	struct node_mqtt mqtt;
+	struct cache cache;
+	struct fetcher fetch;
+	struct play_queue queue;
+	struct playout po;
+	struct node_status status;
+	struct node_events events;
+	char root[64];           /* "loaxa/<site>" */
+	int stopping;
+	/* rejections of signed messages whose body or topic was wrong */
+	uint64_t rejected_body;
+	uint64_t rejected_topic;
+};
+
+#endif

@@ -1,0 +1,349 @@
+/*
+ * nodecfg.c - see nodecfg.h.
+ */
+#include "nodecfg.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "envelope.h"
+#include "log.h"
+#include "util.h"
+
+static const char *const known_fields[] = {
+	"site", "node", "zones", "state_dir", "controller_key",
+	"mqtt", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.username",
+	"mqtt.password",
+	"alsa", "alsa.device", "alsa.channels", "alsa.rate", "alsa.buffer_ms",
+	"alsa.period_ms",
+	"status_interval_s", "max_future_s", "max_message_bytes", "cache_max_mb",
+	NULL,
+};
+
+int node_cfg_resolve(char *out, size_t outlen, const char *cfg_path, const char *rel)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *slash;
+	size_t n;
+
+	if (rel[0] == '/')
+		return str_copy(out, outlen, rel);
+	slash = strrchr(cfg_path, '/');
+	if (!slash) {
+		strcpy(dir, ".");
+	} else {
+		n = (size_t)(slash - cfg_path);
+		if (n == 0)
+			n = 1; /* "/node.cfg" */
+		if (n >= sizeof(dir))
+			return -ENAMETOOLONG;
+		memcpy(dir, cfg_path, n);
+		dir[n] = '\0';
+	}
+	/* Absolute, so that nothing depends on the current directory later. */
+	if (realpath(dir, real))
+		snprintf(dir, sizeof(dir), "%s", real);
+	if ((size_t)snprintf(out, outlen, "%s/%s", dir, rel) >= outlen)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/*
+ * libconfig treats the ';' after a setting as optional, so "port = 1883"
+ * followed by "};" loads fine - and the next edit that adds a line below it
+ * fails with a confusing error, or silently means something else. We are
+ * stricter, like the documentation of node.cfg: every setting ends with ';'
+ * (or ','). This scanner runs only on a file libconfig accepted, so it only
+ * has to find settings without a terminator; anything it does not
+ * understand ends the scan without complaint.
+ */
+struct scan {
+	const char *p, *end;
+	int line;
+	int bad_line;         /* line of the token found instead of ';' */
+	int setting_line;
+	char setting[64];
+};
+
+static void scan_ws(struct scan *s)
+{
+	while (s->p < s->end) {
+		char c = *s->p;
+
+		if (c == '\n') {
+			s->line++;
+			s->p++;
+		} else if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
+			s->p++;
+		} else if (c == '#' || (c == '/' && s->p + 1 < s->end && s->p[1] == '/') ||
+			   (c == '@' && s->end - s->p >= 8 && strncmp(s->p, "@include", 8) == 0)) {
+			while (s->p < s->end && *s->p != '\n')
+				s->p++;
+		} else if (c == '/' && s->p + 1 < s->end && s->p[1] == '*') {
+			s->p += 2;
+			while (s->p + 1 < s->end && !(s->p[0] == '*' && s->p[1] == '/')) {
+				if (*s->p == '\n')
+					s->line++;
+				s->p++;
+			}
+			s->p = s->p + 2 <= s->end ? s->p + 2 : s->end;
+		} else {
+			return;
+		}
+	}
+}
+
+static int scan_settings(struct scan *s, char close);
+
+/* Returns 0 when the value was read, -1 to stop scanning (error or not understood). */
+static int scan_value(struct scan *s)
+{
+	scan_ws(s);
+	if (s->p >= s->end)
+		return -1;
+	if (*s->p == '{') {
+		s->p++;
+		return scan_settings(s, '}');
+	}
+	if (*s->p == '[' || *s->p == '(') {
+		char close = *s->p == '[' ? ']' : ')';
+
+		s->p++;
+		for (;;) {
+			scan_ws(s);
+			if (s->p < s->end && *s->p == close) {
+				s->p++;
+				return 0;
+			}
+			if (scan_value(s) < 0)
+				return -1;
+			scan_ws(s);
+			if (s->p < s->end && *s->p == ',') {
+				s->p++;
+				continue;
+			}
+			if (s->p < s->end && *s->p == close) {
+				s->p++;
+				return 0;
+			}
+			return -1;
+		}
+	}
+	if (*s->p == '"') {
+		/* adjacent strings are concatenated: "a" "b" */
+		do {
+			s->p++;
+			while (s->p < s->end && *s->p != '"') {
+				if (*s->p == '\\' && s->p + 1 < s->end)
+					s->p++;
+				else if (*s->p == '\n')
+					s->line++;
+				s->p++;
+			}
+			if (s->p >= s->end)
+				return -1;
+			s->p++;
+			scan_ws(s);
+		} while (s->p < s->end && *s->p == '"');
+		return 0;
+	}
+	if (!strchr(";,{}[]()=:", *s->p)) {
+		while (s->p < s->end && !strchr(";,{}[]()=: \t\r\n#/", *s->p))
+			s->p++;
+		return 0;
+	}
+	return -1;
+}
+
+static int scan_settings(struct scan *s, char close)
+{
+	for (;;) {
+		const char *name;
+		size_t n;
+
+		scan_ws(s);
+		if (s->p >= s->end)
+			return close ? -1 : 0;
+		if (close && *s->p == close) {
+			s->p++;
+			return 0;
+		}
+		name = s->p;
+		while (s->p < s->end && (isalnum((unsigned char)*s->p) || *s->p == '_' ||
+					 *s->p == '-' || *s->p == '*'))
+			s->p++;
+		n = (size_t)(s->p - name);
+		if (n == 0)
+			return -1;
+		scan_ws(s);
+		if (s->p >= s->end || (*s->p != '=' && *s->p != ':'))
+			return -1;
+		s->p++;
+		if (n >= sizeof(s->setting))
+			n = sizeof(s->setting) - 1;
+		memcpy(s->setting, name, n);
+		s->setting[n] = '\0';
+		s->setting_line = s->line;
+		if (scan_value(s) < 0)
+			return -1;
+		scan_ws(s);
+		if (s->p < s->end && (*s->p == ';' || *s->p == ',')) {
+			s->p++;
+			continue;
+		}
+		s->bad_line = s->line;
+		return -1;
+	}
+}
+
+/* 0, or -EINVAL after logging "file:line: syntax error: ..." */
+static int check_terminators(const char *path)
+{
+	uint8_t *text = NULL;
+	size_t len;
+	struct scan s;
+	char name[64];
+	int setting_line;
+
+	if (read_file(path, 1 << 20, &text, &len) < 0)
+		return 0; /* libconfig read it: nothing more to say */
+	memset(&s, 0, sizeof(s));
+	s.p = (const char *)text;
+	s.end = s.p + len;
+	s.line = 1;
+	scan_settings(&s, 0);
+	memcpy(name, s.setting, sizeof(name));
+	setting_line = s.setting_line;
+	free(text);
+	if (!s.bad_line)
+		return 0;
+	log_errorx("%s:%d: syntax error: ';' expected after the setting \"%s\" (line %d)",
+		   path, s.bad_line, name, setting_line);
+	return -EINVAL;
+}
+
+/* A name field (site, node): required, 1-31 of [a-z0-9_-]. */
+static void load_name(struct cfg *c, const char *field, char *out, size_t outlen)
+{
+	if (cfg_string(c, field, CFG_REQUIRED, NULL, out, outlen) != 0)
+		return;
+	if (!name_valid(out))
+		cfg_error(c, field, "\"%s\" is not a valid name: use 1 to 31 of a-z, 0-9, "
+			  "'-' and '_', starting with a letter or digit", out);
+}
+
+static void load_int(struct cfg *c, const char *field, long long def, long long min,
+		     long long max, long long *out)
+{
+	if (cfg_int(c, field, CFG_OPTIONAL, def, min, max, out) < 0)
+		*out = def;
+}
+
+int node_cfg_load(struct node_cfg *cfg, const char *path)
+{
+	struct cfg c;
+	char buf[PATH_MAX], key[256];
+	long long v;
+	size_t i, j;
+	int rc;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (str_copy(cfg->path, sizeof(cfg->path), path) < 0) {
+		log_errorx("%s: path too long", path);
+		return -EINVAL;
+	}
+	rc = cfg_load(&c, path);
+	if (rc < 0)
+		return -EINVAL;
+	if (check_terminators(path) < 0)
+		c.errors++;
+
+	cfg_reject_unknown(&c, known_fields);
+
+	load_name(&c, "site", cfg->site, sizeof(cfg->site));
+	if (cfg->site[0] && strlen(cfg->site) > ENVELOPE_SITE_LEN)
+		cfg_error(&c, "site", "\"%s\" is too long: at most %d characters (the site "
+			  "travels in a %d-byte field of every signed message)", cfg->site,
+			  ENVELOPE_SITE_LEN, ENVELOPE_SITE_LEN);
+	load_name(&c, "node", cfg->node, sizeof(cfg->node));
+
+	if (cfg_string_list(&c, "zones", CFG_OPTIONAL, cfg->zones, NODE_MAX_ZONES,
+			    &cfg->nzones) == 0) {
+		for (i = 0; i < cfg->nzones; i++) {
+			if (!name_valid(cfg->zones[i])) {
+				cfg_error(&c, "zones", "entry %zu (\"%s\") is not a valid zone "
+					  "name: use 1 to 31 of a-z, 0-9, '-' and '_'", i + 1,
+					  cfg->zones[i]);
+				continue;
+			}
+			for (j = 0; j < i; j++)
+				if (strcmp(cfg->zones[i], cfg->zones[j]) == 0)
+					cfg_error(&c, "zones", "zone \"%s\" is listed twice",
+						  cfg->zones[i]);
+		}
+	}
+
+	if (cfg_string(&c, "state_dir", CFG_REQUIRED, NULL, buf, sizeof(buf)) == 0) {
+		if (!buf[0])
+			cfg_error(&c, "state_dir", "must not be empty");
+		else if (node_cfg_resolve(cfg->state_dir, sizeof(cfg->state_dir), path,
+					  buf) < 0)
+			cfg_error(&c, "state_dir", "path is too long");
+	}
+
+	if (cfg_string(&c, "controller_key", CFG_REQUIRED, NULL, key, sizeof(key)) == 0 &&
+	    public_key_parse(cfg->controller_pk, key) < 0)
+		cfg_error(&c, "controller_key", "must be the controller's public key: 64 hex "
+			  "digits, the contents of controller.pub from `loaxa keygen`");
+
+	cfg_string(&c, "mqtt.host", CFG_OPTIONAL, "127.0.0.1", cfg->mqtt.host,
+		   sizeof(cfg->mqtt.host));
+	if (!cfg->mqtt.host[0])
+		cfg_error(&c, "mqtt.host", "must not be empty");
+	load_int(&c, "mqtt.port", 1883, 1, 65535, &v);
+	cfg->mqtt.port = (int)v;
+	load_int(&c, "mqtt.keepalive", 30, 5, 3600, &v);
+	cfg->mqtt.keepalive = (int)v;
+	cfg_string(&c, "mqtt.username", CFG_OPTIONAL, "", cfg->mqtt.username,
+		   sizeof(cfg->mqtt.username));
+	cfg_string(&c, "mqtt.password", CFG_OPTIONAL, "", cfg->mqtt.password,
+		   sizeof(cfg->mqtt.password));
+
+	cfg_string(&c, "alsa.device", CFG_OPTIONAL, "default", cfg->alsa.device,
+		   sizeof(cfg->alsa.device));
+	if (!cfg->alsa.device[0])
+		cfg_error(&c, "alsa.device", "must not be empty (\"default\" is the usual "
+			  "device)");
+	load_int(&c, "alsa.channels", 1, 1, 8, &v);
+	cfg->alsa.channels = (unsigned)v;
+	if (cfg_int(&c, "alsa.rate", CFG_OPTIONAL, 48000, 1, 1000000, &v) == 0 &&
+	    v != 48000)
+		cfg_error(&c, "alsa.rate", "must be 48000 (content is 48 kHz; for a card "
+			  "that wants another rate use a `plug` device, see "
+			  "etc/asoundrc.example) (got %lld)", v);
+	cfg->alsa.rate = 48000;
+	load_int(&c, "alsa.buffer_ms", 200, 20, 2000, &v);
+	cfg->alsa.buffer_ms = (unsigned)v;
+	load_int(&c, "alsa.period_ms", 20, 5, 500, &v);
+	cfg->alsa.period_ms = (unsigned)v;
+	if (cfg->alsa.period_ms * 2 > cfg->alsa.buffer_ms)
+		cfg_error(&c, "alsa.period_ms", "must be at most half of alsa.buffer_ms "
+			  "(%u ms), got %u", cfg->alsa.buffer_ms, cfg->alsa.period_ms);
+
+	load_int(&c, "status_interval_s", 30, 1, 3600, &v);
+	cfg->status_interval_s = (int)v;
+	load_int(&c, "max_future_s", 300, 0, 86400, &v);
+	cfg->max_future_s = (int)v;
+	load_int(&c, "max_message_bytes", ENVELOPE_DEFAULT_MAX, 4096, 16 * 1024 * 1024, &v);
+	cfg->max_message_bytes = (size_t)v;
+	load_int(&c, "cache_max_mb", 512, 1, 1024 * 1024, &v);
+	cfg->cache_max_bytes = (uint64_t)v * 1024 * 1024;
+
+	rc = c.errors ? -EINVAL : 0;
+	cfg_free(&c);
+	return rc;
+}

@@ -1,0 +1,57 @@
+/*
+ * nodecfg.h - node.cfg: what a loudspeaker node needs to know about itself.
+ *
+ * Loaded through common/config.h, so every error names file, line and field
+ * ("node.cfg:12: field "alsa.channels": must be between 1 and 8 (got 0)").
+ * All errors of a file are reported, not only the first, so an operator
+ * fixes them in one go. Relative paths (state_dir) are relative to the
+ * directory of the config file, never to the current directory.
+ */
+#ifndef LOAXA_NODECFG_H
+#define LOAXA_NODECFG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NODE_MAX_ZONES 16
+#define NODE_NAME_MAX 32
+
+struct node_cfg {
+	char path[PATH_MAX];              /* the config file, as given */
+	char site[NODE_NAME_MAX];
+	char node[NODE_NAME_MAX];
+	char zones[NODE_MAX_ZONES][NODE_NAME_MAX];
+	size_t nzones;
+	char state_dir[PATH_MAX];         /* absolute once loaded */
+	uint8_t controller_pk[32];
+	struct {
+		char host[256];
+		int port;
+		int keepalive;
+		char username[128];
+		char password[256];
+	} mqtt;
+	struct {
+		char device[256];
+		unsigned channels;
+		unsigned rate;
+		unsigned buffer_ms;
+		unsigned period_ms;
+	} alsa;
+	int status_interval_s;
+	int max_future_s;
+	size_t max_message_bytes;
+	uint64_t cache_max_bytes;
+};
+
+/*
+ * Load and validate path. Returns 0, or -EINVAL after logging every problem
+ * found (file:line: field "x": what is wrong).
+ */
+int node_cfg_load(struct node_cfg *cfg, const char *path);
+
+/* dir of path joined with rel, unless rel is absolute. */
+int node_cfg_resolve(char *out, size_t outlen, const char *cfg_path, const char *rel);
+
+#endif

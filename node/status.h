@@ -1,0 +1,50 @@
+/*
+ * status.h - the boot counter and the status the node publishes about itself.
+ *
+ * <state_dir>/boot holds a decimal counter, incremented (and written
+ * atomically) at every start; it rides in every status, event id and the
+ * Last Will, so the controller can tell a stale Will of an earlier run from
+ * the current state.
+ *
+ * The status (JSON, retained, QoS 1, docs/protocol.md) is published when the
+ * control connection comes up, every status_interval_s, and soon after any
+ * change (play started or ended, queue, cache, device state, a rejected
+ * message): changes mark it dirty, and it goes out at most every
+ * STATUS_MIN_GAP_MS, so a flood of hostile messages cannot turn into a flood
+ * of status messages.
+ */
+#ifndef LOAXA_NODE_STATUS_H
+#define LOAXA_NODE_STATUS_H
+
+#include <stdint.h>
+
+#define STATUS_MIN_GAP_MS 250
+
+struct node;
+
+struct node_status {
+	uint64_t boot;
+	int64_t started_mono;
+	int64_t last_publish;   /* mono ms, 0 = never */
+	int dirty;
+	char last_error[256];
+};
+
+/* Read, increment and store <state_dir>/boot. */
+int status_boot_init(struct node *n);
+
+/* Something in the status changed: publish soon. */
+void status_changed(struct node *n);
+/* Remember an error for "last_error" (and mark the status changed). */
+void status_error(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Publish now (when the control connection is up). */
+int status_publish(struct node *n);
+void status_tick(struct node *n, int64_t mono);
+int64_t status_next_deadline(const struct node *n);
+
+/* malloc'd JSON: the full status, and the offline one (Will, clean stop). */
+char *status_json(struct node *n);
+char *status_offline_json(const struct node *n);
+
+#endif

@@ -1,0 +1,12 @@
+#!/bin/bash
+# make bench: runs every tests/bench/*.sh; each prints its own figures
+# (medians of several runs). Benchmarks report, they never fail on a slow machine.
+set -u
+cd "$(dirname "$0")/../.."
+: "${LOAXA_BIN:=$PWD/build}"
+export LOAXA_BIN ROOT=$PWD
+for b in tests/bench/*.sh; do
+	[ "$(basename "$b")" = run.sh ] && continue
+	echo "== $(basename "$b" .sh)"
+	bash "$b" || echo "   ($(basename "$b") could not measure: exit $?)"
+done

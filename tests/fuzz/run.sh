@@ -1,0 +1,137 @@
+#!/bin/bash
+# tests/fuzz/run.sh - build and run every libFuzzer harness tests/fuzz/fuzz_*.c.
+#
+#   tests/fuzz/run.sh [NAME...]   only these harnesses (fuzz_envelope or envelope)
+#   tests/fuzz/run.sh --build     build only
+#   tests/fuzz/run.sh --seeds     regenerate the committed envelope seeds
+#                                 (tests/fuzz/corpus/fuzz_envelope/, gen_corpus.c)
+# Environment:
+#   FUZZ_SECONDS=60   run time per harness (default 60)
+#   FUZZ_RUNS=N       run N inputs per harness instead (overrides FUZZ_SECONDS)
+#   FUZZ_ARGS="..."   extra libFuzzer options, e.g. "-jobs=4 -max_len=65536"
+#   FUZZ_CC=clang     compiler (needs -fsanitize=fuzzer)
+#   FUZZ_VERBOSE=1    keep the harnesses' own stderr (logging) instead of muting it
+#
+# Each harness is built with clang -fsanitize=fuzzer,address,undefined from
+# itself and common/*.c into build/fuzz/<name>. A harness declares what else it
+# needs in comment lines anywhere in its file:
+#   // fuzz-sources: import/foo.c node/bar.c    (their directories go on -I)
+#   // fuzz-pkgs: libmosquitto                  (pkg-config packages)
+# Seeds are read from tests/fuzz/corpus/<name>/ (never written); new inputs go
+# to build/fuzz/corpus/<name>/, crashes to build/fuzz/artifacts/<name>-*,
+# logs to build/fuzz/logs/<name>.log. tests/fuzz/<name>.dict is used when
+# present; tests/fuzz/lsan.supp lists leaks of system libraries to ignore.
+# Exit status is non-zero if a harness fails to build or crashes.
+set -u
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+CC=${FUZZ_CC:-clang}
+OUT=$ROOT/build/fuzz
+COMMON_PKGS="libsodium jansson libconfig"
+CFLAGS="-g -O1 -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -DLOAXA_VERSION=\"fuzz\" -Wall
+	-fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
+	-fno-sanitize-recover=undefined -Icommon -Itests/fuzz"
+mkdir -p "$OUT"/corpus "$OUT"/artifacts "$OUT"/logs
+# Known leaks inside system libraries (see the file for each reason).
+export LSAN_OPTIONS="suppressions=$ROOT/tests/fuzz/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+
+# Words after "fuzz-KEY:" on comment lines of FILE (// or block-comment style).
+declared() {
+	sed -n -E "s@^[[:space:]]*(//|/?\*)[[:space:]]*fuzz-$1:(.*)@\2@p" "$2" | tr '\n' ' '
+}
+
+build_one() {
+	local src=$1 name srcs pkgs incs s
+	name=$(basename "$src" .c)
+	srcs=$(declared sources "$src")
+	pkgs="$COMMON_PKGS $(declared pkgs "$src")"
+	incs=""
+	for s in $srcs; do
+		[ -f "$s" ] || { echo "$name: declared source $s does not exist" >&2; return 1; }
+		incs="$incs -I$(dirname "$s")"
+	done
+	# shellcheck disable=SC2086,SC2046
+	$CC $CFLAGS $incs $(pkg-config --cflags $pkgs) "$src" common/*.c $srcs \
+		$(pkg-config --libs $pkgs) -lm -o "$OUT/$name" >"$OUT/logs/$name.build.log" 2>&1
+	local rc=$?
+	if [ $rc -ne 0 ]; then
+		echo "$name: build failed:" >&2
+		sed 's/^/    /' "$OUT/logs/$name.build.log" >&2
+	fi
+	return $rc
+}
+
+if [ "${1:-}" = "--seeds" ]; then
+	# shellcheck disable=SC2086,SC2046
+	cc -O1 -g -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Icommon -Itests/fuzz \
+		$(pkg-config --cflags $COMMON_PKGS) tests/fuzz/gen_corpus.c common/*.c \
+		$(pkg-config --libs $COMMON_PKGS) -lm -o "$OUT/gen_corpus" || exit 1
+	mkdir -p tests/fuzz/corpus/fuzz_envelope
+	"$OUT/gen_corpus" tests/fuzz/corpus/fuzz_envelope || exit 1
+	echo "seeds written to tests/fuzz/corpus/fuzz_envelope/"
+	exit 0
+fi
+build_only=0
+if [ "${1:-}" = "--build" ]; then
+	build_only=1
+	shift
+fi
+
+harnesses=()
+for src in tests/fuzz/fuzz_*.c; do
+	[ -f "$src" ] || continue
+	name=$(basename "$src" .c)
+	if [ $# -gt 0 ]; then
+		want=0
+		for w in "$@"; do
+			[ "$w" = "$name" ] || [ "fuzz_$w" = "$name" ] && want=1
+		done
+		[ $want -eq 1 ] || continue
+	fi
+	harnesses+=("$src")
+done
+[ ${#harnesses[@]} -gt 0 ] || { echo "no harness matches: $*" >&2; exit 1; }
+
+if [ -n "${FUZZ_RUNS:-}" ]; then
+	limit="-runs=$FUZZ_RUNS"
+	what="$FUZZ_RUNS runs"
+else
+	limit="-max_total_time=${FUZZ_SECONDS:-60}"
+	what="${FUZZ_SECONDS:-60} s"
+fi
+mute="-close_fd_mask=2"
+[ "${FUZZ_VERBOSE:-0}" = 1 ] && mute=""
+
+failed=0
+for src in "${harnesses[@]}"; do
+	name=$(basename "$src" .c)
+	if ! build_one "$src"; then
+		failed=$((failed + 1))
+		continue
+	fi
+	[ $build_only -eq 1 ] && { echo "$name: built $OUT/$name"; continue; }
+	mkdir -p "$OUT/corpus/$name"
+	seeds=()
+	[ -d "tests/fuzz/corpus/$name" ] && seeds=("tests/fuzz/corpus/$name")
+	dict=()
+	[ -f "tests/fuzz/$name.dict" ] && dict=("-dict=tests/fuzz/$name.dict")
+	log=$OUT/logs/$name.log
+	echo "$name: fuzzing for $what ..."
+	# shellcheck disable=SC2086
+	"$OUT/$name" $limit $mute -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+		-artifact_prefix="$OUT/artifacts/$name-" "${dict[@]}" ${FUZZ_ARGS:-} \
+		"$OUT/corpus/$name" "${seeds[@]}" >"$log" 2>&1
+	rc=$?
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+	secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
+	cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.*\(cov: [0-9]*\).*\(corp: [^ ]*\).*/\1 \2/p')
+	if [ $rc -eq 0 ]; then
+		echo "$name: ok, ${execs:-?} execs in ${secs:-?} s, $cov"
+	else
+		failed=$((failed + 1))
+		echo "$name: FAILED (exit $rc) after ${execs:-?} execs; artifacts in $OUT/artifacts/, log $log"
+		grep -E 'ERROR|SUMMARY|Test unit written|==[0-9]+==' "$log" | head -n 20 | sed 's/^/    /'
+	fi
+done
+[ $failed -eq 0 ] || { echo "$failed harness(es) failed"; exit 1; }
+exit 0

@@ -1,0 +1,463 @@
+# tests/lib.sh - shared helpers for the integration tests (and scripts/demo.sh).
+#
+# Source it from bash. It gives each test:
+#   - TAP-style results: ok/not_ok/check print "ok - ..." / "not ok - ..."
+#     (tests/run.sh counts them); diag prints "# ..." lines;
+#   - a private directory $T (removed at exit unless KEEP=1);
+#   - a real mosquitto on 127.0.0.1:<free port> (start_broker), a controller
+#     and nodes built from $LOAXA_BIN (start_controller, start_node), each
+#     node's ALSA output captured through the `file` plugin;
+#   - cleanup that stops only the processes it started, by pid.
+#
+# Environment:
+#   LOAXA_BIN     directory with loaxa, loaxa-controller, loaxa-node and
+#                 tools/ (default: build/ of this checkout)
+#   KEEP=1        keep $T after the test (its path is printed)
+#   LOAXA_TMP     use this directory for $T instead of a fresh one in /tmp
+#   LOAXA_WRAP    command prefix for both daemons (e.g. valgrind ...)
+#   LIB_QUIET=1   no diagnostics on stdout (the demo prints its own words)
+set -u
+
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+: "${LOAXA_BIN:=$ROOT/build}"
+LOAXA_BIN=$(cd "$LOAXA_BIN" && pwd)
+export LOAXA_BIN ROOT
+: "${ASAN_OPTIONS:=detect_leaks=1:abort_on_error=0:halt_on_error=1}"
+: "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1}"
+export ASAN_OPTIONS UBSAN_OPTIONS
+
+LOAXA=$LOAXA_BIN/loaxa
+CONTROLLER=$LOAXA_BIN/loaxa-controller
+NODE=$LOAXA_BIN/loaxa-node
+SEALCMD=$LOAXA_BIN/tools/sealcmd
+PCMCOMPARE=$LOAXA_BIN/tools/pcmcompare
+SITE=${SITE:-xa-test}
+
+if [ -n "${LOAXA_TMP:-}" ]; then
+	T=$LOAXA_TMP
+	mkdir -p "$T"
+else
+	T=$(mktemp -d /tmp/loaxa-test.XXXXXX)
+fi
+T=$(cd "$T" && pwd)
+export T
+
+TEST_FAILED=0
+declare -A PID_OF=()   # name -> pid of everything we started
+declare -A LOG_OF=()   # name -> its log file
+declare -A PORT_OF=()  # broker name -> port
+STOP_ORDER=()          # names in start order (stopped in reverse)
+
+# ---------------------------------------------------------------- results
+
+diag() {
+	[ "${LIB_QUIET:-0}" = 1 ] && return 0
+	printf '# %s\n' "$*"
+}
+
+ok() { printf 'ok - %s\n' "$*"; }
+
+not_ok() {
+	printf 'not ok - %s\n' "$*"
+	TEST_FAILED=1
+}
+
+# check "description" command args... : ok when the command succeeds.
+check() {
+	local desc=$1
+	shift
+	if "$@"; then
+		ok "$desc"
+	else
+		not_ok "$desc"
+		return 1
+	fi
+}
+
+# Last lines of a log, indented as TAP diagnostics.
+dump_log() {
+	local f=$1 n=${2:-30}
+	[ -f "$f" ] || return 0
+	printf '# --- last %s lines of %s\n' "$n" "$f"
+	tail -n "$n" "$f" | sed 's/^/#   /'
+}
+
+# Tails of every daemon log we started (called on a failure).
+dump_logs() {
+	local name
+	for name in "${STOP_ORDER[@]}"; do
+		dump_log "${LOG_OF[$name]}" "${1:-20}"
+	done
+}
+
+# fail "what" : not ok with the logs of every daemon, for a failed step.
+fail() {
+	not_ok "$*"
+	dump_logs 25
+}
+
+# --------------------------------------------------------------- polling
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# wait_for SECONDS command args... : poll (every 50 ms) until the command
+# succeeds; returns 1 after SECONDS.
+wait_for() {
+	local deadline=$(( $(now_ms) + $1 * 1000 ))
+	shift
+	while :; do
+		"$@" >/dev/null 2>&1 && return 0
+		[ "$(now_ms)" -ge "$deadline" ] && return 1
+		sleep 0.05
+	done
+}
+
+# Number of lines of FILE matching the extended regex (0 when none).
+log_count() {
+	local n
+	n=$(grep -Ec -- "$2" "$1" 2>/dev/null) || true
+	echo "${n:-0}"
+}
+
+# log_grows FILE REGEX BEFORE : more matching lines than BEFORE.
+log_grows() { [ "$(log_count "$1" "$2")" -gt "$3" ]; }
+
+# ---------------------------------------------------------------- processes
+
+# A process we started is alive (a zombie is not).
+alive() {
+	local pid=$1 state
+	[ -r "/proc/$pid/stat" ] || return 1
+	state=$(sed 's/^.*) \(.\).*/\1/' "/proc/$pid/stat" 2>/dev/null) || return 1
+	[ "$state" != Z ] && [ "$state" != X ]
+}
+
+# stop NAME [SIGNAL] : stop a process we started and reap it; prints nothing.
+# Returns its exit status (or 128+signal), 0 when it was not running.
+stop() {
+	local name=$1 sig=${2:-TERM} pid i rc=0
+	pid=${PID_OF[$name]:-}
+	[ -n "$pid" ] || return 0
+	kill "-$sig" "$pid" 2>/dev/null
+	for ((i = 0; i < ${STOP_TIMEOUT:-10} * 20; i++)); do
+		alive "$pid" || break
+		sleep 0.05
+	done
+	if alive "$pid"; then
+		kill -KILL "$pid" 2>/dev/null
+		printf '# %s (pid %s) did not stop within %s s of SIG%s: killed\n' \
+			"$name" "$pid" "${STOP_TIMEOUT:-10}" "$sig"
+	fi
+	{ wait "$pid"; } 2>/dev/null
+	rc=$?
+	unset "PID_OF[$name]"
+	return "$rc"
+}
+
+# stop_checked NAME : stop with SIGTERM and report, as a test result, that it
+# shut down cleanly: exit status 0 and no sanitizer report in its log.
+stop_checked() {
+	local name=$1 rc log=${LOG_OF[$1]:-}
+	[ -n "${PID_OF[$name]:-}" ] || return 0
+	stop "$name" TERM
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		not_ok "$name stops cleanly on SIGTERM (exit status $rc)"
+		dump_log "$log" 40
+	elif [ -n "$log" ] && grep -Eq 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+		not_ok "$name: sanitizer report in $log"
+		grep -E -A15 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" | head -40 | sed 's/^/#   /'
+	else
+		ok "$name stops cleanly on SIGTERM, no sanitizer reports"
+	fi
+}
+
+# Stop every daemon we started (controller and nodes first, brokers last),
+# reporting each one's shutdown as a result.
+stop_all_checked() {
+	local i name
+	for ((i = ${#STOP_ORDER[@]} - 1; i >= 0; i--)); do
+		name=${STOP_ORDER[$i]}
+		case "$name" in
+		broker*) ;;
+		*) stop_checked "$name" ;;
+		esac
+	done
+	for name in "${STOP_ORDER[@]}"; do
+		case "$name" in broker*) stop "$name" ;; esac
+	done
+}
+
+lib_cleanup() {
+	local rc=$? i name
+	for ((i = ${#STOP_ORDER[@]} - 1; i >= 0; i--)); do
+		name=${STOP_ORDER[$i]}
+		[ -n "${PID_OF[$name]:-}" ] && stop "$name" TERM
+	done
+	if [ "${KEEP:-0}" = 1 ] || [ -n "${LOAXA_TMP:-}" ]; then
+		diag "kept $T"
+	else
+		rm -rf "$T"
+	fi
+	exit "$rc"
+}
+trap lib_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# End of a test: exit status 1 when anything failed.
+finish() {
+	[ "$TEST_FAILED" = 0 ]
+	exit $?
+}
+
+# need FILE... : skip-as-failure when a binary under test is missing.
+need() {
+	local f missing=0
+	for f in "$@"; do
+		if [ ! -x "$f" ]; then
+			not_ok "binary $f is built"
+			missing=1
+		fi
+	done
+	[ "$missing" = 0 ] || exit 1
+}
+
+# ---------------------------------------------------------------- broker
+
+# A TCP port nobody listens on (checked against /proc/net/tcp{,6}).
+free_port() {
+	local port hex
+	while :; do
+		port=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+		hex=$(printf ':%04X ' "$port")
+		cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q "$hex" || break
+	done
+	echo "$port"
+}
+
+broker_up() {
+	mosquitto_pub -h 127.0.0.1 -p "$1" -i "loaxa-probe-$$" -t loaxa-probe -n -q 0 \
+		>/dev/null 2>&1
+}
+
+# start_broker [NAME] [PORT] : a real mosquitto on 127.0.0.1. The broker's
+# max_packet_size is 1 MiB unless BROKER_NO_LIMIT=1 (the 10 MB hostile test
+# needs the payload to reach the daemons). Sets BROKER_PORT.
+start_broker() {
+	local name=${1:-broker} port=${2:-} conf tries
+	conf=$T/$name.conf
+	for ((tries = 0; tries < 5; tries++)); do
+		[ -n "$port" ] || port=$(free_port)
+		{
+			echo "listener $port 127.0.0.1"
+			echo "allow_anonymous true"
+			echo "persistence false"
+			echo "user $(id -un)"
+			echo "log_dest stderr"
+			echo "log_type error"
+			echo "log_type warning"
+			echo "log_type notice"
+			echo "log_type information"
+			echo "connection_messages true"
+			[ "${BROKER_NO_LIMIT:-0}" = 1 ] || echo "max_packet_size 1048576"
+		} >"$conf"
+		LOG_OF[$name]=$T/$name.log
+		mosquitto -c "$conf" >>"$T/$name.log" 2>&1 &
+		PID_OF[$name]=$!
+		[[ " ${STOP_ORDER[*]} " == *" $name "* ]] || STOP_ORDER+=("$name")
+		PORT_OF[$name]=$port
+		if wait_for 10 broker_up "$port"; then
+			BROKER_PORT=$port
+			return 0
+		fi
+		stop "$name"
+		if [ -n "${2:-}" ]; then
+			break # a fixed port (restart): do not wander off
+		fi
+		port=
+	done
+	not_ok "mosquitto starts on 127.0.0.1"
+	dump_log "$T/$name.log"
+	return 1
+}
+
+# restart_broker NAME : stop it and start it again on the same port.
+restart_broker() {
+	local name=${1:-broker} port=${PORT_OF[${1:-broker}]}
+	stop "$name"
+	start_broker "$name" "$port"
+}
+
+# ---------------------------------------------------------------- keys, configs
+
+# keygen [DIR] : controller key pair in DIR (default $T/keys).
+keygen() {
+	local dir=${1:-$T/keys}
+	"$LOAXA" keygen -o "$dir" >"$T/keygen.log" 2>&1 || {
+		not_ok "loaxa keygen -o $dir"
+		dump_log "$T/keygen.log"
+		return 1
+	}
+}
+
+# write_controller_cfg [extra libconfig lines...] : $T/controller/controller.cfg
+# CHUNK_BYTES and WINDOW override delivery settings.
+write_controller_cfg() {
+	local d=$T/controller
+	mkdir -p "$d"
+	{
+		echo "site = \"$SITE\";"
+		echo "state_dir = \"state\";"
+		echo "api_socket = \"$d/api.sock\";"
+		echo "key = \"$T/keys/controller.key\";"
+		echo "mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30; };"
+		echo "delivery = { chunk_bytes = ${CHUNK_BYTES:-65536}; window = ${WINDOW:-16}; };"
+		echo "nodes = { offline_after_s = 90; };"
+		local l
+		for l in "$@"; do echo "$l"; done
+	} >"$d/controller.cfg"
+	export LOAXA_SOCKET=$d/api.sock
+}
+
+# asoundrc_for NAME : an ALSA config defining pcm.cap_NAME, a `file` plugin
+# over the null device: everything the node plays is appended to
+# $T/NAME/capture.raw as raw samples. truncate false makes ALSA start a new
+# file (capture.raw.0001, ...) for each open instead of overwriting, so
+# nothing played is ever lost; capture_since reads them all in order.
+# The node finds it through XDG_CONFIG_HOME ($T/NAME/xdg/alsa/asoundrc), which
+# ALSA loads after the system configuration.
+asoundrc_for() {
+	local name=$1 d=$T/$1
+	mkdir -p "$d/xdg/alsa"
+	cat >"$d/xdg/alsa/asoundrc" <<EOF
+pcm.cap_$name {
+	type file
+	slave.pcm "null"
+	file "$d/capture.raw"
+	format "raw"
+	truncate false
+}
+EOF
+}
+
+# write_node_cfg NAME ZONE... : $T/NAME/node.cfg (+ its asoundrc).
+write_node_cfg() {
+	local name=$1 d=$T/$1 zones="" z
+	shift
+	mkdir -p "$d"
+	for z in "$@"; do zones="$zones${zones:+, }\"$z\""; done
+	asoundrc_for "$name"
+	cat >"$d/node.cfg" <<EOF
+site = "$SITE";
+node = "$name";
+zones = [$zones];
+state_dir = "state";
+controller_key = "$(cat "$T/keys/controller.pub")";
+mqtt = { host = "127.0.0.1"; port = ${BROKER_PORT}; keepalive = 30; };
+alsa = { device = "cap_$name"; channels = 1; rate = 48000; buffer_ms = 200; period_ms = 20; };
+status_interval_s = ${STATUS_INTERVAL:-30};
+max_future_s = 300;
+max_message_bytes = 262144;
+cache_max_mb = 512;
+EOF
+}
+
+# ---------------------------------------------------------------- daemons
+
+api_up() { "$LOAXA" nodes --json >/dev/null 2>&1; }
+
+# start_controller : run it in the background, wait until its API answers.
+start_controller() {
+	local d=$T/controller
+	LOG_OF[controller]=$d/controller.log
+	# shellcheck disable=SC2086
+	${LOAXA_WRAP:-} "$CONTROLLER" -c "$d/controller.cfg" -v >>"$d/controller.log" 2>&1 &
+	PID_OF[controller]=$!
+	[[ " ${STOP_ORDER[*]} " == *" controller "* ]] || STOP_ORDER+=(controller)
+	if ! wait_for "${START_TIMEOUT:-30}" api_up; then
+		fail "controller starts and its API answers on $LOAXA_SOCKET"
+		return 1
+	fi
+}
+
+# node_json NAME : that node's object from `loaxa nodes --json`.
+node_json() {
+	"$LOAXA" nodes --json 2>/dev/null | jq -e --arg n "$1" '.nodes[] | select(.node == $n)'
+}
+
+node_online() {
+	"$LOAXA" nodes --json 2>/dev/null |
+		jq -e --arg n "$1" '.nodes[] | select(.node == $n and .online == true)' >/dev/null
+}
+
+# start_node NAME : run it (its ALSA config through XDG_CONFIG_HOME) and wait
+# until the controller lists it online.
+start_node() {
+	local name=$1 d=$T/$1
+	LOG_OF[$name]=$d/node.log
+	# shellcheck disable=SC2086
+	XDG_CONFIG_HOME=$d/xdg ${LOAXA_WRAP:-} "$NODE" -c "$d/node.cfg" -v >>"$d/node.log" 2>&1 &
+	PID_OF[$name]=$!
+	[[ " ${STOP_ORDER[*]} " == *" $name "* ]] || STOP_ORDER+=("$name")
+	if [ "${NO_WAIT_ONLINE:-0}" != 1 ] && ! wait_for "${START_TIMEOUT:-30}" node_online "$name"; then
+		fail "node $name starts and the controller shows it online"
+		return 1
+	fi
+}
+
+# ---------------------------------------------------------------- captures
+
+# Capture files of a node in the order ALSA made them.
+capture_files() {
+	local d=$T/$1
+	ls "$d"/capture.raw "$d"/capture.raw.[0-9]* 2>/dev/null | sort -V
+}
+
+# capture_mark NAME : remember how much each capture file holds now.
+capture_mark() {
+	local f
+	: >"$T/$1/capture.mark"
+	for f in $(capture_files "$1"); do
+		echo "$f $(stat -c %s "$f")" >>"$T/$1/capture.mark"
+	done
+}
+
+# capture_since NAME OUT : everything the node played since capture_mark.
+capture_since() {
+	local name=$1 out=$2 f off
+	: >"$out"
+	for f in $(capture_files "$name"); do
+		off=$(awk -v f="$f" '$1 == f { print $2 }' "$T/$name/capture.mark" 2>/dev/null)
+		tail -c +"$(( ${off:-0} + 1 ))" "$f" >>"$out"
+	done
+}
+
+# Bytes that are not zero in FILE (0: silence or nothing at all).
+nonzero_bytes() { tr -d '\000' <"$1" | wc -c; }
+
+# capture_nonsilent_since NAME : what was played since the mark has sound.
+capture_nonsilent_since() {
+	capture_since "$1" "$T/$1/since.raw"
+	[ "$(nonzero_bytes "$T/$1/since.raw")" -gt 0 ]
+}
+
+# ---------------------------------------------------------------- content
+
+# speech FILE TEXT : a Vietnamese announcement made now with espeak-ng.
+speech() {
+	espeak-ng -v vi -s 150 -w "$1" "$2" 2>"$T/espeak.log" || {
+		not_ok "espeak-ng -v vi makes a test announcement"
+		dump_log "$T/espeak.log"
+		return 1
+	}
+}
+
+# content_path ID : the controller's stored Ogg Opus for that content.
+content_path() { echo "$T/controller/state/content/$1.opus"; }
+
+# jq over the controller API through the CLI: api_jq 'FILTER' COMMAND...
+api_jq() {
+	local filter=$1
+	shift
+	"$LOAXA" "$@" --json 2>/dev/null | jq -er "$filter"
+}

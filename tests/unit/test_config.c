@@ -1,0 +1,288 @@
+/*
+ * test_config.c - common/config.c: values, defaults, ranges, string lists,
+ * unknown fields, and error lines that name file:line: field "x".
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "config.h"
+#include "log.h"
+#include "tap.h"
+#include "util.h"
+
+static char dir[256];
+static char path[512];
+
+/* Write text as the config file under test and load it. */
+static int load(struct cfg *cfg, const char *text)
+{
+	write_file_atomic(path, text, strlen(text), 0600);
+	return cfg_load(cfg, path);
+}
+
+/* Does the captured text hold "<path>:<line>: field "<field>": <msg...>"? */
+static int names(const char *err, int line, const char *field, const char *msg)
+{
+	char want[1024];
+
+	snprintf(want, sizeof(want), "%s:%d: field \"%s\": %s", path, line, field, msg);
+	return strstr(err, want) != NULL;
+}
+
+static const char good[] =
+	"site = \"xa-demo\";\n"                                   /* 1 */
+	"node = \"n1\";\n"                                        /* 2 */
+	"zones = [\"thon-1\", \"thon-2\"];\n"                     /* 3 */
+	"mqtt = {\n"                                              /* 4 */
+	"  host = \"127.0.0.1\";\n"                               /* 5 */
+	"  port = 1883;\n"                                        /* 6 */
+	"  big = 5000000000L;\n"                                  /* 7 */
+	"};\n"                                                    /* 8 */
+	"import = { target_lufs = -16.0; true_peak_dbtp = -1; };\n" /* 9 */
+	"debug = true;\n"                                         /* 10 */
+	"empty = [];\n"                                           /* 11 */
+	"list = (\"a\", \"b\");\n";                               /* 12 */
+
+static void test_values(void)
+{
+	struct cfg cfg;
+	char s[64];
+	long long i;
+	double d;
+	int b;
+	char list[4][32];
+	size_t n;
+
+	CHECK(load(&cfg, good) == 0, "a valid file loads");
+	CHECK(cfg_string(&cfg, "site", CFG_REQUIRED, NULL, s, sizeof(s)) == 0 &&
+		      strcmp(s, "xa-demo") == 0,
+	      "cfg_string: value");
+	CHECK(cfg_string(&cfg, "mqtt.host", CFG_REQUIRED, NULL, s, sizeof(s)) == 0 &&
+		      strcmp(s, "127.0.0.1") == 0,
+	      "cfg_string: dotted path");
+	CHECK(cfg_string(&cfg, "mqtt.username", CFG_OPTIONAL, "anon", s, sizeof(s)) == 1 &&
+		      strcmp(s, "anon") == 0,
+	      "cfg_string: absent optional gives the default and 1");
+	CHECK(cfg_string(&cfg, "mqtt.password", CFG_OPTIONAL, NULL, s, sizeof(s)) == 1 &&
+		      s[0] == '\0',
+	      "cfg_string: NULL default gives an empty string");
+	CHECK(cfg_int(&cfg, "mqtt.port", CFG_REQUIRED, 0, 1, 65535, &i) == 0 && i == 1883,
+	      "cfg_int: value");
+	CHECK(cfg_int(&cfg, "mqtt.keepalive", CFG_OPTIONAL, 30, 5, 600, &i) == 1 && i == 30,
+	      "cfg_int: absent optional gives the default");
+	CHECK(cfg_int(&cfg, "mqtt.big", CFG_REQUIRED, 0, 0, 10000000000LL, &i) == 0 &&
+		      i == 5000000000LL,
+	      "cfg_int: 64-bit value");
+	CHECK(cfg_double(&cfg, "import.target_lufs", CFG_REQUIRED, 0, -70, 0, &d) == 0 && d == -16.0,
+	      "cfg_double: value");
+	CHECK(cfg_double(&cfg, "import.true_peak_dbtp", CFG_REQUIRED, 0, -10, 0, &d) == 0 &&
+		      d == -1.0,
+	      "cfg_double: an integer is a number too");
+	CHECK(cfg_double(&cfg, "import.x", CFG_OPTIONAL, 2.5, 0, 10, &d) == 1 && d == 2.5,
+	      "cfg_double: default");
+	CHECK(cfg_bool(&cfg, "debug", CFG_REQUIRED, 0, &b) == 0 && b == 1, "cfg_bool: value");
+	CHECK(cfg_bool(&cfg, "quiet", CFG_OPTIONAL, 1, &b) == 1 && b == 1, "cfg_bool: default");
+	CHECK(cfg_string_list(&cfg, "zones", CFG_REQUIRED, list, 4, &n) == 0 && n == 2 &&
+		      strcmp(list[0], "thon-1") == 0 && strcmp(list[1], "thon-2") == 0,
+	      "cfg_string_list: array of strings");
+	CHECK(cfg_string_list(&cfg, "list", CFG_REQUIRED, list, 4, &n) == 0 && n == 2 &&
+		      strcmp(list[1], "b") == 0,
+	      "cfg_string_list: a ( ) list works too");
+	CHECK(cfg_string_list(&cfg, "empty", CFG_REQUIRED, list, 4, &n) == 0 && n == 0,
+	      "cfg_string_list: empty array");
+	CHECK(cfg_string_list(&cfg, "other", CFG_OPTIONAL, list, 4, &n) == 1 && n == 0,
+	      "cfg_string_list: absent optional gives 1 and no entries");
+	CHECK(cfg.errors == 0, "no errors counted for good values");
+	cfg_free(&cfg);
+}
+
+static void test_errors(void)
+{
+	struct cfg cfg;
+	char s[8];
+	long long i;
+	double d;
+	int b;
+	char list[1][32];
+	size_t n;
+	const char *err;
+
+	CHECK(load(&cfg, good) == 0, "reload the valid file");
+	capture_begin();
+	CHECK(cfg_string(&cfg, "missing", CFG_REQUIRED, NULL, s, sizeof(s)) == -EINVAL,
+	      "cfg_string: required but absent is EINVAL");
+	CHECK(cfg_string(&cfg, "mqtt.port", CFG_REQUIRED, NULL, s, sizeof(s)) == -EINVAL,
+	      "cfg_string: a number is not a string");
+	CHECK(cfg_string(&cfg, "site", CFG_REQUIRED, NULL, s, 4) == -EINVAL,
+	      "cfg_string: too long for the buffer");
+	CHECK(cfg_int(&cfg, "mqtt.port", CFG_REQUIRED, 0, 1, 1000, &i) == -EINVAL,
+	      "cfg_int: above the range");
+	CHECK(cfg_int(&cfg, "mqtt.port", CFG_REQUIRED, 0, 2000, 3000, &i) == -EINVAL,
+	      "cfg_int: below the range");
+	CHECK(cfg_int(&cfg, "import.target_lufs", CFG_REQUIRED, 0, -100, 100, &i) == -EINVAL,
+	      "cfg_int: a float is not a whole number");
+	CHECK(cfg_int(&cfg, "site", CFG_REQUIRED, 0, 0, 1, &i) == -EINVAL,
+	      "cfg_int: a string is not a number");
+	CHECK(cfg_double(&cfg, "import.target_lufs", CFG_REQUIRED, 0, -10, 0, &d) == -EINVAL,
+	      "cfg_double: out of range");
+	CHECK(cfg_double(&cfg, "site", CFG_REQUIRED, 0, -10, 0, &d) == -EINVAL,
+	      "cfg_double: a string is not a number");
+	CHECK(cfg_bool(&cfg, "site", CFG_REQUIRED, 0, &b) == -EINVAL,
+	      "cfg_bool: a string is not a boolean");
+	CHECK(cfg_string_list(&cfg, "zones", CFG_REQUIRED, list, 1, &n) == -EINVAL && n == 0,
+	      "cfg_string_list: more entries than allowed");
+	CHECK(cfg_string_list(&cfg, "site", CFG_REQUIRED, list, 1, &n) == -EINVAL,
+	      "cfg_string_list: a string is not a list");
+	CHECK(cfg_string_list(&cfg, "mqtt", CFG_REQUIRED, list, 1, &n) == -EINVAL,
+	      "cfg_string_list: a group is not a list");
+	CHECK(cfg_string_list(&cfg, "nolist", CFG_REQUIRED, list, 1, &n) == -EINVAL,
+	      "cfg_string_list: required but absent");
+	cfg_error(&cfg, "node", "custom complaint %d", 7);
+	err = capture_end();
+	CHECK(strstr(err, path) && strstr(err, "field \"missing\": is required but missing"),
+	      "error: a missing field is named (no line to give)");
+	CHECK(names(err, 6, "mqtt.port", "must be a string"), "error: wrong type names file:6: field");
+	CHECK(names(err, 1, "site", "is too long (at most 3 characters)"),
+	      "error: too long names file:1 and the limit");
+	CHECK(names(err, 6, "mqtt.port", "must be between 1 and 1000 (got 1883)"),
+	      "error: range names file:line: field, the range and the value");
+	CHECK(names(err, 6, "mqtt.port", "must be between 2000 and 3000 (got 1883)"),
+	      "error: below the range likewise");
+	CHECK(names(err, 9, "import.target_lufs", "must be a whole number"),
+	      "error: whole number names line 9");
+	CHECK(names(err, 9, "import.target_lufs", "must be between -10 and 0 (got -16)"),
+	      "error: double range");
+	CHECK(names(err, 1, "site", "must be true or false"), "error: boolean");
+	CHECK(names(err, 3, "zones", "has 2 entries, at most 1 allowed"), "error: list too long");
+	CHECK(names(err, 4, "mqtt", "must be a list of strings"), "error: group is not a list");
+	CHECK(names(err, 2, "node", "custom complaint 7"), "cfg_error: file:line: field: message");
+	CHECK(cfg.errors == 15, "every error is counted (%d)", cfg.errors);
+	cfg_free(&cfg);
+
+	CHECK(load(&cfg, "zones = [\"ok\", \"0123456789012345678901234567890123\"];\n"
+			 "z2 = (\"a\", 5);\n") == 0,
+	      "load lists with bad entries");
+	{
+		char l2[4][32];
+		capture_begin();
+		CHECK(cfg_string_list(&cfg, "zones", CFG_REQUIRED, l2, 4, &n) == -EINVAL && n == 0,
+		      "cfg_string_list: a 34-character entry is rejected");
+		CHECK(cfg_string_list(&cfg, "z2", CFG_REQUIRED, l2, 4, &n) == -EINVAL,
+		      "cfg_string_list: a number in a list is rejected");
+		err = capture_end();
+		CHECK(names(err, 1, "zones", "entry 2 must be a string of at most 31 characters"),
+		      "error: names the bad entry");
+		CHECK(names(err, 2, "z2", "entry 2 must be a string"), "error: names the non-string entry");
+	}
+	cfg_free(&cfg);
+}
+
+static void test_unknown(void)
+{
+	static const char *const known[] = {"site", "node", "zones", "mqtt", "mqtt.host",
+					    "mqtt.port", "mqtt.big", "import",
+					    "import.target_lufs", "import.true_peak_dbtp",
+					    "debug", "empty", "list", NULL};
+	struct cfg cfg;
+	const char *err;
+
+	CHECK(load(&cfg, good) == 0, "load for unknown-field checks");
+	CHECK(cfg_reject_unknown(&cfg, known) == 0 && cfg.errors == 0,
+	      "cfg_reject_unknown: every field known");
+	cfg_free(&cfg);
+
+	CHECK(load(&cfg, "site = \"x\";\nsitee = \"y\";\nmqtt = {\n  host = \"h\";\n  hots = \"h\";\n};\n"
+			 "extra = { a = 1; };\n") == 0,
+	      "load a file with typos");
+	capture_begin();
+	CHECK(cfg_reject_unknown(&cfg, known) == -EINVAL, "cfg_reject_unknown: typos are EINVAL");
+	err = capture_end();
+	CHECK(names(err, 2, "sitee", "unknown field"), "unknown top-level field names file:2");
+	CHECK(names(err, 5, "mqtt.hots", "unknown field"), "unknown nested field names file:5 and its path");
+	CHECK(names(err, 7, "extra", "unknown field"), "unknown group named once");
+	CHECK(strstr(err, "extra.a") == NULL, "fields inside an unknown group are not reported again");
+	CHECK(cfg.errors == 3, "three unknown fields counted (%d)", cfg.errors);
+	cfg_free(&cfg);
+}
+
+static void test_load_errors(void)
+{
+	struct cfg cfg;
+	const char *err;
+	char want[600];
+	int rc;
+
+	capture_begin();
+	rc = load(&cfg, "site = \"x\";\nport = ;\n");
+	err = capture_end();
+	snprintf(want, sizeof(want), "%s:2: ", path);
+	CHECK(rc == -EINVAL && strstr(err, want), "syntax error names file:2");
+	CHECK(cfg.errors == 1, "syntax error counted");
+	cfg_free(&cfg); /* harmless after a failed load */
+
+	capture_begin();
+	rc = load(&cfg, "site = \"x\";\nsite = \"y\";\n");
+	err = capture_end();
+	CHECK(rc == -EINVAL && strstr(err, want), "duplicate field names file:2");
+
+	capture_begin();
+	rc = cfg_load(&cfg, "/nonexistent/loaxa.cfg");
+	err = capture_end();
+	CHECK(rc == -EINVAL && strstr(err, "/nonexistent/loaxa.cfg: cannot read the file: No such file"),
+	      "missing file: says it cannot read it, and why");
+	cfg_free(&cfg);
+
+	capture_begin();
+	rc = cfg_load(&cfg, dir);
+	err = capture_end();
+	CHECK(rc == -EINVAL && strstr(err, dir) && strstr(err, "Is a directory"),
+	      "a directory as config file is an error naming it");
+
+	{
+		char inc[600], text[800], want2[700];
+		snprintf(inc, sizeof(inc), "%s/inc.cfg", dir);
+		write_file_atomic(inc, "a = 1;\nb = ;\n", 13, 0600);
+		snprintf(text, sizeof(text), "x = 1;\n@include \"%s\"\n", inc);
+		capture_begin();
+		rc = load(&cfg, text);
+		err = capture_end();
+		snprintf(want2, sizeof(want2), "%s:2: ", inc);
+		CHECK(rc == -EINVAL && strstr(err, want2),
+		      "an error in an included file names that file and line");
+	}
+
+	CHECK(load(&cfg, "") == 0, "an empty file loads (everything absent)");
+	cfg_free(&cfg);
+}
+
+static void cleanup_dir(void)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+int main(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	log_init("test_config", 0);
+	snprintf(dir, sizeof(dir), "%s/loaxa-test-config-XXXXXX", tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/test.cfg", dir);
+	test_values();
+	test_errors();
+	test_unknown();
+	test_load_errors();
+	cleanup_dir();
+	TAP_EXIT();
+}
