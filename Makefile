@@ -55,7 +55,10 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRC))
 # The paced ALSA ioplug plugin the timing tests load (libasound_module_pcm_loaxapaced.so).
 PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 
-.PHONY: all test unit demo bench fuzz valgrind clean check-config
+.PHONY: all test unit demo bench fuzz valgrind clean check-config install
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
 
 all: $(BINS)
 
@@ -129,6 +132,15 @@ valgrind: all
 check-config: all
 	$(O)/loaxa-controller --check-config -c etc/controller.cfg
 	$(O)/loaxa-node --check-config -c etc/node.cfg
+
+# install: binaries to $(PREFIX)/bin (the systemd units expect /usr/local/bin),
+# units to /etc/systemd/system, example configs to /etc/loaxa (never overwritten).
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/loaxa
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 systemd/*.service $(DESTDIR)/etc/systemd/system/
+	for f in etc/controller.cfg etc/node.cfg; do \
+		[ -e $(DESTDIR)/etc/loaxa/$$(basename $$f) ] || install -m 0640 $$f $(DESTDIR)/etc/loaxa/; done
 
 clean:
 	rm -rf build
