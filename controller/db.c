@@ -80,8 +80,21 @@ static const char schema_v1[] =
 	"  reason TEXT,"
 	"  received INTEGER NOT NULL,"
 	"  PRIMARY KEY (node, id));"
-	"CREATE INDEX events_broadcast ON events(broadcast);"
-	"PRAGMA user_version = 1;";
+	"CREATE INDEX events_broadcast ON events(broadcast);";
+
+/*
+ * Schema migrations, in order: migrations[i] takes a database from version i
+ * to version i + 1, inside one transaction with the version bump, so a
+ * controller killed half-way leaves the old schema intact. Append new ones;
+ * never edit one that has shipped.
+ */
+static const char *const migrations[] = {
+	schema_v1,
+};
+
+#define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+_Static_assert(MIGRATIONS == CTL_DB_SCHEMA_VERSION,
+	       "CTL_DB_SCHEMA_VERSION must equal the number of migrations");
 
 static int db_fail(struct ctl_db *db, const char *what)
 {
@@ -245,11 +258,16 @@ int ctl_db_open(struct ctl_db *db, const char *path)
 		rc = -EINVAL;
 		goto fail;
 	}
-	if (version == 0) {
+	for (; version < MIGRATIONS; version++) {
+		char bump[48];
+
+		snprintf(bump, sizeof(bump), "PRAGMA user_version = %d;", version + 1);
 		rc = ctl_db_begin(db);
 		if (rc < 0)
 			goto fail;
-		rc = db_exec(db, schema_v1, "cannot create the database schema");
+		rc = db_exec(db, migrations[version], "cannot update the database schema");
+		if (rc == 0)
+			rc = db_exec(db, bump, "cannot update the database schema");
 		if (rc < 0) {
 			ctl_db_rollback(db);
 			goto fail;
@@ -257,8 +275,7 @@ int ctl_db_open(struct ctl_db *db, const char *path)
 		rc = ctl_db_commit(db);
 		if (rc < 0)
 			goto fail;
-		log_info("created the database %s (schema version %d)", path,
-			 CTL_DB_SCHEMA_VERSION);
+		log_info("%s: database schema now at version %d", path, version + 1);
 	}
 	return 0;
 fail:
