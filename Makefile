@@ -105,7 +105,7 @@ $(O)/tools/%: tests/tools/%.c $(O)/libloaxa.a
 		$(call pl,$(ALL_PKGS)) -lm -o $@
 $(PLUGIN): tests/alsa/pcm_loaxapaced.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fPIC -shared $(call pc,alsa) $< -o $@ $(call pl,alsa) -lm
+	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(CFLAGS)) -DPIC -fPIC -shared $(call pc,alsa) $< -o $@ $(call pl,alsa) -lm
 
 PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN))
 

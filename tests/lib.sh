@@ -340,6 +340,29 @@ pcm.cap_$name {
 EOF
 }
 
+# paced_asoundrc NAME : add pcm.paced_NAME to the node's ALSA config: the
+# paced test card (tests/alsa/pcm_loaxapaced.c) that consumes samples in real
+# time and logs, to $T/NAME/onsets.log, when each sound starts and stops at
+# the "speaker" (onset|silence|xrun <realtime_ns> <frame>); the samples go to
+# $T/NAME/paced.raw. With PACED=1, write_node_cfg points the node at it.
+PACED_PLUGIN=$LOAXA_BIN/alsa/libasound_module_pcm_loaxapaced.so
+paced_asoundrc() {
+	local name=$1 d=$T/$1
+	mkdir -p "$d/xdg/alsa"
+	cat >>"$d/xdg/alsa/asoundrc" <<EOF
+pcm_type.loaxapaced { lib "$PACED_PLUGIN" }
+pcm.paced_$name {
+	type loaxapaced
+	log "$d/onsets.log"
+	capture "$d/paced.raw"
+	latency_us ${PACED_LATENCY_US:-0}
+}
+EOF
+}
+
+# onsets NAME : the realtime (ms) of every onset the paced card heard.
+onsets() { awk '$1 == "onset" { printf "%d\n", $2 / 1000000 }' "$T/$1/onsets.log" 2>/dev/null; }
+
 # write_node_cfg NAME ZONE... : $T/NAME/node.cfg (+ its asoundrc).
 write_node_cfg() {
 	local name=$1 d=$T/$1 zones="" z
@@ -347,6 +370,11 @@ write_node_cfg() {
 	mkdir -p "$d"
 	for z in "$@"; do zones="$zones${zones:+, }\"$z\""; done
 	asoundrc_for "$name"
+	local device=cap_$name
+	if [ "${PACED:-0}" = 1 ]; then
+		paced_asoundrc "$name"
+		device=paced_$name
+	fi
 	cat >"$d/node.cfg" <<EOF
 site = "$SITE";
 node = "$name";
@@ -354,7 +382,7 @@ zones = [$zones];
 state_dir = "state";
 controller_key = "$(cat "$T/keys/controller.pub")";
 mqtt = { host = "127.0.0.1"; port = ${BROKER_PORT}; keepalive = 30; };
-alsa = { device = "cap_$name"; channels = 1; rate = 48000; buffer_ms = 200; period_ms = 20; };
+alsa = { device = "$device"; channels = 1; rate = 48000; buffer_ms = 200; period_ms = 20; };
 status_interval_s = ${STATUS_INTERVAL:-30};
 max_future_s = 300;
 max_message_bytes = 262144;
