@@ -24,6 +24,14 @@ int cmd_play(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
 int cmd_content(int argc, char **argv);
 int cmd_plays(int argc, char **argv);
+int cmd_login(int argc, char **argv);
+int cmd_logout(int argc, char **argv);
+int cmd_whoami(int argc, char **argv);
+int cmd_user(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_broker_config(int argc, char **argv);
+int cmd_node(int argc, char **argv);
+int cmd_key(int argc, char **argv);
 
 void cli_usage(FILE *f);
 

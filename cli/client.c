@@ -15,6 +15,7 @@
 #include "cli.h"
 
 static int curl_ready;
+int cli_send_token = 1;
 
 static void init_curl(void)
 {
@@ -64,9 +65,15 @@ static void report_unreachable(CURLcode code, const char *errbuf)
 
 static int perform(CURL *h, const char *path, struct cli_resp *resp)
 {
-	char url[2048], errbuf[CURL_ERROR_SIZE];
+	char url[2048], errbuf[CURL_ERROR_SIZE], token[CLI_TOKEN_MAX];
 	CURLcode code;
 	json_error_t je;
+
+	/* Every request but a login carries the token (docs/security.md). */
+	if (cli_send_token && cli_token_load(token, sizeof(token)) == 0) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, token);
+	}
 
 	memset(resp, 0, sizeof(*resp));
 	errbuf[0] = '\0';
@@ -79,6 +86,7 @@ static int perform(CURL *h, const char *path, struct cli_resp *resp)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	code = curl_easy_perform(h);
+	memset(token, 0, sizeof(token));
 	if (code != CURLE_OK) {
 		report_unreachable(code, errbuf);
 		cli_resp_free(resp);
@@ -132,6 +140,24 @@ out:
 	if (h)
 		curl_easy_cleanup(h);
 	free(text);
+	return rc;
+}
+
+int cli_delete(const char *path, struct cli_resp *resp)
+{
+	CURL *h;
+	int rc;
+
+	init_curl();
+	h = curl_easy_init();
+	if (!h) {
+		fprintf(stderr, "loaxa: cannot start libcurl\n");
+		return -1;
+	}
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	rc = perform(h, path, resp);
+	curl_easy_cleanup(h);
 	return rc;
 }
 

@@ -26,7 +26,18 @@ int cli_get(const char *path, struct cli_resp *resp);
 int cli_post_json(const char *path, json_t *body, struct cli_resp *resp);
 /* Stream a file as the body (header X-Filename: its base name). */
 int cli_post_file(const char *path, const char *file, struct cli_resp *resp);
+int cli_delete(const char *path, struct cli_resp *resp);
 void cli_resp_free(struct cli_resp *resp);
+
+/*
+ * The API token (auth.c of the CLI): $LOAXA_TOKEN, else the file
+ * $LOAXA_TOKEN_FILE, else $XDG_CONFIG_HOME/loaxa/token, else
+ * ~/.config/loaxa/token. cli_token_load returns 0 when there is one.
+ */
+#define CLI_TOKEN_MAX 128
+extern int cli_send_token; /* 0 while logging in */
+int cli_token_load(char *out, size_t outlen);
+int cli_token_path(char *out, size_t outlen);
 
 /* The controller's "error" text, or a description of the bad answer. */
 const char *cli_resp_error(const struct cli_resp *resp);

@@ -31,6 +31,18 @@ void cli_usage(FILE *f)
 		"  nodes [--json]                    the nodes: zones, online, last seen, playing\n"
 		"  content list [--json]             the stored content\n"
 		"  plays [--broadcast B] [--json]    the play log\n"
+		"  login NAME [--password-file F]    log in; keeps the token in ~/.config/loaxa/token\n"
+		"                                    (0600; $LOAXA_TOKEN_FILE, or $LOAXA_TOKEN itself)\n"
+		"  logout | whoami                   end the session | who the token is\n"
+		"  user add NAME --role R (--zone Z ... | --all-zones) [--password-file F]\n"
+		"  user list | user del NAME         operator accounts (admin)\n"
+		"  audit [--limit N] [--user U] [--json]  who did what, when, from where (admin)\n"
+		"  broker-config --dir D --site S [--port P] [--listen ADDR] [--host NAME]...\n"
+		"                                    make the broker's CA, certificate, accounts,\n"
+		"                                    ACL and mosquitto.conf (no daemon; at install)\n"
+		"  node add NAME --zone Z [--zone Z2] [--out DIR]   broker account + node bundle\n"
+		"  node revoke NAME | node list      (admin; then reload the broker)\n"
+		"  key rotate [--lifetime-s N] | key list   controller key lifecycle (admin)\n"
 		"  help                              this text\n"
 		"\n"
 		"The controller's socket is --socket PATH, else $LOAXA_SOCKET, else\n"
@@ -46,7 +58,10 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "keygen", cmd_keygen }, { "encode", cmd_encode }, { "import", cmd_import },
 		{ "play", cmd_play },     { "nodes", cmd_nodes },   { "content", cmd_content },
-		{ "plays", cmd_plays },
+		{ "plays", cmd_plays },   { "login", cmd_login },   { "logout", cmd_logout },
+		{ "whoami", cmd_whoami }, { "user", cmd_user },     { "audit", cmd_audit },
+		{ "broker-config", cmd_broker_config },              { "node", cmd_node },
+		{ "key", cmd_key },
 	};
 	const char *env = getenv("LOAXA_SOCKET");
 	size_t i;

@@ -302,3 +302,30 @@ int name_valid(const char *s)
 	}
 	return 1;
 }
+
+int read_secret_line(const char *path, char *out, size_t outlen)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0, n;
+	int rc;
+
+	rc = read_file(path, 4096, &buf, &len);
+	if (rc < 0)
+		return rc;
+	for (n = 0; n < len && buf[n] != '\n' && buf[n] != '\r'; n++)
+		;
+	if (n == 0) {
+		rc = -ENODATA;
+	} else if (n >= outlen) {
+		rc = -ENAMETOOLONG;
+	} else {
+		memcpy(out, buf, n);
+		out[n] = '\0';
+		rc = 0;
+	}
+	memset(buf, 0, len);
+	free(buf);
+	if (rc < 0)
+		errno = -rc;
+	return rc;
+}

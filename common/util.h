@@ -41,6 +41,12 @@ int64_t now_ms(void);  /* CLOCK_REALTIME, milliseconds since the epoch */
 int64_t mono_ms(void); /* CLOCK_MONOTONIC, milliseconds */
 int64_t mono_us(void);
 
+/*
+ * A secret (password) kept alone in a file: its first line, without the
+ * line end. -ENODATA when empty, -ENAMETOOLONG when longer than outlen - 1.
+ */
+int read_secret_line(const char *path, char *out, size_t outlen);
+
 /* Safe string copy; returns -ENAMETOOLONG when src does not fit. */
 int str_copy(char *dst, size_t dstlen, const char *src);
 

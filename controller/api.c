@@ -17,10 +17,12 @@
 
 #include <microhttpd.h>
 
+#include "auth.h"
 #include "broadcast.h"
 #include "ctl.h"
 #include "ctlutil.h"
 #include "log.h"
+#include "secapi.h"
 #include "util.h"
 
 enum api_route {
@@ -31,6 +33,7 @@ enum api_route {
 	R_BROADCAST_POST,
 	R_BROADCAST_GET,
 	R_PLAYS,
+	R_SEC,          /* secapi.c: login, users, audit, provisioning, keys */
 };
 
 struct api_req {
@@ -55,6 +58,9 @@ struct api_req {
 	int import_pending;
 	int suspended;
 	int orphan;           /* MHD is done with it while the import runs */
+	/* who asked (auth.h), and what the audit log names as the target */
+	struct ctl_principal who;
+	char target[192];
 	/* the answer, once known */
 	unsigned status;
 	json_t *reply;
@@ -93,6 +99,42 @@ static void set_error(struct api_req *r, unsigned status, const char *fmt, ...)
 		log_info("API: %s %s: %u %s", r->method, r->url, status, msg);
 }
 
+/*
+ * Every request that changes something, and every refused one, goes to the
+ * audit log; plain reads that succeed do not (scripts poll them).
+ */
+static void api_audit(struct api_req *r)
+{
+	const char *err = json_string_value(json_object_get(r->reply, "error"));
+	char action[160];
+
+	if (strcmp(r->method, "GET") == 0 && r->status != MHD_HTTP_UNAUTHORIZED &&
+	    r->status != MHD_HTTP_FORBIDDEN && r->status != MHD_HTTP_TOO_MANY_REQUESTS)
+		return;
+	snprintf(action, sizeof(action), "%s %s", r->method, r->url);
+	ctl_auth_audit(&r->c->db, &r->who, action, r->target, r->status, err ? err : "");
+}
+
+/*
+ * Authenticate (every endpoint but login) and check the role may use the
+ * endpoint at all; zone scope is checked where the target is known.
+ */
+static void api_authorize(struct api_req *r, const char *url, const char *method)
+{
+	char err[256];
+	const char *authz = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_AUTHORIZATION);
+
+	if (r->route == R_SEC && !ctl_secapi_needs_token(method, url))
+		return;
+	if (ctl_auth_request(&r->c->db, authz, &r->who, err, sizeof(err)) < 0) {
+		set_error(r, MHD_HTTP_UNAUTHORIZED, "%s", err);
+		return;
+	}
+	if (ctl_auth_require(&r->who, ctl_auth_route_perm(method, url), err, sizeof(err)) < 0)
+		set_error(r, MHD_HTTP_FORBIDDEN, "%s", err);
+}
+
 static enum MHD_Result queue_reply(struct api_req *r)
 {
 	static const char fallback[] = "{\"error\":\"out of memory\"}";
@@ -114,6 +156,7 @@ static enum MHD_Result queue_reply(struct api_req *r)
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	api_audit(r);
 	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
 	log_debug("API: %s %s: %u", r->method, r->url, r->status);
@@ -452,8 +495,17 @@ static void post_broadcast(struct api_req *r)
 	}
 	rc = ctl_parse_play_request(r->body ? r->body : "", r->body_len, &req, err,
 				    sizeof(err));
-	if (rc == 0)
+	if (rc == 0) {
+		snprintf(r->target, sizeof(r->target), "%s%s level %s content %.12s",
+			 req.all ? "all" : req.zone[0] ? "zone " : "node ",
+			 req.all ? "" : req.zone[0] ? req.zone : req.node, req.level, req.content);
+		if (ctl_auth_check_target(&r->c->db, &r->who, req.zone, req.node, req.all,
+					  req.level, err, sizeof(err)) < 0) {
+			set_error(r, MHD_HTTP_FORBIDDEN, "%s", err);
+			return;
+		}
 		rc = ctl_broadcast_play(r->c, &req, &reply, err, sizeof(err));
+	}
 	if (rc == 0) {
 		set_reply(r, MHD_HTTP_CREATED, reply);
 		return;
@@ -505,7 +557,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			r->next->prev = r;
 		c->api->reqs = r;
 		*con_cls = r;
-		route(r, url, method);
+		{
+			const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+				conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+			ctl_auth_peer_of_fd(ci ? ci->connect_fd : -1, r->who.peer,
+					    sizeof(r->who.peer));
+		}
+		if (ctl_secapi_owns(url))
+			r->route = R_SEC;
+		else
+			route(r, url, method);
+		if (!r->reply)
+			api_authorize(r, url, method);
 		if (!r->reply && r->route == R_CONTENT_POST)
 			upload_begin(r);
 		if (r->reply)
@@ -518,7 +581,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		*upload_data_size = 0;
 		if (r->route == R_CONTENT_POST)
 			return upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
-		if (r->route == R_BROADCAST_POST)
+		if (r->route == R_BROADCAST_POST || r->route == R_SEC)
 			body_data(r, upload_data_p, n);
 		return MHD_YES;
 	}
@@ -551,6 +614,23 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		case R_PLAYS:
 			get_plays(r);
 			break;
+		case R_SEC: {
+			const char *authz = MHD_lookup_connection_value(
+				conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+			json_t *reply = NULL;
+			unsigned status = 500;
+
+			if (r->body_too_big) {
+				set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is "
+					  "larger than %d bytes", CTL_MAX_JSON_BODY);
+				break;
+			}
+			ctl_secapi_handle(c, conn, &r->who, r->method, url, authz, r->body,
+					  r->body_len, &status, &reply, r->target,
+					  sizeof(r->target));
+			set_reply(r, status, reply);
+			break;
+		}
 		case R_NONE:
 			set_error(r, MHD_HTTP_NOT_FOUND, "no such API endpoint");
 			break;

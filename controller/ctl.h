@@ -18,6 +18,8 @@
 #include "mqtt.h"
 
 struct ctl_api;
+struct ctl_auth;
+struct ctl_keys;
 
 struct ctl {
 	struct ctl_config cfg;
@@ -27,6 +29,8 @@ struct ctl {
 	struct ctl_delivery delivery;
 	struct ctl_imports imports;
 	struct ctl_api *api;
+	struct ctl_auth *auth;     /* auth.h: login rate limits */
+	struct ctl_keys *keys;     /* keys.h: rotation in progress, trust doc */
 	char content_dir[PATH_MAX]; /* <state_dir>/content */
 	char tmp_dir[PATH_MAX];     /* <state_dir>/tmp: uploads being imported */
 	int stopping;

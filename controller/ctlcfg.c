@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -18,7 +19,10 @@
 static const char *const ctl_known_fields[] = {
 	"site", "state_dir", "api_socket", "key",
 	"mqtt", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.username",
-	"mqtt.password",
+	"mqtt.password", "mqtt.cafile", "mqtt.password_file",
+	"auth", "auth.token_ttl_s",
+	"keys", "keys.lifetime_days", "keys.retire_after_s", "keys.recovery_pub",
+	"broker", "broker.dir", "broker.node_host", "broker.node_port",
 	"import", "import.target_lufs", "import.true_peak_dbtp",
 	"import.speech_kbps", "import.music_kbps", "import.max_duration_s",
 	"delivery", "delivery.chunk_bytes", "delivery.window",
@@ -43,6 +47,10 @@ void ctl_config_defaults(struct ctl_config *c)
 	c->delivery.chunk_bytes = 65536;
 	c->delivery.window = 16;
 	c->nodes.offline_after_s = 90;
+	c->auth.token_ttl_s = 8 * 3600;
+	c->keys.lifetime_days = 365;
+	c->keys.retire_after_s = 7 * 86400;
+	c->broker.node_port = 8883;
 }
 
 /*
@@ -84,6 +92,8 @@ static int path_field(struct cfg *cfg, const char *field, const char *dir,
 	rc = cfg_string(cfg, field, CFG_OPTIONAL, def, raw, sizeof(raw));
 	if (rc < 0)
 		return rc;
+	if (rc == 1 && !def[0])
+		return 1; /* an optional path, absent */
 	if (!raw[0]) {
 		cfg_error(cfg, field, "must not be empty");
 		return -EINVAL;
@@ -114,6 +124,65 @@ static int int_field(struct cfg *cfg, const char *field, long long min,
 	if (rc >= 0)
 		*inout = (int)v;
 	return rc;
+}
+
+/*
+ * The security fields: TLS to the broker (mqtt.cafile), the broker password
+ * kept in its own 0600 file (mqtt.password_file, so controller.cfg can stay
+ * readable), token lifetime, and the broker directory that provisioning
+ * (provision.c) writes the node credentials and ACL into.
+ */
+static int ctl_config_security(struct cfg *cfg, const char *dir, struct ctl_config *c)
+{
+	char pwfile[PATH_MAX] = "";
+	int bad = 0, rc;
+
+	rc = path_field(cfg, "mqtt.cafile", dir, c->mqtt.cafile, sizeof(c->mqtt.cafile));
+	if (rc < 0)
+		bad = 1;
+	else if (rc == 0 && access(c->mqtt.cafile, R_OK) < 0) {
+		cfg_error(cfg, "mqtt.cafile", "cannot read %s: %s", c->mqtt.cafile,
+			  strerror(errno));
+		bad = 1;
+	}
+	rc = path_field(cfg, "mqtt.password_file", dir, pwfile, sizeof(pwfile));
+	if (rc < 0) {
+		bad = 1;
+	} else if (rc == 0) {
+		if (c->mqtt.password[0]) {
+			cfg_error(cfg, "mqtt.password_file", "give mqtt.password or "
+				  "mqtt.password_file, not both");
+			bad = 1;
+		} else if (!c->mqtt.username[0]) {
+			cfg_error(cfg, "mqtt.password_file", "is set but mqtt.username is empty");
+			bad = 1;
+		} else if (read_secret_line(pwfile, c->mqtt.password,
+					    sizeof(c->mqtt.password)) < 0) {
+			cfg_error(cfg, "mqtt.password_file", "cannot read a password from %s "
+				  "(one line, at most %zu characters): %s", pwfile,
+				  sizeof(c->mqtt.password) - 1, strerror(errno));
+			bad = 1;
+		}
+	}
+	if (int_field(cfg, "auth.token_ttl_s", 60, 30 * 86400, &c->auth.token_ttl_s) < 0)
+		bad = 1;
+	if (int_field(cfg, "keys.lifetime_days", 1, 3650, &c->keys.lifetime_days) < 0)
+		bad = 1;
+	if (int_field(cfg, "keys.retire_after_s", 0, 365 * 86400, &c->keys.retire_after_s) < 0)
+		bad = 1;
+	rc = path_field(cfg, "keys.recovery_pub", dir, c->keys.recovery_pub,
+			sizeof(c->keys.recovery_pub));
+	if (rc < 0)
+		bad = 1;
+	rc = path_field(cfg, "broker.dir", dir, c->broker.dir, sizeof(c->broker.dir));
+	if (rc < 0)
+		bad = 1;
+	if (cfg_string(cfg, "broker.node_host", CFG_OPTIONAL, c->mqtt.host, c->broker.node_host,
+		       sizeof(c->broker.node_host)) < 0)
+		bad = 1;
+	if (int_field(cfg, "broker.node_port", 1, 65535, &c->broker.node_port) < 0)
+		bad = 1;
+	return bad ? -EINVAL : 0;
 }
 
 int ctl_config_load(struct ctl_config *c, const char *path)
@@ -176,6 +245,8 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		cfg_error(&cfg, "mqtt.password", "is set but mqtt.username is empty");
 		bad = 1;
 	}
+	if (ctl_config_security(&cfg, dir, c) < 0)
+		bad = 1;
 
 	if (cfg_double(&cfg, "import.target_lufs", CFG_OPTIONAL, c->import.target_lufs,
 		       -40.0, -5.0, &c->import.target_lufs) < 0)

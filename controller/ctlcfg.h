@@ -27,8 +27,22 @@ struct ctl_config {
 		int port;
 		int keepalive;
 		char username[128];
-		char password[256];
+		char password[256];     /* or read from password_file */
+		char cafile[PATH_MAX];  /* TLS when set: the broker's CA */
 	} mqtt;
+	struct {
+		int token_ttl_s;        /* API login tokens live this long */
+	} auth;
+	struct {
+		int lifetime_days;      /* a controller key expires this long after made */
+		int retire_after_s;     /* nodes keep trusting the old key this long */
+		char recovery_pub[PATH_MAX]; /* break-glass public key, for bundles */
+	} keys;
+	struct {
+		char dir[PATH_MAX];     /* provisioning: passwd, acl, ca.crt (broker-config) */
+		char node_host[256];    /* the broker as nodes reach it (bundles) */
+		int node_port;
+	} broker;
 	struct {
 		double target_lufs;
 		double true_peak_dbtp;

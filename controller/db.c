@@ -83,6 +83,51 @@ static const char schema_v1[] =
 	"CREATE INDEX events_broadcast ON events(broadcast);";
 
 /*
+ * Security (auth.c, provision.c): operator accounts, login tokens (only
+ * their SHA-256), the audit log, and the broker credentials of each node.
+ */
+static const char schema_v2_security[] =
+	"CREATE TABLE users ("
+	"  name TEXT PRIMARY KEY,"
+	"  role TEXT NOT NULL,"              /* operator|approver|maintenance|admin */
+	"  zones TEXT NOT NULL,"             /* "*" or a JSON array of zone names */
+	"  pwhash TEXT NOT NULL,"            /* crypto_pwhash_str (Argon2id) */
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE tokens ("
+	"  hash TEXT PRIMARY KEY,"           /* SHA-256 hex of the bearer token */
+	"  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+	"  created INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL,"
+	"  peer TEXT NOT NULL DEFAULT '');"
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"
+	"  user TEXT NOT NULL,"
+	"  role TEXT NOT NULL,"
+	"  peer TEXT NOT NULL,"
+	"  action TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  result TEXT NOT NULL,"            /* allowed|refused|failed */
+	"  status INTEGER NOT NULL,"
+	"  detail TEXT NOT NULL);"
+	"CREATE TABLE node_creds ("
+	"  node TEXT PRIMARY KEY,"
+	"  zones TEXT NOT NULL,"             /* JSON array */
+	"  pwhash TEXT NOT NULL,"            /* mosquitto $7$ PBKDF2-SHA512 */
+	"  created INTEGER NOT NULL,"
+	"  revoked INTEGER);"                /* ms, NULL while valid */
+	"CREATE TABLE keys ("
+	"  pk TEXT PRIMARY KEY,"             /* Ed25519 public key, hex */
+	"  created INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"      /* nodes refuse it after this */
+	"  retired INTEGER,"                 /* ms the controller stopped using it */
+	"  revoked INTEGER);"                /* ms; announced as revoked_keys */
+	"CREATE TABLE trust ("              /* the last trust document issued */
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  issued INTEGER NOT NULL,"
+	"  envelope BLOB NOT NULL);";
+
+/*
  * Schema migrations, in order: migrations[i] takes a database from version i
  * to version i + 1, inside one transaction with the version bump, so a
  * controller killed half-way leaves the old schema intact. Append new ones;
@@ -90,6 +135,7 @@ static const char schema_v1[] =
  */
 static const char *const migrations[] = {
 	schema_v1,
+	schema_v2_security,
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -26,9 +26,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "api.h"
+#include "auth.h"
 #include "ctl.h"
 #include "delivery.h"
 #include "imports.h"
+#include "keys.h"
 #include "log.h"
 #include "mqtt.h"
 #include "nodes.h"
@@ -40,9 +42,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: loaxa-controller -c FILE [--check-config] [-v]\n"
+		"       loaxa-controller -c FILE --add-admin NAME [--password-file F]\n"
 		"\n"
 		"  -c, --config FILE   the controller's config (see etc/controller.cfg)\n"
 		"      --check-config  check the config and the key, then exit\n"
+		"      --add-admin NAME  create an administrator (the first account; the\n"
+		"                      password is the first line of --password-file F,\n"
+		"                      default standard input), then exit\n"
 		"  -v, --verbose       also log debug lines\n"
 		"  -h, --help          this text\n");
 }
@@ -164,6 +170,7 @@ static void handle_tick(struct ctl *c, int tfd)
 		return;
 	ctl_mqtt_tick(c);
 	ctl_nodes_tick(c);
+	ctl_keys_tick(c);
 	if (watchdog_on)
 		sd_notify(0, "WATCHDOG=1");
 }
@@ -212,11 +219,13 @@ int main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "add-admin", required_argument, NULL, 'A' },
+		{ "password-file", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct ctl ctl; /* large: keep it off the stack */
 	struct ctl *c = &ctl;
-	const char *config = NULL;
+	const char *config = NULL, *add_admin = NULL, *password_file = "-";
 	int ch, check = 0, verbose = 0, sfd = -1, tfd = -1, rc = 1;
 	sigset_t mask;
 
@@ -234,6 +243,12 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'A':
+			add_admin = optarg;
+			break;
+		case 'P':
+			password_file = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -247,6 +262,20 @@ int main(int argc, char **argv)
 	if (ctl_config_load(&c->cfg, config) < 0) {
 		log_errorx("%s: the configuration has errors (see above)", config);
 		return 1;
+	}
+	if (add_admin) {
+		/*
+		 * The first account is made here, by whoever can read the config
+		 * and write the database (root or the service user), never over
+		 * the API: there is no moment when the API takes a password from
+		 * someone unauthenticated. SQLite's locking makes this safe while
+		 * the daemon runs.
+		 */
+		if (prepare_state(c) < 0)
+			return 1;
+		rc = ctl_auth_add_admin_cli(&c->db, add_admin, password_file);
+		ctl_db_close(&c->db);
+		return rc;
 	}
 	/*
 	 * --check-config checks what the file says; a key that does not exist
@@ -286,9 +315,13 @@ int main(int argc, char **argv)
 	if (prepare_state(c) < 0)
 		goto out;
 	ctl_mqtt_init(c);
+	if (ctl_auth_init(c) < 0)
+		goto out;
 	if (ctl_api_start(c) < 0)
 		goto out;
 	if (ctl_mqtt_start(c) < 0)
+		goto out;
+	if (ctl_keys_start(c) < 0)
 		goto out;
 	{
 		uint64_t usec;
@@ -307,6 +340,8 @@ out:
 	ctl_api_stop(c);
 	ctl_delivery_reset(c);
 	ctl_mqtt_stop(c);
+	ctl_keys_stop(c);
+	ctl_auth_free(c);
 	ctl_db_close(&c->db);
 	if (tfd >= 0)
 		close(tfd);

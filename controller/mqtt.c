@@ -267,6 +267,19 @@ int ctl_mqtt_start(struct ctl *c)
 				return -EINVAL;
 			}
 		}
+		if (c->cfg.mqtt.cafile[0]) {
+			/* TLS, the broker's certificate checked against our CA and
+			 * its name against mqtt.host (no tls_insecure). */
+			rc = mosquitto_tls_set(conn->m, c->cfg.mqtt.cafile, NULL, NULL, NULL,
+					       NULL);
+			if (rc == MOSQ_ERR_SUCCESS)
+				rc = mosquitto_tls_opts_set(conn->m, 1, "tlsv1.2", NULL);
+			if (rc != MOSQ_ERR_SUCCESS) {
+				log_errorx("mqtt.cafile %s: %s", c->cfg.mqtt.cafile,
+					   mosq_reason(rc));
+				return -EINVAL;
+			}
+		}
 		mosquitto_connect_callback_set(conn->m, on_connect);
 		mosquitto_disconnect_callback_set(conn->m, on_disconnect);
 		mosquitto_message_callback_set(conn->m, on_message);

@@ -201,6 +201,19 @@ int node_mqtt_start(struct node *n)
 				return -EINVAL;
 			}
 		}
+		if (n->cfg.mqtt.cafile[0]) {
+			/* TLS, the broker's certificate checked against our CA and
+			 * its name against mqtt.host (no tls_insecure). */
+			rc = mosquitto_tls_set(conn->m, n->cfg.mqtt.cafile, NULL, NULL, NULL,
+					       NULL);
+			if (rc == MOSQ_ERR_SUCCESS)
+				rc = mosquitto_tls_opts_set(conn->m, 1, "tlsv1.2", NULL);
+			if (rc != MOSQ_ERR_SUCCESS) {
+				log_errorx("mqtt.cafile %s: %s", n->cfg.mqtt.cafile,
+					   mosq_reason(rc));
+				return -EINVAL;
+			}
+		}
 		if (k == NODE_CONN_CTL) {
 			/* The Last Will: offline, with this run's boot counter. */
 			will = status_offline_json(n);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "envelope.h"
@@ -17,7 +18,7 @@
 static const char *const known_fields[] = {
 	"site", "node", "zones", "state_dir", "controller_key",
 	"mqtt", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.username",
-	"mqtt.password",
+	"mqtt.password", "mqtt.cafile", "mqtt.password_file", "recovery_key",
 	"alsa", "alsa.device", "alsa.channels", "alsa.rate", "alsa.buffer_ms",
 	"alsa.period_ms",
 	"status_interval_s", "max_future_s", "max_message_bytes", "cache_max_mb",
@@ -243,6 +244,51 @@ static void load_int(struct cfg *c, const char *field, long long def, long long 
 		*out = def;
 }
 
+/*
+ * Broker TLS and credentials, and the break-glass recovery key: a second
+ * trusted public key whose secret half is kept offline; it may sign only a
+ * key announcement (node/keys.c), to recover when the controller key is lost
+ * or stolen.
+ */
+static void load_security(struct cfg *c, const char *path, struct node_cfg *cfg)
+{
+	char buf[PATH_MAX], key[256];
+
+	if (cfg_string(c, "mqtt.cafile", CFG_OPTIONAL, "", buf, sizeof(buf)) == 0) {
+		if (!buf[0] || node_cfg_resolve(cfg->mqtt.cafile, sizeof(cfg->mqtt.cafile),
+						path, buf) < 0)
+			cfg_error(c, "mqtt.cafile", "must be the path of the broker's CA "
+				  "certificate (ca.crt of the node bundle)");
+		else if (access(cfg->mqtt.cafile, R_OK) < 0)
+			cfg_error(c, "mqtt.cafile", "cannot read %s: %s", cfg->mqtt.cafile,
+				  strerror(errno));
+	}
+	if (cfg_string(c, "mqtt.password_file", CFG_OPTIONAL, "", buf, sizeof(buf)) == 0) {
+		char pwpath[PATH_MAX];
+
+		if (cfg->mqtt.password[0])
+			cfg_error(c, "mqtt.password_file", "give mqtt.password or "
+				  "mqtt.password_file, not both");
+		else if (!cfg->mqtt.username[0])
+			cfg_error(c, "mqtt.password_file", "is set but mqtt.username is empty");
+		else if (!buf[0] || node_cfg_resolve(pwpath, sizeof(pwpath), path, buf) < 0 ||
+			 read_secret_line(pwpath, cfg->mqtt.password,
+					  sizeof(cfg->mqtt.password)) < 0)
+			cfg_error(c, "mqtt.password_file", "cannot read a password from \"%s\" "
+				  "(one line): %s", buf, strerror(errno));
+	}
+	if (cfg_string(c, "recovery_key", CFG_OPTIONAL, "", key, sizeof(key)) == 0) {
+		if (public_key_parse(cfg->recovery_pk, key) < 0)
+			cfg_error(c, "recovery_key", "must be the offline recovery public key: "
+				  "64 hex digits (recovery.pub from `loaxa keygen`)");
+		else if (memcmp(cfg->recovery_pk, cfg->controller_pk, 32) == 0)
+			cfg_error(c, "recovery_key", "must differ from controller_key (the "
+				  "recovery key is kept offline, apart from the controller)");
+		else
+			cfg->has_recovery_key = 1;
+	}
+}
+
 int node_cfg_load(struct node_cfg *cfg, const char *path)
 {
 	struct cfg c;
@@ -312,6 +358,8 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 		   sizeof(cfg->mqtt.username));
 	cfg_string(&c, "mqtt.password", CFG_OPTIONAL, "", cfg->mqtt.password,
 		   sizeof(cfg->mqtt.password));
+
+	load_security(&c, path, cfg);
 
 	cfg_string(&c, "alsa.device", CFG_OPTIONAL, "default", cfg->alsa.device,
 		   sizeof(cfg->alsa.device));

@@ -30,8 +30,11 @@ struct node_cfg {
 		int port;
 		int keepalive;
 		char username[128];
-		char password[256];
+		char password[256];            /* or read from password_file */
+		char cafile[PATH_MAX];         /* TLS when set */
 	} mqtt;
+	uint8_t recovery_pk[32];          /* break-glass key (docs/security.md) */
+	int has_recovery_key;
 	struct {
 		char device[256];
 		unsigned channels;

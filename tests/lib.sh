@@ -16,6 +16,14 @@
 #   LOAXA_TMP     use this directory for $T instead of a fresh one in /tmp
 #   LOAXA_WRAP    command prefix for both daemons (e.g. valgrind ...)
 #   LIB_QUIET=1   no diagnostics on stdout (the demo prints its own words)
+#   SECURE=1      the broker is made by `loaxa broker-config` (TLS, accounts,
+#                 ACL); the controller and nodes use their credentials and
+#                 nodes are provisioned with `loaxa node add` (the demo and
+#                 the security tests). Default: plain loopback, anonymous.
+#
+# The API needs a token: start_controller creates the administrator
+# "admin" (loaxa-controller --add-admin) and logs in; the token lives in
+# $T/cli-token ($LOAXA_TOKEN_FILE).
 set -u
 
 ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -240,11 +248,59 @@ broker_up() {
 		>/dev/null 2>&1
 }
 
+# secure_broker_up PORT : the controller's account can publish over TLS.
+secure_broker_up() {
+	mosquitto_pub -h 127.0.0.1 -p "$1" --cafile "$T/broker/ca.crt" -u controller \
+		-P "$(cat "$T/broker/controller.password")" -i "loaxa-probe-$$" \
+		-t "loaxa/$SITE/probe" -n -q 0 >/dev/null 2>&1
+}
+
+# start_secure_broker [NAME] [PORT] : mosquitto with the configuration
+# `loaxa broker-config` writes into $T/broker (kept across restarts).
+start_secure_broker() {
+	local name=${1:-broker} port=${2:-${PORT_OF[${1:-broker}]:-}} tries
+	for ((tries = 0; tries < 5; tries++)); do
+		[ -n "$port" ] || port=$(free_port)
+		"$LOAXA" broker-config --dir "$T/broker" --site "$SITE" --port "$port" \
+			--listen 127.0.0.1 --user "$(id -un)" >"$T/broker-config.log" 2>&1 || {
+			not_ok "loaxa broker-config makes the broker configuration"
+			dump_log "$T/broker-config.log"
+			return 1
+		}
+		LOG_OF[$name]=$T/$name.log
+		mosquitto -c "$T/broker/mosquitto.conf" >>"$T/$name.log" 2>&1 &
+		PID_OF[$name]=$!
+		[[ " ${STOP_ORDER[*]} " == *" $name "* ]] || STOP_ORDER+=("$name")
+		PORT_OF[$name]=$port
+		if wait_for 10 secure_broker_up "$port"; then
+			BROKER_PORT=$port
+			return 0
+		fi
+		stop "$name"
+		[ -n "${2:-}" ] && break
+		port=
+	done
+	not_ok "mosquitto starts with the generated secure configuration"
+	dump_log "$T/$name.log"
+	return 1
+}
+
+# reload_broker [NAME] : SIGHUP, so mosquitto rereads passwd and acl.
+reload_broker() {
+	local pid=${PID_OF[${1:-broker}]:-}
+	[ -n "$pid" ] && kill -HUP "$pid"
+	sleep 0.3 # mosquitto handles the signal in its next loop turn
+}
+
 # start_broker [NAME] [PORT] : a real mosquitto on 127.0.0.1. The broker's
 # max_packet_size is 1 MiB unless BROKER_NO_LIMIT=1 (the 10 MB hostile test
 # needs the payload to reach the daemons). Sets BROKER_PORT.
 start_broker() {
 	local name=${1:-broker} port=${2:-} conf tries
+	if [ "${SECURE:-0}" = 1 ]; then
+		start_secure_broker "$@"
+		return
+	fi
 	conf=$T/$name.conf
 	for ((tries = 0; tries < 5; tries++)); do
 		[ -n "$port" ] || port=$(free_port)
@@ -310,13 +366,39 @@ write_controller_cfg() {
 		echo "state_dir = \"state\";"
 		echo "api_socket = \"$d/api.sock\";"
 		echo "key = \"$T/keys/controller.key\";"
-		echo "mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30; };"
+		if [ "${SECURE:-0}" = 1 ]; then
+			echo "mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30;"
+			echo "  username = \"controller\"; password_file = \"$T/broker/controller.password\";"
+			echo "  cafile = \"$T/broker/ca.crt\"; };"
+			echo "broker = { dir = \"$T/broker\"; node_host = \"127.0.0.1\"; node_port = ${BROKER_PORT}; };"
+		else
+			echo "mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30; };"
+		fi
 		echo "delivery = { chunk_bytes = ${CHUNK_BYTES:-65536}; window = ${WINDOW:-16}; };"
 		echo "nodes = { offline_after_s = 90; };"
 		local l
 		for l in "$@"; do echo "$l"; done
 	} >"$d/controller.cfg"
 	export LOAXA_SOCKET=$d/api.sock
+	export LOAXA_TOKEN_FILE=$T/cli-token
+	[ -f "$T/admin.pw" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$T/admin.pw"
+}
+
+# provision_node NAME ZONE... : `loaxa node add` (bundle in $T/NAME/bundle),
+# then the broker rereads its accounts.
+provision_node() {
+	local name=$1 args=() z
+	shift
+	for z in "$@"; do args+=(--zone "$z"); done
+	[ -f "$T/$name/bundle/node.cfg" ] && return 0
+	mkdir -p "$T/$name"
+	"$LOAXA" node add "$name" "${args[@]}" --out "$T/$name/bundle" \
+		>"$T/$name/provision.log" 2>&1 || {
+		not_ok "loaxa node add $name provisions it"
+		dump_log "$T/$name/provision.log"
+		return 1
+	}
+	reload_broker
 }
 
 # asoundrc_for NAME : an ALSA config defining pcm.cap_NAME, a `file` plugin
@@ -375,13 +457,19 @@ write_node_cfg() {
 		paced_asoundrc "$name"
 		device=paced_$name
 	fi
+	local mqtt="mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30; };"
+	if [ "${SECURE:-0}" = 1 ]; then
+		provision_node "$name" "$@" || return 1
+		mqtt="mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30;
+  username = \"$name\"; password_file = \"bundle/mqtt.password\"; cafile = \"bundle/ca.crt\"; };"
+	fi
 	cat >"$d/node.cfg" <<EOF
 site = "$SITE";
 node = "$name";
 zones = [$zones];
 state_dir = "state";
 controller_key = "$(cat "$T/keys/controller.pub")";
-mqtt = { host = "127.0.0.1"; port = ${BROKER_PORT}; keepalive = 30; };
+$mqtt
 alsa = { device = "$device"; channels = 1; rate = 48000; buffer_ms = 200; period_ms = 20; };
 status_interval_s = ${STATUS_INTERVAL:-30};
 max_future_s = 300;
@@ -394,15 +482,34 @@ EOF
 
 api_up() { "$LOAXA" nodes --json >/dev/null 2>&1; }
 
-# start_controller : run it in the background, wait until its API answers.
+# api_login : log in as the administrator "admin" (token in $LOAXA_TOKEN_FILE).
+api_login() { "$LOAXA" login admin --password-file "$T/admin.pw" >/dev/null 2>&1; }
+
+# ensure_admin : the first administrator, made locally (docs/security.md).
+ensure_admin() {
+	local rc=0
+	"$CONTROLLER" -c "$T/controller/controller.cfg" --add-admin admin \
+		--password-file "$T/admin.pw" >"$T/add-admin.log" 2>&1 || rc=$?
+	# 3: that user exists already (a restart)
+	if [ "$rc" != 0 ] && [ "$rc" != 3 ]; then
+		not_ok "loaxa-controller --add-admin admin"
+		dump_log "$T/add-admin.log"
+		return 1
+	fi
+}
+
+# start_controller : run it in the background, wait until its API answers
+# (logged in as admin).
 start_controller() {
 	local d=$T/controller
+	ensure_admin || return 1
 	LOG_OF[controller]=$d/controller.log
 	# shellcheck disable=SC2086
 	${LOAXA_WRAP:-} "$CONTROLLER" -c "$d/controller.cfg" -v >>"$d/controller.log" 2>&1 &
 	PID_OF[controller]=$!
 	[[ " ${STOP_ORDER[*]} " == *" controller "* ]] || STOP_ORDER+=(controller)
-	if ! wait_for "${START_TIMEOUT:-30}" api_up; then
+	if ! { api_up || wait_for "${START_TIMEOUT:-30}" api_login; } ||
+		! wait_for 5 api_up; then
 		fail "controller starts and its API answers on $LOAXA_SOCKET"
 		return 1
 	fi

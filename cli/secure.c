@@ -1,0 +1,519 @@
+/*
+ * secure.c - `loaxa broker-config`, `loaxa node add|revoke|list`,
+ * `loaxa key rotate|list` (docs/security.md).
+ *
+ * broker-config runs without the controller, at install time (the
+ * controller needs its broker account to start): it makes, in --dir,
+ *   ca.key/ca.crt        a CA for this site only (EC P-256, 10 years)
+ *   server.key/.crt      the broker's certificate (SAN localhost, 127.0.0.1
+ *                        and every --host; 825 days)
+ *   controller.password  the controller's broker password (0600)
+ *   passwd.base acl.base the controller's account and ACL; the controller
+ *                        appends the nodes' and writes passwd and acl
+ *   mosquitto.conf       TLS listener, no anonymous access, password file,
+ *                        ACL, max_packet_size, persistence
+ * It never overwrites a CA, a key or a password that exists (running it
+ * again only rewrites mosquitto.conf), so there is no default certificate
+ * or password anywhere: each install makes its own. Keys and certificates
+ * are made by the openssl command line tool.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <fcntl.h>
+#include <time.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "client.h"
+#include "mosqpw.h"
+#include "util.h"
+
+extern char **environ;
+
+#define CA_DAYS "3650"
+#define SERVER_DAYS "825"
+/* Largest MQTT packet the broker takes: a node's envelope limit + headroom. */
+#define DEFAULT_MAX_PACKET (256 * 1024 + 4096)
+
+/* Run argv (openssl ...) quietly; its stderr is shown only on failure. */
+static int run(char *const argv[], const char *dir)
+{
+	char logpath[4096];
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int status, rc;
+
+	snprintf(logpath, sizeof(logpath), "%s/.openssl.log", dir);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, logpath,
+					 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		fprintf(stderr, "loaxa: cannot run %s: %s\n", argv[0], strerror(rc));
+		return -rc;
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char cmd[512] = "";
+		size_t i, off = 0;
+		uint8_t *log = NULL;
+		size_t len = 0;
+
+		for (i = 0; argv[i] && off < sizeof(cmd); i++)
+			off += (size_t)snprintf(cmd + off, sizeof(cmd) - off, "%s ", argv[i]);
+		fprintf(stderr, "loaxa: %sfailed\n", cmd);
+		if (read_file(logpath, 8192, &log, &len) == 0)
+			fprintf(stderr, "%s", (char *)log);
+		free(log);
+		unlink(logpath);
+		return -EIO;
+	}
+	unlink(logpath);
+	return 0;
+}
+
+static int exists(const char *dir, const char *name)
+{
+	char p[4096];
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return access(p, F_OK) == 0;
+}
+
+static int write_in(const char *dir, const char *name, const char *text, mode_t mode)
+{
+	char p[4096];
+	int rc;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/%s", dir, name) >= sizeof(p))
+		return -ENAMETOOLONG;
+	rc = write_file_atomic(p, text, strlen(text), mode);
+	if (rc < 0)
+		fprintf(stderr, "loaxa: cannot write %s: %s\n", p, strerror(-rc));
+	return rc;
+}
+
+static int make_ca(const char *dir, const char *site)
+{
+	char key[4096], crt[4096], subj[128];
+	char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+			 "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", crt,
+			 "-days", CA_DAYS, "-sha256", "-subj", subj, "-addext",
+			 "basicConstraints=critical,CA:TRUE", "-addext",
+			 "keyUsage=critical,keyCertSign,cRLSign", NULL };
+	int rc;
+
+	snprintf(key, sizeof(key), "%s/ca.key", dir);
+	snprintf(crt, sizeof(crt), "%s/ca.crt", dir);
+	snprintf(subj, sizeof(subj), "/CN=loaxa %s broker CA", site);
+	rc = run(argv, dir);
+	if (rc == 0)
+		chmod(key, 0600);
+	return rc;
+}
+
+static int make_server_cert(const char *dir, char hosts[][256], size_t nhosts)
+{
+	char key[4096], csr[4096], crt[4096], ca[4096], cakey[4096], ext[4096], serial[4096];
+	char extbody[4096], subj[300];
+	char *req[] = { "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
+			"ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr,
+			"-subj", subj, NULL };
+	char *sign[] = { "openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey,
+			 "-CAserial", serial, "-CAcreateserial", "-days", SERVER_DAYS,
+			 "-sha256", "-extfile", ext, "-out", crt, NULL };
+	size_t i, off;
+	int rc;
+
+	snprintf(key, sizeof(key), "%s/server.key", dir);
+	snprintf(csr, sizeof(csr), "%s/server.csr", dir);
+	snprintf(crt, sizeof(crt), "%s/server.crt", dir);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	snprintf(cakey, sizeof(cakey), "%s/ca.key", dir);
+	snprintf(ext, sizeof(ext), "%s/server.ext", dir);
+	snprintf(serial, sizeof(serial), "%s/ca.srl", dir);
+	snprintf(subj, sizeof(subj), "/CN=%.200s", nhosts ? hosts[0] : "localhost");
+	off = (size_t)snprintf(extbody, sizeof(extbody),
+			       "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+			       "extendedKeyUsage=serverAuth\n"
+			       "subjectAltName=DNS:localhost,IP:127.0.0.1");
+	for (i = 0; i < nhosts && off < sizeof(extbody); i++) {
+		int ip = strspn(hosts[i], "0123456789.:") == strlen(hosts[i]);
+
+		off += (size_t)snprintf(extbody + off, sizeof(extbody) - off, ",%s:%s",
+					ip ? "IP" : "DNS", hosts[i]);
+	}
+	if (off + 2 >= sizeof(extbody))
+		return -ENAMETOOLONG;
+	strcat(extbody, "\n");
+	rc = write_in(dir, "server.ext", extbody, 0644);
+	if (rc == 0)
+		rc = run(req, dir);
+	if (rc == 0)
+		rc = run(sign, dir);
+	if (rc == 0)
+		chmod(key, 0600);
+	unlink(csr);
+	unlink(ext);
+	return rc;
+}
+
+static int controller_account(const char *dir, const char *site)
+{
+	char pw[64], hash[MOSQ_PW_HASH_MAX], line[MOSQ_PW_HASH_MAX + 64], p[4096];
+	char acl[512];
+	int rc;
+
+	snprintf(p, sizeof(p), "%s/controller.password", dir);
+	if (access(p, F_OK) != 0) {
+		mosq_password_random(pw, sizeof(pw));
+		snprintf(line, sizeof(line), "%s\n", pw);
+		rc = write_in(dir, "controller.password", line, 0600);
+		if (rc < 0)
+			return rc;
+	} else if (read_secret_line(p, pw, sizeof(pw)) < 0) {
+		fprintf(stderr, "loaxa: cannot read %s\n", p);
+		return -EIO;
+	}
+	rc = mosq_password_hash(pw, hash);
+	memset(pw, 0, sizeof(pw));
+	if (rc < 0)
+		return rc;
+	snprintf(line, sizeof(line), "controller:%s\n", hash);
+	rc = write_in(dir, "passwd.base", line, 0640);
+	if (rc < 0)
+		return rc;
+	snprintf(acl, sizeof(acl),
+		 "# loaxa broker ACL (loaxa broker-config). The controller appends one block\n"
+		 "# per provisioned node and writes the result to \"acl\".\n"
+		 "user controller\n"
+		 "topic readwrite loaxa/%s/#\n", site);
+	rc = write_in(dir, "acl.base", acl, 0640);
+	/* The first passwd/acl; the controller rewrites them with the nodes. */
+	if (rc == 0 && !exists(dir, "passwd"))
+		rc = write_in(dir, "passwd", line, 0640);
+	if (rc == 0 && !exists(dir, "acl"))
+		rc = write_in(dir, "acl", acl, 0640);
+	return rc;
+}
+
+int cmd_broker_config(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "site", required_argument, NULL, 's' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "host", required_argument, NULL, 'H' },
+		{ "max-packet", required_argument, NULL, 'm' },
+		{ "user", required_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir_arg = NULL, *site = NULL, *listen_addr = "0.0.0.0", *user = NULL;
+	char real[4096], dir[2048], hosts[8][256], conf[16384], datadir[4096];
+	long port = 8883, max_packet = DEFAULT_MAX_PACKET;
+	size_t nhosts = 0;
+	int ch, rc;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir_arg = optarg; break;
+		case 's': site = optarg; break;
+		case 'p': port = strtol(optarg, NULL, 10); break;
+		case 'l': listen_addr = optarg; break;
+		case 'H':
+			if (nhosts >= 8 || strlen(optarg) >= 200 ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789.-:") != strlen(optarg))
+				goto usage;
+			snprintf(hosts[nhosts++], sizeof(hosts[0]), "%s", optarg);
+			break;
+		case 'm': max_packet = strtol(optarg, NULL, 10); break;
+		case 'u': user = optarg; break;
+		default: goto usage;
+		}
+	}
+	if (optind != argc || !dir_arg || !site || port < 1 || port > 65535 ||
+	    max_packet < 4096 || max_packet > 64L * 1024 * 1024)
+		goto usage;
+	if (!name_valid(site) || strlen(site) > 16) {
+		fprintf(stderr, "loaxa: --site \"%s\" is not a site id (1-16 of a-z 0-9 _ -)\n",
+			site);
+		return CLI_EXIT_USAGE;
+	}
+	if (strspn(listen_addr, "0123456789.:abcdef") != strlen(listen_addr) ||
+	    (user && !name_valid(user)))
+		goto usage;
+	rc = mkdir_p(dir_arg, 0750);
+	if (rc < 0 || !realpath(dir_arg, real)) {
+		fprintf(stderr, "loaxa: cannot create %s: %s\n", dir_arg,
+			strerror(rc < 0 ? -rc : errno));
+		return CLI_EXIT_ERROR;
+	}
+	if (str_copy(dir, sizeof(dir), real) < 0) {
+		fprintf(stderr, "loaxa: %s: path too long\n", real);
+		return CLI_EXIT_ERROR;
+	}
+	snprintf(datadir, sizeof(datadir), "%s/data", dir);
+	if (mkdir_p(datadir, 0750) < 0) {
+		fprintf(stderr, "loaxa: cannot create %s\n", datadir);
+		return CLI_EXIT_ERROR;
+	}
+	if (!exists(dir, "ca.crt") || !exists(dir, "ca.key")) {
+		if (make_ca(dir, site) < 0)
+			return CLI_EXIT_ERROR;
+		fprintf(stderr, "made the broker CA %s/ca.crt\n", dir);
+	}
+	if (!exists(dir, "server.crt") || !exists(dir, "server.key")) {
+		if (make_server_cert(dir, hosts, nhosts) < 0)
+			return CLI_EXIT_ERROR;
+		fprintf(stderr, "made the broker certificate %s/server.crt\n", dir);
+	}
+	if (controller_account(dir, site) < 0)
+		return CLI_EXIT_ERROR;
+	snprintf(conf, sizeof(conf),
+		 "# Mosquitto for loaxa site %s - written by `loaxa broker-config`.\n"
+		 "# Secure by default: TLS only, no anonymous clients, one account per\n"
+		 "# node (password_file) confined to its own topics (acl_file).\n"
+		 "per_listener_settings false\n"
+		 "allow_anonymous false\n"
+		 "password_file %s/passwd\n"
+		 "acl_file %s/acl\n"
+		 "%s%s%s"
+		 "listener %ld %s\n"
+		 "protocol mqtt\n"
+		 "cafile %s/ca.crt\n"
+		 "certfile %s/server.crt\n"
+		 "keyfile %s/server.key\n"
+		 "tls_version tlsv1.2\n"
+		 "require_certificate false\n"
+		 "# Nothing larger than a node's envelope limit gets through (DoS).\n"
+		 "max_packet_size %ld\n"
+		 "max_inflight_messages 32\n"
+		 "max_queued_messages 1000\n"
+		 "max_keepalive 120\n"
+		 "# Retained plans, keys and queued QoS 1 messages survive a restart.\n"
+		 "persistence true\n"
+		 "persistence_location %s/\n"
+		 "autosave_interval 30\n"
+		 "log_dest stderr\n"
+		 "log_type error\n"
+		 "log_type warning\n"
+		 "log_type notice\n"
+		 "log_type information\n"
+		 "connection_messages true\n",
+		 site, dir, dir, user ? "user " : "", user ? user : "", user ? "\n" : "",
+		 port, listen_addr, dir, dir, dir, max_packet, datadir);
+	if (write_in(dir, "mosquitto.conf", conf, 0640) < 0)
+		return CLI_EXIT_ERROR;
+	printf("# broker configuration written to %s/mosquitto.conf\n"
+	       "# run: mosquitto -c %s/mosquitto.conf\n"
+	       "# controller.cfg:\n"
+	       "mqtt = { host = \"%s\"; port = %ld; username = \"controller\";\n"
+	       "         password_file = \"%s/controller.password\"; cafile = \"%s/ca.crt\"; };\n"
+	       "broker = { dir = \"%s\"; node_host = \"%s\"; node_port = %ld; };\n",
+	       dir, dir, nhosts ? hosts[0] : "127.0.0.1", port, dir, dir, dir,
+	       nhosts ? hosts[0] : "127.0.0.1", port);
+	return CLI_EXIT_OK;
+usage:
+	fprintf(stderr, "usage: loaxa broker-config --dir D --site S [--port 8883] "
+		"[--listen ADDR] [--host NAME]... [--max-packet BYTES] [--user U]\n");
+	return CLI_EXIT_USAGE;
+}
+
+static int api_fail(struct cli_resp *resp)
+{
+	fprintf(stderr, "loaxa: %s\n", cli_resp_error(resp));
+	cli_resp_free(resp);
+	return CLI_EXIT_ERROR;
+}
+
+static int write_bundle(const char *out, json_t *b)
+{
+	char line[256];
+	int rc = mkdir_p(out, 0700);
+
+	if (rc < 0) {
+		fprintf(stderr, "loaxa: cannot create %s: %s\n", out, strerror(-rc));
+		return rc;
+	}
+	snprintf(line, sizeof(line), "%s\n", jstr(b, "password"));
+	rc = write_in(out, "mqtt.password", line, 0600);
+	memset(line, 0, sizeof(line));
+	if (rc == 0)
+		rc = write_in(out, "ca.crt", jstr(b, "ca"), 0644);
+	if (rc == 0)
+		rc = write_in(out, "node.cfg", jstr(b, "node_cfg"), 0640);
+	return rc;
+}
+
+static int node_add(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "zone", required_argument, NULL, 'z' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *zones = json_array(), *body;
+	const char *out = NULL;
+	char defout[300];
+	struct cli_resp resp;
+	int ch, rc, json = 0;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'z': json_array_append_new(zones, json_string(optarg)); break;
+		case 'o': out = optarg; break;
+		case 'j': json = 1; break;
+		default: goto usage;
+		}
+	}
+	if (optind + 1 != argc || json_array_size(zones) == 0)
+		goto usage;
+	if (!out) {
+		snprintf(defout, sizeof(defout), "loaxa-node-%.40s", argv[optind]);
+		out = defout;
+	}
+	body = json_pack("{s:s, s:o}", "node", argv[optind], "zones", zones);
+	rc = cli_post_json("/v1/provision/nodes", body, &resp);
+	json_decref(body);
+	if (rc < 0)
+		return CLI_EXIT_ERROR;
+	if (resp.status != 201)
+		return api_fail(&resp);
+	rc = write_bundle(out, resp.json);
+	if (rc == 0) {
+		if (json)
+			printf("{\"node\":\"%s\",\"bundle\":\"%s\"}\n", argv[optind], out);
+		else
+			printf("node %s provisioned; bundle in %s (node.cfg, ca.crt, "
+			       "mqtt.password)\n", argv[optind], out);
+		fprintf(stderr, "loaxa: %s\n", jstr(resp.json, "reload"));
+	}
+	cli_resp_free(&resp);
+	return rc == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+usage:
+	json_decref(zones);
+	fprintf(stderr, "usage: loaxa node add NAME --zone Z [--zone Z2 ...] [--out DIR]\n");
+	return CLI_EXIT_USAGE;
+}
+
+int cmd_node(int argc, char **argv)
+{
+	struct cli_resp resp;
+	char path[160];
+	json_t *body, *list, *e;
+	size_t i;
+
+	if (argc >= 2 && strcmp(argv[1], "add") == 0)
+		return node_add(argc - 1, argv + 1);
+	if (argc == 3 && strcmp(argv[1], "revoke") == 0 && name_valid(argv[2])) {
+		snprintf(path, sizeof(path), "/v1/provision/nodes/%s/revoke", argv[2]);
+		body = json_object();
+		if (cli_post_json(path, body, &resp) < 0) {
+			json_decref(body);
+			return CLI_EXIT_ERROR;
+		}
+		json_decref(body);
+		if (resp.status != 200)
+			return api_fail(&resp);
+		printf("node %s revoked\n", argv[2]);
+		fprintf(stderr, "loaxa: %s\n", jstr(resp.json, "reload"));
+		cli_resp_free(&resp);
+		return CLI_EXIT_OK;
+	}
+	if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+		if (cli_get("/v1/provision/nodes", &resp) < 0)
+			return CLI_EXIT_ERROR;
+		if (resp.status != 200)
+			return api_fail(&resp);
+		list = json_object_get(resp.json, "nodes");
+		if (argc == 3 && strcmp(argv[2], "--json") == 0) {
+			cli_print_json(list);
+		} else {
+			printf("%-20s %-10s %s\n", "NODE", "STATE", "ZONES");
+			json_array_foreach(list, i, e) {
+				char *z = json_dumps(json_object_get(e, "zones"), JSON_COMPACT);
+
+				printf("%-20s %-10s %s\n", jstr(e, "node"),
+				       json_is_null(json_object_get(e, "revoked")) ? "active" : "revoked",
+				       z ? z : "");
+				free(z);
+			}
+		}
+		cli_resp_free(&resp);
+		return CLI_EXIT_OK;
+	}
+	fprintf(stderr, "usage: loaxa node add NAME --zone Z [--out DIR] | node revoke NAME | "
+		"node list [--json]\n");
+	return CLI_EXIT_USAGE;
+}
+
+int cmd_key(int argc, char **argv)
+{
+	struct cli_resp resp;
+	json_t *body, *list, *e, *st;
+	size_t i;
+
+	if (argc >= 2 && strcmp(argv[1], "rotate") == 0) {
+		body = json_object();
+		if (argc == 4 && strcmp(argv[2], "--lifetime-s") == 0) {
+			json_object_set_new(body, "lifetime_s", json_integer(atoll(argv[3])));
+		} else if (argc != 2) {
+			json_decref(body);
+			goto usage;
+		}
+		if (cli_post_json("/v1/keys/rotate", body, &resp) < 0) {
+			json_decref(body);
+			return CLI_EXIT_ERROR;
+		}
+		json_decref(body);
+		if (resp.status != 200)
+			return api_fail(&resp);
+		printf("new controller key %s announced; in use in %lld ms; nodes trust the old "
+		       "one %lld s more\n", jstr(resp.json, "new_key"),
+		       (long long)jint(resp.json, "switch_in_ms", 0),
+		       (long long)jint(resp.json, "old_trusted_for_s", 0));
+		cli_resp_free(&resp);
+		return CLI_EXIT_OK;
+	}
+	if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+		if (cli_get("/v1/keys", &resp) < 0)
+			return CLI_EXIT_ERROR;
+		if (resp.status != 200)
+			return api_fail(&resp);
+		if (argc == 3 && strcmp(argv[2], "--json") == 0) {
+			cli_print_json(resp.json);
+		} else {
+			list = json_object_get(resp.json, "keys");
+			printf("%-18s %-8s %s\n", "KEY", "STATE", "EXPIRES (days from now)");
+			json_array_foreach(list, i, e)
+				printf("%-18s %-8s %lld\n", jstr(e, "id"),
+				       jbool(e, "current") ? "current"
+				       : !json_is_null(json_object_get(e, "revoked")) ? "revoked"
+				       : !json_is_null(json_object_get(e, "retired")) ? "retired"
+				       : "next",
+				       (long long)((jint(e, "not_after", 0) - (int64_t)time(NULL) * 1000) /
+						   86400000));
+			st = json_object_get(resp.json, "status");
+			if (jbool(st, "alarm"))
+				printf("ALARM: the current key expires in %lld days: loaxa key rotate\n",
+				       (long long)jint(st, "days_left", 0));
+		}
+		cli_resp_free(&resp);
+		return CLI_EXIT_OK;
+	}
+usage:
+	fprintf(stderr, "usage: loaxa key rotate [--lifetime-s N] | key list [--json]\n");
+	return CLI_EXIT_USAGE;
+}

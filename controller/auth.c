@@ -1,0 +1,760 @@
+/*
+ * auth.c - see auth.h.
+ */
+#include "auth.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "ctl.h"
+#include "ctlutil.h"
+#include "log.h"
+#include "util.h"
+
+#define FAIL_SLOTS 64
+
+/* Wrong-password counters per user name (also for names that do not exist,
+ * so probing names costs the same as probing passwords). */
+struct fail_slot {
+	char name[CTL_NAME_MAX];
+	int64_t window_start_ms;
+	int failures;
+};
+
+struct ctl_auth {
+	struct fail_slot fails[FAIL_SLOTS];
+	int64_t second_start_ms; /* global login budget, per monotonic second */
+	int logins_this_second;
+	int64_t ttl_ms;
+};
+
+static const struct {
+	const char *name;
+	unsigned perms;
+} roles[] = {
+	{ "operator", PERM_READ | PERM_OPERATE },
+	{ "approver", PERM_READ | PERM_OPERATE | PERM_APPROVE },
+	{ "maintenance", PERM_READ | PERM_MAINTAIN },
+	{ "admin", PERM_READ | PERM_OPERATE | PERM_APPROVE | PERM_MAINTAIN | PERM_ADMIN },
+};
+
+unsigned ctl_auth_role_perms(const char *role)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(roles); i++)
+		if (strcmp(role, roles[i].name) == 0)
+			return roles[i].perms;
+	return 0;
+}
+
+int ctl_auth_init(struct ctl *c)
+{
+	c->auth = calloc(1, sizeof(*c->auth));
+	if (!c->auth)
+		return -ENOMEM;
+	c->auth->ttl_ms = (int64_t)c->cfg.auth.token_ttl_s * 1000;
+	if (c->auth->ttl_ms <= 0)
+		c->auth->ttl_ms = 8LL * 3600 * 1000;
+	return 0;
+}
+
+void ctl_auth_free(struct ctl *c)
+{
+	if (!c->auth)
+		return;
+	sodium_memzero(c->auth, sizeof(*c->auth));
+	free(c->auth);
+	c->auth = NULL;
+}
+
+static int db_err(struct ctl_db *db, const char *what)
+{
+	log_errorx("%s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
+	return -EIO;
+}
+
+/* ------------------------------------------------------------ users */
+
+/* Zones JSON -> the text stored ("*" or a JSON array), validated. */
+static int zones_text(json_t *zones, char **out, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *z;
+
+	*out = NULL;
+	if (!zones || (json_is_string(zones) && strcmp(json_string_value(zones), "*") == 0)) {
+		*out = strdup("*");
+		return *out ? 0 : -ENOMEM;
+	}
+	if (!json_is_array(zones) || json_array_size(zones) == 0 ||
+	    json_array_size(zones) > CTL_MAX_ZONES) {
+		snprintf(err, errlen, "field \"zones\" must be \"*\" (every zone) or a list of 1 "
+			 "to %d zone names", CTL_MAX_ZONES);
+		return -EINVAL;
+	}
+	json_array_foreach(zones, i, z) {
+		if (!json_is_string(z) || !name_valid(json_string_value(z))) {
+			snprintf(err, errlen, "field \"zones\": item %zu is not a zone name "
+				 "(1-31 of a-z 0-9 _ -)", i + 1);
+			return -EINVAL;
+		}
+	}
+	*out = json_dumps(zones, JSON_COMPACT);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int password_ok(const char *pw, char *err, size_t errlen)
+{
+	size_t n = strlen(pw);
+
+	if (n < AUTH_PASSWORD_MIN || n > AUTH_PASSWORD_MAX) {
+		snprintf(err, errlen, "the password must be %d to %d characters long",
+			 AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int ctl_auth_user_add(struct ctl_db *db, const char *name, const char *password,
+		      const char *role, json_t *zones, char *err, size_t errlen)
+{
+	char hash[crypto_pwhash_STRBYTES];
+	sqlite3_stmt *st = NULL;
+	char *ztext = NULL;
+	int rc;
+
+	if (!name_valid(name)) {
+		snprintf(err, errlen, "\"%.40s\" is not a user name: use 1 to 31 of a-z 0-9 _ -",
+			 name);
+		return -EINVAL;
+	}
+	if (!ctl_auth_role_perms(role)) {
+		snprintf(err, errlen, "unknown role \"%.20s\": use operator, approver, "
+			 "maintenance or admin", role);
+		return -EINVAL;
+	}
+	rc = password_ok(password, err, errlen);
+	if (rc < 0)
+		return rc;
+	rc = zones_text(zones, &ztext, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (crypto_pwhash_str(hash, password, strlen(password),
+			      crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		snprintf(err, errlen, "out of memory while hashing the password");
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (sqlite3_prepare_v2(db->h, "INSERT INTO users (name, role, zones, pwhash, created) "
+			       "VALUES (?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+		rc = db_err(db, "cannot add a user");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, role, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, ztext, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 5, now_ms());
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT) {
+		snprintf(err, errlen, "there is already a user %s", name);
+		rc = -EEXIST;
+	} else if (rc != SQLITE_DONE) {
+		rc = db_err(db, "cannot add a user");
+		snprintf(err, errlen, "the controller's database failed (see its log)");
+	} else {
+		rc = 0;
+	}
+out:
+	sodium_memzero(hash, sizeof(hash));
+	sqlite3_finalize(st);
+	free(ztext);
+	return rc;
+}
+
+int ctl_auth_user_del(struct ctl_db *db, const char *name)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	/* Tokens go with the user (ON DELETE CASCADE). */
+	if (sqlite3_prepare_v2(db->h, "DELETE FROM users WHERE name = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return db_err(db, "cannot delete a user");
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(db, "cannot delete a user");
+	if (rc == 0 && sqlite3_changes(db->h) == 0)
+		rc = -ENOENT;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int ctl_auth_user_count(struct ctl_db *db)
+{
+	sqlite3_stmt *st = NULL;
+	int n = -EIO;
+
+	if (sqlite3_prepare_v2(db->h, "SELECT count(*) FROM users", -1, &st, NULL) != SQLITE_OK)
+		return db_err(db, "cannot count users");
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static json_t *zones_json(const char *text)
+{
+	json_t *z;
+
+	if (!text || strcmp(text, "*") == 0)
+		return json_string("*");
+	z = json_loads(text, 0, NULL);
+	return z ? z : json_array();
+}
+
+json_t *ctl_auth_users_json(struct ctl_db *db)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *list = json_array();
+
+	if (!list)
+		return NULL;
+	if (sqlite3_prepare_v2(db->h, "SELECT name, role, zones, created FROM users ORDER BY "
+			       "name", -1, &st, NULL) != SQLITE_OK) {
+		db_err(db, "cannot list users");
+		json_decref(list);
+		return NULL;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW)
+		json_array_append_new(list, json_pack(
+			"{s:s, s:s, s:o, s:I}",
+			"name", (const char *)sqlite3_column_text(st, 0),
+			"role", (const char *)sqlite3_column_text(st, 1),
+			"zones", zones_json((const char *)sqlite3_column_text(st, 2)),
+			"created", (json_int_t)sqlite3_column_int64(st, 3)));
+	sqlite3_finalize(st);
+	return list;
+}
+
+/* Fill who's role, perms and zones from a users row (name, role, zones). */
+static int principal_from_row(struct ctl_principal *who, sqlite3_stmt *st, int col)
+{
+	const char *name = (const char *)sqlite3_column_text(st, col);
+	const char *role = (const char *)sqlite3_column_text(st, col + 1);
+	const char *zones = (const char *)sqlite3_column_text(st, col + 2);
+	json_t *z, *v;
+	size_t i;
+
+	snprintf(who->user, sizeof(who->user), "%s", name ? name : "");
+	snprintf(who->role, sizeof(who->role), "%s", role ? role : "");
+	who->perms = ctl_auth_role_perms(who->role);
+	who->nzones = 0;
+	who->all_zones = !zones || strcmp(zones, "*") == 0;
+	if (!who->all_zones) {
+		z = json_loads(zones, 0, NULL);
+		json_array_foreach(z, i, v) {
+			if (who->nzones < CTL_MAX_ZONES && json_is_string(v))
+				snprintf(who->zones[who->nzones++], CTL_NAME_MAX, "%s",
+					 json_string_value(v));
+		}
+		json_decref(z);
+	}
+	who->authenticated = who->perms != 0;
+	return who->authenticated ? 0 : -EACCES;
+}
+
+/* ------------------------------------------------------------ login */
+
+static struct fail_slot *fail_slot(struct ctl_auth *a, const char *name, int64_t now,
+				   int create)
+{
+	struct fail_slot *oldest = &a->fails[0];
+	size_t i;
+
+	for (i = 0; i < FAIL_SLOTS; i++) {
+		struct fail_slot *s = &a->fails[i];
+
+		if (s->name[0] && now - s->window_start_ms >= AUTH_FAIL_WINDOW_S * 1000LL)
+			memset(s, 0, sizeof(*s)); /* window over: forgiven */
+		if (s->name[0] && strcmp(s->name, name) == 0)
+			return s;
+		if (!s->name[0] || s->window_start_ms < oldest->window_start_ms)
+			oldest = s;
+	}
+	if (!create)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->name, sizeof(oldest->name), "%s", name);
+	oldest->window_start_ms = now;
+	return oldest;
+}
+
+static void hash_token_hex(const char *token, char out[crypto_hash_sha256_BYTES * 2 + 1])
+{
+	uint8_t h[crypto_hash_sha256_BYTES];
+
+	crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
+	hex_encode(out, h, sizeof(h));
+}
+
+int ctl_auth_login(struct ctl *c, const char *name, const char *password,
+		   const char *peer, json_t **reply, char *err, size_t errlen)
+{
+	/* A valid hash to verify against when the user does not exist, so both
+	 * cases take the same time and say the same thing. */
+	static char dummy_hash[crypto_pwhash_STRBYTES];
+	struct ctl_auth *a = c->auth;
+	struct ctl_principal who;
+	char hash[crypto_pwhash_STRBYTES] = "", token[AUTH_TOKEN_HEX + 1];
+	char thash[crypto_hash_sha256_BYTES * 2 + 1];
+	uint8_t raw[AUTH_TOKEN_HEX / 2];
+	sqlite3_stmt *st = NULL;
+	int64_t now = mono_ms(), wall = now_ms(), expires;
+	struct fail_slot *slot;
+	int found = 0, rc;
+
+	*reply = NULL;
+	memset(&who, 0, sizeof(who));
+	if (now - a->second_start_ms >= 1000) {
+		a->second_start_ms = now;
+		a->logins_this_second = 0;
+	}
+	if (++a->logins_this_second > AUTH_LOGIN_PER_S) {
+		snprintf(err, errlen, "too many logins at once: try again in a second");
+		return -EAGAIN;
+	}
+	if (!name_valid(name) || strlen(password) > AUTH_PASSWORD_MAX) {
+		snprintf(err, errlen, "wrong user name or password");
+		return -EACCES;
+	}
+	slot = fail_slot(a, name, now, 0);
+	if (slot && slot->failures >= AUTH_MAX_FAILURES) {
+		snprintf(err, errlen, "too many wrong passwords for %s: try again in %lld s",
+			 name, (long long)(AUTH_FAIL_WINDOW_S -
+					   (now - slot->window_start_ms) / 1000));
+		log_warnx("login of %s from %s refused: locked after %d wrong passwords", name,
+			  peer, slot->failures);
+		return -EAGAIN;
+	}
+	if (sqlite3_prepare_v2(c->db.h, "SELECT name, role, zones, pwhash FROM users WHERE "
+			       "name = ?", -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "the controller's database failed (see its log)");
+		return db_err(&c->db, "cannot look up a user");
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		found = 1;
+		snprintf(hash, sizeof(hash), "%s", (const char *)sqlite3_column_text(st, 3));
+		principal_from_row(&who, st, 0);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (!found) {
+		if (!dummy_hash[0] &&
+		    crypto_pwhash_str(dummy_hash, "loaxa-no-such-user", 18,
+				      crypto_pwhash_OPSLIMIT_INTERACTIVE,
+				      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+			dummy_hash[0] = '\0';
+		snprintf(hash, sizeof(hash), "%s", dummy_hash);
+	}
+	if (!found || !who.authenticated ||
+	    crypto_pwhash_str_verify(hash, password, strlen(password)) != 0) {
+		slot = fail_slot(a, name, now, 1);
+		slot->failures++;
+		log_warnx("login of %s from %s refused: wrong user name or password (%d of %d "
+			  "in %d s)", name, peer, slot->failures, AUTH_MAX_FAILURES,
+			  AUTH_FAIL_WINDOW_S);
+		snprintf(err, errlen, "wrong user name or password");
+		rc = -EACCES;
+		goto out;
+	}
+	slot = fail_slot(a, name, now, 0);
+	if (slot)
+		memset(slot, 0, sizeof(*slot));
+	randombytes_buf(raw, sizeof(raw));
+	hex_encode(token, raw, sizeof(raw));
+	hash_token_hex(token, thash);
+	expires = wall + a->ttl_ms;
+	if (sqlite3_prepare_v2(c->db.h, "INSERT INTO tokens (hash, user, created, expires, peer) "
+			       "VALUES (?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK ||
+	    (sqlite3_bind_text(st, 1, thash, -1, SQLITE_TRANSIENT),
+	     sqlite3_bind_text(st, 2, who.user, -1, SQLITE_TRANSIENT),
+	     sqlite3_bind_int64(st, 3, wall), sqlite3_bind_int64(st, 4, expires),
+	     sqlite3_bind_text(st, 5, peer, -1, SQLITE_TRANSIENT),
+	     sqlite3_step(st) != SQLITE_DONE)) {
+		rc = db_err(&c->db, "cannot store a login token");
+		snprintf(err, errlen, "the controller's database failed (see its log)");
+		goto out;
+	}
+	/* Expired tokens are of no use to anyone: drop them now and then. */
+	sqlite3_exec(c->db.h, "DELETE FROM tokens WHERE expires < strftime('%s','now') * 1000",
+		     NULL, NULL, NULL);
+	*reply = json_pack("{s:s, s:s, s:s, s:I}", "token", token, "user", who.user, "role",
+			   who.role, "expires", (json_int_t)expires);
+	if (*reply) {
+		json_t *z = json_array();
+		size_t i;
+
+		for (i = 0; i < who.nzones; i++)
+			json_array_append_new(z, json_string(who.zones[i]));
+		json_object_set_new(*reply, "zones", who.all_zones ? json_string("*") : z);
+		if (who.all_zones)
+			json_decref(z);
+	}
+	log_info("%s (%s) logged in from %s", who.user, who.role, peer);
+	rc = *reply ? 0 : -ENOMEM;
+out:
+	sqlite3_finalize(st);
+	sodium_memzero(token, sizeof(token));
+	sodium_memzero(raw, sizeof(raw));
+	return rc;
+}
+
+/* The token out of "Bearer <64 hex>"; NULL when absent or malformed. */
+static const char *bearer_token(const char *authorization)
+{
+	const char *t;
+	size_t i;
+
+	if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+		return NULL;
+	t = authorization + 7;
+	while (*t == ' ')
+		t++;
+	for (i = 0; t[i]; i++)
+		if (!((t[i] >= '0' && t[i] <= '9') || (t[i] >= 'a' && t[i] <= 'f')))
+			return NULL;
+	return i == AUTH_TOKEN_HEX ? t : NULL;
+}
+
+int ctl_auth_logout(struct ctl_db *db, const char *authorization)
+{
+	char thash[crypto_hash_sha256_BYTES * 2 + 1];
+	const char *t = bearer_token(authorization);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!t)
+		return -EACCES;
+	hash_token_hex(t, thash);
+	if (sqlite3_prepare_v2(db->h, "DELETE FROM tokens WHERE hash = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return db_err(db, "cannot log out");
+	sqlite3_bind_text(st, 1, thash, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(db, "cannot log out");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int ctl_auth_request(struct ctl_db *db, const char *authorization,
+		     struct ctl_principal *who, char *err, size_t errlen)
+{
+	char thash[crypto_hash_sha256_BYTES * 2 + 1];
+	const char *t = bearer_token(authorization);
+	sqlite3_stmt *st = NULL;
+	int64_t expires = 0;
+	int rc = -EACCES;
+
+	who->authenticated = 0;
+	if (!t) {
+		snprintf(err, errlen, authorization ? "the Authorization header is not "
+			 "\"Bearer <token>\"" : "no token: log in first (loaxa login NAME)");
+		return -EACCES;
+	}
+	hash_token_hex(t, thash);
+	if (sqlite3_prepare_v2(db->h, "SELECT u.name, u.role, u.zones, t.expires FROM tokens t "
+			       "JOIN users u ON u.name = t.user WHERE t.hash = ?", -1, &st,
+			       NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "the controller's database failed (see its log)");
+		return db_err(db, "cannot check a token");
+	}
+	sqlite3_bind_text(st, 1, thash, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		expires = sqlite3_column_int64(st, 3);
+		rc = principal_from_row(who, st, 0);
+	}
+	sqlite3_finalize(st);
+	if (rc < 0) {
+		snprintf(err, errlen, "the token is not valid (revoked, or its user was "
+			 "deleted): log in again");
+		return -EACCES;
+	}
+	if (expires <= now_ms()) {
+		who->authenticated = 0;
+		snprintf(err, errlen, "the token expired: log in again");
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ permissions */
+
+/*
+ * What each endpoint needs. The first matching row wins; a path ending in
+ * '/' matches every path below it. Anything not listed needs PERM_READ for
+ * GET and PERM_OPERATE for everything else, so a new endpoint is never open
+ * to a read-only role by accident.
+ */
+static const struct {
+	const char *method;
+	const char *path;
+	unsigned perm;
+} route_perms[] = {
+	{ "GET", "/v1/users", PERM_ADMIN },
+	{ "POST", "/v1/users", PERM_ADMIN },
+	{ "DELETE", "/v1/users/", PERM_ADMIN },
+	{ "GET", "/v1/audit", PERM_ADMIN },
+	{ "POST", "/v1/provision/", PERM_ADMIN },
+	{ "GET", "/v1/provision/", PERM_ADMIN },
+	{ "POST", "/v1/keys/", PERM_ADMIN },
+	{ "POST", "/v1/logout", PERM_READ },
+	{ "POST", "/v1/maintenance/", PERM_MAINTAIN },
+	{ "POST", "/v1/approve", PERM_APPROVE },
+};
+
+unsigned ctl_auth_route_perm(const char *method, const char *url)
+{
+	size_t i, n;
+
+	for (i = 0; i < ARRAY_SIZE(route_perms); i++) {
+		if (strcmp(method, route_perms[i].method) != 0)
+			continue;
+		n = strlen(route_perms[i].path);
+		if (route_perms[i].path[n - 1] == '/' ? strncmp(url, route_perms[i].path, n) == 0
+						       : strcmp(url, route_perms[i].path) == 0)
+			return route_perms[i].perm;
+	}
+	return strcmp(method, "GET") == 0 ? PERM_READ : PERM_OPERATE;
+}
+
+static const char *perm_name(unsigned perm)
+{
+	switch (perm) {
+	case PERM_READ: return "read";
+	case PERM_OPERATE: return "operate (import, broadcast)";
+	case PERM_APPROVE: return "approve (emergency, schedules)";
+	case PERM_MAINTAIN: return "maintenance";
+	case PERM_ADMIN: return "administer";
+	}
+	return "?";
+}
+
+int ctl_auth_require(const struct ctl_principal *who, unsigned perm, char *err,
+		     size_t errlen)
+{
+	if (who->authenticated && (who->perms & perm) == perm)
+		return 0;
+	snprintf(err, errlen, "%s (role %s) may not %s", who->user, who->role,
+		 perm_name(perm));
+	return -EPERM;
+}
+
+int ctl_auth_zone_allowed(const struct ctl_principal *who, const char *zone)
+{
+	size_t i;
+
+	if (who->all_zones)
+		return 1;
+	for (i = 0; i < who->nzones; i++)
+		if (strcmp(who->zones[i], zone) == 0)
+			return 1;
+	return 0;
+}
+
+static void scope_text(const struct ctl_principal *who, char *out, size_t outlen)
+{
+	size_t i, off = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < who->nzones && off < outlen; i++)
+		off += (size_t)snprintf(out + off, outlen - off, "%s%s", i ? ", " : "",
+					who->zones[i]);
+}
+
+int ctl_auth_check_target(struct ctl_db *db, const struct ctl_principal *who,
+			  const char *zone, const char *node, int all, const char *level,
+			  char *err, size_t errlen)
+{
+	char scope[256];
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (level && strcmp(level, "emergency") == 0 &&
+	    ctl_auth_require(who, PERM_APPROVE, err, errlen) < 0) {
+		snprintf(err, errlen, "%s (role %s) may not broadcast at level emergency "
+			 "(approver or admin only)", who->user, who->role);
+		return -EPERM;
+	}
+	if (who->all_zones)
+		return 0;
+	scope_text(who, scope, sizeof(scope));
+	if (all) {
+		snprintf(err, errlen, "%s may act only on zones %s, not on every node",
+			 who->user, scope);
+		return -EPERM;
+	}
+	if (zone && zone[0]) {
+		if (ctl_auth_zone_allowed(who, zone))
+			return 0;
+		snprintf(err, errlen, "%s may act only on zones %s, not on zone %s", who->user,
+			 scope, zone);
+		return -EPERM;
+	}
+	if (!node || !node[0])
+		return 0;
+	/* A node: every zone it is in must be in scope (it would play for all). */
+	if (sqlite3_prepare_v2(db->h, "SELECT zone FROM node_zones WHERE node = ?", -1, &st,
+			       NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "the controller's database failed (see its log)");
+		return db_err(db, "cannot look up a node's zones");
+	}
+	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *z = (const char *)sqlite3_column_text(st, 0);
+
+		if (!z || !ctl_auth_zone_allowed(who, z)) {
+			snprintf(err, errlen, "%s may act only on zones %s; node %s is in zone %s",
+				 who->user, scope, node, z ? z : "?");
+			rc = -EPERM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ------------------------------------------------------------ audit */
+
+void ctl_auth_audit(struct ctl_db *db, const struct ctl_principal *who,
+		    const char *action, const char *target, unsigned status,
+		    const char *detail)
+{
+	sqlite3_stmt *st = NULL;
+	const char *result = status < 300 ? "allowed" : status == 401 || status == 403 ||
+							   status == 429 ? "refused" : "failed";
+
+	if (sqlite3_prepare_v2(db->h, "INSERT INTO audit (ts, user, role, peer, action, target, "
+			       "result, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
+			       &st, NULL) != SQLITE_OK) {
+		db_err(db, "cannot write the audit log");
+		return;
+	}
+	sqlite3_bind_int64(st, 1, now_ms());
+	sqlite3_bind_text(st, 2, who->user[0] ? who->user : "-", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, who->role[0] ? who->role : "-", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, who->peer, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, action, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 6, target ? target : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 7, result, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 8, (int)status);
+	sqlite3_bind_text(st, 9, detail ? detail : "", -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		db_err(db, "cannot write the audit log");
+	sqlite3_finalize(st);
+	log_info("audit: %s (%s) from %s: %s %s: %s %u%s%s", who->user[0] ? who->user : "-",
+		 who->role[0] ? who->role : "-", who->peer, action, target ? target : "", result,
+		 status, detail && detail[0] ? ": " : "", detail ? detail : "");
+}
+
+json_t *ctl_auth_audit_json(struct ctl_db *db, int limit, const char *user)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *list = json_array();
+
+	if (!list)
+		return NULL;
+	if (sqlite3_prepare_v2(db->h, "SELECT id, ts, user, role, peer, action, target, result, "
+			       "status, detail FROM audit WHERE (?1 IS NULL OR user = ?1) "
+			       "ORDER BY id DESC LIMIT ?2", -1, &st, NULL) != SQLITE_OK) {
+		db_err(db, "cannot read the audit log");
+		json_decref(list);
+		return NULL;
+	}
+	if (user)
+		sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 2, limit);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+#define COL(i) ((const char *)sqlite3_column_text(st, i) ? (const char *)sqlite3_column_text(st, i) : "")
+		json_array_append_new(list, json_pack(
+			"{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s}",
+			"id", (json_int_t)sqlite3_column_int64(st, 0),
+			"ts", (json_int_t)sqlite3_column_int64(st, 1),
+			"user", COL(2), "role", COL(3), "from", COL(4), "action", COL(5),
+			"target", COL(6), "result", COL(7), "status", sqlite3_column_int(st, 8),
+			"detail", COL(9)));
+#undef COL
+	}
+	sqlite3_finalize(st);
+	return list;
+}
+
+void ctl_auth_peer_of_fd(int fd, char *out, size_t outlen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		snprintf(out, outlen, "unknown peer");
+		return;
+	}
+	if (getpwuid_r(cred.uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		snprintf(out, outlen, "uid %u (%.32s) pid %d", (unsigned)cred.uid, pw.pw_name,
+			 (int)cred.pid);
+	else
+		snprintf(out, outlen, "uid %u pid %d", (unsigned)cred.uid, (int)cred.pid);
+}
+
+/* ------------------------------------------------------------ bootstrap */
+
+int ctl_auth_add_admin_cli(struct ctl_db *db, const char *name, const char *path)
+{
+	char pw[AUTH_PASSWORD_MAX + 2], err[256];
+	struct ctl_principal who;
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	size_t n;
+	int rc;
+
+	if (!f) {
+		log_warn("--password-file %s", path);
+		return 1;
+	}
+	if (!fgets(pw, sizeof(pw), f)) {
+		log_errorx("--add-admin: no password on %s (give it as the first line)",
+			   f == stdin ? "standard input" : path);
+		if (f != stdin)
+			fclose(f);
+		return 1;
+	}
+	if (f != stdin)
+		fclose(f);
+	n = strlen(pw);
+	while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
+		pw[--n] = '\0';
+	rc = ctl_auth_user_add(db, name, pw, "admin", NULL, err, sizeof(err));
+	sodium_memzero(pw, sizeof(pw));
+	if (rc < 0) {
+		log_errorx("--add-admin %s: %s", name, err);
+		return rc == -EEXIST ? 3 : 1;
+	}
+	memset(&who, 0, sizeof(who));
+	snprintf(who.user, sizeof(who.user), "-");
+	snprintf(who.role, sizeof(who.role), "local");
+	snprintf(who.peer, sizeof(who.peer), "loaxa-controller --add-admin (uid %u)",
+		 (unsigned)getuid());
+	ctl_auth_audit(db, &who, "add-admin", name, 201, "first administrator, created "
+		       "locally");
+	printf("administrator %s added\n", name);
+	return 0;
+}

@@ -1,0 +1,140 @@
+/*
+ * auth.h - operator accounts, API tokens, permissions and the audit log.
+ *
+ * Every API request but POST /v1/login carries "Authorization: Bearer
+ * <token>". A token is 32 random bytes (64 hex digits) handed out by a
+ * successful login; the database keeps only its SHA-256, so a copy of
+ * loaxa.db does not let anyone act as an operator. Tokens expire
+ * (auth.token_ttl_s, default 8 h) and die with their user.
+ *
+ * Passwords are hashed with libsodium's crypto_pwhash_str (Argon2id,
+ * "interactive" limits: ~64 MiB, a fraction of a second). The controller is
+ * one thread, so a login stalls the loop that long: logins are therefore
+ * rate limited (at most AUTH_LOGIN_PER_S per second overall, and a user
+ * with AUTH_MAX_FAILURES wrong passwords in AUTH_FAIL_WINDOW_S is refused
+ * until the window passes), which bounds both guessing and that stall.
+ *
+ * Roles (one per user) and what they may do:
+ *   operator     read; import content; broadcast (relay/normal/priority)
+ *   approver     operator + emergency level + approving (schedules)
+ *   maintenance  read; remote maintenance (restart, volume, test tone)
+ *   admin        everything: users, audit, provisioning, keys
+ * Each user is scoped to zones (or to every zone, "*"): a broadcast to a
+ * zone, a node or everything is refused unless every target lies in them.
+ *
+ * The audit log (table audit) records every request that changes something
+ * and every refused one: who, what, target, when, from where (the peer's
+ * uid and pid on the unix socket), the HTTP status and why.
+ */
+#ifndef LOAXA_CTL_AUTH_H
+#define LOAXA_CTL_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "db.h"
+
+struct ctl;
+
+#define AUTH_TOKEN_HEX 64
+#define AUTH_ROLE_MAX 16
+#define AUTH_PEER_MAX 96
+#define AUTH_PASSWORD_MIN 8
+#define AUTH_PASSWORD_MAX 256
+#define AUTH_MAX_FAILURES 5
+#define AUTH_FAIL_WINDOW_S 300
+#define AUTH_LOGIN_PER_S 4
+
+enum auth_perm {
+	PERM_READ = 1 << 0,
+	PERM_OPERATE = 1 << 1,   /* import, broadcast, announce, schedule */
+	PERM_APPROVE = 1 << 2,   /* approve schedules, emergency level */
+	PERM_MAINTAIN = 1 << 3,  /* remote maintenance commands */
+	PERM_ADMIN = 1 << 4,     /* users, audit, provisioning, keys */
+};
+
+/* Who made a request (filled by ctl_auth_request). */
+struct ctl_principal {
+	int authenticated;
+	char user[CTL_NAME_MAX];
+	char role[AUTH_ROLE_MAX];
+	unsigned perms;          /* enum auth_perm bits */
+	int all_zones;
+	char zones[CTL_MAX_ZONES][CTL_NAME_MAX];
+	size_t nzones;
+	char peer[AUTH_PEER_MAX]; /* "uid 1000 (op) pid 4242" */
+};
+
+/* Per-controller state: login rate limiting. */
+struct ctl_auth;
+
+int ctl_auth_init(struct ctl *c);
+void ctl_auth_free(struct ctl *c);
+
+/* Role name -> permission bits; 0 for an unknown role. */
+unsigned ctl_auth_role_perms(const char *role);
+
+/*
+ * Add a user. zones: JSON array of zone names, or NULL/"*" for all zones.
+ * -EEXIST when the name is taken, -EINVAL with err for bad input.
+ */
+int ctl_auth_user_add(struct ctl_db *db, const char *name, const char *password,
+		      const char *role, json_t *zones, char *err, size_t errlen);
+int ctl_auth_user_del(struct ctl_db *db, const char *name);
+int ctl_auth_user_count(struct ctl_db *db);
+json_t *ctl_auth_users_json(struct ctl_db *db);
+
+/*
+ * Check a login. On success *reply is {"token","user","role","zones",
+ * "expires"} and 0 is returned; -EACCES for a wrong name or password (one
+ * message for both), -EAGAIN when rate limited (err says how long).
+ */
+int ctl_auth_login(struct ctl *c, const char *name, const char *password,
+		   const char *peer, json_t **reply, char *err, size_t errlen);
+int ctl_auth_logout(struct ctl_db *db, const char *authorization);
+
+/*
+ * Authenticate from the Authorization header value (may be NULL). Fills who
+ * and returns 0, or -EACCES with err ("no token: log in with loaxa login").
+ * who->peer must be set by the caller first.
+ */
+int ctl_auth_request(struct ctl_db *db, const char *authorization,
+		     struct ctl_principal *who, char *err, size_t errlen);
+
+/* The permission a request needs (method, url path). */
+unsigned ctl_auth_route_perm(const char *method, const char *url);
+/* 0 when who holds perm, else -EPERM with err naming the role. */
+int ctl_auth_require(const struct ctl_principal *who, unsigned perm, char *err,
+		     size_t errlen);
+/* 1 when the zone is within who's scope. */
+int ctl_auth_zone_allowed(const struct ctl_principal *who, const char *zone);
+/*
+ * A broadcast target: zone, node (every zone the node is in must be in
+ * scope) or all (needs every zone). Level "emergency" needs PERM_APPROVE.
+ * 0 or -EPERM with err.
+ */
+int ctl_auth_check_target(struct ctl_db *db, const struct ctl_principal *who,
+			  const char *zone, const char *node, int all, const char *level,
+			  char *err, size_t errlen);
+
+/* Record one audit entry; failures are logged, never fatal. */
+void ctl_auth_audit(struct ctl_db *db, const struct ctl_principal *who,
+		    const char *action, const char *target, unsigned status,
+		    const char *detail);
+/* Newest first; limit 1..100000. */
+json_t *ctl_auth_audit_json(struct ctl_db *db, int limit, const char *user);
+
+/* "uid N (name) pid P" of the peer of a unix socket. */
+void ctl_auth_peer_of_fd(int fd, char *out, size_t outlen);
+
+/*
+ * Bootstrap the first administrator from the command line of the daemon
+ * (loaxa-controller -c FILE --add-admin NAME): reads the password from
+ * path ("-" = stdin, first line). Returns a process exit status.
+ */
+int ctl_auth_add_admin_cli(struct ctl_db *db, const char *name, const char *path);
+
+#endif
