@@ -563,14 +563,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			ctl_auth_peer_of_fd(ci ? ci->connect_fd : -1, r->who.peer,
 					    sizeof(r->who.peer));
 		}
+		/* Authenticate before anything else is looked at: without a token
+		 * every URL, known or not, answers 401. */
 		if (ctl_secapi_owns(url))
 			r->route = R_SEC;
-		else
+		api_authorize(r, url, method);
+		if (!r->reply && r->route != R_SEC)
 			route(r, url, method);
-		if (!r->reply)
-			api_authorize(r, url, method);
-		if (!r->reply && r->route == R_CONTENT_POST)
+		if (!r->reply && r->route == R_CONTENT_POST) {
 			upload_begin(r);
+			snprintf(r->target, sizeof(r->target), "upload %.150s", r->name);
+		}
 		if (r->reply)
 			return queue_reply(r);
 		return MHD_YES;

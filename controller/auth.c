@@ -367,8 +367,9 @@ int ctl_auth_login(struct ctl *c, const char *name, const char *password,
 			dummy_hash[0] = '\0';
 		snprintf(hash, sizeof(hash), "%s", dummy_hash);
 	}
-	if (!found || !who.authenticated ||
-	    crypto_pwhash_str_verify(hash, password, strlen(password)) != 0) {
+	/* Verify first, always: an unknown name must cost the same time. */
+	if (crypto_pwhash_str_verify(hash, password, strlen(password)) != 0 || !found ||
+	    !who.authenticated) {
 		slot = fail_slot(a, name, now, 1);
 		slot->failures++;
 		log_warnx("login of %s from %s refused: wrong user name or password (%d of %d "

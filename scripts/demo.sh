@@ -12,12 +12,18 @@
 # LOAXA_VALGRIND=1 (make valgrind) runs both daemons under valgrind and
 # reports, for each, errors and definite/indirect leaks.
 # The binaries come from build/ (make builds them before calling this).
+#
+# It runs SECURE, as a real install would (docs/security.md): the broker is
+# made by `loaxa broker-config` (its own CA, TLS only, no anonymous access,
+# per-node accounts and ACL), the nodes are provisioned with `loaxa node
+# add`, and the CLI logs in as the administrator made by
+# `loaxa-controller --add-admin`.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=$ROOT/build/demo
 rm -rf "$RUN"
 mkdir -p "$RUN"
-export LOAXA_TMP=$RUN LIB_QUIET=1 SITE=xa-demo
+export LOAXA_TMP=$RUN LIB_QUIET=1 SITE=xa-demo SECURE=1
 : "${LOAXA_BIN:=$ROOT/build}"
 export LOAXA_BIN
 VALGRIND=${LOAXA_VALGRIND:-0}
@@ -64,7 +70,9 @@ echo "  run directory: ${RUN#"$ROOT"/}  (logs, configs and the captured audio)"
 [ "$VALGRIND" = 1 ] && echo "  both daemons run under valgrind: this is slow, please wait"
 echo
 
-step "Starting a private MQTT broker on 127.0.0.1 ..."
+step "Making the broker's CA, certificate and accounts ..."
+done_ "in ${RUN#"$ROOT"/}/broker"
+step "Starting a private MQTT broker (TLS, ACL) on 127.0.0.1 ..."
 start_broker >/dev/null || give_up "mosquitto did not start (see ${RUN#"$ROOT"/}/broker.log)"
 done_ "port $BROKER_PORT"
 
@@ -72,12 +80,12 @@ step "Making the controller's signing key ..."
 keygen "$RUN/keys" || give_up "loaxa keygen failed"
 done_
 
-step "Starting the controller ..."
+step "Starting the controller (administrator: admin) ..."
 write_controller_cfg
 LOAXA_WRAP=$(vg "$RUN/controller/valgrind.log") start_controller || give_up "the controller did not start"
 done_
 
-step "Starting nodes n1, n2 (thon-1) and n3 (thon-2) ..."
+step "Provisioning and starting n1, n2 (thon-1), n3 (thon-2) ..."
 write_node_cfg n1 thon-1
 write_node_cfg n2 thon-1
 write_node_cfg n3 thon-2

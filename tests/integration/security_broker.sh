@@ -1,0 +1,165 @@
+#!/bin/bash
+# The broker as `loaxa broker-config` and `loaxa node add` make it
+# (docs/security.md), against a real mosquitto:
+#   - no anonymous access, over TLS or plain TCP; a wrong password refused;
+#     a certificate from another CA refused by the clients;
+#   - a node's credentials publish only its own topics: n1 cannot publish
+#     n2's status (an independent subscriber with the controller's account
+#     sees nothing; ACL denials are silent), but can its own time/ping;
+#   - n1 cannot read n2's node topics nor thon-2's zone topics, but reads
+#     its own zone's;
+#   - a revoked node cannot connect any more (nor reconnect), the others
+#     keep playing; the revocation is in the signed trust document;
+#   - the broker drops a packet over max_packet_size.
+SECURE=1
+source "$(dirname "$0")/../lib.sh"
+need "$LOAXA" "$CONTROLLER" "$NODE"
+
+start_broker || exit 1
+keygen || exit 1
+write_controller_cfg
+start_controller || exit 1
+write_node_cfg n1 thon-1
+write_node_cfg n2 thon-2
+for n in n1 n2; do start_node "$n" || exit 1; done
+ok "n1 and n2 come online over TLS with their own accounts"
+
+B=$T/broker
+R=loaxa/$SITE
+CA=(--cafile "$B/ca.crt")
+CTL=(-u controller -P "$(cat "$B/controller.password")")
+N1=(-u n1 -P "$(cat "$T/n1/bundle/mqtt.password")")
+N2=(-u n2 -P "$(cat "$T/n2/bundle/mqtt.password")")
+P=(-h 127.0.0.1 -p "$BROKER_PORT")
+
+bundle_ok() {
+	[ -f "$T/n1/bundle/node.cfg" ] && [ -f "$T/n1/bundle/ca.crt" ] &&
+		[ "$(stat -c %a "$T/n1/bundle/mqtt.password")" = 600 ]
+}
+check "the bundle holds node.cfg, ca.crt and a 0600 mqtt.password" bundle_ok
+check "the bundle's node.cfg passes --check-config" \
+	"$NODE" --check-config -c "$T/n1/bundle/node.cfg"
+check "the generated mosquitto.conf has no anonymous access and a packet limit" \
+	grep -q '^allow_anonymous false' "$B/mosquitto.conf"
+check "... and sets max_packet_size" grep -q '^max_packet_size [0-9]' "$B/mosquitto.conf"
+
+# --- who may connect
+pubq() { timeout 10 mosquitto_pub "${P[@]}" -q 1 "$@" >/dev/null 2>&1; }
+if pubq "${CA[@]}" -i anon -t "$R/x" -m x; then
+	not_ok "an anonymous client is refused (TLS)"
+else
+	ok "an anonymous client is refused (TLS)"
+fi
+if pubq -i plain "${N1[@]}" -t "$R/node/n1/time/ping" -m x; then
+	not_ok "a client without TLS is refused"
+else
+	ok "a client without TLS is refused"
+fi
+if pubq "${CA[@]}" -i wrongpw -u n1 -P not-the-password -t "$R/node/n1/time/ping" -m x; then
+	not_ok "a wrong password is refused"
+else
+	ok "a wrong password is refused"
+fi
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/other.key" \
+	-out "$T/other.crt" -days 1 -subj /CN=other >/dev/null 2>&1
+if pubq --cafile "$T/other.crt" -i otherca "${N1[@]}" -t "$R/node/n1/time/ping" -m x; then
+	not_ok "a client trusting another CA refuses the broker's certificate"
+else
+	ok "a client trusting another CA refuses the broker's certificate"
+fi
+
+# --- what a node may publish: watch with the controller's account
+watch_start() { # watch_start FILE TOPIC... : an independent subscriber
+	local f=$1 args=()
+	shift
+	for t in "$@"; do args+=(-t "$t"); done
+	mosquitto_sub "${P[@]}" "${CA[@]}" "${CTL[@]}" -i "watch-$RANDOM" -v "${args[@]}" \
+		>"$f" 2>&1 &
+	WATCH_PID=$!
+	sleep 0.5
+}
+watch_stop() { sleep 1; kill "$WATCH_PID" 2>/dev/null; wait "$WATCH_PID" 2>/dev/null; }
+
+watch_start "$T/watch1" "$R/node/n2/status" "$R/node/n1/time/ping" "$R/node/n2/event"
+pubq "${CA[@]}" -i n1-forger "${N1[@]}" -t "$R/node/n2/status" \
+	-m '{"node":"n2","online":false,"boot":999,"forged":"by-n1"}'
+pubq "${CA[@]}" -i n1-forger "${N1[@]}" -t "$R/node/n2/event" -m '{"forged":"by-n1"}'
+pubq "${CA[@]}" -i n1-ping "${N1[@]}" -t "$R/node/n1/time/ping" -m 'n1-own-ping-marker'
+watch_stop
+check "n1's credentials publish on n1's own time/ping (seen by the watcher)" \
+	grep -q 'n1-own-ping-marker' "$T/watch1"
+if grep -q 'forged' "$T/watch1"; then
+	not_ok "n1's credentials cannot publish n2's status or events"
+	sed 's/^/#   /' "$T/watch1"
+else
+	ok "n1's credentials cannot publish n2's status or events (the watcher saw none)"
+fi
+check "the controller still shows n2 online (the forged offline status never arrived)" \
+	node_online n2
+
+# --- what a node may read
+mosquitto_sub "${P[@]}" "${CA[@]}" "${N1[@]}" -i n1-spy -v -t "$R/node/n2/#" -t "$R/zone/thon-2/#" \
+	-t "$R/zone/thon-1/#" >"$T/spy" 2>&1 &
+SPY=$!
+sleep 0.5
+pubq "${CA[@]}" -i ctl-probe "${CTL[@]}" -t "$R/node/n2/plan" -m 'n2-plan-marker'
+pubq "${CA[@]}" -i ctl-probe "${CTL[@]}" -t "$R/zone/thon-2/probe" -m 'thon2-marker'
+pubq "${CA[@]}" -i ctl-probe "${CTL[@]}" -t "$R/zone/thon-1/probe" -m 'thon1-marker'
+sleep 1
+kill "$SPY" 2>/dev/null
+wait "$SPY" 2>/dev/null
+check "n1's credentials read its own zone (thon-1)" grep -q 'thon1-marker' "$T/spy"
+if grep -Eq 'n2-plan-marker|thon2-marker|/node/n2/' "$T/spy"; then
+	not_ok "n1's credentials cannot read n2's plan, status or thon-2"
+	sed 's/^/#   /' "$T/spy"
+else
+	ok "n1's credentials cannot read n2's plan, status or thon-2's commands"
+fi
+
+# --- size limit
+head -c 400000 /dev/zero | tr '\0' 'x' >"$T/big"
+watch_start "$T/watch2" "$R/zone/thon-1/probe"
+pubq "${CA[@]}" -i ctl-big "${CTL[@]}" -t "$R/zone/thon-1/probe" -f "$T/big"
+watch_stop
+if [ -s "$T/watch2" ]; then
+	not_ok "the broker drops a 400 kB packet (max_packet_size)"
+else
+	ok "the broker drops a 400 kB packet (max_packet_size)"
+fi
+
+# --- revocation
+check "n2 reaches the broker with its account before revocation" \
+	pubq "${CA[@]}" -i n2-check "${N2[@]}" -t "$R/node/n2/time/ping" -m x
+out=$("$LOAXA" node revoke n2 2>&1)
+check "loaxa node revoke n2 (\"$(tr '\n' ' ' <<<"$out")\")" grep -q 'revoked' <<<"$out"
+reload_broker
+if pubq "${CA[@]}" -i n2-after "${N2[@]}" -t "$R/node/n2/time/ping" -m x; then
+	not_ok "n2's credentials are refused after revocation"
+else
+	ok "n2's credentials are refused after revocation"
+fi
+check "passwd no longer has n2" bash -c "! grep -q '^n2:' '$B/passwd'"
+check "the acl no longer has n2" bash -c "! grep -q '^user n2' '$B/acl'"
+check "loaxa node list shows n2 revoked" \
+	grep -Eq '^n2 +revoked' <<<"$("$LOAXA" node list)"
+trust=$(timeout 5 mosquitto_sub "${P[@]}" "${CA[@]}" "${CTL[@]}" -i trust-read -C 1 -N \
+	-t "$R/zone/all/key" 2>/dev/null | tail -c +61 | head -c -64 | tr -d '\0')
+check "the retained trust document lists n2 under revoked_nodes" \
+	jq -e '.revoked_nodes == ["n2"]' <<<"$trust"
+stop n2
+n2log=$(log_count "$T/n2/node.log" 'not authori[sz]ed|refused')
+NO_WAIT_ONLINE=1 start_node n2
+if wait_for 15 log_grows "$T/n2/node.log" 'not authori[sz]ed|refused' "$n2log"; then
+	ok "a revoked node restarting cannot connect (its log says the broker refused it)"
+else
+	not_ok "a revoked node restarting cannot connect"
+	dump_log "$T/n2/node.log"
+fi
+stop n2
+speech "$T/tb.wav" "Thông báo." || exit 1
+res=$("$LOAXA" play "$T/tb.wav" --zone thon-1 --wait=60 --json 2>"$T/play.err")
+check "n1 keeps working after n2's revocation (plays to the end)" \
+	jq -e '[.. | objects | select(.node == "n1" and .result == "finished")] | length == 1' <<<"$res"
+
+stop_all_checked
+finish

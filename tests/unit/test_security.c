@@ -1,0 +1,296 @@
+/*
+ * test_security.c - the controller's security pieces without a broker:
+ *   - the Mosquitto password hash equals what mosquitto_passwd writes for
+ *     the same salt (so the broker accepts what provisioning makes);
+ *   - users: roles, zones, bad input; Argon2id hashes stored, not passwords;
+ *   - tokens: a login token works, a made-up, expired or deleted one does
+ *     not; only its SHA-256 is in the database;
+ *   - permissions: each role against each kind of endpoint; zone scope for
+ *     zone, node and all targets; emergency needs an approver;
+ *   - login rate limits: per user after 5 failures, and per second overall.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "auth.h"
+#include "ctl.h"
+#include "log.h"
+#include "mosqpw.h"
+#include "tap.h"
+#include "util.h"
+
+static char dir[64];
+static struct ctl c;
+
+/* The hash mosquitto_passwd makes, recomputed from its own salt. */
+static void test_mosquitto_hash(void)
+{
+	char path[128], cmd[256], line[512], mine[MOSQ_PW_HASH_MAX];
+	uint8_t salt[32];
+	size_t saltlen = 0;
+	char *p, *end;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/passwd", dir);
+	fclose(fopen(path, "w"));
+	snprintf(cmd, sizeof(cmd), "mosquitto_passwd -b %s n1 'S3cret pass' 2>/dev/null", path);
+	CHECK(system(cmd) == 0, "mosquitto_passwd -b makes an entry");
+	f = fopen(path, "r");
+	line[0] = '\0';
+	if (f) {
+		if (!fgets(line, sizeof(line), f))
+			line[0] = '\0';
+		fclose(f);
+	}
+	line[strcspn(line, "\n")] = '\0';
+	/* n1:$7$101$<salt>$<hash> */
+	p = strstr(line, "$7$101$");
+	CHECK(p != NULL, "mosquitto_passwd wrote a $7$101$ (PBKDF2-SHA512) line: %s", line);
+	if (!p)
+		return;
+	p += 7;
+	end = strchr(p, '$');
+	if (end) {
+		*end = '\0';
+		sodium_base642bin(salt, sizeof(salt), p, strlen(p), NULL, &saltlen, NULL,
+				  sodium_base64_VARIANT_ORIGINAL);
+		*end = '$';
+	}
+	CHECK(saltlen == 12, "its salt is 12 bytes (got %zu)", saltlen);
+	CHECK(mosq_password_hash_salt("S3cret pass", salt, saltlen, mine) == 0 &&
+	      strcmp(mine, strchr(line, ':') + 1) == 0,
+	      "our PBKDF2-SHA512 hash equals mosquitto_passwd's for the same salt");
+	CHECK(mosq_password_hash_salt("S3cret pasS", salt, saltlen, mine) == 0 &&
+	      strcmp(mine, strchr(line, ':') + 1) != 0, "a different password hashes differently");
+	CHECK(mosq_password_hash("x", mine) == 0 && strncmp(mine, "$7$101$", 7) == 0,
+	      "a fresh hash has the $7$101$ form");
+	{
+		char a[64], b[64];
+
+		mosq_password_random(a, sizeof(a));
+		mosq_password_random(b, sizeof(b));
+		CHECK(strlen(a) == 32 && strcmp(a, b) != 0, "random passwords: 32 characters, "
+		      "different each time");
+	}
+}
+
+static int count_rows(const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(c.db.h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void test_users(void)
+{
+	char err[256];
+	json_t *z = json_pack("[s]", "thon-1");
+
+	CHECK(ctl_auth_user_add(&c.db, "op1", "password-1", "operator", z, err, sizeof(err)) == 0,
+	      "add operator op1 in thon-1");
+	CHECK(ctl_auth_user_add(&c.db, "op1", "password-1", "operator", z, err, sizeof(err)) ==
+	      -EEXIST, "op1 twice: -EEXIST (%s)", err);
+	CHECK(ctl_auth_user_add(&c.db, "x", "password-1", "root", z, err, sizeof(err)) == -EINVAL &&
+	      strstr(err, "unknown role"), "an unknown role is refused (%s)", err);
+	CHECK(ctl_auth_user_add(&c.db, "x", "short", "admin", NULL, err, sizeof(err)) == -EINVAL &&
+	      strstr(err, "8 to"), "a short password is refused (%s)", err);
+	CHECK(ctl_auth_user_add(&c.db, "Bad Name", "password-1", "admin", NULL, err,
+				sizeof(err)) == -EINVAL, "a bad user name is refused (%s)", err);
+	json_decref(z);
+	z = json_pack("[s]", "THON");
+	CHECK(ctl_auth_user_add(&c.db, "x", "password-1", "admin", z, err, sizeof(err)) == -EINVAL,
+	      "a bad zone name is refused (%s)", err);
+	json_decref(z);
+	z = json_array();
+	CHECK(ctl_auth_user_add(&c.db, "x", "password-1", "admin", z, err, sizeof(err)) == -EINVAL,
+	      "an empty zone list is refused (%s)", err);
+	json_decref(z);
+	CHECK(ctl_auth_user_add(&c.db, "adm", "password-2", "admin", NULL, err, sizeof(err)) == 0,
+	      "add admin adm (every zone)");
+	CHECK(ctl_auth_user_add(&c.db, "apr", "password-3", "approver", NULL, err,
+				sizeof(err)) == 0, "add approver apr");
+	CHECK(ctl_auth_user_add(&c.db, "mt", "password-4", "maintenance", NULL, err,
+				sizeof(err)) == 0, "add maintenance mt");
+	CHECK(count_rows("SELECT count(*) FROM users WHERE pwhash LIKE '$argon2id$%'") == 4,
+	      "all four passwords are stored as Argon2id hashes");
+	CHECK(count_rows("SELECT count(*) FROM users WHERE pwhash LIKE '%password%'") == 0,
+	      "no password is stored in clear");
+	CHECK(ctl_auth_user_count(&c.db) == 4, "4 users");
+}
+
+static int login(const char *user, const char *pw, char *token, char *err, size_t errlen)
+{
+	json_t *reply = NULL;
+	int rc = ctl_auth_login(&c, user, pw, "test", &reply, err, errlen);
+
+	if (rc == 0)
+		snprintf(token, AUTH_TOKEN_HEX + 8, "Bearer %s",
+			 json_string_value(json_object_get(reply, "token")));
+	json_decref(reply);
+	return rc;
+}
+
+static void wait_next_second(void)
+{
+	usleep(1100 * 1000); /* the global budget is per second */
+}
+
+static void test_tokens_and_perms(void)
+{
+	char tok[AUTH_TOKEN_HEX + 8], tok_apr[AUTH_TOKEN_HEX + 8], err[256], hash[65];
+	struct ctl_principal who;
+	uint8_t h[32];
+
+	memset(&who, 0, sizeof(who));
+	CHECK(login("op1", "password-1", tok, err, sizeof(err)) == 0, "op1 logs in");
+	CHECK(ctl_auth_request(&c.db, tok, &who, err, sizeof(err)) == 0 &&
+	      strcmp(who.user, "op1") == 0 && strcmp(who.role, "operator") == 0 &&
+	      who.nzones == 1 && !who.all_zones, "its token authenticates op1, operator, 1 zone");
+	crypto_hash_sha256(h, (const uint8_t *)tok + 7, AUTH_TOKEN_HEX);
+	hex_encode(hash, h, 32);
+	{
+		char q[200];
+
+		snprintf(q, sizeof(q), "SELECT count(*) FROM tokens WHERE hash = '%s'", hash);
+		CHECK(count_rows(q) == 1, "the database holds the token's SHA-256");
+		snprintf(q, sizeof(q), "SELECT count(*) FROM tokens WHERE hash = '%s'", tok + 7);
+		CHECK(count_rows(q) == 0, "... and not the token itself");
+	}
+	CHECK(ctl_auth_request(&c.db, NULL, &who, err, sizeof(err)) == -EACCES &&
+	      strstr(err, "log in"), "no header: refused (%s)", err);
+	CHECK(ctl_auth_request(&c.db, "Bearer 1234", &who, err, sizeof(err)) == -EACCES,
+	      "a short token: refused");
+	CHECK(ctl_auth_request(&c.db, "Basic b3AxOnBhc3N3b3JkLTE=", &who, err, sizeof(err)) ==
+	      -EACCES, "basic auth: refused (%s)", err);
+	{
+		char made_up[AUTH_TOKEN_HEX + 8] = "Bearer ";
+
+		memset(made_up + 7, 'a', AUTH_TOKEN_HEX);
+		made_up[7 + AUTH_TOKEN_HEX] = '\0';
+		CHECK(ctl_auth_request(&c.db, made_up, &who, err, sizeof(err)) == -EACCES &&
+		      strstr(err, "not valid"), "a made-up token: refused (%s)", err);
+	}
+	sqlite3_exec(c.db.h, "UPDATE tokens SET expires = 1", NULL, NULL, NULL);
+	CHECK(ctl_auth_request(&c.db, tok, &who, err, sizeof(err)) == -EACCES &&
+	      strstr(err, "expired"), "an expired token: refused (%s)", err);
+
+	/* permissions of each role */
+	CHECK(login("op1", "password-1", tok, err, sizeof(err)) == 0, "op1 logs in again");
+	ctl_auth_request(&c.db, tok, &who, err, sizeof(err));
+	CHECK(ctl_auth_require(&who, ctl_auth_route_perm("GET", "/v1/nodes"), err, sizeof(err)) == 0,
+	      "operator may GET /v1/nodes");
+	CHECK(ctl_auth_require(&who, ctl_auth_route_perm("POST", "/v1/broadcasts"), err,
+			       sizeof(err)) == 0, "operator may POST /v1/broadcasts");
+	CHECK(ctl_auth_require(&who, ctl_auth_route_perm("POST", "/v1/users"), err,
+			       sizeof(err)) == -EPERM, "operator may not POST /v1/users (%s)", err);
+	CHECK(ctl_auth_require(&who, ctl_auth_route_perm("POST", "/v1/keys/rotate"), err,
+			       sizeof(err)) == -EPERM, "operator may not rotate keys");
+	CHECK(ctl_auth_require(&who, ctl_auth_route_perm("POST", "/v1/some-new-thing"), err,
+			       sizeof(err)) == 0, "an unlisted POST needs operate");
+	CHECK(ctl_auth_check_target(&c.db, &who, "thon-1", NULL, 0, "normal", err, sizeof(err)) == 0,
+	      "operator of thon-1 -> zone thon-1: allowed");
+	CHECK(ctl_auth_check_target(&c.db, &who, "thon-2", NULL, 0, "normal", err, sizeof(err)) ==
+	      -EPERM, "operator of thon-1 -> zone thon-2: refused (%s)", err);
+	CHECK(ctl_auth_check_target(&c.db, &who, NULL, NULL, 1, "normal", err, sizeof(err)) ==
+	      -EPERM, "operator of thon-1 -> all: refused (%s)", err);
+	CHECK(ctl_auth_check_target(&c.db, &who, "thon-1", NULL, 0, "emergency", err,
+				    sizeof(err)) == -EPERM, "operator -> emergency: refused (%s)", err);
+	sqlite3_exec(c.db.h, "INSERT INTO nodes (id, first_seen) VALUES ('n1', 0), ('n3', 0);"
+		     "INSERT INTO node_zones VALUES ('n1', 'thon-1', 0), ('n3', 'thon-1', 0), "
+		     "('n3', 'thon-2', 1)", NULL, NULL, NULL);
+	CHECK(ctl_auth_check_target(&c.db, &who, NULL, "n1", 0, "normal", err, sizeof(err)) == 0,
+	      "operator of thon-1 -> node n1 (thon-1): allowed");
+	CHECK(ctl_auth_check_target(&c.db, &who, NULL, "n3", 0, "normal", err, sizeof(err)) ==
+	      -EPERM, "operator of thon-1 -> node n3 (thon-1 and thon-2): refused (%s)", err);
+
+	wait_next_second();
+	CHECK(login("apr", "password-3", tok_apr, err, sizeof(err)) == 0, "apr logs in");
+	ctl_auth_request(&c.db, tok_apr, &who, err, sizeof(err));
+	CHECK(ctl_auth_check_target(&c.db, &who, NULL, NULL, 1, "emergency", err, sizeof(err)) == 0,
+	      "approver of every zone -> all, emergency: allowed");
+	CHECK(ctl_auth_require(&who, ctl_auth_route_perm("GET", "/v1/audit"), err, sizeof(err)) ==
+	      -EPERM, "approver may not read the audit log");
+	CHECK(login("mt", "password-4", tok, err, sizeof(err)) == 0, "mt logs in");
+	ctl_auth_request(&c.db, tok, &who, err, sizeof(err));
+	CHECK(ctl_auth_require(&who, ctl_auth_route_perm("POST", "/v1/content"), err,
+			       sizeof(err)) == -EPERM, "maintenance may not import (%s)", err);
+	CHECK(ctl_auth_require(&who, ctl_auth_route_perm("POST", "/v1/maintenance/restart"), err,
+			       sizeof(err)) == 0, "maintenance may use /v1/maintenance/");
+
+	/* deleting a user kills its tokens */
+	CHECK(ctl_auth_user_del(&c.db, "apr") == 0, "delete apr");
+	CHECK(ctl_auth_request(&c.db, tok_apr, &who, err, sizeof(err)) == -EACCES,
+	      "apr's token no longer works (%s)", err);
+	CHECK(ctl_auth_user_del(&c.db, "apr") == -ENOENT, "deleting apr again: -ENOENT");
+	CHECK(ctl_auth_logout(&c.db, tok) == 0 &&
+	      ctl_auth_request(&c.db, tok, &who, err, sizeof(err)) == -EACCES,
+	      "after logout mt's token no longer works");
+}
+
+static void test_rate_limits(void)
+{
+	char tok[AUTH_TOKEN_HEX + 8], err[256];
+	int i, rc;
+
+	wait_next_second();
+	/* Global budget: AUTH_LOGIN_PER_S per second, whoever it is. Names that
+	 * are not names fail at once (no Argon2), so all fall in one second. */
+	for (i = 0, rc = 0; i <= AUTH_LOGIN_PER_S && rc != -EAGAIN; i++)
+		rc = login("Not A Name", "wrong-password", tok, err, sizeof(err));
+	CHECK(rc == -EAGAIN && i == AUTH_LOGIN_PER_S + 1,
+	      "login number %d within a second is refused (%s)", AUTH_LOGIN_PER_S + 1, err);
+	wait_next_second();
+	for (i = 0; i < AUTH_MAX_FAILURES; i++) {
+		if (i && i % AUTH_LOGIN_PER_S == 0)
+			wait_next_second();
+		rc = login("op1", "wrong-password", tok, err, sizeof(err));
+	}
+	CHECK(rc == -EACCES && strcmp(err, "wrong user name or password") == 0,
+	      "a wrong password: -EACCES (%s)", err);
+	wait_next_second();
+	rc = login("op1", "password-1", tok, err, sizeof(err));
+	CHECK(rc == -EAGAIN && strstr(err, "too many wrong passwords"),
+	      "after %d wrong passwords the right one is refused too (%s)", AUTH_MAX_FAILURES, err);
+	rc = login("adm", "password-2", tok, err, sizeof(err));
+	CHECK(rc == 0, "another user is not locked");
+	rc = login("no-such-user", "password-2", tok, err, sizeof(err));
+	CHECK(rc == -EACCES && strcmp(err, "wrong user name or password") == 0,
+	      "an unknown user gets the same answer as a wrong password");
+}
+
+int main(void)
+{
+	char path[128];
+
+	log_init("test_security", 0);
+	if (sodium_init() < 0)
+		return 1;
+	snprintf(dir, sizeof(dir), "/tmp/loaxa-sec-XXXXXX");
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof(path), "%s/loaxa.db", dir);
+	CHECK(ctl_db_open(&c.db, path) == 0, "open a fresh database");
+	c.cfg.auth.token_ttl_s = 3600;
+	CHECK(ctl_auth_init(&c) == 0, "auth init");
+	test_mosquitto_hash();
+	test_users();
+	test_tokens_and_perms();
+	test_rate_limits();
+	ctl_auth_free(&c);
+	ctl_db_close(&c.db);
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	if (system(path) != 0)
+		return 1;
+	TAP_EXIT();
+}
