@@ -32,6 +32,10 @@ int cmd_audit(int argc, char **argv);
 int cmd_broker_config(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_key(int argc, char **argv);
+int cmd_schedule(int argc, char **argv);   /* schedule.c */
+int cmd_announce(int argc, char **argv);
+int cmd_cancel(int argc, char **argv);
+int cmd_readiness(int argc, char **argv);
 
 void cli_usage(FILE *f);
 

@@ -115,6 +115,8 @@ int cli_get(const char *path, struct cli_resp *resp)
 	return rc;
 }
 
+long cli_post_timeout_s = 60;
+
 int cli_post_json(const char *path, json_t *body, struct cli_resp *resp)
 {
 	struct curl_slist *hdrs = NULL;
@@ -133,7 +135,7 @@ int cli_post_json(const char *path, json_t *body, struct cli_resp *resp)
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, cli_post_timeout_s);
 	rc = perform(h, path, resp);
 out:
 	curl_slist_free_all(hdrs);

@@ -24,6 +24,8 @@ struct cli_resp {
 
 int cli_get(const char *path, struct cli_resp *resp);
 int cli_post_json(const char *path, json_t *body, struct cli_resp *resp);
+/* Timeout of cli_post_json in seconds (0: none; schedule apply imports). */
+extern long cli_post_timeout_s;
 /* Stream a file as the body (header X-Filename: its base name). */
 int cli_post_file(const char *path, const char *file, struct cli_resp *resp);
 int cli_delete(const char *path, struct cli_resp *resp);

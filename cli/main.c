@@ -43,6 +43,15 @@ void cli_usage(FILE *f)
 		"  node add NAME --zone Z [--zone Z2] [--out DIR]   broker account + node bundle\n"
 		"  node revoke NAME | node list      (admin; then reload the broker)\n"
 		"  key rotate [--lifetime-s N] | key list   controller key lifecycle (admin)\n"
+		"  schedule check FILE... [--json]   check schedule files (errors as file:line)\n"
+		"  schedule apply FILE... [--json]   make these files the schedule (all or nothing)\n"
+		"  schedule list [--date D] [--days N] [--node N | --zone Z] [--json]\n"
+		"                                    planned plays, in the site's local time\n"
+		"  announce FILE|CONTENT_ID|--text T --at \"YYYY-MM-DD HH:MM\" (--zone Z | --node N | --all)\n"
+		"           [--repeat N] [--gap S] [--level L] [--title T] [--chime] [--json]\n"
+		"                                    a one-off announcement at that time\n"
+		"  cancel ID                         cancel an announcement or one planned play\n"
+		"  readiness [--json]                plays of the next 24 h some node will miss, and why\n"
 		"  help                              this text\n"
 		"\n"
 		"The controller's socket is --socket PATH, else $LOAXA_SOCKET, else\n"
@@ -62,6 +71,9 @@ int main(int argc, char **argv)
 		{ "whoami", cmd_whoami }, { "user", cmd_user },     { "audit", cmd_audit },
 		{ "broker-config", cmd_broker_config },              { "node", cmd_node },
 		{ "key", cmd_key },
+		{ "plays", cmd_plays },   { "schedule", cmd_schedule },
+		{ "announce", cmd_announce }, { "cancel", cmd_cancel },
+		{ "readiness", cmd_readiness },
 	};
 	const char *env = getenv("LOAXA_SOCKET");
 	size_t i;

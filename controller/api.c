@@ -23,6 +23,7 @@
 #include "ctlutil.h"
 #include "log.h"
 #include "secapi.h"
+#include "schedules.h"
 #include "util.h"
 
 enum api_route {
@@ -34,6 +35,7 @@ enum api_route {
 	R_BROADCAST_GET,
 	R_PLAYS,
 	R_SEC,          /* secapi.c: login, users, audit, provisioning, keys */
+	R_SCHED,              /* schedules, announcements, readiness: schedules.c */
 };
 
 struct api_req {
@@ -227,6 +229,9 @@ static void route(struct api_req *r, const char *url, const char *method)
 		if (get)
 			r->route = R_PLAYS;
 		allowed = "GET";
+	} else if (ctl_sched_owns_url(url)) {
+		r->route = R_SCHED; /* schedules.c checks the method */
+		return;
 	} else {
 		set_error(r, MHD_HTTP_NOT_FOUND, "no such API endpoint: %s (see "
 			  "docs/controller.md)", r->url);
@@ -515,6 +520,56 @@ static void post_broadcast(struct api_req *r)
 		  "%s", err);
 }
 
+static const char *sched_arg(void *ctx, const char *key)
+{
+	struct api_req *r = ctx;
+
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+/* The late answer of a schedule request that waited for imports. */
+static void sched_done(void *ctx, unsigned status, json_t *reply)
+{
+	struct api_req *r = ctx;
+
+	r->import_pending = 0;
+	if (r->orphan) {
+		json_decref(reply);
+		req_free(r->c, r);
+		return;
+	}
+	set_reply(r, status, reply);
+	if (r->suspended) {
+		r->suspended = 0;
+		MHD_resume_connection(r->conn);
+	}
+}
+
+/* Schedules (schedules.c): answered now, or later after imports (suspended). */
+static void sched_request(struct api_req *r)
+{
+	struct ctl_sched_http h = {
+		.method = r->method, .url = r->url, .body = r->body ? r->body : "",
+		.body_len = r->body_len, .arg = sched_arg, .arg_ctx = r,
+		.done = sched_done, .done_ctx = r, .who = &r->who,
+	};
+	unsigned status = 500;
+	json_t *reply = NULL;
+
+	if (r->body_too_big) {
+		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d "
+			  "bytes", CTL_MAX_JSON_BODY);
+		return;
+	}
+	if (ctl_sched_http(r->c, &h, &status, &reply) == 1) {
+		r->import_pending = 1;
+		MHD_suspend_connection(r->conn);
+		r->suspended = 1;
+		return;
+	}
+	set_reply(r, status, reply);
+}
+
 static void body_data(struct api_req *r, const char *data, size_t len)
 {
 	char *nb;
@@ -584,7 +639,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		*upload_data_size = 0;
 		if (r->route == R_CONTENT_POST)
 			return upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
-		if (r->route == R_BROADCAST_POST || r->route == R_SEC)
+		if (r->route == R_BROADCAST_POST || r->route == R_SEC ||
+		    r->route == R_SCHED)
 			body_data(r, upload_data_p, n);
 		return MHD_YES;
 	}
@@ -634,6 +690,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			set_reply(r, status, reply);
 			break;
 		}
+		case R_SCHED:
+			sched_request(r);
+			if (r->import_pending)
+				return MHD_YES;
+			break;
 		case R_NONE:
 			set_error(r, MHD_HTTP_NOT_FOUND, "no such API endpoint");
 			break;

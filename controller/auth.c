@@ -521,6 +521,7 @@ static const struct {
 	{ "POST", "/v1/logout", PERM_READ },
 	{ "POST", "/v1/maintenance/", PERM_MAINTAIN },
 	{ "POST", "/v1/approve", PERM_APPROVE },
+	{ "POST", "/v1/schedule/apply", PERM_APPROVE },  /* schedules.c */
 };
 
 unsigned ctl_auth_route_perm(const char *method, const char *url)

@@ -27,6 +27,7 @@ static const char *const ctl_known_fields[] = {
 	"import.speech_kbps", "import.music_kbps", "import.max_duration_s",
 	"delivery", "delivery.chunk_bytes", "delivery.window",
 	"nodes", "nodes.offline_after_s",
+	"timezone", "schedule", "schedule.horizon_days", "schedule.allowed_hours", "zones",
 	NULL,
 };
 
@@ -51,6 +52,7 @@ void ctl_config_defaults(struct ctl_config *c)
 	c->keys.lifetime_days = 365;
 	c->keys.retire_after_s = 7 * 86400;
 	c->broker.node_port = 8883;
+	sched_site_defaults(&c->sched);
 }
 
 /*
@@ -268,6 +270,8 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		bad = 1;
 	if (int_field(&cfg, "nodes.offline_after_s", 10, 86400,
 		      &c->nodes.offline_after_s) < 0)
+		bad = 1;
+	if (sched_site_load(&cfg, &c->sched) < 0)
 		bad = 1;
 
 	cfg_free(&cfg);

@@ -12,6 +12,7 @@
 #include <limits.h>
 
 #include "envelope.h"
+#include "schedule.h"
 
 /* sun_path of struct sockaddr_un holds 108 bytes, NUL included. */
 #define CTL_SOCKET_PATH_MAX 108
@@ -57,6 +58,7 @@ struct ctl_config {
 	struct {
 		int offline_after_s;
 	} nodes;
+	struct sched_site sched;   /* timezone, schedule.*, zones (schedule.h) */
 };
 
 /*

@@ -82,6 +82,42 @@ static const char schema_v1[] =
 	"  PRIMARY KEY (node, id));"
 	"CREATE INDEX events_broadcast ON events(broadcast);";
 
+/* Schedules (schedules.c): items, cancelled occurrences, plans, plan results. */
+static const char schema_v3_schedules[] =
+	"CREATE TABLE sched_items ("
+	"  id TEXT PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"              /* schedule | announce */
+	"  def TEXT NOT NULL,"               /* the resolved item, JSON (schedule.h) */
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE sched_sources ("
+	"  key TEXT PRIMARY KEY,"            /* file:<sha256>:..., text:vi:<sha256>:..., chime:... */
+	"  content TEXT NOT NULL,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE sched_cancelled ("
+	"  occurrence TEXT PRIMARY KEY,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE sched_plans ("
+	"  node TEXT PRIMARY KEY,"
+	"  seq INTEGER NOT NULL,"
+	"  generated INTEGER NOT NULL,"
+	"  horizon INTEGER NOT NULL,"
+	"  digest TEXT NOT NULL,"
+	"  items INTEGER NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  envelope BLOB NOT NULL,"
+	"  published INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE sched_plays ("
+	"  occurrence TEXT NOT NULL,"
+	"  node TEXT NOT NULL,"
+	"  result TEXT NOT NULL,"            /* started|played|failed|preempted|stopped */
+	"  scheduled INTEGER,"
+	"  start INTEGER,"
+	"  duration_ms INTEGER,"
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  event TEXT NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  PRIMARY KEY (occurrence, node));";
+
 /*
  * Security (auth.c, provision.c): operator accounts, login tokens (only
  * their SHA-256), the audit log, and the broker credentials of each node.
@@ -136,6 +172,7 @@ static const char schema_v2_security[] =
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2_security,
+	schema_v3_schedules,
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -18,6 +18,52 @@
 #include "log.h"
 #include "util.h"
 
+/*
+ * In the worker: speak text with espeak-ng into wav (the text goes through
+ * a file, not argv, so any length and any characters are safe). Returns 0
+ * or -errno with err filled.
+ */
+static int speak_text(struct ctl *c, const char *text, const char *wav, char *err,
+		      size_t errlen)
+{
+	char txt[PATH_MAX];
+	pid_t pid;
+	int status = 0, rc;
+
+	if ((size_t)snprintf(txt, sizeof(txt), "%s.txt", wav) >= sizeof(txt))
+		return -ENAMETOOLONG;
+	rc = write_file_atomic(txt, text, strlen(text), 0600);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot write the text to speak into %.200s: %s", c->tmp_dir,
+			 strerror(-rc));
+		return rc;
+	}
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 1);
+		}
+		execlp("espeak-ng", "espeak-ng", "-v", "vi", "-s", "150", "-w", wav, "-f", txt,
+		       (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		status = -1;
+	unlink(txt);
+	if (status != 0) {
+		snprintf(err, errlen, "espeak-ng could not speak the text (%s)",
+			 WIFEXITED(status) && WEXITSTATUS(status) == 127
+				 ? "is the espeak-ng package installed?"
+				 : "it failed");
+		unlink(wav);
+		return -EIO;
+	}
+	return 0;
+}
+
 /* The child: encode, report through the pipe, exit without cleanup. */
 static _Noreturn void child_main(struct ctl *c, struct ctl_import_job *job, int wfd,
 				 pid_t parent)
@@ -50,8 +96,22 @@ static _Noreturn void child_main(struct ctl *c, struct ctl_import_job *job, int 
 	opts.progress = 0;
 	opts.title = job->title[0] ? job->title : NULL;
 	opts.name = job->name[0] ? job->name : NULL;
-	out.rc = import_to_store(job->in_path, c->content_dir, &opts, &out.res, out.err,
-				 sizeof(out.err));
+	if (job->text) {
+		if ((size_t)snprintf(job->in_path, sizeof(job->in_path), "%s/speak-%ld.wav",
+				     c->tmp_dir, (long)getpid()) >= sizeof(job->in_path))
+			out.rc = -ENAMETOOLONG;
+		else
+			out.rc = speak_text(c, job->text, job->in_path, out.err,
+					    sizeof(out.err));
+		if (out.rc == 0) {
+			out.rc = import_to_store(job->in_path, c->content_dir, &opts, &out.res,
+						 out.err, sizeof(out.err));
+			unlink(job->in_path);
+		}
+	} else {
+		out.rc = import_to_store(job->in_path, c->content_dir, &opts, &out.res,
+					 out.err, sizeof(out.err));
+	}
 	if (out.rc < 0 && !out.err[0])
 		snprintf(out.err, sizeof(out.err), "%s: %s", job->name, strerror(-out.rc));
 	while (left > 0) {
@@ -109,6 +169,7 @@ static void job_finish(struct ctl *c, struct ctl_import_job *job)
 		close(job->fd);
 	if (job->done)
 		job->done(c, job->arg, &job->out);
+	free(job->text);
 	free(job);
 }
 
@@ -160,6 +221,32 @@ int ctl_imports_submit(struct ctl *c, const char *in_path, const char *name,
 	if (c->imports.running >= CTL_IMPORTS_RUNNING)
 		log_info("import of %s waits for a free worker (%d running)", job->name,
 			 c->imports.running);
+	start_queued(c);
+	return 0;
+}
+
+int ctl_imports_submit_text(struct ctl *c, const char *text, const char *name,
+			    const char *title, ctl_import_done_fn done, void *arg)
+{
+	struct ctl_import_job *job, **pp;
+
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return -ENOMEM;
+	job->text = strdup(text);
+	if (!job->text) {
+		free(job);
+		return -ENOMEM;
+	}
+	job->fd = -1;
+	job->pollfd_index = -1;
+	snprintf(job->name, sizeof(job->name), "%s", name && name[0] ? name : "text");
+	snprintf(job->title, sizeof(job->title), "%s", title ? title : "");
+	job->done = done;
+	job->arg = arg;
+	for (pp = &c->imports.jobs; *pp; pp = &(*pp)->next)
+		;
+	*pp = job;
 	start_queued(c);
 	return 0;
 }

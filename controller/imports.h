@@ -44,6 +44,7 @@ struct ctl_import_job {
 	char name[256];            /* the file's name as the operator knows it */
 	char title[256];
 	int music;
+	char *text;                /* speak this (espeak-ng -v vi) instead of in_path */
 	ctl_import_done_fn done;
 	void *arg;
 	int pollfd_index;
@@ -57,6 +58,14 @@ struct ctl_imports {
 /* Queue an import of in_path. The callback runs exactly once. */
 int ctl_imports_submit(struct ctl *c, const char *in_path, const char *name,
 		       const char *title, int music, ctl_import_done_fn done, void *arg);
+
+/*
+ * Queue the import of Vietnamese text: the worker speaks it with
+ * espeak-ng -v vi into a WAV under the controller's tmp dir, then imports
+ * that like any file (same loudness, same encoder), and removes the WAV.
+ */
+int ctl_imports_submit_text(struct ctl *c, const char *text, const char *name,
+			    const char *title, ctl_import_done_fn done, void *arg);
 
 int ctl_imports_pollfds(struct ctl *c, struct pollfd *pfds, int max);
 void ctl_imports_handle(struct ctl *c, const struct pollfd *pfds);

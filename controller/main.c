@@ -34,6 +34,7 @@
 #include "log.h"
 #include "mqtt.h"
 #include "nodes.h"
+#include "schedules.h"
 #include "util.h"
 
 #define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8)
@@ -171,6 +172,7 @@ static void handle_tick(struct ctl *c, int tfd)
 	ctl_mqtt_tick(c);
 	ctl_nodes_tick(c);
 	ctl_keys_tick(c);
+	ctl_sched_tick(c);
 	if (watchdog_on)
 		sd_notify(0, "WATCHDOG=1");
 }
@@ -317,6 +319,8 @@ int main(int argc, char **argv)
 	ctl_mqtt_init(c);
 	if (ctl_auth_init(c) < 0)
 		goto out;
+	if (ctl_sched_start(c) < 0)
+		goto out;
 	if (ctl_api_start(c) < 0)
 		goto out;
 	if (ctl_mqtt_start(c) < 0)
@@ -338,6 +342,7 @@ out:
 	c->stopping = 1;
 	ctl_imports_stop(c);
 	ctl_api_stop(c);
+	ctl_sched_stop(c);
 	ctl_delivery_reset(c);
 	ctl_mqtt_stop(c);
 	ctl_keys_stop(c);

@@ -12,6 +12,7 @@
 #include "ctl.h"
 #include "ctlutil.h"
 #include "log.h"
+#include "schedules.h"
 #include "util.h"
 
 static const char *const event_types[] = {
@@ -337,6 +338,8 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 	double secs;
 	int rc, updated = 0;
 
+	/* results of planned plays (schedules.c reads "occurrence" itself) */
+	ctl_sched_on_event(c, node, payload, len);
 	rc = ctl_parse_event(node, payload, len, &ev, err, sizeof(err));
 	if (rc < 0) {
 		log_warnx("ignoring an event on %s/node/%s/event: %s", c->mqtt.root, node, err);

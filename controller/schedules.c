@@ -1,0 +1,1841 @@
+/*
+ * schedules.c - see schedules.h.
+ */
+#include "schedules.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "auth.h"
+#include "ctl.h"
+#include "ctlutil.h"
+#include "envelope.h"
+#include "imports.h"
+#include "log.h"
+#include "mqtt.h"
+#include "util.h"
+
+#define MS_PER_DAY (24LL * 3600 * 1000)
+#define SCHED_MAX_NODES 4096
+
+enum job_kind { JOB_CHECK, JOB_APPLY, JOB_ANNOUNCE };
+
+struct sched_job {
+	struct sched_job *next;
+	struct ctl *c;
+	enum job_kind kind;
+	struct sched_set set;         /* the new items */
+	struct sched_msgs msgs;
+	json_t *waiting;              /* source key -> [ "i:c" | "i:h", ... ] */
+	json_t *resolved;             /* source key -> [content, duration_ms, bytes] */
+	int pending;                  /* imports not yet done */
+	int setup;                    /* still being set up: do not finish */
+	void (*done)(void *ctx, unsigned status, json_t *reply);
+	void *done_ctx;
+	int finished;
+};
+
+struct import_wait {
+	struct sched_job *job;
+	char key[160];
+	char title[SCHED_TITLE_MAX];
+};
+
+/* ------------------------------------------------------------ db helpers */
+
+static int sdb_fail(struct ctl *c, const char *what)
+{
+	log_errorx("%s: %s: %s", c->db.path, what, sqlite3_errmsg(c->db.h));
+	return -EIO;
+}
+
+static int sdb_prep(struct ctl *c, sqlite3_stmt **st, const char *sql, const char *what)
+{
+	if (sqlite3_prepare_v2(c->db.h, sql, -1, st, NULL) != SQLITE_OK) {
+		*st = NULL;
+		return sdb_fail(c, what);
+	}
+	return 0;
+}
+
+static int sdb_exec(struct ctl *c, const char *sql, const char *what)
+{
+	if (sqlite3_exec(c->db.h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return sdb_fail(c, what);
+	return 0;
+}
+
+/* The known nodes with the zones they reported. */
+static int load_nodes(struct ctl *c, struct sched_node_info **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct sched_node_info *v = NULL;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = sdb_prep(c, &st, "SELECT n.id, z.zone FROM nodes n LEFT JOIN node_zones z "
+		      "ON z.node = n.id ORDER BY n.id, z.pos", "cannot read the nodes");
+	if (rc < 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *zone = (const char *)sqlite3_column_text(st, 1);
+
+		if (!id)
+			continue;
+		if (!*n || strcmp(v[*n - 1].id, id) != 0) {
+			if (*n == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				struct sched_node_info *nv = realloc(v, ncap * sizeof(*nv));
+
+				if (!nv) {
+					rc = -ENOMEM;
+					goto out;
+				}
+				v = nv;
+				cap = ncap;
+			}
+			memset(&v[*n], 0, sizeof(v[*n]));
+			snprintf(v[*n].id, sizeof(v[*n].id), "%s", id);
+			(*n)++;
+		}
+		if (zone && v[*n - 1].nzones < 32)
+			snprintf(v[*n - 1].zones[v[*n - 1].nzones++], SCHED_NAME_MAX, "%s", zone);
+	}
+	rc = rc == SQLITE_DONE ? 0 : sdb_fail(c, "cannot read the nodes");
+out:
+	sqlite3_finalize(st);
+	if (rc < 0) {
+		free(v);
+		*n = 0;
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Load the stored items (schedule and announcements) into memory. */
+static int load_items(struct ctl *c, struct sched_set *set)
+{
+	sqlite3_stmt *st = NULL;
+	struct sched_item it;
+	int rc;
+
+	rc = sdb_prep(c, &st, "SELECT id, def FROM sched_items ORDER BY kind DESC, rowid",
+		      "cannot read the schedule");
+	if (rc < 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *def = (const char *)sqlite3_column_text(st, 1);
+		json_t *j = def ? json_loads(def, 0, NULL) : NULL;
+
+		if (sched_item_from_json(j, &it) < 0) {
+			log_errorx("%s: schedule item %s is damaged in the database: skipped",
+				   c->db.path, (const char *)sqlite3_column_text(st, 0));
+		} else if (sched_set_add(set, &it) < 0) {
+			sched_item_free(&it);
+			json_decref(j);
+			rc = -ENOMEM;
+			goto out;
+		}
+		sched_item_free(&it);
+		json_decref(j);
+	}
+	rc = rc == SQLITE_DONE ? 0 : sdb_fail(c, "cannot read the schedule");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int reload_items(struct ctl *c)
+{
+	struct sched_set fresh = { NULL, 0, 0 };
+	int rc = load_items(c, &fresh);
+
+	if (rc < 0) {
+		sched_set_free(&fresh);
+		return rc;
+	}
+	sched_set_free(&c->sched->items);
+	c->sched->items = fresh;
+	c->sched->dirty = 1;
+	return 0;
+}
+
+static int is_cancelled(struct ctl *c, const char *occ)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sdb_prep(c, &st, "SELECT 1 FROM sched_cancelled WHERE occurrence = ?",
+		     "cannot read the cancelled plays") < 0)
+		return 0;
+	sqlite3_bind_text(st, 1, occ, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ------------------------------------------------------------ jobs */
+
+static void job_free(struct sched_job *job)
+{
+	struct sched_job **pp;
+
+	for (pp = &job->c->sched->jobs; *pp; pp = &(*pp)->next)
+		if (*pp == job) {
+			*pp = job->next;
+			break;
+		}
+	sched_set_free(&job->set);
+	sched_msgs_free(&job->msgs);
+	json_decref(job->waiting);
+	json_decref(job->resolved);
+	free(job);
+}
+
+static json_t *item_summary(const struct sched_item *it)
+{
+	json_t *o = sched_item_to_json(it);
+
+	if (o) {
+		json_object_del(o, "source");
+		json_object_del(o, "chime_file");
+	}
+	return o;
+}
+
+static int count_occ(void *arg, const struct sched_occ *occ)
+{
+	(void)occ;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/*
+ * Checks that need the world: zones, nodes, hours, conflicts, over the
+ * horizon from now. others: items that stay as they are (for apply: the
+ * announcements; for an announcement: everything stored).
+ */
+static int job_check_world(struct sched_job *job, json_t *conflicts, int with_schedule,
+			   int with_announcements)
+{
+	struct ctl *c = job->c;
+	struct sched_set all = { NULL, 0, 0 };
+	struct sched_node_info *nodes = NULL;
+	struct sched_world w;
+	size_t i, nn = 0, first_new;
+	int64_t now = now_ms();
+	int rc;
+
+	for (i = 0; i < c->sched->items.n; i++) {
+		const struct sched_item *it = &c->sched->items.items[i];
+		int ann = strcmp(it->file, "announce") == 0;
+
+		if ((ann && with_announcements) || (!ann && with_schedule))
+			if (sched_set_add(&all, it) < 0)
+				goto nomem;
+	}
+	first_new = all.n;
+	for (i = 0; i < job->set.n; i++)
+		if (sched_set_add(&all, &job->set.items[i]) < 0)
+			goto nomem;
+	/* a new id may not take the id of an item that stays */
+	for (i = first_new; i < all.n; i++) {
+		size_t j;
+
+		for (j = 0; j < first_new; j++)
+			if (strcmp(all.items[i].id, all.items[j].id) == 0)
+				sched_error(&job->msgs, "%s:%d: field \"id\": \"%s\" is already "
+					    "used by %s", all.items[i].file, all.items[i].line,
+					    all.items[i].id, strcmp(all.items[j].file,
+					    "announce") ? "a schedule item" : "an announcement");
+	}
+	rc = load_nodes(c, &nodes, &nn);
+	if (rc < 0)
+		goto out;
+	w.site = &c->cfg.sched;
+	w.nodes = nodes;
+	w.nnodes = nn;
+	rc = sched_check_world(&all, &w, now, now + (int64_t)c->cfg.sched.horizon_days *
+			       MS_PER_DAY, &job->msgs, conflicts);
+	if (rc == -EINVAL)
+		rc = 0;
+	goto out;
+nomem:
+	rc = -ENOMEM;
+out:
+	free(nodes);
+	sched_set_free(&all);
+	return rc;
+}
+
+static int store_item(struct ctl *c, const struct sched_item *it, const char *kind)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *j = sched_item_to_json(it);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	int rc;
+
+	json_decref(j);
+	if (!text)
+		return -ENOMEM;
+	rc = sdb_prep(c, &st, "INSERT INTO sched_items (id, kind, def, created) VALUES "
+		      "(?, ?, ?, ?)", "cannot store the schedule");
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, it->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, now_ms());
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = sdb_fail(c, "cannot store the schedule");
+	}
+	sqlite3_finalize(st);
+	free(text);
+	return rc;
+}
+
+/* All items of the job in one transaction: every file or none. */
+static int job_store(struct sched_job *job)
+{
+	struct ctl *c = job->c;
+	size_t i;
+	int rc;
+
+	rc = ctl_db_begin(&c->db);
+	if (rc < 0)
+		return rc;
+	if (job->kind == JOB_APPLY)
+		rc = sdb_exec(c, "DELETE FROM sched_items WHERE kind = 'schedule'",
+			      "cannot replace the schedule");
+	for (i = 0; rc == 0 && i < job->set.n; i++)
+		rc = store_item(c, &job->set.items[i],
+				job->kind == JOB_ANNOUNCE ? "announce" : "schedule");
+	if (rc < 0) {
+		ctl_db_rollback(&c->db);
+		return rc;
+	}
+	rc = ctl_db_commit(&c->db);
+	if (rc < 0)
+		return rc;
+	return reload_items(c);
+}
+
+static void job_finish(struct sched_job *job, unsigned *status_out, json_t **reply_out)
+{
+	struct ctl *c = job->c;
+	json_t *conflicts = json_array(), *items = json_array(), *reply;
+	int64_t now = now_ms();
+	unsigned status = 200;
+	int occ = 0, rc = 0, ok;
+	size_t i;
+
+	*reply_out = NULL;
+	*status_out = 500;
+	if (job->finished)
+		return;
+	job->finished = 1;
+	if (sched_nerrors(&job->msgs) == 0)
+		rc = job_check_world(job, conflicts, job->kind != JOB_APPLY, 1);
+	for (i = 0; i < job->set.n; i++) {
+		json_array_append_new(items, item_summary(&job->set.items[i]));
+		if (sched_nerrors(&job->msgs) == 0)
+			sched_expand(&job->set.items[i], now, now +
+				     (int64_t)c->cfg.sched.horizon_days * MS_PER_DAY, count_occ,
+				     &occ);
+	}
+	ok = rc == 0 && sched_nerrors(&job->msgs) == 0;
+	if (ok && job->kind != JOB_CHECK) {
+		rc = job_store(job);
+		if (rc < 0) {
+			sched_error(&job->msgs, "the controller's database failed: nothing was "
+				    "changed (see its log)");
+			ok = 0;
+		} else {
+			ctl_sched_replan(c, 0);
+		}
+	}
+	if (rc < 0 && rc != -EIO)
+		sched_error(&job->msgs, "the controller failed: %s", strerror(-rc));
+	if (!ok)
+		status = job->kind == JOB_CHECK ? 200 : 422;
+	else if (job->kind == JOB_ANNOUNCE)
+		status = 201;
+	reply = json_pack("{s:b, s:O, s:O, s:o, s:o, s:i, s:i}", "ok", ok,
+			  "errors", job->msgs.errors, "warnings", job->msgs.warnings,
+			  "conflicts", conflicts, "items", items, "occurrences", occ,
+			  "horizon_days", c->cfg.sched.horizon_days);
+	if (ok && job->kind == JOB_APPLY)
+		log_info("schedule applied: %zu item%s, %d play%s in the next %d days",
+			 job->set.n, job->set.n == 1 ? "" : "s", occ, occ == 1 ? "" : "s",
+			 c->cfg.sched.horizon_days);
+	else if (ok && job->kind == JOB_ANNOUNCE && job->set.n)
+		log_info("announcement %s \"%s\" stored: %d play%s", job->set.items[0].id,
+			 job->set.items[0].title, occ, occ == 1 ? "" : "s");
+	else if (!ok && job->kind != JOB_CHECK)
+		log_info("schedule %s refused: %zu error%s", job->kind == JOB_APPLY ? "apply"
+			 : "announcement", sched_nerrors(&job->msgs),
+			 sched_nerrors(&job->msgs) == 1 ? "" : "s");
+	*status_out = reply ? status : 500;
+	*reply_out = reply;
+}
+
+static void fill_content(struct sched_job *job, const char *key, const char *content,
+			 int64_t duration_ms, int64_t bytes)
+{
+	json_t *list = json_object_get(job->waiting, key), *v;
+	size_t i;
+
+	/* content may point into job->resolved itself: never replace it */
+	if (!json_object_get(job->resolved, key))
+		json_object_set_new(job->resolved, key,
+				    json_pack("[s, I, I]", content, (json_int_t)duration_ms,
+					      (json_int_t)bytes));
+	json_array_foreach(list, i, v) {
+		const char *s = json_string_value(v);
+		long idx = strtol(s, NULL, 10);
+		struct sched_item *it;
+
+		if (idx < 0 || (size_t)idx >= job->set.n)
+			continue;
+		it = &job->set.items[idx];
+		if (strchr(s, 'h')) {
+			snprintf(it->chime_content, sizeof(it->chime_content), "%s", content);
+			it->chime_ms = duration_ms;
+			it->chime_bytes = bytes;
+		} else {
+			snprintf(it->content, sizeof(it->content), "%s", content);
+			it->duration_ms = duration_ms;
+			it->bytes = bytes;
+		}
+	}
+}
+
+static void import_failed(struct sched_job *job, const char *key, const char *msg)
+{
+	json_t *list = json_object_get(job->waiting, key), *v;
+	size_t i;
+
+	json_array_foreach(list, i, v) {
+		const char *s = json_string_value(v);
+		long idx = strtol(s, NULL, 10);
+		struct sched_item *it;
+		int chime = strchr(s, 'h') != NULL;
+
+		if (idx < 0 || (size_t)idx >= job->set.n)
+			continue;
+		it = &job->set.items[idx];
+		sched_error(&job->msgs, "%s:%d: field \"%s\": %s", it->file,
+			    chime ? it->chime_line : it->content_line,
+			    chime ? "chime" : it->src == SCHED_SRC_TEXT ? "text" : "content", msg);
+		if (chime)
+			break;
+	}
+}
+
+static void source_done(struct ctl *c, void *arg, const struct ctl_import_outcome *out)
+{
+	struct import_wait *w = arg;
+	struct sched_job *job = w->job;
+	struct ctl_content_row row;
+	sqlite3_stmt *st = NULL;
+	int existed = 0, rc;
+
+	if (out->rc < 0) {
+		import_failed(job, w->key, out->err[0] ? out->err : strerror(-out->rc));
+		goto done;
+	}
+	memset(&row, 0, sizeof(row));
+	snprintf(row.id, sizeof(row.id), "%s", out->res.sha256);
+	snprintf(row.title, sizeof(row.title), "%s", w->title);
+	row.duration_ms = (int64_t)(out->res.duration_s * 1000.0 + 0.5);
+	row.bytes = (int64_t)out->res.bytes;
+	row.input_lufs = out->res.input_lufs;
+	row.output_lufs = out->res.output_lufs;
+	row.true_peak_dbtp = out->res.true_peak_dbtp;
+	row.created = now_ms();
+	rc = content_id_valid(row.id) ? ctl_db_content_add(&c->db, &row, &existed) : -EINVAL;
+	if (rc == 0)
+		rc = ctl_db_content_get(&c->db, row.id, &row);
+	if (rc == 0)
+		rc = sdb_prep(c, &st, "INSERT OR REPLACE INTO sched_sources (key, content, "
+			      "created) VALUES (?, ?, ?)", "cannot remember an import");
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, w->key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, row.id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, now_ms());
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = sdb_fail(c, "cannot remember an import");
+	}
+	sqlite3_finalize(st);
+	if (rc < 0) {
+		import_failed(job, w->key, "imported, but the controller could not record it "
+			      "(see its log)");
+		goto done;
+	}
+	log_info("imported %s as content %s (%.1f s)", w->title, ctl_short_id(row.id),
+		 (double)row.duration_ms / 1000.0);
+	fill_content(job, w->key, row.id, row.duration_ms, row.bytes);
+done:
+	free(w);
+	job->pending--;
+	if (job->pending == 0 && !job->setup) {
+		unsigned status;
+		json_t *reply;
+
+		job_finish(job, &status, &reply);
+		if (job->done)
+			job->done(job->done_ctx, status, reply);
+		else
+			json_decref(reply);
+		job_free(job);
+	}
+}
+
+/* Content id already known for this source (and still in the store)? */
+static int source_lookup(struct ctl *c, const char *key, struct ctl_content_row *row)
+{
+	sqlite3_stmt *st = NULL;
+	char id[65] = "", path[PATH_MAX];
+	int rc;
+
+	rc = sdb_prep(c, &st, "SELECT content FROM sched_sources WHERE key = ?",
+		      "cannot read the imports");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (!id[0])
+		return -ENOENT;
+	rc = ctl_db_content_get(&c->db, id, row);
+	if (rc < 0)
+		return rc;
+	if (ctl_content_path(c, id, path, sizeof(path)) < 0 || access(path, R_OK) < 0)
+		return -ENOENT;
+	return 0;
+}
+
+/*
+ * Make sure one source is (or will be) content: known -> fill at once;
+ * else queue one import for it (several items may wait for the same).
+ */
+static void need_source(struct sched_job *job, size_t idx, int chime, const char *kind,
+			const char *path, const char *text, int music, const char *title)
+{
+	struct ctl *c = job->c;
+	struct sched_item *it = &job->set.items[idx];
+	struct ctl_content_row row;
+	struct import_wait *w;
+	char key[160], hash[65], tag[32], tmp[PATH_MAX];
+	unsigned char bin[crypto_hash_sha256_BYTES];
+	json_t *list;
+	int rc;
+
+	if (path) {
+		rc = sha256_file_hex(path, hash);
+		if (rc < 0) {
+			sched_error(&job->msgs, "%s:%d: field \"%s\": cannot read %s: %s", it->file,
+				    chime ? it->chime_line : it->content_line,
+				    chime ? "chime" : "content", path, strerror(-rc));
+			return;
+		}
+	} else if (text) {
+		crypto_hash_sha256(bin, (const unsigned char *)text, strlen(text));
+		hex_encode(hash, bin, sizeof(bin));
+	} else {
+		snprintf(hash, sizeof(hash), "v1");
+	}
+	/* the same source imported with other settings is other content */
+	snprintf(key, sizeof(key), "%s:%s:%s:%.1f:%.1f:%d", kind, hash, music ? "m" : "s",
+		 c->cfg.import.target_lufs, c->cfg.import.true_peak_dbtp,
+		 music ? c->cfg.import.music_kbps : c->cfg.import.speech_kbps);
+	snprintf(tag, sizeof(tag), "%zu:%s", idx, chime ? "h" : "c");
+	list = json_object_get(job->waiting, key);
+	if (list) {
+		json_t *r = json_object_get(job->resolved, key);
+
+		json_array_append_new(list, json_string(tag));
+		if (r) /* known already: fill this item now, else the import will */
+			fill_content(job, key, json_string_value(json_array_get(r, 0)),
+				     json_integer_value(json_array_get(r, 1)),
+				     json_integer_value(json_array_get(r, 2)));
+		return;
+	}
+	list = json_array();
+	json_array_append_new(list, json_string(tag));
+	json_object_set_new(job->waiting, key, list);
+	if (source_lookup(c, key, &row) == 0) {
+		fill_content(job, key, row.id, row.duration_ms, row.bytes);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		sched_error(&job->msgs, "out of memory");
+		return;
+	}
+	w->job = job;
+	snprintf(w->key, sizeof(w->key), "%s", key);
+	snprintf(w->title, sizeof(w->title), "%s", title);
+	job->pending++;
+	if (text) {
+		rc = ctl_imports_submit_text(c, text, title, title, source_done, w);
+	} else if (path) {
+		const char *base = strrchr(path, '/');
+
+		rc = ctl_imports_submit(c, path, base ? base + 1 : path, title, music,
+					source_done, w);
+	} else {
+		/* the default chime: written here, imported like any file */
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/chime-%ld.wav", c->tmp_dir,
+				     (long)getpid()) >= sizeof(tmp))
+			rc = -ENAMETOOLONG;
+		else
+			rc = sched_write_chime_wav(tmp);
+		if (rc == 0)
+			rc = ctl_imports_submit(c, tmp, "chime.wav", title, 0, source_done, w);
+	}
+	if (rc < 0) {
+		job->pending--;
+		import_failed(job, key, strerror(-rc));
+		free(w);
+	}
+}
+
+/* Resolve what every item plays into content ids (imports when needed). */
+static void job_resolve(struct sched_job *job)
+{
+	struct ctl *c = job->c;
+	struct ctl_content_row row;
+	size_t i;
+
+	for (i = 0; i < job->set.n; i++) {
+		struct sched_item *it = &job->set.items[i];
+
+		switch (it->src) {
+		case SCHED_SRC_CONTENT:
+			if (ctl_db_content_get(&c->db, it->source, &row) < 0) {
+				sched_error(&job->msgs, "%s:%d: field \"content\": no content with id "
+					    "%s on this controller (see loaxa content list)",
+					    it->file, it->content_line, it->source);
+				break;
+			}
+			snprintf(it->content, sizeof(it->content), "%s", row.id);
+			it->duration_ms = row.duration_ms;
+			it->bytes = row.bytes;
+			break;
+		case SCHED_SRC_FILE:
+			need_source(job, i, 0, "file", it->source, NULL, it->music, it->title);
+			break;
+		case SCHED_SRC_TEXT:
+			need_source(job, i, 0, "text:vi", NULL, it->text, 0, it->title);
+			break;
+		}
+		if (it->chime == SCHED_CHIME_FILE)
+			need_source(job, i, 1, "file", it->chime_file, NULL, 0, "Chime");
+		else if (it->chime == SCHED_CHIME_DEFAULT)
+			need_source(job, i, 1, "chime", NULL, NULL, 0, "Chime");
+	}
+}
+
+/* Start the job; finishes at once when nothing has to be imported. */
+static int job_run(struct sched_job *job, unsigned *status, json_t **reply)
+{
+	struct ctl *c = job->c;
+
+	job->next = c->sched->jobs;
+	c->sched->jobs = job;
+	job->setup = 1;
+	if (sched_nerrors(&job->msgs) == 0)
+		job_resolve(job);
+	job->setup = 0;
+	if (job->pending > 0)
+		return 1;
+	job_finish(job, status, reply);
+	job_free(job);
+	return 0;
+}
+
+/* ------------------------------------------------------------ plans */
+
+struct plan_build {
+	struct ctl *c;
+	json_t *items;
+	int64_t generated;            /* occurrences that expired before are left out */
+	int rc;
+};
+
+static int plan_occ(void *arg, const struct sched_occ *occ)
+{
+	struct plan_build *b = arg;
+	const struct sched_item *it = occ->item;
+	json_t *o;
+
+	if (occ->expires <= b->generated || is_cancelled(b->c, occ->id))
+		return 0;
+	o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s, s:i, s:s, s:I, s:i, s:I}",
+		      "id", occ->id, "item", it->id, "title", it->title,
+		      "at", (json_int_t)occ->at, "content", it->content,
+		      "bytes", (json_int_t)it->bytes, "duration_ms", (json_int_t)it->duration_ms,
+		      "level", sched_level_name(it->level), "volume", it->volume,
+		      "chime", it->chime_content, "chime_bytes", (json_int_t)it->chime_bytes,
+		      "warmup_s", it->warmup_s, "expires", (json_int_t)occ->expires);
+	if (!o || json_array_append_new(b->items, o) < 0) {
+		b->rc = -ENOMEM;
+		return 1;
+	}
+	return 0;
+}
+
+static int occ_at_cmp(const void *pa, const void *pb)
+{
+	json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	json_int_t x = json_integer_value(json_object_get(a, "at"));
+	json_int_t y = json_integer_value(json_object_get(b, "at"));
+
+	if (x != y)
+		return x < y ? -1 : 1;
+	return strcmp(json_string_value(json_object_get(a, "id")),
+		      json_string_value(json_object_get(b, "id")));
+}
+
+/*
+ * The items of a node's plan for [generated, horizon): every occurrence of
+ * every item that targets it, not expired at generated, not cancelled,
+ * sorted by time.
+ */
+static json_t *plan_items(struct ctl *c, const struct sched_node_info *node,
+			  int64_t generated, int64_t horizon)
+{
+	struct plan_build b = { c, json_array(), generated, 0 };
+	json_t **v, *sorted;
+	size_t i, n;
+
+	if (!b.items)
+		return NULL;
+	for (i = 0; i < c->sched->items.n && b.rc == 0; i++) {
+		const struct sched_item *it = &c->sched->items.items[i];
+
+		if (!sched_item_targets(it, node))
+			continue;
+		sched_expand(it, generated - (int64_t)it->expires_s * 1000, horizon,
+			     plan_occ, &b);
+	}
+	if (b.rc < 0) {
+		json_decref(b.items);
+		return NULL;
+	}
+	n = json_array_size(b.items);
+	v = calloc(n ? n : 1, sizeof(*v));
+	sorted = json_array();
+	if (!v || !sorted) {
+		free(v);
+		json_decref(sorted);
+		json_decref(b.items);
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		v[i] = json_array_get(b.items, i);
+	qsort(v, n, sizeof(*v), occ_at_cmp);
+	for (i = 0; i < n; i++)
+		json_array_append(sorted, v[i]);
+	free(v);
+	json_decref(b.items);
+	return sorted;
+}
+
+static void digest_of(json_t *items, char out[65])
+{
+	unsigned char bin[crypto_hash_sha256_BYTES];
+	char *text = json_dumps(items, JSON_COMPACT | JSON_SORT_KEYS);
+
+	crypto_hash_sha256(bin, (const unsigned char *)(text ? text : ""),
+			   text ? strlen(text) : 0);
+	hex_encode(out, bin, sizeof(bin));
+	free(text);
+}
+
+struct stored_plan {
+	int found;
+	uint64_t seq;
+	int64_t generated, horizon, published;
+	char digest[65];
+};
+
+static int plan_get(struct ctl *c, const char *node, struct stored_plan *p)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	rc = sdb_prep(c, &st, "SELECT seq, generated, horizon, digest, published FROM "
+		      "sched_plans WHERE node = ?", "cannot read the plans");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		p->found = 1;
+		p->seq = (uint64_t)sqlite3_column_int64(st, 0);
+		p->generated = sqlite3_column_int64(st, 1);
+		p->horizon = sqlite3_column_int64(st, 2);
+		snprintf(p->digest, sizeof(p->digest), "%s",
+			 (const char *)sqlite3_column_text(st, 3));
+		p->published = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static void plan_topic(struct ctl *c, const char *node, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/node/%s/plan", c->mqtt.root, node);
+}
+
+/* Publish a stored plan envelope (retained, QoS 1). */
+static int plan_publish_stored(struct ctl *c, const char *node)
+{
+	sqlite3_stmt *st = NULL;
+	char topic[256];
+	int rc;
+
+	rc = sdb_prep(c, &st, "SELECT envelope FROM sched_plans WHERE node = ?",
+		      "cannot read the plans");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return -ENOENT;
+	}
+	plan_topic(c, node, topic, sizeof(topic));
+	rc = ctl_mqtt_publish(c, CTL_CONN_CTL, topic, sqlite3_column_blob(st, 0),
+			      (size_t)sqlite3_column_bytes(st, 0), 1, 1);
+	sqlite3_finalize(st);
+	if (rc == 0 || rc == -ENOTCONN) {
+		sqlite3_stmt *up = NULL;
+
+		if (sdb_prep(c, &up, "UPDATE sched_plans SET published = ? WHERE node = ?",
+			     "cannot store a plan") == 0) {
+			sqlite3_bind_int64(up, 1, now_ms());
+			sqlite3_bind_text(up, 2, node, -1, SQLITE_STATIC);
+			sqlite3_step(up);
+		}
+		sqlite3_finalize(up);
+	}
+	return rc == -ENOTCONN ? 0 : rc;
+}
+
+/* Seal and store a new plan for node, then publish it. */
+static int plan_new(struct ctl *c, const char *node, json_t *items, const char *digest,
+		    int64_t now, int64_t horizon)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *body = NULL;
+	char *text = NULL;
+	uint8_t *env = NULL;
+	size_t envlen = 0;
+	uint64_t seq;
+	char until[32];
+	int rc;
+
+	body = json_pack("{s:s, s:I, s:I, s:O}", "node", node, "generated", (json_int_t)now,
+			 "horizon", (json_int_t)horizon, "items", items);
+	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	if (!text) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = ctl_db_begin(&c->db);
+	if (rc < 0)
+		goto out;
+	rc = ctl_db_next_seq(&c->db, ENV_PLAN, ctl_now_us(), &seq);
+	if (rc == 0)
+		rc = envelope_seal(&c->signer, ENV_PLAN, 0, seq, now, horizon, text,
+				   strlen(text), &env, &envlen);
+	if (rc == 0)
+		rc = sdb_prep(c, &st, "INSERT OR REPLACE INTO sched_plans (node, seq, "
+			      "generated, horizon, digest, items, body, envelope, published) "
+			      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)", "cannot store a plan");
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+		sqlite3_bind_int64(st, 3, now);
+		sqlite3_bind_int64(st, 4, horizon);
+		sqlite3_bind_text(st, 5, digest, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 6, (int)json_array_size(items));
+		sqlite3_bind_text(st, 7, text, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 8, env, (int)envlen, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = sdb_fail(c, "cannot store a plan");
+	}
+	sqlite3_finalize(st);
+	if (rc < 0) {
+		ctl_db_rollback(&c->db);
+		goto out;
+	}
+	rc = ctl_db_commit(&c->db);
+	if (rc < 0)
+		goto out;
+	sched_fmt_local(until, sizeof(until), horizon);
+	log_info("plan %" PRIu64 " for node %s: %zu play%s until %s", seq, node,
+		 json_array_size(items), json_array_size(items) == 1 ? "" : "s", until);
+	rc = plan_publish_stored(c, node);
+out:
+	json_decref(body);
+	free(text);
+	free(env);
+	return rc;
+}
+
+int ctl_sched_replan(struct ctl *c, int force)
+{
+	struct sched_node_info *nodes = NULL;
+	struct stored_plan p;
+	int64_t now = now_ms(), hz = (int64_t)c->cfg.sched.horizon_days * MS_PER_DAY;
+	size_t i, n = 0;
+	int rc, published = 0;
+
+	if (!c->sched)
+		return 0;
+	rc = load_nodes(c, &nodes, &n);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < n; i++) {
+		int64_t gen = now, horizon = now + hz;
+		char digest[65];
+		json_t *items;
+
+		rc = plan_get(c, nodes[i].id, &p);
+		if (rc < 0)
+			break;
+		/*
+		 * Compare over the stored plan's own window, so time passing alone
+		 * does not make a new plan; a new window only daily (the horizon
+		 * runs short) or when something changed.
+		 */
+		if (p.found && !force && p.horizon >= now + hz - MS_PER_DAY) {
+			gen = p.generated;
+			horizon = p.horizon;
+		}
+		items = plan_items(c, &nodes[i], gen, horizon);
+		if (!items) {
+			rc = -ENOMEM;
+			break;
+		}
+		digest_of(items, digest);
+		/*
+		 * A node that never had a plan gets none while it has nothing
+		 * planned (a site that does not use schedules sends no plans);
+		 * once it had one, an empty plan is sent to clear it.
+		 */
+		if (!p.found && json_array_size(items) == 0) {
+			json_decref(items);
+			continue;
+		}
+		if (p.found && gen == p.generated && strcmp(digest, p.digest) == 0) {
+			json_decref(items);
+			continue;
+		}
+		if (gen != now) {
+			/* changed: the new plan covers the full horizon from now */
+			json_decref(items);
+			gen = now;
+			horizon = now + hz;
+			items = plan_items(c, &nodes[i], gen, horizon);
+			if (!items) {
+				rc = -ENOMEM;
+				break;
+			}
+			digest_of(items, digest);
+		}
+		rc = plan_new(c, nodes[i].id, items, digest, gen, horizon);
+		json_decref(items);
+		if (rc < 0)
+			log_warnx("cannot publish the plan of node %s: %s", nodes[i].id,
+				  strerror(-rc));
+		else
+			published++;
+	}
+	free(nodes);
+	c->sched->dirty = 0;
+	return rc < 0 ? rc : published;
+}
+
+/* Every stored plan again (the broker may have lost its retained copies). */
+static void republish_all(struct ctl *c)
+{
+	sqlite3_stmt *st = NULL;
+	char node[SCHED_NAME_MAX];
+	int count = 0;
+
+	if (sdb_prep(c, &st, "SELECT node FROM sched_plans ORDER BY node",
+		     "cannot read the plans") < 0)
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(node, sizeof(node), "%s", (const char *)sqlite3_column_text(st, 0));
+		if (plan_publish_stored(c, node) == 0)
+			count++;
+	}
+	sqlite3_finalize(st);
+	if (count)
+		log_info("published the plans of %d node%s again (connected to the broker)",
+			 count, count == 1 ? "" : "s");
+}
+
+/*
+ * A node online whose status reports an older plan than ours (it missed
+ * the retained one: a broker that lost it, a node that was away): publish
+ * it again, at most every CTL_SCHED_REPUBLISH_MS.
+ */
+static void republish_lagging(struct ctl *c)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t now = now_ms();
+
+	if (sdb_prep(c, &st, "SELECT p.node, p.seq, n.status FROM sched_plans p JOIN "
+		     "nodes n ON n.id = p.node WHERE n.online = 1 AND p.published < ?",
+		     "cannot read the plans") < 0)
+		return;
+	sqlite3_bind_int64(st, 1, now - CTL_SCHED_REPUBLISH_MS);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *node = (const char *)sqlite3_column_text(st, 0);
+		const char *status = (const char *)sqlite3_column_text(st, 2);
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 1);
+		json_t *j = status ? json_loads(status, 0, NULL) : NULL;
+		json_t *plan = json_object_get(j, "plan");
+		json_t *ack = json_object_get(plan, "seq");
+		char name[SCHED_NAME_MAX];
+
+		if (json_is_integer(ack) && (uint64_t)json_integer_value(ack) < seq) {
+			snprintf(name, sizeof(name), "%s", node);
+			log_info("node %s reports plan %" PRId64 ", ours is %" PRIu64
+				 ": publishing it again", name, (int64_t)json_integer_value(ack),
+				 seq);
+			json_decref(j);
+			plan_publish_stored(c, name);
+			continue;
+		}
+		json_decref(j);
+	}
+	sqlite3_finalize(st);
+}
+
+void ctl_sched_tick(struct ctl *c)
+{
+	struct ctl_sched *s = c->sched;
+	int connected;
+
+	if (!s)
+		return;
+	connected = ctl_mqtt_connected(c, CTL_CONN_CTL);
+	if (connected && !s->was_connected)
+		republish_all(c);
+	s->was_connected = connected;
+	if (s->dirty || mono_ms() >= s->next_replan_ms) {
+		s->next_replan_ms = mono_ms() + CTL_SCHED_REPLAN_MS;
+		ctl_sched_replan(c, 0);
+		if (connected)
+			republish_lagging(c);
+	}
+}
+
+int ctl_sched_start(struct ctl *c)
+{
+	int rc;
+
+	if (!c->sched) {
+		c->sched = calloc(1, sizeof(*c->sched));
+		if (!c->sched)
+			return -ENOMEM;
+	}
+	setenv("TZ", c->cfg.sched.timezone, 1);
+	tzset();
+	rc = load_items(c, &c->sched->items);
+	if (rc < 0)
+		return rc;
+	c->sched->loaded = 1;
+	c->sched->dirty = 1;
+	log_info("schedule: %zu item%s, time zone %s, horizon %d days", c->sched->items.n,
+		 c->sched->items.n == 1 ? "" : "s", c->cfg.sched.timezone,
+		 c->cfg.sched.horizon_days);
+	return 0;
+}
+
+void ctl_sched_stop(struct ctl *c)
+{
+	if (!c->sched)
+		return;
+	while (c->sched->jobs)
+		job_free(c->sched->jobs);
+	sched_set_free(&c->sched->items);
+	free(c->sched);
+	c->sched = NULL;
+}
+
+/* ------------------------------------------------------------ events */
+
+static int play_rank(const char *result)
+{
+	if (strcmp(result, "started") == 0)
+		return 1;
+	return 2;
+}
+
+void ctl_sched_on_event(struct ctl *c, const char *node, const void *payload, size_t len)
+{
+	json_t *o = json_loadb(payload, len, 0, NULL);
+	const char *occ, *type, *id, *end, *reason;
+	const char *result = NULL;
+	sqlite3_stmt *st = NULL;
+	json_t *v;
+	size_t i;
+
+	if (!json_is_object(o))
+		goto out;
+	occ = json_string_value(json_object_get(o, "occurrence"));
+	type = json_string_value(json_object_get(o, "type"));
+	id = json_string_value(json_object_get(o, "id"));
+	if (!occ || !type || !id || strncmp(occ, "o-", 2) != 0 ||
+	    strlen(occ) >= SCHED_OCC_ID_MAX || strlen(id) >= 64)
+		goto out;
+	for (i = 0; occ[i]; i++)
+		if (!((occ[i] >= 'a' && occ[i] <= 'z') || (occ[i] >= '0' && occ[i] <= '9') ||
+		      occ[i] == '-' || occ[i] == '_'))
+			goto out;
+	end = json_string_value(json_object_get(o, "end"));
+	if (strcmp(type, "play_started") == 0)
+		result = "started";
+	else if (strcmp(type, "play_finished") == 0)
+		result = end && strcmp(end, "finished") ? end : "played";
+	else if (strcmp(type, "play_failed") == 0)
+		result = "failed";
+	else if (strcmp(type, "play_preempted") == 0)
+		result = "preempted";
+	if (!result || strlen(result) > 16)
+		goto out;
+	reason = json_string_value(json_object_get(o, "reason"));
+	if (sdb_prep(c, &st,
+		     "INSERT INTO sched_plays (occurrence, node, result, scheduled, start, "
+		     "duration_ms, reason, event, updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+		     "?7, ?8, ?9) ON CONFLICT(occurrence, node) DO UPDATE SET result = ?3, "
+		     "scheduled = coalesce(?4, scheduled), start = coalesce(?5, start), "
+		     "duration_ms = coalesce(?6, duration_ms), reason = ?7, event = ?8, "
+		     "updated = ?9 WHERE (CASE sched_plays.result WHEN 'started' THEN 1 "
+		     "ELSE 2 END) <= ?10", "cannot store the result of a planned play") < 0)
+		goto out;
+	sqlite3_bind_text(st, 1, occ, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, result, -1, SQLITE_STATIC);
+	v = json_object_get(o, "scheduled");
+	if (json_is_integer(v))
+		sqlite3_bind_int64(st, 4, json_integer_value(v));
+	v = json_object_get(o, "start");
+	if (json_is_integer(v))
+		sqlite3_bind_int64(st, 5, json_integer_value(v));
+	v = json_object_get(o, "duration_ms");
+	if (json_is_integer(v))
+		sqlite3_bind_int64(st, 6, json_integer_value(v));
+	sqlite3_bind_text(st, 7, reason && ctl_text_valid(reason, strlen(reason)) &&
+			  strlen(reason) < 256 ? reason : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 9, now_ms());
+	sqlite3_bind_int(st, 10, play_rank(result));
+	if (sqlite3_step(st) != SQLITE_DONE)
+		sdb_fail(c, "cannot store the result of a planned play");
+	else
+		log_info("node %s: planned play %s %s", node, occ, result);
+out:
+	sqlite3_finalize(st);
+	json_decref(o);
+}
+
+/* ------------------------------------------------------------ list */
+
+struct list_ctx {
+	struct ctl *c;
+	const struct sched_node_info *node;
+	json_t *rows;
+	int64_t now;
+};
+
+static json_t *play_of(struct ctl *c, const char *occ, const char *node)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *o = NULL;
+
+	if (sdb_prep(c, &st, "SELECT result, start, duration_ms, reason FROM sched_plays "
+		     "WHERE occurrence = ? AND node = ?", "cannot read the planned plays") < 0)
+		return NULL;
+	sqlite3_bind_text(st, 1, occ, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, node, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		o = json_pack("{s:s, s:I, s:I, s:s}",
+			      "result", (const char *)sqlite3_column_text(st, 0),
+			      "start", (json_int_t)sqlite3_column_int64(st, 1),
+			      "duration_ms", (json_int_t)sqlite3_column_int64(st, 2),
+			      "reason", (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+	return o;
+}
+
+static int list_occ(void *arg, const struct sched_occ *occ)
+{
+	struct list_ctx *l = arg;
+	const struct sched_item *it = occ->item;
+	json_t *row, *play;
+	char local[32];
+	const char *state = "planned";
+
+	sched_fmt_local(local, sizeof(local), occ->at);
+	play = play_of(l->c, occ->id, l->node->id);
+	if (play)
+		state = json_string_value(json_object_get(play, "result"));
+	else if (is_cancelled(l->c, occ->id))
+		state = "cancelled";
+	else if (occ->expires < l->now)
+		state = "missed";
+	row = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:i}",
+			"occurrence", occ->id, "item", it->id, "title", it->title,
+			"node", l->node->id, "at", (json_int_t)occ->at, "local", local,
+			"duration_ms", (json_int_t)(it->duration_ms + it->chime_ms),
+			"level", sched_level_name(it->level), "content", it->content,
+			"state", state ? state : "?", "volume", it->volume);
+	if (row && play) {
+		json_object_set(row, "start", json_object_get(play, "start"));
+		json_object_set(row, "reason", json_object_get(play, "reason"));
+	}
+	json_decref(play);
+	if (row)
+		json_array_append_new(l->rows, row);
+	return 0;
+}
+
+static int row_cmp(const void *pa, const void *pb)
+{
+	json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
+	json_int_t x = json_integer_value(json_object_get(a, "at"));
+	json_int_t y = json_integer_value(json_object_get(b, "at"));
+	int r;
+
+	if (x != y)
+		return x < y ? -1 : 1;
+	r = strcmp(json_string_value(json_object_get(a, "node")),
+		   json_string_value(json_object_get(b, "node")));
+	return r ? r : strcmp(json_string_value(json_object_get(a, "occurrence")),
+			      json_string_value(json_object_get(b, "occurrence")));
+}
+
+static json_t *sorted_rows(json_t *rows)
+{
+	size_t i, n = json_array_size(rows);
+	json_t **v = calloc(n ? n : 1, sizeof(*v)), *out = json_array();
+
+	if (!v || !out) {
+		free(v);
+		json_decref(out);
+		return rows;
+	}
+	for (i = 0; i < n; i++)
+		v[i] = json_array_get(rows, i);
+	qsort(v, n, sizeof(*v), row_cmp);
+	for (i = 0; i < n; i++)
+		json_array_append(out, v[i]);
+	free(v);
+	json_decref(rows);
+	return out;
+}
+
+static int node_in_zone(const struct sched_node_info *n, const char *zone)
+{
+	size_t i;
+
+	if (strcmp(zone, "all") == 0)
+		return 1;
+	for (i = 0; i < n->nzones; i++)
+		if (strcmp(n->zones[i], zone) == 0)
+			return 1;
+	return 0;
+}
+
+static void http_list(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
+		      json_t **reply)
+{
+	const char *date = h->arg(h->arg_ctx, "date"), *days_s = h->arg(h->arg_ctx, "days");
+	const char *fnode = h->arg(h->arg_ctx, "node"), *fzone = h->arg(h->arg_ctx, "zone");
+	struct sched_node_info *nodes = NULL;
+	struct sched_date d;
+	struct list_ctx l;
+	int64_t from, to;
+	size_t i, j, n = 0;
+	long days = 1;
+	char *end;
+
+	if (date) {
+		if (sched_parse_date(date, &d) < 0) {
+			*status = 400;
+			*reply = json_pack("{s:s}", "error", "date must be YYYY-MM-DD");
+			return;
+		}
+	} else {
+		d = sched_local_date(now_ms());
+	}
+	if (days_s) {
+		days = strtol(days_s, &end, 10);
+		if (*end || days < 1 || days > 62) {
+			*status = 400;
+			*reply = json_pack("{s:s}", "error", "days must be from 1 to 62");
+			return;
+		}
+	}
+	if ((fnode && !name_valid(fnode)) || (fzone && !name_valid(fzone))) {
+		*status = 400;
+		*reply = json_pack("{s:s}", "error", "node and zone must be names");
+		return;
+	}
+	from = sched_local_ms(d, 0);
+	to = sched_local_ms(sched_date_from_days(sched_days_from_date(d) + days), 0);
+	memset(&l, 0, sizeof(l));
+	l.c = c;
+	l.rows = json_array();
+	l.now = now_ms();
+	if (load_nodes(c, &nodes, &n) < 0) {
+		*status = 500;
+		*reply = json_pack("{s:s}", "error", "the controller's database failed");
+		json_decref(l.rows);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (fnode && strcmp(fnode, nodes[i].id))
+			continue;
+		if (fzone && !node_in_zone(&nodes[i], fzone))
+			continue;
+		l.node = &nodes[i];
+		for (j = 0; j < c->sched->items.n; j++)
+			if (sched_item_targets(&c->sched->items.items[j], &nodes[i]))
+				sched_expand(&c->sched->items.items[j], from, to, list_occ, &l);
+	}
+	free(nodes);
+	*status = 200;
+	*reply = json_pack("{s:o, s:s, s:I, s:I}", "occurrences", sorted_rows(l.rows),
+			   "timezone", c->cfg.sched.timezone, "from", (json_int_t)from,
+			   "to", (json_int_t)to);
+}
+
+/* ------------------------------------------------------------ readiness */
+
+struct ready_ctx {
+	struct ctl *c;
+	const struct sched_node_info *node;
+	json_t *status;               /* the node's last status (may be NULL) */
+	int online;
+	int64_t last_seen;
+	uint64_t plan_seq;            /* ours; 0: none */
+	json_t *rows;
+	int64_t now;
+	int total;
+};
+
+static int ready_occ(void *arg, const struct sched_occ *occ)
+{
+	struct ready_ctx *r = arg;
+	const struct sched_item *it = occ->item;
+	json_t *reasons = json_array(), *plan, *ack, *up, *e, *row, *play;
+	char local[32], buf[256], path[PATH_MAX];
+	size_t i;
+	int found = 0;
+
+	if (occ->expires < r->now || is_cancelled(r->c, occ->id))
+		goto out;
+	play = play_of(r->c, occ->id, r->node->id);
+	if (play) {
+		json_decref(play);
+		goto out;
+	}
+	r->total++;
+	if (!r->online) {
+		sched_fmt_local(local, sizeof(local), r->last_seen);
+		snprintf(buf, sizeof(buf), "offline since %s", r->last_seen ? local : "ever");
+		json_array_append_new(reasons, json_string(buf));
+	}
+	plan = json_object_get(r->status, "plan");
+	ack = json_object_get(plan, "seq");
+	if (!r->plan_seq)
+		json_array_append_new(reasons, json_string("no plan made for it yet"));
+	else if (!json_is_integer(ack))
+		json_array_append_new(reasons, json_string("plan not acknowledged (the node "
+							   "reports no plan)"));
+	else if ((uint64_t)json_integer_value(ack) < r->plan_seq) {
+		snprintf(buf, sizeof(buf), "plan not acknowledged (the node has plan %" PRId64
+			 ", the current one is %" PRIu64 ")", (int64_t)json_integer_value(ack),
+			 r->plan_seq);
+		json_array_append_new(reasons, json_string(buf));
+	} else {
+		up = json_object_get(r->status, "upcoming");
+		json_array_foreach(up, i, e) {
+			const char *id = json_string_value(json_object_get(e, "id"));
+
+			if (id && strcmp(id, occ->id) == 0) {
+				found = 1;
+				if (!json_is_true(json_object_get(e, "ready")))
+					json_array_append_new(reasons,
+							      json_string("content missing on the "
+									  "node (not fetched yet)"));
+			}
+		}
+		if (!found && json_is_array(up) && json_array_size(up) < 50)
+			json_array_append_new(reasons, json_string("not in the node's list of "
+								   "upcoming plays"));
+	}
+	if (ctl_content_path(r->c, it->content, path, sizeof(path)) < 0 ||
+	    access(path, R_OK) < 0)
+		json_array_append_new(reasons, json_string("content missing on the "
+							   "controller"));
+	if (json_array_size(reasons) == 0)
+		goto out;
+	sched_fmt_local(local, sizeof(local), occ->at);
+	row = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:O}", "occurrence", occ->id,
+			"item", it->id, "title", it->title, "node", r->node->id,
+			"at", (json_int_t)occ->at, "local", local, "reasons", reasons);
+	if (row)
+		json_array_append_new(r->rows, row);
+out:
+	json_decref(reasons);
+	return 0;
+}
+
+static void http_readiness(struct ctl *c, unsigned *status, json_t **reply)
+{
+	struct sched_node_info *nodes = NULL;
+	struct ready_ctx r;
+	struct stored_plan p;
+	sqlite3_stmt *st = NULL;
+	size_t i, j, n = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.c = c;
+	r.rows = json_array();
+	r.now = now_ms();
+	if (load_nodes(c, &nodes, &n) < 0 ||
+	    sdb_prep(c, &st, "SELECT online, last_seen, status FROM nodes WHERE id = ?",
+		     "cannot read the nodes") < 0) {
+		free(nodes);
+		json_decref(r.rows);
+		*status = 500;
+		*reply = json_pack("{s:s}", "error", "the controller's database failed");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		const char *text;
+
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, nodes[i].id, -1, SQLITE_STATIC);
+		r.status = NULL;
+		r.online = 0;
+		r.last_seen = 0;
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			r.online = sqlite3_column_int(st, 0);
+			r.last_seen = sqlite3_column_int64(st, 1);
+			text = (const char *)sqlite3_column_text(st, 2);
+			r.status = text ? json_loads(text, 0, NULL) : NULL;
+		}
+		r.plan_seq = plan_get(c, nodes[i].id, &p) == 0 && p.found ? p.seq : 0;
+		r.node = &nodes[i];
+		for (j = 0; j < c->sched->items.n; j++)
+			if (sched_item_targets(&c->sched->items.items[j], &nodes[i]))
+				sched_expand(&c->sched->items.items[j], r.now, r.now + MS_PER_DAY,
+					     ready_occ, &r);
+		json_decref(r.status);
+	}
+	sqlite3_finalize(st);
+	free(nodes);
+	*status = 200;
+	*reply = json_pack("{s:o, s:i, s:I}", "missing", sorted_rows(r.rows), "planned",
+			   r.total, "until", (json_int_t)(r.now + MS_PER_DAY));
+}
+
+/* ------------------------------------------------------------ requests */
+
+static struct sched_job *job_new(struct ctl *c, enum job_kind kind,
+				 const struct ctl_sched_http *h)
+{
+	struct sched_job *job = calloc(1, sizeof(*job));
+
+	if (!job)
+		return NULL;
+	job->c = c;
+	job->kind = kind;
+	job->waiting = json_object();
+	job->resolved = json_object();
+	if (!job->waiting || !job->resolved || sched_msgs_init(&job->msgs) < 0) {
+		json_decref(job->waiting);
+		json_decref(job->resolved);
+		free(job);
+		return NULL;
+	}
+	job->done = h->done;
+	job->done_ctx = h->done_ctx;
+	return job;
+}
+
+/*
+ * The operator's scope (auth.h): every target of every item must be in it,
+ * and emergencies need the approve right. One error per refused target.
+ */
+static int authorize_items(struct ctl *c, const struct ctl_principal *who,
+			   struct sched_job *job)
+{
+	char err[256];
+	const char *level;
+	size_t i, j;
+	int bad = 0;
+
+	if (!who)
+		return 0;
+	for (i = 0; i < job->set.n; i++) {
+		const struct sched_item *it = &job->set.items[i];
+
+		level = sched_level_name(it->level);
+		if (it->all && ctl_auth_check_target(&c->db, who, NULL, NULL, 1, level, err,
+						     sizeof(err)) < 0) {
+			sched_error(&job->msgs, "%s:%d: field \"zones\": %s", it->file,
+				    it->zones_line, err);
+			bad = 1;
+		}
+		for (j = 0; j < it->nzones; j++)
+			if (ctl_auth_check_target(&c->db, who, it->zones[j], NULL, 0, level, err,
+						  sizeof(err)) < 0) {
+				sched_error(&job->msgs, "%s:%d: field \"zones\": %s", it->file,
+					    it->zones_line, err);
+				bad = 1;
+			}
+		for (j = 0; j < it->nnodes; j++)
+			if (ctl_auth_check_target(&c->db, who, NULL, it->nodes[j], 0, level, err,
+						  sizeof(err)) < 0) {
+				sched_error(&job->msgs, "%s:%d: field \"nodes\": %s", it->file,
+					    it->nodes_line, err);
+				bad = 1;
+			}
+	}
+	return bad ? -EPERM : 0;
+}
+
+static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_kind kind,
+		      unsigned *status, json_t **reply)
+{
+	char err[256];
+	json_t *o = ctl_json_object(h->body, h->body_len, err, sizeof(err)), *files, *f;
+	struct sched_job *job;
+	size_t i;
+
+	if (!o) {
+		*status = 400;
+		*reply = json_pack("{s:s}", "error", err);
+		return 0;
+	}
+	files = json_object_get(o, "files");
+	if (!json_is_array(files) || json_array_size(files) == 0 ||
+	    json_array_size(files) > 256) {
+		json_decref(o);
+		*status = 400;
+		*reply = json_pack("{s:s}", "error", "give \"files\": a list of 1 to 256 "
+				   "schedule files (absolute paths)");
+		return 0;
+	}
+	job = job_new(c, kind, h);
+	if (!job) {
+		json_decref(o);
+		*status = 500;
+		*reply = json_pack("{s:s}", "error", "out of memory");
+		return 0;
+	}
+	json_array_foreach(files, i, f) {
+		const char *path = json_is_string(f) ? json_string_value(f)
+			: json_string_value(json_object_get(f, "path"));
+		const char *name = json_is_object(f) ? json_string_value(json_object_get(f, "name"))
+			: NULL;
+
+		if (!path || path[0] != '/' || !ctl_text_valid(path, strlen(path)) ||
+		    (name && !ctl_text_valid(name, strlen(name)))) {
+			sched_error(&job->msgs, "files: entry %zu must be an absolute path", i + 1);
+			continue;
+		}
+		sched_parse_file(path, name, &job->set, &job->msgs);
+	}
+	json_decref(o);
+	sched_check_unique(&job->set, &job->msgs);
+	if (kind == JOB_APPLY)
+		authorize_items(c, h->who, job);
+	return job_run(job, status, reply);
+}
+
+static void unique_announce_id(struct ctl *c, int64_t now, char out[SCHED_ID_MAX])
+{
+	time_t s = (time_t)(now / 1000);
+	struct tm tm;
+	char stamp[32];
+	size_t i;
+	int k;
+
+	localtime_r(&s, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+	for (k = 1; k < 1000; k++) {
+		int used = 0;
+
+		snprintf(out, SCHED_ID_MAX, "a-%s-%d", stamp, k);
+		for (i = 0; i < c->sched->items.n; i++)
+			if (strcmp(c->sched->items.items[i].id, out) == 0)
+				used = 1;
+		if (!used)
+			return;
+	}
+}
+
+static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
+			 json_t **reply)
+{
+	char err[256], at_s[32] = "", level[16] = "normal", tmp[SCHED_NAME_MAX];
+	json_t *o = ctl_json_object(h->body, h->body_len, err, sizeof(err));
+	struct sched_item it;
+	struct sched_job *job = NULL;
+	int64_t at = 0, n, now = now_ms();
+	int targets = 0, all = 0;
+
+	sched_item_init(&it);
+	*status = 400;
+	if (!o)
+		goto bad;
+	snprintf(it.file, sizeof(it.file), "announce");
+	if (ctl_json_str(o, "at", CTL_REQUIRED, at_s, sizeof(at_s), err, sizeof(err)) < 0)
+		goto bad;
+	if (sched_parse_local(at_s, &at) < 0) {
+		snprintf(err, sizeof(err), "field \"at\": \"%s\" is not a local time (use "
+			 "\"YYYY-MM-DD HH:MM\" or \"YYYY-MM-DD HH:MM:SS\")", at_s);
+		goto bad;
+	}
+	if (at < now - 60000 || at > now + 366 * MS_PER_DAY) {
+		snprintf(err, sizeof(err), "field \"at\": %s is in the past (or more than a "
+			 "year ahead)", at_s);
+		goto bad;
+	}
+	it.from = sched_local_date(at);
+	it.until = it.from;
+	it.times[0] = sched_parse_tod(at_s + 11);
+	it.ntimes = 1;
+	if (ctl_json_str(o, "content", CTL_OPTIONAL, it.source, sizeof(it.source), err,
+			 sizeof(err)) == 0) {
+		if (!content_id_valid(it.source)) {
+			snprintf(err, sizeof(err), "field \"content\" must be a content id");
+			goto bad;
+		}
+		it.src = SCHED_SRC_CONTENT;
+	} else {
+		json_t *t = json_object_get(o, "text");
+		const char *text = json_string_value(t);
+
+		if (!text || !text[0] || strlen(text) > 4000 ||
+		    !ctl_text_valid(text, strlen(text))) {
+			snprintf(err, sizeof(err), "give \"content\" (a content id) or \"text\" "
+				 "(1 to 4000 bytes)");
+			goto bad;
+		}
+		it.src = SCHED_SRC_TEXT;
+		it.text = strdup(text);
+		if (!it.text)
+			goto bad;
+	}
+	if (ctl_json_str(o, "title", CTL_OPTIONAL, it.title, sizeof(it.title), err,
+			 sizeof(err)) < 0 || !ctl_text_valid(it.title, strlen(it.title)))
+		goto bad;
+	if (ctl_json_str(o, "zone", CTL_OPTIONAL, tmp, sizeof(tmp), err, sizeof(err)) == 0) {
+		if (!name_valid(tmp)) {
+			snprintf(err, sizeof(err), "field \"zone\" is not a zone name");
+			goto bad;
+		}
+		if (strcmp(tmp, "all") == 0)
+			it.all = 1;
+		else
+			snprintf(it.zones[it.nzones++], SCHED_NAME_MAX, "%s", tmp);
+		targets++;
+	}
+	if (ctl_json_str(o, "node", CTL_OPTIONAL, tmp, sizeof(tmp), err, sizeof(err)) == 0) {
+		if (!name_valid(tmp)) {
+			snprintf(err, sizeof(err), "field \"node\" is not a node id");
+			goto bad;
+		}
+		snprintf(it.nodes[it.nnodes++], SCHED_NAME_MAX, "%s", tmp);
+		targets++;
+	}
+	if (ctl_json_bool(o, "all", CTL_OPTIONAL, &all, err, sizeof(err)) == 0 && all) {
+		it.all = 1;
+		targets++;
+	}
+	if (targets != 1) {
+		snprintf(err, sizeof(err), "name exactly one target: \"zone\", \"node\" or "
+			 "\"all\": true");
+		goto bad;
+	}
+	n = it.repeat;
+	if (ctl_json_int(o, "repeat", CTL_OPTIONAL, 1, SCHED_MAX_REPEAT, &n, err,
+			 sizeof(err)) < 0)
+		goto bad;
+	it.repeat = (int)n;
+	n = it.gap_s;
+	if (ctl_json_int(o, "gap_s", CTL_OPTIONAL, 0, 3600, &n, err, sizeof(err)) < 0)
+		goto bad;
+	it.gap_s = (int)n;
+	n = it.volume;
+	if (ctl_json_int(o, "volume", CTL_OPTIONAL, 0, 100, &n, err, sizeof(err)) < 0)
+		goto bad;
+	it.volume = (int)n;
+	if (ctl_json_str(o, "level", CTL_OPTIONAL, level, sizeof(level), err,
+			 sizeof(err)) < 0)
+		goto bad;
+	it.level = sched_level_parse(level);
+	if (it.level < 0) {
+		snprintf(err, sizeof(err), "field \"level\" must be relay, normal, priority or "
+			 "emergency");
+		goto bad;
+	}
+	if (ctl_json_bool(o, "chime", CTL_OPTIONAL, &all, err, sizeof(err)) == 0 && all)
+		it.chime = SCHED_CHIME_DEFAULT;
+	unique_announce_id(c, now, it.id);
+	if (!it.title[0])
+		snprintf(it.title, sizeof(it.title), "%s", it.id);
+	json_decref(o);
+	o = NULL;
+	job = job_new(c, JOB_ANNOUNCE, h);
+	if (!job || sched_set_add(&job->set, &it) < 0) {
+		if (job)
+			job_free(job);
+		sched_item_free(&it);
+		*status = 500;
+		*reply = json_pack("{s:s}", "error", "out of memory");
+		return 0;
+	}
+	sched_item_free(&it);
+	if (authorize_items(c, h->who, job) < 0) {
+		*status = 403;
+		const char *msg = json_string_value(json_array_get(job->msgs.errors, 0));
+		const char *why = msg ? strstr(msg, "\": ") : NULL;
+
+		*reply = json_pack("{s:s}", "error", why ? why + 3 : "not allowed");
+		job_free(job);
+		return 0;
+	}
+	return job_run(job, status, reply);
+bad:
+	json_decref(o);
+	sched_item_free(&it);
+	*reply = json_pack("{s:s}", "error", err[0] ? err : "bad request");
+	return 0;
+}
+
+static void http_cancel(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
+			json_t **reply)
+{
+	char err[256], id[SCHED_OCC_ID_MAX];
+	json_t *o = ctl_json_object(h->body, h->body_len, err, sizeof(err));
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int rc, kind = -1;
+
+	*status = 400;
+	if (!o || ctl_json_str(o, "id", CTL_REQUIRED, id, sizeof(id), err, sizeof(err)) < 0) {
+		*reply = json_pack("{s:s}", "error", err);
+		json_decref(o);
+		return;
+	}
+	json_decref(o);
+	for (i = 0; i < c->sched->items.n; i++)
+		if (strcmp(c->sched->items.items[i].id, id) == 0)
+			kind = strcmp(c->sched->items.items[i].file, "announce") == 0;
+	if (kind == 0) {
+		*reply = json_pack("{s:s}", "error", "that is an item of the schedule files: "
+				   "remove it from its file and apply again, or cancel one of "
+				   "its plays by its occurrence id (loaxa schedule list)");
+		return;
+	}
+	if (kind == 1)
+		rc = sdb_prep(c, &st, "DELETE FROM sched_items WHERE id = ? AND kind = "
+			      "'announce'", "cannot cancel");
+	else if (strncmp(id, "o-", 2) == 0)
+		rc = sdb_prep(c, &st, "INSERT OR IGNORE INTO sched_cancelled (occurrence, "
+			      "created) VALUES (?, ?)", "cannot cancel");
+	else {
+		*status = 404;
+		*reply = json_pack("{s:s}", "error", "no announcement or play with that id "
+				   "(see loaxa schedule list)");
+		return;
+	}
+	if (rc == 0) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		if (kind != 1)
+			sqlite3_bind_int64(st, 2, now_ms());
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = sdb_fail(c, "cannot cancel");
+	}
+	sqlite3_finalize(st);
+	if (rc == 0 && kind == 1)
+		rc = reload_items(c);
+	if (rc < 0) {
+		*status = 500;
+		*reply = json_pack("{s:s}", "error", "the controller's database failed");
+		return;
+	}
+	log_info("cancelled %s %s", kind == 1 ? "announcement" : "play", id);
+	ctl_sched_replan(c, 0);
+	*status = 200;
+	*reply = json_pack("{s:s, s:s}", "cancelled", id, "kind",
+			   kind == 1 ? "announcement" : "occurrence");
+}
+
+int ctl_sched_owns_url(const char *url)
+{
+	return strncmp(url, "/v1/schedule", 12) == 0 || strcmp(url, "/v1/announcements") == 0 ||
+	       strcmp(url, "/v1/cancel") == 0 || strcmp(url, "/v1/readiness") == 0;
+}
+
+int ctl_sched_http(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
+		   json_t **reply)
+{
+	int get = strcmp(h->method, "GET") == 0, post = strcmp(h->method, "POST") == 0;
+
+	*reply = NULL;
+	if (!c->sched) {
+		*status = 503;
+		*reply = json_pack("{s:s}", "error", "the schedule is not loaded");
+		return 0;
+	}
+	if (strcmp(h->url, "/v1/schedule") == 0 && get) {
+		http_list(c, h, status, reply);
+		return 0;
+	}
+	if (strcmp(h->url, "/v1/schedule/check") == 0 && post)
+		return http_files(c, h, JOB_CHECK, status, reply);
+	if (strcmp(h->url, "/v1/schedule/apply") == 0 && post)
+		return http_files(c, h, JOB_APPLY, status, reply);
+	if (strcmp(h->url, "/v1/announcements") == 0 && post)
+		return http_announce(c, h, status, reply);
+	if (strcmp(h->url, "/v1/cancel") == 0 && post) {
+		http_cancel(c, h, status, reply);
+		return 0;
+	}
+	if (strcmp(h->url, "/v1/readiness") == 0 && get) {
+		http_readiness(c, status, reply);
+		return 0;
+	}
+	*status = 404;
+	*reply = json_pack("{s:s}", "error", "no such API endpoint (see docs/schedules.md)");
+	return 0;
+}

@@ -1,0 +1,99 @@
+/*
+ * schedules.h - the controller's schedule engine: check and apply schedule
+ * files, one-off announcements, cancellations, per-node plans, and what
+ * nodes report about planned plays.
+ *
+ * The pure part (parsing, expansion, checks) is schedule.h; this module
+ * adds the database, the import pipeline, MQTT and the API:
+ *
+ *  - check/apply: the files are parsed (every error file:line:field), the
+ *    audio they name is imported (a worker process per file, cached by the
+ *    SHA-256 of the source bytes, so a second apply imports nothing), text
+ *    is spoken by espeak-ng -v vi and imported the same way, then the whole
+ *    set is checked against zones, nodes, allowed hours and conflicts.
+ *    apply stores the set in ONE transaction (all files or nothing) and
+ *    re-plans at once.
+ *  - plans: for every known node, the occurrences of the items that target
+ *    it over the horizon (default 7 days) become a signed plan envelope,
+ *    published retained on <root>/node/<id>/plan. A plan is rebuilt when
+ *    what it would contain changes (apply, announce, cancel, the node's
+ *    zones), when its horizon runs short (daily), and re-published as is
+ *    when the control connection comes back and when a node reports an
+ *    older plan than ours.
+ *  - events: a play event carrying "occurrence" records the result of
+ *    that occurrence on that node (list and readiness show it).
+ */
+#ifndef LOAXA_CTL_SCHEDULES_H
+#define LOAXA_CTL_SCHEDULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "schedule.h"
+
+struct ctl;
+struct ctl_principal;
+
+/* How long a node's reported plan may lag ours before we publish again. */
+#define CTL_SCHED_REPUBLISH_MS 30000
+/* How often the plans are compared with what they should contain. */
+#define CTL_SCHED_REPLAN_MS 5000
+
+struct sched_job;
+
+struct ctl_sched {
+	struct sched_set items;       /* applied schedule + announcements */
+	int loaded;
+	int dirty;                    /* re-plan at the next tick */
+	int was_connected;
+	int64_t next_replan_ms;       /* monotonic */
+	struct sched_job *jobs;
+};
+
+/* An API request handed over by api.c. */
+struct ctl_sched_http {
+	const char *method;
+	const char *url;              /* path only */
+	const char *body;
+	size_t body_len;
+	/* query argument lookup */
+	const char *(*arg)(void *ctx, const char *key);
+	void *arg_ctx;
+	/* for an answer that comes later (imports): called exactly once */
+	void (*done)(void *ctx, unsigned status, json_t *reply);
+	void *done_ctx;
+	/*
+	 * Who asks (auth.h): apply and announce may only target the zones of
+	 * the operator's scope, and level emergency needs the approve right.
+	 * NULL: no checks (tests).
+	 */
+	const struct ctl_principal *who;
+};
+
+/* Whether url belongs to this module (/v1/schedule..., /v1/announcements, ...). */
+int ctl_sched_owns_url(const char *url);
+
+/*
+ * Serve one request. Returns 0 with *status and *reply set (answered now),
+ * or 1 when the answer will come through h->done.
+ */
+int ctl_sched_http(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
+		   json_t **reply);
+
+/* Load the stored schedule and set the time zone (TZ). */
+int ctl_sched_start(struct ctl *c);
+void ctl_sched_stop(struct ctl *c);
+/* Once a second from the main loop: republish, re-plan. */
+void ctl_sched_tick(struct ctl *c);
+/* A node event (raw JSON): records results of plan occurrences. */
+void ctl_sched_on_event(struct ctl *c, const char *node, const void *payload, size_t len);
+
+/*
+ * Build and publish the plans that differ from what is stored (all of them
+ * when force). Returns the number of plans published, or -errno.
+ */
+int ctl_sched_replan(struct ctl *c, int force);
+
+#endif
