@@ -604,6 +604,22 @@ out:
 	return rc;
 }
 
+int verifier_remove_key(struct verifier *v, const uint8_t pk[32])
+{
+	uint8_t id[ENVELOPE_KEYID_LEN];
+	int k;
+
+	key_id_of(id, pk);
+	k = verifier_find_key(v, id);
+	if (k < 0 || memcmp(v->keys[k].pk, pk, 32) != 0)
+		return -ENOENT;
+	memmove(&v->keys[k], &v->keys[k + 1], sizeof(v->keys[0]) * (size_t)(v->nkeys - k - 1));
+	v->nkeys--;
+	memset(&v->keys[v->nkeys], 0, sizeof(v->keys[0]));
+	v->dirty = 1;
+	return 0;
+}
+
 static int type_persists_at_once(uint8_t type)
 {
 	return type == ENV_PLAN || type == ENV_CMD || type == ENV_KEY;

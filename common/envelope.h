@@ -129,6 +129,12 @@ int envelope_seal(const struct signer *s, enum envelope_type type, uint16_t flag
 int verifier_init(struct verifier *v, const char *site, const char *state_path,
 		  size_t max_size, int64_t max_future_ms);
 int verifier_add_key(struct verifier *v, const uint8_t pk[32]);
+/*
+ * Stop trusting a key (retired or revoked, node/keys.c). Its sequences stay
+ * in the state file, so adding it again cannot reopen replays. -ENOENT when
+ * it was not trusted.
+ */
+int verifier_remove_key(struct verifier *v, const uint8_t pk[32]);
 
 /*
  * Check buf and fill *env. On ENV_OK the sequence is recorded: persisted at

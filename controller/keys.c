@@ -28,7 +28,45 @@ struct ctl_keys {
 	int64_t switch_at_ms;       /* monotonic */
 	int64_t published_for;      /* connected_at_ms the trust doc went out for */
 	int64_t next_alarm_ms;      /* monotonic: the expiry alarm, once a day */
+	int64_t old_until_ms;       /* wall: trust documents signed by <key>.old until */
 };
+
+/*
+ * Which key signs a trust document. Within the retirement window of the
+ * previous key, that previous key (<key>.old): every node still trusts it,
+ * also one that was offline during the rotation and never saw the new key;
+ * the retained document then tells it about the new key when it returns.
+ * After the window, the current key. Returns 1 when out holds the old key.
+ */
+static int trust_signer(struct ctl *c, struct signer *out)
+{
+	char old[PATH_MAX], hex[65];
+	sqlite3_stmt *st = NULL;
+	int64_t until = 0;
+
+	*out = c->signer;
+	if ((size_t)snprintf(old, sizeof(old), "%s.old", c->cfg.key_path) >= sizeof(old) ||
+	    access(old, F_OK) < 0 || signer_load(out, old, c->cfg.site) < 0) {
+		*out = c->signer;
+		return 0;
+	}
+	hex_encode(hex, out->pk, 32);
+	if (sqlite3_prepare_v2(c->db.h, "SELECT retired FROM keys WHERE pk = ? AND retired IS "
+			       "NOT NULL AND revoked IS NULL", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			until = sqlite3_column_int64(st, 0) +
+				(int64_t)c->cfg.keys.retire_after_s * 1000;
+	}
+	sqlite3_finalize(st);
+	if (c->keys)
+		c->keys->old_until_ms = until > now_ms() ? until : 0;
+	if (until > now_ms())
+		return 1;
+	sodium_memzero(out, sizeof(*out));
+	*out = c->signer;
+	return 0;
+}
 
 static int db_fail(struct ctl *c, const char *what)
 {
@@ -145,8 +183,15 @@ static int trust_issue(struct ctl *c)
 	if (rc < 0)
 		goto out;
 	/* Valid as long as any key it announces: an offline node catches up. */
-	rc = envelope_seal(&c->signer, ENV_KEY, 0, seq, now, expires, text, strlen(text), &env,
-			   &envlen);
+	{
+		struct signer s;
+
+		trust_signer(c, &s);
+		rc = envelope_seal(&s, ENV_KEY, 0, seq, now, expires, text, strlen(text), &env,
+				   &envlen);
+		hex_encode(hex, s.key_id, ENVELOPE_KEYID_LEN);
+		sodium_memzero(&s, sizeof(s));
+	}
 	if (rc < 0)
 		goto out;
 	if (sqlite3_prepare_v2(c->db.h, "INSERT OR REPLACE INTO trust (id, issued, envelope) "
@@ -160,7 +205,6 @@ static int trust_issue(struct ctl *c)
 		rc = db_fail(c, "cannot store the trust document");
 		goto out;
 	}
-	hex_encode(hex, c->signer.key_id, ENVELOPE_KEYID_LEN);
 	log_info("trust document issued (sequence %llu, signed by key %.16s): %zu key%s, %zu "
 		 "retiring, %zu revoked key%s, %zu revoked node%s", (unsigned long long)seq, hex,
 		 json_array_size(keys), json_array_size(keys) == 1 ? "" : "s",
@@ -265,7 +309,8 @@ static int switch_to_next(struct ctl *c)
 	hex_encode(hex, c->signer.key_id, ENVELOPE_KEYID_LEN);
 	log_info("now signing with the new controller key %.16s (the old one is trusted by "
 		 "nodes for %d s more)", hex, c->cfg.keys.retire_after_s);
-	/* The document now lists the old key under "retire", signed by the new. */
+	c->keys->next_alarm_ms = 0; /* the new key's expiry: check it now */
+	/* The document now lists the old key under "retire". */
 	return trust_issue(c);
 }
 
@@ -292,6 +337,8 @@ int ctl_keys_start(struct ctl *c)
 	}
 	if (!trust_exists(c))
 		return trust_issue(c);
+	trust_signer(c, &s); /* sets old_until_ms when a window is open */
+	sodium_memzero(&s, sizeof(s));
 	return 0;
 }
 
@@ -332,6 +379,11 @@ void ctl_keys_tick(struct ctl *c)
 	}
 	if (conn->connected && conn->connected_at_ms != c->keys->published_for)
 		trust_republish(c);
+	if (c->keys->old_until_ms && now_ms() >= c->keys->old_until_ms) {
+		/* the old key's window is over: sign the document with the current */
+		c->keys->old_until_ms = 0;
+		trust_issue(c);
+	}
 	if (now >= c->keys->next_alarm_ms) {
 		c->keys->next_alarm_ms = now + DAY_MS;
 		expiry_alarm(c);

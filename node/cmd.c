@@ -21,7 +21,7 @@
 /* A play may be scheduled at most this far ahead. */
 #define MAX_AT_AHEAD_MS (7LL * 24 * 3600 * 1000)
 
-enum topic_kind { TOPIC_UNKNOWN = 0, TOPIC_CMD, TOPIC_PLAN, TOPIC_CONTENT };
+enum topic_kind { TOPIC_UNKNOWN = 0, TOPIC_CMD, TOPIC_PLAN, TOPIC_CONTENT, TOPIC_KEY };
 
 int broadcast_id_valid(const char *s)
 {
@@ -68,6 +68,8 @@ static enum topic_kind topic_kind(const struct node *n, const char *topic)
 	snprintf(want, sizeof(want), "%s/node/%s/content", n->root, n->cfg.node);
 	if (strcmp(topic, want) == 0)
 		return TOPIC_CONTENT;
+	if (node_keys_topic(n, topic))
+		return TOPIC_KEY;
 	snprintf(want, sizeof(want), "%s/zone/", n->root);
 	plen = strlen(want);
 	if (strncmp(topic, want, plen) != 0)
@@ -317,6 +319,7 @@ static const char *kind_name(enum topic_kind k)
 	case TOPIC_CMD: return "cmd";
 	case TOPIC_PLAN: return "plan";
 	case TOPIC_CONTENT: return "content";
+	case TOPIC_KEY: return "key";
 	default: return "unknown";
 	}
 }
@@ -326,6 +329,7 @@ static enum envelope_type kind_type(enum topic_kind k)
 	switch (k) {
 	case TOPIC_PLAN: return ENV_PLAN;
 	case TOPIC_CONTENT: return ENV_CONTENT;
+	case TOPIC_KEY: return ENV_KEY;
 	default: return ENV_CMD;
 	}
 }
@@ -369,6 +373,13 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 		}
 		log_warnx("rejected message on %s: %s%s (%zu bytes)", topic,
 			  envelope_result_str(r), detail, len);
+		if (r == ENV_ERR_UNKNOWN_KEY)
+			node_keys_unknown(n, topic, payload, len);
+		status_changed(n);
+		return;
+	}
+	/* expired key, recovery key misused, node revoked (keys.h) */
+	if (node_keys_check(n, &env, topic) < 0) {
 		status_changed(n);
 		return;
 	}
@@ -389,6 +400,9 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 		break;
 	case TOPIC_CONTENT:
 		fetch_on_chunk(n, topic, env.body, env.body_len);
+		break;
+	case TOPIC_KEY:
+		node_keys_on_trust(n, &env);
 		break;
 	case TOPIC_UNKNOWN:
 		break;

@@ -109,6 +109,9 @@ static int setup_node(struct node *n)
 		log_errorx("cannot use controller_key: %s", strerror(-rc));
 		return rc;
 	}
+	rc = node_keys_init(n);
+	if (rc < 0)
+		return rc;
 	rc = status_boot_init(n);
 	if (rc < 0)
 		return rc;
@@ -143,6 +146,7 @@ static void tick(struct node *n, struct loop_state *ls)
 	playout_tick(&n->po, mono);
 	queue_tick(n);
 	fetch_tick(n, mono);
+	node_keys_tick(n);
 	if (n->po.dev != ls->last_dev || n->po.xruns != ls->last_xruns) {
 		ls->last_dev = n->po.dev;
 		ls->last_xruns = n->po.xruns;
@@ -180,6 +184,7 @@ static void arm_timer(struct node *n, struct loop_state *ls)
 	t = min64(t, queue_next_deadline(n));
 	t = min64(t, fetch_next_deadline(n));
 	t = min64(t, status_next_deadline(n));
+	t = min64(t, node_keys_next_deadline(n));
 	if (n->ver.dirty)
 		t = min64(t, ls->next_flush);
 	if (ls->watchdog_every)

@@ -85,6 +85,9 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 		}
 		snprintf(topic, sizeof(topic), "%s/zone/all/cmd", n->root);
 		subscribe(conn, topic);
+		/* the retained trust document (keys.h) */
+		snprintf(topic, sizeof(topic), "%s/zone/all/key", n->root);
+		subscribe(conn, topic);
 		status_publish(n);
 		events_on_connect(n);
 	} else {

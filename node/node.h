@@ -21,6 +21,7 @@
 #include "envelope.h"
 #include "events.h"
 #include "fetch.h"
+#include "keys.h"
 #include "mqtt.h"
 #include "nodecfg.h"
 #include "playout.h"
@@ -37,6 +38,7 @@ struct node {
 	struct playout po;
 	struct node_status status;
 	struct node_events events;
+	struct node_keys keys;   /* trusted controller keys, revocation (keys.h) */
 	char root[64];           /* "loaxa/<site>" */
 	int stopping;
 	/* rejections of signed messages whose body or topic was wrong */

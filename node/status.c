@@ -96,6 +96,7 @@ static json_t *rejected_json(const struct node *n)
 	if (n->rejected_topic)
 		json_object_set_new(o, "wrong_topic",
 				    json_integer((json_int_t)n->rejected_topic));
+	node_keys_rejected_json(n, o);
 	return o;
 }
 
@@ -136,6 +137,7 @@ char *status_json(struct node *n)
 		      "last_error", n->status.last_error);
 	if (!o)
 		return NULL;
+	json_object_set_new(o, "trust", node_keys_status_json(n));
 	if (n->fetch.head) {
 		const struct fetch *f = n->fetch.head;
 

@@ -130,8 +130,18 @@ fi
 # --- revocation
 check "n2 reaches the broker with its account before revocation" \
 	pubq "${CA[@]}" -i n2-check "${N2[@]}" -t "$R/node/n2/time/ping" -m x
+n2log=$(log_count "$T/n2/node.log" 'REVOKED')
 out=$("$LOAXA" node revoke n2 2>&1)
 check "loaxa node revoke n2 (\"$(tr '\n' ' ' <<<"$out")\")" grep -q 'revoked' <<<"$out"
+if wait_for 10 log_grows "$T/n2/node.log" 'this node is REVOKED' "$n2log"; then
+	ok "n2, still connected, gets the signed revocation and stops (its log says REVOKED)"
+else
+	not_ok "n2, still connected, gets the signed revocation"
+	dump_log "$T/n2/node.log"
+fi
+wait_for 10 eval "node_json n2 | jq -e '.status.trust.revoked == true' >/dev/null"
+check "n2's status says trust.revoked = true" \
+	eval "node_json n2 | jq -e '.status.trust.revoked == true' >/dev/null"
 reload_broker
 if pubq "${CA[@]}" -i n2-after "${N2[@]}" -t "$R/node/n2/time/ping" -m x; then
 	not_ok "n2's credentials are refused after revocation"
