@@ -2,6 +2,7 @@
  * schedules.c - see schedules.h.
  */
 #include "schedules.h"
+#include "secops.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -851,6 +852,9 @@ static int plan_new(struct ctl *c, const char *node, json_t *items, const char *
 
 	body = json_pack("{s:s, s:I, s:I, s:O}", "node", node, "generated", (json_int_t)now,
 			 "horizon", (json_int_t)horizon, "items", items);
+	/* revoked nodes ride in every plan too (secops.h, docs/security.md) */
+	if (body)
+		json_object_set_new(body, "revoked", ctl_secops_revoked_json(c));
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	if (!text) {
 		rc = -ENOMEM;

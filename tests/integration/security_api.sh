@@ -62,6 +62,12 @@ POST /v1/provision/nodes {"node":"x","zones":["a"]}
 POST /v1/provision/nodes/n1/revoke {}
 GET /v1/keys
 POST /v1/keys/rotate {}
+GET /v1/schedule
+POST /v1/schedule/check {}
+POST /v1/schedule/apply {}
+POST /v1/announcements {}
+POST /v1/cancel {}
+GET /v1/readiness
 GET /v1/no-such-thing
 POST /v2/anything {}
 EOF
