@@ -756,6 +756,41 @@ static json_t *plan_items(struct ctl *c, const struct sched_node_info *node,
 	return sorted;
 }
 
+/*
+ * A node refuses envelopes over its max_message_bytes (default 256 KiB)
+ * and keeps at most 2000 plan items. A plan that would be larger keeps its
+ * earliest plays and ends its horizon at the first one left out (logged):
+ * the daily re-plan brings the rest in time.
+ */
+#define PLAN_BODY_MAX (ENVELOPE_DEFAULT_MAX - ENVELOPE_OVERHEAD - 1024)
+#define PLAN_ITEMS_MAX 2000
+
+static void plan_fit(const char *node, json_t *items, int64_t *horizon, int quiet)
+{
+	size_t n = json_array_size(items), total = 128, keep, i;
+	char *text;
+
+	for (keep = 0; keep < n && keep < PLAN_ITEMS_MAX; keep++) {
+		text = json_dumps(json_array_get(items, keep), JSON_COMPACT);
+		total += (text ? strlen(text) : 0) + 1;
+		free(text);
+		if (total > PLAN_BODY_MAX)
+			break;
+	}
+	if (keep == n)
+		return;
+	*horizon = json_integer_value(json_object_get(json_array_get(items, keep), "at"));
+	/* plays at the same instant as the first one left out go with it */
+	while (keep > 0 && json_integer_value(json_object_get(json_array_get(items, keep - 1),
+							      "at")) == *horizon)
+		keep--;
+	if (!quiet)
+		log_warnx("the plan of node %s is too large for one message: it keeps the first %zu "
+		  "of %zu plays; the rest come with a later plan", node, keep, n);
+	for (i = n; i > keep; i--)
+		json_array_remove(items, i - 1);
+}
+
 static void digest_of(json_t *items, char out[65])
 {
 	unsigned char bin[crypto_hash_sha256_BYTES];
@@ -839,7 +874,7 @@ static int plan_publish_stored(struct ctl *c, const char *node)
 
 /* Seal and store a new plan for node, then publish it. */
 static int plan_new(struct ctl *c, const char *node, json_t *items, const char *digest,
-		    int64_t now, int64_t horizon)
+		    int64_t now, int64_t window_end, int64_t horizon)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *body = NULL;
@@ -875,7 +910,7 @@ static int plan_new(struct ctl *c, const char *node, json_t *items, const char *
 		sqlite3_bind_text(st, 1, node, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
 		sqlite3_bind_int64(st, 3, now);
-		sqlite3_bind_int64(st, 4, horizon);
+		sqlite3_bind_int64(st, 4, window_end);
 		sqlite3_bind_text(st, 5, digest, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 6, (int)json_array_size(items));
 		sqlite3_bind_text(st, 7, text, -1, SQLITE_STATIC);
@@ -892,6 +927,10 @@ static int plan_new(struct ctl *c, const char *node, json_t *items, const char *
 	if (rc < 0)
 		goto out;
 	sched_fmt_local(until, sizeof(until), horizon);
+	if (horizon < window_end)
+		log_warnx("the plan of node %s is too large for one message: it ends at %s "
+			  "with %zu plays; the rest come with a later plan", node, until,
+			  json_array_size(items));
 	log_info("plan %" PRIu64 " for node %s: %zu play%s until %s", seq, node,
 		 json_array_size(items), json_array_size(items) == 1 ? "" : "s", until);
 	rc = plan_publish_stored(c, node);
@@ -916,7 +955,7 @@ int ctl_sched_replan(struct ctl *c, int force)
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < n; i++) {
-		int64_t gen = now, horizon = now + hz;
+		int64_t gen = now, horizon = now + hz, body_horizon;
 		char digest[65];
 		json_t *items;
 
@@ -937,6 +976,8 @@ int ctl_sched_replan(struct ctl *c, int force)
 			rc = -ENOMEM;
 			break;
 		}
+		body_horizon = horizon;
+		plan_fit(nodes[i].id, items, &body_horizon, 1);
 		digest_of(items, digest);
 		/*
 		 * A node that never had a plan gets none while it has nothing
@@ -961,9 +1002,11 @@ int ctl_sched_replan(struct ctl *c, int force)
 				rc = -ENOMEM;
 				break;
 			}
+			body_horizon = horizon;
+			plan_fit(nodes[i].id, items, &body_horizon, 0);
 			digest_of(items, digest);
 		}
-		rc = plan_new(c, nodes[i].id, items, digest, gen, horizon);
+		rc = plan_new(c, nodes[i].id, items, digest, gen, horizon, body_horizon);
 		json_decref(items);
 		if (rc < 0)
 			log_warnx("cannot publish the plan of node %s: %s", nodes[i].id,

@@ -1,0 +1,426 @@
+/*
+ * test_plans.c - controller/schedules.c without a broker: apply through the
+ * API handler (content ids, so no import worker), the per-node plans it
+ * publishes (caught by mqtt.publish_hook, opened with the node's own
+ * envelope_open), stability (no new plan when nothing changed), a change
+ * (new plan, higher sequence, same occurrence ids for what stayed), a plan
+ * too large for one message (cut, and still stable), results of plays from
+ * node events, cancel, and the all-or-nothing rule.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "db.h"
+#include "envelope.h"
+#include "mqtt.h"
+#include "schedules.h"
+#include "tap.h"
+#include "util.h"
+
+static char dir[64];
+static struct ctl c;
+static struct verifier ver;
+static char content_id[65];
+
+/* the last plan published per node */
+static struct {
+	char node[32];
+	uint8_t *buf;
+	size_t len;
+	int count;
+	int retain;
+} sent[4];
+
+static int hook(void *arg, enum ctl_conn_kind kind, const char *topic, const void *payload,
+		size_t len, int qos, int retain)
+{
+	const char *p = strstr(topic, "/node/");
+	char node[32] = "";
+	int i;
+
+	(void)arg;
+	(void)kind;
+	(void)qos;
+	if (!p || !strstr(topic, "/plan"))
+		return 0;
+	snprintf(node, sizeof(node), "%.*s", (int)(strstr(p + 6, "/") - (p + 6)), p + 6);
+	for (i = 0; i < 4; i++)
+		if (!sent[i].node[0] || strcmp(sent[i].node, node) == 0)
+			break;
+	if (i == 4)
+		return 0;
+	snprintf(sent[i].node, sizeof(sent[i].node), "%s", node);
+	free(sent[i].buf);
+	sent[i].buf = malloc(len);
+	memcpy(sent[i].buf, payload, len);
+	sent[i].len = len;
+	sent[i].count++;
+	sent[i].retain = retain;
+	return 0;
+}
+
+static int sent_count(const char *node)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(sent[i].node, node) == 0)
+			return sent[i].count;
+	return 0;
+}
+
+/* The node's view: open the last plan of node; NULL when none or invalid. */
+static json_t *plan_of(const char *node, uint64_t *seq, int64_t *expires)
+{
+	struct envelope env;
+	struct verifier v = ver; /* fresh sequences each time */
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(sent[i].node, node) == 0)
+			break;
+	if (i == 4)
+		return NULL;
+	memset(v.keys[0].seq, 0, sizeof(v.keys[0].seq));
+	if (envelope_open(&v, sent[i].buf, sent[i].len, now_ms(), &env) != ENV_OK ||
+	    env.type != ENV_PLAN)
+		return NULL;
+	if (seq)
+		*seq = env.seq;
+	if (expires)
+		*expires = env.expires_at;
+	return json_loadb((const char *)env.body, env.body_len, 0, NULL);
+}
+
+static const char *arg_none(void *ctx, const char *key)
+{
+	(void)ctx;
+	(void)key;
+	return NULL;
+}
+
+struct qargs {
+	const char *date;
+	const char *node;
+};
+
+static const char *arg_q(void *ctx, const char *key)
+{
+	struct qargs *q = ctx;
+
+	if (strcmp(key, "date") == 0)
+		return q->date;
+	if (strcmp(key, "node") == 0)
+		return q->node;
+	return NULL;
+}
+
+/* The state `loaxa schedule list` shows for occurrence occ on n1. */
+static char state_buf[32];
+static const char *state_of(const char *occ, int64_t at)
+{
+	struct sched_date d = sched_local_date(at);
+	char date[16];
+	struct qargs q = { date, "n1" };
+	struct ctl_sched_http h = { .method = "GET", .url = "/v1/schedule", .arg = arg_q,
+				    .arg_ctx = &q };
+	json_t *r = NULL, *o;
+	unsigned st = 0;
+	size_t i;
+
+	snprintf(date, sizeof(date), "%04d-%02d-%02d", d.y, d.m, d.d);
+	snprintf(state_buf, sizeof(state_buf), "(not listed)");
+	ctl_sched_http(&c, &h, &st, &r);
+	json_array_foreach(json_object_get(r, "occurrences"), i, o)
+		if (strcmp(json_string_value(json_object_get(o, "occurrence")), occ) == 0)
+			snprintf(state_buf, sizeof(state_buf), "%s",
+				 json_string_value(json_object_get(o, "state")));
+	json_decref(r);
+	return state_buf;
+}
+
+/* Whether the plan's JSON text contains s. */
+static int plan_has(json_t *plan, const char *s)
+{
+	char *text = plan ? json_dumps(plan, JSON_COMPACT) : NULL;
+	int r = text && strstr(text, s) != NULL;
+
+	free(text);
+	return r;
+}
+
+/* POST a JSON body to a schedules endpoint; returns the HTTP status. */
+static unsigned post(const char *url, const char *body, json_t **reply)
+{
+	struct ctl_sched_http h = {
+		.method = "POST", .url = url, .body = body, .body_len = strlen(body),
+		.arg = arg_none,
+	};
+	unsigned status = 0;
+
+	*reply = NULL;
+	if (ctl_sched_http(&c, &h, &status, reply) != 0)
+		return 0; /* would wait for imports: not in these tests */
+	return status;
+}
+
+static unsigned apply_text(const char *text, json_t **reply)
+{
+	char path[128], body[256];
+
+	snprintf(path, sizeof(path), "%s/week.cfg", dir);
+	write_file_atomic(path, text, strlen(text), 0644);
+	snprintf(body, sizeof(body), "{\"files\":[{\"path\":\"%s\",\"name\":\"week.cfg\"}]}",
+		 path);
+	return post("/v1/schedule/apply", body, reply);
+}
+
+static void setup(void)
+{
+	char key[128], pub[128], dbpath[128], path[PATH_MAX + 80];
+	char zones[1][CTL_NAME_MAX] = { "thon-1" };
+	char zones2[1][CTL_NAME_MAX] = { "thon-2" };
+	struct ctl_content_row row;
+	uint8_t *text = NULL, pk[32];
+	size_t len = 0;
+
+	strcpy(dir, "/tmp/loaxa-test-plans-XXXXXX");
+	if (!mkdtemp(dir))
+		exit(2);
+	ctl_config_defaults(&c.cfg);
+	strcpy(c.cfg.site, "xa-test");
+	snprintf(c.cfg.state_dir, sizeof(c.cfg.state_dir), "%s", dir);
+	snprintf(c.content_dir, sizeof(c.content_dir), "%s/content", dir);
+	snprintf(c.tmp_dir, sizeof(c.tmp_dir), "%s", dir);
+	mkdir(c.content_dir, 0700);
+	snprintf(dbpath, sizeof(dbpath), "%s/loaxa.db", dir);
+	snprintf(key, sizeof(key), "%s/controller.key", dir);
+	snprintf(pub, sizeof(pub), "%s/controller.pub", dir);
+	if (ctl_db_open(&c.db, dbpath) < 0 || keypair_generate(key, pub) < 0 ||
+	    signer_load(&c.signer, key, "xa-test") < 0 || read_file(pub, 1024, &text, &len) < 0)
+		exit(2);
+	text[64] = '\0';
+	public_key_parse(pk, (char *)text);
+	free(text);
+	verifier_init(&ver, "xa-test", NULL, ENVELOPE_DEFAULT_MAX, 300000);
+	verifier_add_key(&ver, pk);
+	ctl_mqtt_init(&c);
+	c.mqtt.publish_hook = hook;
+
+	/* a stored content (any bytes: the plan only names it) */
+	memset(content_id, 'c', 64);
+	content_id[64] = '\0';
+	snprintf(path, sizeof(path), "%s/%s.opus", c.content_dir, content_id);
+	write_file_atomic(path, "x", 1, 0644);
+	memset(&row, 0, sizeof(row));
+	snprintf(row.id, sizeof(row.id), "%s", content_id);
+	snprintf(row.title, sizeof(row.title), "t");
+	row.duration_ms = 20000;
+	row.bytes = 1;
+	row.created = now_ms();
+	ctl_db_content_add(&c.db, &row, NULL);
+	ctl_db_node_set_status(&c.db, "n1", 1, 1, "0.1.0", now_ms(), zones, 1, "{}");
+	ctl_db_node_set_status(&c.db, "n2", 1, 1, "0.1.0", now_ms(), zones2, 1, "{}");
+	if (ctl_sched_start(&c) < 0)
+		exit(2);
+}
+
+static void test_apply_and_plans(void)
+{
+	char text[2048];
+	json_t *reply = NULL, *plan, *items;
+	uint64_t seq1 = 0, seq2 = 0;
+	int64_t exp1 = 0;
+	unsigned status;
+	int before;
+
+	CHECK(ctl_sched_replan(&c, 0) == 0 && sent_count("n1") == 0,
+	      "nothing planned yet: no plan is sent");
+	snprintf(text, sizeof(text),
+		 "items = (\n"
+		 "  { id = \"sang\"; title = \"Chương trình sáng\"; content = \"%s\";\n"
+		 "    zones = [\"thon-1\"]; times = [\"05:30\", \"17:00\"]; repeat = 2; }\n"
+		 ");\n", content_id);
+	status = apply_text(text, &reply);
+	CHECK(status == 200 && json_is_true(json_object_get(reply, "ok")),
+	      "apply answers 200 ok (%u)", status);
+	json_decref(reply);
+	plan = plan_of("n1", &seq1, &exp1);
+	CHECK(plan != NULL, "n1's plan is published, signed, and opens like a node opens it");
+	items = json_object_get(plan, "items");
+	CHECK(json_array_size(items) == 28, "7 days x 2 times x 2 repeats = 28 plays (%zu)",
+	      json_array_size(items));
+	CHECK(exp1 == json_integer_value(json_object_get(plan, "horizon")) &&
+	      json_integer_value(json_object_get(plan, "horizon")) -
+			      json_integer_value(json_object_get(plan, "generated")) ==
+		      7LL * 86400 * 1000,
+	      "envelope expiry = horizon = generated + 7 days");
+	CHECK(sent[0].retain == 1, "published retained");
+	CHECK(sent_count("n2") == 0, "n2 (thon-2) gets no plan");
+	json_decref(plan);
+
+	before = sent_count("n1");
+	CHECK(ctl_sched_replan(&c, 0) == 0 && sent_count("n1") == before,
+	      "re-planning with nothing changed sends nothing");
+	status = apply_text(text, &reply);
+	json_decref(reply);
+	CHECK(status == 200 && sent_count("n1") == before,
+	      "applying the same file again sends nothing");
+
+	/* a change: another time; the 05:30 plays keep their ids */
+	plan = plan_of("n1", NULL, NULL);
+	{
+		char first[128];
+
+		snprintf(first, sizeof(first), "%s", json_string_value(json_object_get(
+				 json_array_get(json_object_get(plan, "items"), 0), "id")));
+		json_decref(plan);
+		snprintf(text, sizeof(text),
+			 "items = (\n"
+			 "  { id = \"sang\"; title = \"Chương trình sáng\"; content = \"%s\";\n"
+			 "    zones = [\"thon-1\"]; times = [\"05:30\", \"18:00\"]; repeat = 2; }\n"
+			 ");\n", content_id);
+		status = apply_text(text, &reply);
+		json_decref(reply);
+		plan = plan_of("n1", &seq2, NULL);
+		CHECK(status == 200 && seq2 > seq1, "a changed schedule: a new plan, higher "
+		      "sequence");
+		CHECK(plan_has(plan, first),
+		      "a play that stayed keeps its occurrence id (%s)", first);
+		json_decref(plan);
+	}
+
+	/* all or nothing: a bad second file changes nothing */
+	before = sent_count("n1");
+	{
+		char path[128], body[512];
+
+		snprintf(path, sizeof(path), "%s/bad.cfg", dir);
+		write_file_atomic(path, "items = ( { id = \"x\"; times = [\"25:00\"]; } );\n", 44,
+				  0644);
+		snprintf(body, sizeof(body), "{\"files\":[{\"path\":\"%s/week.cfg\"},"
+			 "{\"path\":\"%s\",\"name\":\"bad.cfg\"}]}", dir, path);
+		status = post("/v1/schedule/apply", body, &reply);
+		CHECK(status == 422 && json_is_false(json_object_get(reply, "ok")) &&
+		      strstr(json_string_value(json_array_get(json_object_get(reply, "errors"), 0)),
+			     "bad.cfg:1: field") != NULL,
+		      "apply with a bad file: 422 and the error names bad.cfg:1");
+		json_decref(reply);
+		CHECK(sent_count("n1") == before, "... and no new plan");
+	}
+}
+
+static void test_results_and_cancel(void)
+{
+	json_t *plan = plan_of("n1", NULL, NULL), *reply;
+	const char *occ = json_string_value(json_object_get(
+		json_array_get(json_object_get(plan, "items"), 0), "id"));
+	char ev[512], body[256];
+	unsigned status;
+	int before;
+
+	snprintf(ev, sizeof(ev), "{\"id\":\"n1-1-1\",\"node\":\"n1\",\"boot\":1,\"type\":"
+		 "\"play_finished\",\"ts\":1,\"occurrence\":\"%s\",\"start\":5,"
+		 "\"duration_ms\":20000,\"end\":\"finished\"}", occ);
+	ctl_sched_on_event(&c, "n1", ev, strlen(ev));
+	snprintf(ev, sizeof(ev), "{\"id\":\"n1-1-0\",\"node\":\"n1\",\"boot\":1,\"type\":"
+		 "\"play_started\",\"ts\":1,\"occurrence\":\"%s\",\"start\":5}", occ);
+	ctl_sched_on_event(&c, "n1", ev, strlen(ev));
+	CHECK(strcmp(state_of(occ, json_integer_value(json_object_get(
+		json_array_get(json_object_get(plan, "items"), 0), "at"))), "played") == 0,
+	      "play_finished with the occurrence marks it played; a late play_started "
+	      "does not move it back");
+	json_decref(plan);
+
+	/* cancel one play: a new plan without it */
+	before = sent_count("n1");
+	plan = plan_of("n1", NULL, NULL);
+	occ = json_string_value(json_object_get(json_array_get(json_object_get(plan, "items"), 1),
+						"id"));
+	snprintf(body, sizeof(body), "{\"id\":\"%s\"}", occ);
+	status = post("/v1/cancel", body, &reply);
+	json_decref(reply);
+	{
+		char id[128];
+		int64_t at = json_integer_value(json_object_get(json_array_get(
+			json_object_get(plan, "items"), 1), "at"));
+
+		snprintf(id, sizeof(id), "\"%s\"", occ);
+		json_decref(plan);
+		plan = plan_of("n1", NULL, NULL);
+		CHECK(status == 200 && sent_count("n1") == before + 1 && !plan_has(plan, id),
+		      "cancel of one play: a new plan without it");
+		id[strlen(id) - 1] = '\0';
+		CHECK(strcmp(state_of(id + 1, at), "cancelled") == 0,
+		      "list shows it cancelled (%s)", state_buf);
+	}
+	json_decref(plan);
+	status = post("/v1/cancel", "{\"id\":\"sang\"}", &reply);
+	CHECK(status == 400 && strstr(json_string_value(json_object_get(reply, "error")),
+				      "remove it from its file") != NULL,
+	      "a schedule item is not cancelled by id (edit its file)");
+	json_decref(reply);
+	status = post("/v1/cancel", "{\"id\":\"nothing\"}", &reply);
+	CHECK(status == 404, "an unknown id: 404");
+	json_decref(reply);
+}
+
+static void test_too_large(void)
+{
+	char text[4096], times[2048] = "";
+	json_t *reply = NULL, *plan;
+	int64_t expires = 0;
+	int i, before;
+
+	/* 48 times a day x 20 repeats x 7 days = 6720 plays: too many for one plan */
+	for (i = 0; i < 48; i++) {
+		size_t l = strlen(times);
+
+		snprintf(times + l, sizeof(times) - l, "%s\"%02d:%02d\"", i ? ", " : "", i / 2,
+			 (i % 2) * 30);
+	}
+	snprintf(text, sizeof(text),
+		 "items = (\n"
+		 "  { id = \"dense\"; content = \"%s\"; nodes = [\"n2\"]; times = [%s];\n"
+		 "    repeat = 20; gap_s = 0; }\n"
+		 ");\n", content_id, times);
+	CHECK(apply_text(text, &reply) == 200, "a dense schedule applies");
+	json_decref(reply);
+	plan = plan_of("n2", NULL, &expires);
+	CHECK(plan && json_array_size(json_object_get(plan, "items")) <= 2000 &&
+	      json_array_size(json_object_get(plan, "items")) > 100 &&
+	      sent[1].len <= ENVELOPE_DEFAULT_MAX,
+	      "the plan is cut to fit one message (%zu plays, %zu bytes)",
+	      json_array_size(json_object_get(plan, "items")), sent[1].len);
+	CHECK(plan && expires == json_integer_value(json_object_get(plan, "horizon")) &&
+	      expires < json_integer_value(json_object_get(plan, "generated")) + 86400000LL * 7,
+	      "its horizon ends at the first play left out");
+	json_decref(plan);
+	before = sent_count("n2");
+	CHECK(ctl_sched_replan(&c, 0) == 0 && sent_count("n2") == before,
+	      "a cut plan is stable: no new plan on the next round");
+}
+
+int main(void)
+{
+	char cmd[128];
+
+	setup();
+	test_apply_and_plans();
+	test_results_and_cancel();
+	test_too_large();
+	ctl_sched_stop(&c);
+	ctl_db_close(&c.db);
+	for (int i = 0; i < 4; i++)
+		free(sent[i].buf);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	TAP_EXIT();
+}
