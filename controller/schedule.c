@@ -607,7 +607,7 @@ static int resolve_file(struct pctx *p, const char *v, int line, const char *fie
 static const char *const item_fields[] = {
 	"id", "title", "content", "text", "music", "zones", "nodes", "times", "days",
 	"from", "until", "repeat", "gap_s", "level", "volume", "chime", "warmup_s",
-	"expires_min", NULL,
+	"expires_min", "source", "length_min", NULL,
 };
 
 static void parse_item(struct pctx *p, config_setting_t *g, int index,
@@ -661,7 +661,35 @@ static void parse_item(struct pctx *p, config_setting_t *g, int index,
 
 	rcc = get_str(p, g, "content", &v, &wc);
 	rct = get_str(p, g, "text", &text, &wt);
-	if (rcc == 0 && rct == 0) {
+	if (get_str(p, g, "source", &text, &w) == 0) {
+		int minutes = 0;
+
+		/* a relay (live line-in or stream): passed to the node as is */
+		it->content_line = line_of(w);
+		if (rcc == 0 || rct == 0)
+			perr(p, it->content_line, "source", "give content, text or source, only "
+			     "one of them");
+		else if ((strncmp(text, "alsa:", 5) != 0 && strncmp(text, "url:", 4) != 0) ||
+			 strlen(text) < 6 || strlen(text) > 200 ||
+			 !ctl_text_valid(text, strlen(text)))
+			perr(p, it->content_line, "source", "\"%s\" is not a relay source: use "
+			     "\"alsa:DEVICE\" (a line-in) or \"url:http://...\" (a stream)", text);
+		else
+			snprintf(it->source, sizeof(it->source), "%s", text);
+		it->src = SCHED_SRC_RELAY;
+		if (get_int(p, g, "length_min", 1, 1440, &minutes, "minutes") == 1)
+			perr(p, it->content_line, "length_min", "a relay needs its length: "
+			     "length_min = 60;");
+		it->duration_ms = (int64_t)minutes * 60000;
+		text = NULL;
+		rcc = rct = 2;
+	} else if (config_setting_get_member(g, "length_min")) {
+		perr(p, line_of(config_setting_get_member(g, "length_min")), "length_min",
+		     "only a relay (source = ...) has a length; audio has its own");
+	}
+	if (rcc == 2) {
+		/* a relay: done above */
+	} else if (rcc == 0 && rct == 0) {
 		perr(p, line_of(wt), "text", "give either content (a file or a content id) or "
 		     "text, not both");
 	} else if (rcc == 1 && rct == 1) {
@@ -1513,7 +1541,8 @@ static json_t *date_json(struct sched_date d)
 
 static const char *src_name(enum sched_source s)
 {
-	return s == SCHED_SRC_CONTENT ? "content" : s == SCHED_SRC_TEXT ? "text" : "file";
+	return s == SCHED_SRC_CONTENT ? "content" : s == SCHED_SRC_TEXT ? "text"
+		: s == SCHED_SRC_RELAY ? "relay" : "file";
 }
 
 static const char *chime_name(enum sched_chime c)
@@ -1582,7 +1611,8 @@ int sched_item_from_json(json_t *j, struct sched_item *it)
 	it->line = (int)jnum(j, "line");
 	s = json_string_value(json_object_get(j, "src"));
 	it->src = s && strcmp(s, "content") == 0 ? SCHED_SRC_CONTENT
-		  : s && strcmp(s, "text") == 0 ? SCHED_SRC_TEXT : SCHED_SRC_FILE;
+		  : s && strcmp(s, "text") == 0 ? SCHED_SRC_TEXT
+		  : s && strcmp(s, "relay") == 0 ? SCHED_SRC_RELAY : SCHED_SRC_FILE;
 	jcopy(j, "source", it->source, sizeof(it->source));
 	it->music = json_is_true(json_object_get(j, "music"));
 	jcopy(j, "content", it->content, sizeof(it->content));
@@ -1632,7 +1662,7 @@ int sched_item_from_json(json_t *j, struct sched_item *it)
 	if (s && !(it->text = strdup(s)))
 		return -ENOMEM;
 	if (!it->id[0] || it->level < 0 || it->repeat < 1 || it->expires_s < 1 ||
-	    !content_id_valid(it->content))
+	    (it->src == SCHED_SRC_RELAY ? !it->source[0] : !content_id_valid(it->content)))
 		return -EINVAL;
 	return 0;
 }

@@ -57,6 +57,7 @@ enum sched_source {
 	SCHED_SRC_FILE = 0,      /* an audio file, imported */
 	SCHED_SRC_CONTENT,       /* a content id already on the controller */
 	SCHED_SRC_TEXT,          /* Vietnamese text, spoken by espeak-ng */
+	SCHED_SRC_RELAY,         /* a live source (alsa:..., url:...) for length_min */
 };
 
 enum sched_chime { SCHED_CHIME_NONE = 0, SCHED_CHIME_DEFAULT, SCHED_CHIME_FILE };
@@ -78,7 +79,7 @@ struct sched_item {
 	int nodes_line;
 
 	enum sched_source src;
-	char source[PATH_MAX];        /* absolute audio path, or the content id */
+	char source[PATH_MAX];        /* absolute audio path, content id, relay source */
 	char *text;                   /* SCHED_SRC_TEXT (malloc'd) */
 	int music;
 	/* filled when the content is known (resolve step) */

@@ -625,6 +625,8 @@ static void job_resolve(struct sched_job *job)
 		struct sched_item *it = &job->set.items[i];
 
 		switch (it->src) {
+		case SCHED_SRC_RELAY:
+			break; /* nothing to import: the node plays the source */
 		case SCHED_SRC_CONTENT:
 			if (ctl_db_content_get(&c->db, it->source, &row) < 0) {
 				sched_error(&job->msgs, "%s:%d: field \"content\": no content with id "
@@ -685,6 +687,21 @@ static int plan_occ(void *arg, const struct sched_occ *occ)
 
 	if (occ->expires <= b->generated || is_cancelled(b->c, occ->id))
 		return 0;
+	if (it->src == SCHED_SRC_RELAY) {
+		/* relays (issue 5): a source and an end instead of content */
+		o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:i, s:s, s:i, s:I}",
+			      "id", occ->id, "item", it->id, "title", it->title,
+			      "at", (json_int_t)occ->at, "source", it->source,
+			      "until", (json_int_t)(occ->at + it->duration_ms),
+			      "level", sched_level_name(it->level), "volume", it->volume,
+			      "chime", it->chime_content, "warmup_s", it->warmup_s,
+			      "expires", (json_int_t)occ->expires);
+		if (!o || json_array_append_new(b->items, o) < 0) {
+			b->rc = -ENOMEM;
+			return 1;
+		}
+		return 0;
+	}
 	o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:s, s:i, s:s, s:I, s:i, s:I}",
 		      "id", occ->id, "item", it->id, "title", it->title,
 		      "at", (json_int_t)occ->at, "content", it->content,
@@ -1444,8 +1461,9 @@ static int ready_occ(void *arg, const struct sched_occ *occ)
 			json_array_append_new(reasons, json_string("not in the node's list of "
 								   "upcoming plays"));
 	}
-	if (ctl_content_path(r->c, it->content, path, sizeof(path)) < 0 ||
-	    access(path, R_OK) < 0)
+	if (it->src != SCHED_SRC_RELAY &&
+	    (ctl_content_path(r->c, it->content, path, sizeof(path)) < 0 ||
+	     access(path, R_OK) < 0))
 		json_array_append_new(reasons, json_string("content missing on the "
 							   "controller"));
 	if (json_array_size(reasons) == 0)

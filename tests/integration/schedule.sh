@@ -308,6 +308,23 @@ fi
 n=$("$LOAXA" readiness --json | jq --arg o "$OCC2" '[.missing[] | select(.occurrence == $o)] | length')
 check "readiness does not list a play already played" [ "$n" = 0 ]
 
+# a node offline when the plan changes is flagged before air time
+stop n2
+n2_off() { ! node_online n2; }
+wait_for 10 n2_off
+T4=$(hms_in 1500)
+sed -i "s/nodes = \[\"n2\"\]; times = \[\"$T2\"\]/nodes = [\"n2\"]; times = [\"$T4\"]/" "$S/week.cfg"
+"$LOAXA" schedule apply "$S/week.cfg" >/dev/null 2>&1
+"$LOAXA" readiness --json >"$T/ready2.json" 2>&1
+if jq -e --arg t "$(date_in 1500) $T4" '[.missing[] | select(.node == "n2" and .item == "campaign" and
+	.local == $t and (.reasons | map(test("^offline since ")) | any) and
+	(.reasons | map(test("^plan not acknowledged")) | any))] | length == 1' "$T/ready2.json" >/dev/null; then
+	ok "readiness flags n2, offline when its plan changed: offline since, plan not acknowledged"
+else
+	not_ok "readiness flags n2, offline when its plan changed"
+	sed 's/^/#   /' "$T/ready2.json"
+fi
+
 # an operator scoped to thon-2: no announcement to thon-1, no apply
 head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$T/op2.pw"
 "$LOAXA" user add op2 --role operator --zone thon-2 --password-file "$T/op2.pw" >/dev/null 2>&1

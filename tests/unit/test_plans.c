@@ -407,6 +407,29 @@ static void test_too_large(void)
 	      "a cut plan is stable: no new plan on the next round");
 }
 
+static void test_relay_plan(void)
+{
+	json_t *reply = NULL, *plan, *it;
+	char text[512];
+
+	snprintf(text, sizeof(text),
+		 "items = (\n"
+		 "  { id = \"vov\"; source = \"alsa:hw:1\"; length_min = 30; nodes = [\"n1\"];\n"
+		 "    times = [\"06:00\"]; level = \"relay\"; }\n"
+		 ");\n");
+	CHECK(apply_text(text, &reply) == 200, "a relay item applies");
+	json_decref(reply);
+	plan = plan_of("n1", NULL, NULL);
+	it = json_array_get(json_object_get(plan, "items"), 0);
+	CHECK(it && strcmp(json_string_value(json_object_get(it, "source")), "alsa:hw:1") == 0 &&
+	      json_integer_value(json_object_get(it, "until")) -
+			      json_integer_value(json_object_get(it, "at")) == 30 * 60000 &&
+	      !json_object_get(it, "content") &&
+	      strcmp(json_string_value(json_object_get(it, "level")), "relay") == 0,
+	      "a relay goes into the plan with source and until, no content");
+	json_decref(plan);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -415,6 +438,7 @@ int main(void)
 	test_apply_and_plans();
 	test_results_and_cancel();
 	test_too_large();
+	test_relay_plan();
 	ctl_sched_stop(&c);
 	ctl_db_close(&c.db);
 	for (int i = 0; i < 4; i++)

@@ -199,6 +199,38 @@ static void test_parse_good(void)
 	sched_set_free(&set);
 }
 
+static void test_relay(void)
+{
+	struct sched_set set = { NULL, 0, 0 };
+	int rc;
+
+	rc = parse("relay.cfg",
+		   "items = (\n"
+		   "  { id = \"vov\"; title = \"Tiếp sóng VOV1\"; source = \"alsa:hw:1\";\n"
+		   "    length_min = 30; zones = [\"all\"]; times = [\"06:00\"]; level = \"relay\"; }\n"
+		   ");\n", &set);
+	CHECK(rc == 0 && set.n == 1 && set.items[0].src == SCHED_SRC_RELAY &&
+	      strcmp(set.items[0].source, "alsa:hw:1") == 0 &&
+	      set.items[0].duration_ms == 30 * 60000, "a relay item: source and length (%s)",
+	      errs);
+	sched_set_free(&set);
+	rc = parse("relay-bad.cfg",
+		   "items = (\n"
+		   "  { id = \"a\"; source = \"hw:1\"; length_min = 30; zones = [\"all\"];\n"
+		   "    times = [\"06:00\"]; },\n"
+		   "  { id = \"b\"; source = \"url:http://x/\"; zones = [\"all\"]; times = [\"06:00\"]; },\n"
+		   "  { id = \"c\"; text = \"x\"; length_min = 3; zones = [\"all\"]; times = [\"06:00\"]; }\n"
+		   ");\n", &set);
+	CHECK(rc == -EINVAL && has("relay-bad.cfg:2: field \"source\": \"hw:1\" is not a relay "
+				   "source: use \"alsa:DEVICE\" (a line-in) or \"url:http://...\" "
+				   "(a stream)"), "a bad relay source");
+	CHECK(has("relay-bad.cfg:4: field \"length_min\": a relay needs its length: "
+		  "length_min = 60;"), "a relay without length");
+	CHECK(has("relay-bad.cfg:5: field \"length_min\": only a relay (source = ...) has a "
+		  "length; audio has its own"), "a length without relay");
+	sched_set_free(&set);
+}
+
 static void test_dates(void)
 {
 	struct sched_date d;
@@ -579,6 +611,7 @@ int main(void)
 		return 2;
 	test_parse_errors();
 	test_parse_good();
+	test_relay();
 	test_dates();
 	test_expand();
 	test_site();
