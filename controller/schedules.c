@@ -173,18 +173,27 @@ static int reload_items(struct ctl *c)
 	return 0;
 }
 
+/*
+ * Cancelled occurrences, kept in memory (a plan build asks for every
+ * occurrence of every node); reloaded after a cancel.
+ */
 static int is_cancelled(struct ctl *c, const char *occ)
 {
 	sqlite3_stmt *st = NULL;
-	int rc;
 
-	if (sdb_prep(c, &st, "SELECT 1 FROM sched_cancelled WHERE occurrence = ?",
-		     "cannot read the cancelled plays") < 0)
-		return 0;
-	sqlite3_bind_text(st, 1, occ, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	return rc;
+	if (!c->sched->cancelled) {
+		c->sched->cancelled = json_object();
+		if (!c->sched->cancelled)
+			return 0;
+		if (sdb_prep(c, &st, "SELECT occurrence FROM sched_cancelled",
+			     "cannot read the cancelled plays") < 0)
+			return 0;
+		while (sqlite3_step(st) == SQLITE_ROW)
+			json_object_set_new(c->sched->cancelled,
+					    (const char *)sqlite3_column_text(st, 0), json_true());
+		sqlite3_finalize(st);
+	}
+	return json_object_get(c->sched->cancelled, occ) != NULL;
 }
 
 /* ------------------------------------------------------------ jobs */
@@ -1143,6 +1152,7 @@ void ctl_sched_stop(struct ctl *c)
 	while (c->sched->jobs)
 		job_free(c->sched->jobs);
 	sched_set_free(&c->sched->items);
+	json_decref(c->sched->cancelled);
 	free(c->sched);
 	c->sched = NULL;
 }
@@ -1388,6 +1398,63 @@ static void http_list(struct ctl *c, const struct ctl_sched_http *h, unsigned *s
 		for (j = 0; j < c->sched->items.n; j++)
 			if (sched_item_targets(&c->sched->items.items[j], &nodes[i]))
 				sched_expand(&c->sched->items.items[j], from, to, list_occ, &l);
+	}
+	/*
+	 * Plays the nodes reported whose item is gone from the schedule (or
+	 * changed time) are history all the same: listed from what was stored.
+	 */
+	{
+		json_t *seen = json_object(), *row;
+		sqlite3_stmt *st = NULL;
+		char key[SCHED_OCC_ID_MAX + SCHED_NAME_MAX + 2];
+
+		json_array_foreach(l.rows, i, row) {
+			snprintf(key, sizeof(key), "%s|%s",
+				 json_string_value(json_object_get(row, "occurrence")),
+				 json_string_value(json_object_get(row, "node")));
+			json_object_set_new(seen, key, json_true());
+		}
+		if (seen && sdb_prep(c, &st, "SELECT occurrence, node, result, "
+				     "coalesce(scheduled, start), start, duration_ms, reason FROM "
+				     "sched_plays WHERE coalesce(scheduled, start) >= ? AND "
+				     "coalesce(scheduled, start) < ?", "cannot read the plays") == 0) {
+			sqlite3_bind_int64(st, 1, from);
+			sqlite3_bind_int64(st, 2, to);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				const char *occ = (const char *)sqlite3_column_text(st, 0);
+				const char *node = (const char *)sqlite3_column_text(st, 1);
+				char local[32];
+				int keep = 1;
+
+				snprintf(key, sizeof(key), "%s|%s", occ, node);
+				if (json_object_get(seen, key) || (fnode && strcmp(fnode, node)))
+					continue;
+				if (fzone) {
+					keep = 0;
+					for (j = 0; nodes && j < n; j++)
+						if (strcmp(nodes[j].id, node) == 0 &&
+						    node_in_zone(&nodes[j], fzone))
+							keep = 1;
+				}
+				if (!keep)
+					continue;
+				sched_fmt_local(local, sizeof(local), sqlite3_column_int64(st, 3));
+				row = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:I, s:s, s:s, s:s, "
+						"s:I, s:s}", "occurrence", occ, "item", "", "title",
+						"(no longer in the schedule)", "node", node,
+						"at", (json_int_t)sqlite3_column_int64(st, 3),
+						"local", local,
+						"duration_ms", (json_int_t)sqlite3_column_int64(st, 5),
+						"level", "", "content", "",
+						"state", (const char *)sqlite3_column_text(st, 2),
+						"start", (json_int_t)sqlite3_column_int64(st, 4),
+						"reason", (const char *)sqlite3_column_text(st, 6));
+				if (row)
+					json_array_append_new(l.rows, row);
+			}
+			sqlite3_finalize(st);
+		}
+		json_decref(seen);
 	}
 	free(nodes);
 	*status = 200;
@@ -1851,6 +1918,8 @@ static void http_cancel(struct ctl *c, const struct ctl_sched_http *h, unsigned 
 			rc = sdb_fail(c, "cannot cancel");
 	}
 	sqlite3_finalize(st);
+	json_decref(c->sched->cancelled);
+	c->sched->cancelled = NULL;
 	if (rc == 0 && kind == 1)
 		rc = reload_items(c);
 	if (rc < 0) {

@@ -39,7 +39,7 @@ struct ctl_principal;
 /* How long a node's reported plan may lag ours before we publish again. */
 #define CTL_SCHED_REPUBLISH_MS 30000
 /* How often the plans are compared with what they should contain. */
-#define CTL_SCHED_REPLAN_MS 5000
+#define CTL_SCHED_REPLAN_MS 15000
 
 struct sched_job;
 
@@ -50,6 +50,7 @@ struct ctl_sched {
 	int was_connected;
 	int64_t next_replan_ms;       /* monotonic */
 	struct sched_job *jobs;
+	json_t *cancelled;            /* occurrence -> true; NULL: to be loaded */
 };
 
 /* An API request handed over by api.c. */

@@ -27,6 +27,8 @@ static char dir[64];
 static struct ctl c;
 static struct verifier ver;
 static char content_id[65];
+static char played_occ[128];
+static int64_t played_at;
 
 /* the last plan published per node */
 static struct {
@@ -327,11 +329,16 @@ static void test_results_and_cancel(void)
 
 	snprintf(ev, sizeof(ev), "{\"id\":\"n1-1-1\",\"node\":\"n1\",\"boot\":1,\"type\":"
 		 "\"play_finished\",\"ts\":1,\"occurrence\":\"%s\",\"start\":5,"
-		 "\"duration_ms\":20000,\"end\":\"finished\"}", occ);
+		 "\"scheduled\":%lld,\"duration_ms\":20000,\"end\":\"finished\"}", occ,
+		 (long long)json_integer_value(json_object_get(json_array_get(
+			 json_object_get(plan, "items"), 0), "at")));
 	ctl_sched_on_event(&c, "n1", ev, strlen(ev));
 	snprintf(ev, sizeof(ev), "{\"id\":\"n1-1-0\",\"node\":\"n1\",\"boot\":1,\"type\":"
 		 "\"play_started\",\"ts\":1,\"occurrence\":\"%s\",\"start\":5}", occ);
 	ctl_sched_on_event(&c, "n1", ev, strlen(ev));
+	snprintf(played_occ, sizeof(played_occ), "%s", occ);
+	played_at = json_integer_value(json_object_get(json_array_get(json_object_get(plan,
+								"items"), 0), "at"));
 	CHECK(strcmp(state_of(occ, json_integer_value(json_object_get(
 		json_array_get(json_object_get(plan, "items"), 0), "at"))), "played") == 0,
 	      "play_finished with the occurrence marks it played; a late play_started "
@@ -405,6 +412,9 @@ static void test_too_large(void)
 	before = sent_count("n2");
 	CHECK(ctl_sched_replan(&c, 0) == 0 && sent_count("n2") == before,
 	      "a cut plan is stable: no new plan on the next round");
+	CHECK(strcmp(state_of(played_occ, played_at), "played") == 0,
+	      "a play reported before its item left the schedule is still listed played (%s)",
+	      state_buf);
 }
 
 static void test_relay_plan(void)
