@@ -234,7 +234,7 @@ static int count_occ(void *arg, const struct sched_occ *occ)
 
 /*
  * Checks that need the world: zones, nodes, hours, conflicts, over the
- * horizon from now. others: items that stay as they are (for apply: the
+ * horizon from now. others: items that stay as they are (for check and apply: the
  * announcements; for an announcement: everything stored).
  */
 static int job_check_world(struct sched_job *job, json_t *conflicts, int with_schedule,
@@ -356,7 +356,7 @@ static void job_finish(struct sched_job *job, unsigned *status_out, json_t **rep
 		return;
 	job->finished = 1;
 	if (sched_nerrors(&job->msgs) == 0)
-		rc = job_check_world(job, conflicts, job->kind != JOB_APPLY, 1);
+		rc = job_check_world(job, conflicts, job->kind == JOB_ANNOUNCE, 1);
 	for (i = 0; i < job->set.n; i++) {
 		json_array_append_new(items, item_summary(&job->set.items[i]));
 		if (sched_nerrors(&job->msgs) == 0)

@@ -226,6 +226,10 @@ else
 	sed 's/^/#   /' "$T/list.out"
 fi
 
+# checking the applied files again: still fine (check = what apply would do)
+"$LOAXA" schedule check "$S/week.cfg" >"$T/recheck.out" 2>&1
+check "checking the files already applied passes" [ $? = 0 ]
+
 # the same apply again: imports nothing, no new plan
 seq1=$(plan_seq n1)
 imports=$(log_count "$T/controller/controller.log" 'importing ')
