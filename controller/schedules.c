@@ -967,6 +967,49 @@ out:
 	return rc;
 }
 
+/*
+ * The items of a plan depend only on the window and on which items target
+ * the node, i.e. on its zones (and on its id where an item names it): in a
+ * district, hundreds of nodes share a handful of such keys. One round of
+ * re-planning computes (and fits, and digests) each key once.
+ */
+static json_t *round_items(struct ctl *c, json_t *cache, const struct sched_node_info *node,
+			   int64_t gen, int64_t horizon, int64_t *body_horizon,
+			   char digest[65])
+{
+	char key[64 + 32 * SCHED_NAME_MAX + SCHED_NAME_MAX];
+	size_t i, j, off;
+	json_t *e, *items;
+	int named = 0;
+
+	off = (size_t)snprintf(key, sizeof(key), "%lld|%lld|", (long long)gen,
+			       (long long)horizon);
+	for (i = 0; i < node->nzones && off < sizeof(key); i++)
+		off += (size_t)snprintf(key + off, sizeof(key) - off, "%s,", node->zones[i]);
+	for (i = 0; i < c->sched->items.n && !named; i++)
+		for (j = 0; j < c->sched->items.items[i].nnodes; j++)
+			if (strcmp(c->sched->items.items[i].nodes[j], node->id) == 0)
+				named = 1;
+	if (named && off < sizeof(key))
+		snprintf(key + off, sizeof(key) - off, "|%s", node->id);
+	e = json_object_get(cache, key);
+	if (!e) {
+		int64_t bh = horizon;
+
+		items = plan_items(c, node, gen, horizon);
+		if (!items)
+			return NULL;
+		plan_fit(node->id, items, &bh, 1);
+		digest_of(items, digest);
+		e = json_pack("[o, I, s]", items, (json_int_t)bh, digest);
+		if (!e || json_object_set_new(cache, key, e) < 0)
+			return NULL;
+	}
+	*body_horizon = json_integer_value(json_array_get(e, 1));
+	snprintf(digest, 65, "%s", json_string_value(json_array_get(e, 2)));
+	return json_incref(json_array_get(e, 0));
+}
+
 int ctl_sched_replan(struct ctl *c, int force)
 {
 	struct sched_node_info *nodes = NULL;
@@ -974,12 +1017,18 @@ int ctl_sched_replan(struct ctl *c, int force)
 	int64_t now = now_ms(), hz = (int64_t)c->cfg.sched.horizon_days * MS_PER_DAY;
 	size_t i, n = 0;
 	int rc, published = 0;
+	json_t *cache;
 
 	if (!c->sched)
 		return 0;
 	rc = load_nodes(c, &nodes, &n);
 	if (rc < 0)
 		return rc;
+	cache = json_object();
+	if (!cache) {
+		free(nodes);
+		return -ENOMEM;
+	}
 	for (i = 0; i < n; i++) {
 		int64_t gen = now, horizon = now + hz, body_horizon;
 		char digest[65];
@@ -997,14 +1046,11 @@ int ctl_sched_replan(struct ctl *c, int force)
 			gen = p.generated;
 			horizon = p.horizon;
 		}
-		items = plan_items(c, &nodes[i], gen, horizon);
+		items = round_items(c, cache, &nodes[i], gen, horizon, &body_horizon, digest);
 		if (!items) {
 			rc = -ENOMEM;
 			break;
 		}
-		body_horizon = horizon;
-		plan_fit(nodes[i].id, items, &body_horizon, 1);
-		digest_of(items, digest);
 		/*
 		 * A node that never had a plan gets none while it has nothing
 		 * planned (a site that does not use schedules sends no plans);
@@ -1023,14 +1069,12 @@ int ctl_sched_replan(struct ctl *c, int force)
 			json_decref(items);
 			gen = now;
 			horizon = now + hz;
-			items = plan_items(c, &nodes[i], gen, horizon);
+			items = round_items(c, cache, &nodes[i], gen, horizon, &body_horizon,
+					    digest);
 			if (!items) {
 				rc = -ENOMEM;
 				break;
 			}
-			body_horizon = horizon;
-			plan_fit(nodes[i].id, items, &body_horizon, 0);
-			digest_of(items, digest);
 		}
 		rc = plan_new(c, nodes[i].id, items, digest, gen, horizon, body_horizon);
 		json_decref(items);
@@ -1041,6 +1085,7 @@ int ctl_sched_replan(struct ctl *c, int force)
 			published++;
 	}
 	free(nodes);
+	json_decref(cache);
 	c->sched->dirty = 0;
 	return rc < 0 ? rc : published;
 }
