@@ -36,6 +36,7 @@ int cmd_schedule(int argc, char **argv);   /* schedule.c */
 int cmd_announce(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_readiness(int argc, char **argv);
+int cmd_emergency(int argc, char **argv);
 
 void cli_usage(FILE *f);
 

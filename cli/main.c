@@ -52,6 +52,12 @@ void cli_usage(FILE *f)
 		"                                    a one-off announcement at that time\n"
 		"  cancel ID                         cancel an announcement or one planned play\n"
 		"  readiness [--json]                plays of the next 24 h some node will miss, and why\n"
+		"  emergency start (--clip NAME | FILE) (--zone Z | --node N | --all) [--drill]\n"
+		"            [--max DURATION] [--timeout S] [--json]\n"
+		"                                    sound an emergency now; waits for every\n"
+		"                                    node to confirm (exit 3: some did not)\n"
+		"  emergency stop [ID]               stop it (or every active one)\n"
+		"  emergency clips | clip NAME FILE  the clips every node holds ahead\n"
 		"  help                              this text\n"
 		"\n"
 		"The controller's socket is --socket PATH, else $LOAXA_SOCKET, else\n"
@@ -74,6 +80,7 @@ int main(int argc, char **argv)
 		{ "plays", cmd_plays },   { "schedule", cmd_schedule },
 		{ "announce", cmd_announce }, { "cancel", cmd_cancel },
 		{ "readiness", cmd_readiness },
+		{ "plays", cmd_plays },   { "emergency", cmd_emergency },
 	};
 	const char *env = getenv("LOAXA_SOCKET");
 	size_t i;

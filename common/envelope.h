@@ -48,6 +48,9 @@ enum envelope_type {
 	ENV_TYPE_MAX = 6,
 };
 
+/* Envelope flags. Drill: an exercise, never to be taken for a real alarm. */
+#define ENV_FLAG_DRILL 0x0001
+
 enum envelope_result {
 	ENV_OK = 0,
 	ENV_ERR_TRUNCATED,   /* shorter than header + signature, or than body_len says */

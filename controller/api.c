@@ -21,6 +21,7 @@
 #include "broadcast.h"
 #include "ctl.h"
 #include "ctlutil.h"
+#include "emergency.h"
 #include "log.h"
 #include "secapi.h"
 #include "schedules.h"
@@ -36,6 +37,7 @@ enum api_route {
 	R_PLAYS,
 	R_SEC,          /* secapi.c: login, users, audit, provisioning, keys */
 	R_SCHED,              /* schedules, announcements, readiness: schedules.c */
+	R_EMERGENCY,  /* everything under /v1/emergency: emergency.c */
 };
 
 struct api_req {
@@ -225,6 +227,9 @@ static void route(struct api_req *r, const char *url, const char *method)
 		if (get)
 			r->route = R_BROADCAST_GET;
 		allowed = "GET";
+	} else if (strncmp(url, "/v1/emergency", 13) == 0 && (!url[13] || url[13] == '/')) {
+		r->route = R_EMERGENCY;
+		return;
 	} else if (strcmp(url, "/v1/plays") == 0) {
 		if (get)
 			r->route = R_PLAYS;
@@ -640,7 +645,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		if (r->route == R_CONTENT_POST)
 			return upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
 		if (r->route == R_BROADCAST_POST || r->route == R_SEC ||
-		    r->route == R_SCHED)
+		    r->route == R_SCHED || r->route == R_EMERGENCY)
 			body_data(r, upload_data_p, n);
 		return MHD_YES;
 	}
@@ -695,6 +700,21 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			if (r->import_pending)
 				return MHD_YES;
 			break;
+		case R_EMERGENCY: {
+			json_t *j = NULL;
+			unsigned st = 500;
+
+			if (r->body_too_big) {
+				set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is "
+					  "larger than %d bytes", CTL_MAX_JSON_BODY);
+				break;
+			}
+			ctl_emergency_api(c, &r->who, r->method, r->url,
+					  r->body ? r->body : "", r->body_len, &st, &j, r->target,
+					  sizeof(r->target));
+			set_reply(r, st, j);
+			break;
+		}
 		case R_NONE:
 			set_error(r, MHD_HTTP_NOT_FOUND, "no such API endpoint");
 			break;

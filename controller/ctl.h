@@ -21,6 +21,7 @@ struct ctl_api;
 struct ctl_auth;
 struct ctl_keys;
 struct ctl_sched;
+struct ctl_emergency;
 
 struct ctl {
 	struct ctl_config cfg;
@@ -33,6 +34,7 @@ struct ctl {
 	struct ctl_auth *auth;     /* auth.h: login rate limits */
 	struct ctl_keys *keys;     /* keys.h: rotation in progress, trust doc */
 	struct ctl_sched *sched;   /* schedules.h */
+	struct ctl_emergency *emerg; /* emergency.c */
 	char content_dir[PATH_MAX]; /* <state_dir>/content */
 	char tmp_dir[PATH_MAX];     /* <state_dir>/tmp: uploads being imported */
 	int stopping;

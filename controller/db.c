@@ -169,10 +169,18 @@ static const char schema_v2_security[] =
  * controller killed half-way leaves the old schema intact. Append new ones;
  * never edit one that has shipped.
  */
+/* v4 (live, issue 5): the named emergency clips delivered to every node ahead. */
+static const char schema_v4_live[] =
+	"CREATE TABLE emergency_clips ("
+	"  name TEXT PRIMARY KEY,"
+	"  content TEXT NOT NULL REFERENCES content(id),"
+	"  updated INTEGER NOT NULL);";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2_security,
 	schema_v3_schedules,
+	schema_v4_live,
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -941,11 +949,12 @@ fail:
 
 static int result_rank(const char *type, const char **result)
 {
-	if (strcmp(type, "play_started") == 0) {
+	/* an emergency's confirmations move its target rows the same way */
+	if (strcmp(type, "play_started") == 0 || strcmp(type, "emergency_started") == 0) {
 		*result = "started";
 		return 1;
 	}
-	if (strcmp(type, "play_finished") == 0) {
+	if (strcmp(type, "play_finished") == 0 || strcmp(type, "emergency_ended") == 0) {
 		*result = "finished";
 		return 2;
 	}

@@ -27,6 +27,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "emergency.h"
 #include "ctl.h"
 #include "delivery.h"
 #include "imports.h"
@@ -321,6 +322,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (ctl_sched_start(c) < 0)
 		goto out;
+	if (ctl_emergency_init(c) < 0)
+		goto out;
 	if (ctl_api_start(c) < 0)
 		goto out;
 	if (ctl_mqtt_start(c) < 0)
@@ -347,6 +350,7 @@ out:
 	ctl_mqtt_stop(c);
 	ctl_keys_stop(c);
 	ctl_auth_free(c);
+	ctl_emergency_free(c);
 	ctl_db_close(&c->db);
 	if (tfd >= 0)
 		close(tfd);

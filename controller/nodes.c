@@ -11,13 +11,14 @@
 
 #include "ctl.h"
 #include "ctlutil.h"
+#include "emergency.h"
 #include "log.h"
 #include "schedules.h"
 #include "util.h"
 
 static const char *const event_types[] = {
 	"play_started", "play_finished", "play_failed", "content_ready",
-	"content_failed", NULL,
+	"content_failed", "play_preempted", "emergency_started", "emergency_ended", NULL,
 };
 
 /* Event ids are chosen by nodes ("n1-7-12"): keep them to safe characters. */
@@ -325,6 +326,7 @@ int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
 			 node, st.boot, row.boot, st.nzones ? zones : "none");
 	else
 		log_debug("status of node %s (boot %" PRId64 ")", node, st.boot);
+	ctl_emergency_on_status(c, node, payload, len);
 out:
 	free(json);
 	return rc;
@@ -364,6 +366,14 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 		log_warnx("node %s failed to play broadcast %s: %s", node,
 			  ev.broadcast[0] ? ev.broadcast : "-",
 			  ev.reason[0] ? ev.reason : "no reason given");
+	else if (strncmp(ev.type, "emergency_", 10) == 0)
+		log_warnx("node %s: %s %s %s%s%s", node, ev.broadcast[0] == 'd' ? "DRILL" :
+			  "EMERGENCY", ev.broadcast[0] ? ev.broadcast : "-",
+			  strcmp(ev.type, "emergency_started") == 0 ? "started" : "ended",
+			  ev.reason[0] ? ": " : "", ev.reason);
+	else if (strcmp(ev.type, "play_preempted") == 0)
+		log_info("node %s: broadcast %s preempted: %s", node,
+			 ev.broadcast[0] ? ev.broadcast : "-", ev.reason);
 	else if (strcmp(ev.type, "content_ready") == 0)
 		log_info("node %s has content %s ready", node, ctl_short_id(ev.content));
 	else

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "emergency.h"
 #include "envelope.h"
 #include "fetch.h"
 #include "log.h"
@@ -259,11 +260,58 @@ static void reject_body(struct node *n, const char *topic, const char *why)
 	status_changed(n);
 }
 
+/*
+ * Emergency commands (emergency.h) need the envelope's drill flag as well as
+ * the body. Returns 1 when the body was one (handled or refused), 0 when it
+ * is an ordinary command for cmd_parse.
+ */
+static int handle_emergency(struct node *n, const char *topic, const struct envelope *env)
+{
+	static struct emerg_cmd ec; /* large; one thread */
+	json_t *o = json_loadb((const char *)env->body, env->body_len,
+			       JSON_REJECT_DUPLICATES, NULL);
+	const char *name = json_string_value(json_object_get(o, "cmd"));
+	char why[300];
+	int rc = 0;
+
+	if (!json_is_object(o) || !name || strncmp(name, "emergency_", 10) != 0)
+		goto out;
+	rc = 1;
+	if ((strcmp(name, "emergency_start") != 0 && strcmp(name, "emergency_stop") != 0 &&
+	     strcmp(name, "emergency_clips") != 0)) {
+		char safe[48];
+
+		snprintf(why, sizeof(why), "unknown command \"%s\"",
+			 printable(safe, sizeof(safe), name));
+		reject_body(n, topic, why);
+		goto out;
+	}
+	if (emergency_parse(name, o, env->flags, &ec, why, sizeof(why)) < 0) {
+		log_warnx("rejected %s%s on %s: %s", env->flags & ENV_FLAG_DRILL ? "DRILL " : "",
+			  name, topic, why);
+		n->rejected_body++;
+		status_changed(n);
+		goto out;
+	}
+	if (strcmp(name, "emergency_start") == 0)
+		emergency_start(n, &ec, env->issued_at);
+	else if (strcmp(name, "emergency_stop") == 0)
+		emergency_stop(n, &ec);
+	else
+		emergency_set_clips(n, &ec);
+out:
+	json_decref(o);
+	return rc;
+}
+
 static void handle_cmd(struct node *n, const char *topic, const struct envelope *env)
 {
 	struct node_cmd cmd;
 	char why[300];
 	int count;
+
+	if (handle_emergency(n, topic, env))
+		return;
 
 	if (cmd_parse(env->body, env->body_len, now_ms(), n->cfg.cache_max_bytes, &cmd, why,
 		      sizeof(why)) < 0) {

@@ -200,6 +200,8 @@ int events_emit(struct node *n, const char *type, const struct event_info *info)
 	if (info->duration_ms >= 0)
 		json_object_set_new(o, "duration_ms", json_integer(info->duration_ms));
 	json_object_set_new(o, "reason", json_string(info->reason ? info->reason : ""));
+	if (info->drill != EV_DRILL_NONE)
+		json_object_set_new(o, "drill", json_boolean(info->drill == EV_DRILL_YES));
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (!s)

@@ -47,7 +47,12 @@ struct event_info {
 	int64_t duration_ms;  /* -1: omitted */
 	const char *reason;
 	const char *title;
+	int drill;            /* EV_DRILL_*: emergency events always say which */
 };
+
+#define EV_DRILL_NONE 0       /* not an emergency event: no "drill" field */
+#define EV_DRILL_NO 1         /* "drill": false */
+#define EV_DRILL_YES 2        /* "drill": true */
 
 int events_init(struct node *n);
 void events_free(struct node *n);

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "cache.h"
+#include "emergency.h"
 #include "events.h"
 #include "log.h"
 #include "node.h"
@@ -305,6 +306,7 @@ static void complete(struct node *n, struct fetch *f)
 	remove_head(n);
 	cache_evict(&n->cache, queue_uses, n);
 	queue_content_ready(n, id);
+	emergency_content_ready(n, id);
 }
 
 /* Start (or resume) the transfer at the head of the line. */

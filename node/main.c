@@ -27,6 +27,7 @@
 
 #include "cache.h"
 #include "cmd.h"
+#include "emergency.h"
 #include "events.h"
 #include "fetch.h"
 #include "log.h"
@@ -134,7 +135,7 @@ static int setup_node(struct node *n)
 		playout_init(&n->po, &pc);
 	}
 	queue_init(n);
-	return 0;
+	return emergency_init(n);
 }
 
 /* Everything time-driven, run after every wake-up (each check is cheap). */
@@ -144,6 +145,7 @@ static void tick(struct node *n, struct loop_state *ls)
 
 	node_mqtt_tick(n);
 	playout_tick(&n->po, mono);
+	emergency_tick(n);
 	queue_tick(n);
 	fetch_tick(n, mono);
 	node_keys_tick(n);
@@ -182,6 +184,7 @@ static void arm_timer(struct node *n, struct loop_state *ls)
 	t = min64(t, node_mqtt_next_deadline(n));
 	t = min64(t, playout_next_deadline(&n->po));
 	t = min64(t, queue_next_deadline(n));
+	t = min64(t, emergency_next_deadline(n));
 	t = min64(t, fetch_next_deadline(n));
 	t = min64(t, status_next_deadline(n));
 	t = min64(t, node_keys_next_deadline(n));
@@ -338,6 +341,7 @@ int main(int argc, char **argv)
 stop:
 	n->stopping = 1;
 	sd_notify(0, "STOPPING=1");
+	emergency_shutdown(n);
 	queue_shutdown(n, "the node was stopped");
 	playout_close(&n->po);
 	if (n->ver.dirty && verifier_flush(&n->ver) < 0)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "emergency.h"
 #include "envelope.h"
 #include "events.h"
 #include "fetch.h"
@@ -39,6 +40,7 @@ struct node {
 	struct node_status status;
 	struct node_events events;
 	struct node_keys keys;   /* trusted controller keys, revocation (keys.h) */
+	struct emergency emerg;
 	char root[64];           /* "loaxa/<site>" */
 	int stopping;
 	/* rejections of signed messages whose body or topic was wrong */

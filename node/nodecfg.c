@@ -22,6 +22,7 @@ static const char *const known_fields[] = {
 	"alsa", "alsa.device", "alsa.channels", "alsa.rate", "alsa.buffer_ms",
 	"alsa.period_ms",
 	"status_interval_s", "max_future_s", "max_message_bytes", "cache_max_mb",
+	"emergency_volume",
 	NULL,
 };
 
@@ -390,6 +391,8 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 	cfg->max_message_bytes = (size_t)v;
 	load_int(&c, "cache_max_mb", 512, 1, 1024 * 1024, &v);
 	cfg->cache_max_bytes = (uint64_t)v * 1024 * 1024;
+	load_int(&c, "emergency_volume", 100, 0, 100, &v);
+	cfg->emergency_volume = (int)v;
 
 	rc = c.errors ? -EINVAL : 0;
 	cfg_free(&c);

@@ -46,6 +46,7 @@ struct node_cfg {
 	int max_future_s;
 	size_t max_message_bytes;
 	uint64_t cache_max_bytes;
+	int emergency_volume;             /* 0-100: emergencies play at this, always */
 };
 
 /*

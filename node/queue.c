@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "emergency.h"
 #include "events.h"
 #include "fetch.h"
 #include "log.h"
@@ -96,6 +97,8 @@ int queue_uses(void *arg, const char *content)
 	const struct play_item *it;
 
 	if (n->queue.current && strcmp(n->queue.current->content, content) == 0)
+		return 1;
+	if (emergency_uses(n, content))
 		return 1;
 	for (it = n->queue.head; it; it = it->next)
 		if (strcmp(it->content, content) == 0)
@@ -221,6 +224,48 @@ void queue_content_failed(struct node *n, const char *content, const char *reaso
 	}
 }
 
+int queue_preempt(struct node *n, const char *by)
+{
+	if (!n->queue.current)
+		return 0;
+	snprintf(n->queue.preempted_by, sizeof(n->queue.preempted_by), "%s", by);
+	log_info("broadcast %s (content %s) is preempted by %s", n->queue.current->broadcast,
+		 n->queue.current->content, by);
+	playout_stop(&n->po);
+	return 1;
+}
+
+/*
+ * The preempted play has faded out. Still valid: back to the head of the
+ * queue, to play again from the start once the preemptor is over (a
+ * listener missed part of it). Expired: dropped. The event says which.
+ */
+static void requeue_preempted(struct node *n, struct play_item *it, int64_t start_ms,
+			      int64_t dur)
+{
+	struct play_queue *q = &n->queue;
+	char why[200];
+	int keep = now_ms() < it->expires && q->n < QUEUE_MAX;
+
+	snprintf(why, sizeof(why), "preempted by %s after %.1f s; %s", q->preempted_by,
+		 (double)dur / 1000.0, keep ? "re-queued: it plays again from the start "
+		 "afterwards" : "not re-queued: its command has expired");
+	log_info("broadcast %s (content %s) %s", it->broadcast, it->content, why);
+	emit_play(n, "play_preempted", it, start_ms, dur, why);
+	q->preempted_by[0] = '\0';
+	if (!keep) {
+		free(it);
+		return;
+	}
+	it->start_ms = 0;
+	it->at = 0;
+	it->next = q->head;
+	q->head = it;
+	if (!q->tail)
+		q->tail = it;
+	q->n++;
+}
+
 /* playout callbacks */
 static void on_started(void *arg, int64_t start_ms)
 {
@@ -254,6 +299,11 @@ static void on_done(void *arg, const struct playout_done *d)
 		emit_play(n, "play_finished", it, d->start_ms, dur, "");
 		break;
 	case PO_STOPPED:
+		if (n->queue.preempted_by[0]) {
+			requeue_preempted(n, it, d->start_ms, dur);
+			it = NULL;
+			break;
+		}
 		snprintf(why, sizeof(why), "stopped by the controller after %.1f s",
 			 (double)dur / 1000.0);
 		log_info("stopped %s for broadcast %s after %.1f s", it->content, it->broadcast,
@@ -271,6 +321,7 @@ static void on_done(void *arg, const struct playout_done *d)
 		emit_play(n, "play_failed", it, d->start_ms, dur, d->reason);
 		break;
 	}
+	n->queue.preempted_by[0] = '\0';
 	free(it);
 	status_changed(n);
 }
@@ -299,7 +350,7 @@ void queue_tick(struct node *n)
 		}
 		prev = it;
 	}
-	while (!playout_busy(&n->po) && !q->current && !n->stopping) {
+	while (!playout_busy(&n->po) && !q->current && !n->stopping && !emergency_holds(n)) {
 		char path[PATH_MAX + 80], reason[400];
 
 		prev = NULL;
@@ -347,7 +398,7 @@ int64_t queue_next_deadline(const struct node *n)
 	const struct play_item *it;
 	int64_t now = now_ms(), mono = mono_ms(), t = INT64_MAX, d;
 
-	int idle = !playout_busy(&n->po) && !n->queue.current;
+	int idle = !playout_busy(&n->po) && !n->queue.current && !emergency_holds(n);
 
 	for (it = n->queue.head; it; it = it->next) {
 		if (!it->ready)

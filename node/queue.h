@@ -49,6 +49,7 @@ struct play_queue {
 	struct play_item *head, *tail;
 	size_t n;
 	struct play_item *current;
+	char preempted_by[64];  /* set while the current play fades out for a preemptor */
 };
 
 const char *play_level_name(enum play_level l);
@@ -74,6 +75,15 @@ size_t queue_pending(const struct play_queue *q);
 int queue_uses(void *node, const char *content);
 /* 1 when any queued item still waits for content. */
 int queue_wants(const struct node *n, const char *content);
+
+/*
+ * A higher level (an emergency) takes the player: fade the current play out
+ * and, when it has stopped, re-queue it at the head if its command is still
+ * valid (it plays again from the start after the preemptor), else drop it;
+ * either way a play_preempted event names the preemptor. Returns 1 when a
+ * play was preempted, 0 when none was playing.
+ */
+int queue_preempt(struct node *n, const char *by);
 
 /* Shutdown: the current play and every queued one end as play_failed. */
 void queue_shutdown(struct node *n, const char *reason);

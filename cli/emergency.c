@@ -1,0 +1,437 @@
+/*
+ * emergency.c - `loaxa emergency ...`: sound (or stop) an emergency broadcast
+ * and see which nodes confirmed it; manage the pre-positioned clips.
+ *
+ *   loaxa emergency start (--clip NAME | FILE) (--zone Z | --node N | --all)
+ *                         [--drill] [--max DURATION] [--timeout SECONDS] [--json]
+ *   loaxa emergency stop [ID] [--json]
+ *   loaxa emergency clips [--json]
+ *   loaxa emergency clip NAME FILE|CONTENT_ID
+ *
+ * start waits until every targeted node confirmed "started" (or the
+ * timeout, default 10 s) and prints one line per node with the time its
+ * first sample played and how long after the command that was, then the
+ * nodes that did not confirm. Exit 0 when all confirmed, 3 when some did
+ * not, 1 on an error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "client.h"
+#include "table.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: loaxa emergency start (--clip NAME | FILE) (--zone Z | --node N | --all)\n"
+		"                             [--drill] [--max DURATION] [--timeout SECONDS] [--json]\n"
+		"       loaxa emergency stop [ID] [--json]\n"
+		"       loaxa emergency clips [--json]\n"
+		"       loaxa emergency clip NAME FILE|CONTENT_ID\n"
+		"\n"
+		"start: every targeted node stops what it plays and sounds the alert tone,\n"
+		"  then (--drill: \"Đây là diễn tập\", then) the message, repeated until\n"
+		"  `loaxa emergency stop` or DURATION (default 30m; e.g. 90s, 10m, 1h).\n"
+		"  Waits up to --timeout (default 10) seconds for every node to confirm.\n"
+		"clip: make FILE (imported) or stored content the clip NAME (tone, drill,\n"
+		"  flood, storm, fire, all-clear, ...); every node gets it ahead of need.\n");
+}
+
+/* "1800", "90s", "10m", "1h" -> seconds; -1 when not a duration. */
+static long parse_duration(const char *s)
+{
+	char *end;
+	long v, mul = 1;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || v <= 0)
+		return -1;
+	if (*end == 's')
+		end++;
+	else if (*end == 'm')
+		mul = 60, end++;
+	else if (*end == 'h')
+		mul = 3600, end++;
+	if (*end || v > 86400 / mul)
+		return -1;
+	return v * mul;
+}
+
+static int confirmed(const char *result)
+{
+	return strcmp(result, "started") == 0 || strcmp(result, "finished") == 0;
+}
+
+static void print_confirmations(json_t *b, int64_t created)
+{
+	static const char *const head[] = { "NODE", "CONFIRMED", "FIRST SAMPLE", "AFTER" };
+	json_t *plays = json_object_get(b, "plays"), *p;
+	struct table t;
+	size_t i;
+
+	table_init(&t, 4, head);
+	t.right[3] = 1;
+	json_array_foreach(plays, i, p) {
+		const char *cells[4];
+		char start[32], after[32];
+		int64_t s = jint(p, "start", -1);
+		const char *r = jstr(p, "result");
+
+		fmt_local_time(start, sizeof(start), s);
+		if (s > 0)
+			snprintf(after, sizeof(after), "%lld ms", (long long)(s - created));
+		else
+			snprintf(after, sizeof(after), "-");
+		cells[0] = jstr(p, "node");
+		cells[1] = strcmp(r, "started") == 0 ? "started" :
+			   strcmp(r, "finished") == 0 ? "started, ended" : "NO";
+		cells[2] = start;
+		cells[3] = after;
+		table_add(&t, cells);
+	}
+	table_print(&t, stdout);
+	table_free(&t);
+}
+
+static int wait_confirmations(json_t *started, int timeout_s, int json)
+{
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+	const char *id = jstr(started, "emergency");
+	int64_t created = jint(started, "created", 0);
+	char path[256];
+	time_t deadline = time(NULL) + timeout_s;
+	json_t *last = NULL, *p, *missing;
+	size_t i, nconf;
+	int rc;
+
+	snprintf(path, sizeof(path), "/v1/broadcasts/%s", id);
+	for (;;) {
+		struct cli_resp resp;
+
+		if (cli_get(path, &resp) < 0)
+			goto err;
+		if (resp.status != 200 || !json_is_object(resp.json)) {
+			fprintf(stderr, "loaxa emergency: cannot follow %s: %s\n", id,
+				cli_resp_error(&resp));
+			cli_resp_free(&resp);
+			goto err;
+		}
+		json_decref(last);
+		last = json_incref(resp.json);
+		cli_resp_free(&resp);
+		nconf = 0;
+		json_array_foreach(json_object_get(last, "plays"), i, p)
+			nconf += confirmed(jstr(p, "result"));
+		if (nconf == json_array_size(json_object_get(last, "plays")) ||
+		    time(NULL) >= deadline)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	missing = json_array();
+	json_array_foreach(json_object_get(last, "plays"), i, p)
+		if (!confirmed(jstr(p, "result")))
+			json_array_append_new(missing, json_string(jstr(p, "node")));
+	if (json) {
+		json_object_set(started, "plays", json_object_get(last, "plays"));
+		json_object_set(started, "not_confirmed", missing);
+		cli_print_json(started);
+	} else {
+		print_confirmations(last, created);
+		if (json_array_size(missing) == 0) {
+			printf("all %zu node%s confirmed.\n", nconf, nconf == 1 ? "" : "s");
+		} else {
+			printf("NOT confirmed within %d s (%zu of %zu): ", timeout_s,
+			       json_array_size(missing),
+			       json_array_size(json_object_get(last, "plays")));
+			json_array_foreach(missing, i, p)
+				printf("%s%s", i ? ", " : "", json_string_value(p));
+			printf("\n");
+		}
+	}
+	rc = json_array_size(missing) ? CLI_EXIT_TIMEOUT : CLI_EXIT_OK;
+	json_decref(missing);
+	json_decref(last);
+	return rc;
+err:
+	json_decref(last);
+	return CLI_EXIT_ERROR;
+}
+
+static int is_hex64(const char *s)
+{
+	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+static int em_start(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "clip", required_argument, NULL, 'c' },
+		{ "zone", required_argument, NULL, 'z' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "drill", no_argument, NULL, 'd' },
+		{ "max", required_argument, NULL, 'm' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *clip = NULL, *zone = NULL, *node = NULL, *file = NULL;
+	int ch, all = 0, drill = 0, json = 0, timeout = 10, rc;
+	long max_s = 0;
+	struct cli_resp resp;
+	json_t *req, *content = NULL;
+	char id[65] = "";
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "c:z:n:adm:t:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': clip = optarg; break;
+		case 'z': zone = optarg; break;
+		case 'n': node = optarg; break;
+		case 'a': all = 1; break;
+		case 'd': drill = 1; break;
+		case 'm':
+			max_s = parse_duration(optarg);
+			if (max_s < 0) {
+				fprintf(stderr, "loaxa emergency start: --max %s: give a duration "
+					"up to 24h (e.g. 1800, 90s, 10m, 1h)\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 't': {
+			long v = parse_duration(optarg);
+
+			if (v < 0 || v > 3600) {
+				fprintf(stderr, "loaxa emergency start: --timeout %s: give 1 to 3600 "
+					"seconds\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			timeout = (int)v;
+			break;
+		}
+		case 'j': json = 1; break;
+		case 'h': usage(stdout); return CLI_EXIT_OK;
+		default: usage(stderr); return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		file = argv[optind++];
+	if (optind != argc || !!clip + !!file != 1 || !!zone + !!node + all != 1) {
+		fprintf(stderr, "loaxa emergency start: name one of --clip NAME and FILE, and "
+			"one of --zone, --node, --all\n");
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (file) {
+		struct stat st;
+
+		if (stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (cli_import_file(file, NULL, 0, &content) < 0)
+				return CLI_EXIT_ERROR;
+			cli_print_imported(file, content);
+			snprintf(id, sizeof(id), "%s", jstr(content, "id"));
+			json_decref(content);
+		} else if (is_hex64(file)) {
+			snprintf(id, sizeof(id), "%s", file);
+		} else {
+			fprintf(stderr, "loaxa emergency start: %s: no such file, and not a "
+				"content id\n", file);
+			return CLI_EXIT_ERROR;
+		}
+	}
+	req = json_pack("{s:b}", "drill", drill);
+	if (clip)
+		json_object_set_new(req, "clip", json_string(clip));
+	else
+		json_object_set_new(req, "content", json_string(id));
+	if (zone)
+		json_object_set_new(req, "zone", json_string(zone));
+	else if (node)
+		json_object_set_new(req, "node", json_string(node));
+	else
+		json_object_set_new(req, "all", json_true());
+	if (max_s)
+		json_object_set_new(req, "max_s", json_integer(max_s));
+	rc = cli_post_json("/v1/emergency", req, &resp);
+	json_decref(req);
+	if (rc < 0)
+		return CLI_EXIT_ERROR;
+	if (resp.status != 201 || !json_is_object(resp.json)) {
+		fprintf(stderr, "loaxa emergency start: refused: %s\n", cli_resp_error(&resp));
+		cli_resp_free(&resp);
+		return CLI_EXIT_ERROR;
+	}
+	if (!json)
+		fprintf(stderr, "%s %s sent to %s %s (%zu node%s); waiting up to %d s for "
+			"confirmations\n", drill ? "DRILL" : "EMERGENCY",
+			jstr(resp.json, "emergency"), jstr(resp.json, "target_kind"),
+			jstr(resp.json, "target"),
+			json_array_size(json_object_get(resp.json, "targets")),
+			json_array_size(json_object_get(resp.json, "targets")) == 1 ? "" : "s",
+			timeout);
+	rc = wait_confirmations(resp.json, timeout, json);
+	cli_resp_free(&resp);
+	return rc;
+}
+
+static int em_stop(int argc, char **argv)
+{
+	struct cli_resp resp;
+	json_t *req = json_object(), *p;
+	int json = 0, a, rc;
+	size_t i;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--json") == 0)
+			json = 1;
+		else if (argv[a][0] != '-' && !json_object_get(req, "emergency"))
+			json_object_set_new(req, "emergency", json_string(argv[a]));
+		else {
+			usage(stderr);
+			json_decref(req);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	rc = cli_post_json("/v1/emergency/stop", req, &resp);
+	json_decref(req);
+	if (rc < 0)
+		return CLI_EXIT_ERROR;
+	if (resp.status != 200 || !json_is_object(resp.json)) {
+		fprintf(stderr, "loaxa emergency stop: refused: %s\n", cli_resp_error(&resp));
+		cli_resp_free(&resp);
+		return CLI_EXIT_ERROR;
+	}
+	if (json) {
+		cli_print_json(resp.json);
+	} else if (json_array_size(json_object_get(resp.json, "stopped")) == 0) {
+		printf("no emergency was known to be active; a stop went to every node anyway\n");
+	} else {
+		json_array_foreach(json_object_get(resp.json, "stopped"), i, p)
+			printf("stopped %s %s\n", json_string_value(p)[0] == 'd' ? "drill" :
+			       "emergency", json_string_value(p));
+	}
+	cli_resp_free(&resp);
+	return CLI_EXIT_OK;
+}
+
+static int em_clips(int argc, char **argv)
+{
+	static const char *const head[] = { "NAME", "CONTENT", "DURATION", "TITLE" };
+	struct cli_resp resp;
+	struct table t;
+	json_t *c;
+	size_t i;
+	int json = argc > 1 && strcmp(argv[1], "--json") == 0;
+
+	if (argc > 2 || (argc == 2 && !json)) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (cli_get("/v1/emergency/clips", &resp) < 0)
+		return CLI_EXIT_ERROR;
+	if (resp.status != 200 || !json_is_object(resp.json)) {
+		fprintf(stderr, "loaxa emergency clips: %s\n", cli_resp_error(&resp));
+		cli_resp_free(&resp);
+		return CLI_EXIT_ERROR;
+	}
+	if (json) {
+		cli_print_json(resp.json);
+		cli_resp_free(&resp);
+		return CLI_EXIT_OK;
+	}
+	table_init(&t, 4, head);
+	json_array_foreach(json_object_get(resp.json, "clips"), i, c) {
+		const char *cells[4];
+		char dur[32], id[16];
+
+		fmt_duration_ms(dur, sizeof(dur), jint(c, "duration_ms", -1));
+		snprintf(id, sizeof(id), "%.12s", jstr(c, "content"));
+		cells[0] = jstr(c, "name");
+		cells[1] = id;
+		cells[2] = dur;
+		cells[3] = jstr(c, "title");
+		table_add(&t, cells);
+	}
+	table_print(&t, stdout);
+	table_free(&t);
+	printf("clip set %s\n", jstr(resp.json, "set"));
+	cli_resp_free(&resp);
+	return CLI_EXIT_OK;
+}
+
+static int em_clip(int argc, char **argv)
+{
+	struct cli_resp resp;
+	struct stat st;
+	json_t *req, *content = NULL;
+	char id[65], path[128];
+	int rc;
+
+	if (argc != 3) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (stat(argv[2], &st) == 0 && S_ISREG(st.st_mode)) {
+		if (cli_import_file(argv[2], NULL, 0, &content) < 0)
+			return CLI_EXIT_ERROR;
+		cli_print_imported(argv[2], content);
+		snprintf(id, sizeof(id), "%s", jstr(content, "id"));
+		json_decref(content);
+	} else if (is_hex64(argv[2])) {
+		snprintf(id, sizeof(id), "%s", argv[2]);
+	} else {
+		fprintf(stderr, "loaxa emergency clip: %s: no such file, and not a content id\n",
+			argv[2]);
+		return CLI_EXIT_ERROR;
+	}
+	if (strlen(argv[1]) > 31) {
+		fprintf(stderr, "loaxa emergency clip: %s: a clip name is 1-31 of a-z, 0-9, "
+			"'-', '_'\n", argv[1]);
+		return CLI_EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/v1/emergency/clips/%s", argv[1]);
+	req = json_pack("{s:s}", "content", id);
+	rc = cli_post_json(path, req, &resp);
+	json_decref(req);
+	if (rc < 0)
+		return CLI_EXIT_ERROR;
+	if (resp.status != 200) {
+		fprintf(stderr, "loaxa emergency clip: refused: %s\n", cli_resp_error(&resp));
+		cli_resp_free(&resp);
+		return CLI_EXIT_ERROR;
+	}
+	printf("emergency clip %s = %.12s (clip set %s)\n", argv[1], id,
+	       jstr(resp.json, "set"));
+	cli_resp_free(&resp);
+	return CLI_EXIT_OK;
+}
+
+int cmd_emergency(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "start") == 0)
+		return em_start(argc - 1, argv + 1);
+	if (strcmp(argv[1], "stop") == 0)
+		return em_stop(argc - 1, argv + 1);
+	if (strcmp(argv[1], "clips") == 0)
+		return em_clips(argc - 1, argv + 1);
+	if (strcmp(argv[1], "clip") == 0)
+		return em_clip(argc - 1, argv + 1);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	usage(stderr);
+	return CLI_EXIT_USAGE;
+}
