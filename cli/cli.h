@@ -37,6 +37,7 @@ int cmd_announce(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_readiness(int argc, char **argv);
 int cmd_emergency(int argc, char **argv);
+int cmd_live(int argc, char **argv);
 
 void cli_usage(FILE *f);
 

@@ -58,6 +58,9 @@ void cli_usage(FILE *f)
 		"                                    node to confirm (exit 3: some did not)\n"
 		"  emergency stop [ID]               stop it (or every active one)\n"
 		"  emergency clips | clip NAME FILE  the clips every node holds ahead\n"
+		"  live (--zone Z | --node N | --all) [--device D | --file F] [--latency MS] [--relay]\n"
+		"                                    speak (or stream F) to the nodes now, in step;\n"
+		"                                    Ctrl-C stops; live status | live stop [ID]\n"
 		"  help                              this text\n"
 		"\n"
 		"The controller's socket is --socket PATH, else $LOAXA_SOCKET, else\n"
@@ -81,6 +84,7 @@ int main(int argc, char **argv)
 		{ "announce", cmd_announce }, { "cancel", cmd_cancel },
 		{ "readiness", cmd_readiness },
 		{ "plays", cmd_plays },   { "emergency", cmd_emergency },
+		{ "live", cmd_live },
 	};
 	const char *env = getenv("LOAXA_SOCKET");
 	size_t i;

@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "ctlutil.h"
 #include "emergency.h"
+#include "live.h"
 #include "log.h"
 #include "secapi.h"
 #include "schedules.h"
@@ -38,6 +39,7 @@ enum api_route {
 	R_SEC,          /* secapi.c: login, users, audit, provisioning, keys */
 	R_SCHED,              /* schedules, announcements, readiness: schedules.c */
 	R_EMERGENCY,  /* everything under /v1/emergency: emergency.c */
+	R_LIVE,       /* everything under /v1/live: live.c */
 };
 
 struct api_req {
@@ -229,6 +231,9 @@ static void route(struct api_req *r, const char *url, const char *method)
 		allowed = "GET";
 	} else if (strncmp(url, "/v1/emergency", 13) == 0 && (!url[13] || url[13] == '/')) {
 		r->route = R_EMERGENCY;
+		return;
+	} else if (strncmp(url, "/v1/live", 8) == 0 && (!url[8] || url[8] == '/')) {
+		r->route = R_LIVE;
 		return;
 	} else if (strcmp(url, "/v1/plays") == 0) {
 		if (get)
@@ -645,7 +650,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		if (r->route == R_CONTENT_POST)
 			return upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
 		if (r->route == R_BROADCAST_POST || r->route == R_SEC ||
-		    r->route == R_SCHED || r->route == R_EMERGENCY)
+		    r->route == R_SCHED || r->route == R_EMERGENCY || r->route == R_LIVE)
 			body_data(r, upload_data_p, n);
 		return MHD_YES;
 	}
@@ -700,7 +705,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			if (r->import_pending)
 				return MHD_YES;
 			break;
-		case R_EMERGENCY: {
+		case R_EMERGENCY:
+		case R_LIVE: {
 			json_t *j = NULL;
 			unsigned st = 500;
 
@@ -709,9 +715,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 					  "larger than %d bytes", CTL_MAX_JSON_BODY);
 				break;
 			}
-			ctl_emergency_api(c, &r->who, r->method, r->url,
-					  r->body ? r->body : "", r->body_len, &st, &j, r->target,
-					  sizeof(r->target));
+			(r->route == R_LIVE ? ctl_live_api : ctl_emergency_api)(
+				c, &r->who, r->method, r->url, r->body ? r->body : "",
+				r->body_len, &st, &j, r->target, sizeof(r->target));
 			set_reply(r, st, j);
 			break;
 		}

@@ -22,6 +22,7 @@ struct ctl_auth;
 struct ctl_keys;
 struct ctl_sched;
 struct ctl_emergency;
+struct ctl_live;
 
 struct ctl {
 	struct ctl_config cfg;
@@ -35,6 +36,7 @@ struct ctl {
 	struct ctl_keys *keys;     /* keys.h: rotation in progress, trust doc */
 	struct ctl_sched *sched;   /* schedules.h */
 	struct ctl_emergency *emerg; /* emergency.c */
+	struct ctl_live *live;       /* live.c */
 	char content_dir[PATH_MAX]; /* <state_dir>/content */
 	char tmp_dir[PATH_MAX];     /* <state_dir>/tmp: uploads being imported */
 	int stopping;

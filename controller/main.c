@@ -28,6 +28,7 @@
 #include "api.h"
 #include "auth.h"
 #include "emergency.h"
+#include "live.h"
 #include "ctl.h"
 #include "delivery.h"
 #include "imports.h"
@@ -38,7 +39,7 @@
 #include "schedules.h"
 #include "util.h"
 
-#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8)
+#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS)
 
 static void usage(FILE *f)
 {
@@ -171,6 +172,7 @@ static void handle_tick(struct ctl *c, int tfd)
 	if (read(tfd, &expirations, sizeof(expirations)) < 0)
 		return;
 	ctl_mqtt_tick(c);
+	ctl_live_tick(c);
 	ctl_nodes_tick(c);
 	ctl_keys_tick(c);
 	ctl_sched_tick(c);
@@ -181,7 +183,7 @@ static void handle_tick(struct ctl *c, int tfd)
 static int run(struct ctl *c, int sfd, int tfd)
 {
 	struct pollfd pfds[MAX_POLLFDS];
-	int n, api_idx, mqtt_idx, imp_idx, timeout, rc;
+	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, timeout, rc;
 
 	for (;;) {
 		n = 0;
@@ -193,6 +195,9 @@ static int run(struct ctl *c, int sfd, int tfd)
 		n += ctl_mqtt_pollfds(c, &pfds[n], MAX_POLLFDS - n);
 		imp_idx = n;
 		n += ctl_imports_pollfds(c, &pfds[n], MAX_POLLFDS - n);
+		live_idx = n;
+		nlive = ctl_live_pollfds(c, &pfds[n], MAX_POLLFDS - n);
+		n += nlive;
 		timeout = ctl_api_timeout_ms(c);
 
 		rc = poll(pfds, (nfds_t)n, timeout);
@@ -208,6 +213,7 @@ static int run(struct ctl *c, int sfd, int tfd)
 			handle_tick(c, tfd);
 		ctl_mqtt_handle(c, &pfds[mqtt_idx]);
 		ctl_imports_handle(c, &pfds[imp_idx]);
+		ctl_live_handle(c, &pfds[live_idx], nlive);
 		/* every turn: cheap in epoll mode, and serves resumed uploads */
 		(void)api_idx;
 		ctl_api_run(c);
@@ -322,11 +328,11 @@ int main(int argc, char **argv)
 		goto out;
 	if (ctl_sched_start(c) < 0)
 		goto out;
-	if (ctl_emergency_init(c) < 0)
+	if (ctl_emergency_init(c) < 0 || ctl_live_init(c) < 0)
 		goto out;
 	if (ctl_api_start(c) < 0)
 		goto out;
-	if (ctl_mqtt_start(c) < 0)
+	if (ctl_mqtt_start(c) < 0 || ctl_live_start(c) < 0)
 		goto out;
 	if (ctl_keys_start(c) < 0)
 		goto out;
@@ -347,6 +353,7 @@ out:
 	ctl_api_stop(c);
 	ctl_sched_stop(c);
 	ctl_delivery_reset(c);
+	ctl_live_free(c);
 	ctl_mqtt_stop(c);
 	ctl_keys_stop(c);
 	ctl_auth_free(c);

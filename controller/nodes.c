@@ -18,7 +18,7 @@
 
 static const char *const event_types[] = {
 	"play_started", "play_finished", "play_failed", "content_ready",
-	"content_failed", "play_preempted", "emergency_started", "emergency_ended", NULL,
+	"content_failed", "play_preempted", "emergency_started", "emergency_ended", "live_started", "live_ended", NULL,
 };
 
 /* Event ids are chosen by nodes ("n1-7-12"): keep them to safe characters. */
@@ -371,6 +371,10 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 			  "EMERGENCY", ev.broadcast[0] ? ev.broadcast : "-",
 			  strcmp(ev.type, "emergency_started") == 0 ? "started" : "ended",
 			  ev.reason[0] ? ": " : "", ev.reason);
+	else if (strncmp(ev.type, "live_", 5) == 0)
+		log_info("node %s: live session %s %s%s%s", node, ev.broadcast[0] ? ev.broadcast : "-",
+			 strcmp(ev.type, "live_started") == 0 ? "playing" : "ended",
+			 ev.reason[0] ? ": " : "", ev.reason);
 	else if (strcmp(ev.type, "play_preempted") == 0)
 		log_info("node %s: broadcast %s preempted: %s", node,
 			 ev.broadcast[0] ? ev.broadcast : "-", ev.reason);

@@ -13,6 +13,7 @@
 #include "emergency.h"
 #include "envelope.h"
 #include "fetch.h"
+#include "live.h"
 #include "log.h"
 #include "node.h"
 #include "queue.h"
@@ -22,7 +23,9 @@
 /* A play may be scheduled at most this far ahead. */
 #define MAX_AT_AHEAD_MS (7LL * 24 * 3600 * 1000)
 
-enum topic_kind { TOPIC_UNKNOWN = 0, TOPIC_CMD, TOPIC_PLAN, TOPIC_CONTENT, TOPIC_KEY };
+enum topic_kind {
+	TOPIC_UNKNOWN = 0, TOPIC_CMD, TOPIC_PLAN, TOPIC_CONTENT, TOPIC_KEY, TOPIC_LIVE
+};
 
 int broadcast_id_valid(const char *s)
 {
@@ -71,6 +74,9 @@ static enum topic_kind topic_kind(const struct node *n, const char *topic)
 		return TOPIC_CONTENT;
 	if (node_keys_topic(n, topic))
 		return TOPIC_KEY;
+	snprintf(want, sizeof(want), "%s/node/%s/live", n->root, n->cfg.node);
+	if (strcmp(topic, want) == 0)
+		return TOPIC_LIVE;
 	snprintf(want, sizeof(want), "%s/zone/", n->root);
 	plen = strlen(want);
 	if (strncmp(topic, want, plen) != 0)
@@ -81,6 +87,8 @@ static enum topic_kind topic_kind(const struct node *n, const char *topic)
 
 		if (strncmp(topic + plen, z, zl) == 0 && strcmp(topic + plen + zl, "/cmd") == 0)
 			return TOPIC_CMD;
+		if (strncmp(topic + plen, z, zl) == 0 && strcmp(topic + plen + zl, "/live") == 0)
+			return TOPIC_LIVE;
 	}
 	return TOPIC_UNKNOWN;
 }
@@ -368,6 +376,7 @@ static const char *kind_name(enum topic_kind k)
 	case TOPIC_PLAN: return "plan";
 	case TOPIC_CONTENT: return "content";
 	case TOPIC_KEY: return "key";
+	case TOPIC_LIVE: return "live";
 	default: return "unknown";
 	}
 }
@@ -378,6 +387,7 @@ static enum envelope_type kind_type(enum topic_kind k)
 	case TOPIC_PLAN: return ENV_PLAN;
 	case TOPIC_CONTENT: return ENV_CONTENT;
 	case TOPIC_KEY: return ENV_KEY;
+	case TOPIC_LIVE: return ENV_LIVE;
 	default: return ENV_CMD;
 	}
 }
@@ -451,6 +461,9 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 		break;
 	case TOPIC_KEY:
 		node_keys_on_trust(n, &env);
+		break;
+	case TOPIC_LIVE:
+		live_on_batch(n, topic, &env);
 		break;
 	case TOPIC_UNKNOWN:
 		break;

@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "events.h"
 #include "fetch.h"
+#include "live.h"
 #include "log.h"
 #include "node.h"
 #include "playout.h"
@@ -542,6 +543,7 @@ void emergency_start(struct node *n, const struct emerg_cmd *c, int64_t issued_a
 		  c->tone[0] ? " after the alert tone" : "", left_ms / 1000,
 		  n->cfg.emergency_volume);
 	/* everything else yields at once: a queued play fades out (10 ms) first */
+	live_yield(n); /* a live session keeps receiving and plays again afterwards */
 	em->preempting = queue_preempt(n, c->id) && playout_busy(&n->po);
 	if (!em->preempting && playout_busy(&n->po)) {
 		/* not the queue's (an old segment of ours fading): stop it too */

@@ -30,6 +30,7 @@
 #include "emergency.h"
 #include "events.h"
 #include "fetch.h"
+#include "live.h"
 #include "log.h"
 #include "mqtt.h"
 #include "node.h"
@@ -135,7 +136,8 @@ static int setup_node(struct node *n)
 		playout_init(&n->po, &pc);
 	}
 	queue_init(n);
-	return emergency_init(n);
+	rc = emergency_init(n);
+	return rc < 0 ? rc : live_init(n);
 }
 
 /* Everything time-driven, run after every wake-up (each check is cheap). */
@@ -146,6 +148,7 @@ static void tick(struct node *n, struct loop_state *ls)
 	node_mqtt_tick(n);
 	playout_tick(&n->po, mono);
 	emergency_tick(n);
+	live_tick(n);
 	queue_tick(n);
 	fetch_tick(n, mono);
 	node_keys_tick(n);
@@ -185,6 +188,7 @@ static void arm_timer(struct node *n, struct loop_state *ls)
 	t = min64(t, playout_next_deadline(&n->po));
 	t = min64(t, queue_next_deadline(n));
 	t = min64(t, emergency_next_deadline(n));
+	t = min64(t, live_next_deadline(n));
 	t = min64(t, fetch_next_deadline(n));
 	t = min64(t, status_next_deadline(n));
 	t = min64(t, node_keys_next_deadline(n));
@@ -342,6 +346,7 @@ stop:
 	n->stopping = 1;
 	sd_notify(0, "STOPPING=1");
 	emergency_shutdown(n);
+	live_free(n);
 	queue_shutdown(n, "the node was stopped");
 	playout_close(&n->po);
 	if (n->ver.dirty && verifier_flush(&n->ver) < 0)

@@ -13,6 +13,7 @@
 #include "cmd.h"
 #include "events.h"
 #include "fetch.h"
+#include "live.h"
 #include "log.h"
 #include "node.h"
 #include "status.h"
@@ -88,6 +89,7 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 		/* the retained trust document (keys.h) */
 		snprintf(topic, sizeof(topic), "%s/zone/all/key", n->root);
 		subscribe(conn, topic);
+		live_on_connect(n);
 		status_publish(n);
 		events_on_connect(n);
 	} else {

@@ -23,6 +23,7 @@
 #include "events.h"
 #include "fetch.h"
 #include "keys.h"
+#include "live.h"
 #include "mqtt.h"
 #include "nodecfg.h"
 #include "playout.h"
@@ -41,6 +42,7 @@ struct node {
 	struct node_events events;
 	struct node_keys keys;   /* trusted controller keys, revocation (keys.h) */
 	struct emergency emerg;
+	struct node_live live;
 	char root[64];           /* "loaxa/<site>" */
 	int stopping;
 	/* rejections of signed messages whose body or topic was wrong */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <alsa/asoundlib.h>
 #include <opusfile.h>
@@ -255,6 +256,7 @@ static void item_free(struct playout *po)
 		op_free(po->of);
 		po->of = NULL;
 	}
+	memset(&po->src, 0, sizeof(po->src));
 	free(po->dec);
 	free(po->out);
 	po->dec = NULL;
@@ -314,6 +316,8 @@ static void dev_start_item(struct playout *po, int64_t mono)
 	po->dev = PO_DEV_PLAYING;
 }
 
+static int start_item(struct playout *po, int volume, char *reason, size_t reasonlen);
+
 int playout_start(struct playout *po, const char *path, int volume, char *reason,
 		  size_t reasonlen)
 {
@@ -329,6 +333,22 @@ int playout_start(struct playout *po, const char *path, int volume, char *reason
 			 path, err);
 		return -EINVAL;
 	}
+	return start_item(po, volume, reason, reasonlen);
+}
+
+int playout_start_source(struct playout *po, const struct playout_source *src, int volume,
+			 char *reason, size_t reasonlen)
+{
+	if (po->active) {
+		snprintf(reason, reasonlen, "the player is busy");
+		return -EBUSY;
+	}
+	po->src = *src;
+	return start_item(po, volume, reason, reasonlen);
+}
+
+static int start_item(struct playout *po, int volume, char *reason, size_t reasonlen)
+{
 	po->dec = malloc(DEC_CAP * sizeof(int16_t));
 	po->out_cap = OUT_FRAMES;
 	po->out = malloc(po->out_cap * po->cfg.channels * sizeof(int16_t));
@@ -374,8 +394,53 @@ void playout_warm_up(struct playout *po, int64_t until_mono)
  * dec_pos or the stream ended. Multi-channel links are mixed down to mono
  * (loaxa content is mono; this only keeps foreign files audible).
  */
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * A live source: ask for what is wanted, telling it when its first sample
+ * will be heard (the device's delay plus what waits in our two buffers), so
+ * it can pick the samples that belong to that instant.
+ */
+static void source_more(struct playout *po, size_t want)
+{
+	snd_pcm_sframes_t delay = 0;
+	size_t have = po->dec_len - po->dec_pos, ask, queued;
+	int64_t play_us;
+	int n;
+
+	if (have >= want)
+		return;
+	if (po->dec_pos > 0) {
+		memmove(po->dec, po->dec + po->dec_pos, have * sizeof(int16_t));
+		po->dec_len = have;
+		po->dec_pos = 0;
+	}
+	ask = want - have;
+	if (ask > DEC_CAP - po->dec_len)
+		ask = DEC_CAP - po->dec_len;
+	if (!po->pcm || snd_pcm_delay(po->pcm, &delay) < 0 || delay < 0)
+		delay = 0;
+	queued = (size_t)delay + have + (po->out_frames - po->out_pos);
+	play_us = now_us() + (int64_t)queued * 1000000 / po->cfg.rate;
+	n = po->src.read(po->src.arg, po->dec + po->dec_len, ask, play_us);
+	if (n < 0)
+		po->dec_eof = 1;
+	else
+		po->dec_len += (size_t)n;
+}
+
 static void decode_more(struct playout *po, size_t want)
 {
+	if (po->src.read) {
+		source_more(po, want);
+		return;
+	}
 	while (!po->dec_eof && po->dec_len - po->dec_pos < want) {
 		int n, li, ch;
 
@@ -430,6 +495,9 @@ static size_t produce(struct playout *po, size_t max)
 	size_t avail, n;
 	uint64_t to_end;
 
+	/* live: a period at a time, so samples are chosen as late as possible */
+	if (po->src.read && max > po->period_frames)
+		max = po->period_frames;
 	decode_more(po, max + PLAYOUT_FADE + 1);
 	avail = po->dec_len - po->dec_pos;
 	if (po->stopping) {
@@ -528,6 +596,7 @@ static void pump(struct playout *po, int64_t mono)
 				return;
 			}
 			po->out_pos = 0;
+			po->out_frames = 0; /* nothing pending: a live source times from here */
 			po->out_frames = produce(po, po->out_cap);
 			if (po->out_frames == 0)
 				continue; /* source_done() holds now */

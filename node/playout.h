@@ -62,6 +62,17 @@ struct playout_done {
 	uint64_t frames;      /* samples played (per channel) */
 };
 
+/*
+ * A live source instead of a file (live.c): read() fills up to max mono
+ * samples whose first reaches the speaker at play_us (wall clock, us: now +
+ * what the device and our buffers still hold). It returns how many it
+ * filled, or -1 when the stream is over. It must not block.
+ */
+struct playout_source {
+	int (*read)(void *arg, int16_t *buf, size_t max, int64_t play_us);
+	void *arg;
+};
+
 struct OggOpusFile;
 typedef struct _snd_pcm snd_pcm_t;
 
@@ -83,6 +94,7 @@ struct playout {
 	/* the item being played */
 	int active;
 	struct OggOpusFile *of;
+	struct playout_source src;  /* a live source: read instead of of */
 	int16_t *dec;         /* decoded mono samples, [dec_pos, dec_len) not yet used */
 	size_t dec_len, dec_pos;
 	int dec_eof;
@@ -115,6 +127,9 @@ void playout_close(struct playout *po);
  */
 int playout_start(struct playout *po, const char *path, int volume, char *reason,
 		  size_t reasonlen);
+/* The same for a live source (see struct playout_source). */
+int playout_start_source(struct playout *po, const struct playout_source *src, int volume,
+			 char *reason, size_t reasonlen);
 /* Fade out (10 ms) and end the current play with PO_STOPPED. */
 void playout_stop(struct playout *po);
 /* Open the device now if closed, so a play due soon starts on time. */

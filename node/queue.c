@@ -11,6 +11,7 @@
 
 #include "cache.h"
 #include "emergency.h"
+#include "live.h"
 #include "events.h"
 #include "fetch.h"
 #include "log.h"
@@ -350,7 +351,8 @@ void queue_tick(struct node *n)
 		}
 		prev = it;
 	}
-	while (!playout_busy(&n->po) && !q->current && !n->stopping && !emergency_holds(n)) {
+	while (!playout_busy(&n->po) && !q->current && !n->stopping && !emergency_holds(n) &&
+	       !live_holds(n)) {
 		char path[PATH_MAX + 80], reason[400];
 
 		prev = NULL;
@@ -398,7 +400,8 @@ int64_t queue_next_deadline(const struct node *n)
 	const struct play_item *it;
 	int64_t now = now_ms(), mono = mono_ms(), t = INT64_MAX, d;
 
-	int idle = !playout_busy(&n->po) && !n->queue.current && !emergency_holds(n);
+	int idle = !playout_busy(&n->po) && !n->queue.current && !emergency_holds(n) &&
+		   !live_holds(n);
 
 	for (it = n->queue.head; it; it = it->next) {
 		if (!it->ready)

@@ -139,6 +139,7 @@ char *status_json(struct node *n)
 		return NULL;
 	json_object_set_new(o, "trust", node_keys_status_json(n));
 	json_object_set_new(o, "emergency", emergency_status_json(n));
+	json_object_set_new(o, "live", live_status_json(n));
 	if (n->fetch.head) {
 		const struct fetch *f = n->fetch.head;
 

@@ -443,7 +443,7 @@ EOF
 }
 
 # onsets NAME : the realtime (ms) of every onset the paced card heard.
-onsets() { awk '$1 == "onset" { printf "%d\n", $2 / 1000000 }' "$T/$1/onsets.log" 2>/dev/null; }
+onsets() { awk '$1 == "onset" { printf "%.0f\n", $2 / 1000000 }' "$T/$1/onsets.log" 2>/dev/null; }
 
 # write_node_cfg NAME ZONE... : $T/NAME/node.cfg (+ its asoundrc).
 write_node_cfg() {

@@ -1,0 +1,145 @@
+/*
+ * livebody.c - see livebody.h.
+ */
+#include "livebody.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return ((uint32_t)get16(p) << 16) | get16(p + 2);
+}
+
+int live_body_write(const struct live_batch *b, uint8_t *out, size_t cap)
+{
+	size_t off = LIVE_HEADER_LEN;
+	uint64_t t = (uint64_t)b->t0_us;
+	unsigned i;
+
+	if (b->nframes < 1 || b->nframes > LIVE_MAX_FRAMES)
+		return -EINVAL;
+	if (cap < LIVE_HEADER_LEN)
+		return -ENOSPC;
+	out[0] = 1;
+	out[1] = b->flags;
+	out[2] = b->level;
+	out[3] = (uint8_t)b->nframes;
+	put32(out + 4, b->session);
+	put32(out + 8, b->seq);
+	put32(out + 12, (uint32_t)(t >> 32));
+	put32(out + 16, (uint32_t)t);
+	put16(out + 20, b->frame_ms);
+	put16(out + 22, b->latency_ms);
+	for (i = 0; i < b->nframes; i++) {
+		if (b->len[i] < 1 || b->len[i] > LIVE_MAX_FRAME_BYTES)
+			return -EINVAL;
+		size_t hl = b->len[i] < 128 ? 1 : 2;
+
+		if (off + hl + b->len[i] > cap)
+			return -ENOSPC;
+		if (hl == 1)
+			out[off] = (uint8_t)b->len[i];
+		else
+			put16(out + off, (uint16_t)(0x8000 | b->len[i]));
+		memcpy(out + off + hl, b->frame[i], b->len[i]);
+		off += hl + (size_t)b->len[i];
+	}
+	return (int)off;
+}
+
+int live_body_parse(const uint8_t *buf, size_t len, struct live_batch *b, char *why,
+		    size_t whylen)
+{
+	size_t off = LIVE_HEADER_LEN;
+	unsigned i;
+
+	memset(b, 0, sizeof(*b));
+	if (len < LIVE_HEADER_LEN) {
+		snprintf(why, whylen, "live body of %zu bytes is shorter than its %d-byte header",
+			 len, LIVE_HEADER_LEN);
+		return -EINVAL;
+	}
+	if (buf[0] != 1) {
+		snprintf(why, whylen, "live body version %u (this node speaks 1)", buf[0]);
+		return -EINVAL;
+	}
+	b->flags = buf[1];
+	b->level = buf[2];
+	b->nframes = buf[3];
+	b->session = get32(buf + 4);
+	b->seq = get32(buf + 8);
+	b->t0_us = (int64_t)(((uint64_t)get32(buf + 12) << 32) | get32(buf + 16));
+	b->frame_ms = get16(buf + 20);
+	b->latency_ms = get16(buf + 22);
+	if (b->flags & ~LIVE_FLAG_LAST) {
+		snprintf(why, whylen, "live body: unknown flags 0x%02x", b->flags);
+		return -EINVAL;
+	}
+	if (b->level != 0 && b->level != 3 && b->level != 4) {
+		snprintf(why, whylen, "live body: level %u is not relay (0), live (3) or "
+			 "emergency (4)", b->level);
+		return -EINVAL;
+	}
+	if (b->nframes < 1 || b->nframes > LIVE_MAX_FRAMES) {
+		snprintf(why, whylen, "live body: frame count %u is not 1..%d", b->nframes,
+			 LIVE_MAX_FRAMES);
+		return -EINVAL;
+	}
+	if (b->frame_ms != 20) {
+		snprintf(why, whylen, "live body: frame duration %u ms (only 20 is spoken)",
+			 b->frame_ms);
+		return -EINVAL;
+	}
+	if (b->latency_ms < 20 || b->latency_ms > 10000) {
+		snprintf(why, whylen, "live body: latency %u ms is not 20..10000",
+			 b->latency_ms);
+		return -EINVAL;
+	}
+	if (b->t0_us <= 0) {
+		snprintf(why, whylen, "live body: capture time is not a time");
+		return -EINVAL;
+	}
+	for (i = 0; i < b->nframes; i++) {
+		uint16_t l;
+		size_t hl;
+
+		if (off + 1 > len || ((buf[off] & 0x80) && off + 2 > len)) {
+			snprintf(why, whylen, "live body: frame %u is cut off", i);
+			return -EINVAL;
+		}
+		hl = (buf[off] & 0x80) ? 2 : 1;
+		l = hl == 1 ? buf[off] : (uint16_t)(get16(buf + off) & 0x7fff);
+		if (l < 1 || l > LIVE_MAX_FRAME_BYTES || (hl == 2 && l < 128) ||
+		    off + hl + l > len) {
+			snprintf(why, whylen, "live body: frame %u has a bad length %u", i, l);
+			return -EINVAL;
+		}
+		b->len[i] = l;
+		b->frame[i] = buf + off + hl;
+		off += hl + (size_t)l;
+	}
+	if (off != len) {
+		snprintf(why, whylen, "live body: %zu bytes after the last frame", len - off);
+		return -EINVAL;
+	}
+	return 0;
+}

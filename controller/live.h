@@ -1,0 +1,67 @@
+/*
+ * live.h - the controller's side of live and relayed streams.
+ *
+ * A session takes audio from a source, cuts it into 20 ms frames, encodes
+ * each with libopus (in-band FEC on, so a node can rebuild a lost frame from
+ * the next one), stamps each with its capture time in controller time
+ * (CLOCK_REALTIME, us), and publishes a few frames per signed `live`
+ * envelope (livebody.h) with QoS 0 on <root>/zone/<zone>/live,
+ * <root>/node/<id>/live or <root>/zone/all/live.
+ *
+ * Sources:
+ *   - an ALSA capture device (microphone, line-in of a VOV/FM receiver),
+ *     read in the poll loop through its poll descriptors;
+ *   - stored content (`loaxa live --file F` imports F first), decoded with
+ *     the import decoder and paced by a timerfd, 20 ms per frame.
+ *
+ * Levels: `live` (the operator now; preempts scheduled plays on the nodes)
+ * or `relay` (the lowest: yields to everything; ends at `until`). One
+ * session per level may run at once; a live session and a relay may both
+ * stream (nodes play the live one).
+ *
+ * Its own MQTT connection ("<site>-controller-live"), because a broker
+ * queues per client: a burst of content chunks on the bulk connection, or
+ * commands on the control one, must never hold a live frame back.
+ *
+ * Batching: latency / 80 ms frames per message, 1 to 12 (12 = 240 ms at the
+ * default 1 s): the envelope's 124 bytes and MQTT's header cost ~4x the codec
+ * rate with one frame per message, ~1.3x with 12; a frame waits at most a
+ * quarter of the latency before it leaves.
+ */
+#ifndef LOAXA_CTL_LIVE_H
+#define LOAXA_CTL_LIVE_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+struct ctl;
+struct ctl_principal;
+
+#define CTL_LIVE_DEFAULT_LATENCY_MS 1000
+#define CTL_LIVE_MIN_LATENCY_MS 60
+#define CTL_LIVE_MAX_LATENCY_MS 10000
+#define CTL_LIVE_MAX_PFDS 10
+
+int ctl_live_init(struct ctl *c);
+/* Connect the live MQTT client (non-blocking). */
+int ctl_live_start(struct ctl *c);
+/* End every session and disconnect (call before ctl_mqtt_stop). */
+void ctl_live_free(struct ctl *c);
+
+int ctl_live_pollfds(struct ctl *c, struct pollfd *pfds, int max);
+void ctl_live_handle(struct ctl *c, const struct pollfd *pfds, int n);
+/* Keepalive, reconnect, relay end times; about once a second. */
+void ctl_live_tick(struct ctl *c);
+
+/*
+ * Everything under /v1/live (see docs/controller.md), for who: starting a
+ * session needs the operate permission and a target in who's zones.
+ */
+void ctl_live_api(struct ctl *c, const struct ctl_principal *who, const char *method,
+		  const char *url, const char *body, size_t len, unsigned *status,
+		  json_t **reply, char *target, size_t targetlen);
+
+#endif
