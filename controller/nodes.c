@@ -18,7 +18,8 @@
 
 static const char *const event_types[] = {
 	"play_started", "play_finished", "play_failed", "content_ready",
-	"content_failed", "play_preempted", "emergency_started", "emergency_ended", "live_started", "live_ended", NULL,
+	"content_failed", "play_preempted", "emergency_started", "emergency_ended",
+	"live_started", "live_ended", NULL,
 };
 
 /* Event ids are chosen by nodes ("n1-7-12"): keep them to safe characters. */

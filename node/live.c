@@ -114,6 +114,14 @@ static int src_read(void *arg, int16_t *buf, size_t max, int64_t play_us)
 			l->resyncs++;
 		l->cursor = want;
 		l->cursor_set = 1;
+	} else if (want - l->cursor > LIVE_SLEW_DEADBAND) {
+		/* a little behind (the first estimate, clock drift): skip one sample per
+		 * call, inaudible, until in step again */
+		l->cursor++;
+		l->slews++;
+	} else if (l->cursor - want > LIVE_SLEW_DEADBAND) {
+		l->cursor--; /* a little ahead: play one sample twice */
+		l->slews++;
 	}
 	while (i < max) {
 		int64_t s = l->cursor, seq64 = s >= 0 ? s / LIVE_FRAME_SAMPLES : -1;
@@ -185,7 +193,7 @@ static void start_session(struct node *n, const struct live_batch *b)
 	l->cursor_set = 0;
 	l->playing = l->yielding = l->confirmed = 0;
 	l->start_ms = 0;
-	l->frames = l->lost = l->fec = l->plc = l->resyncs = l->bad = 0;
+	l->frames = l->lost = l->fec = l->plc = l->resyncs = l->slews = l->bad = 0;
 	snprintf(l->id, sizeof(l->id), "l-%08" PRIx32, b->session);
 	log_info("live session %s (%s, latency %u ms) begins at frame %" PRIu32, l->id,
 		 level_name(l->level), l->latency_ms, b->seq);
@@ -373,12 +381,12 @@ json_t *live_status_json(const struct node *n)
 
 	if (!l->active)
 		return json_null();
-	return json_pack("{s:s, s:s, s:i, s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "session", l->id,
+	return json_pack("{s:s, s:s, s:i, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "session", l->id,
 			 "level", level_name(l->level), "latency_ms", (int)l->latency_ms,
 			 "playing", l->playing, "frames", (json_int_t)l->frames, "late",
 			 (json_int_t)l->jb.late, "lost", (json_int_t)l->lost, "fec",
 			 (json_int_t)l->fec, "plc", (json_int_t)l->plc, "resyncs",
-			 (json_int_t)l->resyncs);
+			 (json_int_t)l->resyncs, "slews", (json_int_t)l->slews);
 }
 
 void live_on_connect(struct node *n)

@@ -32,7 +32,8 @@
 
 #define LIVE_TIMEOUT_MS 3000
 #define LIVE_FRAME_SAMPLES 960   /* 20 ms at 48 kHz */
-#define LIVE_RESYNC_SAMPLES 240  /* 5 ms: beyond this the play position is corrected */
+#define LIVE_RESYNC_SAMPLES 240  /* 5 ms: beyond this the play position jumps */
+#define LIVE_SLEW_DEADBAND 2     /* samples; within 5 ms it slews one sample per read */
 
 struct node;
 struct envelope;
@@ -63,7 +64,7 @@ struct node_live {
 	int confirmed;
 	int64_t start_ms;
 	char id[16];              /* "l-<8 hex>" */
-	uint64_t frames, lost, fec, plc, resyncs, bad;
+	uint64_t frames, lost, fec, plc, resyncs, slews, bad;
 
 	void (*next_started)(void *arg, int64_t start_ms);
 	void (*next_done)(void *arg, const struct playout_done *done);
