@@ -78,9 +78,23 @@ static void msg_add(json_t *arr, const char *fmt, va_list ap)
 {
 	char buf[1024];
 
+	json_t *str;
+	size_t i;
+
 	vsnprintf(buf, sizeof(buf), fmt, ap);
-	if (arr)
-		json_array_append_new(arr, json_string(buf));
+	if (!arr)
+		return;
+	/* A file's bytes quoted in the message (or the cut at 1024) may not be
+	 * UTF-8, which jansson refuses: keep the message, not those bytes
+	 * (found by tests/fuzz/fuzz_schedule.c: the error was lost). */
+	str = json_string(buf);
+	if (!str) {
+		for (i = 0; buf[i]; i++)
+			if ((unsigned char)buf[i] >= 0x80)
+				buf[i] = '?';
+		str = json_string(buf);
+	}
+	json_array_append_new(arr, str);
 }
 
 void sched_error(struct sched_msgs *m, const char *fmt, ...)

@@ -264,7 +264,7 @@ static int doc_int(json_t *o, const char *key, int64_t *out)
 }
 
 /* Parse and check everything before changing anything. */
-static int doc_parse(const struct node *n, const uint8_t *body, size_t len, struct doc *d,
+static int doc_parse(const char *self, const uint8_t *body, size_t len, struct doc *d,
 		     char *err, size_t errlen)
 {
 	json_error_t je;
@@ -329,7 +329,7 @@ static int doc_parse(const struct node *n, const uint8_t *body, size_t len, stru
 			snprintf(err, errlen, "revoked_nodes[%zu] is not a node id", i);
 			goto out;
 		}
-		if (strcmp(json_string_value(e), n->cfg.node) == 0)
+		if (strcmp(json_string_value(e), self) == 0)
 			d->names_me = 1;
 	}
 	for (i = 0; i < d->nkeys; i++)
@@ -343,6 +343,15 @@ out:
 	return rc;
 }
 
+int node_keys_doc_check(const char *self, const uint8_t *body, size_t len, char *err,
+			size_t errlen)
+{
+	struct doc d;
+	int rc = doc_parse(self, body, len, &d, err, errlen);
+
+	return rc < 0 ? rc : d.names_me;
+}
+
 void node_keys_on_trust(struct node *n, const struct envelope *env)
 {
 	struct node_keys *k = &n->keys, next;
@@ -351,7 +360,7 @@ void node_keys_on_trust(struct node *n, const struct envelope *env)
 	int64_t now = now_ms();
 	size_t i;
 
-	if (doc_parse(n, env->body, env->body_len, &d, err, sizeof(err)) < 0) {
+	if (doc_parse(n->cfg.node, env->body, env->body_len, &d, err, sizeof(err)) < 0) {
 		log_warnx("rejected the trust document (sequence %" PRIu64 "): %s", env->seq, err);
 		n->rejected_body++;
 		status_changed(n);

@@ -57,6 +57,12 @@ int node_keys_init(struct node *n);
 
 /* 1 when topic is <root>/zone/all/key. */
 int node_keys_topic(const struct node *n, const char *topic);
+/*
+ * Check a trust document body without applying it (tests, fuzzing):
+ * -EINVAL with err, else 1 when it revokes self, 0 when not.
+ */
+int node_keys_doc_check(const char *self, const uint8_t *body, size_t len, char *err,
+			size_t errlen);
 /* A verified envelope of type key from that topic. */
 void node_keys_on_trust(struct node *n, const struct envelope *env);
 

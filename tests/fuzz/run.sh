@@ -6,8 +6,9 @@
 #   tests/fuzz/run.sh --seeds     regenerate the committed envelope seeds
 #                                 (tests/fuzz/corpus/fuzz_envelope/, gen_corpus.c)
 # Environment:
-#   FUZZ_SECONDS=60   run time per harness (default 60)
-#   FUZZ_RUNS=N       run N inputs per harness instead (overrides FUZZ_SECONDS)
+#   FUZZ_RUNS=N       inputs per harness (default 1000000), bounded by
+#   FUZZ_MAX_SECONDS  (default 900) so a slow harness cannot run forever
+#   FUZZ_SECONDS=S    run S seconds per harness instead (no run count)
 #   FUZZ_ARGS="..."   extra libFuzzer options, e.g. "-jobs=4 -max_len=65536"
 #   FUZZ_CC=clang     compiler (needs -fsanitize=fuzzer)
 #   FUZZ_VERBOSE=1    keep the harnesses' own stderr (logging) instead of muting it
@@ -17,6 +18,7 @@
 # needs in comment lines anywhere in its file:
 #   // fuzz-sources: import/foo.c node/bar.c    (their directories go on -I)
 #   // fuzz-pkgs: libmosquitto                  (pkg-config packages)
+#   // fuzz-args: -max_len=4096                 (libFuzzer options of its own)
 # Seeds are read from tests/fuzz/corpus/<name>/ (never written); new inputs go
 # to build/fuzz/corpus/<name>/, crashes to build/fuzz/artifacts/<name>-*,
 # logs to build/fuzz/logs/<name>.log. tests/fuzz/<name>.dict is used when
@@ -92,12 +94,12 @@ for src in tests/fuzz/fuzz_*.c; do
 done
 [ ${#harnesses[@]} -gt 0 ] || { echo "no harness matches: $*" >&2; exit 1; }
 
-if [ -n "${FUZZ_RUNS:-}" ]; then
-	limit="-runs=$FUZZ_RUNS"
-	what="$FUZZ_RUNS runs"
+if [ -n "${FUZZ_SECONDS:-}" ] && [ -z "${FUZZ_RUNS:-}" ]; then
+	limit="-max_total_time=$FUZZ_SECONDS"
+	what="$FUZZ_SECONDS s"
 else
-	limit="-max_total_time=${FUZZ_SECONDS:-60}"
-	what="${FUZZ_SECONDS:-60} s"
+	limit="-runs=${FUZZ_RUNS:-1000000} -max_total_time=${FUZZ_MAX_SECONDS:-900}"
+	what="${FUZZ_RUNS:-1000000} runs (at most ${FUZZ_MAX_SECONDS:-900} s)"
 fi
 mute="-close_fd_mask=2"
 [ "${FUZZ_VERBOSE:-0}" = 1 ] && mute=""
@@ -119,6 +121,7 @@ for src in "${harnesses[@]}"; do
 	echo "$name: fuzzing for $what ..."
 	# shellcheck disable=SC2086
 	"$OUT/$name" $limit $mute -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+		$(declared args "$src") \
 		-artifact_prefix="$OUT/artifacts/$name-" "${dict[@]}" ${FUZZ_ARGS:-} \
 		"$OUT/corpus/$name" "${seeds[@]}" >"$log" 2>&1
 	rc=$?

@@ -1,0 +1,65 @@
+/*
+ * fuzz_node_msgs.c - libFuzzer harness for what a node parses behind a
+ * valid signature: byte 0 picks the parser, the rest is the body.
+ *   0: cmd_parse()             command JSON (play, stop, ...)
+ *   1: node_keys_doc_check()   the trust document (keys, retire, revoked)
+ *   2: fetch_parse_chunk()     a content chunk's binary header
+ * A signed body is still untrusted input for parsing: a bug here must not
+ * be reachable by whoever holds a key. Invariants checked with abort().
+ *
+ * fuzz-sources: node/cmd.c node/keys.c node/fetch.c node/queue.c node/status.c node/events.c node/cache.c node/playout.c node/mqtt.c node/nodecfg.c
+ * fuzz-pkgs: libmosquitto alsa opusfile opus ogg libsystemd
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "fetch.h"
+#include "keys.h"
+#include "log.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int ready;
+	char why[512];
+	struct node_cmd cmd;
+	struct chunk_hdr h;
+	int rc;
+
+	if (!ready) {
+		log_init("fuzz", 0);
+		ready = 1;
+	}
+	if (size < 1)
+		return 0;
+	switch (data[0] % 3) {
+	case 0:
+		memset(&cmd, 0, sizeof(cmd));
+		rc = cmd_parse(data + 1, size - 1, 1795000000000LL, 1ULL << 30, &cmd, why,
+			       sizeof(why));
+		if (rc == 0 && cmd.kind != NODE_CMD_PLAY && cmd.kind != NODE_CMD_STOP &&
+		    cmd.kind < NODE_CMD_PLAY)
+			abort();
+		if (rc < 0 && !why[0])
+			abort(); /* every refusal says why */
+		break;
+	case 1:
+		why[0] = '\0';
+		rc = node_keys_doc_check("n1", data + 1, size - 1, why, sizeof(why));
+		if (rc < 0 && !why[0])
+			abort();
+		if (rc > 1)
+			abort();
+		break;
+	case 2:
+		why[0] = '\0';
+		rc = fetch_parse_chunk(data + 1, size - 1, &h, why, sizeof(why));
+		if (rc == 0 && (h.data < data + 1 || h.data + h.data_len > data + size))
+			abort(); /* the chunk data lies inside the message */
+		break;
+	}
+	return 0;
+}
