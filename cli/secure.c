@@ -29,8 +29,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "cli.h"
 #include "client.h"
+#include "envelope.h"
 #include "mosqpw.h"
 #include "util.h"
 
@@ -459,12 +462,117 @@ int cmd_node(int argc, char **argv)
 	return CLI_EXIT_USAGE;
 }
 
+/*
+ * loaxa key recover: the break-glass trust document, signed by the offline
+ * recovery key (docs/security.md). Runs anywhere, without the controller:
+ * the operator publishes the file retained on <root>/zone/all/key.
+ */
+static int key_recover(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "recovery-key", required_argument, NULL, 'r' },
+		{ "site", required_argument, NULL, 's' },
+		{ "trust", required_argument, NULL, 't' },
+		{ "revoke", required_argument, NULL, 'x' },
+		{ "revoke-node", required_argument, NULL, 'n' },
+		{ "days", required_argument, NULL, 'd' },
+		{ "out", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *rkey = NULL, *site = NULL, *out = NULL;
+	json_t *keys = json_array(), *revoked = json_array(), *nodes = json_array(), *doc = NULL;
+	long days = 365;
+	struct signer s;
+	uint8_t pk[32], *env = NULL;
+	size_t envlen = 0;
+	char hex[80], *text = NULL;
+	int64_t now = (int64_t)time(NULL) * 1000, not_after;
+	struct timespec ts;
+	int ch, rc = CLI_EXIT_ERROR;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'r': rkey = optarg; break;
+		case 's': site = optarg; break;
+		case 'd': days = strtol(optarg, NULL, 10); break;
+		case 'o': out = optarg; break;
+		case 'n':
+			if (!name_valid(optarg))
+				goto usage;
+			json_array_append_new(nodes, json_string(optarg));
+			break;
+		case 't':
+		case 'x':
+			if (read_secret_line(optarg, hex, sizeof(hex)) < 0 ||
+			    public_key_parse(pk, hex) < 0) {
+				fprintf(stderr, "loaxa: %s is not a public key file (64 hex digits)\n",
+					optarg);
+				goto out;
+			}
+			json_array_append_new(ch == 't' ? keys : revoked, json_string(hex));
+			break;
+		default: goto usage;
+		}
+	}
+	if (optind != argc || !rkey || !site || !out || json_array_size(keys) == 0 ||
+	    json_array_size(keys) > 3 || days < 1 || days > 3650)
+		goto usage;
+	if (signer_load(&s, rkey, site) < 0) {
+		fprintf(stderr, "loaxa: cannot use the recovery key %s for site %s\n", rkey, site);
+		goto out;
+	}
+	not_after = now + days * 86400000LL;
+	{
+		json_t *list = json_array(), *k;
+		size_t i;
+
+		json_array_foreach(keys, i, k)
+			json_array_append_new(list, json_pack("{s:O, s:I}", "key", k, "not_after",
+							      (json_int_t)not_after));
+		doc = json_pack("{s:o, s:O, s:O}", "keys", list, "revoked_keys", revoked,
+				"revoked_nodes", nodes);
+	}
+	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!text || envelope_seal(&s, ENV_KEY, 0,
+				   (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
+				   now, not_after, text, strlen(text), &env, &envlen) < 0 ||
+	    write_file_atomic(out, env, envlen, 0644) < 0) {
+		fprintf(stderr, "loaxa: cannot make %s\n", out);
+		sodium_memzero(&s, sizeof(s));
+		goto out;
+	}
+	sodium_memzero(&s, sizeof(s));
+	printf("recovery trust document written to %s (%zu bytes); publish it retained:\n"
+	       "  mosquitto_pub -h BROKER -p 8883 --cafile ca.crt -u controller -P ... -r -q 1 "
+	       "-t loaxa/%s/zone/all/key -f %s\n"
+	       "then install the new key as the controller's key and restart it.\n", out,
+	       envlen, site, out);
+	rc = CLI_EXIT_OK;
+	goto out;
+usage:
+	fprintf(stderr, "usage: loaxa key recover --recovery-key FILE --site S --trust PUB "
+		"[--trust PUB2] [--revoke PUB]... [--revoke-node N]... [--days N] -o OUT\n");
+	rc = CLI_EXIT_USAGE;
+out:
+	json_decref(keys);
+	json_decref(revoked);
+	json_decref(nodes);
+	json_decref(doc);
+	free(text);
+	free(env);
+	return rc;
+}
+
 int cmd_key(int argc, char **argv)
 {
 	struct cli_resp resp;
 	json_t *body, *list, *e, *st;
 	size_t i;
 
+	if (argc >= 2 && strcmp(argv[1], "recover") == 0)
+		return key_recover(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "rotate") == 0) {
 		body = json_object();
 		if (argc == 4 && strcmp(argv[2], "--lifetime-s") == 0) {
@@ -514,6 +622,7 @@ int cmd_key(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 usage:
-	fprintf(stderr, "usage: loaxa key rotate [--lifetime-s N] | key list [--json]\n");
+	fprintf(stderr, "usage: loaxa key rotate [--lifetime-s N] | key list [--json] | key "
+		"recover ... (see loaxa help)\n");
 	return CLI_EXIT_USAGE;
 }

@@ -81,7 +81,7 @@ static int key_path_with(struct ctl *c, const char *suffix, char *out, size_t ou
 	return 0;
 }
 
-/* Record a key (once); its expiry counts from now. */
+/* Record a key (once); its expiry counts from now. 1 when it is new. */
 static int key_record(struct ctl *c, const uint8_t pk[32], int64_t lifetime_ms)
 {
 	char hex[65];
@@ -97,6 +97,8 @@ static int key_record(struct ctl *c, const uint8_t pk[32], int64_t lifetime_ms)
 	sqlite3_bind_int64(st, 3, now_ms() + lifetime_ms);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rc = db_fail(c, "cannot record a key");
+	else
+		rc = sqlite3_changes(c->db.h) > 0;
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -326,6 +328,31 @@ int ctl_keys_start(struct ctl *c)
 	rc = key_record(c, c->signer.pk, (int64_t)c->cfg.keys.lifetime_days * DAY_MS);
 	if (rc < 0)
 		return rc;
+	if (rc == 1 && trust_exists(c)) {
+		/*
+		 * A key file we never used: the operator installed a new key (after
+		 * `loaxa key recover`). The keys we signed with before are not ours
+		 * any more; nodes learn it from the next document.
+		 */
+		char hex[65];
+		sqlite3_stmt *st = NULL;
+
+		hex_encode(hex, c->signer.pk, 32);
+		if (sqlite3_prepare_v2(c->db.h, "UPDATE keys SET revoked = ? WHERE pk != ? AND "
+				       "revoked IS NULL", -1, &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, now_ms());
+			sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
+			sqlite3_step(st);
+		}
+		sqlite3_finalize(st);
+		log_warnx("the controller key changed outside a rotation: every earlier key is "
+			  "now listed as revoked in the trust document");
+		if (key_path_with(c, ".old", next, sizeof(next)) == 0)
+			unlink(next); /* an old key must not sign documents any more */
+		rc = trust_issue(c);
+		if (rc < 0)
+			return rc;
+	}
 	if (key_path_with(c, ".next", next, sizeof(next)) == 0 && access(next, F_OK) == 0) {
 		/* A rotation was announced but the switch did not happen. */
 		if (signer_load(&s, next, c->cfg.site) == 0) {

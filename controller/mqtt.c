@@ -14,6 +14,7 @@
 #include "delivery.h"
 #include "log.h"
 #include "nodes.h"
+#include "ratelimit.h"
 #include "util.h"
 
 #define BACKOFF_MAX_S 30
@@ -196,6 +197,8 @@ void ctl_mqtt_route(struct ctl *c, const char *topic, const void *payload,
 			  len, topic, CTL_MAX_INBOUND);
 		return;
 	}
+	if (ctl_ratelimit_inbound(node, kind, mono_ms()) < 0)
+		return; /* a flood from one node (ratelimit.h) */
 	if (strcmp(kind, "status") == 0)
 		ctl_nodes_on_status(c, node, payload, len, retained);
 	else if (strcmp(kind, "event") == 0) {

@@ -11,11 +11,14 @@
 #include "ctl.h"
 #include "ctlutil.h"
 #include "log.h"
+#include "keys.h"
+#include "ratelimit.h"
 #include "secops.h"
 #include "util.h"
 
 static const char *const owned[] = {
 	"/v1/login", "/v1/logout", "/v1/whoami", "/v1/users", "/v1/audit", "/v1/keys",
+	"/v1/security",
 };
 static const char *const owned_prefix[] = {
 	"/v1/users/", "/v1/provision/", "/v1/keys/",
@@ -234,6 +237,11 @@ void ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
 		user_del(c, who, url + 10, status, reply, target, tlen);
 	} else if (get && strcmp(url, "/v1/audit") == 0) {
 		audit_get(c, conn, status, reply);
+	} else if (get && strcmp(url, "/v1/security") == 0) {
+		/* for dashboards and alarms: key expiry, nodes being rate limited */
+		*status = MHD_HTTP_OK;
+		*reply = json_pack("{s:o, s:o}", "keys", ctl_keys_status_json(c), "rate_limited",
+				   ctl_ratelimit_json());
 	} else if (ctl_secops_handle(c, method, url, req, status, reply, target, tlen) == 0) {
 		/* provisioning and keys (secops.c) */
 	} else {

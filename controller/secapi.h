@@ -10,6 +10,7 @@
  *   GET    /v1/provision/nodes  POST /v1/provision/nodes {"node","zones"}
  *   POST   /v1/provision/nodes/<name>/revoke
  *   GET    /v1/keys             POST /v1/keys/rotate
+ *   GET    /v1/security         key expiry alarm, nodes being rate limited
  *
  * api.c routes every URL ctl_secapi_owns() claims here, after it has
  * authenticated the request (all but login) and checked the role against

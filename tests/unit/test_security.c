@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "mosqpw.h"
+#include "ratelimit.h"
 #include "tap.h"
 #include "util.h"
 
@@ -269,6 +270,30 @@ static void test_rate_limits(void)
 	      "an unknown user gets the same answer as a wrong password");
 }
 
+static void test_ratelimit(void)
+{
+	int i, ok = 0;
+	json_t *j;
+
+	ctl_ratelimit_reset();
+	for (i = 0; i < RL_STATUS_BURST + 10; i++)
+		ok += ctl_ratelimit_inbound("n1", "status", 1000) == 0;
+	CHECK(ok == RL_STATUS_BURST, "a burst of %d statuses: the first %d pass (%d did)",
+	      RL_STATUS_BURST + 10, RL_STATUS_BURST, ok);
+	CHECK(ctl_ratelimit_inbound("n2", "status", 1000) == 0,
+	      "another node is not held back by n1's flood");
+	CHECK(ctl_ratelimit_inbound("n1", "event", 1000) == 0,
+	      "n1's events have their own budget");
+	for (i = 0, ok = 0; i < 20; i++)
+		ok += ctl_ratelimit_inbound("n1", "status", 2000) == 0;
+	CHECK(ok == RL_STATUS_RATE, "one second later %d more pass (%d did)", RL_STATUS_RATE, ok);
+	j = ctl_ratelimit_json();
+	CHECK(json_integer_value(json_object_get(json_object_get(j, "n1"), "status")) == 25 &&
+	      !json_object_get(j, "n2"), "the drops are counted per node and kind (n1 status 25)");
+	json_decref(j);
+	ctl_ratelimit_reset();
+}
+
 int main(void)
 {
 	char path[128];
@@ -287,6 +312,7 @@ int main(void)
 	test_users();
 	test_tokens_and_perms();
 	test_rate_limits();
+	test_ratelimit();
 	ctl_auth_free(&c);
 	ctl_db_close(&c.db);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
