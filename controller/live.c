@@ -172,6 +172,15 @@ int ctl_live_start(struct ctl *c)
 	if (c->cfg.mqtt.username[0])
 		mosquitto_username_pw_set(L->m, c->cfg.mqtt.username,
 					  c->cfg.mqtt.password[0] ? c->cfg.mqtt.password : NULL);
+	/* TLS like the other two connections (mqtt.c, docs/security.md) */
+	if (c->cfg.mqtt.cafile[0] &&
+	    (mosquitto_tls_set(L->m, c->cfg.mqtt.cafile, NULL, NULL, NULL, NULL) !=
+		     MOSQ_ERR_SUCCESS ||
+	     mosquitto_tls_opts_set(L->m, 1, "tlsv1.2", NULL) != MOSQ_ERR_SUCCESS)) {
+		log_errorx("mqtt.cafile %s: cannot set up TLS for the live connection",
+			   c->cfg.mqtt.cafile);
+		return -EINVAL;
+	}
 	mosquitto_connect_callback_set(L->m, on_connect);
 	mosquitto_disconnect_callback_set(L->m, on_disconnect);
 	attempt_connect(c);

@@ -68,6 +68,12 @@ POST /v1/schedule/apply {}
 POST /v1/announcements {}
 POST /v1/cancel {}
 GET /v1/readiness
+GET /v1/emergency
+POST /v1/emergency {"clip":"x","all":true}
+POST /v1/emergency/stop {}
+GET /v1/live
+POST /v1/live {}
+GET /v1/security
 GET /v1/no-such-thing
 POST /v2/anything {}
 EOF
