@@ -2,7 +2,7 @@
 # Signed messages and the controller key's lifecycle against real nodes on
 # the secure broker (docs/security.md, docs/protocol.md "Trust document"):
 #   - forged (bit flipped), wrong key, replayed, expired, future-dated,
-#     wrong-site and oversized messages of type cmd, plan and key are all
+#     wrong-site and oversized messages of type cmd, plan, live and key are all
 #     refused, each reason logged and counted in the node's status;
 #   - `loaxa key rotate` while broadcasts keep coming: every broadcast is
 #     played to the end on every node, none refused; nodes trust the new
@@ -82,11 +82,14 @@ seal plan "$T/plan.json" "$T/plan-ok.bin"
 inject node/n1/plan "$T/plan-ok.bin"
 seal cmd "$T/cmd.json" "$T/cmd-ok.bin"
 inject node/n1/cmd "$T/cmd-ok.bin"
+head -c 64 /dev/urandom >"$T/live.json" # a live body (binary; refused after the envelope)
+seal live "$T/live.json" "$T/live-ok.bin"
+inject zone/thon-1/live "$T/live-ok.bin"
 declare -A before=()
 for r in bad_signature unknown_key replay expired future wrong_site oversized; do
 	before[$r]=$(rejected n1 $r)
 done
-for t in cmd:node/n1/cmd plan:node/n1/plan key:zone/all/key; do
+for t in cmd:node/n1/cmd plan:node/n1/plan live:zone/thon-1/live key:zone/all/key; do
 	type=${t%%:*}
 	topic=${t#*:}
 	body=$T/$type.json
@@ -110,11 +113,11 @@ done
 counts_grew() {
 	local r
 	for r in bad_signature unknown_key replay expired future wrong_site oversized; do
-		[ "$(rejected n1 $r)" -ge $(( ${before[$r]} + 3 )) ] || return 1
+		[ "$(rejected n1 $r)" -ge $(( ${before[$r]} + 4 )) ] || return 1
 	done
 }
 if wait_for 15 counts_grew; then
-	ok "forged, wrong-key, replayed, expired, future, wrong-site and oversized cmd, plan and key messages: each refused and counted in status (3 each)"
+	ok "forged, wrong-key, replayed, expired, future, wrong-site and oversized cmd, plan, live and key messages: each refused and counted in status (4 each)"
 else
 	not_ok "each hostile message is counted in the node's status"
 	node_json n1 | jq -c '.status.rejected' | sed 's/^/#   /'
@@ -123,6 +126,10 @@ for w in 'signature does not verify' 'not one we trust|unknown' 'replay|lower' '
 	'ahead' 'site' 'larger|oversized'; do
 	check "n1's log names the reason /$w/" grep -Eq "rejected message on .*($w)" "$T/n1/node.log"
 done
+check "a trust document signed by a key n1 does not know: n1 says why it cannot follow" \
+	grep -q 'This node cannot follow: re-provision it' "$T/n1/node.log"
+check "... and reports it in its status (trust.stale)" \
+	eval "node_json n1 | jq -e '.status.trust.stale == true' >/dev/null"
 check "the evil key was not installed by its forged trust document" \
 	bash -c "! grep -q 'trusting key.*$(key_id "$T/evil/controller.pub")' '$T/n1/node.log'"
 
@@ -171,6 +178,8 @@ for n in n1 n2; do
 	check "$n trusts the new key $NEW_ID" trust_has "$n" "$NEW_ID"
 done
 check "n1 still trusts the old key during its retirement window" trust_has n1 "$OLD_ID"
+check "the controller's next trust document clears n1's stale flag" \
+	eval "node_json n1 | jq -e '.status.trust.stale == false' >/dev/null"
 check "loaxa key list shows the new key current and the old retired" \
 	bash -c "\"$LOAXA\" key list | grep -Eq '^$NEW_ID +current' && \"$LOAXA\" key list | grep -Eq '^$OLD_ID +retired'"
 
