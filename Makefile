@@ -29,7 +29,7 @@ pl = $(shell pkg-config --libs $(1))
 COMMON_PKGS := libsodium jansson libconfig
 NODE_PKGS   := $(COMMON_PKGS) libmosquitto alsa opusfile opus ogg libsystemd
 IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc
-CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd $(IMPORT_PKGS) libsystemd alsa
+CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd $(IMPORT_PKGS) libsystemd alsa libcrypto
 CLI_PKGS    := $(COMMON_PKGS) libcurl $(IMPORT_PKGS)
 
 COMMON_SRC := $(wildcard common/*.c)

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -22,6 +24,8 @@
 #include "util.h"
 
 #define DAY_MS (86400LL * 1000)
+
+static void key_expiry_alarm(struct ctl *c);
 
 struct ctl_keys {
 	int pending;                /* a rotation waits for its switch */
@@ -375,7 +379,96 @@ void ctl_keys_stop(struct ctl *c)
 	c->keys = NULL;
 }
 
+/*
+ * The certificates the controller relies on: the broker's CA (mqtt.cafile,
+ * broker.dir/ca.crt) and the broker's own (broker.dir/server.crt, 825 days
+ * from `loaxa broker-config`). When one expires, TLS stops and so does the
+ * whole site: they get the same 30-day alarm as the key.
+ */
+static int64_t cert_not_after_ms(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+	struct tm tm;
+	int64_t ms = 0;
+
+	if (!f)
+		return 0;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (!x)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+		ms = (int64_t)timegm(&tm) * 1000;
+	X509_free(x);
+	return ms;
+}
+
+static json_t *certs_json(struct ctl *c)
+{
+	char paths[3][PATH_MAX];
+	json_t *list = json_array();
+	int n = 0, i, j;
+
+	if (c->cfg.mqtt.cafile[0])
+		snprintf(paths[n++], PATH_MAX, "%s", c->cfg.mqtt.cafile);
+	if (c->cfg.broker.dir[0]) {
+		if ((size_t)snprintf(paths[n], PATH_MAX, "%s/ca.crt", c->cfg.broker.dir) <
+		    PATH_MAX)
+			n++;
+		if ((size_t)snprintf(paths[n], PATH_MAX, "%s/server.crt", c->cfg.broker.dir) <
+		    PATH_MAX)
+			n++;
+	}
+	for (i = 0; i < n; i++) {
+		char real[PATH_MAX];
+		int64_t na, left;
+		int dup = 0;
+
+		if (!realpath(paths[i], real))
+			continue;
+		for (j = 0; j < i; j++) {
+			char other[PATH_MAX];
+
+			if (realpath(paths[j], other) && strcmp(other, real) == 0)
+				dup = 1;
+		}
+		na = dup ? 0 : cert_not_after_ms(real);
+		if (!na)
+			continue;
+		left = na - now_ms();
+		json_array_append_new(list, json_pack("{s:s, s:I, s:I, s:b}", "file", real,
+						      "not_after", (json_int_t)na, "days_left",
+						      (json_int_t)(left / DAY_MS), "alarm",
+						      left <= KEY_ALARM_DAYS * DAY_MS));
+	}
+	return list;
+}
+
 static void expiry_alarm(struct ctl *c)
+{
+	json_t *certs = certs_json(c), *e;
+	size_t i;
+
+	json_array_foreach(certs, i, e) {
+		if (!json_is_true(json_object_get(e, "alarm")))
+			continue;
+		if (json_integer_value(json_object_get(e, "not_after")) <= now_ms())
+			log_errorx("ALARM: the certificate %s has EXPIRED: TLS to the broker "
+				   "fails; renew it (docs/security.md)",
+				   json_string_value(json_object_get(e, "file")));
+		else
+			log_warnx("ALARM: the certificate %s expires in %lld day%s: renew it "
+				  "(docs/security.md)", json_string_value(json_object_get(e, "file")),
+				  (long long)json_integer_value(json_object_get(e, "days_left")),
+				  json_integer_value(json_object_get(e, "days_left")) == 1 ? "" : "s");
+	}
+	json_decref(certs);
+	key_expiry_alarm(c);
+}
+
+static void key_expiry_alarm(struct ctl *c)
 {
 	int64_t left = key_not_after(c, c->signer.pk) - now_ms();
 	char hex[65];
@@ -440,10 +533,10 @@ json_t *ctl_keys_status_json(struct ctl *c)
 	char hex[65];
 
 	hex_encode(hex, c->signer.key_id, ENVELOPE_KEYID_LEN);
-	return json_pack("{s:s, s:I, s:I, s:b, s:b}", "current", hex, "not_after",
+	return json_pack("{s:s, s:I, s:I, s:b, s:b, s:o}", "current", hex, "not_after",
 			 (json_int_t)not_after, "days_left", (json_int_t)(left / DAY_MS),
 			 "alarm", left <= KEY_ALARM_DAYS * DAY_MS, "rotation_pending",
-			 c->keys && c->keys->pending);
+			 c->keys && c->keys->pending, "certificates", certs_json(c));
 }
 
 static json_t *keys_list_json(struct ctl *c)

@@ -7,10 +7,10 @@
  *   3: ctl_json_object() + the login/user fields secapi.c reads
  * Invariants checked with abort(): a refusal always says why; what is
  * accepted has valid names.
- *
- * fuzz-sources: controller/broadcast.c controller/nodes.c controller/ctlutil.c controller/db.c controller/mqtt.c controller/delivery.c controller/imports.c controller/api.c controller/auth.c controller/secapi.c controller/secops.c controller/keys.c controller/ctlcfg.c controller/schedule.c controller/schedules.c import/import.c import/decode.c import/limiter.c import/loudness.c import/pcmstore.c import/pipe.c import/tpscan.c
- * fuzz-pkgs: libmosquitto sqlite3 libmicrohttpd libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc libsystemd
  */
+// fuzz-sources: controller/*.c import/*.c
+// fuzz-exclude: controller/main.c
+// fuzz-pkgs: libmosquitto sqlite3 libmicrohttpd libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc libsystemd alsa libcrypto
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -6,10 +6,10 @@
  *   2: fetch_parse_chunk()     a content chunk's binary header
  * A signed body is still untrusted input for parsing: a bug here must not
  * be reachable by whoever holds a key. Invariants checked with abort().
- *
- * fuzz-sources: node/cmd.c node/keys.c node/fetch.c node/queue.c node/status.c node/events.c node/cache.c node/playout.c node/mqtt.c node/nodecfg.c
- * fuzz-pkgs: libmosquitto alsa opusfile opus ogg libsystemd
  */
+// fuzz-sources: node/*.c
+// fuzz-exclude: node/main.c
+// fuzz-pkgs: libmosquitto alsa opusfile opus ogg libsystemd
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,11 +5,11 @@
  * parsed item expanded over a week. Errors must name something (msgs), and
  * an accepted item must expand without crashing.
  * Inputs with '@' are skipped (an @include would read other files).
- *
- * fuzz-sources: controller/broadcast.c controller/nodes.c controller/ctlutil.c controller/db.c controller/mqtt.c controller/delivery.c controller/imports.c controller/api.c controller/auth.c controller/secapi.c controller/secops.c controller/keys.c controller/ctlcfg.c controller/schedule.c controller/schedules.c import/import.c import/decode.c import/limiter.c import/loudness.c import/pcmstore.c import/pipe.c import/tpscan.c
- * fuzz-args: -max_len=4096
- * fuzz-pkgs: libmosquitto sqlite3 libmicrohttpd libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc libsystemd
  */
+// fuzz-sources: controller/*.c import/*.c
+// fuzz-exclude: controller/main.c
+// fuzz-args: -max_len=4096
+// fuzz-pkgs: libmosquitto sqlite3 libmicrohttpd libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc libsystemd alsa libcrypto
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

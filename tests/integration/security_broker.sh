@@ -10,7 +10,8 @@
 #     its own zone's;
 #   - a revoked node cannot connect any more (nor reconnect), the others
 #     keep playing; the revocation is in the signed trust document;
-#   - the broker drops a packet over max_packet_size.
+#   - the broker drops a packet over max_packet_size;
+#   - a broker certificate close to expiry raises the controller's alarm.
 SECURE=1
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER" "$NODE"
@@ -170,6 +171,23 @@ speech "$T/tb.wav" "Thông báo." || exit 1
 res=$("$LOAXA" play "$T/tb.wav" --zone thon-1 --wait=60 --json 2>"$T/play.err")
 check "n1 keeps working after n2's revocation (plays to the end)" \
 	jq -e '[.. | objects | select(.node == "n1" and .result == "finished")] | length == 1' <<<"$res"
+
+# --- certificate expiry: a broker certificate with 10 days left raises the alarm
+sec=$("$LOAXA" key list --json)
+check "the broker CA and certificate are watched, no alarm yet" \
+	jq -e '[.status.certificates[] | select(.alarm == false)] | length == 2' <<<"$sec"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	-keyout "$T/short.key" -out "$T/short.csr" -subj /CN=localhost >/dev/null 2>&1
+openssl x509 -req -in "$T/short.csr" -CA "$B/ca.crt" -CAkey "$B/ca.key" -CAcreateserial \
+	-days 10 -out "$B/server.crt" >/dev/null 2>&1
+sec=$("$LOAXA" key list --json)
+check "a broker certificate with 10 days left is in alarm (GET /v1/keys, /v1/security)" \
+	jq -e '.status.certificates[] | select((.file | endswith("server.crt")) and .alarm
+		and .days_left <= 10)' <<<"$sec"
+stop controller
+start_controller || exit 1
+check "the controller logs the certificate ALARM" \
+	wait_for 5 grep -q 'ALARM: the certificate .*server.crt expires in' "$T/controller/controller.log"
 
 stop_all_checked
 finish
