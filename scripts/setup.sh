@@ -12,6 +12,7 @@ PKGS="
  libmosquitto-dev mosquitto mosquitto-clients
  libconfig-dev libsqlite3-dev sqlite3 libsodium-dev libjansson-dev
  libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev
+ libssl-dev openssl
  espeak-ng sox libsox-fmt-all opus-tools ffmpeg jq
  clang libclang-rt-14-dev valgrind
  systemd
