@@ -1,7 +1,7 @@
 /*
  * live.c - `loaxa live`: speak (or stream a file) to nodes now.
  *
- *   loaxa live (--zone Z | --node N | --all) [--device D | --file F]
+ *   loaxa live (--zone Z | --node N | --all) [--device D | --file F | --url U]
  *              [--latency MS] [--relay] [--json]
  *   loaxa live status [--json]
  *   loaxa live stop [ID]
@@ -36,14 +36,15 @@ static void on_sigint(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: loaxa live (--zone Z | --node N | --all) [--device D | --file F]\n"
+		"usage: loaxa live (--zone Z | --node N | --all) [--device D | --file F | --url U]\n"
 		"                  [--latency MS] [--relay] [--until EPOCH_MS] [--json]\n"
 		"       loaxa live status [--json]\n"
 		"       loaxa live stop [ID]\n"
 		"\n"
 		"Speak into the controller's capture device D (default \"default\") or\n"
-		"stream file F to the nodes now; they play in step MS after capture\n"
-		"(default 1000, 60 to 10000). Ctrl-C (or the end of F) stops.\n");
+		"stream file F (or the http(s) stream U) to the nodes now; they play in\n"
+		"step MS after capture (default 1000, 60 to 10000). Ctrl-C (or the end of\n"
+		"F) stops. --relay: level relay (yields to everything), e.g. a VOV program.\n");
 }
 
 static void print_session(json_t *s, const char *what)
@@ -101,6 +102,7 @@ int cmd_live(int argc, char **argv)
 		{ "all", no_argument, NULL, 'a' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "file", required_argument, NULL, 'f' },
+		{ "url", required_argument, NULL, 'U' },
 		{ "latency", required_argument, NULL, 'l' },
 		{ "relay", no_argument, NULL, 'r' },
 		{ "until", required_argument, NULL, 'u' },
@@ -108,7 +110,7 @@ int cmd_live(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *zone = NULL, *node = NULL, *device = NULL, *file = NULL;
+	const char *zone = NULL, *node = NULL, *device = NULL, *file = NULL, *url = NULL;
 	long latency = 0, until = 0;
 	int ch, all = 0, relay = 0, json = 0, rc;
 	struct cli_resp resp;
@@ -151,6 +153,7 @@ int cmd_live(int argc, char **argv)
 		case 'a': all = 1; break;
 		case 'd': device = optarg; break;
 		case 'f': file = optarg; break;
+		case 'U': url = optarg; break;
 		case 'l':
 			errno = 0;
 			latency = strtol(optarg, NULL, 10);
@@ -167,9 +170,9 @@ int cmd_live(int argc, char **argv)
 		default: usage(stderr); return CLI_EXIT_USAGE;
 		}
 	}
-	if (optind != argc || !!zone + !!node + all != 1 || (device && file)) {
+	if (optind != argc || !!zone + !!node + all != 1 || !!device + !!file + !!url > 1) {
 		fprintf(stderr, "loaxa live: name one of --zone, --node, --all, and at most one "
-			"of --device, --file\n");
+			"of --device, --file, --url\n");
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -184,11 +187,14 @@ int cmd_live(int argc, char **argv)
 			return CLI_EXIT_ERROR;
 		}
 		if (cli_import_file(file, NULL, relay, &content) < 0) {
+			/* a relayed program is imported with the music settings */
 			json_decref(req);
 			return CLI_EXIT_ERROR;
 		}
 		json_object_set_new(req, "content", json_string(jstr(content, "id")));
 		json_decref(content);
+	} else if (url) {
+		json_object_set_new(req, "url", json_string(url));
 	} else {
 		json_object_set_new(req, "device", json_string(device ? device : "default"));
 	}

@@ -7,9 +7,13 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +39,9 @@
 #define BODY_CAP (LIVE_HEADER_LEN + MAX_BATCH * (2 + LIVE_MAX_FRAME_BYTES))
 #define FBUF 65536                /* decoder output staging (the decoder hands out up to 1.4 s) */
 
-enum src_kind { SRC_FILE = 1, SRC_ALSA };
+enum src_kind { SRC_FILE = 1, SRC_ALSA, SRC_URL };
+
+#define TOPIC_MAX 160
 
 struct session {
 	int active;
@@ -44,8 +50,10 @@ struct session {
 	uint8_t level;
 	unsigned latency_ms;
 	unsigned batch;           /* frames per message */
-	char topic[256];
+	char (*topics)[TOPIC_MAX]; /* where each batch goes (a relay: one per node) */
+	size_t ntopics;
 	char target[64];
+	char occurrence[80];      /* a relay started from the schedule: its occurrence */
 	char source[300];         /* for the log and the API */
 	enum src_kind kind;
 	int64_t started_ms;
@@ -60,6 +68,10 @@ struct session {
 	size_t ffill;
 	int eof;
 	int tfd;
+	/* url: a worker decodes the stream into a pipe (s16 mono 48 kHz) */
+	pid_t child;
+	int upipe;
+	int ueof;
 	/* alsa */
 	snd_pcm_t *cap;
 	int npfds;
@@ -79,6 +91,8 @@ struct session {
 	int64_t last_t0;
 	/* figures */
 	uint64_t frames, payload_bytes, wire_bytes, messages, errors;
+	uint64_t pending_payload;     /* Opus bytes of the batch being filled */
+	uint64_t payload_bytes_sent;  /* Opus bytes times the topics they went to */
 };
 
 struct ctl_live {
@@ -87,6 +101,7 @@ struct ctl_live {
 	int connected;
 	int64_t retry_mono;
 	struct session s[2];      /* [0] live, [1] relay */
+	char stopped_occ[80];     /* a relay of the schedule the operator stopped */
 	int pfd_base;             /* where our fds sit in this round */
 	int pfd_count;
 };
@@ -210,7 +225,7 @@ static void flush_batch(struct ctl *c, struct session *s, int last)
 		s->batch_seq = s->last_seq;
 		s->batch_t0 = s->last_t0;
 		s->nb = 1;
-		s->payload_bytes += s->last_len; /* it goes over the wire again */
+		s->pending_payload += s->last_len; /* it goes over the wire again */
 	}
 	b.flags = last ? LIVE_FLAG_LAST : 0;
 	b.level = s->level;
@@ -241,20 +256,27 @@ static void flush_batch(struct ctl *c, struct session *s, int last)
 		s->errors++;
 		return;
 	}
-	if (c->live->connected) {
-		rc = mosquitto_publish(c->live->m, NULL, s->topic, (int)envlen, env, 0, false);
-		if (rc == MOSQ_ERR_SUCCESS) {
-			s->messages++;
-			/* MQTT PUBLISH: fixed header (1 + 2..3 length bytes), topic (2 + n) */
-			s->wire_bytes += envlen + 2 + strlen(s->topic) + 1 +
-					 (envlen + 2 + strlen(s->topic) > 16383 ? 2 : 1);
-			mosquitto_loop_write(c->live->m, 1);
-		} else {
-			s->errors++;
+	for (i = 0; i < s->ntopics; i++) {
+		const char *topic = s->topics[i];
+
+		if (!c->live->connected) {
+			s->errors++; /* QoS 0: a frame not sent now is worthless later */
+			continue;
 		}
-	} else {
-		s->errors++; /* QoS 0: a frame not sent now is worthless later */
+		rc = mosquitto_publish(c->live->m, NULL, topic, (int)envlen, env, 0, false);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			s->errors++;
+			continue;
+		}
+		s->messages++;
+		/* MQTT PUBLISH: fixed header (1 + 2..3 length bytes), topic (2 + n) */
+		s->wire_bytes += envlen + 2 + strlen(topic) + 1 +
+				 (envlen + 2 + strlen(topic) > 16383 ? 2 : 1);
 	}
+	if (s->ntopics)
+		s->payload_bytes_sent += s->pending_payload * s->ntopics;
+	s->pending_payload = 0;
+	mosquitto_loop_write(c->live->m, 1);
 	free(env);
 }
 
@@ -283,6 +305,7 @@ static void encode_frame(struct ctl *c, struct session *s, const float *f32,
 		s->last_t0 = t_us;
 		s->plen[s->nb++] = (uint16_t)n;
 		s->payload_bytes += (uint64_t)n;
+		s->pending_payload += (uint64_t)n;
 	}
 	s->frames++;
 	s->seq++;
@@ -429,7 +452,8 @@ fail:
 
 static void session_end(struct ctl *c, struct session *s, const char *why)
 {
-	double ratio = s->payload_bytes ? (double)s->wire_bytes / (double)s->payload_bytes : 0;
+	double ratio = s->payload_bytes_sent ? (double)s->wire_bytes /
+		       (double)s->payload_bytes_sent : 0;
 
 	if (!s->active)
 		return;
@@ -449,6 +473,17 @@ static void session_end(struct ctl *c, struct session *s, const char *why)
 	if (s->cap)
 		snd_pcm_close(s->cap);
 	s->cap = NULL;
+	if (s->upipe >= 0)
+		close(s->upipe); /* the worker's next write fails: it exits */
+	s->upipe = -1;
+	if (s->child > 0) {
+		kill(s->child, SIGTERM);
+		waitpid(s->child, NULL, 0);
+	}
+	s->child = 0;
+	free(s->topics);
+	s->topics = NULL;
+	s->ntopics = 0;
 }
 
 static json_t *session_json(const struct session *s)
@@ -460,8 +495,8 @@ static json_t *session_json(const struct session *s)
 			 "frames", (json_int_t)s->frames, "messages", (json_int_t)s->messages,
 			 "payload_bytes", (json_int_t)s->payload_bytes,
 			 "wire_bytes", (json_int_t)s->wire_bytes,
-			 "wire_ratio", s->payload_bytes ? (double)s->wire_bytes /
-			 (double)s->payload_bytes : 0.0, "errors", (json_int_t)s->errors);
+			 "wire_ratio", s->payload_bytes_sent ? (double)s->wire_bytes /
+			 (double)s->payload_bytes_sent : 0.0, "errors", (json_int_t)s->errors);
 }
 
 static json_t *err_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -476,16 +511,288 @@ static json_t *err_json(const char *fmt, ...)
 	return json_pack("{s:s}", "error", buf);
 }
 
+/* What a session is made from (the API's request, or a relay of the schedule). */
+struct begin_args {
+	uint8_t level;
+	int64_t latency_ms;
+	int64_t until_ms;
+	const char *device;        /* one source: ALSA capture, */
+	const char *content;       /* stored content, */
+	const char *url;           /* or a network stream */
+	char (*topics)[TOPIC_MAX];
+	size_t ntopics;
+	const char *target;        /* for the log and the API */
+	const char *occurrence;    /* a relay of the schedule, or NULL */
+};
+
+static void setup_encoder(struct ctl *c, struct session *s)
+{
+	/* speech at the import's speech rate (VOICE: no overshoot, see DESIGN.md), a
+	 * relayed program at the music rate; FEC on, tuned for 10% loss */
+	opus_encoder_ctl(s->enc, OPUS_SET_BITRATE((s->level == LEVEL_RELAY ?
+						   c->cfg.import.music_kbps :
+						   c->cfg.import.speech_kbps) * 1000));
+	opus_encoder_ctl(s->enc, OPUS_SET_SIGNAL(s->level == LEVEL_RELAY ? OPUS_SIGNAL_MUSIC :
+						 OPUS_SIGNAL_VOICE));
+	opus_encoder_ctl(s->enc, OPUS_SET_INBAND_FEC(1));
+	opus_encoder_ctl(s->enc, OPUS_SET_PACKET_LOSS_PERC(10));
+	opus_encoder_ctl(s->enc, OPUS_SET_COMPLEXITY(8));
+}
+
+static int start_timer(struct session *s, char *err, size_t errlen)
+{
+	struct itimerspec its = { .it_interval = { 0, FRAME_US * 1000 },
+				  .it_value = { 0, FRAME_US * 1000 } };
+
+	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->tfd < 0 || timerfd_settime(s->tfd, 0, &its, NULL) < 0) {
+		snprintf(err, errlen, "cannot create a timer: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/*
+ * The worker of a url source: decode the stream (it blocks on the network,
+ * so not in the daemon) and write s16 mono 48 kHz into the pipe; the pipe's
+ * back-pressure paces it to the session's 20 ms timer.
+ */
+static _Noreturn void url_worker(const char *url, int wfd, pid_t parent)
+{
+	struct decoder *d = NULL;
+	char why[256];
+	sigset_t none;
+	int16_t buf[8192];
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGPIPE, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	if (decoder_open_url(&d, url, 24.0 * 3600, why, sizeof(why)) < 0) {
+		fprintf(stderr, "loaxa-controller: relay of %s: %s\n", url, why);
+		_exit(2);
+	}
+	for (;;) {
+		const float *p;
+		size_t n = 0, i, k;
+		int rc = decoder_read(d, &p, &n, why, sizeof(why));
+
+		if (rc <= 0) {
+			if (rc < 0)
+				fprintf(stderr, "loaxa-controller: relay of %s: %s\n", url, why);
+			_exit(rc < 0 ? 3 : 0);
+		}
+		while (n > 0) {
+			const uint8_t *w;
+			size_t left;
+
+			k = n < 8192 ? n : 8192;
+			for (i = 0; i < k; i++) {
+				float v = p[i] * 32767.0f;
+
+				buf[i] = (int16_t)(v > 32767.0f ? 32767 : v < -32768.0f ? -32768 : v);
+			}
+			w = (const uint8_t *)buf;
+			left = k * sizeof(int16_t);
+			while (left > 0) {
+				ssize_t wr = write(wfd, w, left);
+
+				if (wr < 0 && errno == EINTR)
+					continue;
+				if (wr <= 0)
+					_exit(0); /* the session ended: the pipe is closed */
+				w += wr;
+				left -= (size_t)wr;
+			}
+			p += k;
+			n -= k;
+		}
+	}
+}
+
+static int url_open(struct session *s, const char *url, char *err, size_t errlen)
+{
+	int pfd[2];
+	pid_t parent = getpid(), pid;
+
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		snprintf(err, errlen, "a relayed stream must be an http:// or https:// URL");
+		return -EINVAL;
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "cannot make a pipe: %s", strerror(errno));
+		return -errno;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot start the stream worker: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return -EAGAIN;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		url_worker(url, pfd[1], parent);
+	}
+	close(pfd[1]);
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	s->child = pid;
+	s->upipe = pfd[0];
+	return 0;
+}
+
+/*
+ * The url source: every due frame is read from the worker's pipe. A stream
+ * that cannot keep up leaves a frame out (the nodes conceal it); its end or
+ * its worker's failure ends the session.
+ */
+static void url_pump(struct ctl *c, struct session *s)
+{
+	int64_t due = (mono_now_us() - s->mono_base_us) / FRAME_US + 1;
+
+	while (s->active && (int64_t)s->seq < due) {
+		ssize_t r = read(s->upipe, (uint8_t *)s->spcm + s->sfill * 2,
+				 (FRAME - s->sfill) * sizeof(int16_t));
+
+		if (r == 0) {
+			session_end(c, s, "the stream ended");
+			return;
+		}
+		if (r < 0 && errno != EAGAIN && errno != EINTR) {
+			session_end(c, s, "the stream worker failed");
+			return;
+		}
+		if (r > 0)
+			s->sfill += (size_t)r / sizeof(int16_t); /* the worker writes whole samples */
+		if (s->sfill == FRAME) {
+			encode_frame(c, s, NULL, s->spcm, s->t_base_us + (int64_t)s->seq * FRAME_US);
+			s->sfill = 0;
+			continue;
+		}
+		if (r < 0) {
+			/* nothing yet: if the frame is more than 100 ms overdue, skip it */
+			if (due - (int64_t)s->seq > 5) {
+				s->seq++;
+				s->errors++;
+				continue;
+			}
+			return;
+		}
+	}
+}
+
+static int session_begin(struct ctl *c, struct session *s, const struct begin_args *a,
+			 unsigned *status, char *err, size_t errlen)
+{
+	struct ctl_content_row row;
+	char path[PATH_MAX + 80];
+	int oerr = 0, rc;
+	size_t i;
+
+	memset(s, 0, sizeof(*s));
+	s->tfd = s->upipe = -1;
+	s->level = a->level;
+	s->latency_ms = (unsigned)a->latency_ms;
+	/* a frame waits up to (batch - 1) x 20 ms before it is sent: a quarter of the latency */
+	s->batch = (unsigned)(a->latency_ms / 80);
+	if (s->batch < 1)
+		s->batch = 1;
+	if (s->batch > MAX_BATCH)
+		s->batch = MAX_BATCH;
+	s->until_ms = a->until_ms;
+	randombytes_buf(&s->session, sizeof(s->session));
+	snprintf(s->id, sizeof(s->id), "l-%08" PRIx32, s->session);
+	snprintf(s->target, sizeof(s->target), "%s", a->target);
+	if (a->occurrence)
+		snprintf(s->occurrence, sizeof(s->occurrence), "%s", a->occurrence);
+	s->topics = calloc(a->ntopics ? a->ntopics : 1, sizeof(*s->topics));
+	if (!s->topics) {
+		*status = 500;
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < a->ntopics; i++)
+		memcpy(s->topics[i], a->topics[i], TOPIC_MAX);
+	s->ntopics = a->ntopics;
+	s->active = 1; /* from here on, session_end frees what was made */
+	s->enc = opus_encoder_create(48000, 1, s->level == LEVEL_RELAY ? OPUS_APPLICATION_AUDIO :
+				     OPUS_APPLICATION_VOIP, &oerr);
+	if (!s->enc) {
+		*status = 500;
+		snprintf(err, errlen, "cannot create the Opus encoder: %s", opus_strerror(oerr));
+		rc = -ENOMEM;
+		goto fail;
+	}
+	setup_encoder(c, s);
+	if (a->content) {
+		rc = ctl_db_content_get(&c->db, a->content, &row);
+		if (rc < 0) {
+			*status = rc == -ENOENT ? 404 : 500;
+			snprintf(err, errlen, "no content %s on this controller", a->content);
+			goto fail;
+		}
+		ctl_content_path(c, a->content, path, sizeof(path));
+		rc = decoder_open(&s->dec, path, 24.0 * 3600, err, errlen);
+		if (rc < 0) {
+			*status = 500;
+			goto fail;
+		}
+		rc = start_timer(s, err, errlen);
+		if (rc < 0) {
+			*status = 500;
+			goto fail;
+		}
+		s->kind = SRC_FILE;
+		snprintf(s->source, sizeof(s->source), "content %.12s \"%s\"", a->content,
+			 row.title);
+	} else if (a->url) {
+		rc = url_open(s, a->url, err, errlen);
+		if (rc == 0)
+			rc = start_timer(s, err, errlen);
+		if (rc < 0) {
+			*status = rc == -EINVAL ? 400 : 500;
+			goto fail;
+		}
+		s->kind = SRC_URL;
+		snprintf(s->source, sizeof(s->source), "stream %s", a->url);
+	} else {
+		rc = alsa_open(s, a->device, err, errlen);
+		if (rc < 0) {
+			*status = 422;
+			goto fail;
+		}
+		s->kind = SRC_ALSA;
+		snprintf(s->source, sizeof(s->source), "capture device %s", a->device);
+	}
+	s->started_ms = now_ms();
+	s->t_base_us = real_us();
+	s->mono_base_us = mono_now_us();
+	log_info("%s session %s to %s from %s: latency %u ms, %u frames per message, %s",
+		 level_name(s->level), s->id, s->target, s->source, s->latency_ms, s->batch,
+		 c->live->connected ? "sending" : "not connected to the broker yet");
+	if (s->kind == SRC_FILE)
+		file_pump(c, s);
+	return 0;
+fail:
+	session_end(c, s, "could not start");
+	return rc < 0 ? rc : -EINVAL;
+}
+
 static void api_start(struct ctl *c, const struct ctl_principal *who, const char *body,
 		      size_t len, unsigned *status, json_t **reply, char *target,
 		      size_t targetlen)
 {
 	char err[300], zone[CTL_NAME_MAX] = "", node[CTL_NAME_MAX] = "", level[16] = "live";
-	char device[256] = "", content[CONTENT_ID_LEN + 1] = "", path[PATH_MAX + 80];
-	struct ctl_content_row row;
+	char device[256] = "", content[CONTENT_ID_LEN + 1] = "", url[512] = "";
+	char topic[1][TOPIC_MAX], label[64];
+	struct begin_args a;
 	struct session *s;
 	int64_t latency = CTL_LIVE_DEFAULT_LATENCY_MS, until = 0;
-	int all = 0, nt = 0, rc, x, oerr = 0;
+	int all = 0, nt = 0, x;
 	json_t *o;
 
 	*status = 400;
@@ -518,8 +825,9 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 	if (ctl_json_int(o, "until", CTL_OPTIONAL, 0, CTL_JSON_INT_MAX, &until, err,
 			 sizeof(err)) < 0)
 		goto bad;
-	x = ctl_json_str(o, "device", CTL_OPTIONAL, device, sizeof(device), err, sizeof(err));
-	if (x < 0)
+	if (ctl_json_str(o, "device", CTL_OPTIONAL, device, sizeof(device), err,
+			 sizeof(err)) < 0 ||
+	    ctl_json_str(o, "url", CTL_OPTIONAL, url, sizeof(url), err, sizeof(err)) < 0)
 		goto bad;
 	x = ctl_json_str(o, "content", CTL_OPTIONAL, content, sizeof(content), err, sizeof(err));
 	if (x < 0 || (x == 0 && !content_id_valid(content))) {
@@ -532,9 +840,10 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 		*status = 403;
 		goto bad;
 	}
-	if (!!device[0] + !!content[0] != 1) {
-		snprintf(err, sizeof(err), "name exactly one source: \"device\" (ALSA capture) "
-			 "or \"content\" (stored content, e.g. from `loaxa live --file`)");
+	if (!!device[0] + !!content[0] + !!url[0] != 1) {
+		snprintf(err, sizeof(err), "name exactly one source: \"device\" (ALSA capture), "
+			 "\"url\" (a network stream) or \"content\" (stored content, e.g. from "
+			 "`loaxa live --file`)");
 		goto bad;
 	}
 	s = &c->live->s[strcmp(level, "relay") == 0 ? 1 : 0];
@@ -545,90 +854,30 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 		json_decref(o);
 		return;
 	}
-	memset(s, 0, sizeof(*s));
-	s->tfd = -1;
-	s->level = strcmp(level, "relay") == 0 ? LEVEL_RELAY : LEVEL_LIVE;
-	s->latency_ms = (unsigned)latency;
-	/* a frame waits up to (batch - 1) x 20 ms before it is sent: a quarter of the latency */
-	s->batch = (unsigned)(latency / 80);
-	if (s->batch < 1)
-		s->batch = 1;
-	if (s->batch > MAX_BATCH)
-		s->batch = MAX_BATCH;
-	s->until_ms = until;
-	randombytes_buf(&s->session, sizeof(s->session));
-	snprintf(s->id, sizeof(s->id), "l-%08" PRIx32, s->session);
 	if (node[0]) {
-		snprintf(s->topic, sizeof(s->topic), "%s/node/%s/live", c->mqtt.root, node);
-		snprintf(s->target, sizeof(s->target), "node %s", node);
+		snprintf(topic[0], TOPIC_MAX, "%s/node/%s/live", c->mqtt.root, node);
+		snprintf(label, sizeof(label), "node %s", node);
 	} else {
 		const char *z = all ? "all" : zone;
 
-		snprintf(s->topic, sizeof(s->topic), "%s/zone/%s/live", c->mqtt.root, z);
-		snprintf(s->target, sizeof(s->target), "%s%s", strcmp(z, "all") ? "zone " : "", z);
+		snprintf(topic[0], TOPIC_MAX, "%s/zone/%s/live", c->mqtt.root, z);
+		snprintf(label, sizeof(label), "%s%s", strcmp(z, "all") ? "zone " : "", z);
 	}
-	s->enc = opus_encoder_create(48000, 1, s->level == LEVEL_RELAY ? OPUS_APPLICATION_AUDIO :
-				     OPUS_APPLICATION_VOIP, &oerr);
-	if (!s->enc) {
-		*status = 500;
-		*reply = err_json("cannot create the Opus encoder: %s", opus_strerror(oerr));
+	memset(&a, 0, sizeof(a));
+	a.level = strcmp(level, "relay") == 0 ? LEVEL_RELAY : LEVEL_LIVE;
+	a.latency_ms = latency;
+	a.until_ms = until;
+	a.device = device[0] ? device : NULL;
+	a.content = content[0] ? content : NULL;
+	a.url = url[0] ? url : NULL;
+	a.topics = topic;
+	a.ntopics = 1;
+	a.target = label;
+	if (session_begin(c, s, &a, status, err, sizeof(err)) < 0) {
+		*reply = err_json("%s", err);
 		json_decref(o);
 		return;
 	}
-	/* speech at the import's speech rate (VOICE: no overshoot, see DESIGN.md); FEC on */
-	opus_encoder_ctl(s->enc, OPUS_SET_BITRATE((s->level == LEVEL_RELAY ?
-						   c->cfg.import.music_kbps :
-						   c->cfg.import.speech_kbps) * 1000));
-	opus_encoder_ctl(s->enc, OPUS_SET_SIGNAL(s->level == LEVEL_RELAY ? OPUS_SIGNAL_MUSIC :
-						 OPUS_SIGNAL_VOICE));
-	opus_encoder_ctl(s->enc, OPUS_SET_INBAND_FEC(1));
-	opus_encoder_ctl(s->enc, OPUS_SET_PACKET_LOSS_PERC(10));
-	opus_encoder_ctl(s->enc, OPUS_SET_COMPLEXITY(8));
-	if (content[0]) {
-		rc = ctl_db_content_get(&c->db, content, &row);
-		if (rc < 0) {
-			*status = rc == -ENOENT ? 404 : 500;
-			*reply = err_json("no content %s on this controller", content);
-			goto fail;
-		}
-		ctl_content_path(c, content, path, sizeof(path));
-		if (decoder_open(&s->dec, path, 24.0 * 3600, err, sizeof(err)) < 0) {
-			*status = 500;
-			*reply = err_json("cannot decode %s: %s", content, err);
-			goto fail;
-		}
-		s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		if (s->tfd < 0) {
-			*status = 500;
-			*reply = err_json("cannot create a timer: %s", strerror(errno));
-			goto fail;
-		}
-		{
-			struct itimerspec its = { .it_interval = { 0, FRAME_US * 1000 },
-						  .it_value = { 0, FRAME_US * 1000 } };
-
-			timerfd_settime(s->tfd, 0, &its, NULL);
-		}
-		s->kind = SRC_FILE;
-		snprintf(s->source, sizeof(s->source), "content %.12s \"%s\"", content, row.title);
-	} else {
-		if (alsa_open(s, device, err, sizeof(err)) < 0) {
-			*status = 422;
-			*reply = err_json("%s", err);
-			goto fail;
-		}
-		s->kind = SRC_ALSA;
-		snprintf(s->source, sizeof(s->source), "capture device %s", device);
-	}
-	s->active = 1;
-	s->started_ms = now_ms();
-	s->t_base_us = real_us();
-	s->mono_base_us = mono_now_us();
-	log_info("%s session %s to %s from %s: latency %u ms, %u frames per message, %s",
-		 level_name(s->level), s->id, s->target, s->source, s->latency_ms, s->batch,
-		 c->live->connected ? "sending" : "not connected to the broker yet");
-	if (s->kind == SRC_FILE)
-		file_pump(c, s);
 	*status = 201;
 	*reply = session_json(s);
 	json_decref(o);
@@ -638,11 +887,67 @@ bad_target:
 bad:
 	*reply = err_json("%s", err);
 	json_decref(o);
-	return;
-fail:
-	s->active = 1; /* so that session_end frees what was made */
-	session_end(c, s, "could not start");
-	json_decref(o);
+}
+
+int ctl_live_relay_start(struct ctl *c, const char *source, char (*nodes)[CTL_NAME_MAX],
+			 size_t n, int64_t until_ms, const char *occurrence, char *err,
+			 size_t errlen)
+{
+	struct session *s = &c->live->s[1];
+	struct begin_args a;
+	unsigned status = 0;
+	char label[64];
+	size_t i;
+	int rc;
+
+	if (s->active) {
+		snprintf(err, errlen, "relay session %s (%s) is running", s->id, s->source);
+		return -EBUSY;
+	}
+	memset(&a, 0, sizeof(a));
+	a.topics = calloc(n ? n : 1, sizeof(*a.topics));
+	if (!a.topics) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++)
+		snprintf(a.topics[i], TOPIC_MAX, "%s/node/%s/live", c->mqtt.root, nodes[i]);
+	a.ntopics = n;
+	a.level = LEVEL_RELAY;
+	a.latency_ms = CTL_LIVE_DEFAULT_LATENCY_MS;
+	a.until_ms = until_ms;
+	if (strncmp(source, "alsa:", 5) == 0)
+		a.device = source + 5;
+	else if (strncmp(source, "url:", 4) == 0)
+		a.url = source + 4;
+	snprintf(label, sizeof(label), "%zu node%s of the schedule", n, n == 1 ? "" : "s");
+	a.target = label;
+	a.occurrence = occurrence;
+	if (!a.device && !a.url) {
+		snprintf(err, errlen, "source \"%s\" is neither alsa:DEVICE nor url:URL", source);
+		rc = -EINVAL;
+	} else {
+		rc = session_begin(c, s, &a, &status, err, errlen);
+	}
+	free(a.topics);
+	return rc;
+}
+
+void ctl_live_relay_stop(struct ctl *c, const char *why)
+{
+	session_end(c, &c->live->s[1], why);
+}
+
+int ctl_live_relay_stopped(const struct ctl *c, const char *occurrence)
+{
+	return strcmp(c->live->stopped_occ, occurrence) == 0;
+}
+
+const char *ctl_live_relay_occurrence(const struct ctl *c)
+{
+	const struct session *s = &c->live->s[1];
+
+	return s->active ? s->occurrence : NULL;
 }
 
 void ctl_live_api(struct ctl *c, const struct ctl_principal *who, const char *method,
@@ -683,6 +988,9 @@ void ctl_live_api(struct ctl *c, const struct ctl_principal *who, const char *me
 			if (!s->active || (id[0] && strcmp(id, s->id) != 0))
 				continue;
 			json_array_append_new(done, session_json(s));
+			if (s->occurrence[0]) /* not restarted by the schedule */
+				snprintf(c->live->stopped_occ, sizeof(c->live->stopped_occ), "%s",
+					 s->occurrence);
 			session_end(c, s, "stopped by the operator");
 		}
 		*status = 200;
@@ -721,7 +1029,7 @@ int ctl_live_pollfds(struct ctl *c, struct pollfd *pfds, int max)
 
 		if (!s->active)
 			continue;
-		if (s->kind == SRC_FILE && n < max) {
+		if ((s->kind == SRC_FILE || s->kind == SRC_URL) && n < max) {
 			pfds[n].fd = s->tfd;
 			pfds[n].events = POLLIN;
 			pfds[n].revents = 0;
@@ -754,13 +1062,16 @@ void ctl_live_handle(struct ctl *c, const struct pollfd *pfds, int n)
 
 		if (!s->active)
 			continue;
-		if (s->kind == SRC_FILE) {
+		if (s->kind == SRC_FILE || s->kind == SRC_URL) {
 			if (pfds[k].revents & POLLIN) {
 				uint64_t exp;
 
 				if (read(s->tfd, &exp, sizeof(exp)) < 0)
 					(void)0; /* EAGAIN: nothing expired */
-				file_pump(c, s);
+				if (s->kind == SRC_FILE)
+					file_pump(c, s);
+				else
+					url_pump(c, s);
 			}
 			k++;
 		} else {
@@ -805,6 +1116,7 @@ int ctl_live_init(struct ctl *c)
 	if (!c->live)
 		return -ENOMEM;
 	c->live->s[0].tfd = c->live->s[1].tfd = -1;
+	c->live->s[0].upipe = c->live->s[1].upipe = -1;
 	return 0;
 }
 

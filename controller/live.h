@@ -57,6 +57,19 @@ void ctl_live_handle(struct ctl *c, const struct pollfd *pfds, int n);
 void ctl_live_tick(struct ctl *c);
 
 /*
+ * A relay of the schedule (relay.c): source "alsa:DEVICE" or "url:URL" to
+ * <root>/node/<id>/live of each of the n nodes, until until_ms. -EBUSY when
+ * a relay runs already.
+ */
+int ctl_live_relay_start(struct ctl *c, const char *source, char (*nodes)[32], size_t n,
+			 int64_t until_ms, const char *occurrence, char *err, size_t errlen);
+void ctl_live_relay_stop(struct ctl *c, const char *why);
+/* 1 when the operator stopped that relay occurrence (it is not restarted). */
+int ctl_live_relay_stopped(const struct ctl *c, const char *occurrence);
+/* The occurrence of the relay running from the schedule, NULL when none. */
+const char *ctl_live_relay_occurrence(const struct ctl *c);
+
+/*
  * Everything under /v1/live (see docs/controller.md), for who: starting a
  * session needs the operate permission and a target in who's zones.
  */

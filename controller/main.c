@@ -29,6 +29,7 @@
 #include "auth.h"
 #include "emergency.h"
 #include "live.h"
+#include "relay.h"
 #include "ctl.h"
 #include "delivery.h"
 #include "imports.h"
@@ -173,6 +174,7 @@ static void handle_tick(struct ctl *c, int tfd)
 		return;
 	ctl_mqtt_tick(c);
 	ctl_live_tick(c);
+	ctl_relay_tick(c);
 	ctl_nodes_tick(c);
 	ctl_keys_tick(c);
 	ctl_sched_tick(c);

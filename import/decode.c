@@ -25,6 +25,7 @@
 #include <libswresample/swresample.h>
 
 struct decoder {
+	int is_url;               /* decoder_open_url: a network stream */
 	AVFormatContext *fmt;
 	AVCodecContext *dec;
 	AVPacket *pkt;
@@ -109,12 +110,34 @@ static const char audio_formats[] =
 	"flv,mpeg,mpegts,wv,ape,au,mpc,mpc8,tta,ac3,eac3,dts,truehd,mlp,loas,voc,rm,"
 	"xwma,oma,dsf,gsm,s337m,shn,tak,ircam,sox,nistsphere,smjpeg";
 
+/*
+ * A relayed network stream (decoder_open_url, controller only, from a
+ * schedule the operator wrote): HTTP(S) only, the same audio demuxers, and a
+ * read timeout so a dead server ends the relay instead of hanging it.
+ */
+static int open_url(struct decoder *d, const char *url)
+{
+	AVDictionary *opts = NULL;
+	int ret;
+
+	av_dict_set(&opts, "protocol_whitelist", "http,https,tcp,tls,crypto", 0);
+	av_dict_set(&opts, "format_whitelist", audio_formats, 0);
+	av_dict_set(&opts, "rw_timeout", "10000000", 0); /* us */
+	av_dict_set(&opts, "reconnect", "1", 0);
+	ret = avformat_open_input(&d->fmt, url, NULL, &opts);
+	av_dict_free(&opts);
+	return ret;
+}
+
 static int open_input(struct decoder *d, const char *path)
 {
 	AVDictionary *opts = NULL;
 	char *url;
 	size_t n = strlen(path) + 6;
 	int ret;
+
+	if (d->is_url)
+		return open_url(d, path);
 
 	url = malloc(n);
 	if (!url)
@@ -249,8 +272,27 @@ out:
 	return cut;
 }
 
+static int open_common(struct decoder **out, const char *path, double max_s, int is_url,
+		       char *why, size_t whylen);
+
 int decoder_open(struct decoder **out, const char *path, double max_s, char *why,
 		 size_t whylen)
+{
+	return open_common(out, path, max_s, 0, why, whylen);
+}
+
+int decoder_open_url(struct decoder **out, const char *url, double max_s, char *why,
+		     size_t whylen)
+{
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+		snprintf(why, whylen, "only http:// and https:// streams can be relayed");
+		return -EINVAL;
+	}
+	return open_common(out, url, max_s, 1, why, whylen);
+}
+
+static int open_common(struct decoder **out, const char *path, double max_s, int is_url,
+		       char *why, size_t whylen)
 {
 	struct decoder *d;
 	const AVCodec *codec = NULL;
@@ -271,7 +313,13 @@ int decoder_open(struct decoder **out, const char *path, double max_s, char *why
 	d->max_samples = (uint64_t)((max_s + 0.05) * IMPORT_RATE);
 	d->expected_s = -1;
 
+	d->is_url = is_url;
 	ret = open_input(d, path);
+	if (ret < 0 && is_url) {
+		snprintf(why, whylen, "cannot open the stream: %s", av_words(ret, e, sizeof(e)));
+		rc = -EIO;
+		goto out;
+	}
 	if (ret < 0) {
 		const char *kind = content_format(path);
 
@@ -324,7 +372,9 @@ int decoder_open(struct decoder **out, const char *path, double max_s, char *why
 
 	d->expected_s = container_duration(d->fmt, st);
 	/* what the container's own header says, where FFmpeg quietly clamps it */
-	if (strcmp(d->fmt->iformat->name, "wav") == 0) {
+	if (d->is_url) {
+		/* a stream: no header peeking (it cannot seek back) */
+	} else if (strcmp(d->fmt->iformat->name, "wav") == 0) {
 		double promised = riff_promised_s(d->fmt->pb);
 
 		if (promised > 0)

@@ -23,6 +23,13 @@ int decoder_open(struct decoder **out, const char *path, double max_s,
 		 char *why, size_t whylen);
 
 /*
+ * The same for a network stream to relay (http:// or https:// only; the
+ * controller's relay, never an upload). Reads block: call it in a worker.
+ */
+int decoder_open_url(struct decoder **out, const char *url, double max_s, char *why,
+		     size_t whylen);
+
+/*
  * Duration the container promises in seconds, or a negative value when it
  * does not say (or only guesses it from the bitrate).
  */

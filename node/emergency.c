@@ -649,5 +649,12 @@ int emergency_init(struct node *n)
 	n->po.cb_arg = n;
 	load_clips(n);
 	want_clips(n);
+	/*
+	 * Opening and configuring the PCM is most of what an emergency costs a
+	 * node before its first sample (and, with a hundred nodes on one CPU,
+	 * what piles up): keep it open, prepared and silent while idle.
+	 */
+	if (n->cfg.emergency_keep_open)
+		playout_warm_up(&n->po, INT64_MAX);
 	return 0;
 }

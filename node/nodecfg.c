@@ -22,7 +22,7 @@ static const char *const known_fields[] = {
 	"alsa", "alsa.device", "alsa.channels", "alsa.rate", "alsa.buffer_ms",
 	"alsa.period_ms",
 	"status_interval_s", "max_future_s", "max_message_bytes", "cache_max_mb",
-	"emergency_volume",
+	"emergency_volume", "emergency_keep_open",
 	NULL,
 };
 
@@ -393,6 +393,12 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 	cfg->cache_max_bytes = (uint64_t)v * 1024 * 1024;
 	load_int(&c, "emergency_volume", 100, 0, 100, &v);
 	cfg->emergency_volume = (int)v;
+	{
+		int keep = 1;
+
+		cfg_bool(&c, "emergency_keep_open", CFG_OPTIONAL, 1, &keep);
+		cfg->emergency_keep_open = keep;
+	}
 
 	rc = c.errors ? -EINVAL : 0;
 	cfg_free(&c);

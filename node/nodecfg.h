@@ -47,6 +47,7 @@ struct node_cfg {
 	size_t max_message_bytes;
 	uint64_t cache_max_bytes;
 	int emergency_volume;             /* 0-100: emergencies play at this, always */
+	int emergency_keep_open;          /* keep the audio device open while idle */
 };
 
 /*
