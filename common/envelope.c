@@ -525,6 +525,7 @@ static int verifier_persist(struct verifier *v)
 		goto out;
 	}
 	v->dirty = 0;
+	v->urgent = 0;
 out:
 	free(old);
 	free(buf);
@@ -690,8 +691,12 @@ static enum envelope_result envelope_check(struct verifier *v, const uint8_t *bu
 		return ENV_ERR_DUPLICATE;
 	v->keys[k].seq[env->type] = env->seq;
 	v->dirty = 1;
-	if (type_persists_at_once(env->type))
-		(void)verifier_persist(v); /* on failure stays dirty: the flush timer retries */
+	if (type_persists_at_once(env->type)) {
+		if (v->defer_persist)
+			v->urgent = 1;
+		else
+			(void)verifier_persist(v); /* on failure stays dirty: the flush timer retries */
+	}
 	return ENV_OK;
 }
 

@@ -107,6 +107,16 @@ struct verifier {
 	} keys[ENVELOPE_MAX_KEYS];
 	char state_path[4096];
 	int dirty;            /* seqs accepted but not yet on disk */
+	/*
+	 * Set by the owner: plan/cmd/key sequences are not written inside
+	 * envelope_open but marked urgent, and the owner writes them
+	 * (verifier_flush) before it waits again, right after acting. The node
+	 * uses it so an emergency's first sample does not wait for an fsync;
+	 * a crash in between could let a replay of that one command in again,
+	 * until it expires.
+	 */
+	int defer_persist;
+	int urgent;           /* with defer_persist: flush before waiting again */
 	uint64_t counts[ENV_RESULT_MAX]; /* per result, for status reports */
 };
 

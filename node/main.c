@@ -106,6 +106,7 @@ static int setup_node(struct node *n)
 			   "next messages again)", seq_path, strerror(-rc));
 		return rc;
 	}
+	n->ver.defer_persist = 1; /* written in tick(), after acting: see envelope.h */
 	rc = verifier_add_key(&n->ver, n->cfg.controller_pk);
 	if (rc < 0) {
 		log_errorx("cannot use controller_key: %s", strerror(-rc));
@@ -161,7 +162,8 @@ static void tick(struct node *n, struct loop_state *ls)
 		ls->last_errors = n->po.errors;
 		status_error(n, "%s", n->po.last_error);
 	}
-	if (n->ver.dirty && mono >= ls->next_flush) {
+	/* a command's sequence (deferred past its first sample) or the periodic flush */
+	if (n->ver.dirty && (n->ver.urgent || mono >= ls->next_flush)) {
 		int rc = verifier_flush(&n->ver);
 		if (rc < 0)
 			log_warnx("cannot save the message sequence state: %s", strerror(-rc));

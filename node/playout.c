@@ -597,7 +597,10 @@ static void pump(struct playout *po, int64_t mono)
 			}
 			po->out_pos = 0;
 			po->out_frames = 0; /* nothing pending: a live source times from here */
-			po->out_frames = produce(po, po->out_cap);
+			/* the first write: one period (the start threshold), so the
+			 * device starts after decoding 20 ms, not 100 */
+			po->out_frames = produce(po, po->started || po->frames_written ?
+						 po->out_cap : po->period_frames);
 			if (po->out_frames == 0)
 				continue; /* source_done() holds now */
 		}

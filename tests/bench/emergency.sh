@@ -96,6 +96,7 @@ round() {
 		fi
 	done
 	echo "$missed" >>"$T/missed-$label"
+	[ "$missed" = 0 ] || say "($label: $missed node(s) did not sound in one round: $(head -c 300 "$T/round.err" | tr '\n' ' ') $(jq -c '.not_confirmed' "$out" 2>/dev/null))"
 	"$LOAXA" emergency stop >/dev/null 2>&1
 	sleep 6
 }
