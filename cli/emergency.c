@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <time.h>
 
 #include "cli.h"
@@ -29,7 +30,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: loaxa emergency start (--clip NAME | FILE) (--zone Z | --node N | --all)\n"
+		"usage: loaxa emergency start (--clip NAME | FILE | --live [--device D])\n"
+		"                             (--zone Z | --node N | --all)\n"
 		"                             [--drill] [--max DURATION] [--timeout SECONDS] [--json]\n"
 		"       loaxa emergency stop [ID] [--json]\n"
 		"       loaxa emergency clips [--json]\n"
@@ -39,6 +41,9 @@ static void usage(FILE *f)
 		"  then (--drill: \"Đây là diễn tập\", then) the message, repeated until\n"
 		"  `loaxa emergency stop` or DURATION (default 30m; e.g. 90s, 10m, 1h).\n"
 		"  Waits up to --timeout (default 10) seconds for every node to confirm.\n"
+		"  --live: after the tone the message is your voice from the controller's\n"
+		"  capture device D (default \"default\"), until Ctrl-C ends the emergency\n"
+		"  (--voice FILE: a recording streamed the same way).\n"
 		"clip: make FILE (imported) or stored content the clip NAME (tone, drill,\n"
 		"  flood, storm, fire, all-clear, ...); every node gets it ahead of need.\n");
 }
@@ -173,6 +178,9 @@ static int em_start(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "clip", required_argument, NULL, 'c' },
+		{ "live", no_argument, NULL, 'L' },
+		{ "device", required_argument, NULL, 'D' },
+		{ "voice", required_argument, NULL, 'V' },
 		{ "zone", required_argument, NULL, 'z' },
 		{ "node", required_argument, NULL, 'n' },
 		{ "all", no_argument, NULL, 'a' },
@@ -183,8 +191,9 @@ static int em_start(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *clip = NULL, *zone = NULL, *node = NULL, *file = NULL;
-	int ch, all = 0, drill = 0, json = 0, timeout = 10, rc;
+	const char *clip = NULL, *zone = NULL, *node = NULL, *file = NULL, *device = NULL;
+	const char *voice = NULL;
+	int ch, all = 0, drill = 0, json = 0, timeout = 10, rc, live = 0;
 	long max_s = 0;
 	struct cli_resp resp;
 	json_t *req, *content = NULL;
@@ -194,6 +203,9 @@ static int em_start(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "c:z:n:adm:t:jh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': clip = optarg; break;
+		case 'L': live = 1; break;
+		case 'D': device = optarg; break;
+		case 'V': voice = optarg; break;
 		case 'z': zone = optarg; break;
 		case 'n': node = optarg; break;
 		case 'a': all = 1; break;
@@ -224,9 +236,10 @@ static int em_start(int argc, char **argv)
 	}
 	if (optind < argc)
 		file = argv[optind++];
-	if (optind != argc || !!clip + !!file != 1 || !!zone + !!node + all != 1) {
-		fprintf(stderr, "loaxa emergency start: name one of --clip NAME and FILE, and "
-			"one of --zone, --node, --all\n");
+	if (optind != argc || !!clip + !!file + live != 1 || !!zone + !!node + all != 1 ||
+	    ((device || voice) && !live)) {
+		fprintf(stderr, "loaxa emergency start: name one of --clip NAME, FILE and --live "
+			"(--device only with --live), and one of --zone, --node, --all\n");
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -247,11 +260,27 @@ static int em_start(int argc, char **argv)
 			return CLI_EXIT_ERROR;
 		}
 	}
+	if (voice) {
+		/* a recording stands in for the microphone (and for the tests) */
+		json_t *rec = NULL;
+
+		if (cli_import_file(voice, NULL, 0, &rec) < 0)
+			return CLI_EXIT_ERROR;
+		snprintf(id, sizeof(id), "%s", jstr(rec, "id"));
+		json_decref(rec);
+	}
 	req = json_pack("{s:b}", "drill", drill);
-	if (clip)
+	if (live) {
+		if (voice)
+			json_object_set_new(req, "voice", json_string(id));
+		json_object_set_new(req, "live", json_true());
+		if (device)
+			json_object_set_new(req, "device", json_string(device));
+	} else if (clip) {
 		json_object_set_new(req, "clip", json_string(clip));
-	else
+	} else {
 		json_object_set_new(req, "content", json_string(id));
+	}
 	if (zone)
 		json_object_set_new(req, "zone", json_string(zone));
 	else if (node)
@@ -278,6 +307,31 @@ static int em_start(int argc, char **argv)
 			json_array_size(json_object_get(resp.json, "targets")) == 1 ? "" : "s",
 			timeout);
 	rc = wait_confirmations(resp.json, timeout, json);
+	if (live) {
+		/* the voice goes out until Ctrl-C, which ends the emergency */
+		struct sigaction sa;
+		sigset_t wait_for;
+		json_t *stop = json_pack("{s:s}", "emergency", jstr(resp.json, "emergency"));
+		struct cli_resp sresp;
+		int sig = 0;
+
+		memset(&sa, 0, sizeof(sa));
+		sigemptyset(&wait_for);
+		sigaddset(&wait_for, SIGINT);
+		sigaddset(&wait_for, SIGTERM);
+		sigprocmask(SIG_BLOCK, &wait_for, NULL);
+		if (!json)
+			fprintf(stderr, "speak now: every node plays your voice; Ctrl-C ends the "
+				"emergency\n");
+		sigwait(&wait_for, &sig);
+		if (cli_post_json("/v1/emergency/stop", stop, &sresp) == 0) {
+			if (!json)
+				fprintf(stderr, "%s %s stopped\n", drill ? "DRILL" : "EMERGENCY",
+					jstr(resp.json, "emergency"));
+			cli_resp_free(&sresp);
+		}
+		json_decref(stop);
+	}
 	cli_resp_free(&resp);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include "ctl.h"
 #include "ctlutil.h"
 #include "envelope.h"
+#include "live.h"
 #include "log.h"
 #include "util.h"
 
@@ -349,6 +350,10 @@ struct start_req {
 	int all;
 	int drill;
 	int64_t max_s;
+	int live;                    /* the message is the operator's voice, live */
+	char device[256];            /* its capture device, */
+	char voice[CONTENT_ID_LEN + 1]; /* or stored content streamed as the voice */
+	int64_t latency_ms;
 };
 
 static int parse_start(const char *body, size_t len, struct start_req *r, char *err,
@@ -359,8 +364,22 @@ static int parse_start(const char *body, size_t len, struct start_req *r, char *
 
 	memset(r, 0, sizeof(*r));
 	r->max_s = CTL_EMERGENCY_DEFAULT_MAX_S;
+	r->latency_ms = 500;
+	strcpy(r->device, "default");
 	if (!o)
 		return -EINVAL;
+	if (ctl_json_bool(o, "live", CTL_OPTIONAL, &r->live, err, errlen) < 0 ||
+	    ctl_json_str(o, "device", CTL_OPTIONAL, r->device, sizeof(r->device), err,
+			 errlen) < 0 ||
+	    ctl_json_int(o, "latency_ms", CTL_OPTIONAL, CTL_LIVE_MIN_LATENCY_MS,
+			 CTL_LIVE_MAX_LATENCY_MS, &r->latency_ms, err, errlen) < 0)
+		goto out;
+	x = ctl_json_str(o, "voice", CTL_OPTIONAL, r->voice, sizeof(r->voice), err, errlen);
+	if (x < 0 || (x == 0 && (!content_id_valid(r->voice) || !r->live))) {
+		snprintf(err, errlen, "field \"voice\" (with \"live\": true) must be a content "
+			 "id");
+		goto out;
+	}
 	x = ctl_json_str(o, "clip", CTL_OPTIONAL, r->clip, sizeof(r->clip), err, errlen);
 	if (x < 0 || (x == 0 && !name_valid(r->clip))) {
 		snprintf(err, errlen, "field \"clip\" must be a clip name (see GET "
@@ -376,8 +395,8 @@ static int parse_start(const char *body, size_t len, struct start_req *r, char *
 		goto out;
 	}
 	ncontent += x == 0;
-	if (ncontent != 1) {
-		snprintf(err, errlen, "name exactly one of \"clip\" and \"content\"");
+	if (ncontent + r->live != 1) {
+		snprintf(err, errlen, "name exactly one of \"clip\", \"content\" and \"live\"");
 		goto out;
 	}
 	x = ctl_json_str(o, "zone", CTL_OPTIONAL, r->zone, sizeof(r->zone), err, errlen);
@@ -414,6 +433,9 @@ out:
 	return rc;
 }
 
+static int stop_one(struct ctl *c, const char *id, const char *topic, char *err,
+		    size_t errlen);
+
 static void start(struct ctl *c, const struct ctl_principal *who, const char *body,
 		  size_t len, unsigned *status, json_t **reply, char *target, size_t targetlen)
 {
@@ -442,7 +464,19 @@ static void start(struct ctl *c, const struct ctl_principal *who, const char *bo
 		*status = 403;
 		goto fail;
 	}
-	if (req.clip[0]) {
+	if (req.live) {
+		/* the message is live; the tone (needed anyway) stands in the records */
+		rc = clip_content(c, "tone", &clip);
+		if (rc == -ENOENT) {
+			*status = 422;
+			snprintf(err, sizeof(err), "a live emergency starts with the alert tone: "
+				 "there is no \"tone\" clip (scripts/emergency-clips.sh)");
+			goto fail;
+		}
+		if (rc < 0)
+			goto db_error;
+		memcpy(req.content, clip.content, sizeof(req.content));
+	} else if (req.clip[0]) {
 		rc = clip_content(c, req.clip, &clip);
 		if (rc == -ENOENT) {
 			*status = 404;
@@ -533,6 +567,11 @@ static void start(struct ctl *c, const struct ctl_principal *who, const char *bo
 			(json_int_t)content.bytes, "max_s", (json_int_t)req.max_s);
 	if (cmd && req.clip[0])
 		json_object_set_new(cmd, "clip", json_string(req.clip));
+	if (cmd && req.live) {
+		json_object_set_new(cmd, "live", json_true());
+		json_object_del(cmd, "content"); /* the voice is the message */
+		json_object_del(cmd, "bytes");
+	}
 	if (cmd && have_tone)
 		json_object_set_new(cmd, "tone", json_string(tone.content));
 	if (cmd && have_pre)
@@ -548,15 +587,39 @@ static void start(struct ctl *c, const struct ctl_principal *who, const char *bo
 		*status = 500;
 		goto fail;
 	}
+	if (req.live) {
+		char live_topic[256];
+
+		if (req.node[0])
+			snprintf(live_topic, sizeof(live_topic), "%s/node/%s/live", c->mqtt.root,
+				 req.node);
+		else
+			snprintf(live_topic, sizeof(live_topic), "%s/zone/%s/live", c->mqtt.root,
+				 b.target);
+		rc = ctl_live_emergency_start(c, live_topic, req.voice[0] ? NULL : req.device,
+					      req.voice[0] ? req.voice : NULL, req.latency_ms,
+					      now + req.max_s * 1000, err, sizeof(err));
+		if (rc < 0) {
+			/* the nodes sound the tone and wait: stop them again */
+			log_warnx("%s %s: the live voice cannot start: %s", kind(req.drill), b.id, err);
+			stop_one(c, b.id, b.topic, err, sizeof(err));
+			*status = 422;
+			snprintf(err, sizeof(err), "the capture device cannot start: see the "
+				 "controller's log; the emergency was stopped again");
+			goto fail;
+		}
+	}
 	log_warnx("%s %s started on %s %s: %zu node%s, %s %s, at most %" PRId64 " s", kind(req.drill),
-		  b.id, b.target_kind, b.target, n, n == 1 ? "" : "s", req.clip[0] ? "clip" :
-		  "content", req.clip[0] ? req.clip : ctl_short_id(req.content), req.max_s);
+		  b.id, b.target_kind, b.target, n, n == 1 ? "" : "s", req.live ? "live voice from" :
+		  req.clip[0] ? "clip" : "content", req.live ? req.device : req.clip[0] ? req.clip :
+		  ctl_short_id(req.content), req.max_s);
 	targets = json_array();
 	for (i = 0; i < n; i++)
 		json_array_append_new(targets, json_string(nodes[i]));
 	*status = 201;
-	*reply = json_pack("{s:s, s:b, s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:I}", "emergency",
-			   b.id, "drill", req.drill, "clip", req.clip, "content", req.content,
+	*reply = json_pack("{s:s, s:b, s:b, s:s, s:s, s:o, s:s, s:s, s:s, s:I, s:I}",
+			   "emergency", b.id, "drill", req.drill, "live", req.live, "clip", req.clip,
+			   "content", req.content,
 			   "targets", targets, "target_kind", b.target_kind, "target", b.target,
 			   "topic", b.topic, "created", (json_int_t)now, "max_s",
 			   (json_int_t)req.max_s);
@@ -655,6 +718,7 @@ static void stop(struct ctl *c, const char *body, size_t len, unsigned *status,
 		snprintf(err, sizeof(err), "no emergency %s", want);
 		goto fail;
 	}
+	ctl_live_emergency_stop(c);
 	if (json_array_size(stopped) == 0) {
 		/* none known to be active: still make sure nothing sounds anywhere */
 		json_t *cmd = json_pack("{s:s}", "cmd", "emergency_stop");

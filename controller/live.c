@@ -36,6 +36,7 @@
 #define MAX_BATCH 12
 #define LEVEL_RELAY 0
 #define LEVEL_LIVE 3
+#define LEVEL_EMERGENCY 4
 #define BODY_CAP (LIVE_HEADER_LEN + MAX_BATCH * (2 + LIVE_MAX_FRAME_BYTES))
 #define FBUF 65536                /* decoder output staging (the decoder hands out up to 1.4 s) */
 
@@ -124,7 +125,7 @@ static int64_t mono_now_us(void)
 
 static const char *level_name(uint8_t l)
 {
-	return l == LEVEL_RELAY ? "relay" : "live";
+	return l == LEVEL_RELAY ? "relay" : l == LEVEL_LIVE ? "live" : "emergency";
 }
 
 /* ------------------------------------------------------------ MQTT */
@@ -931,6 +932,38 @@ int ctl_live_relay_start(struct ctl *c, const char *source, char (*nodes)[CTL_NA
 	}
 	free(a.topics);
 	return rc;
+}
+
+int ctl_live_emergency_start(struct ctl *c, const char *topic, const char *device,
+			     const char *content, int64_t latency_ms, int64_t until_ms, char *err,
+			     size_t errlen)
+{
+	struct session *s = &c->live->s[0];
+	char topics[1][TOPIC_MAX];
+	struct begin_args a;
+	unsigned status = 0;
+
+	if (s->active)
+		session_end(c, s, "an emergency takes over");
+	snprintf(topics[0], TOPIC_MAX, "%s", topic);
+	memset(&a, 0, sizeof(a));
+	a.level = LEVEL_EMERGENCY;
+	a.latency_ms = latency_ms;
+	a.until_ms = until_ms;
+	a.device = device;
+	a.content = content;
+	a.topics = topics;
+	a.ntopics = 1;
+	a.target = topic;
+	return session_begin(c, s, &a, &status, err, errlen);
+}
+
+void ctl_live_emergency_stop(struct ctl *c)
+{
+	struct session *s = &c->live->s[0];
+
+	if (s->active && s->level == LEVEL_EMERGENCY)
+		session_end(c, s, "the emergency was stopped");
 }
 
 void ctl_live_relay_stop(struct ctl *c, const char *why)

@@ -64,6 +64,16 @@ void ctl_live_tick(struct ctl *c);
 int ctl_live_relay_start(struct ctl *c, const char *source, char (*nodes)[32], size_t n,
 			 int64_t until_ms, const char *occurrence, char *err, size_t errlen);
 void ctl_live_relay_stop(struct ctl *c, const char *why);
+/*
+ * The voice of a live emergency (emergency.c): the capture device (or stored
+ * content: a recorded voice, and the tests) to topic at level emergency until
+ * until_ms; an operator's live session is ended first.
+ */
+int ctl_live_emergency_start(struct ctl *c, const char *topic, const char *device,
+			     const char *content, int64_t latency_ms, int64_t until_ms, char *err,
+			     size_t errlen);
+void ctl_live_emergency_stop(struct ctl *c);
+
 /* 1 when the operator stopped that relay occurrence (it is not restarted). */
 int ctl_live_relay_stopped(const struct ctl *c, const char *occurrence);
 /* The occurrence of the relay running from the schedule, NULL when none. */

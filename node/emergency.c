@@ -201,7 +201,16 @@ int emergency_parse(const char *name, json_t *o, uint16_t flags, struct emerg_cm
 			 "'-', '_')");
 		return -EINVAL;
 	}
-	if (opt_hash(o, "content", c->content, 1, why, whylen) < 0 ||
+	{
+		json_t *lv = json_object_get(o, "live");
+
+		if (lv && !json_is_boolean(lv)) {
+			snprintf(why, whylen, "field \"live\" must be true or false");
+			return -EINVAL;
+		}
+		c->live = json_is_true(lv);
+	}
+	if (opt_hash(o, "content", c->content, !c->live, why, whylen) < 0 ||
 	    opt_hash(o, "tone", c->tone, 0, why, whylen) < 0 ||
 	    opt_hash(o, "preamble", c->preamble, 0, why, whylen) < 0)
 		return -EINVAL;
@@ -375,6 +384,10 @@ static void finish(struct node *n, const char *reason)
 		/* our segment: fade it out; its done callback is ours to ignore */
 		playout_stop(&n->po);
 	}
+	if (em->live_playing || em->cur.live) {
+		em->live_playing = 0;
+		live_emergency_stop(n); /* the live message ends with the emergency */
+	}
 	log_warnx("%s %s ended (%s) after %.1f s, %u message%s played", kind(&em->cur),
 		  em->cur.id, reason, dur > 0 ? (double)dur / 1000.0 : 0.0, em->rounds,
 		  em->rounds == 1 ? "" : "s");
@@ -417,6 +430,18 @@ static void advance(struct node *n)
 
 	for (guard = 0; guard < 8 && em->active && !em->playing && !em->preempting; guard++) {
 		const char *c;
+
+		if (em->step == EM_MESSAGE && em->cur.live) {
+			/* the message is the operator's voice: the live module plays it */
+			if (em->live_playing || playout_busy(&n->po))
+				return;
+			if (live_emergency_play(n) == 0) {
+				em->live_playing = 1;
+				log_info("%s %s: playing the live message at volume %d",
+					 kind(&em->cur), em->cur.id, n->cfg.emergency_volume);
+			}
+			return; /* no live audio yet: emergency_tick looks again */
+		}
 
 		if (em->step == EM_PAUSE) {
 			if (mono_ms() < em->pause_until)
@@ -609,6 +634,12 @@ int64_t emergency_next_deadline(const struct node *n)
 	t = em->end_mono;
 	if (em->step == EM_PAUSE && !em->playing && em->pause_until < t)
 		t = em->pause_until;
+	if (em->step == EM_MESSAGE && em->cur.live && !em->live_playing) {
+		int64_t soon = mono_ms() + 20; /* waiting for the live audio */
+
+		if (soon < t)
+			t = soon;
+	}
 	return t;
 }
 
@@ -630,6 +661,37 @@ json_t *emergency_status_json(const struct node *n)
 	o = json_pack("{s:s, s:o, s:o}", "clips_set", em->set, "clips", clips, "active",
 		      active ? active : json_null());
 	return o;
+}
+
+int emergency_wants_live(const struct node *n)
+{
+	return n->emerg.active && n->emerg.cur.live;
+}
+
+void emergency_live_started(struct node *n, int64_t start_ms)
+{
+	struct emergency *em = &n->emerg;
+
+	/* no tone on this node: the live voice is the first sample */
+	if (em->active && !em->confirmed) {
+		em->confirmed = 1;
+		em->start_ms = start_ms;
+		log_warnx("%s %s started: first sample at %" PRId64 " (live)", kind(&em->cur),
+			  em->cur.id, start_ms);
+		emit(n, "emergency_started", start_ms, -1, "");
+		status_changed(n);
+	}
+}
+
+void emergency_live_ended(struct node *n)
+{
+	struct emergency *em = &n->emerg;
+
+	if (!em->active || !em->cur.live)
+		return;
+	em->live_playing = 0;
+	em->rounds = 1;
+	finish(n, "the live message ended");
 }
 
 void emergency_shutdown(struct node *n)

@@ -67,6 +67,7 @@ struct emerg_cmd {
 	char tone[CONTENT_ID_LEN + 1];    /* "" = no tone */
 	char preamble[CONTENT_ID_LEN + 1];/* drill preamble, "" = none */
 	int64_t max_s;
+	int live;                         /* the message is the operator's live voice */
 	/* emergency_clips */
 	char set[EMERG_SET_LEN + 1];
 	struct emerg_clip clips[EMERG_MAX_CLIPS];
@@ -92,6 +93,7 @@ struct emergency {
 	int64_t end_mono;       /* max duration reached at this monotonic ms */
 	int64_t pause_until;    /* mono, in EM_PAUSE */
 	unsigned rounds;        /* messages played */
+	int live_playing;       /* a live emergency: the live module has the player */
 
 	/* the queue's playout callbacks, called for plays that are not ours */
 	void (*q_started)(void *arg, int64_t start_ms);
@@ -121,6 +123,11 @@ void emergency_tick(struct node *n);
 int64_t emergency_next_deadline(const struct node *n);
 /* The "emergency" object of the status (new reference). */
 struct json_t *emergency_status_json(const struct node *n);
+/* A live emergency (cmd "live": true): 1 while it waits for or plays live audio. */
+int emergency_wants_live(const struct node *n);
+/* live.c: the live message started (first sample) / ended. */
+void emergency_live_started(struct node *n, int64_t start_ms);
+void emergency_live_ended(struct node *n);
 /* The node stops: end the active emergency with reason node_stopping. */
 void emergency_shutdown(struct node *n);
 

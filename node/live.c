@@ -26,6 +26,7 @@
 
 #define LEVEL_BODY_RELAY 0
 #define LEVEL_BODY_LIVE 3
+#define LEVEL_BODY_EMERGENCY 4
 
 static const char *level_name(uint8_t l)
 {
@@ -170,6 +171,8 @@ static void end_session(struct node *n, const char *reason)
 		l->playing = 0;
 		playout_stop(&n->po);
 	}
+	if (l->level == LEVEL_BODY_EMERGENCY)
+		emergency_live_ended(n);
 	status_changed(n);
 }
 
@@ -213,10 +216,12 @@ void live_on_batch(struct node *n, const char *topic, const struct envelope *env
 		status_changed(n);
 		return;
 	}
-	if (b.level == 4) {
-		log_warnx("rejected message on %s: live audio at level emergency is not played "
-			  "by this version", topic);
+	if (b.level == LEVEL_BODY_EMERGENCY && !emergency_wants_live(n)) {
+		/* a signed stream, but no live emergency was started: play nothing */
+		log_warnx("rejected message on %s: live audio at level emergency while no live "
+			  "emergency is active", topic);
 		n->rejected_body++;
+		status_changed(n);
 		return;
 	}
 	if (!l->active || l->session != b.session) {
@@ -271,6 +276,8 @@ static void on_started(void *arg, int64_t start_ms)
 		log_info("live session %s (%s) playing: first sample at %" PRId64, l->id,
 			 level_name(l->level), start_ms);
 		emit(n, "live_started", start_ms, -1, "");
+		if (l->level == LEVEL_BODY_EMERGENCY)
+			emergency_live_started(n, start_ms);
 		status_changed(n);
 	}
 }
@@ -329,6 +336,8 @@ void live_tick(struct node *n)
 			return;
 		}
 	}
+	if (l->level == LEVEL_BODY_EMERGENCY)
+		return; /* the emergency module decides when it plays */
 	if (l->playing) {
 		/* a relay gives way to anything the queue has due, and both to an emergency */
 		if (emergency_holds(n) ||
@@ -362,6 +371,32 @@ void live_tick(struct node *n)
 		log_warnx("live session %s cannot play: %s", l->id, reason);
 		end_session(n, reason);
 	}
+}
+
+int live_emergency_play(struct node *n)
+{
+	struct node_live *l = &n->live;
+	struct playout_source src = { .read = src_read, .arg = n };
+	char reason[300];
+
+	if (!l->active || l->level != LEVEL_BODY_EMERGENCY)
+		return -EAGAIN;
+	if (l->playing)
+		return 0;
+	l->playing = 1;
+	if (playout_start_source(&n->po, &src, n->cfg.emergency_volume, reason,
+				 sizeof(reason)) < 0) {
+		l->playing = 0;
+		log_warnx("live session %s cannot play: %s", l->id, reason);
+		return -EIO;
+	}
+	return 0;
+}
+
+void live_emergency_stop(struct node *n)
+{
+	if (n->live.active && n->live.level == LEVEL_BODY_EMERGENCY)
+		end_session(n, "the emergency ended");
 }
 
 int64_t live_next_deadline(const struct node *n)

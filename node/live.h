@@ -79,6 +79,10 @@ void live_on_connect(struct node *n);
 void live_on_batch(struct node *n, const char *topic, const struct envelope *env);
 /* 1 while a live-level session plays: the queue starts nothing. */
 int live_holds(const struct node *n);
+/* A live emergency's message: play the level-emergency session now (-EAGAIN:
+ * none received yet), or end it. */
+int live_emergency_play(struct node *n);
+void live_emergency_stop(struct node *n);
 /* An emergency takes the player: stop playing (keep receiving). */
 void live_yield(struct node *n);
 void live_tick(struct node *n);

@@ -146,5 +146,25 @@ wait_for 10 bash -c "[ -n \"\$('$LOAXA' plays --json | jq -r --arg s $SESSION '.
 check "the live session then ended normally on n1 ($(ended_reason "$SESSION" n1))" \
 	bash -c "ended=\$('$LOAXA' plays --json | jq -r --arg s $SESSION '.plays[] | select(.type == \"live_ended\" and .broadcast == \$s and .node == \"n1\") | .reason'); [[ \$ended == finished* ]]"
 
+# ---------------------------------------------------------------- a live emergency
+sox -n -r 22050 -c 1 "$T/tone.wav" synth 1 sine 900 gain -6
+"$LOAXA" emergency clip tone "$T/tone.wav" >"$T/clip.log" 2>&1
+tone_ready() { node_json n1 | jq -e '.status.emergency.clips.tone == true' >/dev/null; }
+check "the tone clip reaches n1" wait_for 30 tone_ready
+"$LOAXA" emergency start --live --voice "$T/live.wav" --node n1 --timeout 15 --json \
+	>"$T/elive.json" 2>"$T/elive.err" &
+ELPID=$!
+check "a live emergency: n1 plays the tone, then the live voice" \
+	wait_for 20 grep -q "EMERGENCY e-[0-9-]*: playing the live message" "$T/n1/node.log"
+sleep 1
+kill -INT "$ELPID"
+wait "$ELPID"
+check "loaxa emergency start --live exits 0 after Ctrl-C (n1 confirmed)" [ $? = 0 ] ||
+	sed 's/^/#   /' "$T/elive.err"
+check "Ctrl-C ended the emergency on n1" \
+	wait_for 10 grep -Eq "EMERGENCY e-[0-9-]* ended \((stopped|the live message ended)\)" "$T/n1/node.log"
+check "the live voice session (level emergency) ended on n1" \
+	grep -q "live session l-[0-9a-f]* (emergency) ended" "$T/n1/node.log"
+
 stop_all_checked
 finish
