@@ -40,6 +40,21 @@ bundle_ok() {
 check "the bundle holds node.cfg, ca.crt and a 0600 mqtt.password" bundle_ok
 check "the bundle's node.cfg passes --check-config" \
 	"$NODE" --check-config -c "$T/n1/bundle/node.cfg"
+# the new config fields are checked, errors name file:line and field
+sed 's|cafile = "ca.crt"|cafile = "missing.crt"|' "$T/n1/bundle/node.cfg" >"$T/n1/bundle/bad.cfg"
+out=$("$NODE" --check-config -c "$T/n1/bundle/bad.cfg" 2>&1)
+check "node.cfg: a missing mqtt.cafile is an error naming file:line and field" \
+	grep -Eq 'bad.cfg:[0-9]+: field "mqtt.cafile": cannot read .*missing.crt' <<<"$out"
+sed 's|password_file = "mqtt.password";|password = "x"; password_file = "mqtt.password";|' \
+	"$T/n1/bundle/node.cfg" >"$T/n1/bundle/bad.cfg"
+out=$("$NODE" --check-config -c "$T/n1/bundle/bad.cfg" 2>&1)
+check "node.cfg: password and password_file together is an error" \
+	grep -q 'field "mqtt.password_file": give mqtt.password or mqtt.password_file, not both' <<<"$out"
+cp "$T/controller/controller.cfg" "$T/controller/bad.cfg"
+echo 'keys = { lifetime_days = 0; };' >>"$T/controller/bad.cfg"
+out=$("$CONTROLLER" --check-config -c "$T/controller/bad.cfg" 2>&1)
+check "controller.cfg: keys.lifetime_days out of range is an error naming the field" \
+	grep -Eq 'bad.cfg:[0-9]+: field "keys.lifetime_days"' <<<"$out"
 check "the generated mosquitto.conf has no anonymous access and a packet limit" \
 	grep -q '^allow_anonymous false' "$B/mosquitto.conf"
 check "... and sets max_packet_size" grep -q '^max_packet_size [0-9]' "$B/mosquitto.conf"
