@@ -138,7 +138,7 @@ check-config: all
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/loaxa
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 systemd/*.service $(DESTDIR)/etc/systemd/system/
+	install -m 0644 systemd/*.service systemd/*.path $(DESTDIR)/etc/systemd/system/
 	for f in etc/controller.cfg etc/node.cfg; do \
 		[ -e $(DESTDIR)/etc/loaxa/$$(basename $$f) ] || install -m 0640 $$f $(DESTDIR)/etc/loaxa/; done
 

@@ -637,14 +637,46 @@ int ctl_auth_check_target(struct ctl_db *db, const struct ctl_principal *who,
 
 /* ------------------------------------------------------------ audit */
 
+/*
+ * Requests without a valid token cost nothing to send, and each would be a
+ * database write: beyond AUDIT_ANON_PER_S a second they are counted, not
+ * written one by one; the count goes into the log and into the next row.
+ */
+#define AUDIT_ANON_PER_S 20
+
 void ctl_auth_audit(struct ctl_db *db, const struct ctl_principal *who,
 		    const char *action, const char *target, unsigned status,
 		    const char *detail)
 {
+	static int64_t anon_second;
+	static unsigned anon_count, anon_skipped;
+	char more[256];
 	sqlite3_stmt *st = NULL;
 	const char *result = status < 300 ? "allowed" : status == 401 || status == 403 ||
 							   status == 429 ? "refused" : "failed";
 
+	if (status == 401 && !who->authenticated) {
+		int64_t sec = mono_ms() / 1000;
+
+		if (sec != anon_second) {
+			anon_second = sec;
+			anon_count = 0;
+		}
+		if (++anon_count > AUDIT_ANON_PER_S) {
+			if (anon_skipped++ % 1000 == 0)
+				log_warnx("audit: more than %d unauthenticated requests a second: "
+					  "counted, not recorded one by one (from %s)",
+					  AUDIT_ANON_PER_S, who->peer);
+			return;
+		}
+	}
+	if (anon_skipped && anon_count <= AUDIT_ANON_PER_S) {
+		snprintf(more, sizeof(more), "%s%s(%u unauthenticated requests before this one "
+			 "were not recorded one by one)", detail ? detail : "",
+			 detail && detail[0] ? " " : "", anon_skipped);
+		detail = more;
+		anon_skipped = 0;
+	}
 	if (sqlite3_prepare_v2(db->h, "INSERT INTO audit (ts, user, role, peer, action, target, "
 			       "result, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
 			       &st, NULL) != SQLITE_OK) {
