@@ -130,6 +130,17 @@ maxed() { "$LOAXA" plays --broadcast "$REAL" --json | jq -e '[.plays[] | select(
 check "a forgotten emergency ends at its maximum duration (3 s)" wait_for 15 maxed
 check "n2 logs the real one as EMERGENCY, never DRILL" grep -q "EMERGENCY $REAL ended (max_duration)" "$T/n2/node.log"
 
+# ---------------------------------------------------------------- a node that does not confirm
+stop_checked n3
+"$LOAXA" emergency start --clip flood --all --drill --max 20s --timeout 4 >"$T/miss.txt" 2>"$T/miss.err"
+rc=$?
+check "loaxa emergency start exits 3 when a node does not confirm (n3 is down)" [ "$rc" = 3 ] ||
+	sed 's/^/#   /' "$T/miss.txt" "$T/miss.err"
+check "it prints which node did not confirm" grep -q "NOT confirmed within 4 s (1 of 3): n3" "$T/miss.txt" ||
+	sed 's/^/#   /' "$T/miss.txt"
+"$LOAXA" emergency stop >/dev/null 2>&1
+sleep 1
+
 # ---------------------------------------------------------------- hostile commands
 CLIP=$("$LOAXA" emergency clips --json | jq -r '.clips[] | select(.name == "flood") | .content')
 body() { printf '{"cmd":"emergency_start","id":"%s","drill":%s,"content":"%s","max_s":60}' "$1" "$2" "$CLIP"; }
