@@ -68,7 +68,12 @@ say "$(printf '%-26s wire/payload %s (%s frames in %s messages)' "" \
 	"$(jq -r .frames "$T/latency 1000 ms.json")" "$(jq -r .messages "$T/latency 1000 ms.json")")"
 awk -v t="$T0" '$1 == "onset" && $2 >= t { print $2 }' "$T/n1/onsets.log" >"$T/on1"
 awk -v t="$T0" '$1 == "onset" && $2 >= t { print $2 }' "$T/n2/onsets.log" >"$T/on2"
-paste "$T/on1" "$T/on2" | awk 'NF == 2 { d = $1 - $2; if (d < 0) d = -d; print d }' | sort -n >"$T/skew"
+# each onset of n1 with the nearest onset of n2 (within 100 ms)
+awk 'NR == FNR { b[++m] = $1; next } {
+	best = -1
+	for (i = 1; i <= m; i++) { d = $1 - b[i]; if (d < 0) d = -d; if (best < 0 || d < best) best = d }
+	if (best >= 0 && best < 100000000) print best
+}' "$T/on2" "$T/on1" | sort -n >"$T/skew"
 n=$(wc -l <"$T/skew")
 if [ "$n" -gt 0 ]; then
 	p50=$(sed -n "$(( (n + 1) / 2 ))p" "$T/skew")
