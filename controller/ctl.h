@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "imports.h"
 #include "mqtt.h"
+#include "timesvc.h"
 
 struct ctl_api;
 struct ctl_auth;
@@ -37,6 +38,7 @@ struct ctl {
 	struct ctl_sched *sched;   /* schedules.h */
 	struct ctl_emergency *emerg; /* emergency.c */
 	struct ctl_live *live;       /* live.c */
+	struct ctl_timesvc timesvc;
 	char content_dir[PATH_MAX]; /* <state_dir>/content */
 	char tmp_dir[PATH_MAX];     /* <state_dir>/tmp: uploads being imported */
 	int stopping;

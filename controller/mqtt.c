@@ -15,6 +15,7 @@
 #include "log.h"
 #include "nodes.h"
 #include "ratelimit.h"
+#include "timesvc.h"
 #include "util.h"
 
 #define BACKOFF_MAX_S 30
@@ -95,6 +96,7 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	if (conn == &c->mqtt.conn[CTL_CONN_CTL]) {
 		subscribe(c, conn, "status");
 		subscribe(c, conn, "event");
+		subscribe(c, conn, "time/ping"); /* timesvc.c */
 	} else {
 		subscribe(c, conn, "fetch");
 	}
@@ -190,7 +192,8 @@ void ctl_mqtt_route(struct ctl *c, const char *topic, const void *payload,
 			  ctl_printable(prefix, sizeof(prefix), node));
 		return;
 	}
-	if (strcmp(kind, "status") && strcmp(kind, "event") && strcmp(kind, "fetch"))
+	if (strcmp(kind, "status") && strcmp(kind, "event") && strcmp(kind, "fetch") &&
+	    strcmp(kind, "time/ping"))
 		goto unexpected;
 	if (len > CTL_MAX_INBOUND) {
 		log_warnx("ignoring a %zu-byte message on %s: larger than the %d-byte limit",
@@ -199,7 +202,9 @@ void ctl_mqtt_route(struct ctl *c, const char *topic, const void *payload,
 	}
 	if (ctl_ratelimit_inbound(node, kind, mono_ms()) < 0)
 		return; /* a flood from one node (ratelimit.h) */
-	if (strcmp(kind, "status") == 0)
+	if (strcmp(kind, "time/ping") == 0)
+		ctl_timesvc_on_ping(c, node, payload, len, (int64_t)ctl_now_us());
+	else if (strcmp(kind, "status") == 0)
 		ctl_nodes_on_status(c, node, payload, len, retained);
 	else if (strcmp(kind, "event") == 0) {
 		if (len == 0)

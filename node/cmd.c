@@ -11,11 +11,13 @@
 #include <jansson.h>
 
 #include "emergency.h"
+#include "clock.h"
 #include "envelope.h"
 #include "fetch.h"
 #include "live.h"
 #include "log.h"
 #include "node.h"
+#include "plan.h"
 #include "queue.h"
 #include "status.h"
 #include "util.h"
@@ -24,7 +26,7 @@
 #define MAX_AT_AHEAD_MS (7LL * 24 * 3600 * 1000)
 
 enum topic_kind {
-	TOPIC_UNKNOWN = 0, TOPIC_CMD, TOPIC_PLAN, TOPIC_CONTENT, TOPIC_KEY, TOPIC_LIVE
+	TOPIC_UNKNOWN = 0, TOPIC_CMD, TOPIC_PLAN, TOPIC_CONTENT, TOPIC_KEY, TOPIC_LIVE, TOPIC_TIME
 };
 
 int broadcast_id_valid(const char *s)
@@ -77,6 +79,9 @@ static enum topic_kind topic_kind(const struct node *n, const char *topic)
 	snprintf(want, sizeof(want), "%s/node/%s/live", n->root, n->cfg.node);
 	if (strcmp(topic, want) == 0)
 		return TOPIC_LIVE;
+	snprintf(want, sizeof(want), "%s/node/%s/time/pong", n->root, n->cfg.node);
+	if (strcmp(topic, want) == 0)
+		return TOPIC_TIME;
 	snprintf(want, sizeof(want), "%s/zone/", n->root);
 	plen = strlen(want);
 	if (strncmp(topic, want, plen) != 0)
@@ -194,7 +199,9 @@ static int parse_play(json_t *o, int64_t now, uint64_t max_bytes, struct play_it
 	}
 	p->at = v;
 	rc = get_str(o, "level", level, sizeof(level), why, whylen);
-	if (rc < 0 || (rc == 0 && play_level_parse(level, &p->level) < 0)) {
+	/* "live" belongs to live sessions (the operator's microphone), never to a play */
+	if (rc < 0 || (rc == 0 && (play_level_parse(level, &p->level) < 0 ||
+				   p->level == LEVEL_LIVE))) {
 		snprintf(why, whylen, "field \"level\" must be one of relay, normal, priority, "
 			 "emergency");
 		return -EINVAL;
@@ -321,8 +328,8 @@ static void handle_cmd(struct node *n, const char *topic, const struct envelope 
 	if (handle_emergency(n, topic, env))
 		return;
 
-	if (cmd_parse(env->body, env->body_len, now_ms(), n->cfg.cache_max_bytes, &cmd, why,
-		      sizeof(why)) < 0) {
+	if (cmd_parse(env->body, env->body_len, clock_now_ms(&n->clock), n->cfg.cache_max_bytes,
+		      &cmd, why, sizeof(why)) < 0) {
 		reject_body(n, topic, why);
 		return;
 	}
@@ -343,32 +350,6 @@ static void handle_cmd(struct node *n, const char *topic, const struct envelope 
 	}
 }
 
-/*
- * Plans (schedules) come with a later issue. A valid one is acknowledged in
- * the log and kept for nothing yet; a broken one is refused like any input.
- */
-static void handle_plan(struct node *n, const char *topic, const struct envelope *env)
-{
-	json_error_t err;
-	json_t *o = json_loadb((const char *)env->body, env->body_len,
-			       JSON_REJECT_DUPLICATES, &err);
-	char why[300];
-
-	if (!o || !json_is_object(o)) {
-		if (!o)
-			snprintf(why, sizeof(why), "the plan is not valid JSON (line %d: %s)",
-				 err.line, err.text);
-		else
-			snprintf(why, sizeof(why), "the plan is JSON but not an object");
-		json_decref(o);
-		reject_body(n, topic, why);
-		return;
-	}
-	json_decref(o);
-	log_info("plan received on %s (sequence %" PRIu64 "): schedules are not supported "
-		 "by this version; ignored", topic, env->seq);
-}
-
 static const char *kind_name(enum topic_kind k)
 {
 	switch (k) {
@@ -377,6 +358,7 @@ static const char *kind_name(enum topic_kind k)
 	case TOPIC_CONTENT: return "content";
 	case TOPIC_KEY: return "key";
 	case TOPIC_LIVE: return "live";
+	case TOPIC_TIME: return "time";
 	default: return "unknown";
 	}
 }
@@ -388,6 +370,7 @@ static enum envelope_type kind_type(enum topic_kind k)
 	case TOPIC_CONTENT: return ENV_CONTENT;
 	case TOPIC_KEY: return ENV_KEY;
 	case TOPIC_LIVE: return ENV_LIVE;
+	case TOPIC_TIME: return ENV_TIME;
 	default: return ENV_CMD;
 	}
 }
@@ -398,14 +381,40 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 	struct envelope env;
 	enum envelope_result r;
 	char safe[200], detail[96], site[20];
-	int64_t now = now_ms();
+	/* envelope times are controller times: judge them by our estimate of its clock */
+	int64_t now = clock_now_ms(&n->clock);
+	/* a pong's arrival, before the signature check takes its 0.1 ms */
+	int64_t t4_mono = mono_us(), t4 = now * 1000;
 
 	if (kind == TOPIC_UNKNOWN) {
 		log_warnx("ignoring a message on unexpected topic %s",
 			  printable(safe, sizeof(safe), topic));
 		return;
 	}
+	if (kind == TOPIC_TIME && len >= ENVELOPE_OVERHEAD) {
+		/*
+		 * A time answer is judged fresh by the ping it answers (clock.c),
+		 * not by its envelope times: those are what a wrong clock cannot
+		 * check. Signature, site and sequence still apply.
+		 */
+		const uint8_t *b = payload;
+		int64_t issued = 0;
+		int i;
+
+		for (i = 0; i < 8; i++)
+			issued = (int64_t)(((uint64_t)issued << 8) | b[40 + i]);
+		now = issued;
+	}
 	r = envelope_open(&n->ver, payload, len, now, &env);
+	if (kind == TOPIC_PLAN && r == ENV_ERR_DUPLICATE &&
+	    (!n->plan.have || n->plan.cur.seq != env.seq)) {
+		/* the sequence in force but not the plan (it could not be stored): take it */
+		r = ENV_OK;
+	} else if (kind == TOPIC_PLAN && r == ENV_ERR_DUPLICATE) {
+		/* the retained plan, redelivered on every reconnect: nothing to do */
+		log_debug("plan %" PRIu64 " on %s is the one in force", env.seq, topic);
+		return;
+	}
 	if (r != ENV_OK) {
 		detail[0] = '\0';
 		switch (r) {
@@ -454,7 +463,10 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 		handle_cmd(n, topic, &env);
 		break;
 	case TOPIC_PLAN:
-		handle_plan(n, topic, &env);
+		plan_on_envelope(n, topic, payload, len, &env);
+		break;
+	case TOPIC_TIME:
+		clock_on_pong(n, &env, t4, t4_mono);
 		break;
 	case TOPIC_CONTENT:
 		fetch_on_chunk(n, topic, env.body, env.body_len);

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "log.h"
 #include "node.h"
 #include "util.h"
@@ -186,7 +187,7 @@ int events_emit(struct node *n, const char *type, const struct event_info *info)
 	snprintf(id, sizeof(id), "%s-%" PRIu64 "-%" PRIu64, n->cfg.node, n->status.boot,
 		 ++ev->counter);
 	o = json_pack("{s:s, s:s, s:I, s:s, s:I}", "id", id, "node", n->cfg.node, "boot",
-		      (json_int_t)n->status.boot, "type", type, "ts", (json_int_t)now_ms());
+		      (json_int_t)n->status.boot, "type", type, "ts", (json_int_t)clock_now_ms(&n->clock));
 	if (!o)
 		return -ENOMEM;
 	if (info->broadcast)
@@ -202,6 +203,27 @@ int events_emit(struct node *n, const char *type, const struct event_info *info)
 	json_object_set_new(o, "reason", json_string(info->reason ? info->reason : ""));
 	if (info->drill != EV_DRILL_NONE)
 		json_object_set_new(o, "drill", json_boolean(info->drill == EV_DRILL_YES));
+	if (info->level)
+		json_object_set_new(o, "level", json_string(info->level));
+	if (info->occurrence) {
+		json_object_set_new(o, "occurrence", json_string(info->occurrence));
+		/* the clock's error bound, 0.1 ms; null: the node never measured it */
+		json_object_set_new(o, "error_ms", info->error_ms < 0 ? json_null() :
+				    json_real((double)(int64_t)(info->error_ms * 10.0 + 0.5) /
+					      10.0));
+	}
+	if (info->plan_seq)
+		json_object_set_new(o, "plan_seq", json_integer((json_int_t)info->plan_seq));
+	if (info->scheduled_ms > 0)
+		json_object_set_new(o, "scheduled", json_integer(info->scheduled_ms));
+	if (info->end)
+		json_object_set_new(o, "end", json_string(info->end));
+	if (info->preemptor && info->preemptor[0])
+		json_object_set_new(o, "preemptor", json_string(info->preemptor));
+	if (strcmp(type, "play_preempted") == 0)
+		json_object_set_new(o, "requeued", json_boolean(info->requeued));
+	if (strcmp(type, "plan_received") == 0)
+		json_object_set_new(o, "items", json_integer((json_int_t)info->items));
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	if (!s)

@@ -48,6 +48,17 @@ struct event_info {
 	const char *reason;
 	const char *title;
 	int drill;            /* EV_DRILL_*: emergency events always say which */
+	/* plays (queue.c): its level; for plan items the occurrence, the plan's
+	 * sequence, the scheduled time and the clock's error bound */
+	const char *level;
+	const char *occurrence;  /* NULL: not a plan item */
+	uint64_t plan_seq;
+	int64_t scheduled_ms;    /* 0: omitted */
+	double error_ms;         /* with occurrence */
+	const char *end;         /* finished|stopped|preempted|failed, NULL: omitted */
+	const char *preemptor;   /* play_preempted / end "preempted" */
+	int requeued;            /* play_preempted: queued again */
+	uint64_t items;          /* plan_received: how many items */
 };
 
 #define EV_DRILL_NONE 0       /* not an emergency event: no "drill" field */

@@ -19,6 +19,7 @@
 #include "events.h"
 #include "log.h"
 #include "node.h"
+#include "plan.h"
 #include "queue.h"
 #include "status.h"
 #include "util.h"
@@ -304,7 +305,7 @@ static void complete(struct node *n, struct fetch *f)
 	}
 	memcpy(id, f->id, sizeof(id));
 	remove_head(n);
-	cache_evict(&n->cache, queue_uses, n);
+	cache_evict(&n->cache, plan_or_queue_uses, n);
 	queue_content_ready(n, id);
 	emergency_content_ready(n, id);
 }

@@ -25,7 +25,9 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "amp.h"
 #include "cache.h"
+#include "clock.h"
 #include "cmd.h"
 #include "emergency.h"
 #include "events.h"
@@ -35,6 +37,7 @@
 #include "mqtt.h"
 #include "node.h"
 #include "nodecfg.h"
+#include "plan.h"
 #include "playout.h"
 #include "queue.h"
 #include "status.h"
@@ -118,6 +121,9 @@ static int setup_node(struct node *n)
 	rc = status_boot_init(n);
 	if (rc < 0)
 		return rc;
+	rc = clock_init(&n->clock, n->cfg.state_dir);
+	if (rc < 0)
+		return rc;
 	rc = cache_init(&n->cache, n->cfg.state_dir, n->cfg.cache_max_bytes);
 	if (rc < 0)
 		return rc;
@@ -137,8 +143,11 @@ static int setup_node(struct node *n)
 		playout_init(&n->po, &pc);
 	}
 	queue_init(n);
+	amp_init(n);
 	rc = emergency_init(n);
-	return rc < 0 ? rc : live_init(n);
+	if (rc == 0)
+		rc = live_init(n);
+	return rc < 0 ? rc : plan_init(n);
 }
 
 /* Everything time-driven, run after every wake-up (each check is cheap). */
@@ -148,9 +157,12 @@ static void tick(struct node *n, struct loop_state *ls)
 
 	node_mqtt_tick(n);
 	playout_tick(&n->po, mono);
+	plan_tick(n);
 	emergency_tick(n);
 	live_tick(n);
 	queue_tick(n);
+	amp_tick(n);
+	clock_tick(n, mono);
 	fetch_tick(n, mono);
 	node_keys_tick(n);
 	if (n->po.dev != ls->last_dev || n->po.xruns != ls->last_xruns) {
@@ -191,6 +203,9 @@ static void arm_timer(struct node *n, struct loop_state *ls)
 	t = min64(t, queue_next_deadline(n));
 	t = min64(t, emergency_next_deadline(n));
 	t = min64(t, live_next_deadline(n));
+	t = min64(t, plan_next_deadline(n));
+	t = min64(t, amp_next_deadline(n));
+	t = min64(t, clock_next_deadline(n));
 	t = min64(t, fetch_next_deadline(n));
 	t = min64(t, status_next_deadline(n));
 	t = min64(t, node_keys_next_deadline(n));
@@ -351,11 +366,14 @@ stop:
 	live_free(n);
 	queue_shutdown(n, "the node was stopped");
 	playout_close(&n->po);
+	amp_shutdown(n);
+	clock_save(&n->clock);
 	if (n->ver.dirty && verifier_flush(&n->ver) < 0)
 		log_warnx("cannot save the message sequence state");
 	node_mqtt_stop(n);
 	events_free(n);
 	fetch_free(n);
+	plan_free(n);
 	log_info("stopped");
 out:
 	if (ls.sfd >= 0)

@@ -15,6 +15,7 @@
 #include "fetch.h"
 #include "live.h"
 #include "log.h"
+#include "clock.h"
 #include "node.h"
 #include "status.h"
 #include "util.h"
@@ -90,8 +91,11 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 		snprintf(topic, sizeof(topic), "%s/zone/all/key", n->root);
 		subscribe(conn, topic);
 		live_on_connect(n);
+		snprintf(topic, sizeof(topic), "%s/node/%s/time/pong", n->root, n->cfg.node);
+		subscribe(conn, topic);
 		status_publish(n);
 		events_on_connect(n);
+		clock_on_connect(n);
 	} else {
 		snprintf(topic, sizeof(topic), "%s/node/%s/content", n->root, n->cfg.node);
 		subscribe(conn, topic);

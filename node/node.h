@@ -9,6 +9,8 @@
  *   fetch    content transfers         queue    pending plays, scheduling
  *   playout  decoder + ALSA            status   boot counter, status JSON
  *   events   play/content events, on-disk journal until acknowledged
+ *   clock    the controller's clock (ping/pong)   plan    the schedule
+ *   amp      amplifier on/off commands
  *
  * Everything runs on one thread, from the poll() loop in main.c.
  */
@@ -17,8 +19,10 @@
 
 #include <stdint.h>
 
+#include "amp.h"
 #include "cache.h"
 #include "emergency.h"
+#include "clock.h"
 #include "envelope.h"
 #include "events.h"
 #include "fetch.h"
@@ -26,6 +30,7 @@
 #include "live.h"
 #include "mqtt.h"
 #include "nodecfg.h"
+#include "plan.h"
 #include "playout.h"
 #include "queue.h"
 #include "status.h"
@@ -43,6 +48,9 @@ struct node {
 	struct node_keys keys;   /* trusted controller keys, revocation (keys.h) */
 	struct emergency emerg;
 	struct node_live live;
+	struct node_clock clock;
+	struct node_plan plan;
+	struct node_amp amp;
 	char root[64];           /* "loaxa/<site>" */
 	int stopping;
 	/* rejections of signed messages whose body or topic was wrong */

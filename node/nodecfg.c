@@ -23,6 +23,7 @@ static const char *const known_fields[] = {
 	"alsa.period_ms",
 	"status_interval_s", "max_future_s", "max_message_bytes", "cache_max_mb",
 	"emergency_volume", "emergency_keep_open",
+	"amplifier", "amplifier.on_command", "amplifier.off_command", "amplifier.warmup_s",
 	NULL,
 };
 
@@ -399,6 +400,13 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 		cfg_bool(&c, "emergency_keep_open", CFG_OPTIONAL, 1, &keep);
 		cfg->emergency_keep_open = keep;
 	}
+
+	cfg_string(&c, "amplifier.on_command", CFG_OPTIONAL, "", cfg->amp.on_command,
+		   sizeof(cfg->amp.on_command));
+	cfg_string(&c, "amplifier.off_command", CFG_OPTIONAL, "", cfg->amp.off_command,
+		   sizeof(cfg->amp.off_command));
+	load_int(&c, "amplifier.warmup_s", 0, 0, 600, &v);
+	cfg->amp.warmup_s = (int)v;
 
 	rc = c.errors ? -EINVAL : 0;
 	cfg_free(&c);

@@ -48,6 +48,11 @@ struct node_cfg {
 	uint64_t cache_max_bytes;
 	int emergency_volume;             /* 0-100: emergencies play at this, always */
 	int emergency_keep_open;          /* keep the audio device open while idle */
+	struct {
+		char on_command[1024];   /* "" = no amplifier control */
+		char off_command[1024];
+		int warmup_s;            /* default lead when an item gives none */
+	} amp;
 };
 
 /*

@@ -4,6 +4,7 @@
 #include "playout.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -318,22 +319,37 @@ static void dev_start_item(struct playout *po, int64_t mono)
 
 static int start_item(struct playout *po, int volume, char *reason, size_t reasonlen);
 
-int playout_start(struct playout *po, const char *path, int volume, char *reason,
-		  size_t reasonlen)
+int playout_start_req(struct playout *po, const struct playout_req *req, char *reason,
+		      size_t reasonlen)
 {
+	const char *first = req->chime ? req->chime : req->path;
 	int err = 0;
 
 	if (po->active) {
 		snprintf(reason, reasonlen, "the player is busy");
 		return -EBUSY;
 	}
-	po->of = op_open_file(path, &err);
+	if (req->chime && strlen(req->path) >= sizeof(po->next_path)) {
+		snprintf(reason, reasonlen, "path too long");
+		return -ENAMETOOLONG;
+	}
+	po->of = op_open_file(first, &err);
 	if (!po->of) {
 		snprintf(reason, reasonlen, "cannot open %s as Ogg Opus (opusfile error %d)",
-			 path, err);
+			 first, err);
 		return -EINVAL;
 	}
-	return start_item(po, volume, reason, reasonlen);
+	snprintf(po->next_path, sizeof(po->next_path), "%s", req->chime ? req->path : "");
+	po->at_mono_us = req->at_mono_us;
+	return start_item(po, req->volume, reason, reasonlen);
+}
+
+int playout_start(struct playout *po, const char *path, int volume, char *reason,
+		  size_t reasonlen)
+{
+	struct playout_req req = { .path = path, .volume = volume };
+
+	return playout_start_req(po, &req, reason, reasonlen);
 }
 
 int playout_start_source(struct playout *po, const struct playout_source *src, int volume,
@@ -344,9 +360,13 @@ int playout_start_source(struct playout *po, const struct playout_source *src, i
 		return -EBUSY;
 	}
 	po->src = *src;
+	po->next_path[0] = '\0';
+	po->at_mono_us = 0; /* a live source times itself (play_us) */
 	return start_item(po, volume, reason, reasonlen);
 }
 
+/* Common to files and sources: buffers, state, the device (next_path and
+ * at_mono_us are set by the caller). */
 static int start_item(struct playout *po, int volume, char *reason, size_t reasonlen)
 {
 	po->dec = malloc(DEC_CAP * sizeof(int16_t));
@@ -369,8 +389,11 @@ static int start_item(struct playout *po, int volume, char *reason, size_t reaso
 	po->out_frames = po->out_pos = 0;
 	po->started = 0;
 	po->start_ms = 0;
+	po->start_us = 0;
 	po->frames_written = 0;
 	po->error_since = 0;
+	po->pad_known = 0;
+	po->pad_left = po->pad_frames = 0;
 	dev_start_item(po, mono_ms());
 	return 0;
 }
@@ -578,6 +601,58 @@ static int write_failed(struct playout *po, int err, int64_t mono)
 	return -1;
 }
 
+/* Silence for the alignment pad (zero-initialised, never written). */
+static const int16_t zeros[OUT_FRAMES * 8];
+
+/* Frames the device holds ahead of the speaker (0 when it cannot say). */
+static snd_pcm_sframes_t dev_delay(struct playout *po)
+{
+	snd_pcm_sframes_t d = 0;
+
+	if (snd_pcm_delay(po->pcm, &d) < 0 || d < 0)
+		d = 0;
+	return d;
+}
+
+/*
+ * How much silence puts the first sample on at_mono_us: what the device
+ * already holds plays first, then the pad, then the sample. Late (the time
+ * has passed): no pad, the play starts at once and the error is reported.
+ */
+static void compute_pad(struct playout *po)
+{
+	int64_t ahead_us = po->at_mono_us - mono_us();
+	int64_t frames = ahead_us * (int64_t)po->cfg.rate / 1000000 - dev_delay(po);
+
+	po->pad_known = 1;
+	po->pad_left = po->pad_frames = frames > 0 ? (uint64_t)frames : 0;
+	log_debug("start aligned to the device: %.1f ms ahead, %" PRIu64 " frames of "
+		  "silence first", (double)ahead_us / 1000.0, po->pad_frames);
+}
+
+/*
+ * The chime ended: continue with the content, in the same stream (no gap,
+ * the device keeps running). Returns 0, or -1 with dec_error set.
+ */
+static int next_file(struct playout *po)
+{
+	int err = 0;
+
+	op_free(po->of);
+	po->of = op_open_file(po->next_path, &err);
+	if (!po->of) {
+		snprintf(po->dec_error, sizeof(po->dec_error),
+			 "cannot open the content after the chime (opusfile error %d)", err);
+		po->next_path[0] = '\0';
+		return -1;
+	}
+	po->next_path[0] = '\0';
+	po->dec_len = po->dec_pos = 0;
+	po->dec_eof = 0;
+	po->src_pos = 0; /* its own fade-in */
+	return 0;
+}
+
 /*
  * Write while the device has room. A batch is bounded (one buffer's worth)
  * so that an unpaced device (the `file`/`null` plugins in tests) does not
@@ -590,8 +665,34 @@ static void pump(struct playout *po, int64_t mono)
 	while (po->active && po->dev == PO_DEV_PLAYING && budget > 0) {
 		snd_pcm_sframes_t w;
 
+		if (!po->started && po->at_mono_us > 0 && !po->stopping) {
+			if (!po->pad_known)
+				compute_pad(po);
+			if (po->pad_left > 0) {
+				size_t k = po->pad_left < OUT_FRAMES ? (size_t)po->pad_left
+								     : OUT_FRAMES;
+
+				if (k > budget)
+					k = budget;
+				w = snd_pcm_writei(po->pcm, zeros, k);
+				if (w == -EAGAIN)
+					return;
+				if (w < 0) {
+					if (write_failed(po, (int)w, mono) < 0)
+						return;
+					po->pad_known = 0; /* recovered: measure again */
+					continue;
+				}
+				po->pad_left -= (uint64_t)w;
+				budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
+				continue;
+			}
+		}
 		if (po->out_pos == po->out_frames) {
 			if (source_done(po)) {
+				if (!po->stopping && po->next_path[0] && !po->dec_error[0] &&
+				    next_file(po) == 0)
+					continue;
 				start_drain(po, mono);
 				return;
 			}
@@ -604,6 +705,11 @@ static void pump(struct playout *po, int64_t mono)
 			if (po->out_frames == 0)
 				continue; /* source_done() holds now */
 		}
+		if (!po->started) {
+			/* when the first sample will leave the device: after what it holds */
+			po->start_us = now_us() + dev_delay(po) * 1000000 /
+						  (snd_pcm_sframes_t)po->cfg.rate;
+		}
 		w = snd_pcm_writei(po->pcm, po->out + po->out_pos * po->cfg.channels,
 				   po->out_frames - po->out_pos);
 		if (w == -EAGAIN)
@@ -615,7 +721,7 @@ static void pump(struct playout *po, int64_t mono)
 		}
 		if (!po->started && w > 0) {
 			po->started = 1;
-			po->start_ms = now_ms();
+			po->start_ms = po->start_us / 1000;
 			if (po->on_started)
 				po->on_started(po->cb_arg, po->start_ms);
 			if (!po->active || po->dev != PO_DEV_PLAYING)
@@ -630,7 +736,7 @@ static void pump(struct playout *po, int64_t mono)
 /* A play that has not produced anything yet (just started or resumed). */
 static int fresh(const struct playout *po)
 {
-	return po->active && !po->started && po->out_frames == 0;
+	return po->active && !po->started && po->out_frames == 0 && !po->pad_known;
 }
 
 void playout_stop(struct playout *po)

@@ -108,7 +108,14 @@ struct playout {
 	size_t out_frames, out_pos, out_cap;
 	int started;
 	int64_t start_ms;
+	int64_t start_us;     /* wall clock µs at which the first sample leaves the device */
 	uint64_t frames_written;
+	/* scheduled start: pad with silence so the first sample leaves at at_mono_us */
+	int64_t at_mono_us;   /* 0 = as soon as possible */
+	int pad_known;
+	uint64_t pad_left;    /* silence frames still to write before the first sample */
+	uint64_t pad_frames;  /* how many the alignment asked for */
+	char next_path[4096]; /* content after the chime ("" = none) */
 	int64_t warm_until;   /* keep the device open (pre-opened for a play) */
 
 	void (*on_started)(void *arg, int64_t start_ms);
@@ -130,6 +137,22 @@ int playout_start(struct playout *po, const char *path, int volume, char *reason
 /* The same for a live source (see struct playout_source). */
 int playout_start_source(struct playout *po, const struct playout_source *src, int volume,
 			 char *reason, size_t reasonlen);
+
+/*
+ * The same with a chime before the content and a start time: the device is
+ * fed silence so that, by its own delay (snd_pcm_delay, known to the
+ * frame), the first sample leaves it at at_mono_us (CLOCK_MONOTONIC µs; 0 =
+ * at once). The chime and the content follow each other without a gap, each
+ * with its own fades.
+ */
+struct playout_req {
+	const char *path;
+	const char *chime;    /* NULL = none */
+	int volume;
+	int64_t at_mono_us;
+};
+int playout_start_req(struct playout *po, const struct playout_req *req, char *reason,
+		      size_t reasonlen);
 /* Fade out (10 ms) and end the current play with PO_STOPPED. */
 void playout_stop(struct playout *po);
 /* Open the device now if closed, so a play due soon starts on time. */

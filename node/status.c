@@ -13,7 +13,9 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "clock.h"
 #include "node.h"
+#include "plan.h"
 #include "util.h"
 
 /*
@@ -111,7 +113,8 @@ char *status_json(struct node *n)
 	for (i = 0; i < n->cfg.nzones; i++)
 		json_array_append_new(zones, json_string(n->cfg.zones[i]));
 	if (cur) {
-		playing = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s}", "broadcast",
+		playing = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s}",
+				    cur->from_plan ? "occurrence" : "broadcast",
 				    cur->broadcast, "content", cur->content, "level",
 				    play_level_name(cur->level), "since",
 				    (json_int_t)cur->start_ms, "volume", cur->volume, "title",
@@ -140,6 +143,22 @@ char *status_json(struct node *n)
 	json_object_set_new(o, "trust", node_keys_status_json(n));
 	json_object_set_new(o, "emergency", emergency_status_json(n));
 	json_object_set_new(o, "live", live_status_json(n));
+	/* schedules (plan.c) and the clock (clock.c) */
+	plan_status(n, o);
+	{
+		double err = clock_error_ms(&n->clock);
+
+		json_object_set_new(o, "clock",
+				    json_pack("{s:f, s:o, s:I, s:f, s:s}", "offset_ms",
+					      (double)(int64_t)(clock_offset_ms(&n->clock) * 10.0) /
+						      10.0,
+					      "error_ms", err < 0 ? json_null() :
+					      json_real((double)(int64_t)(err * 10.0 + 0.5) / 10.0),
+					      "samples", (json_int_t)n->clock.samples, "rtt_ms",
+					      (double)n->clock.rtt_us / 1000.0, "source",
+					      n->clock.source == CLOCK_MEASURED ? "measured" :
+					      n->clock.source == CLOCK_SAVED ? "saved" : "none"));
+	}
 	if (n->fetch.head) {
 		const struct fetch *f = n->fetch.head;
 

@@ -1,0 +1,290 @@
+/*
+ * test_sched.c - the node's scheduling decisions, pure parts: the priority
+ * model (levels, preemption, pick order, re-queue), plan validation field
+ * by field (plan.c), and the clock filter (clock.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "cmd.h"
+#include "log.h"
+#include "plan.h"
+#include "queue.h"
+#include "tap.h"
+#include "util.h"
+
+#define CID "8038d57869d3ec929ccf9939cbe1391d17953923eceb5e6701400637c8065d1d"
+#define CID2 "1111111111111111111111111111111111111111111111111111111111111111"
+#define NOW 1795000000000LL
+
+/* ---------------------------------------------------------------- levels */
+
+static void test_levels(void)
+{
+	static const char *const names[] = { "relay", "normal", "priority", "live", "emergency" };
+	enum play_level l;
+	struct node_cmd cmd;
+	char why[300];
+	const char *live = "{\"cmd\":\"play\",\"broadcast\":\"b-1\",\"content\":\"" CID
+			   "\",\"level\":\"live\"}";
+	int i, ok = 1;
+
+	for (i = 0; i < 5; i++)
+		ok &= play_level_parse(names[i], &l) == 0 && (int)l == i &&
+		      strcmp(play_level_name(l), names[i]) == 0;
+	CHECK(ok, "levels in order relay < normal < priority < live < emergency");
+	CHECK(play_level_parse("urgent", &l) == -EINVAL, "an unknown level is refused");
+	CHECK(cmd_parse(live, strlen(live), NOW, 1u << 30, &cmd, why, sizeof(why)) == -EINVAL &&
+	      strstr(why, "\"level\""), "a play command cannot take level live (%s)", why);
+	CHECK(queue_preempts(LEVEL_RELAY, LEVEL_NORMAL) && queue_preempts(LEVEL_NORMAL,
+									   LEVEL_PRIORITY) &&
+	      queue_preempts(LEVEL_PRIORITY, LEVEL_LIVE) && queue_preempts(LEVEL_LIVE,
+									LEVEL_EMERGENCY),
+	      "each level preempts the one below");
+	CHECK(!queue_preempts(LEVEL_NORMAL, LEVEL_NORMAL) && !queue_preempts(LEVEL_EMERGENCY,
+									      LEVEL_EMERGENCY),
+	      "equal levels do not preempt (they queue)");
+	CHECK(!queue_preempts(LEVEL_EMERGENCY, LEVEL_LIVE) && !queue_preempts(LEVEL_PRIORITY,
+									       LEVEL_RELAY),
+	      "a lower level never preempts a higher one");
+}
+
+/* ---------------------------------------------------------------- pick, requeue */
+
+static struct play_item items[6];
+
+static void add(struct play_queue *q, int i, enum play_level level, uint64_t order, int ready,
+		int64_t at)
+{
+	struct play_item *it = &items[i];
+
+	memset(it, 0, sizeof(*it));
+	snprintf(it->broadcast, sizeof(it->broadcast), "b-%d", i);
+	it->level = level;
+	it->order = order;
+	it->ready = ready;
+	it->at = at;
+	it->expires = NOW + 600000;
+	it->next = NULL;
+	if (q->tail)
+		q->tail->next = it;
+	else
+		q->head = it;
+	q->tail = it;
+	q->n++;
+}
+
+static void test_pick(void)
+{
+	struct play_queue q;
+	struct play_item *p;
+
+	memset(&q, 0, sizeof(q));
+	CHECK(queue_pick(&q, NOW, 0) == NULL, "an empty queue picks nothing");
+	add(&q, 0, LEVEL_NORMAL, 1, 1, 0);
+	add(&q, 1, LEVEL_NORMAL, 2, 1, 0);
+	add(&q, 2, LEVEL_RELAY, 0, 1, 0);
+	p = queue_pick(&q, NOW, 0);
+	CHECK(p == &items[0], "equal levels: the first to arrive plays first (got %s)",
+	      p ? p->broadcast : "none");
+	add(&q, 3, LEVEL_EMERGENCY, 9, 0, 0);
+	p = queue_pick(&q, NOW, 0);
+	CHECK(p == &items[0], "an emergency whose content is not ready does not jump ahead");
+	items[3].ready = 1;
+	p = queue_pick(&q, NOW, 0);
+	CHECK(p == &items[3], "a ready emergency goes first whatever its arrival");
+	add(&q, 4, LEVEL_EMERGENCY, 10, 1, NOW + 5000);
+	items[3].ready = 0;
+	p = queue_pick(&q, NOW, 0);
+	CHECK(p == &items[0], "a scheduled emergency is not due 5 s ahead of its time");
+	p = queue_pick(&q, NOW, 6000);
+	CHECK(p == &items[4], "it is due once its time minus the start lead has come");
+	/* a preempted item re-queued keeps its order: first of its level */
+	memset(&q, 0, sizeof(q));
+	add(&q, 0, LEVEL_RELAY, 7, 1, 0);
+	add(&q, 1, LEVEL_RELAY, 3, 1, 0);
+	p = queue_pick(&q, NOW, 0);
+	CHECK(p == &items[1], "a re-queued item (earlier arrival) plays before later ones "
+	      "of its level");
+	/* re-queue decision: still valid vs expired */
+	items[1].expires = NOW + 1;
+	CHECK(queue_requeue_ok(&items[1], NOW), "a preempted item before its expiry is re-queued");
+	items[1].expires = NOW;
+	CHECK(!queue_requeue_ok(&items[1], NOW), "a preempted item at its expiry is not "
+	      "re-queued (logged as play_preempted)");
+}
+
+/* ---------------------------------------------------------------- plans */
+
+#define ITEM(extra) "{\"id\":\"o-1\",\"at\":1795000060000,\"content\":\"" CID "\"" extra "}"
+#define PLAN(items) "{\"node\":\"n1\",\"generated\":1795000000000,\"horizon\":1795600000000," \
+		    "\"items\":[" items "]}"
+
+static int parse_plan(const char *json, struct plan *p, char *why, size_t whylen)
+{
+	return plan_parse((const uint8_t *)json, strlen(json), "n1", p, why, whylen);
+}
+
+struct bad {
+	const char *json;
+	const char *field;  /* must appear in the message */
+	const char *what;
+};
+
+static void test_plan(void)
+{
+	static const struct bad bad[] = {
+		{ "{\"node\":", "not valid JSON", "not JSON" },
+		{ "[1]", "not an object", "not an object" },
+		{ "{\"generated\":1,\"horizon\":1795600000000,\"items\":[]}", "node", "node missing" },
+		{ "{\"node\":\"n2\",\"generated\":1,\"horizon\":1795600000000,\"items\":[]}",
+		  "node", "plan for another node" },
+		{ "{\"node\":\"n1\",\"horizon\":1795600000000,\"items\":[]}", "generated",
+		  "generated missing" },
+		{ "{\"node\":\"n1\",\"generated\":\"x\",\"horizon\":1795600000000,\"items\":[]}",
+		  "generated", "generated not a number" },
+		{ "{\"node\":\"n1\",\"generated\":1795000000000,\"items\":[]}", "horizon",
+		  "horizon missing" },
+		{ "{\"node\":\"n1\",\"generated\":1795700000000,\"horizon\":1795600000000,"
+		  "\"items\":[]}", "horizon", "horizon before generated" },
+		{ "{\"node\":\"n1\",\"generated\":1795000000000,\"horizon\":1795600000000}",
+		  "items", "items missing" },
+		{ "{\"node\":\"n1\",\"generated\":1795000000000,\"horizon\":1795600000000,"
+		  "\"items\":{}}", "items", "items not a list" },
+		{ PLAN("7"), "items[0]", "an item not an object" },
+		{ PLAN("{\"at\":1795000060000,\"content\":\"" CID "\"}"), "items[0].id",
+		  "id missing" },
+		{ PLAN("{\"id\":\"o 1\",\"at\":1795000060000,\"content\":\"" CID "\"}"),
+		  "items[0].id", "id with a space" },
+		{ PLAN("{\"id\":\"o-1\",\"content\":\"" CID "\"}"), ".at", "at missing" },
+		{ PLAN("{\"id\":\"o-1\",\"at\":17950,\"content\":\"" CID "\"}"), ".at",
+		  "at not a plausible time" },
+		{ PLAN("{\"id\":\"o-1\",\"at\":1795900000000,\"content\":\"" CID "\"}"), ".at",
+		  "at after the horizon" },
+		{ PLAN(ITEM(",\"expires\":1795000000000")), ".expires", "expires before at" },
+		{ PLAN("{\"id\":\"o-1\",\"at\":1795000060000}"), ".content", "content missing" },
+		{ PLAN("{\"id\":\"o-1\",\"at\":1795000060000,\"content\":\"abc\"}"), ".content",
+		  "content not a hash" },
+		{ PLAN("{\"id\":\"o-1\",\"at\":1795000060000,\"content\":\"" CID "0\"}"),
+		  ".content", "content one digit too long" },
+		{ PLAN(ITEM(",\"bytes\":-1")), ".bytes", "bytes negative" },
+		{ PLAN(ITEM(",\"duration_ms\":1.5")), ".duration_ms", "duration_ms not whole" },
+		{ PLAN(ITEM(",\"level\":\"urgent\"")), ".level", "unknown level" },
+		{ PLAN(ITEM(",\"level\":\"live\"")), ".level", "level live in a plan" },
+		{ PLAN(ITEM(",\"volume\":101")), ".volume", "volume over 100" },
+		{ PLAN(ITEM(",\"chime\":\"xyz\"")), ".chime", "chime not a hash" },
+		{ PLAN(ITEM(",\"chime_bytes\":\"9\"")), ".chime_bytes", "chime_bytes a string" },
+		{ PLAN(ITEM(",\"warmup_s\":601")), ".warmup_s", "warmup_s over 600" },
+		{ PLAN(ITEM(",\"title\":5")), ".title", "title not a string" },
+		{ PLAN(ITEM(",\"item\":[]")), ".item", "item not a string" },
+		{ PLAN("{\"id\":\"o-1\",\"at\":1795000060000,\"source\":\"ftp:x\",\"until\":"
+		       "1795000090000}"), ".source", "relay source of an unknown kind" },
+		{ PLAN("{\"id\":\"o-1\",\"at\":1795000060000,\"source\":\"alsa:hw:1\"}"),
+		  ".until", "relay source without until" },
+		{ PLAN(ITEM("") "," ITEM("")), "items[1].id", "duplicate occurrence id" },
+	};
+	struct plan p;
+	char why[400];
+	size_t i;
+	int rc;
+
+	rc = parse_plan(PLAN(ITEM(",\"level\":\"priority\",\"volume\":80,\"chime\":\"" CID2
+				  "\",\"warmup_s\":3,\"title\":\"Ch\\u01b0\\u01a1ng tr\\u00ecnh\\n"
+				  "s\\u00e1ng\",\"bytes\":12,\"duration_ms\":5000,\"item\":\"morning\"")
+			     ",{\"id\":\"o-0\",\"at\":1795000030000,\"content\":\"" CID2 "\"}"),
+			&p, why, sizeof(why));
+	CHECK(rc == 0, "a valid plan with two items parses (%s)", rc ? why : "");
+	if (rc == 0) {
+		CHECK(p.n == 2 && strcmp(p.items[0].id, "o-0") == 0 &&
+		      strcmp(p.items[1].id, "o-1") == 0, "items are sorted by time");
+		CHECK(p.items[1].level == LEVEL_PRIORITY && p.items[1].volume == 80 &&
+		      p.items[1].warmup_s == 3 && strcmp(p.items[1].chime, CID2) == 0 &&
+		      p.items[1].bytes == 12 && p.items[1].duration_ms == 5000,
+		      "level, volume, warm-up, chime, bytes, duration are kept");
+		CHECK(p.items[1].expires == p.items[1].at + PLAN_DEFAULT_EXPIRY_MS,
+		      "expires defaults to 10 minutes after at");
+		CHECK(strchr(p.items[1].title, '\n') == NULL && strstr(p.items[1].title, "s\xc3\xa1ng"),
+		      "the title keeps Vietnamese letters, loses control characters");
+		CHECK(p.items[0].level == LEVEL_NORMAL && p.items[0].volume == 100 &&
+		      p.items[0].warmup_s == -1 && p.items[0].chime[0] == '\0',
+		      "defaults: level normal, volume 100, no warm-up given, no chime");
+		plan_clear(&p);
+	}
+	rc = parse_plan(PLAN(""), &p, why, sizeof(why));
+	CHECK(rc == 0 && p.n == 0, "an empty items list is a valid plan (nothing scheduled)");
+	plan_clear(&p);
+	rc = parse_plan(PLAN("{\"id\":\"r-1\",\"at\":1795000060000,\"source\":\"alsa:hw:1\","
+			     "\"until\":1795000960000,\"level\":\"relay\"}"), &p, why, sizeof(why));
+	CHECK(rc == 0 && p.n == 1 && strcmp(p.items[0].source, "alsa:hw:1") == 0 &&
+	      p.items[0].content[0] == '\0', "a relay item has a source and until instead of "
+	      "content (%s)", rc ? why : "");
+	plan_clear(&p);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		why[0] = '\0';
+		rc = parse_plan(bad[i].json, &p, why, sizeof(why));
+		CHECK(rc == -EINVAL && strstr(why, bad[i].field) != NULL && p.items == NULL,
+		      "bad plan refused, naming %s: %s -> %s", bad[i].field, bad[i].what, why);
+	}
+}
+
+/* ---------------------------------------------------------------- clock */
+
+static void test_clock(void)
+{
+	struct clock_sample s, win[3];
+	struct node_clock c;
+	int64_t err;
+	int i, best;
+
+	/* controller 1 s ahead, 10 ms each way, held 1 ms: offset exact, delay 20 ms */
+	clock_sample_make(&s, 100000, 1000000 + 110000, 1000000 + 111000, 121000);
+	CHECK(s.offset_us == 1000000 && s.delay_us == 20000,
+	      "symmetric path: offset exact, delay = round trip - time held (%lld, %lld)",
+	      (long long)s.offset_us, (long long)s.delay_us);
+	/* asymmetric: 2 ms out, 18 ms back: the error is (18-2)/2 = 8 ms <= delay/2 */
+	clock_sample_make(&s, 100000, 1000000 + 102000, 1000000 + 103000, 121000);
+	CHECK(s.offset_us - 1000000 == -8000 && s.delay_us / 2 == 10000,
+	      "asymmetric path: the offset error stays within delay/2 (%lld us off, bound %lld)",
+	      (long long)(s.offset_us - 1000000), (long long)(s.delay_us / 2));
+	/* selection: the shortest round trip wins ... */
+	win[0] = (struct clock_sample){ .offset_us = 5000, .delay_us = 40000, .mono_us = 0 };
+	win[1] = (struct clock_sample){ .offset_us = 1000, .delay_us = 2000, .mono_us = 0 };
+	win[2] = (struct clock_sample){ .offset_us = 9000, .delay_us = 30000, .mono_us = 0 };
+	best = clock_select(win, 3, 0, &err);
+	CHECK(best == 1 && err == 1000, "the sample with the shortest round trip wins "
+	      "(bound delay/2 = %lld us)", (long long)err);
+	/* ... unless it is so old that its drift allowance makes a newer one better */
+	win[1].mono_us = 0;
+	win[0].mono_us = win[2].mono_us = 1000000000; /* 1000 s later */
+	best = clock_select(win, 3, 1000000000, &err);
+	CHECK(best == 2 && err == 15000, "a 1000 s old sample loses 15 ms (15 ppm) against "
+	      "fresh ones (picked %d, bound %lld us)", best, (long long)err);
+	/* the window keeps the last CLOCK_WINDOW samples */
+	memset(&c, 0, sizeof(c));
+	for (i = 0; i < CLOCK_WINDOW + 3; i++) {
+		s.offset_us = 1000 + i;
+		s.delay_us = i == 1 ? 100 : 5000; /* the best one falls out of the window */
+		s.mono_us = (int64_t)i * 1000;
+		clock_add_sample(&c, &s);
+	}
+	CHECK(c.nwin == CLOCK_WINDOW && c.samples == CLOCK_WINDOW + 3,
+	      "the window holds %d samples", CLOCK_WINDOW);
+	CHECK(c.off_mono_us != 1001 && c.err_us == 2500 && c.source == CLOCK_MEASURED,
+	      "a best sample that left the window no longer decides (offset %lld, bound %lld)",
+	      (long long)c.off_mono_us, (long long)c.err_us);
+	CHECK(clock_to_mono_us(&c, 5000) == 5000 * 1000 - c.off_mono_us,
+	      "controller time maps to monotonic time by the one offset");
+}
+
+int main(void)
+{
+	log_init("test_sched", 0);
+	test_levels();
+	test_pick();
+	test_plan();
+	test_clock();
+	TAP_EXIT();
+}
