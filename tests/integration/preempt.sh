@@ -36,6 +36,11 @@ event_json() { # TYPE BROADCAST : that event's JSON lines from the node's debug 
 	grep -o "{\"id\":\"n1-[^\"]*\",\"node\":\"n1\",\"boot\":[0-9]*,\"type\":\"$1\".*\"broadcast\":\"$2\".*" "$nlog"
 }
 n_events() { event_json "$1" "$2" | wc -l; }
+# at_least N FILE REGEX : the log has N or more matching lines (re-read at every poll)
+at_least() { [ "$(grep -c -- "$3" "$2")" -ge "$1" ]; }
+requeued_events() { # BROADCAST TRUE|FALSE N
+	[ "$(event_json play_preempted "$1" | grep -c "\"requeued\":$2")" -ge "$3" ]
+}
 
 # Both contents on the node first (a play fetches what it lacks)
 play warm-r "$R" normal && play warm-p "$P" normal
@@ -54,14 +59,14 @@ check "the relay play is queued again after the preemptor" \
 	wait_for 5 grep -q "broadcast r1 .* preempted by p1 after [0-9.]* s; re-queued" "$nlog"
 wait_for 10 grep -q "finished $P for broadcast p1" "$nlog" || not_ok "p1 finishes"
 check "after the priority play, the relay play starts again" \
-	wait_for 5 [ "$(grep -c "playing $R for broadcast r1" "$nlog")" -ge 2 ]
+	wait_for 5 at_least 2 "$nlog" "playing $R for broadcast r1"
 sleep 0.6
 play p2 "$P" priority
 check "preempted a second time, it is queued again" \
 	wait_for 5 grep -q "broadcast r1 .* preempted by p2 after [0-9.]* s; re-queued" "$nlog"
 check "and finally plays to its end" wait_for 15 grep -q "finished $R for broadcast r1" "$nlog"
 check "both preemptions are events (play_preempted, requeued, with the preemptor)" \
-	[ "$(event_json play_preempted r1 | grep -c '"requeued":true')" -eq 2 ]
+	wait_for 5 requeued_events r1 true 2
 ev=$(event_json play_preempted r1 | head -1)
 diag "$ev"
 check "the event says level, end and preemptor" \
@@ -82,7 +87,7 @@ play p3 "$P" priority
 check "a relay play preempted after its expiry is not queued again" \
 	wait_for 5 grep -q "broadcast r2 .* preempted by p3 after [0-9.]* s; not re-queued" "$nlog"
 check "it is in the events as play_preempted, requeued false" \
-	wait_for 5 [ "$(event_json play_preempted r2 | grep -c '"requeued":false')" -eq 1 ]
+	wait_for 5 requeued_events r2 false 1
 wait_for 10 grep -q "finished $P for broadcast p3" "$nlog" || not_ok "p3 finishes"
 sleep 0.5
 check "r2 did not play again" [ "$(grep -c "playing $R for broadcast r2" "$nlog")" -eq 1 ]
