@@ -10,7 +10,7 @@
  *
  * Answers cost a signature each, so they are rate-limited (CTL_TIME_RATE
  * per second for all nodes together; a district of 300 nodes pinging every
- * 10 s needs 30): a flood of pings from a broken or hostile client costs at
+ * 30 s needs 10): a flood of pings from a broken or hostile client costs at
  * most that. A ping whose body is not as above, or whose "node" differs from
  * the topic's, is ignored with one warning.
  */

@@ -191,6 +191,7 @@ void cache_evict(struct cache *c, int (*in_use)(void *arg, const char *id), void
 	}
 	if (c->bytes > c->max_bytes)
 		log_warnx("the content cache holds %llu bytes, more than cache_max_mb, but "
-			  "everything in it is queued or playing", (unsigned long long)c->bytes);
+			  "everything in it is queued, playing or needed by the plan",
+			  (unsigned long long)c->bytes);
 	free(e);
 }

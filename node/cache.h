@@ -8,7 +8,8 @@
  *
  * The cache is bounded by cache_max_mb: after a new file arrives, the least
  * recently used files (mtime, touched on every play) are removed until the
- * total fits, never one that is queued or playing.
+ * total fits, never one that is queued or playing or that an item of the
+ * plan still to play needs (plan_or_queue_uses).
  */
 #ifndef LOAXA_NODE_CACHE_H
 #define LOAXA_NODE_CACHE_H

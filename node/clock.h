@@ -47,7 +47,7 @@
 /* Pings: every second for the first few after (re)connecting, then this often. */
 #define CLOCK_FAST_PINGS 5
 #define CLOCK_FAST_MS 1000
-#define CLOCK_PING_MS 10000
+#define CLOCK_PING_MS 30000
 /* A ping unanswered this long is forgotten (its pong, if late, is ignored). */
 #define CLOCK_PONG_TIMEOUT_MS 3000
 /* Round trips longer than this are not samples (the link is choking). */

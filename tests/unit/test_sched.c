@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache.h"
 #include "clock.h"
 #include "cmd.h"
+#include "node.h"
 #include "log.h"
 #include "plan.h"
 #include "queue.h"
@@ -279,6 +281,82 @@ static void test_clock(void)
 	      "controller time maps to monotonic time by the one offset");
 }
 
+/* ---------------------------------------------------------------- cache eviction */
+
+static struct node evict_node; /* large: not on the stack */
+
+static void put_file(const char *dir, const char *id, size_t size)
+{
+	char path[PATH_MAX + 80];
+	FILE *f;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s.opus", dir, id) >= sizeof(path))
+		return;
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	while (size--)
+		fputc('x', f);
+	fclose(f);
+}
+
+static void test_eviction(void)
+{
+	static const char *const ids[] = {
+		"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* pending item */
+		"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", /* its chime */
+		"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc", /* played item */
+		"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd", /* expired item */
+		"eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee", /* no item */
+	};
+	struct node *n = &evict_node;
+	struct plan_item it[3];
+	char dir[] = "/tmp/loaxa-test-evict.XXXXXX", cmd[600];
+	int64_t now = now_ms();
+	size_t i;
+
+	if (!mkdtemp(dir)) {
+		CHECK(0, "a temporary directory for the cache");
+		return;
+	}
+	memset(n, 0, sizeof(*n));
+	cache_init(&n->cache, dir, 4096); /* quota: one 4 KiB file */
+	for (i = 0; i < ARRAY_SIZE(ids); i++)
+		put_file(n->cache.dir, ids[i], 4096);
+	memset(it, 0, sizeof(it));
+	snprintf(it[0].id, sizeof(it[0].id), "o-pending");
+	memcpy(it[0].content, ids[0], 65);
+	memcpy(it[0].chime, ids[1], 65);
+	it[0].at = now + 3600000;
+	it[0].expires = it[0].at + 600000;
+	snprintf(it[1].id, sizeof(it[1].id), "o-played");
+	memcpy(it[1].content, ids[2], 65);
+	it[1].at = now - 60000;
+	it[1].expires = now + 540000;
+	it[1].done = 1;
+	snprintf(it[2].id, sizeof(it[2].id), "o-expired");
+	memcpy(it[2].content, ids[3], 65);
+	it[2].at = now - 7200000;
+	it[2].expires = now - 6600000;
+	n->plan.cur.items = it;
+	n->plan.cur.n = 3;
+	n->plan.have = 1;
+	CHECK(plan_or_queue_uses(n, ids[0]) && plan_or_queue_uses(n, ids[1]),
+	      "content and chime of an item still to play are in use");
+	CHECK(!plan_or_queue_uses(n, ids[2]) && !plan_or_queue_uses(n, ids[3]) &&
+	      !plan_or_queue_uses(n, ids[4]), "played, expired and unplanned content is not");
+	cache_evict(&n->cache, plan_or_queue_uses, n);
+	CHECK(cache_has(&n->cache, ids[0]) && cache_has(&n->cache, ids[1]),
+	      "over its quota, the cache keeps what the plan still needs");
+	CHECK(!cache_has(&n->cache, ids[2]) && !cache_has(&n->cache, ids[3]) &&
+	      !cache_has(&n->cache, ids[4]), "and evicts the rest");
+	n->plan.cur.items = NULL;
+	n->plan.cur.n = 0;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 int main(void)
 {
 	log_init("test_sched", 0);
@@ -286,5 +364,6 @@ int main(void)
 	test_pick();
 	test_plan();
 	test_clock();
+	test_eviction();
 	TAP_EXIT();
 }
