@@ -224,7 +224,7 @@ int events_emit(struct node *n, const char *type, const struct event_info *info)
 		json_object_set_new(o, "requeued", json_boolean(info->requeued));
 	if (strcmp(type, "plan_received") == 0)
 		json_object_set_new(o, "items", json_integer((json_int_t)info->items));
-	s = json_dumps(o, JSON_COMPACT);
+	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	json_decref(o);
 	if (!s)
 		return -ENOMEM;

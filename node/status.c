@@ -167,7 +167,8 @@ char *status_json(struct node *n)
 					      (json_int_t)f->next_chunk, "chunks",
 					      (json_int_t)f->chunk_count));
 	}
-	s = json_dumps(o, JSON_COMPACT);
+	/* precision 6: 0.3, not 0.29999999999999999 */
+	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	json_decref(o);
 	return s;
 }

@@ -11,7 +11,10 @@
 #include "cache.h"
 #include "clock.h"
 #include "cmd.h"
+#include "events.h"
+#include "fetch.h"
 #include "node.h"
+#include "playout.h"
 #include "log.h"
 #include "plan.h"
 #include "queue.h"
@@ -357,6 +360,100 @@ static void test_eviction(void)
 		fprintf(stderr, "cannot remove %s\n", dir);
 }
 
+/* ---------------------------------------------------------------- live holder */
+
+static struct node hold_node;
+static int granted_calls, preempted_calls;
+static char preempted_by[QUEUE_ID_MAX];
+
+static void on_granted(void *arg)
+{
+	(void)arg;
+	granted_calls++;
+}
+
+static void on_preempted(void *arg, const char *by, enum play_level level)
+{
+	struct node *n = arg;
+
+	preempted_calls++;
+	snprintf(preempted_by, sizeof(preempted_by), "%s (%s)", by, play_level_name(level));
+	queue_release(n); /* as a live session does: stop using the device, give it back */
+}
+
+static void test_holder(void)
+{
+	struct node *n = &hold_node;
+	struct queue_holder h;
+	struct play_item it;
+	struct playout_cfg pc;
+	char dir[] = "/tmp/loaxa-test-hold.XXXXXX", cmd[600];
+	FILE *f;
+	char path[PATH_MAX + 80];
+
+	if (!mkdtemp(dir)) {
+		CHECK(0, "a temporary state directory");
+		return;
+	}
+	memset(n, 0, sizeof(*n));
+	snprintf(n->cfg.node, sizeof(n->cfg.node), "n1");
+	snprintf(n->cfg.state_dir, sizeof(n->cfg.state_dir), "%s", dir);
+	n->cfg.alsa.rate = 48000;
+	n->cfg.alsa.buffer_ms = 200;
+	cache_init(&n->cache, dir, 1u << 30);
+	events_init(n);
+	fetch_init(n);
+	memset(&pc, 0, sizeof(pc));
+	snprintf(pc.device, sizeof(pc.device), "null");
+	pc.channels = 1;
+	pc.rate = 48000;
+	pc.buffer_ms = 200;
+	pc.period_ms = 20;
+	playout_init(&n->po, &pc);
+	queue_init(n);
+
+	memset(&h, 0, sizeof(h));
+	h.level = LEVEL_LIVE;
+	snprintf(h.id, sizeof(h.id), "live-1");
+	h.granted = on_granted;
+	h.preempted = on_preempted;
+	h.arg = n;
+	CHECK(queue_hold(n, &h) == 0 && granted_calls == 1,
+	      "a live session gets an idle output at once (granted)");
+	CHECK(queue_hold(n, &h) == -EBUSY, "a second holder waits (-EBUSY)");
+	/* a normal play waits behind live; an emergency preempts it */
+	memset(&it, 0, sizeof(it));
+	snprintf(it.broadcast, sizeof(it.broadcast), "b-normal");
+	memcpy(it.content, CID, sizeof(CID));
+	it.level = LEVEL_NORMAL;
+	it.volume = 100;
+	it.duration_ms = -1;
+	it.warmup_s = -1;
+	it.expires = now_ms() + 600000;
+	cache_path(&n->cache, CID, ".opus", path, sizeof(path));
+	f = fopen(path, "w"); /* "content" that is not Ogg: the player refuses it */
+	if (f) {
+		fputs("not ogg", f);
+		fclose(f);
+	}
+	queue_add(n, &it);
+	CHECK(preempted_calls == 0 && queue_pending(&n->queue) == 1,
+	      "a normal play waits while live holds the output");
+	snprintf(it.broadcast, sizeof(it.broadcast), "b-emergency");
+	it.level = LEVEL_EMERGENCY;
+	queue_add(n, &it);
+	CHECK(preempted_calls == 1 && strcmp(preempted_by, "b-emergency (emergency)") == 0,
+	      "an emergency preempts the live session (%s)", preempted_by);
+	CHECK(!n->queue.held, "the live session no longer holds the output");
+	queue_shutdown(n, "test over");
+	playout_close(&n->po);
+	events_free(n);
+	fetch_free(n);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 int main(void)
 {
 	log_init("test_sched", 0);
@@ -365,5 +462,6 @@ int main(void)
 	test_plan();
 	test_clock();
 	test_eviction();
+	test_holder();
 	TAP_EXIT();
 }
