@@ -256,6 +256,24 @@ int plan_parse(const uint8_t *body, size_t len, const char *node, struct plan *o
 		fail(why, whylen, "horizon: before \"generated\"");
 		goto out;
 	}
+	{
+		/* nodes revoked by the operator (docs/security.md): names, checked */
+		json_t *rev = json_object_get(o, "revoked"), *v;
+		size_t k;
+
+		if (rev && !json_is_null(rev) && !json_is_array(rev)) {
+			fail(why, whylen, "revoked: must be a list of node ids");
+			goto out;
+		}
+		json_array_foreach(rev, k, v) {
+			if (!json_is_string(v) || !name_valid(json_string_value(v))) {
+				fail(why, whylen, "revoked[%zu]: must be a node id", k);
+				goto out;
+			}
+			if (strcmp(json_string_value(v), node) == 0)
+				out->revokes_me = 1;
+		}
+	}
 	items = json_object_get(o, "items");
 	if (!json_is_array(items)) {
 		fail(why, whylen, "items: missing or not a list (an empty list is a valid plan)");
@@ -645,6 +663,17 @@ void plan_on_envelope(struct node *n, const char *topic, const uint8_t *raw, siz
 		return;
 	}
 	plan.seq = env->seq;
+	if (plan.revokes_me) {
+		/* the controller lists this node as revoked: stop, like the trust document says */
+		log_warnx("plan %" PRIu64 " lists this node as REVOKED: it stops playing and "
+			  "refuses every command from now on", plan.seq);
+		n->keys.revoked_self = 1;
+		queue_shutdown(n, "node revoked");
+		playout_stop(&n->po);
+		status_changed(n);
+		plan_clear(&plan);
+		return;
+	}
 	rc = write_file_atomic(n->plan.path, raw, len, 0640);
 	if (rc < 0)
 		log_warnx("cannot save plan %" PRIu64 " to %s: %s (it is used, but a restart "
@@ -727,7 +756,8 @@ void plan_tick(struct node *n)
 	int64_t now = clock_now_ms(&n->clock);
 	size_t i;
 
-	if (!p->have || n->stopping)
+	/* a revoked node plays nothing, not even the plan it had (keys.h) */
+	if (!p->have || n->stopping || n->keys.revoked_self)
 		return;
 	for (i = 0; i < p->cur.n; i++) {
 		const struct plan_item *it = &p->cur.items[i];
@@ -756,7 +786,7 @@ int64_t plan_next_deadline(const struct node *n)
 	int64_t now = clock_now_ms(&n->clock), mono = mono_ms(), t = INT64_MAX;
 	size_t i;
 
-	if (!p->have)
+	if (!p->have || n->keys.revoked_self)
 		return INT64_MAX;
 	for (i = 0; i < p->cur.n; i++) {
 		const struct plan_item *it = &p->cur.items[i];

@@ -84,6 +84,7 @@ struct plan {
 	int64_t horizon;
 	struct plan_item *items;            /* sorted by at */
 	size_t n;
+	int revokes_me;                     /* "revoked" lists this node */
 };
 
 struct plan_done {

@@ -190,6 +190,10 @@ static void test_plan(void)
 		{ PLAN("{\"id\":\"o-1\",\"at\":1795000060000,\"source\":\"alsa:hw:1\"}"),
 		  ".until", "relay source without until" },
 		{ PLAN(ITEM("") "," ITEM("")), "items[1].id", "duplicate occurrence id" },
+		{ "{\"node\":\"n1\",\"generated\":1795000000000,\"horizon\":1795600000000,"
+		  "\"revoked\":\"n2\",\"items\":[]}", "revoked", "revoked not a list" },
+		{ "{\"node\":\"n1\",\"generated\":1795000000000,\"horizon\":1795600000000,"
+		  "\"revoked\":[\"N 2\"],\"items\":[]}", "revoked[0]", "revoked entry not a node id" },
 	};
 	struct plan p;
 	char why[400];
@@ -219,7 +223,16 @@ static void test_plan(void)
 		plan_clear(&p);
 	}
 	rc = parse_plan(PLAN(""), &p, why, sizeof(why));
-	CHECK(rc == 0 && p.n == 0, "an empty items list is a valid plan (nothing scheduled)");
+	CHECK(rc == 0 && p.n == 0 && !p.revokes_me,
+	      "an empty items list is a valid plan (nothing scheduled)");
+	plan_clear(&p);
+	rc = parse_plan("{\"node\":\"n1\",\"generated\":1795000000000,\"horizon\":1795600000000,"
+			"\"revoked\":[\"n7\"],\"items\":[]}", &p, why, sizeof(why));
+	CHECK(rc == 0 && !p.revokes_me, "a plan revoking another node is valid for this one");
+	plan_clear(&p);
+	rc = parse_plan("{\"node\":\"n1\",\"generated\":1795000000000,\"horizon\":1795600000000,"
+			"\"revoked\":[\"n7\",\"n1\"],\"items\":[]}", &p, why, sizeof(why));
+	CHECK(rc == 0 && p.revokes_me, "a plan that lists this node as revoked says so");
 	plan_clear(&p);
 	rc = parse_plan(PLAN("{\"id\":\"r-1\",\"at\":1795000060000,\"source\":\"alsa:hw:1\","
 			     "\"until\":1795000960000,\"level\":\"relay\"}"), &p, why, sizeof(why));
