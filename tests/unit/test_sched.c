@@ -15,6 +15,7 @@
 #include "fetch.h"
 #include "node.h"
 #include "playout.h"
+#include "live.h"
 #include "log.h"
 #include "plan.h"
 #include "queue.h"
@@ -373,36 +374,23 @@ static void test_eviction(void)
 		fprintf(stderr, "cannot remove %s\n", dir);
 }
 
-/* ---------------------------------------------------------------- live holder */
+/* ---------------------------------------------------------------- live and emergency */
 
 static struct node hold_node;
-static int granted_calls, preempted_calls;
-static char preempted_by[QUEUE_ID_MAX];
 
-static void on_granted(void *arg)
-{
-	(void)arg;
-	granted_calls++;
-}
-
-static void on_preempted(void *arg, const char *by, enum play_level level)
-{
-	struct node *n = arg;
-
-	preempted_calls++;
-	snprintf(preempted_by, sizeof(preempted_by), "%s (%s)", by, play_level_name(level));
-	queue_release(n); /* as a live session does: stop using the device, give it back */
-}
-
-static void test_holder(void)
+/*
+ * The queue against the other users of the player (live.c, emergency.c): a
+ * live session holds it (the queue starts nothing below), an emergency play
+ * makes the session yield; queue_preempt with nothing playing says so.
+ */
+static void test_holders(void)
 {
 	struct node *n = &hold_node;
-	struct queue_holder h;
 	struct play_item it;
 	struct playout_cfg pc;
 	char dir[] = "/tmp/loaxa-test-hold.XXXXXX", cmd[600];
-	FILE *f;
 	char path[PATH_MAX + 80];
+	FILE *f;
 
 	if (!mkdtemp(dir)) {
 		CHECK(0, "a temporary state directory");
@@ -425,16 +413,13 @@ static void test_holder(void)
 	playout_init(&n->po, &pc);
 	queue_init(n);
 
-	memset(&h, 0, sizeof(h));
-	h.level = LEVEL_LIVE;
-	snprintf(h.id, sizeof(h.id), "live-1");
-	h.granted = on_granted;
-	h.preempted = on_preempted;
-	h.arg = n;
-	CHECK(queue_hold(n, &h) == 0 && granted_calls == 1,
-	      "a live session gets an idle output at once (granted)");
-	CHECK(queue_hold(n, &h) == -EBUSY, "a second holder waits (-EBUSY)");
-	/* a normal play waits behind live; an emergency preempts it */
+	CHECK(queue_preempt(n, "e-1") == 0, "queue_preempt with nothing playing preempts nothing");
+	/* a live session plays (live.c's state, as live_tick leaves it) */
+	n->live.active = 1;
+	n->live.playing = 1;
+	n->live.level = 3;
+	snprintf(n->live.id, sizeof(n->live.id), "l-0001");
+	CHECK(live_holds(n), "a live-level session holds the player");
 	memset(&it, 0, sizeof(it));
 	snprintf(it.broadcast, sizeof(it.broadcast), "b-normal");
 	memcpy(it.content, CID, sizeof(CID));
@@ -444,20 +429,20 @@ static void test_holder(void)
 	it.warmup_s = -1;
 	it.expires = now_ms() + 600000;
 	cache_path(&n->cache, CID, ".opus", path, sizeof(path));
-	f = fopen(path, "w"); /* "content" that is not Ogg: the player refuses it */
+	f = fopen(path, "w"); /* "content" that is not Ogg: the player would refuse it */
 	if (f) {
 		fputs("not ogg", f);
 		fclose(f);
 	}
 	queue_add(n, &it);
-	CHECK(preempted_calls == 0 && queue_pending(&n->queue) == 1,
-	      "a normal play waits while live holds the output");
+	CHECK(queue_pending(&n->queue) == 1 && !queue_current(&n->queue) && !n->live.yielding,
+	      "a normal play waits while live holds the player");
 	snprintf(it.broadcast, sizeof(it.broadcast), "b-emergency");
 	it.level = LEVEL_EMERGENCY;
 	queue_add(n, &it);
-	CHECK(preempted_calls == 1 && strcmp(preempted_by, "b-emergency (emergency)") == 0,
-	      "an emergency preempts the live session (%s)", preempted_by);
-	CHECK(!n->queue.held, "the live session no longer holds the output");
+	CHECK(n->live.yielding && queue_pending(&n->queue) == 2,
+	      "an emergency play makes the live session yield (and waits for the player)");
+	n->live.active = n->live.playing = 0;
 	queue_shutdown(n, "test over");
 	playout_close(&n->po);
 	events_free(n);
@@ -475,6 +460,6 @@ int main(void)
 	test_plan();
 	test_clock();
 	test_eviction();
-	test_holder();
+	test_holders();
 	TAP_EXIT();
 }
