@@ -4,6 +4,7 @@
  *   0: cmd_parse()             command JSON (play, stop, ...)
  *   1: node_keys_doc_check()   the trust document (keys, retire, revoked)
  *   2: fetch_parse_chunk()     a content chunk's binary header
+ *   3: plan_parse()            a plan (every field, items sorted, ids unique)
  * A signed body is still untrusted input for parsing: a bug here must not
  * be reachable by whoever holds a key. Invariants checked with abort().
  */
@@ -18,6 +19,7 @@
 #include "fetch.h"
 #include "keys.h"
 #include "log.h"
+#include "plan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,6 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char why[512];
 	struct node_cmd cmd;
 	struct chunk_hdr h;
+	struct plan plan;
+	size_t i;
 	int rc;
 
 	if (!ready) {
@@ -35,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		memset(&cmd, 0, sizeof(cmd));
 		rc = cmd_parse(data + 1, size - 1, 1795000000000LL, 1ULL << 30, &cmd, why,
@@ -59,6 +63,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = fetch_parse_chunk(data + 1, size - 1, &h, why, sizeof(why));
 		if (rc == 0 && (h.data < data + 1 || h.data + h.data_len > data + size))
 			abort(); /* the chunk data lies inside the message */
+		break;
+	case 3:
+		why[0] = '\0';
+		rc = plan_parse(data + 1, size - 1, "n1", &plan, why, sizeof(why));
+		if (rc < 0 && (!why[0] || plan.items))
+			abort(); /* a refusal says why and keeps nothing */
+		for (i = 0; rc == 0 && i < plan.n; i++) {
+			if (plan.items[i].expires < plan.items[i].at ||
+			    plan.items[i].at > plan.horizon ||
+			    (i && plan.items[i - 1].at > plan.items[i].at))
+				abort(); /* checked and sorted as documented */
+		}
+		plan_clear(&plan);
 		break;
 	}
 	return 0;
