@@ -89,6 +89,20 @@ static void run(struct node *n, int on)
 	log_info("amplifier %s: running %s", on ? "on" : "off", cmd);
 }
 
+/*
+ * The player has had nothing to play for PLAYOUT_IDLE_CLOSE_MS: its device
+ * closed, or kept open and silent (emergency_keep_open) but idle that long.
+ */
+static int player_rested(const struct node *n)
+{
+	if (playout_busy(&n->po))
+		return 0;
+	if (n->po.dev == PO_DEV_CLOSED)
+		return 1;
+	return n->po.dev == PO_DEV_IDLE &&
+	       mono_ms() - n->po.idle_since >= PLAYOUT_IDLE_CLOSE_MS;
+}
+
 /* Reap a finished command; 1 when one is still running. */
 static int reap(struct node *n)
 {
@@ -135,8 +149,8 @@ void amp_tick(struct node *n)
 		run(n, 1);
 		return;
 	}
-	/* off: the device closed after its idle time and nothing needs it soon */
-	if (a->on && n->po.dev == PO_DEV_CLOSED && need == INT64_MAX &&
+	/* off: the player idle for its idle time and nothing needs it soon */
+	if (a->on && player_rested(n) && need == INT64_MAX &&
 	    mono_ms() - a->last_on_ms > PLAYOUT_IDLE_CLOSE_MS)
 		run(n, 0);
 }
@@ -148,8 +162,12 @@ int64_t amp_next_deadline(const struct node *n)
 
 	if (a->pid)
 		return mono_ms() + AMP_REAP_MS;
-	if (a->on)
-		return INT64_MAX; /* the device closing wakes the loop (playout's deadline) */
+	if (a->on) {
+		/* the player going idle wakes us (its deadline), then its idle time */
+		if (!playout_busy(&n->po) && n->po.dev == PO_DEV_IDLE)
+			return n->po.idle_since + PLAYOUT_IDLE_CLOSE_MS + 1;
+		return INT64_MAX;
+	}
 	now = clock_now_ms(&n->clock);
 	need = amp_needed_at(n, now);
 	if (need == INT64_MAX)

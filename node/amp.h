@@ -6,9 +6,9 @@
  * amplifier.on_command (e.g. a GPIO or relay command) therefore runs
  * warmup_s before the first sample of a scheduled play (a plan item's own
  * warmup_s, or amplifier.warmup_s), and at once for a play that starts
- * immediately; amplifier.off_command runs when the audio device has closed
- * after being idle (PLAYOUT_IDLE_CLOSE_MS) and nothing is due within the
- * warm-up time.
+ * immediately; amplifier.off_command runs when the player has been idle
+ * PLAYOUT_IDLE_CLOSE_MS (its device closed, or kept open and silent by
+ * emergency_keep_open) and nothing is due within the warm-up time.
  *
  * Commands run through /bin/sh -c, in the background: the poll loop never
  * waits for them. One runs at a time; a failure (non-zero exit) is logged
