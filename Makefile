@@ -55,7 +55,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRC))
 # The paced ALSA ioplug plugin the timing tests load (libasound_module_pcm_loaxapaced.so).
 PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 
-.PHONY: all test unit demo bench fuzz valgrind clean check-config install
+.PHONY: all test unit demo bench fuzz valgrind soak clean check-config install
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -116,6 +116,11 @@ test:
 	$(MAKE) O=build/asan SAN=1 unit
 	$(MAKE) unit
 	LOAXA_BIN=$(CURDIR)/build/asan LOAXA_RELEASE_BIN=$(CURDIR)/build tests/run.sh
+
+# make soak: the kill -9 journal test with many more kills than make test (KILLS=N).
+soak:
+	$(MAKE) O=build/asan SAN=1 unit
+	KILLS=$${KILLS:-300} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/health_kill9.sh
 
 demo: all
 	scripts/demo.sh

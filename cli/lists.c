@@ -80,11 +80,12 @@ static int fetch_list(const char *path, const char *key, struct cli_resp *resp,
 int cmd_nodes(int argc, char **argv)
 {
 	static const char *const head[] = { "NODE", "ZONES", "ONLINE", "LAST SEEN",
-					    "PLAYING", "VERSION" };
+					    "PLAYING", "CLOCK ERR", "SIGNAL", "VERSION",
+					    "ALARMS" };
 	struct cli_resp resp;
 	struct table t;
 	json_t *list, *n, *z, *playing;
-	char zones[512], seen[32], play[160];
+	char zones[512], seen[32], play[160], clock[32], alarms[64];
 	int64_t now = wall_ms();
 	size_t i, j;
 	int json = 0, rc;
@@ -99,11 +100,14 @@ int cmd_nodes(int argc, char **argv)
 		cli_resp_free(&resp);
 		return CLI_EXIT_OK;
 	}
-	table_init(&t, 6, head);
+	table_init(&t, 9, head);
 	t.limit[1] = 40;
 	t.limit[4] = 50;
+	t.limit[6] = 16;
+	t.right[5] = 1;
 	json_array_foreach(list, i, n) {
-		const char *cells[6];
+		const char *cells[9];
+		json_t *ce = json_object_get(n, "clock_error_ms");
 
 		zones[0] = '\0';
 		json_array_foreach(json_object_get(n, "zones"), j, z) {
@@ -127,7 +131,19 @@ int cmd_nodes(int argc, char **argv)
 		cells[2] = jbool(n, "online") ? "yes" : "no";
 		cells[3] = seen;
 		cells[4] = play;
-		cells[5] = jstr(n, "version")[0] ? jstr(n, "version") : "-";
+		if (json_is_number(ce))
+			snprintf(clock, sizeof(clock), "%.1f ms", json_number_value(ce));
+		else
+			snprintf(clock, sizeof(clock), "-");
+		if (jint(n, "alarms", 0) > 0)
+			snprintf(alarms, sizeof(alarms), "%lld: %s", (long long)jint(n, "alarms", 0),
+				 jstr(n, "alarm_kinds"));
+		else
+			snprintf(alarms, sizeof(alarms), "-");
+		cells[5] = clock;
+		cells[6] = jstr(n, "signal")[0] ? jstr(n, "signal") : "-";
+		cells[7] = jstr(n, "version")[0] ? jstr(n, "version") : "-";
+		cells[8] = alarms;
 		table_add(&t, cells);
 	}
 	if (t.nrows == 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "health.h"
 #include "encode.h"
 
 const char *cli_socket = "/run/loaxa/api.sock";
@@ -64,6 +65,14 @@ void cli_usage(FILE *f)
 		"  live (--zone Z | --node N | --all) [--device D | --file F] [--latency MS] [--relay]\n"
 		"                                    speak (or stream F) to the nodes now, in step;\n"
 		"                                    Ctrl-C stops; live status | live stop [ID]\n"
+		"  node show|volume|stop|restart|test-tone N [LEVEL] [--timeout S] [--json]\n"
+		"                                    one node; remote maintenance, confirmed\n"
+		"  alarms [--all] [--node N] [--json]\n"
+		"                                    active (or all) alarms\n"
+		"  log [--from T] [--to T] [--node N] [--zone Z] [--content ID] [--json]\n"
+		"                                    what the nodes reported (proof of play)\n"
+		"  report --month YYYY-MM [--csv|--json]\n"
+		"                                    per cluster: scheduled, played, failed, airtime\n"
 		"  help                              this text\n"
 		"\n"
 		"The controller's socket is --socket PATH, else $LOAXA_SOCKET, else\n"
@@ -88,6 +97,7 @@ int main(int argc, char **argv)
 		{ "readiness", cmd_readiness },
 		{ "plays", cmd_plays },   { "emergency", cmd_emergency },
 		{ "live", cmd_live },
+		{ "alarms", cmd_alarms }, { "log", cmd_log }, { "report", cmd_report },
 	};
 	const char *env = getenv("LOAXA_SOCKET");
 	size_t i;

@@ -34,6 +34,7 @@
 #include "cli.h"
 #include "client.h"
 #include "envelope.h"
+#include "health.h"
 #include "mosqpw.h"
 #include "util.h"
 
@@ -418,6 +419,8 @@ int cmd_node(int argc, char **argv)
 	json_t *body, *list, *e;
 	size_t i;
 
+	if (argc >= 2 && cli_node_maint_verb(argv[1]))
+		return cmd_node_maint(argc, argv); /* health.c */
 	if (argc >= 2 && strcmp(argv[1], "add") == 0)
 		return node_add(argc - 1, argv + 1);
 	if (argc == 3 && strcmp(argv[1], "revoke") == 0 && name_valid(argv[2])) {
@@ -458,7 +461,8 @@ int cmd_node(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	fprintf(stderr, "usage: loaxa node add NAME --zone Z [--out DIR] | node revoke NAME | "
-		"node list [--json]\n");
+		"node list [--json]\n       loaxa node show|volume|stop|restart|test-tone N ... "
+		"(loaxa node show --help)\n");
 	return CLI_EXIT_USAGE;
 }
 

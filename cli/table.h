@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define TABLE_MAX_COLS 8
+#define TABLE_MAX_COLS 12
 
 struct table {
 	int ncols;

@@ -23,6 +23,7 @@
 #include "ctlutil.h"
 #include "emergency.h"
 #include "live.h"
+#include "healthapi.h"
 #include "log.h"
 #include "secapi.h"
 #include "schedules.h"
@@ -40,6 +41,7 @@ enum api_route {
 	R_SCHED,              /* schedules, announcements, readiness: schedules.c */
 	R_EMERGENCY,  /* everything under /v1/emergency: emergency.c */
 	R_LIVE,       /* everything under /v1/live: live.c */
+	R_HEALTH,   /* healthapi.c */
 };
 
 struct api_req {
@@ -70,6 +72,8 @@ struct api_req {
 	/* the answer, once known */
 	unsigned status;
 	json_t *reply;
+	char *text;           /* a non-JSON answer (healthapi: CSV, metrics) */
+	const char *ctype;
 };
 
 struct ctl_api {
@@ -146,8 +150,9 @@ static enum MHD_Result queue_reply(struct api_req *r)
 	static const char fallback[] = "{\"error\":\"out of memory\"}";
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	char *text = r->reply ? json_dumps(r->reply, JSON_COMPACT) : NULL;
+	char *text = r->text ? r->text : r->reply ? json_dumps(r->reply, JSON_COMPACT) : NULL;
 
+	r->text = NULL; /* owned by the response now */
 	if (text) {
 		resp = MHD_create_response_from_buffer(strlen(text), text,
 						       MHD_RESPMEM_MUST_FREE);
@@ -161,7 +166,8 @@ static enum MHD_Result queue_reply(struct api_req *r)
 		free(text);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				r->ctype ? r->ctype : "application/json");
 	api_audit(r);
 	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
@@ -182,6 +188,7 @@ static void req_free(struct ctl *c, struct api_req *r)
 	if (r->tmp_path[0])
 		unlink(r->tmp_path);
 	free(r->body);
+	free(r->text);
 	json_decref(r->reply);
 	free(r);
 }
@@ -242,6 +249,8 @@ static void route(struct api_req *r, const char *url, const char *method)
 	} else if (ctl_sched_owns_url(url)) {
 		r->route = R_SCHED; /* schedules.c checks the method */
 		return;
+	} else if (ctl_health_api_match(url)) {
+		r->route = R_HEALTH;
 	} else {
 		set_error(r, MHD_HTTP_NOT_FOUND, "no such API endpoint: %s (see "
 			  "docs/controller.md)", r->url);
@@ -580,6 +589,45 @@ static void sched_request(struct api_req *r)
 	set_reply(r, status, reply);
 }
 
+static void health_request(struct api_req *r)
+{
+	struct ctl_health_reply h;
+
+	if (r->body_too_big) {
+		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d "
+			  "bytes", CTL_MAX_JSON_BODY);
+		return;
+	}
+	/* maintenance of a node: the operator's zones must cover the node's */
+	if (strcmp(r->method, "POST") == 0 && strncmp(r->url, "/v1/nodes/", 10) == 0) {
+		char node[CTL_NAME_MAX], err[256];
+		const char *slash = strchr(r->url + 10, '/');
+		size_t nl = slash ? (size_t)(slash - (r->url + 10)) : 0;
+
+		if (nl > 0 && nl < sizeof(node)) {
+			memcpy(node, r->url + 10, nl);
+			node[nl] = '\0';
+			snprintf(r->target, sizeof(r->target), "node %s", node);
+			if (ctl_auth_check_target(&r->c->db, &r->who, NULL, node, 0, NULL, err,
+						  sizeof(err)) < 0) {
+				set_error(r, MHD_HTTP_FORBIDDEN, "%s", err);
+				return;
+			}
+		}
+	}
+	ctl_health_api(r->c, r->method, r->url, sched_arg, r, r->body, r->body_len, &h);
+	if (h.text) {
+		r->status = h.status;
+		r->text = h.text;
+		r->ctype = h.ctype;
+		return;
+	}
+	if (h.status >= 400)
+		log_info("API: %s %s: %u %s", r->method, r->url, h.status,
+			 json_string_value(json_object_get(h.json, "error")));
+	set_reply(r, h.status, h.json);
+}
+
 static void body_data(struct api_req *r, const char *data, size_t len)
 {
 	char *nb;
@@ -650,7 +698,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		if (r->route == R_CONTENT_POST)
 			return upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
 		if (r->route == R_BROADCAST_POST || r->route == R_SEC ||
-		    r->route == R_SCHED || r->route == R_EMERGENCY || r->route == R_LIVE)
+		    r->route == R_SCHED || r->route == R_EMERGENCY || r->route == R_LIVE ||
+		    r->route == R_HEALTH)
 			body_data(r, upload_data_p, n);
 		return MHD_YES;
 	}
@@ -658,9 +707,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		return MHD_YES;
 	if (!r->reply) {
 		switch (r->route) {
-		case R_NODES:
-			get_list(r, "nodes", ctl_db_nodes_json(&c->db));
+		case R_NODES: {
+			json_t *list = ctl_db_nodes_json(&c->db);
+
+			ctl_health_nodes_augment(c, list);
+			get_list(r, "nodes", list);
 			break;
+		}
 		case R_CONTENT_LIST:
 			get_list(r, "content", ctl_db_content_json(&c->db));
 			break;
@@ -721,6 +774,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			set_reply(r, st, j);
 			break;
 		}
+		case R_HEALTH:
+			health_request(r);
+			break;
 		case R_NONE:
 			set_error(r, MHD_HTTP_NOT_FOUND, "no such API endpoint");
 			break;

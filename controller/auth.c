@@ -520,6 +520,7 @@ static const struct {
 	{ "POST", "/v1/keys/", PERM_ADMIN },
 	{ "POST", "/v1/logout", PERM_READ },
 	{ "POST", "/v1/maintenance/", PERM_MAINTAIN },
+	{ "POST", "/v1/nodes/", PERM_MAINTAIN },     /* healthapi.c: volume, restart... */
 	{ "POST", "/v1/approve", PERM_APPROVE },
 	{ "POST", "/v1/schedule/apply", PERM_APPROVE },  /* schedules.c */
 };

@@ -10,11 +10,13 @@
 #ifndef LOAXA_CTL_H
 #define LOAXA_CTL_H
 
+#include "alarms.h"
 #include "ctlcfg.h"
 #include "db.h"
 #include "delivery.h"
 #include "envelope.h"
 #include "imports.h"
+#include "journal.h"
 #include "mqtt.h"
 #include "timesvc.h"
 
@@ -32,6 +34,8 @@ struct ctl {
 	struct ctl_mqtt mqtt;
 	struct ctl_delivery delivery;
 	struct ctl_imports imports;
+	struct ctl_journal journal;
+	struct ctl_alarms alarms;
 	struct ctl_api *api;
 	struct ctl_auth *auth;     /* auth.h: login rate limits */
 	struct ctl_keys *keys;     /* keys.h: rotation in progress, trust doc */

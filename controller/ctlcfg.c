@@ -28,6 +28,8 @@ static const char *const ctl_known_fields[] = {
 	"delivery", "delivery.chunk_bytes", "delivery.window",
 	"nodes", "nodes.offline_after_s",
 	"timezone", "schedule", "schedule.horizon_days", "schedule.allowed_hours", "zones",
+	"alarms", "alarms.offline_s", "alarms.clock_error_ms", "alarms.disk_free_mb",
+	"alarms.plan_ack_s", "alarms.miss_ahead_s", "alarms.hook", "alarms.hook_timeout_s",
 	NULL,
 };
 
@@ -53,6 +55,13 @@ void ctl_config_defaults(struct ctl_config *c)
 	c->keys.retire_after_s = 7 * 86400;
 	c->broker.node_port = 8883;
 	sched_site_defaults(&c->sched);
+	c->alarms.offline_s = 300;
+	c->alarms.clock_error_ms = 100.0;
+	c->alarms.disk_free_mb = 50;
+	c->alarms.plan_ack_s = 120;
+	c->alarms.miss_ahead_s = 900;
+	c->alarms.hook[0] = '\0';
+	c->alarms.hook_timeout_s = 10;
 }
 
 /*
@@ -190,7 +199,7 @@ static int ctl_config_security(struct cfg *cfg, const char *dir, struct ctl_conf
 int ctl_config_load(struct ctl_config *c, const char *path)
 {
 	struct cfg cfg;
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], hook[PATH_MAX];
 	int rc, bad = 0;
 
 	ctl_config_defaults(c);
@@ -272,6 +281,19 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		      &c->nodes.offline_after_s) < 0)
 		bad = 1;
 	if (sched_site_load(&cfg, &c->sched) < 0)
+		bad = 1;
+	if (int_field(&cfg, "alarms.offline_s", 1, 7 * 86400, &c->alarms.offline_s) < 0 ||
+	    cfg_double(&cfg, "alarms.clock_error_ms", CFG_OPTIONAL, c->alarms.clock_error_ms,
+		       0.1, 600000.0, &c->alarms.clock_error_ms) < 0 ||
+	    int_field(&cfg, "alarms.disk_free_mb", 0, 1024 * 1024, &c->alarms.disk_free_mb) < 0 ||
+	    int_field(&cfg, "alarms.plan_ack_s", 1, 86400, &c->alarms.plan_ack_s) < 0 ||
+	    int_field(&cfg, "alarms.miss_ahead_s", 1, 86400, &c->alarms.miss_ahead_s) < 0 ||
+	    int_field(&cfg, "alarms.hook_timeout_s", 1, 3600, &c->alarms.hook_timeout_s) < 0)
+		bad = 1;
+	if (cfg_string(&cfg, "alarms.hook", CFG_OPTIONAL, "", hook, sizeof(hook)) < 0)
+		bad = 1;
+	else if (hook[0] && path_field(&cfg, "alarms.hook", dir, c->alarms.hook,
+				       sizeof(c->alarms.hook)) < 0)
 		bad = 1;
 
 	cfg_free(&cfg);

@@ -59,6 +59,15 @@ struct ctl_config {
 		int offline_after_s;
 	} nodes;
 	struct sched_site sched;   /* timezone, schedule.*, zones (schedule.h) */
+	struct {
+		int offline_s;           /* offline this long: alarm */
+		double clock_error_ms;   /* clock error bound above this: alarm */
+		int disk_free_mb;        /* less free on the node's state fs: alarm */
+		int plan_ack_s;          /* plan published, not acknowledged after this */
+		int miss_ahead_s;        /* upcoming item not ready this close to its time */
+		char hook[PATH_MAX];     /* program run with the alarm JSON on stdin */
+		int hook_timeout_s;
+	} alarms;
 };
 
 /*

@@ -164,6 +164,48 @@ static const char schema_v2_security[] =
 	"  envelope BLOB NOT NULL);";
 
 /*
+ * v5 (health, proof of play): what a play event proves (plan occurrence,
+ * scheduled and actual start with the clock error bound, end reason,
+ * preemptor), the event JSON as received, alarms, maintenance commands, and
+ * per node how often it restarted (boot went up) or reconnected (same boot).
+ */
+static const char schema_v5_health[] =
+	"ALTER TABLE events ADD COLUMN level TEXT;"
+	"ALTER TABLE events ADD COLUMN title TEXT;"
+	"ALTER TABLE events ADD COLUMN occurrence TEXT;"
+	"ALTER TABLE events ADD COLUMN plan_seq INTEGER;"
+	"ALTER TABLE events ADD COLUMN scheduled INTEGER;"
+	"ALTER TABLE events ADD COLUMN error_ms REAL;"
+	"ALTER TABLE events ADD COLUMN end_reason TEXT;"
+	"ALTER TABLE events ADD COLUMN preemptor TEXT;"
+	"ALTER TABLE events ADD COLUMN drill INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE events ADD COLUMN data TEXT;"
+	"CREATE INDEX events_ts ON events(ts);"
+	"CREATE INDEX events_occurrence ON events(occurrence);"
+	"ALTER TABLE nodes ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE nodes ADD COLUMN reconnects INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE nodes ADD COLUMN since INTEGER NOT NULL DEFAULT 0;" /* online/offline since */
+	"CREATE TABLE alarms ("
+	"  id INTEGER PRIMARY KEY,"
+	"  node TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"               /* offline, clock, disk, alsa, plan, miss, journal */
+	"  key TEXT NOT NULL DEFAULT '',"     /* e.g. the occurrence a miss is about */
+	"  detail TEXT NOT NULL,"
+	"  raised INTEGER NOT NULL,"
+	"  cleared INTEGER,"                  /* NULL while active */
+	"  data TEXT);"
+	"CREATE UNIQUE INDEX alarms_active ON alarms(node, kind, key) WHERE cleared IS NULL;"
+	"CREATE TABLE commands ("
+	"  id TEXT PRIMARY KEY,"
+	"  node TEXT NOT NULL,"
+	"  cmd TEXT NOT NULL,"
+	"  body TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  state TEXT NOT NULL,"              /* sent, ok, refused, failed, played */
+	"  reason TEXT NOT NULL DEFAULT '',"
+	"  updated INTEGER NOT NULL);";
+
+/*
  * Schema migrations, in order: migrations[i] takes a database from version i
  * to version i + 1, inside one transaction with the version bump, so a
  * controller killed half-way leaves the old schema intact. Append new ones;
@@ -181,6 +223,7 @@ static const char *const migrations[] = {
 	schema_v2_security,
 	schema_v3_schedules,
 	schema_v4_live,
+	schema_v5_health,
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -980,8 +1023,10 @@ int ctl_db_event_store(struct ctl_db *db, const struct ctl_event *ev,
 		return rc;
 	rc = db_prep(db, &st,
 		     "INSERT OR IGNORE INTO events (node, id, boot, type, ts, broadcast, "
-		     "content, start, duration_ms, reason, received) "
-		     "VALUES (?,?,?,?,?,?,?,?,?,?,?)", "cannot store an event");
+		     "content, start, duration_ms, reason, received, level, title, "
+		     "occurrence, plan_seq, scheduled, error_ms, end_reason, preemptor, drill, "
+		     "data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		     "cannot store an event");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, ev->node);
@@ -997,6 +1042,25 @@ int ctl_db_event_store(struct ctl_db *db, const struct ctl_event *ev,
 	bind_opt_int(st, 9, ev->duration_ms);
 	bind_text(st, 10, ev->reason);
 	sqlite3_bind_int64(st, 11, received);
+	if (ev->level[0])
+		bind_text(st, 12, ev->level);
+	if (ev->title[0])
+		bind_text(st, 13, ev->title);
+	if (ev->occurrence[0])
+		bind_text(st, 14, ev->occurrence);
+	if (ev->plan_seq > 0)
+		sqlite3_bind_int64(st, 15, ev->plan_seq);
+	if (ev->scheduled > 0)
+		sqlite3_bind_int64(st, 16, ev->scheduled);
+	if (ev->error_ms >= 0)
+		sqlite3_bind_double(st, 17, ev->error_ms);
+	if (ev->end[0])
+		bind_text(st, 18, ev->end);
+	if (ev->preemptor[0])
+		bind_text(st, 19, ev->preemptor);
+	sqlite3_bind_int(st, 20, ev->drill);
+	if (ev->data)
+		bind_text(st, 21, ev->data);
 	rc = db_step_done(db, st, "cannot store an event");
 	sqlite3_finalize(st);
 	st = NULL;

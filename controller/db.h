@@ -24,7 +24,7 @@
 #include "envelope.h"
 #include "util.h"
 
-#define CTL_DB_SCHEMA_VERSION 4
+#define CTL_DB_SCHEMA_VERSION 5
 #define CTL_NAME_MAX 32         /* node, zone, site ids: 31 characters + NUL */
 #define CTL_ID_MAX 64           /* event and broadcast ids */
 #define CTL_TITLE_MAX 256
@@ -88,6 +88,17 @@ struct ctl_event {
 	int64_t start;
 	int64_t duration_ms;
 	char reason[CTL_REASON_MAX];
+	/* proof of play (plan items; docs/protocol.md). Absent: "" / -1 */
+	char level[16];
+	char title[CTL_TITLE_MAX];
+	char occurrence[CTL_ID_MAX * 2];
+	int64_t plan_seq;
+	int64_t scheduled;
+	double error_ms;             /* < 0: unknown */
+	char end[16];
+	char preemptor[CTL_ID_MAX * 2];
+	int drill;
+	char *data;                  /* the event JSON as received (malloc'd) */
 };
 
 int ctl_db_open(struct ctl_db *db, const char *path);

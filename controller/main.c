@@ -25,6 +25,7 @@
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
 
+#include "alarms.h"
 #include "api.h"
 #include "auth.h"
 #include "emergency.h"
@@ -157,6 +158,7 @@ static int handle_signals(struct ctl *c, int sfd)
 			break;
 		case SIGCHLD:
 			ctl_imports_reap(c);
+			ctl_alarms_reap(c);
 			break;
 		}
 	}
@@ -178,6 +180,8 @@ static void handle_tick(struct ctl *c, int tfd)
 	ctl_nodes_tick(c);
 	ctl_keys_tick(c);
 	ctl_sched_tick(c);
+	ctl_journal_flush(c);
+	ctl_alarms_tick(c);
 	if (watchdog_on)
 		sd_notify(0, "WATCHDOG=1");
 }
@@ -360,6 +364,8 @@ out:
 	ctl_keys_stop(c);
 	ctl_auth_free(c);
 	ctl_emergency_free(c);
+	ctl_journal_free(c);
+	ctl_alarms_free(c);
 	ctl_db_close(&c->db);
 	if (tfd >= 0)
 		close(tfd);

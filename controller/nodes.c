@@ -9,18 +9,63 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "ctl.h"
 #include "ctlutil.h"
 #include "emergency.h"
+#include "journal.h"
+#include "commands.h"
 #include "log.h"
 #include "schedules.h"
 #include "util.h"
 
-static const char *const event_types[] = {
-	"play_started", "play_finished", "play_failed", "content_ready",
-	"content_failed", "play_preempted", "emergency_started", "emergency_ended",
-	"live_started", "live_ended", NULL,
-};
+/*
+ * Event types: any lowercase word (play_*, content_*, node_started, cmd_done,
+ * events_dropped, plan_received, emergency_* ...). Types added by a newer
+ * node are stored and acknowledged like the others: refusing them would make
+ * the node resend them forever.
+ */
+static int event_type_valid(const char *s)
+{
+	size_t i;
+
+	if (!s[0])
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+/* Optional string field with control characters blanked; "" when absent. */
+static int opt_text(json_t *o, const char *key, char *out, size_t outlen, char *err,
+		    size_t errlen)
+{
+	json_t *v = json_object_get(o, key);
+	size_t n, i;
+
+	out[0] = '\0';
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "field \"%s\" must be a string, not %s", key,
+			 ctl_json_kind(v));
+		return -EINVAL;
+	}
+	n = strlen(json_string_value(v));
+	if (n >= outlen) {
+		n = outlen - 1;
+		while (n > 0 && ((unsigned char)json_string_value(v)[n] & 0xc0) == 0x80)
+			n--; /* cut at a character boundary */
+	}
+	memcpy(out, json_string_value(v), n);
+	out[n] = '\0';
+	for (i = 0; i < n; i++)
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = ' ';
+	return 0;
+}
 
 /* Event ids are chosen by nodes ("n1-7-12"): keep them to safe characters. */
 static int event_id_valid(const char *s)
@@ -153,6 +198,39 @@ out:
 	return rc;
 }
 
+/* The proof-of-play fields of plan items (docs/protocol.md, "Events"). */
+static int parse_proof(json_t *o, struct ctl_event *ev, char *err, size_t errlen)
+{
+	json_t *v;
+
+	if (opt_text(o, "level", ev->level, sizeof(ev->level), err, errlen) < 0 ||
+	    opt_text(o, "title", ev->title, sizeof(ev->title), err, errlen) < 0 ||
+	    opt_text(o, "occurrence", ev->occurrence, sizeof(ev->occurrence), err,
+		     errlen) < 0 ||
+	    opt_text(o, "end", ev->end, sizeof(ev->end), err, errlen) < 0 ||
+	    opt_text(o, "preemptor", ev->preemptor, sizeof(ev->preemptor), err, errlen) < 0)
+		return -EINVAL;
+	if (ctl_json_int(o, "plan_seq", CTL_OPTIONAL, 0, CTL_JSON_INT_MAX, &ev->plan_seq,
+			 err, errlen) < 0)
+		return -EINVAL;
+	if (ctl_json_int(o, "scheduled", CTL_OPTIONAL, 0, CTL_JSON_INT_MAX, &ev->scheduled,
+			 err, errlen) < 0)
+		return -EINVAL;
+	v = json_object_get(o, "error_ms");
+	if (v && !json_is_null(v)) {
+		if (!json_is_number(v) || json_number_value(v) < 0 ||
+		    json_number_value(v) > 1e9) {
+			snprintf(err, errlen, "field \"error_ms\" must be a number of "
+				 "milliseconds from 0, not %s", ctl_json_kind(v));
+			return -EINVAL;
+		}
+		ev->error_ms = json_number_value(v);
+	}
+	v = json_object_get(o, "drill");
+	ev->drill = v && json_is_true(v);
+	return 0;
+}
+
 int ctl_parse_event(const char *node, const void *payload, size_t len,
 		    struct ctl_event *ev, char *err, size_t errlen)
 {
@@ -163,6 +241,8 @@ int ctl_parse_event(const char *node, const void *payload, size_t len,
 
 	memset(ev, 0, sizeof(*ev));
 	ev->boot = ev->ts = ev->start = ev->duration_ms = -1;
+	ev->plan_seq = ev->scheduled = -1;
+	ev->error_ms = -1.0;
 	o = ctl_json_object(payload, len, err, errlen);
 	if (!o)
 		return -EINVAL;
@@ -178,12 +258,9 @@ int ctl_parse_event(const char *node, const void *payload, size_t len,
 	if (ctl_json_str(o, "type", CTL_REQUIRED, ev->type, sizeof(ev->type), err,
 			 errlen) < 0)
 		goto out;
-	for (i = 0; event_types[i]; i++)
-		if (strcmp(ev->type, event_types[i]) == 0)
-			break;
-	if (!event_types[i]) {
+	if (!event_type_valid(ev->type)) {
 		char safe[sizeof(ev->type)];
-		snprintf(err, errlen, "field \"type\": unknown event type \"%s\"",
+		snprintf(err, errlen, "field \"type\": \"%s\" is not an event type (a-z and _)",
 			 ctl_printable(safe, sizeof(safe), ev->type));
 		goto out;
 	}
@@ -235,10 +312,40 @@ int ctl_parse_event(const char *node, const void *payload, size_t len,
 			if ((unsigned char)ev->reason[i] < 0x20)
 				ev->reason[i] = ' ';
 	}
+	if (parse_proof(o, ev, err, errlen) < 0)
+		goto out;
+	ev->data = json_dumps(o, JSON_COMPACT);
+	if (!ev->data) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	rc = 0;
 out:
 	json_decref(o);
 	return rc;
+}
+
+/*
+ * Bookkeeping of the online/offline history: since (ms, 0 = unchanged) is
+ * when the node's current state began (alarms count offline time from it);
+ * restarts and reconnects count how it came back.
+ */
+static void note_transition(struct ctl *c, const char *node, int64_t since, int restart,
+			    int reconnect)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(c->db.h,
+			       "UPDATE nodes SET since = CASE WHEN ?1 > 0 THEN ?1 ELSE since END, "
+			       "restarts = restarts + ?2, reconnects = reconnects + ?3 "
+			       "WHERE id = ?4", -1, &st, NULL) != SQLITE_OK ||
+	    (sqlite3_bind_int64(st, 1, since), sqlite3_bind_int(st, 2, restart),
+	     sqlite3_bind_int(st, 3, reconnect),
+	     sqlite3_bind_text(st, 4, node, -1, SQLITE_TRANSIENT),
+	     sqlite3_step(st) != SQLITE_DONE))
+		log_errorx("%s: cannot update the history of node %s: %s", c->db.path, node,
+			   sqlite3_errmsg(c->db.h));
+	sqlite3_finalize(st);
 }
 
 int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
@@ -279,6 +386,8 @@ int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
 		if (rc < 0)
 			goto out;
 		if (row.online || !row.known)
+			note_transition(c, node, now, 0, 0);
+		if (row.online || !row.known)
 			log_info("node %s is offline (boot %" PRId64 ")", node, st.boot);
 		else
 			log_debug("node %s: offline status again (boot %" PRId64 ")", node,
@@ -318,7 +427,25 @@ int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
 				    st.zones, st.nzones, json);
 	if (rc < 0)
 		goto out;
-	if (!row.known || !row.online)
+	/*
+	 * Restart or reconnect: the boot counter goes up at every start of the
+	 * node daemon, so a higher boot is a restart (crash, power, update),
+	 * the same boot coming back is only the link.
+	 */
+	if (row.known && row.boot != st.boot)
+		note_transition(c, node, row.online ? 0 : now, 1, 0);
+	else if (row.known && !row.online)
+		note_transition(c, node, now, 0, 1);
+	else if (!row.known)
+		note_transition(c, node, now, 0, 0);
+	if (row.known && !row.online && row.boot != st.boot)
+		log_info("node %s is online again: restarted (boot %" PRId64 ", was %" PRId64
+			 "; version %s, zones: %s)", node, st.boot, row.boot,
+			 st.version[0] ? st.version : "?", st.nzones ? zones : "none");
+	else if (row.known && !row.online)
+		log_info("node %s is online again: reconnected (same boot %" PRId64 ", zones: "
+			 "%s)", node, st.boot, st.nzones ? zones : "none");
+	else if (!row.known)
 		log_info("node %s is online (boot %" PRId64 ", version %s, zones: %s)", node,
 			 st.boot, st.version[0] ? st.version : "?",
 			 st.nzones ? zones : "none");
@@ -331,6 +458,20 @@ int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
 out:
 	free(json);
 	return rc;
+}
+
+/*
+ * An event we cannot store would be sent again forever: if at least its id
+ * is usable, acknowledge it (the warning above is the record).
+ */
+static void ack_refused(struct ctl *c, const char *node, const void *payload, size_t len)
+{
+	json_t *o = json_loadb(payload, len, 0, NULL);
+	const char *id = o ? json_string_value(json_object_get(o, "id")) : NULL;
+
+	if (id && strlen(id) < CTL_ID_MAX && event_id_valid(id))
+		ctl_journal_ack(c, node, id);
+	json_decref(o);
 }
 
 int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
@@ -346,26 +487,36 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 	rc = ctl_parse_event(node, payload, len, &ev, err, sizeof(err));
 	if (rc < 0) {
 		log_warnx("ignoring an event on %s/node/%s/event: %s", c->mqtt.root, node, err);
+		ack_refused(c, node, payload, len);
 		return rc;
 	}
 	rc = ctl_db_event_store(&c->db, &ev, now_ms(), &updated);
 	if (rc < 0)
-		return rc;
+		goto out; /* not acknowledged: the node sends it again */
+	/* stored now or before: either way the node may forget it */
+	ctl_journal_ack(c, node, ev.id);
 	if (rc == 0) {
 		log_debug("event %s of node %s was stored before: duplicate ignored", ev.id,
 			  node);
-		return 1;
+		rc = 1;
+		goto out;
 	}
+	ctl_maint_on_event(c, &ev);
 	secs = ev.duration_ms >= 0 ? (double)ev.duration_ms / 1000.0 : 0.0;
 	if (strcmp(ev.type, "play_started") == 0)
-		log_info("node %s started broadcast %s (content %s)", node,
-			 ev.broadcast[0] ? ev.broadcast : "-", ctl_short_id(ev.content));
+		log_info("node %s started %s %s (content %s)", node,
+			 ev.occurrence[0] ? "occurrence" : "broadcast",
+			 ev.occurrence[0] ? ev.occurrence : ev.broadcast[0] ? ev.broadcast : "-",
+			 ctl_short_id(ev.content));
 	else if (strcmp(ev.type, "play_finished") == 0)
-		log_info("node %s finished broadcast %s (%.1f s)", node,
-			 ev.broadcast[0] ? ev.broadcast : "-", secs);
+		log_info("node %s finished %s %s (%.1f s)", node,
+			 ev.occurrence[0] ? "occurrence" : "broadcast",
+			 ev.occurrence[0] ? ev.occurrence : ev.broadcast[0] ? ev.broadcast : "-",
+			 secs);
 	else if (strcmp(ev.type, "play_failed") == 0)
-		log_warnx("node %s failed to play broadcast %s: %s", node,
-			  ev.broadcast[0] ? ev.broadcast : "-",
+		log_warnx("node %s failed to play %s %s: %s", node,
+			  ev.occurrence[0] ? "occurrence" : "broadcast",
+			  ev.occurrence[0] ? ev.occurrence : ev.broadcast[0] ? ev.broadcast : "-",
 			  ev.reason[0] ? ev.reason : "no reason given");
 	else if (strncmp(ev.type, "emergency_", 10) == 0)
 		log_warnx("node %s: %s %s %s%s%s", node, ev.broadcast[0] == 'd' ? "DRILL" :
@@ -381,20 +532,31 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 			 ev.broadcast[0] ? ev.broadcast : "-", ev.reason);
 	else if (strcmp(ev.type, "content_ready") == 0)
 		log_info("node %s has content %s ready", node, ctl_short_id(ev.content));
-	else
+	else if (strcmp(ev.type, "content_failed") == 0)
 		log_warnx("node %s could not get content %s: %s", node,
 			  ctl_short_id(ev.content), ev.reason[0] ? ev.reason : "no reason given");
+	else if (strcmp(ev.type, "events_dropped") == 0)
+		log_warnx("node %s lost events: %s", node, ev.reason);
+	else if (strcmp(ev.type, "node_started") == 0)
+		log_info("node %s started (boot %" PRId64 ")%s%s", node, ev.boot,
+			 ev.reason[0] ? ": " : "", ev.reason);
+	else
+		log_info("node %s: %s%s%s", node, ev.type, ev.reason[0] ? ": " : "", ev.reason);
 	if (ev.broadcast[0] && strncmp(ev.type, "play_", 5) == 0 && !updated)
 		log_debug("event %s of node %s did not change broadcast %s (not a target, "
 			  "or already further along)", ev.id, node, ev.broadcast);
-	return 0;
+	rc = 0;
+out:
+	free(ev.data);
+	return rc;
 }
 
 static void log_expired(void *arg, const struct ctl_node_row *row)
 {
 	int64_t silent = (now_ms() - row->last_seen) / 1000;
 
-	(void)arg;
+	/* silent since its last status: that is when it went away */
+	note_transition(arg, row->id, row->last_seen, 0, 0);
 	log_warnx("node %s is offline: no status from it for %" PRId64 " s (boot %"
 		  PRId64 ")", row->id, silent, row->boot);
 }

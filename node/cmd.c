@@ -16,6 +16,7 @@
 #include "fetch.h"
 #include "live.h"
 #include "log.h"
+#include "maint.h"
 #include "node.h"
 #include "plan.h"
 #include "queue.h"
@@ -460,7 +461,8 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 	}
 	switch (kind) {
 	case TOPIC_CMD:
-		handle_cmd(n, topic, &env);
+		if (!maint_on_cmd(n, topic, &env))
+			handle_cmd(n, topic, &env);
 		break;
 	case TOPIC_PLAN:
 		plan_on_envelope(n, topic, payload, len, &env);

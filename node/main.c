@@ -127,6 +127,9 @@ static int setup_node(struct node *n)
 	rc = cache_init(&n->cache, n->cfg.state_dir, n->cfg.cache_max_bytes);
 	if (rc < 0)
 		return rc;
+	rc = sysinfo_init(n);
+	if (rc < 0)
+		return rc;
 	rc = events_init(n);
 	if (rc < 0)
 		return rc;
@@ -165,6 +168,8 @@ static void tick(struct node *n, struct loop_state *ls)
 	clock_tick(n, mono);
 	fetch_tick(n, mono);
 	node_keys_tick(n);
+	events_tick(n, mono);
+	sysinfo_tick(n, mono);
 	if (n->po.dev != ls->last_dev || n->po.xruns != ls->last_xruns) {
 		ls->last_dev = n->po.dev;
 		ls->last_xruns = n->po.xruns;
@@ -209,6 +214,8 @@ static void arm_timer(struct node *n, struct loop_state *ls)
 	t = min64(t, fetch_next_deadline(n));
 	t = min64(t, status_next_deadline(n));
 	t = min64(t, node_keys_next_deadline(n));
+	t = min64(t, events_next_deadline(n));
+	t = min64(t, sysinfo_next_deadline(n));
 	if (n->ver.dirty)
 		t = min64(t, ls->next_flush);
 	if (ls->watchdog_every)
@@ -226,10 +233,10 @@ static void arm_timer(struct node *n, struct loop_state *ls)
 
 static int run(struct node *n, struct loop_state *ls)
 {
-	struct pollfd pfds[4 + PLAYOUT_MAX_PFDS];
+	struct pollfd pfds[5 + PLAYOUT_MAX_PFDS];
 
 	for (;;) {
-		int nmq, nal, rc, base;
+		int nmq, nal, nsys, rc, base;
 
 		arm_timer(n, ls);
 		pfds[0].fd = ls->sfd;
@@ -239,8 +246,9 @@ static int run(struct node *n, struct loop_state *ls)
 		nmq = node_mqtt_pollfds(n, pfds + 2, 2);
 		base = 2 + nmq;
 		nal = playout_pollfds(&n->po, pfds + base, PLAYOUT_MAX_PFDS);
+		nsys = sysinfo_pollfds(n, pfds + base + nal, 1);
 		pfds[0].revents = pfds[1].revents = 0;
-		rc = poll(pfds, (nfds_t)(base + nal), -1);
+		rc = poll(pfds, (nfds_t)(base + nal + nsys), -1);
 		if (rc < 0) {
 			if (errno == EINTR)
 				continue;
@@ -272,6 +280,9 @@ static int run(struct node *n, struct loop_state *ls)
 		node_mqtt_handle(n, pfds + 2);
 		if (nal > 0)
 			playout_handle(&n->po, pfds + base, nal);
+		sysinfo_handle(n, pfds + base + nal, nsys);
+		if (n->restart)
+			return 0;
 		tick(n, ls);
 	}
 }
@@ -293,6 +304,8 @@ int main(int argc, char **argv)
 	int check_only = 0, verbose = 0, opt, rc, lock_fd = -1, status = 1;
 	uint64_t wd_usec = 0;
 	sigset_t mask;
+
+	sigemptyset(&mask);
 
 	while ((opt = getopt_long(argc, argv, "c:vVh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -371,7 +384,10 @@ stop:
 	if (n->ver.dirty && verifier_flush(&n->ver) < 0)
 		log_warnx("cannot save the message sequence state");
 	node_mqtt_stop(n);
+	if (status == 0)
+		events_mark_clean_stop(n);
 	events_free(n);
+	sysinfo_free(n);
 	fetch_free(n);
 	plan_free(n);
 	log_info("stopped");
@@ -382,5 +398,19 @@ out:
 		close(ls.tfd);
 	if (lock_fd >= 0)
 		close(lock_fd);
+	if (n->restart && status == 0) {
+		/*
+		 * `loaxa node restart`: everything above ran as for SIGTERM (plays
+		 * ended and journaled, sequence state saved, offline status sent);
+		 * now the same binary starts again with the same arguments in the
+		 * same process, so systemd keeps tracking it and a node started by
+		 * hand restarts too. The boot counter goes up as for any start.
+		 */
+		sigprocmask(SIG_UNBLOCK, &mask, NULL);
+		log_info("restarting (remote restart command)");
+		execv("/proc/self/exe", argv);
+		log_errorx("cannot restart: exec /proc/self/exe: %s", strerror(errno));
+		return 1;
+	}
 	return status;
 }

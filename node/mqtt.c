@@ -132,13 +132,12 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
 static void on_publish(struct mosquitto *m, void *arg, int mid)
 {
 	struct node_mqtt_conn *conn = arg;
-	struct node *n = conn->owner;
 
 	(void)m;
+	(void)mid;
 	if (conn->unacked > 0)
 		conn->unacked--;
-	if (conn == &n->mqtt.conn[NODE_CONN_CTL])
-		events_on_publish(n, mid);
+	/* events leave the journal on the controller's ack, not on PUBACK */
 }
 
 static void on_message(struct mosquitto *m, void *arg,

@@ -11,6 +11,7 @@
  *   events   play/content events, on-disk journal until acknowledged
  *   clock    the controller's clock (ping/pong)   plan    the schedule
  *   amp      amplifier on/off commands
+ *   sysinfo  network, link quality, disk, temperature, master volume
  *
  * Everything runs on one thread, from the poll() loop in main.c.
  */
@@ -34,6 +35,7 @@
 #include "playout.h"
 #include "queue.h"
 #include "status.h"
+#include "sysinfo.h"
 
 struct node {
 	struct node_cfg cfg;
@@ -51,8 +53,10 @@ struct node {
 	struct node_clock clock;
 	struct node_plan plan;
 	struct node_amp amp;
+	struct node_sysinfo sys;
 	char root[64];           /* "loaxa/<site>" */
 	int stopping;
+	int restart;             /* re-exec after a clean stop (`restart` command) */
 	/* rejections of signed messages whose body or topic was wrong */
 	uint64_t rejected_body;
 	uint64_t rejected_topic;

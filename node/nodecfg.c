@@ -24,6 +24,8 @@ static const char *const known_fields[] = {
 	"status_interval_s", "max_future_s", "max_message_bytes", "cache_max_mb",
 	"emergency_volume", "emergency_keep_open",
 	"amplifier", "amplifier.on_command", "amplifier.off_command", "amplifier.warmup_s",
+	"label", "health", "health.signal_cmd", "health.signal_file", "health.interface",
+	"health.journal_max",
 	NULL,
 };
 
@@ -291,6 +293,48 @@ static void load_security(struct cfg *c, const char *path, struct node_cfg *cfg)
 	}
 }
 
+/* Printable UTF-8 (the label goes into JSON and reports). */
+static int utf8_text_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2
+			: (*p & 0xf8) == 0xf0 ? 3 : -1;
+
+		if (n < 0 || *p < 0x20 || *p == 0x7f)
+			return 0;
+		for (p++; n > 0; n--, p++)
+			if ((*p & 0xc0) != 0x80)
+				return 0;
+	}
+	return 1;
+}
+
+/* label, health = { ... }: how people call the cluster, link quality, journal. */
+static void load_health(struct cfg *c, struct node_cfg *cfg, const char *path)
+{
+	char buf[PATH_MAX];
+	long long v;
+
+	cfg_string(c, "label", CFG_OPTIONAL, "", cfg->label, sizeof(cfg->label));
+	if (!utf8_text_ok(cfg->label))
+		cfg_error(c, "label", "must be UTF-8 text without control characters");
+	cfg_string(c, "health.signal_cmd", CFG_OPTIONAL, "", cfg->health.signal_cmd,
+		   sizeof(cfg->health.signal_cmd));
+	if (cfg_string(c, "health.signal_file", CFG_OPTIONAL, "", buf, sizeof(buf)) == 0 &&
+	    buf[0] && node_cfg_resolve(cfg->health.signal_file,
+				       sizeof(cfg->health.signal_file), path, buf) < 0)
+		cfg_error(c, "health.signal_file", "path is too long");
+	if (cfg->health.signal_cmd[0] && cfg->health.signal_file[0])
+		cfg_error(c, "health.signal_cmd", "give either signal_cmd or signal_file, "
+			  "not both");
+	cfg_string(c, "health.interface", CFG_OPTIONAL, "", cfg->health.interface,
+		   sizeof(cfg->health.interface));
+	load_int(c, "health.journal_max", 1000, 10, 1000000, &v);
+	cfg->health.journal_max = (size_t)v;
+}
+
 int node_cfg_load(struct node_cfg *cfg, const char *path)
 {
 	struct cfg c;
@@ -400,6 +444,7 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 		cfg_bool(&c, "emergency_keep_open", CFG_OPTIONAL, 1, &keep);
 		cfg->emergency_keep_open = keep;
 	}
+	load_health(&c, cfg, path);
 
 	cfg_string(&c, "amplifier.on_command", CFG_OPTIONAL, "", cfg->amp.on_command,
 		   sizeof(cfg->amp.on_command));

@@ -53,6 +53,13 @@ struct node_cfg {
 		char off_command[1024];
 		int warmup_s;            /* default lead when an item gives none */
 	} amp;
+	char label[128];                  /* people's name of the cluster, UTF-8 */
+	struct {
+		char signal_cmd[512];     /* run via /bin/sh -c; first line = signal */
+		char signal_file[PATH_MAX]; /* or read: first line = signal */
+		char interface[16];       /* "" = the one with the default route */
+		size_t journal_max;       /* undelivered events kept on disk */
+	} health;
 };
 
 /*

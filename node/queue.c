@@ -563,7 +563,9 @@ static int start_item(struct node *n, struct play_item *it)
 	cache_touch(&n->cache, it->content);
 	memset(&req, 0, sizeof(req));
 	req.path = path;
-	req.volume = it->volume;
+	/* the master volume (loaxa node volume) scales all but emergencies */
+	req.volume = it->level >= LEVEL_EMERGENCY ? it->volume
+						 : sysinfo_effective_volume(n, it->volume);
 	if (it->chime[0]) {
 		cache_path(&n->cache, it->chime, ".opus", chime, sizeof(chime));
 		cache_touch(&n->cache, it->chime);

@@ -130,7 +130,7 @@ char *status_json(struct node *n)
 		      "uptime_s", (json_int_t)((mono_ms() - n->status.started_mono) / 1000),
 		      "playing", playing ? playing : json_null(),
 		      "queue", (int)queue_pending(&n->queue),
-		      "volume", cur ? cur->volume : 100,
+		      "volume", n->sys.volume,
 		      "alsa", "device", n->cfg.alsa.device, "state",
 		      playout_state_name(&n->po), "xruns", (json_int_t)n->po.xruns,
 		      "errors", (json_int_t)n->po.errors,
@@ -159,6 +159,10 @@ char *status_json(struct node *n)
 					      n->clock.source == CLOCK_MEASURED ? "measured" :
 					      n->clock.source == CLOCK_SAVED ? "saved" : "none"));
 	}
+	json_object_set_new(o, "journal", events_status_json(n));
+	if (n->cfg.label[0])
+		json_object_set_new(o, "label", json_string(n->cfg.label));
+	sysinfo_add_json(n, o);
 	if (n->fetch.head) {
 		const struct fetch *f = n->fetch.head;
 

@@ -16,6 +16,7 @@ PKGS="
  espeak-ng sox libsox-fmt-all opus-tools ffmpeg jq
  clang libclang-rt-14-dev valgrind
  systemd
+ prometheus libreoffice-calc-nogui
 "
 
 if [ "$(id -u)" -ne 0 ]; then

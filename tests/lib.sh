@@ -590,6 +590,12 @@ speech() {
 # content_path ID : the controller's stored Ogg Opus for that content.
 content_path() { echo "$T/controller/state/content/$1.opus"; }
 
+# api_curl ARGS... : curl on the controller's API socket, with the CLI's token.
+api_curl() {
+	curl -s --unix-socket "$LOAXA_SOCKET" \
+		-H "Authorization: Bearer $(head -n1 "$LOAXA_TOKEN_FILE" 2>/dev/null)" "$@"
+}
+
 # jq over the controller API through the CLI: api_jq 'FILTER' COMMAND...
 api_jq() {
 	local filter=$1

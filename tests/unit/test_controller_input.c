@@ -187,16 +187,41 @@ static void test_event(void)
 			   "\"b-20261123-011500-0001\",\"content\":\"" ZEROS "\",\"start\":"
 			   "1795000000000,\"duration_ms\":5120,\"reason\":\"\"}";
 
+	const char *proof = "{\"id\":\"n1-7-13\",\"node\":\"n1\",\"boot\":7,\"type\":"
+			    "\"play_finished\",\"ts\":1795000000000,\"occurrence\":\"o-morning-1\","
+			    "\"plan_seq\":42,\"scheduled\":1795000000000,\"start\":1795000000012,"
+			    "\"error_ms\":3.5,\"duration_ms\":5120,\"end\":\"preempted\","
+			    "\"preemptor\":\"b-1\",\"level\":\"normal\",\"title\":\"Ch\u01b0\u01a1ng\"}";
+
 	CHECK(ctl_parse_event("n1", good, strlen(good), &ev, err, sizeof(err)) == 0 &&
-	      strcmp(ev.id, "n1-7-12") == 0 && ev.duration_ms == 5120 && ev.boot == 7,
+	      strcmp(ev.id, "n1-7-12") == 0 && ev.duration_ms == 5120 && ev.boot == 7 &&
+	      ev.plan_seq == -1 && ev.error_ms < 0 && ev.data && strstr(ev.data, "n1-7-12"),
 	      "the protocol's example event parses");
+	free(ev.data);
+	CHECK(ctl_parse_event("n1", proof, strlen(proof), &ev, err, sizeof(err)) == 0 &&
+	      strcmp(ev.occurrence, "o-morning-1") == 0 && ev.plan_seq == 42 &&
+	      ev.scheduled == 1795000000000 && ev.start == 1795000000012 &&
+	      ev.error_ms > 3.4 && ev.error_ms < 3.6 && strcmp(ev.end, "preempted") == 0 &&
+	      strcmp(ev.preemptor, "b-1") == 0 && strcmp(ev.level, "normal") == 0 &&
+	      strcmp(ev.title, "Ch\xc6\xb0\xc6\xa1ng") == 0,
+	      "a plan item's proof-of-play fields parse (%s)", err);
+	free(ev.data);
+	CHECK(ctl_parse_event("n1", "{\"id\":\"n1-1-1\",\"node\":\"n1\",\"boot\":1,\"type\":"
+			      "\"node_started\",\"ts\":1}", 65, &ev, err, sizeof(err)) == 0,
+	      "an event type this controller has no special use for is still stored (%s)",
+	      err);
+	free(ev.data);
+	bad_event("{\"id\":\"n1-1-1\",\"node\":\"n1\",\"boot\":1,\"type\":\"play_finished\","
+		  "\"ts\":1,\"error_ms\":\"small\"}", "error_ms");
+	bad_event("{\"id\":\"n1-1-1\",\"node\":\"n1\",\"boot\":1,\"type\":\"play_finished\","
+		  "\"ts\":1,\"plan_seq\":-2}", "plan_seq");
 	bad_event("{\"node\":\"n1\",\"boot\":1,\"type\":\"play_finished\",\"ts\":1}", "\"id\"");
 	bad_event("{\"id\":{\"a\":1},\"node\":\"n1\",\"boot\":1,\"type\":\"play_finished\","
 		  "\"ts\":1}", "\"id\"");
 	bad_event("{\"id\":\"a b\",\"node\":\"n1\",\"boot\":1,\"type\":\"play_finished\","
 		  "\"ts\":1}", "\"id\"");
-	bad_event("{\"id\":\"n1-1-1\",\"node\":\"n1\",\"boot\":1,\"type\":\"self_destruct\","
-		  "\"ts\":1}", "unknown event type");
+	bad_event("{\"id\":\"n1-1-1\",\"node\":\"n1\",\"boot\":1,\"type\":\"Self-Destruct\","
+		  "\"ts\":1}", "not an event type");
 	bad_event("{\"id\":\"n1-1-1\",\"node\":\"n2\",\"boot\":1,\"type\":\"play_finished\","
 		  "\"ts\":1}", "\"n2\"");
 	bad_event("{\"id\":\"n1-1-1\",\"node\":\"n1\",\"boot\":1,\"type\":\"play_finished\","
@@ -215,6 +240,7 @@ static void test_event(void)
 	CHECK(ctl_parse_event("n1", big, strlen(big), &ev, err, sizeof(err)) == 0 &&
 	      strlen(ev.reason) == CTL_REASON_MAX - 1, "a 900-character reason is cut to %d",
 	      CTL_REASON_MAX - 1);
+	free(ev.data);
 }
 
 static void bad_fetch(const char *json, const char *want)
