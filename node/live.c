@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <mosquitto.h>
@@ -15,6 +16,7 @@
 
 #include "emergency.h"
 #include "envelope.h"
+#include "clock.h"
 #include "events.h"
 #include "livebody.h"
 #include "log.h"
@@ -34,14 +36,17 @@ static const char *level_name(uint8_t l)
 }
 
 /*
- * Controller time minus node time, in us. The node's clock estimate
- * (ping/pong, node/clock.c of the schedules work) plugs in here; until it
- * is there the node trusts its own NTP-disciplined clock (offset 0).
+ * Controller time minus node wall-clock time, in us, from the node's
+ * ping/pong estimate (node/clock.c). Frames carry controller time; the
+ * player asks in node wall-clock time. With no estimate yet this is 0: the
+ * node trusts its own (NTP-disciplined) clock until the first pong.
  */
 static int64_t controller_offset_us(const struct node *n)
 {
-	(void)n;
-	return 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return clock_now_us(&n->clock) - ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
 }
 
 int live_holds(const struct node *n)
@@ -305,11 +310,16 @@ static void on_done(void *arg, const struct playout_done *d)
 		end_session(n, l->ended ? "finished" : "stopped");
 }
 
-/* Whether a queued play is due now (a relay yields to it). */
+/*
+ * Whether a queued play is due (a relay yields to it). Due means early
+ * enough for the aligned start: the player needs the device buffer plus a
+ * margin ahead of `at` (controller time, like `at`) to land the first
+ * sample on time; yielding at `at` itself made the item start late.
+ */
 static int queue_has_due(const struct node *n)
 {
 	const struct play_item *it;
-	int64_t now = now_ms();
+	int64_t now = clock_now_ms(&n->clock) + (int64_t)n->cfg.alsa.buffer_ms + 300;
 
 	for (it = n->queue.head; it; it = it->next)
 		if (it->ready && it->at <= now)
@@ -346,7 +356,7 @@ void live_tick(struct node *n)
 		return;
 	}
 	if (l->ended && (int64_t)l->last_seq * 20000 + l->t_base_us +
-			(int64_t)l->latency_ms * 1000 < now_ms() * 1000) {
+			(int64_t)l->latency_ms * 1000 < clock_now_us(&n->clock)) {
 		end_session(n, "finished while it could not play");
 		return;
 	}
