@@ -17,6 +17,7 @@ PKGS="
  clang libclang-rt-14-dev valgrind
  systemd
  prometheus libreoffice-calc-nogui
+ python3 socat
 "
 
 if [ "$(id -u)" -ne 0 ]; then

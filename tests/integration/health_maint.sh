@@ -11,7 +11,7 @@
 #     once the link is back; everything kept arrives.
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER" "$NODE"
-PROXY=$ROOT/tests/tools/tcpproxy.py
+PROXY=$LOAXA_BIN/tools/lossyproxy
 
 start_broker || exit 1
 keygen || exit 1
@@ -70,7 +70,7 @@ check "loaxa node show n1 prints network, disk, audio and journal lines" \
 # ---------------------------------------------------------------- journal bound
 PROXY_PORT=$(free_port)
 start_proxy() {
-	python3 "$PROXY" "$PROXY_PORT" "$BROKER_PORT" >>"$T/proxy.log" 2>&1 &
+	"$PROXY" --listen "$PROXY_PORT" --to "$BROKER_PORT" --drop 0 >>"$T/proxy.log" 2>&1 &
 	PID_OF[broker-proxy]=$!
 	[[ " ${STOP_ORDER[*]} " == *" broker-proxy "* ]] || STOP_ORDER+=(broker-proxy)
 	wait_for 10 broker_up "$PROXY_PORT"

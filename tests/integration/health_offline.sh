@@ -16,7 +16,7 @@
 #     configured time; the restart is counted as a restart.
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER" "$NODE"
-PROXY=$ROOT/tests/tools/tcpproxy.py
+PROXY=$LOAXA_BIN/tools/lossyproxy
 
 start_broker || exit 1
 keygen || exit 1
@@ -31,7 +31,7 @@ start_controller || exit 1
 PROXY_PORT=$(free_port)
 start_proxy() {
 	LOG_OF[broker-proxy]=$T/proxy.log
-	python3 "$PROXY" "$PROXY_PORT" "$BROKER_PORT" >>"$T/proxy.log" 2>&1 &
+	"$PROXY" --listen "$PROXY_PORT" --to "$BROKER_PORT" --drop 0 >>"$T/proxy.log" 2>&1 &
 	PID_OF[broker-proxy]=$!
 	[[ " ${STOP_ORDER[*]} " == *" broker-proxy "* ]] || STOP_ORDER+=(broker-proxy)
 	wait_for 10 broker_up "$PROXY_PORT"

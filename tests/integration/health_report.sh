@@ -38,7 +38,7 @@ done
 known_three() { [ "$("$LOAXA" nodes --json 2>/dev/null | jq '.nodes | length')" = 3 ]; }
 check "three clusters known from their status" wait_for 10 known_three
 
-python3 - "$T" <<'EOF'
+/usr/bin/python3 - "$T" <<'EOF'
 import json, sys
 from datetime import datetime
 from zoneinfo import ZoneInfo

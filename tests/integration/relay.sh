@@ -10,7 +10,7 @@
 #     relay is due, and `loaxa live stop` ends it; a bad URL is refused.
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER" "$NODE"
-command -v python3 >/dev/null || { not_ok "python3 is installed (the test's HTTP server)"; finish; }
+[ -x /usr/bin/python3 ] || { not_ok "python3 is installed (the test's HTTP server)"; finish; }
 
 start_broker || exit 1
 keygen || exit 1
@@ -24,7 +24,7 @@ mkdir -p "$T/www"
 sox -n -r 48000 -c 1 "$T/www/vov.wav" synth 0.7 sine 500 : synth 0.3 sine 0 repeat 29 2>/dev/null ||
 	sox -n -r 48000 -c 1 "$T/www/vov.wav" synth 30 sine 500 tremolo 1 100
 HTTP_PORT=$(free_port)
-(cd "$T/www" && exec python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1) >"$T/http.log" 2>&1 &
+(cd "$T/www" && exec /usr/bin/python3 -m http.server "$HTTP_PORT" --bind 127.0.0.1) >"$T/http.log" 2>&1 &
 PID_OF[http]=$!
 STOP_ORDER+=(http)
 LOG_OF[http]=$T/http.log
