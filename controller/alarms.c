@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "ctl.h"
+#include "keys.h"
 #include "log.h"
 #include "util.h"
 
@@ -353,19 +354,16 @@ static void plan_of(struct ctl *c, const char *node, int64_t *seq, int64_t *publ
 	sqlite3_finalize(st);
 }
 
-static void eval_node(struct ctl *c, const char *node, int online, int64_t last_seen,
-		      const char *status_text, int64_t now)
+/*
+ * Make the active alarms of node exactly want[0..n): raise what is new,
+ * clear what is gone, leave the rest (raised once, not again every tick).
+ */
+static void reconcile(struct ctl *c, const char *node, const struct ctl_alarm_want *want, int n,
+		      int64_t now)
 {
-	struct ctl_alarm_want want[MAX_WANT];
-	json_t *status = status_text ? json_loads(status_text, 0, NULL) : NULL;
 	sqlite3_stmt *st = NULL;
-	int64_t plan_seq, plan_pub;
-	int n, i, *have = NULL;
+	int i, *have = NULL;
 
-	plan_of(c, node, &plan_seq, &plan_pub);
-	n = ctl_alarms_decide(c, online, last_seen, now, status, plan_seq, plan_pub, want,
-			      MAX_WANT);
-	json_decref(status);
 	have = calloc(MAX_WANT, sizeof(*have));
 	if (!have)
 		return;
@@ -403,6 +401,21 @@ static void eval_node(struct ctl *c, const char *node, int online, int64_t last_
 out:
 	sqlite3_finalize(st);
 	free(have);
+}
+
+static void eval_node(struct ctl *c, const char *node, int online, int64_t last_seen,
+		      const char *status_text, int64_t now)
+{
+	struct ctl_alarm_want want[MAX_WANT];
+	json_t *status = status_text ? json_loads(status_text, 0, NULL) : NULL;
+	int64_t plan_seq, plan_pub;
+	int n;
+
+	plan_of(c, node, &plan_seq, &plan_pub);
+	n = ctl_alarms_decide(c, online, last_seen, now, status, plan_seq, plan_pub, want,
+			      MAX_WANT);
+	json_decref(status);
+	reconcile(c, node, want, n, now);
 }
 
 void ctl_alarms_tick(struct ctl *c)
@@ -449,6 +462,14 @@ void ctl_alarms_tick(struct ctl *c)
 		goto out;
 	for (i = 0; i < n; i++)
 		eval_node(c, rows[i].id, rows[i].online, rows[i].last_seen, rows[i].status, now);
+	{
+		/* site-wide alarms (controller key, certificates) under "@site", which no
+		 * node id can be (ids start with a letter or digit) */
+		struct ctl_alarm_want want[CTL_KEYS_ALARMS_MAX];
+
+		reconcile(c, "@site", want, ctl_keys_alarms(c, want, CTL_KEYS_ALARMS_MAX),
+			  now);
+	}
 	ctl_db_commit(&c->db);
 out:
 	for (i = 0; i < n; i++)

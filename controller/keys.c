@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "ctl.h"
+#include "alarms.h"
 #include "ctlutil.h"
 #include "log.h"
 #include "mqtt.h"
@@ -33,6 +34,9 @@ struct ctl_keys {
 	int64_t published_for;      /* connected_at_ms the trust doc went out for */
 	int64_t next_alarm_ms;      /* monotonic: the expiry alarm, once a day */
 	int64_t old_until_ms;       /* wall: trust documents signed by <key>.old until */
+	/* What the daily expiry check found, as alarms (alarms.c raises/clears them). */
+	struct ctl_alarm_want want[CTL_KEYS_ALARMS_MAX];
+	int nwant;
 };
 
 /*
@@ -446,14 +450,47 @@ static json_t *certs_json(struct ctl *c)
 	return list;
 }
 
+/* Remember an expiry for the alarm table (site-wide: node "@site"). */
+static void want_expiry(struct ctl *c, const char *kind, const char *key, int64_t left_ms,
+			const char *todo)
+{
+	struct ctl_alarm_want *w;
+
+	if (c->keys->nwant >= CTL_KEYS_ALARMS_MAX)
+		return;
+	w = &c->keys->want[c->keys->nwant++];
+	snprintf(w->kind, sizeof(w->kind), "%s", kind);
+	snprintf(w->key, sizeof(w->key), "%s", key);
+	if (left_ms <= 0)
+		snprintf(w->detail, sizeof(w->detail), "%s has EXPIRED: %s", key, todo);
+	else
+		snprintf(w->detail, sizeof(w->detail), "%s expires in %lld day%s: %s", key,
+			 (long long)(left_ms / DAY_MS), left_ms / DAY_MS == 1 ? "" : "s", todo);
+}
+
+int ctl_keys_alarms(struct ctl *c, struct ctl_alarm_want *out, int max)
+{
+	int i, n = 0;
+
+	if (!c->keys)
+		return 0;
+	for (i = 0; i < c->keys->nwant && n < max; i++)
+		out[n++] = c->keys->want[i];
+	return n;
+}
+
 static void expiry_alarm(struct ctl *c)
 {
 	json_t *certs = certs_json(c), *e;
 	size_t i;
 
+	c->keys->nwant = 0;
 	json_array_foreach(certs, i, e) {
 		if (!json_is_true(json_object_get(e, "alarm")))
 			continue;
+		want_expiry(c, "cert", json_string_value(json_object_get(e, "file")),
+			    json_integer_value(json_object_get(e, "not_after")) - now_ms(),
+			    "renew it (docs/security.md)");
 		if (json_integer_value(json_object_get(e, "not_after")) <= now_ms())
 			log_errorx("ALARM: the certificate %s has EXPIRED: TLS to the broker "
 				   "fails; renew it (docs/security.md)",
@@ -476,6 +513,12 @@ static void key_expiry_alarm(struct ctl *c)
 	if (left > KEY_ALARM_DAYS * DAY_MS || c->keys->pending)
 		return;
 	hex_encode(hex, c->signer.key_id, ENVELOPE_KEYID_LEN);
+	{
+		char name[40];
+
+		snprintf(name, sizeof(name), "key %.16s", hex);
+		want_expiry(c, "key", name, left, "rotate it (loaxa key rotate)");
+	}
 	if (left <= 0)
 		log_errorx("ALARM: the controller key %.16s has EXPIRED: nodes refuse what it "
 			   "signs; rotate it now (loaxa key rotate) or recover (docs/security.md)",

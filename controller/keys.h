@@ -53,4 +53,13 @@ void ctl_keys_recovery_line(struct ctl *c, char *out, size_t outlen);
  */
 json_t *ctl_keys_status_json(struct ctl *c);
 
+/*
+ * Key and certificate expiry (30 days ahead, checked daily and after a
+ * rotation) as alarms for the alarm table: kind "key" or "cert", the key
+ * naming which. Fills at most max, returns how many.
+ */
+#define CTL_KEYS_ALARMS_MAX 8
+struct ctl_alarm_want;
+int ctl_keys_alarms(struct ctl *c, struct ctl_alarm_want *out, int max);
+
 #endif

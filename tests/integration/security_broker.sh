@@ -203,6 +203,13 @@ stop controller
 start_controller || exit 1
 check "the controller logs the certificate ALARM" \
 	wait_for 5 grep -q 'ALARM: the certificate .*server.crt expires in' "$T/controller/controller.log"
+cert_alarm() {
+	"$LOAXA" alarms --json 2>/dev/null | jq -e '.alarms[] | select(.node == "@site" and
+		.kind == "cert" and (.key | endswith("server.crt")) and
+		(.detail | test("expires in (9|10) days")))' >/dev/null
+}
+check "the certificate expiry is an active site alarm in loaxa alarms (node @site, kind cert)" \
+	wait_for 5 cert_alarm
 
 stop_all_checked
 finish
