@@ -56,8 +56,11 @@ list_json >"$T/list0.json"
 O1=$(jq -r --arg a "$AID" '[.occurrences[] | select(.item == $a)][0].occurrence' "$T/list0.json")
 O2=$(jq -r --arg a "$AID" '[.occurrences[] | select(.item == $a)][1].occurrence' "$T/list0.json")
 AT2=$(jq -r --arg a "$AID" '[.occurrences[] | select(.item == $a)][1].at' "$T/list0.json")
-check "the announcement has two planned plays ($O1 at $AT1, $O2 at $AT2)" \
-	[ -n "$O1" ] && [ "$O2" != null ] && [ "$(jq -r --arg a "$AID" '[.occurrences[] | select(.item == $a)][0].at' "$T/list0.json")" = "$AT1" ]
+two_planned() {
+	[ -n "$O1" ] && [ "$O2" != null ] &&
+		[ "$(jq -r --arg a "$AID" '[.occurrences[] | select(.item == $a)][0].at' "$T/list0.json")" = "$AT1" ]
+}
+check "the announcement has two planned plays ($O1 at $AT1, $O2 at $AT2)" two_planned
 
 # the node holds the controller's plan with both plays, content on disk
 ready() {

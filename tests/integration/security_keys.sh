@@ -154,7 +154,7 @@ wait "$TRAFFIC"
 wait_for 10 current_is_not "$OLD_ID"
 NEW_ID=$(current_key)
 check "the controller now signs with a new key ($NEW_ID, was $OLD_ID)" \
-	[ -n "$NEW_ID" ] && [ "$NEW_ID" != "$OLD_ID" ]
+	eval '[ -n "$NEW_ID" ] && [ "$NEW_ID" != "$OLD_ID" ]'
 all_finished() {
 	local b
 	[ "$(wc -l <"$T/bids")" = 12 ] || return 1
