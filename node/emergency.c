@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "cmd.h"
 #include "envelope.h"
+#include "clock.h"
 #include "events.h"
 #include "fetch.h"
 #include "live.h"
@@ -365,6 +366,7 @@ static void emit(struct node *n, const char *type, int64_t start_ms, int64_t dur
 		.reason = reason,
 		.title = em->cur.clip,
 		.drill = em->cur.drill ? EV_DRILL_YES : EV_DRILL_NO,
+		.error_ms = clock_error_ms(&n->clock),
 	};
 
 	events_emit(n, type, &info);

@@ -386,13 +386,14 @@ int events_emit(struct node *n, const char *type, const struct event_info *info)
 		json_object_set_new(o, "drill", json_boolean(info->drill == EV_DRILL_YES));
 	if (info->level)
 		json_object_set_new(o, "level", json_string(info->level));
-	if (info->occurrence) {
+	if (info->occurrence)
 		json_object_set_new(o, "occurrence", json_string(info->occurrence));
-		/* the clock's error bound, 0.1 ms; null: the node never measured it */
+	if (info->occurrence || info->start_ms > 0)
+		/* every start in controller time comes with the clock's error bound
+		 * (0.1 ms; null: the node never measured it), plans or not */
 		json_object_set_new(o, "error_ms", info->error_ms < 0 ? json_null() :
 				    json_real((double)(int64_t)(info->error_ms * 10.0 + 0.5) /
 					      10.0));
-	}
 	if (info->plan_seq)
 		json_object_set_new(o, "plan_seq", json_integer((json_int_t)info->plan_seq));
 	if (info->scheduled_ms > 0)

@@ -63,6 +63,7 @@ static void emit(struct node *n, const char *type, int64_t start_ms, int64_t dur
 		.duration_ms = dur,
 		.reason = reason,
 		.title = level_name(n->live.level),
+		.error_ms = clock_error_ms(&n->clock),
 	};
 
 	events_emit(n, type, &info);

@@ -133,6 +133,12 @@ for i in "${!BCASTS[@]}"; do
 	fi
 done
 check "each stored play has its start time, within 1.5 s of the scheduled time" [ "$bad_start" = 0 ]
+# The proof of play: every stored start comes with the node's clock error bound.
+"$LOAXA" log --node n1 --json >"$T/log.json" 2>"$T/log.err"
+bounds=$(jq '[.. | objects | select(.type == "play_finished" and (.error_ms | type) == "number"
+	and .error_ms >= 0)] | length' "$T/log.json" 2>/dev/null)
+check "loaxa log has all ten plays with their clock error bound (${bounds:-0} of 10)" \
+	[ "${bounds:-0}" -ge 10 ]
 check "the journal empties after the acknowledgements" wait_for 20 journal_empty
 check "the controller logs a reconnect, not a restart" \
 	grep -q 'node n1 is online again: reconnected (same boot 1' "$T/controller/controller.log"
