@@ -117,13 +117,6 @@ static int save_token(const char *token)
 	return rc;
 }
 
-static int api_fail(struct cli_resp *resp)
-{
-	fprintf(stderr, "loaxa: %s\n", cli_resp_error(resp));
-	cli_resp_free(resp);
-	return CLI_EXIT_ERROR;
-}
-
 int cmd_login(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -158,7 +151,7 @@ int cmd_login(int argc, char **argv)
 	if (rc < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 200 || !json_is_string(json_object_get(resp.json, "token")))
-		return api_fail(&resp);
+		return cli_fail(&resp, NULL);
 	rc = save_token(json_string_value(json_object_get(resp.json, "token")));
 	if (rc == 0) {
 		time_t t = (time_t)(jint(resp.json, "expires", 0) / 1000);
@@ -193,7 +186,7 @@ int cmd_logout(int argc, char **argv)
 	if (rc < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 200)
-		return api_fail(&resp);
+		return cli_fail(&resp, NULL);
 	cli_resp_free(&resp);
 	if (!getenv("LOAXA_TOKEN") && cli_token_path(path, sizeof(path)) == 0)
 		unlink(path);
@@ -226,7 +219,7 @@ int cmd_whoami(int argc, char **argv)
 	if (cli_get("/v1/whoami", &resp) < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 200)
-		return api_fail(&resp);
+		return cli_fail(&resp, NULL);
 	printf("%s (%s), zones ", jstr(resp.json, "user"), jstr(resp.json, "role"));
 	print_zones(json_object_get(resp.json, "zones"));
 	printf("\n");
@@ -276,7 +269,7 @@ static int user_add(int argc, char **argv)
 	if (rc < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 201)
-		return api_fail(&resp);
+		return cli_fail(&resp, NULL);
 	printf("user %s added (%s)\n", argv[optind], role);
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
@@ -301,7 +294,7 @@ int cmd_user(int argc, char **argv)
 		if (cli_get("/v1/users", &resp) < 0)
 			return CLI_EXIT_ERROR;
 		if (resp.status != 200)
-			return api_fail(&resp);
+			return cli_fail(&resp, NULL);
 		list = json_object_get(resp.json, "users");
 		if (json) {
 			cli_print_json(list);
@@ -325,7 +318,7 @@ int cmd_user(int argc, char **argv)
 		if (cli_delete(path, &resp) < 0)
 			return CLI_EXIT_ERROR;
 		if (resp.status != 200)
-			return api_fail(&resp);
+			return cli_fail(&resp, NULL);
 		printf("user %s deleted\n", argv[2]);
 		cli_resp_free(&resp);
 		return CLI_EXIT_OK;
@@ -370,7 +363,7 @@ int cmd_audit(int argc, char **argv)
 	if (cli_get(path, &resp) < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 200)
-		return api_fail(&resp);
+		return cli_fail(&resp, NULL);
 	list = json_object_get(resp.json, "audit");
 	if (json) {
 		cli_print_json(list);

@@ -224,6 +224,35 @@ void cli_resp_free(struct cli_resp *resp)
 	memset(resp, 0, sizeof(*resp));
 }
 
+void cli_set_target(json_t *req, const char *zone, const char *node)
+{
+	if (zone)
+		json_object_set_new(req, "zone", json_string(zone));
+	else if (node)
+		json_object_set_new(req, "node", json_string(node));
+	else
+		json_object_set_new(req, "all", json_true());
+}
+
+int cli_fail(struct cli_resp *resp, const char *what)
+{
+	fprintf(stderr, "loaxa: %s%s%s\n", what ? what : "", what ? ": " : "",
+		cli_resp_error(resp));
+	cli_resp_free(resp);
+	return CLI_EXIT_ERROR;
+}
+
+int cli_get_ok(const char *path, struct cli_resp *resp)
+{
+	if (cli_get(path, resp) < 0)
+		return -1;
+	if (resp->status != 200) {
+		cli_fail(resp, NULL);
+		return -1;
+	}
+	return 0;
+}
+
 const char *cli_resp_error(const struct cli_resp *resp)
 {
 	static char buf[256];

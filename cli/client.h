@@ -44,6 +44,17 @@ int cli_token_path(char *out, size_t outlen);
 /* The controller's "error" text, or a description of the bad answer. */
 const char *cli_resp_error(const struct cli_resp *resp);
 
+/*
+ * A refused or failed request: print "loaxa: [WHAT: ]<the controller's
+ * error>", free resp, return CLI_EXIT_ERROR (what may be NULL).
+ */
+int cli_fail(struct cli_resp *resp, const char *what);
+/* GET path expecting 200: 0, or -1 after printing why (resp freed). */
+int cli_get_ok(const char *path, struct cli_resp *resp);
+
+/* The target of a request body: {"zone": Z}, else {"node": N}, else {"all": true}. */
+void cli_set_target(json_t *req, const char *zone, const char *node);
+
 /* URL-encode s for a query string (malloc'd). */
 char *cli_escape(const char *s);
 

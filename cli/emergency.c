@@ -281,12 +281,7 @@ static int em_start(int argc, char **argv)
 	} else {
 		json_object_set_new(req, "content", json_string(id));
 	}
-	if (zone)
-		json_object_set_new(req, "zone", json_string(zone));
-	else if (node)
-		json_object_set_new(req, "node", json_string(node));
-	else
-		json_object_set_new(req, "all", json_true());
+	cli_set_target(req, zone, node);
 	if (max_s)
 		json_object_set_new(req, "max_s", json_integer(max_s));
 	rc = cli_post_json("/v1/emergency", req, &resp);

@@ -28,18 +28,6 @@ static int64_t wall_ms(void)
 }
 
 /* GET path and check it answered 200 with JSON. */
-static int get_ok(const char *path, struct cli_resp *resp)
-{
-	if (cli_get(path, resp) < 0)
-		return -1;
-	if (resp->status != 200) {
-		fprintf(stderr, "loaxa: %s\n", cli_resp_error(resp));
-		cli_resp_free(resp);
-		return -1;
-	}
-	return 0;
-}
-
 /* ------------------------------------------------------------ alarms */
 
 int cmd_alarms(int argc, char **argv)
@@ -71,7 +59,7 @@ int cmd_alarms(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "/v1/alarms?all=%d%s%s", all, node ? "&node=" : "",
 		 node ? node : "");
-	if (get_ok(path, &resp) < 0)
+	if (cli_get_ok(path, &resp) < 0)
 		return CLI_EXIT_ERROR;
 	if (json) {
 		cli_print_json(resp.json);
@@ -212,7 +200,7 @@ int cmd_log(int argc, char **argv)
 		free(ecnt);
 		free(etype);
 	}
-	if (get_ok(path, &resp) < 0)
+	if (cli_get_ok(path, &resp) < 0)
 		return CLI_EXIT_ERROR;
 	if (json) {
 		cli_print_json(resp.json);
@@ -301,13 +289,8 @@ int cmd_report(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	snprintf(path, sizeof(path), "/v1/report?month=%s%s", month, csv ? "&format=csv" : "");
-	if (cli_get(path, &resp) < 0)
+	if (cli_get_ok(path, &resp) < 0)
 		return CLI_EXIT_ERROR;
-	if (resp.status != 200) {
-		fprintf(stderr, "loaxa: %s\n", cli_resp_error(&resp));
-		cli_resp_free(&resp);
-		return CLI_EXIT_ERROR;
-	}
 	if (csv) {
 		fwrite(resp.raw, 1, resp.len, stdout);
 		cli_resp_free(&resp);
@@ -417,7 +400,7 @@ static int node_show(const char *node, int json)
 	size_t i;
 
 	snprintf(path, sizeof(path), "/v1/nodes/%s", node);
-	if (get_ok(path, &resp) < 0)
+	if (cli_get_ok(path, &resp) < 0)
 		return CLI_EXIT_ERROR;
 	if (json) {
 		cli_print_json(resp.json);
@@ -511,7 +494,7 @@ static int node_action(const char *node, const char *action, json_t *body, int t
 	for (;;) {
 		const char *state;
 
-		if (get_ok(path, &resp) < 0)
+		if (cli_get_ok(path, &resp) < 0)
 			return CLI_EXIT_ERROR;
 		state = jstr(resp.json, "state");
 		if (!strcmp(state, final_ok) || !strcmp(state, "refused") ||

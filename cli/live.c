@@ -83,11 +83,8 @@ static int stop_session(const char *id, json_t **stopped)
 	json_decref(req);
 	if (rc < 0)
 		return CLI_EXIT_ERROR;
-	if (resp.status != 200) {
-		fprintf(stderr, "loaxa live stop: %s\n", cli_resp_error(&resp));
-		cli_resp_free(&resp);
-		return CLI_EXIT_ERROR;
-	}
+	if (resp.status != 200)
+		return cli_fail(&resp, "live stop");
 	if (stopped)
 		*stopped = json_incref(json_object_get(resp.json, "stopped"));
 	cli_resp_free(&resp);
@@ -198,12 +195,7 @@ int cmd_live(int argc, char **argv)
 	} else {
 		json_object_set_new(req, "device", json_string(device ? device : "default"));
 	}
-	if (zone)
-		json_object_set_new(req, "zone", json_string(zone));
-	else if (node)
-		json_object_set_new(req, "node", json_string(node));
-	else
-		json_object_set_new(req, "all", json_true());
+	cli_set_target(req, zone, node);
 	if (latency)
 		json_object_set_new(req, "latency_ms", json_integer(latency));
 	if (relay)

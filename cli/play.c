@@ -269,12 +269,7 @@ int cmd_play(int argc, char **argv)
 	}
 
 	req = json_pack("{s:s}", "content", id);
-	if (zone)
-		json_object_set_new(req, "zone", json_string(zone));
-	else if (node)
-		json_object_set_new(req, "node", json_string(node));
-	else
-		json_object_set_new(req, "all", json_true());
+	cli_set_target(req, zone, node);
 	if (level)
 		json_object_set_new(req, "level", json_string(level));
 	if (!req || cli_post_json("/v1/broadcasts", req, &resp) < 0) {

@@ -425,11 +425,8 @@ int cmd_readiness(int argc, char **argv)
 	}
 	if (cli_get("/v1/readiness", &resp) < 0)
 		return CLI_EXIT_ERROR;
-	if (resp.status != 200) {
-		fprintf(stderr, "loaxa: readiness: %s\n", cli_resp_error(&resp));
-		cli_resp_free(&resp);
-		return CLI_EXIT_ERROR;
-	}
+	if (resp.status != 200)
+		return cli_fail(&resp, "readiness");
 	if (json) {
 		cli_print_json(resp.json);
 		cli_resp_free(&resp);

@@ -333,13 +333,6 @@ usage:
 	return CLI_EXIT_USAGE;
 }
 
-static int api_fail(struct cli_resp *resp)
-{
-	fprintf(stderr, "loaxa: %s\n", cli_resp_error(resp));
-	cli_resp_free(resp);
-	return CLI_EXIT_ERROR;
-}
-
 static int write_bundle(const char *out, json_t *b)
 {
 	char line[256];
@@ -394,7 +387,7 @@ static int node_add(int argc, char **argv)
 	if (rc < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 201)
-		return api_fail(&resp);
+		return cli_fail(&resp, NULL);
 	rc = write_bundle(out, resp.json);
 	if (rc == 0) {
 		if (json)
@@ -432,7 +425,7 @@ int cmd_node(int argc, char **argv)
 		}
 		json_decref(body);
 		if (resp.status != 200)
-			return api_fail(&resp);
+			return cli_fail(&resp, NULL);
 		printf("node %s revoked\n", argv[2]);
 		fprintf(stderr, "loaxa: %s\n", jstr(resp.json, "reload"));
 		cli_resp_free(&resp);
@@ -442,7 +435,7 @@ int cmd_node(int argc, char **argv)
 		if (cli_get("/v1/provision/nodes", &resp) < 0)
 			return CLI_EXIT_ERROR;
 		if (resp.status != 200)
-			return api_fail(&resp);
+			return cli_fail(&resp, NULL);
 		list = json_object_get(resp.json, "nodes");
 		if (argc == 3 && strcmp(argv[2], "--json") == 0) {
 			cli_print_json(list);
@@ -591,7 +584,7 @@ int cmd_key(int argc, char **argv)
 		}
 		json_decref(body);
 		if (resp.status != 200)
-			return api_fail(&resp);
+			return cli_fail(&resp, NULL);
 		printf("new controller key %s announced; in use in %lld ms; nodes trust the old "
 		       "one %lld s more\n", jstr(resp.json, "new_key"),
 		       (long long)jint(resp.json, "switch_in_ms", 0),
@@ -603,7 +596,7 @@ int cmd_key(int argc, char **argv)
 		if (cli_get("/v1/keys", &resp) < 0)
 			return CLI_EXIT_ERROR;
 		if (resp.status != 200)
-			return api_fail(&resp);
+			return cli_fail(&resp, NULL);
 		if (argc == 3 && strcmp(argv[2], "--json") == 0) {
 			cli_print_json(resp.json);
 		} else {
