@@ -394,18 +394,7 @@ static void import_done(struct ctl *c, void *arg, const struct ctl_import_outcom
 			  "%s", out->err);
 		goto resume;
 	}
-	memset(&row, 0, sizeof(row));
-	snprintf(row.id, sizeof(row.id), "%s", out->res.sha256);
-	snprintf(row.title, sizeof(row.title), "%s", r->title);
-	row.duration_ms = (int64_t)(out->res.duration_s * 1000.0 + 0.5);
-	row.bytes = (int64_t)out->res.bytes;
-	row.input_lufs = out->res.input_lufs;
-	row.output_lufs = out->res.output_lufs;
-	row.true_peak_dbtp = out->res.true_peak_dbtp;
-	row.created = now_ms();
-	rc = content_id_valid(row.id) ? ctl_db_content_add(&c->db, &row, &existed) : -EINVAL;
-	if (rc == 0)
-		rc = ctl_db_content_get(&c->db, row.id, &row);
+	rc = ctl_imports_record(c, out, r->title, &row, &existed);
 	if (rc < 0) {
 		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
 			  "the file was encoded but the controller could not record it (see "

@@ -362,3 +362,25 @@ void ctl_imports_stop(struct ctl *c)
 		job_finish(c, job);
 	}
 }
+
+int ctl_imports_record(struct ctl *c, const struct ctl_import_outcome *out, const char *title,
+		       struct ctl_content_row *row, int *existed)
+{
+	int rc;
+
+	memset(row, 0, sizeof(*row));
+	snprintf(row->id, sizeof(row->id), "%s", out->res.sha256);
+	snprintf(row->title, sizeof(row->title), "%s", title);
+	row->duration_ms = (int64_t)(out->res.duration_s * 1000.0 + 0.5);
+	row->bytes = (int64_t)out->res.bytes;
+	row->input_lufs = out->res.input_lufs;
+	row->output_lufs = out->res.output_lufs;
+	row->true_peak_dbtp = out->res.true_peak_dbtp;
+	row->created = now_ms();
+	if (!content_id_valid(row->id))
+		return -EINVAL;
+	rc = ctl_db_content_add(&c->db, row, existed);
+	if (rc == 0)
+		rc = ctl_db_content_get(&c->db, row->id, row);
+	return rc;
+}

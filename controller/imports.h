@@ -67,6 +67,15 @@ int ctl_imports_submit(struct ctl *c, const char *in_path, const char *name,
 int ctl_imports_submit_text(struct ctl *c, const char *text, const char *name,
 			    const char *title, ctl_import_done_fn done, void *arg);
 
+/*
+ * Record a finished import (out->rc == 0) in the content table under title,
+ * and read back the stored row (an existing id keeps its first title).
+ * Returns 0 or -errno; *existed says whether it was already there.
+ */
+struct ctl_content_row;
+int ctl_imports_record(struct ctl *c, const struct ctl_import_outcome *out, const char *title,
+		       struct ctl_content_row *row, int *existed);
+
 int ctl_imports_pollfds(struct ctl *c, struct pollfd *pfds, int max);
 void ctl_imports_handle(struct ctl *c, const struct pollfd *pfds);
 /* SIGCHLD arrived: reap what has exited. */
