@@ -6,7 +6,9 @@
 #   - a private directory $T (removed at exit unless KEEP=1);
 #   - a real mosquitto on 127.0.0.1:<free port> (start_broker), a controller
 #     and nodes built from $LOAXA_BIN (start_controller, start_node), each
-#     node's ALSA output captured through the `file` plugin;
+#     node's ALSA output captured through the `file` plugin (or, PACED=1, the
+#     paced test card), the controller's capture devices paced test cards
+#     (paced_capture_asoundrc);
 #   - cleanup that stops only the processes it started, by pid.
 #
 # Environment:
@@ -442,6 +444,38 @@ pcm.paced_$name {
 EOF
 }
 
+# paced_capture_asoundrc NAME [FIELD VALUE]... : add pcm.paced_src_NAME to
+# the controller's ALSA config ($T/controller/xdg/alsa/asoundrc, which
+# start_controller then passes on through XDG_CONFIG_HOME): the paced test
+# card as a capture device (a receiver's line-out, a microphone), paced in
+# real time. The FIELD VALUE pairs say what it hears (tests/alsa/
+# pcm_loaxapaced.c), e.g.
+#   paced_capture_asoundrc vov source "$T/vov.raw"      # S16_LE raw, looped
+#   paced_capture_asoundrc mic tone_hz 700 tone_on_ms 300 tone_off_ms 200
+# It logs when each sound entered the "microphone" to
+# $T/controller/src_NAME.onsets.log (onset|silence|xrun <realtime_ns> <frame>).
+paced_capture_asoundrc() {
+	local name=$1 d=$T/controller rc=$T/controller/xdg/alsa/asoundrc
+	shift
+	mkdir -p "$d/xdg/alsa"
+	grep -qs '^pcm_type.loaxapaced ' "$rc" ||
+		echo "pcm_type.loaxapaced { lib \"$PACED_PLUGIN\" }" >>"$rc"
+	{
+		echo "pcm.paced_src_$name {"
+		echo "	type loaxapaced"
+		echo "	log \"$d/src_$name.onsets.log\""
+		while [ $# -ge 2 ]; do
+			if [[ $2 =~ ^[0-9]+$ ]]; then
+				echo "	$1 $2"
+			else
+				echo "	$1 \"$2\""
+			fi
+			shift 2
+		done
+		echo "}"
+	} >>"$rc"
+}
+
 # onsets NAME : the realtime (ms) of every onset the paced card heard.
 onsets() { awk '$1 == "onset" { printf "%.0f\n", $2 / 1000000 }' "$T/$1/onsets.log" 2>/dev/null; }
 
@@ -499,13 +533,16 @@ ensure_admin() {
 }
 
 # start_controller : run it in the background, wait until its API answers
-# (logged in as admin).
+# (logged in as admin). With an ALSA config of its own (paced_capture_asoundrc)
+# it finds it through XDG_CONFIG_HOME, like the nodes.
 start_controller() {
-	local d=$T/controller
+	local d=$T/controller alsaenv=()
 	ensure_admin || return 1
 	LOG_OF[controller]=$d/controller.log
+	[ -f "$d/xdg/alsa/asoundrc" ] && alsaenv=(env "XDG_CONFIG_HOME=$d/xdg")
+	# env execs the controller: $! stays its pid
 	# shellcheck disable=SC2086
-	${LOAXA_WRAP:-} "$CONTROLLER" -c "$d/controller.cfg" -v >>"$d/controller.log" 2>&1 &
+	"${alsaenv[@]}" ${LOAXA_WRAP:-} "$CONTROLLER" -c "$d/controller.cfg" -v >>"$d/controller.log" 2>&1 &
 	PID_OF[controller]=$!
 	[[ " ${STOP_ORDER[*]} " == *" controller "* ]] || STOP_ORDER+=(controller)
 	if ! { api_up || wait_for "${START_TIMEOUT:-30}" api_login; } ||

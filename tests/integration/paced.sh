@@ -6,6 +6,11 @@
 #     silence exactly 1 s after the onset, and the capture holds every sample;
 #   - a node playing through it: the sound lasts as long as the content, with
 #     no underrun, and the node's play_started time agrees with the onset.
+#   - as a capture device (the controller's line-in in the relay tests):
+#     arecord of 2 s from a looped raw source takes real time, gets the
+#     source's samples exactly (looped), and the log places the source's
+#     onset and silence where they are in it; the built-in tone generator
+#     makes its on/off pattern (onsets every 250 ms) at its frequency.
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER" "$NODE" "$PACED_PLUGIN"
 command -v aplay >/dev/null || { not_ok "aplay is installed (alsa-utils)"; finish; }
@@ -50,6 +55,56 @@ check "no underrun logged for a steady writer" no_xrun "$A/onsets.log"
 # sample of the file, exactly.
 sox "$A/t.wav" -t raw "$A/t.raw" 2>/dev/null
 check "the capture holds every sample written, in order" cmp -s -n 172800 "$A/t.raw" "$A/out.raw"
+
+# ------------------------------------------------------------ the card as a capture device
+cat >>"$A/xdg/alsa/asoundrc" <<EOF
+pcm.src {
+	type loaxapaced
+	log "$A/src.log"
+	capture "$A/src.raw"
+	source "$A/t.raw"
+}
+pcm.gen {
+	type loaxapaced
+	log "$A/gen.log"
+	tone_hz 1000
+	tone_on_ms 100
+	tone_off_ms 150
+}
+EOF
+t0=$(date +%s%N)
+XDG_CONFIG_HOME=$A/xdg arecord -q -D src -f S16_LE -r 48000 -c 1 -d 2 -t raw "$A/rec.raw" 2>"$A/arecord.log"
+rc=$?
+t1=$(date +%s%N)
+check "arecord from the paced card exits 0" [ "$rc" -eq 0 ] || dump_log "$A/arecord.log"
+wall=$(( (t1 - t0) / 1000000 ))
+check "2 s of capture take real time (${wall} ms >= 1950)" [ "$wall" -ge 1950 ]
+# 1.8 s of source, then its first 0.2 s again
+cat "$A/t.raw" "$A/t.raw" | head -c 192000 >"$A/looped.raw"
+check "arecord gets the source's samples, looped" cmp -s "$A/looped.raw" "$A/rec.raw"
+check "the card's own capture file holds what it captured" cmp -s -n 192000 "$A/looped.raw" "$A/src.raw"
+start=$(( t0 / 1000000 ))
+on=$(awk '$1 == "onset" { printf "%.0f\n", $2 / 1e6; exit }' "$A/src.log")
+off=$(awk '$1 == "silence" { printf "%.0f\n", $2 / 1e6; exit }' "$A/src.log")
+if [ -n "$on" ] && [ -n "$off" ]; then
+	check "the source's onset is logged 0.5 s into the capture ($(( on - start )) ms after arecord started)" \
+		between "$(( on - start ))" 495 1500
+	check "... and its silence 1 s after the onset ($(( off - on )) ms)" between "$(( off - on ))" 999 1001
+else
+	not_ok "the capture card logs the source's onset and silence"
+	dump_log "$A/src.log"
+fi
+XDG_CONFIG_HOME=$A/xdg arecord -q -D gen -f S16_LE -r 48000 -c 1 -d 1 -t raw "$A/gen.raw" 2>"$A/arecord.log"
+check "arecord from the card's tone generator exits 0" [ $? -eq 0 ] || dump_log "$A/arecord.log"
+every_250() {
+	awk '$1 == "onset" { t[++n] = $2 } END {
+		if (n < 4) exit 1
+		for (i = 2; i <= n; i++) { d = (t[i] - t[i - 1]) / 1e6; if (d < 249.9 || d > 250.1) exit 1 }
+	}' "$A/gen.log"
+}
+check "the generator's tone starts every 250 ms ($(grep -c '^onset' "$A/gen.log") onsets)" every_250
+hz=$(sox -t raw -r 48000 -e signed-integer -b 16 -c 1 "$A/gen.raw" -n trim 0.01 0.08 stat 2>&1 | awk '/^Rough/ { print $3 }')
+check "... at 1000 Hz (${hz:-?} Hz)" between "${hz:-0}" 990 1010
 
 # ------------------------------------------------------------ a node through it
 start_broker || exit 1
