@@ -78,6 +78,7 @@ struct session {
 	int npfds;
 	int16_t spcm[FRAME];
 	size_t sfill;
+	int regrid;               /* an overrun lost frames: place the next one anew */
 	int64_t frame_start_us;   /* capture time of spcm[0] */
 	/* the batch being filled */
 	uint8_t pkt[MAX_BATCH][LIVE_MAX_FRAME_BYTES];
@@ -356,11 +357,37 @@ static void file_pump(struct ctl *c, struct session *s)
 }
 
 /*
- * The capture source: read what the device has. The capture time of the
- * first sample of each frame is now - (what the device still holds + what
- * we have of this frame) / rate; frames sit on the session's 20 ms grid
- * (t_base + seq * 20 ms), anchored at the first frame.
+ * Where the frame just read from the capture device sits on the session's
+ * 20 ms grid (t_base + seq * 20 ms). Its capture time is now - (what the
+ * device still holds + this frame) / rate. The first frame anchors the grid.
+ * After an overrun the device has dropped what came in meanwhile: skipping
+ * those frames' numbers keeps every later frame at its true capture time
+ * (nodes conceal the gap); numbering on would have them played early by the
+ * length of the gap, and after a few such gaps too late to be played at all.
  */
+static void place_frame(struct ctl *c, struct session *s)
+{
+	snd_pcm_sframes_t delay = 0;
+	int64_t t, seq;
+
+	if (snd_pcm_delay(s->cap, &delay) < 0 || delay < 0)
+		delay = 0;
+	t = real_us() - (int64_t)(delay + FRAME) * 1000000 / 48000;
+	s->regrid = 0;
+	if (s->frames == 0) {
+		s->t_base_us = t;
+		return;
+	}
+	seq = (t - s->t_base_us + FRAME_US / 2) / FRAME_US;
+	if (seq <= (int64_t)s->seq)
+		return;
+	flush_batch(c, s, 0); /* a batch holds consecutive frames */
+	log_warnx("live %s: %" PRId64 " frames (%" PRId64 " ms) lost to the overrun", s->id,
+		  seq - (int64_t)s->seq, (seq - (int64_t)s->seq) * FRAME_US / 1000);
+	s->seq = (uint32_t)seq;
+}
+
+/* The capture source: read what the device has, a 20 ms frame at a time. */
 static void alsa_pump(struct ctl *c, struct session *s)
 {
 	for (;;) {
@@ -380,6 +407,9 @@ static void alsa_pump(struct ctl *c, struct session *s)
 				return;
 			}
 			log_warnx("live %s: capture overrun: recovered", s->id);
+			/* the part of a frame read before the gap does not go with what follows */
+			s->sfill = 0;
+			s->regrid = 1;
 			snd_pcm_start(s->cap);
 			continue;
 		}
@@ -387,13 +417,8 @@ static void alsa_pump(struct ctl *c, struct session *s)
 			return;
 		s->sfill += (size_t)got;
 		if (s->sfill == FRAME) {
-			if (s->frames == 0) {
-				snd_pcm_sframes_t delay = 0;
-
-				if (snd_pcm_delay(s->cap, &delay) < 0 || delay < 0)
-					delay = 0;
-				s->t_base_us = real_us() - (int64_t)(delay + FRAME) * 1000000 / 48000;
-			}
+			if (s->frames == 0 || s->regrid)
+				place_frame(c, s);
 			encode_frame(c, s, NULL, s->spcm, s->t_base_us + (int64_t)s->seq * FRAME_US);
 			s->sfill = 0;
 		}
