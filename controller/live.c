@@ -299,6 +299,8 @@ static void encode_frame(struct ctl *c, struct session *s, const float *f32,
 		s->errors++;
 		log_warnx("live %s: Opus encoding failed: %s", s->id, opus_strerror(n));
 		n = 0;
+		/* this frame is left out: a batch holds consecutive frames */
+		flush_batch(c, s, 0);
 	}
 	if (n > 0) {
 		memcpy(s->last_pkt, s->pkt[s->nb], (size_t)n);
@@ -702,6 +704,7 @@ static void url_pump(struct ctl *c, struct session *s)
 		if (r < 0) {
 			/* nothing yet: if the frame is more than 100 ms overdue, skip it */
 			if (due - (int64_t)s->seq > 5) {
+				flush_batch(c, s, 0); /* a batch holds consecutive frames */
 				s->seq++;
 				s->errors++;
 				continue;
