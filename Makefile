@@ -1,6 +1,6 @@
 # loaxa - build, test, bench, fuzz.
 #
-#   make            release build into build/ (loaxa, loaxa-controller, loaxa-node)
+#   make            release build into build/ (loaxa, loaxa-encode, loaxa-controller, loaxa-node)
 #   make test       ASan+UBSan build into build/asan/, then every test; ends "N passed, N failed"
 #   make demo       a real broadcast on the embedded defaults (see README.md)
 #   make bench      prints figures (medians), never fails on a slow machine
@@ -30,13 +30,18 @@ COMMON_PKGS := libsodium jansson libconfig
 NODE_PKGS   := $(COMMON_PKGS) libmosquitto alsa opusfile opus ogg libsystemd
 IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc
 CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd $(IMPORT_PKGS) libsystemd alsa libcrypto
-CLI_PKGS    := $(COMMON_PKGS) libcurl $(IMPORT_PKGS)
+# loaxa stays free of the import libraries: loading FFmpeg & co. (~100 shared
+# libraries) cost every command, `loaxa emergency start` too, 30 ms and more.
+# `loaxa encode` execs loaxa-encode, which has them.
+CLI_PKGS    := $(COMMON_PKGS) libcurl
+ENCODE_PKGS := $(COMMON_PKGS) $(IMPORT_PKGS)
 
 COMMON_SRC := $(wildcard common/*.c)
 NODE_SRC   := $(wildcard node/*.c)
 IMPORT_SRC := $(wildcard import/*.c)
 CTRL_SRC   := $(wildcard controller/*.c)
 CLI_SRC    := $(wildcard cli/*.c)
+ENCODE_SRC := $(wildcard encode/*.c)
 
 obj = $(patsubst %.c,$(O)/obj/%.o,$(1))
 
@@ -45,8 +50,9 @@ NODE_OBJ   := $(call obj,$(NODE_SRC))
 IMPORT_OBJ := $(call obj,$(IMPORT_SRC))
 CTRL_OBJ   := $(call obj,$(CTRL_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+ENCODE_OBJ := $(call obj,$(ENCODE_SRC))
 
-BINS := $(O)/loaxa $(O)/loaxa-controller $(O)/loaxa-node
+BINS := $(O)/loaxa $(O)/loaxa-encode $(O)/loaxa-controller $(O)/loaxa-node
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
@@ -76,7 +82,10 @@ $(O)/obj/controller/%.o: controller/%.c
 	$(CC) $(CFLAGS) -Icontroller -Iimport $(call pc,$(CTRL_PKGS)) -c $< -o $@
 $(O)/obj/cli/%.o: cli/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Icli -Iimport $(call pc,$(CLI_PKGS)) -c $< -o $@
+	$(CC) $(CFLAGS) -Icli $(call pc,$(CLI_PKGS)) -c $< -o $@
+$(O)/obj/encode/%.o: encode/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iimport $(call pc,$(ENCODE_PKGS)) -c $< -o $@
 
 $(O)/libloaxa.a: $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
@@ -86,14 +95,16 @@ $(O)/loaxa-node: $(NODE_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(NODE_PKGS)) -lm
 $(O)/loaxa-controller: $(CTRL_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(CTRL_PKGS)) -lm
-$(O)/loaxa: $(CLI_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
+$(O)/loaxa: $(CLI_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(CLI_PKGS)) -lm
+$(O)/loaxa-encode: $(ENCODE_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(ENCODE_PKGS)) -lm
 
 # Unit tests link the common library and, when they need them, the import
 # objects and the daemons' modules (every module but its main.c).
 NODE_LIB_OBJ := $(filter-out $(O)/obj/node/main.o,$(NODE_OBJ))
 CTRL_LIB_OBJ := $(filter-out $(O)/obj/controller/main.o,$(CTRL_OBJ))
-ALL_PKGS := $(sort $(NODE_PKGS) $(CTRL_PKGS) $(CLI_PKGS))
+ALL_PKGS := $(sort $(NODE_PKGS) $(CTRL_PKGS) $(CLI_PKGS) $(ENCODE_PKGS))
 
 $(O)/tests/%: tests/unit/%.c $(NODE_LIB_OBJ) $(CTRL_LIB_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
 	@mkdir -p $(dir $@)

@@ -12,8 +12,8 @@
 #   - cleanup that stops only the processes it started, by pid.
 #
 # Environment:
-#   LOAXA_BIN     directory with loaxa, loaxa-controller, loaxa-node and
-#                 tools/ (default: build/ of this checkout)
+#   LOAXA_BIN     directory with loaxa, loaxa-encode, loaxa-controller,
+#                 loaxa-node and tools/ (default: build/ of this checkout)
 #   KEEP=1        keep $T after the test (its path is printed)
 #   LOAXA_TMP     use this directory for $T instead of a fresh one in /tmp
 #   LOAXA_WRAP    command prefix for both daemons (e.g. valgrind ...)
@@ -37,6 +37,7 @@ export LOAXA_BIN ROOT
 export ASAN_OPTIONS UBSAN_OPTIONS
 
 LOAXA=$LOAXA_BIN/loaxa
+LOAXA_ENCODE=$LOAXA_BIN/loaxa-encode  # what `loaxa encode` runs (next to loaxa)
 CONTROLLER=$LOAXA_BIN/loaxa-controller
 NODE=$LOAXA_BIN/loaxa-node
 SEALCMD=$LOAXA_BIN/tools/sealcmd

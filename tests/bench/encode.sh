@@ -11,13 +11,16 @@ set -u
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 : "${LOAXA_BIN:=$ROOT/build}"
 LOAXA=$LOAXA_BIN/loaxa
+LOAXA_ENCODE=$LOAXA_BIN/loaxa-encode
 RUNS=${BENCH_RUNS:-5}
 COMP=${BENCH_COMP:-10}
 
 for tool in espeak-ng sox opusenc opusinfo; do
 	command -v "$tool" >/dev/null || { echo "   $tool is missing (scripts/setup.sh)"; exit 1; }
 done
-[ -x "$LOAXA" ] || { echo "   $LOAXA is not built (make)"; exit 1; }
+for f in "$LOAXA" "$LOAXA_ENCODE"; do
+	[ -x "$f" ] || { echo "   $f is not built (make)"; exit 1; }
+done
 
 T=$(mktemp -d /tmp/loaxa-bench.XXXXXX)
 trap 'rm -rf "$T"' EXIT

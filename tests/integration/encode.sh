@@ -13,9 +13,12 @@
 #   - bad inputs (empty, not audio, truncated MP3/WAV/FLAC/Ogg, header only,
 #     too long by the container and while decoding) fail with exit 1 and one
 #     line naming the file, leave no output and no temp file, and never
-#     touch an existing output.
+#     touch an existing output;
+#   - `loaxa encode` is loaxa-encode, run by loaxa (which does not load
+#     FFmpeg & co.): the one next to loaxa, else the one on the PATH, else
+#     exit 1 with one line naming where it looked.
 source "$(dirname "$0")/../lib.sh"
-need "$LOAXA"
+need "$LOAXA" "$LOAXA_ENCODE"
 for tool in espeak-ng sox soxi ffmpeg ffprobe opusinfo opusdec opusenc jq sha256sum; do
 	command -v "$tool" >/dev/null || { not_ok "$tool is installed (scripts/setup.sh)"; exit 1; }
 done
@@ -216,5 +219,27 @@ check "no -o: exit 1 with one line" usage "$M/speech.wav"
 check "--bitrate 3: exit 1 with one line" usage "$M/speech.wav" -o "$O/x.opus" --bitrate 3
 check "output directory missing: exit 1, one line naming the output" eval \
 	'usage "$M/speech.wav" -o "$T/no/such/dir/x.opus" && grep -q "no/such/dir/x.opus" "$T/usage.err"'
+
+# ------------------------------------------------------------ loaxa runs loaxa-encode
+
+check "loaxa links none of FFmpeg, libebur128, libopusenc (they are loaxa-encode's)" eval \
+	'ldd "$LOAXA" >"$T/ldd.out" && ! grep -qE "libav(format|codec|util)|libswresample|libebur128|libopusenc" "$T/ldd.out"'
+"$LOAXA_ENCODE" "$M/speech.wav" -o "$O/direct.opus" >/dev/null 2>"$T/direct.err"
+check "loaxa-encode run directly: the same bytes as loaxa encode" \
+	cmp -s "$O/speech-wav.opus" "$O/direct.opus" || dump_log "$T/direct.err"
+# a loaxa with no loaxa-encode next to it
+mkdir -p "$T/alone"
+cp "$LOAXA" "$T/alone/loaxa"
+PATH=$LOAXA_BIN:$PATH "$T/alone/loaxa" encode "$M/speech.wav" -o "$O/path.opus" \
+	>/dev/null 2>"$T/path.err"
+check "without loaxa-encode next to loaxa, the one on the PATH encodes" \
+	cmp -s "$O/speech-wav.opus" "$O/path.opus" || dump_log "$T/path.err"
+PATH=/usr/bin:/bin "$T/alone/loaxa" encode "$M/speech.wav" -o "$O/none.opus" \
+	>"$T/none.out" 2>"$T/none.err"
+rc=$?
+check "no loaxa-encode anywhere: exit 1, one line naming where it looked, no output" eval \
+	'[ "$rc" = 1 ] && [ "$(wc -l <"$T/none.err")" = 1 ] && [ ! -s "$T/none.out" ] &&
+	 grep -qF "no $T/alone/loaxa-encode" "$T/none.err" && grep -q "PATH" "$T/none.err" &&
+	 [ ! -e "$O/none.opus" ]' || dump_log "$T/none.err"
 
 finish
