@@ -16,6 +16,7 @@
 #include <opusfile.h>
 
 #include "log.h"
+#include "opusdec.h"
 #include "util.h"
 
 /* op_read gives at most 120 ms (5760 samples per channel) per call. */
@@ -270,6 +271,12 @@ static void item_done(struct playout *po, enum playout_result result, const char
 	struct playout_done d;
 	char why[256];
 
+	/* a play shorter than a batch ends in the batch that started it */
+	if (po->start_untold) {
+		po->start_untold = 0;
+		if (po->on_started)
+			po->on_started(po->cb_arg, po->start_ms);
+	}
 	snprintf(why, sizeof(why), "%s", reason ? reason : "");
 	d.result = result;
 	d.reason = why;
@@ -333,12 +340,17 @@ int playout_start_req(struct playout *po, const struct playout_req *req, char *r
 		snprintf(reason, reasonlen, "path too long");
 		return -ENAMETOOLONG;
 	}
+	if (!po->od && !(po->od = opusdec_new())) {
+		snprintf(reason, reasonlen, "out of memory");
+		return -ENOMEM;
+	}
 	po->of = op_open_file(first, &err);
 	if (!po->of) {
 		snprintf(reason, reasonlen, "cannot open %s as Ogg Opus (opusfile error %d)",
 			 first, err);
 		return -EINVAL;
 	}
+	opusdec_attach(po->od, po->of);
 	snprintf(po->next_path, sizeof(po->next_path), "%s", req->chime ? req->path : "");
 	po->at_mono_us = req->at_mono_us;
 	return start_item(po, req->volume, reason, reasonlen);
@@ -388,6 +400,7 @@ static int start_item(struct playout *po, int volume, char *reason, size_t reaso
 	po->stop_left = 0;
 	po->out_frames = po->out_pos = 0;
 	po->started = 0;
+	po->start_untold = 0;
 	po->start_ms = 0;
 	po->start_us = 0;
 	po->frames_written = 0;
@@ -646,6 +659,7 @@ static int next_file(struct playout *po)
 		po->next_path[0] = '\0';
 		return -1;
 	}
+	opusdec_attach(po->od, po->of);
 	po->next_path[0] = '\0';
 	po->dec_len = po->dec_pos = 0;
 	po->dec_eof = 0;
@@ -658,7 +672,7 @@ static int next_file(struct playout *po)
  * so that an unpaced device (the `file`/`null` plugins in tests) does not
  * keep the loop from MQTT: poll() calls us again at once.
  */
-static void pump(struct playout *po, int64_t mono)
+static void pump_batch(struct playout *po, int64_t mono)
 {
 	size_t budget = po->buffer_frames > OUT_FRAMES ? po->buffer_frames : OUT_FRAMES;
 
@@ -722,14 +736,27 @@ static void pump(struct playout *po, int64_t mono)
 		if (!po->started && w > 0) {
 			po->started = 1;
 			po->start_ms = po->start_us / 1000;
-			if (po->on_started)
-				po->on_started(po->cb_arg, po->start_ms);
-			if (!po->active || po->dev != PO_DEV_PLAYING)
-				return;
+			po->start_untold = 1;
 		}
 		po->out_pos += (size_t)w;
 		po->frames_written += (uint64_t)w;
 		budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
+	}
+}
+
+/*
+ * The device starts on its first period (the start threshold), but only one
+ * period is queued then: whoever hears of the start journals an event,
+ * which may wait on the disk for longer than a period. So the batch fills
+ * the buffer first and the start is told afterwards.
+ */
+static void pump(struct playout *po, int64_t mono)
+{
+	pump_batch(po, mono);
+	if (po->start_untold) {
+		po->start_untold = 0;
+		if (po->on_started)
+			po->on_started(po->cb_arg, po->start_ms);
 	}
 }
 
@@ -894,5 +921,7 @@ void playout_close(struct playout *po)
 	if (po->active)
 		item_free(po);
 	dev_close(po);
+	opusdec_free(po->od);
+	po->od = NULL;
 	snd_config_update_free_global();
 }

@@ -94,6 +94,7 @@ struct playout {
 	/* the item being played */
 	int active;
 	struct OggOpusFile *of;
+	struct opusdec *od;   /* decodes of's packets (opusdec.h); kept between plays */
 	struct playout_source src;  /* a live source: read instead of of */
 	int16_t *dec;         /* decoded mono samples, [dec_pos, dec_len) not yet used */
 	size_t dec_len, dec_pos;
@@ -107,6 +108,7 @@ struct playout {
 	int16_t *out;         /* interleaved frames ready for the device */
 	size_t out_frames, out_pos, out_cap;
 	int started;
+	int start_untold;     /* started, on_started not called yet (pump) */
 	int64_t start_ms;
 	int64_t start_us;     /* wall clock µs at which the first sample leaves the device */
 	uint64_t frames_written;
