@@ -114,13 +114,22 @@ report() { # report LABEL N
 		"$(ms "$(pct "$T/api-$label.s" 50)")" "$(ms "$(pct "$T/api-$label.s" 99)")")"
 }
 
-# The large file every node downloads during the second series: a play due
-# in 6 hours, which the nodes fetch at once on their bulk connection.
+# The large files every node downloads during the second series: one per
+# round (a round's download must be under way when its command goes out, so
+# each round starts a new one), each a play due in 6 hours, which the nodes
+# fetch at once on their bulk connection.
 speech "$T/part.wav" "Chương trình phát thanh của xã. Bản tin nông nghiệp, hướng dẫn bà con chăm sóc lúa vụ đông xuân, phòng trừ sâu bệnh và sử dụng phân bón hợp lý." || exit 1
 sox "$T/part.wav" "$T/big.wav" repeat $(( DL_MIN * 6 )) 2>/dev/null
-BIG=$("$LOAXA" import "$T/big.wav" --json 2>/dev/null | jq -r .id)
-[ -n "$BIG" ] && [ "$BIG" != null ] || { say "emergency bench: cannot import the large file"; exit 1; }
-BIGBYTES=$(stat -c %s "$(content_path "$BIG")")
+BIG=()
+for ((r = 0; r < ROUNDS; r++)); do
+	sox "$T/big.wav" "$T/big$r.wav" pad 0 "0.$((r + 1))" 2>/dev/null # another file, another hash
+	BIG[r]=$("$LOAXA" import "$T/big$r.wav" --json 2>/dev/null | jq -r .id)
+	[ -n "${BIG[r]}" ] && [ "${BIG[r]}" != null ] || { say "emergency bench: cannot import the large file"; exit 1; }
+	rm -f "$T/big$r.wav"
+done
+BIGBYTES=$(stat -c %s "$(content_path "${BIG[0]}")")
+fetching() { "$LOAXA" nodes --json | jq '[.nodes[] | select(.status.fetching != null)] | length'; }
+fetching_at_least() { [ "$(fetching)" -ge "$1" ]; }
 
 say "command -> first sample at each node's paced speaker ($ROUNDS rounds each; target p99 <= 150 ms at 100 nodes)"
 for n in $COUNTS; do
@@ -129,17 +138,19 @@ for n in $COUNTS; do
 	for ((r = 0; r < ROUNDS; r++)); do round "$n" "idle$n"; done
 	report "idle$n" "$n" idle
 
-	at=$(( $(now_ms) + 6 * 3600 * 1000 ))
-	curl -s --unix-socket "$LOAXA_SOCKET" -X POST -H "Content-Type: application/json" \
-		-H "Authorization: Bearer $(head -1 "$LOAXA_TOKEN_FILE")" \
-		-d "{\"content\":\"$BIG\",\"all\":true,\"at\":$at}" http://l/v1/broadcasts >"$T/bcast.json"
-	sleep 0.5
 	for ((r = 0; r < ROUNDS; r++)); do
-		"$LOAXA" nodes --json | jq '[.nodes[] | select(.status.fetching != null)] | length' >>"$T/fetching-$n"
+		at=$(( $(now_ms) + 6 * 3600 * 1000 ))
+		curl -s --unix-socket "$LOAXA_SOCKET" -X POST -H "Content-Type: application/json" \
+			-H "Authorization: Bearer $(head -1 "$LOAXA_TOKEN_FILE")" \
+			-d "{\"content\":\"${BIG[r]}\",\"all\":true,\"at\":$at}" \
+			http://l/v1/broadcasts >"$T/bcast.json"
+		# the command goes out once most nodes are busy fetching
+		wait_for 20 fetching_at_least $(( n * 3 / 4 ))
+		fetching >>"$T/fetching-$n"
 		round "$n" "dl$n"
+		wait_for 300 none_fetching
 	done
 	report "dl$n" "$n" "downloading"
-	say "$(printf '%-28s' '')  (each node fetching $(awk -v b="$BIGBYTES" 'BEGIN { printf "%.1f", b / 1048576 }') MB; nodes still fetching at each command: $(tr '\n' ' ' <"$T/fetching-$n"))"
-	wait_for 300 none_fetching
+	say "$(printf '%-28s' '')  (each node fetching $(awk -v b="$BIGBYTES" 'BEGIN { printf "%.1f", b / 1048576 }') MB; nodes fetching at each command: $(tr '\n' ' ' <"$T/fetching-$n"))"
 done
 exit 0
