@@ -20,10 +20,16 @@
 #include "live.h"
 #include "log.h"
 #include "node.h"
+#include "opusdec.h"
 #include "playout.h"
 #include "queue.h"
 #include "status.h"
 #include "util.h"
+
+/* The longest alert tone held decoded in memory (see preload_tone). */
+#define EMERG_TONE_MAX_S 10
+
+static void preload_tone(struct node *n);
 
 #define CLIPS_FILE "emergency.json"
 #define CLIPS_FILE_MAX (64 * 1024)
@@ -329,7 +335,57 @@ void emergency_set_clips(struct node *n, const struct emerg_cmd *c)
 		 c->set, c->nclips, c->nclips ? names : "none");
 	save_clips(n);
 	want_clips(n);
+	preload_tone(n);
 	status_changed(n);
+}
+
+/*
+ * The alert tone is the first thing every node plays in an emergency, and
+ * opening an Ogg Opus file and decoding its first 200 ms is most of what a
+ * node spends between the command and its first sample; with a hundred
+ * nodes sharing a CPU, that is what piles up. So the set's tone is held
+ * decoded in memory (mono, at most EMERG_TONE_MAX_S: 3 s is 288 KB) from
+ * the moment it is on disk, and an activation starts writing at once.
+ * Called whenever the set or the cache may have changed; never while an
+ * emergency plays (the buffer may be in the player): finish() calls it.
+ */
+static void preload_tone(struct node *n)
+{
+	struct emergency *em = &n->emerg;
+	const char *want = NULL;
+	char path[PATH_MAX + 80];
+	int16_t *pcm = NULL;
+	size_t i, len = 0;
+	int rc;
+
+	em->tone_check = 0;
+	if (em->active || (em->tone_pcm && n->po.mem == em->tone_pcm)) {
+		em->tone_check = 1; /* in use (playing, fading out): emergency_tick retries */
+		return;
+	}
+	for (i = 0; i < em->nclips; i++)
+		if (strcmp(em->clips[i].name, "tone") == 0)
+			want = em->clips[i].content;
+	if (em->tone_pcm && want && strcmp(want, em->tone_content) == 0)
+		return;
+	free(em->tone_pcm);
+	em->tone_pcm = NULL;
+	em->tone_len = 0;
+	em->tone_content[0] = '\0';
+	if (!want || !cache_has(&n->cache, want))
+		return; /* emergency_content_ready comes back when it is */
+	cache_path(&n->cache, want, ".opus", path, sizeof(path));
+	rc = opusdec_decode_file(path, (size_t)EMERG_TONE_MAX_S * 48000, &pcm, &len);
+	if (rc < 0) {
+		log_warnx("the emergency alert tone %s cannot be held in memory (%s): it will "
+			  "be played from its file", want, rc == -EFBIG ? "longer than 10 s" :
+			  strerror(-rc));
+		return;
+	}
+	em->tone_pcm = pcm;
+	em->tone_len = len;
+	snprintf(em->tone_content, sizeof(em->tone_content), "%s", want);
+	log_info("emergency alert tone %s ready in memory (%.1f s)", want, (double)len / 48000.0);
 }
 
 /* ------------------------------------------------------------ playing */
@@ -395,6 +451,7 @@ static void finish(struct node *n, const char *reason)
 		  em->rounds == 1 ? "" : "s");
 	emit(n, "emergency_ended", em->start_ms, dur, reason);
 	status_changed(n);
+	preload_tone(n); /* a new set may have come while it played */
 }
 
 static const char *step_content(const struct emergency *em)
@@ -428,7 +485,7 @@ static void advance(struct node *n)
 {
 	struct emergency *em = &n->emerg;
 	char path[PATH_MAX + 80], reason[400];
-	int guard;
+	int guard, rc;
 
 	for (guard = 0; guard < 8 && em->active && !em->playing && !em->preempting; guard++) {
 		const char *c;
@@ -474,10 +531,16 @@ static void advance(struct node *n)
 			em->step++;
 			continue;
 		}
-		cache_path(&n->cache, c, ".opus", path, sizeof(path));
 		em->playing = 1;
-		if (playout_start(&n->po, path, n->cfg.emergency_volume, reason,
-				  sizeof(reason)) < 0) {
+		if (em->step == EM_TONE && em->tone_pcm && strcmp(c, em->tone_content) == 0) {
+			rc = playout_start_pcm(&n->po, em->tone_pcm, em->tone_len,
+					       n->cfg.emergency_volume, reason, sizeof(reason));
+		} else {
+			cache_path(&n->cache, c, ".opus", path, sizeof(path));
+			rc = playout_start(&n->po, path, n->cfg.emergency_volume, reason,
+					   sizeof(reason));
+		}
+		if (rc < 0) {
 			em->playing = 0;
 			log_warnx("%s %s: cannot play the %s: %s", kind(&em->cur), em->cur.id,
 				  step_name(em->step), reason);
@@ -603,6 +666,7 @@ void emergency_content_ready(struct node *n, const char *content)
 {
 	struct emergency *em = &n->emerg;
 
+	preload_tone(n);
 	if (em->active && strcmp(content, em->cur.content) == 0 && em->step == EM_PAUSE) {
 		em->pause_until = 0; /* the message arrived: play it now */
 		em->step = EM_PREAMBLE;
@@ -615,8 +679,11 @@ void emergency_tick(struct node *n)
 {
 	struct emergency *em = &n->emerg;
 
-	if (!em->active)
+	if (!em->active) {
+		if (em->tone_check && !playout_busy(&n->po))
+			preload_tone(n);
 		return;
+	}
 	if (mono_ms() >= em->end_mono) {
 		finish(n, "max_duration");
 		return;
@@ -701,6 +768,13 @@ void emergency_shutdown(struct node *n)
 	finish(n, "node_stopping");
 }
 
+void emergency_free(struct node *n)
+{
+	free(n->emerg.tone_pcm);
+	n->emerg.tone_pcm = NULL;
+	n->emerg.tone_len = 0;
+}
+
 int emergency_init(struct node *n)
 {
 	struct emergency *em = &n->emerg;
@@ -713,6 +787,7 @@ int emergency_init(struct node *n)
 	n->po.cb_arg = n;
 	load_clips(n);
 	want_clips(n);
+	preload_tone(n);
 	/*
 	 * Opening and configuring the PCM is most of what an emergency costs a
 	 * node before its first sample (and, with a hundred nodes on one CPU,

@@ -95,6 +95,12 @@ struct emergency {
 	unsigned rounds;        /* messages played */
 	int live_playing;       /* a live emergency: the live module has the player */
 
+	/* the set's alert tone ("tone"), decoded ahead (emergency.c, preload_tone) */
+	int16_t *tone_pcm;
+	size_t tone_len;
+	char tone_content[CONTENT_ID_LEN + 1];
+	int tone_check;         /* the set may have changed while the tone played */
+
 	/* the queue's playout callbacks, called for plays that are not ours */
 	void (*q_started)(void *arg, int64_t start_ms);
 	void (*q_done)(void *arg, const struct playout_done *done);
@@ -130,6 +136,8 @@ void emergency_live_started(struct node *n, int64_t start_ms);
 void emergency_live_ended(struct node *n);
 /* The node stops: end the active emergency with reason node_stopping. */
 void emergency_shutdown(struct node *n);
+/* Free what emergency_init and the clips took (after playout_close). */
+void emergency_free(struct node *n);
 
 /* Names of clips and ids: 1-31 of a-z 0-9 - _ (ids 1-63 of a-z 0-9 - _). */
 int emerg_name_valid(const char *s);

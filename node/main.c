@@ -379,6 +379,7 @@ stop:
 	live_free(n);
 	queue_shutdown(n, "the node was stopped");
 	playout_close(&n->po);
+	emergency_free(n);
 	amp_shutdown(n);
 	clock_save(&n->clock);
 	if (n->ver.dirty && verifier_flush(&n->ver) < 0)

@@ -3,6 +3,8 @@
  */
 #include "opusdec.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,4 +131,79 @@ void opusdec_free(struct opusdec *d)
 		return;
 	drop_decoder(d);
 	free(d);
+}
+
+void opusdec_mono(short *pcm, int n, int channels)
+{
+	int i, c;
+
+	if (channels <= 1)
+		return;
+	for (i = 0; i < n; i++) {
+		int sum = 0;
+
+		for (c = 0; c < channels; c++)
+			sum += pcm[i * channels + c];
+		pcm[i] = (short)(sum / channels);
+	}
+}
+
+int opusdec_decode_file(const char *path, size_t max, short **pcm, size_t *n)
+{
+	struct opusdec *d = NULL;
+	OggOpusFile *of = NULL;
+	short *buf = NULL;
+	ogg_int64_t total;
+	size_t len = 0, cap;
+	int err = 0, rc;
+
+	*pcm = NULL;
+	*n = 0;
+	of = op_open_file(path, &err);
+	if (!of) {
+		rc = -EINVAL;
+		goto out;
+	}
+	total = op_pcm_total(of, -1);
+	if (total < 0 || (uint64_t)total > max) {
+		rc = total < 0 ? -EIO : -EFBIG;
+		goto out;
+	}
+	/* room for the longest read past the end of the last link (120 ms, 8 ch) */
+	cap = (size_t)total + 5760 * 8;
+	d = opusdec_new();
+	buf = malloc(cap * sizeof(short));
+	if (!d || !buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	opusdec_attach(d, of);
+	for (;;) {
+		int li, got = op_read(of, buf + len, (int)(cap - len), &li);
+
+		if (got == OP_HOLE)
+			continue;
+		if (got < 0) {
+			rc = -EIO;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		opusdec_mono(buf + len, got, op_channel_count(of, li));
+		len += (size_t)got;
+		if (len > max || cap - len < 5760 * 8) {
+			rc = -EFBIG; /* more than op_pcm_total said: damaged */
+			goto out;
+		}
+	}
+	*pcm = buf;
+	*n = len;
+	buf = NULL;
+	rc = 0;
+out:
+	if (of)
+		op_free(of);
+	opusdec_free(d);
+	free(buf);
+	return rc;
 }

@@ -17,6 +17,8 @@
 #ifndef LOAXA_OPUSDEC_H
 #define LOAXA_OPUSDEC_H
 
+#include <stddef.h>
+
 struct OggOpusFile;
 struct opusdec;
 
@@ -29,6 +31,17 @@ void opusdec_attach(struct opusdec *d, struct OggOpusFile *of);
 
 /* Packets d decoded itself (opusfile's decoder did the rest). */
 unsigned long opusdec_packets(const struct opusdec *d);
+
+/* Mix n interleaved frames of `channels` down to mono, in place. */
+void opusdec_mono(short *pcm, int n, int channels);
+
+/*
+ * Decode all of path, mixed down to mono, into a new buffer (*pcm, *n
+ * samples, the caller frees it). Returns 0; -EFBIG when it is longer than
+ * max samples; -EINVAL when it is not Ogg Opus; -EIO when it cannot be
+ * decoded to the end; -ENOMEM.
+ */
+int opusdec_decode_file(const char *path, size_t max, short **pcm, size_t *n);
 
 /* Free it all (NULL is fine). */
 void opusdec_free(struct opusdec *d);

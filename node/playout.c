@@ -259,6 +259,8 @@ static void item_free(struct playout *po)
 		po->of = NULL;
 	}
 	memset(&po->src, 0, sizeof(po->src));
+	po->mem = NULL;
+	po->mem_len = po->mem_pos = 0;
 	free(po->dec);
 	free(po->out);
 	po->dec = NULL;
@@ -377,6 +379,21 @@ int playout_start_source(struct playout *po, const struct playout_source *src, i
 	return start_item(po, volume, reason, reasonlen);
 }
 
+int playout_start_pcm(struct playout *po, const int16_t *pcm, size_t n, int volume,
+		      char *reason, size_t reasonlen)
+{
+	if (po->active) {
+		snprintf(reason, reasonlen, "the player is busy");
+		return -EBUSY;
+	}
+	po->mem = pcm;
+	po->mem_len = n;
+	po->mem_pos = 0;
+	po->next_path[0] = '\0';
+	po->at_mono_us = 0;
+	return start_item(po, volume, reason, reasonlen);
+}
+
 /* Common to files and sources: buffers, state, the device (next_path and
  * at_mono_us are set by the caller). */
 static int start_item(struct playout *po, int volume, char *reason, size_t reasonlen)
@@ -471,10 +488,38 @@ static void source_more(struct playout *po, size_t want)
 		po->dec_len += (size_t)n;
 }
 
+/* Samples in memory: copy what is wanted (it is all there already). */
+static void mem_more(struct playout *po, size_t want)
+{
+	size_t have = po->dec_len - po->dec_pos, n;
+
+	if (have >= want)
+		return;
+	if (po->dec_pos > 0) {
+		memmove(po->dec, po->dec + po->dec_pos, have * sizeof(int16_t));
+		po->dec_len = have;
+		po->dec_pos = 0;
+	}
+	n = want - have;
+	if (n > DEC_CAP - po->dec_len)
+		n = DEC_CAP - po->dec_len;
+	if (n > po->mem_len - po->mem_pos)
+		n = po->mem_len - po->mem_pos;
+	memcpy(po->dec + po->dec_len, po->mem + po->mem_pos, n * sizeof(int16_t));
+	po->dec_len += n;
+	po->mem_pos += n;
+	if (po->mem_pos == po->mem_len)
+		po->dec_eof = 1;
+}
+
 static void decode_more(struct playout *po, size_t want)
 {
 	if (po->src.read) {
 		source_more(po, want);
+		return;
+	}
+	if (po->mem) {
+		mem_more(po, want);
 		return;
 	}
 	while (!po->dec_eof && po->dec_len - po->dec_pos < want) {
@@ -502,17 +547,7 @@ static void decode_more(struct playout *po, size_t want)
 			break;
 		}
 		ch = op_channel_count(po->of, li);
-		if (ch > 1) {
-			int16_t *p = po->dec + po->dec_len;
-			int i, c;
-
-			for (i = 0; i < n; i++) {
-				int sum = 0;
-				for (c = 0; c < ch; c++)
-					sum += p[i * ch + c];
-				p[i] = (int16_t)(sum / ch);
-			}
-		}
+		opusdec_mono(po->dec + po->dec_len, n, ch);
 		po->dec_len += (size_t)n;
 	}
 }

@@ -96,6 +96,8 @@ struct playout {
 	struct OggOpusFile *of;
 	struct opusdec *od;   /* decodes of's packets (opusdec.h); kept between plays */
 	struct playout_source src;  /* a live source: read instead of of */
+	const int16_t *mem;   /* or samples in memory (playout_start_pcm) */
+	size_t mem_len, mem_pos;
 	int16_t *dec;         /* decoded mono samples, [dec_pos, dec_len) not yet used */
 	size_t dec_len, dec_pos;
 	int dec_eof;
@@ -136,6 +138,13 @@ void playout_close(struct playout *po);
  */
 int playout_start(struct playout *po, const char *path, int volume, char *reason,
 		  size_t reasonlen);
+/*
+ * The same for mono samples already decoded (the emergency alert tone):
+ * nothing to open or decode, so the first period goes out at once. pcm is
+ * the caller's and must stay until the play is done.
+ */
+int playout_start_pcm(struct playout *po, const int16_t *pcm, size_t n, int volume,
+		      char *reason, size_t reasonlen);
 /* The same for a live source (see struct playout_source). */
 int playout_start_source(struct playout *po, const struct playout_source *src, int volume,
 			 char *reason, size_t reasonlen);

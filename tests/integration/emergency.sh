@@ -108,6 +108,15 @@ for n in n1 n2; do
 	check "node $n sounded the drill (its paced speaker heard an onset)" sounded "$n"
 done
 check "node n3 stayed silent (no onset on its speaker)" bash -c "! [ -s '$T/n3/onsets.log' ]"
+for n in n1 n2; do
+	check "node $n holds the alert tone decoded in memory, ready before the command" \
+		grep -q "emergency alert tone [0-9a-f]* ready in memory (3.0 s)" "$T/$n/node.log"
+done
+# n2 was idle: its first sound after the command is the tone, 3 s without a
+# gap (played from memory; a short read or an underrun would cut it)
+tone_ms() { awk -v t="$T0" '$1 == "onset" && $2 / 1e6 >= t && !s { s = $2 }
+	$1 != "onset" && s && !e && $2 > s { e = $2 } END { printf "%d\n", e ? (e - s) / 1e6 : 0 }' "$T/n2/onsets.log"; }
+check "n2's first sound, the alert tone, lasted $(tone_ms) ms without a break (>= 2950)" [ "$(tone_ms)" -ge 2950 ]
 
 "$LOAXA" emergency stop --json >"$T/stop.json" 2>&1
 check "loaxa emergency stop names $DRILL" jq -e --arg d "$DRILL" '.stopped == [$d]' "$T/stop.json"
@@ -159,7 +168,7 @@ for f in forged expired noflag; do
 	mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "$ROOTT/zone/thon-1/cmd" -f "$T/$f.bin"
 done
 mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -t "$ROOTT/zone/thon-1/cmd" -f "$T/captured.bin"
-check "n1 rejects the four hostile commands (log)" wait_for 10 log_grows "$T/n1/node.log" rejected $((rej_before + 3))
+check "n1 rejects the four hostile commands (log)" wait_for 10 log_grows "$T/n1/node.log" rejected $((rej_before + 4))
 check "n1 names the forged one: unknown key" grep -q "rejected message on $ROOTT/zone/thon-1/cmd: .*key" "$T/n1/node.log"
 check "n1 names the expired one" grep -q "rejected message on $ROOTT/zone/thon-1/cmd: .*expired" "$T/n1/node.log"
 check "n1 names the replayed one" grep -Eq "rejected message on $ROOTT/zone/thon-1/cmd: .*(replay|duplicate|older)" "$T/n1/node.log"

@@ -4,6 +4,7 @@
  * a chained file (a second link with other settings), and it really is the
  * path taken (packets counted). Files are made here with libopusenc.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -122,6 +123,29 @@ static void same(const char *what, const char *path, struct opusdec *d, int expe
 		CHECK(opusdec_packets(d) == before, "%s: left to opusfile", what);
 }
 
+/* opusdec_decode_file gives what op_read gives, mixed down to mono. */
+static void whole(const char *what, const char *path, int channels)
+{
+	static int16_t a[MAX_SAMPLES];
+	short *pcm = NULL;
+	size_t n = 0, i, diff = 0;
+	long na = decode_all(path, a, MAX_SAMPLES, NULL);
+	int rc = opusdec_decode_file(path, RATE * 2, &pcm, &n);
+
+	for (i = 0; rc == 0 && na > 0 && (long)(n * (size_t)channels) == na && i < n; i++) {
+		int sum = 0, c;
+
+		for (c = 0; c < channels; c++)
+			sum += a[i * (size_t)channels + (size_t)c];
+		if (pcm[i] != (short)(sum / channels))
+			diff++;
+	}
+	CHECK(rc == 0 && na > 0 && (long)(n * (size_t)channels) == na && diff == 0,
+	      "%s: decoded whole into memory, %zu samples as op_read gives (%zu differ)", what,
+	      n, diff);
+	free(pcm);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/loaxa-opusdec.XXXXXX", path[64];
@@ -137,11 +161,22 @@ int main(void)
 	CHECK(make_file(path, 1, mono, gains) == 0, "made a mono file");
 	same("mono", path, d, 1);
 	same("mono, played again (decoder reused)", path, d, 1);
+	whole("mono", path, 1);
+	{
+		short *pcm = NULL;
+		size_t n = 0;
+
+		CHECK(opusdec_decode_file(path, RATE / 2, &pcm, &n) == -EFBIG && !pcm,
+		      "a file longer than the limit is refused (-EFBIG)");
+		CHECK(opusdec_decode_file(dir, RATE * 2, &pcm, &n) == -EINVAL && !pcm,
+		      "what is not Ogg Opus is refused (-EINVAL)");
+	}
 	unlink(path);
 
 	snprintf(path, sizeof(path), "%s/stereo.opus", dir);
 	CHECK(make_file(path, 1, stereo, gains) == 0, "made a stereo file");
 	same("stereo", path, d, 1);
+	whole("stereo, mixed down to mono", path, 2);
 	unlink(path);
 
 	snprintf(path, sizeof(path), "%s/gain.opus", dir);
