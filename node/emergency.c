@@ -26,10 +26,13 @@
 #include "status.h"
 #include "util.h"
 
+/* How long after the first sample the confirmation goes out (see confirm). */
+#define EMERG_CONFIRM_AFTER_MS 100
 /* The longest alert tone held decoded in memory (see preload_tone). */
 #define EMERG_TONE_MAX_S 10
 
 static void preload_tone(struct node *n);
+static void confirm(struct node *n);
 
 #define CLIPS_FILE "emergency.json"
 #define CLIPS_FILE_MAX (64 * 1024)
@@ -436,6 +439,7 @@ static void finish(struct node *n, const char *reason)
 
 	if (!em->active)
 		return;
+	confirm(n); /* started before ended, even when it ends at once */
 	em->active = 0;
 	if (em->playing) {
 		em->playing = 0;
@@ -569,9 +573,26 @@ static void on_started(void *arg, int64_t start_ms)
 		em->start_ms = start_ms;
 		log_warnx("%s %s started: first sample at %" PRId64 " (%s)", kind(&em->cur),
 			  em->cur.id, start_ms, em->cur.clip[0] ? em->cur.clip : "message");
-		emit(n, "emergency_started", start_ms, -1, "");
-		status_changed(n);
+		em->confirm_at = mono_ms() + EMERG_CONFIRM_AFTER_MS;
 	}
+}
+
+/*
+ * The confirmation (journal, fsync, publish, and the controller's work on
+ * it) goes out EMERG_CONFIRM_AFTER_MS after the first sample rather than
+ * with it: when every node of a commune starts at once on a shared CPU or
+ * broker, reports would otherwise compete with nodes still starting to
+ * sound. The event's start is the first sample's time either way.
+ */
+static void confirm(struct node *n)
+{
+	struct emergency *em = &n->emerg;
+
+	if (!em->confirm_at)
+		return;
+	em->confirm_at = 0;
+	emit(n, "emergency_started", em->start_ms, -1, "");
+	status_changed(n);
 }
 
 static void on_done(void *arg, const struct playout_done *d)
@@ -625,6 +646,7 @@ void emergency_start(struct node *n, const struct emerg_cmd *c, int64_t issued_a
 	em->step = EM_TONE;
 	em->playing = 0;
 	em->confirmed = 0;
+	em->confirm_at = 0;
 	em->start_ms = 0;
 	em->rounds = 0;
 	em->end_mono = mono_ms() + left_ms;
@@ -684,6 +706,8 @@ void emergency_tick(struct node *n)
 			preload_tone(n);
 		return;
 	}
+	if (em->confirm_at && mono_ms() >= em->confirm_at)
+		confirm(n);
 	if (mono_ms() >= em->end_mono) {
 		finish(n, "max_duration");
 		return;
@@ -701,6 +725,8 @@ int64_t emergency_next_deadline(const struct node *n)
 	if (!em->active)
 		return INT64_MAX;
 	t = em->end_mono;
+	if (em->confirm_at && em->confirm_at < t)
+		t = em->confirm_at;
 	if (em->step == EM_PAUSE && !em->playing && em->pause_until < t)
 		t = em->pause_until;
 	if (em->step == EM_MESSAGE && em->cur.live && !em->live_playing) {

@@ -88,7 +88,8 @@ struct emergency {
 	enum emerg_step step;
 	int playing;            /* one of our segments is in the player */
 	int preempting;         /* waiting for a preempted play to fade out */
-	int confirmed;          /* emergency_started sent */
+	int confirmed;          /* started (emergency_started sent or due) */
+	int64_t confirm_at;     /* mono ms the emergency_started event is due, 0 = none */
 	int64_t start_ms;       /* wall clock of the first sample */
 	int64_t end_mono;       /* max duration reached at this monotonic ms */
 	int64_t pause_until;    /* mono, in EM_PAUSE */

@@ -71,6 +71,8 @@ int status_boot_init(struct node *n)
 
 void status_changed(struct node *n)
 {
+	if (!n->status.dirty)
+		n->status.dirty_since = mono_ms();
 	n->status.dirty = 1;
 }
 
@@ -220,6 +222,9 @@ int64_t status_next_deadline(const struct node *n)
 		return INT64_MAX; /* published on connect */
 	if (n->status.dirty) {
 		int64_t soon = n->status.last_publish + STATUS_MIN_GAP_MS;
+
+		if (soon < n->status.dirty_since + STATUS_SETTLE_MS)
+			soon = n->status.dirty_since + STATUS_SETTLE_MS;
 		return soon < beat ? soon : beat;
 	}
 	return beat;

@@ -9,9 +9,12 @@
  * The status (JSON, retained, QoS 1, docs/protocol.md) is published when the
  * control connection comes up, every status_interval_s, and soon after any
  * change (play started or ended, queue, cache, device state, a rejected
- * message): changes mark it dirty, and it goes out at most every
- * STATUS_MIN_GAP_MS, so a flood of hostile messages cannot turn into a flood
- * of status messages.
+ * message): changes mark it dirty, and it goes out STATUS_SETTLE_MS after
+ * the first of them, at most every STATUS_MIN_GAP_MS, so a flood of hostile
+ * messages cannot turn into a flood of status messages. The settle time
+ * lets the changes of one event (an emergency: received, preempted, device
+ * started) go out as one status, and keeps the work of building and
+ * publishing it out of the moment a node is starting to sound.
  */
 #ifndef LOAXA_NODE_STATUS_H
 #define LOAXA_NODE_STATUS_H
@@ -19,6 +22,7 @@
 #include <stdint.h>
 
 #define STATUS_MIN_GAP_MS 250
+#define STATUS_SETTLE_MS 100
 
 struct node;
 
@@ -27,6 +31,7 @@ struct node_status {
 	int64_t started_mono;
 	int64_t last_publish;   /* mono ms, 0 = never */
 	int dirty;
+	int64_t dirty_since;    /* mono ms of the first change not yet published */
 	char last_error[256];
 };
 
