@@ -59,8 +59,10 @@ int ctl_parse_fetch(const char *node, const void *payload, size_t len,
 int ctl_delivery_on_fetch(struct ctl *c, const char *node, const void *payload,
 			  size_t len);
 
-/* Send what can be sent now. */
+/* Send a few of the chunks that can be sent now (CTL_DELIVERY_BATCH). */
 void ctl_delivery_pump(struct ctl *c);
+/* 1 when more could be sent at once: the loop must not sleep in poll(). */
+int ctl_delivery_more(struct ctl *c);
 /* Drop every waiting job (bulk connection lost, shutdown). */
 void ctl_delivery_reset(struct ctl *c);
 

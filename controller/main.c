@@ -204,7 +204,7 @@ static int run(struct ctl *c, int sfd, int tfd)
 		live_idx = n;
 		nlive = ctl_live_pollfds(c, &pfds[n], MAX_POLLFDS - n);
 		n += nlive;
-		timeout = ctl_api_timeout_ms(c);
+		timeout = ctl_delivery_more(c) ? 0 : ctl_api_timeout_ms(c);
 
 		rc = poll(pfds, (nfds_t)n, timeout);
 		if (rc < 0) {
