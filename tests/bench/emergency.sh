@@ -147,10 +147,16 @@ for n in $COUNTS; do
 		# the command goes out once most nodes are busy fetching
 		wait_for 20 fetching_at_least $(( n * 3 / 4 ))
 		fetching >>"$T/fetching-$n"
+		# what the CLI alone costs now: starting it, and one GET through the API
+		t=$(date +%s%N); "$LOAXA" help >/dev/null; echo $(( $(date +%s%N) - t )) >>"$T/clistart-$n"
+		t=$(date +%s%N); "$LOAXA" emergency clips --json >/dev/null; echo $(( $(date +%s%N) - t )) >>"$T/cliget-$n"
 		round "$n" "dl$n"
 		wait_for 300 none_fetching
 	done
 	report "dl$n" "$n" "downloading"
+	sort -n "$T/clistart-$n" -o "$T/clistart-$n"
+	sort -n "$T/cliget-$n" -o "$T/cliget-$n"
+	say "$(printf '%-28s' '')  (meanwhile \`loaxa help\` took a median of $(ms "$(pct "$T/clistart-$n" 50)") ms, a GET through the API $(ms "$(pct "$T/cliget-$n" 50)") ms)"
 	say "$(printf '%-28s' '')  (each node fetching $(awk -v b="$BIGBYTES" 'BEGIN { printf "%.1f", b / 1048576 }') MB; nodes fetching at each command: $(tr '\n' ' ' <"$T/fetching-$n"))"
 done
 exit 0

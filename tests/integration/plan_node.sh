@@ -132,6 +132,10 @@ else
 	fail "plan 2 replaces plan 1"
 fi
 wait_for 10 grep -q "plan $((SEQ0 + 2)) in force" "$nlog"
+# o-2's content must be on disk before the node goes offline: it is fetched
+# once the plan is in force, which takes a moment more
+ready2() { [ "$(status '[.status.upcoming[] | select(.id == "o-2") | .ready][0]')" = true ]; }
+check "plan 2's content is fetched and reported ready before the restart" wait_for 20 ready2
 stop_checked n1
 stop broker
 NO_WAIT_ONLINE=1 start_node n1
