@@ -456,6 +456,26 @@ static int64_t now_us(void)
 }
 
 /*
+ * Make room at the end of po->dec for what `want` still lacks: the samples
+ * not used yet move to the front. Returns how many samples to add (0: there
+ * are enough, or no room).
+ */
+static size_t dec_make_room(struct playout *po, size_t want)
+{
+	size_t have = po->dec_len - po->dec_pos, n;
+
+	if (have >= want)
+		return 0;
+	if (po->dec_pos > 0) {
+		memmove(po->dec, po->dec + po->dec_pos, have * sizeof(int16_t));
+		po->dec_len = have;
+		po->dec_pos = 0;
+	}
+	n = want - have;
+	return n < DEC_CAP - po->dec_len ? n : DEC_CAP - po->dec_len;
+}
+
+/*
  * A live source: ask for what is wanted, telling it when its first sample
  * will be heard (the device's delay plus what waits in our two buffers), so
  * it can pick the samples that belong to that instant.
@@ -463,23 +483,16 @@ static int64_t now_us(void)
 static void source_more(struct playout *po, size_t want)
 {
 	snd_pcm_sframes_t delay = 0;
-	size_t have = po->dec_len - po->dec_pos, ask, queued;
+	size_t ask = dec_make_room(po, want), queued;
 	int64_t play_us;
 	int n;
 
-	if (have >= want)
+	if (ask == 0)
 		return;
-	if (po->dec_pos > 0) {
-		memmove(po->dec, po->dec + po->dec_pos, have * sizeof(int16_t));
-		po->dec_len = have;
-		po->dec_pos = 0;
-	}
-	ask = want - have;
-	if (ask > DEC_CAP - po->dec_len)
-		ask = DEC_CAP - po->dec_len;
 	if (!po->pcm || snd_pcm_delay(po->pcm, &delay) < 0 || delay < 0)
 		delay = 0;
-	queued = (size_t)delay + have + (po->out_frames - po->out_pos);
+	/* dec_make_room moved what is left to the front */
+	queued = (size_t)delay + po->dec_len + (po->out_frames - po->out_pos);
 	play_us = now_us() + (int64_t)queued * 1000000 / po->cfg.rate;
 	n = po->src.read(po->src.arg, po->dec + po->dec_len, ask, play_us);
 	if (n < 0)
@@ -491,18 +504,10 @@ static void source_more(struct playout *po, size_t want)
 /* Samples in memory: copy what is wanted (it is all there already). */
 static void mem_more(struct playout *po, size_t want)
 {
-	size_t have = po->dec_len - po->dec_pos, n;
+	size_t n = dec_make_room(po, want);
 
-	if (have >= want)
+	if (po->dec_len - po->dec_pos >= want)
 		return;
-	if (po->dec_pos > 0) {
-		memmove(po->dec, po->dec + po->dec_pos, have * sizeof(int16_t));
-		po->dec_len = have;
-		po->dec_pos = 0;
-	}
-	n = want - have;
-	if (n > DEC_CAP - po->dec_len)
-		n = DEC_CAP - po->dec_len;
 	if (n > po->mem_len - po->mem_pos)
 		n = po->mem_len - po->mem_pos;
 	memcpy(po->dec + po->dec_len, po->mem + po->mem_pos, n * sizeof(int16_t));
