@@ -30,6 +30,22 @@ static int64_t wall_ms(void)
 /* GET path and check it answered 200 with JSON. */
 /* ------------------------------------------------------------ alarms */
 
+/*
+ * GET path for a command that prints a table, or with --json the answer as
+ * is. Returns 1: print the table from resp; 0: done (printed as JSON, resp
+ * freed); -1: failed, and why was printed.
+ */
+static int get_for_table(const char *path, int json, struct cli_resp *resp)
+{
+	if (cli_get_ok(path, resp) < 0)
+		return -1;
+	if (!json)
+		return 1;
+	cli_print_json(resp->json);
+	cli_resp_free(resp);
+	return 0;
+}
+
 int cmd_alarms(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -45,7 +61,7 @@ int cmd_alarms(int argc, char **argv)
 	const char *node = NULL;
 	json_t *a;
 	size_t i;
-	int all = 0, json = 0, ch;
+	int all = 0, json = 0, ch, rc;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -57,15 +73,16 @@ int cmd_alarms(int argc, char **argv)
 		default: fprintf(stderr, "%s\n", usage); return CLI_EXIT_USAGE;
 		}
 	}
-	snprintf(path, sizeof(path), "/v1/alarms?all=%d%s%s", all, node ? "&node=" : "",
-		 node ? node : "");
-	if (cli_get_ok(path, &resp) < 0)
-		return CLI_EXIT_ERROR;
-	if (json) {
-		cli_print_json(resp.json);
-		cli_resp_free(&resp);
-		return CLI_EXIT_OK;
+	{
+		char *enode = node ? cli_escape(node) : NULL;
+
+		snprintf(path, sizeof(path), "/v1/alarms?all=%d%s%s", all, enode ? "&node=" : "",
+			 enode ? enode : "");
+		free(enode);
 	}
+	rc = get_for_table(path, json, &resp);
+	if (rc <= 0)
+		return rc < 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 	table_init(&t, 5, head);
 	t.limit[4] = 80;
 	json_array_foreach(json_object_get(resp.json, "alarms"), i, a) {
@@ -85,11 +102,7 @@ int cmd_alarms(int argc, char **argv)
 		cells[4] = jstr(a, "detail");
 		table_add(&t, cells);
 	}
-	if (t.nrows == 0)
-		printf(all ? "no alarms recorded\n" : "no active alarms\n");
-	else
-		table_print(&t, stdout);
-	table_free(&t);
+	table_show(&t, all ? "no alarms recorded" : "no active alarms");
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -148,7 +161,7 @@ int cmd_log(int argc, char **argv)
 	int64_t from = -1, to = -1;
 	json_t *e;
 	size_t i;
-	int json = 0, ch;
+	int json = 0, ch, rc;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -200,13 +213,9 @@ int cmd_log(int argc, char **argv)
 		free(ecnt);
 		free(etype);
 	}
-	if (cli_get_ok(path, &resp) < 0)
-		return CLI_EXIT_ERROR;
-	if (json) {
-		cli_print_json(resp.json);
-		cli_resp_free(&resp);
-		return CLI_EXIT_OK;
-	}
+	rc = get_for_table(path, json, &resp);
+	if (rc <= 0)
+		return rc < 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 	table_init(&t, 9, head);
 	t.limit[3] = 34;
 	t.limit[4] = 30;
@@ -244,11 +253,7 @@ int cmd_log(int argc, char **argv)
 		cells[8] = rbuf[0] ? rbuf : "-";
 		table_add(&t, cells);
 	}
-	if (t.nrows == 0)
-		printf("no events in that range\n");
-	else
-		table_print(&t, stdout);
-	table_free(&t);
+	table_show(&t, "no events in that range");
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -336,11 +341,7 @@ int cmd_report(int argc, char **argv)
 			table_add(&t, cells);
 		}
 	}
-	if (t.nrows == 0)
-		printf("no clusters known\n");
-	else
-		table_print(&t, stdout);
-	table_free(&t);
+	table_show(&t, "no clusters known");
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -398,15 +399,12 @@ static int node_show(const char *node, int json)
 	char path[128], seen[32];
 	json_t *st, *a, *e;
 	size_t i;
+	int rc;
 
 	snprintf(path, sizeof(path), "/v1/nodes/%s", node);
-	if (cli_get_ok(path, &resp) < 0)
-		return CLI_EXIT_ERROR;
-	if (json) {
-		cli_print_json(resp.json);
-		cli_resp_free(&resp);
-		return CLI_EXIT_OK;
-	}
+	rc = get_for_table(path, json, &resp);
+	if (rc <= 0)
+		return rc < 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 	st = json_object_get(resp.json, "status");
 	fmt_ago(seen, sizeof(seen), jint(resp.json, "last_seen", 0), wall_ms());
 	printf("node        %s%s%s%s\n", jstr(resp.json, "node"),

@@ -146,11 +146,7 @@ int cmd_nodes(int argc, char **argv)
 		cells[8] = alarms;
 		table_add(&t, cells);
 	}
-	if (t.nrows == 0)
-		printf("no nodes yet: a node appears once it reports its status\n");
-	else
-		table_print(&t, stdout);
-	table_free(&t);
+	table_show(&t, "no nodes yet: a node appears once it reports its status");
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -205,11 +201,7 @@ int cmd_content(int argc, char **argv)
 		cells[4] = bytes;
 		table_add(&t, cells);
 	}
-	if (t.nrows == 0)
-		printf("no content yet: add some with loaxa import FILE\n");
-	else
-		table_print(&t, stdout);
-	table_free(&t);
+	table_show(&t, "no content yet: add some with loaxa import FILE");
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -222,7 +214,7 @@ int cmd_plays(int argc, char **argv)
 	struct table t;
 	json_t *list, *e;
 	const char *broadcast = NULL;
-	char path[256], when[32], dur[32], content[16], *eb = NULL;
+	char path[256], when[32], dur[32], content[16], empty[160], *eb = NULL;
 	size_t i;
 	int json = 0, rc;
 
@@ -267,11 +259,9 @@ int cmd_plays(int argc, char **argv)
 		cells[6] = jstr(e, "reason");
 		table_add(&t, cells);
 	}
-	if (t.nrows == 0)
-		printf("no plays%s%s yet\n", broadcast ? " of " : "", broadcast ? broadcast : "");
-	else
-		table_print(&t, stdout);
-	table_free(&t);
+	snprintf(empty, sizeof(empty), "no plays%s%s yet", broadcast ? " of " : "",
+		 broadcast ? broadcast : "");
+	table_show(&t, empty);
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }

@@ -181,6 +181,15 @@ void table_free(struct table *t)
 	memset(t, 0, sizeof(*t));
 }
 
+void table_show(struct table *t, const char *empty)
+{
+	if (t->nrows == 0)
+		printf("%s\n", empty);
+	else
+		table_print(t, stdout);
+	table_free(t);
+}
+
 void fmt_ago(char *buf, size_t len, int64_t then_ms, int64_t now_ms)
 {
 	int64_t s;

@@ -28,6 +28,8 @@ void table_init(struct table *t, int ncols, const char *const *head);
 int table_add(struct table *t, const char *const *cells);
 void table_print(const struct table *t, FILE *f);
 void table_free(struct table *t);
+/* Print t to stdout, or the line `empty` when it has no rows; then free it. */
+void table_show(struct table *t, const char *empty);
 
 /* Screen columns of a UTF-8 string. */
 size_t text_width(const char *s);
