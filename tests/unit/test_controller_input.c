@@ -19,6 +19,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "nodes.h"
+#include "ctlfixture.h"
 #include "tap.h"
 #include "util.h"
 
@@ -65,11 +66,6 @@ static uint32_t be32(const uint8_t *p)
 
 static void setup(void)
 {
-	char key[128], pub[128], dbpath[128];
-	uint8_t *text;
-	size_t len;
-	uint8_t pk[32];
-
 	strcpy(dir, "/tmp/loaxa-test-ctlin-XXXXXX");
 	if (!mkdtemp(dir))
 		exit(2);
@@ -80,20 +76,7 @@ static void setup(void)
 	snprintf(c.cfg.state_dir, sizeof(c.cfg.state_dir), "%s", dir);
 	snprintf(c.content_dir, sizeof(c.content_dir), "%s/content", dir);
 	mkdir(c.content_dir, 0700);
-	snprintf(dbpath, sizeof(dbpath), "%s/loaxa.db", dir);
-	snprintf(key, sizeof(key), "%s/controller.key", dir);
-	snprintf(pub, sizeof(pub), "%s/controller.pub", dir);
-	if (ctl_db_open(&c.db, dbpath) < 0 || keypair_generate(key, pub) < 0 ||
-	    signer_load(&c.signer, key, "xa-test") < 0 ||
-	    read_file(pub, 1024, &text, &len) < 0)
-		exit(2);
-	text[64] = '\0';
-	public_key_parse(pk, (char *)text);
-	free(text);
-	verifier_init(&ver, "xa-test", NULL, ENVELOPE_DEFAULT_MAX, 300000);
-	verifier_add_key(&ver, pk);
-	ctl_mqtt_init(&c);
-	c.mqtt.publish_hook = hook;
+	ctl_fixture(&c, &ver, hook);
 }
 
 static void cleanup(void)

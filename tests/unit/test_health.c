@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "nodes.h"
 #include "sysinfo.h"
+#include "ctlfixture.h"
 #include "tap.h"
 #include "util.h"
 
@@ -55,29 +56,13 @@ static int hook(void *arg, enum ctl_conn_kind kind, const char *topic, const voi
 
 static void setup(void)
 {
-	char key[128], pub[128], dbpath[128];
-	uint8_t *text, pk[32];
-	size_t len;
-
 	strcpy(dir, "/tmp/loaxa-test-health-XXXXXX");
 	if (!mkdtemp(dir))
 		exit(2);
 	ctl_config_defaults(&c.cfg);
 	strcpy(c.cfg.site, "xa-test");
 	snprintf(c.cfg.state_dir, sizeof(c.cfg.state_dir), "%s", dir);
-	snprintf(dbpath, sizeof(dbpath), "%s/loaxa.db", dir);
-	snprintf(key, sizeof(key), "%s/controller.key", dir);
-	snprintf(pub, sizeof(pub), "%s/controller.pub", dir);
-	if (ctl_db_open(&c.db, dbpath) < 0 || keypair_generate(key, pub) < 0 ||
-	    signer_load(&c.signer, key, "xa-test") < 0 || read_file(pub, 1024, &text, &len) < 0)
-		exit(2);
-	text[64] = '\0';
-	public_key_parse(pk, (char *)text);
-	free(text);
-	verifier_init(&ver, "xa-test", NULL, ENVELOPE_DEFAULT_MAX, 300000);
-	verifier_add_key(&ver, pk);
-	ctl_mqtt_init(&c);
-	c.mqtt.publish_hook = hook;
+	ctl_fixture(&c, &ver, hook);
 	c.mqtt.conn[CTL_CONN_CTL].connected = 1;
 }
 

@@ -20,6 +20,7 @@
 #include "envelope.h"
 #include "mqtt.h"
 #include "schedules.h"
+#include "ctlfixture.h"
 #include "tap.h"
 #include "util.h"
 
@@ -185,12 +186,10 @@ static unsigned apply_text(const char *text, json_t **reply)
 
 static void setup(void)
 {
-	char key[128], pub[128], dbpath[128], path[PATH_MAX + 80];
+	char path[PATH_MAX + 80];
 	char zones[1][CTL_NAME_MAX] = { "thon-1" };
 	char zones2[1][CTL_NAME_MAX] = { "thon-2" };
 	struct ctl_content_row row;
-	uint8_t *text = NULL, pk[32];
-	size_t len = 0;
 
 	strcpy(dir, "/tmp/loaxa-test-plans-XXXXXX");
 	if (!mkdtemp(dir))
@@ -201,19 +200,7 @@ static void setup(void)
 	snprintf(c.content_dir, sizeof(c.content_dir), "%s/content", dir);
 	snprintf(c.tmp_dir, sizeof(c.tmp_dir), "%s", dir);
 	mkdir(c.content_dir, 0700);
-	snprintf(dbpath, sizeof(dbpath), "%s/loaxa.db", dir);
-	snprintf(key, sizeof(key), "%s/controller.key", dir);
-	snprintf(pub, sizeof(pub), "%s/controller.pub", dir);
-	if (ctl_db_open(&c.db, dbpath) < 0 || keypair_generate(key, pub) < 0 ||
-	    signer_load(&c.signer, key, "xa-test") < 0 || read_file(pub, 1024, &text, &len) < 0)
-		exit(2);
-	text[64] = '\0';
-	public_key_parse(pk, (char *)text);
-	free(text);
-	verifier_init(&ver, "xa-test", NULL, ENVELOPE_DEFAULT_MAX, 300000);
-	verifier_add_key(&ver, pk);
-	ctl_mqtt_init(&c);
-	c.mqtt.publish_hook = hook;
+	ctl_fixture(&c, &ver, hook);
 
 	/* a stored content (any bytes: the plan only names it) */
 	memset(content_id, 'c', 64);
