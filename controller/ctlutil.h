@@ -6,6 +6,8 @@
 #ifndef LOAXA_CTLUTIL_H
 #define LOAXA_CTLUTIL_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,5 +46,12 @@ int ctl_text_valid(const char *s, size_t len);
 const char *ctl_short_id(const char *id);
 
 uint64_t ctl_now_us(void);
+
+/*
+ * First thing in a worker the controller forked (an import, a relay's URL
+ * decoder): signals back to their defaults (the daemon blocks them for its
+ * signalfd), and die with the controller; exits at once if it is gone.
+ */
+void ctl_child_init(pid_t parent);
 
 #endif

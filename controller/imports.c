@@ -9,12 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctlutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -70,19 +70,10 @@ static _Noreturn void child_main(struct ctl *c, struct ctl_import_job *job, int 
 {
 	struct ctl_import_outcome out;
 	struct import_opts opts;
-	sigset_t none;
 	const uint8_t *p = (const uint8_t *)&out;
 	size_t left = sizeof(out);
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
-	/* Die with the controller; it may already be gone. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
+	ctl_child_init(parent);
 	/* Encoding is batch work: let the daemon's loop have the CPU first. */
 	setpriority(PRIO_PROCESS, 0, 5);
 

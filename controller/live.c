@@ -11,7 +11,6 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -589,17 +588,9 @@ static _Noreturn void url_worker(const char *url, int wfd, pid_t parent)
 {
 	struct decoder *d = NULL;
 	char why[256];
-	sigset_t none;
 	int16_t buf[8192];
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGPIPE, SIG_DFL);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
+	ctl_child_init(parent);
 	if (decoder_open_url(&d, url, 24.0 * 3600, why, sizeof(why)) < 0) {
 		fprintf(stderr, "loaxa-controller: relay of %s: %s\n", url, why);
 		_exit(2);
