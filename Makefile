@@ -106,7 +106,15 @@ NODE_LIB_OBJ := $(filter-out $(O)/obj/node/main.o,$(NODE_OBJ))
 CTRL_LIB_OBJ := $(filter-out $(O)/obj/controller/main.o,$(CTRL_OBJ))
 ALL_PKGS := $(sort $(NODE_PKGS) $(CTRL_PKGS) $(CLI_PKGS) $(ENCODE_PKGS))
 
-$(O)/tests/%: tests/unit/%.c $(NODE_LIB_OBJ) $(CTRL_LIB_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
+# Every unit test links testclock.o, which defines now_ms()/now_us(): the
+# linker then leaves common/wallclock.o in the archive, and the code under
+# test reads a clock the test sets (tests/unit/testclock.h).
+TESTCLOCK_OBJ := $(O)/obj/tests/unit/testclock.o
+$(TESTCLOCK_OBJ): tests/unit/testclock.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
+
+$(O)/tests/%: tests/unit/%.c $(TESTCLOCK_OBJ) $(NODE_LIB_OBJ) $(CTRL_LIB_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Inode -Icontroller -Iimport -Itests/unit $(call pc,$(ALL_PKGS)) \
 		$< $(filter %.o %.a,$^) $(LDFLAGS) $(call pl,$(ALL_PKGS)) -lm -o $@

@@ -26,6 +26,7 @@
 #include "cli.h"
 #include "client.h"
 #include "table.h"
+#include "util.h"
 
 static void usage(FILE *f)
 {
@@ -111,7 +112,7 @@ static int wait_confirmations(json_t *started, int timeout_s, int json)
 	const char *id = jstr(started, "emergency");
 	int64_t created = jint(started, "created", 0);
 	char path[256];
-	time_t deadline = time(NULL) + timeout_s;
+	int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000; /* a stopwatch, not the calendar */
 	json_t *last = NULL, *p, *missing;
 	size_t i, nconf;
 	int rc;
@@ -135,7 +136,7 @@ static int wait_confirmations(json_t *started, int timeout_s, int json)
 		json_array_foreach(json_object_get(last, "plays"), i, p)
 			nconf += confirmed(jstr(p, "result"));
 		if (nconf == json_array_size(json_object_get(last, "plays")) ||
-		    time(NULL) >= deadline)
+		    mono_ms() >= deadline)
 			break;
 		nanosleep(&tick, NULL);
 	}

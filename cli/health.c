@@ -11,21 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
 #include "table.h"
-
-static int64_t wall_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
+#include "util.h"
 
 /* GET path and check it answered 200 with JSON. */
 /* ------------------------------------------------------------ alarms */
@@ -406,7 +398,7 @@ static int node_show(const char *node, int json)
 	if (rc <= 0)
 		return rc < 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 	st = json_object_get(resp.json, "status");
-	fmt_ago(seen, sizeof(seen), jint(resp.json, "last_seen", 0), wall_ms());
+	fmt_ago(seen, sizeof(seen), jint(resp.json, "last_seen", 0), now_ms());
 	printf("node        %s%s%s%s\n", jstr(resp.json, "node"),
 	       jstr(resp.json, "label")[0] ? " (" : "", jstr(resp.json, "label"),
 	       jstr(resp.json, "label")[0] ? ")" : "");
@@ -487,7 +479,7 @@ static int node_action(const char *node, const char *action, json_t *body, int t
 	if (!json)
 		fprintf(stderr, "command %s sent to %s, waiting for its confirmation ...\n", id,
 			node);
-	deadline = wall_ms() + (int64_t)timeout_s * 1000;
+	deadline = now_ms() + (int64_t)timeout_s * 1000;
 	snprintf(path, sizeof(path), "/v1/commands/%s", id);
 	for (;;) {
 		const char *state;
@@ -500,7 +492,7 @@ static int node_action(const char *node, const char *action, json_t *body, int t
 			rc = !strcmp(state, final_ok) ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 			break;
 		}
-		if (wall_ms() >= deadline)
+		if (now_ms() >= deadline)
 			break;
 		cli_resp_free(&resp);
 		usleep(200 * 1000);

@@ -7,19 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "cli.h"
 #include "client.h"
 #include "table.h"
-
-static int64_t wall_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
+#include "util.h"
 
 /* Only --json (and --broadcast for plays); returns -1 on bad usage. */
 static int parse_opts(int argc, char **argv, int *json, const char **broadcast,
@@ -86,7 +78,7 @@ int cmd_nodes(int argc, char **argv)
 	struct table t;
 	json_t *list, *n, *z, *playing;
 	char zones[512], seen[32], play[160], clock[32], alarms[64];
-	int64_t now = wall_ms();
+	int64_t now = now_ms();
 	size_t i, j;
 	int json = 0, rc;
 

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "client.h"
 #include "table.h"
+#include "util.h"
 
 static void play_usage(FILE *f)
 {
@@ -135,7 +136,7 @@ static int wait_for(const char *bid, int timeout_s, int json)
 	struct cli_resp resp;
 	struct timespec half = { 0, 500 * 1000 * 1000 };
 	char path[256];
-	time_t deadline = time(NULL) + timeout_s;
+	int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000; /* a stopwatch, not the calendar */
 	json_t *last = NULL;
 	int finished = 0, failed = 0, pending = 0, done = 0, rc;
 
@@ -156,7 +157,7 @@ static int wait_for(const char *bid, int timeout_s, int json)
 		last = json_incref(resp.json);
 		cli_resp_free(&resp);
 		done = all_done(last, &finished, &failed, &pending);
-		if (done || time(NULL) >= deadline)
+		if (done || mono_ms() >= deadline)
 			break;
 		nanosleep(&half, NULL);
 	}

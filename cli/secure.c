@@ -483,8 +483,7 @@ static int key_recover(int argc, char **argv)
 	uint8_t pk[32], *env = NULL;
 	size_t envlen = 0;
 	char hex[80], *text = NULL;
-	int64_t now = (int64_t)time(NULL) * 1000, not_after;
-	struct timespec ts;
+	int64_t now = now_ms(), not_after;
 	int ch, rc = CLI_EXIT_ERROR;
 
 	optind = 0;
@@ -531,9 +530,7 @@ static int key_recover(int argc, char **argv)
 				"revoked_nodes", nodes);
 	}
 	text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (!text || envelope_seal(&s, ENV_KEY, 0,
-				   (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
+	if (!text || envelope_seal(&s, ENV_KEY, 0, (uint64_t)now_us(),
 				   now, not_after, text, strlen(text), &env, &envlen) < 0 ||
 	    write_file_atomic(out, env, envlen, 0644) < 0) {
 		fprintf(stderr, "loaxa: cannot make %s\n", out);
@@ -608,7 +605,7 @@ int cmd_key(int argc, char **argv)
 				       : !json_is_null(json_object_get(e, "revoked")) ? "revoked"
 				       : !json_is_null(json_object_get(e, "retired")) ? "retired"
 				       : "next",
-				       (long long)((jint(e, "not_after", 0) - (int64_t)time(NULL) * 1000) /
+				       (long long)((jint(e, "not_after", 0) - now_ms()) /
 						   86400000));
 			st = json_object_get(resp.json, "status");
 			if (jbool(st, "alarm"))

@@ -252,11 +252,6 @@ static int64_t clock_ms(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t now_ms(void)
-{
-	return clock_ms(CLOCK_REALTIME);
-}
-
 int64_t mono_ms(void)
 {
 	return clock_ms(CLOCK_MONOTONIC);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "wallclock.h" /* now_ms(), now_us(): the wall clock */
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* SHA-256 as lowercase hex: the id of every piece of content. */
@@ -37,7 +39,6 @@ int content_id_valid(const char *s);
 /* SHA-256 of a file as hex (out: 65 bytes). */
 int sha256_file_hex(const char *path, char out[CONTENT_ID_LEN + 1]);
 
-int64_t now_ms(void);  /* CLOCK_REALTIME, milliseconds since the epoch */
 int64_t mono_ms(void); /* CLOCK_MONOTONIC, milliseconds */
 int64_t mono_us(void);
 

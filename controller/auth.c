@@ -397,9 +397,18 @@ int ctl_auth_login(struct ctl *c, const char *name, const char *password,
 		snprintf(err, errlen, "the controller's database failed (see its log)");
 		goto out;
 	}
-	/* Expired tokens are of no use to anyone: drop them now and then. */
-	sqlite3_exec(c->db.h, "DELETE FROM tokens WHERE expires < strftime('%s','now') * 1000",
-		     NULL, NULL, NULL);
+	/*
+	 * Expired tokens are of no use to anyone: drop them now and then.
+	 * "Now" is ours (wallclock.h), never SQLite's own 'now': one clock for
+	 * issuing and for expiring.
+	 */
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(c->db.h, "DELETE FROM tokens WHERE expires < ?", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(st, 1, wall);
+		sqlite3_step(st);
+	}
 	*reply = json_pack("{s:s, s:s, s:s, s:I}", "token", token, "user", who.user, "role",
 			   who.role, "expires", (json_int_t)expires);
 	if (*reply) {

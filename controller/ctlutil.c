@@ -211,10 +211,7 @@ int ctl_content_path(const struct ctl *c, const char *id, char *out, size_t outl
 
 uint64_t ctl_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)now_us();
 }
 
 void ctl_child_init(pid_t parent)

@@ -109,10 +109,7 @@ struct ctl_live {
 
 static int64_t real_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return now_us();
 }
 
 static int64_t mono_now_us(void)

@@ -745,6 +745,15 @@ static json_t *plan_items(struct ctl *c, const struct sched_node_info *node,
 
 		if (!sched_item_targets(it, node))
 			continue;
+		/*
+		 * The window opens expires_s before "now", on purpose: a play
+		 * that began a few minutes ago is still playable by a node that
+		 * missed its start (rebooted, just back online, got this plan
+		 * late), which starts it late up to its expiry and reports how
+		 * late. So a plan built at 17:03 carries the 17:00 program; a
+		 * node that already played it knows the occurrence id and does
+		 * not play it twice.
+		 */
 		sched_expand(it, generated - (int64_t)it->expires_s * 1000, horizon,
 			     plan_occ, &b);
 	}

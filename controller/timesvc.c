@@ -22,10 +22,7 @@
 
 static int64_t realtime_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return now_us();
 }
 
 /* 1 when one more answer fits in this second. */

@@ -23,10 +23,7 @@
 
 static int64_t real_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return now_us();
 }
 
 /* Wall clock minus monotonic clock, now (changes when the wall clock is stepped). */

@@ -43,10 +43,7 @@ static const char *level_name(uint8_t l)
  */
 static int64_t controller_offset_us(const struct node *n)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return clock_now_us(&n->clock) - ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+	return clock_now_us(&n->clock) - now_us();
 }
 
 int live_holds(const struct node *n)

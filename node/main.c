@@ -221,13 +221,19 @@ static void arm_timer(struct node *n, struct loop_state *ls)
 	if (ls->watchdog_every)
 		t = min64(t, ls->next_watchdog);
 	if (t <= mono)
-		t = mono; /* in the past: fires at once (0 would disarm it) */
+		t = mono; /* in the past: fires at once */
 	memset(&its, 0, sizeof(its));
-	/* mono_ms() is CLOCK_MONOTONIC in ms; +1 ms so we never wake a hair early */
-	t += 1;
+	/*
+	 * Relative to now, +1 ms so we never wake a hair early (and never arm
+	 * 0, which disarms). Not TFD_TIMER_ABSTIME: libfaketime, which the
+	 * time-of-day tests preload, rewrites absolute timerfd deadlines as if
+	 * they were wall-clock times even on CLOCK_MONOTONIC, and the kernel
+	 * then refuses them; a relative timer means the same thing here.
+	 */
+	t = t - mono + 1;
 	its.it_value.tv_sec = t / 1000;
 	its.it_value.tv_nsec = (t % 1000) * 1000000;
-	if (timerfd_settime(ls->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
+	if (timerfd_settime(ls->tfd, 0, &its, NULL) < 0)
 		log_warn("timerfd_settime");
 }
 

@@ -447,14 +447,6 @@ void playout_warm_up(struct playout *po, int64_t until_mono)
  * dec_pos or the stream ended. Multi-channel links are mixed down to mono
  * (loaxa content is mono; this only keeps foreign files audible).
  */
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * Make room at the end of po->dec for what `want` still lacks: the samples
  * not used yet move to the front. Returns how many samples to add (0: there

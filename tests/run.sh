@@ -8,13 +8,16 @@
 #   LOAXA_BIN          binaries under test (the sanitizer build for make test)
 #   LOAXA_RELEASE_BIN  release binaries (timing-sensitive checks)
 #   TESTS="a b"        run only tests whose name contains a or b
+#   MATRIX=0           skip the time-of-day matrix (see below)
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 : "${LOAXA_BIN:=$ROOT/build}"
 : "${LOAXA_RELEASE_BIN:=$ROOT/build}"
 export LOAXA_BIN LOAXA_RELEASE_BIN ROOT
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
+# verify_asan_link_order=0: the matrix preloads libfaketime before the
+# sanitizer runtime (tests/at.sh), which is harmless.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:verify_asan_link_order=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 LOGS=$ROOT/build/test-logs
 mkdir -p "$LOGS"
@@ -56,6 +59,8 @@ run_one() {
 	fi
 }
 
+echo "tests run at $(date -u '+%Y-%m-%d %H:%M:%S UTC') ($(TZ=Asia/Ho_Chi_Minh date '+%H:%M:%S') in Vietnam), on $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
 for t in "$LOAXA_BIN"/tests/test_*; do
 	[ -x "$t" ] || continue
 	run_one "unit/$(basename "$t")" "$t"
@@ -64,6 +69,53 @@ for t in tests/integration/*.sh; do
 	[ -f "$t" ] || continue
 	run_one "integration/$(basename "$t" .sh)" bash "$t"
 done
+
+# The time-of-day matrix. A commune station is a timetable: midnight, the
+# 05:30 and 17:00 programs, month ends, year ends and 29 February are where
+# calendar code goes wrong, so the tests that involve the calendar run again
+# at those instants (Vietnam time) rather than whenever the suite happens to
+# run: unit tests through their injected clock (LOAXA_TEST_NOW, read by
+# tests/unit/testclock.c), integration tests with every process's wall clock
+# moved by libfaketime (tests/at.sh). 17:03 is the hour at which CI once
+# failed: the 17:00 program had just begun.
+MATRIX_INSTANTS=(
+	"2026-12-07 00:00:30"  # just after midnight
+	"2026-12-07 05:29:50"  # ten seconds before the morning program
+	"2026-12-07 16:59:59"  # one second before the evening program
+	"2026-12-07 17:03:00"  # the evening program began three minutes ago
+	"2026-12-07 23:59:50"  # ten seconds before midnight
+	"2027-06-30 23:59:50"  # the last day of a 30-day month, before midnight
+	"2026-12-31 23:59:50"  # 31 December, before the new year
+	"2028-02-28 23:59:50"  # the day before 29 February
+	"2028-02-29 17:03:00"  # 29 February 2028
+)
+MATRIX_UNIT="test_plans test_sched test_schedule test_health test_controller_db test_node test_journal"
+MATRIX_UNIT_SOME="test_security"
+# integration tests at every instant, and (slower) at the critical ones only
+MATRIX_INTEGRATION="schedule"
+MATRIX_INTEGRATION_SOME="schedule_e2e plan_node"
+MATRIX_SOME="2026-12-07 17:03:00|2026-12-31 23:59:50"
+
+if [ "${MATRIX:-1}" != 0 ]; then
+	for at in "${MATRIX_INSTANTS[@]}"; do
+		label=$(echo "$at" | tr ' ' T)
+		secs=$(TZ=Asia/Ho_Chi_Minh date -d "$at" +%s)
+		some=0
+		case "|$MATRIX_SOME|" in *"|$at|"*) some=1 ;; esac
+		units=$MATRIX_UNIT
+		[ $some = 1 ] && units="$units $MATRIX_UNIT_SOME"
+		for u in $units; do
+			[ -x "$LOAXA_BIN/tests/$u" ] || continue
+			run_one "matrix/$label+07/unit/$u" env LOAXA_TEST_NOW="$secs" "$LOAXA_BIN/tests/$u"
+		done
+		its=$MATRIX_INTEGRATION
+		[ $some = 1 ] && its="$its $MATRIX_INTEGRATION_SOME"
+		for i in $its; do
+			run_one "matrix/$label+07/integration/$i" tests/at.sh "$at +07" \
+				bash "tests/integration/$i.sh"
+		done
+	done
+fi
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"

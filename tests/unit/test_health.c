@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -261,6 +262,78 @@ static void test_report_csv(void)
 	json_decref(rep);
 }
 
+/*
+ * The monthly report is in local time (UTC+7): a play at 23:59:50 on the
+ * last day of a month belongs to that month, one at 00:00:30 to the next,
+ * although both fall on the same UTC day. Year end and 29 February too.
+ */
+static void store_play(const char *node, const char *occ, int64_t at)
+{
+	struct ctl_event ev;
+	int upd = 0;
+
+	memset(&ev, 0, sizeof(ev));
+	snprintf(ev.id, sizeof(ev.id), "%s-%s", node, occ);
+	snprintf(ev.node, sizeof(ev.node), "%s", node);
+	snprintf(ev.type, sizeof(ev.type), "play_finished");
+	snprintf(ev.occurrence, sizeof(ev.occurrence), "%s", occ);
+	snprintf(ev.end, sizeof(ev.end), "finished");
+	ev.boot = 1;
+	ev.ts = at + 20000;
+	ev.start = at;
+	ev.scheduled = at;
+	ev.duration_ms = 20000;
+	ev.plan_seq = -1;
+	ev.error_ms = -1;
+	ctl_db_event_store(&c.db, &ev, at + 21000, &upd);
+}
+
+static json_int_t month_played(const char *month, const char *node)
+{
+	char err[128];
+	json_t *rep = ctl_health_report(&c, month, err, sizeof(err)), *r;
+	json_int_t n = -1;
+	size_t i;
+
+	json_array_foreach(json_object_get(rep, "clusters"), i, r)
+		if (strcmp(json_string_value(json_object_get(r, "node")), node) == 0)
+			n = json_integer_value(json_object_get(r, "played"));
+	json_decref(rep);
+	return n;
+}
+
+static void test_report_months(void)
+{
+	char zones[1][CTL_NAME_MAX] = { "thon-9" };
+	static const struct {
+		const char *occ;
+		int64_t at; /* local time in the comment, UTC+7 */
+	} plays[] = {
+		{ "o-nov-30-2359", 1796057990000LL }, /* 2026-11-30 23:59:50 */
+		{ "o-dec-01-0000", 1796058030000LL }, /* 2026-12-01 00:00:30 */
+		{ "o-dec-31-2359", 1798736390000LL }, /* 2026-12-31 23:59:50 */
+		{ "o-jan-01-0000", 1798736430000LL }, /* 2027-01-01 00:00:30 */
+		{ "o-feb-29-2359", 1835456390000LL }, /* 2028-02-29 23:59:50 */
+		{ "o-mar-01-0000", 1835456430000LL }, /* 2028-03-01 00:00:30 */
+	};
+	size_t i;
+
+	setenv("TZ", "Asia/Ho_Chi_Minh", 1);
+	tzset();
+	ctl_db_node_set_status(&c.db, "cal", 1, 1, "0.1.0", now_ms(), zones, 1, "{}");
+	for (i = 0; i < ARRAY_SIZE(plays); i++)
+		store_play("cal", plays[i].occ, plays[i].at);
+	CHECK(month_played("2026-11", "cal") == 1 && month_played("2026-12", "cal") == 2 &&
+	      month_played("2027-01", "cal") == 1,
+	      "report months are local: 30 Nov 23:59:50 in November, 1 Dec 00:00:30 and "
+	      "31 Dec 23:59:50 in December, 1 Jan 00:00:30 in January (%lld %lld %lld)",
+	      (long long)month_played("2026-11", "cal"), (long long)month_played("2026-12", "cal"),
+	      (long long)month_played("2027-01", "cal"));
+	CHECK(month_played("2028-02", "cal") == 1 && month_played("2028-03", "cal") == 1 &&
+	      month_played("2027-02", "cal") == 0,
+	      "29 February 2028 23:59:50 counts in February, 1 March 00:00:30 in March");
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -273,6 +346,7 @@ int main(void)
 	test_maint();
 	test_alarm_lifecycle();
 	test_report_csv();
+	test_report_months();
 	ctl_journal_free(&c);
 	ctl_alarms_free(&c);
 	ctl_db_close(&c.db);
