@@ -21,6 +21,30 @@ LDFLAGS ?=
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+else
+# Release hardening, Debian's (dpkg-buildflags with hardening=+all): stack
+# protector, fortified libc calls, full RELRO with immediate binding, PIE.
+# Not in the sanitizer build: ASan replaces the checked libc calls itself and
+# _FORTIFY_SOURCE's inline checks hide errors from it. _FORTIFY_SOURCE needs
+# optimisation (glibc warns without it, and -Werror stops the build), so it
+# is set only when CFLAGS optimise. tests/integration/hardening.sh checks the
+# binaries.
+HARDEN_CFLAGS  := -fstack-protector-strong -fstack-clash-protection -fPIE \
+                  -Wformat -Wformat-security \
+                  $(if $(filter -O1 -O2 -O3 -Os -Og -Ofast,$(CFLAGS)),-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+HARDEN_LDFLAGS := -pie -Wl,-z,relro -Wl,-z,now
+CFLAGS  += $(HARDEN_CFLAGS)
+LDFLAGS += $(HARDEN_LDFLAGS)
+endif
+
+# Objects depend on the flags they were built with: a change of flags (the
+# hardening above, SAN, a CFLAGS on the command line) rebuilds them, instead
+# of linking old objects built without it.
+FLAGS_STAMP := $(O)/.build-flags
+BUILD_FLAGS := $(CC) $(CFLAGS) $(LDFLAGS)
+ifneq ($(file <$(FLAGS_STAMP)),$(BUILD_FLAGS))
+$(shell mkdir -p $(O))
+$(file >$(FLAGS_STAMP),$(BUILD_FLAGS))
 endif
 
 pc = $(shell pkg-config --cflags $(1)) 
@@ -68,22 +92,22 @@ DESTDIR ?=
 
 all: $(BINS)
 
-$(O)/obj/common/%.o: common/%.c
+$(O)/obj/common/%.o: common/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call pc,$(COMMON_PKGS)) -c $< -o $@
-$(O)/obj/node/%.o: node/%.c
+$(O)/obj/node/%.o: node/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Inode $(call pc,$(NODE_PKGS)) -c $< -o $@
-$(O)/obj/import/%.o: import/%.c
+$(O)/obj/import/%.o: import/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iimport $(call pc,$(IMPORT_PKGS) $(COMMON_PKGS)) -c $< -o $@
-$(O)/obj/controller/%.o: controller/%.c
+$(O)/obj/controller/%.o: controller/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icontroller -Iimport $(call pc,$(CTRL_PKGS)) -c $< -o $@
-$(O)/obj/cli/%.o: cli/%.c
+$(O)/obj/cli/%.o: cli/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icli $(call pc,$(CLI_PKGS)) -c $< -o $@
-$(O)/obj/encode/%.o: encode/%.c
+$(O)/obj/encode/%.o: encode/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iimport $(call pc,$(ENCODE_PKGS)) -c $< -o $@
 
@@ -122,9 +146,9 @@ $(O)/tools/%: tests/tools/%.c $(O)/libloaxa.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call pc,$(ALL_PKGS)) $< $(O)/libloaxa.a $(LDFLAGS) \
 		$(call pl,$(ALL_PKGS)) -lm -o $@
-$(PLUGIN): tests/alsa/pcm_loaxapaced.c
+$(PLUGIN): tests/alsa/pcm_loaxapaced.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out -fsanitize% -fno-sanitize%,$(CFLAGS)) -DPIC -fPIC -shared $(call pc,alsa) $< -o $@ $(call pl,alsa) -lm
+	$(CC) $(filter-out -fsanitize% -fno-sanitize% -fPIE,$(CFLAGS)) -DPIC -fPIC -shared $(call pc,alsa) $< -o $@ $(call pl,alsa) -Wl,-z,relro -Wl,-z,now -lm
 
 PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN))
 

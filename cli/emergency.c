@@ -43,7 +43,8 @@ static void usage(FILE *f)
 		"  `loaxa emergency stop` or DURATION (default 30m; e.g. 90s, 10m, 1h).\n"
 		"  Waits up to --timeout (default 10) seconds for every node to confirm.\n"
 		"  --live: after the tone the message is your voice from the controller's\n"
-		"  capture device D (default \"default\"), until Ctrl-C ends the emergency\n"
+		"  capture device D (a name from controller.cfg's capture group; default:\n"
+		"  the first one there), until Ctrl-C ends the emergency\n"
 		"  (--voice FILE: a recording streamed the same way).\n"
 		"clip: make FILE (imported) or stored content the clip NAME (tone, drill,\n"
 		"  flood, storm, fire, all-clear, ...); every node gets it ahead of need.\n");

@@ -6,7 +6,8 @@
  *   loaxa live status [--json]
  *   loaxa live stop [ID]
  *
- * The controller captures from its ALSA device D (default "default"), or
+ * The controller captures from its capture device D (a name from
+ * controller.cfg's capture group; default: the first one there), or
  * streams F (imported first), as 20 ms Opus frames to the nodes, which play
  * them in step MS after capture (default 1000). The command runs until
  * Ctrl-C (or the end of the file), then stops the session and prints its
@@ -41,7 +42,8 @@ static void usage(FILE *f)
 		"       loaxa live status [--json]\n"
 		"       loaxa live stop [ID]\n"
 		"\n"
-		"Speak into the controller's capture device D (default \"default\") or\n"
+		"Speak into the controller's capture device D (a name from the capture\n"
+		"group of controller.cfg; default: the first one there) or\n"
 		"stream file F (or the http(s) stream U) to the nodes now; they play in\n"
 		"step MS after capture (default 1000, 60 to 10000). Ctrl-C (or the end of\n"
 		"F) stops. --relay: level relay (yields to everything), e.g. a VOV program.\n");
@@ -192,8 +194,9 @@ int cmd_live(int argc, char **argv)
 		json_decref(content);
 	} else if (url) {
 		json_object_set_new(req, "url", json_string(url));
-	} else {
-		json_object_set_new(req, "device", json_string(device ? device : "default"));
+	} else if (device) {
+		/* no device: the controller takes its default capture device */
+		json_object_set_new(req, "device", json_string(device));
 	}
 	cli_set_target(req, zone, node);
 	if (latency)

@@ -248,11 +248,21 @@ int cfg_string_list(struct cfg *cfg, const char *field, int required,
 	return 0;
 }
 
+/*
+ * "group.*" in known matches any direct member of group: groups whose
+ * member names are the user's own (capture = { mic = "..."; }).
+ */
 static int cfg_path_known(const char *path, const char *const *known)
 {
-	for (; *known; known++)
+	for (; *known; known++) {
+		size_t n = strlen(*known);
+
 		if (strcmp(path, *known) == 0)
 			return 1;
+		if (n >= 2 && strcmp(*known + n - 2, ".*") == 0 &&
+		    strncmp(path, *known, n - 1) == 0 && !strchr(path + n - 1, '.'))
+			return 1;
+	}
 	return 0;
 }
 

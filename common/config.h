@@ -39,7 +39,8 @@ int cfg_string_list(struct cfg *cfg, const char *field, int required,
 
 /*
  * known: NULL-terminated list of dotted paths of every field and group the
- * daemon understands, e.g. {"site", "mqtt", "mqtt.host", NULL}.
+ * daemon understands, e.g. {"site", "mqtt", "mqtt.host", NULL}. "group.*"
+ * accepts any direct member of group (names chosen by the operator).
  */
 int cfg_reject_unknown(struct cfg *cfg, const char *const *known);
 

@@ -30,6 +30,7 @@ static const char *const ctl_known_fields[] = {
 	"timezone", "schedule", "schedule.horizon_days", "schedule.allowed_hours", "zones",
 	"alarms", "alarms.offline_s", "alarms.clock_error_ms", "alarms.disk_free_mb",
 	"alarms.plan_ack_s", "alarms.miss_ahead_s", "alarms.hook", "alarms.hook_timeout_s",
+	"capture", "capture.*",
 	NULL,
 };
 
@@ -196,6 +197,93 @@ static int ctl_config_security(struct cfg *cfg, const char *dir, struct ctl_conf
 	return bad ? -EINVAL : 0;
 }
 
+/*
+ * capture = { NAME = "ALSA string"; ... }: names checked like zone names
+ * (clients type them), strings non-empty, printable and short. No group:
+ * no capture device, so every live capture request is refused.
+ */
+static int ctl_config_capture(struct cfg *cfg, struct ctl_config *c)
+{
+	config_setting_t *g = config_lookup(&cfg->c, "capture"), *s;
+	int i, n, bad = 0;
+
+	if (!g)
+		return 0;
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		cfg_error(cfg, "capture", "must be a group of names and ALSA devices: "
+			  "capture = { mic = \"hw:1,0\"; };");
+		return -EINVAL;
+	}
+	n = config_setting_length(g);
+	for (i = 0; i < n; i++) {
+		const char *name, *pcm;
+		char field[64];
+		size_t k, len;
+
+		s = config_setting_get_elem(g, (unsigned)i);
+		name = s ? config_setting_name(s) : NULL;
+		if (!name)
+			continue;
+		snprintf(field, sizeof(field), "capture.%s", name);
+		if (!name_valid(name)) {
+			cfg_error(cfg, field, "\"%s\" is not a capture device name: use 1 to 31 "
+				  "characters of a-z, 0-9, '-' and '_', starting with a letter or "
+				  "digit", name);
+			bad = 1;
+			continue;
+		}
+		pcm = config_setting_type(s) == CONFIG_TYPE_STRING ?
+			config_setting_get_string(s) : NULL;
+		len = pcm ? strlen(pcm) : 0;
+		for (k = 0; k < len; k++)
+			if ((unsigned char)pcm[k] < 0x20 || pcm[k] == 0x7f)
+				break;
+		if (!pcm || !len || len >= CTL_CAPTURE_PCM_MAX || k < len) {
+			cfg_error(cfg, field, "must be an ALSA capture device, 1 to %d printable "
+				  "characters (e.g. \"hw:1,0\" or \"plughw:2,0\")",
+				  CTL_CAPTURE_PCM_MAX - 1);
+			bad = 1;
+			continue;
+		}
+		/* libconfig already refuses a name given twice in one group; a name
+		 * that only differs by case does not pass name_valid() */
+		if (c->capture.n >= CTL_CAPTURE_MAX) {
+			cfg_error(cfg, field, "at most %d capture devices", CTL_CAPTURE_MAX);
+			bad = 1;
+			break;
+		}
+		snprintf(c->capture.dev[c->capture.n].name, sizeof(c->capture.dev[0].name),
+			 "%s", name);
+		snprintf(c->capture.dev[c->capture.n].pcm, sizeof(c->capture.dev[0].pcm),
+			 "%s", pcm);
+		c->capture.n++;
+	}
+	return bad ? -EINVAL : 0;
+}
+
+const char *ctl_capture_pcm(const struct ctl_config *c, const char *field, const char *name,
+			    char *err, size_t errlen)
+{
+	size_t i, off;
+	int w;
+
+	for (i = 0; name && i < c->capture.n; i++)
+		if (strcmp(c->capture.dev[i].name, name) == 0)
+			return c->capture.dev[i].pcm;
+	w = snprintf(err, errlen, "%s%s\"%s\" is not a capture device named in "
+		     "controller.cfg (capture = { ... }); known: ", field ? field : "",
+		     field ? ": " : "", name ? name : "");
+	off = w < 0 ? 0 : (size_t)w;
+	if (!c->capture.n && off < errlen)
+		snprintf(err + off, errlen - off, "none (controller.cfg has no capture group)");
+	for (i = 0; i < c->capture.n && off < errlen; i++) {
+		w = snprintf(err + off, errlen - off, "%s%s", i ? ", " : "",
+			     c->capture.dev[i].name);
+		off += w < 0 ? 0 : (size_t)w;
+	}
+	return NULL;
+}
+
 int ctl_config_load(struct ctl_config *c, const char *path)
 {
 	struct cfg cfg;
@@ -294,6 +382,8 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		bad = 1;
 	else if (hook[0] && path_field(&cfg, "alarms.hook", dir, c->alarms.hook,
 				       sizeof(c->alarms.hook)) < 0)
+		bad = 1;
+	if (ctl_config_capture(&cfg, c) < 0)
 		bad = 1;
 
 	cfg_free(&cfg);

@@ -17,6 +17,22 @@
 /* sun_path of struct sockaddr_un holds 108 bytes, NUL included. */
 #define CTL_SOCKET_PATH_MAX 108
 
+/*
+ * Capture devices (microphone, line-in of a VOV/FM receiver) are named in
+ * controller.cfg: capture = { mic = "hw:1,0"; vov = "plughw:2,0"; };
+ * Clients (API, CLI, schedule sources) give only a name; the ALSA string
+ * comes from here. ALSA names are a configuration language (the file
+ * plugin runs `file:'|cmd'` as a shell command), so a client's string must
+ * never reach snd_pcm_open.
+ */
+#define CTL_CAPTURE_MAX 16
+#define CTL_CAPTURE_PCM_MAX 256
+
+struct ctl_capture {
+	char name[32];                  /* name_valid() */
+	char pcm[CTL_CAPTURE_PCM_MAX];  /* the ALSA device string */
+};
+
 struct ctl_config {
 	char path[PATH_MAX];     /* the config file itself */
 	char site[ENVELOPE_SITE_LEN + 1];
@@ -68,6 +84,10 @@ struct ctl_config {
 		char hook[PATH_MAX];     /* program run with the alarm JSON on stdin */
 		int hook_timeout_s;
 	} alarms;
+	struct {
+		struct ctl_capture dev[CTL_CAPTURE_MAX]; /* in file order; dev[0] is the default */
+		size_t n;
+	} capture;
 };
 
 /*
@@ -75,6 +95,14 @@ struct ctl_config {
  * returns 0 or -EINVAL.
  */
 int ctl_config_load(struct ctl_config *c, const char *path);
+
+/*
+ * The ALSA string of the capture device called name (as the client gave it,
+ * for field, or NULL); NULL when controller.cfg names no such device, with
+ * err saying so ("field: ..."), with the known names.
+ */
+const char *ctl_capture_pcm(const struct ctl_config *c, const char *field, const char *name,
+			    char *err, size_t errlen);
 
 /* Defaults of every field (what an empty file but for "site" gives). */
 void ctl_config_defaults(struct ctl_config *c);

@@ -365,7 +365,6 @@ static int parse_start(const char *body, size_t len, struct start_req *r, char *
 	memset(r, 0, sizeof(*r));
 	r->max_s = CTL_EMERGENCY_DEFAULT_MAX_S;
 	r->latency_ms = 500;
-	strcpy(r->device, "default");
 	if (!o)
 		return -EINVAL;
 	if (ctl_json_bool(o, "live", CTL_OPTIONAL, &r->live, err, errlen) < 0 ||
@@ -455,15 +454,24 @@ static void start(struct ctl *c, const struct ctl_principal *who, const char *bo
 	memset(&b, 0, sizeof(b));
 	if (parse_start(body, len, &req, err, sizeof(err)) < 0)
 		goto fail;
-	snprintf(target, targetlen, "%s %s%s %s", req.drill ? "drill" : "emergency",
+	/* no device: the default capture device, the first one in controller.cfg */
+	if (req.live && !req.voice[0] && !req.device[0] && c->cfg.capture.n)
+		snprintf(req.device, sizeof(req.device), "%s", c->cfg.capture.dev[0].name);
+	snprintf(target, targetlen, "%s %s%s %s%s%s", req.drill ? "drill" : "emergency",
 		 req.all ? "all" : req.zone[0] ? "zone " : "node ",
 		 req.all ? "" : req.zone[0] ? req.zone : req.node,
-		 req.clip[0] ? req.clip : req.content);
+		 req.clip[0] ? req.clip : req.content,
+		 req.live && !req.voice[0] ? "live device " : "",
+		 req.live && !req.voice[0] ? req.device : "");
 	if (ctl_auth_check_target(&c->db, who, req.zone, req.node, req.all, "emergency", err,
 				  sizeof(err)) < 0) {
 		*status = 403;
 		goto fail;
 	}
+	/* refused before anything is signed: only controller.cfg's devices */
+	if (req.live && !req.voice[0] &&
+	    !ctl_capture_pcm(&c->cfg, "device", req.device, err, sizeof(err)))
+		goto fail;
 	if (req.live) {
 		/* the message is live; the tone (needed anyway) stands in the records */
 		rc = clip_content(c, "tone", &clip);

@@ -777,7 +777,16 @@ static int session_begin(struct ctl *c, struct session *s, const struct begin_ar
 		s->kind = SRC_URL;
 		snprintf(s->source, sizeof(s->source), "stream %s", a->url);
 	} else {
-		rc = alsa_open(s, a->device, err, errlen);
+		/* every capture source passes here: a->device is a name from the
+		 * client, only controller.cfg's string for it reaches ALSA */
+		const char *pcm = ctl_capture_pcm(&c->cfg, "device", a->device, err, errlen);
+
+		if (!pcm) {
+			*status = 400;
+			rc = -EINVAL;
+			goto fail;
+		}
+		rc = alsa_open(s, pcm, err, errlen);
 		if (rc < 0) {
 			*status = 422;
 			goto fail;
@@ -851,8 +860,12 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 		snprintf(err, sizeof(err), "field \"content\" must be a content id");
 		goto bad;
 	}
-	snprintf(target, targetlen, "%s %s%s", level, all ? "all" : zone[0] ? "zone " : "node ",
-		 all ? "" : zone[0] ? zone : node);
+	/* no source: the default capture device, the first one in controller.cfg */
+	if (!device[0] && !content[0] && !url[0] && c->cfg.capture.n)
+		snprintf(device, sizeof(device), "%s", c->cfg.capture.dev[0].name);
+	/* the audit log keeps which capture device was asked for, refused or not */
+	snprintf(target, targetlen, "%s %s%s%s%s", level, all ? "all" : zone[0] ? "zone " : "node ",
+		 all ? "" : zone[0] ? zone : node, device[0] ? " device " : "", device);
 	if (ctl_auth_check_target(&c->db, who, zone, node, all, level, err, sizeof(err)) < 0) {
 		*status = 403;
 		goto bad;
@@ -863,6 +876,8 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 			 "`loaxa live --file`)");
 		goto bad;
 	}
+	if (device[0] && !ctl_capture_pcm(&c->cfg, "device", device, err, sizeof(err)))
+		goto bad;
 	s = &c->live->s[strcmp(level, "relay") == 0 ? 1 : 0];
 	if (s->active) {
 		*status = 409;
@@ -942,6 +957,10 @@ int ctl_live_relay_start(struct ctl *c, const char *source, char (*nodes)[CTL_NA
 	a.occurrence = occurrence;
 	if (!a.device && !a.url) {
 		snprintf(err, errlen, "source \"%s\" is neither alsa:DEVICE nor url:URL", source);
+		rc = -EINVAL;
+	} else if (a.device && !ctl_capture_pcm(&c->cfg, "source", a.device, err, errlen)) {
+		/* a schedule stored before capture devices were named, or whose
+		 * device was since removed from controller.cfg */
 		rc = -EINVAL;
 	} else {
 		rc = session_begin(c, s, &a, &status, err, errlen);

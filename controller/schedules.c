@@ -271,6 +271,17 @@ static int job_check_world(struct sched_job *job, json_t *conflicts, int with_sc
 					    all.items[i].id, strcmp(all.items[j].file,
 					    "announce") ? "a schedule item" : "an announcement");
 	}
+	/* a relay of a line-in names a capture device of controller.cfg, never
+	 * an ALSA string (ALSA names can run commands: docs/security.md) */
+	for (i = first_new; i < all.n; i++) {
+		const struct sched_item *it = &all.items[i];
+		char why[600];
+
+		if (it->src == SCHED_SRC_RELAY && strncmp(it->source, "alsa:", 5) == 0 &&
+		    !ctl_capture_pcm(&c->cfg, NULL, it->source + 5, why, sizeof(why)))
+			sched_error(&job->msgs, "%s:%d: field \"source\": item \"%s\": %s",
+				    it->file, it->content_line, it->id, why);
+	}
 	rc = load_nodes(c, &nodes, &nn);
 	if (rc < 0)
 		goto out;

@@ -7,12 +7,14 @@
 #   - "vov" (the receiver's line-out): a looped raw program, 0.6 s of 500 Hz
 #     then 0.7 s of silence; "mic" (the operator): the card's own 700 Hz tone,
 #     0.3 s on, 0.4 s off;
-#   a. a schedule relay of alsa:paced_src_vov starts at its time; n1's speaker
+#   The controller names them in controller.cfg (capture = { vov = ...;
+#   mic = ...; }): the schedule and the CLI give only those names;
+#   a. a schedule relay of alsa:vov starts at its time; n1's speaker
 #      plays the program: 500 Hz, 0.6 s sounds, at the level captured, each
 #      sound 1000 ms (the relay latency) after it entered the line-in;
 #   b. a scheduled priority item (2 s of 1200 Hz) preempts the relay at its
 #      time, plays to its end, and the relay plays again after it;
-#   c. `loaxa live --device paced_src_mic --node n1` takes over from the relay:
+#   c. `loaxa live --device mic --node n1` takes over from the relay:
 #      n1 plays the microphone (700 Hz, 0.3 s sounds, 1000 ms after capture);
 #      `loaxa live stop ID` ends it and the relay comes back; `loaxa live stop`
 #      ends the relay and n1 falls silent;
@@ -28,7 +30,7 @@ between() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 
 start_broker || exit 1
 keygen || exit 1
-write_controller_cfg
+write_controller_cfg 'capture = { vov = "paced_src_vov"; mic = "paced_src_mic"; };'
 sox -n -r 48000 -c 1 -b 16 -e signed-integer -t raw "$T/vov.raw" synth 0.6 sine 500 vol 0.25 \
 	pad 0 0.7 2>"$T/sox.log" || { not_ok "sox makes the program"; dump_log "$T/sox.log"; finish; }
 paced_capture_asoundrc vov source "$T/vov.raw"
@@ -115,21 +117,21 @@ hms() { TZ=$TZ_SITE date -d "@$(( $1 / 1000 ))" +%H:%M:%S; }
 sox -n -r 48000 -c 1 -b 16 "$T/notice.wav" synth 2 sine 1200 vol 0.3 2>/dev/null
 cat >"$T/week.cfg" <<EOF
 items = (
-  { id = "vov"; title = "Tiếp sóng Đài Tiếng nói Việt Nam"; source = "alsa:paced_src_vov";
+  { id = "vov"; title = "Tiếp sóng Đài Tiếng nói Việt Nam"; source = "alsa:vov";
     length_min = 2; nodes = ["n1"]; times = ["$(hms "$AT")"]; level = "relay"; },
   { id = "notice"; title = "Thông báo khẩn"; content = "notice.wav"; music = true;
     nodes = ["n1"]; times = ["$(hms "$PT")"]; level = "priority"; }
 );
 EOF
 "$LOAXA" schedule apply "$T/week.cfg" >"$T/apply.log" 2>&1
-check "loaxa schedule apply takes a relay of alsa:paced_src_vov at $(hms "$AT") and a priority item at $(hms "$PT")" \
+check "loaxa schedule apply takes a relay of alsa:vov at $(hms "$AT") and a priority item at $(hms "$PT")" \
 	[ $? = 0 ] || sed 's/^/#   /' "$T/apply.log"
 notice_ready() {
 	node_json n1 | jq -e '[.status.upcoming[]? | select((.id | startswith("o-notice-")) and .ready)] | length == 1' >/dev/null
 }
 check "n1 has the priority item's content before its time" wait_for 20 notice_ready
 
-started() { grep -q "relay o-vov-[0-9]*-[0-9]*-1 of the schedule: alsa:paced_src_vov to 1 node" "$T/controller/controller.log"; }
+started() { grep -q "relay o-vov-[0-9]*-[0-9]*-1 of the schedule: alsa:vov to 1 node" "$T/controller/controller.log"; }
 check "the controller starts the relay from its capture device" \
 	wait_for $(( (AT - $(now_ms)) / 1000 + 10 )) started || dump_logs 20
 S0=$(now_ms)
@@ -175,10 +177,10 @@ check "n1 hears the program again: 500 Hz (${HZ:-?} Hz), sounds of 0.6 s (${RUNS
 check "... still 1000 ms after the line-in" lags_ok vov "$B0" "$(now_ms)"
 
 # ---------------------------------------------------------------- c. live from the microphone
-"$LOAXA" live --device paced_src_mic --node n1 --json >"$T/live.json" 2>"$T/live.err" &
+"$LOAXA" live --device mic --node n1 --json >"$T/live.json" 2>"$T/live.err" &
 LIVEPID=$!
 live_id() { "$LOAXA" live status --json 2>/dev/null | jq -er '.sessions[] | select(.level == "live") | .live'; }
-check "loaxa live --device paced_src_mic starts a live session" wait_for 10 live_id
+check "loaxa live --device mic starts a live session" wait_for 10 live_id
 LID=$(live_id)
 live_playing() { node_json n1 | jq -e '.status.live.level == "live" and .status.live.playing == true' >/dev/null; }
 check "n1 plays the live session instead of the relay" wait_for 10 live_playing
@@ -197,7 +199,7 @@ wait_for 10 cli_done || kill "$LIVEPID"
 wait "$LIVEPID"
 rc=$?
 check "loaxa live exits 0 with the session's figures (status $rc, $(jq -r .frames "$T/live.json" 2>/dev/null) frames from $(jq -r .source "$T/live.json" 2>/dev/null))" \
-	eval '[ $rc = 0 ] && [ "$(jq -r .source "$T/live.json")" = "capture device paced_src_mic" ] && [ "$(jq -r .frames "$T/live.json")" -gt 100 ]' ||
+	eval '[ $rc = 0 ] && [ "$(jq -r .source "$T/live.json")" = "capture device mic" ] && [ "$(jq -r .frames "$T/live.json")" -gt 100 ]' ||
 	sed 's/^/#   /' "$T/live.err"
 relay_back() { grep -Eq "live session l-[0-9a-f]* \(relay, latency [0-9]+ ms\) begins" <(sed -n '/(live) ended/,$p' "$T/n1/node.log"); }
 check "after the live session the relay comes back on n1" wait_for 10 relay_back

@@ -1,6 +1,7 @@
 /*
  * test_config.c - common/config.c: values, defaults, ranges, string lists,
- * unknown fields, and error lines that name file:line: field "x".
+ * unknown fields, and error lines that name file:line: field "x"; the
+ * controller's capture devices (controller.cfg: capture = { NAME = "pcm"; }).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "capture.h"
 #include "config.h"
+#include "ctlcfg.h"
 #include "log.h"
 #include "tap.h"
 #include "util.h"
@@ -259,6 +261,78 @@ static void test_load_errors(void)
 	cfg_free(&cfg);
 }
 
+/* controller.cfg with capture as its 2nd line on. */
+static int load_ctl(struct ctl_config *c, const char *capture, const char **err)
+{
+	char text[1024];
+	int rc;
+
+	snprintf(text, sizeof(text), "site = \"xa-test\";\n%s", capture);
+	write_file_atomic(path, text, strlen(text), 0600);
+	capture_begin();
+	rc = ctl_config_load(c, path);
+	*err = capture_end();
+	return rc;
+}
+
+static void test_ctl_capture(void)
+{
+	static struct ctl_config c;
+	const char *err, *pcm;
+	char why[1024];
+	int rc;
+
+	rc = load_ctl(&c, "capture = {\n  mic = \"hw:1,0\";\n  vov = \"plughw:2,0\";\n};\n",
+		      &err);
+	CHECK(rc == 0 && c.capture.n == 2 && strcmp(c.capture.dev[0].name, "mic") == 0 &&
+	      strcmp(c.capture.dev[0].pcm, "hw:1,0") == 0 &&
+	      strcmp(c.capture.dev[1].name, "vov") == 0 &&
+	      strcmp(c.capture.dev[1].pcm, "plughw:2,0") == 0,
+	      "capture = { mic; vov; } loads two devices, in file order");
+	pcm = ctl_capture_pcm(&c, "device", "vov", why, sizeof(why));
+	CHECK(pcm && strcmp(pcm, "plughw:2,0") == 0, "a name maps to its ALSA string");
+	pcm = ctl_capture_pcm(&c, "device", "file:'|touch /tmp/x'", why, sizeof(why));
+	CHECK(!pcm && strcmp(why, "device: \"file:'|touch /tmp/x'\" is not a capture device "
+			     "named in controller.cfg (capture = { ... }); known: mic, vov") == 0,
+	      "an ALSA string is not a name: refused, naming the field and the known names "
+	      "(%s)", why);
+	CHECK(!ctl_capture_pcm(&c, "device", "hw:1,0", why, sizeof(why)),
+	      "a configured ALSA string is not a name either");
+	CHECK(!ctl_capture_pcm(&c, "device", "MIC", why, sizeof(why)) &&
+	      !ctl_capture_pcm(&c, "device", "", why, sizeof(why)) &&
+	      !ctl_capture_pcm(&c, "device", NULL, why, sizeof(why)),
+	      "names match exactly; empty and absent names are refused");
+
+	rc = load_ctl(&c, "", &err);
+	CHECK(rc == 0 && c.capture.n == 0, "no capture group: no capture device");
+	CHECK(!ctl_capture_pcm(&c, "device", "default", why, sizeof(why)) &&
+	      strstr(why, "known: none (controller.cfg has no capture group)"),
+	      "without the group even \"default\" is refused, saying why (%s)", why);
+
+	rc = load_ctl(&c, "capture = {\n  mic = \"hw:1\";\n  mic = \"hw:2\";\n};\n", &err);
+	snprintf(why, sizeof(why), "%s:4: ", path);
+	CHECK(rc == -EINVAL && strstr(err, why), "a name given twice is an error at its line");
+
+	rc = load_ctl(&c, "capture = {\n  Mic = \"hw:1\";\n  ok = \"hw:2\";\n};\n", &err);
+	CHECK(rc == -EINVAL && names(err, 3, "capture.Mic", "\"Mic\" is not a capture device "
+				     "name: use 1 to 31 characters of a-z"),
+	      "a name that is not a-z0-9-_ is an error naming file:line and the field");
+
+	rc = load_ctl(&c, "capture = {\n  mic = \"\";\n  vov = 2;\n  x = { a = \"hw:1\"; };\n"
+		      "};\n", &err);
+	CHECK(rc == -EINVAL && names(err, 3, "capture.mic", "must be an ALSA capture device") &&
+	      names(err, 4, "capture.vov", "must be an ALSA capture device") &&
+	      names(err, 5, "capture.x", "must be an ALSA capture device"),
+	      "empty, a number, a group: each an error naming its field");
+
+	rc = load_ctl(&c, "capture = \"hw:1\";\n", &err);
+	CHECK(rc == -EINVAL && names(err, 2, "capture", "must be a group"),
+	      "capture as a string is an error");
+	rc = load_ctl(&c, "captur = { mic = \"hw:1\"; };\n", &err);
+	CHECK(rc == -EINVAL && names(err, 2, "captur", "unknown field"),
+	      "a typo of the group is an unknown field");
+}
+
 static void cleanup_dir(void)
 {
 	char cmd[600];
@@ -283,6 +357,7 @@ int main(void)
 	test_errors();
 	test_unknown();
 	test_load_errors();
+	test_ctl_capture();
 	cleanup_dir();
 	TAP_EXIT();
 }

@@ -200,6 +200,10 @@ static void setup(void)
 	snprintf(c.cfg.state_dir, sizeof(c.cfg.state_dir), "%s", dir);
 	snprintf(c.content_dir, sizeof(c.content_dir), "%s/content", dir);
 	snprintf(c.tmp_dir, sizeof(c.tmp_dir), "%s", dir);
+	/* the line-in a relay names (controller.cfg: capture = { vov = "hw:1"; }) */
+	strcpy(c.cfg.capture.dev[0].name, "vov");
+	strcpy(c.cfg.capture.dev[0].pcm, "hw:1");
+	c.cfg.capture.n = 1;
 	mkdir(c.content_dir, 0700);
 	ctl_fixture(&c, &ver, hook);
 
@@ -512,24 +516,43 @@ static void test_too_large(void)
 static void test_relay_plan(void)
 {
 	json_t *reply = NULL, *plan, *it;
+	const char *err;
+	unsigned status;
 	char text[512];
 
 	snprintf(text, sizeof(text),
 		 "items = (\n"
-		 "  { id = \"vov\"; source = \"alsa:hw:1\"; length_min = 30; nodes = [\"n1\"];\n"
+		 "  { id = \"vov\"; source = \"alsa:vov\"; length_min = 30; nodes = [\"n1\"];\n"
 		 "    times = [\"06:00\"]; level = \"relay\"; }\n"
 		 ");\n");
 	CHECK(apply_text(text, &reply) == 200, "a relay item applies");
 	json_decref(reply);
 	plan = plan_of("n1", NULL, NULL);
 	it = json_array_get(json_object_get(plan, "items"), 0);
-	CHECK(it && strcmp(json_string_value(json_object_get(it, "source")), "alsa:hw:1") == 0 &&
+	CHECK(it && strcmp(json_string_value(json_object_get(it, "source")), "alsa:vov") == 0 &&
 	      json_integer_value(json_object_get(it, "until")) -
 			      json_integer_value(json_object_get(it, "at")) == 30 * 60000 &&
 	      !json_object_get(it, "content") &&
 	      strcmp(json_string_value(json_object_get(it, "level")), "relay") == 0,
 	      "a relay goes into the plan with source and until, no content");
 	json_decref(plan);
+
+	/* an ALSA string, not a name of controller.cfg: refused, file:line */
+	snprintf(text, sizeof(text),
+		 "items = (\n"
+		 "  { id = \"vov2\"; source = \"alsa:file:'|touch %s/pwned'\";\n"
+		 "    length_min = 30; nodes = [\"n1\"]; times = [\"07:00\"]; level = \"relay\"; }\n"
+		 ");\n", dir);
+	reply = NULL;
+	status = apply_text(text, &reply);
+	err = json_string_value(json_array_get(json_object_get(reply, "errors"), 0));
+	CHECK(status != 200 && err &&
+	      strstr(err, "week.cfg:2: field \"source\": item \"vov2\": \"file:'|touch ") &&
+	      strstr(err, "is not a capture device named in controller.cfg (capture = { ... }); "
+		     "known: vov"),
+	      "a relay of an ALSA string is refused with file:line, field source (%s)",
+	      err ? err : "no error");
+	json_decref(reply);
 }
 
 /*
@@ -558,7 +581,7 @@ static void test_district(void)
 		 "    times = [\"06:15\", \"18:00\"]; repeat = 3; },\n"
 		 "  { id = \"tb2\"; content = \"%s\"; zones = [\"thon-3\"]; times = [\"07:00\"]; },\n"
 		 "  { id = \"cd\"; content = \"%s\"; zones = [\"all\"]; times = [\"11:30\"]; repeat = 2; },\n"
-		 "  { id = \"relay\"; source = \"alsa:hw:1\"; length_min = 60; zones = [\"all\"];\n"
+		 "  { id = \"relay\"; source = \"alsa:vov\"; length_min = 60; zones = [\"all\"];\n"
 		 "    times = [\"19:00\"]; level = \"relay\"; }\n"
 		 ");\n", content_id, content_id, content_id, content_id, content_id);
 	t0 = mono_ms();
