@@ -50,7 +50,7 @@ run_one() {
 	fi
 	passed=$((passed + ok))
 	failed=$((failed + nok))
-	printf '%-34s %4d ok %3d failed  %3ss\n' "$name" "$ok" "$nok" "$(( $(date +%s) - start ))"
+	printf '%-50s %4d ok %3d failed  %3ss\n' "$name" "$ok" "$nok" "$(( $(date +%s) - start ))"
 	if [ "$nok" -gt 0 ]; then
 		failures+=("$name")
 		grep '^not ok - ' "$log" | sed 's/^/    /'
@@ -95,6 +95,9 @@ MATRIX_UNIT_SOME="test_security"
 MATRIX_INTEGRATION="schedule"
 MATRIX_INTEGRATION_SOME="schedule_e2e plan_node"
 MATRIX_SOME="2026-12-07 17:03:00|2026-12-31 23:59:50"
+# a relay of the schedule whose times cross midnight
+MATRIX_INTEGRATION_MIDNIGHT="relay_capture"
+MATRIX_MIDNIGHT="2026-12-07 23:59:50"
 
 if [ "${MATRIX:-1}" != 0 ]; then
 	for at in "${MATRIX_INSTANTS[@]}"; do
@@ -110,6 +113,7 @@ if [ "${MATRIX:-1}" != 0 ]; then
 		done
 		its=$MATRIX_INTEGRATION
 		[ $some = 1 ] && its="$its $MATRIX_INTEGRATION_SOME"
+		[ "$at" = "$MATRIX_MIDNIGHT" ] && its="$its $MATRIX_INTEGRATION_MIDNIGHT"
 		for i in $its; do
 			run_one "matrix/$label+07/integration/$i" tests/at.sh "$at +07" \
 				bash "tests/integration/$i.sh"
