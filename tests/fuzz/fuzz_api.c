@@ -65,6 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (rc == 0 && strcmp(ev.node, "n1") != 0)
 			abort();
+		if (rc == 0)
+			free(ev.data); /* the event's JSON text, as ctl_nodes_on_event frees it */
 		break;
 	case 3:
 		o = ctl_json_object(data + 1, size - 1, err, sizeof(err));
