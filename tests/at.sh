@@ -34,4 +34,10 @@ case "${ASAN_OPTIONS:-}" in
 *verify_asan_link_order*) ;;
 *) export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0" ;;
 esac
+# Already under a fake clock (a whole `make test` run by tests/at.sh, whose
+# matrix calls tests/at.sh again): the faketime wrapper would read the outer
+# fake "now" and compute its offset from it, so leave the outer clock first.
+case "${LD_PRELOAD:-}" in
+*faketime*) unset LD_PRELOAD FAKETIME FAKETIME_SHARED FAKETIME_DONT_FAKE_MONOTONIC ;;
+esac
 exec env TZ=UTC faketime --exclude-monotonic "$stamp" env -u TZ ${TZ:+TZ="$TZ"} "$@"
