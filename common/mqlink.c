@@ -285,7 +285,7 @@ void mqlink_handle(struct mqlink *l, const struct pollfd *p)
 		    (p->revents & POLLOUT))
 			mosquitto_loop_write(l->m, 1);
 		if (l->state == MQLINK_HANDSHAKE && mosquitto_socket(l->m) < 0)
-			attempt_failed(l, "TLS handshake failed");
+			attempt_failed(l, "the connection closed during the handshake");
 		else if (l->state == MQLINK_HANDSHAKE && (p->revents & (dead | POLLRDHUP)))
 			abandon(l, "the broker closed the connection");
 		return;
@@ -315,7 +315,7 @@ void mqlink_tick(struct mqlink *l)
 		break;
 	case MQLINK_HANDSHAKE:
 		if (mosquitto_socket(l->m) < 0)
-			attempt_failed(l, "TLS handshake failed");
+			attempt_failed(l, "the connection closed during the handshake");
 		else if (now >= l->deadline_ms)
 			abandon(l, "no CONNACK within the handshake timeout");
 		break;
