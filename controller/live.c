@@ -28,6 +28,7 @@
 #include "envelope.h"
 #include "livebody.h"
 #include "log.h"
+#include "mqlink.h"
 #include "util.h"
 
 #define FRAME 960                 /* 20 ms at 48 kHz */
@@ -99,8 +100,8 @@ struct session {
 struct ctl_live {
 	struct mosquitto *m;
 	char client_id[80];
+	struct mqlink link;       /* when and how it (re)connects: common/mqlink.h */
 	int connected;
-	int64_t retry_mono;
 	struct session s[2];      /* [0] live, [1] relay */
 	char stopped_occ[80];     /* a relay of the schedule the operator stopped */
 	int pfd_base;             /* where our fds sit in this round */
@@ -132,9 +133,11 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	struct ctl *c = arg;
 
 	(void)m;
+	mqlink_on_connect(&c->live->link, rc);
 	if (rc != 0) {
-		log_warnx("the MQTT broker refused the live connection: %s",
-			  mosquitto_connack_string(rc));
+		/* a credential error backs off like any refusal (mqlink.h), up to 30 s */
+		log_warnx("the MQTT broker at %s:%d refused the live connection: %s",
+			  c->cfg.mqtt.host, c->cfg.mqtt.port, mosquitto_connack_string(rc));
 		return;
 	}
 	c->live->connected = 1;
@@ -146,27 +149,25 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
 {
 	struct ctl *c = arg;
 
-	(void)m;
-	if (c->live->connected && !c->stopping)
-		log_warnx("lost the live connection to the MQTT broker (%s); reconnecting",
-			  rc == 0 ? "closed" : mosquitto_strerror(rc));
-	c->live->connected = 0;
-	c->live->retry_mono = mono_ms() + 1000;
-}
-
-static void attempt_connect(struct ctl *c)
-{
 	struct ctl_live *L = c->live;
-	int rc = mosquitto_connect_async(L->m, c->cfg.mqtt.host, c->cfg.mqtt.port,
-					 c->cfg.mqtt.keepalive);
+	int was = L->connected, ms;
+	enum mqlink_loss what;
 
-	if (rc != MOSQ_ERR_SUCCESS) {
-		log_debug("live connection: cannot connect yet: %s", rc == MOSQ_ERR_ERRNO ?
-			  strerror(errno) : mosquitto_strerror(rc));
-		L->retry_mono = mono_ms() + 2000;
-	} else {
-		L->retry_mono = 0;
-	}
+	(void)m;
+	L->connected = 0;
+	/* the link schedules the retry (jittered back-off, mqlink.h) */
+	what = mqlink_on_disconnect(&L->link, c->stopping);
+	if (c->stopping || what == MQLINK_IGNORED)
+		return;
+	ms = L->link.last_delay_ms;
+	if (was)
+		log_warnx("lost the live connection to the MQTT broker (%s); reconnecting "
+			  "in %d.%d s", rc == 0 ? "closed" : mosquitto_strerror(rc),
+			  ms / 1000, ms % 1000 / 100);
+	else
+		log_warnx("cannot connect the live connection to the MQTT broker (%s); "
+			  "retrying in %d.%d s", rc == MOSQ_ERR_ERRNO ? strerror(errno) :
+			  mosquitto_strerror(rc), ms / 1000, ms % 1000 / 100);
 }
 
 int ctl_live_start(struct ctl *c)
@@ -174,6 +175,8 @@ int ctl_live_start(struct ctl *c)
 	struct ctl_live *L = c->live;
 
 	snprintf(L->client_id, sizeof(L->client_id), "%s-controller-live", c->cfg.site);
+	mqlink_init(&L->link, "live", c->cfg.mqtt.host, c->cfg.mqtt.port,
+		    c->cfg.mqtt.keepalive);
 	L->m = mosquitto_new(L->client_id, true, c);
 	if (!L->m) {
 		log_errorx("cannot create the MQTT live client: %s", strerror(errno));
@@ -196,7 +199,8 @@ int ctl_live_start(struct ctl *c)
 	}
 	mosquitto_connect_callback_set(L->m, on_connect);
 	mosquitto_disconnect_callback_set(L->m, on_disconnect);
-	attempt_connect(c);
+	L->link.m = L->m;
+	mqlink_tick(&L->link); /* starts the first attempt */
 	return 0;
 }
 
@@ -274,7 +278,8 @@ static void flush_batch(struct ctl *c, struct session *s, int last)
 	if (s->ntopics)
 		s->payload_bytes_sent += s->pending_payload * s->ntopics;
 	s->pending_payload = 0;
-	mosquitto_loop_write(c->live->m, 1);
+	if (c->live->connected)
+		mosquitto_loop_write(c->live->m, 1);
 	free(env);
 }
 
@@ -1075,21 +1080,14 @@ void ctl_live_api(struct ctl *c, const struct ctl_principal *who, const char *me
 int ctl_live_pollfds(struct ctl *c, struct pollfd *pfds, int max)
 {
 	struct ctl_live *L = c->live;
-	int n = 0, i, sock;
+	int n = 0, i;
 
 	if (!L || !L->m)
 		return 0;
 	L->pfd_count = 0;
-	sock = mosquitto_socket(L->m);
-	if (sock >= 0 && n < max) {
-		pfds[n].fd = sock;
-		pfds[n].events = POLLIN | (mosquitto_want_write(L->m) ? POLLOUT : 0);
-		pfds[n].revents = 0;
-		n++;
-	} else if (n < max) {
-		pfds[n].fd = -1; /* keeps the indexes fixed */
-		pfds[n].events = 0;
-		pfds[n].revents = 0;
+	if (n < max) {
+		/* slot 0 always: fd -1 when there is nothing to poll (fixed indexes) */
+		mqlink_pollfd(&L->link, &pfds[n]);
 		n++;
 	}
 	for (i = 0; i < 2; i++) {
@@ -1119,12 +1117,7 @@ void ctl_live_handle(struct ctl *c, const struct pollfd *pfds, int n)
 
 	if (!L->m || n <= 0)
 		return;
-	if (pfds[0].fd >= 0) {
-		if (pfds[0].revents & (POLLIN | POLLHUP | POLLERR))
-			mosquitto_loop_read(L->m, 1);
-		if (pfds[0].revents & POLLOUT)
-			mosquitto_loop_write(L->m, 1);
-	}
+	mqlink_handle(&L->link, &pfds[0]);
 	for (i = 0; i < 2 && k < n; i++) {
 		struct session *s = &L->s[i];
 
@@ -1162,14 +1155,8 @@ void ctl_live_tick(struct ctl *c)
 
 	if (!L->m)
 		return;
-	if (!L->connected && L->retry_mono && mono_ms() >= L->retry_mono) {
-		if (mosquitto_socket(L->m) >= 0)
-			mosquitto_reconnect_async(L->m);
-		else
-			attempt_connect(c);
-		L->retry_mono = mono_ms() + 2000;
-	}
-	mosquitto_loop_misc(L->m);
+	if (!c->stopping)
+		mqlink_tick(&L->link);
 	for (i = 0; i < 2; i++) {
 		struct session *s = &L->s[i];
 
@@ -1198,11 +1185,8 @@ void ctl_live_free(struct ctl *c)
 	for (i = 0; i < 2; i++)
 		session_end(c, &L->s[i], "the controller stops");
 	if (L->m) {
-		if (mosquitto_socket(L->m) >= 0) {
-			mosquitto_disconnect(L->m);
-			mosquitto_loop_write(L->m, 1);
-		}
-		mosquitto_destroy(L->m);
+		mqlink_stop(&L->link); /* DISCONNECT if up, then destroy */
+		L->m = NULL;
 	}
 	free(L);
 	c->live = NULL;

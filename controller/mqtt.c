@@ -18,10 +18,6 @@
 #include "timesvc.h"
 #include "util.h"
 
-#define BACKOFF_MAX_S 30
-/* A connection that lasts less than this does not reset the backoff. */
-#define STABLE_MS 10000
-
 static const char *mosq_reason(int rc)
 {
 	if (rc == MOSQ_ERR_ERRNO)
@@ -43,22 +39,10 @@ void ctl_mqtt_init(struct ctl *c)
 		conn->name = k == CTL_CONN_CTL ? "control" : "bulk";
 		snprintf(conn->client_id, sizeof(conn->client_id), "%s-controller-%s",
 			 c->cfg.site, k == CTL_CONN_CTL ? "ctl" : "bulk");
-		conn->backoff_s = 1;
+		mqlink_init(&conn->link, conn->name, c->cfg.mqtt.host, c->cfg.mqtt.port,
+			    c->cfg.mqtt.keepalive);
 		conn->pollfd_index = -1;
 	}
-}
-
-static void schedule_retry(struct ctl_mqtt_conn *conn)
-{
-	conn->retry_at_ms = mono_ms() + (int64_t)conn->backoff_s * 1000;
-	if (conn->retry_at_ms == 0)
-		conn->retry_at_ms = 1;
-}
-
-static void grow_backoff(struct ctl_mqtt_conn *conn)
-{
-	conn->backoff_s = conn->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S
-							       : conn->backoff_s * 2;
 }
 
 static void subscribe(struct ctl *c, struct ctl_mqtt_conn *conn, const char *kind)
@@ -81,6 +65,7 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	struct ctl *c = conn->owner;
 
 	(void)m;
+	mqlink_on_connect(&conn->link, rc);
 	if (rc != 0) {
 		log_warnx("the MQTT broker at %s:%d refused the %s connection: %s",
 			  c->cfg.mqtt.host, c->cfg.mqtt.port, conn->name,
@@ -89,7 +74,6 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	}
 	conn->connected = 1;
 	conn->connected_at_ms = mono_ms();
-	conn->retry_at_ms = 0;
 	conn->unacked = 0;
 	log_info("connected to the MQTT broker at %s:%d (%s connection, client id %s)",
 		 c->cfg.mqtt.host, c->cfg.mqtt.port, conn->name, conn->client_id);
@@ -107,37 +91,32 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
 	struct ctl_mqtt_conn *conn = arg;
 	struct ctl *c = conn->owner;
 	int was = conn->connected;
+	enum mqlink_loss what;
+	int ms;
 
 	(void)m;
 	conn->connected = 0;
 	if (conn == &c->mqtt.conn[CTL_CONN_BULK])
 		ctl_delivery_reset(c);
-	if (c->stopping)
+	/* the link schedules the retry (jittered back-off, mqlink.h) */
+	what = mqlink_on_disconnect(&conn->link, c->stopping);
+	if (c->stopping || what == MQLINK_IGNORED)
 		return;
-	/*
-	 * Only a connection that held for a while resets the delay: a broker
-	 * that drops us right away (a second client with our client id, an
-	 * ACL) must not be hammered once a second.
-	 */
-	if (was && mono_ms() - conn->connected_at_ms >= STABLE_MS) {
-		conn->backoff_s = 1;
-		conn->short_lived = 0;
-	} else if (was && ++conn->short_lived % 5 == 3) {
+	ms = conn->link.last_delay_ms;
+	if (was && conn->link.short_lived % 5 == 3)
 		log_warnx("the MQTT broker keeps dropping the %s connection right after it "
 			  "is made: is another client using the client id %s (a second "
 			  "controller for site %s)?", conn->name, conn->client_id,
 			  c->cfg.site);
-	}
-	schedule_retry(conn);
 	if (was)
 		log_warnx("lost the %s connection to the MQTT broker at %s:%d (%s); "
-			  "reconnecting in %d s", conn->name, c->cfg.mqtt.host,
-			  c->cfg.mqtt.port, mosq_reason(rc), conn->backoff_s);
+			  "reconnecting in %d.%d s", conn->name, c->cfg.mqtt.host,
+			  c->cfg.mqtt.port, rc == 0 ? "closed" : mosq_reason(rc),
+			  ms / 1000, ms % 1000 / 100);
 	else
 		log_warnx("cannot connect the %s connection to the MQTT broker at %s:%d "
-			  "(%s); retrying in %d s", conn->name, c->cfg.mqtt.host,
-			  c->cfg.mqtt.port, mosq_reason(rc), conn->backoff_s);
-	grow_backoff(conn);
+			  "(%s); retrying in %d.%d s", conn->name, c->cfg.mqtt.host,
+			  c->cfg.mqtt.port, mosq_reason(rc), ms / 1000, ms % 1000 / 100);
 }
 
 static void on_publish(struct mosquitto *m, void *arg, int mid)
@@ -223,30 +202,6 @@ unexpected:
 		  ctl_printable(safe, sizeof(safe), topic));
 }
 
-static void attempt_connect(struct ctl *c, struct ctl_mqtt_conn *conn)
-{
-	int rc;
-
-	conn->retry_at_ms = 0;
-	if (!conn->started) {
-		conn->started = 1;
-		rc = mosquitto_connect_async(conn->m, c->cfg.mqtt.host, c->cfg.mqtt.port,
-					     c->cfg.mqtt.keepalive);
-	} else {
-		rc = mosquitto_reconnect_async(conn->m);
-	}
-	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_CONN_PENDING) {
-		log_debug("connecting the %s connection to %s:%d", conn->name,
-			  c->cfg.mqtt.host, c->cfg.mqtt.port);
-		return;
-	}
-	schedule_retry(conn);
-	log_warnx("cannot connect the %s connection to the MQTT broker at %s:%d (%s); "
-		  "retrying in %d s", conn->name, c->cfg.mqtt.host, c->cfg.mqtt.port,
-		  mosq_reason(rc), conn->backoff_s);
-	grow_backoff(conn);
-}
-
 int ctl_mqtt_start(struct ctl *c)
 {
 	struct ctl_mqtt *mq = &c->mqtt;
@@ -292,7 +247,8 @@ int ctl_mqtt_start(struct ctl *c)
 		mosquitto_disconnect_callback_set(conn->m, on_disconnect);
 		mosquitto_message_callback_set(conn->m, on_message);
 		mosquitto_publish_callback_set(conn->m, on_publish);
-		attempt_connect(c, conn);
+		conn->link.m = conn->m;
+		mqlink_tick(&conn->link); /* starts the first attempt */
 	}
 	return 0;
 }
@@ -307,12 +263,7 @@ void ctl_mqtt_stop(struct ctl *c)
 
 		if (!conn->m)
 			continue;
-		if (mosquitto_socket(conn->m) >= 0) {
-			mosquitto_disconnect(conn->m);
-			/* push the DISCONNECT out (best effort, non-blocking socket) */
-			mosquitto_loop_write(conn->m, 1);
-		}
-		mosquitto_destroy(conn->m);
+		mqlink_stop(&conn->link); /* DISCONNECT if up, then destroy */
 		conn->m = NULL;
 		conn->connected = 0;
 	}
@@ -328,16 +279,10 @@ int ctl_mqtt_pollfds(struct ctl *c, struct pollfd *pfds, int max)
 
 	for (k = 0; k < 2; k++) {
 		struct ctl_mqtt_conn *conn = &c->mqtt.conn[k];
-		int sock = conn->m ? mosquitto_socket(conn->m) : -1;
 
 		conn->pollfd_index = -1;
-		if (sock < 0 || n >= max)
+		if (n >= max || !mqlink_pollfd(&conn->link, &pfds[n]))
 			continue;
-		pfds[n].fd = sock;
-		pfds[n].events = POLLIN;
-		if (mosquitto_want_write(conn->m))
-			pfds[n].events |= POLLOUT;
-		pfds[n].revents = 0;
 		conn->pollfd_index = n++;
 	}
 	return n;
@@ -349,40 +294,24 @@ void ctl_mqtt_handle(struct ctl *c, const struct pollfd *pfds)
 
 	for (k = 0; k < 2; k++) {
 		struct ctl_mqtt_conn *conn = &c->mqtt.conn[k];
-		const struct pollfd *p;
-		int rc = MOSQ_ERR_SUCCESS;
 
 		if (conn->pollfd_index < 0 || !conn->m)
 			continue;
-		p = &pfds[conn->pollfd_index];
-		if (p->revents & (POLLIN | POLLERR | POLLHUP))
-			rc = mosquitto_loop_read(conn->m, 1);
-		if (rc == MOSQ_ERR_SUCCESS && (p->revents & POLLOUT) &&
-		    mosquitto_socket(conn->m) == p->fd)
-			mosquitto_loop_write(conn->m, 1);
+		mqlink_handle(&conn->link, &pfds[conn->pollfd_index]);
 	}
 }
 
 void ctl_mqtt_tick(struct ctl *c)
 {
-	int64_t now = mono_ms();
 	int k;
 
+	if (c->stopping)
+		return;
 	for (k = 0; k < 2; k++) {
 		struct ctl_mqtt_conn *conn = &c->mqtt.conn[k];
 
-		if (!conn->m)
-			continue;
-		if (mosquitto_socket(conn->m) >= 0) {
-			mosquitto_loop_misc(conn->m);
-			continue;
-		}
-		if (c->stopping)
-			continue;
-		if (!conn->retry_at_ms)
-			schedule_retry(conn);
-		else if (now >= conn->retry_at_ms)
-			attempt_connect(c, conn);
+		if (conn->m)
+			mqlink_tick(&conn->link);
 	}
 }
 

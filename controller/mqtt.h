@@ -9,10 +9,12 @@
  * libmosquitto runs in its external-loop mode: main.c polls the sockets
  * (ctl_mqtt_pollfds) and calls ctl_mqtt_handle with what poll() said;
  * ctl_mqtt_tick (once a second) sends keepalives and reconnects a lost
- * connection with a growing delay (1, 2, 4 ... 30 s; back to 1 s only after
- * a connection held 10 s, so a broker that drops us at once - a duplicate
- * client id - is not hammered). On every (re)connect the subscriptions are
- * made again (clean sessions).
+ * connection. When and how is common/mqlink.h: a plain TCP probe before
+ * libmosquitto's TLS handshake (a broker that is away must not make us spin
+ * or crash: issue 13), a handshake deadline, and a jittered back-off that
+ * returns to 1 s only after a connection held 10 s, so a broker that drops
+ * us at once - a duplicate client id - is not hammered. On every
+ * (re)connect the subscriptions are made again (clean sessions).
  *
  * Incoming messages are untrusted: ctl_mqtt_route checks the topic and
  * size and hands the payload to nodes.c or delivery.c.
@@ -23,6 +25,8 @@
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "mqlink.h"
 
 struct ctl;
 struct mosquitto;
@@ -37,13 +41,10 @@ struct ctl_mqtt_conn {
 	struct ctl *owner;
 	const char *name;          /* "control" or "bulk", for the log */
 	char client_id[64];
-	int started;               /* a first connect was attempted */
+	struct mqlink link;        /* when and how it (re)connects: common/mqlink.h */
 	int connected;             /* CONNACK accepted and subscribed */
-	int64_t retry_at_ms;       /* monotonic; 0 = no reconnect pending */
-	int backoff_s;
 	int unacked;               /* QoS 1 publishes not yet acknowledged */
 	int64_t connected_at_ms;   /* monotonic, of the last CONNACK */
-	int short_lived;           /* connections in a row dropped within 10 s */
 	int pollfd_index;          /* where its socket sits in this round's pollfds */
 };
 

@@ -20,7 +20,6 @@
 #include "status.h"
 #include "util.h"
 
-#define BACKOFF_MAX_S 30
 /* How long a clean stop waits for the broker to acknowledge the last publishes. */
 #define STOP_FLUSH_MS 2000
 
@@ -29,17 +28,6 @@ static const char *mosq_reason(int rc)
 	if (rc == MOSQ_ERR_ERRNO)
 		return strerror(errno);
 	return mosquitto_strerror(rc);
-}
-
-static void schedule_retry(struct node_mqtt_conn *conn)
-{
-	conn->retry_at_ms = mono_ms() + (int64_t)conn->backoff_s * 1000;
-}
-
-static void grow_backoff(struct node_mqtt_conn *conn)
-{
-	conn->backoff_s = conn->backoff_s * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S
-							       : conn->backoff_s * 2;
 }
 
 static void subscribe(struct node_mqtt_conn *conn, const char *topic)
@@ -61,15 +49,15 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	size_t i;
 
 	(void)m;
+	/* the back-off is reset only once this connection has held (mqlink.h) */
+	mqlink_on_connect(&conn->link, rc);
 	if (rc != 0) {
 		log_warnx("the MQTT broker at %s:%d refused the %s connection: %s",
 			  n->cfg.mqtt.host, n->cfg.mqtt.port, conn->name,
 			  mosquitto_connack_string(rc));
-		return; /* the broker closes the socket: the tick schedules a retry */
+		return; /* the broker closes the socket: on_disconnect backs off */
 	}
 	conn->connected = 1;
-	conn->backoff_s = 1;
-	conn->retry_at_ms = 0;
 	conn->unacked = 0;
 	log_info("connected to the MQTT broker at %s:%d (%s connection, client id %s)",
 		 n->cfg.mqtt.host, n->cfg.mqtt.port, conn->name, conn->client_id);
@@ -108,25 +96,28 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
 	struct node_mqtt_conn *conn = arg;
 	struct node *n = conn->owner;
 	int was = conn->connected;
+	enum mqlink_loss what;
+	int ms;
 
 	(void)m;
 	conn->connected = 0;
 	conn->unacked = 0;
 	if (conn == &n->mqtt.conn[NODE_CONN_CTL])
 		events_on_disconnect(n);
-	if (n->stopping)
+	/* the link schedules the retry (jittered back-off, mqlink.h) */
+	what = mqlink_on_disconnect(&conn->link, n->stopping);
+	if (n->stopping || what == MQLINK_IGNORED)
 		return;
-	schedule_retry(conn);
+	ms = conn->link.last_delay_ms;
 	if (was)
 		log_warnx("lost the %s connection to the MQTT broker at %s:%d (%s); "
-			  "reconnecting in %d s", conn->name, n->cfg.mqtt.host,
+			  "reconnecting in %d.%d s", conn->name, n->cfg.mqtt.host,
 			  n->cfg.mqtt.port, rc == 0 ? "closed" : mosq_reason(rc),
-			  conn->backoff_s);
+			  ms / 1000, ms % 1000 / 100);
 	else
 		log_warnx("cannot connect the %s connection to the MQTT broker at %s:%d "
-			  "(%s); retrying in %d s", conn->name, n->cfg.mqtt.host,
-			  n->cfg.mqtt.port, mosq_reason(rc), conn->backoff_s);
-	grow_backoff(conn);
+			  "(%s); retrying in %d.%d s", conn->name, n->cfg.mqtt.host,
+			  n->cfg.mqtt.port, mosq_reason(rc), ms / 1000, ms % 1000 / 100);
 }
 
 static void on_publish(struct mosquitto *m, void *arg, int mid)
@@ -151,30 +142,6 @@ static void on_message(struct mosquitto *m, void *arg,
 	cmd_on_message(conn->owner, msg->topic, msg->payload, (size_t)msg->payloadlen);
 }
 
-static void attempt_connect(struct node *n, struct node_mqtt_conn *conn)
-{
-	int rc;
-
-	conn->retry_at_ms = 0;
-	if (!conn->started) {
-		conn->started = 1;
-		rc = mosquitto_connect_async(conn->m, n->cfg.mqtt.host, n->cfg.mqtt.port,
-					     n->cfg.mqtt.keepalive);
-	} else {
-		rc = mosquitto_reconnect_async(conn->m);
-	}
-	if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_CONN_PENDING) {
-		log_debug("connecting the %s connection to %s:%d", conn->name,
-			  n->cfg.mqtt.host, n->cfg.mqtt.port);
-		return;
-	}
-	schedule_retry(conn);
-	log_warnx("cannot connect the %s connection to the MQTT broker at %s:%d (%s); "
-		  "retrying in %d s", conn->name, n->cfg.mqtt.host, n->cfg.mqtt.port,
-		  mosq_reason(rc), conn->backoff_s);
-	grow_backoff(conn);
-}
-
 int node_mqtt_start(struct node *n)
 {
 	struct node_mqtt *mq = &n->mqtt;
@@ -191,7 +158,8 @@ int node_mqtt_start(struct node *n)
 		conn->name = k == NODE_CONN_CTL ? "control" : "bulk";
 		snprintf(conn->client_id, sizeof(conn->client_id), "%s-%s-%s", n->cfg.site,
 			 n->cfg.node, k == NODE_CONN_CTL ? "ctl" : "bulk");
-		conn->backoff_s = 1;
+		mqlink_init(&conn->link, conn->name, n->cfg.mqtt.host, n->cfg.mqtt.port,
+			    n->cfg.mqtt.keepalive);
 		conn->pfd_index = -1;
 		conn->m = mosquitto_new(conn->client_id, true, conn);
 		if (!conn->m) {
@@ -240,7 +208,8 @@ int node_mqtt_start(struct node *n)
 		mosquitto_disconnect_callback_set(conn->m, on_disconnect);
 		mosquitto_message_callback_set(conn->m, on_message);
 		mosquitto_publish_callback_set(conn->m, on_publish);
-		attempt_connect(n, conn);
+		conn->link.m = conn->m;
+		mqlink_tick(&conn->link); /* starts the first attempt */
 	}
 	return 0;
 }
@@ -283,16 +252,10 @@ int node_mqtt_pollfds(struct node *n, struct pollfd *pfds, int max)
 
 	for (k = 0; k < NODE_CONN_N; k++) {
 		struct node_mqtt_conn *conn = &n->mqtt.conn[k];
-		int sock = conn->m ? mosquitto_socket(conn->m) : -1;
 
 		conn->pfd_index = -1;
-		if (sock < 0 || cnt >= max)
+		if (cnt >= max || !mqlink_pollfd(&conn->link, &pfds[cnt]))
 			continue;
-		pfds[cnt].fd = sock;
-		pfds[cnt].events = POLLIN;
-		if (mosquitto_want_write(conn->m))
-			pfds[cnt].events |= POLLOUT;
-		pfds[cnt].revents = 0;
 		conn->pfd_index = cnt++;
 	}
 	return cnt;
@@ -304,46 +267,24 @@ void node_mqtt_handle(struct node *n, const struct pollfd *pfds)
 
 	for (k = 0; k < NODE_CONN_N; k++) {
 		struct node_mqtt_conn *conn = &n->mqtt.conn[k];
-		const struct pollfd *p;
-		int rc = MOSQ_ERR_SUCCESS;
 
 		if (conn->pfd_index < 0 || !conn->m)
 			continue;
-		p = &pfds[conn->pfd_index];
-		if (p->revents & (POLLIN | POLLERR | POLLHUP))
-			rc = mosquitto_loop_read(conn->m, 1);
-		if (rc == MOSQ_ERR_SUCCESS && (p->revents & POLLOUT) &&
-		    mosquitto_socket(conn->m) == p->fd)
-			mosquitto_loop_write(conn->m, 1);
+		mqlink_handle(&conn->link, &pfds[conn->pfd_index]);
 	}
 }
 
 void node_mqtt_tick(struct node *n)
 {
-	int64_t now = mono_ms();
 	int k;
 
+	if (n->stopping)
+		return;
 	for (k = 0; k < NODE_CONN_N; k++) {
 		struct node_mqtt_conn *conn = &n->mqtt.conn[k];
 
-		if (!conn->m)
-			continue;
-		if (mosquitto_socket(conn->m) >= 0) {
-			mosquitto_loop_misc(conn->m);
-			continue;
-		}
-		if (conn->connected) {
-			/* socket gone without the callback (should not happen) */
-			conn->connected = 0;
-		}
-		if (n->stopping)
-			continue;
-		if (!conn->retry_at_ms) {
-			schedule_retry(conn);
-			grow_backoff(conn);
-		} else if (now >= conn->retry_at_ms) {
-			attempt_connect(n, conn);
-		}
+		if (conn->m)
+			mqlink_tick(&conn->link);
 	}
 }
 
@@ -353,20 +294,10 @@ int64_t node_mqtt_next_deadline(const struct node *n)
 	int k;
 
 	for (k = 0; k < NODE_CONN_N; k++) {
-		const struct node_mqtt_conn *conn = &n->mqtt.conn[k];
+		int64_t d = mqlink_next_deadline(&n->mqtt.conn[k].link);
 
-		if (!conn->m)
-			continue;
-		if (mosquitto_socket(conn->m) >= 0) {
-			/* keepalive pings: loop_misc at least once a second */
-			int64_t s = mono_ms() + 1000;
-			if (s < t)
-				t = s;
-		} else if (conn->retry_at_ms && conn->retry_at_ms < t) {
-			t = conn->retry_at_ms;
-		} else if (!conn->retry_at_ms) {
-			t = 0;
-		}
+		if (d < t)
+			t = d;
 	}
 	return t;
 }
@@ -419,11 +350,7 @@ void node_mqtt_stop(struct node *n)
 
 		if (!conn->m)
 			continue;
-		if (mosquitto_socket(conn->m) >= 0) {
-			mosquitto_disconnect(conn->m);
-			mosquitto_loop_write(conn->m, 1);
-		}
-		mosquitto_destroy(conn->m);
+		mqlink_stop(&conn->link); /* DISCONNECT if up, then destroy */
 		conn->m = NULL;
 		conn->connected = 0;
 	}

@@ -10,8 +10,12 @@
  * Bulk content never queues in front of a command this way. Both run on
  * libmosquitto's external loop: the caller polls their sockets
  * (node_mqtt_pollfds / node_mqtt_handle) and calls node_mqtt_tick often
- * (keepalive, reconnects with a backoff of 1, 2, 4 ... 30 s). Connecting is
- * asynchronous: the loop never waits for the broker.
+ * (keepalive, reconnects). Connecting is asynchronous: the loop never waits
+ * for the broker. When and how is common/mqlink.h, shared with the
+ * controller: a plain TCP probe before libmosquitto's TLS handshake, a
+ * handshake deadline, and a back-off (jittered, 1, 2, 4 ... 30 s, back to
+ * 1 s only after a connection held 10 s) so that after a broker restart
+ * hundreds of nodes do not reconnect in the same second.
  */
 #ifndef LOAXA_NODE_MQTT_H
 #define LOAXA_NODE_MQTT_H
@@ -19,6 +23,8 @@
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "mqlink.h"
 
 struct node;
 struct mosquitto;
@@ -30,10 +36,8 @@ struct node_mqtt_conn {
 	struct mosquitto *m;
 	const char *name;
 	char client_id[80];
-	int connected;
-	int started;
-	int backoff_s;
-	int64_t retry_at_ms; /* mono; 0 = none scheduled */
+	struct mqlink link;  /* when and how it (re)connects: common/mqlink.h */
+	int connected;       /* CONNACK accepted and subscribed */
 	int pfd_index;
 	uint64_t unacked;    /* QoS 1 publishes not yet acknowledged */
 };
