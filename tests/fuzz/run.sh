@@ -30,7 +30,8 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 CC=${FUZZ_CC:-clang}
 OUT=$ROOT/build/fuzz
-COMMON_PKGS="libsodium jansson libconfig"
+# common/mqlink.c drives libmosquitto clients: every harness links it
+COMMON_PKGS="libsodium jansson libconfig libmosquitto"
 CFLAGS="-g -O1 -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -DLOAXA_VERSION=\"fuzz\" -Wall
 	-fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
 	-fno-sanitize-recover=undefined -Icommon -Itests/fuzz"
