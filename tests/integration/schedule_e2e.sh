@@ -106,7 +106,21 @@ else
 	not_ok "(b) the node restarted without a link plays the second on time (nearest $(onset_err "$AT2") ms)"
 	dump_log "$T/n1/node.log" 30
 fi
-check "each play started exactly once (2 onsets)" [ "$(onsets_ms | wc -l)" = 2 ]
+# Each play started exactly once: one onset within 100 ms of each planned
+# time, and none elsewhere (a play started twice, e.g. the first one again
+# after the restart, would sound at another time). An underrun inside a
+# tone (ASan on a loaded machine) makes the card log a second onset within
+# that tone's second: that is not a second start, and the count says so.
+started_once() {
+	onsets_ms | awk -v a="$AT1" -v b="$AT2" '
+		{ da = $1 - a; db = $1 - b
+		  if (da >= -100 && da <= 100) na++
+		  else if (db >= -100 && db <= 100) nb++
+		  else if (!((da > 100 && da < 1100) || (db > 100 && db < 1100))) stray++ }
+		END { exit !(na == 1 && nb == 1 && stray == 0) }'
+}
+diag "onsets (ms after the first play's time): $(onsets_ms | awk -v a="$AT1" '{ printf "%s ", $1 - a }'); underruns: $(grep -c '^xrun' "$T/n1/onsets.log" 2>/dev/null)"
+check "each play started exactly once (one onset at each planned time, none elsewhere)" started_once
 
 # (c) the link returns: the controller learns what was played
 link_up
