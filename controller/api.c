@@ -625,6 +625,18 @@ static void sched_request(struct api_req *r)
 			  "bytes", CTL_MAX_JSON_BODY);
 		return;
 	}
+	/* the audit log names what a cancel aimed at, refused or not */
+	if (strcmp(r->url, "/v1/cancel") == 0 && r->body) {
+		json_t *o = json_loadb(r->body, r->body_len, 0, NULL);
+		const char *id = json_string_value(json_object_get(o, "id"));
+		char safe[120];
+
+		if (id) {
+			ctl_printable(safe, sizeof(safe), id);
+			snprintf(r->target, sizeof(r->target), "cancel %s", safe);
+		}
+		json_decref(o);
+	}
 	if (ctl_sched_http(r->c, &h, &status, &reply) == 1) {
 		r->import_pending = 1;
 		MHD_suspend_connection(r->conn);

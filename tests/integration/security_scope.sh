@@ -170,6 +170,9 @@ for a in "POST /v1/cancel:op1" "POST /v1/live/stop:op1" "POST /v1/emergency/stop
 		select(.user == \"${a#*:}\" and .action == \"${a%:*}\" and .result == \"refused\"
 		       and .status == 403 and (.detail | test(\"thon-2|n2\")))] | length >= 1" "$audit"
 done
+check "audit: op1's refused cancel names its target (cancel $A2)" has "[.[] |
+	select(.user == \"op1\" and .action == \"POST /v1/cancel\" and .result == \"refused\"
+	       and .target == \"cancel $A2\")] | length == 1" "$audit"
 
 stop_all_checked
 finish
