@@ -362,12 +362,18 @@ static int em_stop(int argc, char **argv)
 	}
 	if (json) {
 		cli_print_json(resp.json);
-	} else if (json_array_size(json_object_get(resp.json, "stopped")) == 0) {
-		printf("no emergency was known to be active; a stop went to every node anyway\n");
 	} else {
 		json_array_foreach(json_object_get(resp.json, "stopped"), i, p)
 			printf("stopped %s %s\n", json_string_value(p)[0] == 'd' ? "drill" :
 			       "emergency", json_string_value(p));
+		/* active outside the operator's zones: left sounding, and why */
+		json_array_foreach(json_object_get(resp.json, "not_stopped"), i, p)
+			fprintf(stderr, "not stopped: %s: %s\n", jstr(p, "emergency"),
+				jstr(p, "reason"));
+		if (json_array_size(json_object_get(resp.json, "stopped")) == 0 &&
+		    json_array_size(json_object_get(resp.json, "not_stopped")) == 0)
+			printf("no emergency was known to be active; a stop went to every node "
+			       "you may act on anyway\n");
 	}
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;

@@ -73,7 +73,7 @@ static json_t *find_session(const char *id)
 	return found;
 }
 
-static int stop_session(const char *id, json_t **stopped)
+static int stop_session(const char *id, json_t **stopped, json_t **skipped)
 {
 	struct cli_resp resp;
 	json_t *req = json_object();
@@ -89,6 +89,8 @@ static int stop_session(const char *id, json_t **stopped)
 		return cli_fail(&resp, "live stop");
 	if (stopped)
 		*stopped = json_incref(json_object_get(resp.json, "stopped"));
+	if (skipped) /* sessions outside the operator's zones, left running */
+		*skipped = json_incref(json_object_get(resp.json, "not_stopped"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -119,16 +121,22 @@ int cmd_live(int argc, char **argv)
 	char id[32];
 
 	if (argc >= 2 && strcmp(argv[1], "stop") == 0) {
-		rc = stop_session(argc >= 3 ? argv[2] : NULL, &stopped);
+		json_t *skipped = NULL;
+
+		rc = stop_session(argc >= 3 ? argv[2] : NULL, &stopped, &skipped);
 		if (rc == CLI_EXIT_OK) {
 			size_t i;
 
 			json_array_foreach(stopped, i, s)
 				print_session(s, "stopped");
-			if (json_array_size(stopped) == 0)
+			json_array_foreach(skipped, i, s)
+				fprintf(stderr, "not stopped: %s to %s: %s\n", jstr(s, "live"),
+					jstr(s, "target"), jstr(s, "reason"));
+			if (json_array_size(stopped) == 0 && json_array_size(skipped) == 0)
 				fprintf(stderr, "no live session was running\n");
 		}
 		json_decref(stopped);
+		json_decref(skipped);
 		return rc;
 	}
 	if (argc >= 2 && strcmp(argv[1], "status") == 0) {
@@ -234,7 +242,7 @@ int cmd_live(int argc, char **argv)
 		json_decref(last);
 		last = s;
 	}
-	if (interrupted && stop_session(id, &stopped) == CLI_EXIT_OK &&
+	if (interrupted && stop_session(id, &stopped, NULL) == CLI_EXIT_OK &&
 	    json_array_size(stopped) == 1) {
 		json_decref(last);
 		last = json_incref(json_array_get(stopped, 0));

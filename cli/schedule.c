@@ -49,6 +49,41 @@ static void print_msgs(json_t *reply)
 	}
 }
 
+/*
+ * Refuse a schedule file over the controller's size limit before asking it
+ * to read the file (the controller refuses it too, with the same words).
+ * Files up to the default limit go through unasked, so the usual check
+ * costs no second request; a larger one asks the controller for its
+ * configured limit (GET /v1/schedule/limits). 0, or -EFBIG after printing
+ * the error.
+ */
+static int files_within_limit(int argc, char **argv, int first)
+{
+	struct cli_resp resp;
+	long long limit = -1;
+	struct stat st;
+	int i, rc = 0;
+
+	for (i = first; i < argc; i++) {
+		if (stat(argv[i], &st) < 0 || st.st_size <= (1LL << 20))
+			continue;
+		if (limit < 0) {
+			if (cli_get_ok("/v1/schedule/limits", &resp) < 0)
+				return 0; /* the controller says why when asked to read it */
+			limit = (long long)jint(resp.json, "max_file_bytes", 1LL << 20);
+			cli_resp_free(&resp);
+		}
+		if ((long long)st.st_size > limit) {
+			fprintf(stderr, "%s: the file is %lld bytes, over the limit of %lld bytes "
+				"for a schedule file (schedule.max_file_bytes in controller.cfg): "
+				"split it into several files\n", argv[i], (long long)st.st_size,
+				limit);
+			rc = -EFBIG;
+		}
+	}
+	return rc;
+}
+
 static int files_request(const char *what, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -75,6 +110,8 @@ static int files_request(const char *what, int argc, char **argv)
 		fprintf(stderr, "usage: loaxa schedule %s FILE... [--json]\n", what);
 		return CLI_EXIT_USAGE;
 	}
+	if (files_within_limit(argc, argv, optind) < 0)
+		return CLI_EXIT_ERROR;
 	files = json_array();
 	for (i = optind; i < argc; i++) {
 		if (!realpath(argv[i], path)) {

@@ -457,6 +457,48 @@ static void upload_finish(struct api_req *r)
 
 /* ------------------------------------------------------------ endpoints */
 
+/*
+ * Scoped reads (docs/security.md, "Zone scope"): a node is visible to an
+ * operator when one of its zones is theirs; a broadcast when its target is
+ * (a zone of theirs, a visible node, or every node: then only their nodes'
+ * rows are shown). 0, or -EPERM with a 403 naming the zones set.
+ */
+static int scope_refuse(struct api_req *r, const char *what)
+{
+	char scope[256];
+
+	ctl_auth_scope_text(&r->who, scope, sizeof(scope));
+	set_error(r, MHD_HTTP_FORBIDDEN, "%s may see only zones %s, not %s", r->who.user, scope,
+		  what);
+	return -EPERM;
+}
+
+static int node_readable(struct api_req *r, const char *node)
+{
+	char what[CTL_NAME_MAX + 64];
+
+	if (ctl_auth_node_visible(&r->c->db, &r->who, node))
+		return 0;
+	snprintf(what, sizeof(what), "node %s (it is in none of them)", node);
+	return scope_refuse(r, what);
+}
+
+static int broadcast_readable(struct api_req *r, json_t *b)
+{
+	const char *kind = json_string_value(json_object_get(b, "target_kind"));
+	const char *target = json_string_value(json_object_get(b, "target"));
+	char what[160];
+
+	if (r->who.all_zones || !kind || !target || strcmp(kind, "all") == 0)
+		return 0;
+	if (strcmp(kind, "zone") == 0 ? ctl_auth_zone_allowed(&r->who, target)
+				      : ctl_auth_node_visible(&r->c->db, &r->who, target))
+		return 0;
+	snprintf(what, sizeof(what), "broadcast %.40s (to %s %.40s)",
+		 json_string_value(json_object_get(b, "broadcast")), kind, target);
+	return scope_refuse(r, what);
+}
+
 static void get_list(struct api_req *r, const char *key, json_t *list)
 {
 	if (!list) {
@@ -472,6 +514,7 @@ static void get_plays(struct api_req *r)
 	const char *b = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
 						    "broadcast");
 	const char *l = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "limit");
+	char *zones = NULL;
 	long limit = 1000;
 
 	if (b && !bid_valid(b)) {
@@ -490,8 +533,21 @@ static void get_plays(struct api_req *r)
 			return;
 		}
 	}
+	if (b) {
+		json_t *bj = ctl_db_broadcast_json(&r->c->db, b);
+		int rc = bj ? broadcast_readable(r, bj) : 0;
+
+		json_decref(bj);
+		if (rc < 0)
+			return;
+	}
+	if (ctl_auth_scope_json(&r->who, &zones) < 0) {
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return;
+	}
 	/* With a broadcast, every one of its events. */
-	get_list(r, "plays", ctl_db_plays_json(&r->c->db, b, b && !l ? 0 : (int)limit));
+	get_list(r, "plays", ctl_db_plays_json(&r->c->db, b, b && !l ? 0 : (int)limit, zones));
+	free(zones);
 }
 
 static void post_broadcast(struct api_req *r)
@@ -569,6 +625,18 @@ static void sched_request(struct api_req *r)
 			  "bytes", CTL_MAX_JSON_BODY);
 		return;
 	}
+	/* the audit log names what a cancel aimed at, refused or not */
+	if (strcmp(r->url, "/v1/cancel") == 0 && r->body) {
+		json_t *o = json_loadb(r->body, r->body_len, 0, NULL);
+		const char *id = json_string_value(json_object_get(o, "id"));
+		char safe[120];
+
+		if (id) {
+			ctl_printable(safe, sizeof(safe), id);
+			snprintf(r->target, sizeof(r->target), "cancel %s", safe);
+		}
+		json_decref(o);
+	}
 	if (ctl_sched_http(r->c, &h, &status, &reply) == 1) {
 		r->import_pending = 1;
 		MHD_suspend_connection(r->conn);
@@ -581,6 +649,7 @@ static void sched_request(struct api_req *r)
 static void health_request(struct api_req *r)
 {
 	struct ctl_health_reply h;
+	char *zones = NULL;
 
 	if (r->body_too_big) {
 		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d "
@@ -604,7 +673,38 @@ static void health_request(struct api_req *r)
 			}
 		}
 	}
-	ctl_health_api(r->c, r->method, r->url, sched_arg, r, r->body, r->body_len, &h);
+	if (strcmp(r->method, "GET") == 0 && !r->who.all_zones) {
+		const char *n = sched_arg(r, "node"), *z = sched_arg(r, "zone");
+		char what[CTL_NAME_MAX + 16];
+
+		/* one node: visible or refused (404 stays for nodes nobody has) */
+		if (strncmp(r->url, "/v1/nodes/", 10) == 0 && !strchr(r->url + 10, '/') &&
+		    r->url[10] && node_readable(r, r->url + 10) < 0) {
+			snprintf(r->target, sizeof(r->target), "node %.60s", r->url + 10);
+			return;
+		}
+		/* a log or alarms asked for someone else's node or zone: say so
+		 * rather than answer with an empty list */
+		if (n && node_readable(r, n) < 0) {
+			snprintf(r->target, sizeof(r->target), "node %.60s", n);
+			return;
+		}
+		if (z && !ctl_auth_zone_allowed(&r->who, z)) {
+			snprintf(what, sizeof(what), "zone %.40s", z);
+			snprintf(r->target, sizeof(r->target), "zone %.60s", z);
+			scope_refuse(r, what);
+			return;
+		}
+	}
+	if (ctl_auth_scope_json(&r->who, &zones) < 0) {
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		return;
+	}
+	ctl_health_api(r->c, r->method, r->url, sched_arg, r, r->body, r->body_len, zones, &h);
+	free(zones);
+	if (h.status == 200 && strcmp(r->url, "/v1/alarms") == 0)
+		ctl_auth_filter_nodes(&r->c->db, &r->who, json_object_get(h.json, "alarms"),
+				      "node");
 	if (h.text) {
 		r->status = h.status;
 		r->text = h.text;
@@ -700,6 +800,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			json_t *list = ctl_db_nodes_json(&c->db);
 
 			ctl_health_nodes_augment(c, list);
+			ctl_auth_filter_nodes(&c->db, &r->who, list, "node");
 			get_list(r, "nodes", list);
 			break;
 		}
@@ -716,9 +817,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			break;
 		case R_BROADCAST_GET: {
 			json_t *b = ctl_db_broadcast_json(&c->db, r->bid);
-			if (b)
+
+			if (b && broadcast_readable(r, b) < 0) {
+				snprintf(r->target, sizeof(r->target), "broadcast %s", r->bid);
+				json_decref(b);
+			} else if (b) {
+				/* a broadcast to every node: only the operator's nodes' rows */
+				ctl_auth_filter_nodes(&c->db, &r->who, json_object_get(b, "targets"),
+						      "node");
+				ctl_auth_filter_nodes(&c->db, &r->who, json_object_get(b, "plays"),
+						      "node");
 				set_reply(r, MHD_HTTP_OK, b);
-			else
+			} else
 				set_error(r, MHD_HTTP_NOT_FOUND, "no broadcast %s", r->bid);
 			break;
 		}

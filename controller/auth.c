@@ -583,11 +583,15 @@ int ctl_auth_zone_allowed(const struct ctl_principal *who, const char *zone)
 	return 0;
 }
 
-static void scope_text(const struct ctl_principal *who, char *out, size_t outlen)
+void ctl_auth_scope_text(const struct ctl_principal *who, char *out, size_t outlen)
 {
 	size_t i, off = 0;
 
 	out[0] = '\0';
+	if (who->all_zones) {
+		snprintf(out, outlen, "*");
+		return;
+	}
 	for (i = 0; i < who->nzones && off < outlen; i++)
 		off += (size_t)snprintf(out + off, outlen - off, "%s%s", i ? ", " : "",
 					who->zones[i]);
@@ -609,7 +613,7 @@ int ctl_auth_check_target(struct ctl_db *db, const struct ctl_principal *who,
 	}
 	if (who->all_zones)
 		return 0;
-	scope_text(who, scope, sizeof(scope));
+	ctl_auth_scope_text(who, scope, sizeof(scope));
 	if (all) {
 		snprintf(err, errlen, "%s may act only on zones %s, not on every node",
 			 who->user, scope);
@@ -643,6 +647,121 @@ int ctl_auth_check_target(struct ctl_db *db, const struct ctl_principal *who,
 	}
 	sqlite3_finalize(st);
 	return rc;
+}
+
+int ctl_auth_check_stored(struct ctl_db *db, const struct ctl_principal *who,
+			  const char *kind, const char *target, char *err, size_t errlen)
+{
+	int all = kind && strcmp(kind, "all") == 0;
+
+	return ctl_auth_check_target(db, who, kind && strcmp(kind, "zone") == 0 ? target : NULL,
+				     kind && strcmp(kind, "node") == 0 ? target : NULL, all, NULL,
+				     err, errlen);
+}
+
+int ctl_auth_topic_target(const char *root, const char *topic, char *kind, size_t kindlen,
+			  char *name, size_t namelen)
+{
+	size_t rl = strlen(root), kl, nl;
+	const char *p, *e;
+
+	if (strncmp(topic, root, rl) != 0 || topic[rl] != '/')
+		return -EINVAL;
+	p = topic + rl + 1;
+	e = strchr(p, '/');
+	if (!e)
+		return -EINVAL;
+	kl = (size_t)(e - p);
+	p = e + 1;
+	e = strchr(p, '/');
+	nl = e ? (size_t)(e - p) : strlen(p);
+	if (nl == 0 || nl >= namelen || kl >= kindlen ||
+	    !((kl == 4 && strncmp(topic + rl + 1, "zone", 4) == 0) ||
+	      (kl == 4 && strncmp(topic + rl + 1, "node", 4) == 0)))
+		return -EINVAL;
+	memcpy(name, p, nl);
+	name[nl] = '\0';
+	memcpy(kind, topic + rl + 1, kl);
+	kind[kl] = '\0';
+	if (strcmp(kind, "zone") == 0 && strcmp(name, "all") == 0)
+		snprintf(kind, kindlen, "all");
+	return 0;
+}
+
+/* The nodes of which at least one zone is in who's scope, as a JSON object used as a set. */
+static json_t *visible_nodes(struct ctl_db *db, const struct ctl_principal *who)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *set = json_object();
+
+	if (!set)
+		return NULL;
+	if (sqlite3_prepare_v2(db->h, "SELECT node, zone FROM node_zones", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		db_err(db, "cannot look up the nodes' zones");
+		json_decref(set);
+		return NULL;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(st, 0);
+		const char *z = (const char *)sqlite3_column_text(st, 1);
+
+		if (n && z && ctl_auth_zone_allowed(who, z))
+			json_object_set_new(set, n, json_true());
+	}
+	sqlite3_finalize(st);
+	return set;
+}
+
+int ctl_auth_node_visible(struct ctl_db *db, const struct ctl_principal *who,
+			  const char *node)
+{
+	json_t *set;
+	int yes;
+
+	if (who->all_zones)
+		return 1;
+	set = visible_nodes(db, who);
+	yes = set && json_object_get(set, node) != NULL;
+	json_decref(set);
+	return yes;
+}
+
+int ctl_auth_scope_json(const struct ctl_principal *who, char **out)
+{
+	json_t *arr;
+	size_t i;
+
+	*out = NULL;
+	if (who->all_zones)
+		return 0;
+	arr = json_array();
+	for (i = 0; arr && i < who->nzones; i++)
+		json_array_append_new(arr, json_string(who->zones[i]));
+	*out = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+	json_decref(arr);
+	return *out ? 0 : -ENOMEM;
+}
+
+int ctl_auth_filter_nodes(struct ctl_db *db, const struct ctl_principal *who, json_t *arr,
+			  const char *key)
+{
+	json_t *set;
+	size_t i;
+
+	if (who->all_zones || !arr)
+		return 0;
+	set = visible_nodes(db, who);
+	if (!set)
+		return -EIO;
+	for (i = json_array_size(arr); i-- > 0;) {
+		const char *n = json_string_value(json_object_get(json_array_get(arr, i), key));
+
+		if (!n || !json_object_get(set, n))
+			json_array_remove(arr, i);
+	}
+	json_decref(set);
+	return 0;
 }
 
 /* ------------------------------------------------------------ audit */

@@ -109,6 +109,8 @@ unsigned ctl_auth_route_perm(const char *method, const char *url);
 /* 0 when who holds perm, else -EPERM with err naming the role. */
 int ctl_auth_require(const struct ctl_principal *who, unsigned perm, char *err,
 		     size_t errlen);
+/* who's zones for a message: "thon-1, thon-2" ("*" for every zone). */
+void ctl_auth_scope_text(const struct ctl_principal *who, char *out, size_t outlen);
 /* 1 when the zone is within who's scope. */
 int ctl_auth_zone_allowed(const struct ctl_principal *who, const char *zone);
 /*
@@ -119,6 +121,42 @@ int ctl_auth_zone_allowed(const struct ctl_principal *who, const char *zone);
 int ctl_auth_check_target(struct ctl_db *db, const struct ctl_principal *who,
 			  const char *zone, const char *node, int all, const char *level,
 			  char *err, size_t errlen);
+
+/*
+ * The same check for a target as stored with a broadcast or emergency
+ * (target_kind "zone", "node" or "all" and its name): may who stop it?
+ */
+int ctl_auth_check_stored(struct ctl_db *db, const struct ctl_principal *who,
+			  const char *kind, const char *target, char *err, size_t errlen);
+
+/*
+ * What a topic "<root>/zone/<z>/..." or "<root>/node/<n>/..." addresses:
+ * kind "zone", "node" or "all" (zone all) and the name, for scope checks
+ * of what is sent on it (a live session). 0 or -EINVAL.
+ */
+int ctl_auth_topic_target(const char *root, const char *topic, char *kind, size_t kindlen,
+			  char *name, size_t namelen);
+
+/*
+ * Reading is scoped too, but more loosely than acting: a node is visible
+ * when *any* of its zones is in scope (a village official sees every
+ * loudspeaker in the village, also one shared with the next village), while
+ * acting on it needs all of them (ctl_auth_check_target). 1 or 0.
+ */
+int ctl_auth_node_visible(struct ctl_db *db, const struct ctl_principal *who,
+			  const char *node);
+/*
+ * who's zones as a JSON array text for SQL (json_each), to filter a query
+ * before its LIMIT; *out NULL when who has every zone (no filter). 0 or
+ * -ENOMEM; free *out.
+ */
+int ctl_auth_scope_json(const struct ctl_principal *who, char **out);
+/*
+ * Remove from the array arr every object whose string member key names a
+ * node outside who's zones (ctl_auth_node_visible). 0 or negative errno.
+ */
+int ctl_auth_filter_nodes(struct ctl_db *db, const struct ctl_principal *who, json_t *arr,
+			  const char *key);
 
 /* Record one audit entry; failures are logged, never fatal. */
 void ctl_auth_audit(struct ctl_db *db, const struct ctl_principal *who,

@@ -1098,7 +1098,8 @@ out:
 	return sp_end(db, rc);
 }
 
-json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit)
+json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit,
+			  const char *zones)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *arr = json_array(), *row;
@@ -1110,11 +1111,15 @@ json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit)
 	if (db_prep(db, &st,
 		    "SELECT id, node, boot, type, ts, broadcast, content, start, duration_ms, "
 		    "reason, received FROM (SELECT rowid AS r, * FROM events "
-		    "WHERE ?1 IS NULL OR broadcast = ?1 ORDER BY rowid DESC LIMIT ?2) "
+		    "WHERE (?1 IS NULL OR broadcast = ?1) AND (?3 IS NULL OR node IN "
+		    "(SELECT node FROM node_zones WHERE zone IN (SELECT value FROM "
+		    "json_each(?3)))) ORDER BY rowid DESC LIMIT ?2) "
 		    "ORDER BY r", "cannot read the play log") < 0)
 		goto fail;
 	if (broadcast)
 		bind_text(st, 1, broadcast);
+	if (zones)
+		bind_text(st, 3, zones);
 	sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",

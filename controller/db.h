@@ -172,6 +172,9 @@ json_t *ctl_db_nodes_json(struct ctl_db *db);
 json_t *ctl_db_content_json(struct ctl_db *db);
 json_t *ctl_content_row_json(const struct ctl_content_row *row);
 json_t *ctl_db_broadcast_json(struct ctl_db *db, const char *id);
-json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit);
+/* zones: NULL, or a JSON array of zone names: only plays of nodes in one of
+ * them (an operator's scope, filtered before the limit). */
+json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit,
+			  const char *zones);
 
 #endif

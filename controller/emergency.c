@@ -675,13 +675,22 @@ static int stop_one(struct ctl *c, const char *id, const char *topic, char *err,
 	return rc;
 }
 
-static void stop(struct ctl *c, const char *body, size_t len, unsigned *status,
-		 json_t **reply)
+/*
+ * Stop emergencies. With an id: that one, refused (403) when its target is
+ * outside who's zones. Without: every active one within who's zones; the
+ * others stay and are listed under "not_stopped". A village official who
+ * presses stop means "stop what sounds in my village": refusing the whole
+ * stop because the next village also has an emergency would keep theirs
+ * sounding while they work out the ids, and stopping the neighbour's is
+ * exactly what the scope forbids.
+ */
+static void stop(struct ctl *c, const struct ctl_principal *who, const char *body, size_t len,
+		 unsigned *status, json_t **reply)
 {
 	char want[CTL_ID_MAX] = "", err[300], topic[256];
 	sqlite3_stmt *st = NULL;
-	json_t *o = NULL, *stopped = json_array();
-	int rc;
+	json_t *o = NULL, *stopped = json_array(), *skipped = json_array();
+	int rc, live;
 
 	*status = 400;
 	if (len > 0) {
@@ -697,9 +706,9 @@ static void stop(struct ctl *c, const char *body, size_t len, unsigned *status,
 			goto fail;
 		}
 	}
-	rc = sqlite3_prepare_v2(c->db.h, "SELECT id, topic FROM broadcasts WHERE level = "
-				"'emergency' AND (?1 IS NULL AND expires > ?2 OR id = ?1) "
-				"ORDER BY created", -1, &st, NULL);
+	rc = sqlite3_prepare_v2(c->db.h, "SELECT id, topic, target_kind, target FROM broadcasts "
+				"WHERE level = 'emergency' AND (?1 IS NULL AND expires > ?2 OR "
+				"id = ?1) ORDER BY created", -1, &st, NULL);
 	if (rc != SQLITE_OK) {
 		*status = 500;
 		snprintf(err, sizeof(err), "the controller's database failed (see its log)");
@@ -713,6 +722,17 @@ static void stop(struct ctl *c, const char *body, size_t len, unsigned *status,
 
 		snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
 		snprintf(t, sizeof(t), "%s", (const char *)sqlite3_column_text(st, 1));
+		if (ctl_auth_check_stored(&c->db, who, (const char *)sqlite3_column_text(st, 2),
+					  (const char *)sqlite3_column_text(st, 3), err,
+					  sizeof(err)) < 0) {
+			if (want[0]) {
+				*status = 403;
+				goto fail;
+			}
+			json_array_append_new(skipped, json_pack("{s:s, s:s}", "emergency", id,
+								 "reason", err));
+			continue;
+		}
 		json_array_append_new(stopped, json_string(id));
 		if (stop_one(c, id, t, err, sizeof(err)) < 0) {
 			*status = 500;
@@ -726,29 +746,48 @@ static void stop(struct ctl *c, const char *body, size_t len, unsigned *status,
 		snprintf(err, sizeof(err), "no emergency %s", want);
 		goto fail;
 	}
-	ctl_live_emergency_stop(c);
-	if (json_array_size(stopped) == 0) {
-		/* none known to be active: still make sure nothing sounds anywhere */
-		json_t *cmd = json_pack("{s:s}", "cmd", "emergency_stop");
-		int64_t now = now_ms();
+	live = ctl_live_emergency_stop(c, who);
+	if (live == -EPERM && want[0] == '\0')
+		json_array_append_new(skipped, json_pack("{s:s, s:s}", "emergency", "live",
+							 "reason", "the live emergency speaks "
+							 "outside your zones"));
+	if (json_array_size(stopped) == 0 && json_array_size(skipped) == 0) {
+		/*
+		 * None known to be active: still make sure nothing sounds, on
+		 * every zone, or on the operator's own zones only. Not when
+		 * someone else's emergency was left sounding: a blind stop on
+		 * a zone would also silence a node shared with theirs.
+		 */
+		size_t i, nz = who && !who->all_zones ? who->nzones : 1;
 
-		snprintf(topic, sizeof(topic), "%s/zone/all/cmd", c->mqtt.root);
-		rc = cmd ? seal_publish(c, topic, cmd, 0, now, now + CTL_EMERGENCY_TTL_MS, err,
-					sizeof(err)) : -ENOMEM;
-		json_decref(cmd);
-		if (rc < 0) {
-			*status = 500;
-			goto fail;
+		for (i = 0; i < nz; i++) {
+			json_t *cmd = json_pack("{s:s}", "cmd", "emergency_stop");
+			int64_t now = now_ms();
+
+			snprintf(topic, sizeof(topic), "%s/zone/%s/cmd", c->mqtt.root,
+				 who && !who->all_zones ? who->zones[i] : "all");
+			rc = cmd ? seal_publish(c, topic, cmd, 0, now, now + CTL_EMERGENCY_TTL_MS,
+						err, sizeof(err)) : -ENOMEM;
+			json_decref(cmd);
+			if (rc < 0) {
+				*status = 500;
+				goto fail;
+			}
+			log_warnx("emergency stop (no emergency known to be active) sent on %s",
+				  topic);
 		}
-		log_warnx("emergency stop (no emergency known to be active) sent on %s", topic);
 	}
 	*status = 200;
 	*reply = json_pack("{s:o}", "stopped", stopped);
+	if (json_array_size(skipped))
+		json_object_set(*reply, "not_stopped", skipped);
+	json_decref(skipped);
 	json_decref(o);
 	return;
 fail:
 	sqlite3_finalize(st);
 	json_decref(stopped);
+	json_decref(skipped);
 	json_decref(o);
 	*reply = error_json(err);
 }
@@ -773,7 +812,7 @@ void ctl_emergency_api(struct ctl *c, const struct ctl_principal *who, const cha
 		start(c, who, body, len, status, reply, target, targetlen);
 	} else if (strcmp(url, "/v1/emergency/stop") == 0 && post) {
 		snprintf(target, targetlen, "emergency stop");
-		stop(c, body, len, status, reply);
+		stop(c, who, body, len, status, reply);
 	} else if (strcmp(url, "/v1/emergency/clips") == 0 && get) {
 		clips_get(c, status, reply);
 	} else if (strncmp(url, "/v1/emergency/clips/", 20) == 0 && post) {

@@ -197,7 +197,7 @@ static int arg_ms(const char *s, int64_t *out)
 }
 
 static void get_log(struct ctl *c, const char *(*arg)(void *, const char *), void *ctx,
-		    struct ctl_health_reply *out)
+		    const char *zones, struct ctl_health_reply *out)
 {
 	const char *node = arg(ctx, "node"), *zone = arg(ctx, "zone"),
 		   *content = arg(ctx, "content"), *type = arg(ctx, "type");
@@ -229,6 +229,9 @@ static void get_log(struct ctl *c, const char *(*arg)(void *, const char *), voi
 		 "AND (?3 IS NULL OR e.node = ?3) AND (?4 IS NULL OR e.content = ?4) "
 		 "AND (?5 IS NULL OR e.type = ?5) AND (?6 IS NULL OR e.node IN "
 		 "(SELECT node FROM node_zones WHERE zone = ?6)) "
+		 /* the operator's scope, before the limit */
+		 "AND (?8 IS NULL OR e.node IN (SELECT node FROM node_zones WHERE zone IN "
+		 "(SELECT value FROM json_each(?8)))) "
 		 "ORDER BY coalesce(e.start, e.ts) DESC, e.rowid DESC LIMIT ?7) "
 		 "ORDER BY coalesce(start, ts), r") < 0) {
 		reply_json(out, 500, NULL);
@@ -245,6 +248,8 @@ static void get_log(struct ctl *c, const char *(*arg)(void *, const char *), voi
 	if (zone)
 		sqlite3_bind_text(st, 6, zone, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 7, limit);
+	if (zones)
+		sqlite3_bind_text(st, 8, zones, -1, SQLITE_TRANSIENT);
 	rows = query_rows(c, st);
 	sqlite3_finalize(st);
 	if (rows) {
@@ -590,7 +595,8 @@ static void get_metrics(struct ctl *c, struct ctl_health_reply *out)
 
 void ctl_health_api(struct ctl *c, const char *method, const char *url,
 		    const char *(*arg)(void *ctx, const char *key), void *ctx,
-		    const char *body, size_t body_len, struct ctl_health_reply *out)
+		    const char *body, size_t body_len, const char *zones,
+		    struct ctl_health_reply *out)
 {
 	int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
 	char node[CTL_NAME_MAX], action[32], err[512];
@@ -609,7 +615,7 @@ void ctl_health_api(struct ctl *c, const char *method, const char *url,
 		list = ctl_alarms_json(c, all && strcmp(all, "0") != 0, n);
 		reply_json(out, 200, list ? json_pack("{s:o}", "alarms", list) : NULL);
 	} else if (strcmp(url, "/v1/log") == 0 && get) {
-		get_log(c, arg, ctx, out);
+		get_log(c, arg, ctx, zones, out);
 	} else if (strcmp(url, "/v1/report") == 0 && get) {
 		get_report(c, arg, ctx, out);
 	} else if (strncmp(url, "/v1/commands/", 13) == 0 && get) {

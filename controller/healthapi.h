@@ -36,10 +36,15 @@ struct ctl_health_reply {
 /* 1 when url belongs to this module. */
 int ctl_health_api_match(const char *url);
 
-/* Answer one request. body may be NULL. */
+/*
+ * Answer one request. body may be NULL. zones: NULL, or the operator's zones
+ * as a JSON array (ctl_auth_scope_json): the log then holds only events of
+ * nodes in one of them (api.c checks the other scoped reads).
+ */
 void ctl_health_api(struct ctl *c, const char *method, const char *url,
 		    const char *(*arg)(void *ctx, const char *key), void *ctx,
-		    const char *body, size_t body_len, struct ctl_health_reply *out);
+		    const char *body, size_t body_len, const char *zones,
+		    struct ctl_health_reply *out);
 
 /* Add health columns (alarms, restarts, clock error, signal) to /v1/nodes rows. */
 void ctl_health_nodes_augment(struct ctl *c, json_t *nodes);

@@ -998,12 +998,46 @@ int ctl_live_emergency_start(struct ctl *c, const char *topic, const char *devic
 	return session_begin(c, s, &a, &status, err, errlen);
 }
 
-void ctl_live_emergency_stop(struct ctl *c)
+/*
+ * May who stop s? Every topic it sends to must lie within who's zones: the
+ * session itself knows where it speaks, so no second record can drift.
+ * 0, or -EPERM with err naming the zones.
+ */
+static int session_in_scope(struct ctl *c, const struct ctl_principal *who,
+			    const struct session *s, char *err, size_t errlen)
+{
+	char kind[8], name[CTL_NAME_MAX];
+	size_t i;
+	int rc;
+
+	if (!who || who->all_zones)
+		return 0;
+	for (i = 0; i < s->ntopics; i++) {
+		if (ctl_auth_topic_target(c->mqtt.root, s->topics[i], kind, sizeof(kind), name,
+					  sizeof(name)) < 0) {
+			snprintf(err, errlen, "%s may not stop %s session %s: it sends to %s, "
+				 "outside any zone", who->user, level_name(s->level), s->id,
+				 s->topics[i]);
+			return -EPERM;
+		}
+		rc = ctl_auth_check_stored(&c->db, who, kind, name, err, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int ctl_live_emergency_stop(struct ctl *c, const struct ctl_principal *who)
 {
 	struct session *s = &c->live->s[0];
+	char err[256];
 
-	if (s->active && s->level == LEVEL_EMERGENCY)
-		session_end(c, s, "the emergency was stopped");
+	if (!s->active || s->level != LEVEL_EMERGENCY)
+		return 0;
+	if (session_in_scope(c, who, s, err, sizeof(err)) < 0)
+		return -EPERM;
+	session_end(c, s, "the emergency was stopped");
+	return 1;
 }
 
 void ctl_live_relay_stop(struct ctl *c, const char *why)
@@ -1043,7 +1077,8 @@ void ctl_live_api(struct ctl *c, const struct ctl_principal *who, const char *me
 		*reply = json_pack("{s:o}", "sessions", arr);
 	} else if (strcmp(url, "/v1/live/stop") == 0 && post) {
 		char id[32] = "", err[200];
-		json_t *o = len ? ctl_json_object(body, len, err, sizeof(err)) : NULL, *done;
+		json_t *o = len ? ctl_json_object(body, len, err, sizeof(err)) : NULL, *done,
+		       *skipped;
 
 		if (len && (!o || ctl_json_str(o, "live", CTL_OPTIONAL, id, sizeof(id), err,
 					       sizeof(err)) < 0)) {
@@ -1054,12 +1089,39 @@ void ctl_live_api(struct ctl *c, const struct ctl_principal *who, const char *me
 		}
 		json_decref(o);
 		snprintf(target, targetlen, "live stop %s", id[0] ? id : "all");
+		/*
+		 * A named session outside the operator's zones is refused. A stop
+		 * without a name from a scoped operator stops what is theirs and
+		 * leaves the rest, listed under "not_stopped": an official of
+		 * thon-1 pressing "stop" means "stop what sounds in my village",
+		 * and refusing the whole stop because thon-2 also has a session
+		 * would keep thon-1's loudspeakers talking while they retry.
+		 */
+		if (id[0]) {
+			for (i = 0; i < 2; i++) {
+				struct session *s = &c->live->s[i];
+
+				if (s->active && strcmp(id, s->id) == 0 &&
+				    session_in_scope(c, who, s, err, sizeof(err)) < 0) {
+					*status = 403;
+					*reply = err_json("%s", err);
+					return;
+				}
+			}
+		}
 		done = json_array();
+		skipped = json_array();
 		for (i = 0; i < 2; i++) {
 			struct session *s = &c->live->s[i];
 
 			if (!s->active || (id[0] && strcmp(id, s->id) != 0))
 				continue;
+			if (session_in_scope(c, who, s, err, sizeof(err)) < 0) {
+				json_array_append_new(skipped, json_pack("{s:s, s:s, s:s}",
+									 "live", s->id, "target",
+									 s->target, "reason", err));
+				continue;
+			}
 			json_array_append_new(done, session_json(s));
 			if (s->occurrence[0]) /* not restarted by the schedule */
 				snprintf(c->live->stopped_occ, sizeof(c->live->stopped_occ), "%s",
@@ -1068,6 +1130,9 @@ void ctl_live_api(struct ctl *c, const struct ctl_principal *who, const char *me
 		}
 		*status = 200;
 		*reply = json_pack("{s:o}", "stopped", done);
+		if (json_array_size(skipped))
+			json_object_set(*reply, "not_stopped", skipped);
+		json_decref(skipped);
 	} else {
 		*status = 404;
 		*reply = err_json("no such endpoint: POST /v1/live, GET /v1/live, POST "

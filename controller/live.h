@@ -72,7 +72,12 @@ void ctl_live_relay_stop(struct ctl *c, const char *why);
 int ctl_live_emergency_start(struct ctl *c, const char *topic, const char *device,
 			     const char *content, int64_t latency_ms, int64_t until_ms, char *err,
 			     size_t errlen);
-void ctl_live_emergency_stop(struct ctl *c);
+/*
+ * Stop a live emergency session, if who may (its topics lie in who's
+ * zones; who NULL: the controller itself). 1 stopped, 0 none running,
+ * -EPERM outside who's zones.
+ */
+int ctl_live_emergency_stop(struct ctl *c, const struct ctl_principal *who);
 
 /* 1 when the operator stopped that relay occurrence (it is not restarted). */
 int ctl_live_relay_stopped(const struct ctl *c, const char *occurrence);

@@ -4,6 +4,7 @@
 #include "schedule.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -823,17 +824,94 @@ static void parse_item(struct pctx *p, config_setting_t *g, int index,
 	(void)field;
 }
 
+/*
+ * Read a whole schedule file into memory, at most max bytes. The size is
+ * checked before libconfig sees a byte: its parse time grows with the
+ * square of the input (4 MB took 6.5 s inside the controller's only loop,
+ * 50 MB froze it for minutes), and reading with the limit, not trusting
+ * the stat alone, also catches a file that grows after the check.
+ * 0 with *out (malloc'd, NUL-terminated) and *len; -EFBIG or -errno with
+ * the error in msgs.
+ */
+static int read_limited(const char *path, const char *display, int64_t max, char **out,
+			size_t *len, struct sched_msgs *msgs)
+{
+	size_t cap = (size_t)max + 1, got = 0;
+	struct stat st;
+	char *buf = NULL;
+	int fd, rc = 0;
+
+	*out = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+		sched_error(msgs, "%s: cannot read the file: %s", display, strerror(-rc));
+		goto out;
+	}
+	if (st.st_size > max) {
+		rc = -EFBIG;
+		goto too_big;
+	}
+	buf = malloc(cap + 1);
+	if (!buf) {
+		rc = -ENOMEM;
+		sched_error(msgs, "%s: out of memory reading the file", display);
+		goto out;
+	}
+	while (got < cap) {
+		ssize_t k = read(fd, buf + got, cap - got);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0) {
+			rc = -errno;
+			sched_error(msgs, "%s: cannot read the file: %s", display, strerror(-rc));
+			goto out;
+		}
+		if (k == 0)
+			break;
+		got += (size_t)k;
+	}
+	if (got > (size_t)max) {
+		rc = -EFBIG;
+		st.st_size = (off_t)got; /* it grew: "more than" is what we know */
+		goto too_big;
+	}
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	buf = NULL;
+	goto out;
+too_big:
+	sched_error(msgs, "%s: the file is %lld bytes, over the limit of %lld bytes for a "
+		    "schedule file (schedule.max_file_bytes in controller.cfg): split it "
+		    "into several files", display, (long long)st.st_size, (long long)max);
+out:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 int sched_parse_file(const char *path, const char *display, struct sched_set *set,
 		     struct sched_msgs *msgs)
+{
+	return sched_parse_file_max(path, display, SCHED_DEFAULT_MAX_FILE_BYTES, set, msgs);
+}
+
+int sched_parse_file_max(const char *path, const char *display, int64_t max_bytes,
+			 struct sched_set *set, struct sched_msgs *msgs)
 {
 	struct pctx p;
 	config_t cfg;
 	config_setting_t *root, *items, *s;
 	struct sched_item it;
-	char tmp[PATH_MAX], *slash;
+	char tmp[PATH_MAX], *slash, *text = NULL;
 	struct stat st;
-	int i, n, rc = 0;
-	size_t before = set->n;
+	FILE *mem = NULL;
+	int i, n, rc = 0, ok;
+	size_t before = set->n, text_len = 0;
 
 	memset(&p, 0, sizeof(p));
 	p.path = display && display[0] ? display : path;
@@ -856,8 +934,20 @@ int sched_parse_file(const char *path, const char *display, struct sched_set *se
 			    strerror(errno));
 		return -EINVAL;
 	}
+	if (read_limited(path, p.path, max_bytes, &text, &text_len, msgs) < 0)
+		return -EINVAL;
 	config_init(&cfg);
-	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+	/* from memory: the bytes whose size was checked, not the file again */
+	if (text_len > 0) {
+		mem = fmemopen(text, text_len, "r");
+		ok = mem && config_read(&cfg, mem) == CONFIG_TRUE;
+		if (mem)
+			fclose(mem);
+	} else {
+		ok = config_read_string(&cfg, "") == CONFIG_TRUE;
+	}
+	free(text);
+	if (!ok) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
 			sched_error(msgs, "%s: cannot read the file", p.path);
 		else
@@ -998,6 +1088,7 @@ void sched_site_defaults(struct sched_site *s)
 	memset(s, 0, sizeof(*s));
 	snprintf(s->timezone, sizeof(s->timezone), "Asia/Ho_Chi_Minh");
 	s->horizon_days = 7;
+	s->max_file_bytes = SCHED_DEFAULT_MAX_FILE_BYTES;
 	s->start_s = 0;
 	s->end_s = 86400;
 }
@@ -1058,6 +1149,12 @@ int sched_site_load(struct cfg *cfg, struct sched_site *s)
 		bad = 1;
 	else
 		s->horizon_days = (int)v;
+	/* 4 KiB holds a small file; above 64 MiB libconfig would hold the loop for hours */
+	if (cfg_int(cfg, "schedule.max_file_bytes", CFG_OPTIONAL, s->max_file_bytes, 4096,
+		    64LL << 20, &v) < 0)
+		bad = 1;
+	else
+		s->max_file_bytes = (int64_t)v;
 	if (cfg_string(cfg, "schedule.allowed_hours", CFG_OPTIONAL, "00:00-24:00", buf,
 		       sizeof(buf)) < 0)
 		bad = 1;

@@ -147,6 +147,13 @@ int sched_set_add(struct sched_set *s, const struct sched_item *it);
  */
 int sched_parse_file(const char *path, const char *display, struct sched_set *set,
 		     struct sched_msgs *msgs);
+/*
+ * The same with a size limit: a file over max_bytes is refused (one error
+ * naming the file, its size and the limit) before libconfig parses it.
+ * sched_parse_file uses SCHED_DEFAULT_MAX_FILE_BYTES.
+ */
+int sched_parse_file_max(const char *path, const char *display, int64_t max_bytes,
+			 struct sched_set *set, struct sched_msgs *msgs);
 
 /* Ids must be unique across all files: an error per duplicate. */
 int sched_check_unique(const struct sched_set *set, struct sched_msgs *msgs);
@@ -195,9 +202,13 @@ struct sched_zone {
 	int line;
 };
 
+/* schedule.max_file_bytes: 1 MiB holds thousands of items */
+#define SCHED_DEFAULT_MAX_FILE_BYTES (1LL << 20)
+
 struct sched_site {
 	char timezone[64];
 	int horizon_days;
+	int64_t max_file_bytes;       /* schedule.max_file_bytes */
 	int start_s, end_s;           /* default allowed hours */
 	struct sched_zone zones[SCHED_MAX_ZONES];
 	size_t nzones;

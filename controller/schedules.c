@@ -1756,7 +1756,8 @@ static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_ki
 			sched_error(&job->msgs, "files: entry %zu must be an absolute path", i + 1);
 			continue;
 		}
-		sched_parse_file(path, name, &job->set, &job->msgs);
+		sched_parse_file_max(path, name, c->cfg.sched.max_file_bytes, &job->set,
+				     &job->msgs);
 	}
 	json_decref(o);
 	sched_check_unique(&job->set, &job->msgs);
@@ -1927,9 +1928,58 @@ bad:
 	return 0;
 }
 
+/*
+ * The item an occurrence id "o-<item>-<date>-<time>-<k>" belongs to (item
+ * ids may hold '-': the longest id that fits wins), or NULL.
+ */
+static const struct sched_item *item_of_occurrence(struct ctl *c, const char *occ)
+{
+	const struct sched_item *best = NULL;
+	size_t i, n;
+
+	if (strncmp(occ, "o-", 2) != 0)
+		return NULL;
+	for (i = 0; i < c->sched->items.n; i++) {
+		const struct sched_item *it = &c->sched->items.items[i];
+
+		n = strlen(it->id);
+		if (strncmp(occ + 2, it->id, n) == 0 && occ[2 + n] == '-' &&
+		    (!best || n > strlen(best->id)))
+			best = it;
+	}
+	return best;
+}
+
+/*
+ * May who cancel (a play of) item? Every zone and node it plays on must be
+ * within who's zones, as for scheduling it (authorize_items): an official
+ * of thon-1 cannot silence thon-2's announcement. 0, or -EPERM with err.
+ */
+static int authorize_cancel(struct ctl *c, const struct ctl_principal *who,
+			    const struct sched_item *it, char *err, size_t errlen)
+{
+	const char *level = sched_level_name(it->level);
+	size_t j;
+
+	if (!who || who->all_zones)
+		return 0;
+	if (it->all && ctl_auth_check_target(&c->db, who, NULL, NULL, 1, level, err, errlen) < 0)
+		return -EPERM;
+	for (j = 0; j < it->nzones; j++)
+		if (ctl_auth_check_target(&c->db, who, it->zones[j], NULL, 0, level, err,
+					  errlen) < 0)
+			return -EPERM;
+	for (j = 0; j < it->nnodes; j++)
+		if (ctl_auth_check_target(&c->db, who, NULL, it->nodes[j], 0, level, err,
+					  errlen) < 0)
+			return -EPERM;
+	return 0;
+}
+
 static void http_cancel(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
 			json_t **reply)
 {
+	const struct sched_item *item;
 	char err[256], id[SCHED_OCC_ID_MAX];
 	json_t *o = ctl_json_object(h->body, h->body_len, err, sizeof(err));
 	sqlite3_stmt *st = NULL;
@@ -1943,9 +1993,24 @@ static void http_cancel(struct ctl *c, const struct ctl_sched_http *h, unsigned 
 		return;
 	}
 	json_decref(o);
+	item = item_of_occurrence(c, id);
 	for (i = 0; i < c->sched->items.n; i++)
-		if (strcmp(c->sched->items.items[i].id, id) == 0)
+		if (strcmp(c->sched->items.items[i].id, id) == 0) {
 			kind = strcmp(c->sched->items.items[i].file, "announce") == 0;
+			item = &c->sched->items.items[i];
+		}
+	if (item && authorize_cancel(c, h->who, item, err, sizeof(err)) < 0) {
+		*status = 403;
+		*reply = json_pack("{s:s}", "error", err);
+		return;
+	}
+	/* a play of no known item: nothing says whose it is */
+	if (!item && kind < 0 && h->who && !h->who->all_zones) {
+		*status = 404;
+		*reply = json_pack("{s:s}", "error", "no announcement or planned play with "
+				   "that id (see loaxa schedule list)");
+		return;
+	}
 	if (kind == 0) {
 		*reply = json_pack("{s:s}", "error", "that is an item of the schedule files: "
 				   "remove it from its file and apply again, or cancel one of "
@@ -2007,6 +2072,13 @@ int ctl_sched_http(struct ctl *c, const struct ctl_sched_http *h, unsigned *stat
 	}
 	if (strcmp(h->url, "/v1/schedule") == 0 && get) {
 		http_list(c, h, status, reply);
+		return 0;
+	}
+	/* for the CLI, which refuses an oversized file before sending it */
+	if (strcmp(h->url, "/v1/schedule/limits") == 0 && get) {
+		*status = 200;
+		*reply = json_pack("{s:I}", "max_file_bytes",
+				   (json_int_t)c->cfg.sched.max_file_bytes);
 		return 0;
 	}
 	if (strcmp(h->url, "/v1/schedule/check") == 0 && post)

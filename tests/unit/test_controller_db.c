@@ -307,14 +307,14 @@ static void test_events(void)
 	CHECK(ctl_db_event_store(&c.db, &ev, now_ms(), &upd) == 1 && upd == 0,
 	      "an event of a node that was not a target is logged, no target invented");
 
-	plays = ctl_db_plays_json(&c.db, b.id, 0);
+	plays = ctl_db_plays_json(&c.db, b.id, 0, NULL);
 	CHECK(plays && json_array_size(plays) == 5, "play log of the broadcast: 5 events "
 	      "(got %zu)", plays ? json_array_size(plays) : 0);
 	CHECK(plays && strcmp(json_string_value(json_object_get(json_array_get(plays, 1),
 							       "result")), "finished") == 0,
 	      "play log rows carry the result");
 	json_decref(plays);
-	plays = ctl_db_plays_json(&c.db, NULL, 2);
+	plays = ctl_db_plays_json(&c.db, NULL, 2, NULL);
 	CHECK(plays && json_array_size(plays) == 2 &&
 	      strcmp(json_string_value(json_object_get(json_array_get(plays, 1), "id")),
 		     "n3-1-1") == 0, "limit 2: the 2 newest, oldest first");

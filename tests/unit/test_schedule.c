@@ -600,6 +600,69 @@ static void test_chime(void)
 	free(buf);
 }
 
+/* schedule.max_file_bytes: refused before libconfig parses it, naming file and limit */
+static void test_size_limit(void)
+{
+	struct sched_set set = { NULL, 0, 0 };
+	struct sched_msgs m;
+	char path[256], *big;
+	const char *head = "items = ( { id = \"a\"; text = \"x\"; zones = [\"all\"]; "
+			   "times = \"05:30\"; } );\n";
+	size_t limit = 4096, n;
+	int rc;
+
+	big = malloc(limit + 2);
+	if (!big)
+		exit(2);
+	/* just under: the item and comment lines up to limit - 1 bytes */
+	n = strlen(head);
+	memcpy(big, head, n);
+	memset(big + n, '#', limit - 1 - n - 1);
+	big[limit - 2] = '\n';
+	big[limit - 1] = '\0';
+	write_file("under.cfg", big);
+	snprintf(path, sizeof(path), "%s/under.cfg", dir);
+	sched_msgs_init(&m);
+	rc = sched_parse_file_max(path, "under.cfg", (int64_t)limit, &set, &m);
+	CHECK(rc == 0 && set.n == 1, "a file of limit - 1 bytes is parsed (%s)",
+	      json_string_value(json_array_get(m.errors, 0)));
+	sched_msgs_free(&m);
+	sched_set_free(&set);
+	memset(&set, 0, sizeof(set));
+	/* one byte over */
+	big[limit - 1] = '\n';
+	big[limit] = '\n';
+	big[limit + 1] = '\0';
+	write_file("over.cfg", big);
+	snprintf(path, sizeof(path), "%s/over.cfg", dir);
+	sched_msgs_init(&m);
+	rc = sched_parse_file_max(path, "over.cfg", (int64_t)limit, &set, &m);
+	CHECK(rc == -EINVAL && set.n == 0 && sched_nerrors(&m) == 1 &&
+	      strcmp(json_string_value(json_array_get(m.errors, 0)),
+		     "over.cfg: the file is 4097 bytes, over the limit of 4096 bytes for a "
+		     "schedule file (schedule.max_file_bytes in controller.cfg): split it into "
+		     "several files") == 0,
+	      "a file of limit + 1 bytes is refused, naming the file, its size and the limit "
+	      "(%s)", json_string_value(json_array_get(m.errors, 0)));
+	sched_msgs_free(&m);
+	/* the default limit of sched_parse_file */
+	sched_msgs_init(&m);
+	rc = sched_parse_file(path, "over.cfg", &set, &m);
+	CHECK(rc == 0 && set.n == 1, "the same file is within the default 1 MiB");
+	sched_msgs_free(&m);
+	sched_set_free(&set);
+	/* an empty file still parses (from memory, not the file) */
+	memset(&set, 0, sizeof(set));
+	write_file("empty.cfg", "");
+	snprintf(path, sizeof(path), "%s/empty.cfg", dir);
+	sched_msgs_init(&m);
+	rc = sched_parse_file_max(path, "empty.cfg", (int64_t)limit, &set, &m);
+	CHECK(set.n == 0, "an empty file gives no items (rc %d)", rc);
+	sched_msgs_free(&m);
+	sched_set_free(&set);
+	free(big);
+}
+
 int main(void)
 {
 	char cmd[128];
@@ -618,6 +681,7 @@ int main(void)
 	test_hours_and_conflicts();
 	test_json_roundtrip();
 	test_chime();
+	test_size_limit();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);

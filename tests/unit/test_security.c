@@ -294,6 +294,63 @@ static void test_ratelimit(void)
 	ctl_ratelimit_reset();
 }
 
+/* zone scope of stops and reads (issue 14, point 4) */
+static void test_scope(void)
+{
+	struct ctl_principal who;
+	char err[256], *zones = NULL, kind[8], name[CTL_NAME_MAX];
+	json_t *arr;
+
+	memset(&who, 0, sizeof(who));
+	snprintf(who.user, sizeof(who.user), "lan");
+	snprintf(who.role, sizeof(who.role), "operator");
+	snprintf(who.zones[0], sizeof(who.zones[0]), "thon-1");
+	who.nzones = 1;
+	sqlite3_exec(c.db.h, "INSERT OR IGNORE INTO nodes (id, first_seen) VALUES ('n2', 0);"
+		     "INSERT OR IGNORE INTO node_zones VALUES ('n2', 'thon-2', 0)", NULL, NULL,
+		     NULL);
+	CHECK(ctl_auth_node_visible(&c.db, &who, "n1") && ctl_auth_node_visible(&c.db, &who, "n3") &&
+	      !ctl_auth_node_visible(&c.db, &who, "n2") &&
+	      !ctl_auth_node_visible(&c.db, &who, "nobody"),
+	      "thon-1 sees n1 (thon-1) and n3 (thon-1, thon-2), not n2 (thon-2) nor an unknown node");
+	arr = json_pack("[{s:s}, {s:s}, {s:s}, {}]", "node", "n1", "node", "n2", "node", "n3");
+	CHECK(ctl_auth_filter_nodes(&c.db, &who, arr, "node") == 0 && json_array_size(arr) == 2 &&
+	      strcmp(json_string_value(json_object_get(json_array_get(arr, 1), "node")), "n3") == 0,
+	      "a listing keeps n1 and n3, drops n2 and a row without a node");
+	json_decref(arr);
+	CHECK(ctl_auth_scope_json(&who, &zones) == 0 && zones &&
+	      strcmp(zones, "[\"thon-1\"]") == 0, "scope for SQL: [\"thon-1\"]");
+	free(zones);
+	CHECK(ctl_auth_check_stored(&c.db, &who, "zone", "thon-1", err, sizeof(err)) == 0,
+	      "stopping a thon-1 emergency: allowed");
+	CHECK(ctl_auth_check_stored(&c.db, &who, "zone", "thon-2", err, sizeof(err)) == -EPERM &&
+	      strstr(err, "thon-2") && strstr(err, "thon-1"),
+	      "stopping a thon-2 emergency: refused, naming both zones (%s)", err);
+	CHECK(ctl_auth_check_stored(&c.db, &who, "node", "n2", err, sizeof(err)) == -EPERM,
+	      "stopping one on node n2: refused (%s)", err);
+	CHECK(ctl_auth_check_stored(&c.db, &who, "all", "all", err, sizeof(err)) == -EPERM,
+	      "stopping one on every node: refused (%s)", err);
+	CHECK(ctl_auth_topic_target("loaxa/xa", "loaxa/xa/zone/thon-2/live", kind, sizeof(kind),
+				    name, sizeof(name)) == 0 && strcmp(kind, "zone") == 0 &&
+	      strcmp(name, "thon-2") == 0, "topic .../zone/thon-2/live is zone thon-2");
+	CHECK(ctl_auth_topic_target("loaxa/xa", "loaxa/xa/zone/all/live", kind, sizeof(kind), name,
+				    sizeof(name)) == 0 && strcmp(kind, "all") == 0,
+	      "topic .../zone/all/live is every node");
+	CHECK(ctl_auth_topic_target("loaxa/xa", "loaxa/xa/node/n2/live", kind, sizeof(kind), name,
+				    sizeof(name)) == 0 && strcmp(kind, "node") == 0 &&
+	      strcmp(name, "n2") == 0, "topic .../node/n2/live is node n2");
+	CHECK(ctl_auth_topic_target("loaxa/xa", "loaxa/xb/zone/thon-1/live", kind, sizeof(kind),
+				    name, sizeof(name)) == -EINVAL &&
+	      ctl_auth_topic_target("loaxa/xa", "loaxa/xa/site/x/live", kind, sizeof(kind), name,
+				    sizeof(name)) == -EINVAL,
+	      "another site's topic or another kind: not understood (so refused)");
+	who.all_zones = 1;
+	CHECK(ctl_auth_check_stored(&c.db, &who, "all", "all", err, sizeof(err)) == 0 &&
+	      ctl_auth_node_visible(&c.db, &who, "n2") &&
+	      ctl_auth_scope_json(&who, &zones) == 0 && !zones,
+	      "every zone (\"*\"): stops and sees everything, no SQL filter");
+}
+
 int main(void)
 {
 	char path[128];
@@ -311,6 +368,7 @@ int main(void)
 	test_mosquitto_hash();
 	test_users();
 	test_tokens_and_perms();
+	test_scope();
 	test_rate_limits();
 	test_ratelimit();
 	ctl_auth_free(&c);
