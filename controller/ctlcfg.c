@@ -73,7 +73,7 @@ void ctl_config_defaults(struct ctl_config *c)
  */
 static int config_dir(const char *path, char *out, size_t outlen)
 {
-	char tmp[PATH_MAX], *slash;
+	char tmp[PATH_MAX], real[PATH_MAX], *slash;
 
 	if (str_copy(tmp, sizeof(tmp), path) < 0)
 		return -ENAMETOOLONG;
@@ -84,10 +84,10 @@ static int config_dir(const char *path, char *out, size_t outlen)
 		tmp[1] = '\0';
 	else
 		*slash = '\0';
-	if (!realpath(tmp, out))
+	/* realpath() writes up to PATH_MAX bytes: resolve into our own buffer */
+	if (!realpath(tmp, real))
 		return -errno;
-	(void)outlen;
-	return 0;
+	return str_copy(out, outlen, real);
 }
 
 /*

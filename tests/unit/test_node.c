@@ -257,7 +257,7 @@ static void test_cfg(void)
 {
 	struct node_cfg cfg;
 	const char *err;
-	char want[600], real[300];
+	char want[PATH_MAX + 8], real[PATH_MAX]; /* realpath writes up to PATH_MAX */
 	int rc;
 
 	rc = load_cfg(&cfg, "site = \"xa-demo\";\nnode = \"n1\";\nstate_dir = \"st\";\n"
