@@ -104,8 +104,12 @@ MATRIX_UNIT_SOME="test_security"
 MATRIX_INTEGRATION="schedule"
 MATRIX_INTEGRATION_SOME="schedule_e2e plan_node"
 MATRIX_SOME="2026-12-07 17:03:00|2026-12-31 23:59:50"
-# a relay of the schedule whose times cross midnight
-MATRIX_INTEGRATION_MIDNIGHT="relay_capture"
+# Not relay_capture: its lag checks compare the capture card's clock in the
+# controller with the paced card's in the node, and under libfaketime those
+# two processes' clocks were seen up to ~0.1 s apart (CI, 2026-12-07), which
+# is the tool, not loaxa. It ran clean across midnight by hand (at.sh
+# '2026-12-07 23:59:45 +07'); schedule_e2e crosses midnight in the matrix.
+MATRIX_INTEGRATION_MIDNIGHT=""
 MATRIX_MIDNIGHT="2026-12-07 23:59:50"
 
 if [ "${MATRIX:-1}" != 0 ]; then
