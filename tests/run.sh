@@ -102,7 +102,11 @@ MATRIX_UNIT="test_plans test_sched test_schedule test_health test_controller_db 
 MATRIX_UNIT_SOME="test_security"
 # integration tests at every instant, and (slower) at the critical ones only
 MATRIX_INTEGRATION="schedule"
-MATRIX_INTEGRATION_SOME="schedule_e2e plan_node"
+# Not schedule_e2e and plan_node: they time sounds and clock offsets across
+# processes, and under libfaketime the processes' clocks were seen to
+# disagree by a steady 5-120 ms in one run (CI, 2026-12-07 13:27 UTC) though
+# they passed in others; the matrix keeps what libfaketime cannot skew.
+MATRIX_INTEGRATION_SOME=""
 MATRIX_SOME="2026-12-07 17:03:00|2026-12-31 23:59:50"
 # Not relay_capture: its lag checks compare the capture card's clock in the
 # controller with the paced card's in the node, and under libfaketime those
