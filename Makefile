@@ -162,10 +162,15 @@ test:
 	$(MAKE) -j$$(nproc) unit
 	LOAXA_BIN=$(CURDIR)/build/asan LOAXA_RELEASE_BIN=$(CURDIR)/build tests/run.sh
 
-# make soak: the kill -9 journal test with many more kills than make test (KILLS=N).
+# make soak: the kill -9 journal test with many more kills than make test
+# (KILLS=N), then broker outages of up to 5 minutes, repeated, idle and in the
+# middle of deliveries and live sessions (SOAK_OUTAGES="SECONDS:WHAT ...").
+SOAK_OUTAGES ?= 1:idle 5:delivery 30:live 300:delivery 1:live 5:delivery 300:live 30:idle 300:idle
 soak:
-	$(MAKE) O=build/asan SAN=1 unit
+	$(MAKE) -j$$(nproc) O=build/asan SAN=1 unit
 	KILLS=$${KILLS:-300} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/health_kill9.sh
+	OUTAGES="$(SOAK_OUTAGES)" LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_outage.sh
+	NODES_N=$${NODES_N:-50} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_spread.sh
 
 demo: all
 	scripts/demo.sh
