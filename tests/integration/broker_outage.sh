@@ -32,7 +32,7 @@ need "$LOAXA" "$CONTROLLER" "$NODE"
 OUTAGES=${OUTAGES:-"1:idle 5:delivery 30:live"}
 # Bounds with margin for a loaded 2-core machine under ASan; the targets are
 # about 1 % of a core and a few seconds (docs/operations.md).
-MAX_CPU_PCT=${MAX_CPU_PCT:-20}
+MAX_CPU_PCT=${MAX_CPU_PCT:-10}
 RECONNECT_S=${RECONNECT_S:-10}
 NODES=(n1 n2 n3)
 DAEMONS=(controller "${NODES[@]}")
