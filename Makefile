@@ -85,7 +85,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRC))
 # The paced ALSA ioplug plugin the timing tests load (libasound_module_pcm_loaxapaced.so).
 PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 
-.PHONY: all test unit demo bench fuzz valgrind soak clean check-config install
+.PHONY: all test unit demo bench fuzz valgrind soak clean check-config install install-deb install-tree
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -188,14 +188,37 @@ check-config: all
 	$(O)/loaxa-controller --check-config -c etc/controller.cfg
 	$(O)/loaxa-node --check-config -c etc/node.cfg
 
-# install: binaries to $(PREFIX)/bin (the systemd units expect /usr/local/bin),
-# units to /etc/systemd/system, example configs to /etc/loaxa (never overwritten).
+# install: the CLI and encoder to $(PREFIX)/bin, the daemons to
+# $(PREFIX)/sbin, units to /etc/systemd/system (their paths rewritten to
+# PREFIX), man pages, the first-install script and example configs to
+# $(PREFIX)/share/loaxa; then, as root: $(PREFIX)/share/loaxa/first-install.
+# The Debian packages (debian/, `dpkg-buildpackage -b -us -uc`) use
+# install-deb: the same files under /usr, units under /lib/systemd/system.
+MAN_PAGES := $(wildcard man/*.[1-8])
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/loaxa
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 systemd/*.service systemd/*.path $(DESTDIR)/etc/systemd/system/
-	for f in etc/controller.cfg etc/node.cfg; do \
-		[ -e $(DESTDIR)/etc/loaxa/$$(basename $$f) ] || install -m 0640 $$f $(DESTDIR)/etc/loaxa/; done
+	$(MAKE) install-tree ROOTPREFIX=$(PREFIX) UNITDIR=/etc/systemd/system
+
+install-deb: all
+	$(MAKE) install-tree ROOTPREFIX=/usr UNITDIR=/lib/systemd/system
+
+install-tree:
+	install -d $(DESTDIR)$(ROOTPREFIX)/bin $(DESTDIR)$(ROOTPREFIX)/sbin \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(ROOTPREFIX)/share/loaxa \
+		$(DESTDIR)$(ROOTPREFIX)/share/doc/loaxa-doc
+	install -m 0755 $(O)/loaxa $(O)/loaxa-encode $(DESTDIR)$(ROOTPREFIX)/bin/
+	install -m 0755 $(O)/loaxa-controller $(O)/loaxa-node $(DESTDIR)$(ROOTPREFIX)/sbin/
+	for u in systemd/*.service systemd/*.path; do \
+		sed 's|/usr/sbin/loaxa|$(ROOTPREFIX)/sbin/loaxa|g; s|/usr/bin/loaxa|$(ROOTPREFIX)/bin/loaxa|g; s|/usr/share/loaxa/|$(ROOTPREFIX)/share/loaxa/|g' \
+			$$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; done
+	install -m 0644 etc/controller.cfg $(DESTDIR)$(ROOTPREFIX)/share/loaxa/controller.cfg.example
+	install -m 0644 etc/node.cfg $(DESTDIR)$(ROOTPREFIX)/share/loaxa/node.cfg.example
+	install -m 0644 etc/asoundrc.example $(DESTDIR)$(ROOTPREFIX)/share/loaxa/asoundrc.example
+	sed 's|/usr/bin/loaxa|$(ROOTPREFIX)/bin/loaxa|g; s|/usr/sbin/loaxa|$(ROOTPREFIX)/sbin/loaxa|g; s|/usr/share/loaxa/|$(ROOTPREFIX)/share/loaxa/|g' \
+		scripts/first-install >$(DESTDIR)$(ROOTPREFIX)/share/loaxa/first-install
+	chmod 0755 $(DESTDIR)$(ROOTPREFIX)/share/loaxa/first-install
+	install -m 0644 docs/*.md $(DESTDIR)$(ROOTPREFIX)/share/doc/loaxa-doc/
+	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(ROOTPREFIX)/share/man/man$$s && \
+		install -m 0644 $$m $(DESTDIR)$(ROOTPREFIX)/share/man/man$$s/ || exit 1; done
 
 clean:
 	rm -rf build

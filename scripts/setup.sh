@@ -19,6 +19,7 @@ PKGS="
  prometheus libreoffice-calc-nogui
  python3 socat
  faketime
+ debhelper lintian
 "
 
 if [ "$(id -u)" -ne 0 ]; then
