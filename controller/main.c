@@ -28,6 +28,7 @@
 #include "alarms.h"
 #include "api.h"
 #include "auth.h"
+#include "backup.h"
 #include "emergency.h"
 #include "live.h"
 #include "relay.h"
@@ -48,12 +49,21 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: loaxa-controller -c FILE [--check-config] [-v]\n"
 		"       loaxa-controller -c FILE --add-admin NAME [--password-file F]\n"
+		"       loaxa-controller -c FILE --backup OUT [--no-content]\n"
+		"       loaxa-controller -c FILE --restore IN [--force]\n"
 		"\n"
 		"  -c, --config FILE   the controller's config (see etc/controller.cfg)\n"
 		"      --check-config  check the config and the key, then exit\n"
 		"      --add-admin NAME  create an administrator (the first account; the\n"
 		"                      password is the first line of --password-file F,\n"
 		"                      default standard input), then exit\n"
+		"      --backup OUT    write the database (online), configuration, keys,\n"
+		"                      broker accounts and content to the archive OUT (0600)\n"
+		"      --no-content    without the content (smaller; re-import it later)\n"
+		"      --restore IN    put an archive back where its configuration says;\n"
+		"                      the configuration goes to -c FILE; refuses while a\n"
+		"                      controller runs, and an existing database unless\n"
+		"      --force         is given\n"
 		"  -v, --verbose       also log debug lines\n"
 		"  -h, --help          this text\n");
 }
@@ -236,11 +246,17 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "add-admin", required_argument, NULL, 'A' },
 		{ "password-file", required_argument, NULL, 'P' },
+		{ "backup", required_argument, NULL, 'B' },
+		{ "restore", required_argument, NULL, 'R' },
+		{ "no-content", no_argument, NULL, 'N' },
+		{ "force", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct ctl ctl; /* large: keep it off the stack */
 	struct ctl *c = &ctl;
 	const char *config = NULL, *add_admin = NULL, *password_file = "-";
+	const char *backup = NULL, *restore = NULL;
+	struct backup_opts bo = { .with_content = 1, .progress = isatty(2) };
 	int ch, check = 0, verbose = 0, sfd = -1, tfd = -1, rc = 1;
 	sigset_t mask;
 
@@ -264,6 +280,18 @@ int main(int argc, char **argv)
 		case 'P':
 			password_file = optarg;
 			break;
+		case 'B':
+			backup = optarg;
+			break;
+		case 'R':
+			restore = optarg;
+			break;
+		case 'N':
+			bo.with_content = 0;
+			break;
+		case 'F':
+			bo.force = 1;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -274,10 +302,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("loaxa-controller", verbose);
+	if (restore) /* the configuration comes out of the archive */
+		return backup_restore(restore, config, &bo) < 0 ? 1 : 0;
 	if (ctl_config_load(&c->cfg, config) < 0) {
 		log_errorx("%s: the configuration has errors (see above)", config);
 		return 1;
 	}
+	if (backup)
+		return backup_write(&c->cfg, backup, &bo) < 0 ? 1 : 0;
 	if (add_admin) {
 		/*
 		 * The first account is made here, by whoever can read the config
