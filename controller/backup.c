@@ -14,6 +14,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -594,13 +595,46 @@ static int controller_running(const char *sock)
 }
 
 /* The archived configuration is staged: read it, check the machine. */
-static int after_config(struct restore *r, const struct backup_opts *o)
+static int after_config(struct restore *r, const char *config_path,
+			const struct backup_opts *o)
 {
 	char db[PATH_MAX];
+
+	static struct ctl_config here; /* large: off the stack */
+	static const struct { const char *field; size_t off; } same[] = {
+		{ "state_dir", offsetof(struct ctl_config, state_dir) },
+		{ "key", offsetof(struct ctl_config, key_path) },
+		{ "broker.dir", offsetof(struct ctl_config, broker.dir) },
+		{ "api_socket", offsetof(struct ctl_config, api_socket) },
+	};
+	size_t i;
 
 	if (ctl_config_load(&r->cfg, r->files[r->n - 1].tmp) < 0) {
 		log_errorx("restore: %s: the archived controller.cfg has errors (see above)", r->in);
 		return -EINVAL;
+	}
+	/*
+	 * The archive is outside input: its configuration must not decide
+	 * where files are written (state_dir = "/etc" would put loaxa.db
+	 * there, as root). The places come from this machine's configuration
+	 * and the archive must agree with them.
+	 */
+	if (access(config_path, F_OK) < 0 || ctl_config_load(&here, config_path) < 0) {
+		log_errorx("restore: %s: this machine's configuration is missing or has errors: "
+			   "install the controller first (its package, or first-install), then "
+			   "restore over it", config_path);
+		return -ENOENT;
+	}
+	for (i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		const char *a = (const char *)&r->cfg + same[i].off;
+		const char *b = (const char *)&here + same[i].off;
+
+		if (strcmp(a, b) != 0) {
+			log_errorx("restore: %s: field \"%s\" of the archived configuration is "
+				   "\"%s\", this machine's is \"%s\": restore onto a controller "
+				   "installed the same way", r->in, same[i].field, a, b);
+			return -EINVAL;
+		}
 	}
 	if (key_parts(r->cfg.key_path, r->keydir, sizeof(r->keydir), r->stem,
 		      sizeof(r->stem)) < 0)
@@ -687,7 +721,7 @@ int backup_restore(const char *in, const char *config_path, const struct backup_
 			goto out;
 		if (!strncmp(name, "content/", 8) && (rc = check_content(&r.files[r.n - 1], name)) < 0)
 			goto out;
-		if (strcmp(name, "controller.cfg") == 0 && (rc = after_config(&r, o)) < 0)
+		if (strcmp(name, "controller.cfg") == 0 && (rc = after_config(&r, config_path, o)) < 0)
 			goto out;
 		if (o->progress && entries % 100 == 0)
 			fprintf(stderr, "loaxa restore: %u files\n", entries);

@@ -15,8 +15,10 @@
  *                        (broker.dir, not its persistence directory)
  *   content/<id>.opus    the imported content (unless --no-content)
  *
- * `loaxa restore FILE` / `--restore FILE` puts them back where the archived
- * configuration says (the configuration itself goes to -c's path), each file
+ * `loaxa restore FILE` / `--restore FILE` puts them back where this
+ * machine's configuration (-c) says, which the archived one must agree with
+ * (state_dir, key, broker.dir, api_socket: an archive never chooses where
+ * files go); the archived configuration then replaces -c's file. Each file
  * written atomically, refusing any name that is not one of the above (an
  * archive is outside input: no "..", no links, no other paths), refusing to
  * run while a controller answers on the API socket, and refusing to replace

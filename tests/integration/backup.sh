@@ -7,7 +7,8 @@
 #     accounts and the content;
 #   - `loaxa restore` refuses while the controller runs, refuses to replace
 #     an existing database without --force, refuses archives holding other
-#     names (../, absolute paths, links) without writing anything;
+#     names (../, absolute paths, links) or a configuration naming other
+#     places than this machine's, without writing anything;
 #   - after the state, the keys and the content are lost, a restore brings
 #     back the same monthly report, content list, schedule, plays and keys,
 #     and the node (which was never touched) plays the restored controller's
@@ -95,8 +96,17 @@ for i in 1 2 3; do
 	check "a hostile archive ($i: $(tar -tvf "$T/evil$i.tar" 2>/dev/null | tail -1 | awk '{ print $1, $NF }')) is refused" [ "$rc" != 0 ]
 	grep -h 'restore' "$T/e$i.out" | head -1 | sed 's/^/#   /'
 done
+# an archive whose configuration points elsewhere (state_dir = "/etc"...)
+sed 's|^state_dir = .*|state_dir = "'"$T"'/elsewhere";|' "$CFG" >"$T/evil/controller.cfg"
+cp "$STATE/loaxa.db" "$T/evil/loaxa.db"
+tar -C "$T/evil" -cf "$T/evil4.tar" controller.cfg loaxa.db
+"$LOAXA" restore "$T/evil4.tar" --config "$CFG" --force >"$T/e4.out" 2>&1
+rc=$?
+check "an archive whose configuration names other places is refused (the places come from this machine's configuration)" \
+	[ "$rc" != 0 ]
+grep -h 'restore' "$T/e4.out" | head -1 | sed 's/^/#   /'
 check "nothing a hostile archive named was written" \
-	bash -c "[ ! -e '$T/controller.key.x' ] && [ ! -e '$T/evil-restored.cfg' ] && ! ls '$T'/*.tmp.* >/dev/null 2>&1"
+	bash -c "[ ! -e '$T/controller.key.x' ] && [ ! -e '$T/evil-restored.cfg' ] && [ ! -e '$T/elsewhere' ] && ! ls '$T'/*.tmp.* >/dev/null 2>&1"
 
 # ------------------------------------------------------------ lose everything, restore
 rm -rf "$STATE" "$T/keys"
