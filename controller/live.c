@@ -622,8 +622,10 @@ static void worker_pump(struct ctl *c, struct session *s)
 			return;
 		}
 		if (r < 0 && s->seq == 0 && s->sfill == 0) {
-			s->mono_base_us = mono_now_us(); /* not started yet */
+			/* not started yet: the session starts with its first sample */
+			s->mono_base_us = mono_now_us();
 			s->t_base_us = real_us();
+			s->started_ms = now_ms();
 			return;
 		}
 		if (r > 0)

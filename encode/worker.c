@@ -285,7 +285,7 @@ int worker_main(int argc, char **argv)
 	const char *mode = argc > 1 ? argv[1] : "", *url = NULL, *spill = "/tmp";
 	const char *ca = SYSTEM_CA;
 	double v, max_s = 24.0 * 3600;
-	int i, first = 2;
+	int i, first = 2, rc;
 
 	import_opts_default(&opts);
 	opts.progress = 0;
@@ -327,10 +327,19 @@ int worker_main(int argc, char **argv)
 	/* a broken pipe ends the worker quietly (the controller stopped reading) */
 	signal(SIGPIPE, SIG_DFL);
 	if (strcmp(mode, "import") == 0)
-		return mode_import(&opts, spill);
-	if (strcmp(mode, "pcm") == 0)
-		return mode_pcm(max_s);
-	if (url)
-		return mode_url(url, ca, max_s);
-	return fail(2, "unknown mode \"%s\" (import, pcm, url)%s", mode, "");
+		rc = mode_import(&opts, spill);
+	else if (strcmp(mode, "pcm") == 0)
+		rc = mode_pcm(max_s);
+	else if (url)
+		rc = mode_url(url, ca, max_s);
+	else
+		return fail(2, "unknown mode \"%s\" (import, pcm, url)%s", mode, "");
+	/*
+	 * _exit, not exit: past the filter, exit handlers may need what it
+	 * forbids (LeakSanitizer's check at exit in the sanitizer build clones
+	 * a tracer); the worker's memory goes with the process anyway.
+	 */
+	fflush(stdout);
+	fflush(stderr);
+	_exit(rc);
 }

@@ -42,17 +42,23 @@ LIVE_PID=$!
 PID_OF[live]=$LIVE_PID
 STOP_ORDER+=(live)
 CPID=${PID_OF[controller]}
+# `loaxa live --file` imports first (worker mode import), then streams the
+# stored content (mode pcm): the second is the one that lives long enough.
+# Its filter is in place a moment after exec: wait for it.
 worker_pid() {
 	local p
 	for p in $(pgrep -P "$CPID"); do
-		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = loaxa-encode ] && { echo "$p"; return 0; }
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "^loaxa-encode --worker pcm" &&
+			{ echo "$p"; return 0; }
 	done
 	return 1
 }
-check "the controller runs a decode worker (loaxa-encode) for the live file session" \
+check "the controller runs a decode worker (loaxa-encode --worker pcm) for the live file session" \
 	wait_for 30 worker_pid
 W=$(worker_pid)
 if [ -n "$W" ]; then
+	filtered() { grep -Eq '^Seccomp:\s+2$' "/proc/$W/status"; }
+	wait_for 5 filtered
 	grep -E '^(Seccomp|NoNewPrivs):' "/proc/$W/status" >"$T/wstatus"
 	diag "worker $W: $(tr '\n\t' '  ' <"$T/wstatus")"
 	check "the worker runs under a seccomp filter (Seccomp: 2)" grep -Eq '^Seccomp:\s+2$' "$T/wstatus"
@@ -119,7 +125,7 @@ probe() {
 }
 : >"$T/probe.log"
 probe env
-check "a worker without the filter's help would not exist: the probe ran inside it" \
+check "the probe runs inside the worker while it reads the media" \
 	grep -q "probe: open" "$T/probe.log" || dump_log "$T/probe.log"
 check "inside the decode worker, open(controller.key) is refused (EACCES)" \
 	grep -q "probe: open $KEY: Permission denied" "$T/probe.log" || dump_log "$T/probe.log"
