@@ -57,6 +57,7 @@ static int speak_text(struct ctl *c, const char *text, const char *wav, char *er
 			dup2(devnull, 0);
 			dup2(devnull, 1);
 		}
+		close_range(3, ~0U, 0); /* nothing of the controller's */
 		execlp("espeak-ng", "espeak-ng", "-v", "vi", "-s", "150", "-w", wav, "-f", txt,
 		       (char *)NULL);
 		_exit(127);

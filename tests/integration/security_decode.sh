@@ -175,6 +175,24 @@ check "with relay.ca_file naming the server's certificate, n1 plays the https re
 wait "${PID_OF[relay2]}" 2>/dev/null
 unset 'PID_OF[relay2]'
 
+# the name counts too: a certificate from the configured CA for another name
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-keyout "$T/other.key" -out "$T/other.crt" -subj "/CN=other.example" \
+	-addext "subjectAltName=DNS:other.example" >>"$T/openssl.log" 2>&1
+OTHER_PORT=$(free_port)
+(cd "$T/www" && exec openssl s_server -quiet -accept "127.0.0.1:$OTHER_PORT" \
+	-cert "$T/other.crt" -key "$T/other.key" -WWW) >"$T/https2.log" 2>&1 &
+PID_OF[https2]=$!
+STOP_ORDER+=(https2)
+other_up() { curl -sfk "https://127.0.0.1:$OTHER_PORT/vov.wav" -o /dev/null; }
+wait_for 10 other_up
+"$LOAXA_ENCODE" --worker url "https://127.0.0.1:$OTHER_PORT/vov.wav" --ca-file "$T/other.crt" \
+	>"$T/other.pcm" 2>"$T/other.err"
+rc=$?
+check "a server whose certificate names another host is refused even with its CA (exit $rc)" \
+	eval '[ $rc = 2 ] && [ ! -s "$T/other.pcm" ]' || dump_log "$T/other.err"
+stop https2
+
 write_controller_cfg "relay = { ca_file = \"$T/missing.crt\"; };"
 "$CONTROLLER" -c "$T/controller/controller.cfg" --check-config >"$T/check.log" 2>&1
 rc=$?
