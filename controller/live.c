@@ -573,7 +573,8 @@ static int worker_open(struct ctl *c, struct session *s, int in_fd, const char *
 		argv[k++] = (char *)"pcm";
 	}
 	argv[k] = NULL;
-	/* url: stdin is the write end's twin, harmless; the worker ignores it */
+	/* url: no input; fd 0 is the pipe's read end as a placeholder, which the
+	 * worker closes at once (encode/worker.c) */
 	fds[0] = in_fd >= 0 ? in_fd : pfd[0];
 	fds[1] = pfd[1];
 	fds[2] = STDERR_FILENO;

@@ -221,6 +221,7 @@ static int mode_url(const char *url, const char *ca_file, double max_s)
 		_exit(mode_pcm(max_s));
 	}
 	close(p[0]);
+	close(STDIN_FILENO);  /* the controller gives a url worker no input */
 	close(STDOUT_FILENO); /* only the decoder writes PCM */
 	if (install_filter(FILTER_FETCH) < 0)
 		return fail(1, "%s%s", "cannot install the seccomp filter", "");
