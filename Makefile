@@ -53,12 +53,15 @@ pl = $(shell pkg-config --libs $(1))
 COMMON_PKGS := libsodium jansson libconfig
 NODE_PKGS   := $(COMMON_PKGS) libmosquitto alsa opusfile opus ogg libsystemd
 IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc
-CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd $(IMPORT_PKGS) libsystemd alsa libcrypto
+# loaxa-controller links no FFmpeg (nor the rest of the import libraries):
+# every decode of untrusted media runs in loaxa-encode's decode worker, an
+# executed program under seccomp (encode/worker.h). opus: live encoding.
+CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd opus libsystemd alsa libcrypto
 # loaxa stays free of the import libraries: loading FFmpeg & co. (~100 shared
 # libraries) cost every command, `loaxa emergency start` too, 30 ms and more.
 # `loaxa encode` execs loaxa-encode, which has them.
 CLI_PKGS    := $(COMMON_PKGS) libcurl
-ENCODE_PKGS := $(COMMON_PKGS) $(IMPORT_PKGS)
+ENCODE_PKGS := $(COMMON_PKGS) $(IMPORT_PKGS) libseccomp
 
 COMMON_SRC := $(wildcard common/*.c)
 NODE_SRC   := $(wildcard node/*.c)
@@ -117,7 +120,7 @@ $(O)/libloaxa.a: $(COMMON_OBJ)
 
 $(O)/loaxa-node: $(NODE_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(NODE_PKGS)) -lm
-$(O)/loaxa-controller: $(CTRL_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
+$(O)/loaxa-controller: $(CTRL_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(CTRL_PKGS)) -lm
 $(O)/loaxa: $(CLI_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(CLI_PKGS)) -lm

@@ -68,8 +68,12 @@ static void usage(FILE *f)
 		"  -h, --help          this text\n");
 }
 
-/* Remove uploads a previous run left behind (it was stopped mid-import). */
-static void clean_tmp_dir(const char *dir)
+/*
+ * Remove what a previous run left behind when stopped mid-import: uploads
+ * ("upload-" in tmp) and the decode worker's unnamed output (".import-" in
+ * the content store).
+ */
+static void clean_tmp_dir(const char *dir, const char *prefix)
 {
 	char path[PATH_MAX];
 	struct dirent *e;
@@ -78,7 +82,7 @@ static void clean_tmp_dir(const char *dir)
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, "upload-", 7) != 0)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
 			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
 			unlink(path);
@@ -111,7 +115,8 @@ static int prepare_state(struct ctl *c)
 			 c->cfg.state_dir, c->cfg.path);
 		return rc;
 	}
-	clean_tmp_dir(c->tmp_dir);
+	clean_tmp_dir(c->tmp_dir, "upload-");
+	clean_tmp_dir(c->content_dir, ".import-");
 	return ctl_db_open(&c->db, dbpath);
 }
 

@@ -18,6 +18,7 @@ PKGS="
  systemd
  prometheus libreoffice-calc-nogui
  python3 socat
+ libseccomp-dev strace
  faketime
  debhelper lintian
 "
