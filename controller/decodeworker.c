@@ -32,11 +32,18 @@ int ctl_worker_path(char *path, size_t len, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot find the decode worker: path too long");
 		return -ENAMETOOLONG;
 	}
+	/* installed (packages, make install): the daemon in sbin, the worker
+	 * in bin beside loaxa */
+	if (access(path, X_OK) < 0 &&
+	    (size_t)snprintf(path, len, "%s/../bin/%s", self, CTL_WORKER_PROGRAM) < len &&
+	    access(path, X_OK) == 0)
+		return 0;
+	if ((size_t)snprintf(path, len, "%s/%s", self, CTL_WORKER_PROGRAM) >= len)
+		return -ENAMETOOLONG;
 	if (access(path, X_OK) < 0) {
 		int e = errno;
 
-		snprintf(err, errlen, "cannot run the decode worker %s: %s (make install puts "
-			 "it next to loaxa-controller)", path, strerror(e));
+		snprintf(err, errlen, "cannot run the decode worker %s: %s (it belongs next to loaxa-controller, or in ../bin)", path, strerror(e));
 		return -e;
 	}
 	return 0;
