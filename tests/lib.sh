@@ -432,6 +432,7 @@ EOF
 # the "speaker" (onset|silence|xrun <realtime_ns> <frame>); the samples go to
 # $T/NAME/paced.raw. With PACED=1, write_node_cfg points the node at it.
 PACED_PLUGIN=$LOAXA_BIN/alsa/libasound_module_pcm_loaxapaced.so
+# While $T/NAME/unplugged exists the card is unplugged (-ENODEV).
 paced_asoundrc() {
 	local name=$1 d=$T/$1
 	mkdir -p "$d/xdg/alsa"
@@ -442,6 +443,7 @@ pcm.paced_$name {
 	log "$d/onsets.log"
 	capture "$d/paced.raw"
 	latency_us ${PACED_LATENCY_US:-0}
+	gone "$d/unplugged"
 }
 EOF
 }

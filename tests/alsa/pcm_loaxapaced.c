@@ -42,6 +42,11 @@
  *       tone_level 8000             #   at this peak (default 8000),
  *       tone_on_ms 600              #   on for 600 ms, then
  *       tone_off_ms 400             #   off for 400 ms, again and again (0: always on)
+ *       gone "/tmp/x/unplugged"     # optional: while this file exists the card
+ *                                   # is unplugged: open, prepare, start,
+ *                                   # pointer and transfer fail with -ENODEV
+ *                                   # (what ALSA returns for a USB card pulled
+ *                                   # out), and work again once it is removed
  *   }
  *
  * Both files are appended to (a node closes and reopens its PCM between
@@ -109,7 +114,14 @@ struct paced {
 	int in_sound;
 	uint64_t quiet_run;        /* consecutive quiet frames */
 	uint64_t silence_frames;
+	char *gone;                /* the "unplugged" switch file, or NULL */
 };
+
+/* The test unplugged the card (the gone file exists). */
+static int unplugged(const struct paced *p)
+{
+	return p->gone && access(p->gone, F_OK) == 0;
+}
 
 static int64_t clock_ns(clockid_t id)
 {
@@ -265,6 +277,8 @@ static int paced_start(snd_pcm_ioplug_t *io)
 {
 	struct paced *p = io->private_data;
 
+	if (unplugged(p))
+		return -ENODEV;
 	p->running = 1;
 	p->start_mono_ns = clock_ns(CLOCK_MONOTONIC);
 	p->start_real_ns = clock_ns(CLOCK_REALTIME);
@@ -303,6 +317,9 @@ static uint64_t due_frames(const struct paced *p)
 static snd_pcm_sframes_t paced_pointer(snd_pcm_ioplug_t *io)
 {
 	struct paced *p = io->private_data;
+
+	if (unplugged(p))
+		return -ENODEV;
 
 	if (p->capture_stream) {
 		if (p->overrun)
@@ -353,6 +370,9 @@ static snd_pcm_sframes_t paced_transfer(snd_pcm_ioplug_t *io,
 	size_t frame_bytes = p->channels * sizeof(int16_t);
 	snd_pcm_uframes_t done = 0;
 
+	if (unplugged(p))
+		return -ENODEV;
+
 	if (p->capture_stream) {
 		if (p->appl + size > p->hw)
 			size = (snd_pcm_uframes_t)(p->hw - p->appl);
@@ -379,6 +399,9 @@ static snd_pcm_sframes_t paced_transfer(snd_pcm_ioplug_t *io,
 static int paced_prepare(snd_pcm_ioplug_t *io)
 {
 	struct paced *p = io->private_data;
+
+	if (unplugged(p))
+		return -ENODEV;
 
 	end_of_sound(p);
 	p->running = 0;
@@ -485,6 +508,7 @@ static int paced_close(snd_pcm_ioplug_t *io)
 	close(p->timer);
 	free(p->ring);
 	free(p->source);
+	free(p->gone);
 	free(p);
 	return 0;
 }
@@ -577,7 +601,7 @@ static int get_int(snd_config_t *n, long min, long max, long *v)
 SND_PCM_PLUGIN_DEFINE_FUNC(loaxapaced)
 {
 	snd_config_iterator_t i, next;
-	const char *log_path = NULL, *capture_path = NULL, *source_path = NULL;
+	const char *log_path = NULL, *capture_path = NULL, *source_path = NULL, *gone = NULL;
 	long latency_us = 0, threshold = 64, silence_ms = 50;
 	long tone_hz = 0, tone_level = 8000, tone_on_ms = 0, tone_off_ms = 0;
 	struct paced *p = NULL;
@@ -597,6 +621,9 @@ SND_PCM_PLUGIN_DEFINE_FUNC(loaxapaced)
 				goto bad;
 		} else if (!strcmp(id, "capture")) {
 			if (snd_config_get_string(n, &capture_path) < 0)
+				goto bad;
+		} else if (!strcmp(id, "gone")) {
+			if (snd_config_get_string(n, &gone) < 0)
 				goto bad;
 		} else if (!strcmp(id, "latency_us")) {
 			if (get_int(n, 0, LONG_MAX / 1000, &latency_us) < 0)
@@ -640,9 +667,15 @@ bad:
 		return -EINVAL;
 	}
 
+	if (gone && access(gone, F_OK) == 0)
+		return -ENODEV; /* nothing to open: the card is not there */
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
+	if (gone && !(p->gone = strdup(gone))) {
+		free(p);
+		return -ENOMEM;
+	}
 	p->capture_stream = capture_stream;
 	p->timer = -1;
 	p->latency_ns = latency_us * 1000LL;
@@ -692,6 +725,7 @@ fail:
 	if (p->timer >= 0)
 		close(p->timer);
 	free(p->source);
+	free(p->gone);
 	free(p);
 	return rc;
 }
