@@ -10,6 +10,8 @@
 #     afterwards neither resets that lock nor gets far: the peer (this uid) is
 #     throttled after 20 failed logins, the refusals are in the audit log.
 #     (10000 invented names against the table itself: unit/test_security.)
+#   - Point 7: the daemons, started on the plain test broker with
+#     mqtt.insecure = true, log the warning (config.sh: refused without it).
 # Both figures (medians of ROUNDS=3 rounds) are printed. MARGIN_MS (default
 # 200) holds on a loaded 2-core machine under ASan; the stall it catches is
 # >= 3 checks (>= 0.3 s; 1.3 s on the shared build machine).
@@ -24,6 +26,12 @@ start_controller || exit 1
 PACED=1 write_node_cfg n1 thon-1
 echo "emergency_volume = 90;" >>"$T/n1/node.cfg"
 start_node n1 || exit 1
+# the plain loopback broker of this test is allowed by mqtt.insecure = true
+# (tests/lib.sh): both daemons say so when they start (issue 14, point 7)
+check "the controller warns at start that its MQTT is insecure" \
+	grep -q 'warning: .*mqtt.insecure = true: the link to the broker .* is plaintext' "$T/controller/controller.log"
+check "the node warns at start that its MQTT is insecure" \
+	grep -q 'warning: .*mqtt.insecure = true: the link to the broker .* is plaintext' "$T/n1/node.log"
 
 if ! LOAXA="$LOAXA" "$ROOT/scripts/emergency-clips.sh" --only tone >"$T/clips.log" 2>&1; then
 	fail "scripts/emergency-clips.sh makes the tone"
