@@ -27,6 +27,7 @@
 #include "log.h"
 #include "loginlimit.h"
 #include "mosqpw.h"
+#include "pwverify.h"
 #include "ratelimit.h"
 #include "tap.h"
 #include "util.h"
@@ -376,6 +377,52 @@ static void test_login_async(void)
 	      (long long)(a[2].at_ms - t0));
 }
 
+static int pwv_reported, pwv_matched, pwv_cancelled;
+
+static void pwv_cb(struct ctl *cc, void *ctx, int ok)
+{
+	(void)cc;
+	(void)ctx;
+	pwv_reported++;
+	pwv_matched += ok == 1;
+	pwv_cancelled += ok == -ECANCELED;
+}
+
+/* The worker's queue is bounded: the login past it is refused at once. */
+static void test_pwverify_queue(void)
+{
+	char cheap[crypto_pwhash_STRBYTES];
+	struct pwv *p = NULL;
+	int i, busy = 0, queued = 0;
+
+	/* the cheapest parameters: the checks themselves are not the point */
+	CHECK(crypto_pwhash_str(cheap, "right-password", 14, crypto_pwhash_OPSLIMIT_MIN,
+				crypto_pwhash_MEMLIMIT_MIN) == 0, "a cheap Argon2id hash");
+	CHECK(pwv_start(&p) == 0, "the worker starts");
+	for (i = 0; i < PWV_QUEUE + 1; i++) {
+		int rc = pwv_submit(p, cheap, i ? "wrong-password" : "right-password", pwv_cb,
+				    NULL);
+
+		queued += rc == 0;
+		busy += rc == -EBUSY;
+	}
+	CHECK(queued == PWV_QUEUE && busy == 1, "%d checks queue, the next is refused at once "
+	      "(-EBUSY: the API answers 503)", PWV_QUEUE);
+	while (pwv_reported < PWV_QUEUE) {
+		struct pollfd pfd;
+
+		if (pwv_pollfd(p, &pfd) != 1 || poll(&pfd, 1, 10000) <= 0)
+			break;
+		pwv_handle(p, &c);
+	}
+	CHECK(pwv_reported == PWV_QUEUE && pwv_matched == 1 && pwv_cancelled == 0,
+	      "every queued check is reported once, on the caller's thread (%d, %d matched)",
+	      pwv_reported, pwv_matched);
+	CHECK(pwv_submit(p, cheap, "x", pwv_cb, NULL) == 0, "then there is room again");
+	pwv_stop(p, &c);
+	CHECK(pwv_reported == PWV_QUEUE + 1, "stopping reports what was still queued");
+}
+
 static void test_ratelimit(void)
 {
 	int i, ok = 0;
@@ -478,6 +525,7 @@ int main(void)
 	test_rate_limits();
 	test_login_tables();
 	test_login_async();
+	test_pwverify_queue();
 	test_ratelimit();
 	ctl_auth_free(&c);
 	ctl_db_close(&c.db);
