@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -59,6 +60,13 @@ static void *worker(void *arg)
 	uint64_t one = 1;
 	int ok;
 
+	/*
+	 * The lowest CPU priority, for this thread only (Linux nice is per
+	 * thread): on a busy controller the checks yield to the loop and to the
+	 * broker; a login then takes longer, an emergency does not.
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) < 0)
+		log_debug("password check thread: cannot lower its priority");
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		while (!p->stop && !(j = oldest_queued(p)))

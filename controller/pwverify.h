@@ -10,6 +10,9 @@
  * callback then runs on the loop thread, where the database and the audit
  * log stay.
  *
+ * The thread runs at nice 19: on a busy machine the checks yield to the
+ * loop and the broker (a login takes longer, an emergency does not).
+ *
  * The queue is bounded (PWV_QUEUE jobs): a login that finds it full is
  * refused at once (the caller answers 503), so a flood costs memory and
  * CPU of at most one queue.

@@ -12,12 +12,16 @@
 #     (10000 invented names against the table itself: unit/test_security.)
 #   - Point 7: the daemons, started on the plain test broker with
 #     mqtt.insecure = true, log the warning (config.sh: refused without it).
-# Both figures (medians of ROUNDS=3 rounds) are printed. MARGIN_MS (default
-# 200) holds on a loaded 2-core machine under ASan; the stall it catches is
-# >= 3 checks (>= 0.3 s; 1.3 s on the shared build machine).
+# Both figures (medians of ROUNDS=5 rounds) are printed. MARGIN_MS (default
+# 300) holds on the shared 2-core build machine at load 9 under ASan, where
+# the loaded median was 0-200 ms above the idle one (CPU scheduling: our
+# worker, curl and the CLI compete with everybody's processes). Checking
+# passwords in the loop (before) added 1.2-6 s there: >= 3 checks of
+# 0.3-0.5 s. (On an idle fast machine a check is ~0.1 s, and those 3 checks
+# would add ~0.3 s: at the bound.)
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER" "$NODE"
-MARGIN_MS=${MARGIN_MS:-200}
+MARGIN_MS=${MARGIN_MS:-300}
 
 start_broker || exit 1
 keygen || exit 1
@@ -83,7 +87,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 latency >/dev/null # warm-up: n1 opens its PCM
 : >"$T/idle.ms"
 : >"$T/loaded.ms"
-for r in $(seq 1 "${ROUNDS:-3}"); do
+for r in $(seq 1 "${ROUNDS:-5}"); do
 	sleep 1.2 # n1 idle again; a fresh second of the global login budget
 	l=$(latency)
 	[ -n "$l" ] || { fail "idle round $r: n1 sounded the emergency"; exit 1; }
@@ -99,12 +103,16 @@ for r in $(seq 1 "${ROUNDS:-3}"); do
 done
 idle=$(median <"$T/idle.ms")
 loaded=$(median <"$T/loaded.ms")
-echo "# emergency latency (median of ${ROUNDS:-3}): idle ${idle} ms, with 20 concurrent wrong logins ${loaded} ms (bound: idle + ${MARGIN_MS} ms)"
+echo "# emergency latency (median of ${ROUNDS:-5}): idle ${idle} ms, with 20 concurrent wrong logins ${loaded} ms (bound: idle + ${MARGIN_MS} ms)"
 check "20 concurrent wrong logins do not delay an emergency (${loaded} ms <= idle ${idle} + ${MARGIN_MS} ms)" \
 	[ "$loaded" -le $(( idle + MARGIN_MS )) ]
 check "the flood's logins were checked and refused (401s in the answers)" grep -qx 401 "$T/flood.codes"
 
 # ---------------------------------------------------------------- per name, per peer
+# The throttle tables live in memory: a restart starts this part from zero
+# (the rounds above charged this uid's peer budget).
+stop controller
+start_controller || exit 1
 printf 'victim-password\n' >"$T/victim.pw"
 printf 'wrong-password\n' >"$T/wrong.pw"
 "$LOAXA" user add victim --role operator --zone thon-1 --password-file "$T/victim.pw" \
