@@ -298,3 +298,34 @@ int cfg_reject_unknown(struct cfg *cfg, const char *const *known)
 {
 	return cfg_walk(cfg, config_root_setting(&cfg->c), "", known);
 }
+
+int cfg_mqtt_secure(struct cfg *cfg, const char *cafile, const char *username,
+		    const char *host, int port, int *insecure)
+{
+	int plain = !cafile || !cafile[0], anon = !username || !username[0];
+
+	*insecure = 0;
+	if (cfg_bool(cfg, "mqtt.insecure", CFG_OPTIONAL, 0, insecure) < 0)
+		return -EINVAL;
+	if (!plain && !anon)
+		return 0;
+	if (!*insecure) {
+		if (plain)
+			cfg_error(cfg, "mqtt.cafile", "is not set: MQTT without TLS is refused. "
+				  "Give the broker's CA (ca.crt from `loaxa broker-config`, "
+				  "docs/security.md), or set mqtt.insecure = true to allow "
+				  "plaintext MQTT (a test bench only)");
+		if (anon)
+			cfg_error(cfg, "mqtt.username", "is not set: anonymous MQTT is refused. "
+				  "Give the broker account (and mqtt.password_file), or set "
+				  "mqtt.insecure = true to allow anonymous MQTT (a test bench "
+				  "only)");
+		return -EINVAL;
+	}
+	log_warnx("%s: mqtt.insecure = true: the link to the broker %s:%d is %s%s%s; "
+		  "anyone on the network path can read it%s (docs/security.md)", cfg->path,
+		  host, port, plain ? "plaintext (no mqtt.cafile)" : "",
+		  plain && anon ? " and " : "", anon ? "anonymous (no mqtt.username)" : "",
+		  anon ? ", and anyone who reaches the broker can publish" : "");
+	return 0;
+}

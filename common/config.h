@@ -44,6 +44,17 @@ int cfg_string_list(struct cfg *cfg, const char *field, int required,
  */
 int cfg_reject_unknown(struct cfg *cfg, const char *const *known);
 
+/*
+ * The MQTT rule both daemons share (docs/security.md, "Secure by default"):
+ * the link to the broker uses TLS (mqtt.cafile set) and an account
+ * (mqtt.username set). Plaintext or anonymous MQTT is an error naming the
+ * missing field unless the config says mqtt.insecure = true; then it is
+ * allowed and a warning is logged, at every start. *insecure gets the
+ * setting. 0 or -EINVAL (logged).
+ */
+int cfg_mqtt_secure(struct cfg *cfg, const char *cafile, const char *username,
+		    const char *host, int port, int *insecure);
+
 /* Log "file:line: field "x": msg" for a field found in the file. */
 void cfg_error(struct cfg *cfg, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

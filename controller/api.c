@@ -591,7 +591,8 @@ static const char *sched_arg(void *ctx, const char *key)
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
-/* The late answer of a schedule request that waited for imports. */
+/* The late answer of a schedule request that waited for imports, or of a
+ * login whose password was checked off the loop. */
 static void sched_done(void *ctx, unsigned status, json_t *reply)
 {
 	struct api_req *r = ctx;
@@ -764,6 +765,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 				conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 			ctl_auth_peer_of_fd(ci ? ci->connect_fd : -1, r->who.peer,
 					    sizeof(r->who.peer));
+			ctl_auth_peer_id_of_fd(ci ? ci->connect_fd : -1, r->who.peer_id,
+					       sizeof(r->who.peer_id));
 		}
 		/* Authenticate before anything else is looked at: without a token
 		 * every URL, known or not, answers 401. */
@@ -846,9 +849,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 					  "larger than %d bytes", CTL_MAX_JSON_BODY);
 				break;
 			}
-			ctl_secapi_handle(c, conn, &r->who, r->method, url, authz, r->body,
-					  r->body_len, &status, &reply, r->target,
-					  sizeof(r->target));
+			if (ctl_secapi_handle(c, conn, &r->who, r->method, url, authz, r->body,
+					      r->body_len, &status, &reply, r->target,
+					      sizeof(r->target), sched_done, r) == 1) {
+				/* a login: answered when its password is checked,
+				 * off the loop (auth.h); like an import, the
+				 * connection waits suspended */
+				r->import_pending = 1;
+				MHD_suspend_connection(conn);
+				r->suspended = 1;
+				return MHD_YES;
+			}
 			set_reply(r, status, reply);
 			break;
 		}

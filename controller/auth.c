@@ -4,6 +4,7 @@
 #include "auth.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,23 +18,36 @@
 #include "ctl.h"
 #include "ctlutil.h"
 #include "log.h"
+#include "loginlimit.h"
+#include "pwverify.h"
 #include "util.h"
 
-#define FAIL_SLOTS 64
-
-/* Wrong-password counters per user name (also for names that do not exist,
- * so probing names costs the same as probing passwords). */
-struct fail_slot {
-	char name[CTL_NAME_MAX];
-	int64_t window_start_ms;
-	int failures;
-};
-
+/*
+ * Login throttles (loginlimit.h says why a flood of invented names cannot
+ * reset a real user's counter): per user name, AUTH_MAX_FAILURES in
+ * AUTH_FAIL_WINDOW_S; per peer ("uid 1000"), AUTH_PEER_MAX_FAILURES in the
+ * same window; and AUTH_LOGIN_PER_S checks a second overall, which bounds
+ * the worker's CPU. The Argon2id checks run in pwverify.h's worker.
+ */
 struct ctl_auth {
-	struct fail_slot fails[FAIL_SLOTS];
+	struct ll_table names;
+	struct ll_table peers;
+	struct pwv *pwv;
 	int64_t second_start_ms; /* global login budget, per monotonic second */
 	int logins_this_second;
 	int64_t ttl_ms;
+};
+
+/* A login whose password is being checked by the worker. */
+struct login_job {
+	char name[CTL_NAME_MAX];
+	char peer[AUTH_PEER_MAX];
+	char peer_id[AUTH_PEER_ID_MAX];
+	int name_shared, peer_shared;  /* charged to an overflow entry */
+	int found;
+	struct ctl_principal who;
+	ctl_auth_login_cb cb;
+	void *ctx;
 };
 
 static const struct {
@@ -58,19 +72,50 @@ unsigned ctl_auth_role_perms(const char *role)
 
 int ctl_auth_init(struct ctl *c)
 {
+	int rc;
+
 	c->auth = calloc(1, sizeof(*c->auth));
 	if (!c->auth)
 		return -ENOMEM;
 	c->auth->ttl_ms = (int64_t)c->cfg.auth.token_ttl_s * 1000;
 	if (c->auth->ttl_ms <= 0)
 		c->auth->ttl_ms = 8LL * 3600 * 1000;
-	return 0;
+	ll_init(&c->auth->names, AUTH_MAX_FAILURES, AUTH_FAIL_WINDOW_S * 1000LL);
+	ll_init(&c->auth->peers, AUTH_PEER_MAX_FAILURES, AUTH_FAIL_WINDOW_S * 1000LL);
+	rc = pwv_start(&c->auth->pwv);
+	if (rc < 0) {
+		errno = -rc;
+		log_warn("cannot start the password check thread");
+		free(c->auth);
+		c->auth = NULL;
+	}
+	return rc;
+}
+
+void ctl_auth_stop(struct ctl *c)
+{
+	if (!c->auth || !c->auth->pwv)
+		return;
+	pwv_stop(c->auth->pwv, c);
+	c->auth->pwv = NULL;
+}
+
+int ctl_auth_pollfd(struct ctl *c, struct pollfd *pfd)
+{
+	return c->auth ? pwv_pollfd(c->auth->pwv, pfd) : 0;
+}
+
+void ctl_auth_handle(struct ctl *c, const struct pollfd *pfd)
+{
+	if (c->auth && c->auth->pwv && (pfd->revents & POLLIN))
+		pwv_handle(c->auth->pwv, c);
 }
 
 void ctl_auth_free(struct ctl *c)
 {
 	if (!c->auth)
 		return;
+	ctl_auth_stop(c);
 	sodium_memzero(c->auth, sizeof(*c->auth));
 	free(c->auth);
 	c->auth = NULL;
@@ -275,30 +320,6 @@ static int principal_from_row(struct ctl_principal *who, sqlite3_stmt *st, int c
 
 /* ------------------------------------------------------------ login */
 
-static struct fail_slot *fail_slot(struct ctl_auth *a, const char *name, int64_t now,
-				   int create)
-{
-	struct fail_slot *oldest = &a->fails[0];
-	size_t i;
-
-	for (i = 0; i < FAIL_SLOTS; i++) {
-		struct fail_slot *s = &a->fails[i];
-
-		if (s->name[0] && now - s->window_start_ms >= AUTH_FAIL_WINDOW_S * 1000LL)
-			memset(s, 0, sizeof(*s)); /* window over: forgiven */
-		if (s->name[0] && strcmp(s->name, name) == 0)
-			return s;
-		if (!s->name[0] || s->window_start_ms < oldest->window_start_ms)
-			oldest = s;
-	}
-	if (!create)
-		return NULL;
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->name, sizeof(oldest->name), "%s", name);
-	oldest->window_start_ms = now;
-	return oldest;
-}
-
 static void hash_token_hex(const char *token, char out[crypto_hash_sha256_BYTES * 2 + 1])
 {
 	uint8_t h[crypto_hash_sha256_BYTES];
@@ -307,89 +328,25 @@ static void hash_token_hex(const char *token, char out[crypto_hash_sha256_BYTES 
 	hex_encode(out, h, sizeof(h));
 }
 
-int ctl_auth_login(struct ctl *c, const char *name, const char *password,
-		   const char *peer, json_t **reply, char *err, size_t errlen)
+/* A new token for who: the reply {"token","user","role","zones","expires"}. */
+static int issue_token(struct ctl *c, const struct ctl_principal *who, const char *peer,
+		       json_t **reply, char *err, size_t errlen)
 {
-	/* A valid hash to verify against when the user does not exist, so both
-	 * cases take the same time and say the same thing. */
-	static char dummy_hash[crypto_pwhash_STRBYTES];
-	struct ctl_auth *a = c->auth;
-	struct ctl_principal who;
-	char hash[crypto_pwhash_STRBYTES] = "", token[AUTH_TOKEN_HEX + 1];
-	char thash[crypto_hash_sha256_BYTES * 2 + 1];
+	char token[AUTH_TOKEN_HEX + 1], thash[crypto_hash_sha256_BYTES * 2 + 1];
 	uint8_t raw[AUTH_TOKEN_HEX / 2];
 	sqlite3_stmt *st = NULL;
-	int64_t now = mono_ms(), wall = now_ms(), expires;
-	struct fail_slot *slot;
-	int found = 0, rc;
+	int64_t wall = now_ms(), expires;
+	int rc;
 
 	*reply = NULL;
-	memset(&who, 0, sizeof(who));
-	if (now - a->second_start_ms >= 1000) {
-		a->second_start_ms = now;
-		a->logins_this_second = 0;
-	}
-	if (++a->logins_this_second > AUTH_LOGIN_PER_S) {
-		snprintf(err, errlen, "too many logins at once: try again in a second");
-		return -EAGAIN;
-	}
-	if (!name_valid(name) || strlen(password) > AUTH_PASSWORD_MAX) {
-		snprintf(err, errlen, "wrong user name or password");
-		return -EACCES;
-	}
-	slot = fail_slot(a, name, now, 0);
-	if (slot && slot->failures >= AUTH_MAX_FAILURES) {
-		snprintf(err, errlen, "too many wrong passwords for %s: try again in %lld s",
-			 name, (long long)(AUTH_FAIL_WINDOW_S -
-					   (now - slot->window_start_ms) / 1000));
-		log_warnx("login of %s from %s refused: locked after %d wrong passwords", name,
-			  peer, slot->failures);
-		return -EAGAIN;
-	}
-	if (sqlite3_prepare_v2(c->db.h, "SELECT name, role, zones, pwhash FROM users WHERE "
-			       "name = ?", -1, &st, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "the controller's database failed (see its log)");
-		return db_err(&c->db, "cannot look up a user");
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		found = 1;
-		snprintf(hash, sizeof(hash), "%s", (const char *)sqlite3_column_text(st, 3));
-		principal_from_row(&who, st, 0);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (!found) {
-		if (!dummy_hash[0] &&
-		    crypto_pwhash_str(dummy_hash, "loaxa-no-such-user", 18,
-				      crypto_pwhash_OPSLIMIT_INTERACTIVE,
-				      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-			dummy_hash[0] = '\0';
-		snprintf(hash, sizeof(hash), "%s", dummy_hash);
-	}
-	/* Verify first, always: an unknown name must cost the same time. */
-	if (crypto_pwhash_str_verify(hash, password, strlen(password)) != 0 || !found ||
-	    !who.authenticated) {
-		slot = fail_slot(a, name, now, 1);
-		slot->failures++;
-		log_warnx("login of %s from %s refused: wrong user name or password (%d of %d "
-			  "in %d s)", name, peer, slot->failures, AUTH_MAX_FAILURES,
-			  AUTH_FAIL_WINDOW_S);
-		snprintf(err, errlen, "wrong user name or password");
-		rc = -EACCES;
-		goto out;
-	}
-	slot = fail_slot(a, name, now, 0);
-	if (slot)
-		memset(slot, 0, sizeof(*slot));
 	randombytes_buf(raw, sizeof(raw));
 	hex_encode(token, raw, sizeof(raw));
 	hash_token_hex(token, thash);
-	expires = wall + a->ttl_ms;
+	expires = wall + c->auth->ttl_ms;
 	if (sqlite3_prepare_v2(c->db.h, "INSERT INTO tokens (hash, user, created, expires, peer) "
 			       "VALUES (?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK ||
 	    (sqlite3_bind_text(st, 1, thash, -1, SQLITE_TRANSIENT),
-	     sqlite3_bind_text(st, 2, who.user, -1, SQLITE_TRANSIENT),
+	     sqlite3_bind_text(st, 2, who->user, -1, SQLITE_TRANSIENT),
 	     sqlite3_bind_int64(st, 3, wall), sqlite3_bind_int64(st, 4, expires),
 	     sqlite3_bind_text(st, 5, peer, -1, SQLITE_TRANSIENT),
 	     sqlite3_step(st) != SQLITE_DONE)) {
@@ -409,25 +366,203 @@ int ctl_auth_login(struct ctl *c, const char *name, const char *password,
 		sqlite3_bind_int64(st, 1, wall);
 		sqlite3_step(st);
 	}
-	*reply = json_pack("{s:s, s:s, s:s, s:I}", "token", token, "user", who.user, "role",
-			   who.role, "expires", (json_int_t)expires);
+	*reply = json_pack("{s:s, s:s, s:s, s:I}", "token", token, "user", who->user, "role",
+			   who->role, "expires", (json_int_t)expires);
 	if (*reply) {
 		json_t *z = json_array();
 		size_t i;
 
-		for (i = 0; i < who.nzones; i++)
-			json_array_append_new(z, json_string(who.zones[i]));
-		json_object_set_new(*reply, "zones", who.all_zones ? json_string("*") : z);
-		if (who.all_zones)
+		for (i = 0; i < who->nzones; i++)
+			json_array_append_new(z, json_string(who->zones[i]));
+		json_object_set_new(*reply, "zones", who->all_zones ? json_string("*") : z);
+		if (who->all_zones)
 			json_decref(z);
 	}
-	log_info("%s (%s) logged in from %s", who.user, who.role, peer);
 	rc = *reply ? 0 : -ENOMEM;
+	if (rc < 0)
+		snprintf(err, errlen, "out of memory");
 out:
 	sqlite3_finalize(st);
 	sodium_memzero(token, sizeof(token));
 	sodium_memzero(raw, sizeof(raw));
 	return rc;
+}
+
+/* The worker checked the password (pwverify.h); on the loop thread. */
+static void login_checked(struct ctl *c, void *ctx, int ok)
+{
+	struct login_job *j = ctx;
+	struct ctl_auth *a = c->auth;
+	int64_t now = mono_ms();
+	json_t *reply = NULL;
+	char err[256] = "";
+	int rc;
+
+	if (ok < 0) {
+		/* never checked (the controller stops): the try costs nothing */
+		ll_refund(&a->names, j->name, j->name_shared, now);
+		ll_refund(&a->peers, j->peer_id, j->peer_shared, now);
+		snprintf(err, sizeof(err), "the controller is stopping: try again later");
+		rc = -ECANCELED;
+	} else if (!ok || !j->found || !j->who.authenticated) {
+		/* the failure was charged when the check began */
+		log_warnx("login of %s from %s refused: wrong user name or password (%d of %d "
+			  "in %d s for the name, %d of %d for %s)", j->name, j->peer,
+			  ll_count(&a->names, j->name, now), AUTH_MAX_FAILURES, AUTH_FAIL_WINDOW_S,
+			  ll_count(&a->peers, j->peer_id, now), AUTH_PEER_MAX_FAILURES, j->peer_id);
+		snprintf(err, sizeof(err), "wrong user name or password");
+		rc = -EACCES;
+	} else {
+		ll_forgive(&a->names, j->name, j->name_shared, now);
+		ll_refund(&a->peers, j->peer_id, j->peer_shared, now);
+		rc = issue_token(c, &j->who, j->peer, &reply, err, sizeof(err));
+		if (rc == 0)
+			log_info("%s (%s) logged in from %s", j->who.user, j->who.role, j->peer);
+	}
+	j->cb(c, j->ctx, rc, reply, err);
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+}
+
+int ctl_auth_login_start(struct ctl *c, const char *name, const char *password,
+			 const char *peer, const char *peer_id, ctl_auth_login_cb cb,
+			 void *ctx, char *err, size_t errlen)
+{
+	struct ctl_auth *a = c->auth;
+	struct login_job *j = NULL;
+	char hash[crypto_pwhash_STRBYTES] = "";
+	sqlite3_stmt *st = NULL;
+	int64_t now = mono_ms(), retry = 0;
+	int rc;
+
+	if (!a || !a->pwv) {
+		snprintf(err, errlen, "the controller is stopping: try again later");
+		return -ECANCELED;
+	}
+	if (!name_valid(name) || strlen(password) > AUTH_PASSWORD_MAX) {
+		snprintf(err, errlen, "wrong user name or password");
+		return -EACCES;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	snprintf(j->name, sizeof(j->name), "%s", name);
+	snprintf(j->peer, sizeof(j->peer), "%s", peer);
+	snprintf(j->peer_id, sizeof(j->peer_id), "%s", peer_id && peer_id[0] ? peer_id : peer);
+	j->cb = cb;
+	j->ctx = ctx;
+	/* Charged before the check, so concurrent tries cannot all slip through. */
+	if (ll_charge(&a->names, j->name, now, &retry, &j->name_shared) < 0) {
+		snprintf(err, errlen, "too many wrong passwords for %s: try again in %lld s",
+			 name, (long long)retry);
+		log_warnx("login of %s from %s refused: locked after %d wrong passwords%s", name,
+			  peer, AUTH_MAX_FAILURES, j->name_shared ? " (the shared entry of names "
+			  "that found no slot: a flood of names?)" : "");
+		rc = -EAGAIN;
+		goto fail;
+	}
+	if (ll_charge(&a->peers, j->peer_id, now, &retry, &j->peer_shared) < 0) {
+		ll_refund(&a->names, j->name, j->name_shared, now);
+		snprintf(err, errlen, "too many failed logins from %s: try again in %lld s",
+			 j->peer_id, (long long)retry);
+		log_warnx("login of %s from %s refused: %s failed %d times in %d s", name, peer,
+			  j->peer_id, AUTH_PEER_MAX_FAILURES, AUTH_FAIL_WINDOW_S);
+		rc = -EAGAIN;
+		goto fail;
+	}
+	/*
+	 * The overall budget last: it bounds the worker's CPU, and only tries
+	 * that will really be checked count against it, so a throttled peer or
+	 * name hammering away does not use up everybody else's logins.
+	 */
+	if (now - a->second_start_ms >= 1000) {
+		a->second_start_ms = now;
+		a->logins_this_second = 0;
+	}
+	if (a->logins_this_second >= AUTH_LOGIN_PER_S) {
+		snprintf(err, errlen, "too many logins at once: try again in a second");
+		rc = -EAGAIN;
+		goto refund;
+	}
+	a->logins_this_second++;
+	if (sqlite3_prepare_v2(c->db.h, "SELECT name, role, zones, pwhash FROM users WHERE "
+			       "name = ?", -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "the controller's database failed (see its log)");
+		rc = db_err(&c->db, "cannot look up a user");
+		goto refund;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(st, 3);
+
+		j->found = 1;
+		snprintf(hash, sizeof(hash), "%s", h ? h : "");
+		principal_from_row(&j->who, st, 0);
+	}
+	sqlite3_finalize(st);
+	/* An unknown name is checked against a dummy hash: same time, same answer. */
+	rc = pwv_submit(a->pwv, j->found ? hash : NULL, password, login_checked, j);
+	sodium_memzero(hash, sizeof(hash));
+	if (rc == -EBUSY) {
+		snprintf(err, errlen, "the controller is busy checking other logins: try again "
+			 "in a second");
+		log_warnx("login of %s from %s refused: %d password checks already queued", name,
+			  peer, PWV_QUEUE);
+		goto refund;
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "wrong user name or password");
+		rc = -EACCES;
+		goto fail; /* charged: a password that long is no honest mistake */
+	}
+	return 0;
+refund:
+	ll_refund(&a->names, j->name, j->name_shared, now);
+	ll_refund(&a->peers, j->peer_id, j->peer_shared, now);
+fail:
+	sodium_memzero(j, sizeof(*j));
+	free(j);
+	return rc;
+}
+
+struct sync_login {
+	int done, rc;
+	json_t *reply;
+	char err[256];
+};
+
+static void sync_login_cb(struct ctl *c, void *ctx, int rc, json_t *reply, const char *err)
+{
+	struct sync_login *s = ctx;
+
+	(void)c;
+	s->done = 1;
+	s->rc = rc;
+	s->reply = reply;
+	snprintf(s->err, sizeof(s->err), "%s", err ? err : "");
+}
+
+int ctl_auth_login(struct ctl *c, const char *name, const char *password,
+		   const char *peer, json_t **reply, char *err, size_t errlen)
+{
+	struct sync_login s = { 0 };
+	struct pollfd pfd;
+	int rc;
+
+	*reply = NULL;
+	rc = ctl_auth_login_start(c, name, password, peer, peer, sync_login_cb, &s, err, errlen);
+	if (rc < 0)
+		return rc;
+	while (!s.done && ctl_auth_pollfd(c, &pfd) == 1) {
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+		ctl_auth_handle(c, &pfd);
+	}
+	snprintf(err, errlen, "%s", s.err);
+	*reply = s.reply;
+	return s.rc;
 }
 
 /* The token out of "Bearer <64 hex>"; NULL when absent or malformed. */
@@ -877,6 +1012,17 @@ void ctl_auth_peer_of_fd(int fd, char *out, size_t outlen)
 			 (int)cred.pid);
 	else
 		snprintf(out, outlen, "uid %u pid %d", (unsigned)cred.uid, (int)cred.pid);
+}
+
+void ctl_auth_peer_id_of_fd(int fd, char *out, size_t outlen)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		snprintf(out, outlen, "unknown peer");
+	else
+		snprintf(out, outlen, "uid %u", (unsigned)cred.uid);
 }
 
 /* ------------------------------------------------------------ bootstrap */

@@ -8,11 +8,13 @@
  * (auth.token_ttl_s, default 8 h) and die with their user.
  *
  * Passwords are hashed with libsodium's crypto_pwhash_str (Argon2id,
- * "interactive" limits: ~64 MiB, a fraction of a second). The controller is
- * one thread, so a login stalls the loop that long: logins are therefore
- * rate limited (at most AUTH_LOGIN_PER_S per second overall, and a user
- * with AUTH_MAX_FAILURES wrong passwords in AUTH_FAIL_WINDOW_S is refused
- * until the window passes), which bounds both guessing and that stall.
+ * "interactive" limits: ~64 MiB, a fraction of a second). A login's check
+ * runs in a worker thread (pwverify.h), never in the loop, so logins cannot
+ * delay an emergency. Logins are throttled (loginlimit.h): at most
+ * AUTH_LOGIN_PER_S checks a second overall; a name with AUTH_MAX_FAILURES
+ * wrong passwords, or a peer (the socket's uid) with AUTH_PEER_MAX_FAILURES
+ * failed logins, in AUTH_FAIL_WINDOW_S is refused until its window passes;
+ * a flood of invented names cannot reset a real name's count.
  *
  * Roles (one per user) and what they may do:
  *   operator     read; import content; broadcast (relay/normal/priority)
@@ -29,6 +31,7 @@
 #ifndef LOAXA_CTL_AUTH_H
 #define LOAXA_CTL_AUTH_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +50,8 @@ struct ctl;
 #define AUTH_MAX_FAILURES 5
 #define AUTH_FAIL_WINDOW_S 300
 #define AUTH_LOGIN_PER_S 4
+#define AUTH_PEER_MAX_FAILURES 20
+#define AUTH_PEER_ID_MAX 32
 
 enum auth_perm {
 	PERM_READ = 1 << 0,
@@ -66,13 +71,22 @@ struct ctl_principal {
 	char zones[CTL_MAX_ZONES][CTL_NAME_MAX];
 	size_t nzones;
 	char peer[AUTH_PEER_MAX]; /* "uid 1000 (op) pid 4242" */
+	char peer_id[AUTH_PEER_ID_MAX]; /* "uid 1000": failed logins count against it */
 };
 
-/* Per-controller state: login rate limiting. */
+/* Per-controller state: login throttles, the password check thread. */
 struct ctl_auth;
 
+/* Also starts the password check thread (pwverify.h). */
 int ctl_auth_init(struct ctl *c);
+/* Stop the password checks: logins in progress are answered "stopping".
+ * Before the API stops (their connections wait for that answer). */
+void ctl_auth_stop(struct ctl *c);
 void ctl_auth_free(struct ctl *c);
+/* The password checks' eventfd for the loop's poll() (1 filled, 0 none),
+ * and what to do when it is readable: finish the checked logins. */
+int ctl_auth_pollfd(struct ctl *c, struct pollfd *pfd);
+void ctl_auth_handle(struct ctl *c, const struct pollfd *pfd);
 
 /* Role name -> permission bits; 0 for an unknown role. */
 unsigned ctl_auth_role_perms(const char *role);
@@ -88,10 +102,28 @@ int ctl_auth_user_count(struct ctl_db *db);
 json_t *ctl_auth_users_json(struct ctl_db *db);
 
 /*
- * Check a login. On success *reply is {"token","user","role","zones",
- * "expires"} and 0 is returned; -EACCES for a wrong name or password (one
- * message for both), -EAGAIN when rate limited (err says how long).
+ * The end of a login, on the loop thread: rc 0 and reply {"token","user",
+ * "role","zones","expires"} (the callee owns it), or -EACCES for a wrong
+ * name or password (one message for both), -ECANCELED when the controller
+ * stops; err says it.
  */
+typedef void (*ctl_auth_login_cb)(struct ctl *c, void *ctx, int rc, json_t *reply,
+				  const char *err);
+
+/*
+ * Begin a login: throttles, the user's hash, then the Argon2id check in the
+ * worker. 0: cb is called later, exactly once. Else nothing is called and
+ * err says why: -EAGAIN throttled (err says how long), -EBUSY the check
+ * queue is full, -EACCES a name or password that cannot be right, -EIO.
+ * peer is what logs name ("uid 1000 (op) pid 42"), peer_id what failures
+ * are counted against ("uid 1000").
+ */
+int ctl_auth_login_start(struct ctl *c, const char *name, const char *password,
+			 const char *peer, const char *peer_id, ctl_auth_login_cb cb,
+			 void *ctx, char *err, size_t errlen);
+
+/* The same, waiting for the answer (tests and tools; never in the loop:
+ * it blocks). 0 with *reply, or the errors of both above. */
 int ctl_auth_login(struct ctl *c, const char *name, const char *password,
 		   const char *peer, json_t **reply, char *err, size_t errlen);
 int ctl_auth_logout(struct ctl_db *db, const char *authorization);
@@ -167,6 +199,8 @@ json_t *ctl_auth_audit_json(struct ctl_db *db, int limit, const char *user);
 
 /* "uid N (name) pid P" of the peer of a unix socket. */
 void ctl_auth_peer_of_fd(int fd, char *out, size_t outlen);
+/* "uid N" of that peer: the key its failed logins are counted under. */
+void ctl_auth_peer_id_of_fd(int fd, char *out, size_t outlen);
 
 /*
  * Bootstrap the first administrator from the command line of the daemon

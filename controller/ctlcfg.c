@@ -19,7 +19,7 @@
 static const char *const ctl_known_fields[] = {
 	"site", "state_dir", "api_socket", "key",
 	"mqtt", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.username",
-	"mqtt.password", "mqtt.cafile", "mqtt.password_file",
+	"mqtt.password", "mqtt.cafile", "mqtt.password_file", "mqtt.insecure",
 	"auth", "auth.token_ttl_s",
 	"keys", "keys.lifetime_days", "keys.retire_after_s", "keys.recovery_pub",
 	"broker", "broker.dir", "broker.node_host", "broker.node_port",
@@ -356,6 +356,9 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		bad = 1;
 	}
 	if (ctl_config_security(&cfg, dir, c) < 0)
+		bad = 1;
+	if (cfg_mqtt_secure(&cfg, c->mqtt.cafile, c->mqtt.username, c->mqtt.host,
+				 c->mqtt.port, &c->mqtt.insecure) < 0)
 		bad = 1;
 
 	if (cfg_double(&cfg, "import.target_lufs", CFG_OPTIONAL, c->import.target_lufs,

@@ -46,6 +46,7 @@ struct ctl_config {
 		char username[128];
 		char password[256];     /* or read from password_file */
 		char cafile[PATH_MAX];  /* TLS when set: the broker's CA */
+		int insecure;           /* plaintext/anonymous allowed (config.h) */
 	} mqtt;
 	struct {
 		int token_ttl_s;        /* API login tokens live this long */

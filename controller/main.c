@@ -4,7 +4,8 @@
  *   loaxa-controller -c FILE [--check-config] [-v]
  *
  * Everything happens in one thread around one poll(): the two MQTT sockets,
- * the HTTP API's epoll fd, the pipes of running import workers, a timerfd
+ * the HTTP API's epoll fd, the pipes of running import workers, the eventfd
+ * of the password check thread (the one other thread: auth.h), a timerfd
  * ticking once a second (keepalives, reconnects, nodes gone silent) and a
  * signalfd (SIGINT/SIGTERM: clean exit; SIGCHLD: an import worker ended;
  * SIGHUP: logged, not supported).
@@ -42,7 +43,7 @@
 #include "schedules.h"
 #include "util.h"
 
-#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS)
+#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS + 1)
 
 static void usage(FILE *f)
 {
@@ -204,7 +205,7 @@ static void handle_tick(struct ctl *c, int tfd)
 static int run(struct ctl *c, int sfd, int tfd)
 {
 	struct pollfd pfds[MAX_POLLFDS];
-	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, timeout, rc;
+	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, auth_idx, nauth, timeout, rc;
 
 	for (;;) {
 		n = 0;
@@ -219,6 +220,9 @@ static int run(struct ctl *c, int sfd, int tfd)
 		live_idx = n;
 		nlive = ctl_live_pollfds(c, &pfds[n], MAX_POLLFDS - n);
 		n += nlive;
+		auth_idx = n;
+		nauth = ctl_auth_pollfd(c, &pfds[n]);
+		n += nauth;
 		timeout = ctl_delivery_more(c) ? 0 : ctl_api_timeout_ms(c);
 
 		rc = poll(pfds, (nfds_t)n, timeout);
@@ -235,6 +239,8 @@ static int run(struct ctl *c, int sfd, int tfd)
 		ctl_mqtt_handle(c, &pfds[mqtt_idx]);
 		ctl_imports_handle(c, &pfds[imp_idx]);
 		ctl_live_handle(c, &pfds[live_idx], nlive);
+		if (nauth)
+			ctl_auth_handle(c, &pfds[auth_idx]); /* checked passwords: logins resume */
 		/* every turn: cheap in epoll mode, and serves resumed uploads */
 		(void)api_idx;
 		ctl_api_run(c);
@@ -393,6 +399,7 @@ int main(int argc, char **argv)
 out:
 	c->stopping = 1;
 	ctl_imports_stop(c);
+	ctl_auth_stop(c); /* logins waiting for a check get their answer first */
 	ctl_api_stop(c);
 	ctl_sched_stop(c);
 	ctl_delivery_reset(c);

@@ -54,10 +54,41 @@ static json_t *error_json(const char *fmt, ...)
 	return json_pack("{s:s}", "error", msg);
 }
 
-static void login(struct ctl *c, struct ctl_principal *who, json_t *req, unsigned *status,
-		  json_t **reply, char *target, size_t tlen)
+/* A login whose password the worker is checking (auth.h). */
+struct pending_login {
+	struct ctl_principal *who;
+	ctl_secapi_done_fn done;
+	void *ctx;
+};
+
+static unsigned login_status(int rc)
+{
+	return rc == 0 ? MHD_HTTP_OK : rc == -EAGAIN ? MHD_HTTP_TOO_MANY_REQUESTS
+	       : rc == -EACCES ? MHD_HTTP_UNAUTHORIZED
+	       : rc == -EBUSY || rc == -ECANCELED ? MHD_HTTP_SERVICE_UNAVAILABLE
+	       : MHD_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+static void login_done(struct ctl *c, void *ctx, int rc, json_t *reply, const char *err)
+{
+	struct pending_login *p = ctx;
+
+	(void)c;
+	if (rc == 0)
+		snprintf(p->who->role, sizeof(p->who->role), "%s",
+			 json_string_value(json_object_get(reply, "role")));
+	else
+		reply = error_json("%s", err);
+	p->done(p->ctx, login_status(rc), reply);
+	free(p);
+}
+
+/* 1 when the answer comes later through done. */
+static int login(struct ctl *c, struct ctl_principal *who, json_t *req, unsigned *status,
+		 json_t **reply, char *target, size_t tlen, ctl_secapi_done_fn done, void *ctx)
 {
 	char name[CTL_NAME_MAX], err[256];
+	struct pending_login *p;
 	const char *pw;
 	int rc;
 
@@ -65,22 +96,29 @@ static void login(struct ctl *c, struct ctl_principal *who, json_t *req, unsigne
 	    !json_is_string(json_object_get(req, "password"))) {
 		*status = MHD_HTTP_BAD_REQUEST;
 		*reply = error_json("the body must be {\"user\": NAME, \"password\": TEXT}");
-		return;
+		return 0;
 	}
 	pw = json_string_value(json_object_get(req, "password"));
 	/* The audit log names who tried, even when it fails. */
 	ctl_printable(who->user, sizeof(who->user), name);
 	snprintf(target, tlen, "user %s", who->user);
-	rc = ctl_auth_login(c, name, pw, who->peer, reply, err, sizeof(err));
-	if (rc == 0) {
-		*status = MHD_HTTP_OK;
-		snprintf(who->role, sizeof(who->role), "%s",
-			 json_string_value(json_object_get(*reply, "role")));
-		return;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		*reply = error_json("out of memory");
+		return 0;
 	}
-	*status = rc == -EAGAIN ? MHD_HTTP_TOO_MANY_REQUESTS
-		  : rc == -EACCES ? MHD_HTTP_UNAUTHORIZED : MHD_HTTP_INTERNAL_SERVER_ERROR;
+	p->who = who;
+	p->done = done;
+	p->ctx = ctx;
+	rc = ctl_auth_login_start(c, name, pw, who->peer, who->peer_id, login_done, p, err,
+				  sizeof(err));
+	if (rc == 0)
+		return 1;
+	free(p);
+	*status = login_status(rc);
 	*reply = error_json("%s", err);
+	return 0;
 }
 
 static json_t *whoami_json(const struct ctl_principal *who)
@@ -194,13 +232,14 @@ static void audit_get(struct ctl *c, struct MHD_Connection *conn, unsigned *stat
 	*reply = json_pack("{s:o}", "audit", list);
 }
 
-void ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
-		       struct ctl_principal *who, const char *method, const char *url,
-		       const char *authorization, const char *body, size_t len,
-		       unsigned *status, json_t **reply, char *target, size_t tlen)
+int ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
+		      struct ctl_principal *who, const char *method, const char *url,
+		      const char *authorization, const char *body, size_t len,
+		      unsigned *status, json_t **reply, char *target, size_t tlen,
+		      ctl_secapi_done_fn done, void *done_ctx)
 {
 	int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-	int del = strcmp(method, "DELETE") == 0;
+	int del = strcmp(method, "DELETE") == 0, pending = 0;
 	json_t *req = NULL;
 	char err[512];
 
@@ -212,11 +251,11 @@ void ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
 		    strcmp(url, "/v1/keys/rotate") != 0) {
 			*status = MHD_HTTP_BAD_REQUEST;
 			*reply = error_json("the request body: %s", err);
-			return;
+			return 0;
 		}
 	}
 	if (post && strcmp(url, "/v1/login") == 0) {
-		login(c, who, req, status, reply, target, tlen);
+		pending = login(c, who, req, status, reply, target, tlen, done, done_ctx);
 	} else if (post && strcmp(url, "/v1/logout") == 0) {
 		snprintf(target, tlen, "user %s", who->user);
 		*status = ctl_auth_logout(&c->db, authorization) == 0 ? MHD_HTTP_OK
@@ -250,4 +289,5 @@ void ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
 				    method, url);
 	}
 	json_decref(req);
+	return pending;
 }

@@ -32,14 +32,21 @@ int ctl_secapi_owns(const char *url);
 /* 0 for the endpoints that work without a token (login). */
 int ctl_secapi_needs_token(const char *method, const char *url);
 
+/* A late answer: status and reply (a new reference), on the loop thread. */
+typedef void (*ctl_secapi_done_fn)(void *ctx, unsigned status, json_t *reply);
+
 /*
  * Answer one request: *status and *reply (a new reference; {"error"} on
- * failure). target gets what the audit log names as the object acted on;
- * who->user is filled with the attempted name for a login.
+ * failure), and 0. A login returns 1 instead: its password is checked off
+ * the loop (auth.h), and done(done_ctx, ...) brings the answer later; who
+ * must live until then. target gets what the audit log names as the object
+ * acted on; who->user is filled with the attempted name for a login (and
+ * who->role on success).
  */
-void ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
-		       struct ctl_principal *who, const char *method, const char *url,
-		       const char *authorization, const char *body, size_t len,
-		       unsigned *status, json_t **reply, char *target, size_t tlen);
+int ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
+		      struct ctl_principal *who, const char *method, const char *url,
+		      const char *authorization, const char *body, size_t len,
+		      unsigned *status, json_t **reply, char *target, size_t tlen,
+		      ctl_secapi_done_fn done, void *done_ctx);
 
 #endif

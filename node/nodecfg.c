@@ -18,7 +18,7 @@
 static const char *const known_fields[] = {
 	"site", "node", "zones", "state_dir", "controller_key",
 	"mqtt", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.username",
-	"mqtt.password", "mqtt.cafile", "mqtt.password_file", "recovery_key",
+	"mqtt.password", "mqtt.cafile", "mqtt.password_file", "mqtt.insecure", "recovery_key",
 	"alsa", "alsa.device", "alsa.channels", "alsa.rate", "alsa.buffer_ms",
 	"alsa.period_ms",
 	"status_interval_s", "max_future_s", "max_message_bytes", "cache_max_mb",
@@ -406,6 +406,8 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 		   sizeof(cfg->mqtt.password));
 
 	load_security(&c, path, cfg);
+	cfg_mqtt_secure(&c, cfg->mqtt.cafile, cfg->mqtt.username, cfg->mqtt.host,
+			cfg->mqtt.port, &cfg->mqtt.insecure);
 
 	cfg_string(&c, "alsa.device", CFG_OPTIONAL, "default", cfg->alsa.device,
 		   sizeof(cfg->alsa.device));

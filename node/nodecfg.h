@@ -32,6 +32,7 @@ struct node_cfg {
 		char username[128];
 		char password[256];            /* or read from password_file */
 		char cafile[PATH_MAX];         /* TLS when set */
+		int insecure;                  /* plaintext/anonymous allowed (config.h) */
 	} mqtt;
 	uint8_t recovery_pk[32];          /* break-glass key (docs/security.md) */
 	int has_recovery_key;

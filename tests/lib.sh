@@ -21,7 +21,9 @@
 #   SECURE=1      the broker is made by `loaxa broker-config` (TLS, accounts,
 #                 ACL); the controller and nodes use their credentials and
 #                 nodes are provisioned with `loaxa node add` (the demo and
-#                 the security tests). Default: plain loopback, anonymous.
+#                 the security tests). Default: plain loopback, anonymous,
+#                 which the configs must allow explicitly (mqtt.insecure =
+#                 true; the daemons then warn at every start).
 #
 # The API needs a token: start_controller creates the administrator
 # "admin" (loaxa-controller --add-admin) and logs in; the token lives in
@@ -375,7 +377,8 @@ write_controller_cfg() {
 			echo "  cafile = \"$T/broker/ca.crt\"; };"
 			echo "broker = { dir = \"$T/broker\"; node_host = \"127.0.0.1\"; node_port = ${BROKER_PORT}; };"
 		else
-			echo "mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30; };"
+			# a plain loopback test broker: allowed only when said (docs/security.md)
+			echo "mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30; insecure = true; };"
 		fi
 		echo "delivery = { chunk_bytes = ${CHUNK_BYTES:-65536}; window = ${WINDOW:-16}; };"
 		echo "nodes = { offline_after_s = 90; };"
@@ -495,7 +498,8 @@ write_node_cfg() {
 		paced_asoundrc "$name"
 		device=paced_$name
 	fi
-	local mqtt="mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30; };"
+	# a plain loopback test broker: allowed only when said (docs/security.md)
+	local mqtt="mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30; insecure = true; };"
 	if [ "${SECURE:-0}" = 1 ]; then
 		provision_node "$name" "$@" || return 1
 		mqtt="mqtt = { host = \"127.0.0.1\"; port = ${BROKER_PORT}; keepalive = 30;

@@ -96,7 +96,7 @@ node = "n1";
 zones = ["thon-1"];
 state_dir = "state";
 controller_key = "$(cat "$W/keys/controller.pub")";
-mqtt = { host = "127.0.0.1"; port = $port; keepalive = 30; };
+mqtt = { host = "127.0.0.1"; port = $port; keepalive = 30; insecure = true; };
 alsa = { device = "bench_null"; channels = 1; rate = 48000; buffer_ms = 200; period_ms = 20; };
 EOF
 

@@ -13,14 +13,25 @@ cd "$D" || exit 1
 PUB=$(cat "$T/keys/controller.pub")
 
 # The examples shipped in etc/ (paths in them point at /etc, /var: only
-# their syntax and values are checked).
+# their syntax and values are checked). They use TLS and broker accounts
+# (secure by default), whose files --check-config reads: a copy in $T/etc
+# with /etc/loaxa/ pointing there and stand-ins for the CA and passwords.
+mkdir -p "$T/etc/broker"
+for f in etc/broker/ca.crt etc/broker/controller.password etc/ca.crt etc/mqtt.password; do
+	echo "stand-in" >"$T/$f"
+done
 for d in controller node; do
-	if "$LOAXA_BIN/loaxa-$d" --check-config -c "$ROOT/etc/$d.cfg" >"$T/$d-example.out" 2>&1; then
+	sed "s|/etc/loaxa/|$T/etc/|g" "$ROOT/etc/$d.cfg" >"$T/etc/$d.cfg"
+	if "$LOAXA_BIN/loaxa-$d" --check-config -c "$T/etc/$d.cfg" >"$T/$d-example.out" 2>&1; then
 		ok "loaxa-$d --check-config accepts etc/$d.cfg"
 	else
 		not_ok "loaxa-$d --check-config accepts etc/$d.cfg"
 		sed 's/^/#   /' "$T/$d-example.out"
 	fi
+	check "etc/$d.cfg uses TLS and an account (no insecure MQTT, no warning)" \
+		eval '! grep -q "insecure" "$T/$d-example.out" &&
+			grep -Eq "^  cafile = " "$ROOT/etc/$d.cfg" &&
+			grep -Eq "^  username = \"[a-z]" "$ROOT/etc/$d.cfg"'
 done
 
 # Minimal valid configs, one field per line so line numbers are stable.
@@ -30,7 +41,7 @@ site = "xa-demo";
 state_dir = "state";
 api_socket = "$D/api.sock";
 key = "$T/keys/controller.key";
-mqtt = {
+mqtt = { insecure = true;
   host = "127.0.0.1";
   port = 1883;
 };
@@ -46,7 +57,7 @@ node = "n1";
 zones = ["thon-1"];
 state_dir = "state";
 controller_key = "$PUB";
-mqtt = {
+mqtt = { insecure = true;
   host = "127.0.0.1";
   port = 1883;
 };
@@ -132,5 +143,34 @@ base_controller | sed 's/^site = "xa-demo";/site = "Xã Demo";/' >bad.cfg
 bad controller "an invalid site id" 'bad.cfg:1: field "site": "Xã Demo" is not a site id'
 printf 'site = "xa-demo";\nmqtt = { port = 1883 ;\n' >bad.cfg
 bad controller "an unclosed group" 'bad.cfg:3: syntax error'
+
+# --- secure by default (issue 14, point 7): plaintext or anonymous MQTT only
+# with mqtt.insecure = true, which then warns at every start
+base_controller | sed 's/^mqtt = { insecure = true;$/mqtt = {/' >bad.cfg
+bad controller "plaintext MQTT without mqtt.insecure" 'bad.cfg: field "mqtt.cafile": is not set: MQTT without TLS is refused'
+bad controller "anonymous MQTT without mqtt.insecure" 'bad.cfg: field "mqtt.username": is not set: anonymous MQTT is refused'
+base_node | sed 's/^mqtt = { insecure = true;$/mqtt = {/' >bad.cfg
+bad node "plaintext MQTT without mqtt.insecure" 'bad.cfg: field "mqtt.cafile": is not set: MQTT without TLS is refused'
+bad node "anonymous MQTT without mqtt.insecure" 'bad.cfg: field "mqtt.username": is not set: anonymous MQTT is refused'
+base_node | sed 's/^mqtt = { insecure = true;$/mqtt = { insecure = "yes";/' >bad.cfg
+bad node "mqtt.insecure not a boolean" 'bad.cfg:6: field "mqtt.insecure": must be true or false'
+# Not only --check-config: each daemon refuses to start, naming the field.
+base_controller | sed 's/^mqtt = { insecure = true;$/mqtt = {/' >bad.cfg
+timeout 20 "$CONTROLLER" -c bad.cfg >"$T/start.out" 2>&1
+rc=$?
+check "controller: a plaintext config does not start (exit $rc) and names mqtt.cafile" \
+	eval '[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -qF "field \"mqtt.cafile\": is not set" "$T/start.out"' ||
+	sed 's/^/#   got: /' "$T/start.out"
+base_node | sed 's/^mqtt = { insecure = true;$/mqtt = {/' >bad.cfg
+timeout 20 "$NODE" -c bad.cfg >"$T/start.out" 2>&1
+rc=$?
+check "node: a plaintext config does not start (exit $rc) and names mqtt.cafile" \
+	eval '[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -qF "field \"mqtt.cafile\": is not set" "$T/start.out"' ||
+	sed 's/^/#   got: /' "$T/start.out"
+for d in controller node; do
+	"$LOAXA_BIN/loaxa-$d" --check-config -c "$d.cfg" >"$T/out" 2>&1
+	check "$d: with mqtt.insecure = true the config passes and warns (plaintext, anonymous)" \
+		grep -q 'warning: .*mqtt.insecure = true: the link to the broker 127.0.0.1:1883 is plaintext (no mqtt.cafile) and anonymous' "$T/out"
+done
 
 finish

@@ -261,13 +261,15 @@ static void test_load_errors(void)
 	cfg_free(&cfg);
 }
 
-/* controller.cfg with capture as its 2nd line on. */
+/* controller.cfg with capture as its 2nd line on (and, after it, the plain
+ * test broker allowed: mqtt.insecure, docs/security.md). */
 static int load_ctl(struct ctl_config *c, const char *capture, const char **err)
 {
 	char text[1024];
 	int rc;
 
-	snprintf(text, sizeof(text), "site = \"xa-test\";\n%s", capture);
+	snprintf(text, sizeof(text), "site = \"xa-test\";\n%smqtt = { insecure = true; };\n",
+		 capture);
 	write_file_atomic(path, text, strlen(text), 0600);
 	capture_begin();
 	rc = ctl_config_load(c, path);
@@ -333,6 +335,52 @@ static void test_ctl_capture(void)
 	      "a typo of the group is an unknown field");
 }
 
+/* issue 14 point 7: TLS and an account, or mqtt.insecure said out loud */
+static int load_ctl_raw(struct ctl_config *c, const char *text, const char **err)
+{
+	int rc;
+
+	write_file_atomic(path, text, strlen(text), 0600);
+	capture_begin();
+	rc = ctl_config_load(c, path);
+	*err = capture_end();
+	return rc;
+}
+
+static void test_ctl_mqtt_secure(void)
+{
+	static struct ctl_config c;
+	char ca[600], text[2048];
+	const char *err;
+	int rc;
+
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	write_file_atomic(ca, "not checked here\n", 17, 0644);
+	rc = load_ctl_raw(&c, "site = \"xa-test\";\nmqtt = { host = \"h\"; };\n", &err);
+	CHECK(rc == -EINVAL && strstr(err, "field \"mqtt.cafile\": is not set: MQTT without TLS "
+				      "is refused") &&
+	      strstr(err, "field \"mqtt.username\": is not set: anonymous MQTT is refused") &&
+	      strstr(err, "mqtt.insecure = true"),
+	      "plaintext anonymous MQTT is refused, naming both fields and the setting");
+	snprintf(text, sizeof(text), "site = \"xa-test\";\nmqtt = { cafile = \"%s\"; };\n", ca);
+	rc = load_ctl_raw(&c, text, &err);
+	CHECK(rc == -EINVAL && strstr(err, "\"mqtt.username\": is not set") &&
+	      !strstr(err, "\"mqtt.cafile\""), "TLS but anonymous: refused, naming mqtt.username");
+	snprintf(text, sizeof(text), "site = \"xa-test\";\nmqtt = { cafile = \"%s\"; "
+		 "username = \"controller\"; password = \"pw\"; };\n", ca);
+	rc = load_ctl_raw(&c, text, &err);
+	CHECK(rc == 0 && !c.mqtt.insecure && !strstr(err, "insecure"),
+	      "TLS and an account: loads, no warning");
+	rc = load_ctl_raw(&c, "site = \"xa-test\";\nmqtt = { insecure = true; };\n", &err);
+	CHECK(rc == 0 && c.mqtt.insecure &&
+	      strstr(err, "warning: ") && strstr(err, "mqtt.insecure = true: the link to the "
+						     "broker 127.0.0.1:1883 is plaintext"),
+	      "mqtt.insecure = true: loads, with a warning (%s)", err);
+	rc = load_ctl_raw(&c, "site = \"xa-test\";\nmqtt = { insecure = 1; };\n", &err);
+	CHECK(rc == -EINVAL && names(err, 2, "mqtt.insecure", "must be true or false"),
+	      "mqtt.insecure must be a boolean");
+}
+
 static void cleanup_dir(void)
 {
 	char cmd[600];
@@ -358,6 +406,7 @@ int main(void)
 	test_unknown();
 	test_load_errors();
 	test_ctl_capture();
+	test_ctl_mqtt_secure();
 	cleanup_dir();
 	TAP_EXIT();
 }

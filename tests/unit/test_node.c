@@ -238,13 +238,24 @@ static void test_chunks(void)
 
 static char dir[256];
 
+/*
+ * These configs test other fields: each allows its plain test broker
+ * (mqtt.insecure, docs/security.md), on the mqtt group's own line or after
+ * the rest, so the line numbers the checks expect stay.
+ */
 static int load_cfg(struct node_cfg *cfg, const char *text, const char **err)
 {
-	char path[300];
+	char path[300], full[4096];
+	const char *g = strstr(text, "mqtt = {");
 	int rc;
 
+	if (g)
+		snprintf(full, sizeof(full), "%.*smqtt = { insecure = true;%s", (int)(g - text),
+			 text, g + 8);
+	else
+		snprintf(full, sizeof(full), "%smqtt = { insecure = true; };\n", text);
 	snprintf(path, sizeof(path), "%s/node.cfg", dir);
-	write_file_atomic(path, text, strlen(text), 0600);
+	write_file_atomic(path, full, strlen(full), 0600);
 	capture_begin();
 	rc = node_cfg_load(cfg, path);
 	*err = capture_end();

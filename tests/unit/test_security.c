@@ -7,9 +7,13 @@
  *     not; only its SHA-256 is in the database;
  *   - permissions: each role against each kind of endpoint; zone scope for
  *     zone, node and all targets; emergency needs an approver;
- *   - login rate limits: per user after 5 failures, and per second overall.
+ *   - login rate limits: per user after 5 failures, and per second overall;
+ *   - the login throttle tables (loginlimit.h): 10000 invented names do not
+ *     reset a real user's lockout; per peer; refunds;
+ *   - a login's Argon2id check runs off the caller (pwverify.h).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +25,9 @@
 #include "auth.h"
 #include "ctl.h"
 #include "log.h"
+#include "loginlimit.h"
 #include "mosqpw.h"
+#include "pwverify.h"
 #include "ratelimit.h"
 #include "tap.h"
 #include "util.h"
@@ -239,18 +245,53 @@ static void test_tokens_and_perms(void)
 	      "after logout mt's token no longer works");
 }
 
+static int budget_pending;
+
+static void budget_cb(struct ctl *cc, void *ctx, int rc, json_t *reply, const char *err)
+{
+	(void)cc;
+	(void)err;
+	*(int *)ctx = rc;
+	budget_pending--;
+	json_decref(reply);
+}
+
+/* Let the worker finish every login started (ctl_auth_login_start). */
+static void drain_logins(int *pending)
+{
+	struct pollfd pfd;
+
+	while (*pending > 0 && ctl_auth_pollfd(&c, &pfd) == 1 && poll(&pfd, 1, 10000) > 0)
+		ctl_auth_handle(&c, &pfd);
+}
+
 static void test_rate_limits(void)
 {
 	char tok[AUTH_TOKEN_HEX + 8], err[256];
 	int i, rc;
 
 	wait_next_second();
-	/* Global budget: AUTH_LOGIN_PER_S per second, whoever it is. Names that
-	 * are not names fail at once (no Argon2), so all fall in one second. */
-	for (i = 0, rc = 0; i <= AUTH_LOGIN_PER_S && rc != -EAGAIN; i++)
+	/* Names that are not names fail at once (no Argon2, no budget used). */
+	for (i = 0; i < 10; i++)
 		rc = login("Not A Name", "wrong-password", tok, err, sizeof(err));
-	CHECK(rc == -EAGAIN && i == AUTH_LOGIN_PER_S + 1,
-	      "login number %d within a second is refused (%s)", AUTH_LOGIN_PER_S + 1, err);
+	CHECK(rc == -EACCES, "a name that cannot exist: refused at once (%s)", err);
+	/* Global budget: AUTH_LOGIN_PER_S checks per second, whoever asks; the
+	 * logins are started together (the checks run in the worker). */
+	{
+		static int codes[AUTH_LOGIN_PER_S + 1];
+		char n[32];
+
+		for (i = 0, rc = 0; i <= AUTH_LOGIN_PER_S && rc != -EAGAIN; i++) {
+			snprintf(n, sizeof(n), "budget-%d", i);
+			rc = ctl_auth_login_start(&c, n, "wrong-password", "test", "test",
+						  budget_cb, &codes[i], err, sizeof(err));
+			budget_pending += rc == 0;
+		}
+		CHECK(rc == -EAGAIN && i == AUTH_LOGIN_PER_S + 1 && strstr(err, "at once"),
+		      "login number %d within a second is refused (%s)", AUTH_LOGIN_PER_S + 1,
+		      err);
+		drain_logins(&budget_pending);
+	}
 	wait_next_second();
 	for (i = 0; i < AUTH_MAX_FAILURES; i++) {
 		if (i && i % AUTH_LOGIN_PER_S == 0)
@@ -268,6 +309,153 @@ static void test_rate_limits(void)
 	rc = login("no-such-user", "password-2", tok, err, sizeof(err));
 	CHECK(rc == -EACCES && strcmp(err, "wrong user name or password") == 0,
 	      "an unknown user gets the same answer as a wrong password");
+}
+
+/* issue 14 point 5: the tables behind the login throttles */
+static void test_login_tables(void)
+{
+	static struct ll_table t;
+	char name[32];
+	int64_t now = 1000000, retry = 0;
+	int i, shared = 0, refused = 0, in_overflow = 0;
+
+	ll_init(&t, AUTH_MAX_FAILURES, AUTH_FAIL_WINDOW_S * 1000LL);
+	for (i = 0; i < AUTH_MAX_FAILURES; i++)
+		ll_charge(&t, "admin", now, NULL, NULL);
+	CHECK(ll_charge(&t, "admin", now, &retry, &shared) == -EAGAIN && !shared &&
+	      retry == AUTH_FAIL_WINDOW_S, "admin is locked after %d failures (retry in %lld s)",
+	      AUTH_MAX_FAILURES, (long long)retry);
+	/* the flood: 10000 invented names, each failing as often as it may */
+	for (i = 0; i < 10000; i++) {
+		snprintf(name, sizeof(name), "invented-%d", i);
+		while (ll_charge(&t, name, now + i, NULL, &shared) == 0)
+			in_overflow += shared;
+		refused++;
+	}
+	CHECK(refused == 10000 && in_overflow > 0,
+	      "10000 invented names: each locked in the end, the latest ones in the shared "
+	      "overflow entry (%d charges there)", in_overflow);
+	CHECK(ll_count(&t, "admin", now + 10000) == AUTH_MAX_FAILURES &&
+	      ll_charge(&t, "admin", now + 10000, NULL, &shared) == -EAGAIN && !shared,
+	      "after the flood admin is still locked, in its own entry (%d failures)",
+	      ll_count(&t, "admin", now + 10000));
+	CHECK(ll_charge(&t, "somebody-new", now + 20000, NULL, &shared) == -EAGAIN && shared,
+	      "a name that first fails while the table is full shares the flood's lock "
+	      "(a denial for one window, not a reset)");
+	now += AUTH_FAIL_WINDOW_S * 1000LL;
+	CHECK(ll_charge(&t, "admin", now, NULL, &shared) == 0 && !shared,
+	      "once its own window has passed admin may try again");
+	ll_forgive(&t, "admin", shared, now);
+	CHECK(ll_count(&t, "admin", now) == 0, "the right password forgives admin's failures");
+
+	/* per peer: a success refunds its own charge only (no slate wiping by
+	 * logging into one's own account) */
+	ll_init(&t, AUTH_PEER_MAX_FAILURES, AUTH_FAIL_WINDOW_S * 1000LL);
+	for (i = 0; i < AUTH_PEER_MAX_FAILURES - 1; i++)
+		ll_charge(&t, "uid 1000", now, NULL, NULL);
+	ll_charge(&t, "uid 1000", now, NULL, &shared);
+	ll_refund(&t, "uid 1000", shared, now);
+	CHECK(ll_count(&t, "uid 1000", now) == AUTH_PEER_MAX_FAILURES - 1,
+	      "a successful login refunds only its own charge (%d left)",
+	      ll_count(&t, "uid 1000", now));
+	ll_charge(&t, "uid 1000", now, NULL, NULL);
+	CHECK(ll_charge(&t, "uid 1000", now, NULL, NULL) == -EAGAIN,
+	      "uid 1000 is throttled after %d failed logins", AUTH_PEER_MAX_FAILURES);
+	CHECK(ll_charge(&t, "uid 1001", now, NULL, NULL) == 0, "another peer is not");
+}
+
+struct async_login {
+	int done, rc;
+	int64_t at_ms;
+};
+
+static void async_cb(struct ctl *cc, void *ctx, int rc, json_t *reply, const char *err)
+{
+	struct async_login *a = ctx;
+
+	(void)cc;
+	(void)err;
+	a->done = 1;
+	a->rc = rc;
+	a->at_ms = mono_ms();
+	json_decref(reply);
+}
+
+/* issue 14 point 5: the Argon2id check is not done by the caller (the loop) */
+static void test_login_async(void)
+{
+	struct async_login a[3];
+	struct pollfd pfd;
+	char err[256];
+	int64_t t0, took;
+	int i, started = 0, done;
+
+	memset(a, 0, sizeof(a));
+	usleep(1100 * 1000); /* a fresh second of the global budget */
+	t0 = mono_ms();
+	for (i = 0; i < 3; i++)
+		started += ctl_auth_login_start(&c, i == 2 ? "adm" : "nobody", i == 2 ?
+						"password-2" : "wrong-password", "test",
+						"uid 4242", async_cb, &a[i], err, sizeof(err)) == 0;
+	took = mono_ms() - t0;
+	CHECK(started == 3 && took < 30, "3 logins started in %lld ms: none checked its "
+	      "password in the caller", (long long)took);
+	for (done = 0; done < 3;) {
+		if (ctl_auth_pollfd(&c, &pfd) != 1 || poll(&pfd, 1, 10000) <= 0)
+			break;
+		ctl_auth_handle(&c, &pfd);
+		for (i = 0, done = 0; i < 3; i++)
+			done += a[i].done;
+	}
+	CHECK(done == 3 && a[0].rc == -EACCES && a[1].rc == -EACCES && a[2].rc == 0,
+	      "the worker answered all three: wrong, wrong, right (after %lld ms)",
+	      (long long)(a[2].at_ms - t0));
+}
+
+static int pwv_reported, pwv_matched, pwv_cancelled;
+
+static void pwv_cb(struct ctl *cc, void *ctx, int ok)
+{
+	(void)cc;
+	(void)ctx;
+	pwv_reported++;
+	pwv_matched += ok == 1;
+	pwv_cancelled += ok == -ECANCELED;
+}
+
+/* The worker's queue is bounded: the login past it is refused at once. */
+static void test_pwverify_queue(void)
+{
+	char cheap[crypto_pwhash_STRBYTES];
+	struct pwv *p = NULL;
+	int i, busy = 0, queued = 0;
+
+	/* the cheapest parameters: the checks themselves are not the point */
+	CHECK(crypto_pwhash_str(cheap, "right-password", 14, crypto_pwhash_OPSLIMIT_MIN,
+				crypto_pwhash_MEMLIMIT_MIN) == 0, "a cheap Argon2id hash");
+	CHECK(pwv_start(&p) == 0, "the worker starts");
+	for (i = 0; i < PWV_QUEUE + 1; i++) {
+		int rc = pwv_submit(p, cheap, i ? "wrong-password" : "right-password", pwv_cb,
+				    NULL);
+
+		queued += rc == 0;
+		busy += rc == -EBUSY;
+	}
+	CHECK(queued == PWV_QUEUE && busy == 1, "%d checks queue, the next is refused at once "
+	      "(-EBUSY: the API answers 503)", PWV_QUEUE);
+	while (pwv_reported < PWV_QUEUE) {
+		struct pollfd pfd;
+
+		if (pwv_pollfd(p, &pfd) != 1 || poll(&pfd, 1, 10000) <= 0)
+			break;
+		pwv_handle(p, &c);
+	}
+	CHECK(pwv_reported == PWV_QUEUE && pwv_matched == 1 && pwv_cancelled == 0,
+	      "every queued check is reported once, on the caller's thread (%d, %d matched)",
+	      pwv_reported, pwv_matched);
+	CHECK(pwv_submit(p, cheap, "x", pwv_cb, NULL) == 0, "then there is room again");
+	pwv_stop(p, &c);
+	CHECK(pwv_reported == PWV_QUEUE + 1, "stopping reports what was still queued");
 }
 
 static void test_ratelimit(void)
@@ -370,6 +558,9 @@ int main(void)
 	test_tokens_and_perms();
 	test_scope();
 	test_rate_limits();
+	test_login_tables();
+	test_login_async();
+	test_pwverify_queue();
 	test_ratelimit();
 	ctl_auth_free(&c);
 	ctl_db_close(&c.db);
