@@ -38,10 +38,16 @@ alarm_up() {
 }
 key_id() { perl -e 'print pack("H*", $ARGV[0])' "$(cat "$1")" | sha256sum | cut -c1-16; }
 trust_has() { node_json n1 | jq -e --arg k "$1" '.status.trust.keys | map(.id) | index($k) != null' >/dev/null; }
+boot_above() { node_json n1 | jq -e ".status.boot > $1 and .online" >/dev/null; }
 restart_n1() { # restart_n1 COMMAND... : stop n1, run COMMAND in its state dir, start it
+	local boot
+	boot=$(node_json n1 | jq .status.boot)
 	stop n1
 	(cd "$T/n1/state" && "$@")
 	start_node n1
+	# the controller may list the old run online a moment longer: wait for the
+	# new run's status (sent once it subscribed), or a replay could go nowhere
+	wait_for 20 boot_above "$boot" || diag "n1 did not report a new boot"
 }
 
 # --- a real signed command, captured as it goes over the broker
