@@ -328,6 +328,7 @@ struct seq_file {
 	int ndistrust;
 	int revoked_self;
 	char why[160];      /* what was wrong, when corrupt */
+	int line;           /* and on which line (0: the whole file) */
 };
 
 static int parse_u64(const char **pp, uint64_t *out)
@@ -387,7 +388,7 @@ static int seq_file_read(const char *path, struct seq_file *sf)
 	uint8_t *text = NULL;
 	char *line, *next;
 	size_t len;
-	int rc, lineno = 0, i, ended = 0, newfmt = 0;
+	int rc, lineno = 0, i, ended = 0, newfmt = 0, badline = 0;
 
 	memset(sf, 0, sizeof(*sf));
 	rc = read_file(path, STATE_FILE_MAX, &text, &len);
@@ -424,7 +425,8 @@ static int seq_file_read(const char *path, struct seq_file *sf)
 		if (*line == '\0' || *line == '\r' || *line == '#')
 			continue;
 		if (ended) {
-			snprintf(sf->why, sizeof(sf->why), "line %d: text after \"end\"", lineno);
+			badline = lineno;
+			snprintf(sf->why, sizeof(sf->why), "text after \"end\"");
 			goto corrupt;
 		}
 		if (strncmp(line, "end", 3) == 0 && (line[3] == '\0' || line[3] == '\r')) {
@@ -437,7 +439,8 @@ static int seq_file_read(const char *path, struct seq_file *sf)
 			uint64_t f;
 
 			if (parse_u64(&p, &f) < 0 || (*p && *p != '\r') || f > INT64_MAX) {
-				snprintf(sf->why, sizeof(sf->why), "line %d: bad %s", lineno,
+				badline = lineno;
+				snprintf(sf->why, sizeof(sf->why), "bad %s",
 					 fl ? "floor" : "fresh-after");
 				goto corrupt;
 			}
@@ -455,13 +458,15 @@ static int seq_file_read(const char *path, struct seq_file *sf)
 			char hex[2 * ENVELOPE_KEYID_LEN + 1];
 
 			if (strlen(line + 9) < sizeof(hex) - 1 || sf->ndistrust >= VERIFIER_DISTRUST_MAX) {
-				snprintf(sf->why, sizeof(sf->why), "line %d: bad distrust line", lineno);
+				badline = lineno;
+				snprintf(sf->why, sizeof(sf->why), "bad distrust line");
 				goto corrupt;
 			}
 			memcpy(hex, line + 9, sizeof(hex) - 1);
 			hex[sizeof(hex) - 1] = '\0';
 			if (hex_decode(sf->distrust[sf->ndistrust], ENVELOPE_KEYID_LEN, hex) < 0) {
-				snprintf(sf->why, sizeof(sf->why), "line %d: bad distrust key id", lineno);
+				badline = lineno;
+				snprintf(sf->why, sizeof(sf->why), "bad distrust key id");
 				goto corrupt;
 			}
 			sf->ndistrust++;
@@ -469,20 +474,21 @@ static int seq_file_read(const char *path, struct seq_file *sf)
 			continue;
 		}
 		if (parse_seq_line(line, &e) < 0) {
-			log_errorx("%s:%d: corrupt sequence state line (want a 16-digit hex key "
-				   "id and %d numbers)", path, lineno, ENV_TYPE_MAX + 1);
-			snprintf(sf->why, sizeof(sf->why), "line %d: not a sequence line", lineno);
+			badline = lineno;
+			snprintf(sf->why, sizeof(sf->why), "not a sequence line (want a 16-digit hex key id "
+				 "and 7 numbers)");
 			goto corrupt;
 		}
 		for (i = 0; i < sf->n; i++) {
 			if (memcmp(sf->e[i].key_id, e.key_id, ENVELOPE_KEYID_LEN) == 0) {
-				snprintf(sf->why, sizeof(sf->why), "line %d: key id appears twice",
-					 lineno);
+				badline = lineno;
+				snprintf(sf->why, sizeof(sf->why), "key id appears twice");
 				goto corrupt;
 			}
 		}
 		if (sf->n >= STATE_MAX_ENTRIES) {
-			snprintf(sf->why, sizeof(sf->why), "line %d: more than %d keys", lineno,
+			badline = lineno;
+			snprintf(sf->why, sizeof(sf->why), "more than %d keys",
 				 STATE_MAX_ENTRIES);
 			goto corrupt;
 		}
@@ -495,7 +501,11 @@ static int seq_file_read(const char *path, struct seq_file *sf)
 	rc = 0;
 	goto out;
 corrupt:
-	log_errorx("%s: corrupt sequence state file: %s", path, sf->why);
+	sf->line = badline;
+	if (badline)
+		log_errorx("%s:%d: corrupt sequence state file: %s", path, badline, sf->why);
+	else
+		log_errorx("%s: corrupt sequence state file: %s", path, sf->why);
 	rc = -EINVAL;
 out:
 	free(text);
@@ -663,7 +673,11 @@ int verifier_init(struct verifier *v, const char *site, const char *state_path,
 	if (rc == -EINVAL) {
 		char moved[sizeof(v->state_path) + 16];
 
-		snprintf(v->corrupt_why, sizeof(v->corrupt_why), "%s", sf->why);
+		if (sf->line)
+			snprintf(v->corrupt_why, sizeof(v->corrupt_why), "line %d: %.120s", sf->line,
+				 sf->why);
+		else
+			snprintf(v->corrupt_why, sizeof(v->corrupt_why), "%s", sf->why);
 		snprintf(moved, sizeof(moved), "%s.corrupt", v->state_path);
 		if (rename(v->state_path, moved) < 0) {
 			log_errorx("%s: cannot move the corrupt file to %s: %s", v->state_path,

@@ -395,7 +395,7 @@ static void test_delivery(void)
 static void test_fetch_cap(void)
 {
 	static uint8_t data[6][3000];
-	char id[6][65], fetch[256];
+	char id[6][65], fetch[512];
 	json_t *rl;
 	int i, queued = 0, refused = 0, rc;
 
