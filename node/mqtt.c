@@ -56,7 +56,7 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	if (rc != 0) {
 		log_warnx("the MQTT broker at %s:%d refused the %s connection: %s",
 			  n->cfg.mqtt.host, n->cfg.mqtt.port, conn->name,
-			  mosquitto_connack_string(rc));
+			  mosquitto_reason_string(rc)); /* MQTT 5 reason codes */
 		return; /* the broker closes the socket: on_disconnect backs off */
 	}
 	conn->connected = 1;
