@@ -303,9 +303,17 @@ int envelope_seal(const struct signer *s, enum envelope_type type, uint16_t flag
  * Format of <state_dir>/seq, one line per controller key:
  *
  *   # comment lines and blank lines are ignored
+ *   floor <ms>                 newest issued-at of an accepted plan/cmd/key
+ *   fresh-after <ms>           (after a loss) unknown sequences need a later issued-at
+ *   revoked-self               (a copy of the trust file's: this node is revoked)
+ *   distrust <key id>          a retired or revoked key: never trusted again
  *   <key id: 16 hex digits> <seq[0]> <plan> <cmd> <live> <content> <time> <key>
+ *   end
  *
- * seq[0] is unused (no type 0) and kept so a line mirrors the array.
+ * seq[0] is unused (no type 0) and kept so a line mirrors the array. "end"
+ * is the last line: a file without it was cut short (a disk or an editor)
+ * and is corrupt - except a file of the first format (key lines only, no
+ * floor), which is read as it is.
  */
 struct seq_entry {
 	uint8_t key_id[ENVELOPE_KEYID_LEN];
@@ -315,6 +323,12 @@ struct seq_entry {
 struct seq_file {
 	struct seq_entry e[STATE_MAX_ENTRIES];
 	int n;
+	int64_t floor_ms, fresh_after;
+	uint8_t distrust[VERIFIER_DISTRUST_MAX][ENVELOPE_KEYID_LEN];
+	int ndistrust;
+	int revoked_self;
+	char why[160];      /* what was wrong, when corrupt */
+	int line;           /* and on which line (0: the whole file) */
 };
 
 static int parse_u64(const char **pp, uint64_t *out)
@@ -374,20 +388,21 @@ static int seq_file_read(const char *path, struct seq_file *sf)
 	uint8_t *text = NULL;
 	char *line, *next;
 	size_t len;
-	int rc, lineno = 0, i;
+	int rc, lineno = 0, i, ended = 0, newfmt = 0, badline = 0;
 
-	sf->n = 0;
+	memset(sf, 0, sizeof(*sf));
 	rc = read_file(path, STATE_FILE_MAX, &text, &len);
 	if (rc == -ENOENT)
 		return 0;
 	if (rc == -EFBIG) {
 		log_errorx("%s: sequence state file is larger than %d bytes: corrupt?",
 			   path, STATE_FILE_MAX);
+		snprintf(sf->why, sizeof(sf->why), "larger than %d bytes", STATE_FILE_MAX);
 		return -EINVAL;
 	}
 	if (rc == -EINVAL) {
 		log_errorx("%s: sequence state path is not a regular file", path);
-		return rc;
+		return -EIO;
 	}
 	if (rc < 0) {
 		errno = -rc;
@@ -395,9 +410,8 @@ static int seq_file_read(const char *path, struct seq_file *sf)
 		return rc;
 	}
 	if (strlen((char *)text) != len) {
-		log_errorx("%s: sequence state file contains a NUL byte: corrupt", path);
-		rc = -EINVAL;
-		goto out;
+		snprintf(sf->why, sizeof(sf->why), "contains a NUL byte");
+		goto corrupt;
 	}
 	for (line = (char *)text; line; line = next) {
 		struct seq_entry e;
@@ -410,30 +424,89 @@ static int seq_file_read(const char *path, struct seq_file *sf)
 			line++;
 		if (*line == '\0' || *line == '\r' || *line == '#')
 			continue;
+		if (ended) {
+			badline = lineno;
+			snprintf(sf->why, sizeof(sf->why), "text after \"end\"");
+			goto corrupt;
+		}
+		if (strncmp(line, "end", 3) == 0 && (line[3] == '\0' || line[3] == '\r')) {
+			ended = 1;
+			continue;
+		}
+		if (strncmp(line, "floor ", 6) == 0 || strncmp(line, "fresh-after ", 12) == 0) {
+			int fl = line[1] == 'l';
+			const char *p = line + (fl ? 6 : 12);
+			uint64_t f;
+
+			if (parse_u64(&p, &f) < 0 || (*p && *p != '\r') || f > INT64_MAX) {
+				badline = lineno;
+				snprintf(sf->why, sizeof(sf->why), "bad %s",
+					 fl ? "floor" : "fresh-after");
+				goto corrupt;
+			}
+			*(fl ? &sf->floor_ms : &sf->fresh_after) = (int64_t)f;
+			newfmt = 1;
+			continue;
+		}
+		if (strncmp(line, "revoked-self", 12) == 0 &&
+		    (line[12] == '\0' || line[12] == '\r')) {
+			sf->revoked_self = 1;
+			newfmt = 1;
+			continue;
+		}
+		if (strncmp(line, "distrust ", 9) == 0) {
+			char hex[2 * ENVELOPE_KEYID_LEN + 1];
+
+			if (strlen(line + 9) < sizeof(hex) - 1 || sf->ndistrust >= VERIFIER_DISTRUST_MAX) {
+				badline = lineno;
+				snprintf(sf->why, sizeof(sf->why), "bad distrust line");
+				goto corrupt;
+			}
+			memcpy(hex, line + 9, sizeof(hex) - 1);
+			hex[sizeof(hex) - 1] = '\0';
+			if (hex_decode(sf->distrust[sf->ndistrust], ENVELOPE_KEYID_LEN, hex) < 0) {
+				badline = lineno;
+				snprintf(sf->why, sizeof(sf->why), "bad distrust key id");
+				goto corrupt;
+			}
+			sf->ndistrust++;
+			newfmt = 1;
+			continue;
+		}
 		if (parse_seq_line(line, &e) < 0) {
-			log_errorx("%s:%d: corrupt sequence state line (want a 16-digit hex key "
-				   "id and %d numbers); fix or remove the file, which re-opens "
-				   "old messages to replay", path, lineno, ENV_TYPE_MAX + 1);
-			rc = -EINVAL;
-			goto out;
+			badline = lineno;
+			snprintf(sf->why, sizeof(sf->why), "not a sequence line (want a 16-digit hex key id "
+				 "and 7 numbers)");
+			goto corrupt;
 		}
 		for (i = 0; i < sf->n; i++) {
 			if (memcmp(sf->e[i].key_id, e.key_id, ENVELOPE_KEYID_LEN) == 0) {
-				log_errorx("%s:%d: key id appears twice in the sequence "
-					   "state file", path, lineno);
-				rc = -EINVAL;
-				goto out;
+				badline = lineno;
+				snprintf(sf->why, sizeof(sf->why), "key id appears twice");
+				goto corrupt;
 			}
 		}
 		if (sf->n >= STATE_MAX_ENTRIES) {
-			log_errorx("%s:%d: more than %d keys in the sequence state file",
-				   path, lineno, STATE_MAX_ENTRIES);
-			rc = -EINVAL;
-			goto out;
+			badline = lineno;
+			snprintf(sf->why, sizeof(sf->why), "more than %d keys",
+				 STATE_MAX_ENTRIES);
+			goto corrupt;
 		}
 		sf->e[sf->n++] = e;
 	}
+	if (!ended && (newfmt || sf->n == 0)) {
+		snprintf(sf->why, sizeof(sf->why), "cut short (no \"end\" line)");
+		goto corrupt;
+	}
 	rc = 0;
+	goto out;
+corrupt:
+	sf->line = badline;
+	if (badline)
+		log_errorx("%s:%d: corrupt sequence state file: %s", path, badline, sf->why);
+	else
+		log_errorx("%s: corrupt sequence state file: %s", path, sf->why);
+	rc = -EINVAL;
 out:
 	free(text);
 	return rc;
@@ -506,6 +579,25 @@ static int verifier_persist(struct verifier *v)
 		goto out;
 	}
 	off = (size_t)rc;
+	rc = snprintf(buf + off, cap - off, "floor %lld\nfresh-after %lld\n%s",
+		      (long long)v->floor_ms, (long long)v->fresh_after,
+		      v->revoked_self ? "revoked-self\n" : "");
+	if (rc < 0 || (size_t)rc >= cap - off) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	off += (size_t)rc;
+	for (i = 0; i < v->ndistrust; i++) {
+		char hex[2 * ENVELOPE_KEYID_LEN + 1];
+
+		hex_encode(hex, v->distrust[i], ENVELOPE_KEYID_LEN);
+		rc = snprintf(buf + off, cap - off, "distrust %s\n", hex);
+		if (rc < 0 || (size_t)rc >= cap - off) {
+			rc = -ENOSPC;
+			goto out;
+		}
+		off += (size_t)rc;
+	}
 	for (i = 0; i < v->nkeys; i++) {
 		rc = append_seq_line(buf, cap, &off, v->keys[i].key_id, v->keys[i].seq);
 		if (rc < 0)
@@ -518,6 +610,12 @@ static int verifier_persist(struct verifier *v)
 		if (rc < 0)
 			goto out;
 	}
+	if (off + 5 >= cap) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	memcpy(buf + off, "end\n", 4);
+	off += 4;
 	rc = write_file_atomic(v->state_path, buf, off, 0600);
 	if (rc < 0) {
 		errno = -rc;
@@ -558,13 +656,93 @@ int verifier_init(struct verifier *v, const char *site, const char *state_path,
 		log_errorx("%s: path too long", state_path);
 		return -ENAMETOOLONG;
 	}
-	/* Validate now, so a corrupt file stops the daemon at start. */
+	/*
+	 * Validate now. A corrupt file is not fatal: it is moved aside and the
+	 * caller fails closed (verifier_fail_closed), so the node still runs,
+	 * refuses what it cannot judge and says so in its status.
+	 */
 	sf = malloc(sizeof(*sf));
 	if (!sf)
 		return -ENOMEM;
+	if (access(v->state_path, F_OK) < 0 && errno == ENOENT) {
+		v->state_missing = 1;
+		rc = 0;
+		goto out;
+	}
 	rc = seq_file_read(v->state_path, sf);
+	if (rc == -EINVAL) {
+		char moved[sizeof(v->state_path) + 16];
+
+		if (sf->line)
+			snprintf(v->corrupt_why, sizeof(v->corrupt_why), "line %d: %.120s", sf->line,
+				 sf->why);
+		else
+			snprintf(v->corrupt_why, sizeof(v->corrupt_why), "%s", sf->why);
+		snprintf(moved, sizeof(moved), "%s.corrupt", v->state_path);
+		if (rename(v->state_path, moved) < 0) {
+			log_errorx("%s: cannot move the corrupt file to %s: %s", v->state_path,
+				   moved, strerror(errno));
+			rc = -EIO;
+			goto out;
+		}
+		log_errorx("%s: moved to %s; failing closed", v->state_path, moved);
+		v->state_corrupt = 1;
+		rc = 0;
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	v->floor_ms = sf->floor_ms;
+	v->fresh_after = sf->fresh_after;
+	memcpy(v->distrust, sf->distrust, sizeof(v->distrust));
+	v->ndistrust = sf->ndistrust;
+	v->revoked_self = sf->revoked_self;
+out:
 	free(sf);
 	return rc;
+}
+
+static int distrust_find(const struct verifier *v, const uint8_t *id)
+{
+	int i;
+
+	for (i = 0; i < v->ndistrust; i++)
+		if (memcmp(v->distrust[i], id, ENVELOPE_KEYID_LEN) == 0)
+			return i;
+	return -1;
+}
+
+int verifier_distrusted(const struct verifier *v, const uint8_t pk[32])
+{
+	uint8_t id[ENVELOPE_KEYID_LEN];
+
+	key_id_of(id, pk);
+	return distrust_find(v, id) >= 0;
+}
+
+void verifier_distrust(struct verifier *v, const uint8_t pk[32])
+{
+	uint8_t id[ENVELOPE_KEYID_LEN];
+
+	key_id_of(id, pk);
+	verifier_remove_key(v, pk);
+	if (distrust_find(v, id) >= 0)
+		return;
+	if (v->ndistrust == VERIFIER_DISTRUST_MAX) { /* full: forget the oldest */
+		memmove(v->distrust[0], v->distrust[1],
+			ENVELOPE_KEYID_LEN * (VERIFIER_DISTRUST_MAX - 1));
+		v->ndistrust--;
+	}
+	memcpy(v->distrust[v->ndistrust++], id, ENVELOPE_KEYID_LEN);
+	v->dirty = 1;
+	v->urgent = 1;
+}
+
+void verifier_fail_closed(struct verifier *v, int64_t after)
+{
+	v->fresh_after = after > v->floor_ms ? after : v->floor_ms;
+	v->dirty = 1;
+	v->urgent = 1;
 }
 
 /*
@@ -578,6 +756,8 @@ int verifier_add_key(struct verifier *v, const uint8_t pk[32])
 	int rc, i, k;
 
 	key_id_of(id, pk);
+	if (distrust_find(v, id) >= 0)
+		return -EPERM;
 	k = verifier_find_key(v, id);
 	if (k >= 0)
 		return memcmp(v->keys[k].pk, pk, 32) == 0 ? 0 : -EEXIST;
@@ -689,8 +869,13 @@ static enum envelope_result envelope_check(struct verifier *v, const uint8_t *bu
 		return ENV_ERR_REPLAY;
 	if (env->seq == last)
 		return ENV_ERR_DUPLICATE;
+	/* state lost: a sequence we do not know is judged by when it was issued */
+	if (last == 0 && v->fresh_after && env->issued_at <= v->fresh_after)
+		return ENV_ERR_STALE;
 	v->keys[k].seq[env->type] = env->seq;
 	v->dirty = 1;
+	if (type_persists_at_once(env->type) && env->issued_at > v->floor_ms)
+		v->floor_ms = env->issued_at;
 	if (type_persists_at_once(env->type)) {
 		if (v->defer_persist)
 			v->urgent = 1;
@@ -736,6 +921,7 @@ const char *envelope_result_str(enum envelope_result r)
 	case ENV_ERR_TIMES: return "expires before it was issued";
 	case ENV_ERR_REPLAY: return "replayed (sequence already used)";
 	case ENV_ERR_DUPLICATE: return "duplicate (same sequence as the last accepted)";
+	case ENV_ERR_STALE: return "issued before this node lost its sequence state (failing closed)";
 	case ENV_RESULT_MAX: break;
 	}
 	return "unknown result";
@@ -759,6 +945,7 @@ const char *envelope_result_name(enum envelope_result r)
 	case ENV_ERR_TIMES: return "bad_times";
 	case ENV_ERR_REPLAY: return "replay";
 	case ENV_ERR_DUPLICATE: return "duplicate";
+	case ENV_ERR_STALE: return "stale";
 	case ENV_RESULT_MAX: break;
 	}
 	return "unknown";

@@ -35,6 +35,7 @@
 #define ENVELOPE_KEYID_LEN 8
 #define ENVELOPE_SITE_LEN 16
 #define ENVELOPE_MAX_KEYS 4
+#define VERIFIER_DISTRUST_MAX 32
 /* Default largest envelope a node accepts (content chunks are 64 KiB). */
 #define ENVELOPE_DEFAULT_MAX (256 * 1024)
 
@@ -67,6 +68,7 @@ enum envelope_result {
 	ENV_ERR_TIMES,       /* expires-at before issued-at */
 	ENV_ERR_REPLAY,      /* sequence lower than one already accepted */
 	ENV_ERR_DUPLICATE,   /* sequence equal to the last accepted (e.g. retained plan redelivered) */
+	ENV_ERR_STALE,       /* sequence state lost: issued before the node noticed (fail closed) */
 	ENV_RESULT_MAX
 };
 
@@ -118,6 +120,25 @@ struct verifier {
 	int defer_persist;
 	int urgent;           /* with defer_persist: flush before waiting again */
 	uint64_t counts[ENV_RESULT_MAX]; /* per result, for status reports */
+	/*
+	 * Floors that must survive the loss of the state file (docs/security.md
+	 * "State files"). floor_ms: the newest issued-at of an accepted plan,
+	 * cmd or key (also copied into the node's trust file). fresh_after:
+	 * 0 normally; once the state was lost, a (key, type) whose sequence is
+	 * unknown (0) accepts only envelopes issued after it (ENV_ERR_STALE).
+	 * distrust: ids of keys retired or revoked (a copy of the trust
+	 * file's lists): verifier_add_key refuses them. revoked_self: a copy
+	 * of the trust file's "this node is revoked".
+	 */
+	int64_t floor_ms;
+	int64_t fresh_after;
+	uint8_t distrust[VERIFIER_DISTRUST_MAX][ENVELOPE_KEYID_LEN];
+	int ndistrust;
+	int revoked_self;
+	/* set by verifier_init: the file was absent (1) or corrupt (2, moved to <path>.corrupt) */
+	int state_missing;
+	int state_corrupt;
+	char corrupt_why[160];
 };
 
 /* Key files hold hex: secret = 128 hex digits (64 bytes), public = 64. */
@@ -136,12 +157,24 @@ int envelope_seal(const struct signer *s, enum envelope_type type, uint16_t flag
 
 /*
  * state_path: where highest sequences live (may be NULL in tests: memory only).
- * Loads it when present. Returns 0 or -errno (a corrupt state file is an
- * error naming the file).
+ * Loads it when present. A missing file sets state_missing; a corrupt one
+ * (garbage, truncated: a complete file ends with an "end" line) is logged
+ * naming the file and line, moved to <state_path>.corrupt and sets
+ * state_corrupt: the caller decides whether to fail closed
+ * (verifier_fail_closed). Returns 0 or -errno (unreadable, bad arguments).
  */
 int verifier_init(struct verifier *v, const char *site, const char *state_path,
 		  size_t max_size, int64_t max_future_ms);
+/* -EPERM when the key is distrusted (retired or revoked before). */
 int verifier_add_key(struct verifier *v, const uint8_t pk[32]);
+/* Never trust this key again (also drops it); persisted with the sequences. */
+void verifier_distrust(struct verifier *v, const uint8_t pk[32]);
+int verifier_distrusted(const struct verifier *v, const uint8_t pk[32]);
+/*
+ * The sequence state is lost: from now on a (key, type) with no known
+ * sequence accepts only envelopes issued after max(after, floor_ms).
+ */
+void verifier_fail_closed(struct verifier *v, int64_t after);
 /*
  * Stop trusting a key (retired or revoked, node/keys.c). Its sequences stay
  * in the state file, so adding it again cannot reopen replays. -ENOENT when

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 
 #include "log.h"
 #include "util.h"
@@ -130,7 +131,23 @@ static void start_handshake(struct mqlink *l)
 {
 	int rc;
 
-	if (!l->started) {
+	if (!l->started && l->max_packet) {
+		/*
+		 * libmosquitto takes CONNECT properties only through this call and
+		 * keeps them for every mosquitto_reconnect_async after. Its TCP
+		 * connect blocks, but the probe has just seen the port accept, and
+		 * the TLS handshake still runs non-blocking in the loop.
+		 */
+		mosquitto_property *props = NULL;
+
+		l->started = 1;
+		rc = mosquitto_property_add_int32(&props, MQTT_PROP_MAXIMUM_PACKET_SIZE,
+						  l->max_packet);
+		if (rc == MOSQ_ERR_SUCCESS)
+			rc = mosquitto_connect_bind_v5(l->m, l->host, l->port, l->keepalive, NULL,
+						       props);
+		mosquitto_property_free_all(&props);
+	} else if (!l->started) {
 		l->started = 1;
 		rc = mosquitto_connect_async(l->m, l->host, l->port, l->keepalive);
 	} else {

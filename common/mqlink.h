@@ -71,6 +71,12 @@ struct mqlink {
 	int short_lived;         /* connections in a row lost within STABLE_MS */
 	int last_err;            /* positive errno of the last probe failure */
 	uint64_t rng;
+	/*
+	 * Set by the caller (with MQTT 5 chosen): the largest packet this client
+	 * accepts, sent as the CONNECT property Maximum Packet Size; the broker
+	 * must then drop a larger message for us instead of sending it. 0: none.
+	 */
+	uint32_t max_packet;
 };
 
 /* Set up (no network): IDLE with a first attempt due now. */

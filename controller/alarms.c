@@ -90,6 +90,17 @@ int ctl_alarms_decide(const struct ctl *c, int online, int64_t last_seen, int64_
 	if (v >= 0 && v < (double)cfg->alarms.disk_free_mb * 1048576.0)
 		want_add(out, max, &n, "disk", "", "only %.1f MB free on the node's state file "
 			 "system (alarm below %d MB)", v / 1048576.0, cfg->alarms.disk_free_mb);
+	/* the node lost its sequence store or trust file and fails closed (node/keys.h) */
+	it = json_object_get(json_object_get(status, "state"), "lost");
+	if (json_is_string(it)) {
+		/* keyed by when the node noticed: each loss is its own alarm */
+		char key[24];
+
+		snprintf(key, sizeof(key), "%.0f", num(status, "state", "since", 0));
+		want_add(out, max, &n, "state", key, "state files lost, failing closed: %s "
+			 "(%.0f stale message(s) refused)", json_string_value(it),
+			 num(status, "state", "stale", 0));
+	}
 	it = json_object_get(json_object_get(status, "alsa"), "state");
 	if (json_is_string(it) && strcmp(json_string_value(it), "error") == 0)
 		want_add(out, max, &n, "alsa", "", "audio device in error: %s (errors %.0f, "

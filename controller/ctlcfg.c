@@ -2,6 +2,7 @@
  * ctlcfg.c - see ctlcfg.h.
  */
 #include "ctlcfg.h"
+#include "retention.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@ static const char *const ctl_known_fields[] = {
 	"relay", "relay.ca_file",
 	"delivery", "delivery.chunk_bytes", "delivery.window",
 	"nodes", "nodes.offline_after_s",
+	"retention", "retention.events_days", "retention.audit_days",
 	"timezone", "schedule", "schedule.horizon_days", "schedule.allowed_hours",
 	"schedule.max_file_bytes", "zones",
 	"alarms", "alarms.offline_s", "alarms.clock_error_ms", "alarms.disk_free_mb",
@@ -53,6 +55,8 @@ void ctl_config_defaults(struct ctl_config *c)
 	c->delivery.chunk_bytes = 65536;
 	c->delivery.window = 16;
 	c->nodes.offline_after_s = 90;
+	c->retention.events_days = CTL_RETENTION_DEFAULT_DAYS;
+	c->retention.audit_days = CTL_RETENTION_DEFAULT_DAYS;
 	c->auth.token_ttl_s = 8 * 3600;
 	c->keys.lifetime_days = 365;
 	c->keys.retire_after_s = 7 * 86400;
@@ -188,6 +192,13 @@ static int ctl_config_security(struct cfg *cfg, const char *dir, struct ctl_conf
 		}
 	}
 	if (int_field(cfg, "auth.token_ttl_s", 60, 30 * 86400, &c->auth.token_ttl_s) < 0)
+		bad = 1;
+	/* at least 24 months: the monthly report of any of them keeps its data */
+	if (int_field(cfg, "retention.events_days", CTL_RETENTION_MIN_DAYS, 36500,
+		      &c->retention.events_days) < 0)
+		bad = 1;
+	if (int_field(cfg, "retention.audit_days", CTL_RETENTION_MIN_DAYS, 36500,
+		      &c->retention.audit_days) < 0)
 		bad = 1;
 	if (int_field(cfg, "keys.lifetime_days", 1, 3650, &c->keys.lifetime_days) < 0)
 		bad = 1;

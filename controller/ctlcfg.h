@@ -78,6 +78,10 @@ struct ctl_config {
 	struct {
 		int offline_after_s;
 	} nodes;
+	struct {
+		int events_days;         /* node events older than this are pruned (retention.h) */
+		int audit_days;          /* audit rows older than this are pruned */
+	} retention;
 	struct sched_site sched;   /* timezone, schedule.*, zones (schedule.h) */
 	struct {
 		int offline_s;           /* offline this long: alarm */

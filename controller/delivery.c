@@ -16,6 +16,7 @@
 #include "ctlutil.h"
 #include "envelope.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "util.h"
 
 /* Chunks sent per call of ctl_delivery_pump (see there). */
@@ -258,6 +259,18 @@ int ctl_delivery_on_fetch(struct ctl *c, const char *node, const void *payload,
 		log_debug("node %s asks again for content %s from chunk %" PRIu32, node,
 			  ctl_short_id(req.content), req.from);
 		return 0;
+	}
+	{
+		int mine = 0;
+
+		for (job = c->delivery.head; job; job = job->next)
+			mine += strcmp(job->node, node) == 0;
+		if (mine >= CTL_MAX_FETCH_JOBS_PER_NODE) {
+			ctl_ratelimit_refused(node, "fetch_busy", "asks for more contents at "
+					      "once than CTL_MAX_FETCH_JOBS_PER_NODE (4)",
+					      mono_ms());
+			return 1;
+		}
 	}
 	rc = open_content(c, req.content, &fd, &size);
 	if (rc == -ENOENT) {

@@ -30,6 +30,13 @@ struct ctl;
 #define CTL_CHUNK_HEADER 52
 /* At most this many requests wait at once; more are dropped (logged). */
 #define CTL_MAX_FETCH_JOBS 1024
+/*
+ * At most this many contents per node at once: a node fetches one at a
+ * time, so a node asking for more (a stolen board) would only take slots
+ * and open files from the others. More are refused, counted as
+ * "fetch_busy" in GET /v1/security and logged; the node asks again later.
+ */
+#define CTL_MAX_FETCH_JOBS_PER_NODE 4
 /* Content envelopes are void this long after they are sent. */
 #define CTL_CONTENT_TTL_MS (5 * 60 * 1000)
 

@@ -33,6 +33,7 @@
 #include "emergency.h"
 #include "live.h"
 #include "relay.h"
+#include "retention.h"
 #include "ctl.h"
 #include "delivery.h"
 #include "imports.h"
@@ -198,6 +199,7 @@ static void handle_tick(struct ctl *c, int tfd)
 	ctl_sched_tick(c);
 	ctl_journal_flush(c);
 	ctl_alarms_tick(c);
+	ctl_retention_tick(c);
 	if (watchdog_on)
 		sd_notify(0, "WATCHDOG=1");
 }

@@ -10,14 +10,17 @@
 #include "log.h"
 
 #define RL_NODES 1024
-#define RL_KINDS 4
+#define RL_KINDS 5
+#define RL_OTHER 3
 #define RL_LOG_EVERY_MS 10000
 
-static const char *const kind_names[RL_KINDS] = { "status", "event", "fetch", "other" };
+/* "fetch_busy" has no bucket: ctl_ratelimit_refused counts what others refused */
+static const char *const kind_names[RL_KINDS] = { "status", "event", "fetch", "other",
+						  "fetch_busy" };
 static const int rates[RL_KINDS] = { RL_STATUS_RATE, RL_EVENT_RATE, RL_FETCH_RATE,
-				     RL_OTHER_RATE };
+				     RL_OTHER_RATE, 0 };
 static const int bursts[RL_KINDS] = { RL_STATUS_BURST, RL_EVENT_BURST, RL_FETCH_BURST,
-				      RL_OTHER_BURST };
+				      RL_OTHER_BURST, 0 };
 
 struct bucket {
 	double tokens;
@@ -40,10 +43,10 @@ static int kind_index(const char *kind)
 {
 	int k;
 
-	for (k = 0; k < RL_KINDS - 1; k++)
+	for (k = 0; k < RL_KINDS; k++)
 		if (strcmp(kind, kind_names[k]) == 0)
 			return k;
-	return RL_KINDS - 1;
+	return RL_OTHER;
 }
 
 /* The node's slot; an unknown node takes the least recently seen one. */
@@ -95,6 +98,21 @@ int ctl_ratelimit_inbound(const char *node, const char *kind, int64_t now)
 		b->dropped_logged = b->dropped;
 	}
 	return -EBUSY;
+}
+
+void ctl_ratelimit_refused(const char *node, const char *kind, const char *why, int64_t now)
+{
+	struct rl_node *n = slot(node, now);
+	struct bucket *b = &n->b[kind_index(kind)];
+
+	n->seen_ms = now;
+	b->dropped++;
+	if (!b->logged_ms || now - b->logged_ms >= RL_LOG_EVERY_MS) {
+		log_warnx("node %s: %s: refused %llu so far (docs/security.md \"Limits\")", node,
+			  why, (unsigned long long)b->dropped);
+		b->logged_ms = now;
+		b->dropped_logged = b->dropped;
+	}
 }
 
 json_t *ctl_ratelimit_json(void)

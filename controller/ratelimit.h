@@ -34,7 +34,14 @@
  */
 int ctl_ratelimit_inbound(const char *node, const char *kind, int64_t now_ms);
 
-/* {"<node>": {"status": n, "event": n, ...}} of the drops so far. */
+/*
+ * Count (and log at most every 10 s per node and kind) a request another
+ * module refused for a limit of its own, e.g. "fetch_busy" (delivery.h).
+ */
+void ctl_ratelimit_refused(const char *node, const char *kind, const char *why,
+			   int64_t now_ms);
+
+/* {"<node>": {"status": n, "event": n, "fetch_busy": n, ...}} of the drops so far. */
 json_t *ctl_ratelimit_json(void);
 
 /* Forget everything (tests). */

@@ -411,6 +411,13 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 	    (!n->plan.have || n->plan.cur.seq != env.seq)) {
 		/* the sequence in force but not the plan (it could not be stored): take it */
 		r = ENV_OK;
+	} else if (kind == TOPIC_KEY && r == ENV_ERR_DUPLICATE && n->keys.trust_lost) {
+		/*
+		 * trust.json was lost: the retained document is the last one we
+		 * applied (same sequence), so applying it again restores the
+		 * state; keys retired or revoked since stay distrusted (keys.c).
+		 */
+		r = ENV_OK;
 	} else if (kind == TOPIC_PLAN && r == ENV_ERR_DUPLICATE) {
 		/* the retained plan, redelivered on every reconnect: nothing to do */
 		log_debug("plan %" PRIu64 " on %s is the one in force", env.seq, topic);

@@ -92,10 +92,12 @@ static int save(struct node *n)
 						   (json_int_t)k->trusted[i].not_after, "retire_at",
 						   (json_int_t)k->trusted[i].retire_at));
 	}
-	o = json_pack("{s:o, s:o, s:o, s:b, s:I, s:I}", "trusted", t, "retired",
+	k->floor = n->ver.floor_ms > k->floor ? n->ver.floor_ms : k->floor;
+	o = json_pack("{s:o, s:o, s:o, s:b, s:I, s:I, s:I}", "trusted", t, "retired",
 		      pk_list_json(k->retired, k->nretired), "revoked",
 		      pk_list_json(k->revoked, k->nrevoked), "revoked_self", k->revoked_self,
-		      "seq", (json_int_t)k->doc_seq, "issued", (json_int_t)k->doc_issued);
+		      "seq", (json_int_t)k->doc_seq, "issued", (json_int_t)k->doc_issued,
+		      "floor", (json_int_t)k->floor);
 	text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!text)
@@ -129,10 +131,13 @@ static int load(struct node *n)
 	if (!o) {
 		if (access(k->path, F_OK) < 0)
 			return 1; /* none yet */
-		log_errorx("%s:%d: %s (move the file away to trust node.cfg's controller_key "
-			   "again)", k->path, je.line, je.text);
+		log_errorx("%s:%d: %s", k->path, je.line, je.text);
+		snprintf(k->lost, sizeof(k->lost), "trust file trust.json corrupt (line %d: %.100s)",
+			 je.line, je.text);
 		return -EINVAL;
 	}
+	if (!json_is_object(o))
+		goto bad;
 	json_array_foreach(json_object_get(o, "trusted"), i, e) {
 		if (parse_pk(json_object_get(e, "key"), pk) < 0 || k->ntrusted >= NODE_KEYS_MAX)
 			goto bad;
@@ -156,11 +161,14 @@ static int load(struct node *n)
 	k->revoked_self = json_is_true(json_object_get(o, "revoked_self"));
 	k->doc_seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
 	k->doc_issued = (int64_t)json_integer_value(json_object_get(o, "issued"));
+	k->floor = (int64_t)json_integer_value(json_object_get(o, "floor"));
 	rc = 0;
 	goto out;
 bad:
-	log_errorx("%s: not a trust file of this version (move it away to trust node.cfg's "
-		   "controller_key again)", k->path);
+	log_errorx("%s: not a trust file of this version", k->path);
+	snprintf(k->lost, sizeof(k->lost), "trust file trust.json corrupt (not a trust file "
+		 "of this version)");
+	k->ntrusted = k->nretired = k->nrevoked = 0;
 out:
 	json_decref(o);
 	return rc;
@@ -183,6 +191,25 @@ static void sync_verifier(struct node *n)
 	}
 	for (i = 0; i < ndrop; i++)
 		verifier_remove_key(&n->ver, drop[i]);
+	for (i = 0; i < k->nretired; i++)
+		verifier_distrust(&n->ver, k->retired[i]);
+	for (i = 0; i < k->nrevoked; i++)
+		verifier_distrust(&n->ver, k->revoked[i]);
+	/* a key distrusted by either copy is dropped, whatever the other says */
+	i = 0;
+	while (i < k->ntrusted) {
+		if (verifier_distrusted(&n->ver, k->trusted[i].pk)) {
+			memmove(&k->trusted[i], &k->trusted[i + 1],
+				sizeof(k->trusted[0]) * (k->ntrusted - i - 1));
+			k->ntrusted--;
+			continue;
+		}
+		i++;
+	}
+	if (n->ver.revoked_self != k->revoked_self) {
+		n->ver.revoked_self = k->revoked_self;
+		n->ver.dirty = n->ver.urgent = 1;
+	}
 	for (i = 0; i < k->ntrusted; i++) {
 		int rc = verifier_add_key(&n->ver, k->trusted[i].pk);
 
@@ -195,7 +222,7 @@ static void sync_verifier(struct node *n)
 	}
 }
 
-int node_keys_init(struct node *n)
+int node_keys_init(struct node *n, int ran_before)
 {
 	struct node_keys *k = &n->keys;
 	int rc;
@@ -205,17 +232,40 @@ int node_keys_init(struct node *n)
 	    sizeof(k->path))
 		return -ENAMETOOLONG;
 	rc = load(n);
-	if (rc < 0)
-		return rc;
+	if (rc < 0) {
+		/*
+		 * Corrupt: move it aside and go on with what the sequence store's
+		 * copy says (distrusted keys, revoked-self). Refusing to start
+		 * would leave the node silent and unreported; trusting node.cfg
+		 * alone would bring back a key the controller retired or revoked.
+		 */
+		char moved[PATH_MAX + 16];
+
+		snprintf(moved, sizeof(moved), "%s.corrupt", k->path);
+		if (rename(k->path, moved) < 0) {
+			log_errorx("cannot move %s to %s: %s", k->path, moved, strerror(errno));
+			return -EIO;
+		}
+		log_errorx("%s moved to %s: keys retired or revoked before stay distrusted "
+			   "(sequence store's copy); waiting for the controller's trust document",
+			   k->path, moved);
+		k->trust_lost = 1;
+		k->lost_at = now_ms();
+	} else if (rc == 1 && ran_before) {
+		snprintf(k->lost, sizeof(k->lost), "trust file trust.json missing");
+		log_errorx("%s is missing on a node that ran before: keys retired or revoked "
+			   "before stay distrusted (sequence store's copy)", k->path);
+		k->trust_lost = 1;
+		k->lost_at = now_ms();
+	}
+	k->revoked_self = k->revoked_self || n->ver.revoked_self;
 	/* node.cfg's key, unless the controller retired or revoked it */
 	if (!trusted_find(k, n->cfg.controller_pk)) {
 		if (in_list(k->revoked, k->nrevoked, n->cfg.controller_pk) ||
-		    in_list(k->retired, k->nretired, n->cfg.controller_pk)) {
-			log_warnx("controller_key of %s was %s by the controller: not trusted "
-				  "(the keys in %s are)", n->cfg.path,
-				  in_list(k->revoked, k->nrevoked, n->cfg.controller_pk) ? "revoked"
-											 : "retired",
-				  k->path);
+		    in_list(k->retired, k->nretired, n->cfg.controller_pk) ||
+		    verifier_distrusted(&n->ver, n->cfg.controller_pk)) {
+			log_warnx("controller_key of %s was retired or revoked by the controller: "
+				  "not trusted", n->cfg.path);
 		} else if (k->ntrusted < NODE_KEYS_MAX - 1) {
 			memset(&k->trusted[k->ntrusted], 0, sizeof(k->trusted[0]));
 			memcpy(k->trusted[k->ntrusted++].pk, n->cfg.controller_pk, 32);
@@ -227,10 +277,57 @@ int node_keys_init(struct node *n)
 			log_warnx("cannot use recovery_key: %s", strerror(-rc));
 	}
 	sync_verifier(n);
+	if (k->trust_lost)
+		save(n);
 	if (k->revoked_self)
 		log_warnx("this node was REVOKED by the controller: it plays nothing and "
 			  "refuses every command (re-provision it to use it again)");
 	return 0;
+}
+
+void node_keys_check_state(struct node *n, int ran_before, int64_t now)
+{
+	struct node_keys *k = &n->keys;
+	int64_t after = now > k->floor ? now : k->floor;
+	char what[200];
+
+	if (n->ver.state_corrupt)
+		snprintf(what, sizeof(what), "sequence store seq corrupt (%.120s; moved to "
+			 "seq.corrupt)", n->ver.corrupt_why);
+	else if (n->ver.state_missing && ran_before)
+		snprintf(what, sizeof(what), "sequence store seq missing");
+	else
+		return;
+	/*
+	 * Any message issued before now may be one we already acted on: refuse
+	 * it unless its sequence is known again from a newer one (envelope.h).
+	 */
+	verifier_fail_closed(&n->ver, after);
+	log_errorx("%s on a node that ran before: failing closed - plans, commands and "
+		   "trust documents issued before %lld (ms) are refused until the controller "
+		   "sends newer ones", what, (long long)n->ver.fresh_after);
+	if (k->lost[0]) {
+		size_t l = strlen(k->lost);
+
+		snprintf(k->lost + l, sizeof(k->lost) - l, "; %s", what);
+	} else {
+		snprintf(k->lost, sizeof(k->lost), "%s", what);
+	}
+	if (!k->lost_at)
+		k->lost_at = now_ms();
+	save(n); /* the floor, in the trust file's copy too */
+}
+
+json_t *node_keys_state_json(const struct node *n)
+{
+	const struct node_keys *k = &n->keys;
+
+	if (!k->lost[0])
+		return NULL;
+	return json_pack("{s:s, s:I, s:I, s:I, s:b}", "lost", k->lost, "since",
+			 (json_int_t)k->lost_at, "fresh_after", (json_int_t)n->ver.fresh_after,
+			 "stale", (json_int_t)n->ver.counts[ENV_ERR_STALE], "trust_restored",
+			 !k->trust_lost);
 }
 
 int node_keys_topic(const struct node *n, const char *topic)
@@ -419,6 +516,7 @@ void node_keys_on_trust(struct node *n, const struct envelope *env)
 	else if (!d.names_me && k->revoked_self)
 		log_info("this node is no longer revoked");
 	next.revoked_self = d.names_me;
+	next.trust_lost = 0;
 	next.doc_seq = env->seq;
 	next.stale = 0;
 	next.doc_issued = env->issued_at;

@@ -50,10 +50,32 @@ struct node_keys {
 	char path[PATH_MAX];
 	uint64_t key_expired, recovery_misuse, node_revoked, revoked_key;
 	int stale;                  /* a trust document signed by a key we do not know */
+	int64_t floor;              /* the verifier's floor_ms when trust.json was written */
+	int trust_lost;             /* trust.json missing or corrupt: re-take the retained document */
+	/*
+	 * Why this node fails closed (docs/security.md "State files"): the
+	 * sequence store or the trust file was missing or corrupt at start.
+	 * Reported in status "state" (the controller raises alarm "state").
+	 */
+	char lost[240];
+	int64_t lost_at;
 };
 
-/* After the verifier holds controller_key: load trust.json, fix the set. */
-int node_keys_init(struct node *n);
+/*
+ * After the verifier holds controller_key: load trust.json, fix the set.
+ * A missing trust.json on a node that ran before (ran_before), or a corrupt
+ * one (moved to trust.json.corrupt), is not fatal: retired and revoked keys
+ * come from the sequence store's copy, and the node reports it.
+ */
+int node_keys_init(struct node *n, int ran_before);
+/*
+ * After clock_init: if the sequence store was lost (missing on a node that
+ * ran before, or corrupt), fail closed from max(now, the trust file's
+ * floor) and report why.
+ */
+void node_keys_check_state(struct node *n, int ran_before, int64_t now);
+/* {"lost": why, "since": ms, "stale": refused} or NULL when nothing was lost. */
+json_t *node_keys_state_json(const struct node *n);
 
 /* 1 when topic is <root>/zone/all/key. */
 int node_keys_topic(const struct node *n, const char *topic);

@@ -96,26 +96,30 @@ static int lock_state_dir(const char *dir)
 
 static int setup_node(struct node *n)
 {
-	char seq_path[PATH_MAX + 16];
-	int rc;
+	char seq_path[PATH_MAX + 16], path[PATH_MAX + 16];
+	int rc, booted, had_trust;
 
 	snprintf(n->root, sizeof(n->root), "loaxa/%s", n->cfg.site);
 	snprintf(seq_path, sizeof(seq_path), "%s/seq", n->cfg.state_dir);
+	/* whether this node ran before: then a missing state file was lost, not new */
+	snprintf(path, sizeof(path), "%s/boot", n->cfg.state_dir);
+	booted = access(path, F_OK) == 0;
+	snprintf(path, sizeof(path), "%s/trust.json", n->cfg.state_dir);
+	had_trust = access(path, F_OK) == 0;
 	rc = verifier_init(&n->ver, n->cfg.site, seq_path, n->cfg.max_message_bytes,
 			   (int64_t)n->cfg.max_future_s * 1000);
 	if (rc < 0) {
-		log_errorx("cannot load the message sequence state %s: %s (if the file is "
-			   "damaged, move it away: the node then accepts the controller's "
-			   "next messages again)", seq_path, strerror(-rc));
+		log_errorx("cannot load the message sequence state %s: %s", seq_path,
+			   strerror(-rc));
 		return rc;
 	}
 	n->ver.defer_persist = 1; /* written in tick(), after acting: see envelope.h */
 	rc = verifier_add_key(&n->ver, n->cfg.controller_pk);
-	if (rc < 0) {
+	if (rc < 0 && rc != -EPERM) { /* EPERM: retired or revoked (keys.c says so) */
 		log_errorx("cannot use controller_key: %s", strerror(-rc));
 		return rc;
 	}
-	rc = node_keys_init(n);
+	rc = node_keys_init(n, booted || !n->ver.state_missing);
 	if (rc < 0)
 		return rc;
 	rc = status_boot_init(n);
@@ -124,6 +128,7 @@ static int setup_node(struct node *n)
 	rc = clock_init(&n->clock, n->cfg.state_dir);
 	if (rc < 0)
 		return rc;
+	node_keys_check_state(n, booted || had_trust, clock_now_ms(&n->clock));
 	rc = cache_init(&n->cache, n->cfg.state_dir, n->cfg.cache_max_bytes);
 	if (rc < 0)
 		return rc;

@@ -20,6 +20,8 @@
 #include "status.h"
 #include "util.h"
 
+/* Fixed header, topic and properties around an envelope, under Maximum Packet Size. */
+#define NODE_MQTT_PACKET_SLACK 1024
 /* How long a clean stop waits for the broker to acknowledge the last publishes. */
 #define STOP_FLUSH_MS 2000
 
@@ -54,7 +56,7 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	if (rc != 0) {
 		log_warnx("the MQTT broker at %s:%d refused the %s connection: %s",
 			  n->cfg.mqtt.host, n->cfg.mqtt.port, conn->name,
-			  mosquitto_connack_string(rc));
+			  mosquitto_reason_string(rc)); /* MQTT 5 reason codes */
 		return; /* the broker closes the socket: on_disconnect backs off */
 	}
 	conn->connected = 1;
@@ -167,7 +169,14 @@ int node_mqtt_start(struct node *n)
 				   strerror(errno));
 			return -ENOMEM;
 		}
-		mosquitto_int_option(conn->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+		/*
+		 * MQTT 5, for Maximum Packet Size on CONNECT: libmosquitto reads a
+		 * whole packet into memory before we see it, whatever its size (up
+		 * to MQTT's 256 MiB), so the broker must not send one larger than
+		 * max_message_bytes (+ room for the topic and header) at all.
+		 */
+		mosquitto_int_option(conn->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+		conn->link.max_packet = (uint32_t)n->cfg.max_message_bytes + NODE_MQTT_PACKET_SLACK;
 		if (n->cfg.mqtt.username[0]) {
 			rc = mosquitto_username_pw_set(conn->m, n->cfg.mqtt.username,
 						       n->cfg.mqtt.password[0] ?

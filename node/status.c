@@ -143,6 +143,12 @@ char *status_json(struct node *n)
 	if (!o)
 		return NULL;
 	json_object_set_new(o, "trust", node_keys_status_json(n));
+	{
+		json_t *st = node_keys_state_json(n);
+
+		if (st)
+			json_object_set_new(o, "state", st);
+	}
 	json_object_set_new(o, "emergency", emergency_status_json(n));
 	json_object_set_new(o, "live", live_status_json(n));
 	/* schedules (plan.c) and the clock (clock.c) */

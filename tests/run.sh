@@ -98,7 +98,7 @@ MATRIX_INSTANTS=(
 	"2028-02-28 23:59:50"  # the day before 29 February
 	"2028-02-29 17:03:00"  # 29 February 2028
 )
-MATRIX_UNIT="test_plans test_sched test_schedule test_health test_controller_db test_node test_journal"
+MATRIX_UNIT="test_plans test_sched test_schedule test_health test_controller_db test_node test_journal test_retention"
 MATRIX_UNIT_SOME="test_security"
 MATRIX_SOME="2026-12-07 17:03:00|2026-12-31 23:59:50"
 # Integration tests under libfaketime at every instant: only what compares no

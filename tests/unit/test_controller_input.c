@@ -20,6 +20,7 @@
 #include "log.h"
 #include "nodes.h"
 #include "ctlfixture.h"
+#include "ratelimit.h"
 #include "tap.h"
 #include "util.h"
 
@@ -390,6 +391,54 @@ static void test_delivery(void)
 	clear_sent();
 }
 
+/* A node may have at most 4 contents in delivery at once (delivery.h). */
+static void test_fetch_cap(void)
+{
+	static uint8_t data[6][3000];
+	char id[6][65], fetch[512];
+	json_t *rl;
+	int i, queued = 0, refused = 0, rc;
+
+	for (i = 0; i < 6; i++) {
+		memset(data[i], 'a' + i, sizeof(data[i]));
+		store_content(NULL, data[i], sizeof(data[i]), id[i]);
+	}
+	clear_sent();
+	capture_begin();
+	for (i = 0; i < 6; i++) {
+		snprintf(fetch, sizeof(fetch), "{\"node\":\"n7\",\"content\":\"%s\","
+			 "\"from\":0,\"count\":1}", id[i]);
+		rc = ctl_delivery_on_fetch(&c, "n7", fetch, strlen(fetch));
+		queued += rc == 0;
+		refused += rc == 1;
+	}
+	CHECK(queued == 4 && refused == 2, "a node asking for 6 contents at once gets 4 "
+	      "(queued %d, refused %d)", queued, refused);
+	CHECK(strstr(capture_end(), "node n7: asks for more contents") != NULL,
+	      "the refusal is logged naming the node");
+	rl = ctl_ratelimit_json();
+	CHECK(json_integer_value(json_object_get(json_object_get(rl, "n7"), "fetch_busy")) == 2,
+	      "and counted for GET /v1/security (rate_limited.n7.fetch_busy = 2)");
+	json_decref(rl);
+	snprintf(fetch, sizeof(fetch), "{\"node\":\"n8\",\"content\":\"%s\",\"from\":0,"
+		 "\"count\":1}", id[5]);
+	CHECK(ctl_delivery_on_fetch(&c, "n8", fetch, strlen(fetch)) == 0,
+	      "another node still gets its content");
+	snprintf(fetch, sizeof(fetch), "{\"node\":\"n7\",\"content\":\"%s\",\"from\":0,"
+		 "\"count\":1}", id[0]);
+	CHECK(ctl_delivery_on_fetch(&c, "n7", fetch, strlen(fetch)) == 0,
+	      "asking again for a content in delivery is not a new one: accepted");
+	for (i = 0; i < 20 && ctl_delivery_more(&c); i++)
+		ctl_delivery_pump(&c);
+	snprintf(fetch, sizeof(fetch), "{\"node\":\"n7\",\"content\":\"%s\",\"from\":0,"
+		 "\"count\":1}", id[5]);
+	CHECK(ctl_delivery_on_fetch(&c, "n7", fetch, strlen(fetch)) == 0,
+	      "once its deliveries are sent, the node may ask for the next");
+	for (i = 0; i < 20 && ctl_delivery_more(&c); i++)
+		ctl_delivery_pump(&c);
+	clear_sent();
+}
+
 /* ------------------------------------------------------------ broadcasts */
 
 static void test_broadcast(void)
@@ -488,6 +537,7 @@ int main(void)
 	test_fetch_parse();
 	test_route();
 	test_delivery();
+	test_fetch_cap();
 	test_broadcast();
 	cleanup();
 	TAP_EXIT();

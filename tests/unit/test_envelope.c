@@ -688,10 +688,35 @@ static void test_corrupt_state(const struct signer *a)
 		rc = verifier_init(&v, SITE, state, 0, MAX_FUTURE);
 		err = capture_end();
 		snprintf(want, sizeof(want), "%s%s", state, cases[i].line);
-		CHECK(rc == -EINVAL, "corrupt state (%s): verifier_init fails", cases[i].what);
+		/* not fatal: moved aside, and the owner fails closed (docs/security.md) */
+		CHECK(rc == 0 && v.state_corrupt && access(state, F_OK) != 0,
+		      "corrupt state (%s): moved aside, state_corrupt set (%s)", cases[i].what,
+		      v.corrupt_why);
 		CHECK(strstr(err, want) != NULL, "corrupt state (%s): error names %s", cases[i].what,
 		      want);
 	}
+	/* a file of this version without its "end" line was cut short */
+	write_text(state, "floor 5\nfresh-after 0\n0011223344556677 0 1 2 3 4 5 6\n");
+	capture_begin();
+	CHECK(verifier_init(&v, SITE, state, 0, MAX_FUTURE) == 0 && v.state_corrupt &&
+	      strstr(v.corrupt_why, "cut short"), "a file cut short before \"end\" is corrupt");
+	capture_end();
+	write_text(state, "# loaxa: highest accepted envelope sequence per controller key\n");
+	capture_begin();
+	CHECK(verifier_init(&v, SITE, state, 0, MAX_FUTURE) == 0 && v.state_corrupt,
+	      "a file cut down to its header is corrupt");
+	capture_end();
+	write_text(state, "floor 5\n0011223344556677 0 1 2 3 4 5 6\nend\n0011223344556678 0 1 2 3 4 5 6\n");
+	capture_begin();
+	CHECK(verifier_init(&v, SITE, state, 0, MAX_FUTURE) == 0 && v.state_corrupt,
+	      "a line after \"end\" is corrupt");
+	capture_end();
+	write_text(state, "0011223344556677 0 1 2 3 4 5 6\n");
+	CHECK(verifier_init(&v, SITE, state, 0, MAX_FUTURE) == 0 && !v.state_corrupt &&
+	      !v.state_missing, "a file of the first format (key lines only) is read as it is");
+	unlink(state);
+	CHECK(verifier_init(&v, SITE, state, 0, MAX_FUTURE) == 0 && v.state_missing,
+	      "no file: state_missing");
 	write_text(state, "# comment\n\n  \n0011223344556677 0 1 2 3 4 5 6\r\n");
 	CHECK(verifier_init(&v, SITE, state, 0, MAX_FUTURE) == 0,
 	      "state file with comments, blank lines and CRLF is accepted");
@@ -699,7 +724,7 @@ static void test_corrupt_state(const struct signer *a)
 		uint8_t nul[] = "0011223344556677 0 1 2 3 4 5 6\n\0\n";
 		write_file_atomic(state, nul, sizeof(nul) - 1, 0600);
 		capture_begin();
-		CHECK(verifier_init(&v, SITE, state, 0, MAX_FUTURE) == -EINVAL,
+		CHECK(verifier_init(&v, SITE, state, 0, MAX_FUTURE) == 0 && v.state_corrupt,
 		      "state file with a NUL byte is corrupt");
 		capture_end();
 	}
@@ -709,13 +734,50 @@ static void test_corrupt_state(const struct signer *a)
 		big[sizeof(big) - 1] = '\0';
 		write_text(state, big);
 		capture_begin();
-		CHECK(verifier_init(&v, SITE, state, 0, MAX_FUTURE) == -EINVAL,
+		CHECK(verifier_init(&v, SITE, state, 0, MAX_FUTURE) == 0 && v.state_corrupt,
 		      "an oversized state file is corrupt");
 		capture_end();
 	}
 	/* A state file that is a directory. */
 	CHECK(verifier_init(&v, SITE, dir, 0, MAX_FUTURE) < 0, "a state path that is a directory fails");
 	(void)a;
+}
+
+/* A lost state fails closed; distrusted keys and floors survive in the file. */
+static void test_fail_closed(const struct signer *a, const struct signer *b)
+{
+	struct verifier v;
+	char state[512];
+	uint8_t *buf;
+	size_t len;
+	struct envelope env;
+
+	path_in(state, sizeof(state), "seq-closed");
+	unlink(state);
+	init_verifier(&v, state, a);
+	CHECK(v.state_missing, "fail closed: no file yet");
+	verifier_fail_closed(&v, NOW);
+	buf = seal(a, ENV_CMD, 5, "{}", &len); /* issued at NOW: not after the loss */
+	CHECK(envelope_open(&v, buf, len, NOW + 1000, &env) == ENV_ERR_STALE,
+	      "fail closed: a command issued before the loss is stale");
+	free(buf);
+	if (envelope_seal(a, ENV_CMD, 0, 4, NOW + 500, NOW + 600000, "{}", 2, &buf, &len) < 0)
+		exit(2);
+	CHECK(envelope_open(&v, buf, len, NOW + 1000, &env) == ENV_OK,
+	      "fail closed: one issued after it is accepted (even with a lower sequence)");
+	free(buf);
+	CHECK(open_one(&v, a, ENV_CMD, 3) == ENV_ERR_REPLAY,
+	      "fail closed: then its sequence is known again: a lower one is a replay");
+	CHECK(v.floor_ms == NOW + 500, "fail closed: the floor is the newest issued-at");
+	verifier_distrust(&v, b->pk);
+	CHECK(verifier_flush(&v) == 0, "fail closed: state written");
+	init_verifier(&v, state, a);
+	CHECK(!v.state_missing && !v.state_corrupt && v.fresh_after == NOW &&
+	      v.floor_ms == NOW + 500, "fail closed: fresh-after and floor survive a restart");
+	CHECK(verifier_add_key(&v, b->pk) == -EPERM && verifier_distrusted(&v, b->pk),
+	      "a distrusted key cannot be trusted again after a restart");
+	CHECK(open_one(&v, a, ENV_PLAN, 9) == ENV_ERR_STALE,
+	      "after the restart an unknown type still needs a newer issued-at");
 }
 
 static void test_verifier_init_args(void)
@@ -756,7 +818,7 @@ static void test_names(void)
 	static const char *names[] = {"ok", "truncated", "oversized", "bad_magic",
 				      "bad_version", "bad_type", "bad_length", "unknown_key",
 				      "bad_signature", "wrong_site", "expired", "future",
-				      "bad_times", "replay", "duplicate"};
+				      "bad_times", "replay", "duplicate", "stale"};
 	int i, all = 1;
 
 	CHECK(ARRAY_SIZE(names) == ENV_RESULT_MAX, "one counter name per result");
@@ -826,6 +888,7 @@ int main(void)
 	test_seq_independence(&a, &b);
 	test_persistence(&a, &b);
 	test_corrupt_state(&a);
+	test_fail_closed(&a, &b);
 	test_verifier_init_args();
 	test_long_site();
 	test_names();
