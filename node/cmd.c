@@ -269,6 +269,63 @@ out:
 	return rc;
 }
 
+int cmd_target_ok(struct node *n, const char *topic, const char *to, const char *what,
+		  int quiet)
+{
+	size_t rl = strlen(n->root);
+	char safe[80];
+
+	if (strncmp(topic, n->root, rl) == 0 && topic[rl] == '/' && to[0] &&
+	    strcmp(topic + rl + 1, to) == 0)
+		return 1;
+	if (quiet)
+		;
+	else if (!to[0])
+		log_warnx("refused %s on %s: it names no destination (field \"to\"); a "
+			  "signed message must name the topic it is for", what, topic);
+	else
+		log_warnx("refused %s on %s: it is addressed to %s/%s, not to this topic "
+			  "(a copy republished on another topic)", what, topic, n->root,
+			  printable(safe, sizeof(safe), to));
+	n->rejected_target++;
+	status_changed(n);
+	return 0;
+}
+
+/*
+ * The destination of a command body: 1 with "to" filled ("" when absent),
+ * 0 when the body is no JSON object (its handler refuses it as bad_body).
+ */
+static int cmd_body_target(const struct envelope *env, char *to, size_t tolen, char *what,
+			   size_t whatlen)
+{
+	json_t *o = json_loadb((const char *)env->body, env->body_len, JSON_REJECT_DUPLICATES,
+			       NULL);
+	json_t *t;
+	char safe[48];
+	int rc = 0;
+
+	to[0] = '\0';
+	if (!json_is_object(o))
+		goto out;
+	rc = 1;
+	snprintf(what, whatlen, "command");
+	if (json_is_string(json_object_get(o, "cmd")))
+		snprintf(what, whatlen, "%s command",
+			 printable(safe, sizeof(safe), json_string_value(json_object_get(o, "cmd"))));
+	t = json_object_get(o, "to");
+	if (json_is_string(t)) {
+		if (json_string_length(t) >= tolen ||
+		    strlen(json_string_value(t)) != json_string_length(t))
+			snprintf(to, tolen, "(an over-long destination)");
+		else
+			memcpy(to, json_string_value(t), json_string_length(t) + 1);
+	}
+out:
+	json_decref(o);
+	return rc;
+}
+
 static void reject_body(struct node *n, const char *topic, const char *why)
 {
 	log_warnx("rejected message on %s: %s", topic, why);
@@ -458,6 +515,13 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 		n->rejected_topic++;
 		status_changed(n);
 		return;
+	}
+	if (kind == TOPIC_CMD) {
+		char to[96], what[64];
+
+		if (cmd_body_target(&env, to, sizeof(to), what, sizeof(what)) &&
+		    !cmd_target_ok(n, topic, to, what, 0))
+			return;
 	}
 	switch (kind) {
 	case TOPIC_CMD:
