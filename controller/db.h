@@ -166,6 +166,16 @@ int ctl_db_broadcast_add(struct ctl_db *db, const struct ctl_broadcast_row *b,
 int ctl_db_event_store(struct ctl_db *db, const struct ctl_event *ev,
 		       int64_t received, int *target_updated);
 
+/*
+ * Was the play or emergency an event reports sent to its node? 0 when the
+ * event names a broadcast (or emergency, or test tone) this controller sent
+ * to other nodes only: a play the node should never have made (a message
+ * republished on its topic) - the caller stores it as "unaddressed", which
+ * no report, play count or log of plays counts. 1 otherwise (other types,
+ * plan occurrences, live sessions, ids it does not know); -EIO.
+ */
+int ctl_db_event_addressed(struct ctl_db *db, const struct ctl_event *ev);
+
 /* JSON for the HTTP API (new references; NULL on error or, for one
  * broadcast, when it does not exist). */
 json_t *ctl_db_nodes_json(struct ctl_db *db);

@@ -221,13 +221,14 @@ void live_on_batch(struct node *n, const char *topic, const struct envelope *env
 		return;
 	}
 	if (strcmp(topic + strlen(n->root) + 1, b.to) != 0) {
-		/* one line per refused session, not per batch */
+		/* one line per refused session and topic, not per batch */
 		static uint32_t last_session;
-		static int any;
-		int quiet = any && last_session == b.session;
+		static char last_topic[160];
+		int quiet = last_topic[0] && last_session == b.session &&
+			    strcmp(last_topic, topic) == 0;
 
 		last_session = b.session;
-		any = 1;
+		snprintf(last_topic, sizeof(last_topic), "%s", topic);
 		if (!cmd_target_ok(n, topic, b.to, "live audio", quiet))
 			return;
 	}
