@@ -10,6 +10,7 @@
 #     (thon-2) sounds nothing (its ALSA capture file stays silent), keeps its
 #     volume, logs each refusal naming the topic and the destination the
 #     message names, and counts it in its status (rejected.wrong_target);
+#     the controller raises a `misaddressed` alarm for n2;
 #   - a forged play event of n2 for thon-1's broadcast (published as n2 on
 #     the broker) does not count in the monthly report nor in the plays.
 SECURE=1
@@ -144,6 +145,12 @@ for t in zone/thon-2/live zone/all/live node/n2/live; do
 	check "n2 logs live audio copied to $t" grep -q \
 		"refused live audio on $R/$t: it is addressed to $R/zone/thon-1/live" "$L"
 done
+misaddressed() {
+	"$LOAXA" alarms --json 2>/dev/null | jq -e '[.alarms[] | select(.node == "n2" and
+		.kind == "misaddressed")] | length == 1' >/dev/null
+}
+check "the controller raises a misaddressed alarm for n2" wait_for 40 misaddressed ||
+	"$LOAXA" alarms --json 2>&1 | sed 's/^/#   /'
 check "n2 never received an emergency" bash -c "! grep -q 'EMERGENCY.*received' '$L'"
 
 # n1 does not take thon-1's messages on zone/all either (a newer copy would
