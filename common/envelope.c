@@ -689,6 +689,7 @@ static enum envelope_result envelope_check(struct verifier *v, const uint8_t *bu
 		return ENV_ERR_REPLAY;
 	if (env->seq == last)
 		return ENV_ERR_DUPLICATE;
+	env->prev_seq = last;
 	v->keys[k].seq[env->type] = env->seq;
 	v->dirty = 1;
 	if (type_persists_at_once(env->type)) {
@@ -709,6 +710,25 @@ enum envelope_result envelope_open(struct verifier *v, const uint8_t *buf,
 	r = envelope_check(v, buf, len, now, env);
 	v->counts[r]++;
 	return r;
+}
+
+int verifier_undo(struct verifier *v, const struct envelope *env)
+{
+	int k = verifier_find_key(v, env->key_id);
+
+	if (k < 0 || env->type < ENV_PLAN || env->type > ENV_TYPE_MAX)
+		return -ENOENT;
+	if (v->keys[k].seq[env->type] != env->seq)
+		return -ESTALE;
+	v->keys[k].seq[env->type] = env->prev_seq;
+	v->dirty = 1;
+	if (type_persists_at_once(env->type)) {
+		if (v->defer_persist)
+			v->urgent = 1;
+		else
+			(void)verifier_persist(v);
+	}
+	return 0;
 }
 
 int verifier_flush(struct verifier *v)

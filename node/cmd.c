@@ -443,6 +443,8 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 	int64_t now = clock_now_ms(&n->clock);
 	/* a pong's arrival, before the signature check takes its 0.1 ms */
 	int64_t t4_mono = mono_us(), t4 = now * 1000;
+	uint64_t wrong_before;
+	int fresh;
 
 	if (kind == TOPIC_UNKNOWN) {
 		log_warnx("ignoring a message on unexpected topic %s",
@@ -464,6 +466,7 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 		now = issued;
 	}
 	r = envelope_open(&n->ver, payload, len, now, &env);
+	fresh = r == ENV_OK; /* its sequence was taken just now (not a redelivered plan) */
 	if (kind == TOPIC_PLAN && r == ENV_ERR_DUPLICATE &&
 	    (!n->plan.have || n->plan.cur.seq != env.seq)) {
 		/* the sequence in force but not the plan (it could not be stored): take it */
@@ -516,12 +519,15 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 		status_changed(n);
 		return;
 	}
+	wrong_before = n->rejected_target;
 	if (kind == TOPIC_CMD) {
 		char to[96], what[64];
 
 		if (cmd_body_target(&env, to, sizeof(to), what, sizeof(what)) &&
-		    !cmd_target_ok(n, topic, to, what, 0))
+		    !cmd_target_ok(n, topic, to, what, 0)) {
+			(void)verifier_undo(&n->ver, &env);
 			return;
+		}
 	}
 	switch (kind) {
 	case TOPIC_CMD:
@@ -546,4 +552,11 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 	case TOPIC_UNKNOWN:
 		break;
 	}
+	/*
+	 * Addressed elsewhere (a live batch, a plan for another node): it will
+	 * be refused wherever it comes again like this, so it must not use up
+	 * the sequence of a message still on its way here (envelope.h).
+	 */
+	if (fresh && n->rejected_target != wrong_before)
+		(void)verifier_undo(&n->ver, &env);
 }

@@ -114,15 +114,19 @@ L3=$(pick live zone/thon-1/live 4)
 capture_mark n2
 pub() { mosquitto_pub "${ADMIN[@]}" -i "evil-$RANDOM" -q 1 -t "$R/$1" -f "$2"; }
 before=$(node_json n2 | jq '.status.rejected.wrong_target // 0')
-# in the order they were signed (each copy raises n2's sequence), the
-# emergency last: the copy that sounded on main
-pub zone/all/cmd "$PLAY"
-pub node/n2/cmd "$VOL"
-pub zone/thon-2/cmd "$EMS"
+# every copy on every topic of n2 it could reach: a refused copy gives its
+# sequence back (envelope.h verifier_undo), so each is refused for its
+# destination, not as a duplicate of the one before
+COPIES=0
+for t in zone/all/cmd zone/thon-2/cmd node/n2/cmd; do pub "$t" "$PLAY"; COPIES=$((COPIES + 1)); done
+for t in node/n2/cmd zone/all/cmd; do pub "$t" "$VOL"; COPIES=$((COPIES + 1)); done
+for t in zone/thon-2/cmd zone/all/cmd node/n2/cmd; do pub "$t" "$EMS"; COPIES=$((COPIES + 1)); done
 sleep 0.3
 pub zone/thon-2/live "$L1"
 pub zone/all/live "$L2"
 pub node/n2/live "$L3"
+for t in zone/thon-2/live zone/all/live node/n2/live; do pub "$t" "$L1"; done
+COPIES=$((COPIES + 6))
 sleep 3 # an emergency would sound within 0.1 s, a play within ~1 s
 capture_since n2 "$T/n2.raw"
 check "nothing sounded on n2 ($(nonzero_bytes "$T/n2.raw") nonzero bytes)" \
@@ -131,16 +135,20 @@ check "n2 has no active emergency" \
 	[ "$(node_json n2 | jq -c .status.emergency.active)" = null ]
 check "n2 kept its volume" [ "$(node_json n2 | jq .status.volume)" != 0 ]
 check "n2 played nothing (status)" [ "$(node_json n2 | jq -c .status.playing)" = null ]
-got() { [ "$(node_json n2 | jq '.status.rejected.wrong_target // 0')" -ge $((before + 6)) ]; }
-check "n2 counts each of the 6 copies in its status (rejected.wrong_target)" wait_for 10 got ||
+got() { [ "$(node_json n2 | jq '.status.rejected.wrong_target // 0')" -ge $((before + COPIES)) ]; }
+check "n2 counts each of the $COPIES copies in its status (rejected.wrong_target)" wait_for 10 got ||
 	node_json n2 | jq -c .status.rejected | sed 's/^/#   /'
 L=$T/n2/node.log
 check "n2 logs the play copied to zone/all, naming topic and destination" grep -q \
 	"refused play command on $R/zone/all/cmd: it is addressed to $R/zone/thon-1/cmd" "$L"
 check "n2 logs n1's volume 0 copied to node/n2/cmd" grep -q \
 	"refused volume command on $R/node/n2/cmd: it is addressed to $R/node/n1/cmd" "$L"
-check "n2 logs thon-1's emergency copied to zone/thon-2/cmd" grep -q \
-	"refused emergency_start command on $R/zone/thon-2/cmd: it is addressed to $R/zone/thon-1/cmd" "$L"
+for t in zone/thon-2/cmd zone/all/cmd node/n2/cmd; do
+	check "n2 logs thon-1's emergency copied to $t" grep -q \
+		"refused emergency_start command on $R/$t: it is addressed to $R/zone/thon-1/cmd" "$L"
+done
+check "n2 refused no copy as a replay or duplicate (each for its destination)" \
+	bash -c "! grep -Eq 'rejected message on .*(replay|duplicate)' '$L'"
 for t in zone/thon-2/live zone/all/live node/n2/live; do
 	check "n2 logs live audio copied to $t" grep -q \
 		"refused live audio on $R/$t: it is addressed to $R/zone/thon-1/live" "$L"
