@@ -278,12 +278,10 @@ int cmd_target_ok(struct node *n, const char *topic, const char *to, const char 
 	if (strncmp(topic, n->root, rl) == 0 && topic[rl] == '/' && to[0] &&
 	    strcmp(topic + rl + 1, to) == 0)
 		return 1;
-	if (quiet)
-		;
-	else if (!to[0])
+	if (!quiet && !to[0])
 		log_warnx("refused %s on %s: it names no destination (field \"to\"); a "
 			  "signed message must name the topic it is for", what, topic);
-	else
+	else if (!quiet)
 		log_warnx("refused %s on %s: it is addressed to %s/%s, not to this topic "
 			  "(a copy republished on another topic)", what, topic, n->root,
 			  printable(safe, sizeof(safe), to));
