@@ -15,7 +15,7 @@
 #     the broker) does not count in the monthly report nor in the plays.
 SECURE=1
 source "$(dirname "$0")/../lib.sh"
-need "$LOAXA" "$CONTROLLER" "$NODE"
+need "$LOAXA" "$CONTROLLER" "$NODE" "$SEALCMD"
 
 start_broker || exit 1
 keygen || exit 1
@@ -166,6 +166,15 @@ check "n2 never received an emergency" bash -c "! grep -q 'EMERGENCY.*received' 
 pub zone/all/cmd "$EMX"
 check "the emergency stop for thon-1 copied to zone/all is refused by n2" wait_for 10 grep -q \
 	"refused emergency_stop command on $R/zone/all/cmd" "$L"
+
+# a validly signed command that names no destination (the format before
+# issue 14): refused too
+printf '{"cmd":"volume","id":"c-1-1","level":0}' |
+	"$SEALCMD" --key "$T/keys/controller.key" --site "$SITE" --type cmd >"$T/noto.bin"
+pub node/n2/cmd "$T/noto.bin"
+check "a signed command without \"to\" is refused, saying so" wait_for 10 grep -q \
+	"refused volume command on $R/node/n2/cmd: it names no destination" "$L"
+check "n2 still has its volume" [ "$(node_json n2 | jq .status.volume)" != 0 ]
 
 # ---------------------------------------------------------------- the controller's count
 # n2 (its account on the broker, or the broker) claims it played thon-1's
