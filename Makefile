@@ -53,12 +53,15 @@ pl = $(shell pkg-config --libs $(1))
 COMMON_PKGS := libsodium jansson libconfig
 NODE_PKGS   := $(COMMON_PKGS) libmosquitto alsa opusfile opus ogg libsystemd
 IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc
-CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd $(IMPORT_PKGS) libsystemd alsa libcrypto
+# loaxa-controller links no FFmpeg (nor the rest of the import libraries):
+# every decode of untrusted media runs in loaxa-encode's decode worker, an
+# executed program under seccomp (encode/worker.h). opus: live encoding.
+CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd opus libsystemd alsa libcrypto
 # loaxa stays free of the import libraries: loading FFmpeg & co. (~100 shared
 # libraries) cost every command, `loaxa emergency start` too, 30 ms and more.
 # `loaxa encode` execs loaxa-encode, which has them.
 CLI_PKGS    := $(COMMON_PKGS) libcurl
-ENCODE_PKGS := $(COMMON_PKGS) $(IMPORT_PKGS)
+ENCODE_PKGS := $(COMMON_PKGS) $(IMPORT_PKGS) libseccomp
 
 COMMON_SRC := $(wildcard common/*.c)
 NODE_SRC   := $(wildcard node/*.c)
@@ -85,7 +88,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRC))
 # The paced ALSA ioplug plugin the timing tests load (libasound_module_pcm_loaxapaced.so).
 PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 
-.PHONY: all test unit demo bench fuzz valgrind soak clean check-config install
+.PHONY: all test unit demo bench fuzz valgrind soak clean check-config install install-deb install-tree
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -117,7 +120,7 @@ $(O)/libloaxa.a: $(COMMON_OBJ)
 
 $(O)/loaxa-node: $(NODE_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(NODE_PKGS)) -lm
-$(O)/loaxa-controller: $(CTRL_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
+$(O)/loaxa-controller: $(CTRL_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(CTRL_PKGS)) -lm
 $(O)/loaxa: $(CLI_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(CLI_PKGS)) -lm
@@ -162,10 +165,15 @@ test:
 	$(MAKE) -j$$(nproc) unit
 	LOAXA_BIN=$(CURDIR)/build/asan LOAXA_RELEASE_BIN=$(CURDIR)/build tests/run.sh
 
-# make soak: the kill -9 journal test with many more kills than make test (KILLS=N).
+# make soak: the kill -9 journal test with many more kills than make test
+# (KILLS=N), then broker outages of up to 5 minutes, repeated, idle and in the
+# middle of deliveries and live sessions (SOAK_OUTAGES="SECONDS:WHAT ...").
+SOAK_OUTAGES ?= 1:idle 5:delivery 30:live 300:delivery 1:live 5:delivery 300:live 30:idle 300:idle
 soak:
-	$(MAKE) O=build/asan SAN=1 unit
+	$(MAKE) -j$$(nproc) O=build/asan SAN=1 unit
 	KILLS=$${KILLS:-300} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/health_kill9.sh
+	OUTAGES="$(SOAK_OUTAGES)" LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_outage.sh
+	NODES_N=$${NODES_N:-50} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_spread.sh
 
 demo: all
 	scripts/demo.sh
@@ -183,14 +191,37 @@ check-config: all
 	$(O)/loaxa-controller --check-config -c etc/controller.cfg
 	$(O)/loaxa-node --check-config -c etc/node.cfg
 
-# install: binaries to $(PREFIX)/bin (the systemd units expect /usr/local/bin),
-# units to /etc/systemd/system, example configs to /etc/loaxa (never overwritten).
+# install: the CLI and encoder to $(PREFIX)/bin, the daemons to
+# $(PREFIX)/sbin, units to /etc/systemd/system (their paths rewritten to
+# PREFIX), man pages, the first-install script and example configs to
+# $(PREFIX)/share/loaxa; then, as root: $(PREFIX)/share/loaxa/first-install.
+# The Debian packages (debian/, `dpkg-buildpackage -b -us -uc`) use
+# install-deb: the same files under /usr, units under /lib/systemd/system.
+MAN_PAGES := $(wildcard man/*.[1-8])
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/systemd/system $(DESTDIR)/etc/loaxa
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 systemd/*.service systemd/*.path $(DESTDIR)/etc/systemd/system/
-	for f in etc/controller.cfg etc/node.cfg; do \
-		[ -e $(DESTDIR)/etc/loaxa/$$(basename $$f) ] || install -m 0640 $$f $(DESTDIR)/etc/loaxa/; done
+	$(MAKE) install-tree ROOTPREFIX=$(PREFIX) UNITDIR=/etc/systemd/system
+
+install-deb: all
+	$(MAKE) install-tree ROOTPREFIX=/usr UNITDIR=/lib/systemd/system
+
+install-tree:
+	install -d $(DESTDIR)$(ROOTPREFIX)/bin $(DESTDIR)$(ROOTPREFIX)/sbin \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(ROOTPREFIX)/share/loaxa \
+		$(DESTDIR)$(ROOTPREFIX)/share/doc/loaxa-doc
+	install -m 0755 $(O)/loaxa $(O)/loaxa-encode $(DESTDIR)$(ROOTPREFIX)/bin/
+	install -m 0755 $(O)/loaxa-controller $(O)/loaxa-node $(DESTDIR)$(ROOTPREFIX)/sbin/
+	for u in systemd/*.service systemd/*.path; do \
+		sed 's|/usr/sbin/loaxa|$(ROOTPREFIX)/sbin/loaxa|g; s|/usr/bin/loaxa|$(ROOTPREFIX)/bin/loaxa|g; s|/usr/share/loaxa/|$(ROOTPREFIX)/share/loaxa/|g' \
+			$$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; done
+	install -m 0644 etc/controller.cfg $(DESTDIR)$(ROOTPREFIX)/share/loaxa/controller.cfg.example
+	install -m 0644 etc/node.cfg $(DESTDIR)$(ROOTPREFIX)/share/loaxa/node.cfg.example
+	install -m 0644 etc/asoundrc.example $(DESTDIR)$(ROOTPREFIX)/share/loaxa/asoundrc.example
+	sed 's|/usr/bin/loaxa|$(ROOTPREFIX)/bin/loaxa|g; s|/usr/sbin/loaxa|$(ROOTPREFIX)/sbin/loaxa|g; s|/usr/share/loaxa/|$(ROOTPREFIX)/share/loaxa/|g' \
+		scripts/first-install >$(DESTDIR)$(ROOTPREFIX)/share/loaxa/first-install
+	chmod 0755 $(DESTDIR)$(ROOTPREFIX)/share/loaxa/first-install
+	install -m 0644 docs/*.md $(DESTDIR)$(ROOTPREFIX)/share/doc/loaxa-doc/
+	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(ROOTPREFIX)/share/man/man$$s && \
+		install -m 0644 $$m $(DESTDIR)$(ROOTPREFIX)/share/man/man$$s/ || exit 1; done
 
 clean:
 	rm -rf build

@@ -19,6 +19,8 @@
 extern const char *cli_socket;
 
 int cmd_keygen(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_play(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);

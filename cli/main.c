@@ -71,6 +71,9 @@ void cli_usage(FILE *f)
 		"                                    active (or all) alarms\n"
 		"  log [--from T] [--to T] [--node N] [--zone Z] [--content ID] [--json]\n"
 		"                                    what the nodes reported (proof of play)\n"
+		"  backup FILE [--config CFG] [--no-content]  the controller's database (online),\n"
+		"                                    configuration, keys, broker accounts, content\n"
+		"  restore FILE [--config CFG] [--force]     put a backup back (controller stopped)\n"
 		"  report --month YYYY-MM [--csv|--json]\n"
 		"                                    per cluster: scheduled, played, failed, airtime\n"
 		"  help                              this text\n"
@@ -86,7 +89,7 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{ "keygen", cmd_keygen }, { "encode", cmd_encode }, { "import", cmd_import },
+		{ "keygen", cmd_keygen }, { "backup", cmd_backup }, { "restore", cmd_restore }, { "encode", cmd_encode }, { "import", cmd_import },
 		{ "play", cmd_play },     { "nodes", cmd_nodes },   { "content", cmd_content },
 		{ "plays", cmd_plays },   { "login", cmd_login },   { "logout", cmd_logout },
 		{ "whoami", cmd_whoami }, { "user", cmd_user },     { "audit", cmd_audit },

@@ -45,6 +45,7 @@ struct ctl {
 	struct ctl_timesvc timesvc;
 	char content_dir[PATH_MAX]; /* <state_dir>/content */
 	char tmp_dir[PATH_MAX];     /* <state_dir>/tmp: uploads being imported */
+	char worker_path[PATH_MAX]; /* the decode worker (decodeworker.h), found at first use */
 	int stopping;
 };
 

@@ -25,6 +25,7 @@ static const char *const ctl_known_fields[] = {
 	"broker", "broker.dir", "broker.node_host", "broker.node_port",
 	"import", "import.target_lufs", "import.true_peak_dbtp",
 	"import.speech_kbps", "import.music_kbps", "import.max_duration_s",
+	"relay", "relay.ca_file",
 	"delivery", "delivery.chunk_bytes", "delivery.window",
 	"nodes", "nodes.offline_after_s",
 	"timezone", "schedule", "schedule.horizon_days", "schedule.allowed_hours",
@@ -155,6 +156,15 @@ static int ctl_config_security(struct cfg *cfg, const char *dir, struct ctl_conf
 		bad = 1;
 	else if (rc == 0 && access(c->mqtt.cafile, R_OK) < 0) {
 		cfg_error(cfg, "mqtt.cafile", "cannot read %s: %s", c->mqtt.cafile,
+			  strerror(errno));
+		bad = 1;
+	}
+	/* https relays verify the server against this CA (default: the system's) */
+	rc = path_field(cfg, "relay.ca_file", dir, c->relay.ca_file, sizeof(c->relay.ca_file));
+	if (rc < 0)
+		bad = 1;
+	else if (rc == 0 && access(c->relay.ca_file, R_OK) < 0) {
+		cfg_error(cfg, "relay.ca_file", "cannot read %s: %s", c->relay.ca_file,
 			  strerror(errno));
 		bad = 1;
 	}

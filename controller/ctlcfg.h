@@ -68,6 +68,9 @@ struct ctl_config {
 		int max_duration_s;
 	} import;
 	struct {
+		char ca_file[PATH_MAX]; /* https relays: the CA; "": the system's store */
+	} relay;
+	struct {
 		int chunk_bytes;
 		int window;
 	} delivery;

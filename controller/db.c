@@ -1239,3 +1239,58 @@ fail:
 	json_decref(arr);
 	return NULL;
 }
+
+/*
+ * A node started a new boot after a crash, a kill or a power cut: a play it
+ * had started in an earlier boot and never ended will never end. Without
+ * this it stayed "started" for good (the broadcast page, the plan's
+ * results, readiness), and the monthly report counted it neither as played
+ * nor as failed. The controller records the failure itself: a play_failed
+ * event with an id of its own ("controller-cut-<id of the play_started>"),
+ * so that the log says who concluded it, and the targets and planned plays
+ * of that node that are still "started" become "failed", all in one
+ * transaction. Returns how many plays were closed, or -EIO.
+ */
+int ctl_db_close_cut_plays(struct ctl_db *db, const char *node, int64_t boot, int64_t now,
+			   const char *reason)
+{
+	static const char *const sql[] = {
+		"INSERT OR IGNORE INTO events (node, id, boot, type, ts, broadcast, content, "
+		"start, duration_ms, reason, received, level, title, occurrence, plan_seq, "
+		"scheduled, drill) "
+		"SELECT s.node, 'controller-cut-' || s.id, s.boot, 'play_failed', ?3, "
+		"s.broadcast, s.content, s.start, NULL, ?4, ?3, s.level, s.title, "
+		"s.occurrence, s.plan_seq, s.scheduled, s.drill FROM events s "
+		"WHERE s.node = ?1 AND s.type = 'play_started' AND s.boot < ?2 "
+		"AND NOT EXISTS (SELECT 1 FROM events e WHERE e.node = s.node AND "
+		"e.boot = s.boot AND coalesce(e.occurrence, e.broadcast, '') = "
+		"coalesce(s.occurrence, s.broadcast, '') AND e.type IN "
+		"('play_finished', 'play_failed', 'play_preempted'))",
+		"UPDATE targets SET result = 'failed', reason = ?4, updated = ?3 "
+		"WHERE node = ?1 AND result = 'started' AND ?2 > 0",
+		"UPDATE sched_plays SET result = 'failed', reason = ?4, updated = ?3 "
+		"WHERE node = ?1 AND result = 'started' AND ?2 > 0",
+	};
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int rc, closed = 0;
+
+	rc = sp_begin(db);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]) && rc >= 0; i++) {
+		rc = db_prep(db, &st, sql[i], "cannot record a play cut by a restart");
+		if (rc < 0)
+			break;
+		bind_text(st, 1, node);
+		sqlite3_bind_int64(st, 2, boot);
+		sqlite3_bind_int64(st, 3, now);
+		bind_text(st, 4, reason);
+		rc = db_step_done(db, st, "cannot record a play cut by a restart");
+		if (rc >= 0 && i == 0)
+			closed = sqlite3_changes(db->h);
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	return sp_end(db, rc < 0 ? rc : closed);
+}

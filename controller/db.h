@@ -176,6 +176,14 @@ int ctl_db_event_store(struct ctl_db *db, const struct ctl_event *ev,
  */
 int ctl_db_event_addressed(struct ctl_db *db, const struct ctl_event *ev);
 
+/*
+ * node began boot `boot`: its plays started in earlier boots and never
+ * ended become failed with reason (db.c says why). Returns how many, or
+ * -EIO.
+ */
+int ctl_db_close_cut_plays(struct ctl_db *db, const char *node, int64_t boot, int64_t now,
+			   const char *reason);
+
 /* JSON for the HTTP API (new references; NULL on error or, for one
  * broadcast, when it does not exist). */
 json_t *ctl_db_nodes_json(struct ctl_db *db);

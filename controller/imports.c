@@ -4,22 +4,33 @@
 #include "imports.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "ctl.h"
 #include "ctlutil.h"
+#include "decodeworker.h"
 #include "log.h"
 #include "util.h"
 
+/* The worker writes the importer's outcome; the controller reads it as its own. */
+_Static_assert(sizeof(struct ctl_import_outcome) == sizeof(struct import_outcome) &&
+		       offsetof(struct ctl_import_outcome, err) ==
+			       offsetof(struct import_outcome, err) &&
+		       offsetof(struct ctl_import_outcome, res) ==
+			       offsetof(struct import_outcome, res),
+	       "struct ctl_import_outcome is struct import_outcome");
+
 /*
- * In the worker: speak text with espeak-ng into wav (the text goes through
+ * In the child: speak text with espeak-ng into wav (the text goes through
  * a file, not argv, so any length and any characters are safe). Returns 0
  * or -errno with err filled.
  */
@@ -46,6 +57,7 @@ static int speak_text(struct ctl *c, const char *text, const char *wav, char *er
 			dup2(devnull, 0);
 			dup2(devnull, 1);
 		}
+		close_range(3, ~0U, 0); /* nothing of the controller's */
 		execlp("espeak-ng", "espeak-ng", "-v", "vi", "-s", "150", "-w", wav, "-f", txt,
 		       (char *)NULL);
 		_exit(127);
@@ -64,47 +76,16 @@ static int speak_text(struct ctl *c, const char *text, const char *wav, char *er
 	return 0;
 }
 
-/* The child: encode, report through the pipe, exit without cleanup. */
-static _Noreturn void child_main(struct ctl *c, struct ctl_import_job *job, int wfd,
-				 pid_t parent)
+/* The child, before it becomes the worker: report a failure and exit. */
+static _Noreturn void child_fail(int wfd, int rc, const char *err)
 {
 	struct ctl_import_outcome out;
-	struct import_opts opts;
 	const uint8_t *p = (const uint8_t *)&out;
 	size_t left = sizeof(out);
 
-	ctl_child_init(parent);
-	/* Encoding is batch work: let the daemon's loop have the CPU first. */
-	setpriority(PRIO_PROCESS, 0, 5);
-
 	memset(&out, 0, sizeof(out));
-	import_opts_default(&opts);
-	opts.target_lufs = c->cfg.import.target_lufs;
-	opts.true_peak_dbtp = c->cfg.import.true_peak_dbtp;
-	opts.music = job->music;
-	opts.bitrate_kbps = job->music ? c->cfg.import.music_kbps : c->cfg.import.speech_kbps;
-	opts.max_duration_s = c->cfg.import.max_duration_s;
-	opts.progress = 0;
-	opts.title = job->title[0] ? job->title : NULL;
-	opts.name = job->name[0] ? job->name : NULL;
-	if (job->text) {
-		if ((size_t)snprintf(job->in_path, sizeof(job->in_path), "%s/speak-%ld.wav",
-				     c->tmp_dir, (long)getpid()) >= sizeof(job->in_path))
-			out.rc = -ENAMETOOLONG;
-		else
-			out.rc = speak_text(c, job->text, job->in_path, out.err,
-					    sizeof(out.err));
-		if (out.rc == 0) {
-			out.rc = import_to_store(job->in_path, c->content_dir, &opts, &out.res,
-						 out.err, sizeof(out.err));
-			unlink(job->in_path);
-		}
-	} else {
-		out.rc = import_to_store(job->in_path, c->content_dir, &opts, &out.res,
-					 out.err, sizeof(out.err));
-	}
-	if (out.rc < 0 && !out.err[0])
-		snprintf(out.err, sizeof(out.err), "%s: %s", job->name, strerror(-out.rc));
+	out.rc = rc;
+	snprintf(out.err, sizeof(out.err), "%s", err);
 	while (left > 0) {
 		ssize_t n = write(wfd, p, left);
 		if (n < 0 && errno == EINTR)
@@ -117,32 +98,157 @@ static _Noreturn void child_main(struct ctl *c, struct ctl_import_job *job, int 
 	_exit(0);
 }
 
+/*
+ * The child: open the input (speaking the text first), then become the
+ * decode worker (decodeworker.h): it gets the input on fd 0, the result
+ * pipe on fd 1, stderr, the output file on fd 3, and nothing else.
+ */
+static _Noreturn void child_main(struct ctl *c, struct ctl_import_job *job, int wfd,
+				 int ofd, pid_t parent)
+{
+	char err[512], num[4][32], wav[PATH_MAX];
+	char *argv[24];
+	int in_fd, rc, k = 0, fds[4];
+
+	ctl_child_init(parent);
+	/* Encoding is batch work: let the daemon's loop have the CPU first. */
+	setpriority(PRIO_PROCESS, 0, 5);
+	err[0] = '\0';
+	if (job->text) {
+		if ((size_t)snprintf(wav, sizeof(wav), "%s/speak-%ld.wav", c->tmp_dir,
+				     (long)getpid()) >= sizeof(wav))
+			child_fail(wfd, -ENAMETOOLONG, "the controller's tmp dir path is too long");
+		rc = speak_text(c, job->text, wav, err, sizeof(err));
+		if (rc < 0)
+			child_fail(wfd, rc, err);
+		in_fd = open(wav, O_RDONLY | O_CLOEXEC);
+		unlink(wav); /* the worker reads it through the descriptor */
+	} else {
+		in_fd = open(job->in_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		/* O_NONBLOCK only so that a FIFO cannot hang us here */
+		if (in_fd >= 0)
+			fcntl(in_fd, F_SETFL, 0);
+	}
+	if (in_fd < 0) {
+		rc = -errno;
+		snprintf(err, sizeof(err), "%s: %s", job->name,
+			 rc == -ENOENT ? "no such file" : strerror(-rc));
+		child_fail(wfd, rc, err);
+	}
+	snprintf(num[0], sizeof(num[0]), "%.2f", c->cfg.import.target_lufs);
+	snprintf(num[1], sizeof(num[1]), "%.2f", c->cfg.import.true_peak_dbtp);
+	snprintf(num[2], sizeof(num[2]), "%d",
+		 job->music ? c->cfg.import.music_kbps : c->cfg.import.speech_kbps);
+	snprintf(num[3], sizeof(num[3]), "%d", c->cfg.import.max_duration_s);
+	argv[k++] = NULL; /* the program's name */
+	argv[k++] = (char *)"--worker";
+	argv[k++] = (char *)"import";
+	argv[k++] = (char *)"--spill-dir";
+	argv[k++] = c->tmp_dir;
+	argv[k++] = (char *)"--target-lufs";
+	argv[k++] = num[0];
+	argv[k++] = (char *)"--true-peak";
+	argv[k++] = num[1];
+	argv[k++] = (char *)"--bitrate";
+	argv[k++] = num[2];
+	argv[k++] = (char *)"--max-duration";
+	argv[k++] = num[3];
+	argv[k++] = (char *)"--name";
+	argv[k++] = job->name;
+	if (job->title[0]) {
+		argv[k++] = (char *)"--title";
+		argv[k++] = job->title;
+	}
+	if (job->music)
+		argv[k++] = (char *)"--music";
+	argv[k] = NULL;
+	fds[0] = in_fd;
+	fds[1] = wfd;
+	fds[2] = STDERR_FILENO;
+	fds[3] = ofd;
+	ctl_worker_exec(c->worker_path, argv, fds, 4);
+}
+
+static unsigned tmp_counter;
+
 static int job_start(struct ctl *c, struct ctl_import_job *job)
 {
-	int fds[2];
+	int fds[2], ofd, rc;
 	pid_t pid, parent = getpid();
 
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return -errno;
+	if (!c->worker_path[0] &&
+	    (rc = ctl_worker_path(c->worker_path, sizeof(c->worker_path), job->out.err,
+				  sizeof(job->out.err))) < 0)
+		return rc;
+	if ((rc = mkdir_p(c->content_dir, 0755)) < 0)
+		return rc;
+	/* the worker's output: a named temp file in the store, named by the
+	 * controller when done (the worker can open no path) */
+	if ((size_t)snprintf(job->out_tmp, sizeof(job->out_tmp), "%s/.import-%ld-%u.part",
+			     c->content_dir, (long)parent, ++tmp_counter) >= sizeof(job->out_tmp))
+		return -ENAMETOOLONG;
+	ofd = open(job->out_tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (ofd < 0) {
+		rc = -errno;
+		job->out_tmp[0] = '\0';
+		return rc;
+	}
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		rc = -errno;
+		close(ofd);
+		return rc;
+	}
 	fflush(stderr);
 	pid = fork();
 	if (pid < 0) {
 		int err = errno;
 		close(fds[0]);
 		close(fds[1]);
+		close(ofd);
 		return -err;
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child_main(c, job, fds[1], parent);
+		child_main(c, job, fds[1], ofd, parent);
 	}
 	close(fds[1]);
+	close(ofd);
 	fcntl(fds[0], F_SETFL, O_NONBLOCK);
 	job->pid = pid;
 	job->fd = fds[0];
 	c->imports.running++;
 	log_info("importing %s (worker process %ld)", job->name, (long)pid);
 	return 0;
+}
+
+/*
+ * The worker succeeded: give its output its name in the store,
+ * <sha256>.opus. link() never replaces: a file of that name holds the same
+ * bytes already (the name is their hash), and the new copy is dropped.
+ */
+static void place_output(struct ctl *c, struct ctl_import_job *job)
+{
+	char final[PATH_MAX + 80];
+	struct stat st;
+
+	job->out.res.existed = 0;
+	if (!content_id_valid(job->out.res.sha256) || stat(job->out_tmp, &st) < 0 ||
+	    (uint64_t)st.st_size != job->out.res.bytes) {
+		job->out.rc = -EIO;
+		snprintf(job->out.err, sizeof(job->out.err),
+			 "%s: the import worker's result does not match its output", job->name);
+		return;
+	}
+	snprintf(final, sizeof(final), "%s/%s.opus", c->content_dir, job->out.res.sha256);
+	if (link(job->out_tmp, final) == 0)
+		fsync_dir_of(final);
+	else if (errno == EEXIST)
+		job->out.res.existed = 1;
+	else {
+		job->out.rc = -errno;
+		snprintf(job->out.err, sizeof(job->out.err), "%.300s: cannot write: %s", final,
+			 strerror(errno));
+	}
 }
 
 static void job_finish(struct ctl *c, struct ctl_import_job *job)
@@ -158,6 +264,8 @@ static void job_finish(struct ctl *c, struct ctl_import_job *job)
 		c->imports.running--;
 	if (job->fd >= 0)
 		close(job->fd);
+	if (job->out_tmp[0])
+		unlink(job->out_tmp);
 	if (job->done)
 		job->done(c, job->arg, &job->out);
 	free(job->text);
@@ -178,9 +286,10 @@ static void start_queued(struct ctl *c)
 		rc = job_start(c, job);
 		if (rc < 0) {
 			job->out.rc = rc;
-			snprintf(job->out.err, sizeof(job->out.err),
-				 "the controller cannot start an import worker: %s",
-				 strerror(-rc));
+			if (!job->out.err[0])
+				snprintf(job->out.err, sizeof(job->out.err),
+					 "the controller cannot start an import worker: %s",
+					 strerror(-rc));
 			log_errorx("%s", job->out.err);
 			job_finish(c, job);
 		}
@@ -277,6 +386,8 @@ static int maybe_done(struct ctl *c, struct ctl_import_job *job)
 				 job->name, WIFEXITED(job->status) ? WEXITSTATUS(job->status) : -1);
 	}
 	job->out.err[sizeof(job->out.err) - 1] = '\0';
+	if (job->out.rc == 0)
+		place_output(c, job);
 	job_finish(c, job);
 	start_queued(c);
 	return 1;

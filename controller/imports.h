@@ -2,9 +2,13 @@
  * imports.h - run the import pipeline without blocking the loop.
  *
  * Encoding an hour of audio takes tens of seconds; the controller must keep
- * answering MQTT and the API meanwhile. Each import runs import_to_store()
- * in a forked child process, which writes its outcome (a fixed-size struct)
- * into a pipe and exits. The parent polls the pipe and reaps the child on
+ * answering MQTT and the API meanwhile. Each import runs in the decode
+ * worker (`loaxa-encode --worker import`, decodeworker.h): a forked child
+ * opens the input and a temp file in the content store, then execs the
+ * worker with those two descriptors and the result pipe only; the worker
+ * (no key, no database, seccomp) writes the Ogg Opus file and its outcome
+ * (a fixed-size struct) into the pipe, and exits. The controller then links
+ * the file into the store under its hash. The parent polls the pipe and reaps the child on
  * SIGCHLD (signalfd); when both have happened the job's callback runs in
  * the loop. A child that crashes (a decoder bug on a hostile file) costs
  * that one import, not the controller. At most CTL_IMPORTS_RUNNING run at
@@ -41,6 +45,7 @@ struct ctl_import_job {
 	size_t got;
 	struct ctl_import_outcome out;
 	char in_path[PATH_MAX];
+	char out_tmp[PATH_MAX + 64]; /* the worker's output file, until named */
 	char name[256];            /* the file's name as the operator knows it */
 	char title[256];
 	int music;

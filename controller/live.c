@@ -24,7 +24,7 @@
 #include "auth.h"
 #include "ctl.h"
 #include "ctlutil.h"
-#include "decode.h"
+#include "decodeworker.h"
 #include "envelope.h"
 #include "livebody.h"
 #include "log.h"
@@ -38,7 +38,6 @@
 #define LEVEL_LIVE 3
 #define LEVEL_EMERGENCY 4
 #define BODY_CAP (LIVE_HEADER_LEN + 1 + LIVE_TO_MAX + MAX_BATCH * (2 + LIVE_MAX_FRAME_BYTES))
-#define FBUF 65536                /* decoder output staging (the decoder hands out up to 1.4 s) */
 
 enum src_kind { SRC_FILE = 1, SRC_ALSA, SRC_URL };
 
@@ -63,16 +62,11 @@ struct session {
 	int64_t mono_base_us;     /* CLOCK_MONOTONIC at frame 0 (file pacing) */
 	uint32_t seq;             /* next frame */
 	OpusEncoder *enc;
-	/* file */
-	struct decoder *dec;
-	float fbuf[FBUF];         /* decoded, not yet encoded */
-	size_t ffill;
-	int eof;
+	/* file and url: the decode worker (decodeworker.h) writes s16 mono
+	 * 48 kHz into a pipe, paced by its back-pressure and our 20 ms timer */
 	int tfd;
-	/* url: a worker decodes the stream into a pipe (s16 mono 48 kHz) */
 	pid_t child;
 	int upipe;
-	int ueof;
 	/* alsa */
 	snd_pcm_t *cap;
 	int npfds;
@@ -330,43 +324,6 @@ static void encode_frame(struct ctl *c, struct session *s, const float *f32,
 
 static void session_end(struct ctl *c, struct session *s, const char *why);
 
-/* The file source: every frame whose capture time has come is decoded and sent. */
-static void file_pump(struct ctl *c, struct session *s)
-{
-	int64_t due = (mono_now_us() - s->mono_base_us) / FRAME_US + 1;
-	char why[256];
-
-	while (s->active && (int64_t)s->seq < due) {
-		while (s->ffill < FRAME && !s->eof) {
-			const float *p;
-			size_t n = 0, room = FBUF - s->ffill;
-			int rc = decoder_read(s->dec, &p, &n, why, sizeof(why));
-
-			if (rc < 0)
-				log_warnx("live %s: %s", s->id, why);
-			if (rc <= 0 || n == 0) {
-				s->eof = 1;
-				break;
-			}
-			memcpy(s->fbuf + s->ffill, p, (n < room ? n : room) * sizeof(float));
-			s->ffill += n < room ? n : room;
-		}
-		if (s->ffill == 0 && s->eof) {
-			session_end(c, s, "end of the file");
-			return;
-		}
-		if (s->ffill < FRAME) /* the end: pad the last frame with silence */
-			memset(s->fbuf + s->ffill, 0, (FRAME - s->ffill) * sizeof(float));
-		encode_frame(c, s, s->fbuf, NULL, s->t_base_us + (int64_t)s->seq * FRAME_US);
-		if (s->ffill > FRAME) {
-			memmove(s->fbuf, s->fbuf + FRAME, (s->ffill - FRAME) * sizeof(float));
-			s->ffill -= FRAME;
-		} else {
-			s->ffill = 0;
-		}
-	}
-}
-
 /*
  * Where the frame just read from the capture device sits on the session's
  * 20 ms grid (t_base + seq * 20 ms). Its capture time is now - (what the
@@ -502,8 +459,6 @@ static void session_end(struct ctl *c, struct session *s, const char *why)
 	if (s->enc)
 		opus_encoder_destroy(s->enc);
 	s->enc = NULL;
-	if (s->dec)
-		decoder_close(&s->dec);
 	if (s->tfd >= 0)
 		close(s->tfd);
 	s->tfd = -1;
@@ -590,84 +545,54 @@ static int start_timer(struct session *s, char *err, size_t errlen)
 }
 
 /*
- * The worker of a url source: decode the stream (it blocks on the network,
- * so not in the daemon) and write s16 mono 48 kHz into the pipe; the pipe's
- * back-pressure paces it to the session's 20 ms timer.
+ * A file or url source: the decode worker (`loaxa-encode --worker pcm` on
+ * the content file's descriptor, or `--worker url URL`) writes s16 mono
+ * 48 kHz into a pipe; nothing of the media is parsed in this process.
+ * in_fd: the opened file, or -1 for url.
  */
-static _Noreturn void url_worker(const char *url, int wfd, pid_t parent)
+static int worker_open(struct ctl *c, struct session *s, int in_fd, const char *url,
+		       char *err, size_t errlen)
 {
-	struct decoder *d = NULL;
-	char why[256];
-	int16_t buf[8192];
+	char *argv[8];
+	int pfd[2], fds[3], k = 0, rc;
+	pid_t pid;
 
-	ctl_child_init(parent);
-	if (decoder_open_url(&d, url, 24.0 * 3600, why, sizeof(why)) < 0) {
-		fprintf(stderr, "loaxa-controller: relay of %s: %s\n", url, why);
-		_exit(2);
-	}
-	for (;;) {
-		const float *p;
-		size_t n = 0, i, k;
-		int rc = decoder_read(d, &p, &n, why, sizeof(why));
-
-		if (rc <= 0) {
-			if (rc < 0)
-				fprintf(stderr, "loaxa-controller: relay of %s: %s\n", url, why);
-			_exit(rc < 0 ? 3 : 0);
-		}
-		while (n > 0) {
-			const uint8_t *w;
-			size_t left;
-
-			k = n < 8192 ? n : 8192;
-			for (i = 0; i < k; i++) {
-				float v = p[i] * 32767.0f;
-
-				buf[i] = (int16_t)(v > 32767.0f ? 32767 : v < -32768.0f ? -32768 : v);
-			}
-			w = (const uint8_t *)buf;
-			left = k * sizeof(int16_t);
-			while (left > 0) {
-				ssize_t wr = write(wfd, w, left);
-
-				if (wr < 0 && errno == EINTR)
-					continue;
-				if (wr <= 0)
-					_exit(0); /* the session ended: the pipe is closed */
-				w += wr;
-				left -= (size_t)wr;
-			}
-			p += k;
-			n -= k;
-		}
-	}
-}
-
-static int url_open(struct session *s, const char *url, char *err, size_t errlen)
-{
-	int pfd[2];
-	pid_t parent = getpid(), pid;
-
-	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+	if (url && strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
 		snprintf(err, errlen, "a relayed stream must be an http:// or https:// URL");
 		return -EINVAL;
 	}
+	if (!c->worker_path[0] &&
+	    (rc = ctl_worker_path(c->worker_path, sizeof(c->worker_path), err, errlen)) < 0)
+		return rc;
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		snprintf(err, errlen, "cannot make a pipe: %s", strerror(errno));
 		return -errno;
 	}
-	pid = fork();
+	argv[k++] = NULL;
+	argv[k++] = (char *)"--worker";
+	if (url) {
+		argv[k++] = (char *)"url";
+		argv[k++] = (char *)url;
+		if (c->cfg.relay.ca_file[0]) {
+			argv[k++] = (char *)"--ca-file";
+			argv[k++] = c->cfg.relay.ca_file;
+		}
+	} else {
+		argv[k++] = (char *)"pcm";
+	}
+	argv[k] = NULL;
+	/* url: no input; fd 0 is the pipe's read end as a placeholder, which the
+	 * worker closes at once (encode/worker.c) */
+	fds[0] = in_fd >= 0 ? in_fd : pfd[0];
+	fds[1] = pfd[1];
+	fds[2] = STDERR_FILENO;
+	pid = ctl_worker_spawn(c->worker_path, argv, fds, 3);
+	close(pfd[1]);
 	if (pid < 0) {
-		snprintf(err, errlen, "cannot start the stream worker: %s", strerror(errno));
+		snprintf(err, errlen, "cannot start the decode worker: %s", strerror((int)-pid));
 		close(pfd[0]);
-		close(pfd[1]);
 		return -EAGAIN;
 	}
-	if (pid == 0) {
-		close(pfd[0]);
-		url_worker(url, pfd[1], parent);
-	}
-	close(pfd[1]);
 	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	s->child = pid;
 	s->upipe = pfd[0];
@@ -675,24 +600,41 @@ static int url_open(struct session *s, const char *url, char *err, size_t errlen
 }
 
 /*
- * The url source: every due frame is read from the worker's pipe. A stream
- * that cannot keep up leaves a frame out (the nodes conceal it); its end or
- * its worker's failure ends the session.
+ * A file or url source: every due frame is read from the worker's pipe. A
+ * stream that cannot keep up leaves a frame out (the nodes conceal it); its
+ * end or its worker's failure ends the session. The clock starts with the
+ * first sample: the worker takes a moment to start (exec, the stream's
+ * connection), and that moment is no loss.
  */
-static void url_pump(struct ctl *c, struct session *s)
+static void worker_pump(struct ctl *c, struct session *s)
 {
 	int64_t due = (mono_now_us() - s->mono_base_us) / FRAME_US + 1;
+	const char *end = s->kind == SRC_FILE ? "end of the file" : "the stream ended";
 
 	while (s->active && (int64_t)s->seq < due) {
 		ssize_t r = read(s->upipe, (uint8_t *)s->spcm + s->sfill * 2,
 				 (FRAME - s->sfill) * sizeof(int16_t));
 
 		if (r == 0) {
-			session_end(c, s, "the stream ended");
+			if (s->sfill > 0) { /* the end: pad the last frame with silence */
+				memset(s->spcm + s->sfill, 0, (FRAME - s->sfill) * sizeof(int16_t));
+				encode_frame(c, s, NULL, s->spcm,
+					     s->t_base_us + (int64_t)s->seq * FRAME_US);
+				s->sfill = 0;
+			}
+			session_end(c, s, s->frames ? end : "the decode worker delivered nothing "
+				    "(see its message in the log)");
 			return;
 		}
 		if (r < 0 && errno != EAGAIN && errno != EINTR) {
-			session_end(c, s, "the stream worker failed");
+			session_end(c, s, "the decode worker failed");
+			return;
+		}
+		if (r < 0 && s->seq == 0 && s->sfill == 0) {
+			/* not started yet: the session starts with its first sample */
+			s->mono_base_us = mono_now_us();
+			s->t_base_us = real_us();
+			s->started_ms = now_ms();
 			return;
 		}
 		if (r > 0)
@@ -720,7 +662,7 @@ static int session_begin(struct ctl *c, struct session *s, const struct begin_ar
 {
 	struct ctl_content_row row;
 	char path[PATH_MAX + 80];
-	int oerr = 0, rc;
+	int oerr = 0, rc, fd;
 	size_t i;
 
 	memset(s, 0, sizeof(*s));
@@ -766,7 +708,16 @@ static int session_begin(struct ctl *c, struct session *s, const struct begin_ar
 			goto fail;
 		}
 		ctl_content_path(c, a->content, path, sizeof(path));
-		rc = decoder_open(&s->dec, path, 24.0 * 3600, err, errlen);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			rc = -errno;
+			*status = 500;
+			snprintf(err, errlen, "cannot read content %s: %s", a->content,
+				 strerror(-rc));
+			goto fail;
+		}
+		rc = worker_open(c, s, fd, NULL, err, errlen);
+		close(fd);
 		if (rc < 0) {
 			*status = 500;
 			goto fail;
@@ -780,7 +731,7 @@ static int session_begin(struct ctl *c, struct session *s, const struct begin_ar
 		snprintf(s->source, sizeof(s->source), "content %.12s \"%s\"", a->content,
 			 row.title);
 	} else if (a->url) {
-		rc = url_open(s, a->url, err, errlen);
+		rc = worker_open(c, s, -1, a->url, err, errlen);
 		if (rc == 0)
 			rc = start_timer(s, err, errlen);
 		if (rc < 0) {
@@ -813,8 +764,6 @@ static int session_begin(struct ctl *c, struct session *s, const struct begin_ar
 	log_info("%s session %s to %s from %s: latency %u ms, %u frames per message, %s",
 		 level_name(s->level), s->id, s->target, s->source, s->latency_ms, s->batch,
 		 c->live->connected ? "sending" : "not connected to the broker yet");
-	if (s->kind == SRC_FILE)
-		file_pump(c, s);
 	return 0;
 fail:
 	session_end(c, s, "could not start");
@@ -1202,10 +1151,7 @@ void ctl_live_handle(struct ctl *c, const struct pollfd *pfds, int n)
 
 				if (read(s->tfd, &exp, sizeof(exp)) < 0)
 					(void)0; /* EAGAIN: nothing expired */
-				if (s->kind == SRC_FILE)
-					file_pump(c, s);
-				else
-					url_pump(c, s);
+				worker_pump(c, s);
 			}
 			k++;
 		} else {

@@ -11,8 +11,10 @@
  * Sources:
  *   - an ALSA capture device (microphone, line-in of a VOV/FM receiver),
  *     read in the poll loop through its poll descriptors;
- *   - stored content (`loaxa live --file F` imports F first), decoded with
- *     the import decoder and paced by a timerfd, 20 ms per frame.
+ *   - stored content (`loaxa live --file F` imports F first) or an http(s)
+ *     stream, decoded by the decode worker (decodeworker.h: an executed
+ *     program under seccomp; the controller links no FFmpeg) into a pipe,
+ *     read at the pace of a timerfd, 20 ms per frame.
  *
  * Levels: `live` (the operator now; preempts scheduled plays on the nodes)
  * or `relay` (the lowest: yields to everything; ends at `until`). One

@@ -28,6 +28,7 @@
 #include "alarms.h"
 #include "api.h"
 #include "auth.h"
+#include "backup.h"
 #include "emergency.h"
 #include "live.h"
 #include "relay.h"
@@ -48,18 +49,31 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: loaxa-controller -c FILE [--check-config] [-v]\n"
 		"       loaxa-controller -c FILE --add-admin NAME [--password-file F]\n"
+		"       loaxa-controller -c FILE --backup OUT [--no-content]\n"
+		"       loaxa-controller -c FILE --restore IN [--force]\n"
 		"\n"
 		"  -c, --config FILE   the controller's config (see etc/controller.cfg)\n"
 		"      --check-config  check the config and the key, then exit\n"
 		"      --add-admin NAME  create an administrator (the first account; the\n"
 		"                      password is the first line of --password-file F,\n"
 		"                      default standard input), then exit\n"
+		"      --backup OUT    write the database (online), configuration, keys,\n"
+		"                      broker accounts and content to the archive OUT (0600)\n"
+		"      --no-content    without the content (smaller; re-import it later)\n"
+		"      --restore IN    put an archive back where its configuration says;\n"
+		"                      the configuration goes to -c FILE; refuses while a\n"
+		"                      controller runs, and an existing database unless\n"
+		"      --force         is given\n"
 		"  -v, --verbose       also log debug lines\n"
 		"  -h, --help          this text\n");
 }
 
-/* Remove uploads a previous run left behind (it was stopped mid-import). */
-static void clean_tmp_dir(const char *dir)
+/*
+ * Remove what a previous run left behind when stopped mid-import: uploads
+ * ("upload-" in tmp) and the decode worker's unnamed output (".import-" in
+ * the content store).
+ */
+static void clean_tmp_dir(const char *dir, const char *prefix)
 {
 	char path[PATH_MAX];
 	struct dirent *e;
@@ -68,7 +82,7 @@ static void clean_tmp_dir(const char *dir)
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, "upload-", 7) != 0)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
 			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
 			unlink(path);
@@ -101,7 +115,8 @@ static int prepare_state(struct ctl *c)
 			 c->cfg.state_dir, c->cfg.path);
 		return rc;
 	}
-	clean_tmp_dir(c->tmp_dir);
+	clean_tmp_dir(c->tmp_dir, "upload-");
+	clean_tmp_dir(c->content_dir, ".import-");
 	return ctl_db_open(&c->db, dbpath);
 }
 
@@ -236,11 +251,17 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "add-admin", required_argument, NULL, 'A' },
 		{ "password-file", required_argument, NULL, 'P' },
+		{ "backup", required_argument, NULL, 'B' },
+		{ "restore", required_argument, NULL, 'R' },
+		{ "no-content", no_argument, NULL, 'N' },
+		{ "force", no_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct ctl ctl; /* large: keep it off the stack */
 	struct ctl *c = &ctl;
 	const char *config = NULL, *add_admin = NULL, *password_file = "-";
+	const char *backup = NULL, *restore = NULL;
+	struct backup_opts bo = { .with_content = 1, .progress = isatty(2) };
 	int ch, check = 0, verbose = 0, sfd = -1, tfd = -1, rc = 1;
 	sigset_t mask;
 
@@ -264,6 +285,18 @@ int main(int argc, char **argv)
 		case 'P':
 			password_file = optarg;
 			break;
+		case 'B':
+			backup = optarg;
+			break;
+		case 'R':
+			restore = optarg;
+			break;
+		case 'N':
+			bo.with_content = 0;
+			break;
+		case 'F':
+			bo.force = 1;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -274,10 +307,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_init("loaxa-controller", verbose);
+	if (restore) /* the configuration comes out of the archive */
+		return backup_restore(restore, config, &bo) < 0 ? 1 : 0;
 	if (ctl_config_load(&c->cfg, config) < 0) {
 		log_errorx("%s: the configuration has errors (see above)", config);
 		return 1;
 	}
+	if (backup)
+		return backup_write(&c->cfg, backup, &bo) < 0 ? 1 : 0;
 	if (add_admin) {
 		/*
 		 * The first account is made here, by whoever can read the config

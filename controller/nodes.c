@@ -554,9 +554,18 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 			  ctl_short_id(ev.content), ev.reason[0] ? ev.reason : "no reason given");
 	else if (strcmp(ev.type, "events_dropped") == 0)
 		log_warnx("node %s lost events: %s", node, ev.reason);
-	else if (strcmp(ev.type, "node_started") == 0)
+	else if (strcmp(ev.type, "node_started") == 0) {
+		int cut;
+
 		log_info("node %s started (boot %" PRId64 ")%s%s", node, ev.boot,
 			 ev.reason[0] ? ": " : "", ev.reason);
+		cut = ctl_db_close_cut_plays(&c->db, node, ev.boot, now_ms(),
+					     "the node restarted before the play finished");
+		if (cut > 0)
+			log_warnx("node %s restarted in the middle of %d play%s: recorded as "
+				  "failed (the node restarted before the play finished)", node,
+				  cut, cut == 1 ? "" : "s");
+	}
 	else
 		log_info("node %s: %s%s%s", node, ev.type, ev.reason[0] ? ": " : "", ev.reason);
 	if (ev.broadcast[0] && strncmp(ev.type, "play_", 5) == 0 && !updated)

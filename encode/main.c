@@ -18,6 +18,7 @@
  * "loaxa encode: <what>" on stderr).
  */
 #include "import.h"
+#include "worker.h"
 
 #include <errno.h>
 #include <locale.h>
@@ -234,6 +235,9 @@ static int encode(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	/* the controller's decode worker (worker.h), not for operators */
+	if (argc > 1 && strcmp(argv[1], "--worker") == 0)
+		return worker_main(argc - 1, argv + 1);
 	/* The locale `loaxa` sets before running a command, so the encoder runs
 	 * exactly as it did when it was built into loaxa. */
 	if (!setlocale(LC_CTYPE, "C.UTF-8"))

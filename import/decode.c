@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -26,6 +28,9 @@
 
 struct decoder {
 	int is_url;               /* decoder_open_url: a network stream */
+	int fd;                   /* decoder_open_fd: the descriptor read, else -1 */
+	int streamed;             /* cannot seek (a pipe, a URL): no header peeking */
+	AVIOContext *io;          /* decoder_open_fd: our I/O on fd */
 	AVFormatContext *fmt;
 	AVCodecContext *dec;
 	AVPacket *pkt;
@@ -129,15 +134,75 @@ static int open_url(struct decoder *d, const char *url)
 	return ret;
 }
 
+/* Custom I/O on a descriptor the decoder was handed (decoder_open_fd). */
+static int fd_read(void *opaque, uint8_t *buf, int size)
+{
+	struct decoder *d = opaque;
+	ssize_t n;
+
+	do
+		n = read(d->fd, buf, (size_t)size);
+	while (n < 0 && errno == EINTR);
+	if (n == 0)
+		return AVERROR_EOF;
+	return n < 0 ? AVERROR(errno) : (int)n;
+}
+
+static int64_t fd_seek(void *opaque, int64_t off, int whence)
+{
+	struct decoder *d = opaque;
+	struct stat st;
+	off_t r;
+
+	if (whence & AVSEEK_SIZE)
+		return fstat(d->fd, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size :
+									 AVERROR(ENOSYS);
+	r = lseek(d->fd, (off_t)off, whence & ~AVSEEK_FORCE);
+	return r < 0 ? AVERROR(errno) : (int64_t)r;
+}
+
+/*
+ * A descriptor: no protocol at all (nothing for FFmpeg to open), only the
+ * same audio demuxers as a file.
+ */
+static int open_fd(struct decoder *d)
+{
+	AVDictionary *opts = NULL;
+	unsigned char *buf;
+	int ret;
+
+	d->streamed = lseek(d->fd, 0, SEEK_CUR) < 0;
+	buf = av_malloc(65536);
+	if (!buf)
+		return AVERROR(ENOMEM);
+	d->io = avio_alloc_context(buf, 65536, 0, d, fd_read, NULL, d->streamed ? NULL : fd_seek);
+	d->fmt = avformat_alloc_context();
+	if (!d->io || !d->fmt) {
+		if (!d->io)
+			av_free(buf);
+		return AVERROR(ENOMEM);
+	}
+	d->io->seekable = d->streamed ? 0 : AVIO_SEEKABLE_NORMAL;
+	d->fmt->pb = d->io;
+	d->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+	av_dict_set(&opts, "format_whitelist", audio_formats, 0);
+	ret = avformat_open_input(&d->fmt, "", NULL, &opts);
+	av_dict_free(&opts);
+	return ret;
+}
+
 static int open_input(struct decoder *d, const char *path)
 {
 	AVDictionary *opts = NULL;
 	char *url;
-	size_t n = strlen(path) + 6;
+	size_t n;
 	int ret;
 
+	if (d->fd >= 0)
+		return open_fd(d);
 	if (d->is_url)
 		return open_url(d, path);
+	n = strlen(path) + 6;
 
 	url = malloc(n);
 	if (!url)
@@ -155,20 +220,30 @@ static int open_input(struct decoder *d, const char *path)
  * Is it a media file at all, judged by its first bytes alone (not its
  * name)? Tells "damaged or truncated M4A" apart from "not an audio file".
  */
-static const char *content_format(const char *path)
+static const char *content_format(const char *path, int fd)
 {
 	uint8_t buf[4096 + AVPROBE_PADDING_SIZE];
 	AVProbeData pd;
 	const AVInputFormat *f;
-	FILE *fp = fopen(path, "rb");
+	FILE *fp = NULL;
 	size_t n;
 	int score = 0;
 
-	if (!fp)
-		return NULL;
 	memset(buf, 0, sizeof(buf));
-	n = fread(buf, 1, 4096, fp);
-	fclose(fp);
+	if (fd >= 0) {
+		/* a descriptor: only a seekable one can be read again from the start */
+		ssize_t r = pread(fd, buf, 4096, 0);
+
+		if (r <= 0)
+			return NULL;
+		n = (size_t)r;
+	} else {
+		fp = fopen(path, "rb");
+		if (!fp)
+			return NULL;
+		n = fread(buf, 1, 4096, fp);
+		fclose(fp);
+	}
 	memset(&pd, 0, sizeof(pd));
 	pd.filename = "";
 	pd.buf = buf;
@@ -272,13 +347,18 @@ out:
 	return cut;
 }
 
-static int open_common(struct decoder **out, const char *path, double max_s, int is_url,
-		       char *why, size_t whylen);
+static int open_common(struct decoder **out, const char *path, int fd, double max_s,
+		       int is_url, char *why, size_t whylen);
 
 int decoder_open(struct decoder **out, const char *path, double max_s, char *why,
 		 size_t whylen)
 {
-	return open_common(out, path, max_s, 0, why, whylen);
+	return open_common(out, path, -1, max_s, 0, why, whylen);
+}
+
+int decoder_open_fd(struct decoder **out, int fd, double max_s, char *why, size_t whylen)
+{
+	return open_common(out, NULL, fd, max_s, 0, why, whylen);
 }
 
 int decoder_open_url(struct decoder **out, const char *url, double max_s, char *why,
@@ -288,11 +368,11 @@ int decoder_open_url(struct decoder **out, const char *url, double max_s, char *
 		snprintf(why, whylen, "only http:// and https:// streams can be relayed");
 		return -EINVAL;
 	}
-	return open_common(out, url, max_s, 1, why, whylen);
+	return open_common(out, url, -1, max_s, 1, why, whylen);
 }
 
-static int open_common(struct decoder **out, const char *path, double max_s, int is_url,
-		       char *why, size_t whylen)
+static int open_common(struct decoder **out, const char *path, int fd, double max_s,
+		       int is_url, char *why, size_t whylen)
 {
 	struct decoder *d;
 	const AVCodec *codec = NULL;
@@ -314,6 +394,8 @@ static int open_common(struct decoder **out, const char *path, double max_s, int
 	d->expected_s = -1;
 
 	d->is_url = is_url;
+	d->streamed = is_url;
+	d->fd = fd;
 	ret = open_input(d, path);
 	if (ret < 0 && is_url) {
 		snprintf(why, whylen, "cannot open the stream: %s", av_words(ret, e, sizeof(e)));
@@ -321,7 +403,7 @@ static int open_common(struct decoder **out, const char *path, double max_s, int
 		goto out;
 	}
 	if (ret < 0) {
-		const char *kind = content_format(path);
+		const char *kind = d->streamed ? NULL : content_format(path, fd);
 
 		if (ret == AVERROR(ENOMEM)) {
 			snprintf(why, whylen, "out of memory");
@@ -372,7 +454,7 @@ static int open_common(struct decoder **out, const char *path, double max_s, int
 
 	d->expected_s = container_duration(d->fmt, st);
 	/* what the container's own header says, where FFmpeg quietly clamps it */
-	if (d->is_url) {
+	if (d->streamed) {
 		/* a stream: no header peeking (it cannot seek back) */
 	} else if (strcmp(d->fmt->iformat->name, "wav") == 0) {
 		double promised = riff_promised_s(d->fmt->pb);
@@ -432,6 +514,9 @@ void decoder_close(struct decoder **dp)
 	av_packet_free(&d->pkt);
 	avcodec_free_context(&d->dec);
 	avformat_close_input(&d->fmt);
+	if (d->io) /* custom I/O: FFmpeg leaves it (and its buffer) to us */
+		av_freep(&d->io->buffer);
+	avio_context_free(&d->io);
 	free(d->buf);
 	free(d->over);
 	free(d);

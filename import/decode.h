@@ -23,6 +23,14 @@ int decoder_open(struct decoder **out, const char *path, double max_s,
 		 char *why, size_t whylen);
 
 /*
+ * The same for an open descriptor (the decode worker's input, encode/worker.c):
+ * FFmpeg opens nothing itself. A regular file is read with seeks; a pipe or
+ * socket as a stream (no seeking back, no header peeking). fd stays the
+ * caller's.
+ */
+int decoder_open_fd(struct decoder **out, int fd, double max_s, char *why, size_t whylen);
+
+/*
  * The same for a network stream to relay (http:// or https:// only; the
  * controller's relay, never an upload). Reads block: call it in a worker.
  */

@@ -677,6 +677,7 @@ struct opus_settings {
 
 struct job {
 	const char *in, *name;
+	int in_fd;               /* import_fd: read this instead of in */
 	struct import_opts o;
 	int bitrate_kbps;
 	struct opus_settings set;
@@ -711,7 +712,10 @@ static int pass1(struct job *j, char *err, size_t errlen)
 		set_err(err, errlen, j->name, "out of memory");
 		return -ENOMEM;
 	}
-	rc = decoder_open(&dec, j->in, j->o.max_duration_s, why, sizeof(why));
+	if (j->in_fd >= 0)
+		rc = decoder_open_fd(&dec, j->in_fd, j->o.max_duration_s, why, sizeof(why));
+	else
+		rc = decoder_open(&dec, j->in, j->o.max_duration_s, why, sizeof(why));
 	if (rc < 0) {
 		set_err(err, errlen, j->name, "%s", why);
 		goto out;
@@ -1137,11 +1141,11 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 	}
 }
 
-static int check_input(const char *in, const char *name, char *err, size_t errlen)
+static int check_input(const char *in, int fd, const char *name, char *err, size_t errlen)
 {
 	struct stat st;
 
-	if (stat(in, &st) < 0) {
+	if (fd >= 0 ? fstat(fd, &st) < 0 : stat(in, &st) < 0) {
 		if (errno == ENOENT)
 			set_err(err, errlen, name, "no such file");
 		else
@@ -1160,7 +1164,7 @@ static int check_input(const char *in, const char *name, char *err, size_t errle
 		set_err(err, errlen, name, "file is empty");
 		return -ENODATA;
 	}
-	if (access(in, R_OK) < 0) {
+	if (fd < 0 && access(in, R_OK) < 0) {
 		set_err(err, errlen, name, "cannot read it: %s", strerror(errno));
 		return -errno;
 	}
@@ -1216,7 +1220,7 @@ static void fill_result(const struct job *j, struct import_result *res)
  * Both entry points: final is the exact output path (import_file) or NULL
  * for the store, where the name comes from the hash.
  */
-static int run(const char *in, const char *out_dir, const char *final,
+static int run(const char *in, int in_fd, int out_fd, const char *out_dir, const char *final,
 	       const struct import_opts *opts, struct import_result *res, char *err,
 	       size_t errlen)
 {
@@ -1244,6 +1248,7 @@ static int run(const char *in, const char *out_dir, const char *final,
 	else
 		import_opts_default(&j->o);
 	j->in = in;
+	j->in_fd = in_fd;
 	j->name = j->o.name && j->o.name[0] ? j->o.name : in;
 	j->bitrate_kbps = j->o.bitrate_kbps ? j->o.bitrate_kbps : j->o.music ? 48 : 24;
 	j->set.kbps = j->bitrate_kbps;
@@ -1257,9 +1262,16 @@ static int run(const char *in, const char *out_dir, const char *final,
 	lmodel_init(&j->lm);
 
 	if ((rc = check_opts(&j->o, j->name, err, errlen)) < 0 ||
-	    (rc = check_input(in, j->name, err, errlen)) < 0)
+	    (rc = check_input(in, in_fd, j->name, err, errlen)) < 0)
 		goto out;
-	rc = out_open(&j->out, out_dir);
+	if (out_fd >= 0) {
+		/* import_fd: the caller's file, which the caller names */
+		memset(&j->out, 0, sizeof(j->out));
+		j->out.fd = out_fd;
+		rc = out_restart(&j->out);
+	} else {
+		rc = out_open(&j->out, out_dir);
+	}
 	if (rc < 0) {
 		set_err(err, errlen, out_name, "cannot write: %s", strerror(-rc));
 		goto out;
@@ -1273,6 +1285,17 @@ static int run(const char *in, const char *out_dir, const char *final,
 	if ((rc = encode_verified(j, out_name, err, errlen)) < 0)
 		goto out;
 	fill_result(j, &r);
+	if (out_fd >= 0) {
+		j->out.fd = -1; /* the caller's to close */
+		if (fsync(out_fd) < 0) {
+			rc = -errno;
+			set_err(err, errlen, out_name, "cannot write: %s", strerror(-rc));
+			goto out;
+		}
+		if (res)
+			*res = r;
+		goto out;
+	}
 	if (!final) {
 		if (snprintf(store_path, sizeof(store_path), "%s/%s.opus", out_dir, r.sha256) >=
 		    (int)sizeof(store_path)) {
@@ -1292,6 +1315,8 @@ static int run(const char *in, const char *out_dir, const char *final,
 		*res = r;
 out:
 	progress_clear(&j->prog);
+	if (out_fd >= 0)
+		j->out.fd = -1;
 	out_discard(&j->out);
 	pcm_store_free(&j->store);
 	lmodel_free(&j->lm);
@@ -1308,7 +1333,7 @@ int import_file(const char *in, const char *out, const struct import_opts *opts,
 		set_err(err, errlen, out, "path too long");
 		return -ENAMETOOLONG;
 	}
-	return run(in, dir, out, opts, res, err, errlen);
+	return run(in, -1, -1, dir, out, opts, res, err, errlen);
 }
 
 int import_to_store(const char *in, const char *store_dir, const struct import_opts *opts,
@@ -1321,5 +1346,13 @@ int import_to_store(const char *in, const char *store_dir, const struct import_o
 			strerror(-rc));
 		return rc;
 	}
-	return run(in, store_dir, NULL, opts, res, err, errlen);
+	return run(in, -1, -1, store_dir, NULL, opts, res, err, errlen);
+}
+
+int import_fd(int in_fd, int out_fd, const char *spill_dir, const struct import_opts *opts,
+	      struct import_result *res, char *err, size_t errlen)
+{
+	const char *name = opts && opts->name && opts->name[0] ? opts->name : "input";
+
+	return run(name, in_fd, out_fd, spill_dir, "output", opts, res, err, errlen);
 }

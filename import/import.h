@@ -64,6 +64,17 @@ struct import_result {
 	int existed;            /* import_to_store: an identical file was there */
 };
 
+/*
+ * What the decode worker (encode/worker.c, mode import) writes into its
+ * result pipe, and the controller reads (controller/imports.c): both are
+ * built from this tree and installed together.
+ */
+struct import_outcome {
+	int rc;                    /* 0 or -errno */
+	char err[512];             /* the importer's one-line message */
+	struct import_result res;
+};
+
 void import_opts_default(struct import_opts *opts);
 
 /*
@@ -81,6 +92,15 @@ int import_file(const char *in, const char *out, const struct import_opts *opts,
 int import_to_store(const char *in, const char *store_dir,
 		    const struct import_opts *opts, struct import_result *res,
 		    char *err, size_t errlen);
+
+/*
+ * The decode worker's form (encode/worker.c): read in_fd, write the Ogg Opus
+ * file into out_fd (truncated first, fsynced at the end; naming it is the
+ * caller's business), spill long audio into unnamed files in spill_dir.
+ * Opens no path but spill_dir (O_TMPFILE). res->existed is 0.
+ */
+int import_fd(int in_fd, int out_fd, const char *spill_dir, const struct import_opts *opts,
+	      struct import_result *res, char *err, size_t errlen);
 
 /*
  * "1:02:03", "2:03" or, with tenths, "0:03.2": how durations appear in

@@ -18,7 +18,9 @@ PKGS="
  systemd
  prometheus libreoffice-calc-nogui
  python3 socat
+ libseccomp-dev strace
  faketime
+ debhelper lintian
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -388,7 +388,7 @@ write_controller_cfg() {
 }
 
 # provision_node NAME ZONE... : `loaxa node add` (bundle in $T/NAME/bundle),
-# then the broker rereads its accounts.
+# then the broker rereads its accounts (unless NO_RELOAD=1).
 provision_node() {
 	local name=$1 args=() z
 	shift
@@ -401,7 +401,8 @@ provision_node() {
 		dump_log "$T/$name/provision.log"
 		return 1
 	}
-	reload_broker
+	# NO_RELOAD=1: the caller provisions many and reloads once
+	[ "${NO_RELOAD:-0}" = 1 ] || reload_broker
 }
 
 # asoundrc_for NAME : an ALSA config defining pcm.cap_NAME, a `file` plugin

@@ -21,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define RATE 48000
@@ -418,6 +420,47 @@ static void test_import(const char *dir)
 	rc = import_to_store(in, store, NULL, &r2, err, sizeof(err));
 	CHECK(rc == 0 && r2.existed && dir_entries(store) == 1,
 	      "importing it again finds it there (existed), nothing else in the store");
+
+	/* the decode worker's form: descriptors in and out, no paths */
+	{
+		char fdout[PATH_MAX];
+		int ifd = open(in, O_RDONLY), ofd, p[2];
+		struct decoder *d = NULL;
+		const float *pcm;
+		size_t got = 0, k;
+		pid_t pid;
+
+		snprintf(fdout, sizeof(fdout), "%s/out/fd.opus", dir);
+		write_file_atomic(fdout, "stale bytes", 11, 0644); /* replaced: truncated first */
+		ofd = open(fdout, O_RDWR);
+		rc = import_fd(ifd, ofd, dir, NULL, &r2, err, sizeof(err));
+		CHECK(rc == 0 && !strcmp(r2.sha256, r.sha256) && sha256_file_hex(fdout, hex) == 0 &&
+		      !strcmp(hex, r.sha256), "import_fd writes the same bytes into the given fd (%s)",
+		      rc ? err : "ok");
+		close(ifd);
+		close(ofd);
+		/* a pipe: read as a stream, no seeking back */
+		if (pipe(p) == 0 && (pid = fork()) == 0) {
+			char buf[65536];
+			ssize_t nr;
+			int fd = open(in, O_RDONLY);
+
+			close(p[0]);
+			while ((nr = read(fd, buf, sizeof(buf))) > 0)
+				if (write(p[1], buf, (size_t)nr) != nr)
+					break;
+			_exit(0);
+		}
+		close(p[1]);
+		rc = decoder_open_fd(&d, p[0], 60, err, sizeof(err));
+		while (rc == 0 && decoder_read(d, &pcm, &k, err, sizeof(err)) == 1)
+			got += k;
+		CHECK(rc == 0 && labs((long)got - 3 * IMPORT_RATE) < 480,
+		      "decoder_open_fd on a pipe decodes the 3 s WAV (%zu samples)", got);
+		decoder_close(&d);
+		close(p[0]);
+		waitpid(-1, NULL, 0);
+	}
 
 	/* errors */
 	snprintf(path, sizeof(path), "%s/empty.wav", dir);
