@@ -872,6 +872,8 @@ static enum envelope_result envelope_check(struct verifier *v, const uint8_t *bu
 	/* state lost: a sequence we do not know is judged by when it was issued */
 	if (last == 0 && v->fresh_after && env->issued_at <= v->fresh_after)
 		return ENV_ERR_STALE;
+	env->prev_seq = last;
+	env->prev_floor_ms = v->floor_ms;
 	v->keys[k].seq[env->type] = env->seq;
 	v->dirty = 1;
 	if (type_persists_at_once(env->type) && env->issued_at > v->floor_ms)
@@ -894,6 +896,28 @@ enum envelope_result envelope_open(struct verifier *v, const uint8_t *buf,
 	r = envelope_check(v, buf, len, now, env);
 	v->counts[r]++;
 	return r;
+}
+
+int verifier_undo(struct verifier *v, const struct envelope *env)
+{
+	int k = verifier_find_key(v, env->key_id);
+
+	if (k < 0 || env->type < ENV_PLAN || env->type > ENV_TYPE_MAX)
+		return -ENOENT;
+	if (v->keys[k].seq[env->type] != env->seq)
+		return -ESTALE;
+	v->keys[k].seq[env->type] = env->prev_seq;
+	/* nor does a refused copy raise the issued-at floor (node/keys.c) */
+	if (env->prev_floor_ms < v->floor_ms)
+		v->floor_ms = env->prev_floor_ms;
+	v->dirty = 1;
+	if (type_persists_at_once(env->type)) {
+		if (v->defer_persist)
+			v->urgent = 1;
+		else
+			(void)verifier_persist(v);
+	}
+	return 0;
 }
 
 int verifier_flush(struct verifier *v)

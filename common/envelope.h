@@ -83,6 +83,8 @@ struct envelope {
 	int64_t expires_at;
 	const uint8_t *body;
 	size_t body_len;
+	uint64_t prev_seq;    /* on ENV_OK: the highest sequence before this one (verifier_undo) */
+	int64_t prev_floor_ms; /* on ENV_OK: the verifier's issued-at floor before it */
 };
 
 /* The controller's side: a secret key and the site it signs for. */
@@ -195,6 +197,16 @@ int verifier_remove_key(struct verifier *v, const uint8_t pk[32]);
 enum envelope_result envelope_open(struct verifier *v, const uint8_t *buf,
 				   size_t len, int64_t now, struct envelope *env);
 int verifier_flush(struct verifier *v);
+/*
+ * Forget that env (just accepted by envelope_open) was accepted: its key and
+ * type's highest sequence goes back to env->prev_seq, persisted like an
+ * acceptance. For a message refused after the envelope check for a reason
+ * that holds wherever it is redelivered (the node: addressed to another
+ * topic), so a copy the broker moved cannot use up the sequence of a
+ * message still on its way. Returns 0, or -ESTALE when a newer message was
+ * accepted since (nothing changed), -ENOENT when the key is gone.
+ */
+int verifier_undo(struct verifier *v, const struct envelope *env);
 
 const char *envelope_result_str(enum envelope_result r);  /* e.g. "signature does not verify" */
 const char *envelope_result_name(enum envelope_result r); /* e.g. "bad_signature" (for counters) */

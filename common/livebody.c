@@ -31,15 +31,15 @@ static uint32_t get32(const uint8_t *p)
 
 int live_body_write(const struct live_batch *b, uint8_t *out, size_t cap)
 {
-	size_t off = LIVE_HEADER_LEN;
+	size_t tl = strnlen(b->to, sizeof(b->to)), off = LIVE_HEADER_LEN + 1 + tl;
 	uint64_t t = (uint64_t)b->t0_us;
 	unsigned i;
 
-	if (b->nframes < 1 || b->nframes > LIVE_MAX_FRAMES)
+	if (b->nframes < 1 || b->nframes > LIVE_MAX_FRAMES || tl < 1 || tl > LIVE_TO_MAX)
 		return -EINVAL;
-	if (cap < LIVE_HEADER_LEN)
+	if (cap < off)
 		return -ENOSPC;
-	out[0] = 1;
+	out[0] = LIVE_BODY_VERSION;
 	out[1] = b->flags;
 	out[2] = b->level;
 	out[3] = (uint8_t)b->nframes;
@@ -49,6 +49,8 @@ int live_body_write(const struct live_batch *b, uint8_t *out, size_t cap)
 	put32(out + 16, (uint32_t)t);
 	put16(out + 20, b->frame_ms);
 	put16(out + 22, b->latency_ms);
+	out[LIVE_HEADER_LEN] = (uint8_t)tl;
+	memcpy(out + LIVE_HEADER_LEN + 1, b->to, tl);
 	for (i = 0; i < b->nframes; i++) {
 		if (b->len[i] < 1 || b->len[i] > LIVE_MAX_FRAME_BYTES)
 			return -EINVAL;
@@ -69,19 +71,40 @@ int live_body_write(const struct live_batch *b, uint8_t *out, size_t cap)
 int live_body_parse(const uint8_t *buf, size_t len, struct live_batch *b, char *why,
 		    size_t whylen)
 {
-	size_t off = LIVE_HEADER_LEN;
+	size_t off = LIVE_HEADER_LEN + 1, tl, j;
 	unsigned i;
 
 	memset(b, 0, sizeof(*b));
-	if (len < LIVE_HEADER_LEN) {
+	if (len < LIVE_HEADER_LEN + 1) {
 		snprintf(why, whylen, "live body of %zu bytes is shorter than its %d-byte header",
-			 len, LIVE_HEADER_LEN);
+			 len, LIVE_HEADER_LEN + 1);
 		return -EINVAL;
 	}
-	if (buf[0] != 1) {
-		snprintf(why, whylen, "live body version %u (this node speaks 1)", buf[0]);
+	if (buf[0] != LIVE_BODY_VERSION) {
+		snprintf(why, whylen, "live body version %u (this node speaks %d)", buf[0],
+			 LIVE_BODY_VERSION);
 		return -EINVAL;
 	}
+	tl = buf[LIVE_HEADER_LEN];
+	if (tl < 1 || tl > LIVE_TO_MAX || off + tl > len) {
+		snprintf(why, whylen, "live body: destination length %zu is not 1..%d or runs "
+			 "past the body", tl, LIVE_TO_MAX);
+		return -EINVAL;
+	}
+	for (j = 0; j < tl; j++) {
+		char ch = (char)buf[off + j];
+
+		/* topic characters only: it is compared with a topic and logged */
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      ch == '_' || ch == '/')) {
+			snprintf(why, whylen, "live body: the destination holds a byte 0x%02x "
+				 "that no topic has", (unsigned)buf[off + j]);
+			return -EINVAL;
+		}
+		b->to[j] = ch;
+	}
+	b->to[tl] = '\0';
+	off += tl;
 	b->flags = buf[1];
 	b->level = buf[2];
 	b->nframes = buf[3];

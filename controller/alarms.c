@@ -107,6 +107,18 @@ int ctl_alarms_decide(const struct ctl *c, int online, int64_t last_seen, int64_
 			 "xruns %.0f)", json_string_value(json_object_get(status, "last_error"))
 			 ? json_string_value(json_object_get(status, "last_error")) : "",
 			 num(status, "alsa", "errors", 0), num(status, "alsa", "xruns", 0));
+	/*
+	 * Signed messages addressed to other topics reached this node: someone
+	 * with the broker republishes the controller's messages (docs/security.md).
+	 * The node refused them; the count runs since its start, so the alarm
+	 * stays until the node restarts - a broker compromise needs a look.
+	 */
+	v = num(status, "rejected", "wrong_target", 0);
+	if (v > 0)
+		want_add(out, max, &n, "misaddressed", "", "the node refused %.0f signed "
+			 "message%s addressed to other topics since it started: the broker (or "
+			 "whoever holds it) republishes the controller's messages (see the "
+			 "node's log)", v, v == 1 ? "" : "s");
 	if (plan_seq > 0 && plan_published > 0 &&
 	    now - plan_published >= (int64_t)cfg->alarms.plan_ack_s * 1000) {
 		json_t *ps = json_object_get(json_object_get(status, "plan"), "seq");

@@ -222,8 +222,9 @@ int ctl_broadcast_play(struct ctl *c, const struct ctl_play_request *req,
 	if (rc < 0)
 		goto db_error;
 
-	body = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:i, s:s}",
-			 "cmd", "play", "broadcast", b.id, "content", b.content,
+	body = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:i, s:s}",
+			 "cmd", "play", "to", ctl_topic_below(c->mqtt.root, b.topic),
+			 "broadcast", b.id, "content", b.content,
 			 "bytes", (json_int_t)content.bytes,
 			 "duration_ms", (json_int_t)content.duration_ms,
 			 "at", (json_int_t)b.at, "level", b.level, "volume", b.volume,

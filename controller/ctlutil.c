@@ -176,6 +176,24 @@ int ctl_text_valid(const char *s, size_t len)
 	return 1;
 }
 
+const char *ctl_topic_below(const char *root, const char *topic)
+{
+	size_t rl = strlen(root);
+
+	if (strncmp(topic, root, rl) != 0 || topic[rl] != '/' || !topic[rl + 1])
+		return NULL;
+	return topic + rl + 1;
+}
+
+int ctl_body_set_to(json_t *body, const char *root, const char *topic)
+{
+	const char *to = ctl_topic_below(root, topic);
+
+	if (!to)
+		return -EINVAL;
+	return json_object_set_new(body, "to", json_string(to)) < 0 ? -ENOMEM : 0;
+}
+
 const char *ctl_short_id(const char *id)
 {
 	static char buf[4][16];

@@ -48,6 +48,16 @@ const char *ctl_short_id(const char *id);
 uint64_t ctl_now_us(void);
 
 /*
+ * The destination a signed body names (docs/protocol.md, "Destination"):
+ * topic below root ("loaxa/xa/zone/thon-1/cmd" -> "zone/thon-1/cmd"). A
+ * node acts on a body only on that topic. Sets body's "to" and returns 0,
+ * or -EINVAL when topic is not below root, -ENOMEM.
+ */
+int ctl_body_set_to(json_t *body, const char *root, const char *topic);
+/* The same as a pointer into topic, or NULL when it is not below root. */
+const char *ctl_topic_below(const char *root, const char *topic);
+
+/*
  * First thing in a worker the controller forked (an import, a relay's URL
  * decoder): signals back to their defaults (the daemon blocks them for its
  * signalfd), and die with the controller; exits at once if it is gone.

@@ -1098,6 +1098,33 @@ out:
 	return sp_end(db, rc);
 }
 
+int ctl_db_event_addressed(struct ctl_db *db, const struct ctl_event *ev)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!ev->broadcast[0] || ev->occurrence[0] ||
+	    (strncmp(ev->type, "play_", 5) != 0 && strncmp(ev->type, "emergency_", 10) != 0))
+		return 1;
+	rc = db_prep(db, &st,
+		     "SELECT (EXISTS (SELECT 1 FROM broadcasts WHERE id = ?1) AND NOT EXISTS "
+		     "(SELECT 1 FROM targets WHERE broadcast = ?1 AND node = ?2)) OR "
+		     "(EXISTS (SELECT 1 FROM commands WHERE id = ?1) AND NOT EXISTS "
+		     "(SELECT 1 FROM commands WHERE id = ?1 AND node = ?2))",
+		     "cannot check whom a broadcast was sent to");
+	if (rc < 0)
+		return rc;
+	bind_text(st, 1, ev->broadcast);
+	bind_text(st, 2, ev->node);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_column_int(st, 0) ? 0 : 1;
+	else
+		rc = db_fail(db, "cannot check whom a broadcast was sent to");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit,
 			  const char *zones)
 {

@@ -167,6 +167,16 @@ int ctl_db_event_store(struct ctl_db *db, const struct ctl_event *ev,
 		       int64_t received, int *target_updated);
 
 /*
+ * Was the play or emergency an event reports sent to its node? 0 when the
+ * event names a broadcast (or emergency, or test tone) this controller sent
+ * to other nodes only: a play the node should never have made (a message
+ * republished on its topic) - the caller stores it as "unaddressed", which
+ * no report, play count or log of plays counts. 1 otherwise (other types,
+ * plan occurrences, live sessions, ids it does not know); -EIO.
+ */
+int ctl_db_event_addressed(struct ctl_db *db, const struct ctl_event *ev);
+
+/*
  * node began boot `boot`: its plays started in earlier boots and never
  * ended become failed with reason (db.c says why). Returns how many, or
  * -EIO.

@@ -118,12 +118,15 @@ static void set_id(const struct clip_row *rows, size_t n, char out[SET_LEN + 1])
 static int seal_publish(struct ctl *c, const char *topic, json_t *body, uint16_t flags,
 			int64_t now, int64_t expires, char *err, size_t errlen)
 {
-	char *text = json_dumps(body, JSON_COMPACT);
+	char *text = NULL;
 	uint8_t *env = NULL;
 	size_t envlen = 0;
 	uint64_t seq;
 	int rc;
 
+	/* the body names its topic: a node refuses it anywhere else */
+	if (ctl_body_set_to(body, c->mqtt.root, topic) == 0)
+		text = json_dumps(body, JSON_COMPACT);
 	if (!text) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;

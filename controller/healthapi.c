@@ -555,7 +555,8 @@ static void get_metrics(struct ctl *c, struct ctl_health_reply *out)
 	if (prep(c, &st, "SELECT k.kind, (SELECT count(*) FROM alarms a WHERE a.kind = k.kind "
 			 "AND a.cleared IS NULL) FROM (SELECT 'offline' AS kind UNION ALL SELECT "
 			 "'clock' UNION ALL SELECT 'disk' UNION ALL SELECT 'alsa' UNION ALL "
-			 "SELECT 'plan' UNION ALL SELECT 'miss') k") == 0) {
+			 "SELECT 'plan' UNION ALL SELECT 'miss' UNION ALL SELECT 'misaddressed') "
+			 "k") == 0) {
 		while (sqlite3_step(st) == SQLITE_ROW)
 			fprintf(m.f, "loaxa_alarms_active{kind=\"%s\"} %d\n",
 				sqlite3_column_text(st, 0), sqlite3_column_int(st, 1));

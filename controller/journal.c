@@ -26,6 +26,10 @@ int ctl_send_node_cmd(struct ctl *c, const char *node, json_t *body, int64_t ttl
 	int64_t now = now_ms();
 	int rc;
 
+	snprintf(topic, sizeof(topic), "%s/node/%s/cmd", c->mqtt.root, node);
+	rc = ctl_body_set_to(body, c->mqtt.root, topic);
+	if (rc < 0)
+		return rc;
 	text = json_dumps(body, JSON_COMPACT);
 	if (!text)
 		return -ENOMEM;
@@ -36,7 +40,6 @@ int ctl_send_node_cmd(struct ctl *c, const char *node, json_t *body, int64_t ttl
 			   &env, &envlen);
 	if (rc < 0)
 		goto out;
-	snprintf(topic, sizeof(topic), "%s/node/%s/cmd", c->mqtt.root, node);
 	rc = ctl_mqtt_publish(c, CTL_CONN_CTL, topic, env, envlen, 1, 0);
 out:
 	free(text);

@@ -490,6 +490,23 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 		ack_refused(c, node, payload, len);
 		return rc;
 	}
+	rc = ctl_db_event_addressed(&c->db, &ev);
+	if (rc < 0)
+		goto out; /* not acknowledged: the node sends it again */
+	if (rc == 0) {
+		/*
+		 * A play of something sent to other nodes only: the node took a
+		 * message addressed elsewhere (a broker republishing it; nodes of
+		 * this version refuse that) or its account lies. Kept as a record,
+		 * but never a play: no report, play count or play log counts it.
+		 */
+		log_warnx("node %s reports %s of broadcast %s, which was not sent to it: "
+			  "stored as \"unaddressed\", not counted as a play", node, ev.type,
+			  ev.broadcast);
+		snprintf(ev.reason, sizeof(ev.reason), "%s of broadcast %s, not sent to %s",
+			 ev.type, ev.broadcast, node);
+		snprintf(ev.type, sizeof(ev.type), "unaddressed");
+	}
 	rc = ctl_db_event_store(&c->db, &ev, now_ms(), &updated);
 	if (rc < 0)
 		goto out; /* not acknowledged: the node sends it again */

@@ -269,6 +269,61 @@ out:
 	return rc;
 }
 
+int cmd_target_ok(struct node *n, const char *topic, const char *to, const char *what,
+		  int quiet)
+{
+	size_t rl = strlen(n->root);
+	char safe[80];
+
+	if (strncmp(topic, n->root, rl) == 0 && topic[rl] == '/' && to[0] &&
+	    strcmp(topic + rl + 1, to) == 0)
+		return 1;
+	if (!quiet && !to[0])
+		log_warnx("refused %s on %s: it names no destination (field \"to\"); a "
+			  "signed message must name the topic it is for", what, topic);
+	else if (!quiet)
+		log_warnx("refused %s on %s: it is addressed to %s/%s, not to this topic "
+			  "(a copy republished on another topic)", what, topic, n->root,
+			  printable(safe, sizeof(safe), to));
+	n->rejected_target++;
+	status_changed(n);
+	return 0;
+}
+
+/*
+ * The destination of a command body: 1 with "to" filled ("" when absent),
+ * 0 when the body is no JSON object (its handler refuses it as bad_body).
+ */
+static int cmd_body_target(const struct envelope *env, char *to, size_t tolen, char *what,
+			   size_t whatlen)
+{
+	json_t *o = json_loadb((const char *)env->body, env->body_len, JSON_REJECT_DUPLICATES,
+			       NULL);
+	json_t *t;
+	char safe[48];
+	int rc = 0;
+
+	to[0] = '\0';
+	if (!json_is_object(o))
+		goto out;
+	rc = 1;
+	snprintf(what, whatlen, "command");
+	if (json_is_string(json_object_get(o, "cmd")))
+		snprintf(what, whatlen, "%s command",
+			 printable(safe, sizeof(safe), json_string_value(json_object_get(o, "cmd"))));
+	t = json_object_get(o, "to");
+	if (json_is_string(t)) {
+		if (json_string_length(t) >= tolen ||
+		    strlen(json_string_value(t)) != json_string_length(t))
+			snprintf(to, tolen, "(an over-long destination)");
+		else
+			memcpy(to, json_string_value(t), json_string_length(t) + 1);
+	}
+out:
+	json_decref(o);
+	return rc;
+}
+
 static void reject_body(struct node *n, const char *topic, const char *why)
 {
 	log_warnx("rejected message on %s: %s", topic, why);
@@ -386,6 +441,8 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 	int64_t now = clock_now_ms(&n->clock);
 	/* a pong's arrival, before the signature check takes its 0.1 ms */
 	int64_t t4_mono = mono_us(), t4 = now * 1000;
+	uint64_t wrong_before;
+	int fresh;
 
 	if (kind == TOPIC_UNKNOWN) {
 		log_warnx("ignoring a message on unexpected topic %s",
@@ -407,6 +464,7 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 		now = issued;
 	}
 	r = envelope_open(&n->ver, payload, len, now, &env);
+	fresh = r == ENV_OK; /* its sequence was taken just now (not a redelivered plan) */
 	if (kind == TOPIC_PLAN && r == ENV_ERR_DUPLICATE &&
 	    (!n->plan.have || n->plan.cur.seq != env.seq)) {
 		/* the sequence in force but not the plan (it could not be stored): take it */
@@ -466,6 +524,16 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 		status_changed(n);
 		return;
 	}
+	wrong_before = n->rejected_target;
+	if (kind == TOPIC_CMD) {
+		char to[96], what[64];
+
+		if (cmd_body_target(&env, to, sizeof(to), what, sizeof(what)) &&
+		    !cmd_target_ok(n, topic, to, what, 0)) {
+			(void)verifier_undo(&n->ver, &env);
+			return;
+		}
+	}
 	switch (kind) {
 	case TOPIC_CMD:
 		if (!maint_on_cmd(n, topic, &env))
@@ -489,4 +557,11 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 	case TOPIC_UNKNOWN:
 		break;
 	}
+	/*
+	 * Addressed elsewhere (a live batch, a plan for another node): it will
+	 * be refused wherever it comes again like this, so it must not use up
+	 * the sequence of a message still on its way here (envelope.h).
+	 */
+	if (fresh && n->rejected_target != wrong_before)
+		(void)verifier_undo(&n->ver, &env);
 }

@@ -14,6 +14,14 @@
  * content topic), and a command's JSON is validated field by field before
  * it reaches the play queue. Refusals at this stage are logged and counted
  * the same way ("bad_body", "wrong_topic").
+ *
+ * Every signed cmd and live body names the topic it is for ("to":
+ * "zone/thon-1/cmd"; the live body's destination). The node acts on it only
+ * when that is the topic it came on; the node subscribes only to its own
+ * node topics and to the zones of its node.cfg (the bundle `loaxa node add`
+ * made), so a message addressed elsewhere - a broker republishing thon-1's
+ * emergency on zone/thon-2/cmd or on zone/all/cmd, one node's "volume 0" on
+ * another's topic - is refused and counted as "wrong_target".
  */
 #ifndef LOAXA_NODE_CMD_H
 #define LOAXA_NODE_CMD_H
@@ -43,6 +51,16 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
  */
 int cmd_parse(const void *body, size_t len, int64_t now, uint64_t max_bytes,
 	      struct node_cmd *cmd, char *why, size_t whylen);
+
+/*
+ * Is a body addressed to "to" (below the site root, "" when it named none)
+ * for the topic it came on? Returns 1; or logs the refusal naming both,
+ * counts it as wrong_target and returns 0. what names the message for the
+ * log ("emergency_start", "live audio"); quiet: count without logging (the
+ * further batches of one live session, a few a second).
+ */
+int cmd_target_ok(struct node *n, const char *topic, const char *to, const char *what,
+		  int quiet);
 
 /* Broadcast ids: 1-63 of A-Z a-z 0-9 - _ . : */
 int broadcast_id_valid(const char *s);

@@ -17,6 +17,7 @@
 #include "emergency.h"
 #include "envelope.h"
 #include "clock.h"
+#include "cmd.h"
 #include "events.h"
 #include "livebody.h"
 #include "log.h"
@@ -218,6 +219,18 @@ void live_on_batch(struct node *n, const char *topic, const struct envelope *env
 		n->rejected_body++;
 		status_changed(n);
 		return;
+	}
+	if (strcmp(topic + strlen(n->root) + 1, b.to) != 0) {
+		/* one line per refused session and topic, not per batch */
+		static uint32_t last_session;
+		static char last_topic[160];
+		int quiet = last_topic[0] && last_session == b.session &&
+			    strcmp(last_topic, topic) == 0;
+
+		last_session = b.session;
+		snprintf(last_topic, sizeof(last_topic), "%s", topic);
+		if (!cmd_target_ok(n, topic, b.to, "live audio", quiet))
+			return;
 	}
 	if (b.level == LEVEL_BODY_EMERGENCY && !emergency_wants_live(n)) {
 		/* a signed stream, but no live emergency was started: play nothing */

@@ -60,6 +60,7 @@ struct node {
 	/* rejections of signed messages whose body or topic was wrong */
 	uint64_t rejected_body;
 	uint64_t rejected_topic;
+	uint64_t rejected_target; /* addressed to another topic (cmd_target_ok) */
 };
 
 #endif

@@ -245,6 +245,7 @@ int plan_parse(const uint8_t *body, size_t len, const char *node, struct plan *o
 	if (strcmp(who, node) != 0) {
 		fail(why, whylen, "node: the plan is for node \"%.40s\", this is \"%s\"", who,
 		     node);
+		rc = -EXDEV; /* addressed elsewhere: counted as wrong_target */
 		goto out;
 	}
 	if (get_int(o, "", "generated", 1, 0, PLAN_TIME_MAX, 0, &out->generated, why, whylen) < 0)
@@ -649,9 +650,13 @@ void plan_on_envelope(struct node *n, const char *topic, const uint8_t *raw, siz
 		log_debug("plan %" PRIu64 " on %s is the one in force", env->seq, topic);
 		return;
 	}
-	if (plan_parse(env->body, env->body_len, n->cfg.node, &plan, why, sizeof(why)) < 0) {
+	rc = plan_parse(env->body, env->body_len, n->cfg.node, &plan, why, sizeof(why));
+	if (rc < 0) {
 		n->plan.refused++;
-		n->rejected_body++;
+		if (rc == -EXDEV)
+			n->rejected_target++;
+		else
+			n->rejected_body++;
 		if (n->plan.have)
 			log_warnx("rejected message on %s: plan %" PRIu64 " refused: %s (plan %"
 				  PRIu64 " stays in force)", topic, env->seq, why,

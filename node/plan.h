@@ -135,7 +135,8 @@ void plan_status(struct node *n, struct json_t *status);
 
 /*
  * Parse and check a plan body (pure; unit tests). node: this node's id.
- * Returns 0, or -EINVAL with why naming the field ("items[2].at: ...").
+ * Returns 0, or -EINVAL with why naming the field ("items[2].at: ..."), or
+ * -EXDEV when the plan is for another node (its "node" field).
  * On success out->items is malloc'd (plan_clear frees it).
  */
 int plan_parse(const uint8_t *body, size_t len, const char *node, struct plan *out, char *why,

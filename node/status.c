@@ -100,6 +100,9 @@ static json_t *rejected_json(const struct node *n)
 	if (n->rejected_topic)
 		json_object_set_new(o, "wrong_topic",
 				    json_integer((json_int_t)n->rejected_topic));
+	if (n->rejected_target)
+		json_object_set_new(o, "wrong_target",
+				    json_integer((json_int_t)n->rejected_target));
 	node_keys_rejected_json(n, o);
 	return o;
 }

@@ -111,7 +111,7 @@ for ((i = 0; i < RUNS; i++)); do
 		grep -q "connected to the MQTT broker.*control" "$W/node.log" && break
 		sleep 0.05
 	done
-	printf '{"cmd":"play","broadcast":"b-bench-%d","content":"%s","bytes":%s,"at":0,"level":"normal","volume":100}' \
+	printf '{"cmd":"play","to":"node/n1/cmd","broadcast":"b-bench-%d","content":"%s","bytes":%s,"at":0,"level":"normal","volume":100}' \
 		"$i" "$ID" "$SIZE" >"$W/play.json"
 	"$SEALCMD" --key "$W/keys/controller.key" --site xa-bench --type cmd <"$W/play.json" >"$W/play.env"
 	before=$(cpu_ticks "$NPID")

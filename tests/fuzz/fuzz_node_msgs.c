@@ -5,6 +5,7 @@
  *   1: node_keys_doc_check()   the trust document (keys, retire, revoked)
  *   2: fetch_parse_chunk()     a content chunk's binary header
  *   3: plan_parse()            a plan (every field, items sorted, ids unique)
+ *   4: live_body_parse()       a live batch (destination, frames)
  * A signed body is still untrusted input for parsing: a bug here must not
  * be reachable by whoever holds a key. Invariants checked with abort().
  */
@@ -18,6 +19,7 @@
 #include "cmd.h"
 #include "fetch.h"
 #include "keys.h"
+#include "livebody.h"
 #include "log.h"
 #include "plan.h"
 
@@ -30,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct node_cmd cmd;
 	struct chunk_hdr h;
 	struct plan plan;
+	struct live_batch lb;
 	size_t i;
 	int rc;
 
@@ -39,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		memset(&cmd, 0, sizeof(cmd));
 		rc = cmd_parse(data + 1, size - 1, 1795000000000LL, 1ULL << 30, &cmd, why,
@@ -76,6 +79,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort(); /* checked and sorted as documented */
 		}
 		plan_clear(&plan);
+		break;
+	case 4:
+		why[0] = '\0';
+		rc = live_body_parse(data + 1, size - 1, &lb, why, sizeof(why));
+		if (rc < 0 && !why[0])
+			abort();
+		if (rc == 0 && (!lb.to[0] || strlen(lb.to) > LIVE_TO_MAX))
+			abort(); /* an accepted batch names where it goes */
+		for (i = 0; rc == 0 && i < lb.nframes; i++)
+			if (lb.frame[i] < data + 1 || lb.frame[i] + lb.len[i] > data + size)
+				abort(); /* every frame lies inside the message */
 		break;
 	}
 	return 0;

@@ -152,7 +152,7 @@ sleep 1
 
 # ---------------------------------------------------------------- hostile commands
 CLIP=$("$LOAXA" emergency clips --json | jq -r '.clips[] | select(.name == "flood") | .content')
-body() { printf '{"cmd":"emergency_start","id":"%s","drill":%s,"content":"%s","max_s":60}' "$1" "$2" "$CLIP"; }
+body() { printf '{"cmd":"emergency_start","to":"zone/thon-1/cmd","id":"%s","drill":%s,"content":"%s","max_s":60}' "$1" "$2" "$CLIP"; }
 started_before=$(log_count "$T/n1/node.log" 'received:')
 rej_before=$(log_count "$T/n1/node.log" 'rejected')
 mkdir -p "$T/other"

@@ -40,9 +40,9 @@ if [ -z "$CID" ]; then
 fi
 BYTES=$(stat -c %s "$(content_path "$CID")")
 
-play_body() { # play_body BROADCAST
-	printf '{"cmd":"play","broadcast":"%s","content":"%s","bytes":%s,"duration_ms":0,"at":0,"level":"normal","volume":100,"title":"hostile"}' \
-		"$1" "$CID" "$BYTES"
+play_body() { # play_body BROADCAST [TO] : TO, the topic it names, default node/n1/cmd
+	printf '{"cmd":"play","to":"%s","broadcast":"%s","content":"%s","bytes":%s,"duration_ms":0,"at":0,"level":"normal","volume":100,"title":"hostile"}' \
+		"${2:-node/n1/cmd}" "$1" "$CID" "$BYTES"
 }
 
 # Sequences follow the clock (max(now in us, last + 1)), as the controller's
@@ -112,7 +112,6 @@ printf 'XXXX' | dd of="$T/garbage" bs=1 conv=notrunc status=none # never "LOAX" 
 head -c $((10 * 1024 * 1024)) /dev/urandom >"$T/10mb"
 play_body b-hostile-x >"$T/play.json"
 printf '{"cmd": "play", "broadcast": ' >"$T/notjson"
-printf '{"cmd":"selfdestruct","broadcast":"b-hostile-y"}' >"$T/unknowncmd"
 
 capture_mark n1
 plays_before=$("$LOAXA" plays --json 2>/dev/null | jq '.plays | length')
@@ -175,6 +174,9 @@ hostile_topic() {
 	cmd)
 		seal cmd "$T/notjson" "$e.notjson"
 		expect_reject "$topic" "a signed body that is not JSON" "$e.notjson" "$R_NOT_JSON"
+		# addressed to this topic: refused for what it says, not where it goes
+		printf '{"cmd":"selfdestruct","to":"%s","broadcast":"b-hostile-y"}' "$topic" \
+			>"$T/unknowncmd"
 		seal cmd "$T/unknowncmd" "$e.unknown"
 		expect_reject "$topic" "a signed unknown command" "$e.unknown" "$R_UNKNOWN_CMD"
 		seal plan "$T/play.json" "$e.wrongtype"

@@ -5,7 +5,7 @@
 #   - `loaxa live --file` to thon-1 at the default latency (1 s): the first
 #     sound reaches both speakers capture time + 1 s (within 40 ms), n1 and
 #     n2 play every onset in step (median skew < 1 ms, none over 5 ms), 0 late and
-#     0 lost frames; n3 (other zone) stays silent; wire/payload <= 1.35;
+#     0 lost frames; n3 (other zone) stays silent; wire/payload <= 1.40;
 #   - at 150 ms latency: 0 late, 0 lost;
 #   - with 5% of live messages dropped on n2's link: the audio goes on
 #     (concealed: lost > 0, fec/plc counted, the sound lasts as long as n1's);
@@ -63,8 +63,10 @@ T0=$(now_ms)
 run_live default --zone thon-1
 check "the live session has an id ($SESSION)" [ "${SESSION#l-}" != "$SESSION" ]
 ratio=$(jq -r .wire_ratio "$T/default.json")
-check "wire bytes / Opus payload bytes at 24 kbps, 1 s latency: $ratio <= 1.35" \
-	awk -v r="$ratio" 'BEGIN { exit !(r > 0 && r <= 1.35) }'
+# 1.40: each batch also names its destination since issue 14 (17 bytes for
+# zone/thon-1/live, ~2.5% of a batch of speech; docs/protocol.md "Destination")
+check "wire bytes / Opus payload bytes at 24 kbps, 1 s latency: $ratio <= 1.40" \
+	awk -v r="$ratio" 'BEGIN { exit !(r > 0 && r <= 1.40) }'
 wait_for 10 bash -c "[ -n \"\$('$LOAXA' plays --json | jq -r --arg s $SESSION '.plays[] | select(.type == \"live_ended\" and .broadcast == \$s and .node == \"n2\")')\" ]"
 for n in n1 n2; do
 	r=$(ended_reason "$SESSION" "$n")

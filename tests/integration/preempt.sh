@@ -32,7 +32,7 @@ R=$(import "$T/r.wav" relay) P=$(import "$T/p.wav" priority)
 # test's sequences therefore run 2 s ahead of the clock (the node only asks
 # that they increase); an ack refused meanwhile is simply sent again.
 play() {
-	printf '{"cmd":"play","broadcast":"%s","content":"%s","level":"%s","volume":100}' "$1" "$2" "$3" |
+	printf '{"cmd":"play","to":"node/n1/cmd","broadcast":"%s","content":"%s","level":"%s","volume":100}' "$1" "$2" "$3" |
 		"$SEALCMD" --key "$T/keys/controller.key" --site "$SITE" --type cmd \
 			--seq "$(( $(date +%s%6N) + 2000000 ))" \
 			--expires-in "${4:-600000}" >"$T/$1.env" &&

@@ -59,7 +59,7 @@ check "n1 applied the controller's first trust document (trusts key $OLD_ID)" \
 	wait_for 10 trust_has n1 "$OLD_ID"
 
 # --- hostile messages of every type
-printf '{"cmd":"stop"}' >"$T/cmd.json"
+printf '{"cmd":"stop","to":"node/n1/cmd"}' >"$T/cmd.json"
 printf '{"node":"n1","generated":%s,"horizon":%s,"items":[]}' "$(now_ms)" \
 	"$(( $(now_ms) + 3600000 ))" >"$T/plan.json"
 printf '{"keys":[{"key":"%s","not_after":%s}]}' "$(cat "$T/evil/controller.pub")" \

@@ -306,6 +306,21 @@ static void test_events(void)
 	make_event(&ev, "n3-1-1", "n3", "play_finished", b.id);
 	CHECK(ctl_db_event_store(&c.db, &ev, now_ms(), &upd) == 1 && upd == 0,
 	      "an event of a node that was not a target is logged, no target invented");
+	CHECK(ctl_db_event_addressed(&c.db, &ev) == 0,
+	      "n3's play of a broadcast sent to n1 and n2 only is unaddressed");
+	make_event(&ev, "n1-1-9", "n1", "play_finished", b.id);
+	CHECK(ctl_db_event_addressed(&c.db, &ev) == 1, "n1's play of it is addressed");
+	make_event(&ev, "n3-1-9", "n3", "emergency_started", b.id);
+	CHECK(ctl_db_event_addressed(&c.db, &ev) == 0, "so is not n3's emergency event of it");
+	make_event(&ev, "n3-1-9", "n3", "content_ready", b.id);
+	CHECK(ctl_db_event_addressed(&c.db, &ev) == 1, "other types are not checked");
+	make_event(&ev, "n3-1-9", "n3", "play_finished", "l-0000abcd");
+	CHECK(ctl_db_event_addressed(&c.db, &ev) == 1,
+	      "an id the controller never stored (a live session) is not judged");
+	make_event(&ev, "n3-1-9", "n3", "play_finished", b.id);
+	snprintf(ev.occurrence, sizeof(ev.occurrence), "o-x-20261201-0530-1");
+	CHECK(ctl_db_event_addressed(&c.db, &ev) == 1,
+	      "a plan occurrence is the node's own (its plan is signed for it)");
 
 	plays = ctl_db_plays_json(&c.db, b.id, 0, NULL);
 	CHECK(plays && json_array_size(plays) == 5, "play log of the broadcast: 5 events "

@@ -577,6 +577,34 @@ static void test_seq_independence(const struct signer *a, const struct signer *b
 	}
 }
 
+/* A message refused behind the envelope (addressed elsewhere) gives its sequence back. */
+static void test_undo(const struct signer *a)
+{
+	struct verifier v, w;
+	struct envelope env, env2;
+	char state[512];
+	size_t len, len2;
+	uint8_t *m = seal(a, ENV_CMD, 200, "{}", &len), *m2 = seal(a, ENV_CMD, 150, "{}", &len2);
+
+	path_in(state, sizeof(state), "seq-undo");
+	unlink(state);
+	init_verifier(&v, state, a);
+	CHECK(open_one(&v, a, ENV_CMD, 100) == ENV_OK, "cmd 100 accepted");
+	CHECK(envelope_open(&v, m, len, NOW, &env) == ENV_OK && env.prev_seq == 100,
+	      "cmd 200 accepted, prev_seq 100");
+	CHECK(verifier_undo(&v, &env) == 0, "cmd 200 undone");
+	init_verifier(&w, state, a);
+	CHECK(open_one(&w, a, ENV_CMD, 100) == ENV_ERR_DUPLICATE,
+	      "on disk: 100 again, not 200 (the undo is persisted like an acceptance)");
+	CHECK(envelope_open(&v, m2, len2, NOW, &env2) == ENV_OK,
+	      "cmd 150, still on its way, is accepted after the undo");
+	CHECK(verifier_undo(&v, &env) == -ESTALE,
+	      "undoing 200 once 150 is the newest changes nothing (-ESTALE)");
+	CHECK(open_one(&v, a, ENV_CMD, 150) == ENV_ERR_DUPLICATE, "150 stays the newest");
+	free(m);
+	free(m2);
+}
+
 static int file_contains(const char *path, const char *needle)
 {
 	uint8_t *text = NULL;
@@ -886,6 +914,7 @@ int main(void)
 	test_bit_flips(&a);
 	test_truncation(&a);
 	test_seq_independence(&a, &b);
+	test_undo(&a);
 	test_persistence(&a, &b);
 	test_corrupt_state(&a);
 	test_fail_closed(&a, &b);

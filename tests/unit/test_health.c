@@ -120,6 +120,12 @@ static void test_decide(void)
 	n = decide(1, 10000000, "{\"plan\":{\"seq\":4}}", 5, 10000000 - 121000, w);
 	CHECK(n == 1 && strcmp(w[0].kind, "plan") == 0, "plan 5 published 121 s ago, node has "
 	      "4: plan alarm");
+	n = decide(1, 10000000, "{\"rejected\":{\"wrong_target\":3,\"replay\":1}}", 0, 0, w);
+	CHECK(n == 1 && strcmp(w[0].kind, "misaddressed") == 0 && strstr(w[0].detail, "3 signed"),
+	      "3 messages addressed elsewhere refused: misaddressed alarm (%s)",
+	      n ? w[0].detail : "");
+	CHECK(decide(1, 10000000, "{\"rejected\":{\"replay\":1}}", 0, 0, w) == 0,
+	      "other refusals: no misaddressed alarm");
 	CHECK(decide(1, 10000000, "{\"plan\":{\"seq\":5}}", 5, 10000000 - 121000, w) == 0,
 	      "plan acknowledged: no alarm");
 	CHECK(decide(1, 10000000, "{\"plan\":{\"seq\":4}}", 5, 10000000 - 60000, w) == 0,

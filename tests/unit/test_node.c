@@ -13,6 +13,7 @@
 #include "capture.h"
 #include "cmd.h"
 #include "fetch.h"
+#include "livebody.h"
 #include "log.h"
 #include "nodecfg.h"
 #include "playout.h"
@@ -329,6 +330,48 @@ static void test_cfg(void)
 	      "a missing ';' after a list is named");
 }
 
+/* A live batch names its destination (docs/protocol.md "Destination"). */
+static void test_live_to(void)
+{
+	static const uint8_t frame[3] = { 0xf8, 0xff, 0xfe };
+	struct live_batch b, p;
+	uint8_t buf[256];
+	char why[200];
+	int len;
+
+	memset(&b, 0, sizeof(b));
+	b.level = 3;
+	b.nframes = 1;
+	b.session = 7;
+	b.t0_us = NOW * 1000;
+	b.frame_ms = 20;
+	b.latency_ms = 1000;
+	b.frame[0] = frame;
+	b.len[0] = sizeof(frame);
+	CHECK(live_body_write(&b, buf, sizeof(buf)) == -EINVAL,
+	      "a live body without a destination is not written");
+	snprintf(b.to, sizeof(b.to), "zone/thon-1/live");
+	len = live_body_write(&b, buf, sizeof(buf));
+	CHECK(len == LIVE_HEADER_LEN + 1 + 16 + 1 + 3 && buf[0] == LIVE_BODY_VERSION,
+	      "written: version %d, header, destination, one frame (%d bytes)",
+	      LIVE_BODY_VERSION, len);
+	CHECK(live_body_parse(buf, (size_t)len, &p, why, sizeof(why)) == 0 &&
+	      strcmp(p.to, "zone/thon-1/live") == 0 && p.nframes == 1 && p.len[0] == 3 &&
+	      memcmp(p.frame[0], frame, 3) == 0, "parsed back with its destination (%s)", p.to);
+	buf[0] = 1;
+	CHECK(live_body_parse(buf, (size_t)len, &p, why, sizeof(why)) == -EINVAL &&
+	      strstr(why, "version 1"), "version 1 (no destination) is refused: %s", why);
+	buf[0] = LIVE_BODY_VERSION;
+	buf[LIVE_HEADER_LEN + 5] = '+';
+	CHECK(live_body_parse(buf, (size_t)len, &p, why, sizeof(why)) == -EINVAL &&
+	      strstr(why, "destination"), "a destination byte no topic has is refused: %s", why);
+	buf[LIVE_HEADER_LEN + 5] = 't';
+	buf[LIVE_HEADER_LEN] = 200;
+	CHECK(live_body_parse(buf, (size_t)len, &p, why, sizeof(why)) == -EINVAL &&
+	      strstr(why, "destination length"), "a destination past the body is refused: %s",
+	      why);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/loaxa-test-node-XXXXXX");
@@ -341,6 +384,7 @@ int main(void)
 	test_shape();
 	test_chunks();
 	test_cfg();
+	test_live_to();
 	{
 		char cmd[300];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
