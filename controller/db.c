@@ -372,7 +372,12 @@ int ctl_db_open(struct ctl_db *db, const char *path)
 		goto fail;
 	}
 	sqlite3_busy_timeout(db->h, 5000);
-	rc = db_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+	/* auto_vacuum first: a new database frees the space of pruned rows a
+	 * little at a time (retention.c, PRAGMA incremental_vacuum per loop
+	 * turn), which can only be chosen before its first page is written; on
+	 * an older database it changes nothing. */
+	rc = db_exec(db, "PRAGMA auto_vacuum = INCREMENTAL; "
+		     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
 		     "PRAGMA foreign_keys = ON;", "cannot open the database");
 	if (rc < 0)
 		goto fail;

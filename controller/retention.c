@@ -52,7 +52,7 @@ int ctl_retention_prune(struct ctl *c, int64_t now, int batch)
 {
 	int64_t ev_before = now - (int64_t)c->cfg.retention.events_days * DAY_MS;
 	int64_t au_before = now - (int64_t)c->cfg.retention.audit_days * DAY_MS;
-	int a, b;
+	int a, b, p;
 
 	/* events_ts is an index: the subquery reads only the old rows */
 	a = prune_table(c, "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events "
@@ -64,7 +64,30 @@ int ctl_retention_prune(struct ctl *c, int64_t now, int batch)
 			"WHERE ts < ?1 ORDER BY id LIMIT ?2)", au_before, batch);
 	if (b < 0)
 		return b;
-	return a + b;
+	/* the results of planned plays go with the events they came from */
+	p = prune_table(c, "DELETE FROM sched_plays WHERE rowid IN (SELECT rowid FROM "
+			"sched_plays WHERE updated < ?1 LIMIT ?2)", ev_before, batch);
+	if (p < 0)
+		return p;
+	return a + b + p;
+}
+
+int ctl_retention_vacuum(struct ctl *c, int pages)
+{
+	char sql[64];
+	sqlite3_stmt *st = NULL;
+	int left = 0;
+
+	snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%d)", pages);
+	if (sqlite3_exec(c->db.h, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		log_warnx("%s: incremental vacuum: %s", c->db.path, sqlite3_errmsg(c->db.h));
+		return 0;
+	}
+	if (sqlite3_prepare_v2(c->db.h, "PRAGMA freelist_count", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		left = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return left;
 }
 
 void ctl_retention_tick(struct ctl *c)
@@ -84,9 +107,12 @@ void ctl_retention_tick(struct ctl *c)
 		pass_deleted += (uint64_t)n;
 		return; /* more next tick: the loop serves everything else in between */
 	}
+	/* then the freed pages, 256 (1 MiB) per loop turn */
+	if (pass_deleted && ctl_retention_vacuum(c, 256) > 0)
+		return;
 	if (pass_deleted)
-		log_info("retention: pruned %" PRIu64 " event and audit row(s) older than %d / "
-			 "%d days", pass_deleted, c->cfg.retention.events_days,
+		log_info("retention: pruned %" PRIu64 " event, audit and planned-play row(s) "
+			 "older than %d / %d days", pass_deleted, c->cfg.retention.events_days,
 			 c->cfg.retention.audit_days);
 	pass_running = 0;
 	pass_deleted = 0;

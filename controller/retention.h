@@ -29,6 +29,13 @@ struct ctl;
  */
 int ctl_retention_prune(struct ctl *c, int64_t now, int batch);
 
+/*
+ * Give back up to `pages` free pages to the file system (a database made
+ * with auto_vacuum = INCREMENTAL; db.c). Returns the pages still free, 0
+ * when done or when the database does not vacuum incrementally.
+ */
+int ctl_retention_vacuum(struct ctl *c, int pages);
+
 /* From the loop's tick: a batch while a pass runs; a pass a day. */
 void ctl_retention_tick(struct ctl *c);
 
