@@ -172,6 +172,7 @@ SOAK_OUTAGES ?= 1:idle 5:delivery 30:live 300:delivery 1:live 5:delivery 300:liv
 soak:
 	$(MAKE) -j$$(nproc) O=build/asan SAN=1 unit
 	KILLS=$${KILLS:-300} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/health_kill9.sh
+	KILLS=$${CONTROLLER_KILLS:-200} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/kill9_controller.sh
 	OUTAGES="$(SOAK_OUTAGES)" LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_outage.sh
 	NODES_N=$${NODES_N:-50} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_spread.sh
 
