@@ -1,0 +1,111 @@
+#!/bin/bash
+# Schedule files are parsed off the controller's loop (issue 14, point 8;
+# docs/schedules.md "Limits"). libconfig's time grows with the square of
+# the input, so a file under schedule.max_file_bytes can still take seconds;
+# the parse runs in a worker thread and the loop keeps answering:
+#   - a file that takes a couple of seconds to check (the size is doubled
+#     from 1 MiB until it does, so a faster machine still shows it) is
+#     checked, and applied, as usual;
+#   - while it is parsed, GET /v1/nodes and GET /v1/readiness are answered
+#     at once (on a controller that parses in its loop they wait for the
+#     whole parse);
+#   - the apply is stored;
+#   - SIGTERM during a parse: the controller waits for the parser and exits
+#     cleanly.
+source "$(dirname "$0")/../lib.sh"
+need "$LOAXA" "$CONTROLLER"
+
+LIMIT=$((32 << 20))
+# the longest a cheap request may wait while a file is parsed
+BOUND_MS=${BOUND_MS:-700}
+start_broker || exit 1
+keygen || exit 1
+write_controller_cfg "schedule = { max_file_bytes = $LIMIT; };"
+start_controller || exit 1
+SOCK=$LOAXA_SOCKET
+TOK=$(cat "$LOAXA_TOKEN_FILE")
+# api METHOD PATH [BODY] [OUT] : HTTP status; body in OUT (default $T/resp.json)
+api() {
+	local args=(-s -o "${4:-$T/resp.json}" -w '%{http_code}' --unix-socket "$SOCK"
+		    -X "$1" -H "Authorization: Bearer $TOK")
+	[ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data "$3")
+	curl "${args[@]}" "http://localhost$2"
+}
+
+# big FILE SIZE : a valid schedule file of one relay item, padded with a
+# comment to SIZE bytes (a long line is what libconfig is slowest at)
+big() {
+	{
+		printf 'items = ( { id = "tin-sang"; source = "url:http://127.0.0.1:9/tin";\n'
+		printf '  length_min = 5; zones = ["all"]; times = ["05:30"]; } );\n'
+		head -c $(( $2 - 120 )) /dev/zero | tr '\0' '#'
+		printf '\n'
+	} >"$1"
+}
+
+# jqf FILTER FILE : jq -e, quietly; the file's head as a diagnostic when false
+jqf() { jq -e "$1" "$2" >/dev/null 2>&1 || { diag "$(head -c 600 "$2" 2>/dev/null)"; false; }; }
+
+# timed METHOD PATH : "CODE MS" of one request
+timed() {
+	curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --unix-socket "$SOCK" -X "$1" \
+		-H "Authorization: Bearer $TOK" "http://localhost$2" |
+		awk '{ printf "%s %d\n", $1, $2 * 1000 }'
+}
+# answered CODE MS : HTTP 200 within the bound
+answered() { [ "$1" = 200 ] && [ "$2" -lt "$BOUND_MS" ]; }
+
+# the file: at least 1.5 s to check here
+size=$((1 << 20))
+while :; do
+	big "$T/big.cfg" "$size"
+	t0=$(now_ms)
+	api POST /v1/schedule/check "{\"files\":[\"$T/big.cfg\"]}" >/dev/null
+	parse_ms=$(( $(now_ms) - t0 ))
+	diag "a check of $size bytes took $parse_ms ms"
+	[ "$parse_ms" -ge 1500 ] || [ "$size" -ge $((LIMIT / 2)) ] && break
+	size=$((size * 2))
+done
+check "a check of a $size-byte file takes $parse_ms ms (at least 1.5 s: long enough to show a stall)" \
+	[ "$parse_ms" -ge 1500 ]
+check "... and passes" jqf '.ok == true and (.items | length == 1)' "$T/resp.json"
+
+# during a check, then during an apply: cheap requests meanwhile
+for what in check apply; do
+	t0=$(now_ms)
+	api POST "/v1/schedule/$what" "{\"files\":[\"$T/big.cfg\"]}" "$T/$what.json" \
+		>"$T/$what.code" &
+	cpid=$!
+	sleep 0.3 # the request is in and its parse under way
+	# both at once: "CODE MS" of each (curl's own timing)
+	timed GET /v1/nodes >"$T/nodes.t" &
+	npid=$!
+	timed GET /v1/readiness >"$T/ready.t" &
+	rpid=$!
+	wait "$npid" "$rpid" "$cpid"
+	read -r c_nodes ms_nodes <"$T/nodes.t"
+	read -r c_ready ms_ready <"$T/ready.t"
+	total=$(( $(now_ms) - t0 ))
+	diag "$what: GET /v1/nodes $ms_nodes ms, GET /v1/readiness $ms_ready ms, the $what itself $total ms"
+	check "during a $what of $total ms, GET /v1/nodes is answered in $ms_nodes ms (under $BOUND_MS ms)" \
+		answered "$c_nodes" "$ms_nodes"
+	check "... and GET /v1/readiness in $ms_ready ms (under $BOUND_MS ms)" \
+		answered "$c_ready" "$ms_ready"
+	check "... and the $what is answered after them: HTTP $(cat "$T/$what.code")" \
+		[ "$(cat "$T/$what.code")" = 200 ]
+	check "... ok" jqf '.ok == true' "$T/$what.json"
+done
+check "the apply is stored (the controller logs \"schedule applied: 1 item\")" \
+	grep -q 'schedule applied: 1 item,' "$T/controller/controller.log"
+
+# SIGTERM while a parse runs: the controller joins its parser and exits
+api POST /v1/schedule/check "{\"files\":[\"$T/big.cfg\"]}" "$T/late.json" >/dev/null &
+cpid=$!
+sleep 0.3
+t0=$(now_ms)
+stop_checked controller # fails if it takes more than 10 s
+diag "SIGTERM during a parse: the controller stopped in $(( $(now_ms) - t0 )) ms"
+wait "$cpid" 2>/dev/null
+
+stop_all_checked
+finish
