@@ -1494,9 +1494,37 @@ static int node_in_zone(const struct sched_node_info *n, const char *zone)
 	return 0;
 }
 
+/*
+ * Zone scope of the reads (docs/security.md "Zone scope"): who, when it
+ * does not have every zone; a node is listed when one of its zones is in
+ * scope, like GET /v1/nodes.
+ */
+static const struct ctl_principal *scoped(const struct ctl_sched_http *h)
+{
+	return h->who && !h->who->all_zones ? h->who : NULL;
+}
+
+static int node_listed(struct ctl *c, const struct ctl_principal *who, const char *node)
+{
+	return !who || ctl_auth_node_visible(&c->db, who, node);
+}
+
+static void scope_refused(const struct ctl_principal *who, const char *what,
+			  unsigned *status, json_t **reply)
+{
+	char scope[256], msg[512];
+
+	ctl_auth_scope_text(who, scope, sizeof(scope));
+	snprintf(msg, sizeof(msg), "%s may see only zones %s, not %s", who->user, scope, what);
+	*status = 403;
+	*reply = json_pack("{s:s}", "error", msg);
+}
+
 static void http_list(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
 		      json_t **reply)
 {
+	const struct ctl_principal *who = scoped(h);
+	char what[CTL_NAME_MAX + 64];
 	const char *date = h->arg(h->arg_ctx, "date"), *days_s = h->arg(h->arg_ctx, "days");
 	const char *fnode = h->arg(h->arg_ctx, "node"), *fzone = h->arg(h->arg_ctx, "zone");
 	struct sched_node_info *nodes = NULL;
@@ -1529,6 +1557,17 @@ static void http_list(struct ctl *c, const struct ctl_sched_http *h, unsigned *s
 		*reply = json_pack("{s:s}", "error", "node and zone must be names");
 		return;
 	}
+	/* another zone's node or zone: say so rather than list nothing */
+	if (who && fnode && !node_listed(c, who, fnode)) {
+		snprintf(what, sizeof(what), "node %s (it is in none of them)", fnode);
+		scope_refused(who, what, status, reply);
+		return;
+	}
+	if (who && fzone && !ctl_auth_zone_allowed(who, fzone)) {
+		snprintf(what, sizeof(what), "zone %s", fzone);
+		scope_refused(who, what, status, reply);
+		return;
+	}
 	from = sched_local_ms(d, 0);
 	to = sched_local_ms(sched_date_from_days(sched_days_from_date(d) + days), 0);
 	memset(&l, 0, sizeof(l));
@@ -1545,6 +1584,8 @@ static void http_list(struct ctl *c, const struct ctl_sched_http *h, unsigned *s
 		if (fnode && strcmp(fnode, nodes[i].id))
 			continue;
 		if (fzone && !node_in_zone(&nodes[i], fzone))
+			continue;
+		if (!node_listed(c, who, nodes[i].id))
 			continue;
 		l.node = &nodes[i];
 		for (j = 0; j < c->sched->items.n; j++)
@@ -1579,7 +1620,8 @@ static void http_list(struct ctl *c, const struct ctl_sched_http *h, unsigned *s
 				int keep = 1;
 
 				snprintf(key, sizeof(key), "%s|%s", occ, node);
-				if (json_object_get(seen, key) || (fnode && strcmp(fnode, node)))
+				if (json_object_get(seen, key) || (fnode && strcmp(fnode, node)) ||
+				    !node_listed(c, who, node))
 					continue;
 				if (fzone) {
 					keep = 0;
@@ -1698,8 +1740,10 @@ out:
 	return 0;
 }
 
-static void http_readiness(struct ctl *c, unsigned *status, json_t **reply)
+static void http_readiness(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
+			   json_t **reply)
 {
+	const struct ctl_principal *who = scoped(h);
 	struct sched_node_info *nodes = NULL;
 	struct ready_ctx r;
 	struct stored_plan p;
@@ -1722,6 +1766,8 @@ static void http_readiness(struct ctl *c, unsigned *status, json_t **reply)
 	for (i = 0; i < n; i++) {
 		const char *text;
 
+		if (!node_listed(c, who, nodes[i].id))
+			continue; /* another village's: neither listed nor counted */
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, nodes[i].id, -1, SQLITE_STATIC);
 		r.status = NULL;
@@ -2274,7 +2320,7 @@ int ctl_sched_http(struct ctl *c, const struct ctl_sched_http *h, unsigned *stat
 		return 0;
 	}
 	if (strcmp(h->url, "/v1/readiness") == 0 && get) {
-		http_readiness(c, status, reply);
+		http_readiness(c, h, status, reply);
 		return 0;
 	}
 	*status = 404;
