@@ -3,6 +3,10 @@
 #
 #   tests/fuzz/run.sh [NAME...]   only these harnesses (fuzz_envelope or envelope)
 #   tests/fuzz/run.sh --build     build only
+#   tests/fuzz/run.sh --smoke     what `make test` runs (tests/run.sh): build every
+#                                 harness (in parallel), run each over its seeds and
+#                                 FUZZ_SMOKE_RUNS inputs (default 10000, at most
+#                                 FUZZ_SMOKE_SECONDS, default 5), print TAP lines
 #   tests/fuzz/run.sh --seeds     regenerate the committed envelope seeds
 #                                 (tests/fuzz/corpus/fuzz_envelope/, gen_corpus.c)
 # Environment:
@@ -59,6 +63,7 @@ build_one() {
 		[ -f "$s" ] || { echo "$name: declared source $s does not exist" >&2; return 1; }
 		incs="$incs -I$(dirname "$s")"
 	done
+	rm -f "$OUT/$name" # a failed build must not leave an old harness to run
 	# shellcheck disable=SC2086,SC2046
 	$CC $CFLAGS $incs $(pkg-config --cflags $pkgs) "$src" common/*.c $srcs \
 		$(pkg-config --libs $pkgs) -lm -o "$OUT/$name" >"$OUT/logs/$name.build.log" 2>&1
@@ -80,9 +85,12 @@ if [ "${1:-}" = "--seeds" ]; then
 	echo "seeds written to tests/fuzz/corpus/fuzz_envelope/"
 	exit 0
 fi
-build_only=0
+build_only=0 smoke=0
 if [ "${1:-}" = "--build" ]; then
 	build_only=1
+	shift
+elif [ "${1:-}" = "--smoke" ]; then
+	smoke=1
 	shift
 fi
 
@@ -100,6 +108,66 @@ for src in tests/fuzz/fuzz_*.c; do
 	harnesses+=("$src")
 done
 [ ${#harnesses[@]} -gt 0 ] || { echo "no harness matches: $*" >&2; exit 1; }
+
+# --smoke: every harness over its committed seeds and a few thousand
+# mutations (a fixed -seed), so a crash or a leak on the seeds, or a harness
+# that no longer builds, fails `make test` instead of waiting for `make fuzz`.
+if [ $smoke -eq 1 ]; then
+	command -v "$CC" >/dev/null || { echo "not ok - fuzz: $CC is not installed (scripts/setup.sh)"; exit 1; }
+	declare -A bpid
+	running=0
+	for src in "${harnesses[@]}"; do
+		name=$(basename "$src" .c)
+		build_one "$src" 2>/dev/null &
+		bpid[$name]=$!
+		running=$((running + 1))
+		# as many compilers as cores: the two controller harnesses take most
+		if [ $running -ge "$(nproc)" ]; then
+			wait -n
+			running=$((running - 1))
+		fi
+	done
+	failed=0
+	for src in "${harnesses[@]}"; do
+		name=$(basename "$src" .c)
+		# the harness exists only when its build succeeded (build_one removes
+		# the old one first); wait's status is lost for a job wait -n reaped
+		wait "${bpid[$name]}" 2>/dev/null
+		if [ ! -x "$OUT/$name" ]; then
+			echo "not ok - $name: build failed (log $OUT/logs/$name.build.log)"
+			sed 's/^/#   /' "$OUT/logs/$name.build.log" | head -n 20
+			failed=$((failed + 1))
+			continue
+		fi
+		seeds=()
+		[ -d "tests/fuzz/corpus/$name" ] && seeds=("tests/fuzz/corpus/$name")
+		nseeds=$(find "tests/fuzz/corpus/$name" -type f 2>/dev/null | wc -l)
+		dict=()
+		[ -f "tests/fuzz/$name.dict" ] && dict=("-dict=tests/fuzz/$name.dict")
+		# new inputs go to a scratch directory, never into the seeds
+		scratch=$(mktemp -d "$OUT/corpus/$name-smoke.XXXXXX")
+		log=$OUT/logs/$name.smoke.log
+		start=$(date +%s)
+		# shellcheck disable=SC2046
+		"$OUT/$name" -runs="${FUZZ_SMOKE_RUNS:-10000}" \
+			-max_total_time="${FUZZ_SMOKE_SECONDS:-5}" -seed=1 -close_fd_mask=2 \
+			-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $(declared args "$src") \
+			-artifact_prefix="$OUT/artifacts/$name-" "${dict[@]}" \
+			"$scratch" "${seeds[@]}" >"$log" 2>&1
+		rc=$?
+		rm -rf "$scratch"
+		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+		if [ $rc -eq 0 ]; then
+			echo "ok - $name: ${execs:-?} inputs ($nseeds seeds, then mutations) in $(( $(date +%s) - start )) s, no crash, no leak"
+		else
+			failed=$((failed + 1))
+			echo "not ok - $name: exit $rc after ${execs:-?} inputs (log $log, artifacts $OUT/artifacts/)"
+			grep -E 'ERROR|SUMMARY|Test unit written|==[0-9]+==' "$log" | head -n 20 | sed 's/^/#   /'
+		fi
+	done
+	[ $failed -eq 0 ]
+	exit $?
+fi
 
 if [ -n "${FUZZ_SECONDS:-}" ] && [ -z "${FUZZ_RUNS:-}" ]; then
 	limit="-max_total_time=$FUZZ_SECONDS"
