@@ -63,6 +63,12 @@ build_one() {
 		[ -f "$s" ] || { echo "$name: declared source $s does not exist" >&2; return 1; }
 		incs="$incs -I$(dirname "$s")"
 	done
+	# up to date: no source of any harness (nor this script) is newer
+	if [ -x "$OUT/$name" ] && [ ! "$0" -nt "$OUT/$name" ] &&
+		[ -z "$(find common controller import node tests/fuzz -name '*.[ch]' \
+			-newer "$OUT/$name" -print -quit)" ]; then
+		return 0
+	fi
 	rm -f "$OUT/$name" # a failed build must not leave an old harness to run
 	# shellcheck disable=SC2086,SC2046
 	$CC $CFLAGS $incs $(pkg-config --cflags $pkgs) "$src" common/*.c $srcs \
