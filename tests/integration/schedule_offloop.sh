@@ -6,14 +6,14 @@
 #   - a file that takes a couple of seconds to check (the size is doubled
 #     from 1 MiB until it does, so a faster machine still shows it) is
 #     checked, and applied, as usual;
-#   - while it is parsed, GET /v1/nodes and GET /v1/readiness are answered
-#     at once (on a controller that parses in its loop they wait for the
-#     whole parse);
+#   - while it is parsed, GET /v1/nodes, GET /v1/readiness and an emergency
+#     (POST /v1/emergency) are answered at once (on a controller that parses
+#     in its loop they wait for the whole parse);
 #   - the apply is stored;
 #   - SIGTERM during a parse: the controller waits for the parser and exits
 #     cleanly.
 source "$(dirname "$0")/../lib.sh"
-need "$LOAXA" "$CONTROLLER"
+need "$LOAXA" "$CONTROLLER" "$NODE"
 
 LIMIT=$((32 << 20))
 # the longest a cheap request may wait while a file is parsed
@@ -22,6 +22,8 @@ start_broker || exit 1
 keygen || exit 1
 write_controller_cfg "schedule = { max_file_bytes = $LIMIT; };"
 start_controller || exit 1
+write_node_cfg n1 thon-1
+start_node n1 || exit 1
 SOCK=$LOAXA_SOCKET
 TOK=$(cat "$LOAXA_TOKEN_FILE")
 # api METHOD PATH [BODY] [OUT] : HTTP status; body in OUT (default $T/resp.json)
@@ -55,7 +57,7 @@ timed() {
 # answered CODE MS : HTTP 200 within the bound
 answered() { [ "$1" = 200 ] && [ "$2" -lt "$BOUND_MS" ]; }
 
-# the file: at least 1.5 s to check here
+# the file: at least 1.2 s to check here (grown by half until it is)
 size=$((1 << 20))
 while :; do
 	big "$T/big.cfg" "$size"
@@ -63,12 +65,24 @@ while :; do
 	api POST /v1/schedule/check "{\"files\":[\"$T/big.cfg\"]}" >/dev/null
 	parse_ms=$(( $(now_ms) - t0 ))
 	diag "a check of $size bytes took $parse_ms ms"
-	[ "$parse_ms" -ge 1500 ] || [ "$size" -ge $((LIMIT / 2)) ] && break
-	size=$((size * 2))
+	[ "$parse_ms" -ge 1200 ] || [ "$size" -ge $((LIMIT / 2)) ] && break
+	size=$((size * 3 / 2))
 done
-check "a check of a $size-byte file takes $parse_ms ms (at least 1.5 s: long enough to show a stall)" \
-	[ "$parse_ms" -ge 1500 ]
+check "a check of a $size-byte file takes $parse_ms ms (at least 1.2 s: long enough to show a stall)" \
+	[ "$parse_ms" -ge 1200 ]
 check "... and passes" jqf '.ok == true and (.items | length == 1)' "$T/resp.json"
+
+# an emergency to sound meanwhile (stored content: the request is the loop's only)
+sox -n -r 22050 -c 1 "$T/alarm.wav" synth 1 sine 800 gain -6
+EM_CONTENT=$("$LOAXA" import "$T/alarm.wav" 2>/dev/null)
+check "an alarm is imported for the emergency ($EM_CONTENT)" [ "${#EM_CONTENT}" = 64 ]
+# emergency : "CODE MS" of POST /v1/emergency (thon-1, 10 s at most)
+emergency() {
+	curl -s -o "$T/em.json" -w '%{http_code} %{time_total}\n' --unix-socket "$SOCK" -X POST \
+		-H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+		--data "{\"content\":\"$EM_CONTENT\",\"zone\":\"thon-1\",\"max_s\":10}" \
+		http://localhost/v1/emergency | awk '{ printf "%s %d\n", $1, $2 * 1000 }'
+}
 
 # during a check, then during an apply: cheap requests meanwhile
 for what in check apply; do
@@ -76,17 +90,25 @@ for what in check apply; do
 	api POST "/v1/schedule/$what" "{\"files\":[\"$T/big.cfg\"]}" "$T/$what.json" \
 		>"$T/$what.code" &
 	cpid=$!
-	sleep 0.3 # the request is in and its parse under way
+	sleep 0.15 # the request is in and its parse under way
 	# both at once: "CODE MS" of each (curl's own timing)
 	timed GET /v1/nodes >"$T/nodes.t" &
 	npid=$!
 	timed GET /v1/readiness >"$T/ready.t" &
 	rpid=$!
-	wait "$npid" "$rpid" "$cpid"
+	[ "$what" = check ] && emergency >"$T/em.t" &
+	epid=$!
+	wait "$npid" "$rpid" "$epid" "$cpid"
 	read -r c_nodes ms_nodes <"$T/nodes.t"
 	read -r c_ready ms_ready <"$T/ready.t"
 	total=$(( $(now_ms) - t0 ))
 	diag "$what: GET /v1/nodes $ms_nodes ms, GET /v1/readiness $ms_ready ms, the $what itself $total ms"
+	if [ "$what" = check ]; then
+		read -r c_em ms_em <"$T/em.t"
+		diag "emergency during the check: HTTP $c_em in $ms_em ms: $(head -c 300 "$T/em.json")"
+		check "during the check, an emergency (POST /v1/emergency) is answered in $ms_em ms (HTTP $c_em, under $BOUND_MS ms)" \
+			bash -c "[ '$c_em' = 201 ] && [ '$ms_em' -lt '$BOUND_MS' ]"
+	fi
 	check "during a $what of $total ms, GET /v1/nodes is answered in $ms_nodes ms (under $BOUND_MS ms)" \
 		answered "$c_nodes" "$ms_nodes"
 	check "... and GET /v1/readiness in $ms_ready ms (under $BOUND_MS ms)" \
@@ -99,9 +121,11 @@ check "the apply is stored (the controller logs \"schedule applied: 1 item\")" \
 	grep -q 'schedule applied: 1 item,' "$T/controller/controller.log"
 
 # SIGTERM while a parse runs: the controller joins its parser and exits
-api POST /v1/schedule/check "{\"files\":[\"$T/big.cfg\"]}" "$T/late.json" >/dev/null &
+# (a quarter of the parse time: stop_checked allows 10 s)
+big "$T/half.cfg" $((size / 2))
+api POST /v1/schedule/check "{\"files\":[\"$T/half.cfg\"]}" "$T/late.json" >/dev/null &
 cpid=$!
-sleep 0.3
+sleep 0.15
 t0=$(now_ms)
 stop_checked controller # fails if it takes more than 10 s
 diag "SIGTERM during a parse: the controller stopped in $(( $(now_ms) - t0 )) ms"
