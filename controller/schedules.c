@@ -37,7 +37,6 @@
  * parse never runs in the loop (issue 14, point 8).
  */
 #define SCHED_PARSERS 2
-#define SCHED_PARSERS_TEXT "2"
 
 enum job_kind { JOB_CHECK, JOB_APPLY, JOB_ANNOUNCE };
 
@@ -699,7 +698,6 @@ static void job_resolve(struct sched_job *job)
 	}
 }
 
-/* Start the job; finishes at once when nothing has to be imported. */
 static void job_list(struct sched_job *job)
 {
 	if (job->listed)
@@ -709,6 +707,7 @@ static void job_list(struct sched_job *job)
 	job->listed = 1;
 }
 
+/* Start the job; finishes at once when nothing has to be imported. */
 static int job_run(struct sched_job *job, unsigned *status, json_t **reply)
 {
 	job_list(job);
@@ -1929,9 +1928,9 @@ static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_ki
 	if (h->done && parsers_running(c) >= SCHED_PARSERS) {
 		json_decref(o);
 		*status = 503;
-		*reply = json_pack("{s:s}", "error", "the controller is already parsing "
-				   SCHED_PARSERS_TEXT " schedule requests: try again in a few "
-				   "seconds");
+		snprintf(err, sizeof(err), "the controller is already parsing %d schedule "
+			 "requests: try again in a few seconds", SCHED_PARSERS);
+		*reply = json_pack("{s:s}", "error", err);
 		return 0;
 	}
 	job = job_new(c, kind, h);
