@@ -28,7 +28,8 @@
 # to build/fuzz/corpus/<name>/, crashes to build/fuzz/artifacts/<name>-*,
 # logs to build/fuzz/logs/<name>.log. tests/fuzz/<name>.dict is used when
 # present; tests/fuzz/lsan.supp lists leaks of system libraries to ignore.
-# Exit status is non-zero if a harness fails to build or crashes.
+# Exit status is non-zero if a harness fails to build or crashes, or (in
+# runs mode) ends at the time bound before FUZZ_RUNS executions ("SHORT").
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -178,14 +179,16 @@ fi
 if [ -n "${FUZZ_SECONDS:-}" ] && [ -z "${FUZZ_RUNS:-}" ]; then
 	limit="-max_total_time=$FUZZ_SECONDS"
 	what="$FUZZ_SECONDS s"
+	runs_mode=0
 else
+	runs_mode=1
 	limit="-runs=${FUZZ_RUNS:-1000000} -max_total_time=${FUZZ_MAX_SECONDS:-900}"
 	what="${FUZZ_RUNS:-1000000} runs (at most ${FUZZ_MAX_SECONDS:-900} s)"
 fi
 mute="-close_fd_mask=2"
 [ "${FUZZ_VERBOSE:-0}" = 1 ] && mute=""
 
-failed=0
+failed=0 short=0
 for src in "${harnesses[@]}"; do
 	name=$(basename "$src" .c)
 	if ! build_one "$src"; then
@@ -209,7 +212,12 @@ for src in "${harnesses[@]}"; do
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
 	cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.*\(cov: [0-9]*\).*\(corp: [^ ]*\).*/\1 \2/p')
-	if [ $rc -eq 0 ]; then
+	if [ $rc -eq 0 ] && [ $runs_mode -eq 1 ] && [ "${execs:-0}" -lt "${FUZZ_RUNS:-1000000}" ]; then
+		# the time bound ended it: not the executions asked for
+		short=$((short + 1))
+		echo "$name: SHORT, ${execs:-?} of ${FUZZ_RUNS:-1000000} execs in ${secs:-?} s" \
+			"(the ${FUZZ_MAX_SECONDS:-900} s bound; raise FUZZ_MAX_SECONDS), $cov"
+	elif [ $rc -eq 0 ]; then
 		echo "$name: ok, ${execs:-?} execs in ${secs:-?} s, $cov"
 	else
 		failed=$((failed + 1))
@@ -218,4 +226,5 @@ for src in "${harnesses[@]}"; do
 	fi
 done
 [ $failed -eq 0 ] || { echo "$failed harness(es) failed"; exit 1; }
+[ $short -eq 0 ] || { echo "$short harness(es) stopped short of ${FUZZ_RUNS:-1000000} executions"; exit 1; }
 exit 0
