@@ -9,7 +9,7 @@
 #   - while it is parsed, GET /v1/nodes, GET /v1/readiness and an emergency
 #     (POST /v1/emergency) are answered at once (on a controller that parses
 #     in its loop they wait for the whole parse);
-#   - the apply is stored;
+#   - the apply is stored; a client that leaves mid-parse changes nothing;
 #   - SIGTERM during a parse: the controller waits for the parser and exits
 #     cleanly.
 source "$(dirname "$0")/../lib.sh"
@@ -119,6 +119,15 @@ for what in check apply; do
 done
 check "the apply is stored (the controller logs \"schedule applied: 1 item\")" \
 	grep -q 'schedule applied: 1 item,' "$T/controller/controller.log"
+
+# a client that gives up during the parse: its answer is dropped when the
+# parse ends (the request is an orphan by then), nothing else changes
+curl -s -o /dev/null --max-time 0.3 --unix-socket "$SOCK" -X POST \
+	-H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+	--data "{\"files\":[\"$T/big.cfg\"]}" http://localhost/v1/schedule/check
+sleep "$(( parse_ms / 1000 + 1 ))"
+check "a client that left during a parse: the controller answers on (GET /v1/nodes $(api GET /v1/nodes))" \
+	[ "$(api GET /v1/nodes)" = 200 ]
 
 # SIGTERM while a parse runs: the controller joins its parser and exits
 # (a quarter of the parse time: stop_checked allows 10 s)
