@@ -121,7 +121,7 @@ $(O)/libloaxa.a: $(COMMON_OBJ)
 $(O)/loaxa-node: $(NODE_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(NODE_PKGS)) -lm
 $(O)/loaxa-controller: $(CTRL_OBJ) $(O)/libloaxa.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(CTRL_PKGS)) -lm
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(call pl,$(CTRL_PKGS)) -lm
 $(O)/loaxa: $(CLI_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(CLI_PKGS)) -lm
 $(O)/loaxa-encode: $(ENCODE_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a

@@ -678,6 +678,14 @@ static void health_request(struct api_req *r)
 		const char *n = sched_arg(r, "node"), *z = sched_arg(r, "zone");
 		char what[CTL_NAME_MAX + 16];
 
+		/* station-wide figures: for accounts with every zone (security.md) */
+		if (strcmp(r->url, "/v1/report") == 0 || strcmp(r->url, "/metrics") == 0) {
+			snprintf(r->target, sizeof(r->target), "%s", r->url);
+			scope_refuse(r, "the whole station (the report and /metrics cover every "
+				     "zone: ask an account with every zone)");
+			return;
+		}
+
 		/* one node: visible or refused (404 stays for nodes nobody has) */
 		if (strncmp(r->url, "/v1/nodes/", 10) == 0 && !strchr(r->url + 10, '/') &&
 		    r->url[10] && node_readable(r, r->url + 10) < 0) {
@@ -703,6 +711,18 @@ static void health_request(struct api_req *r)
 	}
 	ctl_health_api(r->c, r->method, r->url, sched_arg, r, r->body, r->body_len, zones, &h);
 	free(zones);
+	/* a maintenance command is read like its node */
+	if (h.status == 200 && !r->who.all_zones && strncmp(r->url, "/v1/commands/", 13) == 0) {
+		const char *node = json_string_value(json_object_get(h.json, "node"));
+
+		snprintf(r->target, sizeof(r->target), "command %.60s", r->url + 13);
+		if (!node || node_readable(r, node) < 0) {
+			if (!node)
+				set_error(r, MHD_HTTP_FORBIDDEN, "the command names no node");
+			json_decref(h.json);
+			return;
+		}
+	}
 	if (h.status == 200 && strcmp(r->url, "/v1/alarms") == 0)
 		ctl_auth_filter_nodes(&r->c->db, &r->who, json_object_get(h.json, "alarms"),
 				      "node");

@@ -5,7 +5,9 @@
  *
  * Everything happens in one thread around one poll(): the two MQTT sockets,
  * the HTTP API's epoll fd, the pipes of running import workers, the eventfd
- * of the password check thread (the one other thread: auth.h), a timerfd
+ * of the password check thread (auth.h) and of schedule-file parser
+ * threads (libconfig's parse of a large file takes seconds; schedules.c),
+ * the only other threads, a timerfd
  * ticking once a second (keepalives, reconnects, nodes gone silent) and a
  * signalfd (SIGINT/SIGTERM: clean exit; SIGCHLD: an import worker ended;
  * SIGHUP: logged, not supported).
@@ -44,7 +46,7 @@
 #include "schedules.h"
 #include "util.h"
 
-#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS + 1)
+#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS + 1 + 1)
 
 static void usage(FILE *f)
 {
@@ -207,7 +209,8 @@ static void handle_tick(struct ctl *c, int tfd)
 static int run(struct ctl *c, int sfd, int tfd)
 {
 	struct pollfd pfds[MAX_POLLFDS];
-	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, auth_idx, nauth, timeout, rc;
+	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, auth_idx, nauth, sched_idx, nsched;
+	int timeout, rc;
 
 	for (;;) {
 		n = 0;
@@ -225,6 +228,9 @@ static int run(struct ctl *c, int sfd, int tfd)
 		auth_idx = n;
 		nauth = ctl_auth_pollfd(c, &pfds[n]);
 		n += nauth;
+		sched_idx = n;
+		nsched = ctl_sched_pollfd(c, &pfds[n]);
+		n += nsched;
 		timeout = ctl_delivery_more(c) ? 0 : ctl_api_timeout_ms(c);
 
 		rc = poll(pfds, (nfds_t)n, timeout);
@@ -243,6 +249,8 @@ static int run(struct ctl *c, int sfd, int tfd)
 		ctl_live_handle(c, &pfds[live_idx], nlive);
 		if (nauth)
 			ctl_auth_handle(c, &pfds[auth_idx]); /* checked passwords: logins resume */
+		if (nsched)
+			ctl_sched_handle(c, &pfds[sched_idx]);
 		/* every turn: cheap in epoll mode, and serves resumed uploads */
 		(void)api_idx;
 		ctl_api_run(c);

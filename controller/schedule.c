@@ -836,9 +836,9 @@ static void parse_item(struct pctx *p, config_setting_t *g, int index,
 static int read_limited(const char *path, const char *display, int64_t max, char **out,
 			size_t *len, struct sched_msgs *msgs)
 {
-	size_t cap = (size_t)max + 1, got = 0;
+	size_t limit = (size_t)max, cap, got = 0;
 	struct stat st;
-	char *buf = NULL;
+	char *buf = NULL, *nb;
 	int fd, rc = 0;
 
 	*out = NULL;
@@ -853,15 +853,28 @@ static int read_limited(const char *path, const char *display, int64_t max, char
 		rc = -EFBIG;
 		goto too_big;
 	}
+	/*
+	 * Its size now and a byte more (a file that grew is seen), not the
+	 * limit: a 1 KiB file does not cost a 64 MiB buffer. It grows up to
+	 * limit + 1 bytes, which is enough to know it is over.
+	 */
+	cap = (size_t)st.st_size + 1;
 	buf = malloc(cap + 1);
-	if (!buf) {
-		rc = -ENOMEM;
-		sched_error(msgs, "%s: out of memory reading the file", display);
-		goto out;
-	}
-	while (got < cap) {
-		ssize_t k = read(fd, buf + got, cap - got);
+	if (!buf)
+		goto no_mem;
+	for (;;) {
+		ssize_t k;
 
+		if (got == cap) {
+			if (cap > limit)
+				break;
+			cap = cap > (limit + 1) / 2 ? limit + 1 : cap * 2;
+			nb = realloc(buf, cap + 1);
+			if (!nb)
+				goto no_mem;
+			buf = nb;
+		}
+		k = read(fd, buf + got, cap - got);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0) {
@@ -873,7 +886,7 @@ static int read_limited(const char *path, const char *display, int64_t max, char
 			break;
 		got += (size_t)k;
 	}
-	if (got > (size_t)max) {
+	if (got > limit) {
 		rc = -EFBIG;
 		st.st_size = (off_t)got; /* it grew: "more than" is what we know */
 		goto too_big;
@@ -882,6 +895,10 @@ static int read_limited(const char *path, const char *display, int64_t max, char
 	*out = buf;
 	*len = got;
 	buf = NULL;
+	goto out;
+no_mem:
+	rc = -ENOMEM;
+	sched_error(msgs, "%s: out of memory reading the file", display);
 	goto out;
 too_big:
 	sched_error(msgs, "%s: the file is %lld bytes, over the limit of %lld bytes for a "

@@ -6,9 +6,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,12 +31,39 @@
 #define MS_PER_DAY (24LL * 3600 * 1000)
 #define SCHED_MAX_NODES 4096
 
+/*
+ * Schedule files parsed at once, each in a thread of its own; more are
+ * answered 503. libconfig takes seconds for a file near the limit, so a
+ * parse never runs in the loop (issue 14, point 8).
+ */
+#define SCHED_PARSERS 2
+
 enum job_kind { JOB_CHECK, JOB_APPLY, JOB_ANNOUNCE };
+
+struct parse_file {
+	char *path;
+	char *name;                   /* as the operator named it; may be NULL */
+};
 
 struct sched_job {
 	struct sched_job *next;
 	struct ctl *c;
 	enum job_kind kind;
+	int listed;                   /* in c->sched->jobs */
+	/*
+	 * The files to parse. While parsing is set, a worker thread owns set
+	 * and msgs (and nothing else of the job); it sets parsed and wakes
+	 * the loop through wake_fd when done, and the loop joins it.
+	 */
+	struct parse_file *files;
+	size_t nfiles;
+	int64_t max_bytes;
+	int wake_fd;
+	pthread_t thread;
+	int parsing;
+	atomic_int parsed;
+	struct ctl_principal who;     /* apply: whose scope the items must be in */
+	int has_who;
 	struct sched_set set;         /* the new items */
 	struct sched_msgs msgs;
 	json_t *waiting;              /* source key -> [ "i:c" | "i:h", ... ] */
@@ -201,12 +232,18 @@ static int is_cancelled(struct ctl *c, const char *occ)
 static void job_free(struct sched_job *job)
 {
 	struct sched_job **pp;
+	size_t i;
 
 	for (pp = &job->c->sched->jobs; *pp; pp = &(*pp)->next)
 		if (*pp == job) {
 			*pp = job->next;
 			break;
 		}
+	for (i = 0; i < job->nfiles; i++) {
+		free(job->files[i].path);
+		free(job->files[i].name);
+	}
+	free(job->files);
 	sched_set_free(&job->set);
 	sched_msgs_free(&job->msgs);
 	json_decref(job->waiting);
@@ -661,13 +698,19 @@ static void job_resolve(struct sched_job *job)
 	}
 }
 
+static void job_list(struct sched_job *job)
+{
+	if (job->listed)
+		return;
+	job->next = job->c->sched->jobs;
+	job->c->sched->jobs = job;
+	job->listed = 1;
+}
+
 /* Start the job; finishes at once when nothing has to be imported. */
 static int job_run(struct sched_job *job, unsigned *status, json_t **reply)
 {
-	struct ctl *c = job->c;
-
-	job->next = c->sched->jobs;
-	c->sched->jobs = job;
+	job_list(job);
 	job->setup = 1;
 	if (sched_nerrors(&job->msgs) == 0)
 		job_resolve(job);
@@ -1185,6 +1228,9 @@ int ctl_sched_start(struct ctl *c)
 		c->sched = calloc(1, sizeof(*c->sched));
 		if (!c->sched)
 			return -ENOMEM;
+		c->sched->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (c->sched->wake_fd < 0)
+			log_warn("schedule: eventfd (schedule files are parsed in the loop)");
 	}
 	setenv("TZ", c->cfg.sched.timezone, 1);
 	tzset();
@@ -1201,14 +1247,65 @@ int ctl_sched_start(struct ctl *c)
 
 void ctl_sched_stop(struct ctl *c)
 {
+	struct sched_job *job;
+
 	if (!c->sched)
 		return;
+	/* a parse ends by itself: the size limit bounds it to seconds */
+	for (job = c->sched->jobs; job; job = job->next)
+		if (job->parsing) {
+			pthread_join(job->thread, NULL);
+			job->parsing = 0;
+		}
 	while (c->sched->jobs)
 		job_free(c->sched->jobs);
+	if (c->sched->wake_fd >= 0)
+		close(c->sched->wake_fd);
 	sched_set_free(&c->sched->items);
 	json_decref(c->sched->cancelled);
 	free(c->sched);
 	c->sched = NULL;
+}
+
+static int job_parsed(struct sched_job *job, unsigned *status, json_t **reply);
+
+int ctl_sched_pollfd(struct ctl *c, struct pollfd *pfd)
+{
+	if (!c->sched || c->sched->wake_fd < 0)
+		return 0;
+	*pfd = (struct pollfd){ .fd = c->sched->wake_fd, .events = POLLIN };
+	return 1;
+}
+
+void ctl_sched_handle(struct ctl *c, const struct pollfd *pfd)
+{
+	struct sched_job *job;
+	uint64_t count;
+	unsigned status;
+	json_t *reply;
+
+	if (!c->sched || !(pfd->revents & POLLIN))
+		return;
+	if (read(c->sched->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_warn("schedule: eventfd");
+again:
+	for (job = c->sched->jobs; job; job = job->next) {
+		if (!job->parsing || !atomic_load(&job->parsed))
+			continue;
+		void (*done)(void *, unsigned, json_t *) = job->done;
+		void *done_ctx = job->done_ctx;
+
+		pthread_join(job->thread, NULL);
+		job->parsing = 0;
+		if (job_parsed(job, &status, &reply) == 1)
+			goto again; /* imports: source_done answers */
+		/* answered now: job_run has freed the job */
+		if (done)
+			done(done_ctx, status, reply);
+		else
+			json_decref(reply);
+		goto again;
+	}
 }
 
 /* ------------------------------------------------------------ events */
@@ -1396,9 +1493,37 @@ static int node_in_zone(const struct sched_node_info *n, const char *zone)
 	return 0;
 }
 
+/*
+ * Zone scope of the reads (docs/security.md "Zone scope"): who, when it
+ * does not have every zone; a node is listed when one of its zones is in
+ * scope, like GET /v1/nodes.
+ */
+static const struct ctl_principal *scoped(const struct ctl_sched_http *h)
+{
+	return h->who && !h->who->all_zones ? h->who : NULL;
+}
+
+static int node_listed(struct ctl *c, const struct ctl_principal *who, const char *node)
+{
+	return !who || ctl_auth_node_visible(&c->db, who, node);
+}
+
+static void scope_refused(const struct ctl_principal *who, const char *what,
+			  unsigned *status, json_t **reply)
+{
+	char scope[256], msg[512];
+
+	ctl_auth_scope_text(who, scope, sizeof(scope));
+	snprintf(msg, sizeof(msg), "%s may see only zones %s, not %s", who->user, scope, what);
+	*status = 403;
+	*reply = json_pack("{s:s}", "error", msg);
+}
+
 static void http_list(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
 		      json_t **reply)
 {
+	const struct ctl_principal *who = scoped(h);
+	char what[CTL_NAME_MAX + 64];
 	const char *date = h->arg(h->arg_ctx, "date"), *days_s = h->arg(h->arg_ctx, "days");
 	const char *fnode = h->arg(h->arg_ctx, "node"), *fzone = h->arg(h->arg_ctx, "zone");
 	struct sched_node_info *nodes = NULL;
@@ -1431,6 +1556,17 @@ static void http_list(struct ctl *c, const struct ctl_sched_http *h, unsigned *s
 		*reply = json_pack("{s:s}", "error", "node and zone must be names");
 		return;
 	}
+	/* another zone's node or zone: say so rather than list nothing */
+	if (who && fnode && !node_listed(c, who, fnode)) {
+		snprintf(what, sizeof(what), "node %s (it is in none of them)", fnode);
+		scope_refused(who, what, status, reply);
+		return;
+	}
+	if (who && fzone && !ctl_auth_zone_allowed(who, fzone)) {
+		snprintf(what, sizeof(what), "zone %s", fzone);
+		scope_refused(who, what, status, reply);
+		return;
+	}
 	from = sched_local_ms(d, 0);
 	to = sched_local_ms(sched_date_from_days(sched_days_from_date(d) + days), 0);
 	memset(&l, 0, sizeof(l));
@@ -1447,6 +1583,8 @@ static void http_list(struct ctl *c, const struct ctl_sched_http *h, unsigned *s
 		if (fnode && strcmp(fnode, nodes[i].id))
 			continue;
 		if (fzone && !node_in_zone(&nodes[i], fzone))
+			continue;
+		if (!node_listed(c, who, nodes[i].id))
 			continue;
 		l.node = &nodes[i];
 		for (j = 0; j < c->sched->items.n; j++)
@@ -1481,7 +1619,8 @@ static void http_list(struct ctl *c, const struct ctl_sched_http *h, unsigned *s
 				int keep = 1;
 
 				snprintf(key, sizeof(key), "%s|%s", occ, node);
-				if (json_object_get(seen, key) || (fnode && strcmp(fnode, node)))
+				if (json_object_get(seen, key) || (fnode && strcmp(fnode, node)) ||
+				    !node_listed(c, who, node))
 					continue;
 				if (fzone) {
 					keep = 0;
@@ -1600,8 +1739,10 @@ out:
 	return 0;
 }
 
-static void http_readiness(struct ctl *c, unsigned *status, json_t **reply)
+static void http_readiness(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
+			   json_t **reply)
 {
+	const struct ctl_principal *who = scoped(h);
 	struct sched_node_info *nodes = NULL;
 	struct ready_ctx r;
 	struct stored_plan p;
@@ -1624,6 +1765,8 @@ static void http_readiness(struct ctl *c, unsigned *status, json_t **reply)
 	for (i = 0; i < n; i++) {
 		const char *text;
 
+		if (!node_listed(c, who, nodes[i].id))
+			continue; /* another village's: neither listed nor counted */
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, nodes[i].id, -1, SQLITE_STATIC);
 		r.status = NULL;
@@ -1716,6 +1859,48 @@ static int authorize_items(struct ctl *c, const struct ctl_principal *who,
 	return bad ? -EPERM : 0;
 }
 
+/* The parse itself: no database, no loop state (it runs in a worker thread). */
+static void job_parse(struct sched_job *job)
+{
+	size_t i;
+
+	for (i = 0; i < job->nfiles; i++)
+		sched_parse_file_max(job->files[i].path, job->files[i].name, job->max_bytes,
+				     &job->set, &job->msgs);
+	sched_check_unique(&job->set, &job->msgs);
+}
+
+static void *parse_worker(void *arg)
+{
+	struct sched_job *job = arg;
+	uint64_t one = 1;
+
+	job_parse(job);
+	atomic_store(&job->parsed, 1);
+	/* an eventfd counter never fills up here: a write only fails on EINTR */
+	while (write(job->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* After the parse (in the loop): scope, imports, the checks, the store. */
+static int job_parsed(struct sched_job *job, unsigned *status, json_t **reply)
+{
+	if (job->kind == JOB_APPLY && job->has_who)
+		authorize_items(job->c, &job->who, job);
+	return job_run(job, status, reply);
+}
+
+static int parsers_running(struct ctl *c)
+{
+	struct sched_job *job;
+	int n = 0;
+
+	for (job = c->sched->jobs; job; job = job->next)
+		n += job->parsing;
+	return n;
+}
+
 static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_kind kind,
 		      unsigned *status, json_t **reply)
 {
@@ -1723,6 +1908,7 @@ static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_ki
 	json_t *o = ctl_json_object(h->body, h->body_len, err, sizeof(err)), *files, *f;
 	struct sched_job *job;
 	size_t i;
+	int rc;
 
 	if (!o) {
 		*status = 400;
@@ -1738,8 +1924,21 @@ static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_ki
 				   "schedule files (absolute paths)");
 		return 0;
 	}
+	/* a caller that cannot be answered later (h->done NULL: tests) waits */
+	if (h->done && parsers_running(c) >= SCHED_PARSERS) {
+		json_decref(o);
+		*status = 503;
+		snprintf(err, sizeof(err), "the controller is already parsing %d schedule "
+			 "requests: try again in a few seconds", SCHED_PARSERS);
+		*reply = json_pack("{s:s}", "error", err);
+		return 0;
+	}
 	job = job_new(c, kind, h);
-	if (!job) {
+	if (job)
+		job->files = calloc(json_array_size(files), sizeof(*job->files));
+	if (!job || !job->files) {
+		if (job)
+			job_free(job);
 		json_decref(o);
 		*status = 500;
 		*reply = json_pack("{s:s}", "error", "out of memory");
@@ -1750,20 +1949,48 @@ static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_ki
 			: json_string_value(json_object_get(f, "path"));
 		const char *name = json_is_object(f) ? json_string_value(json_object_get(f, "name"))
 			: NULL;
+		struct parse_file *pf = &job->files[job->nfiles];
 
 		if (!path || path[0] != '/' || !ctl_text_valid(path, strlen(path)) ||
 		    (name && !ctl_text_valid(name, strlen(name)))) {
 			sched_error(&job->msgs, "files: entry %zu must be an absolute path", i + 1);
 			continue;
 		}
-		sched_parse_file_max(path, name, c->cfg.sched.max_file_bytes, &job->set,
-				     &job->msgs);
+		pf->path = strdup(path);
+		pf->name = name ? strdup(name) : NULL;
+		job->nfiles++;
+		if (!pf->path || (name && !pf->name)) {
+			job_free(job);
+			json_decref(o);
+			*status = 500;
+			*reply = json_pack("{s:s}", "error", "out of memory");
+			return 0;
+		}
 	}
 	json_decref(o);
-	sched_check_unique(&job->set, &job->msgs);
-	if (kind == JOB_APPLY)
-		authorize_items(c, h->who, job);
-	return job_run(job, status, reply);
+	job->max_bytes = c->cfg.sched.max_file_bytes;
+	if (h->who) {
+		job->who = *h->who;
+		job->has_who = 1;
+	}
+	if (!h->done || c->sched->wake_fd < 0) {
+		job_parse(job);
+		return job_parsed(job, status, reply);
+	}
+	job->wake_fd = c->sched->wake_fd;
+	job_list(job);
+	job->parsing = 1;
+	rc = pthread_create(&job->thread, NULL, parse_worker, job);
+	if (rc != 0) {
+		log_errorx("cannot start a schedule parser: %s", strerror(rc));
+		job->parsing = 0;
+		job_free(job);
+		*status = 503;
+		*reply = json_pack("{s:s}", "error", "the controller cannot start a parser "
+				   "now (see its log): try again");
+		return 0;
+	}
+	return 1;
 }
 
 static void unique_announce_id(struct ctl *c, int64_t now, char out[SCHED_ID_MAX])
@@ -2092,7 +2319,7 @@ int ctl_sched_http(struct ctl *c, const struct ctl_sched_http *h, unsigned *stat
 		return 0;
 	}
 	if (strcmp(h->url, "/v1/readiness") == 0 && get) {
-		http_readiness(c, status, reply);
+		http_readiness(c, h, status, reply);
 		return 0;
 	}
 	*status = 404;

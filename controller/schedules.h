@@ -42,6 +42,7 @@ struct ctl_principal;
 #define CTL_SCHED_REPLAN_MS 15000
 
 struct sched_job;
+struct pollfd;
 
 struct ctl_sched {
 	struct sched_set items;       /* applied schedule + announcements */
@@ -51,6 +52,7 @@ struct ctl_sched {
 	int64_t next_replan_ms;       /* monotonic */
 	struct sched_job *jobs;
 	json_t *cancelled;            /* occurrence -> true; NULL: to be loaded */
+	int wake_fd;                  /* eventfd: a parser thread finished */
 };
 
 /* An API request handed over by api.c. */
@@ -86,6 +88,14 @@ int ctl_sched_http(struct ctl *c, const struct ctl_sched_http *h, unsigned *stat
 /* Load the stored schedule and set the time zone (TZ). */
 int ctl_sched_start(struct ctl *c);
 void ctl_sched_stop(struct ctl *c);
+/*
+ * Schedule files are parsed in worker threads (libconfig needs seconds
+ * for a large file, and the loop answers emergencies): the eventfd they
+ * signal when done, for the loop's poll(), and its handler, which goes on
+ * with the checks and the store in the loop and answers the request.
+ */
+int ctl_sched_pollfd(struct ctl *c, struct pollfd *pfd);
+void ctl_sched_handle(struct ctl *c, const struct pollfd *pfd);
 /* Once a second from the main loop: republish, re-plan. */
 void ctl_sched_tick(struct ctl *c);
 /* A node event (raw JSON): records results of plan occurrences. */

@@ -3,6 +3,10 @@
 #
 #   tests/fuzz/run.sh [NAME...]   only these harnesses (fuzz_envelope or envelope)
 #   tests/fuzz/run.sh --build     build only
+#   tests/fuzz/run.sh --smoke     what `make test` runs (tests/run.sh): build every
+#                                 harness (in parallel), run each over its seeds and
+#                                 FUZZ_SMOKE_RUNS inputs (default 10000, at most
+#                                 FUZZ_SMOKE_SECONDS, default 5), print TAP lines
 #   tests/fuzz/run.sh --seeds     regenerate the committed envelope seeds
 #                                 (tests/fuzz/corpus/fuzz_envelope/, gen_corpus.c)
 # Environment:
@@ -24,7 +28,8 @@
 # to build/fuzz/corpus/<name>/, crashes to build/fuzz/artifacts/<name>-*,
 # logs to build/fuzz/logs/<name>.log. tests/fuzz/<name>.dict is used when
 # present; tests/fuzz/lsan.supp lists leaks of system libraries to ignore.
-# Exit status is non-zero if a harness fails to build or crashes.
+# Exit status is non-zero if a harness fails to build or crashes, or (in
+# runs mode) ends at the time bound before FUZZ_RUNS executions ("SHORT").
 set -u
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -59,6 +64,13 @@ build_one() {
 		[ -f "$s" ] || { echo "$name: declared source $s does not exist" >&2; return 1; }
 		incs="$incs -I$(dirname "$s")"
 	done
+	# up to date: no source of any harness (nor this script) is newer
+	if [ -x "$OUT/$name" ] && [ ! "$0" -nt "$OUT/$name" ] &&
+		[ -z "$(find common controller import node tests/fuzz -name '*.[ch]' \
+			-newer "$OUT/$name" -print -quit)" ]; then
+		return 0
+	fi
+	rm -f "$OUT/$name" # a failed build must not leave an old harness to run
 	# shellcheck disable=SC2086,SC2046
 	$CC $CFLAGS $incs $(pkg-config --cflags $pkgs) "$src" common/*.c $srcs \
 		$(pkg-config --libs $pkgs) -lm -o "$OUT/$name" >"$OUT/logs/$name.build.log" 2>&1
@@ -80,9 +92,12 @@ if [ "${1:-}" = "--seeds" ]; then
 	echo "seeds written to tests/fuzz/corpus/fuzz_envelope/"
 	exit 0
 fi
-build_only=0
+build_only=0 smoke=0
 if [ "${1:-}" = "--build" ]; then
 	build_only=1
+	shift
+elif [ "${1:-}" = "--smoke" ]; then
+	smoke=1
 	shift
 fi
 
@@ -101,17 +116,79 @@ for src in tests/fuzz/fuzz_*.c; do
 done
 [ ${#harnesses[@]} -gt 0 ] || { echo "no harness matches: $*" >&2; exit 1; }
 
+# --smoke: every harness over its committed seeds and a few thousand
+# mutations (a fixed -seed), so a crash or a leak on the seeds, or a harness
+# that no longer builds, fails `make test` instead of waiting for `make fuzz`.
+if [ $smoke -eq 1 ]; then
+	command -v "$CC" >/dev/null || { echo "not ok - fuzz: $CC is not installed (scripts/setup.sh)"; exit 1; }
+	declare -A bpid
+	running=0
+	for src in "${harnesses[@]}"; do
+		name=$(basename "$src" .c)
+		build_one "$src" 2>/dev/null &
+		bpid[$name]=$!
+		running=$((running + 1))
+		# as many compilers as cores: the two controller harnesses take most
+		if [ $running -ge "$(nproc)" ]; then
+			wait -n
+			running=$((running - 1))
+		fi
+	done
+	failed=0
+	for src in "${harnesses[@]}"; do
+		name=$(basename "$src" .c)
+		# the harness exists only when its build succeeded (build_one removes
+		# the old one first); wait's status is lost for a job wait -n reaped
+		wait "${bpid[$name]}" 2>/dev/null
+		if [ ! -x "$OUT/$name" ]; then
+			echo "not ok - $name: build failed (log $OUT/logs/$name.build.log)"
+			sed 's/^/#   /' "$OUT/logs/$name.build.log" | head -n 20
+			failed=$((failed + 1))
+			continue
+		fi
+		seeds=()
+		[ -d "tests/fuzz/corpus/$name" ] && seeds=("tests/fuzz/corpus/$name")
+		nseeds=$(find "tests/fuzz/corpus/$name" -type f 2>/dev/null | wc -l)
+		dict=()
+		[ -f "tests/fuzz/$name.dict" ] && dict=("-dict=tests/fuzz/$name.dict")
+		# new inputs go to a scratch directory, never into the seeds
+		scratch=$(mktemp -d "$OUT/corpus/$name-smoke.XXXXXX")
+		log=$OUT/logs/$name.smoke.log
+		start=$(date +%s)
+		# shellcheck disable=SC2046
+		"$OUT/$name" -runs="${FUZZ_SMOKE_RUNS:-10000}" \
+			-max_total_time="${FUZZ_SMOKE_SECONDS:-5}" -seed=1 -close_fd_mask=2 \
+			-timeout=10 -rss_limit_mb=2048 -print_final_stats=1 $(declared args "$src") \
+			-artifact_prefix="$OUT/artifacts/$name-" "${dict[@]}" \
+			"$scratch" "${seeds[@]}" >"$log" 2>&1
+		rc=$?
+		rm -rf "$scratch"
+		execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+		if [ $rc -eq 0 ]; then
+			echo "ok - $name: ${execs:-?} inputs ($nseeds seeds, then mutations) in $(( $(date +%s) - start )) s, no crash, no leak"
+		else
+			failed=$((failed + 1))
+			echo "not ok - $name: exit $rc after ${execs:-?} inputs (log $log, artifacts $OUT/artifacts/)"
+			grep -E 'ERROR|SUMMARY|Test unit written|==[0-9]+==' "$log" | head -n 20 | sed 's/^/#   /'
+		fi
+	done
+	[ $failed -eq 0 ]
+	exit $?
+fi
+
 if [ -n "${FUZZ_SECONDS:-}" ] && [ -z "${FUZZ_RUNS:-}" ]; then
 	limit="-max_total_time=$FUZZ_SECONDS"
 	what="$FUZZ_SECONDS s"
+	runs_mode=0
 else
+	runs_mode=1
 	limit="-runs=${FUZZ_RUNS:-1000000} -max_total_time=${FUZZ_MAX_SECONDS:-900}"
 	what="${FUZZ_RUNS:-1000000} runs (at most ${FUZZ_MAX_SECONDS:-900} s)"
 fi
 mute="-close_fd_mask=2"
 [ "${FUZZ_VERBOSE:-0}" = 1 ] && mute=""
 
-failed=0
+failed=0 short=0
 for src in "${harnesses[@]}"; do
 	name=$(basename "$src" .c)
 	if ! build_one "$src"; then
@@ -135,7 +212,12 @@ for src in "${harnesses[@]}"; do
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
 	cov=$(grep -E '^#[0-9]+' "$log" | tail -n 1 | sed -n 's/.*\(cov: [0-9]*\).*\(corp: [^ ]*\).*/\1 \2/p')
-	if [ $rc -eq 0 ]; then
+	if [ $rc -eq 0 ] && [ $runs_mode -eq 1 ] && [ "${execs:-0}" -lt "${FUZZ_RUNS:-1000000}" ]; then
+		# the time bound ended it: not the executions asked for
+		short=$((short + 1))
+		echo "$name: SHORT, ${execs:-?} of ${FUZZ_RUNS:-1000000} execs in ${secs:-?} s" \
+			"(the ${FUZZ_MAX_SECONDS:-900} s bound; raise FUZZ_MAX_SECONDS), $cov"
+	elif [ $rc -eq 0 ]; then
 		echo "$name: ok, ${execs:-?} execs in ${secs:-?} s, $cov"
 	else
 		failed=$((failed + 1))
@@ -144,4 +226,5 @@ for src in "${harnesses[@]}"; do
 	fi
 done
 [ $failed -eq 0 ] || { echo "$failed harness(es) failed"; exit 1; }
+[ $short -eq 0 ] || { echo "$short harness(es) stopped short of ${FUZZ_RUNS:-1000000} executions"; exit 1; }
 exit 0

@@ -8,6 +8,9 @@
 #     under "not_stopped";
 #   - the plays, the log, the alarms, the nodes and `node show` hold only
 #     thon-1's; thon-2's broadcast and node answer 403;
+#   - the schedule list, readiness and maintenance commands hold only
+#     thon-1's (n2's: 403); the monthly report and /metrics, which cover
+#     the whole station, answer 403 to a scoped account;
 #   - they still cancel and stop thon-1's; the admin ("*") sees and stops all.
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER" "$NODE"
@@ -94,6 +97,50 @@ sleep 1.1 # announcement ids are made of the second
 A1=$("$LOAXA" announce --text "Họp thôn một." --at "$AT" --zone thon-1 2>&1 |
 	sed -n 's/^announcement \(a-[0-9-]*\) .*/\1/p')
 check "the admin announces $A2 on thon-2 and $A1 on thon-1" [ -n "$A1" ] && [ -n "$A2" ]
+
+# ------------------------------------------- schedule, readiness, report, metrics, commands
+# (issue 14 point 4, the reads that still covered every zone; docs/security.md "Zone scope")
+code=$(http GET "/v1/schedule?days=2" "$OP")
+sch=$(resp)
+check "op1's schedule list holds thon-1's $A1 on n1 and nothing of n2 (HTTP $code)" \
+	has "([.occurrences[] | select(.item == \"$A1\" and .node == \"n1\")] | length == 1) and
+	     ([.occurrences[] | select(.node == \"n2\")] | length == 0)" "$sch" || diag "$sch"
+check "the admin's schedule list holds thon-2's $A2 on n2" \
+	has "[.occurrences[] | select(.item == \"$A2\" and .node == \"n2\")] | length == 1" \
+	"$("$LOAXA" schedule list --days 2 --json)"
+code=$(http GET "/v1/schedule?days=2&node=n2" "$OP")
+check "op1 asks for n2's schedule: 403 naming n2 ($(resp))" \
+	has '.error | test("may see only zones thon-1, not node n2")' "$(resp)"
+code=$(http GET "/v1/schedule?days=2&zone=thon-2" "$OP")
+check "op1 asks for thon-2's schedule: 403 naming thon-2 ($(resp))" \
+	has '.error | test("not zone thon-2")' "$(resp)"
+http GET /v1/readiness "$OP" >/dev/null
+r_op=$(resp)
+http GET /v1/readiness "$ADM" >/dev/null
+r_adm=$(resp)
+check "op1's readiness counts thon-1's play only (planned $(jq .planned <<<"$r_op"), the admin's $(jq .planned <<<"$r_adm")) and lists nothing of n2" \
+	has '.planned == 1 and ([.missing[] | select(.node == "n2")] | length == 0)' "$r_op"
+check "... the admin's counts both" has '.planned == 2' "$r_adm"
+for url in "/v1/report?month=$(TZ=Asia/Ho_Chi_Minh date +%Y-%m)" /metrics; do
+	code=$(http GET "$url" "$OP")
+	check "op1 reads $url: 403, it covers the whole station ($(resp))" \
+		has '.error | test("not the whole station")' "$(resp)"
+	code=$(http GET "$url" "$ADM")
+	check "the admin reads $url (HTTP $code)" [ "$code" = 200 ]
+done
+http POST /v1/nodes/n2/volume "$ADM" '{"level": 90}' >/dev/null
+C2=$(jq -r '.command // empty' "$T/resp.json")
+http POST /v1/nodes/n1/volume "$ADM" '{"level": 90}' >/dev/null
+C1=$(jq -r '.command // empty' "$T/resp.json")
+check "the admin sets n1's and n2's volume (commands $C1, $C2)" [ -n "$C1" ] && [ -n "$C2" ]
+code=$(http GET "/v1/commands/$C2" "$OP")
+check "op1 reads n2's command $C2: 403 naming n2 ($(resp))" \
+	has '.error | test("not node n2")' "$(resp)"
+code=$(http GET "/v1/commands/$C1" "$OP")
+check "op1 reads n1's command $C1 (HTTP $code)" has ".command == \"$C1\"" "$(resp)"
+code=$(http GET "/v1/commands/$C2" "$ADM")
+check "the admin reads $C2 (HTTP $code)" has ".command == \"$C2\"" "$(resp)"
+
 out=$(op cancel "$A2" 2>&1)
 check "op1 cannot cancel thon-2's announcement (\"$out\")" \
 	grep -q 'not on zone thon-2' <<<"$out"
@@ -165,11 +212,15 @@ check "ap1 stops it" has ".stopped == [\"$E1\"]" \
 # ---------------------------------------------------------------- audit
 audit=$("$LOAXA" audit --limit 500 --json)
 for a in "POST /v1/cancel:op1" "POST /v1/live/stop:op1" "POST /v1/emergency/stop:ap1" \
-	 "GET /v1/plays:op1" "GET /v1/log:op1" "GET /v1/nodes/n2:op1"; do
+	 "GET /v1/plays:op1" "GET /v1/log:op1" "GET /v1/nodes/n2:op1" "GET /v1/schedule:op1" \
+	 "GET /v1/commands/$C2:op1"; do
 	check "audit: ${a#*:} refused on ${a%:*} (403, naming thon-2 or n2)" has "[.[] |
 		select(.user == \"${a#*:}\" and .action == \"${a%:*}\" and .result == \"refused\"
 		       and .status == 403 and (.detail | test(\"thon-2|n2\")))] | length >= 1" "$audit"
 done
+check "audit: op1's refused report and metrics" has '[.[] | select(.user == "op1" and
+	(.action == "GET /v1/report" or .action == "GET /metrics") and .result == "refused"
+	and .status == 403)] | length == 2' "$audit"
 check "audit: op1's refused cancel names its target (cancel $A2)" has "[.[] |
 	select(.user == \"op1\" and .action == \"POST /v1/cancel\" and .result == \"refused\"
 	       and .target == \"cancel $A2\")] | length == 1" "$audit"

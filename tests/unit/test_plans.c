@@ -8,6 +8,7 @@
  * node events, cancel, and the all-or-nothing rule.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,6 +415,107 @@ static void test_apply_and_plans(void)
 	}
 }
 
+/* The late answers of requests parsed in a worker thread. */
+struct late {
+	int calls;
+	unsigned status;
+	json_t *reply;
+};
+
+static void late_done(void *ctx, unsigned status, json_t *reply)
+{
+	struct late *l = ctx;
+
+	l->calls++;
+	l->status = status;
+	json_decref(l->reply);
+	l->reply = reply;
+}
+
+static int late_post(const char *url, const char *body, struct late *l, unsigned *status,
+		     json_t **reply)
+{
+	struct ctl_sched_http h = {
+		.method = "POST", .url = url, .body = body, .body_len = strlen(body),
+		.arg = arg_none, .done = late_done, .done_ctx = l,
+	};
+
+	*reply = NULL;
+	return ctl_sched_http(&c, &h, status, reply);
+}
+
+/* Run the loop's part until every late answer came (5 s at most). */
+static int drain(struct late *ls, int n)
+{
+	struct pollfd pfd;
+	int64_t end = mono_ms() + 5000;
+	int i, all;
+
+	if (ctl_sched_pollfd(&c, &pfd) != 1)
+		return -1;
+	for (;;) {
+		for (i = 0, all = 1; i < n; i++)
+			all &= ls[i].calls > 0;
+		if (all)
+			return 0;
+		if (mono_ms() > end)
+			return -1;
+		pfd.revents = 0;
+		if (poll(&pfd, 1, 100) > 0)
+			ctl_sched_handle(&c, &pfd);
+	}
+}
+
+static void test_parse_thread(void)
+{
+	struct late l[3];
+	char path[128], body[256], *text;
+	json_t *reply = NULL;
+	unsigned status = 0;
+	size_t size = 256 * 1024, head;
+	int rc;
+
+	memset(l, 0, sizeof(l));
+	snprintf(body, sizeof(body), "{\"files\":[{\"path\":\"%s/week.cfg\","
+		 "\"name\":\"week.cfg\"}]}", dir);
+	rc = late_post("/v1/schedule/check", body, &l[0], &status, &reply);
+	CHECK(rc == 1 && !reply && l[0].calls == 0,
+	      "a check with a late answer: parsed in a worker thread, answered later");
+	CHECK(drain(l, 1) == 0 && l[0].calls == 1 && l[0].status == 200 &&
+	      json_is_true(json_object_get(l[0].reply, "ok")) &&
+	      json_array_size(json_object_get(l[0].reply, "items")) > 0,
+	      "... answered once by ctl_sched_handle: 200, ok, with its items");
+	json_decref(l[0].reply);
+	memset(l, 0, sizeof(l));
+
+	/* a file that takes a while: two parses run, the third is refused */
+	text = malloc(size);
+	if (!text) {
+		CHECK(0, "out of memory");
+		return;
+	}
+	head = (size_t)snprintf(text, size, "items = ( );\n");
+	memset(text + head, '#', size - head - 1);
+	text[size - 1] = '\n';
+	snprintf(path, sizeof(path), "%s/big.cfg", dir);
+	write_file_atomic(path, text, size, 0644);
+	free(text);
+	snprintf(body, sizeof(body), "{\"files\":[\"%s\"]}", path);
+	rc = late_post("/v1/schedule/check", body, &l[0], &status, &reply);
+	rc += late_post("/v1/schedule/check", body, &l[1], &status, &reply);
+	CHECK(rc == 2, "two checks of a 256 KiB file parse at once");
+	rc = late_post("/v1/schedule/check", body, &l[2], &status, &reply);
+	CHECK(rc == 0 && status == 503 && reply &&
+	      strstr(json_string_value(json_object_get(reply, "error")), "try again"),
+	      "... a third meanwhile is refused: 503, try again");
+	json_decref(reply);
+	CHECK(drain(l, 2) == 0 && l[0].status == 200 && l[1].status == 200 &&
+	      json_is_true(json_object_get(l[0].reply, "ok")) && l[2].calls == 0,
+	      "... the two are answered, ok; the refused one never");
+	json_decref(l[0].reply);
+	json_decref(l[1].reply);
+}
+
 static void test_results_and_cancel(void)
 {
 	json_t *plan = plan_of("n1", NULL, NULL), *reply;
@@ -608,6 +710,7 @@ int main(void)
 	test_too_large();
 	test_relay_plan();
 	test_district();
+	test_parse_thread();
 	ctl_sched_stop(&c);
 	ctl_db_close(&c.db);
 	for (int i = 0; i < 4; i++)

@@ -660,6 +660,29 @@ static void test_size_limit(void)
 	CHECK(set.n == 0, "an empty file gives no items (rc %d)", rc);
 	sched_msgs_free(&m);
 	sched_set_free(&set);
+	/*
+	 * A file longer than its stat said (a file that grew; /proc files say
+	 * 0 bytes): read in growing steps, up to the limit and one byte more.
+	 */
+	memset(&set, 0, sizeof(set));
+	sched_msgs_init(&m);
+	rc = sched_parse_file_max("/proc/self/status", "status", 64, &set, &m);
+	CHECK(rc == -EINVAL && sched_nerrors(&m) == 1 &&
+	      strcmp(json_string_value(json_array_get(m.errors, 0)),
+		     "status: the file is 65 bytes, over the limit of 64 bytes for a schedule "
+		     "file (schedule.max_file_bytes in controller.cfg): split it into several "
+		     "files") == 0,
+	      "a file that is longer than its stat said is read up to the limit + 1 and "
+	      "refused (%s)", json_string_value(json_array_get(m.errors, 0)));
+	sched_msgs_free(&m);
+	sched_msgs_init(&m);
+	rc = sched_parse_file_max("/proc/self/status", "status", 1 << 20, &set, &m);
+	CHECK(rc == -EINVAL && sched_nerrors(&m) >= 1 &&
+	      strstr(json_string_value(json_array_get(m.errors, 0)), "status:1:") != NULL,
+	      "... and read whole under a larger limit: a syntax error at line 1 (%s)",
+	      json_string_value(json_array_get(m.errors, 0)));
+	sched_msgs_free(&m);
+	sched_set_free(&set);
 	free(big);
 }
 
