@@ -398,8 +398,7 @@ static void test_login_async(void)
 						"password-2" : "wrong-password", "test",
 						"uid 4242", async_cb, &a[i], err, sizeof(err)) == 0;
 	took = mono_ms() - t0;
-	CHECK(started == 3 && took < 30, "3 logins started in %lld ms: none checked its "
-	      "password in the caller", (long long)took);
+	CHECK(started == 3, "3 logins started");
 	for (done = 0; done < 3;) {
 		if (ctl_auth_pollfd(&c, &pfd) != 1 || poll(&pfd, 1, 10000) <= 0)
 			break;
@@ -410,6 +409,11 @@ static void test_login_async(void)
 	CHECK(done == 3 && a[0].rc == -EACCES && a[1].rc == -EACCES && a[2].rc == 0,
 	      "the worker answered all three: wrong, wrong, right (after %lld ms)",
 	      (long long)(a[2].at_ms - t0));
+	/* Starting them took less than one check does, measured in the same run
+	 * (a loaded machine slows both): the caller did not check any. */
+	CHECK(took * 3 < a[2].at_ms - t0, "starting the 3 logins took %lld ms, less than one "
+	      "Argon2id check (%lld ms each): none was checked in the caller", (long long)took,
+	      (long long)(a[2].at_ms - t0) / 3);
 }
 
 static int pwv_reported, pwv_matched, pwv_cancelled;
