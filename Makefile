@@ -173,6 +173,7 @@ soak:
 	$(MAKE) -j$$(nproc) O=build/asan SAN=1 unit
 	KILLS=$${KILLS:-300} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/health_kill9.sh
 	KILLS=$${CONTROLLER_KILLS:-200} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/kill9_controller.sh
+	ROUNDS=5 LOAXA_BIN=$(CURDIR)/build/asan tests/integration/power_cut.sh
 	OUTAGES="$(SOAK_OUTAGES)" LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_outage.sh
 	NODES_N=$${NODES_N:-50} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_spread.sh
 
