@@ -40,10 +40,28 @@ int fsync_dir_of(const char *path)
 	return rc;
 }
 
+int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
-	const uint8_t *p = buf;
 	int fd = -1, rc = 0, saved;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
@@ -52,17 +70,9 @@ int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			goto out;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
+	rc = write_all(fd, buf, len);
+	if (rc < 0)
+		goto out;
 	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
 		rc = -errno;
 		goto out;

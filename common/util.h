@@ -25,6 +25,9 @@
  */
 int write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode);
 
+/* Write all of buf to fd, retrying short writes and EINTR: 0 or -errno. */
+int write_all(int fd, const void *buf, size_t len);
+
 /* Read a whole file of at most max bytes; *out is malloc'd and NUL-terminated. */
 int read_file(const char *path, size_t max, uint8_t **out, size_t *len);
 

@@ -40,22 +40,6 @@ struct tar_out {
 	unsigned files;
 };
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const uint8_t *p = buf;
-
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* v in len - 1 octal digits and a NUL (the high digits go if it is wider) */
 static void octal(char *field, size_t len, uint64_t v)
 {

@@ -22,6 +22,7 @@
 
 #include "decode.h"
 #include "import.h"
+#include "util.h"
 
 #define FD_OUT_FILE 3
 #define SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
@@ -117,23 +118,6 @@ static int install_filter(enum filter_kind kind)
 }
 
 /* ------------------------------------------------------------ modes */
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -EPIPE;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* Decode fd 0 to s16 mono 48 kHz on fd 1 until the end or a closed pipe. */
 static int pcm_loop(double max_s)

@@ -251,22 +251,6 @@ static void out_discard(struct out_file *o)
 	o->tmp[0] = '\0';
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* libopusenc's write callback: each Ogg page, hashed as it goes to disk. */
 static int out_write_cb(void *user, const unsigned char *ptr, opus_int32 len)
 {

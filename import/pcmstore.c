@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define SPILL_BUF_SAMPLES 65536 /* 256 KiB write/read blocks once spilled */
 
 void pcm_store_init(struct pcm_store *s, const char *dir, uint64_t spill_after)
@@ -30,22 +32,6 @@ void pcm_store_free(struct pcm_store *s)
 	s->mem = s->rbuf = NULL;
 	s->fd = -1;
 	s->len = s->cap = s->rcap = 0;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }
 
 /*
