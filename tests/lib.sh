@@ -641,6 +641,15 @@ api_curl() {
 		-H "Authorization: Bearer $(head -n1 "$LOAXA_TOKEN_FILE" 2>/dev/null)" "$@"
 }
 
+# http_status METHOD PATH [TOKEN] [BODY] : one request on the controller's
+# API socket; prints the HTTP status, the body goes to $T/resp.json.
+http_status() {
+	local args=(-s -o "$T/resp.json" -w '%{http_code}' --unix-socket "$LOAXA_SOCKET" -X "$1")
+	[ -n "${3:-}" ] && args+=(-H "Authorization: Bearer $3")
+	[ -n "${4:-}" ] && args+=(-H 'Content-Type: application/json' --data "$4")
+	curl "${args[@]}" "http://localhost$2"
+}
+
 # jq over the controller API through the CLI: api_jq 'FILTER' COMMAND...
 api_jq() {
 	local filter=$1

@@ -22,16 +22,8 @@ write_node_cfg n1 thon-1
 write_node_cfg n2 thon-2
 for n in n1 n2; do start_node "$n" || exit 1; done
 
-SOCK=$LOAXA_SOCKET
 # has FILTER JSON : jq -e, quietly (check prints the result).
 has() { jq -e "$1" >/dev/null 2>&1 <<<"$2"; }
-# http_status METHOD PATH [TOKEN] [BODY] : the HTTP status of one request.
-http_status() {
-	local args=(-s -o "$T/resp.json" -w '%{http_code}' --unix-socket "$SOCK" -X "$1")
-	[ -n "${3:-}" ] && args+=(-H "Authorization: Bearer $3")
-	[ -n "${4:-}" ] && args+=(-H 'Content-Type: application/json' --data "$4")
-	curl "${args[@]}" "http://localhost$2"
-}
 
 # --- no token, a made-up token: 401 everywhere
 fake=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')

@@ -23,15 +23,7 @@ write_node_cfg n1 thon-1
 write_node_cfg n2 thon-2
 for n in n1 n2; do start_node "$n" || exit 1; done
 
-SOCK=$LOAXA_SOCKET
 has() { jq -e "$1" >/dev/null 2>&1 <<<"$2"; }
-# http METHOD PATH TOKEN [BODY] : prints the HTTP status; the body is in $T/resp.json
-http() {
-	local args=(-s -o "$T/resp.json" -w '%{http_code}' --unix-socket "$SOCK" -X "$1"
-		    -H "Authorization: Bearer $3")
-	[ -n "${4:-}" ] && args+=(-H 'Content-Type: application/json' --data "$4")
-	curl "${args[@]}" "http://localhost$2"
-}
 resp() { cat "$T/resp.json"; }
 ADM=$(cat "$LOAXA_TOKEN_FILE")
 
@@ -62,12 +54,12 @@ check "op1's plays hold n1's and none of n2's" \
 	has '(.plays | length > 0) and ([.plays[] | select(.node != "n1")] | length == 0)' "$plays"
 check "the admin's plays hold n2's too" has '[.plays[] | select(.node == "n2")] | length > 0' \
 	"$("$LOAXA" plays --json)"
-code=$(http GET "/v1/plays?broadcast=$B2" "$OP")
+code=$(http_status GET "/v1/plays?broadcast=$B2" "$OP")
 check "op1 asks for the plays of thon-2's $B2: 403 naming thon-2 ($(resp))" \
 	[ "$code" = 403 ] && grep -q 'thon-2' "$T/resp.json"
-code=$(http GET "/v1/broadcasts/$B2" "$OP")
+code=$(http_status GET "/v1/broadcasts/$B2" "$OP")
 check "op1 asks for thon-2's broadcast $B2: 403" [ "$code" = 403 ]
-code=$(http GET "/v1/broadcasts/$B1" "$OP")
+code=$(http_status GET "/v1/broadcasts/$B1" "$OP")
 check "op1 reads thon-1's broadcast $B1" [ "$code" = 200 ]
 log=$(op log --json)
 check "op1's log holds n1's events and none of n2's" \
@@ -75,7 +67,7 @@ check "op1's log holds n1's events and none of n2's" \
 	diag "$(jq -c '[.events[] | .node] | unique' <<<"$log")"
 check "the admin's log holds n2's" has '[.events[] | select(.node == "n2")] | length > 0' \
 	"$("$LOAXA" log --json)"
-code=$(http GET "/v1/log?zone=thon-2" "$OP")
+code=$(http_status GET "/v1/log?zone=thon-2" "$OP")
 check "op1 asks for thon-2's log: 403 naming thon-2 ($(resp))" \
 	[ "$code" = 403 ] && grep -q 'zone thon-2' "$T/resp.json"
 check "op1's node list is n1 only" has '[.nodes[].node] == ["n1"]' "$(op nodes --json)"
@@ -85,7 +77,7 @@ out=$(op node show n2 2>&1)
 check "op1: loaxa node show n2 is refused, naming thon-1 (\"$out\")" \
 	grep -q 'may see only zones thon-1, not node n2' <<<"$out"
 check "op1: loaxa node show n1 works" op node show n1 --json
-code=$(http GET "/v1/alarms?all=1" "$OP")
+code=$(http_status GET "/v1/alarms?all=1" "$OP")
 check "op1's alarms name no node of thon-2 (HTTP $code)" \
 	has '[.alarms[] | select(.node == "n2")] | length == 0' "$(resp)"
 
@@ -100,7 +92,7 @@ check "the admin announces $A2 on thon-2 and $A1 on thon-1" [ -n "$A1" ] && [ -n
 
 # ------------------------------------------- schedule, readiness, report, metrics, commands
 # (issue 14 point 4, the reads that still covered every zone; docs/security.md "Zone scope")
-code=$(http GET "/v1/schedule?days=2" "$OP")
+code=$(http_status GET "/v1/schedule?days=2" "$OP")
 sch=$(resp)
 check "op1's schedule list holds thon-1's $A1 on n1 and nothing of n2 (HTTP $code)" \
 	has "([.occurrences[] | select(.item == \"$A1\" and .node == \"n1\")] | length == 1) and
@@ -108,37 +100,37 @@ check "op1's schedule list holds thon-1's $A1 on n1 and nothing of n2 (HTTP $cod
 check "the admin's schedule list holds thon-2's $A2 on n2" \
 	has "[.occurrences[] | select(.item == \"$A2\" and .node == \"n2\")] | length == 1" \
 	"$("$LOAXA" schedule list --days 2 --json)"
-code=$(http GET "/v1/schedule?days=2&node=n2" "$OP")
+code=$(http_status GET "/v1/schedule?days=2&node=n2" "$OP")
 check "op1 asks for n2's schedule: 403 naming n2 ($(resp))" \
 	has '.error | test("may see only zones thon-1, not node n2")' "$(resp)"
-code=$(http GET "/v1/schedule?days=2&zone=thon-2" "$OP")
+code=$(http_status GET "/v1/schedule?days=2&zone=thon-2" "$OP")
 check "op1 asks for thon-2's schedule: 403 naming thon-2 ($(resp))" \
 	has '.error | test("not zone thon-2")' "$(resp)"
-http GET /v1/readiness "$OP" >/dev/null
+http_status GET /v1/readiness "$OP" >/dev/null
 r_op=$(resp)
-http GET /v1/readiness "$ADM" >/dev/null
+http_status GET /v1/readiness "$ADM" >/dev/null
 r_adm=$(resp)
 check "op1's readiness counts thon-1's play only (planned $(jq .planned <<<"$r_op"), the admin's $(jq .planned <<<"$r_adm")) and lists nothing of n2" \
 	has '.planned == 1 and ([.missing[] | select(.node == "n2")] | length == 0)' "$r_op"
 check "... the admin's counts both" has '.planned == 2' "$r_adm"
 for url in "/v1/report?month=$(TZ=Asia/Ho_Chi_Minh date +%Y-%m)" /metrics; do
-	code=$(http GET "$url" "$OP")
+	code=$(http_status GET "$url" "$OP")
 	check "op1 reads $url: 403, it covers the whole station ($(resp))" \
 		has '.error | test("not the whole station")' "$(resp)"
-	code=$(http GET "$url" "$ADM")
+	code=$(http_status GET "$url" "$ADM")
 	check "the admin reads $url (HTTP $code)" [ "$code" = 200 ]
 done
-http POST /v1/nodes/n2/volume "$ADM" '{"level": 90}' >/dev/null
+http_status POST /v1/nodes/n2/volume "$ADM" '{"level": 90}' >/dev/null
 C2=$(jq -r '.command // empty' "$T/resp.json")
-http POST /v1/nodes/n1/volume "$ADM" '{"level": 90}' >/dev/null
+http_status POST /v1/nodes/n1/volume "$ADM" '{"level": 90}' >/dev/null
 C1=$(jq -r '.command // empty' "$T/resp.json")
 check "the admin sets n1's and n2's volume (commands $C1, $C2)" [ -n "$C1" ] && [ -n "$C2" ]
-code=$(http GET "/v1/commands/$C2" "$OP")
+code=$(http_status GET "/v1/commands/$C2" "$OP")
 check "op1 reads n2's command $C2: 403 naming n2 ($(resp))" \
 	has '.error | test("not node n2")' "$(resp)"
-code=$(http GET "/v1/commands/$C1" "$OP")
+code=$(http_status GET "/v1/commands/$C1" "$OP")
 check "op1 reads n1's command $C1 (HTTP $code)" has ".command == \"$C1\"" "$(resp)"
-code=$(http GET "/v1/commands/$C2" "$ADM")
+code=$(http_status GET "/v1/commands/$C2" "$ADM")
 check "the admin reads $C2 (HTTP $code)" has ".command == \"$C2\"" "$(resp)"
 
 out=$(op cancel "$A2" 2>&1)
@@ -148,7 +140,7 @@ check "... it is still planned" has "[.occurrences[] | select(.item == \"$A2\")]
 	"$("$LOAXA" schedule list --days 2 --zone thon-2 --json)"
 OCC2=$("$LOAXA" schedule list --days 2 --zone thon-2 --json |
 	jq -r --arg a "$A2" '[.occurrences[] | select(.item == $a)][0].occurrence')
-code=$(http POST /v1/cancel "$OP" "{\"id\":\"$OCC2\"}")
+code=$(http_status POST /v1/cancel "$OP" "{\"id\":\"$OCC2\"}")
 check "op1 cannot cancel one play $OCC2 of it: 403 ($(resp))" \
 	[ "$code" = 403 ] && grep -q 'thon-2' "$T/resp.json"
 check "op1 cancels thon-1's announcement $A1" grep -q "cancelled announcement $A1" \
@@ -159,14 +151,14 @@ check "the admin cancels $A2" "$LOAXA" cancel "$A2"
 sox -n -r 22050 -c 1 "$T/long.wav" synth 40 sine 440 gain -12
 "$LOAXA" live --file "$T/long.wav" --zone thon-2 --json >"$T/live2.json" 2>"$T/live2.err" &
 LIVEPID=$!
-live_id() { http GET /v1/live "$ADM" >/dev/null; jq -r '.sessions[0].live // empty' "$T/resp.json"; }
+live_id() { http_status GET /v1/live "$ADM" >/dev/null; jq -r '.sessions[0].live // empty' "$T/resp.json"; }
 live_on() { [ -n "$(live_id)" ]; }
 check "the admin speaks live to thon-2" wait_for 15 live_on
 L2=$(live_id)
-code=$(http POST /v1/live/stop "$OP" "{\"live\":\"$L2\"}")
+code=$(http_status POST /v1/live/stop "$OP" "{\"live\":\"$L2\"}")
 check "op1 cannot stop thon-2's live session $L2: 403 naming thon-2 ($(resp))" \
 	[ "$code" = 403 ] && grep -q 'thon-2' "$T/resp.json"
-http POST /v1/live/stop "$OP" '{}' >/dev/null
+http_status POST /v1/live/stop "$OP" '{}' >/dev/null
 out=$(resp)
 check "op1's live stop without an id stops nothing of thon-2's and says so" \
 	has ".stopped == [] and .not_stopped[0].live == \"$L2\"" "$out" || diag "$out"
@@ -175,14 +167,14 @@ check "loaxa live stop (op1) says $L2 was not stopped (\"$out\")" \
 	grep -q "not stopped: $L2 to zone thon-2: .*not on zone thon-2" <<<"$out"
 sleep 1
 check "... $L2 is still on air" [ "$(live_id)" = "$L2" ]
-http POST /v1/live/stop "$ADM" '{}' >/dev/null
+http_status POST /v1/live/stop "$ADM" '{}' >/dev/null
 check "the admin stops it" has ".stopped[0].live == \"$L2\"" "$(resp)"
 wait $LIVEPID 2>/dev/null
 "$LOAXA" live --file "$T/long.wav" --zone thon-1 --json >"$T/live1.json" 2>&1 &
 LIVEPID=$!
 check "the admin speaks live to thon-1" wait_for 15 live_on
 L1=$(live_id)
-http POST /v1/live/stop "$OP" '{}' >/dev/null
+http_status POST /v1/live/stop "$OP" '{}' >/dev/null
 check "op1 stops thon-1's live session $L1" has ".stopped[0].live == \"$L1\"" "$(resp)"
 wait $LIVEPID 2>/dev/null
 
@@ -192,13 +184,13 @@ sox -n -r 22050 -c 1 "$T/alarm.wav" synth 2 sine 800 gain -6
 	>"$T/em2.json" 2>"$T/em2.err"
 E2=$(jq -r '.emergency // .broadcast // empty' "$T/em2.json")
 check "the admin sounds emergency $E2 on thon-2" [ -n "$E2" ] || sed 's/^/#   /' "$T/em2.err"
-code=$(http POST /v1/emergency/stop "$AP" "{\"emergency\":\"$E2\"}")
+code=$(http_status POST /v1/emergency/stop "$AP" "{\"emergency\":\"$E2\"}")
 check "ap1 (approver of thon-1) cannot stop $E2: 403 naming thon-2 ($(resp))" \
 	[ "$code" = 403 ] && grep -q 'thon-2' "$T/resp.json"
 out=$(LOAXA_TOKEN_FILE=$T/ap1-token "$LOAXA" emergency stop --json 2>&1)
 check "ap1's emergency stop without an id leaves $E2 (not_stopped)" \
 	has ".stopped == [] and .not_stopped[0].emergency == \"$E2\"" "$out" || diag "$out"
-http GET "/v1/broadcasts/$E2" "$ADM" >/dev/null
+http_status GET "/v1/broadcasts/$E2" "$ADM" >/dev/null
 exp=$(jq -r '.expires // 0' "$T/resp.json")
 check "... $E2 is still active (expires in the future)" [ "$exp" -gt "$(now_ms)" ]
 check "the admin stops $E2" has ".stopped == [\"$E2\"]" "$("$LOAXA" emergency stop --json)"
