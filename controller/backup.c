@@ -700,7 +700,11 @@ int backup_restore(const char *in, const char *config_path, const struct backup_
 			}
 			r.have_db = 1;
 		}
-		rc = stage(&r, fd, h, name, dest, size, (mode_t)(mode & 0644));
+		/* secrets stay private whatever the archive says; the rest keeps
+		 * its mode, never more than 0644 */
+		rc = stage(&r, fd, h, name, dest, size,
+			   !strncmp(name, "keys/", 5) || !strcmp(name, "loaxa.db") ? 0600
+			   : (mode_t)(mode & 0644));
 		if (rc < 0)
 			goto out;
 		if (!strncmp(name, "content/", 8) && (rc = check_content(&r.files[r.n - 1], name)) < 0)

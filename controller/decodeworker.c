@@ -13,40 +13,46 @@
 
 #include "ctlutil.h"
 
+/*
+ * Beside the controller (a build tree), or in ../bin beside loaxa (the
+ * packages and make install put the daemon in sbin).
+ */
 int ctl_worker_path(char *path, size_t len, char *err, size_t errlen)
 {
+	static const char *const rel[] = { "", "../bin/" };
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	char *slash;
+	size_t i;
+	int e = ENOENT;
 
 	if (n < 0) {
+		e = errno;
 		snprintf(err, errlen, "cannot find the decode worker: /proc/self/exe: %s",
-			 strerror(errno));
-		return -errno;
+			 strerror(e));
+		return -e;
 	}
 	self[n] = '\0';
 	slash = strrchr(self, '/');
-	if (slash)
-		*slash = '\0';
-	if (!slash || (size_t)snprintf(path, len, "%s/%s", self, CTL_WORKER_PROGRAM) >= len) {
-		snprintf(err, errlen, "cannot find the decode worker: path too long");
-		return -ENAMETOOLONG;
+	if (!slash) {
+		snprintf(err, errlen, "cannot find the decode worker: %s has no directory", self);
+		return -ENOENT;
 	}
-	/* installed (packages, make install): the daemon in sbin, the worker
-	 * in bin beside loaxa */
-	if (access(path, X_OK) < 0 &&
-	    (size_t)snprintf(path, len, "%s/../bin/%s", self, CTL_WORKER_PROGRAM) < len &&
-	    access(path, X_OK) == 0)
-		return 0;
-	if ((size_t)snprintf(path, len, "%s/%s", self, CTL_WORKER_PROGRAM) >= len)
-		return -ENAMETOOLONG;
-	if (access(path, X_OK) < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "cannot run the decode worker %s: %s (it belongs next to loaxa-controller, or in ../bin)", path, strerror(e));
-		return -e;
+	*slash = '\0';
+	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		if ((size_t)snprintf(path, len, "%s/%s%s", self, rel[i], CTL_WORKER_PROGRAM) >= len) {
+			snprintf(err, errlen, "cannot find the decode worker: path too long");
+			return -ENAMETOOLONG;
+		}
+		if (access(path, X_OK) == 0)
+			return 0;
+		if (i == 0)
+			e = errno;
 	}
-	return 0;
+	snprintf(err, errlen, "cannot run the decode worker %s/%s: %s (it belongs next to "
+		 "loaxa-controller, or in ../bin beside loaxa)", self, CTL_WORKER_PROGRAM,
+		 strerror(e));
+	return -e;
 }
 
 /*
