@@ -218,10 +218,13 @@ static int want_key(const char *stem, const char *name)
 	return strncmp(name, stem, strlen(stem)) == 0 && !strstr(name, ".tmp");
 }
 
-static int want_any(const char *stem, const char *name)
+static int broker_file(const char *base);
+
+/* the broker files a restore accepts (below): the backup holds just those */
+static int want_broker(const char *stem, const char *name)
 {
 	(void)stem;
-	return !strstr(name, ".tmp");
+	return broker_file(name);
 }
 
 static int want_content(const char *stem, const char *name)
@@ -319,14 +322,14 @@ int backup_write(const struct ctl_config *cfg, const char *out, const struct bac
 		t.total += (uint64_t)st.st_size;
 	add_dir(&t, keydir, "keys", want_key, stem, 1);
 	if (cfg->broker.dir[0])
-		add_dir(&t, cfg->broker.dir, "broker", want_any, "", 1);
+		add_dir(&t, cfg->broker.dir, "broker", want_broker, "", 1);
 	if (o->with_content)
 		add_dir(&t, content, "content", want_content, "", 1);
 
 	if ((rc = tar_add(&t, cfg->path, "controller.cfg")) < 0 ||
 	    (rc = tar_add(&t, dbtmp, "loaxa.db")) < 0 ||
 	    (rc = add_dir(&t, keydir, "keys", want_key, stem, 0)) < 0 ||
-	    (cfg->broker.dir[0] && (rc = add_dir(&t, cfg->broker.dir, "broker", want_any, "", 0)) < 0) ||
+	    (cfg->broker.dir[0] && (rc = add_dir(&t, cfg->broker.dir, "broker", want_broker, "", 0)) < 0) ||
 	    (o->with_content && (rc = add_dir(&t, content, "content", want_content, "", 0)) < 0))
 		goto out;
 	rc = write_all(t.fd, zero, sizeof(zero));
@@ -407,6 +410,26 @@ static int plain_name(const char *s)
 }
 
 /*
+ * The broker files a restore puts back: the CA, the certificate and the
+ * accounts. Not mosquitto.conf: that is this machine's (its listener, made
+ * at install), and Mosquitto would load whatever plugin an archive named
+ * in it.
+ */
+static int broker_file(const char *base)
+{
+	static const char *const names[] = {
+		"ca.crt", "ca.key", "ca.srl", "server.crt", "server.key", "passwd", "acl",
+		"passwd.base", "acl.base", "controller.password",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(base, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * Where an archive member goes, or -EPERM for a name restore does not
  * accept. The configuration must come first: every other place comes from
  * it.
@@ -429,7 +452,8 @@ static int destination(struct restore *r, const char *name, const char *config_p
 
 		if (plen == 4 && !strncmp(name, "keys", 4) && want_key(r->stem, base))
 			n = snprintf(dest, dlen, "%s/%s", r->keydir, base);
-		else if (plen == 6 && !strncmp(name, "broker", 6) && r->cfg.broker.dir[0])
+		else if (plen == 6 && !strncmp(name, "broker", 6) && r->cfg.broker.dir[0] &&
+			 broker_file(base))
 			n = snprintf(dest, dlen, "%s/%s", r->cfg.broker.dir, base);
 		else if (plen == 7 && !strncmp(name, "content", 7) && want_content("", base))
 			n = snprintf(dest, dlen, "%s/content/%s", r->cfg.state_dir, base);

@@ -12,7 +12,8 @@
  *                        key's directory named like the key: .next, .old,
  *                        and the .pub beside it)
  *   broker/<name>        the broker's CA, certificate, accounts and ACL
- *                        (broker.dir, not its persistence directory)
+ *                        (broker.dir; not mosquitto.conf, which is this
+ *                        machine's, nor the persistence directory)
  *   content/<id>.opus    the imported content (unless --no-content)
  *
  * `loaxa restore FILE` / `--restore FILE` puts them back where this

@@ -69,6 +69,8 @@ check "tar(1) reads the archive" [ -s "$T/list" ]
 for e in controller.cfg loaxa.db keys/controller.key keys/controller.pub broker/ca.crt broker/passwd; do
 	check "the archive holds $e" grep -qx "$e" "$T/list"
 done
+check "the archive does not hold the broker's mosquitto.conf (this machine's own)" \
+	bash -c "! grep -qx broker/mosquitto.conf '$T/list'"
 check "the archive holds the content ($(grep -c '^content/' "$T/list") files)" \
 	[ "$(grep -c '^content/' "$T/list")" -eq "$(jq length "$T/before/content.json")" ]
 diag "archive: $(stat -c %s "$T/station.tar") bytes, $(wc -l <"$T/list") files"
@@ -90,8 +92,15 @@ tar -C "$T/evil" -cf "$T/evil1.tar" controller.cfg --transform 's,^keys/,../../,
 ln -s /etc/passwd "$T/evil/keys/controller.key.lnk"
 tar -C "$T/evil" -cf "$T/evil2.tar" controller.cfg keys/controller.key.lnk
 tar -C "$T/evil" -cf "$T/evil3.tar" -P "$T/evil/controller.cfg" "$T/evil/keys/controller.key.x" 2>/dev/null
-for i in 1 2 3; do
-	"$LOAXA" restore "$T/evil$i.tar" --config "$T/evil-restored.cfg" --force >"$T/e$i.out" 2>&1
+# a mosquitto.conf that would make the broker load a plugin of the archive's choosing
+mkdir -p "$T/evil/broker" && echo 'plugin /tmp/evil.so' >"$T/evil/broker/mosquitto.conf"
+tar -C "$T/evil" -cf "$T/evil5.tar" controller.cfg broker/mosquitto.conf
+for i in 1 2 3 5; do
+	# 5 goes against this machine's real configuration, so that only the
+	# broker file can be what is refused
+	cfg=$T/evil-restored.cfg
+	[ "$i" = 5 ] && cfg=$CFG
+	"$LOAXA" restore "$T/evil$i.tar" --config "$cfg" --force >"$T/e$i.out" 2>&1
 	rc=$?
 	check "a hostile archive ($i: $(tar -tvf "$T/evil$i.tar" 2>/dev/null | tail -1 | awk '{ print $1, $NF }')) is refused" [ "$rc" != 0 ]
 	grep -h 'restore' "$T/e$i.out" | head -1 | sed 's/^/#   /'
@@ -105,6 +114,7 @@ rc=$?
 check "an archive whose configuration names other places is refused (the places come from this machine's configuration)" \
 	[ "$rc" != 0 ]
 grep -h 'restore' "$T/e4.out" | head -1 | sed 's/^/#   /'
+check "... the mosquitto.conf one for that very entry" grep -q 'broker/mosquitto.conf.*refused' "$T/e5.out"
 check "nothing a hostile archive named was written" \
 	bash -c "[ ! -e '$T/controller.key.x' ] && [ ! -e '$T/evil-restored.cfg' ] && [ ! -e '$T/elsewhere' ] && ! ls '$T'/*.tmp.* >/dev/null 2>&1"
 
