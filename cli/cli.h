@@ -40,6 +40,7 @@ int cmd_cancel(int argc, char **argv);
 int cmd_readiness(int argc, char **argv);
 int cmd_emergency(int argc, char **argv);
 int cmd_live(int argc, char **argv);
+int cmd_record(int argc, char **argv);   /* record.c */
 
 void cli_usage(FILE *f);
 
@@ -61,5 +62,7 @@ int64_t jint(json_t *o, const char *key, int64_t def);
 double jreal(json_t *o, const char *key, double def);   /* NaN-free */
 int jbool(json_t *o, const char *key);
 void cli_print_json(json_t *j);
+/* "1800", "90s", "10m", "1h" -> seconds (at most a day); -1 when not a duration. */
+long cli_parse_duration(const char *s);
 
 #endif

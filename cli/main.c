@@ -65,6 +65,9 @@ void cli_usage(FILE *f)
 		"  live (--zone Z | --node N | --all) [--device D | --file F] [--latency MS] [--relay]\n"
 		"                                    speak (or stream F) to the nodes now, in step;\n"
 		"                                    Ctrl-C stops; live status | live stop [ID]\n"
+		"  record [--device D] --max DURATION [--title T] [--json]\n"
+		"                                    record from the controller's microphone into\n"
+		"                                    content; Ctrl-C stops; record stop\n"
 		"  node show|volume|stop|restart|test-tone N [LEVEL] [--timeout S] [--json]\n"
 		"                                    one node; remote maintenance, confirmed\n"
 		"  alarms [--all] [--node N] [--json]\n"
@@ -99,7 +102,7 @@ int main(int argc, char **argv)
 		{ "announce", cmd_announce }, { "cancel", cmd_cancel },
 		{ "readiness", cmd_readiness },
 		{ "plays", cmd_plays },   { "emergency", cmd_emergency },
-		{ "live", cmd_live },
+		{ "live", cmd_live },     { "record", cmd_record },
 		{ "alarms", cmd_alarms }, { "log", cmd_log }, { "report", cmd_report },
 	};
 	const char *env = getenv("LOAXA_SOCKET");

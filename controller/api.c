@@ -23,6 +23,7 @@
 #include "ctlutil.h"
 #include "emergency.h"
 #include "live.h"
+#include "record.h"
 #include "healthapi.h"
 #include "log.h"
 #include "secapi.h"
@@ -40,6 +41,7 @@ enum api_route {
 	R_SEC,          /* secapi.c: login, users, audit, provisioning, keys */
 	R_SCHED,              /* schedules, announcements, readiness: schedules.c */
 	R_EMERGENCY,  /* everything under /v1/emergency: emergency.c */
+	R_RECORD,     /* /v1/record: record.c */
 	R_LIVE,       /* everything under /v1/live: live.c */
 	R_HEALTH,   /* healthapi.c */
 };
@@ -238,6 +240,9 @@ static void route(struct api_req *r, const char *url, const char *method)
 		allowed = "GET";
 	} else if (strncmp(url, "/v1/emergency", 13) == 0 && (!url[13] || url[13] == '/')) {
 		r->route = R_EMERGENCY;
+		return;
+	} else if (ctl_record_owns_url(url)) {
+		r->route = R_RECORD;
 		return;
 	} else if (strncmp(url, "/v1/live", 8) == 0 && (!url[8] || url[8] == '/')) {
 		r->route = R_LIVE;
@@ -811,6 +816,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			return upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
 		if (r->route == R_BROADCAST_POST || r->route == R_SEC ||
 		    r->route == R_SCHED || r->route == R_EMERGENCY || r->route == R_LIVE ||
+		    r->route == R_RECORD ||
 		    r->route == R_HEALTH)
 			body_data(r, upload_data_p, n);
 		return MHD_YES;
@@ -889,7 +895,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 				return MHD_YES;
 			break;
 		case R_EMERGENCY:
-		case R_LIVE: {
+		case R_LIVE:
+		case R_RECORD: {
 			json_t *j = NULL;
 			unsigned st = 500;
 
@@ -898,7 +905,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 					  "larger than %d bytes", CTL_MAX_JSON_BODY);
 				break;
 			}
-			(r->route == R_LIVE ? ctl_live_api : ctl_emergency_api)(
+			(r->route == R_LIVE ? ctl_live_api
+			 : r->route == R_RECORD ? ctl_record_api : ctl_emergency_api)(
 				c, &r->who, r->method, r->url, r->body ? r->body : "",
 				r->body_len, &st, &j, r->target, sizeof(r->target));
 			set_reply(r, st, j);

@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "capture.h"
 #include "ctl.h"
 #include "ctlutil.h"
 #include "decodeworker.h"
@@ -395,51 +396,7 @@ static void alsa_pump(struct ctl *c, struct session *s)
 
 static int alsa_open(struct session *s, const char *device, char *why, size_t whylen)
 {
-	snd_pcm_hw_params_t *hw;
-	snd_pcm_sw_params_t *sw;
-	unsigned buffer_us = 200000, period_us = 10000;
-	int dir = 0, rc;
-
-	rc = snd_pcm_open(&s->cap, device, SND_PCM_STREAM_CAPTURE, SND_PCM_NONBLOCK);
-	if (rc < 0) {
-		s->cap = NULL;
-		snprintf(why, whylen, "cannot open capture device \"%s\": %s", device,
-			 snd_strerror(rc));
-		return rc;
-	}
-	snd_pcm_hw_params_alloca(&hw);
-	snd_pcm_sw_params_alloca(&sw);
-	if ((rc = snd_pcm_hw_params_any(s->cap, hw)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_access(s->cap, hw, SND_PCM_ACCESS_RW_INTERLEAVED)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_format(s->cap, hw, SND_PCM_FORMAT_S16_LE)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_channels(s->cap, hw, 1)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_rate(s->cap, hw, 48000, 0)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_buffer_time_near(s->cap, hw, &buffer_us, &dir)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_period_time_near(s->cap, hw, &period_us, &dir)) < 0 ||
-	    (rc = snd_pcm_hw_params(s->cap, hw)) < 0) {
-		snprintf(why, whylen, "capture device \"%s\" does not take mono 16-bit 48 kHz "
-			 "(use a `plug` device): %s", device, snd_strerror(rc));
-		goto fail;
-	}
-	rc = snd_pcm_poll_descriptors_count(s->cap);
-	if (rc <= 0 || rc > CTL_LIVE_MAX_PFDS) {
-		snprintf(why, whylen, "capture device \"%s\" offers %d poll descriptors", device,
-			 rc);
-		rc = -EINVAL;
-		goto fail;
-	}
-	s->npfds = rc;
-	rc = snd_pcm_start(s->cap);
-	if (rc < 0) {
-		snprintf(why, whylen, "capture device \"%s\" does not start: %s", device,
-			 snd_strerror(rc));
-		goto fail;
-	}
-	return 0;
-fail:
-	snd_pcm_close(s->cap);
-	s->cap = NULL;
-	return rc < 0 ? rc : -EINVAL;
+	return capture_open(&s->cap, &s->npfds, device, why, whylen);
 }
 
 /* ------------------------------------------------------------ sessions */
