@@ -44,6 +44,14 @@ int cmd_record(int argc, char **argv);   /* record.c */
 
 void cli_usage(FILE *f);
 
+/*
+ * Ctrl-C (SIGINT) and SIGTERM set cli_interrupted instead of ending the
+ * command, so it can stop what it started on the controller first.
+ */
+#include <signal.h>
+extern volatile sig_atomic_t cli_interrupted;
+void cli_catch_interrupts(void);
+
 /* Shared by import and play. */
 #include <jansson.h>
 #include <stdint.h>

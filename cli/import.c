@@ -16,6 +16,24 @@
 #include "table.h"
 
 /* "1800", "90s", "10m", "1h" -> seconds; -1 when not a duration. */
+volatile sig_atomic_t cli_interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	cli_interrupted = 1;
+}
+
+void cli_catch_interrupts(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 long cli_parse_duration(const char *s)
 {
 	char *end;

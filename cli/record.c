@@ -24,14 +24,6 @@
 #include "cli.h"
 #include "client.h"
 
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -129,7 +121,6 @@ int cmd_record(int argc, char **argv)
 	long max_s = 0;
 	int ch, json = 0, rc, tty = isatty(2), stopping = 0;
 	struct timespec tick = { 0, 200 * 1000 * 1000 };
-	struct sigaction sa;
 	struct cli_resp resp;
 	json_t *req, *st = NULL;
 	char id[32];
@@ -176,12 +167,9 @@ int cmd_record(int argc, char **argv)
 		jstr(resp.json, "device"), max_s);
 	cli_resp_free(&resp);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	cli_catch_interrupts();
 	for (;;) {
-		if (interrupted && !stopping) {
+		if (cli_interrupted && !stopping) {
 			stopping = 1;
 			if (stop(id) != CLI_EXIT_OK)
 				return CLI_EXIT_ERROR;

@@ -32,7 +32,7 @@
 #include "api.h"
 #include "auth.h"
 #include "backup.h"
-#include "capture.h"
+#include "capdev.h"
 #include "emergency.h"
 #include "live.h"
 #include "record.h"

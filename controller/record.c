@@ -2,7 +2,7 @@
  * record.c - record from a capture device into content (record.h).
  *
  * The capture runs in the controller's poll loop like a live session's
- * (capture.h): every period the loop reads what the device has and appends
+ * (capdev.h): every period the loop reads what the device has and appends
  * it to a WAV file, so a recording costs no thread and no buffer in memory.
  * The WAV header is written with zero sizes first and its sizes at the
  * stop: a controller killed mid-recording leaves only a temp file, which
@@ -26,7 +26,7 @@
 #include <sodium.h>
 
 #include "auth.h"
-#include "capture.h"
+#include "capdev.h"
 #include "ctl.h"
 #include "ctlutil.h"
 #include "db.h"
@@ -75,18 +75,6 @@ static const char *state_name(enum rec_state s)
 	case REC_NONE: break;
 	}
 	return "none";
-}
-
-static json_t *err_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *err_json(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:s}", "error", buf);
 }
 
 int ctl_record_init(struct ctl *c)
@@ -392,7 +380,7 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 			 strerror(errno));
 		goto failed;
 	}
-	rc = capture_open(&R->pcm, &R->npfds, pcm, err, sizeof(err));
+	rc = capdev_open(&R->pcm, &R->npfds, pcm, err, sizeof(err));
 	if (rc < 0) {
 		*status = 503;
 		goto failed;
@@ -411,7 +399,7 @@ failed:
 	R->state = REC_FAILED;
 bad:
 	json_decref(o);
-	*reply = err_json("%s", err);
+	*reply = ctl_error_json("%s", err);
 }
 
 static void api_stop(struct ctl *c, const struct ctl_principal *who, const char *body,
@@ -427,14 +415,14 @@ static void api_stop(struct ctl *c, const struct ctl_principal *who, const char 
 	if (!o || ctl_json_str(o, "record", CTL_OPTIONAL, id, sizeof(id), err,
 			       sizeof(err)) < 0) {
 		json_decref(o);
-		*reply = err_json("%s", err);
+		*reply = ctl_error_json("%s", err);
 		return;
 	}
 	json_decref(o);
 	snprintf(target, targetlen, "record %s", id[0] ? id : R->id);
 	if (R->state == REC_NONE || (id[0] && strcmp(id, R->id) != 0)) {
 		*status = 404;
-		*reply = err_json("no such recording%s%s", id[0] ? ": " : "", id);
+		*reply = ctl_error_json("no such recording%s%s", id[0] ? ": " : "", id);
 		return;
 	}
 	snprintf(why, sizeof(why), "stopped by %s", who->user);
@@ -457,7 +445,7 @@ void ctl_record_api(struct ctl *c, const struct ctl_principal *who, const char *
 	if (strcmp(url, "/v1/record") == 0 && get) {
 		if (c->record->state == REC_NONE) {
 			*status = 404;
-			*reply = err_json("nothing has been recorded since the controller "
+			*reply = ctl_error_json("nothing has been recorded since the controller "
 					  "started");
 			return;
 		}
@@ -469,7 +457,7 @@ void ctl_record_api(struct ctl *c, const struct ctl_principal *who, const char *
 		api_stop(c, who, body, len, status, reply, target, targetlen);
 	} else {
 		*status = 405;
-		*reply = err_json("%s is not allowed on %s (GET or POST /v1/record, POST "
+		*reply = ctl_error_json("%s is not allowed on %s (GET or POST /v1/record, POST "
 				  "/v1/record/stop)", method, url);
 	}
 }

@@ -1,5 +1,5 @@
 /*
- * capture.h - an ALSA capture device as the controller reads it.
+ * capdev.h - an ALSA capture device as the controller reads it.
  *
  * Live sessions (live.c) and recordings (record.c) both read a microphone
  * or a receiver's line-out in the poll loop: mono, S16_LE, 48 kHz,
@@ -7,8 +7,8 @@
  * controller.cfg's capture group only (ctl_capture_pcm), never from a
  * client, so opening it here interprets nothing a client sent.
  */
-#ifndef LOAXA_CTL_CAPTURE_H
-#define LOAXA_CTL_CAPTURE_H
+#ifndef LOAXA_CTL_CAPDEV_H
+#define LOAXA_CTL_CAPDEV_H
 
 #include <stddef.h>
 
@@ -23,6 +23,6 @@
  * *npfds its poll descriptor count; on failure *pcm is NULL, why says what
  * went wrong in words for the operator, and a negative errno is returned.
  */
-int capture_open(snd_pcm_t **pcm, int *npfds, const char *device, char *why, size_t whylen);
+int capdev_open(snd_pcm_t **pcm, int *npfds, const char *device, char *why, size_t whylen);
 
 #endif

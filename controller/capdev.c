@@ -1,6 +1,6 @@
 /*
- * capture.c - open an ALSA capture device the one way the controller reads
- * it (capture.h).
+ * capdev.c - open an ALSA capture device the one way the controller reads
+ * it (capdev.h).
  *
  * A 200 ms buffer in 10 ms periods: the loop wakes every 10 ms while a
  * device runs, and a loop held up by a slow API request for less than
@@ -11,9 +11,9 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "capture.h"
+#include "capdev.h"
 
-int capture_open(snd_pcm_t **pcm, int *npfds, const char *device, char *why, size_t whylen)
+int capdev_open(snd_pcm_t **pcm, int *npfds, const char *device, char *why, size_t whylen)
 {
 	snd_pcm_hw_params_t *hw;
 	unsigned buffer_us = 200000, period_us = 10000;
