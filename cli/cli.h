@@ -40,6 +40,12 @@ int cmd_cancel(int argc, char **argv);
 int cmd_readiness(int argc, char **argv);
 int cmd_emergency(int argc, char **argv);
 int cmd_live(int argc, char **argv);
+int cmd_drafts(int argc, char **argv);     /* approval.c */
+int cmd_approve(int argc, char **argv);
+int cmd_reject(int argc, char **argv);
+int cmd_withdraw(int argc, char **argv);
+int cmd_reviews(int argc, char **argv);
+int cmd_review(int argc, char **argv);
 
 void cli_usage(FILE *f);
 
@@ -61,5 +67,7 @@ int64_t jint(json_t *o, const char *key, int64_t def);
 double jreal(json_t *o, const char *key, double def);   /* NaN-free */
 int jbool(json_t *o, const char *key);
 void cli_print_json(json_t *j);
+/* A draft (the "draft" of an answer), for people: saved/changed, what next. */
+void cli_print_draft(json_t *draft, int edited);
 
 #endif
