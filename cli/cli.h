@@ -41,6 +41,12 @@ int cmd_readiness(int argc, char **argv);
 int cmd_emergency(int argc, char **argv);
 int cmd_live(int argc, char **argv);
 int cmd_record(int argc, char **argv);   /* record.c */
+int cmd_drafts(int argc, char **argv);     /* approval.c */
+int cmd_approve(int argc, char **argv);
+int cmd_reject(int argc, char **argv);
+int cmd_withdraw(int argc, char **argv);
+int cmd_reviews(int argc, char **argv);
+int cmd_review(int argc, char **argv);
 
 void cli_usage(FILE *f);
 
@@ -72,5 +78,7 @@ int jbool(json_t *o, const char *key);
 void cli_print_json(json_t *j);
 /* "1800", "90s", "10m", "1h" -> seconds (at most a day); -1 when not a duration. */
 long cli_parse_duration(const char *s);
+/* A draft (the "draft" of an answer), for people: saved/changed, what next. */
+void cli_print_draft(json_t *draft, int edited);
 
 #endif

@@ -218,12 +218,46 @@ static const char schema_v4_live[] =
 	"  content TEXT NOT NULL REFERENCES content(id),"
 	"  updated INTEGER NOT NULL);";
 
+/*
+ * v6 (approval, issue 16): drafts of operators' announcements, plays and
+ * schedule applies waiting for an approver (approval.c), and emergencies
+ * recorded for review afterwards. A draft's history is in the audit log.
+ */
+static const char schema_v6_approval[] =
+	"CREATE TABLE drafts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"  /* never reused: `loaxa approve 7` */
+	"  kind TEXT NOT NULL,"               /* announce, apply, broadcast */
+	"  state TEXT NOT NULL,"              /* pending, approved, rejected, withdrawn */
+	"  author TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  edits INTEGER NOT NULL DEFAULT 0,"
+	"  title TEXT NOT NULL,"
+	"  level TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"             /* \"zone thon-1\", \"node n1\", \"all\", ... */
+	"  zones TEXT NOT NULL,"              /* JSON array: who may read it */
+	"  at INTEGER,"                       /* first start, ms; NULL: now / a schedule */
+	"  payload TEXT NOT NULL,"            /* JSON: what approval schedules */
+	"  decided_by TEXT,"
+	"  decided INTEGER,"
+	"  reason TEXT,"
+	"  result TEXT);"                     /* a-..., b-..., \"schedule\" */
+	"CREATE INDEX drafts_state ON drafts(state);"
+	"CREATE TABLE emergency_reviews ("
+	"  emergency TEXT PRIMARY KEY,"       /* broadcasts.id, e-... or d-... */
+	"  started_by TEXT NOT NULL,"
+	"  started INTEGER NOT NULL,"
+	"  reviewed_by TEXT,"
+	"  reviewed INTEGER,"
+	"  note TEXT);";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2_security,
 	schema_v3_schedules,
 	schema_v4_live,
 	schema_v5_health,
+	schema_v6_approval,
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
