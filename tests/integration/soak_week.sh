@@ -277,7 +277,6 @@ check "a node's \"now\" is the fake clock's (its status ts)" wait_for 15 n1ts_fr
 
 DAY0=2026-12-07 # Monday
 T_START=$(real_s)
-EXPECT_PLAYS=()
 declare -A EXPECT=([n1]=0 [n2]=0 [n3]=0) EXPECT_EM=([n1]=0 [n2]=0 [n3]=0)
 for ((d = 0; d < DAYS; d++)); do
 	day=$(date -d "$DAY0 + $d days" +%Y-%m-%d)
