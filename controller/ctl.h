@@ -18,6 +18,7 @@
 #include "imports.h"
 #include "journal.h"
 #include "mqtt.h"
+#include "nodes.h"
 #include "timesvc.h"
 
 struct ctl_api;
@@ -45,6 +46,7 @@ struct ctl {
 	struct ctl_live *live;       /* live.c */
 	struct ctl_record *record;   /* record.c */
 	struct ctl_timesvc timesvc;
+	struct ctl_nodes_clock nodes_clock; /* nodes.h */
 	char content_dir[PATH_MAX]; /* <state_dir>/content */
 	char tmp_dir[PATH_MAX];     /* <state_dir>/tmp: uploads being imported */
 	char worker_path[PATH_MAX]; /* the decode worker (decodeworker.h), found at first use */

@@ -644,6 +644,22 @@ int ctl_db_node_set_offline(struct ctl_db *db, const char *id, int64_t boot)
 	return rc;
 }
 
+int ctl_db_nodes_clamp_last_seen(struct ctl_db *db, int64_t now_ms)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = db_prep(db, &st, "UPDATE nodes SET last_seen = ?1 WHERE last_seen > ?1",
+		     "cannot bring last-seen times back to the clock");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0
+		: db_fail(db, "cannot bring last-seen times back to the clock");
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int ctl_db_nodes_expire(struct ctl_db *db, int64_t before_ms,
 			void (*cb)(void *arg, const struct ctl_node_row *row),
 			void *arg)
