@@ -162,7 +162,7 @@ int64_t amp_ready_mono(struct node *n, int warmup_ms)
 		a->pid = 0;
 		run(n, 1);
 	}
-	return a->last_on_ms + warmup_ms;
+	return a->last_on_ms + AMP_START_MS + warmup_ms;
 }
 
 json_t *amp_status_json(const struct node *n)

@@ -26,6 +26,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/*
+ * The lead counts from a little after on_command is started: /bin/sh and
+ * the command itself (a GPIO tool) take a moment to run. What starts now
+ * waits warm-up + this.
+ */
+#define AMP_START_MS 100
+
 struct node;
 
 struct node_amp {
@@ -50,7 +57,8 @@ int64_t amp_needed_at(const struct node *n, int64_t now);
  * Something starts now and needs the amplifier (an immediate play, a live
  * session, an emergency): on_command runs at once if the amplifier is off.
  * Returns the monotonic ms from which it has had warmup_ms since its
- * on_command started (in the past when it has been on long enough). Without
+ * on_command started (+ AMP_START_MS; in the past when it has been on long
+ * enough). Without
  * an on_command there is nothing to wait for: returns now.
  */
 int64_t amp_ready_mono(struct node *n, int warmup_ms);

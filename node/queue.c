@@ -583,7 +583,10 @@ static int start_item(struct node *n, struct play_item *it)
 	{
 		int64_t ready_us = amp_ready_mono(n, it->warmup_s >= 0 ? it->warmup_s * 1000 :
 						  amp_default_warmup_ms(n)) * 1000;
-		int64_t from_us = req.at_mono_us > 0 ? req.at_mono_us : mono_us();
+		/* a scheduled item's amplifier went on warmup_s ahead (amp_tick): a few
+		 * ms of that loop's lateness do not move its time */
+		int64_t from_us = req.at_mono_us > 0 ?
+			req.at_mono_us + (AMP_START_MS + 20) * 1000 : mono_us();
 
 		if (ready_us > from_us + 1000) {
 			log_info("%s %s waits %.1f s for the amplifier's warm-up: its first sample "
