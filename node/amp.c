@@ -65,6 +65,7 @@ static void run(struct node *n, int on)
 	a->on = on;
 	if (on)
 		a->last_on_ms = mono_ms();
+	status_changed(n); /* the status says whether it is on (the CLI tells the operator) */
 	if (!cmd[0])
 		return;
 	pid = fork();
