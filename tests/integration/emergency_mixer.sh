@@ -108,7 +108,7 @@ E2=$(jq -r .emergency "$T/e2.json")
 check "the second emergency sets the control again" wait_for 5 ctl_is 255 on
 stop n1 KILL
 check "killed -9 mid-emergency, the node leaves the control at the emergency level" ctl_is 255 on
-check "... and mixer.json on disk" saved_51_muted >/dev/null
+check "... and mixer.json on disk" saved_51_muted
 start_node n1 || exit 1
 check "at its next start the node puts the control back (51, muted)" wait_for 10 ctl_is 51 off ||
 	node_amixer n1 sget Horn | sed 's/^/#   /'
