@@ -87,6 +87,8 @@ TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRC))
 # The paced ALSA ioplug plugin the timing tests load (libasound_module_pcm_loaxapaced.so).
 PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
+# A test card's mixer (volume + mute) for softvol and the node's alsa.mixer.
+CTL_PLUGIN := $(O)/alsa/libasound_module_ctl_loaxamixer.so
 
 .PHONY: all test unit demo bench fuzz valgrind soak clean check-config install install-deb install-tree
 
@@ -153,7 +155,12 @@ $(PLUGIN): tests/alsa/pcm_loaxapaced.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -fsanitize% -fno-sanitize% -fPIE,$(CFLAGS)) -DPIC -fPIC -shared $(call pc,alsa) $< -o $@ $(call pl,alsa) -Wl,-z,relro -Wl,-z,now -lm
 
-PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN))
+$(CTL_PLUGIN): tests/alsa/ctl_loaxamixer.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize% -fno-sanitize% -fPIE,$(CFLAGS)) -DPIC -fPIC -shared $(call pc,alsa) $< -o $@ $(call pl,alsa) -Wl,-z,relro -Wl,-z,now
+
+PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN)) \
+	$(if $(wildcard tests/alsa/ctl_loaxamixer.c),$(CTL_PLUGIN))
 
 unit: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
 

@@ -57,6 +57,13 @@ int cli_get_ok(const char *path, struct cli_resp *resp);
 /* The target of a request body: {"zone": Z}, else {"node": N}, else {"all": true}. */
 void cli_set_target(json_t *req, const char *zone, const char *node);
 
+/*
+ * ampnote.c: print, for each node of the target (the targets array, else
+ * node, else zone, else all) whose amplifier is off and has a warm-up, that
+ * `what` starts there that much later. Returns the longest wait in seconds.
+ */
+int cli_amp_note(json_t *targets, const char *zone, const char *node, const char *what);
+
 /* URL-encode s for a query string (malloc'd). */
 char *cli_escape(const char *s);
 

@@ -218,6 +218,9 @@ int cmd_live(int argc, char **argv)
 		fprintf(stderr, "live session %s to %s, latency %lld ms: %s\n", id,
 			jstr(resp.json, "target"), (long long)jint(resp.json, "latency_ms", 0),
 			file ? "streaming the file" : "speak now; Ctrl-C to stop");
+	if (!json)
+		cli_amp_note(json_object_get(resp.json, "targets"), zone, node,
+			     "the session (nothing said is lost: it plays that much behind)");
 	last = json_incref(resp.json);
 	cli_resp_free(&resp);
 

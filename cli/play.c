@@ -313,6 +313,8 @@ int cmd_play(int argc, char **argv)
 	}
 	if (jstr(resp.json, "warning")[0])
 		fprintf(stderr, "loaxa play: warning: %s\n", jstr(resp.json, "warning"));
+	if (!json)
+		cli_amp_note(json_object_get(resp.json, "targets"), NULL, NULL, "the broadcast");
 	if (wait < 0) {
 		if (json) {
 			cli_print_json(resp.json);

@@ -1158,7 +1158,9 @@ int ctl_db_event_addressed(struct ctl_db *db, const struct ctl_event *ev)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	/* emergency_not_active: "this node is silent", never a play; any node may say it */
 	if (!ev->broadcast[0] || ev->occurrence[0] ||
+	    strcmp(ev->type, "emergency_not_active") == 0 ||
 	    (strncmp(ev->type, "play_", 5) != 0 && strncmp(ev->type, "emergency_", 10) != 0))
 		return 1;
 	rc = db_prep(db, &st,

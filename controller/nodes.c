@@ -538,7 +538,9 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 	else if (strncmp(ev.type, "emergency_", 10) == 0)
 		log_warnx("node %s: %s %s %s%s%s", node, ev.broadcast[0] == 'd' ? "DRILL" :
 			  "EMERGENCY", ev.broadcast[0] ? ev.broadcast : "-",
-			  strcmp(ev.type, "emergency_started") == 0 ? "started" : "ended",
+			  strcmp(ev.type, "emergency_started") == 0 ? "started" :
+			  strcmp(ev.type, "emergency_not_active") == 0 ? "confirmed the stop" :
+			  "ended",
 			  ev.reason[0] ? ": " : "", ev.reason);
 	else if (strncmp(ev.type, "live_", 5) == 0)
 		log_info("node %s: live session %s %s%s%s", node, ev.broadcast[0] ? ev.broadcast : "-",

@@ -20,7 +20,7 @@ static const char *const known_fields[] = {
 	"mqtt", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.username",
 	"mqtt.password", "mqtt.cafile", "mqtt.password_file", "mqtt.insecure", "recovery_key",
 	"alsa", "alsa.device", "alsa.channels", "alsa.rate", "alsa.buffer_ms",
-	"alsa.period_ms",
+	"alsa.period_ms", "alsa.mixer", "alsa.mixer_device", "alsa.mixer_level",
 	"status_interval_s", "max_future_s", "max_message_bytes", "cache_max_mb",
 	"emergency_volume", "emergency_keep_open",
 	"amplifier", "amplifier.on_command", "amplifier.off_command", "amplifier.warmup_s",
@@ -381,6 +381,25 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 	if (cfg->alsa.period_ms * 2 > cfg->alsa.buffer_ms)
 		cfg_error(&c, "alsa.period_ms", "must be at most half of alsa.buffer_ms "
 			  "(%u ms), got %u", cfg->alsa.buffer_ms, cfg->alsa.period_ms);
+	/* the emergency's mixer control: a name from here, never from a message */
+	if (cfg_string(&c, "alsa.mixer", CFG_OPTIONAL, "", cfg->alsa.mixer,
+		       sizeof(cfg->alsa.mixer)) == 0) {
+		const char *p;
+
+		for (p = cfg->alsa.mixer; *p; p++)
+			if (*p < 0x20 || *p > 0x7e)
+				break;
+		if (*p)
+			cfg_error(&c, "alsa.mixer", "must be a mixer control's name in plain "
+				  "ASCII, as `amixer scontrols` shows it (e.g. \"Master\")");
+	}
+	cfg_string(&c, "alsa.mixer_device", CFG_OPTIONAL, "default", cfg->alsa.mixer_device,
+		   sizeof(cfg->alsa.mixer_device));
+	if (!cfg->alsa.mixer_device[0])
+		cfg_error(&c, "alsa.mixer_device", "must not be empty (e.g. \"default\" or "
+			  "\"hw:0\")");
+	load_int(&c, "alsa.mixer_level", 100, 0, 100, &v);
+	cfg->alsa.mixer_level = (int)v;
 
 	load_int(&c, "status_interval_s", 30, 1, 3600, &v);
 	cfg->status_interval_s = (int)v;

@@ -36,6 +36,9 @@ struct node_cfg {
 		unsigned rate;
 		unsigned buffer_ms;
 		unsigned period_ms;
+		char mixer[48];           /* emergency level on this control, "" = none */
+		char mixer_device[256];   /* whose mixer (snd_mixer_attach) */
+		int mixer_level;          /* percent of the control's range */
 	} alsa;
 	int status_interval_s;
 	int max_future_s;
