@@ -439,7 +439,7 @@ static int em_stop(int argc, char **argv)
 		case 'j': json = 1; break;
 		case 'N': all_clear = 0; break;
 		case 't': {
-			long v = parse_duration(optarg);
+			long v = cli_parse_duration(optarg);
 
 			if (v < 0 || v > 3600) {
 				fprintf(stderr, "loaxa emergency stop: --timeout %s: give 1 to 3600 "
