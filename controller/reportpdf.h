@@ -55,7 +55,7 @@ int report_pdf_render(const json_t *doc, char **pdf, size_t *len, int *pages, ch
 
 /*
  * rc 0: pdf (malloc'd, the callee's to free) and len; else negative errno
- * and err (-ECANCELED: the controller stops). Called on the loop thread.
+ * and err. Called on the loop thread.
  */
 typedef void (*report_pdf_done_fn)(void *ctx, int rc, char *pdf, size_t len,
 				   const char *err);
@@ -72,7 +72,7 @@ int ctl_report_pdf_submit(struct ctl *c, json_t *doc, report_pdf_done_fn done, v
 int ctl_report_pdf_pollfd(struct ctl *c, struct pollfd *pfd);
 /* Report a finished render (its callback runs here). */
 void ctl_report_pdf_handle(struct ctl *c, const struct pollfd *pfd);
-/* Wait for a running render, report it -ECANCELED, free everything. */
+/* Wait for a running render and answer it, free everything (fontconfig too). */
 void ctl_report_pdf_stop(struct ctl *c);
 
 #endif
