@@ -879,7 +879,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	if (r->import_pending)
 		return MHD_YES;
-	if (!r->reply) {
+	if (!r->reply && !r->text) { /* text: a PDF made while suspended */
 		switch (r->route) {
 		case R_NODES: {
 			json_t *list = ctl_db_nodes_json(&c->db);
