@@ -262,6 +262,13 @@ check "a month 2026-13 is refused with the form named, no file written" \
 	sh -c "grep -q 'YYYY-MM' '$T/bad.err' && [ ! -e '$T/bad.pdf' ]"
 "$LOAXA" report --month "$MONTH" --format xls >/dev/null 2>"$T/fmt.err"
 check "an unknown format is refused, naming the ones there are" grep -q 'table, csv, json or pdf' "$T/fmt.err"
+# the report covers every cluster: an operator of one zone may not have it
+printf 'operator-pw-1\n' >"$T/op1.pw"
+"$LOAXA" user add op1 --role operator --zone thon-dong --password-file "$T/op1.pw" >/dev/null
+LOAXA_TOKEN_FILE=$T/op1-token "$LOAXA" login op1 --password-file "$T/op1.pw" >/dev/null
+code=$(http_status GET "/v1/report?month=$MONTH&format=pdf" "$(cat "$T/op1-token" 2>/dev/null)")
+check "an operator of one zone gets 403 for the PDF, it covers the whole station ($code)" \
+	sh -c "[ '$code' = 403 ] && grep -q 'whole station' '$T/resp.json'"
 check "the CSV still answers" sh -c "'$LOAXA' report --month $MONTH --csv | grep -q '^\"$MONTH\",\"thon-dong\"'"
 
 stop_all_checked
