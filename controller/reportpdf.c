@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -756,6 +757,14 @@ static void *render_worker(void *arg)
 	struct ctl_report *r = arg;
 	uint64_t one = 1;
 
+	/*
+	 * The lowest CPU priority, for this thread only (Linux nice is per
+	 * thread): a month of 5000 bulletins takes seconds of layout, which
+	 * must yield to the loop and the broker (the report comes later, an
+	 * emergency does not).
+	 */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) < 0)
+		log_debug("report thread: cannot lower its priority");
 	r->rc = report_pdf_render(r->doc, &r->pdf, &r->len, NULL, r->err, sizeof(r->err));
 	atomic_store(&r->finished, 1);
 	/* an eventfd counter never fills up here: a write only fails on EINTR */
