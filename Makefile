@@ -56,7 +56,9 @@ IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus og
 # loaxa-controller links no FFmpeg (nor the rest of the import libraries):
 # every decode of untrusted media runs in loaxa-encode's decode worker, an
 # executed program under seccomp (encode/worker.h). opus: live encoding.
-CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd opus libsystemd alsa libcrypto
+# pangocairo (cairo, Pango, HarfBuzz) and fontconfig: the printable report (reportpdf.h).
+CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd opus libsystemd alsa libcrypto \
+               pangocairo fontconfig
 # loaxa stays free of the import libraries: loading FFmpeg & co. (~100 shared
 # libraries) cost every command, `loaxa emergency start` too, 30 ms and more.
 # `loaxa encode` execs loaxa-encode, which has them.

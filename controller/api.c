@@ -27,6 +27,7 @@
 #include "record.h"
 #include "healthapi.h"
 #include "log.h"
+#include "reportpdf.h"
 #include "secapi.h"
 #include "schedules.h"
 #include "util.h"
@@ -76,7 +77,8 @@ struct api_req {
 	/* the answer, once known */
 	unsigned status;
 	json_t *reply;
-	char *text;           /* a non-JSON answer (healthapi: CSV, metrics) */
+	char *text;           /* a non-JSON answer (healthapi: CSV, metrics; PDF) */
+	size_t text_len;      /* its length when it is binary (a PDF), else 0 */
 	const char *ctype;
 };
 
@@ -154,11 +156,12 @@ static enum MHD_Result queue_reply(struct api_req *r)
 	static const char fallback[] = "{\"error\":\"out of memory\"}";
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	size_t text_len = r->text ? r->text_len : 0;
 	char *text = r->text ? r->text : r->reply ? json_dumps(r->reply, JSON_COMPACT) : NULL;
 
 	r->text = NULL; /* owned by the response now */
 	if (text) {
-		resp = MHD_create_response_from_buffer(strlen(text), text,
+		resp = MHD_create_response_from_buffer(text_len ? text_len : strlen(text), text,
 						       MHD_RESPMEM_MUST_FREE);
 	} else {
 		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -717,6 +720,60 @@ static void draft_edit(struct api_req *r)
 			      : "/v1/schedule/apply", id);
 }
 
+/* The printable report, made off the loop (reportpdf.h): the answer comes later. */
+static void report_pdf_done(void *ctx, int rc, char *pdf, size_t len, const char *err)
+{
+	struct api_req *r = ctx;
+
+	r->import_pending = 0;
+	if (r->orphan) {
+		free(pdf);
+		req_free(r->c, r);
+		return;
+	}
+	if (rc < 0) {
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "the controller could not make "
+			  "the PDF report: %s", err);
+	} else {
+		free(r->text);
+		r->text = pdf;
+		r->text_len = len;
+		r->ctype = "application/pdf";
+		r->status = MHD_HTTP_OK;
+	}
+	if (r->suspended) {
+		r->suspended = 0;
+		MHD_resume_connection(r->conn);
+	}
+}
+
+static void report_pdf_request(struct api_req *r)
+{
+	char err[256];
+	json_t *doc = ctl_report_doc(r->c, sched_arg(r, "month"), err, sizeof(err));
+	int rc;
+
+	if (!doc) {
+		set_error(r, strstr(err, "YYYY") ? MHD_HTTP_BAD_REQUEST
+						 : MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+		return;
+	}
+	rc = ctl_report_pdf_submit(r->c, doc, report_pdf_done, r);
+	if (rc == -EBUSY) {
+		set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "another PDF report is being made: "
+			  "try again in a few seconds");
+		return;
+	}
+	if (rc < 0) {
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "the controller cannot start making "
+			  "the PDF report: %s", strerror(-rc));
+		return;
+	}
+	r->import_pending = 1;
+	MHD_suspend_connection(r->conn);
+	r->suspended = 1;
+}
+
 static void health_request(struct api_req *r)
 {
 	struct ctl_health_reply h;
@@ -774,6 +831,11 @@ static void health_request(struct api_req *r)
 			scope_refuse(r, what);
 			return;
 		}
+	}
+	if (strcmp(r->method, "GET") == 0 && strcmp(r->url, "/v1/report") == 0 &&
+	    sched_arg(r, "format") && strcmp(sched_arg(r, "format"), "pdf") == 0) {
+		report_pdf_request(r);
+		return;
 	}
 	if (ctl_auth_scope_json(&r->who, &zones) < 0) {
 		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -887,7 +949,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 	}
 	if (r->import_pending)
 		return MHD_YES;
-	if (!r->reply) {
+	if (!r->reply && !r->text) { /* text: a PDF made while suspended */
 		switch (r->route) {
 		case R_NODES: {
 			json_t *list = ctl_db_nodes_json(&c->db);
@@ -1003,6 +1065,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		}
 		case R_HEALTH:
 			health_request(r);
+			if (r->import_pending)
+				return MHD_YES; /* a PDF being made */
 			break;
 		case R_NONE:
 			set_error(r, MHD_HTTP_NOT_FOUND, "no such API endpoint");

@@ -28,6 +28,7 @@ struct ctl_sched;
 struct ctl_emergency;
 struct ctl_live;
 struct ctl_record;
+struct ctl_report;
 
 struct ctl {
 	struct ctl_config cfg;
@@ -45,6 +46,7 @@ struct ctl {
 	struct ctl_emergency *emerg; /* emergency.c */
 	struct ctl_live *live;       /* live.c */
 	struct ctl_record *record;   /* record.c */
+	struct ctl_report *report;   /* reportpdf.h: the PDF being rendered */
 	struct ctl_timesvc timesvc;
 	struct ctl_nodes_clock nodes_clock; /* nodes.h */
 	char content_dir[PATH_MAX]; /* <state_dir>/content */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctlutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -18,7 +19,7 @@
 #define CTL_CHUNK_MAX (ENVELOPE_DEFAULT_MAX - ENVELOPE_OVERHEAD - 52)
 
 static const char *const ctl_known_fields[] = {
-	"site", "state_dir", "api_socket", "key",
+	"site", "commune", "state_dir", "api_socket", "key",
 	"mqtt", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.username",
 	"mqtt.password", "mqtt.cafile", "mqtt.password_file", "mqtt.insecure",
 	"auth", "auth.token_ttl_s",
@@ -289,6 +290,13 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		cfg_error(&cfg, "site", "\"%s\" is not a site id: use 1 to %d characters "
 			  "of a-z, 0-9, '-' and '_', starting with a letter or digit",
 			  c->site, ENVELOPE_SITE_LEN);
+		bad = 1;
+	}
+	if (cfg_string(&cfg, "commune", CFG_OPTIONAL, "", c->commune, sizeof(c->commune)) < 0)
+		bad = 1;
+	else if (!ctl_text_valid(c->commune, strlen(c->commune))) {
+		cfg_error(&cfg, "commune", "must be the commune's name as plain text (UTF-8, no "
+			  "control characters), e.g. \"Xã Tân Lập\"");
 		bad = 1;
 	}
 	if (path_field(&cfg, "state_dir", dir, c->state_dir, sizeof(c->state_dir)) < 0)

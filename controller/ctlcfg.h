@@ -18,6 +18,9 @@
 /* sun_path of struct sockaddr_un holds 108 bytes, NUL included. */
 #define CTL_SOCKET_PATH_MAX 108
 
+/* The commune's name as written in documents (UTF-8): 100 letters with marks. */
+#define CTL_COMMUNE_MAX 256
+
 /*
  * Capture devices (microphone, line-in of a VOV/FM receiver) are named in
  * controller.cfg: capture = { mic = "hw:1,0"; vov = "plughw:2,0"; };
@@ -37,6 +40,7 @@ struct ctl_capture {
 struct ctl_config {
 	char path[PATH_MAX];     /* the config file itself */
 	char site[ENVELOPE_SITE_LEN + 1];
+	char commune[CTL_COMMUNE_MAX]; /* its name in Vietnamese, for the report; "" = site */
 	char state_dir[PATH_MAX];
 	char api_socket[CTL_SOCKET_PATH_MAX];
 	char key_path[PATH_MAX];

@@ -45,10 +45,13 @@
 #include "log.h"
 #include "mqtt.h"
 #include "nodes.h"
+#include "reportpdf.h"
 #include "schedules.h"
 #include "util.h"
 
-#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS + 1 + 1 + CAPTURE_MAX_PFDS)
+/* ... + auth + schedules + report + a recording's capture device */
+#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS + 1 + 1 + 1 + \
+		     CAPTURE_MAX_PFDS)
 
 static void usage(FILE *f)
 {
@@ -213,7 +216,7 @@ static int run(struct ctl *c, int sfd, int tfd)
 {
 	struct pollfd pfds[MAX_POLLFDS];
 	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, rec_idx, nrec, auth_idx, nauth;
-	int sched_idx, nsched;
+	int sched_idx, nsched, rep_idx, nrep;
 	int timeout, rc;
 
 	for (;;) {
@@ -238,6 +241,9 @@ static int run(struct ctl *c, int sfd, int tfd)
 		sched_idx = n;
 		nsched = ctl_sched_pollfd(c, &pfds[n]);
 		n += nsched;
+		rep_idx = n;
+		nrep = ctl_report_pdf_pollfd(c, &pfds[n]);
+		n += nrep;
 		timeout = ctl_delivery_more(c) ? 0 : ctl_api_timeout_ms(c);
 
 		rc = poll(pfds, (nfds_t)n, timeout);
@@ -259,6 +265,8 @@ static int run(struct ctl *c, int sfd, int tfd)
 			ctl_auth_handle(c, &pfds[auth_idx]); /* checked passwords: logins resume */
 		if (nsched)
 			ctl_sched_handle(c, &pfds[sched_idx]);
+		if (nrep)
+			ctl_report_pdf_handle(c, &pfds[rep_idx]); /* a PDF made: its request resumes */
 		/* every turn: cheap in epoll mode, and serves resumed uploads */
 		(void)api_idx;
 		ctl_api_run(c);
@@ -419,6 +427,7 @@ out:
 	ctl_imports_stop(c);
 	ctl_record_free(c); /* after the imports: none of them calls back into it */
 	ctl_auth_stop(c); /* logins waiting for a check get their answer first */
+	ctl_report_pdf_stop(c); /* a report being rendered too */
 	ctl_api_stop(c);
 	ctl_sched_stop(c);
 	ctl_delivery_reset(c);
