@@ -28,6 +28,7 @@
 #include "log.h"
 #include "mqtt.h"
 #include "util.h"
+#include "topic.h"
 
 #define MS_PER_DAY (24LL * 3600 * 1000)
 #define SCHED_MAX_NODES 4096
@@ -1073,7 +1074,7 @@ static int plan_get(struct ctl *c, const char *node, struct stored_plan *p)
 
 static void plan_topic(struct ctl *c, const char *node, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s/node/%s/plan", c->mqtt.root, node);
+	topic_node(out, outlen, c->mqtt.root, node, LEAF_PLAN);
 }
 
 /* Publish a stored plan envelope (retained, QoS 1). */
