@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <sodium.h>
 
 #include "auth.h"
 #include "broadcast.h"
@@ -54,12 +55,14 @@ struct api_req {
 	char bid[CTL_ID_MAX];
 	/* a JSON request body */
 	char *body;
-	size_t body_len;
+	size_t body_len, body_cap;
 	int body_too_big;
 	/* an upload */
 	int fd;
 	char tmp_path[PATH_MAX];
 	uint64_t upload_bytes;
+	crypto_hash_sha256_state src_hash; /* of the bytes received (schedules.h) */
+	char src_hex[65];
 	char name[256];
 	char title[CTL_TITLE_MAX];
 	int music;
@@ -323,6 +326,7 @@ static int upload_begin(struct api_req *r)
 	}
 	r->music = music && (strcmp(music, "1") == 0 || strcmp(music, "true") == 0 ||
 			     strcmp(music, "yes") == 0);
+	crypto_hash_sha256_init(&r->src_hash);
 	if ((size_t)snprintf(r->tmp_path, sizeof(r->tmp_path), "%s/upload-XXXXXX",
 			     c->tmp_dir) >= sizeof(r->tmp_path)) {
 		r->tmp_path[0] = '\0';
@@ -352,6 +356,7 @@ static int upload_data(struct api_req *r, const char *data, size_t len)
 	}
 	if (r->fd < 0)
 		return 0; /* failed before: discard the rest, answer at the end */
+	crypto_hash_sha256_update(&r->src_hash, (const unsigned char *)data, len);
 	while (len > 0) {
 		ssize_t n = write(r->fd, data, len);
 		if (n < 0 && errno == EINTR)
@@ -401,9 +406,18 @@ static void import_done(struct ctl *c, void *arg, const struct ctl_import_outcom
 			  "its log)");
 		goto resume;
 	}
+	/*
+	 * What was received, by its SHA-256: a schedule naming a file with the
+	 * same bytes (and settings) uses this content (schedules.h).
+	 */
+	if (ctl_sched_source_record(c, r->src_hex, r->music, row.id) < 0)
+		log_warnx("import of %s: could not remember its source hash for schedules",
+			  r->name);
 	j = ctl_content_row_json(&row);
-	if (j)
+	if (j) {
 		json_object_set_new(j, "existed", json_boolean(existed));
+		json_object_set_new(j, "source_sha256", json_string(r->src_hex));
+	}
 	set_reply(r, MHD_HTTP_CREATED, j);
 	if (existed)
 		log_info("import of %s: content %s \"%s\" was here already", r->name,
@@ -438,6 +452,12 @@ static void upload_finish(struct api_req *r)
 		return;
 	}
 	r->fd = -1;
+	{
+		unsigned char bin[crypto_hash_sha256_BYTES];
+
+		crypto_hash_sha256_final(&r->src_hash, bin);
+		hex_encode(r->src_hex, bin, sizeof(bin));
+	}
 	log_info("API: received %s (%" PRIu64 " bytes), title \"%s\"%s", r->name,
 		 r->upload_bytes, r->title, r->music ? ", music" : "");
 	r->import_pending = 1;
@@ -621,6 +641,14 @@ static void sched_request(struct api_req *r)
 	unsigned status = 500;
 	json_t *reply = NULL;
 
+	if (r->body_too_big && ctl_sched_files_url(r->url)) {
+		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request is over the limit of %zu "
+			  "bytes for a schedule check or apply: the schedule files of one request "
+			  "may hold %lld bytes of text together (schedule.max_total_bytes in "
+			  "controller.cfg)", ctl_sched_max_body(r->c),
+			  (long long)r->c->cfg.sched.max_total_bytes);
+		return;
+	}
 	if (r->body_too_big) {
 		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d "
 			  "bytes", CTL_MAX_JSON_BODY);
@@ -738,20 +766,40 @@ static void health_request(struct api_req *r)
 	set_reply(r, h.status, h.json);
 }
 
+/* The largest JSON body r may have: small, but schedule files travel in theirs. */
+static size_t body_limit(const struct api_req *r)
+{
+	return r->route == R_SCHED && ctl_sched_files_url(r->url) ? ctl_sched_max_body(r->c)
+								   : CTL_MAX_JSON_BODY;
+}
+
 static void body_data(struct api_req *r, const char *data, size_t len)
 {
+	size_t limit = body_limit(r), cap;
 	char *nb;
 
-	if (r->body_too_big || r->body_len + len > CTL_MAX_JSON_BODY) {
+	if (r->body_too_big || r->body_len + len > limit) {
 		r->body_too_big = 1;
+		free(r->body); /* no use keeping the part that came */
+		r->body = NULL;
+		r->body_len = r->body_cap = 0;
 		return;
 	}
-	nb = realloc(r->body, r->body_len + len + 1);
-	if (!nb) {
-		r->body_too_big = 1;
-		return;
+	if (r->body_len + len + 1 > r->body_cap) {
+		/* doubling: a schedule body of megabytes comes in small pieces */
+		cap = r->body_cap ? r->body_cap : 4096;
+		while (cap < r->body_len + len + 1)
+			cap *= 2;
+		if (cap > limit + 1)
+			cap = limit + 1;
+		nb = realloc(r->body, cap);
+		if (!nb) {
+			r->body_too_big = 1;
+			return;
+		}
+		r->body = nb;
+		r->body_cap = cap;
 	}
-	r->body = nb;
 	memcpy(r->body + r->body_len, data, len);
 	r->body_len += len;
 	r->body[r->body_len] = '\0';

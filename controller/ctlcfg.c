@@ -31,7 +31,7 @@ static const char *const ctl_known_fields[] = {
 	"nodes", "nodes.offline_after_s",
 	"retention", "retention.events_days", "retention.audit_days",
 	"timezone", "schedule", "schedule.horizon_days", "schedule.allowed_hours",
-	"schedule.max_file_bytes", "zones",
+	"schedule.max_file_bytes", "schedule.max_total_bytes", "zones",
 	"alarms", "alarms.offline_s", "alarms.clock_error_ms", "alarms.disk_free_mb",
 	"alarms.plan_ack_s", "alarms.miss_ahead_s", "alarms.hook", "alarms.hook_timeout_s",
 	"capture", "capture.*",

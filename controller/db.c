@@ -218,12 +218,27 @@ static const char schema_v4_live[] =
 	"  content TEXT NOT NULL REFERENCES content(id),"
 	"  updated INTEGER NOT NULL);";
 
+/*
+ * v6 (issue 17): the schedule files as applied, as the client sent them
+ * (the controller opens no file an operator names): their names, texts and
+ * audio maps, in the order given. Backups carry them (backup.c).
+ */
+static const char schema_v6_sched_files[] =
+	"CREATE TABLE sched_files ("
+	"  pos INTEGER PRIMARY KEY,"         /* order in the apply, from 1 */
+	"  name TEXT NOT NULL,"              /* as the operator named it: a label */
+	"  text TEXT NOT NULL,"
+	"  audio TEXT NOT NULL,"             /* its audio map, JSON (schedfile.h) */
+	"  sha256 TEXT NOT NULL,"            /* of text */
+	"  applied INTEGER NOT NULL);";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2_security,
 	schema_v3_schedules,
 	schema_v4_live,
 	schema_v5_health,
+	schema_v6_sched_files,
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

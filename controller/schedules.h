@@ -75,6 +75,24 @@ struct ctl_sched_http {
 	const struct ctl_principal *who;
 };
 
+/*
+ * The largest body of a schedule check or apply: the files' texts travel in
+ * it (schedule.max_total_bytes, JSON-escaped). Other requests keep the API's
+ * small limit.
+ */
+size_t ctl_sched_max_body(const struct ctl *c);
+/* Whether a request to url carries schedule files (check, apply). */
+int ctl_sched_files_url(const char *url);
+
+/*
+ * POST /v1/content imported an upload whose bytes have this SHA-256 with
+ * these settings (music or speech): remember it, so that a schedule naming
+ * an audio file with the same bytes uses that content without another
+ * upload. 0 or -errno.
+ */
+int ctl_sched_source_record(struct ctl *c, const char *src_sha256, int music,
+			    const char *content);
+
 /* Whether url belongs to this module (/v1/schedule..., /v1/announcements, ...). */
 int ctl_sched_owns_url(const char *url);
 
