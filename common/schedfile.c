@@ -125,6 +125,16 @@ int sched_text_include_line(const char *text, size_t len)
 	return 0;
 }
 
+/* {"error": kind[, key: detail]}; without the detail when it is not UTF-8 */
+static json_t *failed(const char *kind, const char *key, const char *detail)
+{
+	json_t *e = json_pack("{s:s}", "error", kind);
+
+	if (e && key && detail)
+		json_object_set_new(e, key, json_string(detail)); /* NULL: not set */
+	return e;
+}
+
 /* What the operator's machine says about one audio file (schedfile.h). */
 static json_t *describe(const char *value, const char *dir, json_t *paths)
 {
@@ -132,60 +142,41 @@ static json_t *describe(const char *value, const char *dir, json_t *paths)
 	struct stat st;
 	int fd, rc;
 
-	if (!value[0])
-		return NULL; /* the controller says "must not be empty" */
 	if ((size_t)snprintf(path, sizeof(path), "%s%s%s", value[0] == '/' ? "" : dir,
 			     value[0] == '/' ? "" : "/", value) >= sizeof(path))
-		return json_pack("{s:s, s:s}", "error", "unreadable", "detail",
-				 "the path is too long");
+		return failed("unreadable", "detail", "the path is too long");
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			return json_pack("{s:s, s:s}", "error", "missing", "looked_for", path);
-		return json_pack("{s:s, s:s}", "error", "unreadable", "detail",
-				 strerror(errno));
+			return failed("missing", "looked_for", path);
+		return failed("unreadable", "detail", strerror(errno));
 	}
 	if (!S_ISREG(st.st_mode))
-		return json_pack("{s:s}", "error", "not_a_file");
+		return failed("not_a_file", NULL, NULL);
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return json_pack("{s:s, s:s}", "error", "unreadable", "detail",
-				 strerror(errno));
+		return failed("unreadable", "detail", strerror(errno));
 	close(fd);
 	rc = sha256_file_hex(path, hash);
 	if (rc < 0)
-		return json_pack("{s:s, s:s}", "error", "unreadable", "detail", strerror(-rc));
+		return failed("unreadable", "detail", strerror(-rc));
 	if (paths && !json_object_get(paths, hash))
 		json_object_set_new(paths, hash, json_string(path));
 	return json_pack("{s:s}", "sha256", hash);
 }
 
-static int add(json_t *map, const char *value, const char *dir, json_t *paths)
+json_t *sched_audio_refs(const char *text, size_t len)
 {
-	json_t *e;
-
-	if (json_object_get(map, value))
-		return 0;
-	e = describe(value, dir, paths);
-	if (!e)
-		return value[0] ? -ENOMEM : 0;
-	/* (a key that is not UTF-8 is refused: the CLI sends only UTF-8 texts) */
-	json_object_set_new(map, value, e);
-	return 0;
-}
-
-json_t *sched_audio_map(const char *text, size_t len, const char *dir, json_t *paths)
-{
-	json_t *map = json_object();
+	json_t *refs = json_object();
 	config_setting_t *items, *it, *s;
 	config_t cfg;
 	FILE *mem;
 	unsigned i, n;
 	int ok;
 
-	if (!map)
+	if (!refs)
 		return NULL;
 	if (len == 0 || sched_text_include_line(text, len) || memchr(text, '\0', len))
-		return map;
+		return refs;
 	config_init(&cfg);
 	mem = fmemopen((void *)text, len, "r");
 	ok = mem && config_read(&cfg, mem) == CONFIG_TRUE;
@@ -201,18 +192,35 @@ json_t *sched_audio_map(const char *text, size_t len, const char *dir, json_t *p
 		/* a relay has no audio file; the controller reports a mix */
 		s = config_setting_get_member(it, "content");
 		if (s && config_setting_type(s) == CONFIG_TYPE_STRING &&
-		    !content_id_valid(config_setting_get_string(s)) &&
-		    add(map, config_setting_get_string(s), dir, paths) < 0)
-			goto nomem;
+		    config_setting_get_string(s)[0] &&
+		    !content_id_valid(config_setting_get_string(s)))
+			json_object_set_new(refs, config_setting_get_string(s), json_null());
 		s = config_setting_get_member(it, "chime");
 		if (s && config_setting_type(s) == CONFIG_TYPE_STRING &&
-		    add(map, config_setting_get_string(s), dir, paths) < 0)
-			goto nomem;
+		    config_setting_get_string(s)[0])
+			json_object_set_new(refs, config_setting_get_string(s), json_null());
 	}
 	config_destroy(&cfg);
+	return refs;
+}
+
+json_t *sched_audio_map(const char *text, size_t len, const char *dir, json_t *paths)
+{
+	json_t *refs = sched_audio_refs(text, len), *map = json_object(), *v, *e;
+	const char *k;
+
+	if (!refs || !map)
+		goto nomem;
+	json_object_foreach(refs, k, v) {
+		e = describe(k, dir, paths);
+		if (!e)
+			goto nomem;
+		json_object_set_new(map, k, e);
+	}
+	json_decref(refs);
 	return map;
 nomem:
-	config_destroy(&cfg);
+	json_decref(refs);
 	json_decref(map);
 	return NULL;
 }

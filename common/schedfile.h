@@ -63,6 +63,14 @@ void sched_file_too_big(char *err, size_t errlen, const char *display, long long
 int sched_text_include_line(const char *text, size_t len);
 
 /*
+ * The audio files a schedule text names, as written: every items[].content
+ * that is not a content id and every items[].chime given as text, as the
+ * keys of an object (values null). Empty when libconfig cannot parse the
+ * text or it has an @include line. Opens nothing. NULL when out of memory.
+ */
+json_t *sched_audio_refs(const char *text, size_t len);
+
+/*
  * The audio map of one schedule text (above): every items[].content that
  * is not a content id and every items[].chime given as text, resolved
  * against dir (the schedule file's directory, absolute) unless absolute.

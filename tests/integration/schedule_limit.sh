@@ -21,11 +21,11 @@ write_controller_cfg "schedule = { max_file_bytes = $LIMIT; };"
 start_controller || exit 1
 SOCK=$LOAXA_SOCKET
 TOK=$(cat "$LOAXA_TOKEN_FILE")
-# api METHOD PATH [BODY] : HTTP status; body in $T/resp.json
+# api METHOD PATH [BODY] : HTTP status; body in $T/resp.json (BODY @FILE: that file)
 api() {
 	local args=(-s -o "$T/resp.json" -w '%{http_code}' --unix-socket "$SOCK" -X "$1"
 		    -H "Authorization: Bearer $TOK")
-	[ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data "$3")
+	[ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
 	curl "${args[@]}" "http://localhost$2"
 }
 
@@ -67,8 +67,9 @@ out=$("$LOAXA" schedule check "$T/over.cfg" 2>&1)
 check "loaxa schedule check over.cfg (limit + 1): refused by the controller, naming it and the limit (\"$out\")" \
 	grep -q "$T/over.cfg: the file is $((LIMIT + 1)) bytes, over the limit of $LIMIT bytes" <<<"$out"
 
+sched_body "$T/over.cfg" >"$T/over.json"
 for what in check apply; do
-	code=$(api POST "/v1/schedule/$what" "{\"files\":[\"$T/over.cfg\"]}")
+	code=$(api POST "/v1/schedule/$what" "@$T/over.json")
 	check "POST /v1/schedule/$what over.cfg: refused, naming the file and the limit (HTTP $code)" \
 		jq -e --arg f "$T/over.cfg: the file is $((LIMIT + 1)) bytes, over the limit of $LIMIT bytes" \
 		'.ok == false and (.errors[0] | startswith($f))' "$T/resp.json" ||
@@ -76,8 +77,9 @@ for what in check apply; do
 done
 
 head -c $((4 << 20)) /dev/zero | tr '\0' '#' >"$T/huge.cfg"
+sched_body "$T/huge.cfg" >"$T/huge.json"
 t0=$(now_ms)
-code=$(api POST /v1/schedule/check "{\"files\":[\"$T/huge.cfg\"]}")
+code=$(api POST /v1/schedule/check "@$T/huge.json")
 t1=$(now_ms)
 api GET /v1/nodes >/dev/null
 t2=$(now_ms)
