@@ -431,6 +431,13 @@ out:
 	if (dbfd >= 0)
 		close(dbfd);
 	unlink(dbtmp);
+	/* reading the snapshot (add_schedules) made its WAL companions */
+	for (int i = 0; i < 2; i++) {
+		char side[PATH_MAX + 8];
+
+		snprintf(side, sizeof(side), "%s%s", dbtmp, i ? "-shm" : "-wal");
+		unlink(side);
+	}
 	if (t.fd >= 0)
 		close(t.fd);
 	if (tmp[0])
