@@ -57,6 +57,8 @@ struct api_req {
 	char *body;
 	size_t body_len, body_cap;
 	int body_too_big;
+	int body_big;         /* past CTL_MAX_JSON_BODY: a schedule check or apply */
+	int body_busy;        /* refused: CTL_BIG_BODIES such bodies already held */
 	/* an upload */
 	int fd;
 	char tmp_path[PATH_MAX];
@@ -85,6 +87,23 @@ struct ctl_api {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct api_req *reqs;
 };
+
+/*
+ * Schedule bodies of megabytes held at once (each up to ctl_sched_max_body):
+ * a bound on what many open connections can make the controller hold. The
+ * schedule parsers take two requests at a time anyway.
+ */
+#define CTL_BIG_BODIES 2
+
+static int big_bodies(const struct api_req *r)
+{
+	const struct api_req *o;
+	int n = 0;
+
+	for (o = r->c->api ? r->c->api->reqs : NULL; o; o = o->next)
+		n += o->body_big;
+	return n;
+}
 
 static void set_reply(struct api_req *r, unsigned status, json_t *j)
 {
@@ -640,7 +659,14 @@ static void sched_request(struct api_req *r)
 	};
 	unsigned status = 500;
 	json_t *reply = NULL;
+	int rc;
 
+	if (r->body_busy) {
+		set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "the controller is already receiving "
+			  "%d large schedule requests: try again in a few seconds",
+			  CTL_BIG_BODIES);
+		return;
+	}
 	if (r->body_too_big && ctl_sched_files_url(r->url)) {
 		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request is over the limit of %zu "
 			  "bytes for a schedule check or apply: the schedule files of one request "
@@ -666,7 +692,14 @@ static void sched_request(struct api_req *r)
 		}
 		json_decref(o);
 	}
-	if (ctl_sched_http(r->c, &h, &status, &reply) == 1) {
+	rc = ctl_sched_http(r->c, &h, &status, &reply);
+	/* the request has what it needs from the body (a schedule's texts are
+	 * copied): megabytes need not wait for the parse and the imports */
+	free(r->body);
+	r->body = NULL;
+	r->body_len = r->body_cap = 0;
+	r->body_big = 0;
+	if (rc == 1) {
 		r->import_pending = 1;
 		MHD_suspend_connection(r->conn);
 		r->suspended = 1;
@@ -784,6 +817,16 @@ static void body_data(struct api_req *r, const char *data, size_t len)
 		r->body = NULL;
 		r->body_len = r->body_cap = 0;
 		return;
+	}
+	if (!r->body_big && r->body_len + len > CTL_MAX_JSON_BODY) {
+		if (big_bodies(r) >= CTL_BIG_BODIES) {
+			r->body_too_big = r->body_busy = 1;
+			free(r->body);
+			r->body = NULL;
+			r->body_len = r->body_cap = 0;
+			return;
+		}
+		r->body_big = 1;
 	}
 	if (r->body_len + len + 1 > r->body_cap) {
 		/* doubling: a schedule body of megabytes comes in small pieces */

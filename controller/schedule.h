@@ -1,7 +1,7 @@
 /*
  * schedule.h - schedule files (schedules/NAME.cfg): parse, check, expand.
  *
- * Everything here is a pure function of its inputs (the files, the site's
+ * Everything here is a pure function of its inputs (the texts, the site's
  * zones, the clock value passed in, the process time zone): no database, no
  * network, so unit tests pin every message and every occurrence.
  *
