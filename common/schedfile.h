@@ -31,7 +31,7 @@
 
 /* schedule.max_file_bytes: 1 MiB holds thousands of items */
 #define SCHED_DEFAULT_MAX_FILE_BYTES (1LL << 20)
-/* schedule.max_total_bytes when not set: this, or max_file_bytes if larger */
+/* schedule.max_total_bytes when not set: 4 x max_file_bytes (this, by default) */
 #define SCHED_DEFAULT_MAX_TOTAL_BYTES (4LL << 20)
 /* schedule files in one check or apply */
 #define SCHED_MAX_FILES 256

@@ -1095,12 +1095,12 @@ int sched_site_load(struct cfg *cfg, struct sched_site *s)
 		s->max_file_bytes = (int64_t)v;
 	/*
 	 * All the files of one check or apply together: the request holds them
-	 * in memory (JSON-escaped, up to twice that). Default 4 MiB, or one
-	 * file's limit when that is larger.
+	 * in memory (JSON-escaped, up to twice that). Default four files at
+	 * their limit (4 MiB), at most 256 MiB.
 	 */
 	if (cfg_int(cfg, "schedule.max_total_bytes", CFG_OPTIONAL,
-		    s->max_file_bytes > SCHED_DEFAULT_MAX_TOTAL_BYTES ? s->max_file_bytes
-			: SCHED_DEFAULT_MAX_TOTAL_BYTES, 4096, 256LL << 20, &v) < 0) {
+		    s->max_file_bytes * 4 < (256LL << 20) ? s->max_file_bytes * 4 : 256LL << 20,
+		    4096, 256LL << 20, &v) < 0) {
 		bad = 1;
 	} else if ((int64_t)v < s->max_file_bytes) {
 		cfg_error(cfg, "schedule.max_total_bytes", "%lld is less than "

@@ -61,9 +61,13 @@ struct sched_job {
 	 * and msgs (and nothing else of the job); it sets parsed and wakes
 	 * the loop through wake_fd when done, and the loop joins it.
 	 */
+	char *body;                   /* the request's, until decoded (job_decode) */
+	size_t body_len;
+	char refused[600];            /* why the request is refused as a whole */
+	int refused_rc;
 	struct parse_file *files;
 	size_t nfiles;
-	int64_t max_bytes;
+	int64_t max_bytes, max_total;
 	int wake_fd;
 	pthread_t thread;
 	int parsing;
@@ -257,6 +261,7 @@ static void job_free(struct sched_job *job)
 		json_decref(job->files[i].audio);
 	}
 	free(job->files);
+	free(job->body);
 	sched_set_free(&job->set);
 	sched_msgs_free(&job->msgs);
 	json_decref(job->waiting);
@@ -1974,57 +1979,6 @@ static int authorize_items(struct ctl *c, const struct ctl_principal *who,
 	return bad ? -EPERM : 0;
 }
 
-/* The parse itself: no database, no loop state (it runs in a worker thread). */
-static void job_parse(struct sched_job *job)
-{
-	size_t i;
-
-	for (i = 0; i < job->nfiles; i++)
-		sched_parse_text(job->files[i].name, job->files[i].text, job->files[i].len,
-				 job->files[i].audio, job->max_bytes, &job->set, &job->msgs);
-	sched_check_unique(&job->set, &job->msgs);
-}
-
-static void *parse_worker(void *arg)
-{
-	struct sched_job *job = arg;
-	uint64_t one = 1;
-
-	job_parse(job);
-	atomic_store(&job->parsed, 1);
-	/* an eventfd counter never fills up here: a write only fails on EINTR */
-	while (write(job->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-/* After the parse (in the loop): scope, imports, the checks, the store. */
-static int job_parsed(struct sched_job *job, unsigned *status, json_t **reply)
-{
-	if (job->kind == JOB_APPLY && job->has_who)
-		authorize_items(job->c, &job->who, job);
-	return job_run(job, status, reply);
-}
-
-static int parsers_running(struct ctl *c)
-{
-	struct sched_job *job;
-	int n = 0;
-
-	for (job = c->sched->jobs; job; job = job->next)
-		n += job->parsing;
-	return n;
-}
-
-/* A 400 with one error line: the request is refused as a whole. */
-static int files_refused(json_t *o, unsigned *status, json_t **reply, const char *msg)
-{
-	json_decref(o);
-	*status = 400;
-	*reply = json_pack("{s:s}", "error", msg);
-	return 0;
-}
-
 /*
  * One entry of "files": {"name": label, "text": the file's text, "audio":
  * its audio map}. A path is refused: the controller opens no file an
@@ -2079,71 +2033,143 @@ static int file_entry(json_t *f, size_t i, struct parse_file *pf, char *err, siz
 	return 0;
 }
 
-static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_kind kind,
-		      unsigned *status, json_t **reply)
+/*
+ * The request's body, decoded and checked (in the parser's thread: a body
+ * of megabytes takes jansson a tenth of a second and more). 0, or -EINVAL /
+ * -ENOMEM with job->refused set: the request is refused as a whole (400).
+ */
+static int job_decode(struct sched_job *job)
 {
-	char err[512];
-	json_t *o = ctl_json_object(h->body, h->body_len, err, sizeof(err)), *files, *f;
-	struct sched_job *job;
+	json_t *o, *files, *f;
 	long long total = 0;
 	size_t i;
-	int rc;
+	int rc = 0;
 
-	if (!o) {
-		*status = 400;
-		*reply = json_pack("{s:s}", "error", err);
-		return 0;
-	}
+	o = ctl_json_object(job->body, job->body_len, job->refused, sizeof(job->refused));
+	free(job->body);
+	job->body = NULL;
+	if (!o)
+		return -EINVAL;
 	files = json_object_get(o, "files");
 	if (!json_is_array(files) || json_array_size(files) == 0 ||
 	    json_array_size(files) > SCHED_MAX_FILES) {
-		snprintf(err, sizeof(err), "give \"files\": a list of 1 to %d schedule files, "
-			 "each {\"name\": \"week.cfg\", \"text\": \"...\", \"audio\": "
-			 "{...}} (docs/schedules.md)", SCHED_MAX_FILES);
-		return files_refused(o, status, reply, err);
+		snprintf(job->refused, sizeof(job->refused), "give \"files\": a list of 1 to %d "
+			 "schedule files, each {\"name\": \"week.cfg\", \"text\": \"...\", "
+			 "\"audio\": {...}} (docs/schedules.md)", SCHED_MAX_FILES);
+		rc = -EINVAL;
+		goto out;
 	}
 	json_array_foreach(files, i, f)
 		total += (long long)json_string_length(json_object_get(f, "text"));
-	if (total > c->cfg.sched.max_total_bytes) {
-		snprintf(err, sizeof(err), "the schedule files hold %lld bytes together, over the "
-			 "limit of %lld bytes for one check or apply (schedule.max_total_bytes in "
-			 "controller.cfg): make them smaller or raise the limit", total,
-			 (long long)c->cfg.sched.max_total_bytes);
-		return files_refused(o, status, reply, err);
+	if (total > job->max_total) {
+		snprintf(job->refused, sizeof(job->refused), "the schedule files hold %lld bytes "
+			 "together, over the limit of %lld bytes for one check or apply "
+			 "(schedule.max_total_bytes in controller.cfg): make them smaller or raise "
+			 "the limit", total, (long long)job->max_total);
+		rc = -EINVAL;
+		goto out;
 	}
+	job->files = calloc(json_array_size(files), sizeof(*job->files));
+	if (!job->files) {
+		snprintf(job->refused, sizeof(job->refused), "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	json_array_foreach(files, i, f) {
+		rc = file_entry(f, i, &job->files[job->nfiles], job->refused,
+				sizeof(job->refused));
+		job->nfiles++; /* freed with the job, whole or not */
+		if (rc < 0)
+			break;
+	}
+out:
+	json_decref(o);
+	return rc;
+}
+
+/* The parse itself: no database, no loop state (it runs in a worker thread). */
+static void job_parse(struct sched_job *job)
+{
+	size_t i;
+
+	if (job_decode(job) < 0) {
+		job->refused_rc = 1;
+		return;
+	}
+	for (i = 0; i < job->nfiles; i++)
+		sched_parse_text(job->files[i].name, job->files[i].text, job->files[i].len,
+				 job->files[i].audio, job->max_bytes, &job->set, &job->msgs);
+	sched_check_unique(&job->set, &job->msgs);
+}
+
+static void *parse_worker(void *arg)
+{
+	struct sched_job *job = arg;
+	uint64_t one = 1;
+
+	job_parse(job);
+	atomic_store(&job->parsed, 1);
+	/* an eventfd counter never fills up here: a write only fails on EINTR */
+	while (write(job->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* After the parse (in the loop): scope, imports, the checks, the store. */
+static int job_parsed(struct sched_job *job, unsigned *status, json_t **reply)
+{
+	if (job->refused_rc) {
+		*status = strcmp(job->refused, "out of memory") == 0 ? 500 : 400;
+		*reply = json_pack("{s:s}", "error", job->refused);
+		job_free(job);
+		return 0;
+	}
+	if (job->kind == JOB_APPLY && job->has_who)
+		authorize_items(job->c, &job->who, job);
+	return job_run(job, status, reply);
+}
+
+static int parsers_running(struct ctl *c)
+{
+	struct sched_job *job;
+	int n = 0;
+
+	for (job = c->sched->jobs; job; job = job->next)
+		n += job->parsing;
+	return n;
+}
+
+static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_kind kind,
+		      unsigned *status, json_t **reply)
+{
+	char err[256];
+	struct sched_job *job;
+	int rc;
+
 	/* a caller that cannot be answered later (h->done NULL: tests) waits */
 	if (h->done && parsers_running(c) >= SCHED_PARSERS) {
 		snprintf(err, sizeof(err), "the controller is already parsing %d schedule "
 			 "requests: try again in a few seconds", SCHED_PARSERS);
-		json_decref(o);
 		*status = 503;
 		*reply = json_pack("{s:s}", "error", err);
 		return 0;
 	}
+	/* the body is decoded with the parse, off the loop: a copy of it here */
 	job = job_new(c, kind, h);
 	if (job)
-		job->files = calloc(json_array_size(files), sizeof(*job->files));
-	if (!job || !job->files) {
+		job->body = malloc(h->body_len + 1);
+	if (!job || !job->body) {
 		if (job)
 			job_free(job);
-		return files_refused(o, status, reply, "out of memory");
+		*status = 500;
+		*reply = json_pack("{s:s}", "error", "out of memory");
+		return 0;
 	}
-	json_array_foreach(files, i, f) {
-		rc = file_entry(f, i, &job->files[job->nfiles], err, sizeof(err));
-		job->nfiles++; /* freed with the job, whole or not */
-		if (rc < 0) {
-			job_free(job);
-			if (rc == -ENOMEM) {
-				json_decref(o);
-				*status = 500;
-				*reply = json_pack("{s:s}", "error", "out of memory");
-				return 0;
-			}
-			return files_refused(o, status, reply, err);
-		}
-	}
-	json_decref(o);
+	memcpy(job->body, h->body, h->body_len);
+	job->body[h->body_len] = '\0';
+	job->body_len = h->body_len;
 	job->max_bytes = c->cfg.sched.max_file_bytes;
+	job->max_total = c->cfg.sched.max_total_bytes;
 	if (h->who) {
 		job->who = *h->who;
 		job->has_who = 1;
