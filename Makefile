@@ -167,15 +167,20 @@ test:
 
 # make soak: the kill -9 journal test with many more kills than make test
 # (KILLS=N), then broker outages of up to 5 minutes, repeated, idle and in the
-# middle of deliveries and live sessions (SOAK_OUTAGES="SECONDS:WHAT ...").
+# middle of deliveries and live sessions (SOAK_OUTAGES="SECONDS:WHAT ..."),
+# then a simulated week of schedules, lives and emergencies (DAYS=N, at most
+# 7) on the release build, which prints every daemon's RSS and open
+# descriptors after the first day and at the end (docs/testing.md).
 SOAK_OUTAGES ?= 1:idle 5:delivery 30:live 300:delivery 1:live 5:delivery 300:live 30:idle 300:idle
 soak:
 	$(MAKE) -j$$(nproc) O=build/asan SAN=1 unit
+	$(MAKE) -j$$(nproc) unit
 	KILLS=$${KILLS:-300} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/health_kill9.sh
 	KILLS=$${CONTROLLER_KILLS:-200} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/kill9_controller.sh
 	ROUNDS=5 LOAXA_BIN=$(CURDIR)/build/asan tests/integration/power_cut.sh
 	OUTAGES="$(SOAK_OUTAGES)" LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_outage.sh
 	NODES_N=$${NODES_N:-50} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_spread.sh
+	DAYS=$${DAYS:-7} LOAXA_BIN=$(CURDIR)/build tests/integration/soak_week.sh
 
 demo: all
 	scripts/demo.sh

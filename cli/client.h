@@ -24,6 +24,8 @@ struct cli_resp {
 
 int cli_get(const char *path, struct cli_resp *resp);
 int cli_post_json(const char *path, json_t *body, struct cli_resp *resp);
+/* The same with another method (PUT: the new content of a draft). */
+int cli_send_json(const char *method, const char *path, json_t *body, struct cli_resp *resp);
 /* Timeout of cli_post_json in seconds (0: none; schedule apply imports). */
 extern long cli_post_timeout_s;
 /* Stream a file as the body (header X-Filename: its base name). */

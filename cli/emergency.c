@@ -50,27 +50,6 @@ static void usage(FILE *f)
 		"  flood, storm, fire, all-clear, ...); every node gets it ahead of need.\n");
 }
 
-/* "1800", "90s", "10m", "1h" -> seconds; -1 when not a duration. */
-static long parse_duration(const char *s)
-{
-	char *end;
-	long v, mul = 1;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || v <= 0)
-		return -1;
-	if (*end == 's')
-		end++;
-	else if (*end == 'm')
-		mul = 60, end++;
-	else if (*end == 'h')
-		mul = 3600, end++;
-	if (*end || v > 86400 / mul)
-		return -1;
-	return v * mul;
-}
-
 static int confirmed(const char *result)
 {
 	return strcmp(result, "started") == 0 || strcmp(result, "finished") == 0;
@@ -213,7 +192,7 @@ static int em_start(int argc, char **argv)
 		case 'a': all = 1; break;
 		case 'd': drill = 1; break;
 		case 'm':
-			max_s = parse_duration(optarg);
+			max_s = cli_parse_duration(optarg);
 			if (max_s < 0) {
 				fprintf(stderr, "loaxa emergency start: --max %s: give a duration "
 					"up to 24h (e.g. 1800, 90s, 10m, 1h)\n", optarg);
@@ -221,7 +200,7 @@ static int em_start(int argc, char **argv)
 			}
 			break;
 		case 't': {
-			long v = parse_duration(optarg);
+			long v = cli_parse_duration(optarg);
 
 			if (v < 0 || v > 3600) {
 				fprintf(stderr, "loaxa emergency start: --timeout %s: give 1 to 3600 "

@@ -27,6 +27,8 @@
 #include "schedfile.h"
 #include "table.h"
 
+static int draft_id_valid(const char *s);
+
 static void print_msgs(json_t *reply)
 {
 	json_t *v;
@@ -250,11 +252,14 @@ static int files_request(const char *what, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "edit", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int apply = strcmp(what, "apply") == 0;
 	struct cli_resp resp = { 0 };
 	json_t *body, *paths = json_object();
+	const char *edit = NULL;
 	char url[64];
 	int ch, json = 0, rc = CLI_EXIT_ERROR, ok, round;
 
@@ -262,15 +267,18 @@ static int files_request(const char *what, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == 'j') {
 			json = 1;
+		} else if (ch == 'e' && apply && draft_id_valid(optarg)) {
+			edit = optarg; /* the new content of one's own pending draft */
 		} else {
 			fprintf(ch == 'h' ? stdout : stderr, "usage: loaxa schedule %s FILE... "
-				"[--json]\n", what);
+				"%s[--json]\n", what, apply ? "[--edit DRAFT] " : "");
 			json_decref(paths);
 			return ch == 'h' ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: loaxa schedule %s FILE... [--json]\n", what);
+		fprintf(stderr, "usage: loaxa schedule %s FILE... %s[--json]\n", what,
+			apply ? "[--edit DRAFT] " : "");
 		json_decref(paths);
 		return CLI_EXIT_USAGE;
 	}
@@ -279,14 +287,17 @@ static int files_request(const char *what, int argc, char **argv)
 		json_decref(paths);
 		return CLI_EXIT_ERROR;
 	}
-	snprintf(url, sizeof(url), "/v1/schedule/%s", what);
+	if (edit)
+		snprintf(url, sizeof(url), "/v1/drafts/%s", edit);
+	else
+		snprintf(url, sizeof(url), "/v1/schedule/%s", what);
 	cli_post_timeout_s = 0;
 	/*
 	 * The first answer may ask for audio the controller has not imported
 	 * yet ("upload"): upload it, then ask once more.
 	 */
 	for (round = 0; round < 2; round++) {
-		if (cli_post_json(url, body, &resp) < 0)
+		if (cli_send_json(edit ? "PUT" : "POST", url, body, &resp) < 0)
 			goto out_body;
 		if (!json_is_object(resp.json) || !json_object_get(resp.json, "ok")) {
 			fprintf(stderr, "loaxa: schedule %s: %s\n", what, cli_resp_error(&resp));
@@ -296,8 +307,8 @@ static int files_request(const char *what, int argc, char **argv)
 			break;
 		if (upload_audio(json_object_get(resp.json, "upload"), paths) < 0) {
 			if (!json)
-				fprintf(stderr, "%s\n", strcmp(what, "apply") == 0
-					? "not applied, nothing changed" : "the schedule has errors");
+				fprintf(stderr, "%s\n", apply ? "not applied, nothing changed"
+							   : "the schedule has errors");
 			goto out;
 		}
 		cli_resp_free(&resp);
@@ -305,24 +316,26 @@ static int files_request(const char *what, int argc, char **argv)
 	ok = jbool(resp.json, "ok");
 	if (json) {
 		cli_print_json(resp.json);
+	} else if (ok && json_object_get(resp.json, "draft")) {
+		/* an operator's apply: checked, kept for an approver */
+		print_msgs(resp.json);
+		cli_print_draft(json_object_get(resp.json, "draft"), edit != NULL);
 	} else {
 		print_msgs(resp.json);
 		if (ok)
 			printf("%s: %zu item%s, %lld play%s in the next %lld days%s\n",
-			       strcmp(what, "apply") == 0 ? "applied" : "schedule OK",
+			       apply ? "applied" : "schedule OK",
 			       json_array_size(json_object_get(resp.json, "items")),
 			       json_array_size(json_object_get(resp.json, "items")) == 1 ? "" : "s",
 			       (long long)jint(resp.json, "occurrences", 0),
 			       jint(resp.json, "occurrences", 0) == 1 ? "" : "s",
 			       (long long)jint(resp.json, "horizon_days", 7),
-			       strcmp(what, "apply") == 0 ? "; the nodes' plans are sent now"
-							   : "");
+			       apply ? "; the nodes' plans are sent now" : "");
 		else
-			fprintf(stderr, "%s: %zu error%s%s\n", strcmp(what, "apply") == 0
-				? "not applied, nothing changed" : "the schedule has errors",
+			fprintf(stderr, "%s: %zu error%s\n", apply ? "not applied, nothing changed"
+				: "the schedule has errors",
 				json_array_size(json_object_get(resp.json, "errors")),
-				json_array_size(json_object_get(resp.json, "errors")) == 1 ? "" : "s",
-				"");
+				json_array_size(json_object_get(resp.json, "errors")) == 1 ? "" : "s");
 	}
 	rc = ok ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 out:
@@ -450,6 +463,18 @@ int cmd_schedule(int argc, char **argv)
 	return CLI_EXIT_USAGE;
 }
 
+static int draft_id_valid(const char *s)
+{
+	size_t i;
+
+	if (!s[0] || strlen(s) > 15 || s[0] == '0')
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
 static int is_content_id(const char *s)
 {
 	size_t i;
@@ -474,6 +499,7 @@ int cmd_announce(int argc, char **argv)
 		{ "title", required_argument, NULL, 'T' },
 		{ "volume", required_argument, NULL, 'v' },
 		{ "chime", no_argument, NULL, 'c' },
+		{ "edit", required_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -481,9 +507,10 @@ int cmd_announce(int argc, char **argv)
 	const char *usage = "usage: loaxa announce FILE|CONTENT_ID|--text \"...\" --at "
 			    "\"YYYY-MM-DD HH:MM[:SS]\" (--zone Z | --node N | --all) "
 			    "[--repeat N] [--gap S] [--level L] [--title T] [--volume V] "
-			    "[--chime] [--json]";
+			    "[--chime] [--edit DRAFT] [--json]";
 	const char *text = NULL, *at = NULL, *zone = NULL, *node = NULL, *level = NULL;
-	const char *title = NULL;
+	const char *title = NULL, *edit = NULL;
+	char url[64];
 	long repeat = 1, gap = 30, volume = 100;
 	int all = 0, chime = 0, json = 0, ch, ntargets, rc = CLI_EXIT_ERROR;
 	struct cli_resp resp;
@@ -502,6 +529,11 @@ int cmd_announce(int argc, char **argv)
 		case 'l': level = optarg; break;
 		case 'T': title = optarg; break;
 		case 'c': chime = 1; break;
+		case 'e':
+			edit = optarg;
+			if (!draft_id_valid(edit))
+				goto usage;
+			break;
 		case 'j': json = 1; break;
 		case 'r':
 			repeat = strtol(optarg, &end, 10);
@@ -557,7 +589,11 @@ int cmd_announce(int argc, char **argv)
 		json_decref(content);
 	}
 	cli_post_timeout_s = 0; /* --text is spoken and imported first */
-	if (cli_post_json("/v1/announcements", body, &resp) < 0) {
+	/* --edit: the new content of one's own pending draft */
+	if (edit)
+		snprintf(url, sizeof(url), "/v1/drafts/%s", edit);
+	if (cli_send_json(edit ? "PUT" : "POST", edit ? url : "/v1/announcements", body,
+			  &resp) < 0) {
 		json_decref(body);
 		return CLI_EXIT_ERROR;
 	}
@@ -574,6 +610,11 @@ int cmd_announce(int argc, char **argv)
 	print_msgs(resp.json);
 	if (!jbool(resp.json, "ok")) {
 		fprintf(stderr, "loaxa: announce: refused, nothing changed\n");
+		goto out;
+	}
+	if (json_object_get(resp.json, "draft")) {
+		cli_print_draft(json_object_get(resp.json, "draft"), edit != NULL);
+		rc = CLI_EXIT_OK;
 		goto out;
 	}
 	json_array_foreach(json_object_get(resp.json, "items"), i, v)

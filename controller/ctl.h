@@ -26,6 +26,7 @@ struct ctl_keys;
 struct ctl_sched;
 struct ctl_emergency;
 struct ctl_live;
+struct ctl_record;
 
 struct ctl {
 	struct ctl_config cfg;
@@ -42,6 +43,7 @@ struct ctl {
 	struct ctl_sched *sched;   /* schedules.h */
 	struct ctl_emergency *emerg; /* emergency.c */
 	struct ctl_live *live;       /* live.c */
+	struct ctl_record *record;   /* record.c */
 	struct ctl_timesvc timesvc;
 	char content_dir[PATH_MAX]; /* <state_dir>/content */
 	char tmp_dir[PATH_MAX];     /* <state_dir>/tmp: uploads being imported */

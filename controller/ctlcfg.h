@@ -11,6 +11,7 @@
 
 #include <limits.h>
 
+#include "config.h"
 #include "envelope.h"
 #include "schedule.h"
 
@@ -39,15 +40,7 @@ struct ctl_config {
 	char state_dir[PATH_MAX];
 	char api_socket[CTL_SOCKET_PATH_MAX];
 	char key_path[PATH_MAX];
-	struct {
-		char host[256];
-		int port;
-		int keepalive;
-		char username[128];
-		char password[256];     /* or read from password_file */
-		char cafile[PATH_MAX];  /* TLS when set: the broker's CA */
-		int insecure;           /* plaintext/anonymous allowed (config.h) */
-	} mqtt;
+	struct cfg_mqtt mqtt;       /* config.h: the same group as the node's */
 	struct {
 		int token_ttl_s;        /* API login tokens live this long */
 	} auth;

@@ -219,11 +219,44 @@ static const char schema_v4_live[] =
 	"  updated INTEGER NOT NULL);";
 
 /*
- * v6 (issue 17): the schedule files as applied, as the client sent them
+ * v6 (approval, issue 16): drafts of operators' announcements, plays and
+ * schedule applies waiting for an approver (approval.c), and emergencies
+ * recorded for review afterwards. A draft's history is in the audit log.
+ */
+static const char schema_v6_approval[] =
+	"CREATE TABLE drafts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"  /* never reused: `loaxa approve 7` */
+	"  kind TEXT NOT NULL,"               /* announce, apply, broadcast */
+	"  state TEXT NOT NULL,"              /* pending, approved, rejected, withdrawn */
+	"  author TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  edits INTEGER NOT NULL DEFAULT 0,"
+	"  title TEXT NOT NULL,"
+	"  level TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"             /* \"zone thon-1\", \"node n1\", \"all\", ... */
+	"  zones TEXT NOT NULL,"              /* JSON array: who may read it */
+	"  at INTEGER,"                       /* first start, ms; NULL: now / a schedule */
+	"  payload TEXT NOT NULL,"            /* JSON: what approval schedules */
+	"  decided_by TEXT,"
+	"  decided INTEGER,"
+	"  reason TEXT,"
+	"  result TEXT);"                     /* a-..., b-..., \"schedule\" */
+	"CREATE INDEX drafts_state ON drafts(state);"
+	"CREATE TABLE emergency_reviews ("
+	"  emergency TEXT PRIMARY KEY,"       /* broadcasts.id, e-... or d-... */
+	"  started_by TEXT NOT NULL,"
+	"  started INTEGER NOT NULL,"
+	"  reviewed_by TEXT,"
+	"  reviewed INTEGER,"
+	"  note TEXT);";
+
+/*
+ * v7 (issue 17): the schedule files as applied, as the client sent them
  * (the controller opens no file an operator names): their names, texts and
  * audio maps, in the order given. Backups carry them (backup.c).
  */
-static const char schema_v6_sched_files[] =
+static const char schema_v7_sched_files[] =
 	"CREATE TABLE sched_files ("
 	"  pos INTEGER PRIMARY KEY,"         /* order in the apply, from 1 */
 	"  name TEXT NOT NULL,"              /* as the operator named it: a label */
@@ -238,7 +271,8 @@ static const char *const migrations[] = {
 	schema_v3_schedules,
 	schema_v4_live,
 	schema_v5_health,
-	schema_v6_sched_files,
+	schema_v6_approval,
+	schema_v7_sched_files,
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -2,6 +2,7 @@
  * emergency.c - see emergency.h.
  */
 #include "emergency.h"
+#include "approval.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -566,6 +567,10 @@ static void start(struct ctl *c, const struct ctl_principal *who, const char *bo
 		goto db_error;
 	b.id[0] = req.drill ? 'd' : 'e'; /* "d-..." is a drill, "e-..." a real one */
 	rc = ctl_db_broadcast_add(&c->db, &b, nodes, n);
+	if (rc < 0)
+		goto db_error;
+	/* never waits for approval: listed for review afterwards (approval.h) */
+	rc = ctl_review_record_tx(c, who, b.id, now);
 	if (rc < 0)
 		goto db_error;
 	rc = ctl_db_commit(&c->db);

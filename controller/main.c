@@ -32,8 +32,10 @@
 #include "api.h"
 #include "auth.h"
 #include "backup.h"
+#include "capdev.h"
 #include "emergency.h"
 #include "live.h"
+#include "record.h"
 #include "relay.h"
 #include "retention.h"
 #include "ctl.h"
@@ -46,7 +48,7 @@
 #include "schedules.h"
 #include "util.h"
 
-#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS + 1 + 1)
+#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS + 1 + 1 + CAPTURE_MAX_PFDS)
 
 static void usage(FILE *f)
 {
@@ -120,6 +122,7 @@ static int prepare_state(struct ctl *c)
 		return rc;
 	}
 	clean_tmp_dir(c->tmp_dir, "upload-");
+	clean_tmp_dir(c->tmp_dir, "rec-"); /* a recording cut by a crash */
 	clean_tmp_dir(c->content_dir, ".import-");
 	return ctl_db_open(&c->db, dbpath);
 }
@@ -209,7 +212,8 @@ static void handle_tick(struct ctl *c, int tfd)
 static int run(struct ctl *c, int sfd, int tfd)
 {
 	struct pollfd pfds[MAX_POLLFDS];
-	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, auth_idx, nauth, sched_idx, nsched;
+	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, rec_idx, nrec, auth_idx, nauth;
+	int sched_idx, nsched;
 	int timeout, rc;
 
 	for (;;) {
@@ -225,6 +229,9 @@ static int run(struct ctl *c, int sfd, int tfd)
 		live_idx = n;
 		nlive = ctl_live_pollfds(c, &pfds[n], MAX_POLLFDS - n);
 		n += nlive;
+		rec_idx = n;
+		nrec = ctl_record_pollfds(c, &pfds[n], MAX_POLLFDS - n);
+		n += nrec;
 		auth_idx = n;
 		nauth = ctl_auth_pollfd(c, &pfds[n]);
 		n += nauth;
@@ -247,6 +254,7 @@ static int run(struct ctl *c, int sfd, int tfd)
 		ctl_mqtt_handle(c, &pfds[mqtt_idx]);
 		ctl_imports_handle(c, &pfds[imp_idx]);
 		ctl_live_handle(c, &pfds[live_idx], nlive);
+		ctl_record_handle(c, &pfds[rec_idx], nrec);
 		if (nauth)
 			ctl_auth_handle(c, &pfds[auth_idx]); /* checked passwords: logins resume */
 		if (nsched)
@@ -387,7 +395,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (ctl_sched_start(c) < 0)
 		goto out;
-	if (ctl_emergency_init(c) < 0 || ctl_live_init(c) < 0)
+	if (ctl_emergency_init(c) < 0 || ctl_live_init(c) < 0 || ctl_record_init(c) < 0)
 		goto out;
 	if (ctl_api_start(c) < 0)
 		goto out;
@@ -409,6 +417,7 @@ int main(int argc, char **argv)
 out:
 	c->stopping = 1;
 	ctl_imports_stop(c);
+	ctl_record_free(c); /* after the imports: none of them calls back into it */
 	ctl_auth_stop(c); /* logins waiting for a check get their answer first */
 	ctl_api_stop(c);
 	ctl_sched_stop(c);
