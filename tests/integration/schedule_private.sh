@@ -10,7 +10,8 @@
 #     plan holds the item with that content, and the controller stores the
 #     file as applied; checking again uploads nothing;
 #   - a missing and an unreadable audio file there are errors naming the
-#     schedule file and line;
+#     schedule file and line; a file that is not UTF-8 and an @include line
+#     are refused naming theirs;
 #   - requests naming paths (/etc/shadow, the controller's key) are refused
 #     with 400 and nothing of the file; a text with @include of the key and
 #     an audio "file" naming the key or a path that does not exist get the
@@ -70,6 +71,11 @@ set +e
 setpriv --bounding-set=-dac_override,-dac_read_search -- \
 	"$LOAXA" schedule check bad.cfg >"$T/bad.out" 2>&1
 echo \$? >"$T/bad.rc"
+# a file saved in another encoding, and one with an @include line
+printf 'items = ( );\n# L\xe0ng \xc3\n' >latin.cfg
+"$LOAXA" schedule check latin.cfg >"$T/latin.out" 2>&1; echo \$? >"$T/latin.rc"
+printf 'items = ( );\n@include "/etc/passwd"\n' >inc.cfg
+"$LOAXA" schedule check inc.cfg >"$T/inc.out" 2>&1; echo \$? >"$T/inc.rc"
 ls -la "$P" "$P/audio" >"$T/private.ls"
 EOF
 uploads() { "$LOAXA" audit --limit 10000 --json | jq '[.[] | select(.action == "POST /v1/content")] | length'; }
@@ -117,6 +123,11 @@ for want in \
 		dump_log "$T/bad.out"
 done
 check "... and exits 1" [ "$(cat "$T/bad.rc")" = 1 ]
+
+check "a file that is not UTF-8 is refused by the CLI, naming its line ($(head -c 150 "$T/latin.out"))" \
+	bash -c "[ \"\$(cat '$T/latin.rc')\" = 1 ] && grep -q '^latin.cfg:2: the file is not UTF-8 text' '$T/latin.out'"
+check "an @include line is refused at its line, the file it names unread ($(head -c 150 "$T/inc.out"))" \
+	bash -c "[ \"\$(cat '$T/inc.rc')\" = 1 ] && grep -q '^inc.cfg:2: a line starting with .@. (@include) is not allowed' '$T/inc.out' && ! grep -q root '$T/inc.out'"
 
 # ---------------------------------------------------------------- paths refused
 KEY=$T/keys/controller.key
