@@ -49,30 +49,90 @@ declared() {
 	sed -n -E "s@^[[:space:]]*(//|/?\*)[[:space:]]*fuzz-$1:(.*)@\2@p" "$2" | tr '\n' ' '
 }
 
-build_one() {
-	local src=$1 name srcs pkgs incs s
-	name=$(basename "$src" .c)
-	srcs=""
+# harness_sources SRC : the sources a harness declares, less its excludes.
+harness_sources() {
+	local s out=""
 	# shellcheck disable=SC2086 # globs (controller/*.c) expand here
-	for s in $(declared sources "$src"); do
-		case " $(declared exclude "$src") " in *" $s "*) continue ;; esac
-		srcs="$srcs $s"
+	for s in $(declared sources "$1"); do
+		case " $(declared exclude "$1") " in *" $s "*) continue ;; esac
+		out="$out $s"
 	done
+	echo "$out"
+}
+
+# harness_incs SRC : -I for the directory of each of its sources.
+harness_incs() {
+	local s out=""
+	for s in $(harness_sources "$1"); do
+		case " $out " in *" -I$(dirname "$s") "*) ;; *) out="$out -I$(dirname "$s")" ;; esac
+	done
+	echo "$out"
+}
+
+# stale FILE : FILE is missing, or a source of any harness (or this script)
+# is newer.
+stale() {
+	[ ! -e "$1" ] || [ "$0" -nt "$1" ] ||
+		[ -n "$(find common controller import node tests/fuzz -name '*.[ch]' -newer "$1" \
+			-print -quit)" ]
+}
+
+# build_objects HARNESS... : compile every source the harnesses link (and
+# common/*.c) once, into $OUT/obj/, on every core: three harnesses link the
+# whole controller, and compiling it once instead of three times is most of
+# what the smoke run costs on a clean clone. A source is compiled with the
+# include directories and packages of the first harness that declares it
+# (every harness that declares controller/*.c declares the same).
+build_objects() {
+	local h s o incs pkgs list=$OUT/objects.todo
+	declare -A seen=()
+	: >"$list"
+	for h in "$@"; do
+		incs=$(harness_incs "$h")
+		pkgs="$COMMON_PKGS $(declared pkgs "$h")"
+		for s in common/*.c $(harness_sources "$h"); do
+			[ -f "$s" ] || { echo "$(basename "$h" .c): declared source $s does not exist" >&2; return 1; }
+			[ -n "${seen[$s]:-}" ] && continue
+			seen[$s]=1
+			o=$OUT/obj/${s%.c}.o
+			stale "$o" || continue
+			# shellcheck disable=SC2086
+			printf '%s\t%s\t%s\n' "$s" "$o" "$incs $(pkg-config --cflags $pkgs)" >>"$list"
+		done
+	done
+	local running=0 failed=0 pids=()
+	while IFS=$'\t' read -r s o incs; do
+		mkdir -p "$(dirname "$o")"
+		# shellcheck disable=SC2086
+		{ rm -f "$o"; $CC $CFLAGS $incs -c "$s" -o "$o" >"$o.log" 2>&1 || { cat "$o.log" >&2; exit 1; }; } &
+		pids+=($!)
+		running=$((running + 1))
+		if [ $running -ge "$(nproc)" ]; then
+			wait -n || failed=1
+			running=$((running - 1))
+		fi
+	done <"$list"
+	while [ $running -gt 0 ]; do
+		wait -n || failed=1
+		running=$((running - 1))
+	done
+	return $failed
+}
+
+build_one() {
+	local src=$1 name srcs pkgs incs s objs=""
+	name=$(basename "$src" .c)
+	srcs=$(harness_sources "$src")
 	pkgs="$COMMON_PKGS $(declared pkgs "$src")"
-	incs=""
-	for s in $srcs; do
-		[ -f "$s" ] || { echo "$name: declared source $s does not exist" >&2; return 1; }
-		incs="$incs -I$(dirname "$s")"
-	done
+	incs=$(harness_incs "$src")
 	# up to date: no source of any harness (nor this script) is newer
-	if [ -x "$OUT/$name" ] && [ ! "$0" -nt "$OUT/$name" ] &&
-		[ -z "$(find common controller import node tests/fuzz -name '*.[ch]' \
-			-newer "$OUT/$name" -print -quit)" ]; then
-		return 0
-	fi
+	stale "$OUT/$name" || return 0
 	rm -f "$OUT/$name" # a failed build must not leave an old harness to run
+	for s in common/*.c $srcs; do
+		objs="$objs $OUT/obj/${s%.c}.o"
+	done
 	# shellcheck disable=SC2086,SC2046
-	$CC $CFLAGS $incs $(pkg-config --cflags $pkgs) "$src" common/*.c $srcs \
+	$CC $CFLAGS $incs $(pkg-config --cflags $pkgs) "$src" $objs \
 		$(pkg-config --libs $pkgs) -lm -o "$OUT/$name" >"$OUT/logs/$name.build.log" 2>&1
 	local rc=$?
 	if [ $rc -ne 0 ]; then
@@ -123,6 +183,8 @@ if [ $smoke -eq 1 ]; then
 	command -v "$CC" >/dev/null || { echo "not ok - fuzz: $CC is not installed (scripts/setup.sh)"; exit 1; }
 	declare -A bpid
 	running=0
+	build_objects "${harnesses[@]}" 2>"$OUT/logs/objects.build.log" ||
+		{ echo "not ok - fuzz: the sources do not build for the harnesses:"; sed 's/^/#   /' "$OUT/logs/objects.build.log" | head -n 30; exit 1; }
 	for src in "${harnesses[@]}"; do
 		name=$(basename "$src" .c)
 		build_one "$src" 2>/dev/null &
@@ -189,6 +251,7 @@ mute="-close_fd_mask=2"
 [ "${FUZZ_VERBOSE:-0}" = 1 ] && mute=""
 
 failed=0 short=0
+build_objects "${harnesses[@]}" || { echo "the sources do not build for the harnesses" >&2; exit 1; }
 for src in "${harnesses[@]}"; do
 	name=$(basename "$src" .c)
 	if ! build_one "$src"; then

@@ -156,11 +156,11 @@ outage() {
 	live)
 		sox "$T/thong-bao.wav" -r 48000 -c 1 "$T/live$round.wav" \
 			repeat "$(awk -v d="$(soxi -D "$T/thong-bao.wav")" -v s="$down" \
-				'BEGIN { printf "%d", (s + 20) / d }')" 2>>"$T/sox.log"
+				'BEGIN { printf "%d", (s + 60) / d }')" 2>>"$T/sox.log"
 		"$LOAXA" live --file "$T/live$round.wav" --all --json \
 			>"$T/live$round.json" 2>"$T/live$round.err" &
 		live_pid=$!
-		if ! wait_for 20 all_live_playing; then
+		if ! wait_for 45 all_live_playing; then
 			fail "round $round: the broker is killed in the middle of a live session"
 			return 1
 		fi
