@@ -156,7 +156,7 @@ outage() {
 	live)
 		sox "$T/thong-bao.wav" -r 48000 -c 1 "$T/live$round.wav" \
 			repeat "$(awk -v d="$(soxi -D "$T/thong-bao.wav")" -v s="$down" \
-				'BEGIN { printf "%d", (s + 60) / d }')" 2>>"$T/sox.log"
+				'BEGIN { printf "%d", (s + 20) / d }')" 2>>"$T/sox.log"
 		"$LOAXA" live --file "$T/live$round.wav" --all --json \
 			>"$T/live$round.json" 2>"$T/live$round.err" &
 		live_pid=$!
