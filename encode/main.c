@@ -102,6 +102,8 @@ static int print_json(const char *in, const char *out, const struct import_resul
 	json_object_set_new(o, "output_lufs", json_number_or_null(r->output_lufs));
 	json_object_set_new(o, "true_peak_dbtp", json_number_or_null(r->true_peak_dbtp));
 	json_object_set_new(o, "bitrate_kbps", json_integer(r->bitrate_kbps));
+	json_object_set_new(o, "encodes", json_integer(r->encodes));
+	json_object_set_new(o, "deepest_limiting_db", json_real(round(r->limiting_db * 100) / 100));
 	s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(o);
 	if (!s)

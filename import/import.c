@@ -6,15 +6,19 @@
  *     (memory, or an unnamed temp file past opts->spill_after_s) while
  *     libebur128 measures its integrated loudness (in a thread) and the
  *     loudness model (loudness.c) keeps peaks and energies per 2 ms;
- *  3. the model finds the gain that lands on the target after the limiter;
+ *  3. a trial encode of the most limited excerpts (probe.c) measures the
+ *     codec's loudness loss and peak overshoot on this material; the
+ *     limiter's ceiling leaves room for that overshoot and the model finds
+ *     the gain that lands on the target after limiter and codec;
  *  4. pass 2, three threads: gain + true-peak limiter (limiter.c) ->
  *     libopusenc (here) writing an unnamed temp file in the output directory,
  *     hashed with SHA-256 as it goes -> every packet decoded again (libopus)
  *     and measured: libebur128's integrated loudness and true peak
  *     (tpscan.c), so what we report and guarantee is what players play;
  *  5. the measured miss is corrected with the OpusHead output gain (exact,
- *     applied by every decoder), as far as the ceiling allows; only a miss
- *     that cannot be corrected so makes pass 2 run again;
+ *     applied by every decoder), as far as the ceiling allows; a result
+ *     within the promise is kept, only one that misses it makes pass 2 run
+ *     again;
  *  6. fsync, link the file into the directory under a temp name, rename it to
  *     its final name, fsync the directory.
  *
@@ -26,6 +30,7 @@
 #include "loudness.h"
 #include "pcmstore.h"
 #include "pipe.h"
+#include "probe.h"
 #include "tpscan.h"
 #include "util.h"
 
@@ -61,7 +66,21 @@
  * gain aims this much higher. Measured on speech at 24 kbps: 0.25-0.3 LU. */
 #define CODEC_LOSS_SPEECH_LU 0.25
 #define CODEC_LOSS_MUSIC_LU 0.25
-#define LOUDNESS_TOLERANCE_LU 0.5
+/* A result this close to the target is kept: the promise is +-1 LU, and
+ * 0.2 LU stays for meters that measure a little differently from
+ * libebur128 (FFmpeg's ebur128 filter, other decoders). Encoding again to
+ * come closer than that costs a whole encode and deeper limiting. */
+#define LOUDNESS_ACCEPT_LU 0.8
+/* The probe (probe.h): 3 % of the file, 4 to 20 s of excerpts. */
+#define PROBE_SHARE 0.03
+#define PROBE_MIN_S 4.0
+#define PROBE_MAX_S 20.0
+/* The probe sees a few percent of the frames at the ceiling; the file's
+ * worst one comes out a little higher than the probe's worst. */
+#define OVERSHOOT_TAIL_DB 0.25
+/* The limiter's margin under the ceiling stays within these. */
+#define OVERSHOOT_MIN_DB 0.3
+#define OVERSHOOT_MAX_DB 6.0
 #define PROGRESS_MIN_S 60.0
 
 /* ------------------------------------------------------------ messages */
@@ -655,10 +674,6 @@ static void producer_free(struct producer *p)
 
 /* ------------------------------------------------------------ the pipeline */
 
-struct opus_settings {
-	int kbps, music, complexity;
-};
-
 struct job {
 	const char *in, *name;
 	int in_fd;               /* import_fd: read this instead of in */
@@ -673,6 +688,8 @@ struct job {
 	struct out_file out;
 	/* result of the last pass 2 */
 	double gain_db, out_lufs, out_tp_db, min_gain;
+	int encodes;             /* pass 2 runs */
+	double probe_s;          /* audio the probe encoded */
 	float limited[BLOCK];
 };
 
@@ -794,7 +811,8 @@ static int opus_configure(OggOpusEnc *enc, const struct opus_settings *set)
 							       : OPUS_SIGNAL_VOICE))) != OPE_OK ||
 	    (e = ope_encoder_ctl(enc, OPUS_SET_COMPLEXITY(set->complexity))) != OPE_OK ||
 	    (e = ope_encoder_ctl(enc, OPUS_SET_EXPERT_FRAME_DURATION(OPUS_FRAMESIZE_20_MS))) !=
-		    OPE_OK)
+		    OPE_OK ||
+	    (e = ope_encoder_ctl(enc, OPUS_SET_LSB_DEPTH(16))) != OPE_OK)
 		return e;
 	return OPE_OK;
 }
@@ -1041,15 +1059,65 @@ static int out_set_header_gain(struct out_file *o, int q8)
 }
 
 /*
- * Pass 2 until the decoded output is at the loudness target and within the
- * ceiling. The loudness model picks the gain that lands on the target after
- * the limiter (plus what the codec is expected to take off); the limiter
- * holds under the ceiling by a margin for the codec's own overshoot. Then
- * the measured result is corrected with the OpusHead output gain - exact,
- * no second encode - up or down, as far as the true peak allows. Only when
- * that cannot reach the target (peaky material whose codec overshoot eats
- * the headroom) does pass 2 run again, with the codec's loss and overshoot
- * now known.
+ * The codec's loudness loss and peak overshoot on this material, from a
+ * trial encode of its most limited excerpts (probe.h): the limiter then
+ * holds the peaks as far under the ceiling as the codec will push them
+ * back up, and no further, and the gain aims that much over the target.
+ * Returns the limiter's ceiling; *loss gets the loss. Without a usable
+ * probe (silence, nothing near the ceiling, out of memory) the fixed
+ * guesses stay.
+ */
+static double predict_codec(struct job *j, double limit, double *loss)
+{
+	const int debug = getenv("LOAXA_IMPORT_DEBUG") != NULL;
+	const double verify_at = j->o.true_peak_dbtp - VERIFY_MARGIN_DB;
+	double secs = (double)j->total / IMPORT_RATE, budget = secs * PROBE_SHARE, g0, over;
+	struct probe_result pr;
+	int64_t t0 = mono_us();
+	int rc;
+
+	if (!isfinite(j->input_lufs))
+		return limit;
+	if (budget < PROBE_MIN_S)
+		budget = PROBE_MIN_S;
+	if (budget > PROBE_MAX_S)
+		budget = PROBE_MAX_S;
+	g0 = lmodel_solve_gain(&j->lm, j->input_lufs, j->o.target_lufs + *loss, limit,
+			       MAX_MAKEUP_DB);
+	rc = probe_codec(&j->store, &j->lm, j->total, g0, limit, &j->set, budget, &pr);
+	j->probe_s = pr.seconds;
+	if (debug)
+		fprintf(stderr,
+			"import: probe (%.3f s): %d excerpts, %.1f s of audio at gain %+.2f dB, "
+			"limit %.2f dBTP: %d of %d frames at the ceiling (%llu in the file), "
+			"worst %+.2f dB over it, loss %.2f LU%s\n",
+			(double)(mono_us() - t0) / 1e6, pr.windows, pr.seconds, g0, limit, pr.risky,
+			pr.frames, (unsigned long long)pr.file_risky, pr.seen_db, pr.loss_lu,
+			rc < 0 ? " (failed: fixed guesses)" : "");
+	if (rc < 0 || pr.windows == 0 || pr.frames == 0)
+		return limit;
+	if (pr.loss_lu > -0.5 && pr.loss_lu < 2)
+		*loss = pr.loss_lu;
+	if (pr.risky == 0)
+		return limit; /* no peak near the ceiling: the codec cannot push one over */
+	over = pr.overshoot_db + OVERSHOOT_TAIL_DB;
+	if (over < OVERSHOOT_MIN_DB)
+		over = OVERSHOOT_MIN_DB;
+	if (over > OVERSHOOT_MAX_DB)
+		over = OVERSHOOT_MAX_DB;
+	return verify_at - over;
+}
+
+/*
+ * Pass 2, normally once. The loudness model picks the gain that lands on
+ * the target after the limiter (plus what the probe says the codec takes
+ * off); the limiter holds under the ceiling by what the probe says the
+ * codec adds. Then the measured result is corrected with the OpusHead
+ * output gain - exact, no second encode - up or down, as far as the true
+ * peak allows. A result within the promise (LOUDNESS_ACCEPT_LU of the
+ * target, the ceiling held) is kept; only one that misses it (a codec
+ * overshoot far beyond the probe's) runs pass 2 again, with the codec's
+ * loss and overshoot now measured on the whole file.
  */
 static int encode_verified(struct job *j, const char *out_name, char *err, size_t errlen)
 {
@@ -1061,8 +1129,10 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 	double gain = 0, aim = target;
 	int attempt, rc;
 
+	limit = predict_codec(j, limit, &loss);
 	for (attempt = 1;; attempt++) {
 		const int last = attempt >= MAX_ATTEMPTS;
+		const double prev_limit = limit;
 		double raw_lufs, raw_tp, q;
 		int q8 = 0;
 
@@ -1073,6 +1143,7 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 		rc = pass2(j, gain, limit, out_name, err, errlen);
 		if (rc < 0)
 			return rc;
+		j->encodes = attempt;
 		raw_lufs = j->out_lufs;
 		raw_tp = j->out_tp_db;
 
@@ -1107,7 +1178,7 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 				j->out_tp_db, 20 * log10(j->min_gain));
 		if (!(j->out_tp_db > verify_at) &&
 		    (last || !isfinite(j->out_lufs) || !isfinite(j->input_lufs) ||
-		     fabs(j->out_lufs - target) <= LOUDNESS_TOLERANCE_LU))
+		     fabs(j->out_lufs - target) <= LOUDNESS_ACCEPT_LU))
 			return 0; /* a loudness miss is a pity; a peak miss is not allowed */
 		if (last) {
 			set_err(err, errlen, j->name,
@@ -1122,6 +1193,13 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 			limit -= raw_tp - (verify_at - 0.1);
 		if (limit < ceiling - 12)
 			limit = ceiling - 12;
+		/* the same settings would give the same file: when the gain is
+		 * at its maximum already, this is as loud as the ceiling lets
+		 * this material be */
+		if (!(j->out_tp_db > verify_at) && fabs(limit - prev_limit) < 0.05 &&
+		    fabs(lmodel_solve_gain(&j->lm, j->input_lufs, target + loss, limit,
+					   MAX_MAKEUP_DB) - gain) < 0.05)
+			return 0;
 	}
 }
 
@@ -1198,6 +1276,9 @@ static void fill_result(const struct job *j, struct import_result *res)
 	res->gain_db = j->gain_db;
 	res->bytes = j->out.bytes;
 	res->bitrate_kbps = j->bitrate_kbps;
+	res->encodes = j->encodes;
+	res->limiting_db = j->min_gain > 0 ? 20 * log10(j->min_gain) : 0;
+	res->probe_s = j->probe_s;
 }
 
 /*
