@@ -53,13 +53,15 @@ printf '   %-13s %7s %7s %7s %7s  %-5s %-5s %s\n' kind "loaxa" opusenc wall cpu 
 worst_wall=0 worst_cpu=0 max_enc=0
 for kind in $KINDS; do
 	in=$T/$kind.wav
-	material_make "$kind" "$in" "$SECS" "$T" || { echo "   $kind: could not make the material"; continue; }
-	# opusenc reads only PCM WAV: give it the same samples as 16-bit PCM
+	material_make "$kind" "$in" "$SECS" "$T" 2>/dev/null || { echo "   $kind: could not make the material"; continue; }
+	# opusenc reads only 8/16/24-bit PCM and float WAV: give it the same
+	# samples as 16-bit PCM where loaxa's input is mu-law or 32-bit
 	ref=$in
-	if [ "$kind" = phone ]; then
+	case $kind in
+	phone | music | music-speech)
 		ref=$T/$kind-pcm.wav
-		sox "$in" -e signed -b 16 "$ref" || continue
-	fi
+		sox "$in" -e signed -b 16 "$ref" 2>/dev/null || continue ;;
+	esac
 	: >"$T/l.times"
 	: >"$T/o.times"
 	# shellcheck disable=SC2046
@@ -68,7 +70,7 @@ for kind in $KINDS; do
 			--json $(material_args "$kind") >"$T/loaxa.json" 2>"$T/loaxa.err" ||
 			{ echo "   $kind: loaxa encode failed: $(cat "$T/loaxa.err")"; continue 2; }
 		timed "$T/o.times" opusenc --quiet --comp "$COMP" $(material_opusenc_args "$kind") \
-			"$ref" "$T/opusenc.opus" || { echo "   $kind: opusenc failed"; continue 2; }
+			"$ref" "$T/opusenc.opus" 2>/dev/null || { echo "   $kind: opusenc failed"; continue 2; }
 	done
 	lw=$(cut -d' ' -f1 "$T/l.times" | median)
 	lc=$(cut -d' ' -f2 "$T/l.times" | median)
