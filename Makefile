@@ -56,7 +56,9 @@ IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus og
 # loaxa-controller links no FFmpeg (nor the rest of the import libraries):
 # every decode of untrusted media runs in loaxa-encode's decode worker, an
 # executed program under seccomp (encode/worker.h). opus: live encoding.
-CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd opus libsystemd alsa libcrypto
+# pangocairo (cairo, Pango, HarfBuzz) and fontconfig: the printable report (reportpdf.h).
+CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd opus libsystemd alsa libcrypto \
+               pangocairo fontconfig
 # loaxa stays free of the import libraries: loading FFmpeg & co. (~100 shared
 # libraries) cost every command, `loaxa emergency start` too, 30 ms and more.
 # `loaxa encode` execs loaxa-encode, which has them.
@@ -87,6 +89,8 @@ TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRC))
 # The paced ALSA ioplug plugin the timing tests load (libasound_module_pcm_loaxapaced.so).
 PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
+# A test card's mixer (volume + mute) for softvol and the node's alsa.mixer.
+CTL_PLUGIN := $(O)/alsa/libasound_module_ctl_loaxamixer.so
 
 .PHONY: all test unit demo bench fuzz valgrind soak clean check-config install install-deb install-tree
 
@@ -153,7 +157,12 @@ $(PLUGIN): tests/alsa/pcm_loaxapaced.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -fsanitize% -fno-sanitize% -fPIE,$(CFLAGS)) -DPIC -fPIC -shared $(call pc,alsa) $< -o $@ $(call pl,alsa) -Wl,-z,relro -Wl,-z,now -lm
 
-PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN))
+$(CTL_PLUGIN): tests/alsa/ctl_loaxamixer.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -fsanitize% -fno-sanitize% -fPIE,$(CFLAGS)) -DPIC -fPIC -shared $(call pc,alsa) $< -o $@ $(call pl,alsa) -Wl,-z,relro -Wl,-z,now
+
+PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN)) \
+	$(if $(wildcard tests/alsa/ctl_loaxamixer.c),$(CTL_PLUGIN))
 
 unit: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
 
@@ -167,15 +176,20 @@ test:
 
 # make soak: the kill -9 journal test with many more kills than make test
 # (KILLS=N), then broker outages of up to 5 minutes, repeated, idle and in the
-# middle of deliveries and live sessions (SOAK_OUTAGES="SECONDS:WHAT ...").
+# middle of deliveries and live sessions (SOAK_OUTAGES="SECONDS:WHAT ..."),
+# then a simulated week of schedules, lives and emergencies (DAYS=N, at most
+# 7) on the release build, which prints every daemon's RSS and open
+# descriptors after the first day and at the end (docs/testing.md).
 SOAK_OUTAGES ?= 1:idle 5:delivery 30:live 300:delivery 1:live 5:delivery 300:live 30:idle 300:idle
 soak:
 	$(MAKE) -j$$(nproc) O=build/asan SAN=1 unit
+	$(MAKE) -j$$(nproc) unit
 	KILLS=$${KILLS:-300} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/health_kill9.sh
 	KILLS=$${CONTROLLER_KILLS:-200} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/kill9_controller.sh
 	ROUNDS=5 LOAXA_BIN=$(CURDIR)/build/asan tests/integration/power_cut.sh
 	OUTAGES="$(SOAK_OUTAGES)" LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_outage.sh
 	NODES_N=$${NODES_N:-50} LOAXA_BIN=$(CURDIR)/build/asan tests/integration/broker_spread.sh
+	DAYS=$${DAYS:-7} LOAXA_BIN=$(CURDIR)/build tests/integration/soak_week.sh
 
 demo: all
 	scripts/demo.sh

@@ -40,8 +40,23 @@ int cmd_cancel(int argc, char **argv);
 int cmd_readiness(int argc, char **argv);
 int cmd_emergency(int argc, char **argv);
 int cmd_live(int argc, char **argv);
+int cmd_record(int argc, char **argv);   /* record.c */
+int cmd_drafts(int argc, char **argv);     /* approval.c */
+int cmd_approve(int argc, char **argv);
+int cmd_reject(int argc, char **argv);
+int cmd_withdraw(int argc, char **argv);
+int cmd_reviews(int argc, char **argv);
+int cmd_review(int argc, char **argv);
 
 void cli_usage(FILE *f);
+
+/*
+ * Ctrl-C (SIGINT) and SIGTERM set cli_interrupted instead of ending the
+ * command, so it can stop what it started on the controller first.
+ */
+#include <signal.h>
+extern volatile sig_atomic_t cli_interrupted;
+void cli_catch_interrupts(void);
 
 /* Shared by import and play. */
 #include <jansson.h>
@@ -61,5 +76,9 @@ int64_t jint(json_t *o, const char *key, int64_t def);
 double jreal(json_t *o, const char *key, double def);   /* NaN-free */
 int jbool(json_t *o, const char *key);
 void cli_print_json(json_t *j);
+/* "1800", "90s", "10m", "1h" -> seconds (at most a day); -1 when not a duration. */
+long cli_parse_duration(const char *s);
+/* A draft (the "draft" of an answer), for people: saved/changed, what next. */
+void cli_print_draft(json_t *draft, int edited);
 
 #endif

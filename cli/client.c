@@ -119,6 +119,11 @@ long cli_post_timeout_s = 60;
 
 int cli_post_json(const char *path, json_t *body, struct cli_resp *resp)
 {
+	return cli_send_json("POST", path, body, resp);
+}
+
+int cli_send_json(const char *method, const char *path, json_t *body, struct cli_resp *resp)
+{
 	struct curl_slist *hdrs = NULL;
 	char *text = json_dumps(body, JSON_COMPACT);
 	CURL *h;
@@ -135,6 +140,8 @@ int cli_post_json(const char *path, json_t *body, struct cli_resp *resp)
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(text));
+	if (strcmp(method, "POST") != 0)
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, cli_post_timeout_s);
 	rc = perform(h, path, resp);
 out:

@@ -24,6 +24,8 @@ struct cli_resp {
 
 int cli_get(const char *path, struct cli_resp *resp);
 int cli_post_json(const char *path, json_t *body, struct cli_resp *resp);
+/* The same with another method (PUT: the new content of a draft). */
+int cli_send_json(const char *method, const char *path, json_t *body, struct cli_resp *resp);
 /* Timeout of cli_post_json in seconds (0: none; schedule apply imports). */
 extern long cli_post_timeout_s;
 /* Stream a file as the body (header X-Filename: its base name). */
@@ -54,6 +56,13 @@ int cli_get_ok(const char *path, struct cli_resp *resp);
 
 /* The target of a request body: {"zone": Z}, else {"node": N}, else {"all": true}. */
 void cli_set_target(json_t *req, const char *zone, const char *node);
+
+/*
+ * ampnote.c: print, for each node of the target (the targets array, else
+ * node, else zone, else all) whose amplifier is off and has a warm-up, that
+ * `what` starts there that much later. Returns the longest wait in seconds.
+ */
+int cli_amp_note(json_t *targets, const char *zone, const char *node, const char *what);
 
 /* URL-encode s for a query string (malloc'd). */
 char *cli_escape(const char *s);

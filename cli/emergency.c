@@ -4,7 +4,7 @@
  *
  *   loaxa emergency start (--clip NAME | FILE) (--zone Z | --node N | --all)
  *                         [--drill] [--max DURATION] [--timeout SECONDS] [--json]
- *   loaxa emergency stop [ID] [--json]
+ *   loaxa emergency stop [ID] [--timeout SECONDS] [--no-all-clear] [--json]
  *   loaxa emergency clips [--json]
  *   loaxa emergency clip NAME FILE|CONTENT_ID
  *
@@ -12,7 +12,8 @@
  * timeout, default 10 s) and prints one line per node with the time its
  * first sample played and how long after the command that was, then the
  * nodes that did not confirm. Exit 0 when all confirmed, 3 when some did
- * not, 1 on an error.
+ * not, 1 on an error. stop does the same with the nodes' confirmations
+ * that they are silent (a node that was not sounding it says so too).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,7 +35,7 @@ static void usage(FILE *f)
 		"usage: loaxa emergency start (--clip NAME | FILE | --live [--device D])\n"
 		"                             (--zone Z | --node N | --all)\n"
 		"                             [--drill] [--max DURATION] [--timeout SECONDS] [--json]\n"
-		"       loaxa emergency stop [ID] [--json]\n"
+		"       loaxa emergency stop [ID] [--timeout SECONDS] [--no-all-clear] [--json]\n"
 		"       loaxa emergency clips [--json]\n"
 		"       loaxa emergency clip NAME FILE|CONTENT_ID\n"
 		"\n"
@@ -46,29 +47,12 @@ static void usage(FILE *f)
 		"  capture device D (a name from controller.cfg's capture group; default:\n"
 		"  the first one there), until Ctrl-C ends the emergency\n"
 		"  (--voice FILE: a recording streamed the same way).\n"
+		"stop: every node the emergency went to stops it; waits up to --timeout\n"
+		"  (default 10) seconds until each confirmed it is silent, and names\n"
+		"  those that did not (exit 3). Nodes that sounded it then play the\n"
+		"  \"all-clear\" clip, if there is one (--no-all-clear: not this time).\n"
 		"clip: make FILE (imported) or stored content the clip NAME (tone, drill,\n"
 		"  flood, storm, fire, all-clear, ...); every node gets it ahead of need.\n");
-}
-
-/* "1800", "90s", "10m", "1h" -> seconds; -1 when not a duration. */
-static long parse_duration(const char *s)
-{
-	char *end;
-	long v, mul = 1;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || v <= 0)
-		return -1;
-	if (*end == 's')
-		end++;
-	else if (*end == 'm')
-		mul = 60, end++;
-	else if (*end == 'h')
-		mul = 3600, end++;
-	if (*end || v > 86400 / mul)
-		return -1;
-	return v * mul;
 }
 
 static int confirmed(const char *result)
@@ -213,7 +197,7 @@ static int em_start(int argc, char **argv)
 		case 'a': all = 1; break;
 		case 'd': drill = 1; break;
 		case 'm':
-			max_s = parse_duration(optarg);
+			max_s = cli_parse_duration(optarg);
 			if (max_s < 0) {
 				fprintf(stderr, "loaxa emergency start: --max %s: give a duration "
 					"up to 24h (e.g. 1800, 90s, 10m, 1h)\n", optarg);
@@ -221,7 +205,7 @@ static int em_start(int argc, char **argv)
 			}
 			break;
 		case 't': {
-			long v = parse_duration(optarg);
+			long v = cli_parse_duration(optarg);
 
 			if (v < 0 || v > 3600) {
 				fprintf(stderr, "loaxa emergency start: --timeout %s: give 1 to 3600 "
@@ -303,6 +287,9 @@ static int em_start(int argc, char **argv)
 			json_array_size(json_object_get(resp.json, "targets")),
 			json_array_size(json_object_get(resp.json, "targets")) == 1 ? "" : "s",
 			timeout);
+	/* the first sample waits for the amplifier: wait that much longer */
+	timeout += cli_amp_note(json_object_get(resp.json, "targets"), NULL, NULL,
+				"the alert tone");
 	rc = wait_confirmations(resp.json, timeout, json);
 	if (live) {
 		/* the voice goes out until Ctrl-C, which ends the emergency */
@@ -333,24 +320,151 @@ static int em_start(int argc, char **argv)
 	return rc;
 }
 
-static int em_stop(int argc, char **argv)
+/* A node confirmed the stop: it said it is silent (stopped, or never sounding it). */
+static int stop_confirmed(json_t *node)
 {
-	struct cli_resp resp;
-	json_t *req = json_object(), *p;
-	int json = 0, a, rc;
+	return json_is_object(json_object_get(node, "stop"));
+}
+
+static void print_stop_confirmations(const char *id, json_t *e, int64_t sent)
+{
+	static const char *const head[] = { "NODE", "SILENT", "CONFIRMED AT", "AFTER" };
+	struct table t;
+	json_t *p;
 	size_t i;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--json") == 0)
-			json = 1;
-		else if (argv[a][0] != '-' && !json_object_get(req, "emergency"))
-			json_object_set_new(req, "emergency", json_string(argv[a]));
-		else {
-			usage(stderr);
-			json_decref(req);
-			return CLI_EXIT_USAGE;
+	printf("%s %s:\n", id[0] == 'd' ? "drill" : "emergency", id);
+	table_init(&t, 4, head);
+	t.right[3] = 1;
+	json_array_foreach(json_object_get(e, "nodes"), i, p) {
+		json_t *stop = json_object_get(p, "stop");
+		const char *cells[4];
+		char at[32], after[32], silent[160];
+		int64_t a = jint(stop, "at", -1);
+
+		fmt_local_time(at, sizeof(at), a);
+		if (a > 0)
+			snprintf(after, sizeof(after), "%lld ms", (long long)(a - sent));
+		else
+			snprintf(after, sizeof(after), "-");
+		if (!stop_confirmed(p))
+			snprintf(silent, sizeof(silent), "NO");
+		else if (strcmp(jstr(stop, "reason"), "stopped") == 0)
+			snprintf(silent, sizeof(silent), "yes, stopped");
+		else
+			snprintf(silent, sizeof(silent), "yes (%s)", jstr(stop, "reason"));
+		cells[0] = jstr(p, "node");
+		cells[1] = silent;
+		cells[2] = a > 0 ? at : "-";
+		cells[3] = after;
+		table_add(&t, cells);
+	}
+	table_print(&t, stdout);
+	table_free(&t);
+}
+
+/*
+ * After the stop: follow each stopped emergency (GET /v1/emergency/<id>)
+ * until every target node confirmed it is silent, or the timeout. Fills
+ * out with id -> that emergency (nodes and their confirmations) and
+ * missing with the nodes that did not confirm. 0, or -1 on an error.
+ */
+static int wait_stop(json_t *ids, int timeout_s, json_t *out, json_t *missing)
+{
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+	int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000; /* a stopwatch */
+	json_t *idj, *p;
+	size_t i, j;
+
+	for (;;) {
+		int all = 1;
+
+		json_array_foreach(ids, i, idj) {
+			const char *id = json_string_value(idj);
+			struct cli_resp resp;
+			char path[256];
+
+			snprintf(path, sizeof(path), "/v1/emergency/%s", id);
+			if (cli_get(path, &resp) < 0)
+				return -1;
+			if (resp.status != 200 || !json_is_object(resp.json)) {
+				fprintf(stderr, "loaxa emergency stop: cannot follow %s: %s\n", id,
+					cli_resp_error(&resp));
+				cli_resp_free(&resp);
+				return -1;
+			}
+			json_object_set(out, id, resp.json);
+			json_array_foreach(json_object_get(resp.json, "nodes"), j, p)
+				all &= stop_confirmed(p);
+			cli_resp_free(&resp);
+		}
+		if (all || mono_ms() >= deadline)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	json_array_foreach(ids, i, idj)
+		json_array_foreach(json_object_get(json_object_get(out, json_string_value(idj)),
+						   "nodes"), j, p)
+			if (!stop_confirmed(p)) {
+				/* a node of two stopped emergencies is named once */
+				size_t k;
+				json_t *q;
+				int seen = 0;
+
+				json_array_foreach(missing, k, q)
+					seen |= strcmp(json_string_value(q), jstr(p, "node")) == 0;
+				if (!seen)
+					json_array_append_new(missing, json_string(jstr(p, "node")));
+			}
+	return 0;
+}
+
+static int em_stop(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "no-all-clear", no_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli_resp resp;
+	json_t *req = json_object(), *p, *ids, *confs, *missing;
+	int json = 0, rc, ch, timeout = 10, all_clear = 1;
+	size_t i, ntargets = 0;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "jt:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'j': json = 1; break;
+		case 'N': all_clear = 0; break;
+		case 't': {
+			long v = cli_parse_duration(optarg);
+
+			if (v < 0 || v > 3600) {
+				fprintf(stderr, "loaxa emergency stop: --timeout %s: give 1 to 3600 "
+					"seconds\n", optarg);
+				json_decref(req);
+				return CLI_EXIT_USAGE;
+			}
+			timeout = (int)v;
+			break;
+		}
+		case 'h': usage(stdout); json_decref(req); return CLI_EXIT_OK;
+		default: usage(stderr); json_decref(req); return CLI_EXIT_USAGE;
 		}
 	}
+	if (optind < argc && argv[optind][0] != '-')
+		json_object_set_new(req, "emergency", json_string(argv[optind++]));
+	if (optind != argc) {
+		fprintf(stderr, "loaxa emergency stop: name at most one emergency id (e-... or "
+			"d-...)\n");
+		usage(stderr);
+		json_decref(req);
+		return CLI_EXIT_USAGE;
+	}
+	if (!all_clear)
+		json_object_set_new(req, "all_clear", json_false());
 	rc = cli_post_json("/v1/emergency/stop", req, &resp);
 	json_decref(req);
 	if (rc < 0)
@@ -360,23 +474,63 @@ static int em_stop(int argc, char **argv)
 		cli_resp_free(&resp);
 		return CLI_EXIT_ERROR;
 	}
-	if (json) {
-		cli_print_json(resp.json);
-	} else {
-		json_array_foreach(json_object_get(resp.json, "stopped"), i, p)
+	ids = json_object_get(resp.json, "stopped");
+	if (!json) {
+		json_array_foreach(ids, i, p)
 			printf("stopped %s %s\n", json_string_value(p)[0] == 'd' ? "drill" :
 			       "emergency", json_string_value(p));
 		/* active outside the operator's zones: left sounding, and why */
 		json_array_foreach(json_object_get(resp.json, "not_stopped"), i, p)
 			fprintf(stderr, "not stopped: %s: %s\n", jstr(p, "emergency"),
 				jstr(p, "reason"));
-		if (json_array_size(json_object_get(resp.json, "stopped")) == 0 &&
+		if (json_array_size(ids) == 0 &&
 		    json_array_size(json_object_get(resp.json, "not_stopped")) == 0)
 			printf("no emergency was known to be active; a stop went to every node "
 			       "you may act on anyway\n");
+		if (json_array_size(ids))
+			fprintf(stderr, "waiting up to %d s for every node to confirm it is "
+				"silent\n", timeout);
 	}
+	/* every node the stop went to must say it is silent (docs/live.md) */
+	confs = json_object();
+	missing = json_array();
+	if (json_array_size(ids) && wait_stop(ids, timeout, confs, missing) < 0) {
+		json_decref(confs);
+		json_decref(missing);
+		cli_resp_free(&resp);
+		return CLI_EXIT_ERROR;
+	}
+	json_array_foreach(ids, i, p)
+		ntargets += json_array_size(json_object_get(json_object_get(
+			confs, json_string_value(p)), "nodes"));
+	if (json) {
+		json_object_set(resp.json, "confirmations", confs);
+		json_object_set(resp.json, "not_confirmed", missing);
+		cli_print_json(resp.json);
+	} else if (json_array_size(ids)) {
+		json_array_foreach(ids, i, p)
+			print_stop_confirmations(json_string_value(p),
+						 json_object_get(confs, json_string_value(p)),
+						 jint(resp.json, "sent", 0));
+		if (json_array_size(missing) == 0) {
+			printf("all %zu node%s confirmed %s silent.\n", ntargets,
+			       ntargets == 1 ? "" : "s", ntargets == 1 ? "it is" : "they are");
+		} else {
+			printf("NOT confirmed within %d s (%zu of %zu): ", timeout,
+			       json_array_size(missing), ntargets);
+			json_array_foreach(missing, i, p)
+				printf("%s%s", i ? ", " : "", json_string_value(p));
+			printf("\n(offline or stopped nodes may still sound: see `loaxa nodes`; "
+			       "they stop it when they are back, or at its maximum duration)\n");
+		}
+		if (json_is_string(json_object_get(resp.json, "all_clear")))
+			printf("the nodes that sounded it now play the all-clear clip\n");
+	}
+	rc = json_array_size(missing) ? CLI_EXIT_TIMEOUT : CLI_EXIT_OK;
+	json_decref(confs);
+	json_decref(missing);
 	cli_resp_free(&resp);
-	return CLI_EXIT_OK;
+	return rc;
 }
 
 static int em_clips(int argc, char **argv)

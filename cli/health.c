@@ -257,41 +257,91 @@ int cmd_report(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "month", required_argument, NULL, 'm' }, { "csv", no_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+		{ "format", required_argument, NULL, 'f' }, { "output", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char usage[] = "usage: loaxa report --month YYYY-MM [--csv | --json]";
+	static const char usage[] = "usage: loaxa report --month YYYY-MM [--csv | --json | "
+				    "--format table|csv|json|pdf] [-o FILE]";
 	static const char *const head[] = { "NODE", "NAME", "ZONES", "SCHEDULED", "PLAYED",
 					    "FAILED", "SUCCESS", "AIRTIME", "EMERGENCIES",
 					    "DRILLS" };
 	struct cli_resp resp;
 	struct table t;
 	char path[128], s[4][24], ratio[16], air[32];
-	const char *month = NULL;
+	const char *month = NULL, *format = NULL, *output = NULL;
 	json_t *r;
 	size_t i;
-	int csv = 0, json = 0, ch;
+	int csv = 0, json = 0, pdf = 0, ch;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'm': month = optarg; break;
 		case 'c': csv = 1; break;
 		case 'j': json = 1; break;
+		case 'f': format = optarg; break;
+		case 'o': output = optarg; break;
 		case 'h': printf("%s\n", usage); return CLI_EXIT_OK;
 		default: fprintf(stderr, "%s\n", usage); return CLI_EXIT_USAGE;
+		}
+	}
+	if (format) {
+		if (csv || json) {
+			fprintf(stderr, "loaxa report: give --format or --csv/--json, not both\n");
+			return CLI_EXIT_USAGE;
+		}
+		if (strcmp(format, "csv") == 0)
+			csv = 1;
+		else if (strcmp(format, "json") == 0)
+			json = 1;
+		else if (strcmp(format, "pdf") == 0)
+			pdf = 1;
+		else if (strcmp(format, "table") != 0) {
+			fprintf(stderr, "loaxa report: --format must be table, csv, json or pdf "
+				"(not \"%s\")\n", format);
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (!month || strlen(month) != 7 || optind != argc || (csv && json)) {
 		fprintf(stderr, "%s\n", usage);
 		return CLI_EXIT_USAGE;
 	}
-	snprintf(path, sizeof(path), "/v1/report?month=%s%s", month, csv ? "&format=csv" : "");
+	if (output && !csv && !pdf) {
+		fprintf(stderr, "loaxa report: -o writes the CSV or the PDF (add --format csv "
+			"or --format pdf)\n");
+		return CLI_EXIT_USAGE;
+	}
+	/* a PDF is bytes a terminal cannot show: it needs a file or a pipe */
+	if (pdf && !output && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "loaxa report: say where the PDF goes: -o bao-cao-%s.pdf\n", month);
+		return CLI_EXIT_USAGE;
+	}
+	snprintf(path, sizeof(path), "/v1/report?month=%s%s", month,
+		 csv ? "&format=csv" : pdf ? "&format=pdf" : "");
 	if (cli_get_ok(path, &resp) < 0)
 		return CLI_EXIT_ERROR;
-	if (csv) {
-		fwrite(resp.raw, 1, resp.len, stdout);
+	if (csv || pdf) {
+		int rc = CLI_EXIT_OK;
+
+		if (output && strcmp(output, "-") != 0) {
+			int wr = write_file_atomic(output, resp.raw, resp.len, 0644);
+
+			if (wr < 0) {
+				fprintf(stderr, "loaxa report: cannot write %s: %s\n", output,
+					strerror(-wr));
+				rc = CLI_EXIT_ERROR;
+			} else if (pdf) {
+				fprintf(stderr, "loaxa report: wrote %s (%zu bytes)\n", output,
+					resp.len);
+			}
+		} else if (fwrite(resp.raw, 1, resp.len, stdout) != resp.len ||
+			   fflush(stdout) != 0) {
+			fprintf(stderr, "loaxa report: cannot write the report: %s\n",
+				strerror(errno));
+			rc = CLI_EXIT_ERROR;
+		}
 		cli_resp_free(&resp);
-		return CLI_EXIT_OK;
+		return rc;
 	}
 	if (json) {
 		cli_print_json(resp.json);

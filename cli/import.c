@@ -3,6 +3,7 @@
  * audio file to the controller, which encodes and stores it; print the
  * content id (stdout) and what was made of it (stderr).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +14,45 @@
 #include "cli.h"
 #include "client.h"
 #include "table.h"
+
+/* "1800", "90s", "10m", "1h" -> seconds; -1 when not a duration. */
+volatile sig_atomic_t cli_interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	cli_interrupted = 1;
+}
+
+void cli_catch_interrupts(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+long cli_parse_duration(const char *s)
+{
+	char *end;
+	long v, mul = 1;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || v <= 0)
+		return -1;
+	if (*end == 's')
+		end++;
+	else if (*end == 'm')
+		mul = 60, end++;
+	else if (*end == 'h')
+		mul = 3600, end++;
+	if (*end || v > 86400 / mul)
+		return -1;
+	return v * mul;
+}
 
 const char *jstr(json_t *o, const char *key)
 {

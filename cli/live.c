@@ -26,14 +26,6 @@
 #include "cli.h"
 #include "client.h"
 
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -116,7 +108,6 @@ int cmd_live(int argc, char **argv)
 	int ch, all = 0, relay = 0, json = 0, rc;
 	struct cli_resp resp;
 	struct timespec tick = { 0, 200 * 1000 * 1000 };
-	struct sigaction sa;
 	json_t *req, *last = NULL, *s, *stopped = NULL;
 	char id[32];
 
@@ -227,14 +218,14 @@ int cmd_live(int argc, char **argv)
 		fprintf(stderr, "live session %s to %s, latency %lld ms: %s\n", id,
 			jstr(resp.json, "target"), (long long)jint(resp.json, "latency_ms", 0),
 			file ? "streaming the file" : "speak now; Ctrl-C to stop");
+	if (!json)
+		cli_amp_note(json_object_get(resp.json, "targets"), zone, node,
+			     "the session (nothing said is lost: it plays that much behind)");
 	last = json_incref(resp.json);
 	cli_resp_free(&resp);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	while (!interrupted) {
+	cli_catch_interrupts();
+	while (!cli_interrupted) {
 		nanosleep(&tick, NULL);
 		s = find_session(id);
 		if (!s)
@@ -242,7 +233,7 @@ int cmd_live(int argc, char **argv)
 		json_decref(last);
 		last = s;
 	}
-	if (interrupted && stop_session(id, &stopped, NULL) == CLI_EXIT_OK &&
+	if (cli_interrupted && stop_session(id, &stopped, NULL) == CLI_EXIT_OK &&
 	    json_array_size(stopped) == 1) {
 		json_decref(last);
 		last = json_incref(json_array_get(stopped, 0));

@@ -26,8 +26,8 @@ void cli_usage(FILE *f)
 		"                                    encode an audio file here, without the controller\n"
 		"  import FILE [--title T] [--music] [--json]\n"
 		"                                    import an audio file; prints its content id\n"
-		"  play FILE|CONTENT_ID (--zone Z | --node N | --all) [--level L] [--wait[=SECONDS]] [--json]\n"
-		"                                    broadcast it now (a FILE is imported first);\n"
+		"  play FILE|CONTENT_ID (--zone Z | --node N | --all) [--level L] [--wait[=SECONDS]]\n"
+		"       [--edit DRAFT] [--json]      broadcast it now (a FILE is imported first);\n"
 		"                                    --wait: until every node finished (default 60 s)\n"
 		"  nodes [--json]                    the nodes: zones, online, last seen, playing\n"
 		"  content list [--json]             the stored content\n"
@@ -48,14 +48,23 @@ void cli_usage(FILE *f)
 		"                                    break glass: a trust document signed by the\n"
 		"                                    offline recovery key (no daemon)\n"
 		"  schedule check FILE... [--json]   check schedule files (errors as file:line)\n"
-		"  schedule apply FILE... [--json]   make these files the schedule (all or nothing)\n"
+		"  schedule apply FILE... [--edit DRAFT] [--json]\n"
+		"                                    make these files the schedule (all or nothing)\n"
 		"  schedule list [--date D] [--days N] [--node N | --zone Z] [--json]\n"
 		"                                    planned plays, in the site's local time\n"
 		"  announce FILE|CONTENT_ID|--text T --at \"YYYY-MM-DD HH:MM\" (--zone Z | --node N | --all)\n"
-		"           [--repeat N] [--gap S] [--level L] [--title T] [--chime] [--json]\n"
+		"           [--repeat N] [--gap S] [--level L] [--title T] [--chime] [--edit DRAFT] [--json]\n"
 		"                                    a one-off announcement at that time\n"
 		"  cancel ID                         cancel an announcement or one planned play\n"
 		"  readiness [--json]                plays of the next 24 h some node will miss, and why\n"
+		"  drafts [--all | --state S] [--json]  what operators submitted that waits for an\n"
+		"                                    approver (where controller.cfg asks for approval,\n"
+		"                                    and every operator's schedule apply)\n"
+		"  approve ID | reject ID --reason T   decide a draft (approver or admin, not its author)\n"
+		"  withdraw ID                       take back one's own pending draft\n"
+		"                                    (--edit ID on announce/play/schedule apply changes it)\n"
+		"  reviews [--all] [--json]          emergencies to review afterwards\n"
+		"  review ID [--note T]              mark one reviewed (approver, not who started it)\n"
 		"  emergency start (--clip NAME | FILE) (--zone Z | --node N | --all) [--drill]\n"
 		"            [--max DURATION] [--timeout S] [--json]\n"
 		"                                    sound an emergency now; waits for every\n"
@@ -65,6 +74,9 @@ void cli_usage(FILE *f)
 		"  live (--zone Z | --node N | --all) [--device D | --file F] [--latency MS] [--relay]\n"
 		"                                    speak (or stream F) to the nodes now, in step;\n"
 		"                                    Ctrl-C stops; live status | live stop [ID]\n"
+		"  record [--device D] --max DURATION [--title T] [--json]\n"
+		"                                    record from the controller's microphone into\n"
+		"                                    content; Ctrl-C stops; record stop\n"
 		"  node show|volume|stop|restart|test-tone N [LEVEL] [--timeout S] [--json]\n"
 		"                                    one node; remote maintenance, confirmed\n"
 		"  alarms [--all] [--node N] [--json]\n"
@@ -74,8 +86,9 @@ void cli_usage(FILE *f)
 		"  backup FILE [--config CFG] [--no-content]  the controller's database (online),\n"
 		"                                    configuration, keys, broker accounts, content\n"
 		"  restore FILE [--config CFG] [--force]     put a backup back (controller stopped)\n"
-		"  report --month YYYY-MM [--csv|--json]\n"
-		"                                    per cluster: scheduled, played, failed, airtime\n"
+		"  report --month YYYY-MM [--csv|--json|--format pdf -o FILE]\n"
+		"                                    per cluster: scheduled, played, failed, airtime;\n"
+		"                                    pdf: the printable report for the district\n"
 		"  help                              this text\n"
 		"\n"
 		"The controller's socket is --socket PATH, else $LOAXA_SOCKET, else\n"
@@ -99,7 +112,9 @@ int main(int argc, char **argv)
 		{ "announce", cmd_announce }, { "cancel", cmd_cancel },
 		{ "readiness", cmd_readiness },
 		{ "plays", cmd_plays },   { "emergency", cmd_emergency },
-		{ "live", cmd_live },
+		{ "live", cmd_live },     { "record", cmd_record },
+		{ "drafts", cmd_drafts }, { "approve", cmd_approve }, { "reject", cmd_reject },
+		{ "withdraw", cmd_withdraw }, { "reviews", cmd_reviews }, { "review", cmd_review },
 		{ "alarms", cmd_alarms }, { "log", cmd_log }, { "report", cmd_report },
 	};
 	const char *env = getenv("LOAXA_SOCKET");

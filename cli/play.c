@@ -25,7 +25,8 @@
 static void play_usage(FILE *f)
 {
 	fprintf(f, "usage: loaxa play FILE|CONTENT_ID (--zone Z | --node N | --all) "
-		   "[--level relay|normal|priority|emergency] [--wait[=SECONDS]] [--json]\n");
+		   "[--level relay|normal|priority|emergency] [--wait[=SECONDS]] [--edit DRAFT] "
+		   "[--json]\n");
 }
 
 static int is_hex(const char *s)
@@ -189,11 +190,12 @@ int cmd_play(int argc, char **argv)
 		{ "level", required_argument, NULL, 'l' },
 		{ "wait", optional_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "edit", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *zone = NULL, *node = NULL, *level = NULL, *what;
-	char id[65];
+	const char *zone = NULL, *node = NULL, *level = NULL, *what, *edit = NULL;
+	char id[65], url[64];
 	struct cli_resp resp;
 	struct stat st;
 	json_t *req = NULL, *content = NULL, *targets;
@@ -234,6 +236,15 @@ int cmd_play(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'e':
+			edit = optarg; /* the new content of one's own pending draft */
+			if (strlen(edit) > 15 || strspn(edit, "0123456789") != strlen(edit) ||
+			    !edit[0] || edit[0] == '0') {
+				fprintf(stderr, "loaxa play: --edit %s: give a draft's number (loaxa "
+					"drafts)\n", edit);
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			play_usage(stdout);
 			return CLI_EXIT_OK;
@@ -273,11 +284,26 @@ int cmd_play(int argc, char **argv)
 	cli_set_target(req, zone, node);
 	if (level)
 		json_object_set_new(req, "level", json_string(level));
-	if (!req || cli_post_json("/v1/broadcasts", req, &resp) < 0) {
+	if (edit)
+		snprintf(url, sizeof(url), "/v1/drafts/%s", edit);
+	if (!req || cli_send_json(edit ? "PUT" : "POST", edit ? url : "/v1/broadcasts", req,
+				  &resp) < 0) {
 		json_decref(req);
 		return CLI_EXIT_ERROR;
 	}
 	json_decref(req);
+	/* where approval is required: a draft, nothing sounds yet */
+	if ((resp.status == 202 || resp.status == 200) && json_is_object(resp.json) &&
+	    json_object_get(resp.json, "draft")) {
+		if (json)
+			cli_print_json(resp.json);
+		else
+			cli_print_draft(json_object_get(resp.json, "draft"), edit != NULL);
+		if (wait >= 0 && !json)
+			fprintf(stderr, "loaxa play: not waiting: the play waits for an approver\n");
+		cli_resp_free(&resp);
+		return CLI_EXIT_OK;
+	}
 	if (resp.status != 201 || !json_is_object(resp.json) ||
 	    !jstr(resp.json, "broadcast")[0]) {
 		fprintf(stderr, "loaxa play: the broadcast was refused: %s\n",
@@ -287,6 +313,8 @@ int cmd_play(int argc, char **argv)
 	}
 	if (jstr(resp.json, "warning")[0])
 		fprintf(stderr, "loaxa play: warning: %s\n", jstr(resp.json, "warning"));
+	if (!json)
+		cli_amp_note(json_object_get(resp.json, "targets"), NULL, NULL, "the broadcast");
 	if (wait < 0) {
 		if (json) {
 			cli_print_json(resp.json);

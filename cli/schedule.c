@@ -22,6 +22,8 @@
 #include "client.h"
 #include "table.h"
 
+static int draft_id_valid(const char *s);
+
 static void print_msgs(json_t *reply)
 {
 	json_t *v;
@@ -88,26 +90,32 @@ static int files_request(const char *what, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "edit", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	int apply = strcmp(what, "apply") == 0;
 	struct cli_resp resp;
 	json_t *body, *files;
 	char path[PATH_MAX], url[64];
+	const char *edit = NULL;
 	int ch, json = 0, i, rc = CLI_EXIT_ERROR, ok;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == 'j') {
 			json = 1;
+		} else if (ch == 'e' && apply && draft_id_valid(optarg)) {
+			edit = optarg; /* the new content of one's own pending draft */
 		} else {
 			fprintf(ch == 'h' ? stdout : stderr, "usage: loaxa schedule %s FILE... "
-				"[--json]\n", what);
+				"%s[--json]\n", what, apply ? "[--edit DRAFT] " : "");
 			return ch == 'h' ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "usage: loaxa schedule %s FILE... [--json]\n", what);
+		fprintf(stderr, "usage: loaxa schedule %s FILE... %s[--json]\n", what,
+			apply ? "[--edit DRAFT] " : "");
 		return CLI_EXIT_USAGE;
 	}
 	if (files_within_limit(argc, argv, optind) < 0)
@@ -123,9 +131,12 @@ static int files_request(const char *what, int argc, char **argv)
 						       argv[i]));
 	}
 	body = json_pack("{s:o}", "files", files);
-	snprintf(url, sizeof(url), "/v1/schedule/%s", what);
+	if (edit)
+		snprintf(url, sizeof(url), "/v1/drafts/%s", edit);
+	else
+		snprintf(url, sizeof(url), "/v1/schedule/%s", what);
 	cli_post_timeout_s = 0;
-	if (cli_post_json(url, body, &resp) < 0) {
+	if (cli_send_json(edit ? "PUT" : "POST", url, body, &resp) < 0) {
 		json_decref(body);
 		return CLI_EXIT_ERROR;
 	}
@@ -137,6 +148,10 @@ static int files_request(const char *what, int argc, char **argv)
 	ok = jbool(resp.json, "ok");
 	if (json) {
 		cli_print_json(resp.json);
+	} else if (ok && json_object_get(resp.json, "draft")) {
+		/* an operator's apply: checked, kept for an approver */
+		print_msgs(resp.json);
+		cli_print_draft(json_object_get(resp.json, "draft"), edit != NULL);
 	} else {
 		print_msgs(resp.json);
 		if (ok)
@@ -279,6 +294,18 @@ int cmd_schedule(int argc, char **argv)
 	return CLI_EXIT_USAGE;
 }
 
+static int draft_id_valid(const char *s)
+{
+	size_t i;
+
+	if (!s[0] || strlen(s) > 15 || s[0] == '0')
+		return 0;
+	for (i = 0; s[i]; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
 static int is_content_id(const char *s)
 {
 	size_t i;
@@ -303,6 +330,7 @@ int cmd_announce(int argc, char **argv)
 		{ "title", required_argument, NULL, 'T' },
 		{ "volume", required_argument, NULL, 'v' },
 		{ "chime", no_argument, NULL, 'c' },
+		{ "edit", required_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -310,9 +338,10 @@ int cmd_announce(int argc, char **argv)
 	const char *usage = "usage: loaxa announce FILE|CONTENT_ID|--text \"...\" --at "
 			    "\"YYYY-MM-DD HH:MM[:SS]\" (--zone Z | --node N | --all) "
 			    "[--repeat N] [--gap S] [--level L] [--title T] [--volume V] "
-			    "[--chime] [--json]";
+			    "[--chime] [--edit DRAFT] [--json]";
 	const char *text = NULL, *at = NULL, *zone = NULL, *node = NULL, *level = NULL;
-	const char *title = NULL;
+	const char *title = NULL, *edit = NULL;
+	char url[64];
 	long repeat = 1, gap = 30, volume = 100;
 	int all = 0, chime = 0, json = 0, ch, ntargets, rc = CLI_EXIT_ERROR;
 	struct cli_resp resp;
@@ -331,6 +360,11 @@ int cmd_announce(int argc, char **argv)
 		case 'l': level = optarg; break;
 		case 'T': title = optarg; break;
 		case 'c': chime = 1; break;
+		case 'e':
+			edit = optarg;
+			if (!draft_id_valid(edit))
+				goto usage;
+			break;
 		case 'j': json = 1; break;
 		case 'r':
 			repeat = strtol(optarg, &end, 10);
@@ -386,7 +420,11 @@ int cmd_announce(int argc, char **argv)
 		json_decref(content);
 	}
 	cli_post_timeout_s = 0; /* --text is spoken and imported first */
-	if (cli_post_json("/v1/announcements", body, &resp) < 0) {
+	/* --edit: the new content of one's own pending draft */
+	if (edit)
+		snprintf(url, sizeof(url), "/v1/drafts/%s", edit);
+	if (cli_send_json(edit ? "PUT" : "POST", edit ? url : "/v1/announcements", body,
+			  &resp) < 0) {
 		json_decref(body);
 		return CLI_EXIT_ERROR;
 	}
@@ -403,6 +441,11 @@ int cmd_announce(int argc, char **argv)
 	print_msgs(resp.json);
 	if (!jbool(resp.json, "ok")) {
 		fprintf(stderr, "loaxa: announce: refused, nothing changed\n");
+		goto out;
+	}
+	if (json_object_get(resp.json, "draft")) {
+		cli_print_draft(json_object_get(resp.json, "draft"), edit != NULL);
+		rc = CLI_EXIT_OK;
 		goto out;
 	}
 	json_array_foreach(json_object_get(resp.json, "items"), i, v)

@@ -4,7 +4,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -328,4 +330,83 @@ int cfg_mqtt_secure(struct cfg *cfg, const char *cafile, const char *username,
 		  plain && anon ? " and " : "", anon ? "anonymous (no mqtt.username)" : "",
 		  anon ? ", and anyone who reaches the broker can publish" : "");
 	return 0;
+}
+
+int cfg_dir(const char *path, char *out, size_t outlen)
+{
+	char tmp[PATH_MAX], real[PATH_MAX], *slash;
+
+	if (str_copy(tmp, sizeof(tmp), path) < 0)
+		return -ENAMETOOLONG;
+	slash = strrchr(tmp, '/');
+	if (!slash)
+		strcpy(tmp, ".");
+	else if (slash == tmp)
+		tmp[1] = '\0';
+	else
+		*slash = '\0';
+	/* realpath() writes up to PATH_MAX bytes: resolve into our own buffer */
+	if (!realpath(tmp, real))
+		return -errno;
+	return str_copy(out, outlen, real);
+}
+
+/* A path field of the mqtt group: absolute, or relative to dir. 1 absent. */
+static int mqtt_path(struct cfg *cfg, const char *field, const char *dir, char *out,
+		     size_t outlen, const char *what)
+{
+	char raw[PATH_MAX];
+	int rc = cfg_string(cfg, field, CFG_OPTIONAL, "", raw, sizeof(raw));
+
+	if (rc != 0)
+		return rc;
+	if (!raw[0]) {
+		cfg_error(cfg, field, "must be the path of %s", what);
+		return -EINVAL;
+	}
+	if ((size_t)snprintf(out, outlen, "%s%s%s", raw[0] == '/' ? "" : dir,
+			     raw[0] == '/' || !strcmp(dir, "/") ? "" : "/", raw) >= outlen) {
+		cfg_error(cfg, field, "the path is too long (at most %zu bytes)", outlen - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int cfg_mqtt_load(struct cfg *cfg, const char *dir, struct cfg_mqtt *m)
+{
+	char pwfile[PATH_MAX];
+	long long v;
+	int errors = cfg->errors, rc;
+
+	memset(m, 0, sizeof(*m));
+	if (cfg_string(cfg, "mqtt.host", CFG_OPTIONAL, "127.0.0.1", m->host,
+		       sizeof(m->host)) == 0 && !m->host[0])
+		cfg_error(cfg, "mqtt.host", "must not be empty (e.g. \"127.0.0.1\")");
+	m->port = cfg_int(cfg, "mqtt.port", CFG_OPTIONAL, 1883, 1, 65535, &v) >= 0 ? (int)v
+										   : 1883;
+	m->keepalive = cfg_int(cfg, "mqtt.keepalive", CFG_OPTIONAL, 30, 5, 3600, &v) >= 0
+		       ? (int)v : 30;
+	cfg_string(cfg, "mqtt.username", CFG_OPTIONAL, "", m->username, sizeof(m->username));
+	cfg_string(cfg, "mqtt.password", CFG_OPTIONAL, "", m->password, sizeof(m->password));
+	if (m->password[0] && !m->username[0])
+		cfg_error(cfg, "mqtt.password", "is set but mqtt.username is empty");
+	if (mqtt_path(cfg, "mqtt.cafile", dir, m->cafile, sizeof(m->cafile),
+		      "the broker's CA certificate (ca.crt of `loaxa broker-config` or of the "
+		      "node bundle)") == 0 && access(m->cafile, R_OK) < 0)
+		cfg_error(cfg, "mqtt.cafile", "cannot read %s: %s", m->cafile, strerror(errno));
+	rc = mqtt_path(cfg, "mqtt.password_file", dir, pwfile, sizeof(pwfile),
+		       "a file holding the broker password on one line");
+	if (rc == 0) {
+		if (m->password[0])
+			cfg_error(cfg, "mqtt.password_file", "give mqtt.password or "
+				  "mqtt.password_file, not both");
+		else if (!m->username[0])
+			cfg_error(cfg, "mqtt.password_file", "is set but mqtt.username is empty");
+		else if (read_secret_line(pwfile, m->password, sizeof(m->password)) < 0)
+			cfg_error(cfg, "mqtt.password_file", "cannot read a password from %s "
+				  "(one line, at most %zu characters): %s", pwfile,
+				  sizeof(m->password) - 1, strerror(errno));
+	}
+	cfg_mqtt_secure(cfg, m->cafile, m->username, m->host, m->port, &m->insecure);
+	return cfg->errors > errors ? -EINVAL : 0;
 }

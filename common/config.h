@@ -13,6 +13,7 @@
 #define LOAXA_CONFIG_H
 
 #include <libconfig.h>
+#include <limits.h>
 #include <stddef.h>
 
 struct cfg {
@@ -54,6 +55,32 @@ int cfg_reject_unknown(struct cfg *cfg, const char *const *known);
  */
 int cfg_mqtt_secure(struct cfg *cfg, const char *cafile, const char *username,
 		    const char *host, int port, int *insecure);
+
+/*
+ * The directory of the config file at path, absolute (relative paths in
+ * the file are taken from there). 0 or negative errno.
+ */
+int cfg_dir(const char *path, char *out, size_t outlen);
+
+/* The link to the broker, the same group in controller.cfg and node.cfg. */
+struct cfg_mqtt {
+	char host[256];
+	int port;
+	int keepalive;
+	char username[128];
+	char password[256];     /* or read from mqtt.password_file */
+	char cafile[PATH_MAX];  /* TLS when set: the broker's CA */
+	int insecure;           /* plaintext/anonymous allowed (cfg_mqtt_secure) */
+};
+
+/*
+ * Read the whole mqtt group (host, port, keepalive, username, password or
+ * password_file, cafile, insecure) into m, once for both daemons so their
+ * rules and messages cannot drift. Relative paths are taken from dir (the
+ * config file's directory). Defaults: 127.0.0.1:1883, keepalive 30 s.
+ * Ends with cfg_mqtt_secure(). 0, or -EINVAL after logging every problem.
+ */
+int cfg_mqtt_load(struct cfg *cfg, const char *dir, struct cfg_mqtt *m);
 
 /* Log "file:line: field "x": msg" for a field found in the file. */
 void cfg_error(struct cfg *cfg, const char *field, const char *fmt, ...)

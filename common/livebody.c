@@ -7,27 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return ((uint32_t)get16(p) << 16) | get16(p + 2);
-}
+#include "bytes.h"
 
 int live_body_write(const struct live_batch *b, uint8_t *out, size_t cap)
 {
@@ -43,12 +23,12 @@ int live_body_write(const struct live_batch *b, uint8_t *out, size_t cap)
 	out[1] = b->flags;
 	out[2] = b->level;
 	out[3] = (uint8_t)b->nframes;
-	put32(out + 4, b->session);
-	put32(out + 8, b->seq);
-	put32(out + 12, (uint32_t)(t >> 32));
-	put32(out + 16, (uint32_t)t);
-	put16(out + 20, b->frame_ms);
-	put16(out + 22, b->latency_ms);
+	put_be32(out + 4, b->session);
+	put_be32(out + 8, b->seq);
+	put_be32(out + 12, (uint32_t)(t >> 32));
+	put_be32(out + 16, (uint32_t)t);
+	put_be16(out + 20, b->frame_ms);
+	put_be16(out + 22, b->latency_ms);
 	out[LIVE_HEADER_LEN] = (uint8_t)tl;
 	memcpy(out + LIVE_HEADER_LEN + 1, b->to, tl);
 	for (i = 0; i < b->nframes; i++) {
@@ -61,7 +41,7 @@ int live_body_write(const struct live_batch *b, uint8_t *out, size_t cap)
 		if (hl == 1)
 			out[off] = (uint8_t)b->len[i];
 		else
-			put16(out + off, (uint16_t)(0x8000 | b->len[i]));
+			put_be16(out + off, (uint16_t)(0x8000 | b->len[i]));
 		memcpy(out + off + hl, b->frame[i], b->len[i]);
 		off += hl + (size_t)b->len[i];
 	}
@@ -108,11 +88,11 @@ int live_body_parse(const uint8_t *buf, size_t len, struct live_batch *b, char *
 	b->flags = buf[1];
 	b->level = buf[2];
 	b->nframes = buf[3];
-	b->session = get32(buf + 4);
-	b->seq = get32(buf + 8);
-	b->t0_us = (int64_t)(((uint64_t)get32(buf + 12) << 32) | get32(buf + 16));
-	b->frame_ms = get16(buf + 20);
-	b->latency_ms = get16(buf + 22);
+	b->session = get_be32(buf + 4);
+	b->seq = get_be32(buf + 8);
+	b->t0_us = (int64_t)(((uint64_t)get_be32(buf + 12) << 32) | get_be32(buf + 16));
+	b->frame_ms = get_be16(buf + 20);
+	b->latency_ms = get_be16(buf + 22);
 	if (b->flags & ~LIVE_FLAG_LAST) {
 		snprintf(why, whylen, "live body: unknown flags 0x%02x", b->flags);
 		return -EINVAL;
@@ -150,7 +130,7 @@ int live_body_parse(const uint8_t *buf, size_t len, struct live_batch *b, char *
 			return -EINVAL;
 		}
 		hl = (buf[off] & 0x80) ? 2 : 1;
-		l = hl == 1 ? buf[off] : (uint16_t)(get16(buf + off) & 0x7fff);
+		l = hl == 1 ? buf[off] : (uint16_t)(get_be16(buf + off) & 0x7fff);
 		if (l < 1 || l > LIVE_MAX_FRAME_BYTES || (hl == 2 && l < 128) ||
 		    off + hl + l > len) {
 			snprintf(why, whylen, "live body: frame %u has a bad length %u", i, l);

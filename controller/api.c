@@ -2,6 +2,7 @@
  * api.c - see api.h.
  */
 #include "api.h"
+#include "approval.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,8 +24,10 @@
 #include "ctlutil.h"
 #include "emergency.h"
 #include "live.h"
+#include "record.h"
 #include "healthapi.h"
 #include "log.h"
+#include "reportpdf.h"
 #include "secapi.h"
 #include "schedules.h"
 #include "util.h"
@@ -40,8 +43,10 @@ enum api_route {
 	R_SEC,          /* secapi.c: login, users, audit, provisioning, keys */
 	R_SCHED,              /* schedules, announcements, readiness: schedules.c */
 	R_EMERGENCY,  /* everything under /v1/emergency: emergency.c */
+	R_RECORD,     /* /v1/record: record.c */
 	R_LIVE,       /* everything under /v1/live: live.c */
 	R_HEALTH,   /* healthapi.c */
+	R_APPROVAL, /* drafts and emergency reviews: approval.c */
 };
 
 struct api_req {
@@ -72,7 +77,8 @@ struct api_req {
 	/* the answer, once known */
 	unsigned status;
 	json_t *reply;
-	char *text;           /* a non-JSON answer (healthapi: CSV, metrics) */
+	char *text;           /* a non-JSON answer (healthapi: CSV, metrics; PDF) */
+	size_t text_len;      /* its length when it is binary (a PDF), else 0 */
 	const char *ctype;
 };
 
@@ -150,11 +156,12 @@ static enum MHD_Result queue_reply(struct api_req *r)
 	static const char fallback[] = "{\"error\":\"out of memory\"}";
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	size_t text_len = r->text ? r->text_len : 0;
 	char *text = r->text ? r->text : r->reply ? json_dumps(r->reply, JSON_COMPACT) : NULL;
 
 	r->text = NULL; /* owned by the response now */
 	if (text) {
-		resp = MHD_create_response_from_buffer(strlen(text), text,
+		resp = MHD_create_response_from_buffer(text_len ? text_len : strlen(text), text,
 						       MHD_RESPMEM_MUST_FREE);
 	} else {
 		r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -239,6 +246,9 @@ static void route(struct api_req *r, const char *url, const char *method)
 	} else if (strncmp(url, "/v1/emergency", 13) == 0 && (!url[13] || url[13] == '/')) {
 		r->route = R_EMERGENCY;
 		return;
+	} else if (ctl_record_owns_url(url)) {
+		r->route = R_RECORD;
+		return;
 	} else if (strncmp(url, "/v1/live", 8) == 0 && (!url[8] || url[8] == '/')) {
 		r->route = R_LIVE;
 		return;
@@ -246,6 +256,9 @@ static void route(struct api_req *r, const char *url, const char *method)
 		if (get)
 			r->route = R_PLAYS;
 		allowed = "GET";
+	} else if (ctl_approval_owns_url(url)) {
+		r->route = R_APPROVAL; /* approval.c checks the method */
+		return;
 	} else if (ctl_sched_owns_url(url)) {
 		r->route = R_SCHED; /* schedules.c checks the method */
 		return;
@@ -550,10 +563,16 @@ static void get_plays(struct api_req *r)
 	free(zones);
 }
 
-static void post_broadcast(struct api_req *r)
+/*
+ * POST /v1/broadcasts, or with edit > 0 the new content of that draft of a
+ * play (PUT /v1/drafts/ID). A play that waits for approval (approval.h)
+ * becomes a draft: 202, nothing is sent.
+ */
+static void post_broadcast(struct api_req *r, int64_t edit)
 {
 	struct ctl_play_request req;
 	json_t *reply = NULL;
+	unsigned st = 500;
 	char err[512];
 	int rc;
 
@@ -571,6 +590,19 @@ static void post_broadcast(struct api_req *r)
 		if (ctl_auth_check_target(&r->c->db, &r->who, req.zone, req.node, req.all,
 					  req.level, err, sizeof(err)) < 0) {
 			set_error(r, MHD_HTTP_FORBIDDEN, "%s", err);
+			return;
+		}
+		if (edit > 0 || ctl_approval_needed(r->c, &r->who, req.level, req.zone, req.node,
+						    req.all)) {
+			ctl_approval_broadcast(r->c, &r->who, &req, edit, &st, &reply);
+			if (st < 300) {
+				const json_t *d = json_object_get(reply, "draft");
+
+				snprintf(r->target + strlen(r->target), sizeof(r->target) -
+					 strlen(r->target), ": draft %" JSON_INTEGER_FORMAT,
+					 json_integer_value(json_object_get(d, "draft")));
+			}
+			set_reply(r, st, reply);
 			return;
 		}
 		rc = ctl_broadcast_play(r->c, &req, &reply, err, sizeof(err));
@@ -610,13 +642,18 @@ static void sched_done(void *ctx, unsigned status, json_t *reply)
 	}
 }
 
-/* Schedules (schedules.c): answered now, or later after imports (suspended). */
-static void sched_request(struct api_req *r)
+/*
+ * Schedules (schedules.c): answered now, or later after imports (suspended).
+ * With edit > 0, url is the endpoint of the draft's kind and the request is
+ * that draft's new content (PUT /v1/drafts/ID).
+ */
+static void sched_request(struct api_req *r, const char *url, int64_t edit)
 {
 	struct ctl_sched_http h = {
-		.method = r->method, .url = r->url, .body = r->body ? r->body : "",
+		.method = edit > 0 ? "POST" : r->method, .url = url,
+		.body = r->body ? r->body : "",
 		.body_len = r->body_len, .arg = sched_arg, .arg_ctx = r,
-		.done = sched_done, .done_ctx = r, .who = &r->who,
+		.done = sched_done, .done_ctx = r, .who = &r->who, .edit_draft = edit,
 	};
 	unsigned status = 500;
 	json_t *reply = NULL;
@@ -645,6 +682,96 @@ static void sched_request(struct api_req *r)
 		return;
 	}
 	set_reply(r, status, reply);
+}
+
+/*
+ * PUT /v1/drafts/ID: its author replaces a pending draft's content with a
+ * request of the same kind (the body of POST /v1/announcements,
+ * /v1/broadcasts or /v1/schedule/apply), checked as that request is.
+ */
+static void draft_edit(struct api_req *r)
+{
+	int64_t id = ctl_draft_id_parse(r->url + 11);
+	char kind[16], err[512];
+	int rc;
+
+	if (r->body_too_big) {
+		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d "
+			  "bytes", CTL_MAX_JSON_BODY);
+		return;
+	}
+	if (id < 0) {
+		set_error(r, MHD_HTTP_NOT_FOUND, "no such draft: draft ids are numbers (see "
+			  "loaxa drafts)");
+		return;
+	}
+	snprintf(r->target, sizeof(r->target), "draft %" PRId64, id);
+	rc = ctl_draft_may_edit(r->c, &r->who, id, kind, sizeof(kind), err, sizeof(err));
+	if (rc < 0) {
+		set_error(r, rc == -ENOENT ? MHD_HTTP_NOT_FOUND : rc == -EPERM ? MHD_HTTP_FORBIDDEN
+			  : rc == -EINVAL ? MHD_HTTP_CONFLICT : MHD_HTTP_INTERNAL_SERVER_ERROR,
+			  "%s", err);
+		return;
+	}
+	if (strcmp(kind, "broadcast") == 0)
+		post_broadcast(r, id);
+	else
+		sched_request(r, strcmp(kind, "announce") == 0 ? "/v1/announcements"
+			      : "/v1/schedule/apply", id);
+}
+
+/* The printable report, made off the loop (reportpdf.h): the answer comes later. */
+static void report_pdf_done(void *ctx, int rc, char *pdf, size_t len, const char *err)
+{
+	struct api_req *r = ctx;
+
+	r->import_pending = 0;
+	if (r->orphan) {
+		free(pdf);
+		req_free(r->c, r);
+		return;
+	}
+	if (rc < 0) {
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "the controller could not make "
+			  "the PDF report: %s", err);
+	} else {
+		free(r->text);
+		r->text = pdf;
+		r->text_len = len;
+		r->ctype = "application/pdf";
+		r->status = MHD_HTTP_OK;
+	}
+	if (r->suspended) {
+		r->suspended = 0;
+		MHD_resume_connection(r->conn);
+	}
+}
+
+static void report_pdf_request(struct api_req *r)
+{
+	char err[256];
+	json_t *doc = ctl_report_doc(r->c, sched_arg(r, "month"), err, sizeof(err));
+	int rc;
+
+	if (!doc) {
+		set_error(r, strstr(err, "YYYY") ? MHD_HTTP_BAD_REQUEST
+						 : MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+		return;
+	}
+	rc = ctl_report_pdf_submit(r->c, doc, report_pdf_done, r);
+	if (rc == -EBUSY) {
+		set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "another PDF report is being made: "
+			  "try again in a few seconds");
+		return;
+	}
+	if (rc < 0) {
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "the controller cannot start making "
+			  "the PDF report: %s", strerror(-rc));
+		return;
+	}
+	r->import_pending = 1;
+	MHD_suspend_connection(r->conn);
+	r->suspended = 1;
 }
 
 static void health_request(struct api_req *r)
@@ -704,6 +831,11 @@ static void health_request(struct api_req *r)
 			scope_refuse(r, what);
 			return;
 		}
+	}
+	if (strcmp(r->method, "GET") == 0 && strcmp(r->url, "/v1/report") == 0 &&
+	    sched_arg(r, "format") && strcmp(sched_arg(r, "format"), "pdf") == 0) {
+		report_pdf_request(r);
+		return;
 	}
 	if (ctl_auth_scope_json(&r->who, &zones) < 0) {
 		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -811,13 +943,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			return upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
 		if (r->route == R_BROADCAST_POST || r->route == R_SEC ||
 		    r->route == R_SCHED || r->route == R_EMERGENCY || r->route == R_LIVE ||
-		    r->route == R_HEALTH)
+		    r->route == R_RECORD || r->route == R_HEALTH || r->route == R_APPROVAL)
 			body_data(r, upload_data_p, n);
 		return MHD_YES;
 	}
 	if (r->import_pending)
 		return MHD_YES;
-	if (!r->reply) {
+	if (!r->reply && !r->text) { /* text: a PDF made while suspended */
 		switch (r->route) {
 		case R_NODES: {
 			json_t *list = ctl_db_nodes_json(&c->db);
@@ -836,7 +968,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 				return MHD_YES;
 			break;
 		case R_BROADCAST_POST:
-			post_broadcast(r);
+			post_broadcast(r, 0);
 			break;
 		case R_BROADCAST_GET: {
 			json_t *b = ctl_db_broadcast_json(&c->db, r->bid);
@@ -884,12 +1016,38 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			break;
 		}
 		case R_SCHED:
-			sched_request(r);
+			sched_request(r, r->url, 0);
 			if (r->import_pending)
 				return MHD_YES;
 			break;
+		case R_APPROVAL: {
+			json_t *j = NULL;
+			unsigned st = 500;
+
+			if (strcmp(r->method, "PUT") == 0 && strncmp(r->url, "/v1/drafts/", 11) == 0 &&
+			    !strchr(r->url + 11, '/')) {
+				draft_edit(r);
+				if (r->import_pending)
+					return MHD_YES;
+				break;
+			}
+			if (r->body_too_big) {
+				set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is "
+					  "larger than %d bytes", CTL_MAX_JSON_BODY);
+				break;
+			}
+			ctl_approval_api(c, &r->who, r->method, r->url, sched_arg, r,
+					 r->body ? r->body : "", r->body_len, &st, &j, r->target,
+					 sizeof(r->target));
+			if (st >= 400)
+				log_info("API: %s %s: %u %s", r->method, r->url, st,
+					 json_string_value(json_object_get(j, "error")));
+			set_reply(r, st, j);
+			break;
+		}
 		case R_EMERGENCY:
-		case R_LIVE: {
+		case R_LIVE:
+		case R_RECORD: {
 			json_t *j = NULL;
 			unsigned st = 500;
 
@@ -898,7 +1056,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 					  "larger than %d bytes", CTL_MAX_JSON_BODY);
 				break;
 			}
-			(r->route == R_LIVE ? ctl_live_api : ctl_emergency_api)(
+			(r->route == R_LIVE ? ctl_live_api
+			 : r->route == R_RECORD ? ctl_record_api : ctl_emergency_api)(
 				c, &r->who, r->method, r->url, r->body ? r->body : "",
 				r->body_len, &st, &j, r->target, sizeof(r->target));
 			set_reply(r, st, j);
@@ -906,6 +1065,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		}
 		case R_HEALTH:
 			health_request(r);
+			if (r->import_pending)
+				return MHD_YES; /* a PDF being made */
 			break;
 		case R_NONE:
 			set_error(r, MHD_HTTP_NOT_FOUND, "no such API endpoint");

@@ -665,8 +665,9 @@ static const struct {
 	{ "POST", "/v1/logout", PERM_READ },
 	{ "POST", "/v1/maintenance/", PERM_MAINTAIN },
 	{ "POST", "/v1/nodes/", PERM_MAINTAIN },     /* healthapi.c: volume, restart... */
-	{ "POST", "/v1/approve", PERM_APPROVE },
-	{ "POST", "/v1/schedule/apply", PERM_APPROVE },  /* schedules.c */
+	{ "POST", "/v1/reviews/", PERM_APPROVE },        /* approval.c */
+	/* POST /v1/schedule/apply: an operator's is a draft (approval.h); deciding a
+	 * draft (/v1/drafts/ID/approve, /reject) needs PERM_APPROVE, checked there */
 };
 
 unsigned ctl_auth_route_perm(const char *method, const char *url)
@@ -689,7 +690,7 @@ static const char *perm_name(unsigned perm)
 	switch (perm) {
 	case PERM_READ: return "read";
 	case PERM_OPERATE: return "operate (import, broadcast)";
-	case PERM_APPROVE: return "approve (emergency, schedules)";
+	case PERM_APPROVE: return "approve (drafts, emergency, reviews)";
 	case PERM_MAINTAIN: return "maintenance";
 	case PERM_ADMIN: return "administer";
 	}

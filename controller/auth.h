@@ -17,8 +17,11 @@
  * a flood of invented names cannot reset a real name's count.
  *
  * Roles (one per user) and what they may do:
- *   operator     read; import content; broadcast (relay/normal/priority)
- *   approver     operator + emergency level + approving (schedules)
+ *   operator     read; import content; broadcast (relay/normal/priority);
+ *                where controller.cfg asks for approval, and for every
+ *                schedule apply, what they submit is a draft (approval.h)
+ *   approver     operator + emergency level + approving drafts, reviewing
+ *                emergencies
  *   maintenance  read; remote maintenance (restart, volume, test tone)
  *   admin        everything: users, audit, provisioning, keys
  * Each user is scoped to zones (or to every zone, "*"): a broadcast to a
@@ -56,7 +59,7 @@ struct ctl;
 enum auth_perm {
 	PERM_READ = 1 << 0,
 	PERM_OPERATE = 1 << 1,   /* import, broadcast, announce, schedule */
-	PERM_APPROVE = 1 << 2,   /* approve schedules, emergency level */
+	PERM_APPROVE = 1 << 2,   /* approve drafts, emergency level, reviews */
 	PERM_MAINTAIN = 1 << 3,  /* remote maintenance commands */
 	PERM_ADMIN = 1 << 4,     /* users, audit, provisioning, keys */
 };

@@ -131,6 +131,13 @@ static void local_time(char *buf, size_t len, int64_t ms)
 int ctl_broadcast_play(struct ctl *c, const struct ctl_play_request *req,
 		       json_t **reply, char *err, size_t errlen)
 {
+	return ctl_broadcast_play_tx(c, req, NULL, NULL, reply, err, errlen);
+}
+
+int ctl_broadcast_play_tx(struct ctl *c, const struct ctl_play_request *req,
+			  int (*hook)(void *arg, const char *broadcast), void *arg,
+			  json_t **reply, char *err, size_t errlen)
+{
 	struct ctl_content_row content;
 	struct ctl_broadcast_row b;
 	struct ctl_node_row node;
@@ -221,6 +228,11 @@ int ctl_broadcast_play(struct ctl *c, const struct ctl_play_request *req,
 	rc = ctl_db_broadcast_add(&c->db, &b, nodes, n);
 	if (rc < 0)
 		goto db_error;
+	if (hook) {
+		rc = hook(arg, b.id);
+		if (rc < 0)
+			goto db_error;
+	}
 
 	body = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:i, s:s}",
 			 "cmd", "play", "to", ctl_topic_below(c->mqtt.root, b.topic),

@@ -52,4 +52,15 @@ int ctl_parse_play_request(const void *body, size_t len, struct ctl_play_request
 int ctl_broadcast_play(struct ctl *c, const struct ctl_play_request *req,
 		       json_t **reply, char *err, size_t errlen);
 
+/*
+ * The same, calling hook(arg, broadcast id) inside the transaction that
+ * stores the broadcast, before anything is signed or sent: an approved
+ * draft is marked approved (approval.c) together with the broadcast it
+ * became, or neither happens. A negative return of hook rolls back and
+ * is returned (err then says the database failed).
+ */
+int ctl_broadcast_play_tx(struct ctl *c, const struct ctl_play_request *req,
+			  int (*hook)(void *arg, const char *broadcast), void *arg,
+			  json_t **reply, char *err, size_t errlen);
+
 #endif

@@ -18,6 +18,7 @@
 #include "imports.h"
 #include "journal.h"
 #include "mqtt.h"
+#include "nodes.h"
 #include "timesvc.h"
 
 struct ctl_api;
@@ -26,6 +27,8 @@ struct ctl_keys;
 struct ctl_sched;
 struct ctl_emergency;
 struct ctl_live;
+struct ctl_record;
+struct ctl_report;
 
 struct ctl {
 	struct ctl_config cfg;
@@ -42,7 +45,10 @@ struct ctl {
 	struct ctl_sched *sched;   /* schedules.h */
 	struct ctl_emergency *emerg; /* emergency.c */
 	struct ctl_live *live;       /* live.c */
+	struct ctl_record *record;   /* record.c */
+	struct ctl_report *report;   /* reportpdf.h: the PDF being rendered */
 	struct ctl_timesvc timesvc;
+	struct ctl_nodes_clock nodes_clock; /* nodes.h */
 	char content_dir[PATH_MAX]; /* <state_dir>/content */
 	char tmp_dir[PATH_MAX];     /* <state_dir>/tmp: uploads being imported */
 	char worker_path[PATH_MAX]; /* the decode worker (decodeworker.h), found at first use */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ctlutil.h"
 #include "log.h"
 #include "util.h"
 
@@ -18,7 +19,7 @@
 #define CTL_CHUNK_MAX (ENVELOPE_DEFAULT_MAX - ENVELOPE_OVERHEAD - 52)
 
 static const char *const ctl_known_fields[] = {
-	"site", "state_dir", "api_socket", "key",
+	"site", "commune", "state_dir", "api_socket", "key",
 	"mqtt", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.username",
 	"mqtt.password", "mqtt.cafile", "mqtt.password_file", "mqtt.insecure",
 	"auth", "auth.token_ttl_s",
@@ -31,7 +32,7 @@ static const char *const ctl_known_fields[] = {
 	"nodes", "nodes.offline_after_s",
 	"retention", "retention.events_days", "retention.audit_days",
 	"timezone", "schedule", "schedule.horizon_days", "schedule.allowed_hours",
-	"schedule.max_file_bytes", "zones",
+	"schedule.max_file_bytes", "zones", "approval", "approval.levels",
 	"alarms", "alarms.offline_s", "alarms.clock_error_ms", "alarms.disk_free_mb",
 	"alarms.plan_ack_s", "alarms.miss_ahead_s", "alarms.hook", "alarms.hook_timeout_s",
 	"capture", "capture.*",
@@ -76,25 +77,6 @@ void ctl_config_defaults(struct ctl_config *c)
  * in it do not depend on where the daemon was started from and log lines
  * show where things really are.
  */
-static int config_dir(const char *path, char *out, size_t outlen)
-{
-	char tmp[PATH_MAX], real[PATH_MAX], *slash;
-
-	if (str_copy(tmp, sizeof(tmp), path) < 0)
-		return -ENAMETOOLONG;
-	slash = strrchr(tmp, '/');
-	if (!slash)
-		strcpy(tmp, ".");
-	else if (slash == tmp)
-		tmp[1] = '\0';
-	else
-		*slash = '\0';
-	/* realpath() writes up to PATH_MAX bytes: resolve into our own buffer */
-	if (!realpath(tmp, real))
-		return -errno;
-	return str_copy(out, outlen, real);
-}
-
 /*
  * A path field: read it, then make it absolute against dir. Returns 0 or
  * -EINVAL after naming the field.
@@ -152,17 +134,8 @@ static int int_field(struct cfg *cfg, const char *field, long long min,
  */
 static int ctl_config_security(struct cfg *cfg, const char *dir, struct ctl_config *c)
 {
-	char pwfile[PATH_MAX] = "";
 	int bad = 0, rc;
 
-	rc = path_field(cfg, "mqtt.cafile", dir, c->mqtt.cafile, sizeof(c->mqtt.cafile));
-	if (rc < 0)
-		bad = 1;
-	else if (rc == 0 && access(c->mqtt.cafile, R_OK) < 0) {
-		cfg_error(cfg, "mqtt.cafile", "cannot read %s: %s", c->mqtt.cafile,
-			  strerror(errno));
-		bad = 1;
-	}
 	/* https relays verify the server against this CA (default: the system's) */
 	rc = path_field(cfg, "relay.ca_file", dir, c->relay.ca_file, sizeof(c->relay.ca_file));
 	if (rc < 0)
@@ -171,25 +144,6 @@ static int ctl_config_security(struct cfg *cfg, const char *dir, struct ctl_conf
 		cfg_error(cfg, "relay.ca_file", "cannot read %s: %s", c->relay.ca_file,
 			  strerror(errno));
 		bad = 1;
-	}
-	rc = path_field(cfg, "mqtt.password_file", dir, pwfile, sizeof(pwfile));
-	if (rc < 0) {
-		bad = 1;
-	} else if (rc == 0) {
-		if (c->mqtt.password[0]) {
-			cfg_error(cfg, "mqtt.password_file", "give mqtt.password or "
-				  "mqtt.password_file, not both");
-			bad = 1;
-		} else if (!c->mqtt.username[0]) {
-			cfg_error(cfg, "mqtt.password_file", "is set but mqtt.username is empty");
-			bad = 1;
-		} else if (read_secret_line(pwfile, c->mqtt.password,
-					    sizeof(c->mqtt.password)) < 0) {
-			cfg_error(cfg, "mqtt.password_file", "cannot read a password from %s "
-				  "(one line, at most %zu characters): %s", pwfile,
-				  sizeof(c->mqtt.password) - 1, strerror(errno));
-			bad = 1;
-		}
 	}
 	if (int_field(cfg, "auth.token_ttl_s", 60, 30 * 86400, &c->auth.token_ttl_s) < 0)
 		bad = 1;
@@ -320,7 +274,7 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	rc = cfg_load(&cfg, path);
 	if (rc < 0)
 		return -EINVAL;
-	rc = config_dir(path, dir, sizeof(dir));
+	rc = cfg_dir(path, dir, sizeof(dir));
 	if (rc < 0) {
 		errno = -rc;
 		log_warn("%s: cannot resolve the directory of the config file", path);
@@ -338,6 +292,13 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 			  c->site, ENVELOPE_SITE_LEN);
 		bad = 1;
 	}
+	if (cfg_string(&cfg, "commune", CFG_OPTIONAL, "", c->commune, sizeof(c->commune)) < 0)
+		bad = 1;
+	else if (!ctl_text_valid(c->commune, strlen(c->commune))) {
+		cfg_error(&cfg, "commune", "must be the commune's name as plain text (UTF-8, no "
+			  "control characters), e.g. \"Xã Tân Lập\"");
+		bad = 1;
+	}
 	if (path_field(&cfg, "state_dir", dir, c->state_dir, sizeof(c->state_dir)) < 0)
 		bad = 1;
 	if (path_field(&cfg, "api_socket", dir, c->api_socket, sizeof(c->api_socket)) < 0)
@@ -345,31 +306,9 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	if (path_field(&cfg, "key", dir, c->key_path, sizeof(c->key_path)) < 0)
 		bad = 1;
 
-	if (cfg_string(&cfg, "mqtt.host", CFG_OPTIONAL, c->mqtt.host, c->mqtt.host,
-		       sizeof(c->mqtt.host)) < 0)
+	if (cfg_mqtt_load(&cfg, dir, &c->mqtt) < 0)
 		bad = 1;
-	else if (!c->mqtt.host[0]) {
-		cfg_error(&cfg, "mqtt.host", "must not be empty (e.g. \"127.0.0.1\")");
-		bad = 1;
-	}
-	if (int_field(&cfg, "mqtt.port", 1, 65535, &c->mqtt.port) < 0)
-		bad = 1;
-	if (int_field(&cfg, "mqtt.keepalive", 5, 3600, &c->mqtt.keepalive) < 0)
-		bad = 1;
-	if (cfg_string(&cfg, "mqtt.username", CFG_OPTIONAL, "", c->mqtt.username,
-		       sizeof(c->mqtt.username)) < 0)
-		bad = 1;
-	if (cfg_string(&cfg, "mqtt.password", CFG_OPTIONAL, "", c->mqtt.password,
-		       sizeof(c->mqtt.password)) < 0)
-		bad = 1;
-	if (c->mqtt.password[0] && !c->mqtt.username[0]) {
-		cfg_error(&cfg, "mqtt.password", "is set but mqtt.username is empty");
-		bad = 1;
-	}
 	if (ctl_config_security(&cfg, dir, c) < 0)
-		bad = 1;
-	if (cfg_mqtt_secure(&cfg, c->mqtt.cafile, c->mqtt.username, c->mqtt.host,
-				 c->mqtt.port, &c->mqtt.insecure) < 0)
 		bad = 1;
 
 	if (cfg_double(&cfg, "import.target_lufs", CFG_OPTIONAL, c->import.target_lufs,

@@ -11,11 +11,15 @@
 
 #include <limits.h>
 
+#include "config.h"
 #include "envelope.h"
 #include "schedule.h"
 
 /* sun_path of struct sockaddr_un holds 108 bytes, NUL included. */
 #define CTL_SOCKET_PATH_MAX 108
+
+/* The commune's name as written in documents (UTF-8): 100 letters with marks. */
+#define CTL_COMMUNE_MAX 256
 
 /*
  * Capture devices (microphone, line-in of a VOV/FM receiver) are named in
@@ -36,18 +40,11 @@ struct ctl_capture {
 struct ctl_config {
 	char path[PATH_MAX];     /* the config file itself */
 	char site[ENVELOPE_SITE_LEN + 1];
+	char commune[CTL_COMMUNE_MAX]; /* its name in Vietnamese, for the report; "" = site */
 	char state_dir[PATH_MAX];
 	char api_socket[CTL_SOCKET_PATH_MAX];
 	char key_path[PATH_MAX];
-	struct {
-		char host[256];
-		int port;
-		int keepalive;
-		char username[128];
-		char password[256];     /* or read from password_file */
-		char cafile[PATH_MAX];  /* TLS when set: the broker's CA */
-		int insecure;           /* plaintext/anonymous allowed (config.h) */
-	} mqtt;
+	struct cfg_mqtt mqtt;       /* config.h: the same group as the node's */
 	struct {
 		int token_ttl_s;        /* API login tokens live this long */
 	} auth;

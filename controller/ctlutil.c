@@ -4,8 +4,9 @@
 #include "ctlutil.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -192,6 +193,17 @@ int ctl_body_set_to(json_t *body, const char *root, const char *topic)
 	if (!to)
 		return -EINVAL;
 	return json_object_set_new(body, "to", json_string(to)) < 0 ? -ENOMEM : 0;
+}
+
+json_t *ctl_error_json(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:s}", "error", msg);
 }
 
 const char *ctl_short_id(const char *id)

@@ -42,6 +42,9 @@ const char *ctl_json_kind(const json_t *v);
 /* Valid UTF-8 without control characters (for titles). */
 int ctl_text_valid(const char *s, size_t len);
 
+/* {"error": "<formatted message>"}, the body of every API error (new reference). */
+json_t *ctl_error_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* First 12 hex digits of a content id, for log lines and tables. */
 const char *ctl_short_id(const char *id);
 

@@ -218,12 +218,46 @@ static const char schema_v4_live[] =
 	"  content TEXT NOT NULL REFERENCES content(id),"
 	"  updated INTEGER NOT NULL);";
 
+/*
+ * v6 (approval, issue 16): drafts of operators' announcements, plays and
+ * schedule applies waiting for an approver (approval.c), and emergencies
+ * recorded for review afterwards. A draft's history is in the audit log.
+ */
+static const char schema_v6_approval[] =
+	"CREATE TABLE drafts ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"  /* never reused: `loaxa approve 7` */
+	"  kind TEXT NOT NULL,"               /* announce, apply, broadcast */
+	"  state TEXT NOT NULL,"              /* pending, approved, rejected, withdrawn */
+	"  author TEXT NOT NULL,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  edits INTEGER NOT NULL DEFAULT 0,"
+	"  title TEXT NOT NULL,"
+	"  level TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"             /* \"zone thon-1\", \"node n1\", \"all\", ... */
+	"  zones TEXT NOT NULL,"              /* JSON array: who may read it */
+	"  at INTEGER,"                       /* first start, ms; NULL: now / a schedule */
+	"  payload TEXT NOT NULL,"            /* JSON: what approval schedules */
+	"  decided_by TEXT,"
+	"  decided INTEGER,"
+	"  reason TEXT,"
+	"  result TEXT);"                     /* a-..., b-..., \"schedule\" */
+	"CREATE INDEX drafts_state ON drafts(state);"
+	"CREATE TABLE emergency_reviews ("
+	"  emergency TEXT PRIMARY KEY,"       /* broadcasts.id, e-... or d-... */
+	"  started_by TEXT NOT NULL,"
+	"  started INTEGER NOT NULL,"
+	"  reviewed_by TEXT,"
+	"  reviewed INTEGER,"
+	"  note TEXT);";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2_security,
 	schema_v3_schedules,
 	schema_v4_live,
 	schema_v5_health,
+	schema_v6_approval,
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -606,6 +640,22 @@ int ctl_db_node_set_offline(struct ctl_db *db, const char *id, int64_t boot)
 	sqlite3_bind_int64(st, 2, boot);
 	sqlite3_bind_int64(st, 3, now_ms());
 	rc = db_step_done(db, st, "cannot store a node's status");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int ctl_db_nodes_clamp_last_seen(struct ctl_db *db, int64_t now_ms)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = db_prep(db, &st, "UPDATE nodes SET last_seen = ?1 WHERE last_seen > ?1",
+		     "cannot bring last-seen times back to the clock");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, now_ms);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0
+		: db_fail(db, "cannot bring last-seen times back to the clock");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -1108,7 +1158,9 @@ int ctl_db_event_addressed(struct ctl_db *db, const struct ctl_event *ev)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	/* emergency_not_active: "this node is silent", never a play; any node may say it */
 	if (!ev->broadcast[0] || ev->occurrence[0] ||
+	    strcmp(ev->type, "emergency_not_active") == 0 ||
 	    (strncmp(ev->type, "play_", 5) != 0 && strncmp(ev->type, "emergency_", 10) != 0))
 		return 1;
 	rc = db_prep(db, &st,

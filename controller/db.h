@@ -24,7 +24,7 @@
 #include "envelope.h"
 #include "util.h"
 
-#define CTL_DB_SCHEMA_VERSION 5
+#define CTL_DB_SCHEMA_VERSION 6
 #define CTL_NAME_MAX 32         /* node, zone, site ids: 31 characters + NUL */
 #define CTL_ID_MAX 64           /* event and broadcast ids */
 #define CTL_TITLE_MAX 256
@@ -135,6 +135,8 @@ int ctl_db_node_set_offline(struct ctl_db *db, const char *id, int64_t boot);
  * Mark offline every online node last seen before before_ms; cb is called
  * for each (for the log). Returns how many.
  */
+/* last_seen later than now_ms (the clock was set back) becomes now_ms. */
+int ctl_db_nodes_clamp_last_seen(struct ctl_db *db, int64_t now_ms);
 int ctl_db_nodes_expire(struct ctl_db *db, int64_t before_ms,
 			void (*cb)(void *arg, const struct ctl_node_row *row),
 			void *arg);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "ctl.h"
 #include "ctlutil.h"
 #include "envelope.h"
@@ -34,20 +35,6 @@ struct ctl_fetch_job {
 	uint32_t next_chunk;   /* next index to send */
 	uint32_t end;          /* one past the last index to send */
 };
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
-}
 
 int ctl_parse_fetch(const char *node, const void *payload, size_t len,
 		    struct ctl_fetch_req *req, char *err, size_t errlen)
@@ -127,11 +114,10 @@ static int send_content(struct ctl *c, const char *node, const uint8_t *body,
 /* "This controller does not have that content": total 0, chunk count 0. */
 static int send_not_here(struct ctl *c, const struct ctl_fetch_req *req)
 {
-	uint8_t body[CTL_CHUNK_HEADER];
+	uint8_t body[CHUNK_HEADER], hash[32];
 
-	memset(body, 0, sizeof(body));
-	hex_decode(body, 32, req->content);
-	put_be32(body + 32, req->from);
+	hex_decode(hash, 32, req->content);
+	chunk_header_write(body, hash, req->from, 0, 0, 0);
 	return send_content(c, req->node, body, sizeof(body));
 }
 
@@ -144,16 +130,13 @@ static int send_chunk(struct ctl *c, struct ctl_fetch_job *job)
 
 	if (off + want > job->total)
 		want = (size_t)(job->total - off);
-	body = malloc(CTL_CHUNK_HEADER + want);
+	body = malloc(CHUNK_HEADER + want);
 	if (!body)
 		return -ENOMEM;
-	memcpy(body, job->hash, 32);
-	put_be32(body + 32, job->next_chunk);
-	put_be32(body + 36, job->chunk_count);
-	put_be32(body + 40, job->chunk_size);
-	put_be64(body + 44, job->total);
+	chunk_header_write(body, job->hash, job->next_chunk, job->chunk_count, job->chunk_size,
+			   job->total);
 	while (got < want) {
-		ssize_t n = pread(job->fd, body + CTL_CHUNK_HEADER + got, want - got,
+		ssize_t n = pread(job->fd, body + CHUNK_HEADER + got, want - got,
 				  (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -167,7 +150,7 @@ static int send_chunk(struct ctl *c, struct ctl_fetch_job *job)
 		}
 		got += (size_t)n;
 	}
-	rc = send_content(c, job->node, body, CTL_CHUNK_HEADER + want);
+	rc = send_content(c, job->node, body, CHUNK_HEADER + want);
 	free(body);
 	if (rc == 0) {
 		c->delivery.chunks_sent++;

@@ -26,8 +26,6 @@
 
 struct ctl;
 
-/* Body header of a content envelope: hash, index, count, size, total. */
-#define CTL_CHUNK_HEADER 52
 /* At most this many requests wait at once; more are dropped (logged). */
 #define CTL_MAX_FETCH_JOBS 1024
 /*

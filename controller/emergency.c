@@ -2,6 +2,7 @@
  * emergency.c - see emergency.h.
  */
 #include "emergency.h"
+#include "approval.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -435,8 +436,8 @@ out:
 	return rc;
 }
 
-static int stop_one(struct ctl *c, const char *id, const char *topic, char *err,
-		    size_t errlen);
+static int stop_one(struct ctl *c, const char *id, const char *topic, int all_clear,
+		    char *err, size_t errlen);
 
 static void start(struct ctl *c, const struct ctl_principal *who, const char *body,
 		  size_t len, unsigned *status, json_t **reply, char *target, size_t targetlen)
@@ -568,6 +569,10 @@ static void start(struct ctl *c, const struct ctl_principal *who, const char *bo
 	rc = ctl_db_broadcast_add(&c->db, &b, nodes, n);
 	if (rc < 0)
 		goto db_error;
+	/* never waits for approval: listed for review afterwards (approval.h) */
+	rc = ctl_review_record_tx(c, who, b.id, now);
+	if (rc < 0)
+		goto db_error;
 	rc = ctl_db_commit(&c->db);
 	in_tx = 0;
 	if (rc < 0)
@@ -613,7 +618,7 @@ static void start(struct ctl *c, const struct ctl_principal *who, const char *bo
 		if (rc < 0) {
 			/* the nodes sound the tone and wait: stop them again */
 			log_warnx("%s %s: the live voice cannot start: %s", kind(req.drill), b.id, err);
-			stop_one(c, b.id, b.topic, err, sizeof(err));
+			stop_one(c, b.id, b.topic, 0, err, sizeof(err));
 			*status = 422;
 			snprintf(err, sizeof(err), "the capture device cannot start: see the "
 				 "controller's log; the emergency was stopped again");
@@ -647,18 +652,28 @@ out:
 	free(nodes);
 }
 
-/* Stop one emergency (its topic and drill mark from the database). */
-static int stop_one(struct ctl *c, const char *id, const char *topic, char *err,
-		    size_t errlen)
+/*
+ * Stop one emergency (its topic and drill mark from the database). With
+ * all_clear, the nodes that were sounding it play the "all-clear" clip
+ * afterwards, if the clip set has one (a drill's after the "drill" clip).
+ */
+static int stop_one(struct ctl *c, const char *id, const char *topic, int all_clear,
+		    char *err, size_t errlen)
 {
 	int drill = id[0] == 'd';
 	int64_t now = now_ms();
 	json_t *cmd = json_pack("{s:s, s:s, s:b}", "cmd", "emergency_stop", "id", id, "drill",
 				drill);
+	struct clip_row clip;
 	int rc;
 
 	if (!cmd)
 		return -ENOMEM;
+	if (all_clear && clip_content(c, "all-clear", &clip) == 0) {
+		json_object_set_new(cmd, "all_clear", json_string(clip.content));
+		if (drill && clip_content(c, "drill", &clip) == 0)
+			json_object_set_new(cmd, "preamble", json_string(clip.content));
+	}
 	rc = seal_publish(c, topic, cmd, drill ? ENV_FLAG_DRILL : 0, now,
 			  now + CTL_EMERGENCY_TTL_MS, err, errlen);
 	json_decref(cmd);
@@ -693,7 +708,9 @@ static void stop(struct ctl *c, const struct ctl_principal *who, const char *bod
 	char want[CTL_ID_MAX] = "", err[300], topic[256];
 	sqlite3_stmt *st = NULL;
 	json_t *o = NULL, *stopped = json_array(), *skipped = json_array();
-	int rc, live;
+	int rc, live, all_clear = 1;
+	int64_t sent = now_ms();
+	struct clip_row clip;
 
 	*status = 400;
 	if (len > 0) {
@@ -702,6 +719,8 @@ static void stop(struct ctl *c, const struct ctl_principal *who, const char *bod
 			goto fail;
 		if (ctl_json_str(o, "emergency", CTL_OPTIONAL, want, sizeof(want), err,
 				 sizeof(err)) < 0)
+			goto fail;
+		if (ctl_json_bool(o, "all_clear", CTL_OPTIONAL, &all_clear, err, sizeof(err)) < 0)
 			goto fail;
 		if (want[0] && !((want[0] == 'e' || want[0] == 'd') && want[1] == '-')) {
 			snprintf(err, sizeof(err), "field \"emergency\" must be an emergency id "
@@ -737,7 +756,7 @@ static void stop(struct ctl *c, const struct ctl_principal *who, const char *bod
 			continue;
 		}
 		json_array_append_new(stopped, json_string(id));
-		if (stop_one(c, id, t, err, sizeof(err)) < 0) {
+		if (stop_one(c, id, t, all_clear, err, sizeof(err)) < 0) {
 			*status = 500;
 			goto fail;
 		}
@@ -781,7 +800,12 @@ static void stop(struct ctl *c, const struct ctl_principal *who, const char *bod
 		}
 	}
 	*status = 200;
-	*reply = json_pack("{s:o}", "stopped", stopped);
+	/* sent: when the stop went out (the nodes' confirmations follow, GET
+	 * /v1/emergency/<id>); all_clear: the clip the nodes play after it */
+	*reply = json_pack("{s:o, s:I, s:o}", "stopped", stopped, "sent", (json_int_t)sent,
+			   "all_clear", all_clear && json_array_size(stopped) &&
+			   clip_content(c, "all-clear", &clip) == 0 ?
+			   json_string(clip.content) : json_null());
 	if (json_array_size(skipped))
 		json_object_set(*reply, "not_stopped", skipped);
 	json_decref(skipped);
@@ -793,6 +817,122 @@ fail:
 	json_decref(skipped);
 	json_decref(o);
 	*reply = error_json(err);
+}
+
+/*
+ * GET /v1/emergency/<id>: one emergency and, per target node, whether it
+ * confirmed the start (result, start: its first sample) and the stop
+ * ("stop": when it said it is silent, and why: "stopped", or that it was not
+ * sounding it). The CLI's `emergency stop` waits on this; so can a console.
+ */
+static void show(struct ctl *c, const struct ctl_principal *who, const char *id,
+		 unsigned *status, json_t **reply)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *nodes = NULL, *byname = NULL;
+	char err[300], kindbuf[16], target[CTL_NAME_MAX];
+	int64_t created = 0, expires = 0;
+	int rc;
+
+	*status = 500;
+	if (!((id[0] == 'e' || id[0] == 'd') && id[1] == '-') || strlen(id) >= CTL_ID_MAX) {
+		*status = 404;
+		*reply = error_json("no such emergency: an emergency id is e-... (d-... for a "
+				    "drill)");
+		return;
+	}
+	if (sqlite3_prepare_v2(c->db.h, "SELECT target_kind, target, created, expires FROM "
+			       "broadcasts WHERE id = ?1 AND level = 'emergency'", -1, &st,
+			       NULL) != SQLITE_OK)
+		goto db_error;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			goto db_error_nost;
+		*status = 404;
+		*reply = json_pack("{s:s+}", "error", "no emergency ", id);
+		return;
+	}
+	snprintf(kindbuf, sizeof(kindbuf), "%s", (const char *)sqlite3_column_text(st, 0));
+	snprintf(target, sizeof(target), "%s", (const char *)sqlite3_column_text(st, 1));
+	created = sqlite3_column_int64(st, 2);
+	expires = sqlite3_column_int64(st, 3);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (ctl_auth_check_stored(&c->db, who, kindbuf, target, err, sizeof(err)) < 0) {
+		*status = 403;
+		*reply = error_json(err);
+		return;
+	}
+	nodes = json_array();
+	byname = json_object();
+	if (!nodes || !byname)
+		goto oom;
+	if (sqlite3_prepare_v2(c->db.h, "SELECT node, result, start, reason FROM targets WHERE "
+			       "broadcast = ?1 ORDER BY node", -1, &st, NULL) != SQLITE_OK)
+		goto db_error;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *node = (const char *)sqlite3_column_text(st, 0);
+		json_t *row = json_pack("{s:s, s:s, s:o, s:s, s:n}", "node", node, "result",
+					(const char *)sqlite3_column_text(st, 1), "start",
+					sqlite3_column_type(st, 2) == SQLITE_NULL ? json_null() :
+					json_integer(sqlite3_column_int64(st, 2)), "reason",
+					(const char *)sqlite3_column_text(st, 3), "stop");
+
+		if (!row)
+			goto oom;
+		json_array_append_new(nodes, row);
+		json_object_set(byname, node, row);
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_DONE)
+		goto db_error_nost;
+	/* the first confirmation of silence per node, from the events it sent */
+	if (sqlite3_prepare_v2(c->db.h, "SELECT node, type, reason, ts, received FROM events "
+			       "WHERE broadcast = ?1 AND (type = 'emergency_not_active' OR (type = "
+			       "'emergency_ended' AND reason = 'stopped')) ORDER BY received", -1,
+			       &st, NULL) != SQLITE_OK)
+		goto db_error;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *row = json_object_get(byname, (const char *)sqlite3_column_text(st, 0));
+		int ended = strcmp((const char *)sqlite3_column_text(st, 1), "emergency_ended") == 0;
+
+		if (!row || !json_is_null(json_object_get(row, "stop")))
+			continue; /* not a target, or confirmed before */
+		json_object_set_new(row, "stop", json_pack(
+			"{s:s, s:I, s:I}", "reason", ended ? "stopped" :
+			(const char *)sqlite3_column_text(st, 2), "at",
+			(json_int_t)(sqlite3_column_type(st, 3) == SQLITE_NULL ?
+				     sqlite3_column_int64(st, 4) : sqlite3_column_int64(st, 3)),
+			"received", (json_int_t)sqlite3_column_int64(st, 4)));
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_DONE)
+		goto db_error_nost;
+	*status = 200;
+	*reply = json_pack("{s:s, s:b, s:s, s:s, s:I, s:I, s:o}", "emergency", id, "drill",
+			   id[0] == 'd', "target_kind", kindbuf, "target", target, "created",
+			   (json_int_t)created, "ends", (json_int_t)expires, "nodes", nodes);
+	json_decref(byname);
+	return;
+oom:
+	json_decref(nodes);
+	json_decref(byname);
+	*reply = error_json("out of memory");
+	return;
+db_error:
+	log_errorx("%s: cannot read emergency %s: %s", c->db.path, id, sqlite3_errmsg(c->db.h));
+db_error_nost:
+	sqlite3_finalize(st);
+	json_decref(nodes);
+	json_decref(byname);
+	*reply = error_json("the controller's database failed (see its log)");
 }
 
 void ctl_emergency_api(struct ctl *c, const struct ctl_principal *who, const char *method,
@@ -821,11 +961,14 @@ void ctl_emergency_api(struct ctl *c, const struct ctl_principal *who, const cha
 	} else if (strncmp(url, "/v1/emergency/clips/", 20) == 0 && post) {
 		snprintf(target, targetlen, "emergency clip %.31s", url + 20);
 		clip_set(c, url + 20, body, len, status, reply);
+	} else if (strncmp(url, "/v1/emergency/", 14) == 0 && get &&
+		   !strchr(url + 14, '/')) {
+		show(c, who, url + 14, status, reply);
 	} else {
 		*status = 404;
 		*reply = error_json("no such endpoint: POST /v1/emergency, POST "
-				    "/v1/emergency/stop, GET /v1/emergency/clips, POST "
-				    "/v1/emergency/clips/<name>");
+				    "/v1/emergency/stop, GET /v1/emergency/<id>, GET "
+				    "/v1/emergency/clips, POST /v1/emergency/clips/<name>");
 	}
 }
 

@@ -288,7 +288,9 @@ static int month_range(const char *month, int64_t *from, int64_t *to)
 /*
  * Per cluster (node) and month, local time. A play is one occurrence (plan
  * item) or broadcast: scheduled = plays with any play event in the month
- * plus broadcast targets of the month that never reported; played = those
+ * plus broadcast targets of the month that never reported (a play event, or
+ * an emergency's: an emergency that reported emergency_started is counted
+ * under emergencies, not as a play scheduled and never played); played = those
  * with play_finished; failed = play_failed and never finished; airtime =
  * sum of the durations played; emergencies / drills = emergency plays by
  * their drill flag.
@@ -317,7 +319,8 @@ json_t *ctl_health_report(struct ctl *c, const char *month, char *err, size_t er
 		 "   b.id = t.broadcast WHERE t.node = n.id AND (CASE WHEN b.at > 0 THEN b.at ELSE "
 		 "   b.created END) >= ?1 AND (CASE WHEN b.at > 0 THEN b.at ELSE b.created END) < ?2 "
 		 "   AND NOT EXISTS (SELECT 1 FROM events e WHERE e.node = n.id AND "
-		 "   e.broadcast = t.broadcast AND e.type LIKE 'play\\_%' ESCAPE '\\')) AS scheduled, "
+		 "   e.broadcast = t.broadcast AND (e.type LIKE 'play\\_%' ESCAPE '\\' OR "
+		 "   e.type LIKE 'emergency\\_%' ESCAPE '\\'))) AS scheduled, "
 		 " (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND type = 'play_finished') "
 		 "   AS played, "
 		 " (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND type = 'play_failed' "

@@ -8,7 +8,7 @@
  *   GET  /v1/alarms[?all=1&node=N]        active (or all) alarms
  *   GET  /v1/log?from=&to=&node=&zone=&content=&type=&limit=
  *                                         stored events (proof of play), oldest first
- *   GET  /v1/report?month=YYYY-MM[&format=csv]
+ *   GET  /v1/report?month=YYYY-MM[&format=csv|pdf]  (pdf: api.c hands it to reportpdf.h)
  *                                         per cluster: scheduled, played, failed,
  *                                         success ratio, airtime, emergencies, drills
  *   GET  /metrics                         Prometheus text format 0.0.4

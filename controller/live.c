@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "capdev.h"
 #include "ctl.h"
 #include "ctlutil.h"
 #include "decodeworker.h"
@@ -395,51 +396,7 @@ static void alsa_pump(struct ctl *c, struct session *s)
 
 static int alsa_open(struct session *s, const char *device, char *why, size_t whylen)
 {
-	snd_pcm_hw_params_t *hw;
-	snd_pcm_sw_params_t *sw;
-	unsigned buffer_us = 200000, period_us = 10000;
-	int dir = 0, rc;
-
-	rc = snd_pcm_open(&s->cap, device, SND_PCM_STREAM_CAPTURE, SND_PCM_NONBLOCK);
-	if (rc < 0) {
-		s->cap = NULL;
-		snprintf(why, whylen, "cannot open capture device \"%s\": %s", device,
-			 snd_strerror(rc));
-		return rc;
-	}
-	snd_pcm_hw_params_alloca(&hw);
-	snd_pcm_sw_params_alloca(&sw);
-	if ((rc = snd_pcm_hw_params_any(s->cap, hw)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_access(s->cap, hw, SND_PCM_ACCESS_RW_INTERLEAVED)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_format(s->cap, hw, SND_PCM_FORMAT_S16_LE)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_channels(s->cap, hw, 1)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_rate(s->cap, hw, 48000, 0)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_buffer_time_near(s->cap, hw, &buffer_us, &dir)) < 0 ||
-	    (rc = snd_pcm_hw_params_set_period_time_near(s->cap, hw, &period_us, &dir)) < 0 ||
-	    (rc = snd_pcm_hw_params(s->cap, hw)) < 0) {
-		snprintf(why, whylen, "capture device \"%s\" does not take mono 16-bit 48 kHz "
-			 "(use a `plug` device): %s", device, snd_strerror(rc));
-		goto fail;
-	}
-	rc = snd_pcm_poll_descriptors_count(s->cap);
-	if (rc <= 0 || rc > CTL_LIVE_MAX_PFDS) {
-		snprintf(why, whylen, "capture device \"%s\" offers %d poll descriptors", device,
-			 rc);
-		rc = -EINVAL;
-		goto fail;
-	}
-	s->npfds = rc;
-	rc = snd_pcm_start(s->cap);
-	if (rc < 0) {
-		snprintf(why, whylen, "capture device \"%s\" does not start: %s", device,
-			 snd_strerror(rc));
-		goto fail;
-	}
-	return 0;
-fail:
-	snd_pcm_close(s->cap);
-	s->cap = NULL;
-	return rc < 0 ? rc : -EINVAL;
+	return capdev_open(&s->cap, &s->npfds, device, why, whylen);
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -489,18 +446,6 @@ static json_t *session_json(const struct session *s)
 			 "wire_bytes", (json_int_t)s->wire_bytes,
 			 "wire_ratio", s->payload_bytes_sent ? (double)s->wire_bytes /
 			 (double)s->payload_bytes_sent : 0.0, "errors", (json_int_t)s->errors);
-}
-
-static json_t *err_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *err_json(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:s}", "error", buf);
 }
 
 /* What a session is made from (the API's request, or a relay of the schedule). */
@@ -786,7 +731,7 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 	*status = 400;
 	o = ctl_json_object(body, len, err, sizeof(err));
 	if (!o) {
-		*reply = err_json("%s", err);
+		*reply = ctl_error_json("%s", err);
 		return;
 	}
 	x = ctl_json_str(o, "zone", CTL_OPTIONAL, zone, sizeof(zone), err, sizeof(err));
@@ -843,7 +788,7 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 	s = &c->live->s[strcmp(level, "relay") == 0 ? 1 : 0];
 	if (s->active) {
 		*status = 409;
-		*reply = err_json("a %s session (%s, to %s) is already running: stop it first "
+		*reply = ctl_error_json("a %s session (%s, to %s) is already running: stop it first "
 				  "(loaxa live stop)", level, s->id, s->target);
 		json_decref(o);
 		return;
@@ -868,7 +813,7 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 	a.ntopics = 1;
 	a.target = label;
 	if (session_begin(c, s, &a, status, err, sizeof(err)) < 0) {
-		*reply = err_json("%s", err);
+		*reply = ctl_error_json("%s", err);
 		json_decref(o);
 		return;
 	}
@@ -879,7 +824,7 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 bad_target:
 	snprintf(err, sizeof(err), "name exactly one target: \"zone\", \"node\" or \"all\": true");
 bad:
-	*reply = err_json("%s", err);
+	*reply = ctl_error_json("%s", err);
 	json_decref(o);
 }
 
@@ -1040,7 +985,7 @@ void ctl_live_api(struct ctl *c, const struct ctl_principal *who, const char *me
 		if (len && (!o || ctl_json_str(o, "live", CTL_OPTIONAL, id, sizeof(id), err,
 					       sizeof(err)) < 0)) {
 			*status = 400;
-			*reply = err_json("%s", err);
+			*reply = ctl_error_json("%s", err);
 			json_decref(o);
 			return;
 		}
@@ -1061,7 +1006,7 @@ void ctl_live_api(struct ctl *c, const struct ctl_principal *who, const char *me
 				if (s->active && strcmp(id, s->id) == 0 &&
 				    session_in_scope(c, who, s, err, sizeof(err)) < 0) {
 					*status = 403;
-					*reply = err_json("%s", err);
+					*reply = ctl_error_json("%s", err);
 					return;
 				}
 			}
@@ -1092,7 +1037,7 @@ void ctl_live_api(struct ctl *c, const struct ctl_principal *who, const char *me
 		json_decref(skipped);
 	} else {
 		*status = 404;
-		*reply = err_json("no such endpoint: POST /v1/live, GET /v1/live, POST "
+		*reply = ctl_error_json("no such endpoint: POST /v1/live, GET /v1/live, POST "
 				  "/v1/live/stop");
 	}
 }

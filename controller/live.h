@@ -45,7 +45,7 @@ struct ctl_principal;
 #define CTL_LIVE_DEFAULT_LATENCY_MS 1000
 #define CTL_LIVE_MIN_LATENCY_MS 60
 #define CTL_LIVE_MAX_LATENCY_MS 10000
-#define CTL_LIVE_MAX_PFDS 10
+#define CTL_LIVE_MAX_PFDS 10 /* CAPTURE_MAX_PFDS (capdev.h) */
 
 int ctl_live_init(struct ctl *c);
 /* Connect the live MQTT client (non-blocking). */

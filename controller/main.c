@@ -32,8 +32,10 @@
 #include "api.h"
 #include "auth.h"
 #include "backup.h"
+#include "capdev.h"
 #include "emergency.h"
 #include "live.h"
+#include "record.h"
 #include "relay.h"
 #include "retention.h"
 #include "ctl.h"
@@ -43,10 +45,13 @@
 #include "log.h"
 #include "mqtt.h"
 #include "nodes.h"
+#include "reportpdf.h"
 #include "schedules.h"
 #include "util.h"
 
-#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS + 1 + 1)
+/* ... + auth + schedules + report + a recording's capture device */
+#define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS + 1 + 1 + 1 + \
+		     CAPTURE_MAX_PFDS)
 
 static void usage(FILE *f)
 {
@@ -120,6 +125,7 @@ static int prepare_state(struct ctl *c)
 		return rc;
 	}
 	clean_tmp_dir(c->tmp_dir, "upload-");
+	clean_tmp_dir(c->tmp_dir, "rec-"); /* a recording cut by a crash */
 	clean_tmp_dir(c->content_dir, ".import-");
 	return ctl_db_open(&c->db, dbpath);
 }
@@ -209,7 +215,8 @@ static void handle_tick(struct ctl *c, int tfd)
 static int run(struct ctl *c, int sfd, int tfd)
 {
 	struct pollfd pfds[MAX_POLLFDS];
-	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, auth_idx, nauth, sched_idx, nsched;
+	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, rec_idx, nrec, auth_idx, nauth;
+	int sched_idx, nsched, rep_idx, nrep;
 	int timeout, rc;
 
 	for (;;) {
@@ -225,12 +232,18 @@ static int run(struct ctl *c, int sfd, int tfd)
 		live_idx = n;
 		nlive = ctl_live_pollfds(c, &pfds[n], MAX_POLLFDS - n);
 		n += nlive;
+		rec_idx = n;
+		nrec = ctl_record_pollfds(c, &pfds[n], MAX_POLLFDS - n);
+		n += nrec;
 		auth_idx = n;
 		nauth = ctl_auth_pollfd(c, &pfds[n]);
 		n += nauth;
 		sched_idx = n;
 		nsched = ctl_sched_pollfd(c, &pfds[n]);
 		n += nsched;
+		rep_idx = n;
+		nrep = ctl_report_pdf_pollfd(c, &pfds[n]);
+		n += nrep;
 		timeout = ctl_delivery_more(c) ? 0 : ctl_api_timeout_ms(c);
 
 		rc = poll(pfds, (nfds_t)n, timeout);
@@ -247,10 +260,13 @@ static int run(struct ctl *c, int sfd, int tfd)
 		ctl_mqtt_handle(c, &pfds[mqtt_idx]);
 		ctl_imports_handle(c, &pfds[imp_idx]);
 		ctl_live_handle(c, &pfds[live_idx], nlive);
+		ctl_record_handle(c, &pfds[rec_idx], nrec);
 		if (nauth)
 			ctl_auth_handle(c, &pfds[auth_idx]); /* checked passwords: logins resume */
 		if (nsched)
 			ctl_sched_handle(c, &pfds[sched_idx]);
+		if (nrep)
+			ctl_report_pdf_handle(c, &pfds[rep_idx]); /* a PDF made: its request resumes */
 		/* every turn: cheap in epoll mode, and serves resumed uploads */
 		(void)api_idx;
 		ctl_api_run(c);
@@ -387,7 +403,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (ctl_sched_start(c) < 0)
 		goto out;
-	if (ctl_emergency_init(c) < 0 || ctl_live_init(c) < 0)
+	if (ctl_emergency_init(c) < 0 || ctl_live_init(c) < 0 || ctl_record_init(c) < 0)
 		goto out;
 	if (ctl_api_start(c) < 0)
 		goto out;
@@ -409,7 +425,9 @@ int main(int argc, char **argv)
 out:
 	c->stopping = 1;
 	ctl_imports_stop(c);
+	ctl_record_free(c); /* after the imports: none of them calls back into it */
 	ctl_auth_stop(c); /* logins waiting for a check get their answer first */
+	ctl_report_pdf_stop(c); /* a report being rendered too */
 	ctl_api_stop(c);
 	ctl_sched_stop(c);
 	ctl_delivery_reset(c);

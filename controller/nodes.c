@@ -538,7 +538,9 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 	else if (strncmp(ev.type, "emergency_", 10) == 0)
 		log_warnx("node %s: %s %s %s%s%s", node, ev.broadcast[0] == 'd' ? "DRILL" :
 			  "EMERGENCY", ev.broadcast[0] ? ev.broadcast : "-",
-			  strcmp(ev.type, "emergency_started") == 0 ? "started" : "ended",
+			  strcmp(ev.type, "emergency_started") == 0 ? "started" :
+			  strcmp(ev.type, "emergency_not_active") == 0 ? "confirmed the stop" :
+			  "ended",
 			  ev.reason[0] ? ": " : "", ev.reason);
 	else if (strncmp(ev.type, "live_", 5) == 0)
 		log_info("node %s: live session %s %s%s%s", node, ev.broadcast[0] ? ev.broadcast : "-",
@@ -589,7 +591,23 @@ static void log_expired(void *arg, const struct ctl_node_row *row)
 
 void ctl_nodes_tick(struct ctl *c)
 {
-	int64_t before = now_ms() - (int64_t)c->cfg.nodes.offline_after_s * 1000;
+	struct ctl_nodes_clock *k = &c->nodes_clock;
+	int64_t wall = now_ms(), mono = mono_ms(), offset = wall - mono;
+	int64_t step = k->have_offset ? offset - k->offset_ms : 0;
+	int64_t window = (int64_t)c->cfg.nodes.offline_after_s * 1000;
 
-	ctl_db_nodes_expire(&c->db, before, log_expired, c);
+	k->offset_ms = offset;
+	k->have_offset = 1;
+	if (step > CTL_CLOCK_STEP_MS || step < -CTL_CLOCK_STEP_MS) {
+		log_warnx("the controller's clock was set %s by %" PRId64 " s: nodes are not "
+			  "marked offline for the next %d s while they report against the new "
+			  "time", step > 0 ? "forward" : "back", ((step > 0 ? step : -step) + 500) / 1000,
+			  c->cfg.nodes.offline_after_s);
+		k->settle_until_mono = mono + window;
+		if (step < 0)
+			ctl_db_nodes_clamp_last_seen(&c->db, wall);
+	}
+	if (mono < k->settle_until_mono)
+		return;
+	ctl_db_nodes_expire(&c->db, wall - window, log_expired, c);
 }

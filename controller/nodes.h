@@ -55,7 +55,29 @@ int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
 int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 		       size_t len);
 
-/* Mark nodes offline that have been silent too long; call once a second. */
+/*
+ * The controller's wall clock against its monotonic clock, to notice when
+ * the wall clock is stepped (NTP after a power cut, an operator setting the
+ * date): a node's silence is measured on the wall clock (last_seen is also
+ * what the operator reads), so a step forward would make every node look
+ * silent for hours and a step back would hide a node that really went away.
+ */
+struct ctl_nodes_clock {
+	int64_t offset_ms;        /* wall - monotonic at the last tick */
+	int have_offset;
+	int64_t settle_until_mono; /* no expiry before this (after a step) */
+};
+
+/* A step of the wall clock larger than this is a step, not drift. */
+#define CTL_CLOCK_STEP_MS 5000
+
+/*
+ * Mark nodes offline that have been silent too long; call once a second.
+ * After a step of the controller's wall clock nobody is marked offline for
+ * nodes.offline_after_s (monotonic): every node that is there reports in
+ * that time, and one that does not is then marked offline as usual. A step
+ * back also brings last_seen values from the "future" back to now.
+ */
 void ctl_nodes_tick(struct ctl *c);
 
 #endif

@@ -1146,6 +1146,61 @@ static int tz_exists(const char *tz)
 	return access(path, R_OK) == 0;
 }
 
+/*
+ * A list of levels that wait for approval (approval.levels, a zone's
+ * approval): relay, normal, priority. Emergencies never wait and live
+ * sessions cannot (an operator speaking now), so naming them is an error
+ * that says so rather than a setting that would silently do nothing.
+ */
+static int approval_levels(struct cfg *cfg, config_setting_t *list, const char *field,
+			   const char *zone, unsigned *mask)
+{
+	char why[160];
+	int i, n, bad = 0;
+
+	*mask = 0;
+	if (config_setting_type(list) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(list) != CONFIG_TYPE_LIST) {
+		log_errorx("%s:%d: field \"%s\": %s%s%smust be a list of levels, e.g. "
+			   "[\"normal\", \"priority\"] ([] = no approval)", cfg->path,
+			   config_setting_source_line(list), field, zone ? "zone \"" : "",
+			   zone ? zone : "", zone ? "\": " : "");
+		cfg->errors++;
+		return -EINVAL;
+	}
+	n = config_setting_length(list);
+	for (i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(list, (unsigned)i);
+		const char *v = e && config_setting_type(e) == CONFIG_TYPE_STRING
+			? config_setting_get_string(e) : NULL;
+		int level = v ? sched_level_parse(v) : -1;
+
+		if (level >= 0 && level != SCHED_EMERGENCY) {
+			*mask |= 1u << level;
+			continue;
+		}
+		if (!v)
+			snprintf(why, sizeof(why), "the levels are strings: relay, normal or "
+				 "priority");
+		else if (strcmp(v, "emergency") == 0)
+			snprintf(why, sizeof(why), "emergencies never wait for approval (they "
+				 "are listed for review afterwards: loaxa reviews); take "
+				 "\"emergency\" out");
+		else if (strcmp(v, "live") == 0)
+			snprintf(why, sizeof(why), "live sessions cannot wait for approval (the "
+				 "operator speaks now); take \"live\" out");
+		else
+			snprintf(why, sizeof(why), "\"%.40s\" is not a level that can wait for "
+				 "approval: use relay, normal or priority", v);
+		log_errorx("%s:%d: field \"%s\": %s%s%s%s", cfg->path,
+			   config_setting_source_line(list), field, zone ? "zone \"" : "",
+			   zone ? zone : "", zone ? "\": " : "", why);
+		cfg->errors++;
+		bad = 1;
+	}
+	return bad ? -EINVAL : 0;
+}
+
 int sched_site_load(struct cfg *cfg, struct sched_site *s)
 {
 	config_setting_t *list, *e, *f;
@@ -1180,6 +1235,15 @@ int sched_site_load(struct cfg *cfg, struct sched_site *s)
 			  "\"05:00-21:30\")", buf);
 		bad = 1;
 	}
+	list = config_lookup(&cfg->c, "approval");
+	if (list && config_setting_type(list) != CONFIG_TYPE_GROUP) {
+		cfg_error(cfg, "approval", "must be a group: approval = { levels = "
+			  "[\"normal\", \"priority\"]; };");
+		bad = 1;
+	}
+	list = config_lookup(&cfg->c, "approval.levels");
+	if (list && approval_levels(cfg, list, "approval.levels", NULL, &s->approval) < 0)
+		bad = 1;
 	list = config_lookup(&cfg->c, "zones");
 	if (!list)
 		return bad ? -EINVAL : 0;
@@ -1208,11 +1272,11 @@ int sched_site_load(struct cfg *cfg, struct sched_site *s)
 			f = config_setting_get_elem(e, (unsigned)j);
 			fn = f ? config_setting_name(f) : NULL;
 			if (fn && strcmp(fn, "name") && strcmp(fn, "allowed_hours") &&
-			    strcmp(fn, "title")) {
+			    strcmp(fn, "title") && strcmp(fn, "approval")) {
 				cfg->errors++;
 				bad = 1;
 				log_errorx("%s:%d: field \"zones.%s\": unknown field (a typo?); a "
-					   "zone has name, title and allowed_hours", cfg->path,
+					   "zone has name, title, allowed_hours and approval", cfg->path,
 					   config_setting_source_line(f), fn);
 			}
 		}
@@ -1257,6 +1321,14 @@ int sched_site_load(struct cfg *cfg, struct sched_site *s)
 			bad = 1;
 			continue;
 		}
+		f = config_setting_get_member(e, "approval");
+		if (f) {
+			if (approval_levels(cfg, f, "zones.approval", name, &z->approval) < 0) {
+				bad = 1;
+				continue;
+			}
+			z->approval_set = 1;
+		}
 		s->nzones++;
 	}
 	return bad ? -EINVAL : 0;
@@ -1270,6 +1342,16 @@ int sched_zone_declared(const struct sched_site *s, const char *zone)
 		if (strcmp(s->zones[i].name, zone) == 0)
 			return 1;
 	return 0;
+}
+
+unsigned sched_zone_approval(const struct sched_site *s, const char *zone)
+{
+	size_t i;
+
+	for (i = 0; i < s->nzones; i++)
+		if (strcmp(s->zones[i].name, zone) == 0 && s->zones[i].approval_set)
+			return s->zones[i].approval;
+	return s->approval;
 }
 
 void sched_zone_hours(const struct sched_site *s, const char *zone, int *start_s,

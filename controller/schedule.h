@@ -200,6 +200,9 @@ struct sched_zone {
 	char name[SCHED_NAME_MAX];
 	int start_s, end_s;           /* 0 and 86400: all day */
 	int line;
+	/* levels whose operator requests wait for an approver (bit 1 << level) */
+	unsigned approval;
+	int approval_set;             /* 0: the site's approval.levels */
 };
 
 /* schedule.max_file_bytes: 1 MiB holds thousands of items */
@@ -210,6 +213,7 @@ struct sched_site {
 	int horizon_days;
 	int64_t max_file_bytes;       /* schedule.max_file_bytes */
 	int start_s, end_s;           /* default allowed hours */
+	unsigned approval;            /* approval.levels: zones that set none */
 	struct sched_zone zones[SCHED_MAX_ZONES];
 	size_t nzones;
 };
@@ -226,6 +230,14 @@ int sched_parse_hours(const char *s, int *start_s, int *end_s);
 void sched_zone_hours(const struct sched_site *s, const char *zone, int *start_s,
 		      int *end_s);
 int sched_zone_declared(const struct sched_site *s, const char *zone);
+/*
+ * The levels (bit 1 << level) at which an operator's announcements, plays
+ * and schedule changes in zone wait for an approver: the zone's own
+ * "approval" list in controller.cfg, else approval.levels (default none).
+ * Only relay, normal and priority can be listed: emergencies never wait
+ * (docs/approval.md).
+ */
+unsigned sched_zone_approval(const struct sched_site *s, const char *zone);
 
 /*
  * What the checks need to know about nodes: the zones each known node

@@ -19,6 +19,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "approval.h"
 #include "auth.h"
 #include "ctl.h"
 #include "ctlutil.h"
@@ -73,6 +74,10 @@ struct sched_job {
 	void (*done)(void *ctx, unsigned status, json_t *reply);
 	void *done_ctx;
 	int finished;
+	int64_t edit_draft;           /* > 0: the new content of this draft */
+	int64_t approve_draft;        /* > 0: store it as the approval of this draft */
+	char files_text[256];         /* apply: the files, as a draft's title */
+	unsigned draft_status;        /* the HTTP status of a draft that failed */
 };
 
 struct import_wait {
@@ -379,6 +384,17 @@ static int job_store(struct sched_job *job)
 	for (i = 0; rc == 0 && i < job->set.n; i++)
 		rc = store_item(c, &job->set.items[i],
 				job->kind == JOB_ANNOUNCE ? "announce" : "schedule");
+	/* an approved draft moves in the transaction that stores what it became */
+	if (rc == 0 && job->approve_draft > 0) {
+		char detail[160];
+
+		snprintf(detail, sizeof(detail), "became %s%s", job->kind == JOB_ANNOUNCE ?
+			 "announcement " : "the schedule (", job->kind == JOB_ANNOUNCE ?
+			 job->set.items[0].id : "applied)");
+		rc = ctl_draft_approved_tx(c, job->has_who ? &job->who : NULL, job->approve_draft,
+					   job->kind == JOB_ANNOUNCE ? job->set.items[0].id :
+					   "schedule", detail);
+	}
 	if (rc < 0) {
 		ctl_db_rollback(&c->db);
 		return rc;
@@ -389,11 +405,142 @@ static int job_store(struct sched_job *job)
 	return reload_items(c);
 }
 
+/* The zones an item plays in, added to arr (a draft's reading scope). */
+static void item_zones(struct ctl *c, const struct sched_item *it, json_t *arr)
+{
+	size_t i;
+
+	if (it->all)
+		ctl_approval_target_zones(c, NULL, NULL, 1, arr);
+	for (i = 0; i < it->nzones; i++)
+		ctl_approval_target_zones(c, it->zones[i], NULL, 0, arr);
+	for (i = 0; i < it->nnodes; i++)
+		ctl_approval_target_zones(c, NULL, it->nodes[i], 0, arr);
+}
+
+/* "zone thon-1", "node n1", "all", "zones thon-1, thon-2", ... */
+static void item_target(const struct sched_item *it, char *out, size_t outlen)
+{
+	size_t i, off = 0;
+
+	out[0] = '\0';
+	if (it->all) {
+		snprintf(out, outlen, "all");
+		return;
+	}
+	if (it->nzones)
+		off += (size_t)snprintf(out + off, outlen - off, "zone%s ", it->nzones > 1 ? "s"
+					: "");
+	for (i = 0; i < it->nzones && off < outlen; i++)
+		off += (size_t)snprintf(out + off, outlen - off, "%s%s", i ? ", " : "",
+					it->zones[i]);
+	if (it->nnodes && off < outlen)
+		off += (size_t)snprintf(out + off, outlen - off, "%snode%s ", off ? "; " : "",
+					it->nnodes > 1 ? "s" : "");
+	for (i = 0; i < it->nnodes && off < outlen; i++)
+		off += (size_t)snprintf(out + off, outlen - off, "%s%s", i ? ", " : "",
+					it->nodes[i]);
+}
+
+/*
+ * Does this request wait for an approver (approval.h)? An edit of a draft
+ * always does; an apply by someone without the approve right always does
+ * (operators could never apply a schedule alone); an announcement when
+ * controller.cfg asks for approval at its level in a zone it plays in.
+ */
+static int job_waits(struct sched_job *job)
+{
+	const struct sched_item *it;
+	const char *level;
+	size_t i, j;
+
+	if (job->edit_draft > 0)
+		return 1;
+	if (!job->has_who || (job->who.perms & PERM_APPROVE))
+		return 0;
+	if (job->kind == JOB_APPLY)
+		return 1;
+	for (i = 0; i < job->set.n; i++) {
+		it = &job->set.items[i];
+		level = sched_level_name(it->level);
+		if (it->all && ctl_approval_needed(job->c, &job->who, level, NULL, NULL, 1))
+			return 1;
+		for (j = 0; j < it->nzones; j++)
+			if (ctl_approval_needed(job->c, &job->who, level, it->zones[j], NULL, 0))
+				return 1;
+		for (j = 0; j < it->nnodes; j++)
+			if (ctl_approval_needed(job->c, &job->who, level, NULL, it->nodes[j], 0))
+				return 1;
+	}
+	return 0;
+}
+
+/* Keep the checked, resolved items as a draft (new, or an edit's content). */
+static int job_save_draft(struct sched_job *job, int64_t *id)
+{
+	struct ctl *c = job->c;
+	struct ctl_draft_new d;
+	json_t *items = json_array(), *zones = json_array(), *payload = NULL;
+	char target[256], title[SCHED_TITLE_MAX + 64], err[600];
+	const char *level = "normal";
+	int top = -1, rc;
+	size_t i;
+
+	for (i = 0; items && zones && i < job->set.n; i++) {
+		const struct sched_item *it = &job->set.items[i];
+
+		json_array_append_new(items, sched_item_to_json(it));
+		item_zones(c, it, zones);
+		if (it->level > top) {
+			top = it->level;
+			level = sched_level_name(it->level);
+		}
+	}
+	if (job->kind == JOB_ANNOUNCE && job->set.n == 1) {
+		const struct sched_item *it = &job->set.items[0];
+
+		payload = json_pack("{s:O}", "item", json_array_get(items, 0));
+		item_target(it, target, sizeof(target));
+		snprintf(title, sizeof(title), "%s", it->title);
+		d.at = sched_local_ms(it->from, it->times[0]);
+	} else {
+		payload = json_pack("{s:O, s:s}", "items", items, "files", job->files_text);
+		snprintf(target, sizeof(target), "the schedule (%zu item%s)", job->set.n,
+			 job->set.n == 1 ? "" : "s");
+		snprintf(title, sizeof(title), "schedule %s", job->files_text);
+		d.at = 0;
+	}
+	if (!payload || !zones) {
+		json_decref(items);
+		json_decref(zones);
+		json_decref(payload);
+		sched_error(&job->msgs, "out of memory");
+		return -ENOMEM;
+	}
+	d.kind = job->kind == JOB_ANNOUNCE ? "announce" : "apply";
+	d.title = title;
+	d.level = level;
+	d.target = target;
+	d.zones = zones;
+	d.payload = payload;
+	rc = ctl_draft_save(c, job->has_who ? &job->who : NULL, job->edit_draft, &d, id, err,
+			    sizeof(err));
+	if (rc < 0) {
+		sched_error(&job->msgs, "%s", err);
+		job->draft_status = rc == -ENOENT ? 404 : rc == -EPERM ? 403 : rc == -EINVAL ?
+			409 : 500;
+	}
+	json_decref(items);
+	json_decref(zones);
+	json_decref(payload);
+	return rc;
+}
+
 static void job_finish(struct sched_job *job, unsigned *status_out, json_t **reply_out)
 {
 	struct ctl *c = job->c;
 	json_t *conflicts = json_array(), *items = json_array(), *reply;
-	int64_t now = now_ms();
+	int64_t now = now_ms(), draft = 0;
 	unsigned status = 200;
 	int occ = 0, rc = 0, ok;
 	size_t i;
@@ -413,7 +560,12 @@ static void job_finish(struct sched_job *job, unsigned *status_out, json_t **rep
 				     &occ);
 	}
 	ok = rc == 0 && sched_nerrors(&job->msgs) == 0;
-	if (ok && job->kind != JOB_CHECK) {
+	if (ok && job->kind != JOB_CHECK && job->approve_draft == 0 && job_waits(job)) {
+		/* checked, imported, and kept as a draft: nothing reaches a plan */
+		rc = job_save_draft(job, &draft);
+		if (rc < 0)
+			ok = 0;
+	} else if (ok && job->kind != JOB_CHECK) {
 		rc = job_store(job);
 		if (rc < 0) {
 			sched_error(&job->msgs, "the controller's database failed: nothing was "
@@ -423,17 +575,25 @@ static void job_finish(struct sched_job *job, unsigned *status_out, json_t **rep
 			ctl_sched_replan(c, 0);
 		}
 	}
-	if (rc < 0 && rc != -EIO)
+	if (rc < 0 && rc != -EIO && !job->draft_status)
 		sched_error(&job->msgs, "the controller failed: %s", strerror(-rc));
 	if (!ok)
-		status = job->kind == JOB_CHECK ? 200 : 422;
-	else if (job->kind == JOB_ANNOUNCE)
+		status = job->draft_status ? job->draft_status : job->kind == JOB_CHECK ? 200
+			: 422;
+	else if (draft > 0)
+		status = job->edit_draft > 0 ? 200 : 202;
+	else if (job->kind == JOB_ANNOUNCE && job->approve_draft == 0)
 		status = 201;
 	reply = json_pack("{s:b, s:O, s:O, s:o, s:o, s:i, s:i}", "ok", ok,
 			  "errors", job->msgs.errors, "warnings", job->msgs.warnings,
 			  "conflicts", conflicts, "items", items, "occurrences", occ,
 			  "horizon_days", c->cfg.sched.horizon_days);
-	if (ok && job->kind == JOB_APPLY)
+	if (reply && ok && (draft > 0 || job->approve_draft > 0))
+		json_object_set_new(reply, "draft", ctl_draft_json(c, draft > 0 ? draft
+								   : job->approve_draft));
+	if (ok && draft > 0)
+		; /* approval.c logged the draft */
+	else if (ok && job->kind == JOB_APPLY)
 		log_info("schedule applied: %zu item%s, %d play%s in the next %d days",
 			 job->set.n, job->set.n == 1 ? "" : "s", occ, occ == 1 ? "" : "s",
 			 c->cfg.sched.horizon_days);
@@ -1812,8 +1972,15 @@ static struct sched_job *job_new(struct ctl *c, enum job_kind kind,
 		free(job);
 		return NULL;
 	}
-	job->done = h->done;
-	job->done_ctx = h->done_ctx;
+	if (h) {
+		job->done = h->done;
+		job->done_ctx = h->done_ctx;
+		job->edit_draft = h->edit_draft;
+		if (h->who) {
+			job->who = *h->who;
+			job->has_who = 1;
+		}
+	}
 	return job;
 }
 
@@ -1959,6 +2126,15 @@ static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_ki
 		pf->path = strdup(path);
 		pf->name = name ? strdup(name) : NULL;
 		job->nfiles++;
+		{
+			/* a draft of this apply is titled by the files, as typed */
+			const char *shown = name ? name : path;
+			size_t l = strlen(job->files_text);
+
+			if (l + strlen(shown) + 3 < sizeof(job->files_text))
+				snprintf(job->files_text + l, sizeof(job->files_text) - l, "%s%s",
+					 l ? ", " : "", shown);
+		}
 		if (!pf->path || (name && !pf->name)) {
 			job_free(job);
 			json_decref(o);
@@ -1969,10 +2145,6 @@ static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_ki
 	}
 	json_decref(o);
 	job->max_bytes = c->cfg.sched.max_file_bytes;
-	if (h->who) {
-		job->who = *h->who;
-		job->has_who = 1;
-	}
 	if (!h->done || c->sched->wake_fd < 0) {
 		job_parse(job);
 		return job_parsed(job, status, reply);
@@ -2278,6 +2450,78 @@ static void http_cancel(struct ctl *c, const struct ctl_sched_http *h, unsigned 
 	*status = 200;
 	*reply = json_pack("{s:s, s:s}", "cancelled", id, "kind",
 			   kind == 1 ? "announcement" : "occurrence");
+}
+
+/* A job holding the items of a draft (announce or apply), resolved already. */
+static struct sched_job *draft_job(struct ctl *c, const struct ctl_draft *d)
+{
+	enum job_kind kind = strcmp(d->kind, "announce") == 0 ? JOB_ANNOUNCE : JOB_APPLY;
+	struct sched_job *job = job_new(c, kind, NULL);
+	json_t *items = kind == JOB_ANNOUNCE ? NULL : json_object_get(d->payload, "items");
+	json_t *one = kind == JOB_ANNOUNCE ? json_object_get(d->payload, "item") : NULL, *v;
+	struct sched_item it;
+	size_t i, n = one ? 1 : json_array_size(items);
+
+	if (!job)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		v = one ? one : json_array_get(items, i);
+		if (sched_item_from_json(v, &it) < 0 || sched_set_add(&job->set, &it) < 0) {
+			sched_item_free(&it);
+			job_free(job);
+			return NULL;
+		}
+		sched_item_free(&it);
+	}
+	if (job->set.n == 0 && kind == JOB_ANNOUNCE) {
+		job_free(job);
+		return NULL;
+	}
+	return job;
+}
+
+int ctl_sched_draft_scope(struct ctl *c, const struct ctl_principal *who,
+			  const struct ctl_draft *d, char *err, size_t errlen)
+{
+	struct sched_job *job = draft_job(c, d);
+	const char *msg, *why;
+	int rc;
+
+	if (!job) {
+		snprintf(err, errlen, "draft %" PRId64 "'s content is damaged in the database: "
+			 "reject it", d->id);
+		return -EPERM;
+	}
+	rc = authorize_items(c, who, job);
+	if (rc < 0) {
+		msg = json_string_value(json_array_get(job->msgs.errors, 0));
+		why = msg ? strstr(msg, "\": ") : NULL;
+		snprintf(err, errlen, "%s", why ? why + 3 : msg ? msg : "not allowed");
+	}
+	job_free(job);
+	return rc;
+}
+
+void ctl_sched_approve(struct ctl *c, const struct ctl_principal *who,
+		       const struct ctl_draft *d, unsigned *status, json_t **reply)
+{
+	struct sched_job *job = draft_job(c, d);
+
+	*reply = NULL;
+	if (!job) {
+		*status = 500;
+		*reply = json_pack("{s:s}", "error", "the draft's content is damaged in the "
+				   "database: reject it");
+		return;
+	}
+	/* scheduled as if submitted now: an announcement gets its id now */
+	if (job->kind == JOB_ANNOUNCE)
+		unique_announce_id(c, now_ms(), job->set.items[0].id);
+	job->approve_draft = d->id;
+	job->who = *who;
+	job->has_who = 1;
+	job_finish(job, status, reply);
+	job_free(job);
 }
 
 int ctl_sched_owns_url(const char *url)

@@ -73,7 +73,28 @@ struct ctl_sched_http {
 	 * NULL: no checks (tests).
 	 */
 	const struct ctl_principal *who;
+	/*
+	 * > 0: this request is the new content of that pending draft (PUT
+	 * /v1/drafts/ID, approval.h), stored as the draft's instead of being
+	 * scheduled; the caller checked that the draft is of this kind.
+	 */
+	int64_t edit_draft;
 };
+
+struct ctl_draft;
+
+/*
+ * Approval (approval.h) of a draft of kind announce or apply: its items
+ * are checked again against the world as it is now and stored as if
+ * submitted now (an announcement gets its id now), in one transaction with
+ * the draft's move to approved. *status 200 with the apply/announce reply
+ * and "draft", or 422 with the errors (the draft stays pending), 500.
+ */
+void ctl_sched_approve(struct ctl *c, const struct ctl_principal *who,
+		       const struct ctl_draft *d, unsigned *status, json_t **reply);
+/* May who act on every target of every item of that draft? 0 or -EPERM with err. */
+int ctl_sched_draft_scope(struct ctl *c, const struct ctl_principal *who,
+			  const struct ctl_draft *d, char *err, size_t errlen);
 
 /* Whether url belongs to this module (/v1/schedule..., /v1/announcements, ...). */
 int ctl_sched_owns_url(const char *url);

@@ -42,18 +42,6 @@ int ctl_secapi_needs_token(const char *method, const char *url)
 	return !(strcmp(method, "POST") == 0 && strcmp(url, "/v1/login") == 0);
 }
 
-static json_t *error_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static json_t *error_json(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return json_pack("{s:s}", "error", msg);
-}
-
 /* A login whose password the worker is checking (auth.h). */
 struct pending_login {
 	struct ctl_principal *who;
@@ -78,7 +66,7 @@ static void login_done(struct ctl *c, void *ctx, int rc, json_t *reply, const ch
 		snprintf(p->who->role, sizeof(p->who->role), "%s",
 			 json_string_value(json_object_get(reply, "role")));
 	else
-		reply = error_json("%s", err);
+		reply = ctl_error_json("%s", err);
 	p->done(p->ctx, login_status(rc), reply);
 	free(p);
 }
@@ -95,7 +83,7 @@ static int login(struct ctl *c, struct ctl_principal *who, json_t *req, unsigned
 	if (ctl_json_str(req, "user", CTL_REQUIRED, name, sizeof(name), err, sizeof(err)) < 0 ||
 	    !json_is_string(json_object_get(req, "password"))) {
 		*status = MHD_HTTP_BAD_REQUEST;
-		*reply = error_json("the body must be {\"user\": NAME, \"password\": TEXT}");
+		*reply = ctl_error_json("the body must be {\"user\": NAME, \"password\": TEXT}");
 		return 0;
 	}
 	pw = json_string_value(json_object_get(req, "password"));
@@ -105,7 +93,7 @@ static int login(struct ctl *c, struct ctl_principal *who, json_t *req, unsigned
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		*reply = error_json("out of memory");
+		*reply = ctl_error_json("out of memory");
 		return 0;
 	}
 	p->who = who;
@@ -117,7 +105,7 @@ static int login(struct ctl *c, struct ctl_principal *who, json_t *req, unsigned
 		return 1;
 	free(p);
 	*status = login_status(rc);
-	*reply = error_json("%s", err);
+	*reply = ctl_error_json("%s", err);
 	return 0;
 }
 
@@ -146,13 +134,13 @@ static void user_add(struct ctl *c, json_t *req, unsigned *status, json_t **repl
 	if (ctl_json_str(req, "name", CTL_REQUIRED, name, sizeof(name), err, sizeof(err)) < 0 ||
 	    ctl_json_str(req, "role", CTL_REQUIRED, role, sizeof(role), err, sizeof(err)) < 0) {
 		*status = MHD_HTTP_BAD_REQUEST;
-		*reply = error_json("%s", err);
+		*reply = ctl_error_json("%s", err);
 		return;
 	}
 	snprintf(target, tlen, "user %s role %s", name, role);
 	if (!pw) {
 		*status = MHD_HTTP_BAD_REQUEST;
-		*reply = error_json("field \"password\" is required (a string)");
+		*reply = ctl_error_json("field \"password\" is required (a string)");
 		return;
 	}
 	rc = ctl_auth_user_add(&c->db, name, pw, role, json_object_get(req, "zones"), err,
@@ -166,7 +154,7 @@ static void user_add(struct ctl *c, json_t *req, unsigned *status, json_t **repl
 	}
 	*status = rc == -EEXIST ? MHD_HTTP_CONFLICT
 		  : rc == -EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR;
-	*reply = error_json("%s", err);
+	*reply = ctl_error_json("%s", err);
 }
 
 static void user_del(struct ctl *c, const struct ctl_principal *who, const char *name,
@@ -176,14 +164,14 @@ static void user_del(struct ctl *c, const struct ctl_principal *who, const char 
 
 	if (!name_valid(name)) {
 		*status = MHD_HTTP_NOT_FOUND;
-		*reply = error_json("no such user");
+		*reply = ctl_error_json("no such user");
 		return;
 	}
 	snprintf(target, tlen, "user %s", name);
 	if (strcmp(name, who->user) == 0) {
 		/* The last administrator must not lock everyone out by accident. */
 		*status = MHD_HTTP_CONFLICT;
-		*reply = error_json("you cannot delete yourself (%s); another administrator "
+		*reply = ctl_error_json("you cannot delete yourself (%s); another administrator "
 				    "can", name);
 		return;
 	}
@@ -193,7 +181,7 @@ static void user_del(struct ctl *c, const struct ctl_principal *who, const char 
 		*reply = json_pack("{s:s}", "deleted", name);
 	} else {
 		*status = rc == -ENOENT ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INTERNAL_SERVER_ERROR;
-		*reply = error_json(rc == -ENOENT ? "no user %s" : "cannot delete user %s (see "
+		*reply = ctl_error_json(rc == -ENOENT ? "no user %s" : "cannot delete user %s (see "
 				    "the controller's log)", name);
 	}
 }
@@ -213,19 +201,19 @@ static void audit_get(struct ctl *c, struct MHD_Connection *conn, unsigned *stat
 		limit = strtol(l, &end, 10);
 		if (errno || *end || limit < 1 || limit > 100000) {
 			*status = MHD_HTTP_BAD_REQUEST;
-			*reply = error_json("limit must be a number from 1 to 100000");
+			*reply = ctl_error_json("limit must be a number from 1 to 100000");
 			return;
 		}
 	}
 	if (u && !name_valid(u)) {
 		*status = MHD_HTTP_BAD_REQUEST;
-		*reply = error_json("user must be a user name");
+		*reply = ctl_error_json("user must be a user name");
 		return;
 	}
 	list = ctl_auth_audit_json(&c->db, (int)limit, u);
 	if (!list) {
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-		*reply = error_json("the controller's database failed (see its log)");
+		*reply = ctl_error_json("the controller's database failed (see its log)");
 		return;
 	}
 	*status = MHD_HTTP_OK;
@@ -250,7 +238,7 @@ int ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
 		if (!req && strcmp(url, "/v1/logout") != 0 &&
 		    strcmp(url, "/v1/keys/rotate") != 0) {
 			*status = MHD_HTTP_BAD_REQUEST;
-			*reply = error_json("the request body: %s", err);
+			*reply = ctl_error_json("the request body: %s", err);
 			return 0;
 		}
 	}
@@ -261,7 +249,7 @@ int ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
 		*status = ctl_auth_logout(&c->db, authorization) == 0 ? MHD_HTTP_OK
 								       : MHD_HTTP_INTERNAL_SERVER_ERROR;
 		*reply = *status == MHD_HTTP_OK ? json_pack("{s:s}", "logged_out", who->user)
-						: error_json("cannot log out (see the log)");
+						: ctl_error_json("cannot log out (see the log)");
 	} else if (get && strcmp(url, "/v1/whoami") == 0) {
 		*status = MHD_HTTP_OK;
 		*reply = whoami_json(who);
@@ -269,7 +257,7 @@ int ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
 		json_t *l = ctl_auth_users_json(&c->db);
 
 		*status = l ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR;
-		*reply = l ? json_pack("{s:o}", "users", l) : error_json("database failed");
+		*reply = l ? json_pack("{s:o}", "users", l) : ctl_error_json("database failed");
 	} else if (post && strcmp(url, "/v1/users") == 0) {
 		user_add(c, req, status, reply, target, tlen);
 	} else if (del && strncmp(url, "/v1/users/", 10) == 0) {
@@ -285,7 +273,7 @@ int ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
 		/* provisioning and keys (secops.c) */
 	} else {
 		*status = MHD_HTTP_NOT_FOUND;
-		*reply = error_json("no such API endpoint: %s %.100s (see docs/security.md)",
+		*reply = ctl_error_json("no such API endpoint: %s %.100s (see docs/security.md)",
 				    method, url);
 	}
 	json_decref(req);

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "clock.h"
 #include "emergency.h"
 #include "live.h"
@@ -63,6 +65,7 @@ static void run(struct node *n, int on)
 	a->on = on;
 	if (on)
 		a->last_on_ms = mono_ms();
+	status_changed(n); /* the status says whether it is on (the CLI tells the operator) */
 	if (!cmd[0])
 		return;
 	pid = fork();
@@ -134,6 +137,45 @@ static int reap(struct node *n)
 	}
 	a->pid = 0;
 	return 0;
+}
+
+int amp_default_warmup_ms(const struct node *n)
+{
+	return n->cfg.amp.warmup_s * 1000;
+}
+
+int64_t amp_ready_mono(struct node *n, int warmup_ms)
+{
+	struct node_amp *a = &n->amp;
+	int64_t mono = mono_ms();
+
+	if (!n->cfg.amp.on_command[0] || warmup_ms <= 0)
+		return mono;
+	if (!a->on) {
+		/*
+		 * Switch it on now rather than at the next amp_tick: the caller
+		 * is about to put its first sample at the returned time. A
+		 * command still running (the off_command) is reaped first; if it
+		 * has not ended, on_command still starts now (the off was for
+		 * an idle player, and the horn is needed).
+		 */
+		reap(n);
+		a->pid = 0;
+		run(n, 1);
+	}
+	return a->last_on_ms + AMP_START_MS + warmup_ms;
+}
+
+json_t *amp_status_json(const struct node *n)
+{
+	const struct node_amp *a = &n->amp;
+	int64_t left = 0;
+
+	if (a->on && n->cfg.amp.on_command[0])
+		left = a->last_on_ms + amp_default_warmup_ms(n) - mono_ms();
+	return json_pack("{s:b, s:b, s:i, s:I}", "command", n->cfg.amp.on_command[0] != 0,
+			 "on", a->on, "warmup_s", n->cfg.amp.warmup_s, "warming_ms",
+			 (json_int_t)(left > 0 ? left : 0));
 }
 
 void amp_tick(struct node *n)

@@ -72,10 +72,32 @@ int clock_select(const struct clock_sample *win, size_t n, int64_t now_mono_us,
 	return best;
 }
 
-void clock_add_sample(struct node_clock *c, const struct clock_sample *s)
+int clock_add_sample(struct node_clock *c, const struct clock_sample *s)
 {
 	int64_t now = s->mono_us;
-	int best;
+	int best, stepped = 0;
+
+	/*
+	 * The true offset lies within s->offset_us ± delay/2, and within the
+	 * estimate ± its bound (grown by drift since). Two intervals that do not
+	 * meet, by more than CLOCK_STEP_US, are two different clocks: the
+	 * controller's wall clock was stepped. Without this the older samples,
+	 * often with a shorter round trip, kept winning for up to CLOCK_WINDOW
+	 * pings (4 minutes) and every play in between started off by the step.
+	 */
+	if (c->source == CLOCK_MEASURED && c->nwin > 0) {
+		int64_t d = s->offset_us - c->off_mono_us;
+
+		if (d < 0)
+			d = -d;
+		if (d > s->delay_us / 2 + c->err_us + drift_us(now - c->ref_mono_us) +
+			       CLOCK_STEP_US) {
+			c->nwin = 0;
+			c->next = 0;
+			c->steps++;
+			stepped = 1;
+		}
+	}
 
 	c->win[c->next] = *s;
 	c->next = (c->next + 1) % CLOCK_WINDOW;
@@ -84,13 +106,14 @@ void clock_add_sample(struct node_clock *c, const struct clock_sample *s)
 	c->samples++;
 	best = clock_select(c->win, c->nwin, now, NULL);
 	if (best < 0)
-		return;
+		return stepped;
 	c->off_mono_us = c->win[best].offset_us;
 	c->err_us = c->win[best].delay_us / 2;
 	c->ref_mono_us = c->win[best].mono_us;
 	c->rtt_us = c->win[best].delay_us;
 	c->source = CLOCK_MEASURED;
 	c->dirty = 1;
+	return stepped;
 }
 
 /* ---------------------------------------------------------------- conversions */
@@ -251,6 +274,25 @@ static void send_ping(struct node *n, int64_t mono)
 void clock_tick(struct node *n, int64_t mono)
 {
 	struct node_clock *c = &n->clock;
+	int64_t rmm = real_minus_mono_us();
+
+	/*
+	 * This machine's wall clock was stepped (NTP synchronised it, after a
+	 * boot or when the link came back). The estimate itself does not
+	 * depend on it (it is kept on the monotonic clock), but a step here
+	 * usually comes with one of the controller's (the same NTP, the same
+	 * outage ending), which a ping every 30 s would notice late: measure
+	 * again now, quickly, as after a reconnection.
+	 */
+	if (c->rmm_us != 0 && (rmm - c->rmm_us > CLOCK_OWN_STEP_US ||
+			       c->rmm_us - rmm > CLOCK_OWN_STEP_US)) {
+		log_info("this machine's clock moved by %+.1f s: measuring the controller's "
+			 "clock again", (double)(rmm - c->rmm_us) / 1e6);
+		c->fast_left = CLOCK_FAST_PINGS;
+		c->next_ping_ms = mono;
+		status_changed(n);
+	}
+	c->rmm_us = rmm;
 
 	if (c->outstanding && mono_us() - c->t1_mono_us > CLOCK_PONG_TIMEOUT_MS * 1000LL) {
 		log_debug("time ping %" PRIu64 " unanswered after %d ms", c->n,
@@ -335,7 +377,10 @@ int clock_on_pong(struct node *n, const struct envelope *env, int64_t t4_us,
 		enum clock_source was = c->source;
 		double before = clock_offset_ms(c);
 
-		clock_add_sample(c, &s);
+		if (clock_add_sample(c, &s))
+			log_warnx("clock: the controller's clock moved by %+.3f s (it was "
+				  "stepped): the earlier measurements no longer apply",
+				  (clock_offset_ms(c) - before) / 1000.0);
 		if (was != CLOCK_MEASURED || fabs(clock_offset_ms(c) - before) > 50.0)
 			log_info("clock: the controller's clock is %+.1f ms from this machine's "
 				 "(within %.1f ms, round trip %.1f ms)", clock_offset_ms(c),

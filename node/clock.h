@@ -54,6 +54,14 @@
 #define CLOCK_MAX_DELAY_US 10000000LL
 /* The estimate reaches the disk at most this often. */
 #define CLOCK_SAVE_MS 60000
+/*
+ * A sample whose offset lies further than this beyond both error bounds
+ * (its own delay/2 and the estimate's bound now) cannot be the same clock:
+ * the controller's clock was stepped (NTP, by hand); the window restarts.
+ */
+#define CLOCK_STEP_US 20000LL
+/* This machine's own wall clock moving by more than this is a step. */
+#define CLOCK_OWN_STEP_US 1000000LL
 
 struct node;
 struct envelope;
@@ -85,6 +93,8 @@ struct node_clock {
 	int fast_left;
 	int64_t last_save_ms;    /* mono, 0 = never */
 	int dirty;
+	int64_t rmm_us;          /* wall minus monotonic at the last tick (0: none yet) */
+	uint64_t steps;          /* controller clock steps seen since start */
 };
 
 /* Load <state_dir>/clock when present (a damaged file is logged and ignored). */
@@ -122,6 +132,11 @@ void clock_sample_make(struct clock_sample *s, int64_t t1_mono, int64_t t2, int6
 /* Index of the best sample at now_mono (smallest bound), its bound in *err_us. */
 int clock_select(const struct clock_sample *win, size_t n, int64_t now_mono_us,
 		 int64_t *err_us);
-void clock_add_sample(struct node_clock *c, const struct clock_sample *s);
+/*
+ * Add a sample and choose the estimate. Returns 1 when the sample showed
+ * that the controller's clock was stepped (the older samples were dropped:
+ * they describe a clock that no longer exists), 0 otherwise.
+ */
+int clock_add_sample(struct node_clock *c, const struct clock_sample *s);
 
 #endif

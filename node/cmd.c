@@ -392,6 +392,7 @@ static void handle_cmd(struct node *n, const char *topic, const struct envelope 
 	switch (cmd.kind) {
 	case NODE_CMD_PLAY:
 		cmd.play.expires = env->expires_at;
+		cmd.play.warmup_s = -1; /* a play command has none: amplifier.warmup_s */
 		log_debug("play command for broadcast %s on %s (sequence %" PRIu64 ")",
 			  cmd.play.broadcast, topic, env->seq);
 		queue_add(n, &cmd.play);

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "amp.h"
 #include "cache.h"
 #include "cmd.h"
 #include "envelope.h"
@@ -19,6 +20,7 @@
 #include "fetch.h"
 #include "live.h"
 #include "log.h"
+#include "mixer.h"
 #include "node.h"
 #include "opusdec.h"
 #include "playout.h"
@@ -195,6 +197,9 @@ int emergency_parse(const char *name, json_t *o, uint16_t flags, struct emerg_cm
 				 "emergency, d-... for a drill)");
 			return -EINVAL;
 		}
+		if (opt_hash(o, "all_clear", c->all_clear, 0, why, whylen) < 0 ||
+		    opt_hash(o, "preamble", c->preamble, 0, why, whylen) < 0)
+			return -EINVAL;
 		return 0;
 	}
 	/* emergency_start */
@@ -395,7 +400,7 @@ static void preload_tone(struct node *n)
 
 int emergency_holds(const struct node *n)
 {
-	return n->emerg.active;
+	return n->emerg.active || n->emerg.tail;
 }
 
 int emergency_uses(const struct node *n, const char *content)
@@ -406,6 +411,9 @@ int emergency_uses(const struct node *n, const char *content)
 	for (i = 0; i < em->nclips; i++)
 		if (strcmp(em->clips[i].content, content) == 0)
 			return 1;
+	if (em->tail && (strcmp(em->tail_pre, content) == 0 ||
+			 strcmp(em->tail_clip, content) == 0))
+		return 1;
 	if (em->active && (strcmp(em->cur.content, content) == 0 ||
 			   strcmp(em->cur.tone, content) == 0 ||
 			   strcmp(em->cur.preamble, content) == 0))
@@ -454,8 +462,108 @@ static void finish(struct node *n, const char *reason)
 		  em->cur.id, reason, dur > 0 ? (double)dur / 1000.0 : 0.0, em->rounds,
 		  em->rounds == 1 ? "" : "s");
 	emit(n, "emergency_ended", em->start_ms, dur, reason);
+	/* the mixer goes back now, or after the all-clear, or stays for the next one */
+	if (!em->tail && !em->keep_level)
+		mixer_emergency_end(n);
 	status_changed(n);
 	preload_tone(n); /* a new set may have come while it played */
+}
+
+/* A stop for an emergency that does not sound here: say so (the operator's
+ * confirmation that this node is silent). */
+static void not_active(struct node *n, const struct emerg_cmd *c, const char *reason)
+{
+	struct event_info info = {
+		.broadcast = c->id,
+		.start_ms = -1,
+		.duration_ms = -1,
+		.reason = reason,
+		.drill = c->drill ? EV_DRILL_YES : EV_DRILL_NO,
+		.error_ms = clock_error_ms(&n->clock),
+	};
+
+	events_emit(n, "emergency_not_active", &info);
+}
+
+/* ------------------------------------------------------------ all-clear */
+
+static void tail_end(struct node *n)
+{
+	struct emergency *em = &n->emerg;
+
+	em->tail = 0;
+	em->tail_playing = 0;
+	mixer_emergency_end(n);
+	status_changed(n);
+	preload_tone(n);
+}
+
+/* Play what is left of the all-clear, when the player is free. */
+static void tail_advance(struct node *n)
+{
+	struct emergency *em = &n->emerg;
+	char path[PATH_MAX + 80], reason[400];
+	const char *what = em->tail_drill ? "DRILL (exercise, not a real alarm)" : "EMERGENCY";
+
+	while (em->tail && !em->tail_playing) {
+		const char *c = em->tail_step == 0 ? (em->tail_drill ? em->tail_pre : "") :
+				em->tail_step == 1 ? em->tail_clip : NULL;
+		struct playout_req req;
+
+		if (!c) {
+			log_info("%s %s: the all-clear has played", what, em->tail_id);
+			tail_end(n);
+			return;
+		}
+		if (!c[0]) {
+			em->tail_step++;
+			continue;
+		}
+		if (playout_busy(&n->po))
+			return; /* the stopped message still fades out */
+		if (!cache_has(&n->cache, c)) {
+			/* the emergency is over: nothing is fetched for it now */
+			log_warnx("%s %s: the %s (%s) is not on this node: skipped", what,
+				  em->tail_id, em->tail_step ? "all-clear clip" : "drill preamble", c);
+			em->tail_step++;
+			continue;
+		}
+		memset(&req, 0, sizeof(req));
+		cache_path(&n->cache, c, ".opus", path, sizeof(path));
+		req.path = path;
+		req.volume = n->cfg.emergency_volume;
+		req.at_mono_us = 0;
+		{
+			int64_t ready = amp_ready_mono(n, amp_default_warmup_ms(n));
+
+			if (ready > mono_ms() + 1)
+				req.at_mono_us = ready * 1000;
+		}
+		em->tail_playing = 1;
+		if (playout_start_req(&n->po, &req, reason, sizeof(reason)) < 0) {
+			em->tail_playing = 0;
+			log_warnx("%s %s: cannot play the all-clear: %s", what, em->tail_id, reason);
+			em->tail_step++;
+			continue;
+		}
+		log_info("%s %s: playing the %s (%s) at volume %d", what, em->tail_id,
+			 em->tail_step ? "all-clear clip" : "drill preamble", c,
+			 n->cfg.emergency_volume);
+		return;
+	}
+}
+
+static void tail_cancel(struct node *n)
+{
+	struct emergency *em = &n->emerg;
+
+	if (!em->tail)
+		return;
+	em->tail = 0;
+	if (em->tail_playing) {
+		em->tail_playing = 0;
+		playout_stop(&n->po); /* its done callback is ours to ignore */
+	}
 }
 
 static const char *step_content(const struct emergency *em)
@@ -489,6 +597,7 @@ static void advance(struct node *n)
 {
 	struct emergency *em = &n->emerg;
 	char path[PATH_MAX + 80], reason[400];
+	int64_t at_us;
 	int guard, rc;
 
 	for (guard = 0; guard < 8 && em->active && !em->playing && !em->preempting; guard++) {
@@ -536,13 +645,33 @@ static void advance(struct node *n)
 			continue;
 		}
 		em->playing = 1;
+		/*
+		 * Not before the amplifier has had its warm-up (the first
+		 * segment only, in practice: it is on from then): the tone is
+		 * what wakes people, and its first sample is what is confirmed.
+		 */
+		{
+			int64_t ready = amp_ready_mono(n, amp_default_warmup_ms(n));
+
+			at_us = 0;
+			if (ready > mono_ms() + 1) {
+				at_us = ready * 1000;
+				log_warnx("%s %s: the amplifier warms up: the %s starts in %.1f s",
+					  kind(&em->cur), em->cur.id, step_name(em->step),
+					  (double)(ready - mono_ms()) / 1000.0);
+			}
+		}
 		if (em->step == EM_TONE && em->tone_pcm && strcmp(c, em->tone_content) == 0) {
 			rc = playout_start_pcm(&n->po, em->tone_pcm, em->tone_len,
-					       n->cfg.emergency_volume, reason, sizeof(reason));
+					       n->cfg.emergency_volume, at_us, reason,
+					       sizeof(reason));
 		} else {
+			struct playout_req req = { .volume = n->cfg.emergency_volume,
+						   .at_mono_us = at_us };
+
 			cache_path(&n->cache, c, ".opus", path, sizeof(path));
-			rc = playout_start(&n->po, path, n->cfg.emergency_volume, reason,
-					   sizeof(reason));
+			req.path = path;
+			rc = playout_start_req(&n->po, &req, reason, sizeof(reason));
 		}
 		if (rc < 0) {
 			em->playing = 0;
@@ -563,6 +692,8 @@ static void on_started(void *arg, int64_t start_ms)
 	struct node *n = arg;
 	struct emergency *em = &n->emerg;
 
+	if (em->tail_playing)
+		return; /* the all-clear: nothing to confirm */
 	if (!em->playing) {
 		if (em->q_started)
 			em->q_started(arg, start_ms);
@@ -600,9 +731,22 @@ static void on_done(void *arg, const struct playout_done *d)
 	struct node *n = arg;
 	struct emergency *em = &n->emerg;
 
+	if (em->tail_playing) {
+		em->tail_playing = 0;
+		if (d->result == PO_FAILED)
+			log_warnx("%s: the all-clear failed: %s", em->tail_id, d->reason);
+		em->tail_step++;
+		tail_advance(n);
+		return;
+	}
 	if (!em->playing) {
 		if (em->q_done)
 			em->q_done(arg, d);
+		/* our stopped segment has faded out: the all-clear follows */
+		if (em->tail && !em->tail_playing && !playout_busy(&n->po)) {
+			tail_advance(n);
+			return;
+		}
 		/* a preempted play has faded out: the emergency goes on at once */
 		if (em->active && !playout_busy(&n->po)) {
 			em->preempting = 0;
@@ -638,8 +782,12 @@ void emergency_start(struct node *n, const struct emerg_cmd *c, int64_t issued_a
 			  "over: not started", kind(c), c->id, c->max_s);
 		return;
 	}
-	if (em->active)
+	tail_cancel(n); /* a new alarm cuts the all-clear of the last one */
+	if (em->active) {
+		em->keep_level = 1;
 		finish(n, "replaced by a newer emergency");
+		em->keep_level = 0;
+	}
 	memset(&em->cur, 0, sizeof(em->cur));
 	em->cur = *c;
 	em->active = 1;
@@ -654,6 +802,8 @@ void emergency_start(struct node *n, const struct emerg_cmd *c, int64_t issued_a
 		  c->clip[0] ? "clip " : "message ", c->clip[0] ? c->clip : c->content,
 		  c->tone[0] ? " after the alert tone" : "", left_ms / 1000,
 		  n->cfg.emergency_volume);
+	/* at its level whatever the local mixer setting (mixer.h; before the tone) */
+	mixer_emergency_begin(n);
 	/* everything else yields at once: a queued play fades out (10 ms) first */
 	live_yield(n); /* a live session keeps receiving and plays again afterwards */
 	em->preempting = queue_preempt(n, c->id) && playout_busy(&n->po);
@@ -671,17 +821,37 @@ void emergency_stop(struct node *n, const struct emerg_cmd *c)
 {
 	struct emergency *em = &n->emerg;
 
+	char why[EMERG_ID_MAX + 64];
+
 	if (!em->active) {
 		log_info("emergency stop%s%s: no emergency is active", c->id[0] ? " for " : "",
 			 c->id);
+		if (c->id[0])
+			not_active(n, c, "it was not sounding on this node");
 		return;
 	}
 	if (c->id[0] && strcmp(c->id, em->cur.id) != 0) {
 		log_info("emergency stop for %s: the active one is %s: ignored", c->id,
 			 em->cur.id);
+		snprintf(why, sizeof(why), "it was not sounding on this node (%s is)",
+			 em->cur.id);
+		not_active(n, c, why);
 		return;
 	}
+	if (c->all_clear[0]) {
+		em->tail = 1;
+		em->tail_step = 0;
+		em->tail_playing = 0;
+		em->tail_drill = em->cur.drill;
+		snprintf(em->tail_id, sizeof(em->tail_id), "%s", em->cur.id);
+		memcpy(em->tail_clip, c->all_clear, sizeof(em->tail_clip));
+		/* a drill's all-clear is marked as a drill too */
+		memcpy(em->tail_pre, c->preamble[0] ? c->preamble : em->cur.preamble,
+		       sizeof(em->tail_pre));
+	}
 	finish(n, "stopped");
+	if (em->tail && !playout_busy(&n->po))
+		tail_advance(n);
 }
 
 void emergency_content_ready(struct node *n, const char *content)
@@ -701,6 +871,8 @@ void emergency_tick(struct node *n)
 {
 	struct emergency *em = &n->emerg;
 
+	if (em->tail && !em->tail_playing && !playout_busy(&n->po))
+		tail_advance(n);
 	if (!em->active) {
 		if (em->tone_check && !playout_busy(&n->po))
 			preload_tone(n);
@@ -722,6 +894,8 @@ int64_t emergency_next_deadline(const struct node *n)
 	const struct emergency *em = &n->emerg;
 	int64_t t;
 
+	if (em->tail && !em->tail_playing)
+		return mono_ms() + 20; /* waiting for the stopped message to fade out */
 	if (!em->active)
 		return INT64_MAX;
 	t = em->end_mono;
@@ -755,6 +929,8 @@ json_t *emergency_status_json(const struct node *n)
 				   step_name(em->step), "volume", n->cfg.emergency_volume);
 	o = json_pack("{s:s, s:o, s:o}", "clips_set", em->set, "clips", clips, "active",
 		      active ? active : json_null());
+	if (o && em->tail)
+		json_object_set_new(o, "all_clear", json_string(em->tail_id));
 	return o;
 }
 
@@ -791,7 +967,9 @@ void emergency_live_ended(struct node *n)
 
 void emergency_shutdown(struct node *n)
 {
+	tail_cancel(n);
 	finish(n, "node_stopping");
+	mixer_emergency_end(n); /* after an all-clear cut short too */
 }
 
 void emergency_free(struct node *n)

@@ -29,7 +29,23 @@
  *
  * Confirmations: event "emergency_started" when the first sample reached the
  * device (start = that time, controller clock), "emergency_ended" with a
- * reason (stopped, max_duration, replaced, failed: ..., node_stopping).
+ * reason (stopped, max_duration, replaced, failed: ..., node_stopping). A
+ * stop that names an emergency this node is not sounding (it never got the
+ * start, it ended already, another one sounds) is confirmed too, by
+ * "emergency_not_active" with the reason: the operator learns that every
+ * node is silent, not only those that were sounding.
+ *
+ * All-clear: a stop may carry the all-clear clip ("all_clear", a content
+ * id of the pre-positioned set); a node that was sounding that emergency
+ * plays it once after the stop (a drill's after the drill preamble), at the
+ * emergency's volume and mixer level, before the queue resumes.
+ *
+ * The amplifier: the first segment starts only once the amplifier has had
+ * its warm-up (amp_ready_mono), so the alert tone is heard whole and the
+ * confirmed first sample is one a listener could hear.
+ *
+ * The mixer: see mixer.h (unmuted and at its level for the emergency and
+ * its all-clear, put back afterwards).
  */
 #ifndef LOAXA_NODE_EMERGENCY_H
 #define LOAXA_NODE_EMERGENCY_H
@@ -68,6 +84,8 @@ struct emerg_cmd {
 	char preamble[CONTENT_ID_LEN + 1];/* drill preamble, "" = none */
 	int64_t max_s;
 	int live;                         /* the message is the operator's live voice */
+	/* emergency_stop: the all-clear clip played after it, "" = none */
+	char all_clear[CONTENT_ID_LEN + 1];
 	/* emergency_clips */
 	char set[EMERG_SET_LEN + 1];
 	struct emerg_clip clips[EMERG_MAX_CLIPS];
@@ -95,6 +113,16 @@ struct emergency {
 	int64_t pause_until;    /* mono, in EM_PAUSE */
 	unsigned rounds;        /* messages played */
 	int live_playing;       /* a live emergency: the live module has the player */
+	int keep_level;         /* finish(): a newer one follows, leave the mixer */
+
+	/* after a stop: (the drill preamble, then) the all-clear clip */
+	int tail;               /* still to play or playing: the queue waits */
+	int tail_step;          /* 0 preamble, 1 all-clear, 2 done */
+	int tail_playing;
+	int tail_drill;
+	char tail_id[EMERG_ID_MAX];
+	char tail_pre[CONTENT_ID_LEN + 1];
+	char tail_clip[CONTENT_ID_LEN + 1];
 
 	/* the set's alert tone ("tone"), decoded ahead (emergency.c, preload_tone) */
 	int16_t *tone_pcm;

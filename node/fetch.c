@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "cache.h"
+#include "chunk.h"
 #include "emergency.h"
 #include "events.h"
 #include "log.h"
@@ -27,61 +28,6 @@
 #define PARTINFO_MAX 4096
 /* Re-ask at most this often when chunks arrive out of order. */
 #define FETCH_REASK_MS 1000
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p)
-{
-	return (uint64_t)be32(p) << 32 | be32(p + 4);
-}
-
-int fetch_parse_chunk(const uint8_t *body, size_t len, struct chunk_hdr *h, char *why,
-		      size_t whylen)
-{
-	uint64_t want;
-
-	memset(h, 0, sizeof(*h));
-	if (len < FETCH_CHUNK_HEADER) {
-		snprintf(why, whylen, "too short to be a content chunk (%zu bytes, a chunk "
-			 "has a %d-byte header)", len, FETCH_CHUNK_HEADER);
-		return -EINVAL;
-	}
-	memcpy(h->hash, body, 32);
-	h->index = be32(body + 32);
-	h->count = be32(body + 36);
-	h->size = be32(body + 40);
-	h->total = be64(body + 44);
-	h->data = body + FETCH_CHUNK_HEADER;
-	h->data_len = len - FETCH_CHUNK_HEADER;
-	if (h->total == 0 && h->count == 0)
-		return 0; /* "the controller does not have it" */
-	if (h->size == 0 || h->count == 0 || h->total == 0) {
-		snprintf(why, whylen, "content chunk with chunk size %" PRIu32 ", count %"
-			 PRIu32 " and total size %" PRIu64 " makes no sense", h->size, h->count,
-			 h->total);
-		return -EINVAL;
-	}
-	if ((h->total + h->size - 1) / h->size != h->count) {
-		snprintf(why, whylen, "content chunk count %" PRIu32 " does not match %" PRIu64
-			 " bytes in chunks of %" PRIu32, h->count, h->total, h->size);
-		return -EINVAL;
-	}
-	if (h->index >= h->count) {
-		snprintf(why, whylen, "content chunk %" PRIu32 " of only %" PRIu32, h->index,
-			 h->count);
-		return -EINVAL;
-	}
-	want = h->index + 1 < h->count ? h->size : h->total - (uint64_t)h->size * h->index;
-	if (h->data_len != want) {
-		snprintf(why, whylen, "content chunk %" PRIu32 " carries %zu bytes, expected %"
-			 PRIu64, h->index, h->data_len, want);
-		return -EINVAL;
-	}
-	return 0;
-}
 
 void fetch_init(struct node *n)
 {
@@ -450,7 +396,7 @@ void fetch_on_chunk(struct node *n, const char *topic, const uint8_t *body, size
 	int64_t mono = mono_ms();
 	int rc;
 
-	if (fetch_parse_chunk(body, len, &h, why, sizeof(why)) < 0) {
+	if (chunk_parse(body, len, &h, why, sizeof(why)) < 0) {
 		log_warnx("rejected message on %s: %s", topic, why);
 		n->rejected_body++;
 		status_changed(n);

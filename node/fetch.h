@@ -33,8 +33,6 @@
 #define FETCH_WINDOW 16
 #define FETCH_SILENCE_MS 5000
 #define FETCH_MAX_RESTARTS 3
-/* Body header of a content envelope: hash, index, count, chunk size, total. */
-#define FETCH_CHUNK_HEADER 52
 
 struct node;
 
@@ -83,16 +81,5 @@ void fetch_on_connect(struct node *n);
 
 void fetch_tick(struct node *n, int64_t mono);
 int64_t fetch_next_deadline(const struct node *n);
-
-/* Parse a chunk header (exposed for tests). Returns 0 or -EINVAL with why. */
-struct chunk_hdr {
-	uint8_t hash[32];
-	uint32_t index, count, size;
-	uint64_t total;
-	const uint8_t *data;
-	size_t data_len;
-};
-int fetch_parse_chunk(const uint8_t *body, size_t len, struct chunk_hdr *h, char *why,
-		      size_t whylen);
 
 #endif

@@ -14,6 +14,7 @@
 #include <mosquitto.h>
 #include <opus.h>
 
+#include "amp.h"
 #include "emergency.h"
 #include "envelope.h"
 #include "clock.h"
@@ -109,7 +110,7 @@ static int src_read(void *arg, int16_t *buf, size_t max, int64_t play_us)
 	struct node *n = arg;
 	struct node_live *l = &n->live;
 	int64_t want = (play_us + controller_offset_us(n) - l->t_base_us -
-			(int64_t)l->latency_ms * 1000) * 48 / 1000;
+			(int64_t)l->latency_ms * 1000 - l->amp_delay_us) * 48 / 1000;
 	size_t i = 0;
 
 	if (!l->active)
@@ -193,6 +194,8 @@ static void start_session(struct node *n, const struct live_batch *b)
 	l->level = b->level;
 	l->latency_ms = b->latency_ms;
 	l->t_base_us = b->t0_us - (int64_t)b->seq * 20000;
+	l->amp_delay_us = 0;
+	l->amp_delay_set = 0;
 	l->first_seq = b->seq;
 	l->high_seq = b->seq;
 	l->ended = 0;
@@ -322,6 +325,45 @@ static void on_done(void *arg, const struct playout_done *d)
 }
 
 /*
+ * The first time a session plays on this node, the amplifier may still be
+ * off: rather than lose what is said during its warm-up, the whole session
+ * plays that much later here (what would have been heard first now is heard
+ * once the amplifier has had its lead; docs/node.md "Amplifier"). Decided
+ * once per session: after an emergency the amplifier is warm, and a session
+ * that plays again must stay at the same place. The jitter buffer holds
+ * JITTER_SLOTS frames, so latency + delay stays below that; a longer warm-up
+ * loses its excess (logged).
+ */
+static void amp_delay(struct node *n)
+{
+	struct node_live *l = &n->live;
+	int64_t ready = amp_ready_mono(n, amp_default_warmup_ms(n));
+	int64_t now_ctl = clock_now_us(&n->clock), first, ready_ctl, d, max;
+
+	if (l->amp_delay_set)
+		return;
+	l->amp_delay_set = 1;
+	ready_ctl = now_ctl + (ready * 1000 - mono_us());
+	first = l->t_base_us + (int64_t)l->first_seq * 20000 + (int64_t)l->latency_ms * 1000;
+	if (first < now_ctl)
+		first = now_ctl;
+	d = ready_ctl - first;
+	if (d <= 1000)
+		return;
+	max = ((int64_t)JITTER_SLOTS * 20 - (int64_t)l->latency_ms - 500) * 1000;
+	if (d > max) {
+		log_warnx("live session %s: the amplifier's warm-up (%.1f s) is longer than a "
+			  "live session can wait here: the first %.1f s are not heard", l->id,
+			  (double)d / 1e6, (double)(d - max) / 1e6);
+		d = max > 0 ? max : 0;
+	}
+	l->amp_delay_us = d;
+	log_info("live session %s waits %.1f s for the amplifier's warm-up: it plays %.1f s "
+		 "behind the stream on this node, nothing said is lost", l->id, (double)d / 1e6,
+		 (double)d / 1e6);
+}
+
+/*
  * Whether a queued play is due (a relay yields to it). Due means early
  * enough for the aligned start: the player needs the device buffer plus a
  * margin ahead of `at` (controller time, like `at`) to land the first
@@ -367,7 +409,7 @@ void live_tick(struct node *n)
 		return;
 	}
 	if (l->ended && (int64_t)l->last_seq * 20000 + l->t_base_us +
-			(int64_t)l->latency_ms * 1000 < clock_now_us(&n->clock)) {
+			(int64_t)l->latency_ms * 1000 + l->amp_delay_us < clock_now_us(&n->clock)) {
 		end_session(n, "finished while it could not play");
 		return;
 	}
@@ -386,6 +428,7 @@ void live_tick(struct node *n)
 		return;
 	if (l->confirmed)
 		log_info("live session %s (%s) plays again", l->id, level_name(l->level));
+	amp_delay(n);
 	l->playing = 1;
 	if (playout_start_source(&n->po, &src, 100, reason, sizeof(reason)) < 0) {
 		l->playing = 0;
@@ -404,6 +447,7 @@ int live_emergency_play(struct node *n)
 		return -EAGAIN;
 	if (l->playing)
 		return 0;
+	amp_delay(n); /* after the tone the amplifier is warm: no delay then */
 	l->playing = 1;
 	if (playout_start_source(&n->po, &src, n->cfg.emergency_volume, reason,
 				 sizeof(reason)) < 0) {
@@ -437,8 +481,9 @@ json_t *live_status_json(const struct node *n)
 
 	if (!l->active)
 		return json_null();
-	return json_pack("{s:s, s:s, s:i, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "session", l->id,
-			 "level", level_name(l->level), "latency_ms", (int)l->latency_ms,
+	return json_pack("{s:s, s:s, s:i, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "session",
+			 l->id, "level", level_name(l->level), "latency_ms", (int)l->latency_ms,
+			 "amp_delay_ms", (json_int_t)(l->amp_delay_us / 1000),
 			 "playing", l->playing, "frames", (json_int_t)l->frames, "late",
 			 (json_int_t)l->jb.late, "lost", (json_int_t)l->lost, "fec",
 			 (json_int_t)l->fec, "plc", (json_int_t)l->plc, "resyncs",

@@ -47,6 +47,8 @@ struct node_live {
 	uint8_t level;            /* body numbering: 0 relay, 3 live, 4 emergency */
 	unsigned latency_ms;
 	int64_t t_base_us;        /* capture time of frame 0, controller clock */
+	int64_t amp_delay_us;     /* played this much later than latency: amplifier lead */
+	int amp_delay_set;        /* decided at this session's first play */
 	uint32_t first_seq;       /* earliest frame this node got (joined late: silence before) */
 	uint32_t high_seq;        /* highest frame received */
 	int64_t last_rx_mono;

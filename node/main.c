@@ -152,6 +152,7 @@ static int setup_node(struct node *n)
 	}
 	queue_init(n);
 	amp_init(n);
+	mixer_init(n); /* a crash mid-emergency left it changed: put it back first */
 	rc = emergency_init(n);
 	if (rc == 0)
 		rc = live_init(n);
@@ -170,6 +171,7 @@ static void tick(struct node *n, struct loop_state *ls)
 	live_tick(n);
 	queue_tick(n);
 	amp_tick(n);
+	mixer_tick(n);
 	clock_tick(n, mono);
 	fetch_tick(n, mono);
 	node_keys_tick(n);
@@ -215,6 +217,7 @@ static void arm_timer(struct node *n, struct loop_state *ls)
 	t = min64(t, live_next_deadline(n));
 	t = min64(t, plan_next_deadline(n));
 	t = min64(t, amp_next_deadline(n));
+	t = min64(t, mixer_next_deadline(n));
 	t = min64(t, clock_next_deadline(n));
 	t = min64(t, fetch_next_deadline(n));
 	t = min64(t, status_next_deadline(n));

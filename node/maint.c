@@ -140,6 +140,7 @@ static void do_test_tone(struct node *n, const char *topic, json_t *o, const cha
 		it.volume = (int)json_integer_value(v);
 	it.level = LEVEL_PRIORITY;
 	it.expires = env->expires_at;
+	it.warmup_s = -1; /* amplifier.warmup_s, like any play */
 	rc = queue_add(n, &it);
 	if (rc < 0 && rc != -ENOSPC) {
 		char reason[100];

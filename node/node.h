@@ -11,6 +11,7 @@
  *   events   play/content events, on-disk journal until acknowledged
  *   clock    the controller's clock (ping/pong)   plan    the schedule
  *   amp      amplifier on/off commands
+ *   mixer    the emergency level on an ALSA mixer control, and its restore
  *   sysinfo  network, link quality, disk, temperature, master volume
  *
  * Everything runs on one thread, from the poll() loop in main.c.
@@ -29,6 +30,7 @@
 #include "fetch.h"
 #include "keys.h"
 #include "live.h"
+#include "mixer.h"
 #include "mqtt.h"
 #include "nodecfg.h"
 #include "plan.h"
@@ -53,6 +55,7 @@ struct node {
 	struct node_clock clock;
 	struct node_plan plan;
 	struct node_amp amp;
+	struct node_mixer mixer;
 	struct node_sysinfo sys;
 	char root[64];           /* "loaxa/<site>" */
 	int stopping;

@@ -20,7 +20,7 @@ static const char *const known_fields[] = {
 	"mqtt", "mqtt.host", "mqtt.port", "mqtt.keepalive", "mqtt.username",
 	"mqtt.password", "mqtt.cafile", "mqtt.password_file", "mqtt.insecure", "recovery_key",
 	"alsa", "alsa.device", "alsa.channels", "alsa.rate", "alsa.buffer_ms",
-	"alsa.period_ms",
+	"alsa.period_ms", "alsa.mixer", "alsa.mixer_device", "alsa.mixer_level",
 	"status_interval_s", "max_future_s", "max_message_bytes", "cache_max_mb",
 	"emergency_volume", "emergency_keep_open",
 	"amplifier", "amplifier.on_command", "amplifier.off_command", "amplifier.warmup_s",
@@ -31,28 +31,13 @@ static const char *const known_fields[] = {
 
 int node_cfg_resolve(char *out, size_t outlen, const char *cfg_path, const char *rel)
 {
-	char dir[PATH_MAX], real[PATH_MAX];
-	const char *slash;
-	size_t n;
+	char dir[PATH_MAX];
 
 	if (rel[0] == '/')
 		return str_copy(out, outlen, rel);
-	slash = strrchr(cfg_path, '/');
-	if (!slash) {
-		strcpy(dir, ".");
-	} else {
-		n = (size_t)(slash - cfg_path);
-		if (n == 0)
-			n = 1; /* "/node.cfg" */
-		if (n >= sizeof(dir))
-			return -ENAMETOOLONG;
-		memcpy(dir, cfg_path, n);
-		dir[n] = '\0';
-	}
-	/* Absolute, so that nothing depends on the current directory later. */
-	if (realpath(dir, real))
-		snprintf(dir, sizeof(dir), "%s", real);
-	if ((size_t)snprintf(out, outlen, "%s/%s", dir, rel) >= outlen)
+	if (cfg_dir(cfg_path, dir, sizeof(dir)) < 0)
+		return -ENAMETOOLONG; /* its directory does not resolve: the path cannot be made */
+	if ((size_t)snprintf(out, outlen, "%s/%s", strcmp(dir, "/") ? dir : "", rel) >= outlen)
 		return -ENAMETOOLONG;
 	return 0;
 }
@@ -249,38 +234,15 @@ static void load_int(struct cfg *c, const char *field, long long def, long long 
 }
 
 /*
- * Broker TLS and credentials, and the break-glass recovery key: a second
- * trusted public key whose secret half is kept offline; it may sign only a
- * key announcement (node/keys.c), to recover when the controller key is lost
- * or stolen.
+ * The break-glass recovery key: a second trusted public key whose secret
+ * half is kept offline; it may sign only a key announcement (node/keys.c),
+ * to recover when the controller key is lost or stolen. (Broker TLS and
+ * credentials: cfg_mqtt_load in common/config.c.)
  */
-static void load_security(struct cfg *c, const char *path, struct node_cfg *cfg)
+static void load_recovery_key(struct cfg *c, struct node_cfg *cfg)
 {
-	char buf[PATH_MAX], key[256];
+	char key[256];
 
-	if (cfg_string(c, "mqtt.cafile", CFG_OPTIONAL, "", buf, sizeof(buf)) == 0) {
-		if (!buf[0] || node_cfg_resolve(cfg->mqtt.cafile, sizeof(cfg->mqtt.cafile),
-						path, buf) < 0)
-			cfg_error(c, "mqtt.cafile", "must be the path of the broker's CA "
-				  "certificate (ca.crt of the node bundle)");
-		else if (access(cfg->mqtt.cafile, R_OK) < 0)
-			cfg_error(c, "mqtt.cafile", "cannot read %s: %s", cfg->mqtt.cafile,
-				  strerror(errno));
-	}
-	if (cfg_string(c, "mqtt.password_file", CFG_OPTIONAL, "", buf, sizeof(buf)) == 0) {
-		char pwpath[PATH_MAX];
-
-		if (cfg->mqtt.password[0])
-			cfg_error(c, "mqtt.password_file", "give mqtt.password or "
-				  "mqtt.password_file, not both");
-		else if (!cfg->mqtt.username[0])
-			cfg_error(c, "mqtt.password_file", "is set but mqtt.username is empty");
-		else if (!buf[0] || node_cfg_resolve(pwpath, sizeof(pwpath), path, buf) < 0 ||
-			 read_secret_line(pwpath, cfg->mqtt.password,
-					  sizeof(cfg->mqtt.password)) < 0)
-			cfg_error(c, "mqtt.password_file", "cannot read a password from \"%s\" "
-				  "(one line): %s", buf, strerror(errno));
-	}
 	if (cfg_string(c, "recovery_key", CFG_OPTIONAL, "", key, sizeof(key)) == 0) {
 		if (public_key_parse(cfg->recovery_pk, key) < 0)
 			cfg_error(c, "recovery_key", "must be the offline recovery public key: "
@@ -392,22 +354,12 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 		cfg_error(&c, "controller_key", "must be the controller's public key: 64 hex "
 			  "digits, the contents of controller.pub from `loaxa keygen`");
 
-	cfg_string(&c, "mqtt.host", CFG_OPTIONAL, "127.0.0.1", cfg->mqtt.host,
-		   sizeof(cfg->mqtt.host));
-	if (!cfg->mqtt.host[0])
-		cfg_error(&c, "mqtt.host", "must not be empty");
-	load_int(&c, "mqtt.port", 1883, 1, 65535, &v);
-	cfg->mqtt.port = (int)v;
-	load_int(&c, "mqtt.keepalive", 30, 5, 3600, &v);
-	cfg->mqtt.keepalive = (int)v;
-	cfg_string(&c, "mqtt.username", CFG_OPTIONAL, "", cfg->mqtt.username,
-		   sizeof(cfg->mqtt.username));
-	cfg_string(&c, "mqtt.password", CFG_OPTIONAL, "", cfg->mqtt.password,
-		   sizeof(cfg->mqtt.password));
-
-	load_security(&c, path, cfg);
-	cfg_mqtt_secure(&c, cfg->mqtt.cafile, cfg->mqtt.username, cfg->mqtt.host,
-			cfg->mqtt.port, &cfg->mqtt.insecure);
+	if (cfg_dir(path, buf, sizeof(buf)) < 0)
+		cfg_error(&c, "mqtt", "cannot resolve the directory of %s: %s", path,
+			  strerror(errno));
+	else
+		cfg_mqtt_load(&c, buf, &cfg->mqtt);
+	load_recovery_key(&c, cfg);
 
 	cfg_string(&c, "alsa.device", CFG_OPTIONAL, "default", cfg->alsa.device,
 		   sizeof(cfg->alsa.device));
@@ -429,6 +381,25 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 	if (cfg->alsa.period_ms * 2 > cfg->alsa.buffer_ms)
 		cfg_error(&c, "alsa.period_ms", "must be at most half of alsa.buffer_ms "
 			  "(%u ms), got %u", cfg->alsa.buffer_ms, cfg->alsa.period_ms);
+	/* the emergency's mixer control: a name from here, never from a message */
+	if (cfg_string(&c, "alsa.mixer", CFG_OPTIONAL, "", cfg->alsa.mixer,
+		       sizeof(cfg->alsa.mixer)) == 0) {
+		const char *p;
+
+		for (p = cfg->alsa.mixer; *p; p++)
+			if (*p < 0x20 || *p > 0x7e)
+				break;
+		if (*p)
+			cfg_error(&c, "alsa.mixer", "must be a mixer control's name in plain "
+				  "ASCII, as `amixer scontrols` shows it (e.g. \"Master\")");
+	}
+	cfg_string(&c, "alsa.mixer_device", CFG_OPTIONAL, "default", cfg->alsa.mixer_device,
+		   sizeof(cfg->alsa.mixer_device));
+	if (!cfg->alsa.mixer_device[0])
+		cfg_error(&c, "alsa.mixer_device", "must not be empty (e.g. \"default\" or "
+			  "\"hw:0\")");
+	load_int(&c, "alsa.mixer_level", 100, 0, 100, &v);
+	cfg->alsa.mixer_level = (int)v;
 
 	load_int(&c, "status_interval_s", 30, 1, 3600, &v);
 	cfg->status_interval_s = (int)v;

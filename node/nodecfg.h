@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 #define NODE_MAX_ZONES 16
 #define NODE_NAME_MAX 32
 
@@ -25,15 +27,7 @@ struct node_cfg {
 	size_t nzones;
 	char state_dir[PATH_MAX];         /* absolute once loaded */
 	uint8_t controller_pk[32];
-	struct {
-		char host[256];
-		int port;
-		int keepalive;
-		char username[128];
-		char password[256];            /* or read from password_file */
-		char cafile[PATH_MAX];         /* TLS when set */
-		int insecure;                  /* plaintext/anonymous allowed (config.h) */
-	} mqtt;
+	struct cfg_mqtt mqtt;             /* config.h: the same group as the controller's */
 	uint8_t recovery_pk[32];          /* break-glass key (docs/security.md) */
 	int has_recovery_key;
 	struct {
@@ -42,6 +36,9 @@ struct node_cfg {
 		unsigned rate;
 		unsigned buffer_ms;
 		unsigned period_ms;
+		char mixer[48];           /* emergency level on this control, "" = none */
+		char mixer_device[256];   /* whose mixer (snd_mixer_attach) */
+		int mixer_level;          /* percent of the control's range */
 	} alsa;
 	int status_interval_s;
 	int max_future_s;

@@ -380,7 +380,7 @@ int playout_start_source(struct playout *po, const struct playout_source *src, i
 }
 
 int playout_start_pcm(struct playout *po, const int16_t *pcm, size_t n, int volume,
-		      char *reason, size_t reasonlen)
+		      int64_t at_mono_us, char *reason, size_t reasonlen)
 {
 	if (po->active) {
 		snprintf(reason, reasonlen, "the player is busy");
@@ -390,7 +390,7 @@ int playout_start_pcm(struct playout *po, const int16_t *pcm, size_t n, int volu
 	po->mem_len = n;
 	po->mem_pos = 0;
 	po->next_path[0] = '\0';
-	po->at_mono_us = 0;
+	po->at_mono_us = at_mono_us;
 	return start_item(po, volume, reason, reasonlen);
 }
 

@@ -140,11 +140,13 @@ int playout_start(struct playout *po, const char *path, int volume, char *reason
 		  size_t reasonlen);
 /*
  * The same for mono samples already decoded (the emergency alert tone):
- * nothing to open or decode, so the first period goes out at once. pcm is
- * the caller's and must stay until the play is done.
+ * nothing to open or decode, so the first period goes out at once (or, with
+ * at_mono_us > 0, silence first so that it leaves the device then, as
+ * playout_start_req). pcm is the caller's and must stay until the play is
+ * done.
  */
 int playout_start_pcm(struct playout *po, const int16_t *pcm, size_t n, int volume,
-		      char *reason, size_t reasonlen);
+		      int64_t at_mono_us, char *reason, size_t reasonlen);
 /* The same for a live source (see struct playout_source). */
 int playout_start_source(struct playout *po, const struct playout_source *src, int volume,
 			 char *reason, size_t reasonlen);

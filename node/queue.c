@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "amp.h"
 #include "cache.h"
 #include "clock.h"
 #include "emergency.h"
@@ -574,6 +575,26 @@ static int start_item(struct node *n, struct play_item *it)
 	/* the first sample at `at`, in this machine's monotonic clock */
 	if (it->at > 0)
 		req.at_mono_us = clock_to_mono_us(&n->clock, it->at);
+	/*
+	 * ... but never before the amplifier has had its warm-up: an
+	 * immediate play (or one whose time came sooner than the warm-up)
+	 * starts at now + what is left of the lead, silence until then.
+	 */
+	{
+		int64_t ready_us = amp_ready_mono(n, it->warmup_s >= 0 ? it->warmup_s * 1000 :
+						  amp_default_warmup_ms(n)) * 1000;
+		/* a scheduled item's amplifier went on warmup_s ahead (amp_tick): a few
+		 * ms of that loop's lateness do not move its time */
+		int64_t from_us = req.at_mono_us > 0 ?
+			req.at_mono_us + (AMP_START_MS + 20) * 1000 : mono_us();
+
+		if (ready_us > from_us + 1000) {
+			log_info("%s %s waits %.1f s for the amplifier's warm-up: its first sample "
+				 "plays once the amplifier has been on for its lead",
+				 what(it), it->broadcast, (double)(ready_us - from_us) / 1e6);
+			req.at_mono_us = ready_us;
+		}
+	}
 	q->current = it;
 	if (playout_start_req(&n->po, &req, reason, sizeof(reason)) < 0) {
 		q->current = NULL;

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "amp.h"
 #include "clock.h"
 #include "node.h"
 #include "plan.h"
@@ -153,6 +154,7 @@ char *status_json(struct node *n)
 			json_object_set_new(o, "state", st);
 	}
 	json_object_set_new(o, "emergency", emergency_status_json(n));
+	json_object_set_new(o, "amplifier", amp_status_json(n));
 	json_object_set_new(o, "live", live_status_json(n));
 	/* schedules (plan.c) and the clock (clock.c) */
 	plan_status(n, o);

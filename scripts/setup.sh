@@ -13,6 +13,7 @@ PKGS="
  libconfig-dev libsqlite3-dev sqlite3 libsodium-dev libjansson-dev
  libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev
  libssl-dev openssl
+ libcairo2-dev libpango1.0-dev libfontconfig-dev fonts-dejavu-core poppler-utils
  espeak-ng sox libsox-fmt-all opus-tools ffmpeg jq
  clang libclang-rt-14-dev valgrind
  systemd

@@ -483,6 +483,49 @@ paced_capture_asoundrc() {
 	} >>"$rc"
 }
 
+# mixer_asoundrc NAME [CONTROL] : put a real mixer control in front of the
+# node's paced card (after PACED=1 write_node_cfg): ALSA's softvol plugin,
+# twice - a volume (256 steps, -51..0 dB) and a mute switch (resolution 2) -
+# whose controls live on a test card's control interface
+# (tests/alsa/ctl_loaxamixer.c, ctl "hw:0", values in $T/NAME/mixer.state,
+# shared by every process). amixer -D hw:0 with XDG_CONFIG_HOME=$T/NAME/xdg
+# sees the control CONTROL (default "Horn"); the node plays through
+# pcm.horn_NAME and its node.cfg names the control (alsa.mixer).
+CTL_PLUGIN=$LOAXA_BIN/alsa/libasound_module_ctl_loaxamixer.so
+mixer_asoundrc() {
+	local name=$1 ctl=${2:-Horn} d=$T/$1
+	cat >>"$d/xdg/alsa/asoundrc" <<EOF
+ctl_type.loaxamixer { lib "$CTL_PLUGIN" }
+ctl.!hw {
+	@args [ CARD ]
+	@args.CARD { type string default "0" }
+	type loaxamixer
+	name "$ctl"
+	state "$d/mixer.state"
+}
+pcm.mute_$name {
+	type softvol
+	slave.pcm "paced_$name"
+	control { name "$ctl Playback Switch" card 0 count 1 }
+	resolution 2
+}
+pcm.horn_$name {
+	type softvol
+	slave.pcm "mute_$name"
+	control { name "$ctl Playback Volume" card 0 count 1 }
+}
+EOF
+	sed -i "s|device = \"paced_$name\";|device = \"horn_$name\"; mixer = \"$ctl\"; mixer_device = \"hw:0\"; mixer_level = ${MIXER_LEVEL:-100};|" \
+		"$d/node.cfg"
+}
+
+# node_amixer NAME ARGS... : amixer on that node's test card.
+node_amixer() {
+	local name=$1
+	shift
+	XDG_CONFIG_HOME=$T/$name/xdg amixer -D hw:0 "$@"
+}
+
 # onsets NAME : the realtime (ms) of every onset the paced card heard.
 onsets() { awk '$1 == "onset" { printf "%.0f\n", $2 / 1000000 }' "$T/$1/onsets.log" 2>/dev/null; }
 

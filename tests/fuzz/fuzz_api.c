@@ -10,7 +10,7 @@
  */
 // fuzz-sources: controller/*.c import/*.c
 // fuzz-exclude: controller/main.c
-// fuzz-pkgs: libmosquitto sqlite3 libmicrohttpd libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc libsystemd alsa libcrypto
+// fuzz-pkgs: libmosquitto sqlite3 libmicrohttpd libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc libsystemd alsa libcrypto pangocairo fontconfig
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

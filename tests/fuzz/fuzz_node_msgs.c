@@ -3,7 +3,7 @@
  * valid signature: byte 0 picks the parser, the rest is the body.
  *   0: cmd_parse()             command JSON (play, stop, ...)
  *   1: node_keys_doc_check()   the trust document (keys, retire, revoked)
- *   2: fetch_parse_chunk()     a content chunk's binary header
+ *   2: chunk_parse()     a content chunk's binary header
  *   3: plan_parse()            a plan (every field, items sorted, ids unique)
  *   4: live_body_parse()       a live batch (destination, frames)
  * A signed body is still untrusted input for parsing: a bug here must not
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chunk.h"
 #include "cmd.h"
 #include "fetch.h"
 #include "keys.h"
@@ -63,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 2:
 		why[0] = '\0';
-		rc = fetch_parse_chunk(data + 1, size - 1, &h, why, sizeof(why));
+		rc = chunk_parse(data + 1, size - 1, &h, why, sizeof(why));
 		if (rc == 0 && (h.data < data + 1 || h.data + h.data_len > data + size))
 			abort(); /* the chunk data lies inside the message */
 		break;

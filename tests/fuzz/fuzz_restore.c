@@ -13,7 +13,7 @@
 // fuzz-sources: controller/*.c import/*.c
 // fuzz-exclude: controller/main.c
 // fuzz-args: -max_len=16384
-// fuzz-pkgs: libmosquitto sqlite3 libmicrohttpd libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc libsystemd alsa libcrypto
+// fuzz-pkgs: libmosquitto sqlite3 libmicrohttpd libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc libsystemd alsa libcrypto pangocairo fontconfig
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 // fuzz-sources: controller/*.c import/*.c
 // fuzz-exclude: controller/main.c
 // fuzz-args: -max_len=4096
-// fuzz-pkgs: libmosquitto sqlite3 libmicrohttpd libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc libsystemd alsa libcrypto
+// fuzz-pkgs: libmosquitto sqlite3 libmicrohttpd libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc libsystemd alsa libcrypto pangocairo fontconfig
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

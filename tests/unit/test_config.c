@@ -381,6 +381,58 @@ static void test_ctl_mqtt_secure(void)
 	      "mqtt.insecure must be a boolean");
 }
 
+/*
+ * cfg_mqtt_load: the one reader of the mqtt group (controller and node):
+ * relative paths from the file's directory, the password from its own file,
+ * and the conflicts named.
+ */
+static void test_mqtt_load(void)
+{
+	struct cfg cfg;
+	struct cfg_mqtt m;
+	char text[1024], pw[600], want[700];
+	const char *err;
+	int rc;
+
+	snprintf(pw, sizeof(pw), "%s/broker.pw", dir);
+	write_file_atomic(pw, "s3cret\n", 7, 0600);
+	snprintf(want, sizeof(want), "%s/ca.crt", dir);
+	write_file_atomic(want, "x\n", 2, 0644);
+	snprintf(text, sizeof(text), "mqtt = { host = \"broker.lan\"; port = 8883; cafile = "
+		 "\"ca.crt\"; username = \"n1\"; password_file = \"broker.pw\"; };\n");
+	CHECK(load(&cfg, text) == 0, "a config with a relative cafile loads");
+	capture_begin();
+	rc = cfg_mqtt_load(&cfg, dir, &m);
+	err = capture_end();
+	CHECK(rc == 0 && strcmp(m.cafile, want) == 0 && strcmp(m.password, "s3cret") == 0 &&
+	      m.port == 8883 && m.keepalive == 30 && strcmp(m.host, "broker.lan") == 0 &&
+	      !m.insecure, "relative cafile from the file's directory, the password read "
+	      "from password_file, defaults kept (%s, %s)", m.cafile, err);
+	cfg_free(&cfg);
+
+	CHECK(load(&cfg, "mqtt = { cafile = \"ca.crt\"; username = \"n1\"; password = \"a\";\n"
+		   "  password_file = \"broker.pw\"; host = \"\"; };\n") == 0, "loads");
+	capture_begin();
+	rc = cfg_mqtt_load(&cfg, dir, &m);
+	err = capture_end();
+	CHECK(rc == -EINVAL && names(err, 2, "mqtt.password_file", "give mqtt.password or "
+				     "mqtt.password_file, not both") &&
+	      names(err, 2, "mqtt.host", "must not be empty"),
+	      "password and password_file, and an empty host: each named (%s)", err);
+	cfg_free(&cfg);
+
+	CHECK(load(&cfg, "mqtt = { cafile = \"missing.crt\"; password = \"a\"; };\n") == 0,
+	      "loads");
+	capture_begin();
+	rc = cfg_mqtt_load(&cfg, dir, &m);
+	err = capture_end();
+	CHECK(rc == -EINVAL && names(err, 1, "mqtt.cafile", "cannot read ") &&
+	      strstr(err, "missing.crt") &&
+	      names(err, 1, "mqtt.password", "is set but mqtt.username is empty"),
+	      "an unreadable cafile and a password without an account: each named (%s)", err);
+	cfg_free(&cfg);
+}
+
 static void cleanup_dir(void)
 {
 	char cmd[600];
@@ -407,6 +459,7 @@ int main(void)
 	test_load_errors();
 	test_ctl_capture();
 	test_ctl_mqtt_secure();
+	test_mqtt_load();
 	cleanup_dir();
 	TAP_EXIT();
 }

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "nodes.h"
 #include "tap.h"
+#include "testclock.h"
 #include "util.h"
 
 static char dir[64];
@@ -209,6 +210,49 @@ static void test_nodes(void)
 	ctl_db_node_get(&c.db, "n3", &row);
 	CHECK(row.online && row.last_seen <= now_ms() - 2000,
 	      "a retained status 2 s old: online, last seen = its ts");
+
+	/* The controller's clock is set forward 3 h (NTP after a power cut): the
+	 * nodes did not go anywhere, and are not marked offline while they
+	 * report against the new time. */
+	{
+		int64_t t0 = now_ms();
+
+		ctl_nodes_tick(&c); /* the offset before the step */
+		testclock_set_ms(t0 + 3 * 3600 * 1000LL);
+		capture_begin();
+		ctl_nodes_tick(&c);
+		out = capture_end();
+		ctl_db_node_get(&c.db, "n1", &row);
+		CHECK(row.online, "a step of the clock 3 h forward marks no node offline");
+		CHECK(strstr(out, "clock was set forward by 10800 s") != NULL,
+		      "and the log says the clock was set forward (%s)", out);
+		/* the window has passed (monotonic) and n1 said nothing since */
+		c.nodes_clock.settle_until_mono = 0;
+		ctl_nodes_tick(&c);
+		ctl_db_node_get(&c.db, "n1", &row);
+		CHECK(!row.online, "a node that does not report within offline_after_s of the "
+		      "step is offline then");
+		/* set back by a day: last-seen times in the future come back to now */
+		status("n1", "{\"node\":\"n1\",\"online\":true,\"boot\":5,"
+		       "\"zones\":[\"thon-1\"]}", 0, 0);
+		testclock_set_ms(t0 - 86400 * 1000LL);
+		capture_begin();
+		ctl_nodes_tick(&c);
+		out = capture_end();
+		ctl_db_node_get(&c.db, "n1", &row);
+		CHECK(row.online && row.last_seen <= now_ms() && row.last_seen > now_ms() - 1000 &&
+		      strstr(out, "set back"),
+		      "a step back brings last seen from the future to now (%lld)",
+		      (long long)(row.last_seen - now_ms()));
+		c.nodes_clock.settle_until_mono = 0;
+		testclock_set_ms(now_ms() + ((int64_t)c.cfg.nodes.offline_after_s + 1) * 1000);
+		c.nodes_clock.offset_ms = now_ms() - mono_ms(); /* drift, not a step */
+		ctl_nodes_tick(&c);
+		ctl_db_node_get(&c.db, "n1", &row);
+		CHECK(!row.online, "after a step back a node that goes silent is offline after "
+		      "offline_after_s, not after the day the clock went back");
+		testclock_set_ms(t0); /* back to about the real time */
+	}
 	ctl_db_close(&c.db);
 }
 

@@ -14,6 +14,7 @@
 
 #include "broadcast.h"
 #include "capture.h"
+#include "chunk.h"
 #include "ctl.h"
 #include "delivery.h"
 #include "envelope.h"
@@ -58,11 +59,6 @@ static void clear_sent(void)
 {
 	while (nsent > 0)
 		free(sent[--nsent].buf);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static void setup(void)
@@ -323,6 +319,8 @@ static void test_delivery(void)
 	static uint8_t data[5000], got[5000];
 	char id[65], fetch[256];
 	struct envelope env;
+	struct chunk_hdr ch;
+	char why[256];
 	uint64_t last_seq = 0;
 	int i, ok_all = 1, in_order = 1;
 	size_t off = 0;
@@ -354,11 +352,14 @@ static void test_delivery(void)
 		if (env.seq <= last_seq)
 			ok_all = 0;
 		last_seq = env.seq;
-		if (be32(env.body + 32) != (uint32_t)i || be32(env.body + 36) != 5 ||
-		    be32(env.body + 40) != 1024)
+		/* the node's own parser (chunk.h) reads what the controller wrote */
+		if (chunk_parse(env.body, env.body_len, &ch, why, sizeof(why)) < 0 ||
+		    ch.index != (uint32_t)i || ch.count != 5 || ch.size != 1024) {
 			in_order = 0;
-		memcpy(got + off, env.body + CTL_CHUNK_HEADER, env.body_len - CTL_CHUNK_HEADER);
-		off += env.body_len - CTL_CHUNK_HEADER;
+			continue;
+		}
+		memcpy(got + off, ch.data, ch.data_len);
+		off += ch.data_len;
 	}
 	CHECK(ok_all, "every chunk is a signed content envelope on the bulk connection, "
 	      "to node/n1/content, with increasing sequences");
@@ -375,7 +376,9 @@ static void test_delivery(void)
 	capture_end();
 	ctl_delivery_pump(&c);
 	CHECK(nsent == 1 && envelope_open(&ver, sent[0].buf, sent[0].len, now_ms(), &env) ==
-	      ENV_OK && env.body_len == CTL_CHUNK_HEADER && be32(env.body + 36) == 0,
+	      ENV_OK && env.body_len == CHUNK_HEADER &&
+	      chunk_parse(env.body, env.body_len, &ch, why, sizeof(why)) == 0 && ch.count == 0 &&
+	      ch.total == 0,
 	      "unknown content is answered once with chunk count 0 and total size 0");
 
 	/* a chunk beyond the end is ignored */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "chunk.h"
 #include "cmd.h"
 #include "fetch.h"
 #include "livebody.h"
@@ -211,29 +212,29 @@ static void test_chunks(void)
 	char why[256];
 	size_t len;
 
-	CHECK(fetch_parse_chunk((const uint8_t *)"hello\n", 6, &h, why, sizeof(why)) ==
+	CHECK(chunk_parse((const uint8_t *)"hello\n", 6, &h, why, sizeof(why)) ==
 	      -EINVAL && strstr(why, "too short"), "6 bytes: %s", why);
 	len = chunk(buf, 0, 3, 4096, 10000, 4096);
-	CHECK(fetch_parse_chunk(buf, len, &h, why, sizeof(why)) == 0 && h.index == 0 &&
+	CHECK(chunk_parse(buf, len, &h, why, sizeof(why)) == 0 && h.index == 0 &&
 	      h.count == 3 && h.size == 4096 && h.total == 10000 && h.data_len == 4096,
 	      "a first chunk of three parses");
 	len = chunk(buf, 2, 3, 4096, 10000, 10000 - 8192);
-	CHECK(fetch_parse_chunk(buf, len, &h, why, sizeof(why)) == 0 &&
+	CHECK(chunk_parse(buf, len, &h, why, sizeof(why)) == 0 &&
 	      h.data_len == 10000 - 8192, "the short last chunk parses");
 	len = chunk(buf, 2, 3, 4096, 10000, 4096);
-	CHECK(fetch_parse_chunk(buf, len, &h, why, sizeof(why)) == -EINVAL,
+	CHECK(chunk_parse(buf, len, &h, why, sizeof(why)) == -EINVAL,
 	      "a last chunk with too many bytes: %s", why);
 	len = chunk(buf, 0, 4, 4096, 10000, 4096);
-	CHECK(fetch_parse_chunk(buf, len, &h, why, sizeof(why)) == -EINVAL,
+	CHECK(chunk_parse(buf, len, &h, why, sizeof(why)) == -EINVAL,
 	      "a chunk count that does not match the size: %s", why);
 	len = chunk(buf, 3, 3, 4096, 10000, 0);
-	CHECK(fetch_parse_chunk(buf, len, &h, why, sizeof(why)) == -EINVAL,
+	CHECK(chunk_parse(buf, len, &h, why, sizeof(why)) == -EINVAL,
 	      "an index beyond the count: %s", why);
 	len = chunk(buf, 0, 3, 0, 10000, 0);
-	CHECK(fetch_parse_chunk(buf, len, &h, why, sizeof(why)) == -EINVAL,
+	CHECK(chunk_parse(buf, len, &h, why, sizeof(why)) == -EINVAL,
 	      "chunk size 0: %s", why);
 	len = chunk(buf, 5, 0, 0, 0, 0);
-	CHECK(fetch_parse_chunk(buf, len, &h, why, sizeof(why)) == 0 && h.total == 0 &&
+	CHECK(chunk_parse(buf, len, &h, why, sizeof(why)) == 0 && h.total == 0 &&
 	      h.count == 0, "total 0 and count 0: the controller does not have it");
 }
 

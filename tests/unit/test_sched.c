@@ -297,6 +297,37 @@ static void test_clock(void)
 	      (long long)c.off_mono_us, (long long)c.err_us);
 	CHECK(clock_to_mono_us(&c, 5000) == 5000 * 1000 - c.off_mono_us,
 	      "controller time maps to monotonic time by the one offset");
+
+	/*
+	 * The controller's clock is stepped by an hour (NTP after a power cut):
+	 * the next sample cannot describe the same clock as the window. It
+	 * must decide at once, not lose for minutes against older samples
+	 * with a shorter round trip.
+	 */
+	memset(&c, 0, sizeof(c));
+	for (i = 0; i < 4; i++) {
+		s = (struct clock_sample){ .offset_us = 1000, .delay_us = 400,
+					   .mono_us = (int64_t)i * 30000000 };
+		CHECK(clock_add_sample(&c, &s) == 0, "sample %d agrees with the window", i);
+	}
+	/* within both bounds (+-1 ms, +-0.2 ms and 0.45 ms of drift) plus the
+	 * step margin: the same clock, seen through a slower round trip */
+	s = (struct clock_sample){ .offset_us = 1000 + CLOCK_STEP_US + 1000,
+				   .delay_us = 2000, .mono_us = 120000000 };
+	CHECK(clock_add_sample(&c, &s) == 0 && c.nwin == 5 && c.off_mono_us == 1000,
+	      "a sample %lld us off, with a longer round trip, is noise: the window stays",
+	      (long long)(s.offset_us - 1000));
+	s = (struct clock_sample){ .offset_us = 1000 + 3600000000LL, .delay_us = 900,
+				   .mono_us = 150000000 };
+	CHECK(clock_add_sample(&c, &s) == 1 && c.nwin == 1 && c.steps == 1,
+	      "a sample one hour off is a step: the earlier samples are dropped");
+	CHECK(c.off_mono_us == 1000 + 3600000000LL && c.err_us == 450,
+	      "after the step the new clock decides at once (offset %lld, bound %lld)",
+	      (long long)c.off_mono_us, (long long)c.err_us);
+	s = (struct clock_sample){ .offset_us = 1000 + 3600000000LL + 50, .delay_us = 300,
+				   .mono_us = 180000000 };
+	CHECK(clock_add_sample(&c, &s) == 0 && c.nwin == 2 && c.err_us == 150,
+	      "the next sample of the new clock joins the window");
 }
 
 /* ---------------------------------------------------------------- cache eviction */
