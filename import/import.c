@@ -28,7 +28,9 @@
 #include "decode.h"
 #include "limiter.h"
 #include "loudness.h"
+#include "oggopus.h"
 #include "pcmstore.h"
+#include "peakguard.h"
 #include "pipe.h"
 #include "probe.h"
 #include "tpscan.h"
@@ -49,7 +51,6 @@
 
 #include <ebur128.h>
 #include <opus/opus.h>
-#include <opus/opusenc.h>
 #include <sodium.h>
 
 #define BLOCK 4800                  /* 100 ms: pass 2 works in these */
@@ -62,6 +63,9 @@
 /* What we verify against, under the ceiling: room for other meters
  * (FFmpeg's ebur128 filter oversamples differently from libebur128). */
 #define VERIFY_MARGIN_DB 0.2
+/* The peak guard (peakguard.h) holds the decoded frames this much under
+ * that: its interpolator and libebur128's agree to a few hundredths. */
+#define GUARD_MARGIN_DB 0.05
 /* The codec takes a little loudness off (band limit, quantisation): the
  * gain aims this much higher. Measured on speech at 24 kbps: 0.25-0.3 LU. */
 #define CODEC_LOSS_SPEECH_LU 0.25
@@ -270,7 +274,7 @@ static void out_discard(struct out_file *o)
 	o->tmp[0] = '\0';
 }
 
-/* libopusenc's write callback: each Ogg page, hashed as it goes to disk. */
+/* Each Ogg page, hashed as it goes to disk. */
 static int out_write_cb(void *user, const unsigned char *ptr, opus_int32 len)
 {
 	struct out_file *o = user;
@@ -285,12 +289,6 @@ static int out_write_cb(void *user, const unsigned char *ptr, opus_int32 len)
 	}
 	crypto_hash_sha256_update(&o->sha, ptr, (unsigned long long)len);
 	o->bytes += (uint64_t)len;
-	return 0;
-}
-
-static int out_close_cb(void *user)
-{
-	(void)user;
 	return 0;
 }
 
@@ -377,10 +375,6 @@ static int out_commit(struct out_file *o, const char *final, int keep_existing,
  */
 
 #define PIPE_BLOCKS 16
-#define MAX_PACKET (1277 * 6 + 2)
-/* Packets travel in batches of about a second: fewer thread wake-ups. */
-#define BATCH_BYTES 65536
-#define BATCH_PACKETS 50
 
 /* libebur128's integrated loudness of the input, measured beside pass 1. */
 struct meter_thread {
@@ -451,123 +445,81 @@ static void meter_free(struct meter_thread *m)
 }
 
 /*
- * Decodes the encoder's packets as they come out and measures what a player
- * will play: the first pre-skip samples and anything past the input's length
- * are cut off exactly as the Ogg granule positions tell a player to.
+ * Measures what a player will play: the frames peakguard decoded as it
+ * accepted their packets come here, without the first pre-skip samples and
+ * anything past the input's length, exactly as the Ogg granule positions
+ * tell a player to cut them; libebur128's loudness and true peak in a
+ * thread of their own.
  */
 struct verify {
-	struct pipe packets;
+	struct pipe blocks;
 	pthread_t thread;
 	int running;
-	OpusDecoder *dec;
 	ebur128_state *meter;    /* integrated loudness */
 	struct tpscan tp;        /* true peak */
 	int tp_ok;
 	uint64_t preskip, total, pos;
-	int headers;             /* OpusHead and OpusTags come through too */
-	int decode_err;          /* set by the verification thread */
+	int err;                 /* set by the verification thread */
 	int queue_err;           /* set by the encoding thread */
-	/* batch being filled (encoding thread): [2-byte length, packet]... */
-	unsigned char batch[BATCH_BYTES];
+	float batch[BLOCK];      /* being filled (encoding thread) */
 	size_t batch_len;
-	int batch_count;
-	/* batch being decoded (verification thread) */
-	unsigned char rbatch[BATCH_BYTES];
-	float pcm[5760];
+	float rbuf[BLOCK];       /* being measured (verification thread) */
 };
-
-static void verify_decode(struct verify *v, const unsigned char *data, size_t len)
-{
-	uint64_t start, end, a, b;
-	int n;
-
-	if (v->decode_err)
-		return;
-	n = opus_decode_float(v->dec, data, (opus_int32)len, v->pcm,
-			      (int)(sizeof(v->pcm) / sizeof(float)), 0);
-	if (n < 0) {
-		v->decode_err = n;
-		return;
-	}
-	start = v->pos;
-	end = v->pos + (uint64_t)n;
-	v->pos = end;
-	a = start > v->preskip ? start : v->preskip;
-	b = end < v->preskip + v->total ? end : v->preskip + v->total;
-	if (a < b &&
-	    (ebur128_add_frames_float(v->meter, v->pcm + (a - start), (size_t)(b - a)) !=
-		     EBUR128_SUCCESS ||
-	     tpscan_add(&v->tp, v->pcm + (a - start), (size_t)(b - a)) < 0))
-		v->decode_err = OPUS_ALLOC_FAIL;
-}
 
 static void *verify_main(void *arg)
 {
 	struct verify *v = arg;
-	size_t len, off, n;
+	size_t len, n;
 
-	while (pipe_get(&v->packets, v->rbatch, sizeof(v->rbatch), &len) == 1) {
-		for (off = 0; off + 2 <= len; off += n) {
-			n = (size_t)v->rbatch[off] | (size_t)v->rbatch[off + 1] << 8;
-			off += 2;
-			if (n > len - off) {
-				v->decode_err = OPUS_INTERNAL_ERROR;
-				break;
-			}
-			verify_decode(v, v->rbatch + off, n);
-		}
+	while (pipe_get(&v->blocks, v->rbuf, sizeof(v->rbuf), &len) == 1) {
+		n = len / sizeof(float);
+		if (!v->err &&
+		    (ebur128_add_frames_float(v->meter, v->rbuf, n) != EBUR128_SUCCESS ||
+		     tpscan_add(&v->tp, v->rbuf, n) < 0))
+			v->err = -ENOMEM;
 	}
 	return NULL;
 }
 
-static void verify_flush_batch(struct verify *v)
+static void verify_flush(struct verify *v)
 {
 	int rc;
 
 	if (v->batch_len == 0 || v->queue_err)
 		return;
-	rc = pipe_put(&v->packets, v->batch, v->batch_len);
+	rc = pipe_put(&v->blocks, v->batch, v->batch_len * sizeof(float));
 	if (rc < 0)
 		v->queue_err = rc;
 	v->batch_len = 0;
-	v->batch_count = 0;
 }
 
-/* libopusenc's packet callback (in the encoding thread). */
-static void verify_packet_cb(void *user, const unsigned char *data, opus_int32 len,
-			     opus_uint32 flags)
+/* n decoded samples, in order (encoding thread). */
+static void verify_add(struct verify *v, const float *pcm, size_t n)
 {
-	struct verify *v = user;
+	uint64_t start = v->pos, end = v->pos + n, a, b;
 
-	(void)flags;
-	if (v->headers < 2) {
-		v->headers++;
-		return;
+	v->pos = end;
+	a = start > v->preskip ? start : v->preskip;
+	b = end < v->preskip + v->total ? end : v->preskip + v->total;
+	while (a < b) {
+		size_t k = (size_t)(b - a) < BLOCK - v->batch_len ? (size_t)(b - a)
+								    : BLOCK - v->batch_len;
+
+		memcpy(v->batch + v->batch_len, pcm + (a - start), k * sizeof(float));
+		v->batch_len += k;
+		a += k;
+		if (v->batch_len == BLOCK)
+			verify_flush(v);
 	}
-	if (len <= 0 || len > MAX_PACKET) {
-		v->queue_err = -EINVAL;
-		return;
-	}
-	if (v->batch_len + 2 + (size_t)len > sizeof(v->batch))
-		verify_flush_batch(v);
-	v->batch[v->batch_len] = (unsigned char)(len & 0xff);
-	v->batch[v->batch_len + 1] = (unsigned char)(len >> 8);
-	memcpy(v->batch + v->batch_len + 2, data, (size_t)len);
-	v->batch_len += 2 + (size_t)len;
-	if (++v->batch_count >= BATCH_PACKETS)
-		verify_flush_batch(v);
 }
 
 static int verify_start(struct verify *v, uint64_t preskip, uint64_t total)
 {
-	int err;
-
 	v->preskip = preskip;
 	v->total = total;
-	v->dec = opus_decoder_create(IMPORT_RATE, 1, &err);
 	v->meter = ebur128_init(1, IMPORT_RATE, EBUR128_MODE_I);
 	v->tp_ok = tpscan_init(&v->tp) == 0;
-	if (!v->dec || !v->meter || !v->tp_ok || pipe_init(&v->packets, PIPE_BLOCKS, BATCH_BYTES) < 0)
+	if (!v->meter || !v->tp_ok || pipe_init(&v->blocks, PIPE_BLOCKS, sizeof(v->batch)) < 0)
 		return -ENOMEM;
 	if (pthread_create(&v->thread, NULL, verify_main, v) != 0)
 		return -EAGAIN;
@@ -579,10 +531,10 @@ static void verify_stop(struct verify *v, int ok)
 {
 	if (v->running) {
 		if (ok) {
-			verify_flush_batch(v);
-			pipe_close(&v->packets);
+			verify_flush(v);
+			pipe_close(&v->blocks);
 		} else {
-			pipe_abort(&v->packets);
+			pipe_abort(&v->blocks);
 		}
 		pthread_join(v->thread, NULL);
 		v->running = 0;
@@ -592,15 +544,12 @@ static void verify_stop(struct verify *v, int ok)
 static void verify_free(struct verify *v)
 {
 	verify_stop(v, 0);
-	pipe_destroy(&v->packets);
-	if (v->dec)
-		opus_decoder_destroy(v->dec);
+	pipe_destroy(&v->blocks);
 	if (v->meter)
 		ebur128_destroy(&v->meter);
 	if (v->tp_ok)
 		tpscan_free(&v->tp);
 	v->tp_ok = 0;
-	v->dec = NULL;
 }
 
 /* Reads pass 1's audio back, applies the gain and the limiter. */
@@ -690,7 +639,9 @@ struct job {
 	double gain_db, out_lufs, out_tp_db, min_gain;
 	int encodes;             /* pass 2 runs */
 	double probe_s;          /* audio the probe encoded */
+	uint64_t guard_lowered;  /* frames the peak guard lowered */
 	float limited[BLOCK];
+	float frame[PEAKGUARD_FRAME];
 };
 
 /*
@@ -801,22 +752,6 @@ static double limiter_margin(int kbps)
 	return 0.8;
 }
 
-/* Bitrate, signal type, complexity, 20 ms frames. */
-static int opus_configure(OggOpusEnc *enc, const struct opus_settings *set)
-{
-	int e;
-
-	if ((e = ope_encoder_ctl(enc, OPUS_SET_BITRATE(set->kbps * 1000))) != OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPUS_SET_SIGNAL(set->music ? OPUS_SIGNAL_MUSIC
-							       : OPUS_SIGNAL_VOICE))) != OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPUS_SET_COMPLEXITY(set->complexity))) != OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPUS_SET_EXPERT_FRAME_DURATION(OPUS_FRAMESIZE_20_MS))) !=
-		    OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPUS_SET_LSB_DEPTH(16))) != OPE_OK)
-		return e;
-	return OPE_OK;
-}
-
 /*
  * A serial number for the Ogg stream that depends only on the audio and the
  * settings, so that importing the same file twice gives the same bytes (and
@@ -845,71 +780,54 @@ static int stream_serial(const struct job *j, double gain_db)
 		     (uint32_t)(h[3] & 0x7f) << 24);
 }
 
-static int encoder_setup(struct job *j, OggOpusEnc **encp, struct verify *v,
-			 double gain_db, char *err, size_t errlen)
+/* Each Ogg page to the output file (hashed as it goes). */
+static int ogg_write_cb(void *user, const unsigned char *p, size_t n)
 {
-	OpusEncCallbacks cb = { out_write_cb, out_close_cb };
-	OggOpusComments *tags = NULL;
-	OggOpusEnc *enc = NULL;
-	opus_int32 lookahead = 0;
-	int e = 0, rc = 0;
+	return out_write_cb(user, p, (opus_int32)n);
+}
 
-	*encp = NULL;
-	tags = ope_comments_create();
-	if (!tags || ope_comments_add(tags, "ENCODER", "loaxa " LOAXA_VERSION) != OPE_OK ||
-	    (j->o.title && j->o.title[0] &&
-	     ope_comments_add(tags, "TITLE", j->o.title) != OPE_OK)) {
-		set_err(err, errlen, j->name, "cannot set up the Opus encoder (tags)");
-		rc = -ENOMEM;
-		goto out;
-	}
-	enc = ope_encoder_create_callbacks(&cb, &j->out, tags, IMPORT_RATE, 1, 0, &e);
-	if (!enc) {
-		set_err(err, errlen, j->name, "cannot set up the Opus encoder: %s",
-			ope_strerror(e));
-		rc = -ENOMEM;
-		goto out;
-	}
-	if ((e = ope_encoder_ctl(enc, OPE_SET_SERIALNO(stream_serial(j, gain_db)))) != OPE_OK ||
-	    (e = opus_configure(enc, &j->set)) != OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&lookahead))) != OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPE_SET_PACKET_CALLBACK(verify_packet_cb, v))) != OPE_OK) {
-		set_err(err, errlen, j->name, "cannot set up the Opus encoder: %s",
-			ope_strerror(e));
-		rc = -EINVAL;
-		goto out;
-	}
-	rc = verify_start(v, (uint64_t)lookahead, j->total);
+/* What peakguard accepts goes into the Ogg stream and to the verification. */
+struct emit_ctx {
+	struct oggopus ogg;
+	struct verify *v;
+	int err;
+};
+
+static int emit_cb(void *user, const unsigned char *packet, int len, const float *pcm,
+		   int last)
+{
+	struct emit_ctx *c = user;
+	int rc = oggopus_packet(&c->ogg, packet, (size_t)len, PEAKGUARD_FRAME, last);
+
 	if (rc < 0) {
-		set_err(err, errlen, j->name, "cannot start verifying: %s", strerror(-rc));
-		goto out;
+		c->err = rc;
+		return rc;
 	}
-	*encp = enc;
-	enc = NULL;
-out:
-	if (enc)
-		ope_encoder_destroy(enc);
-	if (tags)
-		ope_comments_destroy(tags);
-	return rc;
+	verify_add(c->v, pcm, PEAKGUARD_FRAME);
+	return 0;
 }
 
 /*
- * Pass 2: limiter thread -> encoder (here) -> verification thread.
- * out_name is the output's name for messages about writing.
+ * Pass 2: limiter thread -> peakguard encoder (here) -> verification thread.
+ * guard_db: what no decoded frame may exceed. out_name is the output's name
+ * for messages about writing.
  */
-static int pass2(struct job *j, double gain_db, double limit_db, const char *out_name,
-		 char *err, size_t errlen)
+static int pass2(struct job *j, double gain_db, double limit_db, double guard_db,
+		 const char *out_name, char *err, size_t errlen)
 {
 	const int debug = getenv("LOAXA_IMPORT_DEBUG") != NULL;
 	struct producer *p = NULL;
 	struct verify *v = NULL;
-	OggOpusEnc *enc = NULL;
-	uint64_t done = 0;
+	struct peakguard *g = NULL;
+	struct emit_ctx *c = NULL;
+	char enc_tag[64], *title_tag = NULL;
+	const char *tags[2];
+	size_t ntags = 0, fill = 0;
+	uint64_t done = 0, fed = 0, need;
 	int64_t t0 = mono_us();
 	double tp = 0;
-	size_t len;
-	int rc, e = OPE_OK;
+	size_t len, n, k;
+	int rc, ogg_started = 0;
 
 	j->gain_db = gain_db;
 	rc = out_restart(&j->out);
@@ -919,24 +837,64 @@ static int pass2(struct job *j, double gain_db, double limit_db, const char *out
 	}
 	p = calloc(1, sizeof(*p));
 	v = calloc(1, sizeof(*v));
-	if (!p || !v) {
+	g = calloc(1, sizeof(*g));
+	c = calloc(1, sizeof(*c));
+	if (!p || !v || !g || !c) {
 		set_err(err, errlen, j->name, "out of memory");
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = encoder_setup(j, &enc, v, gain_db, err, errlen);
-	if (rc < 0)
+	c->v = v;
+	rc = peakguard_init(g, &j->set, guard_db, emit_cb, c);
+	if (rc < 0) {
+		set_err(err, errlen, j->name, "cannot set up the Opus encoder: %s", strerror(-rc));
 		goto out;
+	}
+	snprintf(enc_tag, sizeof(enc_tag), "ENCODER=loaxa %s", LOAXA_VERSION);
+	tags[ntags++] = enc_tag;
+	if (j->o.title && j->o.title[0]) {
+		size_t tl = strlen(j->o.title) + 7;
+
+		title_tag = malloc(tl);
+		if (!title_tag) {
+			set_err(err, errlen, j->name, "out of memory");
+			rc = -ENOMEM;
+			goto out;
+		}
+		snprintf(title_tag, tl, "TITLE=%s", j->o.title);
+		tags[ntags++] = title_tag;
+	}
+	rc = oggopus_start(&c->ogg, stream_serial(j, gain_db), (unsigned)peakguard_lookahead(g),
+			   j->total, opus_get_version_string(), tags, ntags, ogg_write_cb,
+			   &j->out);
+	ogg_started = 1;
+	if (rc < 0)
+		goto write_failed;
+	rc = verify_start(v, (uint64_t)peakguard_lookahead(g), j->total);
+	if (rc < 0) {
+		set_err(err, errlen, j->name, "cannot start verifying: %s", strerror(-rc));
+		goto out;
+	}
 	rc = producer_start(p, &j->store, gain_db, limit_db);
 	if (rc < 0) {
 		set_err(err, errlen, j->name, "cannot start the limiter: %s", strerror(-rc));
 		goto out;
 	}
 	while ((rc = pipe_get(&p->blocks, j->limited, sizeof(j->limited), &len)) == 1) {
-		size_t n = len / sizeof(float);
+		n = len / sizeof(float);
+		for (k = 0; k < n;) {
+			size_t m = n - k < PEAKGUARD_FRAME - fill ? n - k : PEAKGUARD_FRAME - fill;
 
-		if ((e = ope_encoder_write_float(enc, j->limited, (int)n)) != OPE_OK)
-			goto enc_failed;
+			memcpy(j->frame + fill, j->limited + k, m * sizeof(float));
+			fill += m;
+			k += m;
+			if (fill == PEAKGUARD_FRAME) {
+				if ((rc = peakguard_frame(g, j->frame)) < 0)
+					goto enc_failed;
+				fill = 0;
+				fed += PEAKGUARD_FRAME;
+			}
+		}
 		done += n;
 		progress_show(&j->prog, "encoding", (double)done / IMPORT_RATE,
 			      (double)j->total / IMPORT_RATE);
@@ -954,16 +912,31 @@ static int pass2(struct job *j, double gain_db, double limit_db, const char *out
 		rc = -EIO;
 		goto out;
 	}
-	if ((e = ope_encoder_drain(enc)) != OPE_OK)
+	/* the encoder's lookahead: silence after the end until the decoder
+	 * has given back every input sample, in whole frames */
+	need = j->total + (uint64_t)peakguard_lookahead(g);
+	while (fed + fill < need || fill != 0) {
+		memset(j->frame + fill, 0, (PEAKGUARD_FRAME - fill) * sizeof(float));
+		fill = 0;
+		if ((rc = peakguard_frame(g, j->frame)) < 0)
+			goto enc_failed;
+		fed += PEAKGUARD_FRAME;
+	}
+	if ((rc = peakguard_finish(g)) < 0)
 		goto enc_failed;
 	if (debug)
-		fprintf(stderr, "import: encoded in %.3f s\n", (double)(mono_us() - t0) / 1e6);
+		fprintf(stderr,
+			"import: encoded in %.3f s; peak guard: %llu of %llu frames lowered "
+			"(deepest %.2f dB), %llu encoded again, %llu still over\n",
+			(double)(mono_us() - t0) / 1e6, (unsigned long long)g->st.lowered,
+			(unsigned long long)g->st.frames, 20 * log10(g->st.min_gain),
+			(unsigned long long)g->st.redone, (unsigned long long)g->st.over);
 	verify_stop(v, 1);
 	if (debug)
 		fprintf(stderr, "import: verified after %.3f s\n", (double)(mono_us() - t0) / 1e6);
-	if (v->decode_err || v->queue_err) {
-		set_err(err, errlen, j->name, "the encoded audio does not decode: %s",
-			v->decode_err ? opus_strerror(v->decode_err) : strerror(-v->queue_err));
+	if (v->err || v->queue_err) {
+		set_err(err, errlen, j->name, "cannot verify the encoded audio: %s",
+			strerror(-(v->err ? v->err : v->queue_err)));
 		rc = -EIO;
 		goto out;
 	}
@@ -978,27 +951,40 @@ static int pass2(struct job *j, double gain_db, double limit_db, const char *out
 		fprintf(stderr, "import: true peak: libebur128 looked at %llu of %llu chunks\n",
 			(unsigned long long)v->tp.measured, (unsigned long long)v->tp.chunks);
 	j->out_tp_db = tp > 0 ? 20 * log10(tp) : -HUGE_VAL;
-	j->min_gain = p->min_gain;
+	/* the limiter's and the guard's lowering, both at their deepest: no
+	 * sample was lowered more than that */
+	j->min_gain = p->min_gain * g->st.min_gain;
+	j->guard_lowered = g->st.lowered;
 	rc = 0;
 	goto out;
 
 enc_failed:
+	if (!(c->err || j->out.werr)) {
+		set_err(err, errlen, j->name, "encoding failed: %s", strerror(-rc));
+		rc = -EIO;
+		goto out;
+	}
+write_failed:
 	if (j->out.werr) {
 		set_err(err, errlen, out_name, "cannot write: %s", strerror(j->out.werr));
 		rc = -j->out.werr;
 	} else {
-		set_err(err, errlen, j->name, "encoding failed: %s", ope_strerror(e));
-		rc = -EIO;
+		set_err(err, errlen, out_name, "cannot write: %s", strerror(-rc));
 	}
 out:
 	if (p)
 		producer_free(p);
 	if (v)
 		verify_free(v);
-	if (enc)
-		ope_encoder_destroy(enc);
+	if (g)
+		peakguard_free(g);
+	if (c && ogg_started)
+		oggopus_free(&c->ogg);
+	free(title_tag);
 	free(p);
 	free(v);
+	free(g);
+	free(c);
 	return rc;
 }
 
@@ -1130,6 +1116,8 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 	int attempt, rc;
 
 	limit = predict_codec(j, limit, &loss);
+	if (getenv("LOAXA_LIMIT_MARGIN"))
+		limit = verify_at - atof(getenv("LOAXA_LIMIT_MARGIN"));
 	for (attempt = 1;; attempt++) {
 		const int last = attempt >= MAX_ATTEMPTS;
 		const double prev_limit = limit;
@@ -1140,7 +1128,7 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 			aim = target + loss;
 			gain = lmodel_solve_gain(&j->lm, j->input_lufs, aim, limit, MAX_MAKEUP_DB);
 		}
-		rc = pass2(j, gain, limit, out_name, err, errlen);
+		rc = pass2(j, gain, limit, verify_at - GUARD_MARGIN_DB, out_name, err, errlen);
 		if (rc < 0)
 			return rc;
 		j->encodes = attempt;
