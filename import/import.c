@@ -82,9 +82,12 @@
 /* The probe sees a few percent of the frames at the ceiling; the file's
  * worst one comes out a little higher than the probe's worst. */
 #define OVERSHOOT_TAIL_DB 0.25
-/* The limiter's margin under the ceiling stays within these. */
+/* The limiter's margin under the ceiling stays within these. Past the
+ * maximum the peak guard (peakguard.h) encodes the frames that overshoot
+ * again, lowered: a frame costs an encode or two more, but the voice is not
+ * limited for the sake of a few noise-like bursts. */
 #define OVERSHOOT_MIN_DB 0.3
-#define OVERSHOOT_MAX_DB 6.0
+#define OVERSHOOT_MAX_DB 1.0
 #define PROGRESS_MIN_S 60.0
 
 /* ------------------------------------------------------------ messages */
@@ -741,7 +744,8 @@ out:
  * file at 24 kbps the worst peak comes out about 1.1 dB above the limiter's
  * ceiling (a handful of one-second probes saw only a third of that: it is
  * the rare worst frame that counts). Less noise at higher bitrates, less
- * overshoot. What is left over is taken off with the OpusHead gain.
+ * overshoot. Used when there is nothing to probe; frames that still come
+ * out over the ceiling are encoded again by the peak guard.
  */
 static double limiter_margin(int kbps)
 {
@@ -1116,8 +1120,6 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 	int attempt, rc;
 
 	limit = predict_codec(j, limit, &loss);
-	if (getenv("LOAXA_LIMIT_MARGIN"))
-		limit = verify_at - atof(getenv("LOAXA_LIMIT_MARGIN"));
 	for (attempt = 1;; attempt++) {
 		const int last = attempt >= MAX_ATTEMPTS;
 		const double prev_limit = limit;
