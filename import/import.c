@@ -11,10 +11,12 @@
  *     limiter's ceiling leaves room for that overshoot and the model finds
  *     the gain that lands on the target after limiter and codec;
  *  4. pass 2, three threads: gain + true-peak limiter (limiter.c) ->
- *     libopusenc (here) writing an unnamed temp file in the output directory,
- *     hashed with SHA-256 as it goes -> every packet decoded again (libopus)
- *     and measured: libebur128's integrated loudness and true peak
- *     (tpscan.c), so what we report and guarantee is what players play;
+ *     libopus with the peak guard (peakguard.c: each packet decoded at
+ *     once, a frame that decodes over the ceiling encoded again, lowered)
+ *     here, Ogg pages (oggopus.c) to an unnamed temp file in the output
+ *     directory, hashed with SHA-256 as it goes -> the decoded frames
+ *     measured: libebur128's integrated loudness and true peak (tpscan.c),
+ *     so what we report and guarantee is what players play;
  *  5. the measured miss is corrected with the OpusHead output gain (exact,
  *     applied by every decoder), as far as the ceiling allows; a result
  *     within the promise is kept, only one that misses it makes pass 2 run
