@@ -55,6 +55,7 @@ struct peakguard {
 	size_t enc_size, dec_size;
 	struct truepeak tp, tp_prev, tp_mid;
 	float ceiling;          /* linear */
+	float tp_bound;         /* truepeak_gain_bound() */
 	int lookahead;
 	int pending;            /* frame a is encoded, its packet held */
 	peakguard_emit_fn emit;
