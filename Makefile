@@ -172,7 +172,7 @@ unit: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
 test:
 	$(MAKE) -j$$(nproc) O=build/asan SAN=1 unit
 	$(MAKE) -j$$(nproc) unit
-	LOAXA_BIN=$(CURDIR)/build/asan LOAXA_RELEASE_BIN=$(CURDIR)/build tests/run.sh
+	JOBS=$${JOBS:-$$(nproc)} LOAXA_BIN=$(CURDIR)/build/asan LOAXA_RELEASE_BIN=$(CURDIR)/build tests/run.sh
 
 # make soak: the kill -9 journal test with many more kills than make test
 # (KILLS=N), then broker outages of up to 5 minutes, repeated, idle and in the

@@ -3,12 +3,15 @@
  * `loaxa cancel`, `loaxa readiness`.
  *
  * check and apply go through the controller (it knows the zones, the
- * nodes and the content, and imports the audio the files name): the CLI
- * sends the absolute paths of the files, the controller reads them itself
- * (so they must be readable by the controller's user), and answers with
- * every error as "file:line: field "x": ..." using the names as typed
- * here. Importing long audio takes a while, so these requests have no
- * timeout.
+ * nodes and the content, and imports the audio the files name). The
+ * controller reads no file an operator names (schedfile.h): this command
+ * reads each schedule file, finds the audio files it names (relative to
+ * the schedule file) and sends the texts with the SHA-256 of each audio
+ * file; if the controller has not imported some of them yet, its answer
+ * lists them, they are uploaded like `loaxa import` does, and the request
+ * is sent once more. Every error comes back as "file:line: field "x": ..."
+ * using the names as typed here. Importing long audio takes a while, so
+ * these requests have no timeout.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,9 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
+#include "schedfile.h"
 #include "table.h"
 
 static int draft_id_valid(const char *s);
@@ -51,39 +56,196 @@ static void print_msgs(json_t *reply)
 	}
 }
 
+/* What the controller accepts in one check or apply (GET /v1/schedule/limits). */
+struct limits {
+	long long file, total, files;
+};
+
 /*
- * Refuse a schedule file over the controller's size limit before asking it
- * to read the file (the controller refuses it too, with the same words).
- * Files up to the default limit go through unasked, so the usual check
- * costs no second request; a larger one asks the controller for its
- * configured limit (GET /v1/schedule/limits). 0, or -EFBIG after printing
- * the error.
+ * The limits, asked only when the files are larger than the defaults (the
+ * usual check costs no extra request). 0, or -1 after printing why.
  */
-static int files_within_limit(int argc, char **argv, int first)
+static int get_limits(int argc, char **argv, int first, struct limits *l)
 {
 	struct cli_resp resp;
-	long long limit = -1;
+	long long sum = 0;
 	struct stat st;
-	int i, rc = 0;
+	int i, big = 0;
 
+	l->file = SCHED_DEFAULT_MAX_FILE_BYTES;
+	l->total = SCHED_DEFAULT_MAX_TOTAL_BYTES;
+	l->files = SCHED_MAX_FILES;
+	for (i = first; i < argc; i++)
+		if (stat(argv[i], &st) == 0) {
+			big |= st.st_size > l->file;
+			sum += st.st_size;
+		}
+	if (!big && sum <= l->total)
+		return 0;
+	if (cli_get_ok("/v1/schedule/limits", &resp) < 0)
+		return -1;
+	l->file = (long long)jint(resp.json, "max_file_bytes", l->file);
+	l->total = (long long)jint(resp.json, "max_total_bytes", l->file > l->total ? l->file
+				   : l->total);
+	l->files = (long long)jint(resp.json, "max_files", l->files);
+	cli_resp_free(&resp);
+	return 0;
+}
+
+/* The line of the first byte that is not UTF-8 (jansson's rule), or 0. */
+static int not_utf8_line(const char *text, size_t len)
+{
+	size_t start = 0, end;
+	int line = 1;
+	json_t *s;
+
+	while (start < len) {
+		const char *nl = memchr(text + start, '\n', len - start);
+
+		end = nl ? (size_t)(nl - text) : len;
+		s = json_stringn(text + start, end - start);
+		if (!s)
+			return line;
+		json_decref(s);
+		start = end + 1;
+		line++;
+	}
+	return 0;
+}
+
+/* The directory of a schedule file, absolute: its audio paths are relative to it. */
+static int dir_of(const char *file, char *out)
+{
+	char tmp[PATH_MAX], *slash;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s", file) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	slash = strrchr(tmp, '/');
+	if (!slash)
+		snprintf(tmp, sizeof(tmp), ".");
+	else if (slash == tmp)
+		tmp[1] = '\0';
+	else
+		*slash = '\0';
+	return realpath(tmp, out) ? 0 : -errno;
+}
+
+/*
+ * Read every file and describe the audio it names (schedfile.h): the body
+ * of the request, or NULL after printing why. paths gets sha256 -> path.
+ */
+static json_t *files_body(int argc, char **argv, int first, json_t *paths)
+{
+	struct limits lim;
+	json_t *files = json_array(), *audio, *text;
+	long long total = 0;
+	char err[PATH_MAX + 256], dir[PATH_MAX], *buf = NULL;
+	size_t len;
+	int i, rc, bad = 0, line;
+
+	if (!files || get_limits(argc, argv, first, &lim) < 0)
+		goto fail;
+	if (argc - first > lim.files) {
+		fprintf(stderr, "loaxa: at most %lld schedule files at once (you gave %d)\n",
+			lim.files, argc - first);
+		goto fail;
+	}
 	for (i = first; i < argc; i++) {
-		if (stat(argv[i], &st) < 0 || st.st_size <= (1LL << 20))
+		rc = sched_file_read(argv[i], argv[i], lim.file, &buf, &len, err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "%s\n", err);
+			bad = 1;
 			continue;
-		if (limit < 0) {
-			if (cli_get_ok("/v1/schedule/limits", &resp) < 0)
-				return 0; /* the controller says why when asked to read it */
-			limit = (long long)jint(resp.json, "max_file_bytes", 1LL << 20);
+		}
+		total += (long long)len;
+		line = not_utf8_line(buf, len);
+		text = line ? NULL : json_stringn(buf, len);
+		if (!text) {
+			fprintf(stderr, "%s:%d: the file is not UTF-8 text: save it as UTF-8 (a "
+				"text editor's \"Save as\", encoding UTF-8)\n", argv[i], line);
+			bad = 1;
+		} else if ((rc = dir_of(argv[i], dir)) < 0) {
+			fprintf(stderr, "%s: cannot resolve its directory: %s\n", argv[i],
+				strerror(-rc));
+			bad = 1;
+		} else if (!(audio = sched_audio_map(buf, len, dir, paths))) {
+			fprintf(stderr, "loaxa: out of memory\n");
+			bad = 1;
+		} else {
+			json_array_append_new(files, json_pack("{s:s, s:O, s:o}", "name", argv[i],
+							       "text", text, "audio", audio));
+		}
+		json_decref(text);
+		free(buf);
+		buf = NULL;
+	}
+	if (!bad && total > lim.total) {
+		fprintf(stderr, "loaxa: the schedule files hold %lld bytes together, over the "
+			"limit of %lld bytes for one check or apply (schedule.max_total_bytes in "
+			"controller.cfg)\n", total, lim.total);
+		bad = 1;
+	}
+	if (bad)
+		goto fail;
+	return json_pack("{s:o}", "files", files);
+fail:
+	json_decref(files);
+	return NULL;
+}
+
+/*
+ * Upload the audio the controller asked for (POST /v1/content, the same as
+ * `loaxa import`): each with the title and settings it gave. An error names
+ * every schedule file and line that uses the audio. 0, or -1 after printing.
+ */
+static int upload_audio(json_t *upload, json_t *paths)
+{
+	struct cli_resp resp;
+	char url[1024];
+	json_t *u, *ref;
+	size_t i, k;
+	int bad = 0;
+
+	json_array_foreach(upload, i, u) {
+		const char *hash = jstr(u, "sha256"), *path;
+		char *title = cli_escape(jstr(u, "title")), msg[1024];
+
+		path = json_string_value(json_object_get(paths, hash));
+		msg[0] = '\0';
+		if (!title) {
+			snprintf(msg, sizeof(msg), "out of memory");
+		} else if (!path) {
+			snprintf(msg, sizeof(msg), "the controller asked for audio that no schedule "
+				 "file names (SHA-256 %.12s...)", hash);
+		} else {
+			snprintf(url, sizeof(url), "/v1/content?title=%s%s", title,
+				 jbool(u, "music") ? "&music=1" : "");
+			if (isatty(2))
+				fprintf(stderr, "importing %s ...\n", path);
+			if (cli_post_file(url, path, &resp) < 0) {
+				free(title);
+				return -1; /* the controller is gone: said so */
+			}
+			if (resp.status != 201 && resp.status != 200)
+				snprintf(msg, sizeof(msg), "%s", cli_resp_error(&resp));
+			else if (strcmp(jstr(resp.json, "source_sha256"), hash) != 0)
+				snprintf(msg, sizeof(msg), "the file changed while it was being sent: "
+					 "run the command again");
+			else
+				cli_print_imported(path, resp.json);
 			cli_resp_free(&resp);
 		}
-		if ((long long)st.st_size > limit) {
-			fprintf(stderr, "%s: the file is %lld bytes, over the limit of %lld bytes "
-				"for a schedule file (schedule.max_file_bytes in controller.cfg): "
-				"split it into several files\n", argv[i], (long long)st.st_size,
-				limit);
-			rc = -EFBIG;
-		}
+		free(title);
+		if (!msg[0])
+			continue;
+		bad = 1;
+		json_array_foreach(json_object_get(u, "refs"), k, ref)
+			fprintf(stderr, "%s:%d: field \"%s\": %s\n", jstr(ref, "file"),
+				(int)jint(ref, "line", 0), jstr(ref, "field"), msg);
+		if (!json_array_size(json_object_get(u, "refs")))
+			fprintf(stderr, "loaxa: %s\n", msg);
 	}
-	return rc;
+	return bad ? -1 : 0;
 }
 
 static int files_request(const char *what, int argc, char **argv)
@@ -95,11 +257,11 @@ static int files_request(const char *what, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int apply = strcmp(what, "apply") == 0;
-	struct cli_resp resp;
-	json_t *body, *files;
-	char path[PATH_MAX], url[64];
+	struct cli_resp resp = { 0 };
+	json_t *body, *paths = json_object();
 	const char *edit = NULL;
-	int ch, json = 0, i, rc = CLI_EXIT_ERROR, ok;
+	char url[64];
+	int ch, json = 0, rc = CLI_EXIT_ERROR, ok, round;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -110,40 +272,46 @@ static int files_request(const char *what, int argc, char **argv)
 		} else {
 			fprintf(ch == 'h' ? stdout : stderr, "usage: loaxa schedule %s FILE... "
 				"%s[--json]\n", what, apply ? "[--edit DRAFT] " : "");
+			json_decref(paths);
 			return ch == 'h' ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "usage: loaxa schedule %s FILE... %s[--json]\n", what,
 			apply ? "[--edit DRAFT] " : "");
+		json_decref(paths);
 		return CLI_EXIT_USAGE;
 	}
-	if (files_within_limit(argc, argv, optind) < 0)
+	body = paths ? files_body(argc, argv, optind, paths) : NULL;
+	if (!body) {
+		json_decref(paths);
 		return CLI_EXIT_ERROR;
-	files = json_array();
-	for (i = optind; i < argc; i++) {
-		if (!realpath(argv[i], path)) {
-			fprintf(stderr, "%s: cannot read the file: %s\n", argv[i], strerror(errno));
-			json_decref(files);
-			return CLI_EXIT_ERROR;
-		}
-		json_array_append_new(files, json_pack("{s:s, s:s}", "path", path, "name",
-						       argv[i]));
 	}
-	body = json_pack("{s:o}", "files", files);
 	if (edit)
 		snprintf(url, sizeof(url), "/v1/drafts/%s", edit);
 	else
 		snprintf(url, sizeof(url), "/v1/schedule/%s", what);
 	cli_post_timeout_s = 0;
-	if (cli_send_json(edit ? "PUT" : "POST", url, body, &resp) < 0) {
-		json_decref(body);
-		return CLI_EXIT_ERROR;
-	}
-	json_decref(body);
-	if (!json_is_object(resp.json) || !json_object_get(resp.json, "ok")) {
-		fprintf(stderr, "loaxa: schedule %s: %s\n", what, cli_resp_error(&resp));
-		goto out;
+	/*
+	 * The first answer may ask for audio the controller has not imported
+	 * yet ("upload"): upload it, then ask once more.
+	 */
+	for (round = 0; round < 2; round++) {
+		if (cli_send_json(edit ? "PUT" : "POST", url, body, &resp) < 0)
+			goto out_body;
+		if (!json_is_object(resp.json) || !json_object_get(resp.json, "ok")) {
+			fprintf(stderr, "loaxa: schedule %s: %s\n", what, cli_resp_error(&resp));
+			goto out;
+		}
+		if (round > 0 || !json_array_size(json_object_get(resp.json, "upload")))
+			break;
+		if (upload_audio(json_object_get(resp.json, "upload"), paths) < 0) {
+			if (!json)
+				fprintf(stderr, "%s\n", apply ? "not applied, nothing changed"
+							   : "the schedule has errors");
+			goto out;
+		}
+		cli_resp_free(&resp);
 	}
 	ok = jbool(resp.json, "ok");
 	if (json) {
@@ -156,24 +324,25 @@ static int files_request(const char *what, int argc, char **argv)
 		print_msgs(resp.json);
 		if (ok)
 			printf("%s: %zu item%s, %lld play%s in the next %lld days%s\n",
-			       strcmp(what, "apply") == 0 ? "applied" : "schedule OK",
+			       apply ? "applied" : "schedule OK",
 			       json_array_size(json_object_get(resp.json, "items")),
 			       json_array_size(json_object_get(resp.json, "items")) == 1 ? "" : "s",
 			       (long long)jint(resp.json, "occurrences", 0),
 			       jint(resp.json, "occurrences", 0) == 1 ? "" : "s",
 			       (long long)jint(resp.json, "horizon_days", 7),
-			       strcmp(what, "apply") == 0 ? "; the nodes' plans are sent now"
-							   : "");
+			       apply ? "; the nodes' plans are sent now" : "");
 		else
-			fprintf(stderr, "%s: %zu error%s%s\n", strcmp(what, "apply") == 0
-				? "not applied, nothing changed" : "the schedule has errors",
+			fprintf(stderr, "%s: %zu error%s\n", apply ? "not applied, nothing changed"
+				: "the schedule has errors",
 				json_array_size(json_object_get(resp.json, "errors")),
-				json_array_size(json_object_get(resp.json, "errors")) == 1 ? "" : "s",
-				"");
+				json_array_size(json_object_get(resp.json, "errors")) == 1 ? "" : "s");
 	}
 	rc = ok ? CLI_EXIT_OK : CLI_EXIT_ERROR;
 out:
 	cli_resp_free(&resp);
+out_body:
+	json_decref(body);
+	json_decref(paths);
 	return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <sodium.h>
 
 #include "auth.h"
 #include "broadcast.h"
@@ -59,12 +60,16 @@ struct api_req {
 	char bid[CTL_ID_MAX];
 	/* a JSON request body */
 	char *body;
-	size_t body_len;
+	size_t body_len, body_cap;
 	int body_too_big;
+	int body_big;         /* past CTL_MAX_JSON_BODY: a schedule check or apply */
+	int body_busy;        /* refused: CTL_BIG_BODIES such bodies already held */
 	/* an upload */
 	int fd;
 	char tmp_path[PATH_MAX];
 	uint64_t upload_bytes;
+	crypto_hash_sha256_state src_hash; /* of the bytes received (schedules.h) */
+	char src_hex[65];
 	char name[256];
 	char title[CTL_TITLE_MAX];
 	int music;
@@ -88,6 +93,23 @@ struct ctl_api {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct api_req *reqs;
 };
+
+/*
+ * Schedule bodies of megabytes held at once (each up to ctl_sched_max_body):
+ * a bound on what many open connections can make the controller hold. The
+ * schedule parsers take two requests at a time anyway.
+ */
+#define CTL_BIG_BODIES 2
+
+static int big_bodies(const struct api_req *r)
+{
+	const struct api_req *o;
+	int n = 0;
+
+	for (o = r->c->api ? r->c->api->reqs : NULL; o; o = o->next)
+		n += o->body_big;
+	return n;
+}
 
 static void set_reply(struct api_req *r, unsigned status, json_t *j)
 {
@@ -336,6 +358,7 @@ static int upload_begin(struct api_req *r)
 	}
 	r->music = music && (strcmp(music, "1") == 0 || strcmp(music, "true") == 0 ||
 			     strcmp(music, "yes") == 0);
+	crypto_hash_sha256_init(&r->src_hash);
 	if ((size_t)snprintf(r->tmp_path, sizeof(r->tmp_path), "%s/upload-XXXXXX",
 			     c->tmp_dir) >= sizeof(r->tmp_path)) {
 		r->tmp_path[0] = '\0';
@@ -365,6 +388,7 @@ static int upload_data(struct api_req *r, const char *data, size_t len)
 	}
 	if (r->fd < 0)
 		return 0; /* failed before: discard the rest, answer at the end */
+	crypto_hash_sha256_update(&r->src_hash, (const unsigned char *)data, len);
 	while (len > 0) {
 		ssize_t n = write(r->fd, data, len);
 		if (n < 0 && errno == EINTR)
@@ -414,9 +438,18 @@ static void import_done(struct ctl *c, void *arg, const struct ctl_import_outcom
 			  "its log)");
 		goto resume;
 	}
+	/*
+	 * What was received, by its SHA-256: a schedule naming a file with the
+	 * same bytes (and settings) uses this content (schedules.h).
+	 */
+	if (ctl_sched_source_record(c, r->src_hex, r->music, row.id) < 0)
+		log_warnx("import of %s: could not remember its source hash for schedules",
+			  r->name);
 	j = ctl_content_row_json(&row);
-	if (j)
+	if (j) {
 		json_object_set_new(j, "existed", json_boolean(existed));
+		json_object_set_new(j, "source_sha256", json_string(r->src_hex));
+	}
 	set_reply(r, MHD_HTTP_CREATED, j);
 	if (existed)
 		log_info("import of %s: content %s \"%s\" was here already", r->name,
@@ -451,6 +484,12 @@ static void upload_finish(struct api_req *r)
 		return;
 	}
 	r->fd = -1;
+	{
+		unsigned char bin[crypto_hash_sha256_BYTES];
+
+		crypto_hash_sha256_final(&r->src_hash, bin);
+		hex_encode(r->src_hex, bin, sizeof(bin));
+	}
 	log_info("API: received %s (%" PRIu64 " bytes), title \"%s\"%s", r->name,
 		 r->upload_bytes, r->title, r->music ? ", music" : "");
 	r->import_pending = 1;
@@ -642,6 +681,17 @@ static void sched_done(void *ctx, unsigned status, json_t *reply)
 	}
 }
 
+/* The largest JSON body r may have: small, but schedule files travel in theirs. */
+static size_t body_limit(const struct api_req *r)
+{
+	/* PUT /v1/drafts/ID: the new content of a draft, maybe of a schedule apply */
+	int draft = r->route == R_APPROVAL && strcmp(r->method, "PUT") == 0 &&
+		    strncmp(r->url, "/v1/drafts/", 11) == 0 && !strchr(r->url + 11, '/');
+
+	return (r->route == R_SCHED && ctl_sched_files_url(r->url)) || draft
+		? ctl_sched_max_body(r->c) : CTL_MAX_JSON_BODY;
+}
+
 /*
  * Schedules (schedules.c): answered now, or later after imports (suspended).
  * With edit > 0, url is the endpoint of the draft's kind and the request is
@@ -657,7 +707,22 @@ static void sched_request(struct api_req *r, const char *url, int64_t edit)
 	};
 	unsigned status = 500;
 	json_t *reply = NULL;
+	int rc;
 
+	if (r->body_busy) {
+		set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "the controller is already receiving "
+			  "%d large schedule requests: try again in a few seconds",
+			  CTL_BIG_BODIES);
+		return;
+	}
+	if (r->body_too_big && ctl_sched_files_url(r->url)) {
+		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request is over the limit of %zu "
+			  "bytes for a schedule check or apply: the schedule files of one request "
+			  "may hold %lld bytes of text together (schedule.max_total_bytes in "
+			  "controller.cfg)", ctl_sched_max_body(r->c),
+			  (long long)r->c->cfg.sched.max_total_bytes);
+		return;
+	}
 	if (r->body_too_big) {
 		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d "
 			  "bytes", CTL_MAX_JSON_BODY);
@@ -675,7 +740,14 @@ static void sched_request(struct api_req *r, const char *url, int64_t edit)
 		}
 		json_decref(o);
 	}
-	if (ctl_sched_http(r->c, &h, &status, &reply) == 1) {
+	rc = ctl_sched_http(r->c, &h, &status, &reply);
+	/* the request has what it needs from the body (a schedule's texts are
+	 * copied): megabytes need not wait for the parse and the imports */
+	free(r->body);
+	r->body = NULL;
+	r->body_len = r->body_cap = 0;
+	r->body_big = 0;
+	if (rc == 1) {
 		r->import_pending = 1;
 		MHD_suspend_connection(r->conn);
 		r->suspended = 1;
@@ -695,9 +767,15 @@ static void draft_edit(struct api_req *r)
 	char kind[16], err[512];
 	int rc;
 
+	if (r->body_busy) {
+		set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "the controller is already receiving "
+			  "%d large schedule requests: try again in a few seconds",
+			  CTL_BIG_BODIES);
+		return;
+	}
 	if (r->body_too_big) {
-		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d "
-			  "bytes", CTL_MAX_JSON_BODY);
+		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %zu "
+			  "bytes", body_limit(r));
 		return;
 	}
 	if (id < 0) {
@@ -711,6 +789,12 @@ static void draft_edit(struct api_req *r)
 		set_error(r, rc == -ENOENT ? MHD_HTTP_NOT_FOUND : rc == -EPERM ? MHD_HTTP_FORBIDDEN
 			  : rc == -EINVAL ? MHD_HTTP_CONFLICT : MHD_HTTP_INTERNAL_SERVER_ERROR,
 			  "%s", err);
+		return;
+	}
+	/* only an apply's files may come in a large body (body_limit) */
+	if (strcmp(kind, "apply") != 0 && r->body_len > CTL_MAX_JSON_BODY) {
+		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d "
+			  "bytes", CTL_MAX_JSON_BODY);
 		return;
 	}
 	if (strcmp(kind, "broadcast") == 0)
@@ -872,18 +956,41 @@ static void health_request(struct api_req *r)
 
 static void body_data(struct api_req *r, const char *data, size_t len)
 {
+	size_t limit = body_limit(r), cap;
 	char *nb;
 
-	if (r->body_too_big || r->body_len + len > CTL_MAX_JSON_BODY) {
+	if (r->body_too_big || r->body_len + len > limit) {
 		r->body_too_big = 1;
+		free(r->body); /* no use keeping the part that came */
+		r->body = NULL;
+		r->body_len = r->body_cap = 0;
 		return;
 	}
-	nb = realloc(r->body, r->body_len + len + 1);
-	if (!nb) {
-		r->body_too_big = 1;
-		return;
+	if (!r->body_big && r->body_len + len > CTL_MAX_JSON_BODY) {
+		if (big_bodies(r) >= CTL_BIG_BODIES) {
+			r->body_too_big = r->body_busy = 1;
+			free(r->body);
+			r->body = NULL;
+			r->body_len = r->body_cap = 0;
+			return;
+		}
+		r->body_big = 1;
 	}
-	r->body = nb;
+	if (r->body_len + len + 1 > r->body_cap) {
+		/* doubling: a schedule body of megabytes comes in small pieces */
+		cap = r->body_cap ? r->body_cap : 4096;
+		while (cap < r->body_len + len + 1)
+			cap *= 2;
+		if (cap > limit + 1)
+			cap = limit + 1;
+		nb = realloc(r->body, cap);
+		if (!nb) {
+			r->body_too_big = 1;
+			return;
+		}
+		r->body = nb;
+		r->body_cap = cap;
+	}
 	memcpy(r->body + r->body_len, data, len);
 	r->body_len += len;
 	r->body[r->body_len] = '\0';

@@ -152,6 +152,81 @@ out:
 	return rc;
 }
 
+/* Add len bytes of data as name (a file made here, mode 0600). */
+static int tar_add_mem(struct tar_out *t, const char *name, const void *data, size_t len,
+		       time_t mtime)
+{
+	static const uint8_t zero[BLK];
+	struct stat st;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFREG | 0600;
+	st.st_uid = geteuid();
+	st.st_gid = getegid();
+	st.st_size = (off_t)len;
+	st.st_mtime = mtime;
+	rc = tar_header(t, name, &st);
+	if (rc == 0)
+		rc = write_all(t->fd, data, len);
+	if (rc == 0 && len % BLK)
+		rc = write_all(t->fd, zero, BLK - len % BLK);
+	if (rc < 0) {
+		log_errorx("backup: cannot write %s: %s", t->path, strerror(-rc));
+		return rc;
+	}
+	t->done += len;
+	t->files++;
+	progress(t, name);
+	return 0;
+}
+
+/*
+ * The schedule files as applied (the database's sched_files: the controller
+ * keeps no other copy, it reads no operator's file), as readable files
+ * schedules/NN-<name>: to look at with tar(1), or to apply again elsewhere.
+ * The database in the archive holds them too; a restore takes them from it.
+ * Read from the snapshot, so they are the ones of its database. With count
+ * set, only counts their bytes.
+ */
+static int add_schedules(struct tar_out *t, const char *snapshot, int count)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = 0, step;
+
+	if (sqlite3_open_v2(snapshot, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT pos, name, text, applied FROM sched_files ORDER BY "
+			       "pos", -1, &st, NULL) != SQLITE_OK)
+		goto out; /* a database from before schema 6: no files to add */
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *label = (const char *)sqlite3_column_text(st, 1);
+		const void *text = sqlite3_column_blob(st, 2);
+		size_t len = (size_t)sqlite3_column_bytes(st, 2), i, n;
+		const char *base = label ? strrchr(label, '/') : NULL;
+		char name[NAME_MAX_TAR];
+
+		base = base ? base + 1 : label ? label : "schedule";
+		n = (size_t)snprintf(name, sizeof(name), "schedules/%02d-%.60s",
+				     sqlite3_column_int(st, 0), base);
+		/* a plain name: what a restore accepts (no dot first, no odd bytes) */
+		for (i = strlen("schedules/"); i < n && i < sizeof(name); i++)
+			if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+			      (name[i] >= '0' && name[i] <= '9') || name[i] == '.' ||
+			      name[i] == '_' || name[i] == '-'))
+				name[i] = '_';
+		if (count)
+			t->total += len;
+		else
+			rc = tar_add_mem(t, name, text ? text : "", len,
+					 (time_t)(sqlite3_column_int64(st, 3) / 1000));
+	}
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
 /* The key's directory and the prefix its files share ("controller."). */
 static int key_parts(const char *key_path, char *dir, size_t dlen, char *stem, size_t slen)
 {
@@ -325,9 +400,11 @@ int backup_write(const struct ctl_config *cfg, const char *out, const struct bac
 		add_dir(&t, cfg->broker.dir, "broker", want_broker, "", 1);
 	if (o->with_content)
 		add_dir(&t, content, "content", want_content, "", 1);
+	add_schedules(&t, dbtmp, 1);
 
 	if ((rc = tar_add(&t, cfg->path, "controller.cfg")) < 0 ||
 	    (rc = tar_add(&t, dbtmp, "loaxa.db")) < 0 ||
+	    (rc = add_schedules(&t, dbtmp, 0)) < 0 ||
 	    (rc = add_dir(&t, keydir, "keys", want_key, stem, 0)) < 0 ||
 	    (cfg->broker.dir[0] && (rc = add_dir(&t, cfg->broker.dir, "broker", want_broker, "", 0)) < 0) ||
 	    (o->with_content && (rc = add_dir(&t, content, "content", want_content, "", 0)) < 0))
@@ -345,7 +422,8 @@ int backup_write(const struct ctl_config *cfg, const char *out, const struct bac
 	}
 	tmp[0] = 0;
 	fsync_dir_of(out);
-	log_info("backup: %s: %u files, %.1f MB (database, configuration, keys%s%s)", out,
+	log_info("backup: %s: %u files, %.1f MB (database, configuration, schedule files, "
+		 "keys%s%s)", out,
 		 t.files, (double)t.done / 1e6, cfg->broker.dir[0] ? ", broker accounts" : "",
 		 o->with_content ? ", content" : "");
 	rc = 0;
@@ -353,6 +431,13 @@ out:
 	if (dbfd >= 0)
 		close(dbfd);
 	unlink(dbtmp);
+	/* reading the snapshot (add_schedules) made its WAL companions */
+	for (int i = 0; i < 2; i++) {
+		char side[PATH_MAX + 8];
+
+		snprintf(side, sizeof(side), "%s%s", dbtmp, i ? "-shm" : "-wal");
+		unlink(side);
+	}
 	if (t.fd >= 0)
 		close(t.fd);
 	if (tmp[0])
@@ -430,9 +515,10 @@ static int broker_file(const char *base)
 }
 
 /*
- * Where an archive member goes, or -EPERM for a name restore does not
- * accept. The configuration must come first: every other place comes from
- * it.
+ * Where an archive member goes, 1 for one that is read past (the schedule
+ * files: the database in the archive holds them), or -EPERM for a name
+ * restore does not accept. The configuration must come first: every other
+ * place comes from it.
  */
 static int destination(struct restore *r, const char *name, const char *config_path,
 		       char *dest, size_t dlen)
@@ -457,6 +543,8 @@ static int destination(struct restore *r, const char *name, const char *config_p
 			n = snprintf(dest, dlen, "%s/%s", r->cfg.broker.dir, base);
 		else if (plen == 7 && !strncmp(name, "content", 7) && want_content("", base))
 			n = snprintf(dest, dlen, "%s/content/%s", r->cfg.state_dir, base);
+		else if (plen == 9 && !strncmp(name, "schedules", 9))
+			return 1; /* copies: the database holds the files themselves */
 	}
 	if (n < 0)
 		return -EPERM;
@@ -506,6 +594,25 @@ static int mkdir_p_parent(const char *path, mode_t mode)
 }
 
 /* Copy size bytes of the archive into a new temp file beside dest. */
+/* Read past an entry's data (size bytes and the padding to a block). */
+static int skip(struct restore *r, int in, const char *name, uint64_t size)
+{
+	uint8_t buf[BLK];
+	uint64_t left = size + (BLK - size % BLK) % BLK;
+
+	while (left > 0) {
+		ssize_t n = read(in, buf, left < sizeof(buf) ? (size_t)left : sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_errorx("restore: %s: the archive ends inside %s", r->in, name);
+			return -EPROTO;
+		}
+		left -= (uint64_t)n;
+	}
+	return 0;
+}
+
 static int stage(struct restore *r, int in, const char *h, const char *name,
 		 const char *dest, uint64_t size, mode_t mode)
 {
@@ -710,6 +817,12 @@ int backup_restore(const char *in, const char *config_path, const struct backup_
 			goto out;
 		}
 		rc = destination(&r, name, config_path, dest, sizeof(dest));
+		if (rc == 1) {
+			rc = skip(&r, fd, name, size);
+			if (rc < 0)
+				goto out;
+			continue;
+		}
 		if (rc < 0) {
 			log_errorx("restore: %s: entry \"%.100s\": %s", in, name,
 				   rc == -EPROTO ? "controller.cfg must come first"

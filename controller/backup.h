@@ -15,6 +15,10 @@
  *                        (broker.dir; not mosquitto.conf, which is this
  *                        machine's, nor the persistence directory)
  *   content/<id>.opus    the imported content (unless --no-content)
+ *   schedules/NN-<name>  the schedule files as last applied, as the client
+ *                        sent them (the database holds them, sched_files;
+ *                        these copies are for reading or applying again,
+ *                        and a restore reads past them)
  *
  * `loaxa restore FILE` / `--restore FILE` puts them back where this
  * machine's configuration (-c) says, which the archived one must agree with

@@ -15,6 +15,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "util.h"
+#include "topic.h"
 
 /* At most this many nodes are named in one broadcast (a district). */
 #define CTL_MAX_TARGETS 4096
@@ -186,7 +187,7 @@ int ctl_broadcast_play_tx(struct ctl *c, const struct ctl_play_request *req,
 		n = 1;
 		strcpy(b.target_kind, "node");
 		snprintf(b.target, sizeof(b.target), "%s", req->node);
-		snprintf(b.topic, sizeof(b.topic), "%s/node/%s/cmd", c->mqtt.root, req->node);
+		topic_node(b.topic, sizeof(b.topic), c->mqtt.root, req->node, LEAF_CMD);
 	} else {
 		int all = req->all || strcmp(req->zone, "all") == 0;
 
@@ -205,7 +206,7 @@ int ctl_broadcast_play_tx(struct ctl *c, const struct ctl_play_request *req,
 		}
 		strcpy(b.target_kind, all ? "all" : "zone");
 		snprintf(b.target, sizeof(b.target), "%s", all ? "all" : req->zone);
-		snprintf(b.topic, sizeof(b.topic), "%s/zone/%s/cmd", c->mqtt.root, b.target);
+		topic_zone(b.topic, sizeof(b.topic), c->mqtt.root, b.target, LEAF_CMD);
 	}
 
 	memcpy(b.content, req->content, sizeof(b.content));

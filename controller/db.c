@@ -251,6 +251,20 @@ static const char schema_v6_approval[] =
 	"  reviewed INTEGER,"
 	"  note TEXT);";
 
+/*
+ * v7 (issue 17): the schedule files as applied, as the client sent them
+ * (the controller opens no file an operator names): their names, texts and
+ * audio maps, in the order given. Backups carry them (backup.c).
+ */
+static const char schema_v7_sched_files[] =
+	"CREATE TABLE sched_files ("
+	"  pos INTEGER PRIMARY KEY,"         /* order in the apply, from 1 */
+	"  name TEXT NOT NULL,"              /* as the operator named it: a label */
+	"  text TEXT NOT NULL,"
+	"  audio TEXT NOT NULL,"             /* its audio map, JSON (schedfile.h) */
+	"  sha256 TEXT NOT NULL,"            /* of text */
+	"  applied INTEGER NOT NULL);";
+
 static const char *const migrations[] = {
 	schema_v1,
 	schema_v2_security,
@@ -258,6 +272,7 @@ static const char *const migrations[] = {
 	schema_v4_live,
 	schema_v5_health,
 	schema_v6_approval,
+	schema_v7_sched_files,
 };
 
 #define MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

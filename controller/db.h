@@ -24,7 +24,7 @@
 #include "envelope.h"
 #include "util.h"
 
-#define CTL_DB_SCHEMA_VERSION 6
+#define CTL_DB_SCHEMA_VERSION 7
 #define CTL_NAME_MAX 32         /* node, zone, site ids: 31 characters + NUL */
 #define CTL_ID_MAX 64           /* event and broadcast ids */
 #define CTL_TITLE_MAX 256

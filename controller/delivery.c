@@ -19,6 +19,7 @@
 #include "log.h"
 #include "ratelimit.h"
 #include "util.h"
+#include "topic.h"
 
 /* Chunks sent per call of ctl_delivery_pump (see there). */
 #define CTL_DELIVERY_BATCH 8
@@ -86,7 +87,7 @@ static void job_free(struct ctl_fetch_job *job)
 static int send_content(struct ctl *c, const char *node, const uint8_t *body,
 			size_t len)
 {
-	char topic[160];
+	char topic[TOPIC_MAX];
 	uint8_t *env = NULL;
 	size_t envlen = 0;
 	uint64_t seq;
@@ -103,7 +104,7 @@ static int send_content(struct ctl *c, const char *node, const uint8_t *body,
 			   strerror(-rc));
 		return rc;
 	}
-	snprintf(topic, sizeof(topic), "%s/node/%s/content", c->mqtt.root, node);
+	topic_node(topic, sizeof(topic), c->mqtt.root, node, LEAF_CONTENT);
 	rc = ctl_mqtt_publish(c, CTL_CONN_BULK, topic, env, envlen, 1, 0);
 	free(env);
 	if (rc == -ENOTCONN)

@@ -20,6 +20,7 @@
 #include "live.h"
 #include "log.h"
 #include "util.h"
+#include "topic.h"
 
 #define MAX_TARGETS 4096
 #define MAX_CLIPS 16
@@ -239,7 +240,7 @@ void ctl_emergency_on_status(struct ctl *c, const char *node, const void *payloa
 	p->at_mono = mono;
 	log_info("node %s holds emergency clip set \"%s\", the current one is %s: sending it",
 		 node, have, set);
-	snprintf(topic, sizeof(topic), "%s/node/%s/cmd", c->mqtt.root, node);
+	topic_node(topic, sizeof(topic), c->mqtt.root, node, LEAF_CMD);
 	push_clips(c, topic);
 out:
 	json_decref(body);
@@ -341,7 +342,7 @@ static void clip_set(struct ctl *c, const char *name, const char *body, size_t l
 	log_info("emergency clip %s is now content %s \"%s\" (%.1f s)", name,
 		 ctl_short_id(id), content.title, (double)content.duration_ms / 1000.0);
 	/* every node gets the new set now; the status check catches the others */
-	snprintf(topic, sizeof(topic), "%s/zone/all/cmd", c->mqtt.root);
+	topic_zone(topic, sizeof(topic), c->mqtt.root, "all", LEAF_CMD);
 	push_clips(c, topic);
 	clips_get(c, status, reply);
 }
@@ -535,7 +536,7 @@ static void start(struct ctl *c, const struct ctl_principal *who, const char *bo
 		n = 1;
 		strcpy(b.target_kind, "node");
 		snprintf(b.target, sizeof(b.target), "%s", req.node);
-		snprintf(b.topic, sizeof(b.topic), "%s/node/%s/cmd", c->mqtt.root, req.node);
+		topic_node(b.topic, sizeof(b.topic), c->mqtt.root, req.node, LEAF_CMD);
 	} else {
 		int all = req.all || strcmp(req.zone, "all") == 0;
 
@@ -550,7 +551,7 @@ static void start(struct ctl *c, const struct ctl_principal *who, const char *bo
 		}
 		strcpy(b.target_kind, all ? "all" : "zone");
 		snprintf(b.target, sizeof(b.target), "%s", all ? "all" : req.zone);
-		snprintf(b.topic, sizeof(b.topic), "%s/zone/%s/cmd", c->mqtt.root, b.target);
+		topic_zone(b.topic, sizeof(b.topic), c->mqtt.root, b.target, LEAF_CMD);
 	}
 	memcpy(b.content, req.content, sizeof(b.content));
 	strcpy(b.level, "emergency");
@@ -607,11 +608,9 @@ static void start(struct ctl *c, const struct ctl_principal *who, const char *bo
 		char live_topic[256];
 
 		if (req.node[0])
-			snprintf(live_topic, sizeof(live_topic), "%s/node/%s/live", c->mqtt.root,
-				 req.node);
+			topic_node(live_topic, sizeof(live_topic), c->mqtt.root, req.node, LEAF_LIVE);
 		else
-			snprintf(live_topic, sizeof(live_topic), "%s/zone/%s/live", c->mqtt.root,
-				 b.target);
+			topic_zone(live_topic, sizeof(live_topic), c->mqtt.root, b.target, LEAF_LIVE);
 		rc = ctl_live_emergency_start(c, live_topic, req.voice[0] ? NULL : req.device,
 					      req.voice[0] ? req.voice : NULL, req.latency_ms,
 					      now + req.max_s * 1000, err, sizeof(err));
@@ -786,8 +785,8 @@ static void stop(struct ctl *c, const struct ctl_principal *who, const char *bod
 			json_t *cmd = json_pack("{s:s}", "cmd", "emergency_stop");
 			int64_t now = now_ms();
 
-			snprintf(topic, sizeof(topic), "%s/zone/%s/cmd", c->mqtt.root,
-				 who && !who->all_zones ? who->zones[i] : "all");
+			topic_zone(topic, sizeof(topic), c->mqtt.root,
+				   who && !who->all_zones ? who->zones[i] : "all", LEAF_CMD);
 			rc = cmd ? seal_publish(c, topic, cmd, 0, now, now + CTL_EMERGENCY_TTL_MS,
 						err, sizeof(err)) : -ENOMEM;
 			json_decref(cmd);

@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "util.h"
+#include "topic.h"
 
 int ctl_send_node_cmd(struct ctl *c, const char *node, json_t *body, int64_t ttl_ms)
 {
@@ -26,7 +27,7 @@ int ctl_send_node_cmd(struct ctl *c, const char *node, json_t *body, int64_t ttl
 	int64_t now = now_ms();
 	int rc;
 
-	snprintf(topic, sizeof(topic), "%s/node/%s/cmd", c->mqtt.root, node);
+	topic_node(topic, sizeof(topic), c->mqtt.root, node, LEAF_CMD);
 	rc = ctl_body_set_to(body, c->mqtt.root, topic);
 	if (rc < 0)
 		return rc;

@@ -23,6 +23,7 @@
 #include "mqtt.h"
 #include "secops.h"
 #include "util.h"
+#include "topic.h"
 
 #define DAY_MS (86400LL * 1000)
 
@@ -222,7 +223,7 @@ static int trust_issue(struct ctl *c)
 		 json_array_size(rkeys) == 1 ? "" : "s",
 		 json_array_size(json_object_get(body, "revoked_nodes")),
 		 json_array_size(json_object_get(body, "revoked_nodes")) == 1 ? "" : "s");
-	snprintf(topic, sizeof(topic), "%s/zone/all/key", c->mqtt.root);
+	topic_zone(topic, sizeof(topic), c->mqtt.root, "all", LEAF_KEY);
 	if (ctl_mqtt_publish(c, CTL_CONN_CTL, topic, env, envlen, 1, 1) == 0 && c->keys)
 		c->keys->published_for = c->mqtt.conn[CTL_CONN_CTL].connected_at_ms;
 	rc = 0;
@@ -246,7 +247,7 @@ static void trust_republish(struct ctl *c)
 	if (sqlite3_prepare_v2(c->db.h, "SELECT envelope FROM trust WHERE id = 1", -1, &st,
 			       NULL) != SQLITE_OK)
 		return;
-	snprintf(topic, sizeof(topic), "%s/zone/all/key", c->mqtt.root);
+	topic_zone(topic, sizeof(topic), c->mqtt.root, "all", LEAF_KEY);
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    ctl_mqtt_publish(c, CTL_CONN_CTL, topic, sqlite3_column_blob(st, 0),
 			     (size_t)sqlite3_column_bytes(st, 0), 1, 1) == 0)

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "mqlink.h"
 #include "util.h"
+#include "topic.h"
 
 #define FRAME 960                 /* 20 ms at 48 kHz */
 #define FRAME_US 20000
@@ -42,7 +43,6 @@
 
 enum src_kind { SRC_FILE = 1, SRC_ALSA, SRC_URL };
 
-#define TOPIC_MAX 160
 
 struct session {
 	int active;
@@ -794,12 +794,12 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 		return;
 	}
 	if (node[0]) {
-		snprintf(topic[0], TOPIC_MAX, "%s/node/%s/live", c->mqtt.root, node);
+		topic_node(topic[0], TOPIC_MAX, c->mqtt.root, node, LEAF_LIVE);
 		snprintf(label, sizeof(label), "node %s", node);
 	} else {
 		const char *z = all ? "all" : zone;
 
-		snprintf(topic[0], TOPIC_MAX, "%s/zone/%s/live", c->mqtt.root, z);
+		topic_zone(topic[0], TOPIC_MAX, c->mqtt.root, z, LEAF_LIVE);
 		snprintf(label, sizeof(label), "%s%s", strcmp(z, "all") ? "zone " : "", z);
 	}
 	memset(&a, 0, sizeof(a));
@@ -850,7 +850,7 @@ int ctl_live_relay_start(struct ctl *c, const char *source, char (*nodes)[CTL_NA
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++)
-		snprintf(a.topics[i], TOPIC_MAX, "%s/node/%s/live", c->mqtt.root, nodes[i]);
+		topic_node(a.topics[i], TOPIC_MAX, c->mqtt.root, nodes[i], LEAF_LIVE);
 	a.ntopics = n;
 	a.level = LEVEL_RELAY;
 	a.latency_ms = CTL_LIVE_DEFAULT_LATENCY_MS;

@@ -16,6 +16,7 @@
 #include "nodes.h"
 #include "ratelimit.h"
 #include "timesvc.h"
+#include "topic.h"
 #include "util.h"
 
 static const char *mosq_reason(int rc)
@@ -31,7 +32,7 @@ void ctl_mqtt_init(struct ctl *c)
 	int k;
 
 	mq->owner = c;
-	snprintf(mq->root, sizeof(mq->root), "loaxa/%s", c->cfg.site);
+	topic_root(mq->root, sizeof(mq->root), c->cfg.site);
 	for (k = 0; k < 2; k++) {
 		struct ctl_mqtt_conn *conn = &mq->conn[k];
 
@@ -45,12 +46,12 @@ void ctl_mqtt_init(struct ctl *c)
 	}
 }
 
-static void subscribe(struct ctl *c, struct ctl_mqtt_conn *conn, const char *kind)
+static void subscribe(struct ctl *c, struct ctl_mqtt_conn *conn, enum topic_leaf leaf)
 {
-	char topic[128];
+	char topic[TOPIC_MAX];
 	int rc;
 
-	snprintf(topic, sizeof(topic), "%s/node/+/%s", c->mqtt.root, kind);
+	topic_node(topic, sizeof(topic), c->mqtt.root, "+", leaf);
 	rc = mosquitto_subscribe(conn->m, NULL, topic, 1);
 	if (rc != MOSQ_ERR_SUCCESS)
 		log_warnx("cannot subscribe to %s on the %s connection: %s", topic,
@@ -78,11 +79,11 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	log_info("connected to the MQTT broker at %s:%d (%s connection, client id %s)",
 		 c->cfg.mqtt.host, c->cfg.mqtt.port, conn->name, conn->client_id);
 	if (conn == &c->mqtt.conn[CTL_CONN_CTL]) {
-		subscribe(c, conn, "status");
-		subscribe(c, conn, "event");
-		subscribe(c, conn, "time/ping"); /* timesvc.c */
+		subscribe(c, conn, LEAF_STATUS);
+		subscribe(c, conn, LEAF_EVENT);
+		subscribe(c, conn, LEAF_PING); /* timesvc.c */
 	} else {
-		subscribe(c, conn, "fetch");
+		subscribe(c, conn, LEAF_FETCH);
 	}
 }
 
@@ -144,62 +145,55 @@ static void on_message(struct mosquitto *m, void *arg,
 void ctl_mqtt_route(struct ctl *c, const char *topic, const void *payload,
 		    size_t len, int retained)
 {
-	char prefix[96], node[32], safe[160];
-	const char *rest, *slash, *kind;
-	size_t plen, idlen;
+	struct topic_parts t;
+	char safe[TOPIC_MAX], name[sizeof(t.name)];
+	int rc = topic_parse(c->mqtt.root, topic, &t);
 
-	snprintf(prefix, sizeof(prefix), "%s/node/", c->mqtt.root);
-	plen = strlen(prefix);
-	if (strncmp(topic, prefix, plen) != 0)
-		goto unexpected;
-	rest = topic + plen;
-	slash = strchr(rest, '/');
-	if (!slash)
-		goto unexpected;
-	idlen = (size_t)(slash - rest);
-	kind = slash + 1;
-	if (idlen == 0 || idlen >= sizeof(node)) {
-		log_warnx("ignoring a message on %s: the node id in the topic is not valid",
-			  ctl_printable(safe, sizeof(safe), topic));
+	if (rc == -EINVAL && t.node && (!t.name[0] || strlen(t.name) == sizeof(t.name) - 1)) {
+		log_warnx("ignoring a message on %s: the node id in the topic is not valid (1-31 "
+			  "of a-z, 0-9, '-', '_')", ctl_printable(safe, sizeof(safe), topic));
 		return;
 	}
-	memcpy(node, rest, idlen);
-	node[idlen] = '\0';
-	if (!name_valid(node)) {
+	if (rc == -EINVAL && t.node) {
 		log_warnx("ignoring a message on %s: \"%s\" is not a valid node id (1-31 of "
 			  "a-z, 0-9, '-', '_')", ctl_printable(safe, sizeof(safe), topic),
-			  ctl_printable(prefix, sizeof(prefix), node));
+			  ctl_printable(name, sizeof(name), t.name));
 		return;
 	}
-	if (strcmp(kind, "status") && strcmp(kind, "event") && strcmp(kind, "fetch") &&
-	    strcmp(kind, "time/ping"))
-		goto unexpected;
+	/* only what nodes send, on their own topics: node/<valid id>/<leaf> */
+	if (rc < 0 || !t.node ||
+	    (t.leaf != LEAF_STATUS && t.leaf != LEAF_EVENT && t.leaf != LEAF_FETCH &&
+	     t.leaf != LEAF_PING)) {
+		log_warnx("ignoring a message on unexpected topic %s (not <root>/node/<node id>/"
+			  "status, event, fetch or time/ping)", ctl_printable(safe, sizeof(safe),
+									   topic));
+		return;
+	}
 	if (len > CTL_MAX_INBOUND) {
 		log_warnx("ignoring a %zu-byte message on %s: larger than the %d-byte limit",
 			  len, topic, CTL_MAX_INBOUND);
 		return;
 	}
-	if (ctl_ratelimit_inbound(node, kind, mono_ms()) < 0)
+	if (ctl_ratelimit_inbound(t.name, topic_leaf_name(t.leaf), mono_ms()) < 0)
 		return; /* a flood from one node (ratelimit.h) */
-	if (strcmp(kind, "time/ping") == 0)
-		ctl_timesvc_on_ping(c, node, payload, len, (int64_t)ctl_now_us());
-	else if (strcmp(kind, "status") == 0)
-		ctl_nodes_on_status(c, node, payload, len, retained);
-	else if (strcmp(kind, "event") == 0) {
-		if (len == 0)
-			log_warnx("ignoring an empty message on %s", topic);
-		else
-			ctl_nodes_on_event(c, node, payload, len);
-	} else {
-		if (len == 0)
-			log_warnx("ignoring an empty message on %s", topic);
-		else
-			ctl_delivery_on_fetch(c, node, payload, len);
+	if (len == 0 && (t.leaf == LEAF_EVENT || t.leaf == LEAF_FETCH)) {
+		log_warnx("ignoring an empty message on %s", topic);
+		return;
 	}
-	return;
-unexpected:
-	log_warnx("ignoring a message on unexpected topic %s",
-		  ctl_printable(safe, sizeof(safe), topic));
+	switch (t.leaf) {
+	case LEAF_PING:
+		ctl_timesvc_on_ping(c, t.name, payload, len, (int64_t)ctl_now_us());
+		break;
+	case LEAF_STATUS:
+		ctl_nodes_on_status(c, t.name, payload, len, retained);
+		break;
+	case LEAF_EVENT:
+		ctl_nodes_on_event(c, t.name, payload, len);
+		break;
+	default:
+		ctl_delivery_on_fetch(c, t.name, payload, len);
+		break;
+	}
 }
 
 int ctl_mqtt_start(struct ctl *c)

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "ctlutil.h"
 #include "log.h"
+#include "schedfile.h"
 #include "util.h"
 
 #define SCHED_TEXT_MAX 4000
@@ -353,8 +354,8 @@ static void fmt_span(char *buf, size_t len, int64_t ms)
 /* ------------------------------------------------------------ parser */
 
 struct pctx {
-	const char *path;      /* the file as the operator named it */
-	char dir[PATH_MAX];    /* its directory, absolute */
+	const char *path;      /* the file's name (a label from the operator) */
+	json_t *audio;         /* the audio map sent with it (schedfile.h) */
 	struct sched_msgs *msgs;
 	int bad;
 };
@@ -586,37 +587,47 @@ static int add_days(struct pctx *p, struct sched_item *it, const char *v, int li
 }
 
 /*
- * An audio file named in a schedule: relative to the schedule file's
- * directory; it must be a readable regular file now.
+ * An audio file named in a schedule. The controller never opens it: the
+ * client read it and sent its SHA-256 in the file's audio map under the
+ * string as written (or why it could not: schedfile.h). out gets the hash.
  */
-static int resolve_file(struct pctx *p, const char *v, int line, const char *field,
-			char *out, size_t outlen)
+static int resolve_audio(struct pctx *p, const char *v, int line, const char *field,
+			 char *out, size_t outlen)
 {
-	struct stat st;
+	json_t *e;
+	const char *err, *hash, *detail;
 
 	if (!v[0]) {
 		perr(p, line, field, "must not be empty");
 		return -1;
 	}
-	if ((size_t)snprintf(out, outlen, "%s%s%s", v[0] == '/' ? "" : p->dir,
-			     v[0] == '/' ? "" : "/", v) >= outlen) {
-		perr(p, line, field, "the path \"%s\" is too long", v);
+	e = json_object_get(p->audio, v);
+	if (!e) {
+		perr(p, line, field, "the file \"%s\" was not sent with the schedule: the "
+		     "controller reads no files itself (loaxa schedule check and apply send "
+		     "every audio file a schedule names)", v);
 		return -1;
 	}
-	if (stat(out, &st) < 0) {
-		perr(p, line, field, "the file \"%s\" does not exist (looked for %s)", v, out);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	hash = json_string_value(json_object_get(e, "sha256"));
+	err = json_string_value(json_object_get(e, "error"));
+	detail = json_string_value(json_object_get(e, err && strcmp(err, "missing") == 0
+						   ? "looked_for" : "detail"));
+	if (detail && (strlen(detail) >= PATH_MAX || !ctl_text_valid(detail, strlen(detail))))
+		detail = NULL;
+	if (hash && content_id_valid(hash) && (size_t)snprintf(out, outlen, "%s", hash) < outlen)
+		return 0;
+	if (err && strcmp(err, "missing") == 0)
+		perr(p, line, field, "the file \"%s\" does not exist (looked for %s)", v,
+		     detail ? detail : v);
+	else if (err && strcmp(err, "not_a_file") == 0)
 		perr(p, line, field, "\"%s\" is not a file", v);
-		return -1;
-	}
-	if (access(out, R_OK) < 0) {
-		perr(p, line, field, "the file \"%s\" cannot be read by the controller: %s", v,
-		     strerror(errno));
-		return -1;
-	}
-	return 0;
+	else if (err && strcmp(err, "unreadable") == 0)
+		perr(p, line, field, "the file \"%s\" cannot be read: %s", v,
+		     detail ? detail : "unknown error");
+	else
+		perr(p, line, field, "the description sent for the file \"%s\" is not valid "
+		     "(give {\"sha256\": \"<64 hex digits>\"})", v);
+	return -1;
 }
 
 static const char *const item_fields[] = {
@@ -715,8 +726,8 @@ static void parse_item(struct pctx *p, config_setting_t *g, int index,
 		if (content_id_valid(v)) {
 			it->src = SCHED_SRC_CONTENT;
 			snprintf(it->source, sizeof(it->source), "%s", v);
-		} else if (resolve_file(p, v, it->content_line, "content", it->source,
-					sizeof(it->source)) == 0) {
+		} else if (resolve_audio(p, v, it->content_line, "content", it->source,
+					 sizeof(it->source)) == 0) {
 			it->src = SCHED_SRC_FILE;
 		}
 	} else if (rct == 0) {
@@ -813,8 +824,8 @@ static void parse_item(struct pctx *p, config_setting_t *g, int index,
 			it->chime = config_setting_get_bool(s) ? SCHED_CHIME_DEFAULT
 							      : SCHED_CHIME_NONE;
 		} else if (config_setting_type(s) == CONFIG_TYPE_STRING) {
-			if (resolve_file(p, config_setting_get_string(s), it->chime_line,
-					 "chime", it->chime_file, sizeof(it->chime_file)) == 0)
+			if (resolve_audio(p, config_setting_get_string(s), it->chime_line,
+					  "chime", it->chime_file, sizeof(it->chime_file)) == 0)
 				it->chime = SCHED_CHIME_FILE;
 		} else {
 			perr(p, it->chime_line, "chime", "must be true, false or an audio file "
@@ -824,146 +835,55 @@ static void parse_item(struct pctx *p, config_setting_t *g, int index,
 	(void)field;
 }
 
-/*
- * Read a whole schedule file into memory, at most max bytes. The size is
- * checked before libconfig sees a byte: its parse time grows with the
- * square of the input (4 MB took 6.5 s inside the controller's only loop,
- * 50 MB froze it for minutes), and reading with the limit, not trusting
- * the stat alone, also catches a file that grows after the check.
- * 0 with *out (malloc'd, NUL-terminated) and *len; -EFBIG or -errno with
- * the error in msgs.
- */
-static int read_limited(const char *path, const char *display, int64_t max, char **out,
-			size_t *len, struct sched_msgs *msgs)
-{
-	size_t limit = (size_t)max, cap, got = 0;
-	struct stat st;
-	char *buf = NULL, *nb;
-	int fd, rc = 0;
-
-	*out = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		rc = -errno;
-		sched_error(msgs, "%s: cannot read the file: %s", display, strerror(-rc));
-		goto out;
-	}
-	if (st.st_size > max) {
-		rc = -EFBIG;
-		goto too_big;
-	}
-	/*
-	 * Its size now and a byte more (a file that grew is seen), not the
-	 * limit: a 1 KiB file does not cost a 64 MiB buffer. It grows up to
-	 * limit + 1 bytes, which is enough to know it is over.
-	 */
-	cap = (size_t)st.st_size + 1;
-	buf = malloc(cap + 1);
-	if (!buf)
-		goto no_mem;
-	for (;;) {
-		ssize_t k;
-
-		if (got == cap) {
-			if (cap > limit)
-				break;
-			cap = cap > (limit + 1) / 2 ? limit + 1 : cap * 2;
-			nb = realloc(buf, cap + 1);
-			if (!nb)
-				goto no_mem;
-			buf = nb;
-		}
-		k = read(fd, buf + got, cap - got);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			rc = -errno;
-			sched_error(msgs, "%s: cannot read the file: %s", display, strerror(-rc));
-			goto out;
-		}
-		if (k == 0)
-			break;
-		got += (size_t)k;
-	}
-	if (got > limit) {
-		rc = -EFBIG;
-		st.st_size = (off_t)got; /* it grew: "more than" is what we know */
-		goto too_big;
-	}
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	buf = NULL;
-	goto out;
-no_mem:
-	rc = -ENOMEM;
-	sched_error(msgs, "%s: out of memory reading the file", display);
-	goto out;
-too_big:
-	sched_error(msgs, "%s: the file is %lld bytes, over the limit of %lld bytes for a "
-		    "schedule file (schedule.max_file_bytes in controller.cfg): split it "
-		    "into several files", display, (long long)st.st_size, (long long)max);
-out:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
-int sched_parse_file(const char *path, const char *display, struct sched_set *set,
-		     struct sched_msgs *msgs)
-{
-	return sched_parse_file_max(path, display, SCHED_DEFAULT_MAX_FILE_BYTES, set, msgs);
-}
-
-int sched_parse_file_max(const char *path, const char *display, int64_t max_bytes,
-			 struct sched_set *set, struct sched_msgs *msgs)
+int sched_parse_text(const char *label, const char *text, size_t text_len, json_t *audio,
+		     int64_t max_bytes, struct sched_set *set, struct sched_msgs *msgs)
 {
 	struct pctx p;
 	config_t cfg;
 	config_setting_t *root, *items, *s;
 	struct sched_item it;
-	char tmp[PATH_MAX], *slash, *text = NULL;
-	struct stat st;
+	char err[512];
 	FILE *mem = NULL;
-	int i, n, rc = 0, ok;
-	size_t before = set->n, text_len = 0;
+	int i, n, rc = 0, ok, line;
+	size_t before = set->n;
 
 	memset(&p, 0, sizeof(p));
-	p.path = display && display[0] ? display : path;
+	p.path = label && label[0] ? label : "schedule";
+	p.audio = audio;
 	p.msgs = msgs;
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, R_OK) < 0) {
-		sched_error(msgs, "%s: cannot read the file: %s", p.path,
-			    errno ? strerror(errno) : "not a regular file");
+	/*
+	 * The size first: libconfig's parse time grows with the square of the
+	 * input (4 MB took 6.5 s, 50 MB minutes).
+	 */
+	if ((int64_t)text_len > max_bytes) {
+		sched_file_too_big(err, sizeof(err), p.path, (long long)text_len,
+				   (long long)max_bytes);
+		sched_error(msgs, "%s", err);
 		return -EINVAL;
 	}
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	slash = strrchr(tmp, '/');
-	if (!slash)
-		snprintf(tmp, sizeof(tmp), ".");
-	else if (slash == tmp)
-		tmp[1] = '\0';
-	else
-		*slash = '\0';
-	if (!realpath(tmp, p.dir)) {
-		sched_error(msgs, "%s: cannot resolve its directory: %s", p.path,
-			    strerror(errno));
+	if (memchr(text, '\0', text_len)) {
+		sched_error(msgs, "%s: the file holds a NUL byte: it is not a text file (a "
+			    "schedule file is UTF-8 text)", p.path);
 		return -EINVAL;
 	}
-	if (read_limited(path, p.path, max_bytes, &text, &text_len, msgs) < 0)
+	/* libconfig would open the file an @include names: never */
+	line = sched_text_include_line(text, text_len);
+	if (line) {
+		sched_error(msgs, "%s:%d: a line starting with '@' (@include) is not allowed in "
+			    "a schedule file: the controller reads no other file; give every "
+			    "file to loaxa schedule check|apply instead", p.path, line);
 		return -EINVAL;
+	}
 	config_init(&cfg);
-	/* from memory: the bytes whose size was checked, not the file again */
+	/* from memory: the text sent, never a file */
 	if (text_len > 0) {
-		mem = fmemopen(text, text_len, "r");
+		mem = fmemopen((void *)text, text_len, "r");
 		ok = mem && config_read(&cfg, mem) == CONFIG_TRUE;
 		if (mem)
 			fclose(mem);
 	} else {
 		ok = config_read_string(&cfg, "") == CONFIG_TRUE;
 	}
-	free(text);
 	if (!ok) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
 			sched_error(msgs, "%s: cannot read the file", p.path);
@@ -1106,6 +1026,7 @@ void sched_site_defaults(struct sched_site *s)
 	snprintf(s->timezone, sizeof(s->timezone), "Asia/Ho_Chi_Minh");
 	s->horizon_days = 7;
 	s->max_file_bytes = SCHED_DEFAULT_MAX_FILE_BYTES;
+	s->max_total_bytes = SCHED_DEFAULT_MAX_TOTAL_BYTES;
 	s->start_s = 0;
 	s->end_s = 86400;
 }
@@ -1227,6 +1148,23 @@ int sched_site_load(struct cfg *cfg, struct sched_site *s)
 		bad = 1;
 	else
 		s->max_file_bytes = (int64_t)v;
+	/*
+	 * All the files of one check or apply together: the request holds them
+	 * in memory (JSON-escaped, up to twice that). Default four files at
+	 * their limit (4 MiB), at most 256 MiB.
+	 */
+	if (cfg_int(cfg, "schedule.max_total_bytes", CFG_OPTIONAL,
+		    s->max_file_bytes * 4 < (256LL << 20) ? s->max_file_bytes * 4 : 256LL << 20,
+		    4096, 256LL << 20, &v) < 0) {
+		bad = 1;
+	} else if ((int64_t)v < s->max_file_bytes) {
+		cfg_error(cfg, "schedule.max_total_bytes", "%lld is less than "
+			  "schedule.max_file_bytes (%lld): one file at its limit would be "
+			  "refused; give at least that", v, (long long)s->max_file_bytes);
+		bad = 1;
+	} else {
+		s->max_total_bytes = (int64_t)v;
+	}
 	if (cfg_string(cfg, "schedule.allowed_hours", CFG_OPTIONAL, "00:00-24:00", buf,
 		       sizeof(buf)) < 0)
 		bad = 1;

@@ -1,7 +1,7 @@
 /*
  * schedule.h - schedule files (schedules/NAME.cfg): parse, check, expand.
  *
- * Everything here is a pure function of its inputs (the files, the site's
+ * Everything here is a pure function of its inputs (the texts, the site's
  * zones, the clock value passed in, the process time zone): no database, no
  * network, so unit tests pin every message and every occurrence.
  *
@@ -29,6 +29,8 @@
 #include <stdint.h>
 
 #include <jansson.h>
+
+#include "schedfile.h"
 
 struct cfg;
 
@@ -79,7 +81,8 @@ struct sched_item {
 	int nodes_line;
 
 	enum sched_source src;
-	char source[PATH_MAX];        /* absolute audio path, content id, relay source */
+	char source[PATH_MAX];        /* SHA-256 of the audio file's bytes, content id,
+					 relay source */
 	char *text;                   /* SCHED_SRC_TEXT (malloc'd) */
 	int music;
 	/* filled when the content is known (resolve step) */
@@ -88,7 +91,7 @@ struct sched_item {
 	int64_t bytes;
 
 	enum sched_chime chime;
-	char chime_file[PATH_MAX];    /* SCHED_CHIME_FILE: absolute path */
+	char chime_file[PATH_MAX];    /* SCHED_CHIME_FILE: SHA-256 of the file's bytes */
 	char chime_content[65];
 	int64_t chime_ms;
 	int64_t chime_bytes;
@@ -138,22 +141,20 @@ void sched_set_free(struct sched_set *s);
 int sched_set_add(struct sched_set *s, const struct sched_item *it);
 
 /*
- * Parse one schedule file into set (appending). Every problem is one error
- * in msgs, naming path:line and the field. Audio paths are made absolute
- * against the file's directory and must exist (a missing file is an
- * error here, not at air time). display is the file's name in messages
- * (as the operator typed it). Returns 0, or -EINVAL when the file had
+ * Parse one schedule file's text into set (appending). The controller reads
+ * no file an operator names: text is what the client sent, label the
+ * file's name in messages (as the operator typed it; data only, never
+ * opened), audio its audio map (schedfile.h: the SHA-256 of each audio file
+ * the text names, keyed by the string as written; it->source and
+ * it->chime_file get those hashes). Every problem is one error in msgs,
+ * naming label:line and the field. A text over max_bytes is refused (one
+ * error naming the label, its size and the limit) before libconfig sees
+ * it, and so is one with an "@include" line (libconfig would open the
+ * file it names) or a NUL byte. Returns 0, or -EINVAL when the file had
  * errors (its items are then not added).
  */
-int sched_parse_file(const char *path, const char *display, struct sched_set *set,
-		     struct sched_msgs *msgs);
-/*
- * The same with a size limit: a file over max_bytes is refused (one error
- * naming the file, its size and the limit) before libconfig parses it.
- * sched_parse_file uses SCHED_DEFAULT_MAX_FILE_BYTES.
- */
-int sched_parse_file_max(const char *path, const char *display, int64_t max_bytes,
-			 struct sched_set *set, struct sched_msgs *msgs);
+int sched_parse_text(const char *label, const char *text, size_t len, json_t *audio,
+		     int64_t max_bytes, struct sched_set *set, struct sched_msgs *msgs);
 
 /* Ids must be unique across all files: an error per duplicate. */
 int sched_check_unique(const struct sched_set *set, struct sched_msgs *msgs);
@@ -205,13 +206,12 @@ struct sched_zone {
 	int approval_set;             /* 0: the site's approval.levels */
 };
 
-/* schedule.max_file_bytes: 1 MiB holds thousands of items */
-#define SCHED_DEFAULT_MAX_FILE_BYTES (1LL << 20)
 
 struct sched_site {
 	char timezone[64];
 	int horizon_days;
 	int64_t max_file_bytes;       /* schedule.max_file_bytes */
+	int64_t max_total_bytes;      /* schedule.max_total_bytes: all files of a request */
 	int start_s, end_s;           /* default allowed hours */
 	unsigned approval;            /* approval.levels: zones that set none */
 	struct sched_zone zones[SCHED_MAX_ZONES];

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "mqtt.h"
 #include "util.h"
+#include "topic.h"
 
 #define MS_PER_DAY (24LL * 3600 * 1000)
 #define SCHED_MAX_NODES 4096
@@ -41,9 +42,15 @@
 
 enum job_kind { JOB_CHECK, JOB_APPLY, JOB_ANNOUNCE };
 
+/*
+ * One schedule file as sent (never a path: the controller opens no file an
+ * operator names; schedfile.h).
+ */
 struct parse_file {
-	char *path;
-	char *name;                   /* as the operator named it; may be NULL */
+	char *name;                   /* as the operator named it: a label */
+	char *text;
+	size_t len;
+	json_t *audio;                /* its audio map (schedfile.h) */
 };
 
 struct sched_job {
@@ -56,9 +63,13 @@ struct sched_job {
 	 * and msgs (and nothing else of the job); it sets parsed and wakes
 	 * the loop through wake_fd when done, and the loop joins it.
 	 */
+	char *body;                   /* the request's, until decoded (job_decode) */
+	size_t body_len;
+	char refused[600];            /* why the request is refused as a whole */
+	int refused_rc;
 	struct parse_file *files;
 	size_t nfiles;
-	int64_t max_bytes;
+	int64_t max_bytes, max_total;
 	int wake_fd;
 	pthread_t thread;
 	int parsing;
@@ -69,6 +80,12 @@ struct sched_job {
 	struct sched_msgs msgs;
 	json_t *waiting;              /* source key -> [ "i:c" | "i:h", ... ] */
 	json_t *resolved;             /* source key -> [content, duration_ms, bytes] */
+	/*
+	 * Audio files the controller has not imported yet: source key ->
+	 * {"sha256","music","title","refs":[{"file","line","field","value"}]}.
+	 * The client uploads them (POST /v1/content) and asks again.
+	 */
+	json_t *uploads;
 	int pending;                  /* imports not yet done */
 	int setup;                    /* still being set up: do not finish */
 	void (*done)(void *ctx, unsigned status, json_t *reply);
@@ -245,14 +262,17 @@ static void job_free(struct sched_job *job)
 			break;
 		}
 	for (i = 0; i < job->nfiles; i++) {
-		free(job->files[i].path);
 		free(job->files[i].name);
+		free(job->files[i].text);
+		json_decref(job->files[i].audio);
 	}
 	free(job->files);
+	free(job->body);
 	sched_set_free(&job->set);
 	sched_msgs_free(&job->msgs);
 	json_decref(job->waiting);
 	json_decref(job->resolved);
+	json_decref(job->uploads);
 	free(job);
 }
 
@@ -368,10 +388,43 @@ static int store_item(struct ctl *c, const struct sched_item *it, const char *ki
 	return rc;
 }
 
+/*
+ * The files of an apply, as sent: what the schedule was made from (the
+ * controller has no other copy; backups carry them, backup.c).
+ */
+static int store_file(struct ctl *c, size_t pos, const struct parse_file *f, int64_t now)
+{
+	unsigned char bin[crypto_hash_sha256_BYTES];
+	char hash[65], *audio = json_dumps(f->audio, JSON_COMPACT | JSON_SORT_KEYS);
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!audio)
+		return -ENOMEM;
+	crypto_hash_sha256(bin, (const unsigned char *)f->text, f->len);
+	hex_encode(hash, bin, sizeof(bin));
+	rc = sdb_prep(c, &st, "INSERT INTO sched_files (pos, name, text, audio, sha256, "
+		      "applied) VALUES (?, ?, ?, ?, ?, ?)", "cannot store the schedule files");
+	if (rc == 0) {
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)pos);
+		sqlite3_bind_text(st, 2, f->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, f->text, (int)f->len, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, audio, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, hash, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, now);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = sdb_fail(c, "cannot store the schedule files");
+	}
+	sqlite3_finalize(st);
+	free(audio);
+	return rc;
+}
+
 /* All items of the job in one transaction: every file or none. */
 static int job_store(struct sched_job *job)
 {
 	struct ctl *c = job->c;
+	int64_t now = now_ms();
 	size_t i;
 	int rc;
 
@@ -379,8 +432,10 @@ static int job_store(struct sched_job *job)
 	if (rc < 0)
 		return rc;
 	if (job->kind == JOB_APPLY)
-		rc = sdb_exec(c, "DELETE FROM sched_items WHERE kind = 'schedule'",
-			      "cannot replace the schedule");
+		rc = sdb_exec(c, "DELETE FROM sched_items WHERE kind = 'schedule'; "
+			      "DELETE FROM sched_files", "cannot replace the schedule");
+	for (i = 0; rc == 0 && job->kind == JOB_APPLY && i < job->nfiles; i++)
+		rc = store_file(c, i + 1, &job->files[i], now);
 	for (i = 0; rc == 0 && i < job->set.n; i++)
 		rc = store_item(c, &job->set.items[i],
 				job->kind == JOB_ANNOUNCE ? "announce" : "schedule");
@@ -504,7 +559,17 @@ static int job_save_draft(struct sched_job *job, int64_t *id)
 		snprintf(title, sizeof(title), "%s", it->title);
 		d.at = sched_local_ms(it->from, it->times[0]);
 	} else {
-		payload = json_pack("{s:O, s:s}", "items", items, "files", job->files_text);
+		/* the files as sent: an approved apply stores them (sched_files) */
+		json_t *sources = json_array();
+
+		for (i = 0; sources && i < job->nfiles; i++)
+			json_array_append_new(sources, json_pack("{s:s, s:s%, s:O}", "name",
+								 job->files[i].name, "text",
+								 job->files[i].text,
+								 job->files[i].len, "audio",
+								 job->files[i].audio));
+		payload = json_pack("{s:O, s:s, s:o}", "items", items, "files", job->files_text,
+				    "sources", sources);
 		snprintf(target, sizeof(target), "the schedule (%zu item%s)", job->set.n,
 			 job->set.n == 1 ? "" : "s");
 		snprintf(title, sizeof(title), "schedule %s", job->files_text);
@@ -588,6 +653,14 @@ static void job_finish(struct sched_job *job, unsigned *status_out, json_t **rep
 			  "errors", job->msgs.errors, "warnings", job->msgs.warnings,
 			  "conflicts", conflicts, "items", items, "occurrences", occ,
 			  "horizon_days", c->cfg.sched.horizon_days);
+	if (reply && json_object_size(job->uploads)) {
+		json_t *up = json_array(), *v;
+		const char *k;
+
+		json_object_foreach(job->uploads, k, v)
+			json_array_append(up, v);
+		json_object_set_new(reply, "upload", up);
+	}
 	if (reply && ok && (draft > 0 || job->approve_draft > 0))
 		json_object_set_new(reply, "draft", ctl_draft_json(c, draft > 0 ? draft
 								   : job->approve_draft));
@@ -734,12 +807,75 @@ static int source_lookup(struct ctl *c, const char *key, struct ctl_content_row 
 	return 0;
 }
 
+/* the same source imported with other settings is other content */
+static void source_key(struct ctl *c, const char *kind, const char *hash, int music,
+		       char *key, size_t keylen)
+{
+	snprintf(key, keylen, "%s:%s:%s:%.1f:%.1f:%d", kind, hash, music ? "m" : "s",
+		 c->cfg.import.target_lufs, c->cfg.import.true_peak_dbtp,
+		 music ? c->cfg.import.music_kbps : c->cfg.import.speech_kbps);
+}
+
+int ctl_sched_source_record(struct ctl *c, const char *src_sha256, int music,
+			    const char *content)
+{
+	sqlite3_stmt *st = NULL;
+	char key[160];
+	int rc;
+
+	if (!content_id_valid(src_sha256) || !content_id_valid(content))
+		return -EINVAL;
+	source_key(c, "file", src_sha256, music, key, sizeof(key));
+	rc = sdb_prep(c, &st, "INSERT OR REPLACE INTO sched_sources (key, content, created) "
+		      "VALUES (?, ?, ?)", "cannot remember an import");
+	if (rc < 0)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, content, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now_ms());
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rc = sdb_fail(c, "cannot remember an import");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * An audio file of the schedule the controller has not imported: the
+ * client uploads it (POST /v1/content, which remembers the SHA-256 of what
+ * it received) and asks again. One error per place that names it, so that
+ * a client that does not upload still learns why nothing happened.
+ */
+static void need_upload(struct sched_job *job, const char *key, const char *hash,
+			int music, const char *title, const struct sched_item *it, int chime)
+{
+	json_t *u = json_object_get(job->uploads, key);
+	const char *field = chime ? "chime" : "content";
+	int line = chime ? it->chime_line : it->content_line;
+
+	if (!u) {
+		u = json_pack("{s:s, s:b, s:s, s:[]}", "sha256", hash, "music", music, "title",
+			      title, "refs");
+		if (!u || json_object_set_new(job->uploads, key, u) < 0) {
+			sched_error(&job->msgs, "out of memory");
+			return;
+		}
+	}
+	json_array_append_new(json_object_get(u, "refs"),
+			      json_pack("{s:s, s:i, s:s}", "file", it->file, "line", line,
+					"field", field));
+	sched_error(&job->msgs, "%s:%d: field \"%s\": the controller does not have this "
+		    "audio file yet (SHA-256 %.12s...): upload it first (POST /v1/content%s); "
+		    "loaxa schedule check|apply does that itself", it->file, line, field, hash,
+		    music ? "?music=1" : "");
+}
+
 /*
  * Make sure one source is (or will be) content: known -> fill at once;
- * else queue one import for it (several items may wait for the same).
+ * else queue one import for it (several items may wait for the same), or,
+ * for an audio file (only its SHA-256 is here), ask the client for it.
  */
 static void need_source(struct sched_job *job, size_t idx, int chime, const char *kind,
-			const char *path, const char *text, int music, const char *title)
+			const char *src_hash, const char *text, int music, const char *title)
 {
 	struct ctl *c = job->c;
 	struct sched_item *it = &job->set.items[idx];
@@ -750,24 +886,15 @@ static void need_source(struct sched_job *job, size_t idx, int chime, const char
 	json_t *list;
 	int rc;
 
-	if (path) {
-		rc = sha256_file_hex(path, hash);
-		if (rc < 0) {
-			sched_error(&job->msgs, "%s:%d: field \"%s\": cannot read %s: %s", it->file,
-				    chime ? it->chime_line : it->content_line,
-				    chime ? "chime" : "content", path, strerror(-rc));
-			return;
-		}
+	if (src_hash) {
+		snprintf(hash, sizeof(hash), "%s", src_hash);
 	} else if (text) {
 		crypto_hash_sha256(bin, (const unsigned char *)text, strlen(text));
 		hex_encode(hash, bin, sizeof(bin));
 	} else {
 		snprintf(hash, sizeof(hash), "v1");
 	}
-	/* the same source imported with other settings is other content */
-	snprintf(key, sizeof(key), "%s:%s:%s:%.1f:%.1f:%d", kind, hash, music ? "m" : "s",
-		 c->cfg.import.target_lufs, c->cfg.import.true_peak_dbtp,
-		 music ? c->cfg.import.music_kbps : c->cfg.import.speech_kbps);
+	source_key(c, kind, hash, music, key, sizeof(key));
 	snprintf(tag, sizeof(tag), "%zu:%s", idx, chime ? "h" : "c");
 	list = json_object_get(job->waiting, key);
 	if (list) {
@@ -778,6 +905,8 @@ static void need_source(struct sched_job *job, size_t idx, int chime, const char
 			fill_content(job, key, json_string_value(json_array_get(r, 0)),
 				     json_integer_value(json_array_get(r, 1)),
 				     json_integer_value(json_array_get(r, 2)));
+		else if (src_hash)
+			need_upload(job, key, hash, music, title, it, chime);
 		return;
 	}
 	list = json_array();
@@ -785,6 +914,10 @@ static void need_source(struct sched_job *job, size_t idx, int chime, const char
 	json_object_set_new(job->waiting, key, list);
 	if (source_lookup(c, key, &row) == 0) {
 		fill_content(job, key, row.id, row.duration_ms, row.bytes);
+		return;
+	}
+	if (src_hash) {
+		need_upload(job, key, hash, music, title, it, chime);
 		return;
 	}
 	w = calloc(1, sizeof(*w));
@@ -798,11 +931,6 @@ static void need_source(struct sched_job *job, size_t idx, int chime, const char
 	job->pending++;
 	if (text) {
 		rc = ctl_imports_submit_text(c, text, title, title, source_done, w);
-	} else if (path) {
-		const char *base = strrchr(path, '/');
-
-		rc = ctl_imports_submit(c, path, base ? base + 1 : path, title, music,
-					source_done, w);
 	} else {
 		/* the default chime: written here, imported like any file */
 		if ((size_t)snprintf(tmp, sizeof(tmp), "%s/chime-%ld.wav", c->tmp_dir,
@@ -1073,7 +1201,7 @@ static int plan_get(struct ctl *c, const char *node, struct stored_plan *p)
 
 static void plan_topic(struct ctl *c, const char *node, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s/node/%s/plan", c->mqtt.root, node);
+	topic_node(out, outlen, c->mqtt.root, node, LEAF_PLAN);
 }
 
 /* Publish a stored plan envelope (retained, QoS 1). */
@@ -1966,9 +2094,12 @@ static struct sched_job *job_new(struct ctl *c, enum job_kind kind,
 	job->kind = kind;
 	job->waiting = json_object();
 	job->resolved = json_object();
-	if (!job->waiting || !job->resolved || sched_msgs_init(&job->msgs) < 0) {
+	job->uploads = json_object();
+	if (!job->waiting || !job->resolved || !job->uploads ||
+	    sched_msgs_init(&job->msgs) < 0) {
 		json_decref(job->waiting);
 		json_decref(job->resolved);
+		json_decref(job->uploads);
 		free(job);
 		return NULL;
 	}
@@ -2026,14 +2157,132 @@ static int authorize_items(struct ctl *c, const struct ctl_principal *who,
 	return bad ? -EPERM : 0;
 }
 
+/*
+ * One entry of "files": {"name": label, "text": the file's text, "audio":
+ * its audio map}. A path is refused: the controller opens no file an
+ * operator names (it would be an oracle for any file its user can read, and
+ * under its unit it cannot see the operator's files anyway).
+ */
+static int file_entry(json_t *f, size_t i, struct parse_file *pf, char *err, size_t errlen)
+{
+	json_t *text = json_object_get(f, "text"), *audio = json_object_get(f, "audio"), *v;
+	const char *name = json_string_value(json_object_get(f, "name")), *k;
+
+	if (json_is_string(f) || json_object_get(f, "path")) {
+		snprintf(err, errlen, "files: entry %zu gives a path: the controller reads no "
+			 "schedule file itself; send its text instead: {\"name\": \"week.cfg\", "
+			 "\"text\": \"items = ( ... );\", \"audio\": {...}} (loaxa schedule "
+			 "check|apply does this; docs/schedules.md)", i + 1);
+		return -EINVAL;
+	}
+	if (!json_is_object(f) || !name || !name[0] || strlen(name) > 255 ||
+	    !ctl_text_valid(name, strlen(name))) {
+		snprintf(err, errlen, "files: entry %zu needs \"name\": the file's name for "
+			 "messages, 1 to 255 bytes of text", i + 1);
+		return -EINVAL;
+	}
+	if (!json_is_string(text)) {
+		snprintf(err, errlen, "files: entry %zu (%.100s) needs \"text\": the schedule "
+			 "file's text", i + 1, name);
+		return -EINVAL;
+	}
+	if (audio && !json_is_object(audio)) {
+		snprintf(err, errlen, "files: entry %zu (%.100s): \"audio\" must be an object "
+			 "{\"audio/file.mp3\": {\"sha256\": \"...\"}, ...}", i + 1, name);
+		return -EINVAL;
+	}
+	json_object_foreach(audio, k, v)
+		if (!json_is_object(v) || strlen(k) >= PATH_MAX) {
+			snprintf(err, errlen, "files: entry %zu (%.100s): \"audio\": each file "
+				 "named as in the schedule (shorter than %d bytes), each value "
+				 "{\"sha256\": \"...\"}", i + 1, name, PATH_MAX);
+			return -EINVAL;
+		}
+	pf->name = strdup(name);
+	pf->len = json_string_length(text);
+	pf->text = malloc(pf->len + 1);
+	if (!pf->name || !pf->text) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(pf->text, json_string_value(text), pf->len);
+	pf->text[pf->len] = '\0';
+	pf->audio = audio ? json_incref(audio) : json_object();
+	return 0;
+}
+
+/*
+ * The request's body, decoded and checked (in the parser's thread: a body
+ * of megabytes takes jansson a tenth of a second and more). 0, or -EINVAL /
+ * -ENOMEM with job->refused set: the request is refused as a whole (400).
+ */
+static int job_decode(struct sched_job *job)
+{
+	json_t *o, *files, *f;
+	long long total = 0;
+	size_t i;
+	int rc = 0;
+
+	o = ctl_json_object(job->body, job->body_len, job->refused, sizeof(job->refused));
+	free(job->body);
+	job->body = NULL;
+	if (!o)
+		return -EINVAL;
+	files = json_object_get(o, "files");
+	if (!json_is_array(files) || json_array_size(files) == 0 ||
+	    json_array_size(files) > SCHED_MAX_FILES) {
+		snprintf(job->refused, sizeof(job->refused), "give \"files\": a list of 1 to %d "
+			 "schedule files, each {\"name\": \"week.cfg\", \"text\": \"...\", "
+			 "\"audio\": {...}} (docs/schedules.md)", SCHED_MAX_FILES);
+		rc = -EINVAL;
+		goto out;
+	}
+	json_array_foreach(files, i, f)
+		total += (long long)json_string_length(json_object_get(f, "text"));
+	if (total > job->max_total) {
+		snprintf(job->refused, sizeof(job->refused), "the schedule files hold %lld bytes "
+			 "together, over the limit of %lld bytes for one check or apply "
+			 "(schedule.max_total_bytes in controller.cfg): make them smaller or raise "
+			 "the limit", total, (long long)job->max_total);
+		rc = -EINVAL;
+		goto out;
+	}
+	job->files = calloc(json_array_size(files), sizeof(*job->files));
+	if (!job->files) {
+		snprintf(job->refused, sizeof(job->refused), "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	json_array_foreach(files, i, f) {
+		struct parse_file *pf = &job->files[job->nfiles];
+		size_t l = strlen(job->files_text);
+
+		rc = file_entry(f, i, pf, job->refused, sizeof(job->refused));
+		job->nfiles++; /* freed with the job, whole or not */
+		if (rc < 0)
+			break;
+		/* a draft of this apply is titled by the files, as typed */
+		if (l + strlen(pf->name) + 3 < sizeof(job->files_text))
+			snprintf(job->files_text + l, sizeof(job->files_text) - l, "%s%s",
+				 l ? ", " : "", pf->name);
+	}
+out:
+	json_decref(o);
+	return rc;
+}
+
 /* The parse itself: no database, no loop state (it runs in a worker thread). */
 static void job_parse(struct sched_job *job)
 {
 	size_t i;
 
+	if (job_decode(job) < 0) {
+		job->refused_rc = 1;
+		return;
+	}
 	for (i = 0; i < job->nfiles; i++)
-		sched_parse_file_max(job->files[i].path, job->files[i].name, job->max_bytes,
-				     &job->set, &job->msgs);
+		sched_parse_text(job->files[i].name, job->files[i].text, job->files[i].len,
+				 job->files[i].audio, job->max_bytes, &job->set, &job->msgs);
 	sched_check_unique(&job->set, &job->msgs);
 }
 
@@ -2053,6 +2302,12 @@ static void *parse_worker(void *arg)
 /* After the parse (in the loop): scope, imports, the checks, the store. */
 static int job_parsed(struct sched_job *job, unsigned *status, json_t **reply)
 {
+	if (job->refused_rc) {
+		*status = strcmp(job->refused, "out of memory") == 0 ? 500 : 400;
+		*reply = json_pack("{s:s}", "error", job->refused);
+		job_free(job);
+		return 0;
+	}
 	if (job->kind == JOB_APPLY && job->has_who)
 		authorize_items(job->c, &job->who, job);
 	return job_run(job, status, reply);
@@ -2072,79 +2327,33 @@ static int http_files(struct ctl *c, const struct ctl_sched_http *h, enum job_ki
 		      unsigned *status, json_t **reply)
 {
 	char err[256];
-	json_t *o = ctl_json_object(h->body, h->body_len, err, sizeof(err)), *files, *f;
 	struct sched_job *job;
-	size_t i;
 	int rc;
 
-	if (!o) {
-		*status = 400;
-		*reply = json_pack("{s:s}", "error", err);
-		return 0;
-	}
-	files = json_object_get(o, "files");
-	if (!json_is_array(files) || json_array_size(files) == 0 ||
-	    json_array_size(files) > 256) {
-		json_decref(o);
-		*status = 400;
-		*reply = json_pack("{s:s}", "error", "give \"files\": a list of 1 to 256 "
-				   "schedule files (absolute paths)");
-		return 0;
-	}
 	/* a caller that cannot be answered later (h->done NULL: tests) waits */
 	if (h->done && parsers_running(c) >= SCHED_PARSERS) {
-		json_decref(o);
-		*status = 503;
 		snprintf(err, sizeof(err), "the controller is already parsing %d schedule "
 			 "requests: try again in a few seconds", SCHED_PARSERS);
+		*status = 503;
 		*reply = json_pack("{s:s}", "error", err);
 		return 0;
 	}
+	/* the body is decoded with the parse, off the loop: a copy of it here */
 	job = job_new(c, kind, h);
 	if (job)
-		job->files = calloc(json_array_size(files), sizeof(*job->files));
-	if (!job || !job->files) {
+		job->body = malloc(h->body_len + 1);
+	if (!job || !job->body) {
 		if (job)
 			job_free(job);
-		json_decref(o);
 		*status = 500;
 		*reply = json_pack("{s:s}", "error", "out of memory");
 		return 0;
 	}
-	json_array_foreach(files, i, f) {
-		const char *path = json_is_string(f) ? json_string_value(f)
-			: json_string_value(json_object_get(f, "path"));
-		const char *name = json_is_object(f) ? json_string_value(json_object_get(f, "name"))
-			: NULL;
-		struct parse_file *pf = &job->files[job->nfiles];
-
-		if (!path || path[0] != '/' || !ctl_text_valid(path, strlen(path)) ||
-		    (name && !ctl_text_valid(name, strlen(name)))) {
-			sched_error(&job->msgs, "files: entry %zu must be an absolute path", i + 1);
-			continue;
-		}
-		pf->path = strdup(path);
-		pf->name = name ? strdup(name) : NULL;
-		job->nfiles++;
-		{
-			/* a draft of this apply is titled by the files, as typed */
-			const char *shown = name ? name : path;
-			size_t l = strlen(job->files_text);
-
-			if (l + strlen(shown) + 3 < sizeof(job->files_text))
-				snprintf(job->files_text + l, sizeof(job->files_text) - l, "%s%s",
-					 l ? ", " : "", shown);
-		}
-		if (!pf->path || (name && !pf->name)) {
-			job_free(job);
-			json_decref(o);
-			*status = 500;
-			*reply = json_pack("{s:s}", "error", "out of memory");
-			return 0;
-		}
-	}
-	json_decref(o);
+	memcpy(job->body, h->body, h->body_len);
+	job->body[h->body_len] = '\0';
+	job->body_len = h->body_len;
 	job->max_bytes = c->cfg.sched.max_file_bytes;
+	job->max_total = c->cfg.sched.max_total_bytes;
 	if (!h->done || c->sched->wake_fd < 0) {
 		job_parse(job);
 		return job_parsed(job, status, reply);
@@ -2452,6 +2661,17 @@ static void http_cancel(struct ctl *c, const struct ctl_sched_http *h, unsigned 
 			   kind == 1 ? "announcement" : "occurrence");
 }
 
+size_t ctl_sched_max_body(const struct ctl *c)
+{
+	/* JSON escaping at most doubles a text (\n, \", \\, \t); names and audio maps */
+	return (size_t)c->cfg.sched.max_total_bytes * 2 + (1u << 20);
+}
+
+int ctl_sched_files_url(const char *url)
+{
+	return strcmp(url, "/v1/schedule/check") == 0 || strcmp(url, "/v1/schedule/apply") == 0;
+}
+
 /* A job holding the items of a draft (announce or apply), resolved already. */
 static struct sched_job *draft_job(struct ctl *c, const struct ctl_draft *d)
 {
@@ -2459,6 +2679,7 @@ static struct sched_job *draft_job(struct ctl *c, const struct ctl_draft *d)
 	struct sched_job *job = job_new(c, kind, NULL);
 	json_t *items = kind == JOB_ANNOUNCE ? NULL : json_object_get(d->payload, "items");
 	json_t *one = kind == JOB_ANNOUNCE ? json_object_get(d->payload, "item") : NULL, *v;
+	json_t *sources;
 	struct sched_item it;
 	size_t i, n = one ? 1 : json_array_size(items);
 
@@ -2476,6 +2697,27 @@ static struct sched_job *draft_job(struct ctl *c, const struct ctl_draft *d)
 	if (job->set.n == 0 && kind == JOB_ANNOUNCE) {
 		job_free(job);
 		return NULL;
+	}
+	/* an apply's files as sent, to store as applied (a draft of before
+	 * issue 17 has none: the schedule files are then left empty) */
+	sources = json_object_get(d->payload, "sources");
+	if (json_array_size(sources)) {
+		char err[512];
+
+		job->files = calloc(json_array_size(sources), sizeof(*job->files));
+		if (!job->files) {
+			job_free(job);
+			return NULL;
+		}
+		json_array_foreach(sources, i, v) {
+			int rc = file_entry(v, i, &job->files[job->nfiles], err, sizeof(err));
+
+			job->nfiles++;
+			if (rc < 0) {
+				job_free(job);
+				return NULL;
+			}
+		}
 	}
 	return job;
 }
@@ -2545,11 +2787,14 @@ int ctl_sched_http(struct ctl *c, const struct ctl_sched_http *h, unsigned *stat
 		http_list(c, h, status, reply);
 		return 0;
 	}
-	/* for the CLI, which refuses an oversized file before sending it */
+	/* for the CLI, which refuses oversized files before sending them */
 	if (strcmp(h->url, "/v1/schedule/limits") == 0 && get) {
 		*status = 200;
-		*reply = json_pack("{s:I}", "max_file_bytes",
-				   (json_int_t)c->cfg.sched.max_file_bytes);
+		*reply = json_pack("{s:I, s:I, s:i, s:I}", "max_file_bytes",
+				   (json_int_t)c->cfg.sched.max_file_bytes, "max_total_bytes",
+				   (json_int_t)c->cfg.sched.max_total_bytes, "max_files",
+				   SCHED_MAX_FILES, "max_request_bytes",
+				   (json_int_t)ctl_sched_max_body(c));
 		return 0;
 	}
 	if (strcmp(h->url, "/v1/schedule/check") == 0 && post)

@@ -6,12 +6,15 @@
  * The pure part (parsing, expansion, checks) is schedule.h; this module
  * adds the database, the import pipeline, MQTT and the API:
  *
- *  - check/apply: the files are parsed (every error file:line:field), the
- *    audio they name is imported (a worker process per file, cached by the
- *    SHA-256 of the source bytes, so a second apply imports nothing), text
- *    is spoken by espeak-ng -v vi and imported the same way, then the whole
- *    set is checked against zones, nodes, allowed hours and conflicts.
- *    apply stores the set in ONE transaction (all files or nothing) and
+ *  - check/apply: the files come as text (the controller opens no file an
+ *    operator names; schedfile.h) and are parsed (every error
+ *    file:line:field); the audio they name is known by the SHA-256 of its
+ *    bytes: what was imported before (POST /v1/content remembers the hash
+ *    of every upload) is used, what was not is asked for ("upload" in the
+ *    answer; the client uploads it and asks again); text is spoken by
+ *    espeak-ng -v vi and imported, then the whole set is checked against
+ *    zones, nodes, allowed hours and conflicts. apply stores the set and
+ *    the files as sent in ONE transaction (all files or nothing) and
  *    re-plans at once.
  *  - plans: for every known node, the occurrences of the items that target
  *    it over the horizon (default 7 days) become a signed plan envelope,
@@ -80,6 +83,24 @@ struct ctl_sched_http {
 	 */
 	int64_t edit_draft;
 };
+
+/*
+ * The largest body of a schedule check or apply: the files' texts travel in
+ * it (schedule.max_total_bytes, JSON-escaped). Other requests keep the API's
+ * small limit.
+ */
+size_t ctl_sched_max_body(const struct ctl *c);
+/* Whether a request to url carries schedule files (check, apply). */
+int ctl_sched_files_url(const char *url);
+
+/*
+ * POST /v1/content imported an upload whose bytes have this SHA-256 with
+ * these settings (music or speech): remember it, so that a schedule naming
+ * an audio file with the same bytes uses that content without another
+ * upload. 0 or -errno.
+ */
+int ctl_sched_source_record(struct ctl *c, const char *src_sha256, int music,
+			    const char *content);
 
 struct ctl_draft;
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "mqtt.h"
 #include "util.h"
+#include "topic.h"
 
 static int64_t realtime_us(void)
 {
@@ -94,7 +95,7 @@ void ctl_timesvc_on_ping(struct ctl *c, const char *node, const void *payload, s
 		log_warnx("cannot seal a time answer for node %s: %s", node, strerror(-rc));
 		goto out;
 	}
-	snprintf(topic, sizeof(topic), "%s/node/%s/time/pong", c->mqtt.root, node);
+	topic_node(topic, sizeof(topic), c->mqtt.root, node, LEAF_PONG);
 	rc = ctl_mqtt_publish(c, CTL_CONN_CTL, topic, env, envlen, 0, 0);
 	if (rc == 0)
 		c->timesvc.answered++;

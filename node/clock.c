@@ -18,6 +18,7 @@
 #include "mqtt.h"
 #include "node.h"
 #include "util.h"
+#include "topic.h"
 
 #define CLOCK_FILE_MAX 4096
 
@@ -255,7 +256,7 @@ void clock_on_connect(struct node *n)
 static void send_ping(struct node *n, int64_t mono)
 {
 	struct node_clock *c = &n->clock;
-	char topic[160], body[160];
+	char topic[TOPIC_MAX], body[160];
 	int rc;
 
 	c->n++;
@@ -263,7 +264,7 @@ static void send_ping(struct node *n, int64_t mono)
 	c->t1_us = real_us();
 	snprintf(body, sizeof(body), "{\"node\":\"%s\",\"n\":%" PRIu64 ",\"t1\":%" PRId64 "}",
 		 n->cfg.node, c->n, c->t1_us);
-	snprintf(topic, sizeof(topic), "%s/node/%s/time/ping", n->root, n->cfg.node);
+	topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_PING);
 	rc = node_mqtt_publish(n, NODE_CONN_CTL, topic, body, strlen(body), 0, 0, NULL);
 	c->outstanding = rc == 0;
 	if (c->fast_left > 0)

@@ -22,6 +22,7 @@
 #include "queue.h"
 #include "status.h"
 #include "util.h"
+#include "topic.h"
 
 /* A play may be scheduled at most this far ahead. */
 #define MAX_AT_AHEAD_MS (7LL * 24 * 3600 * 1000)
@@ -61,42 +62,39 @@ static const char *printable(char *out, size_t outlen, const char *s)
 	return out;
 }
 
+/*
+ * What a message on topic is to this node: only its own node topics, and
+ * the cmd/live topics of its zones and of "all" (and the key topic of
+ * "all"); anything else, even a valid topic of another node, is unknown.
+ */
 static enum topic_kind topic_kind(const struct node *n, const char *topic)
 {
-	char want[160];
-	size_t i, plen;
+	struct topic_parts t;
+	size_t i;
+	int mine = 0;
 
-	snprintf(want, sizeof(want), "%s/node/%s/cmd", n->root, n->cfg.node);
-	if (strcmp(topic, want) == 0)
-		return TOPIC_CMD;
-	snprintf(want, sizeof(want), "%s/node/%s/plan", n->root, n->cfg.node);
-	if (strcmp(topic, want) == 0)
-		return TOPIC_PLAN;
-	snprintf(want, sizeof(want), "%s/node/%s/content", n->root, n->cfg.node);
-	if (strcmp(topic, want) == 0)
-		return TOPIC_CONTENT;
-	if (node_keys_topic(n, topic))
-		return TOPIC_KEY;
-	snprintf(want, sizeof(want), "%s/node/%s/live", n->root, n->cfg.node);
-	if (strcmp(topic, want) == 0)
-		return TOPIC_LIVE;
-	snprintf(want, sizeof(want), "%s/node/%s/time/pong", n->root, n->cfg.node);
-	if (strcmp(topic, want) == 0)
-		return TOPIC_TIME;
-	snprintf(want, sizeof(want), "%s/zone/", n->root);
-	plen = strlen(want);
-	if (strncmp(topic, want, plen) != 0)
+	if (topic_parse(n->root, topic, &t) < 0)
 		return TOPIC_UNKNOWN;
-	for (i = 0; i <= n->cfg.nzones; i++) {
-		const char *z = i < n->cfg.nzones ? n->cfg.zones[i] : "all";
-		size_t zl = strlen(z);
-
-		if (strncmp(topic + plen, z, zl) == 0 && strcmp(topic + plen + zl, "/cmd") == 0)
-			return TOPIC_CMD;
-		if (strncmp(topic + plen, z, zl) == 0 && strcmp(topic + plen + zl, "/live") == 0)
-			return TOPIC_LIVE;
+	if (t.node) {
+		if (strcmp(t.name, n->cfg.node) != 0)
+			return TOPIC_UNKNOWN;
+		switch (t.leaf) {
+		case LEAF_CMD: return TOPIC_CMD;
+		case LEAF_PLAN: return TOPIC_PLAN;
+		case LEAF_CONTENT: return TOPIC_CONTENT;
+		case LEAF_LIVE: return TOPIC_LIVE;
+		case LEAF_PONG: return TOPIC_TIME;
+		default: return TOPIC_UNKNOWN;
+		}
 	}
-	return TOPIC_UNKNOWN;
+	if (strcmp(t.name, "all") == 0 && t.leaf == LEAF_KEY)
+		return TOPIC_KEY;
+	for (i = 0; i <= n->cfg.nzones; i++)
+		if (strcmp(t.name, i < n->cfg.nzones ? n->cfg.zones[i] : "all") == 0)
+			mine = 1;
+	if (!mine)
+		return TOPIC_UNKNOWN;
+	return t.leaf == LEAF_CMD ? TOPIC_CMD : t.leaf == LEAF_LIVE ? TOPIC_LIVE : TOPIC_UNKNOWN;
 }
 
 static int get_int(json_t *o, const char *field, int64_t min, int64_t max, int64_t def,

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "node.h"
 #include "util.h"
+#include "topic.h"
 
 #define EVENT_FILE_MAX 65536
 
@@ -293,7 +294,7 @@ static size_t in_flight(const struct node_events *ev)
 
 static void publish_pending(struct node *n, struct event_pending *p, const char *json)
 {
-	char topic[160], path[PATH_MAX + 100];
+	char topic[TOPIC_MAX], path[PATH_MAX + 100];
 	uint8_t *buf = NULL;
 	size_t len;
 	int rc;
@@ -307,7 +308,7 @@ static void publish_pending(struct node *n, struct event_pending *p, const char 
 		}
 		json = (const char *)buf;
 	}
-	snprintf(topic, sizeof(topic), "%s/node/%s/event", n->root, n->cfg.node);
+	topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_EVENT);
 	rc = node_mqtt_publish(n, NODE_CONN_CTL, topic, json, strlen(json), 1, 0, NULL);
 	if (rc == 0)
 		p->sent_mono = mono_ms();
@@ -426,9 +427,9 @@ int events_emit(struct node *n, const char *type, const struct event_info *info)
 		log_warnx("cannot journal event %s in %s: %s", id, path, strerror(-rc));
 		status_error(n, "cannot write the event journal: %s", strerror(-rc));
 		if (node_mqtt_connected(n, NODE_CONN_CTL)) {
-			char topic[160];
+			char topic[TOPIC_MAX];
 
-			snprintf(topic, sizeof(topic), "%s/node/%s/event", n->root, n->cfg.node);
+			topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_EVENT);
 			node_mqtt_publish(n, NODE_CONN_CTL, topic, s, strlen(s), 1, 0, NULL);
 		}
 	} else if (pending_add(ev, id) == 0) {

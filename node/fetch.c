@@ -24,6 +24,7 @@
 #include "queue.h"
 #include "status.h"
 #include "util.h"
+#include "topic.h"
 
 #define PARTINFO_MAX 4096
 /* Re-ask at most this often when chunks arrive out of order. */
@@ -63,7 +64,7 @@ static void paths(const struct node *n, const struct fetch *f, char *part, char 
 static void send_request(struct node *n, struct fetch *f, uint32_t from)
 {
 	uint32_t count = n->fetch.window;
-	char topic[160];
+	char topic[TOPIC_MAX];
 	json_t *o;
 	char *s;
 
@@ -83,7 +84,7 @@ static void send_request(struct node *n, struct fetch *f, uint32_t from)
 	json_decref(o);
 	if (!s)
 		return;
-	snprintf(topic, sizeof(topic), "%s/node/%s/fetch", n->root, n->cfg.node);
+	topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_FETCH);
 	if (node_mqtt_publish(n, NODE_CONN_BULK, topic, s, strlen(s), 1, 0, NULL) == 0)
 		log_debug("asked for chunks %" PRIu32 "-%" PRIu32 " of content %s", from,
 			  from + count - 1, f->id);

@@ -16,6 +16,7 @@
 #include "queue.h"
 #include "status.h"
 #include "util.h"
+#include "topic.h"
 
 #define DOC_NODES_MAX 4096
 
@@ -332,10 +333,10 @@ json_t *node_keys_state_json(const struct node *n)
 
 int node_keys_topic(const struct node *n, const char *topic)
 {
-	char want[160];
+	struct topic_parts t;
 
-	snprintf(want, sizeof(want), "%s/zone/all/key", n->root);
-	return strcmp(topic, want) == 0;
+	return topic_parse(n->root, topic, &t) == 0 && !t.node && t.leaf == LEAF_KEY &&
+	       strcmp(t.name, "all") == 0;
 }
 
 /* ------------------------------------------------------------ documents */

@@ -27,6 +27,7 @@
 #include "queue.h"
 #include "status.h"
 #include "util.h"
+#include "topic.h"
 
 #define LEVEL_BODY_RELAY 0
 #define LEVEL_BODY_LIVE 3
@@ -493,7 +494,7 @@ json_t *live_status_json(const struct node *n)
 void live_on_connect(struct node *n)
 {
 	struct mosquitto *m = n->mqtt.conn[NODE_CONN_CTL].m;
-	char topic[160];
+	char topic[TOPIC_MAX];
 	size_t i;
 
 	/* QoS 0: a late frame is worthless, a retransmitted one only adds delay */
@@ -502,11 +503,11 @@ void live_on_connect(struct node *n)
 
 		if (i < n->cfg.nzones && strcmp(z, "all") == 0)
 			continue;
-		snprintf(topic, sizeof(topic), "%s/zone/%s/live", n->root, z);
+		topic_zone(topic, sizeof(topic), n->root, z, LEAF_LIVE);
 		if (mosquitto_subscribe(m, NULL, topic, 0) != MOSQ_ERR_SUCCESS)
 			log_warnx("cannot subscribe to %s", topic);
 	}
-	snprintf(topic, sizeof(topic), "%s/node/%s/live", n->root, n->cfg.node);
+	topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_LIVE);
 	if (mosquitto_subscribe(m, NULL, topic, 0) != MOSQ_ERR_SUCCESS)
 		log_warnx("cannot subscribe to %s", topic);
 }

@@ -42,6 +42,7 @@
 #include "queue.h"
 #include "status.h"
 #include "util.h"
+#include "topic.h"
 
 /* Highest sequences of frequent types (content) reach the disk this often. */
 #define SEQ_FLUSH_MS 5000
@@ -99,7 +100,7 @@ static int setup_node(struct node *n)
 	char seq_path[PATH_MAX + 16], path[PATH_MAX + 16];
 	int rc, booted, had_trust;
 
-	snprintf(n->root, sizeof(n->root), "loaxa/%s", n->cfg.site);
+	topic_root(n->root, sizeof(n->root), n->cfg.site);
 	snprintf(seq_path, sizeof(seq_path), "%s/seq", n->cfg.state_dir);
 	/* whether this node ran before: then a missing state file was lost, not new */
 	snprintf(path, sizeof(path), "%s/boot", n->cfg.state_dir);

@@ -19,6 +19,7 @@
 #include "node.h"
 #include "status.h"
 #include "util.h"
+#include "topic.h"
 
 /* Fixed header, topic and properties around an envelope, under Maximum Packet Size. */
 #define NODE_MQTT_PACKET_SLACK 1024
@@ -47,7 +48,7 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 {
 	struct node_mqtt_conn *conn = arg;
 	struct node *n = conn->owner;
-	char topic[160];
+	char topic[TOPIC_MAX];
 	size_t i;
 
 	(void)m;
@@ -64,30 +65,29 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	log_info("connected to the MQTT broker at %s:%d (%s connection, client id %s)",
 		 n->cfg.mqtt.host, n->cfg.mqtt.port, conn->name, conn->client_id);
 	if (conn == &n->mqtt.conn[NODE_CONN_CTL]) {
-		snprintf(topic, sizeof(topic), "%s/node/%s/cmd", n->root, n->cfg.node);
+		topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_CMD);
 		subscribe(conn, topic);
-		snprintf(topic, sizeof(topic), "%s/node/%s/plan", n->root, n->cfg.node);
+		topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_PLAN);
 		subscribe(conn, topic);
 		for (i = 0; i < n->cfg.nzones; i++) {
 			if (strcmp(n->cfg.zones[i], "all") == 0)
 				continue;
-			snprintf(topic, sizeof(topic), "%s/zone/%s/cmd", n->root,
-				 n->cfg.zones[i]);
+			topic_zone(topic, sizeof(topic), n->root, n->cfg.zones[i], LEAF_CMD);
 			subscribe(conn, topic);
 		}
-		snprintf(topic, sizeof(topic), "%s/zone/all/cmd", n->root);
+		topic_zone(topic, sizeof(topic), n->root, "all", LEAF_CMD);
 		subscribe(conn, topic);
 		/* the retained trust document (keys.h) */
-		snprintf(topic, sizeof(topic), "%s/zone/all/key", n->root);
+		topic_zone(topic, sizeof(topic), n->root, "all", LEAF_KEY);
 		subscribe(conn, topic);
 		live_on_connect(n);
-		snprintf(topic, sizeof(topic), "%s/node/%s/time/pong", n->root, n->cfg.node);
+		topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_PONG);
 		subscribe(conn, topic);
 		status_publish(n);
 		events_on_connect(n);
 		clock_on_connect(n);
 	} else {
-		snprintf(topic, sizeof(topic), "%s/node/%s/content", n->root, n->cfg.node);
+		topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_CONTENT);
 		subscribe(conn, topic);
 		fetch_on_connect(n);
 	}
@@ -147,7 +147,7 @@ static void on_message(struct mosquitto *m, void *arg,
 int node_mqtt_start(struct node *n)
 {
 	struct node_mqtt *mq = &n->mqtt;
-	char topic[160];
+	char topic[TOPIC_MAX];
 	char *will = NULL;
 	int k, rc;
 
@@ -204,8 +204,7 @@ int node_mqtt_start(struct node *n)
 			will = status_offline_json(n);
 			if (!will)
 				return -ENOMEM;
-			snprintf(topic, sizeof(topic), "%s/node/%s/status", n->root,
-				 n->cfg.node);
+			topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_STATUS);
 			rc = mosquitto_will_set(conn->m, topic, (int)strlen(will), will, 1, true);
 			free(will);
 			if (rc != MOSQ_ERR_SUCCESS) {
@@ -321,14 +320,14 @@ void node_mqtt_stop(struct node *n)
 {
 	struct node_mqtt *mq = &n->mqtt;
 	struct node_mqtt_conn *ctl = &mq->conn[NODE_CONN_CTL];
-	char topic[160];
+	char topic[TOPIC_MAX];
 	char *off;
 	int64_t deadline;
 	int k;
 
 	if (ctl->m && ctl->connected) {
 		off = status_offline_json(n);
-		snprintf(topic, sizeof(topic), "%s/node/%s/status", n->root, n->cfg.node);
+		topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_STATUS);
 		if (off) {
 			node_mqtt_publish(n, NODE_CONN_CTL, topic, off, strlen(off), 1, 1, NULL);
 			free(off);

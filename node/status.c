@@ -18,6 +18,7 @@
 #include "node.h"
 #include "plan.h"
 #include "util.h"
+#include "topic.h"
 
 /*
  * A missing file is the first start (boot 1). A file we cannot parse must
@@ -205,7 +206,7 @@ char *status_offline_json(const struct node *n)
 
 int status_publish(struct node *n)
 {
-	char topic[160];
+	char topic[TOPIC_MAX];
 	char *s;
 	int rc;
 
@@ -214,7 +215,7 @@ int status_publish(struct node *n)
 	s = status_json(n);
 	if (!s)
 		return -ENOMEM;
-	snprintf(topic, sizeof(topic), "%s/node/%s/status", n->root, n->cfg.node);
+	topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_STATUS);
 	rc = node_mqtt_publish(n, NODE_CONN_CTL, topic, s, strlen(s), 1, 1, NULL);
 	if (rc == 0) {
 		log_debug("status published: %s", s);

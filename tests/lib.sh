@@ -693,6 +693,21 @@ http_status() {
 	curl "${args[@]}" "http://localhost$2"
 }
 
+# sched_body FILE... : the body of POST /v1/schedule/check|apply for these
+# schedule files, as `loaxa schedule check|apply` sends it (the controller
+# reads no file itself): {"files":[{"name": FILE, "text": its text}]}. No
+# audio map: for files whose items name no audio file. Pass it to curl as
+# --data-binary @FILE (a body of megabytes is too long for an argument).
+sched_body() {
+	local args=() expr='[]' i=0 f
+	for f in "$@"; do
+		args+=(--arg "n$i" "$f" --rawfile "t$i" "$f")
+		expr="$expr + [{name: \$n$i, text: \$t$i}]"
+		i=$((i + 1))
+	done
+	jq -cn "${args[@]}" "{files: ($expr)}"
+}
+
 # jq over the controller API through the CLI: api_jq 'FILTER' COMMAND...
 api_jq() {
 	local filter=$1

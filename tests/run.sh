@@ -9,6 +9,8 @@
 #   LOAXA_RELEASE_BIN  release binaries (timing-sensitive checks)
 #   TESTS="a b"        run only tests whose name contains a or b
 #   MATRIX=0           skip the time-of-day matrix (see below)
+#   JOBS=N             run up to N tests at once (make test: the core count);
+#                      tests that measure time always run alone (ALONE)
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -34,14 +36,10 @@ selected() {
 	return 1
 }
 
-run_one() {
-	local name=$1; shift
-	local log=$LOGS/$name.log start rc ok nok
-	selected "$name" || return 0
-	mkdir -p "$(dirname "$log")"
-	start=$(date +%s)
-	"$@" >"$log" 2>&1
-	rc=$?
+# report NAME RC START : count NAME's ok / not ok lines, print its line (and
+# on failure its failing checks and the end of its log).
+report() {
+	local name=$1 rc=$2 start=$3 log=$LOGS/$1.log ok nok
 	ok=$(grep -c '^ok - ' "$log")
 	nok=$(grep -c '^not ok - ' "$log")
 	if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
@@ -59,11 +57,62 @@ run_one() {
 	fi
 }
 
+# run_one NAME CMD... : run it now, alone (after what runs beside has ended).
+run_one() {
+	local name=$1 start rc
+	shift
+	selected "$name" || return 0
+	drain
+	mkdir -p "$(dirname "$LOGS/$name.log")"
+	start=$(date +%s)
+	"$@" >"$LOGS/$name.log" 2>&1
+	rc=$?
+	report "$name" "$rc" "$start"
+}
+
+# run_par NAME CMD... : run it beside others, at most JOBS at once (make test:
+# one per core). Each test has its own broker, port, directory and socket,
+# so two never meet; what measures time runs alone (run_one, ALONE below),
+# because a neighbour's load would be in its figures.
+JOBS=${JOBS:-1}
+declare -A RUNNING=()
+run_par() {
+	local name=$1
+	shift
+	selected "$name" || return 0
+	[ "$JOBS" -le 1 ] && { run_one "$name" "$@"; return; }
+	while [ ${#RUNNING[@]} -ge "$JOBS" ]; do reap; done
+	mkdir -p "$(dirname "$LOGS/$name.log")"
+	(
+		start=$(date +%s)
+		"$@" >"$LOGS/$name.log" 2>&1
+		echo "$? $start" >"$LOGS/$name.rc"
+	) &
+	RUNNING[$!]=$name
+}
+# reap: wait for one test run beside others, and report it.
+reap() {
+	local pid name rc start
+	wait -n -p pid "${!RUNNING[@]}"
+	name=${RUNNING[$pid]}
+	unset "RUNNING[$pid]"
+	read -r rc start <"$LOGS/$name.rc" || { rc=1; start=$(date +%s); }
+	rm -f "$LOGS/$name.rc"
+	report "$name" "$rc" "$start"
+}
+drain() { while [ ${#RUNNING[@]} -gt 0 ]; do reap; done; }
+
+# Integration tests that measure time (sound onsets, start accuracy, jitter,
+# reconnection delays, CPU use) or drive a paced card: always alone.
+ALONE=" alsa_gone amp_lead broker_outage broker_spread crash_play emergency emergency_mixer
+	emergency_stop health_offline live paced plan_node power_cut preempt relay relay_capture
+	schedule_e2e security_login security_scope soak_week start_accuracy "
+
 echo "tests run at $(date -u '+%Y-%m-%d %H:%M:%S UTC') ($(TZ=Asia/Ho_Chi_Minh date '+%H:%M:%S') in Vietnam), on $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 for t in "$LOAXA_BIN"/tests/test_*; do
 	[ -x "$t" ] || continue
-	run_one "unit/$(basename "$t")" "$t"
+	run_par "unit/$(basename "$t")" "$t"
 done
 # The unit tests again, built as released (-O2, _FORTIFY_SOURCE, stack
 # protector): glibc's fortified checks catch overflows that ASan's build,
@@ -71,7 +120,7 @@ done
 if [ "$LOAXA_RELEASE_BIN" != "$LOAXA_BIN" ]; then
 	for t in "$LOAXA_RELEASE_BIN"/tests/test_*; do
 		[ -x "$t" ] || continue
-		run_one "unit-release/$(basename "$t")" "$t"
+		run_par "unit-release/$(basename "$t")" "$t"
 	done
 fi
 # The libFuzzer harnesses, briefly (tests/fuzz/run.sh --smoke: built, each
@@ -83,7 +132,12 @@ fi
 run_one "fuzz/smoke" tests/fuzz/run.sh --smoke
 for t in tests/integration/*.sh; do
 	[ -f "$t" ] || continue
-	run_one "integration/$(basename "$t" .sh)" bash "$t"
+	n=$(basename "$t" .sh)
+	if [[ "$ALONE" == *[[:space:]]"$n"[[:space:]]* ]]; then
+		run_one "integration/$n" bash "$t"
+	else
+		run_par "integration/$n" bash "$t"
+	fi
 done
 
 # The time-of-day matrix. A commune station is a timetable: midnight, the
@@ -125,15 +179,16 @@ if [ "${MATRIX:-1}" != 0 ]; then
 		[ $some = 1 ] && units="$units $MATRIX_UNIT_SOME"
 		for u in $units; do
 			[ -x "$LOAXA_BIN/tests/$u" ] || continue
-			run_one "matrix/$label+07/unit/$u" env LOAXA_TEST_NOW="$secs" "$LOAXA_BIN/tests/$u"
+			run_par "matrix/$label+07/unit/$u" env LOAXA_TEST_NOW="$secs" "$LOAXA_BIN/tests/$u"
 		done
 		for i in $MATRIX_INTEGRATION; do
-			run_one "matrix/$label+07/integration/$i" tests/at.sh "$at +07" \
+			run_par "matrix/$label+07/integration/$i" tests/at.sh "$at +07" \
 				bash "tests/integration/$i.sh"
 		done
 	done
 fi
 
+drain
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
 echo "$passed passed, $failed failed"

@@ -35,6 +35,15 @@ capture_mark n1
 check "a broadcast plays before the backup" capture_nonsilent_since n1
 AT=$(TZ=$TZ_SITE date -d "@$(( $(now_ms) / 1000 + 86400 ))" '+%Y-%m-%d %H:%M')
 "$LOAXA" announce "$T/b.wav" --at "$AT" --node n1 --title "ngày mai" >/dev/null 2>&1
+# a schedule file with its audio beside it (the CLI sends both)
+mkdir -p "$T/sched/audio"
+cp "$T/a.wav" "$T/sched/audio/sang.wav"
+cat >"$T/sched/week.cfg" <<'EOF'
+items = ( { id = "sang"; title = "Buổi sáng"; content = "audio/sang.wav"; nodes = ["n1"];
+            times = ["05:30"]; } );
+EOF
+"$LOAXA" schedule apply "$T/sched/week.cfg" >"$T/apply.out" 2>&1
+check "a schedule file is applied before the backup" [ $? = 0 ] || dump_log "$T/apply.out"
 # a month of plays (November 2026, Vietnam time), as the nodes reported them
 {
 	echo "BEGIN;"
@@ -73,6 +82,8 @@ check "the archive does not hold the broker's mosquitto.conf (this machine's own
 	bash -c "! grep -qx broker/mosquitto.conf '$T/list'"
 check "the archive holds the content ($(grep -c '^content/' "$T/list") files)" \
 	[ "$(grep -c '^content/' "$T/list")" -eq "$(jq length "$T/before/content.json")" ]
+check "the archive holds the schedule file as applied (schedules/01-week.cfg)" \
+	bash -c "tar -xOf '$T/station.tar' schedules/01-week.cfg | cmp -s - '$T/sched/week.cfg'"
 diag "archive: $(stat -c %s "$T/station.tar") bytes, $(wc -l <"$T/list") files"
 
 # ------------------------------------------------------------ refusals
@@ -123,6 +134,8 @@ rm -rf "$STATE" "$T/keys"
 "$LOAXA" restore "$T/station.tar" --config "$CFG" >"$T/restore.out" 2>&1
 check "loaxa restore puts the backup back (state and keys gone)" [ $? = 0 ] || dump_log "$T/restore.out"
 check "the restored key is mode 0600" [ "$(stat -c %a "$T/keys/controller.key")" = 600 ]
+check "the restored database holds the applied schedule file" \
+	[ "$(sqlite3 "$STATE/loaxa.db" 'SELECT text FROM sched_files')" = "$(cat "$T/sched/week.cfg")" ]
 start_controller || exit 1
 snapshot "$T/after"
 for f in report content schedule keys plays nodes; do

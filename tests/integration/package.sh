@@ -16,7 +16,9 @@
 #      mount namespace (unshare -m) stands in for its sandbox;
 #   4. through them: a node is provisioned (`loaxa node add`; the broker is
 #      reloaded as loaxa-broker-reload would), its bundle installed as
-#      /etc/loaxa, a broadcast plays on it, the key is rotated and a
+#      /etc/loaxa, a broadcast plays on it, a schedule file and its audio in
+#      a directory the sandboxed controller cannot see (the test's, under
+#      /tmp) are applied and the item plays, the key is rotated and a
 #      broadcast still plays;
 #   5. dpkg --purge removes the packages and their state.
 # Needs root (it installs packages); it refuses to run where loaxa is
@@ -28,7 +30,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	not_ok "the package test runs as root (it installs packages)"
 	exit 1
 fi
-for t in dpkg-buildpackage lintian unshare setpriv systemd-sysusers; do
+for t in dpkg-buildpackage lintian unshare nsenter setpriv systemd-sysusers; do
 	command -v "$t" >/dev/null || { not_ok "$t is installed (scripts/setup.sh)"; exit 1; }
 done
 if dpkg-query -W -f='${Status}\n' loaxa-controller loaxa-node 2>/dev/null | grep -q 'installed'; then
@@ -219,6 +221,32 @@ before=$(captured)
 "$LOAXA" play "$T/a.wav" --node n1 --wait=60 --json >"$T/play1.json" 2>"$T/play1.err"
 check "a broadcast plays on the node (loaxa play --wait exits 0)" [ $? = 0 ] || cat "$T/play1.err"
 check "the node played sound" [ "$(captured)" -gt "$before" ]
+
+# A schedule file and its audio in $T, under /tmp: the sandboxed controller
+# has a /tmp of its own (PrivateTmp) and no /home, so it could never read
+# them; `loaxa schedule apply` sends them as content.
+TZ_SITE=$(sed -n 's/^timezone *= *"\([^"]*\)".*/\1/p' /etc/loaxa/controller.cfg)
+TZ_SITE=${TZ_SITE:-Asia/Ho_Chi_Minh}
+AT=$(TZ=$TZ_SITE date -d "@$(( $(date +%s) + 40 ))" +%H:%M:%S)
+mkdir -p "$T/lich/audio"
+cp "$T/a.wav" "$T/lich/audio/thong-bao.wav"
+cat >"$T/lich/tuan.cfg" <<EOF
+items = ( { id = "goi"; title = "Lịch của gói"; content = "audio/thong-bao.wav";
+            zones = ["thon-1"]; times = ["$AT"]; } );
+EOF
+check "the controller cannot see the schedule's directory ($T/lich: its /tmp is private)" \
+	nsenter -t "${PID_OF[controller]}" -m test ! -e "$T/lich/tuan.cfg"
+before=$(captured)
+"$LOAXA" schedule apply "$T/lich/tuan.cfg" >"$T/sched.log" 2>&1
+check "loaxa schedule apply sends the schedule and its audio from there (an item at $AT)" [ $? = 0 ] ||
+	dump_log "$T/sched.log"
+sched_played() {
+	"$LOAXA" schedule list --node n1 --json 2>/dev/null |
+		jq -e '[.occurrences[] | select(.item == "goi" and .state == "played")] | length >= 1' >/dev/null
+}
+check "the node plays the scheduled item at $AT" wait_for 120 sched_played ||
+	"$LOAXA" schedule list --node n1 2>&1 | head -5 | sed 's/^/#   /'
+check "... and sound comes out" [ "$(captured)" -gt "$before" ]
 
 "$LOAXA" key rotate >"$T/rotate.log" 2>&1
 check "loaxa key rotate works under the sandbox (the key directory is writable, nothing else)" [ $? = 0 ] ||

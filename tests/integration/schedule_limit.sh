@@ -10,6 +10,7 @@
 #     naming the file and the limit;
 #   - a 4 MB file (6.5 s of libconfig without the limit) is refused at once,
 #     and GET /v1/nodes answers promptly right after;
+#   - at most 2 large schedule bodies are received at once: a third gets 503;
 #   - the default limit is 1 MiB (GET /v1/schedule/limits).
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER"
@@ -21,11 +22,11 @@ write_controller_cfg "schedule = { max_file_bytes = $LIMIT; };"
 start_controller || exit 1
 SOCK=$LOAXA_SOCKET
 TOK=$(cat "$LOAXA_TOKEN_FILE")
-# api METHOD PATH [BODY] : HTTP status; body in $T/resp.json
+# api METHOD PATH [BODY] : HTTP status; body in $T/resp.json (BODY @FILE: that file)
 api() {
 	local args=(-s -o "$T/resp.json" -w '%{http_code}' --unix-socket "$SOCK" -X "$1"
 		    -H "Authorization: Bearer $TOK")
-	[ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data "$3")
+	[ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
 	curl "${args[@]}" "http://localhost$2"
 }
 
@@ -67,8 +68,9 @@ out=$("$LOAXA" schedule check "$T/over.cfg" 2>&1)
 check "loaxa schedule check over.cfg (limit + 1): refused by the controller, naming it and the limit (\"$out\")" \
 	grep -q "$T/over.cfg: the file is $((LIMIT + 1)) bytes, over the limit of $LIMIT bytes" <<<"$out"
 
+sched_body "$T/over.cfg" >"$T/over.json"
 for what in check apply; do
-	code=$(api POST "/v1/schedule/$what" "{\"files\":[\"$T/over.cfg\"]}")
+	code=$(api POST "/v1/schedule/$what" "@$T/over.json")
 	check "POST /v1/schedule/$what over.cfg: refused, naming the file and the limit (HTTP $code)" \
 		jq -e --arg f "$T/over.cfg: the file is $((LIMIT + 1)) bytes, over the limit of $LIMIT bytes" \
 		'.ok == false and (.errors[0] | startswith($f))' "$T/resp.json" ||
@@ -76,14 +78,39 @@ for what in check apply; do
 done
 
 head -c $((4 << 20)) /dev/zero | tr '\0' '#' >"$T/huge.cfg"
+sched_body "$T/huge.cfg" >"$T/huge.json"
 t0=$(now_ms)
-code=$(api POST /v1/schedule/check "{\"files\":[\"$T/huge.cfg\"]}")
+code=$(api POST /v1/schedule/check "@$T/huge.json")
 t1=$(now_ms)
 api GET /v1/nodes >/dev/null
 t2=$(now_ms)
 check "a 4 MiB file is refused in $((t1 - t0)) ms (under 1 s)" \
 	[ $((t1 - t0)) -lt 1000 ] && grep -q 'over the limit' "$T/resp.json"
 check "GET /v1/nodes answers right after, in $((t2 - t1)) ms (under 0.5 s)" [ $((t2 - t1)) -lt 500 ]
+
+# Large schedule bodies held at once are bounded (2): a third arriving
+# while two are still coming in is answered 503 at once; once they are
+# gone, the same request is taken.
+head -c $((2 << 20)) /dev/zero | tr '\0' '#' >"$T/slow.cfg"
+sched_body "$T/slow.cfg" >"$T/slow.json"
+head -c $((100 << 10)) /dev/zero | tr '\0' '#' >"$T/third.cfg"
+sched_body "$T/third.cfg" >"$T/third.json"
+slow=()
+for i in 1 2; do
+	curl -s -o /dev/null --limit-rate 100k --unix-socket "$SOCK" -X POST \
+		-H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
+		--data-binary "@$T/slow.json" http://localhost/v1/schedule/check &
+	slow+=($!)
+done
+sleep 1 # both are sending
+code=$(api POST /v1/schedule/check "@$T/third.json")
+check "a third large schedule request while two are coming in: 503, try again (HTTP $code: $(head -c 150 "$T/resp.json"))" \
+	bash -c "[ '$code' = 503 ] && grep -q 'already receiving 2 large schedule requests: try again' '$T/resp.json'"
+kill "${slow[@]}" 2>/dev/null
+wait "${slow[@]}" 2>/dev/null
+code=$(api POST /v1/schedule/check "@$T/third.json")
+check "... and taken once they are gone (HTTP $code, the file refused for its size only)" \
+	bash -c "[ '$code' = 200 ] && grep -q 'third.cfg: the file is 102400 bytes, over the limit' '$T/resp.json'"
 
 # the default, with no setting
 stop controller

@@ -31,7 +31,7 @@ TOK=$(cat "$LOAXA_TOKEN_FILE")
 api() {
 	local args=(-s -o "${4:-$T/resp.json}" -w '%{http_code}' --unix-socket "$SOCK"
 		    -X "$1" -H "Authorization: Bearer $TOK")
-	[ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data "$3")
+	[ -n "${3:-}" ] && args+=(-H 'Content-Type: application/json' --data-binary "$3")
 	curl "${args[@]}" "http://localhost$2"
 }
 
@@ -62,8 +62,9 @@ answered() { [ "$1" = 200 ] && [ "$2" -lt "$BOUND_MS" ]; }
 size=$((1 << 20))
 while :; do
 	big "$T/big.cfg" "$size"
+	sched_body "$T/big.cfg" >"$T/big.json"
 	t0=$(now_ms)
-	api POST /v1/schedule/check "{\"files\":[\"$T/big.cfg\"]}" >/dev/null
+	api POST /v1/schedule/check "@$T/big.json" >/dev/null
 	parse_ms=$(( $(now_ms) - t0 ))
 	diag "a check of $size bytes took $parse_ms ms"
 	[ "$parse_ms" -ge 1200 ] || [ "$size" -ge $((LIMIT / 2)) ] && break
@@ -88,7 +89,7 @@ emergency() {
 # during a check, then during an apply: cheap requests meanwhile
 for what in check apply; do
 	t0=$(now_ms)
-	api POST "/v1/schedule/$what" "{\"files\":[\"$T/big.cfg\"]}" "$T/$what.json" \
+	api POST "/v1/schedule/$what" "@$T/big.json" "$T/$what.json" \
 		>"$T/$what.code" &
 	cpid=$!
 	sleep 0.15 # the request is in and its parse under way
@@ -125,7 +126,7 @@ check "the apply is stored (the controller logs \"schedule applied: 1 item\")" \
 # parse ends (the request is an orphan by then), nothing else changes
 curl -s -o /dev/null --max-time 0.3 --unix-socket "$SOCK" -X POST \
 	-H "Authorization: Bearer $TOK" -H 'Content-Type: application/json' \
-	--data "{\"files\":[\"$T/big.cfg\"]}" http://localhost/v1/schedule/check
+	--data-binary "@$T/big.json" http://localhost/v1/schedule/check
 sleep "$(( parse_ms / 1000 + 1 ))"
 check "a client that left during a parse: the controller answers on (GET /v1/nodes $(api GET /v1/nodes))" \
 	[ "$(api GET /v1/nodes)" = 200 ]
@@ -133,7 +134,8 @@ check "a client that left during a parse: the controller answers on (GET /v1/nod
 # SIGTERM while a parse runs: the controller joins its parser and exits
 # (a quarter of the parse time: stop_checked allows 10 s)
 big "$T/half.cfg" $((size / 2))
-api POST /v1/schedule/check "{\"files\":[\"$T/half.cfg\"]}" "$T/late.json" >/dev/null &
+sched_body "$T/half.cfg" >"$T/half.json"
+api POST /v1/schedule/check "@$T/half.json" "$T/late.json" >/dev/null &
 cpid=$!
 sleep 0.15
 t0=$(now_ms)

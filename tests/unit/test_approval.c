@@ -491,8 +491,15 @@ static void test_apply(void)
 	snprintf(text, sizeof(text), "items = ( { id = \"sang\"; content = \"%s\"; zones = "
 		 "[\"thon-2\"]; times = [\"05:30\"]; } );\n", content_id);
 	write_file_atomic(path, text, strlen(text), 0644);
-	snprintf(body, sizeof(body), "{\"files\":[{\"path\":\"%s\",\"name\":\"week.cfg\"}]}",
-		 path);
+	{
+		/* the file's text, as `loaxa schedule apply` sends it */
+		json_t *b = json_pack("{s:[{s:s, s:s}]}", "files", "name", "week.cfg", "text", text);
+		char *d = b ? json_dumps(b, JSON_COMPACT) : NULL;
+
+		snprintf(body, sizeof(body), "%s", d ? d : "");
+		free(d);
+		json_decref(b);
+	}
 	plans0 = plans_sent;
 	items0 = count("SELECT count(*) FROM sched_items WHERE kind = 'schedule'");
 	st = sched_post(&op2, "/v1/schedule/apply", body, 0, &r);
@@ -515,6 +522,9 @@ static void test_apply(void)
 	      "ap2 (thon-2) approves: the checked items become the schedule, n2's plan goes "
 	      "out (%s)", err_of(r));
 	json_decref(r);
+	CHECK(count("SELECT count(*) FROM sched_files WHERE name = 'week.cfg' AND text LIKE "
+		    "'items = ( { id = \"sang\"%'") == 1,
+	      "... and the file as the operator sent it is stored as applied (sched_files)");
 }
 
 static void test_broadcast(void)

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "ctl.h"
 #include "db.h"
 #include "envelope.h"
@@ -175,15 +177,50 @@ static unsigned post(const char *url, const char *body, json_t **reply)
 	return status;
 }
 
+/*
+ * The body `loaxa schedule check|apply` sends for files on disk (the
+ * controller reads none of them itself): {"files":[{"name","text","audio"}]}
+ * with names[i] as the label (the path when NULL). malloc'd.
+ */
+static char *files_body(size_t n, const char *const *paths, const char *const *names)
+{
+	json_t *files = json_array(), *body;
+	char *out;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		uint8_t *text = NULL;
+		size_t len = 0;
+
+		if (read_file(paths[i], 64 << 20, &text, &len) < 0)
+			exit(2);
+		json_array_append_new(files, json_pack("{s:s, s:s%, s:o}", "name",
+						       names[i] ? names[i] : paths[i], "text",
+						       (const char *)text, len, "audio",
+						       sched_audio_map((const char *)text, len, dir,
+								       NULL)));
+		free(text);
+	}
+	body = json_pack("{s:o}", "files", files);
+	out = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!out)
+		exit(2);
+	return out;
+}
+
 static unsigned apply_text(const char *text, json_t **reply)
 {
-	char path[128], body[256];
+	char path[128], *body;
+	const char *paths[1] = { path }, *names[1] = { "week.cfg" };
+	unsigned status;
 
 	snprintf(path, sizeof(path), "%s/week.cfg", dir);
 	write_file_atomic(path, text, strlen(text), 0644);
-	snprintf(body, sizeof(body), "{\"files\":[{\"path\":\"%s\",\"name\":\"week.cfg\"}]}",
-		 path);
-	return post("/v1/schedule/apply", body, reply);
+	body = files_body(1, paths, names);
+	status = post("/v1/schedule/apply", body, reply);
+	free(body);
+	return status;
 }
 
 static void setup(void)
@@ -398,14 +435,16 @@ static void test_apply_and_plans(void)
 	/* all or nothing: a bad second file changes nothing */
 	before = sent_count("n1");
 	{
-		char path[128], body[512];
+		char path[128], week[128], *body;
+		const char *paths[2] = { week, path }, *names[2] = { NULL, "bad.cfg" };
 
 		snprintf(path, sizeof(path), "%s/bad.cfg", dir);
+		snprintf(week, sizeof(week), "%s/week.cfg", dir);
 		write_file_atomic(path, "items = ( { id = \"x\"; times = [\"25:00\"]; } );\n", 44,
 				  0644);
-		snprintf(body, sizeof(body), "{\"files\":[{\"path\":\"%s/week.cfg\"},"
-			 "{\"path\":\"%s\",\"name\":\"bad.cfg\"}]}", dir, path);
+		body = files_body(2, paths, names);
 		status = post("/v1/schedule/apply", body, &reply);
+		free(body);
 		CHECK(status == 422 && json_is_false(json_object_get(reply, "ok")) &&
 		      strstr(json_string_value(json_array_get(json_object_get(reply, "errors"), 0)),
 			     "bad.cfg:1: field") != NULL,
@@ -469,16 +508,18 @@ static int drain(struct late *ls, int n)
 static void test_parse_thread(void)
 {
 	struct late l[3];
-	char path[128], body[256], *text;
+	char path[128], week[128], *body, *text;
+	const char *paths[1] = { week }, *names[1] = { "week.cfg" };
 	json_t *reply = NULL;
 	unsigned status = 0;
 	size_t size = 256 * 1024, head;
 	int rc;
 
 	memset(l, 0, sizeof(l));
-	snprintf(body, sizeof(body), "{\"files\":[{\"path\":\"%s/week.cfg\","
-		 "\"name\":\"week.cfg\"}]}", dir);
+	snprintf(week, sizeof(week), "%s/week.cfg", dir);
+	body = files_body(1, paths, names);
 	rc = late_post("/v1/schedule/check", body, &l[0], &status, &reply);
+	free(body);
 	CHECK(rc == 1 && !reply && l[0].calls == 0,
 	      "a check with a late answer: parsed in a worker thread, answered later");
 	CHECK(drain(l, 1) == 0 && l[0].calls == 1 && l[0].status == 200 &&
@@ -500,11 +541,13 @@ static void test_parse_thread(void)
 	snprintf(path, sizeof(path), "%s/big.cfg", dir);
 	write_file_atomic(path, text, size, 0644);
 	free(text);
-	snprintf(body, sizeof(body), "{\"files\":[\"%s\"]}", path);
+	paths[0] = path;
+	body = files_body(1, paths, (const char *const[]){ NULL });
 	rc = late_post("/v1/schedule/check", body, &l[0], &status, &reply);
 	rc += late_post("/v1/schedule/check", body, &l[1], &status, &reply);
 	CHECK(rc == 2, "two checks of a 256 KiB file parse at once");
 	rc = late_post("/v1/schedule/check", body, &l[2], &status, &reply);
+	free(body);
 	CHECK(rc == 0 && status == 503 && reply &&
 	      strstr(json_string_value(json_object_get(reply, "error")), "try again"),
 	      "... a third meanwhile is refused: 503, try again");
@@ -514,6 +557,91 @@ static void test_parse_thread(void)
 	      "... the two are answered, ok; the refused one never");
 	json_decref(l[0].reply);
 	json_decref(l[1].reply);
+}
+
+/*
+ * Schedule files come as text (issue 17): a request naming a path is
+ * refused without the file being opened; audio the controller lacks is
+ * asked for ("upload"), and once an upload of those bytes is recorded
+ * (POST /v1/content does it) the same request applies; the files applied
+ * are stored as sent.
+ */
+static void test_sent_files(void)
+{
+	const char *audio_hash = "abababababababababababababababababababababababababababababababab";
+	char body[1024], *text;
+	json_t *reply = NULL, *up;
+	unsigned status;
+	sqlite3_stmt *st = NULL;
+
+	status = post("/v1/schedule/check", "{\"files\":[{\"path\":\"/etc/shadow\","
+		      "\"name\":\"x.cfg\"}]}", &reply);
+	text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+	CHECK(status == 400 && text && strstr(text, "entry 1 gives a path: the controller reads "
+					     "no schedule file itself") &&
+	      !strstr(text, "root") && !strstr(text, "syntax") && !strstr(text, "shadow"),
+	      "a request naming a path is refused with 400, saying nothing of the file (%s)",
+	      text);
+	free(text);
+	json_decref(reply);
+	status = post("/v1/schedule/apply", "{\"files\":[\"/var/lib/loaxa/keys/controller.key\"]}",
+		      &reply);
+	CHECK(status == 400 && strstr(json_string_value(json_object_get(reply, "error")),
+				      "gives a path"), "... also as a plain string");
+	json_decref(reply);
+	status = post("/v1/schedule/check", "{\"files\":[{\"name\":\"x.cfg\"}]}", &reply);
+	CHECK(status == 400 && strstr(json_string_value(json_object_get(reply, "error")),
+				      "needs \"text\""), "an entry without text: 400");
+	json_decref(reply);
+
+	snprintf(body, sizeof(body), "{\"files\":[{\"name\":\"up.cfg\",\"text\":\"items = ( "
+		 "{ id = \\\"up\\\"; content = \\\"a.mp3\\\"; music = true; zones = "
+		 "[\\\"thon-1\\\"]; times = [\\\"05:30\\\"]; } );\",\"audio\":{\"a.mp3\":"
+		 "{\"sha256\":\"%s\"}}}]}", audio_hash);
+	status = post("/v1/schedule/check", body, &reply);
+	up = json_array_get(json_object_get(reply, "upload"), 0);
+	CHECK(status == 200 && json_is_false(json_object_get(reply, "ok")) &&
+	      json_array_size(json_object_get(reply, "upload")) == 1 &&
+	      strcmp(json_string_value(json_object_get(up, "sha256")), audio_hash) == 0 &&
+	      json_is_true(json_object_get(up, "music")) &&
+	      json_integer_value(json_object_get(json_array_get(json_object_get(up, "refs"), 0),
+						 "line")) == 1 &&
+	      strstr(json_string_value(json_array_get(json_object_get(reply, "errors"), 0)),
+		     "up.cfg:1: field \"content\": the controller does not have this audio file "
+		     "yet"),
+	      "audio the controller lacks is asked for, with the file and line that name it");
+	json_decref(reply);
+	CHECK(ctl_sched_source_record(&c, audio_hash, 0, content_id) == 0,
+	      "an upload of those bytes as speech is recorded");
+	status = post("/v1/schedule/check", body, &reply);
+	CHECK(status == 200 && json_array_size(json_object_get(reply, "upload")) == 1,
+	      "... but the item wants music: still asked for (other settings, other content)");
+	json_decref(reply);
+	CHECK(ctl_sched_source_record(&c, audio_hash, 1, content_id) == 0,
+	      "an upload as music is recorded");
+	status = post("/v1/schedule/check", body, &reply);
+	CHECK(status == 200 && json_is_true(json_object_get(reply, "ok")) &&
+	      !json_object_get(reply, "upload"), "... and the check passes (%s)",
+	      json_string_value(json_array_get(json_object_get(reply, "errors"), 0)));
+	json_decref(reply);
+
+	/* an apply stores the files as sent; the next apply replaces them */
+	status = post("/v1/schedule/apply", body, &reply);
+	CHECK(status == 200, "the file applies");
+	json_decref(reply);
+	if (sqlite3_prepare_v2(c.db.h, "SELECT pos, name, text, audio FROM sched_files", -1,
+			       &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		CHECK(sqlite3_column_int(st, 0) == 1 &&
+		      strcmp((const char *)sqlite3_column_text(st, 1), "up.cfg") == 0 &&
+		      strncmp((const char *)sqlite3_column_text(st, 2), "items = ( { id = \"up\"",
+			      20) == 0 &&
+		      strstr((const char *)sqlite3_column_text(st, 3), audio_hash) != NULL &&
+		      sqlite3_step(st) == SQLITE_DONE,
+		      "the applied file is stored: its name, text and audio map");
+	} else {
+		CHECK(0, "the applied file is stored");
+	}
+	sqlite3_finalize(st);
 }
 
 static void test_results_and_cancel(void)
@@ -711,6 +839,7 @@ int main(void)
 	test_relay_plan();
 	test_district();
 	test_parse_thread();
+	test_sent_files();
 	ctl_sched_stop(&c);
 	ctl_db_close(&c.db);
 	for (int i = 0; i < 4; i++)

@@ -34,6 +34,31 @@ static void write_file(const char *name, const char *text)
 	}
 }
 
+/*
+ * What `loaxa schedule check` does with a file (cli/schedule.c): read it,
+ * describe the audio it names (relative to its directory), and have the
+ * controller's parser take the text and that description.
+ */
+static int parse_file_max(const char *path, const char *name, int64_t max,
+			  struct sched_set *set, struct sched_msgs *m)
+{
+	char err[512], *text = NULL;
+	json_t *audio;
+	size_t len;
+	int rc;
+
+	rc = sched_file_read(path, name, max, &text, &len, err, sizeof(err));
+	if (rc < 0) {
+		sched_error(m, "%s", err);
+		return -EINVAL;
+	}
+	audio = sched_audio_map(text, len, dir, NULL);
+	rc = sched_parse_text(name, text, len, audio, max, set, m);
+	json_decref(audio);
+	free(text);
+	return rc;
+}
+
 /* Parse text as NAME in dir; returns the errors joined by '\n'. */
 static char errs[8192];
 static int parse(const char *name, const char *text, struct sched_set *set)
@@ -47,7 +72,7 @@ static int parse(const char *name, const char *text, struct sched_set *set)
 	write_file(name, text);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	sched_msgs_init(&m);
-	rc = sched_parse_file(path, name, set, &m);
+	rc = parse_file_max(path, name, SCHED_DEFAULT_MAX_FILE_BYTES, set, &m);
 	errs[0] = '\0';
 	json_array_foreach(m.errors, i, v) {
 		strncat(errs, json_string_value(v), sizeof(errs) - strlen(errs) - 2);
@@ -173,9 +198,15 @@ static void test_parse_good(void)
 	it = &set.items[0];
 	CHECK(strcmp(it->id, "morning") == 0 && strcmp(it->title, "Chương trình sáng") == 0,
 	      "id and Vietnamese title");
-	CHECK(it->src == SCHED_SRC_FILE && it->source[0] == '/' &&
-	      strstr(it->source, "/sang.wav") != NULL, "the audio path is made absolute (%s)",
-	      it->source);
+	{
+		char path[256], hash[65];
+
+		snprintf(path, sizeof(path), "%s/sang.wav", dir);
+		CHECK(it->src == SCHED_SRC_FILE && sha256_file_hex(path, hash) == 0 &&
+		      strcmp(it->source, hash) == 0, "the audio file (relative to the schedule "
+		      "file) is known by the SHA-256 of its bytes, not by a path (%s)",
+		      it->source);
+	}
 	CHECK(it->all && it->ntimes == 2 && it->times[0] == 5 * 3600 + 30 * 60 &&
 	      it->times[1] == 17 * 3600, "times sorted, all targets");
 	CHECK(it->days == 0x3e, "weekdays = mon..fri");
@@ -600,6 +631,122 @@ static void test_chime(void)
 	free(buf);
 }
 
+/* errs from one sched_parse_text() */
+static int parse_sent(const char *label, const char *text, size_t len, json_t *audio,
+		      struct sched_set *set)
+{
+	struct sched_msgs m;
+	size_t i;
+	json_t *v;
+	int rc;
+
+	sched_msgs_init(&m);
+	rc = sched_parse_text(label, text, len, audio, SCHED_DEFAULT_MAX_FILE_BYTES, set, &m);
+	errs[0] = '\0';
+	json_array_foreach(m.errors, i, v) {
+		strncat(errs, json_string_value(v), sizeof(errs) - strlen(errs) - 2);
+		strcat(errs, "\n");
+	}
+	sched_msgs_free(&m);
+	return rc;
+}
+
+/*
+ * The controller parses what the client sent and opens nothing (issue 17):
+ * audio files are known by the SHA-256 the client gave; a name not in the
+ * map, an @include, a NUL byte are refused, and the label is only a label.
+ */
+static void test_sent_text(void)
+{
+	struct sched_set set = { NULL, 0, 0 };
+	const char *good = "items = ( { id = \"a\"; content = \"audio/a.wav\"; zones = "
+			   "[\"all\"]; times = \"05:30\"; chime = \"/abs/chime.wav\"; } );\n";
+	const char *h1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	const char *h2 = "2222222222222222222222222222222222222222222222222222222222222222";
+	char text[512], inc[300];
+	json_t *audio;
+	int rc;
+
+	audio = json_pack("{s:{s:s}, s:{s:s}}", "audio/a.wav", "sha256", h1, "/abs/chime.wav",
+			  "sha256", h2);
+	rc = parse_sent("/etc/loaxa/controller.key", good, strlen(good), audio, &set);
+	CHECK(rc == 0 && set.n == 1 && strcmp(set.items[0].source, h1) == 0 &&
+	      set.items[0].chime == SCHED_CHIME_FILE && strcmp(set.items[0].chime_file, h2) == 0,
+	      "content and chime files are the hashes sent; a label that looks like a path is "
+	      "never opened (%s)", errs);
+	CHECK(set.n == 1 && strcmp(set.items[0].file, "/etc/loaxa/controller.key") == 0,
+	      "... and names the item's file in messages");
+	sched_set_free(&set);
+	memset(&set, 0, sizeof(set));
+	json_decref(audio);
+
+	audio = json_pack("{s:{s:s}}", "audio/a.wav", "sha256", h1);
+	rc = parse_sent("week.cfg", good, strlen(good), audio, &set);
+	CHECK(rc == -EINVAL && set.n == 0 &&
+	      has("week.cfg:1: field \"chime\": the file \"/abs/chime.wav\" was not sent with "
+		  "the schedule: the controller reads no files itself"),
+	      "an audio file not in the map is an error at its line, never looked for");
+	json_decref(audio);
+
+	audio = json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "audio/a.wav", "error", "missing",
+			  "looked_for", "/home/op/audio/a.wav", "/abs/chime.wav", "error",
+			  "unreadable", "detail", "Permission denied");
+	rc = parse_sent("week.cfg", good, strlen(good), audio, &set);
+	CHECK(rc == -EINVAL &&
+	      has("week.cfg:1: field \"content\": the file \"audio/a.wav\" does not exist "
+		  "(looked for /home/op/audio/a.wav)") &&
+	      has("week.cfg:1: field \"chime\": the file \"/abs/chime.wav\" cannot be read: "
+		  "Permission denied"),
+	      "what the client could not read is reported at the file's line");
+	json_decref(audio);
+
+	audio = json_pack("{s:{s:s}, s:{s:s}}", "audio/a.wav", "sha256", "../../etc/passwd",
+			  "/abs/chime.wav", "error", "not_a_file");
+	rc = parse_sent("week.cfg", good, strlen(good), audio, &set);
+	CHECK(rc == -EINVAL &&
+	      has("week.cfg:1: field \"content\": the description sent for the file "
+		  "\"audio/a.wav\" is not valid") &&
+	      has("week.cfg:1: field \"chime\": \"/abs/chime.wav\" is not a file"),
+	      "a \"hash\" that is not 64 hex digits is refused");
+	json_decref(audio);
+
+	/* libconfig would read the file an @include names: never handed to it */
+	snprintf(inc, sizeof(inc), "%s/inc.cfg", dir);
+	write_file("inc.cfg", "items = ( { id = \"secret\"; text = \"x\"; zones = [\"all\"]; "
+		   "times = \"05:30\"; } );\n");
+	snprintf(text, sizeof(text), "# a schedule\n  @include \"%s\"\n", inc);
+	rc = parse_sent("week.cfg", text, strlen(text), NULL, &set);
+	CHECK(rc == -EINVAL && set.n == 0 && !strstr(errs, "secret") &&
+	      has("week.cfg:2: a line starting with '@' (@include) is not allowed"),
+	      "an @include line is refused before libconfig sees it (%s)", errs);
+	CHECK(sched_text_include_line("a = \"@x\";\n\t @include \"y\"\n", 23) == 2 &&
+	      sched_text_include_line("a = 1; # @include \"y\"\n", 23) == 0 &&
+	      sched_text_include_line("@", 1) == 1, "sched_text_include_line finds the line");
+	rc = parse_sent("week.cfg", "items = ( );\n\0x", 15, NULL, &set);
+	CHECK(rc == -EINVAL && has("week.cfg: the file holds a NUL byte"),
+	      "a NUL byte is refused");
+	{
+		/* the size limit holds for the text sent, whatever the client checked */
+		char *big = malloc(5000);
+		struct sched_msgs m;
+
+		if (!big)
+			exit(2);
+		memset(big, '#', 5000);
+		sched_msgs_init(&m);
+		rc = sched_parse_text("big.cfg", big, 5000, NULL, 4096, &set, &m);
+		CHECK(rc == -EINVAL && sched_nerrors(&m) == 1 &&
+		      strcmp(json_string_value(json_array_get(m.errors, 0)),
+			     "big.cfg: the file is 5000 bytes, over the limit of 4096 bytes for a "
+			     "schedule file (schedule.max_file_bytes in controller.cfg): split it "
+			     "into several files") == 0,
+		      "a text over the limit is refused by the parser too, naming the label");
+		sched_msgs_free(&m);
+		free(big);
+	}
+	sched_set_free(&set);
+}
+
 /* schedule.max_file_bytes: refused before libconfig parses it, naming file and limit */
 static void test_size_limit(void)
 {
@@ -623,7 +770,7 @@ static void test_size_limit(void)
 	write_file("under.cfg", big);
 	snprintf(path, sizeof(path), "%s/under.cfg", dir);
 	sched_msgs_init(&m);
-	rc = sched_parse_file_max(path, "under.cfg", (int64_t)limit, &set, &m);
+	rc = parse_file_max(path, "under.cfg", (int64_t)limit, &set, &m);
 	CHECK(rc == 0 && set.n == 1, "a file of limit - 1 bytes is parsed (%s)",
 	      json_string_value(json_array_get(m.errors, 0)));
 	sched_msgs_free(&m);
@@ -636,7 +783,7 @@ static void test_size_limit(void)
 	write_file("over.cfg", big);
 	snprintf(path, sizeof(path), "%s/over.cfg", dir);
 	sched_msgs_init(&m);
-	rc = sched_parse_file_max(path, "over.cfg", (int64_t)limit, &set, &m);
+	rc = parse_file_max(path, "over.cfg", (int64_t)limit, &set, &m);
 	CHECK(rc == -EINVAL && set.n == 0 && sched_nerrors(&m) == 1 &&
 	      strcmp(json_string_value(json_array_get(m.errors, 0)),
 		     "over.cfg: the file is 4097 bytes, over the limit of 4096 bytes for a "
@@ -645,9 +792,9 @@ static void test_size_limit(void)
 	      "a file of limit + 1 bytes is refused, naming the file, its size and the limit "
 	      "(%s)", json_string_value(json_array_get(m.errors, 0)));
 	sched_msgs_free(&m);
-	/* the default limit of sched_parse_file */
+	/* the default limit (1 MiB) */
 	sched_msgs_init(&m);
-	rc = sched_parse_file(path, "over.cfg", &set, &m);
+	rc = parse_file_max(path, "over.cfg", SCHED_DEFAULT_MAX_FILE_BYTES, &set, &m);
 	CHECK(rc == 0 && set.n == 1, "the same file is within the default 1 MiB");
 	sched_msgs_free(&m);
 	sched_set_free(&set);
@@ -656,7 +803,7 @@ static void test_size_limit(void)
 	write_file("empty.cfg", "");
 	snprintf(path, sizeof(path), "%s/empty.cfg", dir);
 	sched_msgs_init(&m);
-	rc = sched_parse_file_max(path, "empty.cfg", (int64_t)limit, &set, &m);
+	rc = parse_file_max(path, "empty.cfg", (int64_t)limit, &set, &m);
 	CHECK(set.n == 0, "an empty file gives no items (rc %d)", rc);
 	sched_msgs_free(&m);
 	sched_set_free(&set);
@@ -666,7 +813,7 @@ static void test_size_limit(void)
 	 */
 	memset(&set, 0, sizeof(set));
 	sched_msgs_init(&m);
-	rc = sched_parse_file_max("/proc/self/status", "status", 64, &set, &m);
+	rc = parse_file_max("/proc/self/status", "status", 64, &set, &m);
 	CHECK(rc == -EINVAL && sched_nerrors(&m) == 1 &&
 	      strcmp(json_string_value(json_array_get(m.errors, 0)),
 		     "status: the file is 65 bytes, over the limit of 64 bytes for a schedule "
@@ -676,7 +823,7 @@ static void test_size_limit(void)
 	      "refused (%s)", json_string_value(json_array_get(m.errors, 0)));
 	sched_msgs_free(&m);
 	sched_msgs_init(&m);
-	rc = sched_parse_file_max("/proc/self/status", "status", 1 << 20, &set, &m);
+	rc = parse_file_max("/proc/self/status", "status", 1 << 20, &set, &m);
 	CHECK(rc == -EINVAL && sched_nerrors(&m) >= 1 &&
 	      strstr(json_string_value(json_array_get(m.errors, 0)), "status:1:") != NULL,
 	      "... and read whole under a larger limit: a syntax error at line 1 (%s)",
@@ -705,6 +852,7 @@ int main(void)
 	test_json_roundtrip();
 	test_chime();
 	test_size_limit();
+	test_sent_text();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);

@@ -14,6 +14,7 @@
 #include "capture.h"
 #include "log.h"
 #include "tap.h"
+#include "topic.h"
 #include "util.h"
 
 static char dir[256];
@@ -327,6 +328,58 @@ static void cleanup_dir(void)
 		fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* topic.h: every topic built and parsed in one place; names never widen it. */
+static void test_topics(void)
+{
+	struct topic_parts t;
+	char buf[TOPIC_MAX], root[TOPIC_ROOT_MAX];
+	static const enum topic_leaf leaves[] = { LEAF_CMD, LEAF_PLAN, LEAF_CONTENT, LEAF_LIVE,
+						  LEAF_KEY, LEAF_STATUS, LEAF_EVENT, LEAF_FETCH,
+						  LEAF_PING, LEAF_PONG };
+	size_t i;
+	int round = 1;
+
+	CHECK(topic_root(root, sizeof(root), "xa-test") == 0 &&
+	      strcmp(root, "loaxa/xa-test") == 0, "root: loaxa/<site>");
+	CHECK(topic_node(buf, sizeof(buf), root, "n1", LEAF_PING) == 0 &&
+	      strcmp(buf, "loaxa/xa-test/node/n1/time/ping") == 0, "node topic: %s", buf);
+	CHECK(topic_zone(buf, sizeof(buf), root, "all", LEAF_KEY) == 0 &&
+	      strcmp(buf, "loaxa/xa-test/zone/all/key") == 0, "zone topic: %s", buf);
+	CHECK(topic_node(buf, sizeof(buf), root, "+", LEAF_STATUS) == 0 &&
+	      strcmp(buf, "loaxa/xa-test/node/+/status") == 0, "subscription pattern: %s", buf);
+	CHECK(topic_node(buf, 20, root, "n1", LEAF_CMD) == -ENAMETOOLONG,
+	      "a topic that does not fit is an error, not a cut topic");
+	for (i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+		topic_zone(buf, sizeof(buf), root, "thon-1", leaves[i]);
+		if (topic_parse(root, buf, &t) != 0 || t.node || strcmp(t.name, "thon-1") ||
+		    t.leaf != leaves[i])
+			round = 0;
+		topic_node(buf, sizeof(buf), root, "n-2", leaves[i]);
+		if (topic_parse(root, buf, &t) != 0 || !t.node || strcmp(t.name, "n-2") ||
+		    t.leaf != leaves[i])
+			round = 0;
+	}
+	CHECK(round, "every leaf, node and zone: built topics parse back to their parts");
+	CHECK(topic_parse(root, "loaxa/other/node/n1/status", &t) == -ENOENT,
+	      "another site's topic is not ours");
+	CHECK(topic_parse(root, "loaxa/xa-test-2/node/n1/status", &t) == -ENOENT,
+	      "a site whose name starts with ours is not ours");
+	CHECK(topic_parse(root, "loaxa/xa-test/node/n1/whatever", &t) == -ENOENT,
+	      "an unknown leaf is refused");
+	CHECK(topic_parse(root, "loaxa/xa-test/node/n1/status/x", &t) == -ENOENT,
+	      "a longer topic is refused");
+	CHECK(topic_parse(root, "loaxa/xa-test/node/N1!/status", &t) == -EINVAL &&
+	      strcmp(t.name, "N1!") == 0, "an invalid node name: -EINVAL, the name kept for "
+	      "the message");
+	CHECK(topic_parse(root, "loaxa/xa-test/node/+/status", &t) == -EINVAL &&
+	      topic_parse(root, "loaxa/xa-test/zone/#/cmd", &t) == -EINVAL,
+	      "wildcards are not names");
+	CHECK(topic_parse(root, "loaxa/xa-test/node//status", &t) == -EINVAL,
+	      "an empty name is refused");
+	CHECK(topic_parse(root, "loaxa/xa-test/group/g1/cmd", &t) == -ENOENT,
+	      "neither node/ nor zone/: refused");
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TMPDIR");
@@ -347,6 +400,7 @@ int main(void)
 	test_clocks();
 	test_fsync_dir();
 	test_log();
+	test_topics();
 	cleanup_dir();
 	TAP_EXIT();
 }
