@@ -8,7 +8,7 @@
  * try a file at home and hear exactly what the loudspeakers will play.
  *
  * It is a program of its own, not a part of `loaxa`, because it needs FFmpeg,
- * libebur128 and libopusenc (over 100 shared libraries with what they pull
+ * libebur128 and libopus (over 100 shared libraries with what they pull
  * in): loading them made every `loaxa` command 30 ms to a few hundred ms
  * slower, `loaxa emergency start` included. `loaxa encode` execs this
  * program (cli/encode.c), so operators keep typing `loaxa encode`; its

@@ -11,9 +11,10 @@
  *   a short trial encode of the loudest excerpts (probe.h) measures what the
  *   codec will add to the peaks and take off the loudness.
  *   Pass 2 applies that gain, a look-ahead true-peak limiter (it limits, it
- *   never clips), and encodes with libopusenc (speech: OPUS_SIGNAL_VOICE,
- *   24 kbps; music: OPUS_SIGNAL_MUSIC, 48 kbps; 20 ms frames). The encoded
- *   packets are decoded again as they are made, and libebur128 measures the
+ *   never clips), and encodes with libopus (speech: OPUS_SIGNAL_VOICE,
+ *   24 kbps; music: OPUS_SIGNAL_MUSIC, 48 kbps; 20 ms frames). Each packet
+ *   is decoded as it is made; a frame that decodes over the ceiling is
+ *   encoded again with its input lowered (peakguard.h), and libebur128 measures the
  *   loudness and true peak of what a player will actually play; the OpusHead
  *   output gain corrects what is left (towards the target, never above the
  *   ceiling). A result within the promise (+-1 LU, the ceiling) is kept; only

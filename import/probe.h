@@ -30,7 +30,7 @@ struct opus_settings {
 };
 
 /* Bitrate, signal type, complexity, 20 ms frames and a 16-bit depth hint
- * (import.c applies the same list through libopusenc). */
+ * (the peak guard encodes with the same list). */
 int probe_configure(OpusEncoder *enc, const struct opus_settings *set);
 
 struct probe_result {
