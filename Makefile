@@ -52,7 +52,7 @@ pl = $(shell pkg-config --libs $(1))
 
 COMMON_PKGS := libsodium jansson libconfig
 NODE_PKGS   := $(COMMON_PKGS) libmosquitto alsa opusfile opus ogg libsystemd
-IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus ogg libopusenc
+IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus ogg
 # loaxa-controller links no FFmpeg (nor the rest of the import libraries):
 # every decode of untrusted media runs in loaxa-encode's decode worker, an
 # executed program under seccomp (encode/worker.h). opus: live encoding.
@@ -135,7 +135,9 @@ $(O)/loaxa-encode: $(ENCODE_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
 # objects and the daemons' modules (every module but its main.c).
 NODE_LIB_OBJ := $(filter-out $(O)/obj/node/main.o,$(NODE_OBJ))
 CTRL_LIB_OBJ := $(filter-out $(O)/obj/controller/main.o,$(CTRL_OBJ))
-ALL_PKGS := $(sort $(NODE_PKGS) $(CTRL_PKGS) $(CLI_PKGS) $(ENCODE_PKGS))
+# libopusenc: only tests/unit/test_opusdec.c makes its files with it (the
+# import writes its Ogg stream itself, import/oggopus.h)
+ALL_PKGS := $(sort $(NODE_PKGS) $(CTRL_PKGS) $(CLI_PKGS) $(ENCODE_PKGS) libopusenc)
 
 # Every unit test links testclock.o, which defines now_ms()/now_us(): the
 # linker then leaves common/wallclock.o in the archive, and the code under

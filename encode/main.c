@@ -8,7 +8,7 @@
  * try a file at home and hear exactly what the loudspeakers will play.
  *
  * It is a program of its own, not a part of `loaxa`, because it needs FFmpeg,
- * libebur128 and libopusenc (over 100 shared libraries with what they pull
+ * libebur128 and libopus (over 100 shared libraries with what they pull
  * in): loading them made every `loaxa` command 30 ms to a few hundred ms
  * slower, `loaxa emergency start` included. `loaxa encode` execs this
  * program (cli/encode.c), so operators keep typing `loaxa encode`; its
@@ -102,6 +102,8 @@ static int print_json(const char *in, const char *out, const struct import_resul
 	json_object_set_new(o, "output_lufs", json_number_or_null(r->output_lufs));
 	json_object_set_new(o, "true_peak_dbtp", json_number_or_null(r->true_peak_dbtp));
 	json_object_set_new(o, "bitrate_kbps", json_integer(r->bitrate_kbps));
+	json_object_set_new(o, "encodes", json_integer(r->encodes));
+	json_object_set_new(o, "deepest_limiting_db", json_real(round(r->limiting_db * 100) / 100));
 	s = json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT | JSON_REAL_PRECISION(10));
 	json_decref(o);
 	if (!s)

@@ -6,15 +6,21 @@
  *     (memory, or an unnamed temp file past opts->spill_after_s) while
  *     libebur128 measures its integrated loudness (in a thread) and the
  *     loudness model (loudness.c) keeps peaks and energies per 2 ms;
- *  3. the model finds the gain that lands on the target after the limiter;
+ *  3. a trial encode of the most limited excerpts (probe.c) measures the
+ *     codec's loudness loss and peak overshoot on this material; the
+ *     limiter's ceiling leaves room for that overshoot and the model finds
+ *     the gain that lands on the target after limiter and codec;
  *  4. pass 2, three threads: gain + true-peak limiter (limiter.c) ->
- *     libopusenc (here) writing an unnamed temp file in the output directory,
- *     hashed with SHA-256 as it goes -> every packet decoded again (libopus)
- *     and measured: libebur128's integrated loudness and true peak
- *     (tpscan.c), so what we report and guarantee is what players play;
+ *     libopus with the peak guard (peakguard.c: each packet decoded at
+ *     once, a frame that decodes over the ceiling encoded again, lowered)
+ *     here, Ogg pages (oggopus.c) to an unnamed temp file in the output
+ *     directory, hashed with SHA-256 as it goes -> the decoded frames
+ *     measured: libebur128's integrated loudness and true peak (tpscan.c),
+ *     so what we report and guarantee is what players play;
  *  5. the measured miss is corrected with the OpusHead output gain (exact,
- *     applied by every decoder), as far as the ceiling allows; only a miss
- *     that cannot be corrected so makes pass 2 run again;
+ *     applied by every decoder), as far as the ceiling allows; a result
+ *     within the promise is kept, only one that misses it makes pass 2 run
+ *     again;
  *  6. fsync, link the file into the directory under a temp name, rename it to
  *     its final name, fsync the directory.
  *
@@ -24,8 +30,11 @@
 #include "decode.h"
 #include "limiter.h"
 #include "loudness.h"
+#include "oggopus.h"
 #include "pcmstore.h"
+#include "peakguard.h"
 #include "pipe.h"
+#include "probe.h"
 #include "tpscan.h"
 #include "util.h"
 
@@ -44,7 +53,6 @@
 
 #include <ebur128.h>
 #include <opus/opus.h>
-#include <opus/opusenc.h>
 #include <sodium.h>
 
 #define BLOCK 4800                  /* 100 ms: pass 2 works in these */
@@ -57,11 +65,31 @@
 /* What we verify against, under the ceiling: room for other meters
  * (FFmpeg's ebur128 filter oversamples differently from libebur128). */
 #define VERIFY_MARGIN_DB 0.2
+/* The peak guard (peakguard.h) holds the decoded frames this much under
+ * that: its interpolator and libebur128's agree to a few hundredths. */
+#define GUARD_MARGIN_DB 0.05
 /* The codec takes a little loudness off (band limit, quantisation): the
  * gain aims this much higher. Measured on speech at 24 kbps: 0.25-0.3 LU. */
 #define CODEC_LOSS_SPEECH_LU 0.25
 #define CODEC_LOSS_MUSIC_LU 0.25
-#define LOUDNESS_TOLERANCE_LU 0.5
+/* A result this close to the target is kept: the promise is +-1 LU, and
+ * 0.2 LU stays for meters that measure a little differently from
+ * libebur128 (FFmpeg's ebur128 filter, other decoders). Encoding again to
+ * come closer than that costs a whole encode and deeper limiting. */
+#define LOUDNESS_ACCEPT_LU 0.8
+/* The probe (probe.h): 3 % of the file, 4 to 20 s of excerpts. */
+#define PROBE_SHARE 0.03
+#define PROBE_MIN_S 4.0
+#define PROBE_MAX_S 20.0
+/* The probe sees a few percent of the frames at the ceiling; the file's
+ * worst one comes out a little higher than the probe's worst. */
+#define OVERSHOOT_TAIL_DB 0.25
+/* The limiter's margin under the ceiling stays within these. Past the
+ * maximum the peak guard (peakguard.h) encodes the frames that overshoot
+ * again, lowered: a frame costs an encode or two more, but the voice is not
+ * limited for the sake of a few noise-like bursts. */
+#define OVERSHOOT_MIN_DB 0.3
+#define OVERSHOOT_MAX_DB 1.0
 #define PROGRESS_MIN_S 60.0
 
 /* ------------------------------------------------------------ messages */
@@ -251,7 +279,7 @@ static void out_discard(struct out_file *o)
 	o->tmp[0] = '\0';
 }
 
-/* libopusenc's write callback: each Ogg page, hashed as it goes to disk. */
+/* Each Ogg page, hashed as it goes to disk. */
 static int out_write_cb(void *user, const unsigned char *ptr, opus_int32 len)
 {
 	struct out_file *o = user;
@@ -266,12 +294,6 @@ static int out_write_cb(void *user, const unsigned char *ptr, opus_int32 len)
 	}
 	crypto_hash_sha256_update(&o->sha, ptr, (unsigned long long)len);
 	o->bytes += (uint64_t)len;
-	return 0;
-}
-
-static int out_close_cb(void *user)
-{
-	(void)user;
 	return 0;
 }
 
@@ -358,10 +380,6 @@ static int out_commit(struct out_file *o, const char *final, int keep_existing,
  */
 
 #define PIPE_BLOCKS 16
-#define MAX_PACKET (1277 * 6 + 2)
-/* Packets travel in batches of about a second: fewer thread wake-ups. */
-#define BATCH_BYTES 65536
-#define BATCH_PACKETS 50
 
 /* libebur128's integrated loudness of the input, measured beside pass 1. */
 struct meter_thread {
@@ -432,123 +450,81 @@ static void meter_free(struct meter_thread *m)
 }
 
 /*
- * Decodes the encoder's packets as they come out and measures what a player
- * will play: the first pre-skip samples and anything past the input's length
- * are cut off exactly as the Ogg granule positions tell a player to.
+ * Measures what a player will play: the frames peakguard decoded as it
+ * accepted their packets come here, without the first pre-skip samples and
+ * anything past the input's length, exactly as the Ogg granule positions
+ * tell a player to cut them; libebur128's loudness and true peak in a
+ * thread of their own.
  */
 struct verify {
-	struct pipe packets;
+	struct pipe blocks;
 	pthread_t thread;
 	int running;
-	OpusDecoder *dec;
 	ebur128_state *meter;    /* integrated loudness */
 	struct tpscan tp;        /* true peak */
 	int tp_ok;
 	uint64_t preskip, total, pos;
-	int headers;             /* OpusHead and OpusTags come through too */
-	int decode_err;          /* set by the verification thread */
+	int err;                 /* set by the verification thread */
 	int queue_err;           /* set by the encoding thread */
-	/* batch being filled (encoding thread): [2-byte length, packet]... */
-	unsigned char batch[BATCH_BYTES];
+	float batch[BLOCK];      /* being filled (encoding thread) */
 	size_t batch_len;
-	int batch_count;
-	/* batch being decoded (verification thread) */
-	unsigned char rbatch[BATCH_BYTES];
-	float pcm[5760];
+	float rbuf[BLOCK];       /* being measured (verification thread) */
 };
-
-static void verify_decode(struct verify *v, const unsigned char *data, size_t len)
-{
-	uint64_t start, end, a, b;
-	int n;
-
-	if (v->decode_err)
-		return;
-	n = opus_decode_float(v->dec, data, (opus_int32)len, v->pcm,
-			      (int)(sizeof(v->pcm) / sizeof(float)), 0);
-	if (n < 0) {
-		v->decode_err = n;
-		return;
-	}
-	start = v->pos;
-	end = v->pos + (uint64_t)n;
-	v->pos = end;
-	a = start > v->preskip ? start : v->preskip;
-	b = end < v->preskip + v->total ? end : v->preskip + v->total;
-	if (a < b &&
-	    (ebur128_add_frames_float(v->meter, v->pcm + (a - start), (size_t)(b - a)) !=
-		     EBUR128_SUCCESS ||
-	     tpscan_add(&v->tp, v->pcm + (a - start), (size_t)(b - a)) < 0))
-		v->decode_err = OPUS_ALLOC_FAIL;
-}
 
 static void *verify_main(void *arg)
 {
 	struct verify *v = arg;
-	size_t len, off, n;
+	size_t len, n;
 
-	while (pipe_get(&v->packets, v->rbatch, sizeof(v->rbatch), &len) == 1) {
-		for (off = 0; off + 2 <= len; off += n) {
-			n = (size_t)v->rbatch[off] | (size_t)v->rbatch[off + 1] << 8;
-			off += 2;
-			if (n > len - off) {
-				v->decode_err = OPUS_INTERNAL_ERROR;
-				break;
-			}
-			verify_decode(v, v->rbatch + off, n);
-		}
+	while (pipe_get(&v->blocks, v->rbuf, sizeof(v->rbuf), &len) == 1) {
+		n = len / sizeof(float);
+		if (!v->err &&
+		    (ebur128_add_frames_float(v->meter, v->rbuf, n) != EBUR128_SUCCESS ||
+		     tpscan_add(&v->tp, v->rbuf, n) < 0))
+			v->err = -ENOMEM;
 	}
 	return NULL;
 }
 
-static void verify_flush_batch(struct verify *v)
+static void verify_flush(struct verify *v)
 {
 	int rc;
 
 	if (v->batch_len == 0 || v->queue_err)
 		return;
-	rc = pipe_put(&v->packets, v->batch, v->batch_len);
+	rc = pipe_put(&v->blocks, v->batch, v->batch_len * sizeof(float));
 	if (rc < 0)
 		v->queue_err = rc;
 	v->batch_len = 0;
-	v->batch_count = 0;
 }
 
-/* libopusenc's packet callback (in the encoding thread). */
-static void verify_packet_cb(void *user, const unsigned char *data, opus_int32 len,
-			     opus_uint32 flags)
+/* n decoded samples, in order (encoding thread). */
+static void verify_add(struct verify *v, const float *pcm, size_t n)
 {
-	struct verify *v = user;
+	uint64_t start = v->pos, end = v->pos + n, a, b;
 
-	(void)flags;
-	if (v->headers < 2) {
-		v->headers++;
-		return;
+	v->pos = end;
+	a = start > v->preskip ? start : v->preskip;
+	b = end < v->preskip + v->total ? end : v->preskip + v->total;
+	while (a < b) {
+		size_t k = (size_t)(b - a) < BLOCK - v->batch_len ? (size_t)(b - a)
+								    : BLOCK - v->batch_len;
+
+		memcpy(v->batch + v->batch_len, pcm + (a - start), k * sizeof(float));
+		v->batch_len += k;
+		a += k;
+		if (v->batch_len == BLOCK)
+			verify_flush(v);
 	}
-	if (len <= 0 || len > MAX_PACKET) {
-		v->queue_err = -EINVAL;
-		return;
-	}
-	if (v->batch_len + 2 + (size_t)len > sizeof(v->batch))
-		verify_flush_batch(v);
-	v->batch[v->batch_len] = (unsigned char)(len & 0xff);
-	v->batch[v->batch_len + 1] = (unsigned char)(len >> 8);
-	memcpy(v->batch + v->batch_len + 2, data, (size_t)len);
-	v->batch_len += 2 + (size_t)len;
-	if (++v->batch_count >= BATCH_PACKETS)
-		verify_flush_batch(v);
 }
 
 static int verify_start(struct verify *v, uint64_t preskip, uint64_t total)
 {
-	int err;
-
 	v->preskip = preskip;
 	v->total = total;
-	v->dec = opus_decoder_create(IMPORT_RATE, 1, &err);
 	v->meter = ebur128_init(1, IMPORT_RATE, EBUR128_MODE_I);
 	v->tp_ok = tpscan_init(&v->tp) == 0;
-	if (!v->dec || !v->meter || !v->tp_ok || pipe_init(&v->packets, PIPE_BLOCKS, BATCH_BYTES) < 0)
+	if (!v->meter || !v->tp_ok || pipe_init(&v->blocks, PIPE_BLOCKS, sizeof(v->batch)) < 0)
 		return -ENOMEM;
 	if (pthread_create(&v->thread, NULL, verify_main, v) != 0)
 		return -EAGAIN;
@@ -560,10 +536,10 @@ static void verify_stop(struct verify *v, int ok)
 {
 	if (v->running) {
 		if (ok) {
-			verify_flush_batch(v);
-			pipe_close(&v->packets);
+			verify_flush(v);
+			pipe_close(&v->blocks);
 		} else {
-			pipe_abort(&v->packets);
+			pipe_abort(&v->blocks);
 		}
 		pthread_join(v->thread, NULL);
 		v->running = 0;
@@ -573,15 +549,12 @@ static void verify_stop(struct verify *v, int ok)
 static void verify_free(struct verify *v)
 {
 	verify_stop(v, 0);
-	pipe_destroy(&v->packets);
-	if (v->dec)
-		opus_decoder_destroy(v->dec);
+	pipe_destroy(&v->blocks);
 	if (v->meter)
 		ebur128_destroy(&v->meter);
 	if (v->tp_ok)
 		tpscan_free(&v->tp);
 	v->tp_ok = 0;
-	v->dec = NULL;
 }
 
 /* Reads pass 1's audio back, applies the gain and the limiter. */
@@ -655,10 +628,6 @@ static void producer_free(struct producer *p)
 
 /* ------------------------------------------------------------ the pipeline */
 
-struct opus_settings {
-	int kbps, music, complexity;
-};
-
 struct job {
 	const char *in, *name;
 	int in_fd;               /* import_fd: read this instead of in */
@@ -673,7 +642,11 @@ struct job {
 	struct out_file out;
 	/* result of the last pass 2 */
 	double gain_db, out_lufs, out_tp_db, min_gain;
+	int encodes;             /* pass 2 runs */
+	double probe_s;          /* audio the probe encoded */
+	uint64_t guard_lowered;  /* frames the peak guard lowered */
 	float limited[BLOCK];
+	float frame[PEAKGUARD_FRAME];
 };
 
 /*
@@ -773,7 +746,8 @@ out:
  * file at 24 kbps the worst peak comes out about 1.1 dB above the limiter's
  * ceiling (a handful of one-second probes saw only a third of that: it is
  * the rare worst frame that counts). Less noise at higher bitrates, less
- * overshoot. What is left over is taken off with the OpusHead gain.
+ * overshoot. Used when there is nothing to probe; frames that still come
+ * out over the ceiling are encoded again by the peak guard.
  */
 static double limiter_margin(int kbps)
 {
@@ -782,21 +756,6 @@ static double limiter_margin(int kbps)
 	if (kbps <= 64)
 		return 1.2;
 	return 0.8;
-}
-
-/* Bitrate, signal type, complexity, 20 ms frames. */
-static int opus_configure(OggOpusEnc *enc, const struct opus_settings *set)
-{
-	int e;
-
-	if ((e = ope_encoder_ctl(enc, OPUS_SET_BITRATE(set->kbps * 1000))) != OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPUS_SET_SIGNAL(set->music ? OPUS_SIGNAL_MUSIC
-							       : OPUS_SIGNAL_VOICE))) != OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPUS_SET_COMPLEXITY(set->complexity))) != OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPUS_SET_EXPERT_FRAME_DURATION(OPUS_FRAMESIZE_20_MS))) !=
-		    OPE_OK)
-		return e;
-	return OPE_OK;
 }
 
 /*
@@ -827,71 +786,54 @@ static int stream_serial(const struct job *j, double gain_db)
 		     (uint32_t)(h[3] & 0x7f) << 24);
 }
 
-static int encoder_setup(struct job *j, OggOpusEnc **encp, struct verify *v,
-			 double gain_db, char *err, size_t errlen)
+/* Each Ogg page to the output file (hashed as it goes). */
+static int ogg_write_cb(void *user, const unsigned char *p, size_t n)
 {
-	OpusEncCallbacks cb = { out_write_cb, out_close_cb };
-	OggOpusComments *tags = NULL;
-	OggOpusEnc *enc = NULL;
-	opus_int32 lookahead = 0;
-	int e = 0, rc = 0;
+	return out_write_cb(user, p, (opus_int32)n);
+}
 
-	*encp = NULL;
-	tags = ope_comments_create();
-	if (!tags || ope_comments_add(tags, "ENCODER", "loaxa " LOAXA_VERSION) != OPE_OK ||
-	    (j->o.title && j->o.title[0] &&
-	     ope_comments_add(tags, "TITLE", j->o.title) != OPE_OK)) {
-		set_err(err, errlen, j->name, "cannot set up the Opus encoder (tags)");
-		rc = -ENOMEM;
-		goto out;
-	}
-	enc = ope_encoder_create_callbacks(&cb, &j->out, tags, IMPORT_RATE, 1, 0, &e);
-	if (!enc) {
-		set_err(err, errlen, j->name, "cannot set up the Opus encoder: %s",
-			ope_strerror(e));
-		rc = -ENOMEM;
-		goto out;
-	}
-	if ((e = ope_encoder_ctl(enc, OPE_SET_SERIALNO(stream_serial(j, gain_db)))) != OPE_OK ||
-	    (e = opus_configure(enc, &j->set)) != OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&lookahead))) != OPE_OK ||
-	    (e = ope_encoder_ctl(enc, OPE_SET_PACKET_CALLBACK(verify_packet_cb, v))) != OPE_OK) {
-		set_err(err, errlen, j->name, "cannot set up the Opus encoder: %s",
-			ope_strerror(e));
-		rc = -EINVAL;
-		goto out;
-	}
-	rc = verify_start(v, (uint64_t)lookahead, j->total);
+/* What peakguard accepts goes into the Ogg stream and to the verification. */
+struct emit_ctx {
+	struct oggopus ogg;
+	struct verify *v;
+	int err;
+};
+
+static int emit_cb(void *user, const unsigned char *packet, int len, const float *pcm,
+		   int last)
+{
+	struct emit_ctx *c = user;
+	int rc = oggopus_packet(&c->ogg, packet, (size_t)len, PEAKGUARD_FRAME, last);
+
 	if (rc < 0) {
-		set_err(err, errlen, j->name, "cannot start verifying: %s", strerror(-rc));
-		goto out;
+		c->err = rc;
+		return rc;
 	}
-	*encp = enc;
-	enc = NULL;
-out:
-	if (enc)
-		ope_encoder_destroy(enc);
-	if (tags)
-		ope_comments_destroy(tags);
-	return rc;
+	verify_add(c->v, pcm, PEAKGUARD_FRAME);
+	return 0;
 }
 
 /*
- * Pass 2: limiter thread -> encoder (here) -> verification thread.
- * out_name is the output's name for messages about writing.
+ * Pass 2: limiter thread -> peakguard encoder (here) -> verification thread.
+ * guard_db: what no decoded frame may exceed. out_name is the output's name
+ * for messages about writing.
  */
-static int pass2(struct job *j, double gain_db, double limit_db, const char *out_name,
-		 char *err, size_t errlen)
+static int pass2(struct job *j, double gain_db, double limit_db, double guard_db,
+		 const char *out_name, char *err, size_t errlen)
 {
 	const int debug = getenv("LOAXA_IMPORT_DEBUG") != NULL;
 	struct producer *p = NULL;
 	struct verify *v = NULL;
-	OggOpusEnc *enc = NULL;
-	uint64_t done = 0;
+	struct peakguard *g = NULL;
+	struct emit_ctx *c = NULL;
+	char enc_tag[64], *title_tag = NULL;
+	const char *tags[2];
+	size_t ntags = 0, fill = 0;
+	uint64_t done = 0, fed = 0, need;
 	int64_t t0 = mono_us();
 	double tp = 0;
-	size_t len;
-	int rc, e = OPE_OK;
+	size_t len, n, k;
+	int rc, ogg_started = 0;
 
 	j->gain_db = gain_db;
 	rc = out_restart(&j->out);
@@ -901,24 +843,64 @@ static int pass2(struct job *j, double gain_db, double limit_db, const char *out
 	}
 	p = calloc(1, sizeof(*p));
 	v = calloc(1, sizeof(*v));
-	if (!p || !v) {
+	g = calloc(1, sizeof(*g));
+	c = calloc(1, sizeof(*c));
+	if (!p || !v || !g || !c) {
 		set_err(err, errlen, j->name, "out of memory");
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = encoder_setup(j, &enc, v, gain_db, err, errlen);
-	if (rc < 0)
+	c->v = v;
+	rc = peakguard_init(g, &j->set, guard_db, emit_cb, c);
+	if (rc < 0) {
+		set_err(err, errlen, j->name, "cannot set up the Opus encoder: %s", strerror(-rc));
 		goto out;
+	}
+	snprintf(enc_tag, sizeof(enc_tag), "ENCODER=loaxa %s", LOAXA_VERSION);
+	tags[ntags++] = enc_tag;
+	if (j->o.title && j->o.title[0]) {
+		size_t tl = strlen(j->o.title) + 7;
+
+		title_tag = malloc(tl);
+		if (!title_tag) {
+			set_err(err, errlen, j->name, "out of memory");
+			rc = -ENOMEM;
+			goto out;
+		}
+		snprintf(title_tag, tl, "TITLE=%s", j->o.title);
+		tags[ntags++] = title_tag;
+	}
+	rc = oggopus_start(&c->ogg, stream_serial(j, gain_db), (unsigned)peakguard_lookahead(g),
+			   j->total, opus_get_version_string(), tags, ntags, ogg_write_cb,
+			   &j->out);
+	ogg_started = 1;
+	if (rc < 0)
+		goto write_failed;
+	rc = verify_start(v, (uint64_t)peakguard_lookahead(g), j->total);
+	if (rc < 0) {
+		set_err(err, errlen, j->name, "cannot start verifying: %s", strerror(-rc));
+		goto out;
+	}
 	rc = producer_start(p, &j->store, gain_db, limit_db);
 	if (rc < 0) {
 		set_err(err, errlen, j->name, "cannot start the limiter: %s", strerror(-rc));
 		goto out;
 	}
 	while ((rc = pipe_get(&p->blocks, j->limited, sizeof(j->limited), &len)) == 1) {
-		size_t n = len / sizeof(float);
+		n = len / sizeof(float);
+		for (k = 0; k < n;) {
+			size_t m = n - k < PEAKGUARD_FRAME - fill ? n - k : PEAKGUARD_FRAME - fill;
 
-		if ((e = ope_encoder_write_float(enc, j->limited, (int)n)) != OPE_OK)
-			goto enc_failed;
+			memcpy(j->frame + fill, j->limited + k, m * sizeof(float));
+			fill += m;
+			k += m;
+			if (fill == PEAKGUARD_FRAME) {
+				if ((rc = peakguard_frame(g, j->frame)) < 0)
+					goto enc_failed;
+				fill = 0;
+				fed += PEAKGUARD_FRAME;
+			}
+		}
 		done += n;
 		progress_show(&j->prog, "encoding", (double)done / IMPORT_RATE,
 			      (double)j->total / IMPORT_RATE);
@@ -936,16 +918,31 @@ static int pass2(struct job *j, double gain_db, double limit_db, const char *out
 		rc = -EIO;
 		goto out;
 	}
-	if ((e = ope_encoder_drain(enc)) != OPE_OK)
+	/* the encoder's lookahead: silence after the end until the decoder
+	 * has given back every input sample, in whole frames */
+	need = j->total + (uint64_t)peakguard_lookahead(g);
+	while (fed + fill < need || fill != 0) {
+		memset(j->frame + fill, 0, (PEAKGUARD_FRAME - fill) * sizeof(float));
+		fill = 0;
+		if ((rc = peakguard_frame(g, j->frame)) < 0)
+			goto enc_failed;
+		fed += PEAKGUARD_FRAME;
+	}
+	if ((rc = peakguard_finish(g)) < 0)
 		goto enc_failed;
 	if (debug)
-		fprintf(stderr, "import: encoded in %.3f s\n", (double)(mono_us() - t0) / 1e6);
+		fprintf(stderr,
+			"import: encoded in %.3f s; peak guard: %llu of %llu frames lowered "
+			"(deepest %.2f dB), %llu encoded again, %llu still over\n",
+			(double)(mono_us() - t0) / 1e6, (unsigned long long)g->st.lowered,
+			(unsigned long long)g->st.frames, 20 * log10(g->st.min_gain),
+			(unsigned long long)g->st.redone, (unsigned long long)g->st.over);
 	verify_stop(v, 1);
 	if (debug)
 		fprintf(stderr, "import: verified after %.3f s\n", (double)(mono_us() - t0) / 1e6);
-	if (v->decode_err || v->queue_err) {
-		set_err(err, errlen, j->name, "the encoded audio does not decode: %s",
-			v->decode_err ? opus_strerror(v->decode_err) : strerror(-v->queue_err));
+	if (v->err || v->queue_err) {
+		set_err(err, errlen, j->name, "cannot verify the encoded audio: %s",
+			strerror(-(v->err ? v->err : v->queue_err)));
 		rc = -EIO;
 		goto out;
 	}
@@ -960,27 +957,40 @@ static int pass2(struct job *j, double gain_db, double limit_db, const char *out
 		fprintf(stderr, "import: true peak: libebur128 looked at %llu of %llu chunks\n",
 			(unsigned long long)v->tp.measured, (unsigned long long)v->tp.chunks);
 	j->out_tp_db = tp > 0 ? 20 * log10(tp) : -HUGE_VAL;
-	j->min_gain = p->min_gain;
+	/* the limiter's and the guard's lowering, both at their deepest: no
+	 * sample was lowered more than that */
+	j->min_gain = p->min_gain * g->st.min_gain;
+	j->guard_lowered = g->st.lowered;
 	rc = 0;
 	goto out;
 
 enc_failed:
+	if (!(c->err || j->out.werr)) {
+		set_err(err, errlen, j->name, "encoding failed: %s", strerror(-rc));
+		rc = -EIO;
+		goto out;
+	}
+write_failed:
 	if (j->out.werr) {
 		set_err(err, errlen, out_name, "cannot write: %s", strerror(j->out.werr));
 		rc = -j->out.werr;
 	} else {
-		set_err(err, errlen, j->name, "encoding failed: %s", ope_strerror(e));
-		rc = -EIO;
+		set_err(err, errlen, out_name, "cannot write: %s", strerror(-rc));
 	}
 out:
 	if (p)
 		producer_free(p);
 	if (v)
 		verify_free(v);
-	if (enc)
-		ope_encoder_destroy(enc);
+	if (g)
+		peakguard_free(g);
+	if (c && ogg_started)
+		oggopus_free(&c->ogg);
+	free(title_tag);
 	free(p);
 	free(v);
+	free(g);
+	free(c);
 	return rc;
 }
 
@@ -1041,15 +1051,65 @@ static int out_set_header_gain(struct out_file *o, int q8)
 }
 
 /*
- * Pass 2 until the decoded output is at the loudness target and within the
- * ceiling. The loudness model picks the gain that lands on the target after
- * the limiter (plus what the codec is expected to take off); the limiter
- * holds under the ceiling by a margin for the codec's own overshoot. Then
- * the measured result is corrected with the OpusHead output gain - exact,
- * no second encode - up or down, as far as the true peak allows. Only when
- * that cannot reach the target (peaky material whose codec overshoot eats
- * the headroom) does pass 2 run again, with the codec's loss and overshoot
- * now known.
+ * The codec's loudness loss and peak overshoot on this material, from a
+ * trial encode of its most limited excerpts (probe.h): the limiter then
+ * holds the peaks as far under the ceiling as the codec will push them
+ * back up, and no further, and the gain aims that much over the target.
+ * Returns the limiter's ceiling; *loss gets the loss. Without a usable
+ * probe (silence, nothing near the ceiling, out of memory) the fixed
+ * guesses stay.
+ */
+static double predict_codec(struct job *j, double limit, double *loss)
+{
+	const int debug = getenv("LOAXA_IMPORT_DEBUG") != NULL;
+	const double verify_at = j->o.true_peak_dbtp - VERIFY_MARGIN_DB;
+	double secs = (double)j->total / IMPORT_RATE, budget = secs * PROBE_SHARE, g0, over;
+	struct probe_result pr;
+	int64_t t0 = mono_us();
+	int rc;
+
+	if (!isfinite(j->input_lufs))
+		return limit;
+	if (budget < PROBE_MIN_S)
+		budget = PROBE_MIN_S;
+	if (budget > PROBE_MAX_S)
+		budget = PROBE_MAX_S;
+	g0 = lmodel_solve_gain(&j->lm, j->input_lufs, j->o.target_lufs + *loss, limit,
+			       MAX_MAKEUP_DB);
+	rc = probe_codec(&j->store, &j->lm, j->total, g0, limit, &j->set, budget, &pr);
+	j->probe_s = pr.seconds;
+	if (debug)
+		fprintf(stderr,
+			"import: probe (%.3f s): %d excerpts, %.1f s of audio at gain %+.2f dB, "
+			"limit %.2f dBTP: %d of %d frames at the ceiling (%llu in the file), "
+			"worst %+.2f dB over it, loss %.2f LU%s\n",
+			(double)(mono_us() - t0) / 1e6, pr.windows, pr.seconds, g0, limit, pr.risky,
+			pr.frames, (unsigned long long)pr.file_risky, pr.seen_db, pr.loss_lu,
+			rc < 0 ? " (failed: fixed guesses)" : "");
+	if (rc < 0 || pr.windows == 0 || pr.frames == 0)
+		return limit;
+	if (pr.loss_lu > -0.5 && pr.loss_lu < 2)
+		*loss = pr.loss_lu;
+	if (pr.risky == 0)
+		return limit; /* no peak near the ceiling: the codec cannot push one over */
+	over = pr.overshoot_db + OVERSHOOT_TAIL_DB;
+	if (over < OVERSHOOT_MIN_DB)
+		over = OVERSHOOT_MIN_DB;
+	if (over > OVERSHOOT_MAX_DB)
+		over = OVERSHOOT_MAX_DB;
+	return verify_at - over;
+}
+
+/*
+ * Pass 2, normally once. The loudness model picks the gain that lands on
+ * the target after the limiter (plus what the probe says the codec takes
+ * off); the limiter holds under the ceiling by what the probe says the
+ * codec adds. Then the measured result is corrected with the OpusHead
+ * output gain - exact, no second encode - up or down, as far as the true
+ * peak allows. A result within the promise (LOUDNESS_ACCEPT_LU of the
+ * target, the ceiling held) is kept; only one that misses it (a codec
+ * overshoot far beyond the probe's) runs pass 2 again, with the codec's
+ * loss and overshoot now measured on the whole file.
  */
 static int encode_verified(struct job *j, const char *out_name, char *err, size_t errlen)
 {
@@ -1061,8 +1121,10 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 	double gain = 0, aim = target;
 	int attempt, rc;
 
+	limit = predict_codec(j, limit, &loss);
 	for (attempt = 1;; attempt++) {
 		const int last = attempt >= MAX_ATTEMPTS;
+		const double prev_limit = limit;
 		double raw_lufs, raw_tp, q;
 		int q8 = 0;
 
@@ -1070,9 +1132,10 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 			aim = target + loss;
 			gain = lmodel_solve_gain(&j->lm, j->input_lufs, aim, limit, MAX_MAKEUP_DB);
 		}
-		rc = pass2(j, gain, limit, out_name, err, errlen);
+		rc = pass2(j, gain, limit, verify_at - GUARD_MARGIN_DB, out_name, err, errlen);
 		if (rc < 0)
 			return rc;
+		j->encodes = attempt;
 		raw_lufs = j->out_lufs;
 		raw_tp = j->out_tp_db;
 
@@ -1107,7 +1170,7 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 				j->out_tp_db, 20 * log10(j->min_gain));
 		if (!(j->out_tp_db > verify_at) &&
 		    (last || !isfinite(j->out_lufs) || !isfinite(j->input_lufs) ||
-		     fabs(j->out_lufs - target) <= LOUDNESS_TOLERANCE_LU))
+		     fabs(j->out_lufs - target) <= LOUDNESS_ACCEPT_LU))
 			return 0; /* a loudness miss is a pity; a peak miss is not allowed */
 		if (last) {
 			set_err(err, errlen, j->name,
@@ -1122,6 +1185,13 @@ static int encode_verified(struct job *j, const char *out_name, char *err, size_
 			limit -= raw_tp - (verify_at - 0.1);
 		if (limit < ceiling - 12)
 			limit = ceiling - 12;
+		/* the same settings would give the same file: when the gain is
+		 * at its maximum already, this is as loud as the ceiling lets
+		 * this material be */
+		if (!(j->out_tp_db > verify_at) && fabs(limit - prev_limit) < 0.05 &&
+		    fabs(lmodel_solve_gain(&j->lm, j->input_lufs, target + loss, limit,
+					   MAX_MAKEUP_DB) - gain) < 0.05)
+			return 0;
 	}
 }
 
@@ -1198,6 +1268,9 @@ static void fill_result(const struct job *j, struct import_result *res)
 	res->gain_db = j->gain_db;
 	res->bytes = j->out.bytes;
 	res->bitrate_kbps = j->bitrate_kbps;
+	res->encodes = j->encodes;
+	res->limiting_db = j->min_gain > 0 ? 20 * log10(j->min_gain) : 0;
+	res->probe_s = j->probe_s;
 }
 
 /*

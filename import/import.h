@@ -7,14 +7,18 @@
  *   (any PCM, A-law, mu-law), FLAC, Ogg Vorbis/Opus, ... to mono 48 kHz float.
  *   Pass 1 measures the integrated loudness (EBU R128, libebur128) while the
  *   samples are kept in memory (or in an unnamed temp file when long), and
- *   a loudness model picks the gain that lands on the target after limiting.
+ *   a loudness model picks the gain that lands on the target after limiting;
+ *   a short trial encode of the loudest excerpts (probe.h) measures what the
+ *   codec will add to the peaks and take off the loudness.
  *   Pass 2 applies that gain, a look-ahead true-peak limiter (it limits, it
- *   never clips), and encodes with libopusenc (speech: OPUS_SIGNAL_VOICE,
- *   24 kbps; music: OPUS_SIGNAL_MUSIC, 48 kbps; 20 ms frames). The encoded
- *   packets are decoded again as they are made, and libebur128 measures the
+ *   never clips), and encodes with libopus (speech: OPUS_SIGNAL_VOICE,
+ *   24 kbps; music: OPUS_SIGNAL_MUSIC, 48 kbps; 20 ms frames). Each packet
+ *   is decoded as it is made; a frame that decodes over the ceiling is
+ *   encoded again with its input lowered (peakguard.h), and libebur128 measures the
  *   loudness and true peak of what a player will actually play; the OpusHead
  *   output gain corrects what is left (towards the target, never above the
- *   ceiling), and in the rare case it cannot, pass 2 runs again.
+ *   ceiling). A result within the promise (+-1 LU, the ceiling) is kept; only
+ *   one that misses it runs pass 2 again.
  *   See docs/import.md.
  *
  * The output file appears atomically (temp file, fsync, rename, fsync dir) or
@@ -62,6 +66,10 @@ struct import_result {
 	uint64_t bytes;         /* size of the output file */
 	int bitrate_kbps;       /* target bitrate used */
 	int existed;            /* import_to_store: an identical file was there */
+	int encodes;            /* times pass 2 ran (1 unless the first result
+	                           missed the promise) */
+	double limiting_db;     /* deepest gain reduction of the limiter (dB, <= 0) */
+	double probe_s;         /* audio the trial encode (probe.h) encoded */
 };
 
 /*

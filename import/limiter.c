@@ -89,6 +89,32 @@ void truepeak_block(struct truepeak *tp, const float *x, size_t n, float *peak)
 	tp_run(tp, x, n, peak, NULL);
 }
 
+float truepeak_gain_bound(void)
+{
+	float best = 1.0f; /* branch 0: the sample itself */
+	int f, t;
+
+	pthread_once(&tp_once, tp_init_coeffs);
+	for (f = 0; f < TP_PHASES; f++) {
+		float sum = 0;
+
+		for (t = 0; t < TP_TAPS; t++)
+			sum += fabsf(tp_coeff[f][t]);
+		best = sum > best ? sum : best;
+	}
+	return best;
+}
+
+void truepeak_skip(struct truepeak *tp, const float *x, size_t n)
+{
+	if (n >= TP_HIST) {
+		memcpy(tp->hist, x + n - TP_HIST, sizeof(tp->hist));
+	} else {
+		memmove(tp->hist, tp->hist + n, (TP_HIST - n) * sizeof(float));
+		memcpy(tp->hist + TP_HIST - n, x, n * sizeof(float));
+	}
+}
+
 float truepeak_of(const float *x, size_t n)
 {
 	struct truepeak tp;

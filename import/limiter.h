@@ -35,6 +35,14 @@ struct truepeak {
  * n <= TP_BLOCK. */
 void truepeak_block(struct truepeak *tp, const float *x, size_t n, float *peak);
 
+/* The interpolator's largest gain (sum of the |taps| of its loudest
+ * branch): no peak of a block exceeds this times the block's loudest
+ * sample, the TP_HIST before it included. */
+float truepeak_gain_bound(void);
+/* Move the history on over x (any n) without computing its peaks: for a
+ * block the bound says is quiet enough. */
+void truepeak_skip(struct truepeak *tp, const float *x, size_t n);
+
 /* True peak (linear) of a whole buffer, for tests and checks. */
 float truepeak_of(const float *x, size_t n);
 

@@ -66,7 +66,10 @@ int pipe_put(struct pipe *p, const void *data, size_t len)
 	memcpy(p->slots + i * p->slot_bytes, data, len);
 	p->lens[i] = len;
 	p->count++;
-	pthread_cond_signal(&p->not_empty);
+	/* the consumer sleeps until half the slots are full: one wake-up per
+	 * half a queue, not per block (a block is less work than a switch) */
+	if (p->count >= (p->nslots + 1) / 2)
+		pthread_cond_signal(&p->not_empty);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
 }
@@ -93,7 +96,9 @@ int pipe_get(struct pipe *p, void *out, size_t cap, size_t *len)
 	memcpy(out, p->slots + p->head * p->slot_bytes, n);
 	p->head = (p->head + 1) % p->nslots;
 	p->count--;
-	pthread_cond_signal(&p->not_full);
+	/* likewise the producer, until half the slots are free */
+	if (p->count <= p->nslots / 2)
+		pthread_cond_signal(&p->not_full);
 	pthread_mutex_unlock(&p->mu);
 	*len = n;
 	return 1;

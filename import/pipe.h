@@ -5,8 +5,10 @@
  * core) in the calling thread, the limiter feeding it from one thread and
  * the verification (decode + libebur128) fed by it in another, so on a
  * machine with two cores an import takes little longer than the encode
- * alone. Blocks are copied in and out: they are small (100 ms of audio, one
- * Opus packet) next to the work done on them.
+ * alone. Blocks are copied in and out: they are small (100 ms of audio)
+ * next to the work done on them. A waiting side is woken when half the
+ * queue is ready for it, not for every block: 180 s of audio made 32000
+ * futex calls before. Closing or aborting wakes it at once.
  */
 #ifndef LOAXA_IMPORT_PIPE_H
 #define LOAXA_IMPORT_PIPE_H

@@ -1,69 +1,94 @@
 #!/bin/bash
-# Bench: `loaxa encode` of 10 minutes of speech against plain `opusenc` at
-# the same bitrate and complexity. loaxa does more (decode, two passes of
-# EBU R128, a true-peak limiter, decoding its own output again to verify),
-# so the question is what that costs in wall time. 5 runs each, alternated,
-# medians; target ratio <= 1.2, goal <= 1.0. Prints, never fails.
-#   LOAXA_BIN   release binaries (default build/)
-#   BENCH_RUNS  runs per tool (default 5)
-#   BENCH_COMP  Opus complexity for both (default 10, loaxa's default)
+# Bench: `loaxa encode` against plain `opusenc` at the same bitrate and
+# complexity, on each kind of material an operator brings (tests/material.sh:
+# speech at three loudness levels, clipped, peaky, 8 kHz mu-law telephone,
+# music with --music and music at the speech settings). loaxa does more
+# (decode, EBU R128, a trial encode of the loudest excerpts, a true-peak
+# limiter, decoding its own output again to verify), so the question is what
+# that costs. Per kind: medians of BENCH_RUNS runs, alternated, of wall and
+# CPU (user + system) time; the ratios; how many encodes loaxa needed and
+# what it delivered. Targets: wall <= 1.2x (goal 1.0), CPU <= 1.5x, one
+# encode. Prints, never fails.
+#   LOAXA_BIN      release binaries (default build/)
+#   BENCH_RUNS     runs per tool and kind (default 3)
+#   BENCH_SECONDS  length of each kind's material (default 180)
+#   BENCH_KINDS    kinds to run (default: all of material_kinds)
+#   BENCH_COMP     Opus complexity for both (default 10, loaxa's default)
 set -u
 ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 : "${LOAXA_BIN:=$ROOT/build}"
 LOAXA=$LOAXA_BIN/loaxa
-LOAXA_ENCODE=$LOAXA_BIN/loaxa-encode
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-3}
+SECS=${BENCH_SECONDS:-180}
 COMP=${BENCH_COMP:-10}
+# shellcheck source=../material.sh
+source "$ROOT/tests/material.sh"
+KINDS=${BENCH_KINDS:-$(material_kinds)}
 
-for tool in espeak-ng sox opusenc opusinfo; do
+for tool in espeak-ng sox soxi opusenc opusinfo jq /usr/bin/time; do
 	command -v "$tool" >/dev/null || { echo "   $tool is missing (scripts/setup.sh)"; exit 1; }
 done
-for f in "$LOAXA" "$LOAXA_ENCODE"; do
+for f in "$LOAXA" "$LOAXA_BIN/loaxa-encode"; do
 	[ -x "$f" ] || { echo "   $f is not built (make)"; exit 1; }
 done
 
 T=$(mktemp -d /tmp/loaxa-bench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-# 10 minutes of Vietnamese speech: one paragraph, repeated, 48 kHz mono
-espeak-ng -v vi -s 150 -w "$T/para.wav" "Thông báo của Ủy ban nhân dân xã. Sáng mai, lúc bảy giờ, \
-toàn thể bà con thôn Một và thôn Hai tập trung tại nhà văn hóa để họp về công tác phòng chống lụt \
-bão. Đề nghị các hộ gia đình kiểm tra nhà cửa, chằng chống mái tôn, chuẩn bị lương thực và nước \
-uống. Bà con không ra khơi đánh bắt cá trong ba ngày tới." 2>/dev/null || exit 1
-para_s=$(soxi -D "$T/para.wav")
-copies=$(awk -v p="$para_s" 'BEGIN { print int(600 / p) + 1 }')
-files=()
-for ((i = 0; i < copies; i++)); do files+=("$T/para.wav"); done
-sox "${files[@]}" -r 48000 -c 1 -b 16 "$T/speech.wav" gain -3 trim 0 600 2>/dev/null || exit 1
-
-now_ns() { date +%s%N; }
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 
-: >"$T/loaxa.times"
-: >"$T/opusenc.times"
-for ((r = 0; r < RUNS; r++)); do
-	t0=$(now_ns)
-	"$LOAXA" encode "$T/speech.wav" -o "$T/loaxa.opus" --complexity "$COMP" --json \
-		>"$T/loaxa.json" 2>"$T/loaxa.err" || { echo "   loaxa encode failed: $(cat "$T/loaxa.err")"; exit 1; }
-	t1=$(now_ns)
-	opusenc --quiet --bitrate 24 --speech --comp "$COMP" "$T/speech.wav" "$T/opusenc.opus" ||
-		{ echo "   opusenc failed"; exit 1; }
-	t2=$(now_ns)
-	echo "$(( (t1 - t0) / 1000000 ))" >>"$T/loaxa.times"
-	echo "$(( (t2 - t1) / 1000000 ))" >>"$T/opusenc.times"
+# timed FILE CMD... : appends "wall cpu" (seconds) to FILE
+timed() {
+	local out=$1
+	shift
+	/usr/bin/time -f '%e %U %S' -o "$T/time" "$@" || return 1
+	awk '{ print $1, $2 + $3 }' "$T/time" >>"$out"
+}
+
+printf '   %s s of each kind, complexity %s, medians of %s runs each (wall, CPU = user + sys)\n' \
+	"$SECS" "$COMP" "$RUNS"
+printf '   %-13s %7s %7s %7s %7s  %-5s %-5s %s\n' kind "loaxa" opusenc wall cpu \
+	enc "" "loaxa's output"
+worst_wall=0 worst_cpu=0 max_enc=0
+for kind in $KINDS; do
+	in=$T/$kind.wav
+	material_make "$kind" "$in" "$SECS" "$T" 2>/dev/null || { echo "   $kind: could not make the material"; continue; }
+	# opusenc reads only 8/16/24-bit PCM and float WAV: give it the same
+	# samples as 16-bit PCM where loaxa's input is mu-law or 32-bit
+	ref=$in
+	case $kind in
+	phone | music | music-speech)
+		ref=$T/$kind-pcm.wav
+		sox "$in" -e signed -b 16 "$ref" 2>/dev/null || continue ;;
+	esac
+	: >"$T/l.times"
+	: >"$T/o.times"
+	# shellcheck disable=SC2046
+	for ((r = 0; r < RUNS; r++)); do
+		timed "$T/l.times" "$LOAXA" encode "$in" -o "$T/loaxa.opus" --complexity "$COMP" \
+			--json $(material_args "$kind") >"$T/loaxa.json" 2>"$T/loaxa.err" ||
+			{ echo "   $kind: loaxa encode failed: $(cat "$T/loaxa.err")"; continue 2; }
+		timed "$T/o.times" opusenc --quiet --comp "$COMP" $(material_opusenc_args "$kind") \
+			"$ref" "$T/opusenc.opus" 2>/dev/null || { echo "   $kind: opusenc failed"; continue 2; }
+	done
+	lw=$(cut -d' ' -f1 "$T/l.times" | median)
+	lc=$(cut -d' ' -f2 "$T/l.times" | median)
+	ow=$(cut -d' ' -f1 "$T/o.times" | median)
+	oc=$(cut -d' ' -f2 "$T/o.times" | median)
+	rw=$(ratio "$lw" "$ow")
+	rc=$(ratio "$lc" "$oc")
+	enc=$(jq -r .encodes "$T/loaxa.json")
+	worst_wall=$(awk -v a="$rw" -v b="$worst_wall" 'BEGIN { print (a > b) ? a : b }')
+	worst_cpu=$(awk -v a="$rc" -v b="$worst_cpu" 'BEGIN { print (a > b) ? a : b }')
+	[ "$enc" -gt "$max_enc" ] && max_enc=$enc
+	printf '   %-13s %6.2fs %6.2fs %6.2fx %6.2fx  %-5s       %s LUFS, %s dBTP, deepest limiting %s dB\n' \
+		"$kind" "$lw" "$ow" "$rw" "$rc" "$enc" \
+		"$(jq -r .output_lufs "$T/loaxa.json")" "$(jq -r .true_peak_dbtp "$T/loaxa.json")" \
+		"$(jq -r .deepest_limiting_db "$T/loaxa.json")"
+	printf '   %-13s wall %s  cpu %s | opusenc wall %s  cpu %s\n' "" \
+		"$(cut -d' ' -f1 "$T/l.times" | paste -sd' ')" "$(cut -d' ' -f2 "$T/l.times" | paste -sd' ')" \
+		"$(cut -d' ' -f1 "$T/o.times" | paste -sd' ')" "$(cut -d' ' -f2 "$T/o.times" | paste -sd' ')"
 done
-
-lm=$(median <"$T/loaxa.times")
-om=$(median <"$T/opusenc.times")
-kbps() { opusinfo "$1" 2>/dev/null | sed -n 's/.*Average bitrate: *\([0-9.]*\) kbit.*/\1/p'; }
-printf '   10 min of speech (espeak-ng vi, 48 kHz mono), 24 kbps, complexity %s, %s runs each\n' "$COMP" "$RUNS"
-printf '   loaxa encode   median %6.2f s  (%s)  %s kbps  %s LUFS  %s dBTP\n' \
-	"$(awk -v m="$lm" 'BEGIN { print m / 1000 }')" "$(paste -sd' ' "$T/loaxa.times")" \
-	"$(kbps "$T/loaxa.opus")" "$(jq -r .output_lufs "$T/loaxa.json" 2>/dev/null)" \
-	"$(jq -r .true_peak_dbtp "$T/loaxa.json" 2>/dev/null)"
-printf '   opusenc        median %6.2f s  (%s)  %s kbps\n' \
-	"$(awk -v m="$om" 'BEGIN { print m / 1000 }')" "$(paste -sd' ' "$T/opusenc.times")" \
-	"$(kbps "$T/opusenc.opus")"
-printf '   ratio loaxa/opusenc %.2f (target <= 1.2, goal <= 1.0); loaxa runs at %.0fx real time\n' \
-	"$(awk -v a="$lm" -v b="$om" 'BEGIN { print a / b }')" \
-	"$(awk -v a="$lm" 'BEGIN { print 600000 / a }')"
+printf '   worst: wall %sx (target <= 1.2, goal <= 1.0), CPU %sx (target <= 1.5), at most %s encode(s) (target 1)\n' \
+	"$worst_wall" "$worst_cpu" "$max_enc"

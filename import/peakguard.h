@@ -1,0 +1,84 @@
+/*
+ * peakguard.h - Opus encoding that keeps every decoded frame under the
+ * true-peak ceiling, in one pass.
+ *
+ * The limiter flattens the peaks before the codec, but Opus rebuilds what
+ * it codes with its own error: on plain speech the decoded true peak comes
+ * out 0.5-1 dB over the limiter's ceiling, on noise-like consonant bursts
+ * (rebuilt with other phases) up to 5 dB, and the worst frame of a long
+ * file is worse than any short trial sees. A limiter low enough for the
+ * worst frame limits the whole voice for the sake of a few frames.
+ *
+ * So every packet is decoded right after it is encoded (the same libopus
+ * decoder a node uses) and its true peak measured (limiter.h's
+ * interpolator, libebur128's filter). Packets are held back one frame.
+ * When frame k decodes over the ceiling, the encoder and decoder go back to
+ * their state before frame k-1 (libopus states are position independent and
+ * may be copied: opus.h), the input that frame k's output comes from (it is
+ * the encoder's lookahead late, so it spans the end of frame k-1 and the
+ * start of frame k) is lowered by what it overshot plus a little, with
+ * 1 ms raised-cosine ramps, and both frames are encoded again - at most
+ * PEAKGUARD_TRIES times. Only the few frames that overshoot cost more; the
+ * rest of the voice keeps its level.
+ */
+#ifndef LOAXA_IMPORT_PEAKGUARD_H
+#define LOAXA_IMPORT_PEAKGUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <opus/opus.h>
+
+#include "limiter.h"
+#include "probe.h"
+
+#define PEAKGUARD_FRAME 960     /* 20 ms */
+#define PEAKGUARD_TRIES 3
+#define PEAKGUARD_MAX_PACKET 1500
+
+/* An accepted frame: its packet and what a decoder makes of it. */
+typedef int (*peakguard_emit_fn)(void *user, const unsigned char *packet, int len,
+				 const float *pcm, int last);
+
+struct peakguard_stats {
+	uint64_t frames;        /* frames encoded (accepted) */
+	uint64_t redone;        /* frames encoded again */
+	uint64_t lowered;       /* frames whose input was lowered */
+	uint64_t over;          /* frames still over the ceiling after the tries */
+	double min_gain;        /* deepest lowering of one frame (linear) */
+};
+
+struct peakguard {
+	OpusEncoder *enc;
+	OpusDecoder *dec;
+	unsigned char *enc_prev, *enc_mid, *dec_prev, *dec_mid;
+	size_t enc_size, dec_size;
+	struct truepeak tp, tp_prev, tp_mid;
+	float ceiling;          /* linear */
+	float tp_bound;         /* truepeak_gain_bound() */
+	int lookahead;
+	int pending;            /* frame a is encoded, its packet held */
+	peakguard_emit_fn emit;
+	void *user;
+	struct peakguard_stats st;
+	float a[PEAKGUARD_FRAME], b[PEAKGUARD_FRAME];   /* inputs of frames k-1, k */
+	float ya[PEAKGUARD_FRAME], yb[PEAKGUARD_FRAME]; /* their decoded output */
+	unsigned char pa[PEAKGUARD_MAX_PACKET], pb[PEAKGUARD_MAX_PACKET];
+	int la, lb;
+	float peak_a;          /* frame a's decoded true peak */
+	float peaks[TP_BLOCK];
+};
+
+/* Encoder with set's settings; ceiling_dbtp: what no decoded frame may
+ * exceed. 0 or -errno (libopus errors as -EINVAL/-ENOMEM). */
+int peakguard_init(struct peakguard *g, const struct opus_settings *set, double ceiling_dbtp,
+		   peakguard_emit_fn emit, void *user);
+/* The encoder's lookahead: the stream's pre-skip. */
+int peakguard_lookahead(const struct peakguard *g);
+/* One frame of PEAKGUARD_FRAME input samples; may emit the frame before. */
+int peakguard_frame(struct peakguard *g, const float *x);
+/* Emit the frame still held (as the last). */
+int peakguard_finish(struct peakguard *g);
+void peakguard_free(struct peakguard *g);
+
+#endif
