@@ -257,7 +257,7 @@ int cli_check_target(const char *cmd, const char *zone, const char *node)
 		return 0;
 	}
 	json_array_foreach(json_object_get(resp.json, "nodes"), i, n) {
-		const char *id = json_string_value(json_object_get(n, "id"));
+		const char *id = json_string_value(json_object_get(n, "node"));
 
 		if (node && id && strcmp(id, node) == 0)
 			found = 1;
