@@ -159,10 +159,19 @@ static json_t *files_body(int argc, char **argv, int first, json_t *paths)
 		}
 		total += (long long)len;
 		line = not_utf8_line(buf, len);
-		text = line ? NULL : json_stringn(buf, len);
-		if (!text) {
+		text = line || sched_text_nul_line(buf, len) ? NULL : json_stringn(buf, len);
+		if (!text && !line) {
+			/* said here: as JSON, the controller would refuse a "\u0000" */
+			line = sched_text_nul_line(buf, len);
+			fprintf(stderr, "%s:%d: the file holds a NUL byte (a zero byte) on line %d: "
+				"it is not a text file; remove that byte, or save the file again "
+				"as UTF-8 text\n", argv[i], line, line);
+			bad = 1;
+		} else if (!text) {
 			fprintf(stderr, "%s:%d: the file is not UTF-8 text: save it as UTF-8 (a "
-				"text editor's \"Save as\", encoding UTF-8)\n", argv[i], line);
+				"text editor's \"Save as\", encoding UTF-8); line %d has letters "
+				"saved in another encoding (e.g. Windows-1258 or Latin-1)\n",
+				argv[i], line, line);
 			bad = 1;
 		} else if ((rc = dir_of(argv[i], dir)) < 0) {
 			fprintf(stderr, "%s: cannot resolve its directory: %s\n", argv[i],

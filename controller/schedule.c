@@ -846,7 +846,7 @@ int sched_parse_text(const char *label, const char *text, size_t text_len, json_
 	char err[512];
 	FILE *mem = NULL;
 	int i, n, rc = 0, ok, line;
-	size_t before = set->n;
+	size_t before = set->n, bom;
 
 	memset(&p, 0, sizeof(p));
 	p.path = label && label[0] ? label : "schedule";
@@ -862,11 +862,17 @@ int sched_parse_text(const char *label, const char *text, size_t text_len, json_
 		sched_error(msgs, "%s", err);
 		return -EINVAL;
 	}
-	if (memchr(text, '\0', text_len)) {
-		sched_error(msgs, "%s: the file holds a NUL byte: it is not a text file (a "
-			    "schedule file is UTF-8 text)", p.path);
+	line = sched_text_nul_line(text, text_len);
+	if (line) {
+		sched_error(msgs, "%s:%d: the file holds a NUL byte (a zero byte) on line %d: it "
+			    "is not a text file; remove that byte, or save the file again as "
+			    "UTF-8 text", p.path, line, line);
 		return -EINVAL;
 	}
+	/* a UTF-8 byte-order mark (Notepad): skipped, not a syntax error */
+	bom = sched_text_bom(text, text_len);
+	text += bom;
+	text_len -= bom;
 	/* libconfig would open the file an @include names: never */
 	line = sched_text_include_line(text, text_len);
 	if (line) {

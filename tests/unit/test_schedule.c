@@ -753,8 +753,23 @@ static void test_sent_text(void)
 	      sched_text_include_line("a = 1; # @include \"y\"\n", 23) == 0 &&
 	      sched_text_include_line("@", 1) == 1, "sched_text_include_line finds the line");
 	rc = parse_sent("week.cfg", "items = ( );\n\0x", 15, NULL, &set);
-	CHECK(rc == -EINVAL && has("week.cfg: the file holds a NUL byte"),
-	      "a NUL byte is refused");
+	/* issue 16: the message names the line */
+	CHECK(rc == -EINVAL && has("week.cfg:2: the file holds a NUL byte (a zero byte) on "
+				   "line 2") && has("save the file again as UTF-8 text"),
+	      "a NUL byte is refused, naming its line (%s)", errs);
+	/* a UTF-8 byte-order mark (Windows Notepad) is skipped, lines unchanged */
+	{
+		const char *bt = "\xef\xbb\xbfitems = ( { id = \"a\"; text = \"x\";\n"
+				 "zones = [\"all\"]; times = [\"25:00\"]; } );\n";
+
+		rc = parse_sent("week.cfg", bt, strlen(bt), NULL, &set);
+	}
+	CHECK(rc == -EINVAL && has("week.cfg:2: field \"times\"") && !has("syntax error"),
+	      "a file with a byte-order mark is parsed, lines as written (%s)", errs);
+	CHECK(sched_text_bom("\xef\xbb\xbfx", 4) == 3 && sched_text_bom("\xef\xbb", 2) == 0 &&
+	      sched_text_bom("items", 5) == 0, "sched_text_bom");
+	CHECK(sched_text_nul_line("a\nb\n\0", 5) == 3 && sched_text_nul_line("abc", 3) == 0,
+	      "sched_text_nul_line");
 	{
 		/* the size limit holds for the text sent, whatever the client checked */
 		char *big = malloc(5000);
