@@ -2459,13 +2459,15 @@ static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned
 	if (ctl_json_str(o, "at", CTL_REQUIRED, at_s, sizeof(at_s), err, sizeof(err)) < 0)
 		goto bad;
 	if (sched_parse_local(at_s, &at) < 0) {
-		snprintf(err, sizeof(err), "field \"at\": \"%s\" is not a local time (use "
-			 "\"YYYY-MM-DD HH:MM\" or \"YYYY-MM-DD HH:MM:SS\")", at_s);
+		snprintf(err, sizeof(err), "field \"at\" (loaxa announce --at): \"%s\" is not a "
+			 "local date and time: write it as \"YYYY-MM-DD HH:MM\" or "
+			 "\"YYYY-MM-DD HH:MM:SS\", e.g. \"2026-12-08 17:30\"", at_s);
 		goto bad;
 	}
 	if (at < now - 60000 || at > now + 366 * MS_PER_DAY) {
-		snprintf(err, sizeof(err), "field \"at\": %s is in the past (or more than a "
-			 "year ahead)", at_s);
+		snprintf(err, sizeof(err), "field \"at\" (loaxa announce --at): %s is %s: give "
+			 "a time from now to a year ahead (the site's local time)", at_s,
+			 at < now - 60000 ? "in the past" : "more than a year ahead");
 		goto bad;
 	}
 	it.from = sched_local_date(at);
