@@ -265,15 +265,15 @@ int cmd_play(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	what = argv[optind];
-	/* an unknown target is said before a long import, not after */
-	if (cli_check_target("loaxa play", zone, node) < 0)
-		return CLI_EXIT_ERROR;
 
 	if (stat(what, &st) == 0) {
 		if (!S_ISREG(st.st_mode)) {
 			fprintf(stderr, "loaxa play: %s is not a file\n", what);
 			return CLI_EXIT_ERROR;
 		}
+		/* an unknown target is said before a long import, not after */
+		if (cli_check_target("loaxa play", zone, node) < 0)
+			return CLI_EXIT_ERROR;
 		if (cli_import_file(what, NULL, 0, &content) < 0)
 			return CLI_EXIT_ERROR;
 		cli_print_imported(what, content);

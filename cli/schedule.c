@@ -614,7 +614,8 @@ int cmd_announce(int argc, char **argv)
 	    (!text && optind != argc - 1))
 		goto usage;
 	/* an unknown target is said before a long import, not after */
-	if (cli_check_target("loaxa announce", zone, node) < 0)
+	if (!text && !is_content_id(argv[optind]) &&
+	    cli_check_target("loaxa announce", zone, node) < 0)
 		return CLI_EXIT_ERROR;
 	body = json_pack("{s:s, s:I, s:I, s:I, s:b}", "at", at, "repeat", (json_int_t)repeat,
 			 "gap_s", (json_int_t)gap, "volume", (json_int_t)volume, "chime", chime);
