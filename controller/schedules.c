@@ -2488,7 +2488,8 @@ static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned
 		if (!text || !text[0] || strlen(text) > 4000 ||
 		    !ctl_text_valid(text, strlen(text))) {
 			snprintf(err, sizeof(err), "give \"content\" (a content id) or \"text\" "
-				 "(1 to 4000 bytes)");
+				 "(1 to 4000 bytes): loaxa announce --text needs the words to "
+				 "speak, one to 4000 bytes of plain text");
 			goto bad;
 		}
 		it.src = SCHED_SRC_TEXT;
@@ -2497,8 +2498,15 @@ static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned
 			goto bad;
 	}
 	if (ctl_json_str(o, "title", CTL_OPTIONAL, it.title, sizeof(it.title), err,
-			 sizeof(err)) < 0 || !ctl_text_valid(it.title, strlen(it.title)))
+			 sizeof(err)) < 0)
 		goto bad;
+	/* was a bare "bad request": say which field and what to do */
+	if (!ctl_text_valid(it.title, strlen(it.title))) {
+		snprintf(err, sizeof(err), "field \"title\" (loaxa announce --title) holds a "
+			 "control character (a tab, a line break, a zero byte...): write the "
+			 "title as one line of plain text");
+		goto bad;
+	}
 	if (ctl_json_str(o, "zone", CTL_OPTIONAL, tmp, sizeof(tmp), err, sizeof(err)) == 0) {
 		if (!name_valid(tmp)) {
 			snprintf(err, sizeof(err), "field \"zone\" is not a zone name");

@@ -11,7 +11,8 @@
 #   - Latin-1 text: refused naming the line and "save it as UTF-8";
 #   - a NUL byte in a title: refused naming the line;
 #   - announce --repeat 0 (and --gap, --volume) say which option is wrong and
-#     its range, not only the usage line.
+#     its range, not only the usage line; a title with a tab names the
+#     field (it was a bare "bad request").
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER" "$NODE"
 
@@ -106,5 +107,10 @@ check "announce without --at says to give --at" has "$T/o3.out" "say when with -
 "$LOAXA" announce --text "Họp thôn." --at "2020-01-01 10:00" --zone thon-1 >"$T/o4.out" 2>&1
 check "announce --at in the past says so and what to give" \
 	cond 'has "$T/o4.out" "2020-01-01 10:00 is in the past: give a time from now"'
+"$LOAXA" announce --text "Họp thôn." --at "$(at_in 600)" --zone thon-1 \
+	--title "$(printf 'Họp\tthôn')" >"$T/o5.out" 2>&1
+rc=$?
+check "announce --title with a tab names the field and what to do (exit $rc)" \
+	cond '[ "$rc" != 0 ] && has "$T/o5.out" "field \"title\" (loaxa announce --title) holds a control character" && ! has "$T/o5.out" "bad request"'
 
 finish
