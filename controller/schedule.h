@@ -151,7 +151,8 @@ int sched_set_add(struct sched_set *s, const struct sched_item *it);
  * naming label:line and the field. A text over max_bytes is refused (one
  * error naming the label, its size and the limit) before libconfig sees
  * it, and so is one with an "@include" line (libconfig would open the
- * file it names) or a NUL byte. Returns 0, or -EINVAL when the file had
+ * file it names) or a NUL byte (naming its line). A UTF-8 byte-order mark
+ * at the start is skipped. Returns 0, or -EINVAL when the file had
  * errors (its items are then not added).
  */
 int sched_parse_text(const char *label, const char *text, size_t len, json_t *audio,
