@@ -241,6 +241,77 @@ void cli_set_target(json_t *req, const char *zone, const char *node)
 		json_object_set_new(req, "all", json_true());
 }
 
+int cli_check_target(const char *cmd, const char *zone, const char *node)
+{
+	struct cli_resp resp;
+	json_t *n, *z;
+	size_t i, j;
+	int found = 0;
+
+	if ((!zone || strcmp(zone, "all") == 0) && !node)
+		return 0;
+	if (cli_get("/v1/nodes", &resp) < 0)
+		return -1;
+	if (resp.status != 200 || !json_is_array(json_object_get(resp.json, "nodes"))) {
+		cli_resp_free(&resp);
+		return 0;
+	}
+	json_array_foreach(json_object_get(resp.json, "nodes"), i, n) {
+		const char *id = json_string_value(json_object_get(n, "node"));
+
+		if (node && id && strcmp(id, node) == 0)
+			found = 1;
+		if (zone)
+			json_array_foreach(json_object_get(n, "zones"), j, z)
+				if (json_is_string(z) && strcmp(json_string_value(z), zone) == 0)
+					found = 1;
+	}
+	cli_resp_free(&resp);
+	if (found)
+		return 0;
+	/* an operator sees only the nodes of their zones: say which case it is */
+	if (cli_get("/v1/whoami", &resp) == 0 && resp.status == 200 &&
+	    json_is_array(json_object_get(resp.json, "zones"))) {
+		char mine[300] = "";
+
+		found = 0;
+		json_array_foreach(json_object_get(resp.json, "zones"), i, z) {
+			if (!json_is_string(z))
+				continue;
+			if (zone && strcmp(json_string_value(z), zone) == 0)
+				found = 1;
+			if (strlen(mine) + strlen(json_string_value(z)) + 3 < sizeof(mine)) {
+				strcat(mine, i ? ", " : "");
+				strcat(mine, json_string_value(z));
+			}
+		}
+		if (!found) {
+			/* the controller's words (auth.c), before the import */
+			if (zone)
+				fprintf(stderr, "%s: %s may act only on zones %s, not on zone %s: "
+					"nothing was imported or sent\n", cmd,
+					jstr(resp.json, "user"), mine[0] ? mine : "(none)", zone);
+			else
+				fprintf(stderr, "%s: node \"%s\" is not one you may reach (%s "
+					"may act only on zones %s): check the name (loaxa nodes "
+					"lists yours); nothing was imported or sent\n", cmd, node,
+					jstr(resp.json, "user"), mine[0] ? mine : "(none)");
+			cli_resp_free(&resp);
+			return -1;
+		}
+	}
+	cli_resp_free(&resp);
+	if (zone)
+		fprintf(stderr, "%s: zone \"%s\": no node is known in this zone, so nothing "
+			"would sound: check the name (loaxa nodes lists each node's zones); "
+			"nothing was imported or sent\n", cmd, zone);
+	else
+		fprintf(stderr, "%s: node \"%s\" is not known to this controller (it has never "
+			"reported): check the name (loaxa nodes lists them); nothing was "
+			"imported or sent\n", cmd, node);
+	return -1;
+}
+
 int cli_fail(struct cli_resp *resp, const char *what)
 {
 	fprintf(stderr, "loaxa: %s%s%s\n", what ? what : "", what ? ": " : "",

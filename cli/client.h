@@ -56,6 +56,13 @@ int cli_get_ok(const char *path, struct cli_resp *resp);
 
 /* The target of a request body: {"zone": Z}, else {"node": N}, else {"all": true}. */
 void cli_set_target(json_t *req, const char *zone, const char *node);
+/*
+ * Before any work (an upload, an import): does the target exist? A node
+ * that has reported, a zone some node reported. 0 when it does (or the
+ * node list cannot be read: the request itself then says), -1 after
+ * printing "<cmd>: zone "x": no node is known ..." with what to do.
+ */
+int cli_check_target(const char *cmd, const char *zone, const char *node);
 
 /*
  * ampnote.c: print, for each node of the target (the targets array, else

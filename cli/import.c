@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -97,8 +98,16 @@ int cli_import_file(const char *file, const char *title, int music, json_t **con
 	char *etitle = NULL;
 
 	*content = NULL;
+	struct stat st;
+
 	if (access(file, R_OK) < 0) {
 		perror(file);
+		return -1;
+	}
+	/* said here in an official's words, not the API's ("the upload is empty") */
+	if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
+		fprintf(stderr, "loaxa: %s is empty (0 bytes): it holds no sound; choose the "
+			"recording again (or record it again)\n", file);
 		return -1;
 	}
 	if (title) {

@@ -30,7 +30,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: loaxa live (--zone Z | --node N | --all) [--device D | --file F | --url U]\n"
-		"                  [--latency MS] [--relay] [--until EPOCH_MS] [--json]\n"
+		"                  [--latency MS] [--relay] [--until EPOCH_MS] [--outside-hours]\n"
+		"                  [--json]\n"
 		"       loaxa live status [--json]\n"
 		"       loaxa live stop [ID]\n"
 		"\n"
@@ -38,7 +39,9 @@ static void usage(FILE *f)
 		"group of controller.cfg; default: the first one there) or\n"
 		"stream file F (or the http(s) stream U) to the nodes now; they play in\n"
 		"step MS after capture (default 1000, 60 to 10000). Ctrl-C (or the end of\n"
-		"F) stops. --relay: level relay (yields to everything), e.g. a VOV program.\n");
+		"F) stops. --relay: level relay (yields to everything), e.g. a VOV program.\n"
+		"Outside a zone's allowed hours (controller.cfg) the controller refuses it\n"
+		"and says why; --outside-hours confirms it must sound now (audit log).\n");
 }
 
 static void print_session(json_t *s, const char *what)
@@ -100,12 +103,13 @@ int cmd_live(int argc, char **argv)
 		{ "relay", no_argument, NULL, 'r' },
 		{ "until", required_argument, NULL, 'u' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "outside-hours", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *zone = NULL, *node = NULL, *device = NULL, *file = NULL, *url = NULL;
 	long latency = 0, until = 0;
-	int ch, all = 0, relay = 0, json = 0, rc;
+	int ch, all = 0, relay = 0, json = 0, rc, outside = 0;
 	struct cli_resp resp;
 	struct timespec tick = { 0, 200 * 1000 * 1000 };
 	json_t *req, *last = NULL, *s, *stopped = NULL;
@@ -164,6 +168,7 @@ int cmd_live(int argc, char **argv)
 		case 'r': relay = 1; break;
 		case 'u': until = strtol(optarg, NULL, 10); break;
 		case 'j': json = 1; break;
+		case 'O': outside = 1; break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
 		default: usage(stderr); return CLI_EXIT_USAGE;
 		}
@@ -181,6 +186,11 @@ int cmd_live(int argc, char **argv)
 
 		if (stat(file, &st) < 0 || !S_ISREG(st.st_mode)) {
 			fprintf(stderr, "loaxa live: %s: not a file\n", file);
+			json_decref(req);
+			return CLI_EXIT_ERROR;
+		}
+		/* an unknown target is said before the import, not after */
+		if (cli_check_target("loaxa live", zone, node) < 0) {
 			json_decref(req);
 			return CLI_EXIT_ERROR;
 		}
@@ -204,6 +214,8 @@ int cmd_live(int argc, char **argv)
 		json_object_set_new(req, "level", json_string("relay"));
 	if (until)
 		json_object_set_new(req, "until", json_integer(until));
+	if (outside)
+		json_object_set_new(req, "outside_hours", json_true());
 	rc = cli_post_json("/v1/live", req, &resp);
 	json_decref(req);
 	if (rc < 0)

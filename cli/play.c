@@ -26,7 +26,7 @@ static void play_usage(FILE *f)
 {
 	fprintf(f, "usage: loaxa play FILE|CONTENT_ID (--zone Z | --node N | --all) "
 		   "[--level relay|normal|priority|emergency] [--wait[=SECONDS]] [--edit DRAFT] "
-		   "[--json]\n");
+		   "[--outside-hours] [--json]\n");
 }
 
 static int is_hex(const char *s)
@@ -191,6 +191,7 @@ int cmd_play(int argc, char **argv)
 		{ "wait", optional_argument, NULL, 'w' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "edit", required_argument, NULL, 'e' },
+		{ "outside-hours", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -199,7 +200,7 @@ int cmd_play(int argc, char **argv)
 	struct cli_resp resp;
 	struct stat st;
 	json_t *req = NULL, *content = NULL, *targets;
-	int ch, all = 0, wait = -1, json = 0, ntargets, rc = CLI_EXIT_ERROR;
+	int ch, all = 0, wait = -1, json = 0, ntargets, rc = CLI_EXIT_ERROR, outside = 0;
 	size_t i;
 
 	optind = 0;
@@ -236,6 +237,9 @@ int cmd_play(int argc, char **argv)
 		case 'j':
 			json = 1;
 			break;
+		case 'O':
+			outside = 1; /* confirmed: it must sound outside the allowed hours */
+			break;
 		case 'e':
 			edit = optarg; /* the new content of one's own pending draft */
 			if (strlen(edit) > 15 || strspn(edit, "0123456789") != strlen(edit) ||
@@ -267,6 +271,9 @@ int cmd_play(int argc, char **argv)
 			fprintf(stderr, "loaxa play: %s is not a file\n", what);
 			return CLI_EXIT_ERROR;
 		}
+		/* an unknown target is said before a long import, not after */
+		if (cli_check_target("loaxa play", zone, node) < 0)
+			return CLI_EXIT_ERROR;
 		if (cli_import_file(what, NULL, 0, &content) < 0)
 			return CLI_EXIT_ERROR;
 		cli_print_imported(what, content);
@@ -284,6 +291,8 @@ int cmd_play(int argc, char **argv)
 	cli_set_target(req, zone, node);
 	if (level)
 		json_object_set_new(req, "level", json_string(level));
+	if (outside)
+		json_object_set_new(req, "outside_hours", json_true());
 	if (edit)
 		snprintf(url, sizeof(url), "/v1/drafts/%s", edit);
 	if (!req || cli_send_json(edit ? "PUT" : "POST", edit ? url : "/v1/broadcasts", req,

@@ -159,10 +159,19 @@ static json_t *files_body(int argc, char **argv, int first, json_t *paths)
 		}
 		total += (long long)len;
 		line = not_utf8_line(buf, len);
-		text = line ? NULL : json_stringn(buf, len);
-		if (!text) {
+		text = line || sched_text_nul_line(buf, len) ? NULL : json_stringn(buf, len);
+		if (!text && !line) {
+			/* said here: as JSON, the controller would refuse a "\u0000" */
+			line = sched_text_nul_line(buf, len);
+			fprintf(stderr, "%s:%d: the file holds a NUL byte (a zero byte) on line %d: "
+				"it is not a text file; remove that byte, or save the file again "
+				"as UTF-8 text\n", argv[i], line, line);
+			bad = 1;
+		} else if (!text) {
 			fprintf(stderr, "%s:%d: the file is not UTF-8 text: save it as UTF-8 (a "
-				"text editor's \"Save as\", encoding UTF-8)\n", argv[i], line);
+				"text editor's \"Save as\", encoding UTF-8); line %d has letters "
+				"saved in another encoding (e.g. Windows-1258 or Latin-1)\n",
+				argv[i], line, line);
 			bad = 1;
 		} else if ((rc = dir_of(argv[i], dir)) < 0) {
 			fprintf(stderr, "%s: cannot resolve its directory: %s\n", argv[i],
@@ -253,10 +262,11 @@ static int files_request(const char *what, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "edit", required_argument, NULL, 'e' },
+		{ "outside-hours", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int apply = strcmp(what, "apply") == 0;
+	int apply = strcmp(what, "apply") == 0, outside = 0;
 	struct cli_resp resp = { 0 };
 	json_t *body, *paths = json_object();
 	const char *edit = NULL;
@@ -269,16 +279,32 @@ static int files_request(const char *what, int argc, char **argv)
 			json = 1;
 		} else if (ch == 'e' && apply && draft_id_valid(optarg)) {
 			edit = optarg; /* the new content of one's own pending draft */
+		} else if (ch == 'O' && apply) {
+			/*
+			 * Plays outside allowed hours are confirmed by this flag, never
+			 * by a question: an apply from a script or cron must not
+			 * depend on a terminal (docs/schedules.md).
+			 */
+			outside = 1;
 		} else {
+			if (ch == 'e')
+				fprintf(stderr, "loaxa schedule %s: %s\n", what, apply ? "--edit "
+					"needs a draft's number (loaxa drafts lists them)" :
+					"--edit is for loaxa schedule apply");
+			else if (ch == 'O')
+				fprintf(stderr, "loaxa schedule check: --outside-hours is for "
+					"loaxa schedule apply (check only warns)\n");
 			fprintf(ch == 'h' ? stdout : stderr, "usage: loaxa schedule %s FILE... "
-				"%s[--json]\n", what, apply ? "[--edit DRAFT] " : "");
+				"%s[--json]\n", what, apply ? "[--edit DRAFT] [--outside-hours] " : "");
 			json_decref(paths);
 			return ch == 'h' ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
+		fprintf(stderr, "loaxa schedule %s: name the schedule file(s), e.g. "
+			"schedules/week.cfg\n", what);
 		fprintf(stderr, "usage: loaxa schedule %s FILE... %s[--json]\n", what,
-			apply ? "[--edit DRAFT] " : "");
+			apply ? "[--edit DRAFT] [--outside-hours] " : "");
 		json_decref(paths);
 		return CLI_EXIT_USAGE;
 	}
@@ -287,6 +313,8 @@ static int files_request(const char *what, int argc, char **argv)
 		json_decref(paths);
 		return CLI_EXIT_ERROR;
 	}
+	if (outside)
+		json_object_set_new(body, "outside_hours", json_true());
 	if (edit)
 		snprintf(url, sizeof(url), "/v1/drafts/%s", edit);
 	else
@@ -501,18 +529,19 @@ int cmd_announce(int argc, char **argv)
 		{ "chime", no_argument, NULL, 'c' },
 		{ "edit", required_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "outside-hours", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *usage = "usage: loaxa announce FILE|CONTENT_ID|--text \"...\" --at "
 			    "\"YYYY-MM-DD HH:MM[:SS]\" (--zone Z | --node N | --all) "
 			    "[--repeat N] [--gap S] [--level L] [--title T] [--volume V] "
-			    "[--chime] [--edit DRAFT] [--json]";
+			    "[--chime] [--edit DRAFT] [--outside-hours] [--json]";
 	const char *text = NULL, *at = NULL, *zone = NULL, *node = NULL, *level = NULL;
 	const char *title = NULL, *edit = NULL;
 	char url[64];
 	long repeat = 1, gap = 30, volume = 100;
-	int all = 0, chime = 0, json = 0, ch, ntargets, rc = CLI_EXIT_ERROR;
+	int all = 0, chime = 0, json = 0, ch, ntargets, rc = CLI_EXIT_ERROR, outside = 0;
 	struct cli_resp resp;
 	json_t *body, *content = NULL, *v;
 	size_t i;
@@ -531,24 +560,37 @@ int cmd_announce(int argc, char **argv)
 		case 'c': chime = 1; break;
 		case 'e':
 			edit = optarg;
-			if (!draft_id_valid(edit))
+			if (!draft_id_valid(edit)) {
+				fprintf(stderr, "loaxa announce: --edit %s: give a draft's number "
+					"(loaxa drafts lists them)\n", edit);
 				goto usage;
+			}
 			break;
 		case 'j': json = 1; break;
+		case 'O': outside = 1; break;
 		case 'r':
 			repeat = strtol(optarg, &end, 10);
-			if (*end || repeat < 1 || repeat > 20)
+			if (!optarg[0] || *end || repeat < 1 || repeat > 20) {
+				fprintf(stderr, "loaxa announce: --repeat %s: --repeat must be 1 to "
+					"20 (how many times it plays)\n", optarg);
 				goto usage;
+			}
 			break;
 		case 'g':
 			gap = strtol(optarg, &end, 10);
-			if (*end || gap < 0 || gap > 3600)
+			if (!optarg[0] || *end || gap < 0 || gap > 3600) {
+				fprintf(stderr, "loaxa announce: --gap %s: --gap must be 0 to 3600 "
+					"(seconds of silence between repeats)\n", optarg);
 				goto usage;
+			}
 			break;
 		case 'v':
 			volume = strtol(optarg, &end, 10);
-			if (*end || volume < 0 || volume > 100)
+			if (!optarg[0] || *end || volume < 0 || volume > 100) {
+				fprintf(stderr, "loaxa announce: --volume %s: --volume must be 0 to "
+					"100 (percent)\n", optarg);
 				goto usage;
+			}
 			break;
 		case 'h':
 			printf("%s\n", usage);
@@ -558,9 +600,23 @@ int cmd_announce(int argc, char **argv)
 		}
 	}
 	ntargets = (zone != NULL) + (node != NULL) + all;
+	if (!at)
+		fprintf(stderr, "loaxa announce: say when with --at \"YYYY-MM-DD HH:MM\" "
+			"(local time)\n");
+	else if (ntargets != 1)
+		fprintf(stderr, "loaxa announce: name exactly one of --zone, --node, --all\n");
+	else if (text && optind != argc)
+		fprintf(stderr, "loaxa announce: give --text or a file, not both\n");
+	else if (!text && optind != argc - 1)
+		fprintf(stderr, "loaxa announce: name one audio file (or content id), or give "
+			"--text\n");
 	if (!at || ntargets != 1 || (text && optind != argc) ||
 	    (!text && optind != argc - 1))
 		goto usage;
+	/* an unknown target is said before a long import, not after */
+	if (!text && !is_content_id(argv[optind]) &&
+	    cli_check_target("loaxa announce", zone, node) < 0)
+		return CLI_EXIT_ERROR;
 	body = json_pack("{s:s, s:I, s:I, s:I, s:b}", "at", at, "repeat", (json_int_t)repeat,
 			 "gap_s", (json_int_t)gap, "volume", (json_int_t)volume, "chime", chime);
 	if (zone)
@@ -573,6 +629,8 @@ int cmd_announce(int argc, char **argv)
 		json_object_set_new(body, "level", json_string(level));
 	if (title)
 		json_object_set_new(body, "title", json_string(title));
+	if (outside)
+		json_object_set_new(body, "outside_hours", json_true());
 	if (text) {
 		json_object_set_new(body, "text", json_string(text));
 	} else if (is_content_id(argv[optind])) {

@@ -104,6 +104,23 @@ out:
 	return rc;
 }
 
+size_t sched_text_bom(const char *text, size_t len)
+{
+	return len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
+}
+
+int sched_text_nul_line(const char *text, size_t len)
+{
+	const char *nul = memchr(text, '\0', len);
+	int line = 1;
+
+	if (!nul)
+		return 0;
+	for (; text < nul; text++)
+		line += *text == '\n';
+	return line;
+}
+
 int sched_text_include_line(const char *text, size_t len)
 {
 	size_t i = 0;
@@ -171,10 +188,14 @@ json_t *sched_audio_refs(const char *text, size_t len)
 	config_t cfg;
 	FILE *mem;
 	unsigned i, n;
+	size_t bom;
 	int ok;
 
 	if (!refs)
 		return NULL;
+	bom = sched_text_bom(text, len);
+	text += bom;
+	len -= bom;
 	if (len == 0 || sched_text_include_line(text, len) || memchr(text, '\0', len))
 		return refs;
 	config_init(&cfg);

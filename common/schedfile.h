@@ -63,6 +63,16 @@ void sched_file_too_big(char *err, size_t errlen, const char *display, long long
 int sched_text_include_line(const char *text, size_t len);
 
 /*
+ * Bytes of a UTF-8 byte-order mark at the start of text (3), or 0. Windows
+ * editors (Notepad "UTF-8") write one; libconfig calls it a syntax error,
+ * so the parsers skip it (line numbers do not change).
+ */
+size_t sched_text_bom(const char *text, size_t len);
+
+/* The line (1..) of the first NUL byte of text, or 0 when there is none. */
+int sched_text_nul_line(const char *text, size_t len);
+
+/*
  * The audio files a schedule text names, as written: every items[].content
  * that is not a content id and every items[].chime given as text, as the
  * keys of an object (values null). Empty when libconfig cannot parse the

@@ -27,6 +27,7 @@
 #include "live.h"
 #include "record.h"
 #include "healthapi.h"
+#include "hours.h"
 #include "log.h"
 #include "reportpdf.h"
 #include "secapi.h"
@@ -603,6 +604,28 @@ static void get_plays(struct api_req *r)
 }
 
 /*
+ * A play now (or at req->at) outside the allowed hours of a zone it sounds
+ * in: refused (-ERANGE, 409) unless req->outside_hours confirms it (hours.h).
+ * Content the controller does not have is left to the play's own refusal.
+ */
+static int broadcast_hours(struct api_req *r, const struct ctl_play_request *req,
+			   char *err, size_t errlen)
+{
+	struct ctl_content_row content;
+	int64_t at = req->at ? req->at : now_ms(), dur = 0;
+	int rc;
+
+	if (ctl_db_content_get(&r->c->db, req->content, &content) == 0)
+		dur = content.duration_ms;
+	rc = ctl_hours_gate(r->c, &r->who, req->level, req->zone, req->node, req->all, at,
+			    at + dur, req->outside_hours, r->target, err, errlen);
+	if (rc == 0 && req->outside_hours)
+		snprintf(r->target + strlen(r->target), sizeof(r->target) - strlen(r->target),
+			 " (--outside-hours)");
+	return rc;
+}
+
+/*
  * POST /v1/broadcasts, or with edit > 0 the new content of that draft of a
  * play (PUT /v1/drafts/ID). A play that waits for approval (approval.h)
  * becomes a draft: 202, nothing is sent.
@@ -644,13 +667,15 @@ static void post_broadcast(struct api_req *r, int64_t edit)
 			set_reply(r, st, reply);
 			return;
 		}
-		rc = ctl_broadcast_play(r->c, &req, &reply, err, sizeof(err));
+		rc = broadcast_hours(r, &req, err, sizeof(err));
+		if (rc == 0)
+			rc = ctl_broadcast_play(r->c, &req, &reply, err, sizeof(err));
 	}
 	if (rc == 0) {
 		set_reply(r, MHD_HTTP_CREATED, reply);
 		return;
 	}
-	set_error(r, rc == -EINVAL ? MHD_HTTP_BAD_REQUEST
+	set_error(r, rc == -EINVAL ? MHD_HTTP_BAD_REQUEST : rc == -ERANGE ? MHD_HTTP_CONFLICT
 		  : rc == -ENOENT ? MHD_HTTP_NOT_FOUND : MHD_HTTP_INTERNAL_SERVER_ERROR,
 		  "%s", err);
 }

@@ -15,6 +15,7 @@
 #include "broadcast.h"
 #include "ctl.h"
 #include "ctlutil.h"
+#include "hours.h"
 #include "log.h"
 #include "schedule.h"
 #include "schedules.h"
@@ -645,6 +646,9 @@ void ctl_approval_broadcast(struct ctl *c, const struct ctl_principal *who,
 			    req->level, "at", (json_int_t)req->at, "volume", req->volume, "title",
 			    req->title);
 	if (request) {
+		/* the author's confirmation travels with the draft: it plays at approval */
+		if (req->outside_hours)
+			json_object_set_new(request, "outside_hours", json_true());
 		if (req->node[0])
 			json_object_set_new(request, "node", json_string(req->node));
 		else if (req->all || strcmp(req->zone, "all") == 0)
@@ -726,7 +730,28 @@ static void approve_broadcast(struct ctl *c, const struct ctl_principal *who,
 		return;
 	}
 	free(text);
-	rc = ctl_broadcast_play_tx(c, &req, broadcast_approved, &a, &b, err, sizeof(err));
+	/* it plays now, at approval: now is when the allowed hours count */
+	{
+		struct ctl_content_row content;
+		int64_t at = req.at ? req.at : now_ms(), dur = 0;
+		char what[160];
+
+		if (ctl_db_content_get(&c->db, req.content, &content) == 0)
+			dur = content.duration_ms;
+		snprintf(what, sizeof(what), "draft %" PRId64 " (play by %.60s)", d->id,
+			 d->author);
+		rc = ctl_hours_gate(c, who, req.level, req.zone, req.node, req.all, at,
+				    at + dur, req.outside_hours, what, err, sizeof(err));
+		if (rc == -ERANGE) {
+			snprintf(err + strlen(err), sizeof(err) - strlen(err), " (approve "
+				 "draft %" PRId64 " within the hours, or its author sends it "
+				 "again with --outside-hours)", d->id);
+			reply_error(status, reply, 409, err);
+			return;
+		}
+	}
+	if (rc == 0)
+		rc = ctl_broadcast_play_tx(c, &req, broadcast_approved, &a, &b, err, sizeof(err));
 	if (rc < 0) {
 		reply_error(status, reply, rc == -EINVAL ? 400 : rc == -ENOENT ? 404 : 500, err);
 		return;

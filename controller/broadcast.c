@@ -104,6 +104,9 @@ int ctl_parse_play_request(const void *body, size_t len, struct ctl_play_request
 	if (ctl_json_int(o, "volume", CTL_OPTIONAL, 0, 100, &n, err, errlen) < 0)
 		goto out;
 	req->volume = (int)n;
+	if (ctl_json_bool(o, "outside_hours", CTL_OPTIONAL, &req->outside_hours, err,
+			  errlen) < 0)
+		goto out;
 	v = json_object_get(o, "title");
 	if (v) {
 		if (ctl_json_str(o, "title", CTL_OPTIONAL, req->title, sizeof(req->title),

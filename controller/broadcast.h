@@ -37,6 +37,8 @@ struct ctl_play_request {
 	int64_t at;                /* ms since the epoch; 0 = when ready */
 	int volume;                /* 0..100 */
 	char title[CTL_TITLE_MAX]; /* empty: the content's title */
+	int outside_hours;         /* the operator confirmed a play outside the
+				      allowed hours (hours.h) */
 };
 
 /* Parse the JSON body of POST /v1/broadcasts. -EINVAL with err filled. */

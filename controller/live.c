@@ -28,6 +28,7 @@
 #include "decodeworker.h"
 #include "envelope.h"
 #include "livebody.h"
+#include "hours.h"
 #include "log.h"
 #include "mqlink.h"
 #include "util.h"
@@ -725,7 +726,7 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 	struct begin_args a;
 	struct session *s;
 	int64_t latency = CTL_LIVE_DEFAULT_LATENCY_MS, until = 0;
-	int all = 0, nt = 0, x;
+	int all = 0, nt = 0, x, confirmed = 0;
 	json_t *o;
 
 	*status = 400;
@@ -777,6 +778,17 @@ static void api_start(struct ctl *c, const struct ctl_principal *who, const char
 		*status = 403;
 		goto bad;
 	}
+	/* a live session or relay sounds now: the allowed hours count now */
+	if (ctl_json_bool(o, "outside_hours", CTL_OPTIONAL, &confirmed, err, sizeof(err)) < 0)
+		goto bad;
+	x = ctl_hours_gate(c, who, level, zone, node, all, now_ms(), now_ms(), confirmed,
+			   target, err, sizeof(err));
+	if (x < 0) {
+		*status = x == -ERANGE ? 409 : 500;
+		goto bad;
+	}
+	if (confirmed)
+		snprintf(target + strlen(target), targetlen - strlen(target), " (--outside-hours)");
 	if (!!device[0] + !!content[0] + !!url[0] != 1) {
 		snprintf(err, sizeof(err), "name exactly one source: \"device\" (ALSA capture), "
 			 "\"url\" (a network stream) or \"content\" (stored content, e.g. from "

@@ -62,6 +62,7 @@ int sched_msgs_init(struct sched_msgs *m)
 {
 	m->errors = json_array();
 	m->warnings = json_array();
+	m->nhours = 0;
 	if (!m->errors || !m->warnings) {
 		sched_msgs_free(m);
 		return -ENOMEM;
@@ -845,7 +846,7 @@ int sched_parse_text(const char *label, const char *text, size_t text_len, json_
 	char err[512];
 	FILE *mem = NULL;
 	int i, n, rc = 0, ok, line;
-	size_t before = set->n;
+	size_t before = set->n, bom;
 
 	memset(&p, 0, sizeof(p));
 	p.path = label && label[0] ? label : "schedule";
@@ -861,11 +862,17 @@ int sched_parse_text(const char *label, const char *text, size_t text_len, json_
 		sched_error(msgs, "%s", err);
 		return -EINVAL;
 	}
-	if (memchr(text, '\0', text_len)) {
-		sched_error(msgs, "%s: the file holds a NUL byte: it is not a text file (a "
-			    "schedule file is UTF-8 text)", p.path);
+	line = sched_text_nul_line(text, text_len);
+	if (line) {
+		sched_error(msgs, "%s:%d: the file holds a NUL byte (a zero byte) on line %d: it "
+			    "is not a text file; remove that byte, or save the file again as "
+			    "UTF-8 text", p.path, line, line);
 		return -EINVAL;
 	}
+	/* a UTF-8 byte-order mark (Notepad): skipped, not a syntax error */
+	bom = sched_text_bom(text, text_len);
+	text += bom;
+	text_len -= bom;
 	/* libconfig would open the file an @include names: never */
 	line = sched_text_include_line(text, text_len);
 	if (line) {
@@ -1402,12 +1409,56 @@ static int hours_occ(void *arg, const struct sched_occ *occ)
 	fmt_tod(until, sizeof(until), occ->end);
 	fmt_hm(a, sizeof(a), h->start_s);
 	fmt_hm(b, sizeof(b), h->end_s);
-	sched_error(h->msgs, "%s:%d: field \"times\": item \"%s\" on %s (playing until %s) "
-		    "is outside the allowed hours of %s%s (%s-%s); only emergency items "
-		    "may play then", h->it->file, h->it->times_line, h->it->id, when, until,
-		    strcmp(h->zone, "the site") ? "zone " : "", h->zone, a, b);
-	h->bad = 1;
+	/*
+	 * A warning, not an error (issue 16): the station may have a reason
+	 * (a late meeting), but nothing outside the hours is applied unless
+	 * the operator confirms it (job_finish in schedules.c).
+	 */
+	sched_warning(h->msgs, "%s:%d: field \"times\": item \"%s\" on %s (playing until %s) "
+		      "is outside the allowed hours of %s%s (%s-%s): move it into those hours, "
+		      "or confirm with --outside-hours that it must play then", h->it->file,
+		      h->it->times_line, h->it->id, when, until,
+		      strcmp(h->zone, "the site") ? "zone " : "", h->zone, a, b);
+	h->msgs->nhours++;
 	return 0;
+}
+
+int sched_outside_hours(const struct sched_site *s, const char *zone, int64_t at,
+			int64_t end, char *why, size_t whylen)
+{
+	char when[64], a[16], b[16];
+	int start_s, end_s;
+
+	if (!zone || !zone[0] || strcmp(zone, "the site") == 0) {
+		start_s = s->start_s;
+		end_s = s->end_s;
+	} else {
+		sched_zone_hours(s, zone, &start_s, &end_s);
+	}
+	if (end < at)
+		end = at;
+	if (within_hours(at, end, start_s, end_s))
+		return 0;
+	fmt_when(when, sizeof(when), at);
+	fmt_hm(a, sizeof(a), start_s);
+	fmt_hm(b, sizeof(b), end_s);
+	if (end > at) {
+		char until[16];
+
+		fmt_tod(until, sizeof(until), end);
+		snprintf(why, whylen, "%s%s may broadcast only %s-%s (allowed_hours in "
+			 "controller.cfg), and this would play on %s until %s (%s time)",
+			 zone && zone[0] && strcmp(zone, "the site") ? "zone " : "",
+			 zone && zone[0] ? zone : "the site", a, b, when, until,
+			 s->timezone[0] ? s->timezone : "local");
+	} else {
+		snprintf(why, whylen, "%s%s may broadcast only %s-%s (allowed_hours in "
+			 "controller.cfg), and this would start on %s (%s time)",
+			 zone && zone[0] && strcmp(zone, "the site") ? "zone " : "",
+			 zone && zone[0] ? zone : "the site", a, b, when,
+			 s->timezone[0] ? s->timezone : "local");
+	}
+	return 1;
 }
 
 static int check_hours(const struct sched_item *it, const struct sched_world *w,
@@ -1657,7 +1708,9 @@ int sched_check_world(const struct sched_set *set, const struct sched_world *w,
 					    it->nodes[j]);
 				bad = 1;
 			}
-		if (it->level != SCHED_EMERGENCY &&
+		/* emergencies play at any hour; items that stay as they are were
+		 * confirmed when they were applied */
+		if (it->level != SCHED_EMERGENCY && i >= w->hours_from &&
 		    check_hours(it, w, from_ms, to_ms, msgs) < 0)
 			bad = 1;
 	}

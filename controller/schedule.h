@@ -124,6 +124,7 @@ struct sched_set {
 struct sched_msgs {
 	json_t *errors;               /* array of strings */
 	json_t *warnings;             /* array of strings */
+	size_t nhours;                /* of the warnings: plays outside allowed hours */
 };
 
 int sched_msgs_init(struct sched_msgs *m);
@@ -150,7 +151,8 @@ int sched_set_add(struct sched_set *s, const struct sched_item *it);
  * naming label:line and the field. A text over max_bytes is refused (one
  * error naming the label, its size and the limit) before libconfig sees
  * it, and so is one with an "@include" line (libconfig would open the
- * file it names) or a NUL byte. Returns 0, or -EINVAL when the file had
+ * file it names) or a NUL byte (naming its line). A UTF-8 byte-order mark
+ * at the start is skipped. Returns 0, or -EINVAL when the file had
  * errors (its items are then not added).
  */
 int sched_parse_text(const char *label, const char *text, size_t len, json_t *audio,
@@ -231,6 +233,13 @@ void sched_zone_hours(const struct sched_site *s, const char *zone, int *start_s
 		      int *end_s);
 int sched_zone_declared(const struct sched_site *s, const char *zone);
 /*
+ * Whether a play over [at, end] (end == at: its start only) lies outside
+ * zone's allowed hours ("the site" or NULL: the default hours): 1 with why
+ * saying which zone, its hours and the local time of the play; else 0.
+ */
+int sched_outside_hours(const struct sched_site *s, const char *zone, int64_t at,
+			int64_t end, char *why, size_t whylen);
+/*
  * The levels (bit 1 << level) at which an operator's announcements, plays
  * and schedule changes in zone wait for an approver: the zone's own
  * "approval" list in controller.cfg, else approval.levels (default none).
@@ -253,6 +262,9 @@ struct sched_world {
 	const struct sched_site *site;
 	const struct sched_node_info *nodes;
 	size_t nnodes;
+	/* items before this index stay as they are: their hours are not checked
+	 * again (an announcement is checked, not the schedule around it) */
+	size_t hours_from;
 };
 
 /* Whether item targets node (zones, nodes, all). */
@@ -262,8 +274,9 @@ int sched_item_targets(const struct sched_item *it, const struct sched_node_info
  * Check targets against the world: an unknown zone (neither declared in
  * controller.cfg nor reported by a node) or a node never seen is an
  * error. Then, over [from_ms, to_ms), every occurrence outside the
- * allowed hours of a zone it plays in is an error unless the item is an
- * emergency; overlapping plays on one node are listed in conflicts
+ * allowed hours of a zone it plays in is a warning (counted in
+ * msgs->nhours: an apply or announcement refuses them unless confirmed)
+ * unless the item is an emergency; overlapping plays on one node are listed in conflicts
  * (which wins and why); two emergencies overlapping on a node are an
  * error. Items must be resolved (durations known).
  */

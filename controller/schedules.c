@@ -25,6 +25,7 @@
 #include "ctlutil.h"
 #include "envelope.h"
 #include "imports.h"
+#include "hours.h"
 #include "log.h"
 #include "mqtt.h"
 #include "util.h"
@@ -95,6 +96,7 @@ struct sched_job {
 	int64_t approve_draft;        /* > 0: store it as the approval of this draft */
 	char files_text[256];         /* apply: the files, as a draft's title */
 	unsigned draft_status;        /* the HTTP status of a draft that failed */
+	int outside_hours;            /* plays outside allowed hours confirmed */
 };
 
 struct import_wait {
@@ -350,6 +352,7 @@ static int job_check_world(struct sched_job *job, json_t *conflicts, int with_sc
 	w.site = &c->cfg.sched;
 	w.nodes = nodes;
 	w.nnodes = nn;
+	w.hours_from = first_new;
 	rc = sched_check_world(&all, &w, now, now + (int64_t)c->cfg.sched.horizon_days *
 			       MS_PER_DAY, &job->msgs, conflicts);
 	if (rc == -EINVAL)
@@ -554,7 +557,8 @@ static int job_save_draft(struct sched_job *job, int64_t *id)
 	if (job->kind == JOB_ANNOUNCE && job->set.n == 1) {
 		const struct sched_item *it = &job->set.items[0];
 
-		payload = json_pack("{s:O}", "item", json_array_get(items, 0));
+		payload = json_pack("{s:O, s:b}", "item", json_array_get(items, 0),
+				    "outside_hours", job->outside_hours);
 		item_target(it, target, sizeof(target));
 		snprintf(title, sizeof(title), "%s", it->title);
 		d.at = sched_local_ms(it->from, it->times[0]);
@@ -568,8 +572,9 @@ static int job_save_draft(struct sched_job *job, int64_t *id)
 								 job->files[i].text,
 								 job->files[i].len, "audio",
 								 job->files[i].audio));
-		payload = json_pack("{s:O, s:s, s:o}", "items", items, "files", job->files_text,
-				    "sources", sources);
+		payload = json_pack("{s:O, s:s, s:o, s:b}", "items", items, "files",
+				    job->files_text, "sources", sources, "outside_hours",
+				    job->outside_hours);
 		snprintf(target, sizeof(target), "the schedule (%zu item%s)", job->set.n,
 			 job->set.n == 1 ? "" : "s");
 		snprintf(title, sizeof(title), "schedule %s", job->files_text);
@@ -601,6 +606,39 @@ static int job_save_draft(struct sched_job *job, int64_t *id)
 	return rc;
 }
 
+/*
+ * Plays outside allowed hours (warnings counted in msgs.nhours) are stored
+ * only when the operator confirmed them (issue 16): then the confirmation
+ * is logged and audited; else one error says what to do. 1 = go on.
+ */
+static int hours_confirmed(struct sched_job *job)
+{
+	const struct ctl_principal *who = job->has_who ? &job->who : NULL;
+	char what[300], why[80];
+	size_t n = job->msgs.nhours;
+
+	if (!job->outside_hours) {
+		sched_error(&job->msgs, "%zu play%s would be outside the allowed hours (see the "
+			    "warnings): nothing was %s. Move %s into the allowed hours, or confirm "
+			    "with --outside-hours (API: \"outside_hours\": true) that %s must "
+			    "play then", n, n == 1 ? "" : "s", job->kind == JOB_APPLY ? "applied"
+			    : "stored", n == 1 ? "it" : "them", n == 1 ? "it" : "they");
+		return 0;
+	}
+	if (job->approve_draft > 0)
+		snprintf(what, sizeof(what), "draft %" PRId64 " (%s)", job->approve_draft,
+			 job->kind == JOB_APPLY ? "schedule apply" : "announcement");
+	else if (job->kind == JOB_APPLY)
+		snprintf(what, sizeof(what), "schedule apply %s", job->files_text);
+	else
+		snprintf(what, sizeof(what), "announcement \"%.200s\"", job->set.n ?
+			 job->set.items[0].title : "");
+	snprintf(why, sizeof(why), "%zu play%s outside the allowed hours, confirmed", n,
+		 n == 1 ? "" : "s");
+	ctl_hours_confirmed(job->c, who, what, why);
+	return 1;
+}
+
 static void job_finish(struct sched_job *job, unsigned *status_out, json_t **reply_out)
 {
 	struct ctl *c = job->c;
@@ -625,6 +663,8 @@ static void job_finish(struct sched_job *job, unsigned *status_out, json_t **rep
 				     &occ);
 	}
 	ok = rc == 0 && sched_nerrors(&job->msgs) == 0;
+	if (ok && job->kind != JOB_CHECK && job->msgs.nhours)
+		ok = hours_confirmed(job);
 	if (ok && job->kind != JOB_CHECK && job->approve_draft == 0 && job_waits(job)) {
 		/* checked, imported, and kept as a draft: nothing reaches a plan */
 		rc = job_save_draft(job, &draft);
@@ -2228,6 +2268,11 @@ static int job_decode(struct sched_job *job)
 	job->body = NULL;
 	if (!o)
 		return -EINVAL;
+	if (ctl_json_bool(o, "outside_hours", CTL_OPTIONAL, &job->outside_hours,
+			  job->refused, sizeof(job->refused)) < 0) {
+		rc = -EINVAL;
+		goto out;
+	}
 	files = json_object_get(o, "files");
 	if (!json_is_array(files) || json_array_size(files) == 0 ||
 	    json_array_size(files) > SCHED_MAX_FILES) {
@@ -2404,7 +2449,7 @@ static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned
 	struct sched_item it;
 	struct sched_job *job = NULL;
 	int64_t at = 0, n, now = now_ms();
-	int targets = 0, all = 0;
+	int targets = 0, all = 0, confirmed = 0;
 
 	sched_item_init(&it);
 	*status = 400;
@@ -2414,13 +2459,15 @@ static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned
 	if (ctl_json_str(o, "at", CTL_REQUIRED, at_s, sizeof(at_s), err, sizeof(err)) < 0)
 		goto bad;
 	if (sched_parse_local(at_s, &at) < 0) {
-		snprintf(err, sizeof(err), "field \"at\": \"%s\" is not a local time (use "
-			 "\"YYYY-MM-DD HH:MM\" or \"YYYY-MM-DD HH:MM:SS\")", at_s);
+		snprintf(err, sizeof(err), "field \"at\" (loaxa announce --at): \"%s\" is not a "
+			 "local date and time: write it as \"YYYY-MM-DD HH:MM\" or "
+			 "\"YYYY-MM-DD HH:MM:SS\", e.g. \"2026-12-08 17:30\"", at_s);
 		goto bad;
 	}
 	if (at < now - 60000 || at > now + 366 * MS_PER_DAY) {
-		snprintf(err, sizeof(err), "field \"at\": %s is in the past (or more than a "
-			 "year ahead)", at_s);
+		snprintf(err, sizeof(err), "field \"at\" (loaxa announce --at): %s is %s: give "
+			 "a time from now to a year ahead (the site's local time)", at_s,
+			 at < now - 60000 ? "in the past" : "more than a year ahead");
 		goto bad;
 	}
 	it.from = sched_local_date(at);
@@ -2441,7 +2488,8 @@ static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned
 		if (!text || !text[0] || strlen(text) > 4000 ||
 		    !ctl_text_valid(text, strlen(text))) {
 			snprintf(err, sizeof(err), "give \"content\" (a content id) or \"text\" "
-				 "(1 to 4000 bytes)");
+				 "(1 to 4000 bytes): loaxa announce --text needs the words to "
+				 "speak, one to 4000 bytes of plain text");
 			goto bad;
 		}
 		it.src = SCHED_SRC_TEXT;
@@ -2450,8 +2498,15 @@ static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned
 			goto bad;
 	}
 	if (ctl_json_str(o, "title", CTL_OPTIONAL, it.title, sizeof(it.title), err,
-			 sizeof(err)) < 0 || !ctl_text_valid(it.title, strlen(it.title)))
+			 sizeof(err)) < 0)
 		goto bad;
+	/* was a bare "bad request": say which field and what to do */
+	if (!ctl_text_valid(it.title, strlen(it.title))) {
+		snprintf(err, sizeof(err), "field \"title\" (loaxa announce --title) holds a "
+			 "control character (a tab, a line break, a zero byte...): write the "
+			 "title as one line of plain text");
+		goto bad;
+	}
 	if (ctl_json_str(o, "zone", CTL_OPTIONAL, tmp, sizeof(tmp), err, sizeof(err)) == 0) {
 		if (!name_valid(tmp)) {
 			snprintf(err, sizeof(err), "field \"zone\" is not a zone name");
@@ -2504,6 +2559,8 @@ static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned
 	}
 	if (ctl_json_bool(o, "chime", CTL_OPTIONAL, &all, err, sizeof(err)) == 0 && all)
 		it.chime = SCHED_CHIME_DEFAULT;
+	if (ctl_json_bool(o, "outside_hours", CTL_OPTIONAL, &confirmed, err, sizeof(err)) < 0)
+		goto bad;
 	unique_announce_id(c, now, it.id);
 	if (!it.title[0])
 		snprintf(it.title, sizeof(it.title), "%s", it.id);
@@ -2519,6 +2576,7 @@ static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned
 		return 0;
 	}
 	sched_item_free(&it);
+	job->outside_hours = confirmed;
 	if (authorize_items(c, h->who, job) < 0) {
 		*status = 403;
 		const char *msg = json_string_value(json_array_get(job->msgs.errors, 0));
@@ -2698,6 +2756,8 @@ static struct sched_job *draft_job(struct ctl *c, const struct ctl_draft *d)
 		job_free(job);
 		return NULL;
 	}
+	/* the author's confirmation of plays outside the allowed hours */
+	job->outside_hours = json_is_true(json_object_get(d->payload, "outside_hours"));
 	/* an apply's files as sent, to store as applied (a draft of before
 	 * issue 17 has none: the schedule files are then left empty) */
 	sources = json_object_get(d->payload, "sources");

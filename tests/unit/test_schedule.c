@@ -442,6 +442,7 @@ static void run_world(struct sched_set *set, struct sched_site *site, json_t *co
 	w.site = site;
 	w.nodes = nodes;
 	w.nnodes = 2;
+	w.hours_from = 0;
 	sched_msgs_init(m);
 	sched_check_world(set, &w, L("2026-12-01 00:00"), L("2026-12-02 00:00"), m, conflicts);
 }
@@ -484,23 +485,27 @@ static void test_hours_and_conflicts(void)
 	it = mkitem("late", "thon-1", "21:29", 120000, SCHED_NORMAL);
 	sched_set_add(&set, &it);
 	run_world(&set, &site, conf, &m);
-	CHECK(sched_nerrors(&m) == 1 &&
-	      strcmp(first_error(&m), "w.cfg:2: field \"times\": item \"late\" on Tue 2026-12-01 "
-		     "21:29 (playing until 21:31) is outside the allowed hours of zone thon-1 "
-		     "(05:00-21:30); only emergency items may play then") == 0,
-	      "a play running past 21:30 is refused (%s)", first_error(&m));
+	/* a warning (issue 16): the apply refuses it unless confirmed */
+	CHECK(sched_nerrors(&m) == 0 && m.nhours == 1 &&
+	      strcmp(json_string_value(json_array_get(m.warnings, 0)), "w.cfg:2: field "
+		     "\"times\": item \"late\" on Tue 2026-12-01 21:29 (playing until 21:31) "
+		     "is outside the allowed hours of zone thon-1 (05:00-21:30): move it into "
+		     "those hours, or confirm with --outside-hours that it must play then") == 0,
+	      "a play running past 21:30 is warned about (%s)",
+	      json_string_value(json_array_get(m.warnings, 0)));
 	sched_msgs_free(&m);
 	set.items[0].times[0] = sched_parse_tod("21:28");
 	run_world(&set, &site, conf, &m);
-	CHECK(sched_nerrors(&m) == 0, "21:28 for 2 minutes ends at 21:30: allowed");
+	CHECK(sched_nerrors(&m) == 0 && m.nhours == 0,
+	      "21:28 for 2 minutes ends at 21:30: allowed");
 	sched_msgs_free(&m);
 	set.items[0].times[0] = sched_parse_tod("04:59");
 	run_world(&set, &site, conf, &m);
-	CHECK(sched_nerrors(&m) == 1, "04:59 is before 05:00: refused");
+	CHECK(m.nhours == 1, "04:59 is before 05:00: warned");
 	sched_msgs_free(&m);
 	set.items[0].level = SCHED_EMERGENCY;
 	run_world(&set, &site, conf, &m);
-	CHECK(sched_nerrors(&m) == 0, "an emergency may play at 04:59");
+	CHECK(sched_nerrors(&m) == 0 && m.nhours == 0, "an emergency may play at 04:59");
 	sched_msgs_free(&m);
 	sched_set_free(&set);
 
@@ -508,18 +513,43 @@ static void test_hours_and_conflicts(void)
 	it = mkitem("night", "thon-2", "23:59", 120000, SCHED_NORMAL);
 	sched_set_add(&set, &it);
 	run_world(&set, &site, conf, &m);
-	CHECK(sched_nerrors(&m) == 0, "22:00-06:00 allows 23:59-00:01 (%s)", first_error(&m));
+	CHECK(sched_nerrors(&m) == 0 && m.nhours == 0, "22:00-06:00 allows 23:59-00:01 (%s)",
+	      first_error(&m));
 	sched_msgs_free(&m);
 	set.items[0].times[0] = sched_parse_tod("05:59");
 	run_world(&set, &site, conf, &m);
-	CHECK(sched_nerrors(&m) == 1, "22:00-06:00 refuses 05:59-06:01");
+	CHECK(m.nhours == 1, "22:00-06:00 warns about 05:59-06:01");
 	sched_msgs_free(&m);
 	set.items[0].times[0] = sched_parse_tod("12:00");
 	run_world(&set, &site, conf, &m);
-	CHECK(sched_nerrors(&m) == 1, "22:00-06:00 refuses noon");
+	CHECK(m.nhours == 1, "22:00-06:00 warns about noon");
 	sched_msgs_free(&m);
 	sched_set_free(&set);
 
+	/* one play now (POST /v1/broadcasts, /v1/live): its start and end */
+	{
+		char why[300];
+
+		CHECK(sched_outside_hours(&site, "thon-1", L("2026-12-01 21:29"),
+					  L("2026-12-01 21:29"), why, sizeof(why)) == 0,
+		      "a play starting at 21:29 in 05:00-21:30 is inside");
+		CHECK(sched_outside_hours(&site, "thon-1", L("2026-12-01 21:29"),
+					  L("2026-12-01 21:31"), why, sizeof(why)) == 1 &&
+		      strstr(why, "zone thon-1 may broadcast only 05:00-21:30") &&
+		      strstr(why, "Tue 2026-12-01 21:29 until 21:31"),
+		      "a play running past 21:30 is outside (%s)", why);
+		CHECK(sched_outside_hours(&site, "thon-2", L("2026-12-01 12:00"),
+					  L("2026-12-01 12:00"), why, sizeof(why)) == 1 &&
+		      strstr(why, "22:00-06:00") && strstr(why, "would start on Tue 2026-12-01 "
+							  "12:00"),
+		      "noon is outside 22:00-06:00 (%s)", why);
+		CHECK(sched_outside_hours(&site, "thon-2", L("2026-12-01 23:30"),
+					  L("2026-12-02 00:30"), why, sizeof(why)) == 0,
+		      "23:30 to 00:30 is inside 22:00-06:00");
+		CHECK(sched_outside_hours(&site, NULL, L("2026-12-01 03:00"),
+					  L("2026-12-01 03:00"), why, sizeof(why)) == 0,
+		      "the site's default hours (all day) allow 03:00");
+	}
 	/* unknown zone and node */
 	it = mkitem("x", "thon-9", "08:00", 1000, SCHED_NORMAL);
 	strcpy(it.nodes[0], "n9");
@@ -723,8 +753,23 @@ static void test_sent_text(void)
 	      sched_text_include_line("a = 1; # @include \"y\"\n", 23) == 0 &&
 	      sched_text_include_line("@", 1) == 1, "sched_text_include_line finds the line");
 	rc = parse_sent("week.cfg", "items = ( );\n\0x", 15, NULL, &set);
-	CHECK(rc == -EINVAL && has("week.cfg: the file holds a NUL byte"),
-	      "a NUL byte is refused");
+	/* issue 16: the message names the line */
+	CHECK(rc == -EINVAL && has("week.cfg:2: the file holds a NUL byte (a zero byte) on "
+				   "line 2") && has("save the file again as UTF-8 text"),
+	      "a NUL byte is refused, naming its line (%s)", errs);
+	/* a UTF-8 byte-order mark (Windows Notepad) is skipped, lines unchanged */
+	{
+		const char *bt = "\xef\xbb\xbfitems = ( { id = \"a\"; text = \"x\";\n"
+				 "zones = [\"all\"]; times = [\"25:00\"]; } );\n";
+
+		rc = parse_sent("week.cfg", bt, strlen(bt), NULL, &set);
+	}
+	CHECK(rc == -EINVAL && has("week.cfg:2: field \"times\"") && !has("syntax error"),
+	      "a file with a byte-order mark is parsed, lines as written (%s)", errs);
+	CHECK(sched_text_bom("\xef\xbb\xbfx", 4) == 3 && sched_text_bom("\xef\xbb", 2) == 0 &&
+	      sched_text_bom("items", 5) == 0, "sched_text_bom");
+	CHECK(sched_text_nul_line("a\nb\n\0", 5) == 3 && sched_text_nul_line("abc", 3) == 0,
+	      "sched_text_nul_line");
 	{
 		/* the size limit holds for the text sent, whatever the client checked */
 		char *big = malloc(5000);
