@@ -474,11 +474,27 @@ static int em_stop(int argc, char **argv)
 		cli_resp_free(&resp);
 		return CLI_EXIT_ERROR;
 	}
-	ids = json_object_get(resp.json, "stopped");
+	/* what to follow: the emergencies (e-...) and drills (d-...); a play at
+	 * level emergency (b-...) is silenced by the same stop, but its nodes
+	 * report it as the end of a play, which `loaxa play` follows */
+	ids = json_array();
+	json_array_foreach(json_object_get(resp.json, "stopped"), i, p) {
+		const char *sid = json_string_value(p);
+
+		if (sid && (sid[0] == 'e' || sid[0] == 'd') && sid[1] == '-')
+			json_array_append(ids, p);
+	}
 	if (!json) {
-		json_array_foreach(ids, i, p)
-			printf("stopped %s %s\n", json_string_value(p)[0] == 'd' ? "drill" :
-			       "emergency", json_string_value(p));
+		json_array_foreach(json_object_get(resp.json, "stopped"), i, p) {
+			const char *sid = json_string_value(p);
+
+			if (sid && sid[0] == 'b')
+				printf("stopped %s (a play at level emergency; its nodes report its "
+				       "end as a play: loaxa plays --broadcast %s)\n", sid, sid);
+			else
+				printf("stopped %s %s\n", sid && sid[0] == 'd' ? "drill" :
+				       "emergency", sid ? sid : "?");
+		}
 		/* active outside the operator's zones: left sounding, and why */
 		json_array_foreach(json_object_get(resp.json, "not_stopped"), i, p)
 			fprintf(stderr, "not stopped: %s: %s\n", jstr(p, "emergency"),
@@ -497,6 +513,7 @@ static int em_stop(int argc, char **argv)
 	if (json_array_size(ids) && wait_stop(ids, timeout, confs, missing) < 0) {
 		json_decref(confs);
 		json_decref(missing);
+		json_decref(ids);
 		cli_resp_free(&resp);
 		return CLI_EXIT_ERROR;
 	}
@@ -529,6 +546,7 @@ static int em_stop(int argc, char **argv)
 	rc = json_array_size(missing) ? CLI_EXIT_TIMEOUT : CLI_EXIT_OK;
 	json_decref(confs);
 	json_decref(missing);
+	json_decref(ids);
 	cli_resp_free(&resp);
 	return rc;
 }
