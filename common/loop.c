@@ -265,10 +265,17 @@ static void run_timers(struct loop *l, int64_t now)
 int loop_once(struct loop *l)
 {
 	int i, n = 0, nfd, rc;
-	int64_t now;
+	int64_t now, deadline;
 
 	compact_fds(l);
-	arm(l, next_deadline(l));
+	deadline = next_deadline(l);
+	if (l->max_wait_ms > 0) {
+		int64_t cap = l->clock() + l->max_wait_ms;
+
+		if (cap < deadline)
+			deadline = cap;
+	}
+	arm(l, deadline);
 	l->pfds[n].fd = l->tfd;
 	l->pfds[n].events = POLLIN;
 	l->pfd_owner[n++] = -1;

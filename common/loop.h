@@ -108,6 +108,9 @@ struct loop {
 	struct pollfd pfds[1 + LOOP_MAX_FDS + LOOP_MAX_SOURCE_PFDS];
 	int pfd_owner[1 + LOOP_MAX_FDS + LOOP_MAX_SOURCE_PFDS]; /* fds[] index, -1 */
 	int64_t (*clock)(void); /* mono_ms; tests may set another */
+	/* The longest poll() waits with nothing due (0: as long as it takes): a
+	 * daemon may set a safety net for a deadline hook that misses a case. */
+	int64_t max_wait_ms;
 };
 
 /* 0 or -errno (the timerfd). */

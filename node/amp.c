@@ -17,6 +17,7 @@
 #include "emergency.h"
 #include "live.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "playout.h"
 #include "queue.h"
@@ -230,4 +231,25 @@ void amp_shutdown(struct node *n)
 	if (a->on && n->cfg.amp.off_command[0])
 		run(n, 0);
 	a->pid = 0;
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	amp_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return amp_next_deadline(arg);
+}
+
+int amp_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "amp", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

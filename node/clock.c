@@ -15,6 +15,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "loop.h"
 #include "mqtt.h"
 #include "node.h"
 #include "util.h"
@@ -400,4 +401,24 @@ int clock_on_pong(struct node *n, const struct envelope *env, int64_t t4_us,
 out:
 	json_decref(o);
 	return rc;
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	clock_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return clock_next_deadline(arg);
+}
+
+int clock_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "clock", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

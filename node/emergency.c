@@ -20,6 +20,7 @@
 #include "fetch.h"
 #include "live.h"
 #include "log.h"
+#include "loop.h"
 #include "mixer.h"
 #include "node.h"
 #include "opusdec.h"
@@ -1000,4 +1001,25 @@ int emergency_init(struct node *n)
 	if (n->cfg.emergency_keep_open)
 		playout_warm_up(&n->po, INT64_MAX);
 	return 0;
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	emergency_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return emergency_next_deadline(arg);
+}
+
+int emergency_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "emergency", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

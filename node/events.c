@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "util.h"
 #include "topic.h"
@@ -537,4 +538,24 @@ json_t *events_status_json(const struct node *n)
 			 "max", (json_int_t)ev->max, "acked", (json_int_t)ev->acked,
 			 "dropped", (json_int_t)ev->dropped, "unreported",
 			 (json_int_t)ev->unreported);
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	events_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return events_next_deadline(arg);
+}
+
+int events_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "events", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

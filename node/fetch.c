@@ -19,6 +19,7 @@
 #include "emergency.h"
 #include "events.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "plan.h"
 #include "queue.h"
@@ -527,4 +528,24 @@ int64_t fetch_next_deadline(const struct node *n)
 	if (!f || !f->active || f->fd < 0 || !node_mqtt_connected(n, NODE_CONN_BULK))
 		return INT64_MAX;
 	return f->last_activity + FETCH_SILENCE_MS;
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	fetch_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return fetch_next_deadline(arg);
+}
+
+int fetch_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "fetch", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "playout.h"
 #include "queue.h"
@@ -701,4 +702,25 @@ void node_keys_rejected_json(const struct node *n, json_t *o)
 		json_object_set_new(o, "node_revoked", json_integer((json_int_t)k->node_revoked));
 	if (k->revoked_key)
 		json_object_set_new(o, "revoked_key", json_integer((json_int_t)k->revoked_key));
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	node_keys_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return node_keys_next_deadline(arg);
+}
+
+int node_keys_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "keys", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

@@ -22,6 +22,7 @@
 #include "events.h"
 #include "livebody.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "playout.h"
 #include "queue.h"
@@ -545,4 +546,25 @@ void live_free(struct node *n)
 		opus_decoder_destroy(l->dec);
 	l->dec = NULL;
 	jitter_free(&l->jb);
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	live_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return live_next_deadline(arg);
+}
+
+int live_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "live", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

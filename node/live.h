@@ -89,6 +89,9 @@ void live_emergency_stop(struct node *n);
 void live_yield(struct node *n);
 void live_tick(struct node *n);
 int64_t live_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int live_register(struct loop *l, struct node *n);
 struct json_t *live_status_json(const struct node *n);
 
 #endif

@@ -16,6 +16,7 @@
 #include "live.h"
 #include "log.h"
 #include "clock.h"
+#include "loop.h"
 #include "node.h"
 #include "status.h"
 #include "util.h"
@@ -366,4 +367,41 @@ void node_mqtt_stop(struct node *n)
 		mosquitto_lib_cleanup();
 		mq->lib_ready = 0;
 	}
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	node_mqtt_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return node_mqtt_next_deadline(arg);
+}
+
+static int loop_fill(struct loop *l, struct pollfd *pfds, int max, void *arg)
+{
+	(void)l;
+	return node_mqtt_pollfds(arg, pfds, max);
+}
+
+static void loop_handle(struct loop *l, struct pollfd *pfds, int npfd, void *arg)
+{
+	(void)l;
+	(void)npfd;
+	node_mqtt_handle(arg, pfds);
+}
+
+int node_mqtt_register(struct loop *l, struct node *n)
+{
+	int rc = loop_source_add(l, loop_fill, loop_handle, n);
+
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "mqtt", loop_tick, loop_deadline, n);
+	return rc < 0 ? rc : 0;
 }

@@ -55,6 +55,9 @@ int node_mqtt_pollfds(struct node *n, struct pollfd *pfds, int max);
 void node_mqtt_handle(struct node *n, const struct pollfd *pfds);
 void node_mqtt_tick(struct node *n);
 int64_t node_mqtt_next_deadline(const struct node *n);
+/* Registers this module's descriptors and tick with the event loop (main.c). */
+struct loop;
+int node_mqtt_register(struct loop *l, struct node *n);
 
 int node_mqtt_connected(const struct node *n, enum node_conn_kind kind);
 

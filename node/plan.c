@@ -19,6 +19,7 @@
 #include "events.h"
 #include "fetch.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "queue.h"
 #include "status.h"
@@ -869,4 +870,25 @@ void plan_status(struct node *n, json_t *status)
 				      (json_int_t)(p->have ? p->cur.horizon : 0), "next",
 				      next ? next : json_null()));
 	json_object_set_new(status, "upcoming", up);
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	plan_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return plan_next_deadline(arg);
+}
+
+int plan_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "plan", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

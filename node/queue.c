@@ -17,6 +17,7 @@
 #include "fetch.h"
 #include "live.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "plan.h"
 #include "playout.h"
@@ -710,4 +711,25 @@ void queue_shutdown(struct node *n, const char *reason)
 		}
 		fail_item(n, it, reason);
 	}
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	queue_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return queue_next_deadline(arg);
+}
+
+int queue_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "queue", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "amp.h"
 #include "clock.h"
+#include "loop.h"
 #include "node.h"
 #include "plan.h"
 #include "util.h"
@@ -248,4 +249,24 @@ void status_tick(struct node *n, int64_t mono)
 		return;
 	if (mono >= status_next_deadline(n))
 		status_publish(n);
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	status_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return status_next_deadline(arg);
+}
+
+int status_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "status", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

@@ -47,6 +47,9 @@ void status_error(struct node *n, const char *fmt, ...) __attribute__((format(pr
 int status_publish(struct node *n);
 void status_tick(struct node *n, int64_t mono);
 int64_t status_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int status_register(struct loop *l, struct node *n);
 
 /* malloc'd JSON: the full status, and the offline one (Will, clean stop). */
 char *status_json(struct node *n);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "util.h"
 
@@ -472,4 +473,39 @@ void sysinfo_add_json(struct node *n, json_t *status)
 	if (si->facts)
 		json_object_update(status, si->facts);
 	link_json(n, status);
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	sysinfo_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return sysinfo_next_deadline(arg);
+}
+
+static int loop_fill(struct loop *l, struct pollfd *pfds, int max, void *arg)
+{
+	(void)l;
+	return sysinfo_pollfds(arg, pfds, max);
+}
+
+static void loop_handle(struct loop *l, struct pollfd *pfds, int npfd, void *arg)
+{
+	(void)l;
+	sysinfo_handle(arg, pfds, npfd);
+}
+
+int sysinfo_register(struct loop *l, struct node *n)
+{
+	int rc = loop_source_add(l, loop_fill, loop_handle, n);
+
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "sysinfo", loop_tick, loop_deadline, n);
+	return rc < 0 ? rc : 0;
 }

@@ -391,6 +391,13 @@ static void test_ticks(void)
 	loop_once(&l);
 	CHECK(strcmp(order, "abab") == 0,
 	      "a tick removed by an earlier one does not run (got \"%s\")", order);
+	/* nothing due at all: max_wait_ms still wakes the loop (the node's safety net) */
+	l.max_wait_ms = 30;
+	t0 = mono_ms();
+	loop_once(&l);
+	CHECK(mono_ms() - t0 >= 30 && mono_ms() - t0 < 2000,
+	      "with nothing due, max_wait_ms bounds the wait (%lld ms)",
+	      (long long)(mono_ms() - t0));
 	loop_free(&l);
 }
 
