@@ -416,9 +416,18 @@ static int64_t loop_deadline(void *arg)
 	return clock_next_deadline(arg);
 }
 
+/* The answers to our time pings (the subscription table, mqtt.h). */
+static void on_msg(struct node *n, const struct node_msg *m)
+{
+	(void)clock_on_pong(n, m->env, m->arrival_us, m->arrival_mono_us);
+}
+
 int clock_register(struct loop *l, struct node *n)
 {
-	int rc = loop_tick_add(l, "clock", loop_tick, loop_deadline, n);
+	int rc = node_mqtt_subscribe(n, LEAF_PONG, NODE_SUB_SELF, NODE_CONN_CTL, 1, on_msg);
 
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "clock", loop_tick, loop_deadline, n);
 	return rc < 0 ? rc : 0;
 }

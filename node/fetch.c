@@ -543,9 +543,18 @@ static int64_t loop_deadline(void *arg)
 	return fetch_next_deadline(arg);
 }
 
+/* Content chunks, on the bulk connection (the subscription table, mqtt.h). */
+static void on_msg(struct node *n, const struct node_msg *m)
+{
+	fetch_on_chunk(n, m->topic, m->env->body, m->env->body_len);
+}
+
 int fetch_register(struct loop *l, struct node *n)
 {
-	int rc = loop_tick_add(l, "fetch", loop_tick, loop_deadline, n);
+	int rc = node_mqtt_subscribe(n, LEAF_CONTENT, NODE_SUB_SELF, NODE_CONN_BULK, 1, on_msg);
 
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "fetch", loop_tick, loop_deadline, n);
 	return rc < 0 ? rc : 0;
 }

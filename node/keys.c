@@ -718,9 +718,18 @@ static int64_t loop_deadline(void *arg)
 	return node_keys_next_deadline(arg);
 }
 
+/* The retained trust document (the subscription table, mqtt.h). */
+static void on_msg(struct node *n, const struct node_msg *m)
+{
+	node_keys_on_trust(n, m->env);
+}
+
 int node_keys_register(struct loop *l, struct node *n)
 {
-	int rc = loop_tick_add(l, "keys", loop_tick, loop_deadline, n);
+	int rc = node_mqtt_subscribe(n, LEAF_KEY, NODE_SUB_ALL, NODE_CONN_CTL, 1, on_msg);
 
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "keys", loop_tick, loop_deadline, n);
 	return rc < 0 ? rc : 0;
 }

@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <mosquitto.h>
 #include <opus.h>
 
 #include "amp.h"
@@ -492,27 +491,6 @@ json_t *live_status_json(const struct node *n)
 			 (json_int_t)l->resyncs, "slews", (json_int_t)l->slews);
 }
 
-void live_on_connect(struct node *n)
-{
-	struct mosquitto *m = n->mqtt.conn[NODE_CONN_CTL].m;
-	char topic[TOPIC_MAX];
-	size_t i;
-
-	/* QoS 0: a late frame is worthless, a retransmitted one only adds delay */
-	for (i = 0; i <= n->cfg.nzones; i++) {
-		const char *z = i < n->cfg.nzones ? n->cfg.zones[i] : "all";
-
-		if (i < n->cfg.nzones && strcmp(z, "all") == 0)
-			continue;
-		topic_zone(topic, sizeof(topic), n->root, z, LEAF_LIVE);
-		if (mosquitto_subscribe(m, NULL, topic, 0) != MOSQ_ERR_SUCCESS)
-			log_warnx("cannot subscribe to %s", topic);
-	}
-	topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_LIVE);
-	if (mosquitto_subscribe(m, NULL, topic, 0) != MOSQ_ERR_SUCCESS)
-		log_warnx("cannot subscribe to %s", topic);
-}
-
 int live_init(struct node *n)
 {
 	struct node_live *l = &n->live;
@@ -562,9 +540,18 @@ static int64_t loop_deadline(void *arg)
 	return live_next_deadline(arg);
 }
 
+/* Live batches; QoS 0: a late frame is worthless, a retransmitted one only adds delay (the subscription table, mqtt.h). */
+static void on_msg(struct node *n, const struct node_msg *m)
+{
+	live_on_batch(n, m->topic, m->env);
+}
+
 int live_register(struct loop *l, struct node *n)
 {
-	int rc = loop_tick_add(l, "live", loop_tick, loop_deadline, n);
+	int rc = node_mqtt_subscribe(n, LEAF_LIVE, NODE_SUB_SELF | NODE_SUB_ZONES | NODE_SUB_ALL, NODE_CONN_CTL, 0, on_msg);
 
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "live", loop_tick, loop_deadline, n);
 	return rc < 0 ? rc : 0;
 }

@@ -75,8 +75,6 @@ struct node_live {
 /* Hook into the player (call after emergency_init). Returns 0 or -errno. */
 int live_init(struct node *n);
 void live_free(struct node *n);
-/* Subscribe the live topics (control connection just connected). */
-void live_on_connect(struct node *n);
 /* A verified live envelope arrived on topic. */
 void live_on_batch(struct node *n, const char *topic, const struct envelope *env);
 /* 1 while a live-level session plays: the queue starts nothing. */

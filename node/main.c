@@ -242,6 +242,11 @@ static int64_t seq_flush_deadline(void *arg)
 	return ls->n->ver.dirty ? ls->next_flush : INT64_MAX;
 }
 
+static void status_on_connect(struct node *n)
+{
+	(void)status_publish(n);
+}
+
 static void watchdog_timer(struct loop *l, long id, void *arg)
 {
 	(void)l;
@@ -252,6 +257,10 @@ static void watchdog_timer(struct loop *l, long id, void *arg)
 
 /*
  * The node's parts, in the order the loop runs them after every wake-up.
+ *
+ * Messages: cmd, plan, live, clock, fetch and keys put their topics in the
+ * subscription table (mqtt.h) as they register; the order of the table is
+ * the order of the subscriptions.
  *
  * Descriptors: the signals first (a stop wins over anything else that woke
  * us), then the two MQTT connections (their sockets change on every
@@ -283,6 +292,7 @@ static int register_parts(struct loop *l, struct node *n, struct loop_state *ls)
 	rc = rc < 0 ? rc : loop_fd_add(l, ls->sfd, POLLIN, on_signal, n);
 	rc = rc < 0 ? rc : loop_tick_add(l, "restart", restart_tick, NULL, n);
 	rc = rc < 0 ? rc : node_mqtt_register(l, n);
+	rc = rc < 0 ? rc : cmd_register(n); /* messages only: no descriptor, no tick */
 	rc = rc < 0 ? rc : playout_register(l, &n->po);
 	rc = rc < 0 ? rc : plan_register(l, n);
 	rc = rc < 0 ? rc : emergency_register(l, n);
@@ -298,6 +308,17 @@ static int register_parts(struct loop *l, struct node *n, struct loop_state *ls)
 	rc = rc < 0 ? rc : loop_tick_add(l, "playout-status", playout_status_tick, NULL, ls);
 	rc = rc < 0 ? rc : loop_tick_add(l, "seq-flush", seq_flush_tick, seq_flush_deadline, ls);
 	rc = rc < 0 ? rc : status_register(l, n);
+	/*
+	 * On every (re)connect of the control connection, after the
+	 * subscriptions of the table: the status first (the controller counts
+	 * the node online by it), then the events still in the journal, then a
+	 * time ping. The bulk connection asks again for what was being fetched.
+	 */
+	rc = rc < 0 ? rc : node_mqtt_hook(n, NODE_CONN_CTL, status_on_connect, NULL);
+	rc = rc < 0 ? rc : node_mqtt_hook(n, NODE_CONN_CTL, events_on_connect,
+					   events_on_disconnect);
+	rc = rc < 0 ? rc : node_mqtt_hook(n, NODE_CONN_CTL, clock_on_connect, NULL);
+	rc = rc < 0 ? rc : node_mqtt_hook(n, NODE_CONN_BULK, fetch_on_connect, NULL);
 	if (rc >= 0 && ls->watchdog_every) /* first at once, as at every start */
 		rc = (int)loop_timer_add(l, 0, ls->watchdog_every, watchdog_timer, NULL);
 	/*

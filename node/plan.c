@@ -886,9 +886,18 @@ static int64_t loop_deadline(void *arg)
 	return plan_next_deadline(arg);
 }
 
+/* The signed plan (retained) (the subscription table, mqtt.h). */
+static void on_msg(struct node *n, const struct node_msg *m)
+{
+	plan_on_envelope(n, m->topic, m->payload, m->len, m->env);
+}
+
 int plan_register(struct loop *l, struct node *n)
 {
-	int rc = loop_tick_add(l, "plan", loop_tick, loop_deadline, n);
+	int rc = node_mqtt_subscribe(n, LEAF_PLAN, NODE_SUB_SELF, NODE_CONN_CTL, 1, on_msg);
 
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "plan", loop_tick, loop_deadline, n);
 	return rc < 0 ? rc : 0;
 }
