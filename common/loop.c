@@ -179,6 +179,7 @@ static void compact_fds(struct loop *l)
 	l->nfds = k;
 }
 
+/* The earliest deadline (LOOP_NOW when a tick has more to do at once). */
 static int64_t next_deadline(struct loop *l)
 {
 	int64_t t = INT64_MAX;
@@ -275,7 +276,8 @@ int loop_once(struct loop *l)
 		if (cap < deadline)
 			deadline = cap;
 	}
-	arm(l, deadline);
+	if (deadline != LOOP_NOW)
+		arm(l, deadline);
 	l->pfds[n].fd = l->tfd;
 	l->pfds[n].events = POLLIN;
 	l->pfd_owner[n++] = -1;
@@ -301,7 +303,7 @@ int loop_once(struct loop *l)
 	}
 	for (i = 0; i < n; i++)
 		l->pfds[i].revents = 0;
-	rc = poll(l->pfds, (nfds_t)n, -1);
+	rc = poll(l->pfds, (nfds_t)n, deadline == LOOP_NOW ? 0 : -1);
 	if (rc < 0) {
 		if (errno == EINTR)
 			return 0; /* a signal: the caller goes round again */
@@ -321,15 +323,15 @@ int loop_once(struct loop *l)
 		if (!e->dead && l->pfds[i].revents)
 			e->fn(l, e->fd, l->pfds[i].revents, e->arg);
 	}
+	now = l->clock();
+	if (!l->stopped)
+		run_timers(l, now);
 	for (i = 0; i < l->nsources && !l->stopped; i++) {
 		struct loop_source *s = &l->sources[i];
 
 		if (!s->dead && s->first >= 0)
 			s->handle(l, l->pfds + s->first, s->n, s->arg);
 	}
-	now = l->clock();
-	if (!l->stopped)
-		run_timers(l, now);
 	now = l->clock(); /* the ticks see the time after the callbacks ran */
 	for (i = 0; i < l->nticks && !l->stopped; i++) {
 		struct loop_tick *k = &l->ticks[i];

@@ -25,8 +25,11 @@
  * TFD_TIMER_ABSTIME: libfaketime, which the time-of-day tests preload,
  * rewrites absolute timerfd deadlines as wall-clock times even on
  * CLOCK_MONOTONIC, and the kernel refuses them); then the fds' callbacks in
- * registration order, the sources' handles in registration order, the
- * timers due (earliest first, ties by id), the ticks. Nothing sleeps, and
+ * registration order (a signalfd registered first stops before anything
+ * else runs), the timers due (earliest first, ties by id), the sources'
+ * handles in registration order, the ticks. Timers before the sources: the
+ * controller's once-a-second work always ran before its sockets were
+ * read, and the order is kept. Nothing sleeps, and
  * with nothing due poll() waits for a descriptor: no busy loop.
  *
  * Callbacks may add or remove anything, themselves included: a removed entry
@@ -45,7 +48,7 @@
 
 #define LOOP_MAX_FDS 16
 #define LOOP_MAX_SOURCES 8
-#define LOOP_MAX_SOURCE_PFDS 16 /* all sources' pollfds together */
+#define LOOP_MAX_SOURCE_PFDS 64 /* all sources' pollfds together (the controller's ~52) */
 #define LOOP_MAX_TIMERS 32
 #define LOOP_MAX_TICKS 32
 
@@ -58,8 +61,12 @@ typedef int (*loop_fill_fn)(struct loop *l, struct pollfd *pfds, int max, void *
 typedef void (*loop_handle_fn)(struct loop *l, struct pollfd *pfds, int n, void *arg);
 typedef void (*loop_timer_fn)(struct loop *l, long id, void *arg);
 typedef void (*loop_tick_fn)(struct loop *l, int64_t mono, void *arg);
-/* Monotonic ms by which the tick must run again; INT64_MAX: only on a wake-up. */
+/* Monotonic ms by which the tick must run again; INT64_MAX: only on a wake-up;
+ * LOOP_NOW: it has more to do at once (poll() does not wait at all). A
+ * deadline already past otherwise waits 1 ms, so that a deadline hook that
+ * keeps answering the past cannot spin the loop. */
 typedef int64_t (*loop_deadline_fn)(void *arg);
+#define LOOP_NOW INT64_MIN
 
 struct loop_fd {
 	int fd;

@@ -391,6 +391,24 @@ static void test_ticks(void)
 	loop_once(&l);
 	CHECK(strcmp(order, "abab") == 0,
 	      "a tick removed by an earlier one does not run (got \"%s\")", order);
+	/*
+	 * LOOP_NOW: poll() does not wait at all (the controller's delivery
+	 * pump); a deadline in the past would wait 1 ms each time, so 100
+	 * wake-ups would take 100 ms at least.
+	 */
+	{
+		int i, runs = b.runs;
+
+		t0 = mono_ms();
+		for (i = 0; i < 100; i++) {
+			b.due = LOOP_NOW;
+			loop_once(&l);
+		}
+		CHECK(b.runs == runs + 100 && mono_ms() - t0 < 100,
+		      "a tick with more to do at once (LOOP_NOW) does not wait "
+		      "(100 wake-ups in %lld ms)", (long long)(mono_ms() - t0));
+		b.due = INT64_MAX;
+	}
 	/* nothing due at all: max_wait_ms still wakes the loop (the node's safety net) */
 	l.max_wait_ms = 30;
 	t0 = mono_ms();
