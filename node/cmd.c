@@ -267,7 +267,7 @@ int cmd_target_ok(struct node *n, const char *topic, const char *to, const char 
 			  "(a copy republished on another topic)", what, topic, n->root,
 			  printable(safe, sizeof(safe), to));
 	n->rejected_target++;
-	status_changed(n);
+	status_dirty(n);
 	return 0;
 }
 
@@ -309,7 +309,7 @@ static void reject_body(struct node *n, const char *topic, const char *why)
 {
 	log_warnx("rejected message on %s: %s", topic, why);
 	n->rejected_body++;
-	status_changed(n);
+	status_dirty(n);
 }
 
 /*
@@ -342,7 +342,7 @@ static int handle_emergency(struct node *n, const char *topic, const struct enve
 		log_warnx("rejected %s%s on %s: %s", env->flags & ENV_FLAG_DRILL ? "DRILL " : "",
 			  name, topic, why);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		goto out;
 	}
 	if (strcmp(name, "emergency_start") == 0)
@@ -504,12 +504,12 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 			  envelope_result_str(r), detail, len);
 		if (r == ENV_ERR_UNKNOWN_KEY)
 			node_keys_unknown(n, topic, payload, len);
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	/* expired key, recovery key misused, node revoked (keys.h) */
 	if (node_keys_check(n, &env, topic) < 0) {
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	if (env.type != kind_type(kind)) {
@@ -517,7 +517,7 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 			  "carries %s messages)", topic,
 			  envelope_type_name((enum envelope_type)env.type), kind_name(kind));
 		n->rejected_topic++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	wrong_before = n->rejected_target;

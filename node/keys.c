@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -462,7 +464,7 @@ void node_keys_on_trust(struct node *n, const struct envelope *env)
 	if (doc_parse(n->cfg.node, env->body, env->body_len, &d, err, sizeof(err)) < 0) {
 		log_warnx("rejected the trust document (sequence %" PRIu64 "): %s", env->seq, err);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	next = *k;
@@ -509,7 +511,7 @@ void node_keys_on_trust(struct node *n, const struct envelope *env)
 		log_warnx("rejected the trust document (sequence %" PRIu64 "): it would leave no "
 			  "key to trust", env->seq);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	if (d.names_me && !k->revoked_self)
@@ -542,7 +544,7 @@ void node_keys_on_trust(struct node *n, const struct envelope *env)
 		queue_shutdown(n, "node revoked");
 		playout_stop(&n->po);
 	}
-	status_changed(n);
+	status_dirty(n);
 }
 
 /* ------------------------------------------------------------ checks */
@@ -654,7 +656,7 @@ void node_keys_tick(struct node *n)
 	if (changed) {
 		sync_verifier(n);
 		save(n);
-		status_changed(n);
+		status_dirty(n);
 	}
 }
 
@@ -724,10 +726,25 @@ static void on_msg(struct node *n, const struct node_msg *m)
 	node_keys_on_trust(n, m->env);
 }
 
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	json_t *st, *rejected = json_object_get(status, "rejected");
+
+	json_object_set_new(status, "trust", node_keys_status_json(n));
+	st = node_keys_state_json(n);
+	if (st)
+		json_object_set_new(status, "state", st);
+	if (rejected)
+		node_keys_rejected_json(n, rejected);
+}
+
 int node_keys_register(struct loop *l, struct node *n)
 {
 	int rc = node_mqtt_subscribe(n, LEAF_KEY, NODE_SUB_ALL, NODE_CONN_CTL, 1, on_msg);
 
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
 	if (rc < 0)
 		return rc;
 	rc = loop_tick_add(l, "keys", loop_tick, loop_deadline, n);

@@ -179,7 +179,7 @@ static void end_session(struct node *n, const char *reason)
 	}
 	if (l->level == LEVEL_BODY_EMERGENCY)
 		emergency_live_ended(n);
-	status_changed(n);
+	status_dirty(n);
 }
 
 static void start_session(struct node *n, const struct live_batch *b)
@@ -208,7 +208,7 @@ static void start_session(struct node *n, const struct live_batch *b)
 	snprintf(l->id, sizeof(l->id), "l-%08" PRIx32, b->session);
 	log_info("live session %s (%s, latency %u ms) begins at frame %" PRIu32, l->id,
 		 level_name(l->level), l->latency_ms, b->seq);
-	status_changed(n);
+	status_dirty(n);
 }
 
 void live_on_batch(struct node *n, const char *topic, const struct envelope *env)
@@ -221,7 +221,7 @@ void live_on_batch(struct node *n, const char *topic, const struct envelope *env
 	if (live_body_parse(env->body, env->body_len, &b, why, sizeof(why)) < 0) {
 		log_warnx("rejected message on %s: %s", topic, why);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	if (strcmp(topic + strlen(n->root) + 1, b.to) != 0) {
@@ -241,7 +241,7 @@ void live_on_batch(struct node *n, const char *topic, const struct envelope *env
 		log_warnx("rejected message on %s: live audio at level emergency while no live "
 			  "emergency is active", topic);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	if (!l->active || l->session != b.session) {
@@ -298,7 +298,7 @@ static void on_started(void *arg, int64_t start_ms)
 		emit(n, "live_started", start_ms, -1, "");
 		if (l->level == LEVEL_BODY_EMERGENCY)
 			emergency_live_started(n, start_ms);
-		status_changed(n);
+		status_dirty(n);
 	}
 }
 
@@ -546,10 +546,18 @@ static void on_msg(struct node *n, const struct node_msg *m)
 	live_on_batch(n, m->topic, m->env);
 }
 
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	json_object_set_new(status, "live", live_status_json(n));
+}
+
 int live_register(struct loop *l, struct node *n)
 {
 	int rc = node_mqtt_subscribe(n, LEAF_LIVE, NODE_SUB_SELF | NODE_SUB_ZONES | NODE_SUB_ALL, NODE_CONN_CTL, 0, on_msg);
 
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
 	if (rc < 0)
 		return rc;
 	rc = loop_tick_add(l, "live", loop_tick, loop_deadline, n);

@@ -211,7 +211,7 @@ static void playout_status_tick(struct loop *l, int64_t mono, void *arg)
 	if (n->po.dev != ls->last_dev || n->po.xruns != ls->last_xruns) {
 		ls->last_dev = n->po.dev;
 		ls->last_xruns = n->po.xruns;
-		status_changed(n);
+		status_dirty(n);
 	}
 	if (n->po.errors != ls->last_errors) {
 		ls->last_errors = n->po.errors;
@@ -281,7 +281,7 @@ static void watchdog_timer(struct loop *l, long id, void *arg)
  *   - the playout-to-status bridge, then the sequence flush, after every
  *     module acted: a command's sequence is saved only after it was acted on
  *     (envelope.h, defer_persist);
- *   - status last: every status_changed() of this wake-up, whichever module
+ *   - status last: every status_dirty() of this wake-up, whichever module
  *     made it, goes out in one report.
  * The systemd watchdog is a periodic timer of its own.
  */

@@ -546,7 +546,7 @@ static void install(struct node *n, struct plan *p, const char *how)
 	if (old)
 		log_info("plan %" PRIu64 " replaces plan %" PRIu64, n->plan.cur.seq, old);
 	fetch_missing(n);
-	status_changed(n);
+	status_dirty(n);
 	plan_tick(n);
 }
 
@@ -676,7 +676,7 @@ void plan_on_envelope(struct node *n, const char *topic, const uint8_t *raw, siz
 		n->keys.revoked_self = 1;
 		queue_shutdown(n, "node revoked");
 		playout_stop(&n->po);
-		status_changed(n);
+		status_dirty(n);
 		plan_clear(&plan);
 		return;
 	}
@@ -892,10 +892,18 @@ static void on_msg(struct node *n, const struct node_msg *m)
 	plan_on_envelope(n, m->topic, m->payload, m->len, m->env);
 }
 
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	plan_status(n, status);
+}
+
 int plan_register(struct loop *l, struct node *n)
 {
 	int rc = node_mqtt_subscribe(n, LEAF_PLAN, NODE_SUB_SELF, NODE_CONN_CTL, 1, on_msg);
 
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
 	if (rc < 0)
 		return rc;
 	rc = loop_tick_add(l, "plan", loop_tick, loop_deadline, n);

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -258,7 +260,7 @@ void sysinfo_handle(struct node *n, const struct pollfd *pfd, int npfd)
 		}
 		if (r == 0) {
 			finish_cmd(n);
-			status_changed(n);
+			status_dirty(n);
 		} else if (errno == EINTR) {
 			continue;
 		}
@@ -500,10 +502,18 @@ static void loop_handle(struct loop *l, struct pollfd *pfds, int npfd, void *arg
 	sysinfo_handle(arg, pfds, npfd);
 }
 
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	sysinfo_add_json(n, status);
+}
+
 int sysinfo_register(struct loop *l, struct node *n)
 {
 	int rc = loop_source_add(l, loop_fill, loop_handle, n);
 
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
 	if (rc < 0)
 		return rc;
 	rc = loop_tick_add(l, "sysinfo", loop_tick, loop_deadline, n);
