@@ -1,5 +1,6 @@
 /*
- * main.c - loaxa-controller: command line, start-up, the one poll() loop.
+ * main.c - loaxa-controller: command line, start-up, its parts on the event
+ * loop (common/loop.h), shutdown.
  *
  *   loaxa-controller -c FILE [--check-config] [-v]
  *
@@ -7,7 +8,7 @@
  * the HTTP API's epoll fd, the pipes of running import workers, the eventfd
  * of the password check thread (auth.h) and of schedule-file parser
  * threads (libconfig's parse of a large file takes seconds; schedules.c),
- * the only other threads, a timerfd
+ * the only other threads, the loop's timer
  * ticking once a second (keepalives, reconnects, nodes gone silent) and a
  * signalfd (SIGINT/SIGTERM: clean exit; SIGCHLD: an import worker ended;
  * SIGHUP: logged, not supported).
@@ -21,7 +22,6 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <dirent.h>
@@ -43,6 +43,7 @@
 #include "imports.h"
 #include "keys.h"
 #include "log.h"
+#include "loop.h"
 #include "mqtt.h"
 #include "nodes.h"
 #include "reportpdf.h"
@@ -52,6 +53,8 @@
 /* ... + auth + schedules + report + a recording's capture device */
 #define MAX_POLLFDS (8 + CTL_IMPORTS_RUNNING + 8 + 1 + 2 * CTL_LIVE_MAX_PFDS + 1 + 1 + 1 + \
 		     CAPTURE_MAX_PFDS)
+_Static_assert(MAX_POLLFDS <= LOOP_MAX_SOURCE_PFDS + 2,
+	       "the event loop has room for every descriptor of the controller");
 
 static void usage(FILE *f)
 {
@@ -146,36 +149,19 @@ static int setup_signals(sigset_t *mask)
 	return fd < 0 ? -errno : fd;
 }
 
-static int setup_timer(void)
+/* SIGINT/SIGTERM stop; SIGCHLD: an import worker or an alarm script ended. */
+static void on_signal(struct loop *l, int fd, short revents, void *arg)
 {
-	struct itimerspec its = {
-		.it_interval = { .tv_sec = 1 },
-		.it_value = { .tv_sec = 1 },
-	};
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	if (timerfd_settime(fd, 0, &its, NULL) < 0) {
-		int err = errno;
-		close(fd);
-		return -err;
-	}
-	return fd;
-}
-
-/* Returns 1 when the daemon must stop. */
-static int handle_signals(struct ctl *c, int sfd)
-{
+	struct ctl *c = arg;
 	struct signalfd_siginfo si;
-	int stop = 0;
 
-	while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+	(void)revents;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGINT:
 		case SIGTERM:
 			log_info("stopping (%s)", strsignal((int)si.ssi_signo));
-			stop = 1;
+			loop_stop(l);
 			break;
 		case SIGHUP:
 			log_info("SIGHUP: reloading the config is not supported; restart the "
@@ -187,18 +173,18 @@ static int handle_signals(struct ctl *c, int sfd)
 			break;
 		}
 	}
-	return stop;
 }
 
 /* Set when systemd watches us (WatchdogSec=): ping it on every tick. */
 static int watchdog_on;
 
-static void handle_tick(struct ctl *c, int tfd)
+/* Once a second: keepalives, reconnects, nodes gone silent, schedules, ... */
+static void second_timer(struct loop *l, long id, void *arg)
 {
-	uint64_t expirations;
+	struct ctl *c = arg;
 
-	if (read(tfd, &expirations, sizeof(expirations)) < 0)
-		return;
+	(void)l;
+	(void)id;
 	ctl_mqtt_tick(c);
 	ctl_live_tick(c);
 	ctl_relay_tick(c);
@@ -212,66 +198,171 @@ static void handle_tick(struct ctl *c, int tfd)
 		sd_notify(0, "WATCHDOG=1");
 }
 
-static int run(struct ctl *c, int sfd, int tfd)
+/* The modules' poll descriptors, for the loop's sources (loop.h). */
+static int api_fill(struct loop *l, struct pollfd *p, int max, void *arg)
 {
-	struct pollfd pfds[MAX_POLLFDS];
-	int n, api_idx, mqtt_idx, imp_idx, live_idx, nlive, rec_idx, nrec, auth_idx, nauth;
-	int sched_idx, nsched, rep_idx, nrep;
-	int timeout, rc;
+	(void)l;
+	return max >= 1 ? ctl_api_pollfd(arg, p) : 0;
+}
 
-	for (;;) {
-		n = 0;
-		pfds[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		pfds[n++] = (struct pollfd){ .fd = tfd, .events = POLLIN };
-		api_idx = n;
-		n += ctl_api_pollfd(c, &pfds[n]);
-		mqtt_idx = n;
-		n += ctl_mqtt_pollfds(c, &pfds[n], MAX_POLLFDS - n);
-		imp_idx = n;
-		n += ctl_imports_pollfds(c, &pfds[n], MAX_POLLFDS - n);
-		live_idx = n;
-		nlive = ctl_live_pollfds(c, &pfds[n], MAX_POLLFDS - n);
-		n += nlive;
-		rec_idx = n;
-		nrec = ctl_record_pollfds(c, &pfds[n], MAX_POLLFDS - n);
-		n += nrec;
-		auth_idx = n;
-		nauth = ctl_auth_pollfd(c, &pfds[n]);
-		n += nauth;
-		sched_idx = n;
-		nsched = ctl_sched_pollfd(c, &pfds[n]);
-		n += nsched;
-		rep_idx = n;
-		nrep = ctl_report_pdf_pollfd(c, &pfds[n]);
-		n += nrep;
-		timeout = ctl_delivery_more(c) ? 0 : ctl_api_timeout_ms(c);
+static void api_handle(struct loop *l, struct pollfd *p, int n, void *arg)
+{
+	/* nothing here: MHD runs on every turn (api_tick) */
+	(void)l;
+	(void)p;
+	(void)n;
+	(void)arg;
+}
 
-		rc = poll(pfds, (nfds_t)n, timeout);
-		if (rc < 0) {
-			if (errno == EINTR)
-				continue;
-			log_warn("poll");
-			return -errno;
-		}
-		if ((pfds[0].revents & POLLIN) && handle_signals(c, sfd))
-			return 0;
-		if (pfds[1].revents & POLLIN)
-			handle_tick(c, tfd);
-		ctl_mqtt_handle(c, &pfds[mqtt_idx]);
-		ctl_imports_handle(c, &pfds[imp_idx]);
-		ctl_live_handle(c, &pfds[live_idx], nlive);
-		ctl_record_handle(c, &pfds[rec_idx], nrec);
-		if (nauth)
-			ctl_auth_handle(c, &pfds[auth_idx]); /* checked passwords: logins resume */
-		if (nsched)
-			ctl_sched_handle(c, &pfds[sched_idx]);
-		if (nrep)
-			ctl_report_pdf_handle(c, &pfds[rep_idx]); /* a PDF made: its request resumes */
-		/* every turn: cheap in epoll mode, and serves resumed uploads */
-		(void)api_idx;
-		ctl_api_run(c);
-		ctl_delivery_pump(c);
-	}
+static int mqtt_fill(struct loop *l, struct pollfd *p, int max, void *arg)
+{
+	(void)l;
+	return ctl_mqtt_pollfds(arg, p, max);
+}
+
+static void mqtt_handle(struct loop *l, struct pollfd *p, int n, void *arg)
+{
+	(void)l;
+	(void)n;
+	ctl_mqtt_handle(arg, p);
+}
+
+static int imports_fill(struct loop *l, struct pollfd *p, int max, void *arg)
+{
+	(void)l;
+	return ctl_imports_pollfds(arg, p, max);
+}
+
+static void imports_handle(struct loop *l, struct pollfd *p, int n, void *arg)
+{
+	(void)l;
+	(void)n;
+	ctl_imports_handle(arg, p);
+}
+
+static int live_fill(struct loop *l, struct pollfd *p, int max, void *arg)
+{
+	(void)l;
+	return ctl_live_pollfds(arg, p, max);
+}
+
+static void live_handle(struct loop *l, struct pollfd *p, int n, void *arg)
+{
+	(void)l;
+	ctl_live_handle(arg, p, n);
+}
+
+static int record_fill(struct loop *l, struct pollfd *p, int max, void *arg)
+{
+	(void)l;
+	return ctl_record_pollfds(arg, p, max);
+}
+
+static void record_handle(struct loop *l, struct pollfd *p, int n, void *arg)
+{
+	(void)l;
+	ctl_record_handle(arg, p, n);
+}
+
+static int auth_fill(struct loop *l, struct pollfd *p, int max, void *arg)
+{
+	(void)l;
+	return max >= 1 ? ctl_auth_pollfd(arg, p) : 0;
+}
+
+static void auth_handle(struct loop *l, struct pollfd *p, int n, void *arg)
+{
+	(void)l;
+	if (n)
+		ctl_auth_handle(arg, p); /* checked passwords: logins resume */
+}
+
+static int sched_fill(struct loop *l, struct pollfd *p, int max, void *arg)
+{
+	(void)l;
+	return max >= 1 ? ctl_sched_pollfd(arg, p) : 0;
+}
+
+static void sched_handle(struct loop *l, struct pollfd *p, int n, void *arg)
+{
+	(void)l;
+	if (n)
+		ctl_sched_handle(arg, p);
+}
+
+static int report_fill(struct loop *l, struct pollfd *p, int max, void *arg)
+{
+	(void)l;
+	return max >= 1 ? ctl_report_pdf_pollfd(arg, p) : 0;
+}
+
+static void report_handle(struct loop *l, struct pollfd *p, int n, void *arg)
+{
+	(void)l;
+	if (n)
+		ctl_report_pdf_handle(arg, p); /* a PDF made: its request resumes */
+}
+
+/* Every turn: cheap in epoll mode, and serves resumed uploads. */
+static void api_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	ctl_api_run(arg);
+}
+
+/* How long MHD may wait (its connection timeouts); 0: at once. */
+static int64_t api_deadline(void *arg)
+{
+	int t = ctl_api_timeout_ms(arg);
+
+	if (t < 0)
+		return INT64_MAX;
+	return t == 0 ? LOOP_NOW : mono_ms() + t;
+}
+
+static void delivery_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	ctl_delivery_pump(arg);
+}
+
+/* Chunks still to send: go round again without waiting, as fast as the
+ * broker takes them (delivery.h). */
+static int64_t delivery_deadline(void *arg)
+{
+	return ctl_delivery_more(arg) ? LOOP_NOW : INT64_MAX;
+}
+
+/*
+ * The controller's parts on the event loop (common/loop.h), in the order
+ * they always ran in: the signals first (a stop wins), the once-a-second
+ * work, then the descriptors of the HTTP API (MHD's epoll fd), the MQTT
+ * sockets, the import workers' pipes, live's sockets and capture device,
+ * a recording's capture device, the password-check thread's eventfd, the
+ * schedule-file parser's and the report renderer's; after every wake-up
+ * MHD runs (resumed requests) and the delivery pump sends what it can.
+ */
+static int register_parts(struct loop *l, struct ctl *c, int sfd)
+{
+	int rc = 0;
+
+	rc = rc < 0 ? rc : loop_fd_add(l, sfd, POLLIN, on_signal, c);
+	rc = rc < 0 ? rc : (int)loop_timer_add(l, 1000, 1000, second_timer, c);
+	rc = rc < 0 ? rc : loop_source_add(l, api_fill, api_handle, c);
+	rc = rc < 0 ? rc : loop_source_add(l, mqtt_fill, mqtt_handle, c);
+	rc = rc < 0 ? rc : loop_source_add(l, imports_fill, imports_handle, c);
+	rc = rc < 0 ? rc : loop_source_add(l, live_fill, live_handle, c);
+	rc = rc < 0 ? rc : loop_source_add(l, record_fill, record_handle, c);
+	rc = rc < 0 ? rc : loop_source_add(l, auth_fill, auth_handle, c);
+	rc = rc < 0 ? rc : loop_source_add(l, sched_fill, sched_handle, c);
+	rc = rc < 0 ? rc : loop_source_add(l, report_fill, report_handle, c);
+	rc = rc < 0 ? rc : loop_tick_add(l, "api", api_tick, api_deadline, c);
+	rc = rc < 0 ? rc : loop_tick_add(l, "delivery", delivery_tick, delivery_deadline, c);
+	if (rc < 0)
+		log_errorx("cannot set up the event loop: %s", strerror(-rc));
+	return rc < 0 ? rc : 0;
 }
 
 int main(int argc, char **argv)
@@ -294,7 +385,8 @@ int main(int argc, char **argv)
 	const char *config = NULL, *add_admin = NULL, *password_file = "-";
 	const char *backup = NULL, *restore = NULL;
 	struct backup_opts bo = { .with_content = 1, .progress = isatty(2) };
-	int ch, check = 0, verbose = 0, sfd = -1, tfd = -1, rc = 1;
+	int ch, check = 0, verbose = 0, sfd = -1, rc = 1, loop_ready = 0;
+	static struct loop loop;
 	sigset_t mask;
 
 	while ((ch = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
@@ -390,12 +482,15 @@ int main(int argc, char **argv)
 		log_warn("cannot set up signal handling");
 		goto out;
 	}
-	tfd = setup_timer();
-	if (tfd < 0) {
-		errno = -tfd;
+	rc = loop_init(&loop);
+	if (rc < 0) {
+		errno = -rc;
+		rc = 1;
 		log_warn("cannot create the timer");
 		goto out;
 	}
+	rc = 1;
+	loop_ready = 1;
 	if (prepare_state(c) < 0)
 		goto out;
 	ctl_mqtt_init(c);
@@ -419,7 +514,14 @@ int main(int argc, char **argv)
 	log_info("ready: %d node%s known", ctl_db_node_count(&c->db),
 		 ctl_db_node_count(&c->db) == 1 ? "" : "s");
 
-	rc = run(c, sfd, tfd) < 0 ? 1 : 0;
+	if (register_parts(&loop, c, sfd) < 0)
+		goto out;
+	rc = loop_run(&loop);
+	if (rc < 0) {
+		errno = -rc;
+		log_warn("poll");
+	}
+	rc = rc < 0 ? 1 : 0;
 
 	sd_notify(0, "STOPPING=1");
 out:
@@ -439,8 +541,8 @@ out:
 	ctl_journal_free(c);
 	ctl_alarms_free(c);
 	ctl_db_close(&c->db);
-	if (tfd >= 0)
-		close(tfd);
+	if (loop_ready)
+		loop_free(&loop);
 	if (sfd >= 0)
 		close(sfd);
 	sodium_memzero(&c->signer, sizeof(c->signer));

@@ -17,6 +17,7 @@
 #include "emergency.h"
 #include "live.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "playout.h"
 #include "queue.h"
@@ -65,7 +66,7 @@ static void run(struct node *n, int on)
 	a->on = on;
 	if (on)
 		a->last_on_ms = mono_ms();
-	status_changed(n); /* the status says whether it is on (the CLI tells the operator) */
+	status_dirty(n); /* the status says whether it is on (the CLI tells the operator) */
 	if (!cmd[0])
 		return;
 	pid = fork();
@@ -230,4 +231,33 @@ void amp_shutdown(struct node *n)
 	if (a->on && n->cfg.amp.off_command[0])
 		run(n, 0);
 	a->pid = 0;
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	amp_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return amp_next_deadline(arg);
+}
+
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	json_object_set_new(status, "amplifier", amp_status_json(n));
+}
+
+int amp_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "amp", loop_tick, loop_deadline, n);
+
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
+	return rc < 0 ? rc : 0;
 }

@@ -47,6 +47,9 @@ struct node_amp {
 void amp_init(struct node *n);
 void amp_tick(struct node *n);
 int64_t amp_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int amp_register(struct loop *l, struct node *n);
 /* Clean stop: switch the amplifier off (without waiting for the command). */
 void amp_shutdown(struct node *n);
 

@@ -15,6 +15,7 @@
 
 #include "envelope.h"
 #include "log.h"
+#include "loop.h"
 #include "mqtt.h"
 #include "node.h"
 #include "util.h"
@@ -291,7 +292,7 @@ void clock_tick(struct node *n, int64_t mono)
 			 "clock again", (double)(rmm - c->rmm_us) / 1e6);
 		c->fast_left = CLOCK_FAST_PINGS;
 		c->next_ping_ms = mono;
-		status_changed(n);
+		status_dirty(n);
 	}
 	c->rmm_us = rmm;
 
@@ -394,10 +395,57 @@ int clock_on_pong(struct node *n, const struct envelope *env, int64_t t4_us,
 				  clock_error_ms(c));
 		if (was != CLOCK_MEASURED)
 			clock_save(c);
-		status_changed(n);
+		status_dirty(n);
 	}
 	rc = 0;
 out:
 	json_decref(o);
 	return rc;
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	clock_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return clock_next_deadline(arg);
+}
+
+/* The answers to our time pings (the subscription table, mqtt.h). */
+static void on_msg(struct node *n, const struct node_msg *m)
+{
+	(void)clock_on_pong(n, m->env, m->arrival_us, m->arrival_mono_us);
+}
+
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	double err = clock_error_ms(&n->clock);
+
+	json_object_set_new(status, "clock",
+			    json_pack("{s:f, s:o, s:I, s:f, s:s}", "offset_ms",
+				      (double)(int64_t)(clock_offset_ms(&n->clock) * 10.0) / 10.0,
+				      "error_ms", err < 0 ? json_null() :
+				      json_real((double)(int64_t)(err * 10.0 + 0.5) / 10.0),
+				      "samples", (json_int_t)n->clock.samples, "rtt_ms",
+				      (double)n->clock.rtt_us / 1000.0, "source",
+				      n->clock.source == CLOCK_MEASURED ? "measured" :
+				      n->clock.source == CLOCK_SAVED ? "saved" : "none"));
+}
+
+int clock_register(struct loop *l, struct node *n)
+{
+	int rc = node_mqtt_subscribe(n, LEAF_PONG, NODE_SUB_SELF, NODE_CONN_CTL, 1, on_msg);
+
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "clock", loop_tick, loop_deadline, n);
+	return rc < 0 ? rc : 0;
 }

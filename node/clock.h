@@ -118,6 +118,9 @@ void clock_on_connect(struct node *n);
 /* Ping when due. */
 void clock_tick(struct node *n, int64_t mono_ms);
 int64_t clock_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int clock_register(struct loop *l, struct node *n);
 /*
  * A verified time envelope (cmd.c); t4_us / t4_mono_us: when its bytes
  * arrived, taken before the signature check. Returns 0 when it was a

@@ -13,12 +13,9 @@
 #include "emergency.h"
 #include "clock.h"
 #include "envelope.h"
-#include "fetch.h"
-#include "live.h"
 #include "log.h"
 #include "maint.h"
 #include "node.h"
-#include "plan.h"
 #include "queue.h"
 #include "status.h"
 #include "util.h"
@@ -63,38 +60,24 @@ static const char *printable(char *out, size_t outlen, const char *s)
 }
 
 /*
- * What a message on topic is to this node: only its own node topics, and
- * the cmd/live topics of its zones and of "all" (and the key topic of
- * "all"); anything else, even a valid topic of another node, is unknown.
+ * What a message is to this node, by the table entry its topic matched
+ * (node_mqtt_route: only its own node topics, the cmd/live topics of its
+ * zones and of "all", the key topic of "all"); the envelope policy below
+ * differs by kind.
  */
-static enum topic_kind topic_kind(const struct node *n, const char *topic)
+static enum topic_kind route_kind(const struct node_sub *s)
 {
-	struct topic_parts t;
-	size_t i;
-	int mine = 0;
-
-	if (topic_parse(n->root, topic, &t) < 0)
+	if (!s)
 		return TOPIC_UNKNOWN;
-	if (t.node) {
-		if (strcmp(t.name, n->cfg.node) != 0)
-			return TOPIC_UNKNOWN;
-		switch (t.leaf) {
-		case LEAF_CMD: return TOPIC_CMD;
-		case LEAF_PLAN: return TOPIC_PLAN;
-		case LEAF_CONTENT: return TOPIC_CONTENT;
-		case LEAF_LIVE: return TOPIC_LIVE;
-		case LEAF_PONG: return TOPIC_TIME;
-		default: return TOPIC_UNKNOWN;
-		}
+	switch (s->leaf) {
+	case LEAF_CMD: return TOPIC_CMD;
+	case LEAF_PLAN: return TOPIC_PLAN;
+	case LEAF_CONTENT: return TOPIC_CONTENT;
+	case LEAF_LIVE: return TOPIC_LIVE;
+	case LEAF_KEY: return TOPIC_KEY;
+	case LEAF_PONG: return TOPIC_TIME;
+	default: return TOPIC_UNKNOWN;
 	}
-	if (strcmp(t.name, "all") == 0 && t.leaf == LEAF_KEY)
-		return TOPIC_KEY;
-	for (i = 0; i <= n->cfg.nzones; i++)
-		if (strcmp(t.name, i < n->cfg.nzones ? n->cfg.zones[i] : "all") == 0)
-			mine = 1;
-	if (!mine)
-		return TOPIC_UNKNOWN;
-	return t.leaf == LEAF_CMD ? TOPIC_CMD : t.leaf == LEAF_LIVE ? TOPIC_LIVE : TOPIC_UNKNOWN;
 }
 
 static int get_int(json_t *o, const char *field, int64_t min, int64_t max, int64_t def,
@@ -284,7 +267,7 @@ int cmd_target_ok(struct node *n, const char *topic, const char *to, const char 
 			  "(a copy republished on another topic)", what, topic, n->root,
 			  printable(safe, sizeof(safe), to));
 	n->rejected_target++;
-	status_changed(n);
+	status_dirty(n);
 	return 0;
 }
 
@@ -326,7 +309,7 @@ static void reject_body(struct node *n, const char *topic, const char *why)
 {
 	log_warnx("rejected message on %s: %s", topic, why);
 	n->rejected_body++;
-	status_changed(n);
+	status_dirty(n);
 }
 
 /*
@@ -359,7 +342,7 @@ static int handle_emergency(struct node *n, const char *topic, const struct enve
 		log_warnx("rejected %s%s on %s: %s", env->flags & ENV_FLAG_DRILL ? "DRILL " : "",
 			  name, topic, why);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		goto out;
 	}
 	if (strcmp(name, "emergency_start") == 0)
@@ -405,6 +388,18 @@ static void handle_cmd(struct node *n, const char *topic, const struct envelope 
 	}
 }
 
+static void on_cmd(struct node *n, const struct node_msg *m)
+{
+	if (!maint_on_cmd(n, m->topic, m->env))
+		handle_cmd(n, m->topic, m->env);
+}
+
+int cmd_register(struct node *n)
+{
+	return node_mqtt_subscribe(n, LEAF_CMD, NODE_SUB_SELF | NODE_SUB_ZONES | NODE_SUB_ALL,
+				   NODE_CONN_CTL, 1, on_cmd);
+}
+
 static const char *kind_name(enum topic_kind k)
 {
 	switch (k) {
@@ -432,7 +427,9 @@ static enum envelope_type kind_type(enum topic_kind k)
 
 void cmd_on_message(struct node *n, const char *topic, const void *payload, size_t len)
 {
-	enum topic_kind kind = topic_kind(n, topic);
+	const struct node_sub *route = node_mqtt_route(n, topic);
+	enum topic_kind kind = route_kind(route);
+	struct node_msg msg;
 	struct envelope env;
 	enum envelope_result r;
 	char safe[200], detail[96], site[20];
@@ -507,12 +504,12 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 			  envelope_result_str(r), detail, len);
 		if (r == ENV_ERR_UNKNOWN_KEY)
 			node_keys_unknown(n, topic, payload, len);
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	/* expired key, recovery key misused, node revoked (keys.h) */
 	if (node_keys_check(n, &env, topic) < 0) {
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	if (env.type != kind_type(kind)) {
@@ -520,7 +517,7 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 			  "carries %s messages)", topic,
 			  envelope_type_name((enum envelope_type)env.type), kind_name(kind));
 		n->rejected_topic++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	wrong_before = n->rejected_target;
@@ -533,29 +530,14 @@ void cmd_on_message(struct node *n, const char *topic, const void *payload, size
 			return;
 		}
 	}
-	switch (kind) {
-	case TOPIC_CMD:
-		if (!maint_on_cmd(n, topic, &env))
-			handle_cmd(n, topic, &env);
-		break;
-	case TOPIC_PLAN:
-		plan_on_envelope(n, topic, payload, len, &env);
-		break;
-	case TOPIC_TIME:
-		clock_on_pong(n, &env, t4, t4_mono);
-		break;
-	case TOPIC_CONTENT:
-		fetch_on_chunk(n, topic, env.body, env.body_len);
-		break;
-	case TOPIC_KEY:
-		node_keys_on_trust(n, &env);
-		break;
-	case TOPIC_LIVE:
-		live_on_batch(n, topic, &env);
-		break;
-	case TOPIC_UNKNOWN:
-		break;
-	}
+	/* the handler the table names for this topic (mqtt.h) */
+	msg.topic = topic;
+	msg.payload = payload;
+	msg.len = len;
+	msg.env = &env;
+	msg.arrival_us = t4;
+	msg.arrival_mono_us = t4_mono;
+	route->fn(n, &msg);
 	/*
 	 * Addressed elsewhere (a live batch, a plan for another node): it will
 	 * be refused wherever it comes again like this, so it must not use up

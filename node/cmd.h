@@ -41,8 +41,13 @@ struct node_cmd {
 	char broadcast[64];         /* NODE_CMD_STOP; "" = everything */
 };
 
-/* Route one MQTT message (any topic the node subscribed to). */
+/*
+ * One MQTT message (any topic the node subscribed to): the envelope check,
+ * then the handler the subscription table (mqtt.h) has for its topic.
+ */
 void cmd_on_message(struct node *n, const char *topic, const void *payload, size_t len);
+/* Puts the cmd topics (the node's, its zones', zone "all"'s) in the table. */
+int cmd_register(struct node *n);
 
 /*
  * Parse and validate a command body (JSON). now is the node's wall clock in

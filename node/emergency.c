@@ -20,6 +20,7 @@
 #include "fetch.h"
 #include "live.h"
 #include "log.h"
+#include "loop.h"
 #include "mixer.h"
 #include "node.h"
 #include "opusdec.h"
@@ -344,7 +345,7 @@ void emergency_set_clips(struct node *n, const struct emerg_cmd *c)
 	save_clips(n);
 	want_clips(n);
 	preload_tone(n);
-	status_changed(n);
+	status_dirty(n);
 }
 
 /*
@@ -465,7 +466,7 @@ static void finish(struct node *n, const char *reason)
 	/* the mixer goes back now, or after the all-clear, or stays for the next one */
 	if (!em->tail && !em->keep_level)
 		mixer_emergency_end(n);
-	status_changed(n);
+	status_dirty(n);
 	preload_tone(n); /* a new set may have come while it played */
 }
 
@@ -494,7 +495,7 @@ static void tail_end(struct node *n)
 	em->tail = 0;
 	em->tail_playing = 0;
 	mixer_emergency_end(n);
-	status_changed(n);
+	status_dirty(n);
 	preload_tone(n);
 }
 
@@ -723,7 +724,7 @@ static void confirm(struct node *n)
 		return;
 	em->confirm_at = 0;
 	emit(n, "emergency_started", em->start_ms, -1, "");
-	status_changed(n);
+	status_dirty(n);
 }
 
 static void on_done(void *arg, const struct playout_done *d)
@@ -814,7 +815,7 @@ void emergency_start(struct node *n, const struct emerg_cmd *c, int64_t issued_a
 	if (!cache_has(&n->cache, c->content))
 		fetch_want(n, c->content, c->bytes);
 	advance(n);
-	status_changed(n);
+	status_dirty(n);
 }
 
 void emergency_stop(struct node *n, const struct emerg_cmd *c)
@@ -864,7 +865,7 @@ void emergency_content_ready(struct node *n, const char *content)
 		em->step = EM_PREAMBLE;
 		advance(n);
 	}
-	status_changed(n);
+	status_dirty(n);
 }
 
 void emergency_tick(struct node *n)
@@ -950,7 +951,7 @@ void emergency_live_started(struct node *n, int64_t start_ms)
 		log_warnx("%s %s started: first sample at %" PRId64 " (live)", kind(&em->cur),
 			  em->cur.id, start_ms);
 		emit(n, "emergency_started", start_ms, -1, "");
-		status_changed(n);
+		status_dirty(n);
 	}
 }
 
@@ -1000,4 +1001,33 @@ int emergency_init(struct node *n)
 	if (n->cfg.emergency_keep_open)
 		playout_warm_up(&n->po, INT64_MAX);
 	return 0;
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	emergency_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return emergency_next_deadline(arg);
+}
+
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	json_object_set_new(status, "emergency", emergency_status_json(n));
+}
+
+int emergency_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "emergency", loop_tick, loop_deadline, n);
+
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
+	return rc < 0 ? rc : 0;
 }

@@ -156,6 +156,9 @@ void emergency_content_ready(struct node *n, const char *content);
 
 void emergency_tick(struct node *n);
 int64_t emergency_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int emergency_register(struct loop *l, struct node *n);
 /* The "emergency" object of the status (new reference). */
 struct json_t *emergency_status_json(const struct node *n);
 /* A live emergency (cmd "live": true): 1 while it waits for or plays live audio. */

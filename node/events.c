@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "util.h"
 #include "topic.h"
@@ -151,7 +152,7 @@ static void note_dropped(struct node *n, const char *id)
 		snprintf(ev->first_dropped, sizeof(ev->first_dropped), "%s", id);
 	snprintf(ev->last_dropped, sizeof(ev->last_dropped), "%s", id);
 	save_dropped(n);
-	status_changed(n);
+	status_dirty(n);
 }
 
 /*
@@ -439,7 +440,7 @@ int events_emit(struct node *n, const char *type, const struct event_info *info)
 			publish_pending(n, &ev->pending[ev->npending - 1], s);
 	}
 	free(s);
-	status_changed(n);
+	status_dirty(n);
 	return rc < 0 ? rc : 0;
 }
 
@@ -459,7 +460,7 @@ size_t events_ack(struct node *n, const char *const *ids, size_t count)
 	}
 	ev->acked += removed;
 	if (removed) {
-		status_changed(n);
+		status_dirty(n);
 		pump(n);
 		report_drops(n);
 	}
@@ -537,4 +538,32 @@ json_t *events_status_json(const struct node *n)
 			 "max", (json_int_t)ev->max, "acked", (json_int_t)ev->acked,
 			 "dropped", (json_int_t)ev->dropped, "unreported",
 			 (json_int_t)ev->unreported);
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	events_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return events_next_deadline(arg);
+}
+
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	json_object_set_new(status, "journal", events_status_json(n));
+}
+
+int events_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "events", loop_tick, loop_deadline, n);
+
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
+	return rc < 0 ? rc : 0;
 }

@@ -113,6 +113,9 @@ void events_on_connect(struct node *n);
 void events_on_disconnect(struct node *n);
 void events_tick(struct node *n, int64_t mono);
 int64_t events_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int events_register(struct loop *l, struct node *n);
 
 /* "journal" object of the status: pending, acked, dropped. */
 json_t *events_status_json(const struct node *n);

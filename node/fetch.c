@@ -19,6 +19,7 @@
 #include "emergency.h"
 #include "events.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "plan.h"
 #include "queue.h"
@@ -171,7 +172,7 @@ static void remove_head(struct node *n)
 	fetch_release(f);
 	if (n->fetch.head)
 		activate(n, n->fetch.head);
-	status_changed(n);
+	status_dirty(n);
 }
 
 static void content_failed(struct node *n, struct fetch *f, const char *reason)
@@ -306,7 +307,7 @@ static void activate(struct node *n, struct fetch *f)
 			 f->expect_bytes ? "" : " (size unknown)");
 	}
 	send_request(n, f, f->next_chunk);
-	status_changed(n);
+	status_dirty(n);
 }
 
 void fetch_want(struct node *n, const char *id, uint64_t bytes)
@@ -400,7 +401,7 @@ void fetch_on_chunk(struct node *n, const char *topic, const uint8_t *body, size
 	if (chunk_parse(body, len, &h, why, sizeof(why)) < 0) {
 		log_warnx("rejected message on %s: %s", topic, why);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	hex_encode(id, h.hash, sizeof(h.hash));
@@ -527,4 +528,47 @@ int64_t fetch_next_deadline(const struct node *n)
 	if (!f || !f->active || f->fd < 0 || !node_mqtt_connected(n, NODE_CONN_BULK))
 		return INT64_MAX;
 	return f->last_activity + FETCH_SILENCE_MS;
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	fetch_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return fetch_next_deadline(arg);
+}
+
+/* Content chunks, on the bulk connection (the subscription table, mqtt.h). */
+static void on_msg(struct node *n, const struct node_msg *m)
+{
+	fetch_on_chunk(n, m->topic, m->env->body, m->env->body_len);
+}
+
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	const struct fetch *f = n->fetch.head;
+
+	if (f)
+		json_object_set_new(status, "fetching",
+				    json_pack("{s:s, s:I, s:I}", "content", f->id, "chunk",
+					      (json_int_t)f->next_chunk, "chunks",
+					      (json_int_t)f->chunk_count));
+}
+
+int fetch_register(struct loop *l, struct node *n)
+{
+	int rc = node_mqtt_subscribe(n, LEAF_CONTENT, NODE_SUB_SELF, NODE_CONN_BULK, 1, on_msg);
+
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "fetch", loop_tick, loop_deadline, n);
+	return rc < 0 ? rc : 0;
 }

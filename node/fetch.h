@@ -81,5 +81,8 @@ void fetch_on_connect(struct node *n);
 
 void fetch_tick(struct node *n, int64_t mono);
 int64_t fetch_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int fetch_register(struct loop *l, struct node *n);
 
 #endif

@@ -8,9 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "playout.h"
 #include "queue.h"
@@ -461,7 +464,7 @@ void node_keys_on_trust(struct node *n, const struct envelope *env)
 	if (doc_parse(n->cfg.node, env->body, env->body_len, &d, err, sizeof(err)) < 0) {
 		log_warnx("rejected the trust document (sequence %" PRIu64 "): %s", env->seq, err);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	next = *k;
@@ -508,7 +511,7 @@ void node_keys_on_trust(struct node *n, const struct envelope *env)
 		log_warnx("rejected the trust document (sequence %" PRIu64 "): it would leave no "
 			  "key to trust", env->seq);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	if (d.names_me && !k->revoked_self)
@@ -541,7 +544,7 @@ void node_keys_on_trust(struct node *n, const struct envelope *env)
 		queue_shutdown(n, "node revoked");
 		playout_stop(&n->po);
 	}
-	status_changed(n);
+	status_dirty(n);
 }
 
 /* ------------------------------------------------------------ checks */
@@ -653,7 +656,7 @@ void node_keys_tick(struct node *n)
 	if (changed) {
 		sync_verifier(n);
 		save(n);
-		status_changed(n);
+		status_dirty(n);
 	}
 }
 
@@ -701,4 +704,49 @@ void node_keys_rejected_json(const struct node *n, json_t *o)
 		json_object_set_new(o, "node_revoked", json_integer((json_int_t)k->node_revoked));
 	if (k->revoked_key)
 		json_object_set_new(o, "revoked_key", json_integer((json_int_t)k->revoked_key));
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	node_keys_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return node_keys_next_deadline(arg);
+}
+
+/* The retained trust document (the subscription table, mqtt.h). */
+static void on_msg(struct node *n, const struct node_msg *m)
+{
+	node_keys_on_trust(n, m->env);
+}
+
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	json_t *st, *rejected = json_object_get(status, "rejected");
+
+	json_object_set_new(status, "trust", node_keys_status_json(n));
+	st = node_keys_state_json(n);
+	if (st)
+		json_object_set_new(status, "state", st);
+	if (rejected)
+		node_keys_rejected_json(n, rejected);
+}
+
+int node_keys_register(struct loop *l, struct node *n)
+{
+	int rc = node_mqtt_subscribe(n, LEAF_KEY, NODE_SUB_ALL, NODE_CONN_CTL, 1, on_msg);
+
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "keys", loop_tick, loop_deadline, n);
+	return rc < 0 ? rc : 0;
 }

@@ -106,6 +106,9 @@ int node_keys_unknown(struct node *n, const char *topic, const uint8_t *payload,
 void node_keys_tick(struct node *n);
 /* Monotonic ms of the next retirement (INT64_MAX: none). */
 int64_t node_keys_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int node_keys_register(struct loop *l, struct node *n);
 
 /* {"keys": ["<key id>"...], "seq": N, "revoked": bool} for the status. */
 json_t *node_keys_status_json(const struct node *n);

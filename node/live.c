@@ -11,7 +11,6 @@
 #include <time.h>
 
 #include <jansson.h>
-#include <mosquitto.h>
 #include <opus.h>
 
 #include "amp.h"
@@ -22,6 +21,7 @@
 #include "events.h"
 #include "livebody.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "playout.h"
 #include "queue.h"
@@ -179,7 +179,7 @@ static void end_session(struct node *n, const char *reason)
 	}
 	if (l->level == LEVEL_BODY_EMERGENCY)
 		emergency_live_ended(n);
-	status_changed(n);
+	status_dirty(n);
 }
 
 static void start_session(struct node *n, const struct live_batch *b)
@@ -208,7 +208,7 @@ static void start_session(struct node *n, const struct live_batch *b)
 	snprintf(l->id, sizeof(l->id), "l-%08" PRIx32, b->session);
 	log_info("live session %s (%s, latency %u ms) begins at frame %" PRIu32, l->id,
 		 level_name(l->level), l->latency_ms, b->seq);
-	status_changed(n);
+	status_dirty(n);
 }
 
 void live_on_batch(struct node *n, const char *topic, const struct envelope *env)
@@ -221,7 +221,7 @@ void live_on_batch(struct node *n, const char *topic, const struct envelope *env
 	if (live_body_parse(env->body, env->body_len, &b, why, sizeof(why)) < 0) {
 		log_warnx("rejected message on %s: %s", topic, why);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	if (strcmp(topic + strlen(n->root) + 1, b.to) != 0) {
@@ -241,7 +241,7 @@ void live_on_batch(struct node *n, const char *topic, const struct envelope *env
 		log_warnx("rejected message on %s: live audio at level emergency while no live "
 			  "emergency is active", topic);
 		n->rejected_body++;
-		status_changed(n);
+		status_dirty(n);
 		return;
 	}
 	if (!l->active || l->session != b.session) {
@@ -298,7 +298,7 @@ static void on_started(void *arg, int64_t start_ms)
 		emit(n, "live_started", start_ms, -1, "");
 		if (l->level == LEVEL_BODY_EMERGENCY)
 			emergency_live_started(n, start_ms);
-		status_changed(n);
+		status_dirty(n);
 	}
 }
 
@@ -491,27 +491,6 @@ json_t *live_status_json(const struct node *n)
 			 (json_int_t)l->resyncs, "slews", (json_int_t)l->slews);
 }
 
-void live_on_connect(struct node *n)
-{
-	struct mosquitto *m = n->mqtt.conn[NODE_CONN_CTL].m;
-	char topic[TOPIC_MAX];
-	size_t i;
-
-	/* QoS 0: a late frame is worthless, a retransmitted one only adds delay */
-	for (i = 0; i <= n->cfg.nzones; i++) {
-		const char *z = i < n->cfg.nzones ? n->cfg.zones[i] : "all";
-
-		if (i < n->cfg.nzones && strcmp(z, "all") == 0)
-			continue;
-		topic_zone(topic, sizeof(topic), n->root, z, LEAF_LIVE);
-		if (mosquitto_subscribe(m, NULL, topic, 0) != MOSQ_ERR_SUCCESS)
-			log_warnx("cannot subscribe to %s", topic);
-	}
-	topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_LIVE);
-	if (mosquitto_subscribe(m, NULL, topic, 0) != MOSQ_ERR_SUCCESS)
-		log_warnx("cannot subscribe to %s", topic);
-}
-
 int live_init(struct node *n)
 {
 	struct node_live *l = &n->live;
@@ -545,4 +524,42 @@ void live_free(struct node *n)
 		opus_decoder_destroy(l->dec);
 	l->dec = NULL;
 	jitter_free(&l->jb);
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	live_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return live_next_deadline(arg);
+}
+
+/* Live batches; QoS 0: a late frame is worthless, a retransmitted one only adds delay (the subscription table, mqtt.h). */
+static void on_msg(struct node *n, const struct node_msg *m)
+{
+	live_on_batch(n, m->topic, m->env);
+}
+
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	json_object_set_new(status, "live", live_status_json(n));
+}
+
+int live_register(struct loop *l, struct node *n)
+{
+	int rc = node_mqtt_subscribe(n, LEAF_LIVE, NODE_SUB_SELF | NODE_SUB_ZONES | NODE_SUB_ALL, NODE_CONN_CTL, 0, on_msg);
+
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "live", loop_tick, loop_deadline, n);
+	return rc < 0 ? rc : 0;
 }

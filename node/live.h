@@ -75,8 +75,6 @@ struct node_live {
 /* Hook into the player (call after emergency_init). Returns 0 or -errno. */
 int live_init(struct node *n);
 void live_free(struct node *n);
-/* Subscribe the live topics (control connection just connected). */
-void live_on_connect(struct node *n);
 /* A verified live envelope arrived on topic. */
 void live_on_batch(struct node *n, const char *topic, const struct envelope *env);
 /* 1 while a live-level session plays: the queue starts nothing. */
@@ -89,6 +87,9 @@ void live_emergency_stop(struct node *n);
 void live_yield(struct node *n);
 void live_tick(struct node *n);
 int64_t live_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int live_register(struct loop *l, struct node *n);
 struct json_t *live_status_json(const struct node *n);
 
 #endif

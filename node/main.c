@@ -1,14 +1,17 @@
 /*
- * main.c - loaxa-node: command line, start-up, the poll() loop, shutdown.
+ * main.c - loaxa-node: command line, start-up, the list of the node's parts
+ * on the event loop, shutdown.
  *
  *   loaxa-node -c FILE [--check-config] [-v]
  *
- * One thread, one poll() over: a signalfd (SIGINT, SIGTERM: clean stop;
- * SIGHUP: ignored), a timerfd armed for the earliest thing any module has to
- * do (status heartbeat, fetch re-requests, scheduled plays, reconnects,
- * flushing the sequence state, the systemd watchdog), the two MQTT sockets,
- * and the ALSA poll descriptors while a play is writing. Nothing in the loop
- * sleeps or waits for the network.
+ * One thread, one poll() (common/loop.h) over: a signalfd (SIGINT, SIGTERM:
+ * clean stop; SIGHUP: ignored), the loop's timerfd armed for the earliest
+ * thing any module has to do (status heartbeat, fetch re-requests, scheduled
+ * plays, reconnects, flushing the sequence state, the systemd watchdog), the
+ * two MQTT sockets, the ALSA poll descriptors while a play is writing and
+ * sysinfo's netlink socket. Each module registers its own descriptors and
+ * tick (xxx_register); register_parts() below is the list, in the order
+ * that matters. Nothing in the loop sleeps or waits for the network.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +23,6 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -34,6 +36,7 @@
 #include "fetch.h"
 #include "live.h"
 #include "log.h"
+#include "loop.h"
 #include "mqtt.h"
 #include "node.h"
 #include "nodecfg.h"
@@ -63,9 +66,10 @@ static void usage(FILE *f)
 }
 
 struct loop_state {
-	int sfd, tfd;
+	struct node *n;
+	int sfd;
 	int64_t next_flush;
-	int64_t watchdog_every, next_watchdog;
+	int64_t watchdog_every;
 	enum playout_dev_state last_dev;
 	uint64_t last_errors, last_xruns;
 };
@@ -160,146 +164,171 @@ static int setup_node(struct node *n)
 	return rc < 0 ? rc : plan_init(n);
 }
 
-/* Everything time-driven, run after every wake-up (each check is cheap). */
-static void tick(struct node *n, struct loop_state *ls)
+/* SIGINT, SIGTERM: a clean stop; SIGHUP: said and ignored. */
+static void on_signal(struct loop *l, int fd, short revents, void *arg)
 {
-	int64_t mono = mono_ms();
+	struct signalfd_siginfo si;
 
-	node_mqtt_tick(n);
-	playout_tick(&n->po, mono);
-	plan_tick(n);
-	emergency_tick(n);
-	live_tick(n);
-	queue_tick(n);
-	amp_tick(n);
-	mixer_tick(n);
-	clock_tick(n, mono);
-	fetch_tick(n, mono);
-	node_keys_tick(n);
-	events_tick(n, mono);
-	sysinfo_tick(n, mono);
+	(void)revents;
+	(void)arg;
+	if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		log_info("received SIGHUP: ignored (the configuration is read at start only: "
+			 "restart the node to apply changes)");
+		return;
+	}
+	log_info("received %s: stopping", strsignal((int)si.ssi_signo));
+	loop_stop(l);
+}
+
+/*
+ * `loaxa node restart` (maint.c) sets n->restart while a message is handled;
+ * the first tick ends the loop, after every descriptor of that wake-up was
+ * handled and before any module acts on its deadlines, as a stop by signal.
+ */
+static void restart_tick(struct loop *l, int64_t mono, void *arg)
+{
+	struct node *n = arg;
+
+	(void)mono;
+	if (n->restart)
+		loop_stop(l);
+}
+
+/*
+ * The playout's device state, xrun and error counters reach the status
+ * report: playout.c knows nothing of the node (it is the audio engine only),
+ * so main.c, which has both, carries them across after the modules acted.
+ */
+static void playout_status_tick(struct loop *l, int64_t mono, void *arg)
+{
+	struct loop_state *ls = arg;
+	struct node *n = ls->n;
+
+	(void)l;
+	(void)mono;
 	if (n->po.dev != ls->last_dev || n->po.xruns != ls->last_xruns) {
 		ls->last_dev = n->po.dev;
 		ls->last_xruns = n->po.xruns;
-		status_changed(n);
+		status_dirty(n);
 	}
 	if (n->po.errors != ls->last_errors) {
 		ls->last_errors = n->po.errors;
 		status_error(n, "%s", n->po.last_error);
 	}
-	/* a command's sequence (deferred past its first sample) or the periodic flush */
+}
+
+/* A command's sequence (deferred past its first sample), or the periodic flush. */
+static void seq_flush_tick(struct loop *l, int64_t mono, void *arg)
+{
+	struct loop_state *ls = arg;
+	struct node *n = ls->n;
+
+	(void)l;
 	if (n->ver.dirty && (n->ver.urgent || mono >= ls->next_flush)) {
 		int rc = verifier_flush(&n->ver);
+
 		if (rc < 0)
 			log_warnx("cannot save the message sequence state: %s", strerror(-rc));
 		ls->next_flush = mono + SEQ_FLUSH_MS;
 	}
-	status_tick(n, mono);
-	if (ls->watchdog_every && mono >= ls->next_watchdog) {
-		sd_notify(0, "WATCHDOG=1");
-		ls->next_watchdog = mono + ls->watchdog_every;
-	}
 }
 
-static int64_t min64(int64_t a, int64_t b)
+static int64_t seq_flush_deadline(void *arg)
 {
-	return a < b ? a : b;
+	struct loop_state *ls = arg;
+
+	return ls->n->ver.dirty ? ls->next_flush : INT64_MAX;
 }
 
-static void arm_timer(struct node *n, struct loop_state *ls)
+static void status_on_connect(struct node *n)
 {
-	int64_t mono = mono_ms(), t = mono + 60000;
-	struct itimerspec its;
+	(void)status_publish(n);
+}
 
-	t = min64(t, node_mqtt_next_deadline(n));
-	t = min64(t, playout_next_deadline(&n->po));
-	t = min64(t, queue_next_deadline(n));
-	t = min64(t, emergency_next_deadline(n));
-	t = min64(t, live_next_deadline(n));
-	t = min64(t, plan_next_deadline(n));
-	t = min64(t, amp_next_deadline(n));
-	t = min64(t, mixer_next_deadline(n));
-	t = min64(t, clock_next_deadline(n));
-	t = min64(t, fetch_next_deadline(n));
-	t = min64(t, status_next_deadline(n));
-	t = min64(t, node_keys_next_deadline(n));
-	t = min64(t, events_next_deadline(n));
-	t = min64(t, sysinfo_next_deadline(n));
-	if (n->ver.dirty)
-		t = min64(t, ls->next_flush);
-	if (ls->watchdog_every)
-		t = min64(t, ls->next_watchdog);
-	if (t <= mono)
-		t = mono; /* in the past: fires at once */
-	memset(&its, 0, sizeof(its));
+static void watchdog_timer(struct loop *l, long id, void *arg)
+{
+	(void)l;
+	(void)id;
+	(void)arg;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/*
+ * The node's parts, in the order the loop runs them after every wake-up.
+ *
+ * Messages: cmd, plan, live, clock, fetch and keys put their topics in the
+ * subscription table (mqtt.h) as they register; the order of the table is
+ * the order of the subscriptions.
+ *
+ * Descriptors: the signals first (a stop wins over anything else that woke
+ * us), then the two MQTT connections (their sockets change on every
+ * reconnect), the ALSA descriptors while a play writes, the netlink socket
+ * of sysinfo.
+ *
+ * Ticks: each checks its own deadlines, cheaply, after every wake-up; the
+ * order is the one the node always had, and these parts of it matter:
+ *   - restart first: a remote restart stops before anything acts further;
+ *   - mqtt before the rest: a reconnect is started as soon as it is due;
+ *   - playout before plan/emergency/live/queue: a play that just ended
+ *     frees the device, so what comes next starts in the same wake-up
+ *     rather than one wake-up later (this is start accuracy);
+ *   - emergency, then live, then queue: the higher priority claims the
+ *     device first when several want it at the same moment (queue.h);
+ *   - amp and mixer after them: they follow what plays (the amplifier lead,
+ *     the emergency level) as decided in this wake-up;
+ *   - the playout-to-status bridge, then the sequence flush, after every
+ *     module acted: a command's sequence is saved only after it was acted on
+ *     (envelope.h, defer_persist);
+ *   - status last: every status_dirty() of this wake-up, whichever module
+ *     made it, goes out in one report.
+ * The systemd watchdog is a periodic timer of its own.
+ */
+static int register_parts(struct loop *l, struct node *n, struct loop_state *ls)
+{
+	int rc = 0;
+
+	rc = rc < 0 ? rc : loop_fd_add(l, ls->sfd, POLLIN, on_signal, n);
+	rc = rc < 0 ? rc : loop_tick_add(l, "restart", restart_tick, NULL, n);
+	rc = rc < 0 ? rc : node_mqtt_register(l, n);
+	rc = rc < 0 ? rc : cmd_register(n); /* messages only: no descriptor, no tick */
+	rc = rc < 0 ? rc : playout_register(l, &n->po);
+	rc = rc < 0 ? rc : plan_register(l, n);
+	rc = rc < 0 ? rc : emergency_register(l, n);
+	rc = rc < 0 ? rc : live_register(l, n);
+	rc = rc < 0 ? rc : queue_register(l, n);
+	rc = rc < 0 ? rc : amp_register(l, n);
+	rc = rc < 0 ? rc : mixer_register(l, n);
+	rc = rc < 0 ? rc : clock_register(l, n);
+	rc = rc < 0 ? rc : fetch_register(l, n);
+	rc = rc < 0 ? rc : node_keys_register(l, n);
+	rc = rc < 0 ? rc : events_register(l, n);
+	rc = rc < 0 ? rc : sysinfo_register(l, n);
+	rc = rc < 0 ? rc : loop_tick_add(l, "playout-status", playout_status_tick, NULL, ls);
+	rc = rc < 0 ? rc : loop_tick_add(l, "seq-flush", seq_flush_tick, seq_flush_deadline, ls);
+	rc = rc < 0 ? rc : status_register(l, n);
 	/*
-	 * Relative to now, +1 ms so we never wake a hair early (and never arm
-	 * 0, which disarms). Not TFD_TIMER_ABSTIME: libfaketime, which the
-	 * time-of-day tests preload, rewrites absolute timerfd deadlines as if
-	 * they were wall-clock times even on CLOCK_MONOTONIC, and the kernel
-	 * then refuses them; a relative timer means the same thing here.
+	 * On every (re)connect of the control connection, after the
+	 * subscriptions of the table: the status first (the controller counts
+	 * the node online by it), then the events still in the journal, then a
+	 * time ping. The bulk connection asks again for what was being fetched.
 	 */
-	t = t - mono + 1;
-	its.it_value.tv_sec = t / 1000;
-	its.it_value.tv_nsec = (t % 1000) * 1000000;
-	if (timerfd_settime(ls->tfd, 0, &its, NULL) < 0)
-		log_warn("timerfd_settime");
-}
-
-static int run(struct node *n, struct loop_state *ls)
-{
-	struct pollfd pfds[5 + PLAYOUT_MAX_PFDS];
-
-	for (;;) {
-		int nmq, nal, nsys, rc, base;
-
-		arm_timer(n, ls);
-		pfds[0].fd = ls->sfd;
-		pfds[0].events = POLLIN;
-		pfds[1].fd = ls->tfd;
-		pfds[1].events = POLLIN;
-		nmq = node_mqtt_pollfds(n, pfds + 2, 2);
-		base = 2 + nmq;
-		nal = playout_pollfds(&n->po, pfds + base, PLAYOUT_MAX_PFDS);
-		nsys = sysinfo_pollfds(n, pfds + base + nal, 1);
-		pfds[0].revents = pfds[1].revents = 0;
-		rc = poll(pfds, (nfds_t)(base + nal + nsys), -1);
-		if (rc < 0) {
-			if (errno == EINTR)
-				continue;
-			log_errorx("poll: %s", strerror(errno));
-			return -1;
-		}
-		if (pfds[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(ls->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo == SIGHUP) {
-					log_info("received SIGHUP: ignored (the configuration is "
-						 "read at start only: restart the node to apply "
-						 "changes)");
-				} else {
-					log_info("received %s: stopping",
-						 strsignal((int)si.ssi_signo));
-					return 0;
-				}
-			}
-		}
-		if (pfds[1].revents & POLLIN) {
-			uint64_t expirations;
-
-			if (read(ls->tfd, &expirations, sizeof(expirations)) < 0 &&
-			    errno != EAGAIN)
-				log_warn("reading the timer");
-		}
-		node_mqtt_handle(n, pfds + 2);
-		if (nal > 0)
-			playout_handle(&n->po, pfds + base, nal);
-		sysinfo_handle(n, pfds + base + nal, nsys);
-		if (n->restart)
-			return 0;
-		tick(n, ls);
-	}
+	rc = rc < 0 ? rc : node_mqtt_hook(n, NODE_CONN_CTL, status_on_connect, NULL);
+	rc = rc < 0 ? rc : node_mqtt_hook(n, NODE_CONN_CTL, events_on_connect,
+					   events_on_disconnect);
+	rc = rc < 0 ? rc : node_mqtt_hook(n, NODE_CONN_CTL, clock_on_connect, NULL);
+	rc = rc < 0 ? rc : node_mqtt_hook(n, NODE_CONN_BULK, fetch_on_connect, NULL);
+	if (rc >= 0 && ls->watchdog_every) /* first at once, as at every start */
+		rc = (int)loop_timer_add(l, 0, ls->watchdog_every, watchdog_timer, NULL);
+	/*
+	 * With nothing due, wake at least once a minute anyway: a safety net
+	 * the node always had in case a deadline hook misses a case.
+	 */
+	l->max_wait_ms = 60000;
+	if (rc < 0)
+		log_errorx("cannot set up the event loop: %s", strerror(-rc));
+	return rc < 0 ? rc : 0;
 }
 
 int main(int argc, char **argv)
@@ -313,10 +342,11 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct node node; /* large: not on the stack */
+	static struct loop loop;
 	struct node *n = &node;
 	struct loop_state ls;
 	const char *cfg_path = NULL;
-	int check_only = 0, verbose = 0, opt, rc, lock_fd = -1, status = 1;
+	int check_only = 0, verbose = 0, opt, rc, lock_fd = -1, status = 1, loop_ready = 0;
 	uint64_t wd_usec = 0;
 	sigset_t mask;
 
@@ -346,7 +376,8 @@ int main(int argc, char **argv)
 	}
 
 	memset(&ls, 0, sizeof(ls));
-	ls.sfd = ls.tfd = -1;
+	ls.n = n;
+	ls.sfd = -1;
 	rc = mkdir_p(n->cfg.state_dir, 0750);
 	if (rc < 0) {
 		log_errorx("cannot create state_dir %s: %s", n->cfg.state_dir, strerror(-rc));
@@ -368,15 +399,16 @@ int main(int argc, char **argv)
 		log_errorx("cannot set up signal handling: %s", strerror(errno));
 		goto out;
 	}
-	ls.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (ls.tfd < 0) {
-		log_errorx("cannot create a timer: %s", strerror(errno));
+	rc = loop_init(&loop);
+	if (rc < 0) {
+		log_errorx("cannot create a timer: %s", strerror(-rc));
 		goto out;
 	}
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000) {
+	loop_ready = 1;
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000)
 		ls.watchdog_every = (int64_t)(wd_usec / 2000);
-		ls.next_watchdog = mono_ms();
-	}
+	if (register_parts(&loop, n, &ls) < 0)
+		goto stop;
 	log_info("loaxa-node %s starting: node %s of site %s, zones %s%s, boot %llu, "
 		 "state in %s, audio device \"%s\"", LOAXA_VERSION, n->cfg.node, n->cfg.site,
 		 n->cfg.nzones ? n->cfg.zones[0] : "(none)", n->cfg.nzones > 1 ? " ..." : "",
@@ -385,8 +417,11 @@ int main(int argc, char **argv)
 		goto stop;
 	sd_notify(0, "READY=1\nSTATUS=running");
 
-	if (run(n, &ls) == 0)
+	rc = loop_run(&loop);
+	if (rc == 0)
 		status = 0;
+	else
+		log_errorx("poll: %s", strerror(-rc));
 stop:
 	n->stopping = 1;
 	sd_notify(0, "STOPPING=1");
@@ -410,8 +445,8 @@ stop:
 out:
 	if (ls.sfd >= 0)
 		close(ls.sfd);
-	if (ls.tfd >= 0)
-		close(ls.tfd);
+	if (loop_ready)
+		loop_free(&loop);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	if (n->restart && status == 0) {

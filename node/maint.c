@@ -40,7 +40,7 @@ static void refuse(struct node *n, const char *topic, const char *id, const char
 {
 	log_warnx("rejected message on %s: %s", topic, why);
 	n->rejected_body++;
-	status_changed(n);
+	status_dirty(n);
 	if (id)
 		confirm(n, id, cmd, "refused", why, NULL);
 }
@@ -97,7 +97,7 @@ static void do_volume(struct node *n, const char *topic, json_t *o, const char *
 	}
 	log_info("master volume set to %d (was %d) by the controller (command %s); it "
 		 "applies from the next play", n->sys.volume, before, id);
-	status_changed(n);
+	status_dirty(n);
 	{
 		json_t *more = json_pack("{s:i}", "volume", n->sys.volume);
 		confirm(n, id, "volume", "ok", "", more);

@@ -14,6 +14,7 @@
 
 #include "emergency.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "status.h"
 #include "util.h"
@@ -315,4 +316,25 @@ void mixer_tick(struct node *n)
 int64_t mixer_next_deadline(const struct node *n)
 {
 	return n->mixer.engaged && n->mixer.retry_at ? n->mixer.retry_at : INT64_MAX;
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	mixer_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return mixer_next_deadline(arg);
+}
+
+int mixer_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "mixer", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

@@ -45,6 +45,9 @@ void mixer_emergency_begin(struct node *n);
 void mixer_emergency_end(struct node *n);
 void mixer_tick(struct node *n);
 int64_t mixer_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int mixer_register(struct loop *l, struct node *n);
 
 /* Parse mixer.json's text into m (for tests too). 0 or -EINVAL. */
 int mixer_parse_saved(const char *text, size_t len, struct node_mixer *m);

@@ -11,11 +11,8 @@
 #include <mosquitto.h>
 
 #include "cmd.h"
-#include "events.h"
-#include "fetch.h"
-#include "live.h"
 #include "log.h"
-#include "clock.h"
+#include "loop.h"
 #include "node.h"
 #include "status.h"
 #include "util.h"
@@ -33,9 +30,9 @@ static const char *mosq_reason(int rc)
 	return mosquitto_strerror(rc);
 }
 
-static void subscribe(struct node_mqtt_conn *conn, const char *topic)
+static void subscribe(struct node_mqtt_conn *conn, const char *topic, int qos)
 {
-	int rc = mosquitto_subscribe(conn->m, NULL, topic, 1);
+	int rc = mosquitto_subscribe(conn->m, NULL, topic, qos);
 
 	if (rc != MOSQ_ERR_SUCCESS)
 		log_warnx("cannot subscribe to %s on the %s connection: %s", topic,
@@ -48,8 +45,11 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 {
 	struct node_mqtt_conn *conn = arg;
 	struct node *n = conn->owner;
+	enum node_conn_kind kind = conn == &n->mqtt.conn[NODE_CONN_CTL] ? NODE_CONN_CTL :
+				   NODE_CONN_BULK;
 	char topic[TOPIC_MAX];
 	size_t i;
+	int k;
 
 	(void)m;
 	/* the back-off is reset only once this connection has held (mqlink.h) */
@@ -64,33 +64,30 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	conn->unacked = 0;
 	log_info("connected to the MQTT broker at %s:%d (%s connection, client id %s)",
 		 n->cfg.mqtt.host, n->cfg.mqtt.port, conn->name, conn->client_id);
-	if (conn == &n->mqtt.conn[NODE_CONN_CTL]) {
-		topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_CMD);
-		subscribe(conn, topic);
-		topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_PLAN);
-		subscribe(conn, topic);
-		for (i = 0; i < n->cfg.nzones; i++) {
-			if (strcmp(n->cfg.zones[i], "all") == 0)
-				continue;
-			topic_zone(topic, sizeof(topic), n->root, n->cfg.zones[i], LEAF_CMD);
-			subscribe(conn, topic);
+	/* the table's subscriptions for this connection, then its hooks (mqtt.h) */
+	for (k = 0; k < n->mqtt.nsubs; k++) {
+		const struct node_sub *s = &n->mqtt.subs[k];
+
+		if (s->conn != kind)
+			continue;
+		if (s->scope & NODE_SUB_SELF) {
+			topic_node(topic, sizeof(topic), n->root, n->cfg.node, s->leaf);
+			subscribe(conn, topic, s->qos);
 		}
-		topic_zone(topic, sizeof(topic), n->root, "all", LEAF_CMD);
-		subscribe(conn, topic);
-		/* the retained trust document (keys.h) */
-		topic_zone(topic, sizeof(topic), n->root, "all", LEAF_KEY);
-		subscribe(conn, topic);
-		live_on_connect(n);
-		topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_PONG);
-		subscribe(conn, topic);
-		status_publish(n);
-		events_on_connect(n);
-		clock_on_connect(n);
-	} else {
-		topic_node(topic, sizeof(topic), n->root, n->cfg.node, LEAF_CONTENT);
-		subscribe(conn, topic);
-		fetch_on_connect(n);
+		for (i = 0; (s->scope & NODE_SUB_ZONES) && i < n->cfg.nzones; i++) {
+			if (strcmp(n->cfg.zones[i], "all") == 0)
+				continue; /* zone "all" is NODE_SUB_ALL's */
+			topic_zone(topic, sizeof(topic), n->root, n->cfg.zones[i], s->leaf);
+			subscribe(conn, topic, s->qos);
+		}
+		if (s->scope & NODE_SUB_ALL) {
+			topic_zone(topic, sizeof(topic), n->root, "all", s->leaf);
+			subscribe(conn, topic, s->qos);
+		}
 	}
+	for (k = 0; k < n->mqtt.nhooks; k++)
+		if (n->mqtt.hooks[k].conn == kind && n->mqtt.hooks[k].on_connect)
+			n->mqtt.hooks[k].on_connect(n);
 }
 
 static void on_disconnect(struct mosquitto *m, void *arg, int rc)
@@ -102,10 +99,15 @@ static void on_disconnect(struct mosquitto *m, void *arg, int rc)
 	int ms;
 
 	(void)m;
+	enum node_conn_kind kind = conn == &n->mqtt.conn[NODE_CONN_CTL] ? NODE_CONN_CTL :
+				   NODE_CONN_BULK;
+	int k;
+
 	conn->connected = 0;
 	conn->unacked = 0;
-	if (conn == &n->mqtt.conn[NODE_CONN_CTL])
-		events_on_disconnect(n);
+	for (k = 0; k < n->mqtt.nhooks; k++)
+		if (n->mqtt.hooks[k].conn == kind && n->mqtt.hooks[k].on_disconnect)
+			n->mqtt.hooks[k].on_disconnect(n);
 	/* the link schedules the retry (jittered back-off, mqlink.h) */
 	what = mqlink_on_disconnect(&conn->link, n->stopping);
 	if (n->stopping || what == MQLINK_IGNORED)
@@ -220,6 +222,68 @@ int node_mqtt_start(struct node *n)
 		mqlink_tick(&conn->link); /* starts the first attempt */
 	}
 	return 0;
+}
+
+int node_mqtt_subscribe(struct node *n, enum topic_leaf leaf, unsigned scope,
+			enum node_conn_kind conn, int qos, node_msg_fn fn)
+{
+	struct node_mqtt *mq = &n->mqtt;
+	struct node_sub *s;
+
+	if (!fn || leaf >= LEAF_NONE || !scope || (unsigned)conn >= NODE_CONN_N ||
+	    qos < 0 || qos > 2)
+		return -EINVAL;
+	if (mq->nsubs >= NODE_MQTT_MAX_SUBS)
+		return -ENOSPC;
+	s = &mq->subs[mq->nsubs++];
+	s->leaf = leaf;
+	s->scope = scope;
+	s->conn = conn;
+	s->qos = qos;
+	s->fn = fn;
+	return 0;
+}
+
+int node_mqtt_hook(struct node *n, enum node_conn_kind conn, node_conn_fn up,
+		   node_conn_fn down)
+{
+	struct node_mqtt *mq = &n->mqtt;
+
+	if (mq->nhooks >= NODE_MQTT_MAX_HOOKS)
+		return -ENOSPC;
+	mq->hooks[mq->nhooks].conn = conn;
+	mq->hooks[mq->nhooks].on_connect = up;
+	mq->hooks[mq->nhooks].on_disconnect = down;
+	mq->nhooks++;
+	return 0;
+}
+
+const struct node_sub *node_mqtt_route(const struct node *n, const char *topic)
+{
+	struct topic_parts t;
+	unsigned scope = 0;
+	size_t i;
+	int k;
+
+	if (topic_parse(n->root, topic, &t) < 0)
+		return NULL;
+	if (t.node) {
+		if (strcmp(t.name, n->cfg.node) != 0)
+			return NULL;
+		scope = NODE_SUB_SELF;
+	} else if (strcmp(t.name, "all") == 0) {
+		scope = NODE_SUB_ALL;
+	} else {
+		for (i = 0; i < n->cfg.nzones; i++)
+			if (strcmp(t.name, n->cfg.zones[i]) == 0)
+				scope = NODE_SUB_ZONES;
+		if (!scope)
+			return NULL;
+	}
+	for (k = 0; k < n->mqtt.nsubs; k++)
+		if (n->mqtt.subs[k].leaf == t.leaf && (n->mqtt.subs[k].scope & scope))
+			return &n->mqtt.subs[k];
+	return NULL;
 }
 
 int node_mqtt_connected(const struct node *n, enum node_conn_kind kind)
@@ -366,4 +430,41 @@ void node_mqtt_stop(struct node *n)
 		mosquitto_lib_cleanup();
 		mq->lib_ready = 0;
 	}
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	node_mqtt_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return node_mqtt_next_deadline(arg);
+}
+
+static int loop_fill(struct loop *l, struct pollfd *pfds, int max, void *arg)
+{
+	(void)l;
+	return node_mqtt_pollfds(arg, pfds, max);
+}
+
+static void loop_handle(struct loop *l, struct pollfd *pfds, int npfd, void *arg)
+{
+	(void)l;
+	(void)npfd;
+	node_mqtt_handle(arg, pfds);
+}
+
+int node_mqtt_register(struct loop *l, struct node *n)
+{
+	int rc = loop_source_add(l, loop_fill, loop_handle, n);
+
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "mqtt", loop_tick, loop_deadline, n);
+	return rc < 0 ? rc : 0;
 }

@@ -19,6 +19,7 @@
 #include "events.h"
 #include "fetch.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "queue.h"
 #include "status.h"
@@ -545,7 +546,7 @@ static void install(struct node *n, struct plan *p, const char *how)
 	if (old)
 		log_info("plan %" PRIu64 " replaces plan %" PRIu64, n->plan.cur.seq, old);
 	fetch_missing(n);
-	status_changed(n);
+	status_dirty(n);
 	plan_tick(n);
 }
 
@@ -675,7 +676,7 @@ void plan_on_envelope(struct node *n, const char *topic, const uint8_t *raw, siz
 		n->keys.revoked_self = 1;
 		queue_shutdown(n, "node revoked");
 		playout_stop(&n->po);
-		status_changed(n);
+		status_dirty(n);
 		plan_clear(&plan);
 		return;
 	}
@@ -869,4 +870,42 @@ void plan_status(struct node *n, json_t *status)
 				      (json_int_t)(p->have ? p->cur.horizon : 0), "next",
 				      next ? next : json_null()));
 	json_object_set_new(status, "upcoming", up);
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	plan_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return plan_next_deadline(arg);
+}
+
+/* The signed plan (retained) (the subscription table, mqtt.h). */
+static void on_msg(struct node *n, const struct node_msg *m)
+{
+	plan_on_envelope(n, m->topic, m->payload, m->len, m->env);
+}
+
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	plan_status(n, status);
+}
+
+int plan_register(struct loop *l, struct node *n)
+{
+	int rc = node_mqtt_subscribe(n, LEAF_PLAN, NODE_SUB_SELF, NODE_CONN_CTL, 1, on_msg);
+
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "plan", loop_tick, loop_deadline, n);
+	return rc < 0 ? rc : 0;
 }

@@ -120,6 +120,9 @@ void plan_on_envelope(struct node *n, const char *topic, const uint8_t *raw, siz
 
 void plan_tick(struct node *n);
 int64_t plan_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int plan_register(struct loop *l, struct node *n);
 
 /* The occurrence started or ended for good: never play it again. */
 void plan_mark_done(struct node *n, const char *id, int64_t at);

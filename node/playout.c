@@ -16,6 +16,7 @@
 #include <opusfile.h>
 
 #include "log.h"
+#include "loop.h"
 #include "opusdec.h"
 #include "util.h"
 
@@ -956,4 +957,40 @@ void playout_close(struct playout *po)
 	opusdec_free(po->od);
 	po->od = NULL;
 	snd_config_update_free_global();
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	playout_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return playout_next_deadline(arg);
+}
+
+static int loop_fill(struct loop *l, struct pollfd *pfds, int max, void *arg)
+{
+	(void)l;
+	return playout_pollfds(arg, pfds, max);
+}
+
+static void loop_handle(struct loop *l, struct pollfd *pfds, int npfd, void *arg)
+{
+	(void)l;
+	if (npfd > 0)
+		playout_handle(arg, pfds, npfd);
+}
+
+int playout_register(struct loop *l, struct playout *po)
+{
+	int rc = loop_source_add(l, loop_fill, loop_handle, po);
+
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "playout", loop_tick, loop_deadline, po);
+	return rc < 0 ? rc : 0;
 }

@@ -178,6 +178,9 @@ void playout_handle(struct playout *po, struct pollfd *pfds, int n);
 void playout_tick(struct playout *po, int64_t mono);
 /* Monotonic ms of the next playout_tick that has work, INT64_MAX if none. */
 int64_t playout_next_deadline(const struct playout *po);
+/* Registers this module's descriptors and tick with the event loop (main.c). */
+struct loop;
+int playout_register(struct loop *l, struct playout *po);
 
 const char *playout_state_name(const struct playout *po);
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "amp.h"
 #include "cache.h"
 #include "clock.h"
@@ -17,6 +19,7 @@
 #include "fetch.h"
 #include "live.h"
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "plan.h"
 #include "playout.h"
@@ -170,7 +173,7 @@ static void fail_item(struct node *n, struct play_item *it, const char *reason)
 	emit_play(n, "play_failed", it, 0, 0, reason, "failed");
 	if (it->from_plan)
 		plan_mark_done(n, it->broadcast, it->at);
-	status_changed(n);
+	status_dirty(n);
 	memcpy(content, it->content, sizeof(content));
 	memcpy(chime, it->chime, sizeof(chime));
 	free(it);
@@ -277,7 +280,7 @@ int queue_add(struct node *n, const struct play_item *item)
 		if (!cache_has(&n->cache, it->content))
 			fetch_want(n, it->content, it->bytes);
 	}
-	status_changed(n);
+	status_dirty(n);
 	queue_tick(n);
 	return 0;
 }
@@ -306,7 +309,7 @@ int queue_stop(struct node *n, const char *broadcast)
 		playout_stop(&n->po);
 		count++;
 	}
-	status_changed(n);
+	status_dirty(n);
 	return count;
 }
 
@@ -330,7 +333,7 @@ int queue_drop_plan_items(struct node *n)
 		count++;
 	}
 	if (count)
-		status_changed(n);
+		status_dirty(n);
 	return count;
 }
 
@@ -387,7 +390,7 @@ static void on_started(void *arg, int64_t start_ms)
 	if (it->from_plan)
 		plan_mark_done(n, it->broadcast, it->at);
 	emit_play(n, "play_started", it, it->start_ms, -1, "", NULL);
-	status_changed(n);
+	status_dirty(n);
 }
 
 /* A higher level cut it: queue it again while it is valid, else log it as preempted. */
@@ -452,7 +455,7 @@ static void on_done(void *arg, const struct playout_done *d)
 	case PO_STOPPED:
 		if (it->preempting) {
 			preempted_done(n, it, start, dur);
-			status_changed(n);
+			status_dirty(n);
 			return;
 		}
 		snprintf(why, sizeof(why), "stopped by the controller after %.1f s",
@@ -475,7 +478,7 @@ static void on_done(void *arg, const struct playout_done *d)
 		break;
 	}
 	free(it);
-	status_changed(n);
+	status_dirty(n);
 }
 
 void queue_init(struct node *n)
@@ -603,7 +606,7 @@ static int start_item(struct node *n, struct play_item *it)
 		return -EIO;
 	}
 	log_debug("starting %s %s (content %s)", what(it), it->broadcast, it->content);
-	status_changed(n);
+	status_dirty(n);
 	return 0;
 }
 
@@ -710,4 +713,44 @@ void queue_shutdown(struct node *n, const char *reason)
 		}
 		fail_item(n, it, reason);
 	}
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	(void)mono;
+	queue_tick(arg);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return queue_next_deadline(arg);
+}
+
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	const struct play_item *cur = queue_current(&n->queue);
+	json_t *playing = NULL;
+
+	if (cur)
+		playing = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s}",
+				    cur->from_plan ? "occurrence" : "broadcast",
+				    cur->broadcast, "content", cur->content, "level",
+				    play_level_name(cur->level), "since",
+				    (json_int_t)cur->start_ms, "volume", cur->volume, "title",
+				    cur->title);
+	json_object_set_new(status, "playing", playing ? playing : json_null());
+	json_object_set_new(status, "queue", json_integer((json_int_t)queue_pending(&n->queue)));
+}
+
+int queue_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "queue", loop_tick, loop_deadline, n);
+
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
+	return rc < 0 ? rc : 0;
 }

@@ -118,6 +118,9 @@ void queue_content_failed(struct node *n, const char *content, const char *reaso
 
 void queue_tick(struct node *n);
 int64_t queue_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int queue_register(struct loop *l, struct node *n);
 
 /*
  * Someone outside the queue (an emergency, emergency.c; a live session,

@@ -13,10 +13,8 @@
 #include <jansson.h>
 
 #include "log.h"
-#include "amp.h"
-#include "clock.h"
+#include "loop.h"
 #include "node.h"
-#include "plan.h"
 #include "util.h"
 #include "topic.h"
 
@@ -71,7 +69,7 @@ int status_boot_init(struct node *n)
 	return 0;
 }
 
-void status_changed(struct node *n)
+void status_dirty(struct node *n)
 {
 	if (!n->status.dirty)
 		n->status.dirty_since = mono_ms();
@@ -85,7 +83,19 @@ void status_error(struct node *n, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(n->status.last_error, sizeof(n->status.last_error), fmt, ap);
 	va_end(ap);
-	status_changed(n);
+	status_dirty(n);
+}
+
+int status_provider_add(struct node *n, status_provider_fn fn)
+{
+	struct node_status *st = &n->status;
+
+	if (!fn)
+		return -EINVAL;
+	if (st->nproviders >= STATUS_MAX_PROVIDERS)
+		return -ENOSPC;
+	st->providers[st->nproviders++] = fn;
+	return 0;
 }
 
 static json_t *rejected_json(const struct node *n)
@@ -105,29 +115,20 @@ static json_t *rejected_json(const struct node *n)
 	if (n->rejected_target)
 		json_object_set_new(o, "wrong_target",
 				    json_integer((json_int_t)n->rejected_target));
-	node_keys_rejected_json(n, o);
-	return o;
+	return o; /* keys.c adds its own counts (its status provider) */
 }
 
 char *status_json(struct node *n)
 {
-	json_t *o, *zones, *playing = NULL;
-	const struct play_item *cur = queue_current(&n->queue);
+	json_t *o, *zones;
 	char *s;
 	size_t i;
+	int k;
 
 	zones = json_array();
 	for (i = 0; i < n->cfg.nzones; i++)
 		json_array_append_new(zones, json_string(n->cfg.zones[i]));
-	if (cur) {
-		playing = json_pack("{s:s, s:s, s:s, s:I, s:i, s:s}",
-				    cur->from_plan ? "occurrence" : "broadcast",
-				    cur->broadcast, "content", cur->content, "level",
-				    play_level_name(cur->level), "since",
-				    (json_int_t)cur->start_ms, "volume", cur->volume, "title",
-				    cur->title);
-	}
-	o = json_pack("{s:s, s:s, s:b, s:I, s:s, s:o, s:I, s:I, s:o, s:i, s:i,"
+	o = json_pack("{s:s, s:s, s:b, s:I, s:s, s:o, s:I, s:I, s:i,"
 		      " s:{s:s, s:s, s:I, s:I},"
 		      " s:{s:I, s:I},"
 		      " s:o, s:s}",
@@ -135,8 +136,6 @@ char *status_json(struct node *n)
 		      "boot", (json_int_t)n->status.boot, "version", LOAXA_VERSION,
 		      "zones", zones, "ts", (json_int_t)now_ms(),
 		      "uptime_s", (json_int_t)((mono_ms() - n->status.started_mono) / 1000),
-		      "playing", playing ? playing : json_null(),
-		      "queue", (int)queue_pending(&n->queue),
 		      "volume", n->sys.volume,
 		      "alsa", "device", n->cfg.alsa.device, "state",
 		      playout_state_name(&n->po), "xruns", (json_int_t)n->po.xruns,
@@ -147,44 +146,12 @@ char *status_json(struct node *n)
 		      "last_error", n->status.last_error);
 	if (!o)
 		return NULL;
-	json_object_set_new(o, "trust", node_keys_status_json(n));
-	{
-		json_t *st = node_keys_state_json(n);
-
-		if (st)
-			json_object_set_new(o, "state", st);
-	}
-	json_object_set_new(o, "emergency", emergency_status_json(n));
-	json_object_set_new(o, "amplifier", amp_status_json(n));
-	json_object_set_new(o, "live", live_status_json(n));
-	/* schedules (plan.c) and the clock (clock.c) */
-	plan_status(n, o);
-	{
-		double err = clock_error_ms(&n->clock);
-
-		json_object_set_new(o, "clock",
-				    json_pack("{s:f, s:o, s:I, s:f, s:s}", "offset_ms",
-					      (double)(int64_t)(clock_offset_ms(&n->clock) * 10.0) /
-						      10.0,
-					      "error_ms", err < 0 ? json_null() :
-					      json_real((double)(int64_t)(err * 10.0 + 0.5) / 10.0),
-					      "samples", (json_int_t)n->clock.samples, "rtt_ms",
-					      (double)n->clock.rtt_us / 1000.0, "source",
-					      n->clock.source == CLOCK_MEASURED ? "measured" :
-					      n->clock.source == CLOCK_SAVED ? "saved" : "none"));
-	}
-	json_object_set_new(o, "journal", events_status_json(n));
 	if (n->cfg.label[0])
 		json_object_set_new(o, "label", json_string(n->cfg.label));
-	sysinfo_add_json(n, o);
-	if (n->fetch.head) {
-		const struct fetch *f = n->fetch.head;
-
-		json_object_set_new(o, "fetching",
-				    json_pack("{s:s, s:I, s:I}", "content", f->id, "chunk",
-					      (json_int_t)f->next_chunk, "chunks",
-					      (json_int_t)f->chunk_count));
-	}
+	/* playing and queue, schedules, emergency, live, amplifier, clock,
+	 * fetching, trust, journal, system: each module's own part */
+	for (k = 0; k < n->status.nproviders; k++)
+		n->status.providers[k](n, o);
 	/* precision 6: 0.3, not 0.29999999999999999 */
 	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	json_decref(o);
@@ -248,4 +215,24 @@ void status_tick(struct node *n, int64_t mono)
 		return;
 	if (mono >= status_next_deadline(n))
 		status_publish(n);
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	status_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return status_next_deadline(arg);
+}
+
+int status_register(struct loop *l, struct node *n)
+{
+	int rc = loop_tick_add(l, "status", loop_tick, loop_deadline, n);
+
+	return rc < 0 ? rc : 0;
 }

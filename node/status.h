@@ -25,6 +25,18 @@
 #define STATUS_SETTLE_MS 100
 
 struct node;
+struct json_t;
+
+/*
+ * A module's part of the status: it adds its members to the status object
+ * (and may add to its "rejected" object). Modules register one as they
+ * register with the loop; status.c then builds the status without calling
+ * into them by name, and they reach it only through status_dirty(),
+ * status_error() and status_provider_add() - the narrow interface that keeps
+ * the status from closing a call loop with every module (docs/node.md).
+ */
+typedef void (*status_provider_fn)(struct node *n, struct json_t *status);
+#define STATUS_MAX_PROVIDERS 16
 
 struct node_status {
 	uint64_t boot;
@@ -33,20 +45,28 @@ struct node_status {
 	int dirty;
 	int64_t dirty_since;    /* mono ms of the first change not yet published */
 	char last_error[256];
+	status_provider_fn providers[STATUS_MAX_PROVIDERS];
+	int nproviders;
 };
 
 /* Read, increment and store <state_dir>/boot. */
 int status_boot_init(struct node *n);
 
-/* Something in the status changed: publish soon. */
-void status_changed(struct node *n);
+/* Something in the status changed: publish soon (sets a flag, nothing more). */
+void status_dirty(struct node *n);
 /* Remember an error for "last_error" (and mark the status changed). */
 void status_error(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Add a part to the status, in the order added. 0 or -ENOSPC. */
+int status_provider_add(struct node *n, status_provider_fn fn);
 
 /* Publish now (when the control connection is up). */
 int status_publish(struct node *n);
 void status_tick(struct node *n, int64_t mono);
 int64_t status_next_deadline(const struct node *n);
+/* Registers this module's tick with the event loop (main.c). */
+struct loop;
+int status_register(struct loop *l, struct node *n);
 
 /* malloc'd JSON: the full status, and the offline one (Will, clean stop). */
 char *status_json(struct node *n);

@@ -15,12 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "loop.h"
 #include "node.h"
 #include "util.h"
 
@@ -257,7 +260,7 @@ void sysinfo_handle(struct node *n, const struct pollfd *pfd, int npfd)
 		}
 		if (r == 0) {
 			finish_cmd(n);
-			status_changed(n);
+			status_dirty(n);
 		} else if (errno == EINTR) {
 			continue;
 		}
@@ -472,4 +475,47 @@ void sysinfo_add_json(struct node *n, json_t *status)
 	if (si->facts)
 		json_object_update(status, si->facts);
 	link_json(n, status);
+}
+
+/* ---- the event loop (loop.h): main.c registers this module ---- */
+
+static void loop_tick(struct loop *l, int64_t mono, void *arg)
+{
+	(void)l;
+	sysinfo_tick(arg, mono);
+}
+
+static int64_t loop_deadline(void *arg)
+{
+	return sysinfo_next_deadline(arg);
+}
+
+static int loop_fill(struct loop *l, struct pollfd *pfds, int max, void *arg)
+{
+	(void)l;
+	return sysinfo_pollfds(arg, pfds, max);
+}
+
+static void loop_handle(struct loop *l, struct pollfd *pfds, int npfd, void *arg)
+{
+	(void)l;
+	sysinfo_handle(arg, pfds, npfd);
+}
+
+/* This module's part of the status (status.h). */
+static void status_part(struct node *n, json_t *status)
+{
+	sysinfo_add_json(n, status);
+}
+
+int sysinfo_register(struct loop *l, struct node *n)
+{
+	int rc = loop_source_add(l, loop_fill, loop_handle, n);
+
+	if (rc >= 0)
+		rc = status_provider_add(n, status_part);
+	if (rc < 0)
+		return rc;
+	rc = loop_tick_add(l, "sysinfo", loop_tick, loop_deadline, n);
+	return rc < 0 ? rc : 0;
 }

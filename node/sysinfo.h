@@ -63,6 +63,9 @@ int sysinfo_pollfds(struct node *n, struct pollfd *pfd, int max);
 void sysinfo_handle(struct node *n, const struct pollfd *pfd, int npfd);
 void sysinfo_tick(struct node *n, int64_t mono);
 int64_t sysinfo_next_deadline(const struct node *n);
+/* Registers this module's descriptors and tick with the event loop (main.c). */
+struct loop;
+int sysinfo_register(struct loop *l, struct node *n);
 
 /*
  * Add "net", "link", "disk", "temperature_c" to a status object (see
