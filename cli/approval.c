@@ -27,7 +27,7 @@ void cli_print_draft(json_t *d, int edited)
 	       (long long)jint(d, "draft", 0));
 }
 
-static int draft_id_ok(const char *s)
+int cli_draft_id_valid(const char *s)
 {
 	size_t i;
 
@@ -151,7 +151,7 @@ static int decide(const char *what, int argc, char **argv)
 			goto usage;
 		}
 	}
-	if (optind != argc - 1 || !draft_id_ok(argv[optind]))
+	if (optind != argc - 1 || !cli_draft_id_valid(argv[optind]))
 		goto usage;
 	if (reject && (!reason || !reason[0])) {
 		fprintf(stderr, "loaxa reject: say why with --reason \"...\": the author reads it "

@@ -80,5 +80,7 @@ void cli_print_json(json_t *j);
 long cli_parse_duration(const char *s);
 /* A draft (the "draft" of an answer), for people: saved/changed, what next. */
 void cli_print_draft(json_t *draft, int edited);
+/* A draft id as the controller gives them: 1 to 15 digits, no leading 0. */
+int cli_draft_id_valid(const char *s);
 
 #endif

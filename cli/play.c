@@ -242,8 +242,7 @@ int cmd_play(int argc, char **argv)
 			break;
 		case 'e':
 			edit = optarg; /* the new content of one's own pending draft */
-			if (strlen(edit) > 15 || strspn(edit, "0123456789") != strlen(edit) ||
-			    !edit[0] || edit[0] == '0') {
+			if (!cli_draft_id_valid(edit)) {
 				fprintf(stderr, "loaxa play: --edit %s: give a draft's number (loaxa "
 					"drafts)\n", edit);
 				return CLI_EXIT_USAGE;

@@ -27,7 +27,6 @@
 #include "schedfile.h"
 #include "table.h"
 
-static int draft_id_valid(const char *s);
 
 static void print_msgs(json_t *reply)
 {
@@ -277,7 +276,7 @@ static int files_request(const char *what, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		if (ch == 'j') {
 			json = 1;
-		} else if (ch == 'e' && apply && draft_id_valid(optarg)) {
+		} else if (ch == 'e' && apply && cli_draft_id_valid(optarg)) {
 			edit = optarg; /* the new content of one's own pending draft */
 		} else if (ch == 'O' && apply) {
 			/*
@@ -491,18 +490,6 @@ int cmd_schedule(int argc, char **argv)
 	return CLI_EXIT_USAGE;
 }
 
-static int draft_id_valid(const char *s)
-{
-	size_t i;
-
-	if (!s[0] || strlen(s) > 15 || s[0] == '0')
-		return 0;
-	for (i = 0; s[i]; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
 static int is_content_id(const char *s)
 {
 	size_t i;
@@ -560,7 +547,7 @@ int cmd_announce(int argc, char **argv)
 		case 'c': chime = 1; break;
 		case 'e':
 			edit = optarg;
-			if (!draft_id_valid(edit)) {
+			if (!cli_draft_id_valid(edit)) {
 				fprintf(stderr, "loaxa announce: --edit %s: give a draft's number "
 					"(loaxa drafts lists them)\n", edit);
 				goto usage;
