@@ -29,7 +29,9 @@ rm -f "$OUT"/*.png "$OUT"/*.pdf "$OUT"/*.txt
 
 start_broker || exit 1
 keygen || exit 1
-write_controller_cfg 'commune = "Xã Tân Lập";'
+# The month's events are dated November 2026: keep them whatever today's
+# date is (retention would prune them from early 2029 on).
+write_controller_cfg 'commune = "Xã Tân Lập";' 'retention = { events_days = 36500; audit_days = 36500; };'
 start_controller || exit 1
 
 declare -A LABEL=(
