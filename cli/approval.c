@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "table.h"
 
@@ -48,8 +49,8 @@ int cmd_drafts(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const head[] = { "ID", "STATE", "KIND", "AUTHOR", "SUBMITTED", "AT",
-					    "TARGET", "LEVEL", "TITLE", "DECIDED" };
+	static const char *const head[] = { N_("ID"), N_("STATE"), N_("KIND"), N_("AUTHOR"), N_("SUBMITTED"), N_("AT"),
+					    N_("TARGET"), N_("LEVEL"), N_("TITLE"), N_("DECIDED") };
 	const char *usage = "usage: loaxa drafts [--all | --state pending|approved|rejected|"
 			    "withdrawn] [--json]";
 	const char *state = "pending";
@@ -228,8 +229,8 @@ int cmd_withdraw(int argc, char **argv)
 
 int cmd_reviews(int argc, char **argv)
 {
-	static const char *const head[] = { "EMERGENCY", "KIND", "STARTED", "BY", "TARGET",
-					    "CONTENT", "REVIEWED" };
+	static const char *const head[] = { N_("EMERGENCY"), N_("KIND"), N_("STARTED"), N_("BY"), N_("TARGET"),
+					    N_("CONTENT"), N_("REVIEWED") };
 	int all = 0, json = 0, i;
 	struct cli_resp resp;
 	struct table t;

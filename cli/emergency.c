@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "table.h"
 #include "util.h"
@@ -62,7 +63,7 @@ static int confirmed(const char *result)
 
 static void print_confirmations(json_t *b, int64_t created)
 {
-	static const char *const head[] = { "NODE", "CONFIRMED", "FIRST SAMPLE", "AFTER" };
+	static const char *const head[] = { N_("NODE"), N_("CONFIRMED"), N_("FIRST SAMPLE"), N_("AFTER") };
 	json_t *plays = json_object_get(b, "plays"), *p;
 	struct table t;
 	size_t i;
@@ -328,7 +329,7 @@ static int stop_confirmed(json_t *node)
 
 static void print_stop_confirmations(const char *id, json_t *e, int64_t sent)
 {
-	static const char *const head[] = { "NODE", "SILENT", "CONFIRMED AT", "AFTER" };
+	static const char *const head[] = { N_("NODE"), N_("SILENT"), N_("CONFIRMED AT"), N_("AFTER") };
 	struct table t;
 	json_t *p;
 	size_t i;
@@ -553,7 +554,7 @@ static int em_stop(int argc, char **argv)
 
 static int em_clips(int argc, char **argv)
 {
-	static const char *const head[] = { "NAME", "CONTENT", "DURATION", "TITLE" };
+	static const char *const head[] = { N_("NAME"), N_("CONTENT"), N_("DURATION"), N_("TITLE") };
 	struct cli_resp resp;
 	struct table t;
 	json_t *c;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "table.h"
 #include "util.h"
@@ -46,7 +47,7 @@ int cmd_alarms(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char usage[] = "usage: loaxa alarms [--all] [--node N] [--json]";
-	static const char *const head[] = { "NODE", "ALARM", "RAISED", "CLEARED", "DETAIL" };
+	static const char *const head[] = { N_("NODE"), N_("ALARM"), N_("RAISED"), N_("CLEARED"), N_("DETAIL") };
 	struct cli_resp resp;
 	struct table t;
 	char path[256], raised[32], cleared[32], kind[160];
@@ -144,8 +145,8 @@ int cmd_log(int argc, char **argv)
 		"usage: loaxa log [--from WHEN] [--to WHEN] [--node N] [--zone Z] [--content ID]\n"
 		"                 [--type T] [--limit N] [--json]\n"
 		"WHEN: YYYY-MM-DD[ HH:MM[:SS]] (local time) or ms since the epoch";
-	static const char *const head[] = { "TIME", "NODE", "EVENT", "PLAY", "TITLE", "SCHEDULED",
-					    "ERROR", "DURATION", "END / REASON" };
+	static const char *const head[] = { N_("TIME"), N_("NODE"), N_("EVENT"), N_("PLAY"), N_("TITLE"), N_("SCHEDULED"),
+					    N_("ERROR"), N_("DURATION"), N_("END / REASON") };
 	struct cli_resp resp;
 	struct table t;
 	char path[1024], tbuf[32], sbuf[32], ebuf[32], dbuf[32], rbuf[300];
@@ -262,9 +263,9 @@ int cmd_report(int argc, char **argv)
 	};
 	static const char usage[] = "usage: loaxa report --month YYYY-MM [--csv | --json | "
 				    "--format table|csv|json|pdf] [-o FILE]";
-	static const char *const head[] = { "NODE", "NAME", "ZONES", "SCHEDULED", "PLAYED",
-					    "FAILED", "SUCCESS", "AIRTIME", "EMERGENCIES",
-					    "DRILLS" };
+	static const char *const head[] = { N_("NODE"), N_("NAME"), N_("ZONES"), N_("SCHEDULED"), N_("PLAYED"),
+					    N_("FAILED"), N_("SUCCESS"), N_("AIRTIME"), N_("EMERGENCIES"),
+					    N_("DRILLS") };
 	struct cli_resp resp;
 	struct table t;
 	char path[128], s[4][24], ratio[16], air[32];

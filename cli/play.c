@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "table.h"
 #include "util.h"
@@ -103,8 +104,8 @@ static int all_done(json_t *b, int *finished, int *failed, int *pending)
 
 static void print_results(json_t *b)
 {
-	static const char *const head[] = { "NODE", "RESULT", "CONTENT", "DURATION",
-					    "STARTED", "REASON" };
+	static const char *const head[] = { N_("NODE"), N_("RESULT"), N_("CONTENT"), N_("DURATION"),
+					    N_("STARTED"), N_("REASON") };
 	json_t *plays = json_object_get(b, "plays"), *p;
 	struct table t;
 	char dur[32], start[32], content[16];

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "schedfile.h"
 #include "table.h"
@@ -384,8 +385,8 @@ static int schedule_list(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const head[] = { "TIME", "NODE", "ITEM", "TITLE", "LEVEL",
-					    "LENGTH", "STATE", "OCCURRENCE" };
+	static const char *const head[] = { N_("TIME"), N_("NODE"), N_("ITEM"), N_("TITLE"), N_("LEVEL"),
+					    N_("LENGTH"), N_("STATE"), N_("OCCURRENCE") };
 	const char *usage = "usage: loaxa schedule list [--date YYYY-MM-DD] [--days N] "
 			    "[--node N | --zone Z] [--json]";
 	const char *date = NULL, *days = NULL, *node = NULL, *zone = NULL;
@@ -705,7 +706,7 @@ int cmd_cancel(int argc, char **argv)
 
 int cmd_readiness(int argc, char **argv)
 {
-	static const char *const head[] = { "TIME", "NODE", "ITEM", "TITLE", "WHY" };
+	static const char *const head[] = { N_("TIME"), N_("NODE"), N_("ITEM"), N_("TITLE"), N_("WHY") };
 	struct cli_resp resp;
 	struct table t;
 	char why[1024];

@@ -1,0 +1,50 @@
+/*
+ * i18n.h - operator messages in the operator's language (gettext).
+ *
+ * The English text in the sources is the message id; po/<lang>.po holds its
+ * translation, compiled into <localedir>/<lang>/LC_MESSAGES/<domain>.mo
+ * (docs/i18n.md). Without a catalog, or under LANG=C, everything stays
+ * English, byte for byte as before.
+ */
+#ifndef LOAXA_I18N_H
+#define LOAXA_I18N_H
+
+#include <libintl.h>
+
+/* The CLI and the controller share "loaxa"; the node's package ships the
+ * same catalog as "loaxa-node" so each Debian package owns its own file. */
+#define I18N_DOMAIN "loaxa"
+#define I18N_DOMAIN_NODE "loaxa-node"
+
+#define _(s) gettext(s)
+/* Marks a string for the catalog where it cannot be translated yet (static
+ * tables); translate it with _() where it is used. */
+#define N_(s) (s)
+/* Plural forms: n picks "1 node" / "2 nodes" by the language's rule. */
+#define P_(s, p, n) ngettext((s), (p), (unsigned long)(n))
+
+/*
+ * Set up messages for domain from the environment: LC_ALL, LC_MESSAGES,
+ * LANG and LANGUAGE, as gettext reads them. Works when the asked locale is
+ * not generated on the machine (only C.UTF-8 exists): the language is then
+ * taken from LANG & co. through LANGUAGE, which gettext honours under any
+ * locale but "C". LC_CTYPE is UTF-8 (C.UTF-8) whatever the locale: the
+ * output is UTF-8 and table widths count characters. Numbers and times keep
+ * the C locale (scripts parse them; "1.5" stays "1.5").
+ *
+ * The catalogs are looked for in $LOAXA_LOCALEDIR when it is set (tests, the
+ * demo: build/locale), else in the directory the build was configured with
+ * (LOAXA_LOCALEDIR at build time, /usr/share/locale in the packages).
+ *
+ * Never fails: English is always there.
+ */
+void i18n_init(const char *domain);
+
+/*
+ * The language tag ("vi_VN") that LC_ALL, LC_MESSAGES or LANG ask for, the
+ * first that is set, without ".UTF-8" or "@modifier"; "" for C/POSIX or
+ * nothing. buf receives it. Exposed for the unit test.
+ */
+const char *i18n_env_language(char *buf, unsigned len);
+
+#endif
