@@ -19,11 +19,12 @@ void cli_print_draft(json_t *d, int edited)
 {
 	const char *at = jstr(d, "at_local");
 
-	printf("%s draft %lld: %s \"%s\" to %s%s%s, level %s\n", edited ? "changed" : "saved as",
+	printf(edited ? _("changed draft %lld: %s \"%s\" to %s%s%s, level %s\n")
+		      : _("saved as draft %lld: %s \"%s\" to %s%s%s, level %s\n"),
 	       (long long)jint(d, "draft", 0), jstr(d, "kind"), jstr(d, "title"),
-	       jstr(d, "target"), at[0] ? " at " : "", at, jstr(d, "level"));
-	printf("nothing plays until an approver approves it (loaxa approve %lld); "
-	       "change it with --edit %lld, withdraw it with loaxa withdraw %lld\n",
+	       jstr(d, "target"), at[0] ? _(" at ") : "", at, jstr(d, "level"));
+	printf(_("nothing plays until an approver approves it (loaxa approve %lld); "
+	       "change it with --edit %lld, withdraw it with loaxa withdraw %lld\n"),
 	       (long long)jint(d, "draft", 0), (long long)jint(d, "draft", 0),
 	       (long long)jint(d, "draft", 0));
 }
@@ -155,8 +156,8 @@ static int decide(const char *what, int argc, char **argv)
 	if (optind != argc - 1 || !cli_draft_id_valid(argv[optind]))
 		goto usage;
 	if (reject && (!reason || !reason[0])) {
-		fprintf(stderr, "loaxa reject: say why with --reason \"...\": the author reads it "
-			"and knows what to change\n");
+		fprintf(stderr, _("loaxa reject: say why with --reason \"...\": the author reads it "
+			"and knows what to change\n"));
 		return CLI_EXIT_USAGE;
 	}
 	body = reason ? json_pack("{s:s}", "reason", reason) : json_object();
@@ -174,10 +175,10 @@ static int decide(const char *what, int argc, char **argv)
 		json_array_foreach(json_object_get(resp.json, "errors"), i, v)
 			fprintf(stderr, "%s\n", json_string_value(v));
 		if (json_array_size(json_object_get(resp.json, "errors")))
-			fprintf(stderr, "loaxa %s %s: not approved, the draft waits as it was\n",
+			fprintf(stderr, _("loaxa %s %s: not approved, the draft waits as it was\n"),
 				what, argv[optind]);
 		else
-			fprintf(stderr, "loaxa %s %s: %s\n", what, argv[optind],
+			fprintf(stderr, _("loaxa %s %s: %s\n"), what, argv[optind],
 				cli_resp_error(&resp));
 		goto out;
 	}
@@ -188,18 +189,18 @@ static int decide(const char *what, int argc, char **argv)
 	}
 	d = json_object_get(resp.json, "draft");
 	b = json_object_get(resp.json, "broadcast");
-	printf("draft %s %s", argv[optind], jstr(d, "state"));
+	printf(_("draft %s %s"), argv[optind], jstr(d, "state"));
 	if (jstr(d, "result")[0])
 		printf(": %s %s", b ? "broadcast" : strcmp(jstr(d, "kind"), "apply") == 0 ?
 		       "applied as" : "announcement", strcmp(jstr(d, "kind"), "apply") == 0 ?
 		       "the schedule" : jstr(d, "result"));
 	if (json_object_get(resp.json, "occurrences"))
-		printf(", %lld play%s in the next %lld days",
+		printf(_(", %lld play%s in the next %lld days"),
 		       (long long)jint(resp.json, "occurrences", 0),
 		       jint(resp.json, "occurrences", 0) == 1 ? "" : "s",
 		       (long long)jint(resp.json, "horizon_days", 7));
 	if (b)
-		printf(" to %zu node%s", json_array_size(json_object_get(b, "targets")),
+		printf(_(" to %zu node%s"), json_array_size(json_object_get(b, "targets")),
 		       json_array_size(json_object_get(b, "targets")) == 1 ? "" : "s");
 	printf("\n");
 	rc = CLI_EXIT_OK;
@@ -320,11 +321,11 @@ int cmd_review(int argc, char **argv)
 	}
 	json_decref(body);
 	if (resp.status == 200) {
-		printf("emergency %s reviewed by %s\n", jstr(resp.json, "reviewed"),
+		printf(_("emergency %s reviewed by %s\n"), jstr(resp.json, "reviewed"),
 		       jstr(resp.json, "by"));
 		rc = CLI_EXIT_OK;
 	} else {
-		fprintf(stderr, "loaxa review %s: %s\n", argv[optind], cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa review %s: %s\n"), argv[optind], cli_resp_error(&resp));
 	}
 	cli_resp_free(&resp);
 	return rc;

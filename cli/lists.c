@@ -57,7 +57,7 @@ static int fetch_list(const char *path, const char *key, struct cli_resp *resp,
 	if (cli_get(path, resp) < 0)
 		return -1;
 	if (resp->status != 200) {
-		fprintf(stderr, "loaxa: %s\n", cli_resp_error(resp));
+		fprintf(stderr, _("loaxa: %s\n"), cli_resp_error(resp));
 		cli_resp_free(resp);
 		return -1;
 	}

@@ -13,6 +13,7 @@
  */
 #include "i18n.h"
 
+#include <errno.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,4 +73,130 @@ void i18n_init(const char *domain)
 	bindtextdomain(domain, dir ? dir : LOAXA_LOCALEDIR);
 	bind_textdomain_codeset(domain, "UTF-8");
 	textdomain(domain);
+}
+
+#define REFORMAT_MAX_ARGS 9
+
+struct capture {
+	const char *at[REFORMAT_MAX_ARGS];
+	size_t len[REFORMAT_MAX_ARGS];
+	int n;
+};
+
+/* Length of the conversion spec at f (after its '%'), 0 if unknown; *conv
+ * is its conversion letter. */
+static size_t spec_len(const char *f, char *conv)
+{
+	size_t i = strspn(f, "0123456789$-+ #'");
+
+	if (f[i] == '.') {
+		i++;
+		i += strspn(f + i, "0123456789");
+	}
+	i += strspn(f + i, "hlLqjzt");
+	if (!f[i] || !strchr("sdiuxX", f[i]))
+		return 0;
+	*conv = f[i];
+	return i + 1;
+}
+
+/* Does text match fmt from here on? Captures the values; backtracks over
+ * the length of each %s. */
+static int match(const char *f, const char *t, struct capture *c)
+{
+	while (*f) {
+		if (*f == '%' && f[1] == '%') {
+			if (*t != '%')
+				return -ENOENT;
+			f += 2, t++;
+			continue;
+		}
+		if (*f == '%') {
+			char conv;
+			size_t sl = spec_len(f + 1, &conv), n, max;
+			int k = c->n;
+
+			if (!sl || k >= REFORMAT_MAX_ARGS)
+				return -EINVAL;
+			f += 1 + sl;
+			c->at[k] = t;
+			c->n = k + 1;
+			if (conv == 's') {
+				max = strlen(t);
+				for (n = 0; n <= max; n++) {
+					int rc;
+
+					c->len[k] = n;
+					c->n = k + 1;
+					rc = match(f, t + n, c);
+					if (rc != -ENOENT)
+						return rc;
+				}
+				c->n = k;
+				return -ENOENT;
+			}
+			n = (*t == '-') ? 1 : 0;
+			if (!(t[n] >= '0' && t[n] <= '9')) {
+				c->n = k;
+				return -ENOENT;
+			}
+			while (t[n] >= '0' && t[n] <= '9')
+				n++;
+			c->len[k] = n;
+			t += n;
+			continue;
+		}
+		if (*f != *t)
+			return -ENOENT;
+		f++, t++;
+	}
+	return *t ? -ENOENT : 0;
+}
+
+int i18n_reformat(const char *fmt, const char *text, const char *translated,
+		  char *out, size_t len)
+{
+	struct capture c = { .n = 0 };
+	const char *s = translated;
+	size_t o = 0;
+	int next = 0, rc;
+
+	if (len == 0)
+		return -ENOSPC;
+	rc = match(fmt, text, &c);
+	if (rc < 0)
+		return rc;
+	while (*s) {
+		const char *piece = s;
+		size_t plen = 1;
+
+		if (*s == '%' && s[1] == '%') {
+			s += 2;
+		} else if (*s == '%') {
+			char conv;
+			size_t sl = spec_len(s + 1, &conv);
+			int k = next;
+
+			if (!sl)
+				return -EINVAL;
+			/* positional "%2$s": the translator reordered the values */
+			if (s[1] >= '1' && s[1] <= '9' && s[2] == '$')
+				k = s[1] - '1';
+			else
+				next++;
+			if (k >= c.n)
+				return -EINVAL;
+			piece = c.at[k];
+			plen = c.len[k];
+			s += 1 + sl;
+		} else {
+			s++;
+		}
+		if (o + plen >= len)
+			return -ENOSPC;
+		memcpy(out + o, piece, plen);
+		o += plen;
+	}
+	out[o] = '\0';
+	return 0;
 }

@@ -10,6 +10,7 @@
 #define LOAXA_I18N_H
 
 #include <libintl.h>
+#include <stddef.h>
 
 /* The CLI and the controller share "loaxa"; the node's package ships the
  * same catalog as "loaxa-node" so each Debian package owns its own file. */
@@ -46,5 +47,18 @@ void i18n_init(const char *domain);
  * nothing. buf receives it. Exposed for the unit test.
  */
 const char *i18n_env_language(char *buf, unsigned len);
+
+/*
+ * Translate a message another program formatted (the controller's API
+ * errors, which it writes in English): when text is what printf would make
+ * of fmt, write translated (fmt's translation, with the same conversions,
+ * in any order through %1$s) to out with the values text had in their
+ * places. Conversions: %s (any text, also with a precision: %.40s) and the
+ * integer ones (%d %u %ld %lld %zu, ...: digits, maybe a '-'); %%.
+ * Returns 0, -ENOENT when text does not match fmt, -EINVAL for a
+ * conversion it does not know, -ENOSPC when out is too small.
+ */
+int i18n_reformat(const char *fmt, const char *text, const char *translated,
+		  char *out, size_t len);
 
 #endif
