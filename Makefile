@@ -140,10 +140,11 @@ $(O)/web/i18n/%.json: web/strings.txt $(WEBSTRINGS) $(O)/locale/%/LC_MESSAGES/lo
 POT_SRC = $(sort $(wildcard cli/*.c common/*.c controller/*.c node/*.c encode/*.c import/*.c))
 pot:
 	@mkdir -p $(O)/po
-	sed '/^#/d; /^[[:space:]]*$$/d; s/\\/\\\\/g; s/"/\\"/g; s/.*/N_("&")/' web/strings.txt >$(O)/po/web-strings.c
+	sed 's/^#.*//; s/\\/\\\\/g; s/"/\\"/g; s/..*/N_("&")/' web/strings.txt >$(O)/po/web-strings.c
 	xgettext --from-code=UTF-8 --language=C --keyword=_ --keyword=N_ --keyword=P_:1,2 \
 		--add-comments=TRANSLATORS: --package-name=loaxa --package-version=$(VERSION) \
-		--msgid-bugs-address= --sort-by-file -o po/loaxa.pot $(POT_SRC) $(O)/po/web-strings.c
+		--msgid-bugs-address= --sort-by-file -o $(O)/po/loaxa.pot $(POT_SRC) $(O)/po/web-strings.c
+	sed 's|$(O)/po/web-strings.c:|web/strings.txt:|g' $(O)/po/loaxa.pot >po/loaxa.pot
 	for l in $(PO_LANGS); do msgmerge --quiet --update --backup=none --no-fuzzy-matching po/$$l.po po/loaxa.pot || exit 1; done
 
 $(O)/obj/common/%.o: common/%.c $(FLAGS_STAMP)

@@ -282,7 +282,7 @@ static int em_start(int argc, char **argv)
 	}
 	if (!json)
 		fprintf(stderr, _("%s %s sent to %s %s (%zu node%s); waiting up to %d s for "
-			"confirmations\n"), drill ? "DRILL" : "EMERGENCY",
+			"confirmations\n"), drill ? _("DRILL") : _("EMERGENCY"),
 			jstr(resp.json, "emergency"), jstr(resp.json, "target_kind"),
 			jstr(resp.json, "target"),
 			json_array_size(json_object_get(resp.json, "targets")),
@@ -311,7 +311,7 @@ static int em_start(int argc, char **argv)
 		sigwait(&wait_for, &sig);
 		if (cli_post_json("/v1/emergency/stop", stop, &sresp) == 0) {
 			if (!json)
-				fprintf(stderr, _("%s %s stopped\n"), drill ? "DRILL" : "EMERGENCY",
+				fprintf(stderr, _("%s %s stopped\n"), drill ? _("DRILL") : _("EMERGENCY"),
 					jstr(resp.json, "emergency"));
 			cli_resp_free(&sresp);
 		}
@@ -493,8 +493,8 @@ static int em_stop(int argc, char **argv)
 				printf(_("stopped %s (a play at level emergency; its nodes report its "
 				       "end as a play: loaxa plays --broadcast %s)\n"), sid, sid);
 			else
-				printf(_("stopped %s %s\n"), sid && sid[0] == 'd' ? "drill" :
-				       "emergency", sid ? sid : "?");
+				printf(_("stopped %s %s\n"), sid && sid[0] == 'd' ? _("drill") :
+				       _("emergency"), sid ? sid : "?");
 		}
 		/* active outside the operator's zones: left sounding, and why */
 		json_array_foreach(json_object_get(resp.json, "not_stopped"), i, p)
@@ -532,7 +532,7 @@ static int em_stop(int argc, char **argv)
 						 jint(resp.json, "sent", 0));
 		if (json_array_size(missing) == 0) {
 			printf(_("all %zu node%s confirmed %s silent.\n"), ntargets,
-			       ntargets == 1 ? "" : "s", ntargets == 1 ? "it is" : "they are");
+			       ntargets == 1 ? "" : "s", ntargets == 1 ? _("it is") : _("they are"));
 		} else {
 			printf(_("NOT confirmed within %d s (%zu of %zu): "), timeout,
 			       json_array_size(missing), ntargets);

@@ -454,7 +454,7 @@ static int node_show(const char *node, int json)
 	       jstr(resp.json, "label")[0] ? " (" : "", jstr(resp.json, "label"),
 	       jstr(resp.json, "label")[0] ? ")" : "");
 	printf(_("online      %s (last seen %s; boot %lld; %lld restarts, %lld reconnects)\n"),
-	       jbool(resp.json, "online") ? "yes" : "NO", seen,
+	       jbool(resp.json, "online") ? _("yes") : _("NO"), seen,
 	       (long long)jint(resp.json, "boot", 0), (long long)jint(resp.json, "restarts", 0),
 	       (long long)jint(resp.json, "reconnects", 0));
 	printf(_("version     %s\n"), jstr(resp.json, "version"));

@@ -330,8 +330,8 @@ int cmd_play(int argc, char **argv)
 		} else {
 			targets = json_object_get(resp.json, "targets");
 			printf(_("broadcast %s of %.12s to %s%s%s: %zu node%s ("),
-			       jstr(resp.json, "broadcast"), id, zone ? "zone " : node ? "node " : "",
-			       zone ? zone : node ? node : "all", "",
+			       jstr(resp.json, "broadcast"), id, zone ? _("zone ") : node ? _("node ") : "",
+			       zone ? zone : node ? node : _("all"), "",
 			       json_array_size(targets), json_array_size(targets) == 1 ? "" : "s");
 			for (i = 0; i < json_array_size(targets); i++)
 				printf("%s%s", i ? ", " : "",

@@ -352,16 +352,16 @@ static int files_request(const char *what, int argc, char **argv)
 		print_msgs(resp.json);
 		if (ok)
 			printf(_("%s: %zu item%s, %lld play%s in the next %lld days%s\n"),
-			       apply ? "applied" : "schedule OK",
+			       apply ? _("applied") : _("schedule OK"),
 			       json_array_size(json_object_get(resp.json, "items")),
 			       json_array_size(json_object_get(resp.json, "items")) == 1 ? "" : "s",
 			       (long long)jint(resp.json, "occurrences", 0),
 			       jint(resp.json, "occurrences", 0) == 1 ? "" : "s",
 			       (long long)jint(resp.json, "horizon_days", 7),
-			       apply ? "; the nodes' plans are sent now" : "");
+			       apply ? _("; the nodes' plans are sent now") : "");
 		else
-			fprintf(stderr, _("%s: %zu error%s\n"), apply ? "not applied, nothing changed"
-				: "the schedule has errors",
+			fprintf(stderr, _("%s: %zu error%s\n"), apply ? _("not applied, nothing changed")
+				: _("the schedule has errors"),
 				json_array_size(json_object_get(resp.json, "errors")),
 				json_array_size(json_object_get(resp.json, "errors")) == 1 ? "" : "s");
 	}
