@@ -100,7 +100,7 @@ PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 # A test card's mixer (volume + mute) for softvol and the node's alsa.mixer.
 CTL_PLUGIN := $(O)/alsa/libasound_module_ctl_loaxamixer.so
 
-.PHONY: all test unit demo bench fuzz valgrind soak clean check-config install install-deb install-tree pot
+.PHONY: all test unit demo bench fuzz valgrind soak clean check-config install install-deb install-tree pot potfile
 
 DESTDIR ?=
 
@@ -138,14 +138,17 @@ $(O)/web/i18n/%.json: web/strings.txt $(WEBSTRINGS) $(O)/locale/%/LC_MESSAGES/lo
 # (docs/i18n.md). tests/integration/i18n.sh fails when a string lacks a
 # translation.
 POT_SRC = $(sort $(wildcard cli/*.c common/*.c controller/*.c node/*.c encode/*.c import/*.c))
-pot:
+pot: potfile
+	sed 's|$(O)/po/web-strings.c:|web/strings.txt:|g' $(O)/po/loaxa.pot >po/loaxa.pot
+	for l in $(PO_LANGS); do msgmerge --quiet --update --backup=none --no-fuzzy-matching po/$$l.po po/loaxa.pot || exit 1; done
+# potfile: only $(O)/po/loaxa.pot, the catalog template as the sources are
+# now (tests/integration/i18n.sh compares it with po/).
+potfile:
 	@mkdir -p $(O)/po
 	sed 's/^#.*//; s/\\/\\\\/g; s/"/\\"/g; s/..*/N_("&")/' web/strings.txt >$(O)/po/web-strings.c
 	xgettext --from-code=UTF-8 --language=C --keyword=_ --keyword=N_ --keyword=P_:1,2 \
 		--add-comments=TRANSLATORS: --package-name=loaxa --package-version=$(VERSION) \
-		--msgid-bugs-address= --sort-by-file -o $(O)/po/loaxa.pot $(POT_SRC) $(O)/po/web-strings.c
-	sed 's|$(O)/po/web-strings.c:|web/strings.txt:|g' $(O)/po/loaxa.pot >po/loaxa.pot
-	for l in $(PO_LANGS); do msgmerge --quiet --update --backup=none --no-fuzzy-matching po/$$l.po po/loaxa.pot || exit 1; done
+		--msgid-bugs-address="loaxa issues" --sort-by-file -o $(O)/po/loaxa.pot $(POT_SRC) $(O)/po/web-strings.c
 
 $(O)/obj/common/%.o: common/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -214,7 +217,7 @@ $(CTL_PLUGIN): tests/alsa/ctl_loaxamixer.c $(FLAGS_STAMP)
 PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN)) \
 	$(if $(wildcard tests/alsa/ctl_loaxamixer.c),$(CTL_PLUGIN))
 
-unit: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
+unit: $(BINS) $(MO_FILES) $(WEB_JSON) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
 
 # make test: sanitizer build in its own tree so it never mixes with release objects.
 # The builds run on every core (CI starts from a clean clone: built one file

@@ -38,6 +38,13 @@ export LOAXA_BIN ROOT
 : "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1}"
 export ASAN_OPTIONS UBSAN_OPTIONS
 
+# Messages in English whatever the caller's locale (the tests match English
+# text; tests/integration/i18n.sh sets LANG itself), from this build's
+# catalogs (docs/i18n.md).
+unset LANGUAGE LC_ALL LC_MESSAGES
+export LANG=C.UTF-8
+export LOAXA_LOCALEDIR=$LOAXA_BIN/locale
+
 LOAXA=$LOAXA_BIN/loaxa
 LOAXA_ENCODE=$LOAXA_BIN/loaxa-encode  # what `loaxa encode` runs (next to loaxa)
 CONTROLLER=$LOAXA_BIN/loaxa-controller
