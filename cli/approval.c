@@ -14,6 +14,25 @@
 #include "client.h"
 #include "table.h"
 
+/*
+ * A draft's state and kind as the operator reads them: the controller's
+ * words (data, English in --json) through the catalog; a word not listed
+ * here is shown as it came.
+ */
+static const char *draft_word(const char *w)
+{
+	static const char *const words[] = {
+		N_("pending"), N_("approved"), N_("rejected"), N_("withdrawn"),
+		N_("broadcast"), N_("announce"), N_("apply"),
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(w, words[i]) == 0)
+			return gettext(words[i]);
+	return w;
+}
+
 /* What a draft reply says, for people (shared by announce, play, apply). */
 void cli_print_draft(json_t *d, int edited)
 {
@@ -103,8 +122,8 @@ int cmd_drafts(int argc, char **argv)
 				 jstr(v, "reason")[0] ? ": " : "", jstr(v, "reason"),
 				 jstr(v, "result")[0] ? " -> " : "", jstr(v, "result"));
 		cells[0] = id;
-		cells[1] = jstr(v, "state");
-		cells[2] = jstr(v, "kind");
+		cells[1] = draft_word(jstr(v, "state"));
+		cells[2] = draft_word(jstr(v, "kind"));
 		cells[3] = jstr(v, "author");
 		cells[4] = created;
 		cells[5] = jstr(v, "at_local")[0] ? jstr(v, "at_local") : "-";
@@ -114,8 +133,8 @@ int cmd_drafts(int argc, char **argv)
 		cells[9] = decided[0] ? decided : "-";
 		table_add(&t, cells);
 	}
-	table_show(&t, strcmp(state, "pending") == 0 ? "no draft waits for approval"
-						     : "no drafts");
+	table_show(&t, strcmp(state, "pending") == 0 ? _("no draft waits for approval")
+						     : _("no drafts"));
 	table_free(&t);
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
@@ -279,7 +298,7 @@ int cmd_reviews(int argc, char **argv)
 		cells[6] = reviewed[0] ? reviewed : "-";
 		table_add(&t, cells);
 	}
-	table_show(&t, all ? "no emergencies recorded" : "no emergency awaits review");
+	table_show(&t, all ? _("no emergencies recorded") : _("no emergency awaits review"));
 	table_free(&t);
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;

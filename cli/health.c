@@ -95,7 +95,7 @@ int cmd_alarms(int argc, char **argv)
 		cells[4] = jstr(a, "detail");
 		table_add(&t, cells);
 	}
-	table_show(&t, all ? "no alarms recorded" : "no active alarms");
+	table_show(&t, all ? _("no alarms recorded") : _("no active alarms"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -246,7 +246,7 @@ int cmd_log(int argc, char **argv)
 		cells[8] = rbuf[0] ? rbuf : "-";
 		table_add(&t, cells);
 	}
-	table_show(&t, "no events in that range");
+	table_show(&t, _("no events in that range"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -384,7 +384,7 @@ int cmd_report(int argc, char **argv)
 			table_add(&t, cells);
 		}
 	}
-	table_show(&t, "no clusters known");
+	table_show(&t, _("no clusters known"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }

@@ -3,6 +3,7 @@
  * subcommand. Everything but keygen and encode talks to loaxa-controller
  * over its API socket (client.c).
  */
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,10 @@ int main(int argc, char **argv)
 	size_t i;
 	int a = 1;
 
-	/* Messages in the operator's language; UTF-8 widths in tables. */
+	/* Screen widths of UTF-8 text in tables (output bytes are unchanged). */
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		setlocale(LC_CTYPE, "");
+	/* Messages in the operator's language (docs/i18n.md). */
 	i18n_init(I18N_DOMAIN);
 	if (env && env[0])
 		cli_socket = env;

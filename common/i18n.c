@@ -60,9 +60,6 @@ void i18n_init(const char *domain)
 	const char *dir = env_nonempty("LOAXA_LOCALEDIR");
 	char lang[64];
 
-	/* UTF-8 text in and out, and wcwidth() for table widths */
-	if (!setlocale(LC_CTYPE, "C.UTF-8"))
-		setlocale(LC_CTYPE, "");
 	if (!setlocale(LC_MESSAGES, "")) {
 		/* the asked locale is not generated here: see the top */
 		if (i18n_env_language(lang, sizeof(lang))[0] && !env_nonempty("LANGUAGE"))

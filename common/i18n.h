@@ -29,9 +29,11 @@
  * LANG and LANGUAGE, as gettext reads them. Works when the asked locale is
  * not generated on the machine (only C.UTF-8 exists): the language is then
  * taken from LANG & co. through LANGUAGE, which gettext honours under any
- * locale but "C". LC_CTYPE is UTF-8 (C.UTF-8) whatever the locale: the
- * output is UTF-8 and table widths count characters. Numbers and times keep
- * the C locale (scripts parse them; "1.5" stays "1.5").
+ * locale but "C". Only LC_MESSAGES changes: the catalog's text comes out as
+ * UTF-8 whatever LC_CTYPE says (bind_textdomain_codeset), numbers and times
+ * keep the C locale (scripts parse them; "1.5" stays "1.5"), and the
+ * daemons' character classes stay what they were. (The CLI sets LC_CTYPE
+ * to C.UTF-8 itself, for the screen widths of table cells.)
  *
  * The catalogs are looked for in $LOAXA_LOCALEDIR when it is set (tests, the
  * demo: build/locale), else in the directory the build was configured with
