@@ -12,6 +12,7 @@
 #     wins over LANG; this works without the vi_VN locale generated;
 #   - errors: the CLI's own (unknown node) and the controller's (a wrong
 #     password; an unknown node's command, a formatted one) in Vietnamese;
+#   - loaxa drafts and loaxa schedule check (valid, and with an error);
 #   - a node started under LANG=vi_VN.UTF-8 logs its start in Vietnamese;
 #   - the web console's strings: build/web/i18n/{en,vi}.json hold every
 #     line of web/strings.txt.
@@ -29,7 +30,7 @@ make -s -C "$ROOT" O="$T/potbuild" potfile >"$T/pot.log" 2>&1
 check "the catalog template is made from the sources (make potfile)" [ -s "$T/potbuild/po/loaxa.pot" ]
 # msgids: every msgid of a po/pot file, one a line (C-escaped, as in the file)
 msgids() {
-	msgcat --no-wrap --no-location --sort-output "$1" |
+	msgcat --no-wrap --no-location --sort-output "$1" 2>/dev/null |
 		awk '/^msgid /{id=substr($0, 8, length($0) - 8); next}
 		     /^msgstr /{ if (id != "") print id; id="" }'
 }
@@ -56,8 +57,8 @@ check "po/loaxa.pot has the sources' msgids (else: make pot)" cmp -s "$T/ids.com
 # The controller writes its errors in English; the CLI translates the ones it
 # lists by their format (cli/client.c api_errors). Each must still be a
 # string in controller/*.c, or the translation silently stops matching.
-xgettext -k --keyword=N_ --from-code=UTF-8 --language=C -o "$T/cli-api.pot" "$ROOT/cli/client.c"
-xgettext -a --from-code=UTF-8 --language=C -o "$T/ctl-all.pot" "$ROOT"/controller/*.c
+xgettext -k --keyword=N_ --from-code=UTF-8 --language=C -o "$T/cli-api.pot" "$ROOT/cli/client.c" 2>/dev/null
+xgettext -a --from-code=UTF-8 --language=C -o "$T/ctl-all.pot" "$ROOT"/controller/*.c 2>/dev/null
 msgids "$T/ctl-all.pot" >"$T/ctl.ids"
 msgids "$T/cli-api.pot" >"$T/cli-api.ids"
 check "the CLI's list of API errors is not empty ($(wc -l <"$T/cli-api.ids"))" [ -s "$T/cli-api.ids" ]
@@ -71,11 +72,12 @@ for l in en vi; do
 		cond 'grep -v "^#" "$ROOT/web/strings.txt" | grep -v "^\$" | jq -R . |
 			jq -s --slurpfile m "$LOAXA_BIN/web/i18n/'$l'.json" "all(.[]; . as \$k | \$m[0] | has(\$k))" | grep -qx true'
 done
+jqtrue() { jq -e "$1" "$2" >/dev/null 2>&1; }
 check "vi.json: \"Announce now\" is \"Phát ngay\", \"Emergency\" is \"Khẩn cấp\"" \
-	jq -e '.["Announce now"] == "Phát ngay" and .["Emergency"] == "Khẩn cấp"' "$LOAXA_BIN/web/i18n/vi.json"
+	jqtrue '.["Announce now"] == "Phát ngay" and .["Emergency"] == "Khẩn cấp"' "$LOAXA_BIN/web/i18n/vi.json"
 check "vi.json: no string left in English" \
-	jq -e 'to_entries | all(.key != .value)' "$LOAXA_BIN/web/i18n/vi.json"
-check "en.json: every string is itself" jq -e 'to_entries | all(.key == .value)' "$LOAXA_BIN/web/i18n/en.json"
+	jqtrue 'to_entries | all(.key != .value)' "$LOAXA_BIN/web/i18n/vi.json"
+check "en.json: every string is itself" jqtrue 'to_entries | all(.key == .value)' "$LOAXA_BIN/web/i18n/en.json"
 printf 'Log in\n\xff\xfe bad\n' >"$T/bad-strings.txt"
 "$LOAXA_BIN/loaxa-webstrings" vi "$T/bad-strings.txt" >"$T/bad.json" 2>"$T/bad.err"
 rc=$?
@@ -146,6 +148,25 @@ check "a formatted API error (no node \"n9\" is known ...) in Vietnamese (exit $
 check "... and in English under LANG=C" has "$T/v-en.out" "no node \"n9\" is known to this controller"
 "${VI[@]}" "$LOAXA" frobnicate >"$T/u.out" 2>&1
 check "an unknown command in Vietnamese" has "$T/u.out" "loaxa: không có lệnh \"frobnicate\" (xem loaxa help)"
+
+"${VI[@]}" "$LOAXA" drafts >"$T/d.out" 2>&1
+check "loaxa drafts with none waiting: \"không có bản nháp nào đang chờ duyệt\"" \
+	has "$T/d.out" "không có bản nháp nào đang chờ duyệt"
+mkdir -p "$T/sched"
+printf 'items = (\n  { id = "hop"; text = "Họp thôn."; zones = ["thon-1"]; times = ["05:30"]; }\n);\n' \
+	>"$T/sched/ok.cfg"
+printf 'items = (\n  { id = "hop"; text = "Họp thôn."; zones = ["thon-1"]; times = ["25:30"]; }\n);\n' \
+	>"$T/sched/bad.cfg"
+( cd "$T/sched" && "${VI[@]}" "$LOAXA" schedule check ok.cfg ) >"$T/s1.out" 2>&1
+rc=$?
+check "loaxa schedule check: \"lịch phát hợp lệ: 1 mục\" (exit $rc)" \
+	cond '[ "$rc" = 0 ] && has "$T/s1.out" "lịch phát hợp lệ: 1 mục" && has "$T/s1.out" "ngày tới"'
+( cd "$T/sched" && "${VI[@]}" "$LOAXA" schedule check bad.cfg ) >"$T/s2.out" 2>&1
+rc=$?
+check "a schedule with an error: \"lịch phát có lỗi: 1 lỗi\", the line named (exit $rc)" \
+	cond '[ "$rc" != 0 ] && has "$T/s2.out" "lịch phát có lỗi: 1 lỗi" && has "$T/s2.out" "bad.cfg:2"'
+( cd "$T/sched" && "${EN[@]}" "$LOAXA" schedule check ok.cfg ) >"$T/s3.out" 2>&1
+check "... and \"schedule OK: 1 item\" under LANG=C" has "$T/s3.out" "schedule OK: 1 item"
 
 # a daemon's operator lines
 write_node_cfg n2 thon-1
