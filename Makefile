@@ -124,8 +124,12 @@ $(O)/locale/%/LC_MESSAGES/loaxa.mo: po/%.po
 $(O)/locale/%/LC_MESSAGES/loaxa-node.mo: $(O)/locale/%/LC_MESSAGES/loaxa.mo
 	cp $< $@
 
-$(WEBSTRINGS): po/webstrings.c $(O)/libloaxa.a
-	$(CC) $(CFLAGS) $(call pc,jansson) $< $(O)/libloaxa.a $(LDFLAGS) $(call pl,jansson) -o $@
+# Runs at build time on the build machine: the host compiler, no libraries
+# (a cross build for ARM builds and runs it too).
+HOSTCC ?= cc
+$(WEBSTRINGS): po/webstrings.c common/i18n.c common/i18n.h
+	$(HOSTCC) -std=c11 -O2 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) -Icommon \
+		po/webstrings.c common/i18n.c -o $@
 $(O)/web/i18n/en.json: web/strings.txt $(WEBSTRINGS)
 	@mkdir -p $(dir $@)
 	LOAXA_LOCALEDIR=$(O)/locale $(WEBSTRINGS) C web/strings.txt >$@.tmp && mv $@.tmp $@

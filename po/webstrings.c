@@ -11,21 +11,80 @@
  * language with a catalog in $LOAXA_LOCALEDIR. A msgid without translation
  * maps to itself, as gettext shows it. Blank lines and lines starting with
  * '#' are comments.
+ *
+ * It runs at build time on the build machine, so it is built with the host
+ * compiler from this file and common/i18n.c alone (no libloaxa, no
+ * jansson): a cross build for ARM runs it too.
  */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "i18n.h"
 
+#define MAX_LINES 2000
+
+/* Is s valid UTF-8 (no overlong forms, no surrogates, at most U+10FFFF)? */
+static int utf8_valid(const unsigned char *s)
+{
+	while (*s) {
+		unsigned cp, need, i;
+
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		if ((*s & 0xe0) == 0xc0)
+			need = 1, cp = *s & 0x1fu;
+		else if ((*s & 0xf0) == 0xe0)
+			need = 2, cp = *s & 0x0fu;
+		else if ((*s & 0xf8) == 0xf0)
+			need = 3, cp = *s & 0x07u;
+		else
+			return 0;
+		for (i = 1; i <= need; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i] & 0x3fu);
+		}
+		if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) ||
+		    (need == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		s += need + 1;
+	}
+	return 1;
+}
+
+/* s as a JSON string (UTF-8 passes through; quotes, backslashes and
+ * control characters escaped). */
+static int put_json_string(const char *s)
+{
+	if (putchar('"') == EOF)
+		return -1;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		int rc;
+
+		if (c == '"' || c == '\\')
+			rc = printf("\\%c", c);
+		else if (c < 0x20)
+			rc = printf("\\u%04x", c);
+		else
+			rc = putchar(c) == EOF ? -1 : 1;
+		if (rc < 0)
+			return -1;
+	}
+	return putchar('"') == EOF ? -1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	static char *seen[MAX_LINES];
 	char line[4096];
-	json_t *out = NULL;
 	FILE *f = NULL;
 	unsigned lineno = 0;
+	size_t nseen = 0, i;
 	int rc = 1;
 
 	if (argc != 3) {
@@ -49,9 +108,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "loaxa-webstrings: cannot read %s: %s\n", argv[2], strerror(errno));
 		goto out;
 	}
-	out = json_object();
-	if (!out)
-		goto out;
+	if (printf("{") < 0)
+		goto write_failed;
 	while (fgets(line, sizeof(line), f)) {
 		size_t n = strlen(line);
 
@@ -65,23 +123,41 @@ int main(int argc, char **argv)
 			line[--n] = '\0';
 		if (n == 0 || line[0] == '#')
 			continue;
-		if (json_object_set_new(out, line, json_string(gettext(line))) < 0) {
+		if (!utf8_valid((const unsigned char *)line)) {
 			fprintf(stderr, "%s:%u: not UTF-8 text\n", argv[2], lineno);
 			goto out;
 		}
+		for (i = 0; i < nseen && strcmp(seen[i], line) != 0; i++)
+			;
+		if (i < nseen)
+			continue;   /* twice in the file: one key */
+		if (nseen == MAX_LINES) {
+			fprintf(stderr, "%s:%u: more than %d strings\n", argv[2], lineno, MAX_LINES);
+			goto out;
+		}
+		seen[nseen] = strdup(line);
+		if (!seen[nseen]) {
+			fprintf(stderr, "loaxa-webstrings: out of memory\n");
+			goto out;
+		}
+		if (printf(nseen ? ",\n " : "\n ") < 0 || put_json_string(line) < 0 ||
+		    printf(": ") < 0 || put_json_string(gettext(line)) < 0)
+			goto write_failed;
+		nseen++;
 	}
 	if (ferror(f)) {
 		fprintf(stderr, "loaxa-webstrings: reading %s failed\n", argv[2]);
 		goto out;
 	}
-	if (json_dumpf(out, stdout, JSON_INDENT(1) | JSON_SORT_KEYS) < 0 || printf("\n") < 0 ||
-	    fflush(stdout) != 0) {
-		fprintf(stderr, "loaxa-webstrings: cannot write the JSON\n");
-		goto out;
-	}
+	if (printf("\n}\n") < 0 || fflush(stdout) != 0)
+		goto write_failed;
 	rc = 0;
+	goto out;
+write_failed:
+	fprintf(stderr, "loaxa-webstrings: cannot write the JSON: %s\n", strerror(errno));
 out:
-	json_decref(out);
+	for (i = 0; i < nseen; i++)
+		free(seen[i]);
 	if (f)
 		fclose(f);
 	return rc;

@@ -78,6 +78,10 @@ check "vi.json: \"Announce now\" is \"Phát ngay\", \"Emergency\" is \"Khẩn c�
 check "vi.json: no string left in English" \
 	jqtrue 'to_entries | all(.key != .value)' "$LOAXA_BIN/web/i18n/vi.json"
 check "en.json: every string is itself" jqtrue 'to_entries | all(.key == .value)' "$LOAXA_BIN/web/i18n/en.json"
+printf '# a comment\n\nSay "hi" \\ now\nLog in\nLog in\n' >"$T/odd-strings.txt"
+"$LOAXA_BIN/loaxa-webstrings" vi "$T/odd-strings.txt" >"$T/odd.json" 2>"$T/odd.err"
+check "quotes and backslashes are escaped, comments skipped, a repeated line is one key" \
+	jqtrue '(keys == ["Log in", "Say \"hi\" \\ now"]) and .["Log in"] == "Đăng nhập"' "$T/odd.json"
 printf 'Log in\n\xff\xfe bad\n' >"$T/bad-strings.txt"
 "$LOAXA_BIN/loaxa-webstrings" vi "$T/bad-strings.txt" >"$T/bad.json" 2>"$T/bad.err"
 rc=$?
