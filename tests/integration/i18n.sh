@@ -153,6 +153,10 @@ check "... and in English under LANG=C" has "$T/v-en.out" "no node \"n9\" is kno
 "${VI[@]}" "$LOAXA" frobnicate >"$T/u.out" 2>&1
 check "an unknown command in Vietnamese" has "$T/u.out" "loaxa: không có lệnh \"frobnicate\" (xem loaxa help)"
 
+"${VI[@]}" "$LOAXA" node show n1 >"$T/show.out" 2>&1
+check "loaxa node show: labels in Vietnamese, the values in one column" \
+	cond 'grep -q "^cụm loa        n1" "$T/show.out" && grep -q "^kết nối        có (liên lạc lần cuối " "$T/show.out" &&
+		grep -q "^phiên bản      0.1.0" "$T/show.out"'
 "${VI[@]}" "$LOAXA" drafts >"$T/d.out" 2>&1
 check "loaxa drafts with none waiting: \"không có bản nháp nào đang chờ duyệt\"" \
 	has "$T/d.out" "không có bản nháp nào đang chờ duyệt"
