@@ -368,6 +368,9 @@ const char *cli_resp_error(const struct cli_resp *resp)
 	const char *e = json_string_value(json_object_get(resp->json, "error")), *t;
 	size_t i;
 
+	/* gettext("") is the catalog's header, never a message */
+	if (e && !e[0])
+		return e;
 	if (e) {
 		t = gettext(e);
 		if (t != e)
