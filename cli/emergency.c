@@ -82,8 +82,8 @@ static void print_confirmations(json_t *b, int64_t created)
 		else
 			snprintf(after, sizeof(after), "-");
 		cells[0] = jstr(p, "node");
-		cells[1] = strcmp(r, "started") == 0 ? "started" :
-			   strcmp(r, "finished") == 0 ? "started, ended" : "NO";
+		cells[1] = strcmp(r, "started") == 0 ? _("started") :
+			   strcmp(r, "finished") == 0 ? _("started, ended") : _("NO");
 		cells[2] = start;
 		cells[3] = after;
 		table_add(&t, cells);
@@ -334,7 +334,7 @@ static void print_stop_confirmations(const char *id, json_t *e, int64_t sent)
 	json_t *p;
 	size_t i;
 
-	printf("%s %s:\n", id[0] == 'd' ? "drill" : "emergency", id);
+	printf("%s %s:\n", id[0] == 'd' ? _("drill") : _("emergency"), id);
 	table_init(&t, 4, head);
 	t.right[3] = 1;
 	json_array_foreach(json_object_get(e, "nodes"), i, p) {
@@ -349,11 +349,11 @@ static void print_stop_confirmations(const char *id, json_t *e, int64_t sent)
 		else
 			snprintf(after, sizeof(after), "-");
 		if (!stop_confirmed(p))
-			snprintf(silent, sizeof(silent), "NO");
+			snprintf(silent, sizeof(silent), "%s", _("NO"));
 		else if (strcmp(jstr(stop, "reason"), "stopped") == 0)
-			snprintf(silent, sizeof(silent), "yes, stopped");
+			snprintf(silent, sizeof(silent), "%s", _("yes, stopped"));
 		else
-			snprintf(silent, sizeof(silent), "yes (%s)", jstr(stop, "reason"));
+			snprintf(silent, sizeof(silent), _("yes (%s)"), jstr(stop, "reason"));
 		cells[0] = jstr(p, "node");
 		cells[1] = silent;
 		cells[2] = a > 0 ? at : "-";

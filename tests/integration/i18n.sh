@@ -12,7 +12,8 @@
 #     wins over LANG; this works without the vi_VN locale generated;
 #   - errors: the CLI's own (unknown node) and the controller's (a wrong
 #     password; an unknown node's command, a formatted one) in Vietnamese;
-#   - loaxa drafts and loaxa schedule check (valid, and with an error);
+#   - loaxa drafts, node show, schedule check (valid, and with an error),
+#     and a drill started and stopped (emergency start --drill, stop);
 #   - a node started under LANG=vi_VN.UTF-8 logs its start in Vietnamese;
 #   - the web console's strings: build/web/i18n/{en,vi}.json hold every
 #     line of web/strings.txt.
@@ -175,6 +176,18 @@ check "a schedule with an error: \"lịch phát có lỗi: 1 lỗi\", the line n
 	cond '[ "$rc" != 0 ] && has "$T/s2.out" "lịch phát có lỗi: 1 lỗi" && has "$T/s2.out" "bad.cfg:2"'
 ( cd "$T/sched" && "${EN[@]}" "$LOAXA" schedule check ok.cfg ) >"$T/s3.out" 2>&1
 check "... and \"schedule OK: 1 item\" under LANG=C" has "$T/s3.out" "schedule OK: 1 item"
+
+# khẩn cấp: a drill, started and stopped in Vietnamese
+"${VI[@]}" "$LOAXA" emergency start "$T/a.wav" --zone thon-1 --drill --max 30s --timeout 20 >"$T/e1.out" 2>&1
+rc=$?
+check "emergency start --drill: \"đã gửi DIỄN TẬP\", n1 confirms (\"đã phát\"), headings CỤM LOA / ĐÃ XÁC NHẬN (exit $rc)" \
+	cond '[ "$rc" = 0 ] && has "$T/e1.out" "đã gửi DIỄN TẬP d-" && has "$T/e1.out" "cả 1 cụm loa đã xác nhận." &&
+		grep -q "^CỤM LOA *ĐÃ XÁC NHẬN" "$T/e1.out" && grep -q "^n1 *đã phát " "$T/e1.out"' || dump_log "$T/e1.out"
+"${VI[@]}" "$LOAXA" emergency stop --timeout 20 >"$T/e2.out" 2>&1
+rc=$?
+check "emergency stop: \"đã dừng diễn tập\", n1 confirms it is silent (exit $rc)" \
+	cond '[ "$rc" = 0 ] && has "$T/e2.out" "đã dừng diễn tập d-" && has "$T/e2.out" "đã xác nhận là đã im."' ||
+	dump_log "$T/e2.out"
 
 # a daemon's operator lines
 write_node_cfg n2 thon-1
