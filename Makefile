@@ -14,8 +14,16 @@ VERSION := 0.1.0
 WARN    := -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
            -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
+# The Debian packages live under /usr (debian/rules builds with PREFIX=/usr too).
+ifneq ($(filter install-deb,$(MAKECMDGOALS)),)
+PREFIX  := /usr
+endif
+PREFIX  ?= /usr/local
+# Where the binaries look for their message catalogs (docs/i18n.md);
+# $LOAXA_LOCALEDIR overrides it at run time (tests: build/locale).
+LOCALEDIR ?= $(PREFIX)/share/locale
 CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) \
-           -DLOAXA_VERSION='"$(VERSION)"' -Icommon -MMD -MP
+           -DLOAXA_VERSION='"$(VERSION)"' -DLOAXA_LOCALEDIR='"$(LOCALEDIR)"' -Icommon -MMD -MP
 LDFLAGS ?=
 
 ifeq ($(SAN),1)
@@ -92,12 +100,59 @@ PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 # A test card's mixer (volume + mute) for softvol and the node's alsa.mixer.
 CTL_PLUGIN := $(O)/alsa/libasound_module_ctl_loaxamixer.so
 
-.PHONY: all test unit demo bench fuzz valgrind soak clean check-config install install-deb install-tree
+.PHONY: all test unit demo bench fuzz valgrind soak clean check-config install install-deb install-tree pot potfile
 
-PREFIX  ?= /usr/local
 DESTDIR ?=
 
-all: $(BINS)
+# Message catalogs (docs/i18n.md): po/<lang>.po, one file per language, is
+# compiled into $(O)/locale/<lang>/LC_MESSAGES/loaxa.mo (CLI, controller)
+# and loaxa-node.mo (the node's package ships its own copy). --check: a
+# translation whose printf conversions differ from its msgid fails the build
+# instead of crashing a printf. The web console's strings (web/strings.txt)
+# come out of the same catalogs as $(O)/web/i18n/<lang>.json.
+PO_LANGS := $(basename $(notdir $(wildcard po/*.po)))
+MO_FILES := $(foreach l,$(PO_LANGS),$(O)/locale/$(l)/LC_MESSAGES/loaxa.mo \
+	$(O)/locale/$(l)/LC_MESSAGES/loaxa-node.mo)
+WEBSTRINGS := $(O)/loaxa-webstrings
+WEB_JSON := $(if $(wildcard web/strings.txt),$(foreach l,en $(PO_LANGS),$(O)/web/i18n/$(l).json))
+
+all: $(BINS) $(MO_FILES) $(WEB_JSON)
+
+$(O)/locale/%/LC_MESSAGES/loaxa.mo: po/%.po
+	@mkdir -p $(dir $@)
+	msgfmt --check -o $@ $<
+$(O)/locale/%/LC_MESSAGES/loaxa-node.mo: $(O)/locale/%/LC_MESSAGES/loaxa.mo
+	cp $< $@
+
+# Runs at build time on the build machine: the host compiler, no libraries
+# (a cross build for ARM builds and runs it too).
+HOSTCC ?= cc
+$(WEBSTRINGS): po/webstrings.c common/i18n.c common/i18n.h
+	$(HOSTCC) -std=c11 -O2 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) -Icommon \
+		po/webstrings.c common/i18n.c -o $@
+$(O)/web/i18n/en.json: web/strings.txt $(WEBSTRINGS)
+	@mkdir -p $(dir $@)
+	LOAXA_LOCALEDIR=$(O)/locale $(WEBSTRINGS) C web/strings.txt >$@.tmp && mv $@.tmp $@
+$(O)/web/i18n/%.json: web/strings.txt $(WEBSTRINGS) $(O)/locale/%/LC_MESSAGES/loaxa.mo
+	@mkdir -p $(dir $@)
+	LOAXA_LOCALEDIR=$(O)/locale $(WEBSTRINGS) $* web/strings.txt >$@.tmp && mv $@.tmp $@
+
+# make pot: po/loaxa.pot from the sources (every _(), N_() and P_()) and
+# the console's web/strings.txt; then msgmerge it into each po/<lang>.po
+# (docs/i18n.md). tests/integration/i18n.sh fails when a string lacks a
+# translation.
+POT_SRC = $(sort $(wildcard cli/*.c common/*.c controller/*.c node/*.c encode/*.c import/*.c))
+pot: potfile
+	sed 's|$(O)/po/web-strings.c:|web/strings.txt:|g' $(O)/po/loaxa.pot >po/loaxa.pot
+	for l in $(PO_LANGS); do msgmerge --quiet --update --backup=none --no-fuzzy-matching po/$$l.po po/loaxa.pot || exit 1; done
+# potfile: only $(O)/po/loaxa.pot, the catalog template as the sources are
+# now (tests/integration/i18n.sh compares it with po/).
+potfile:
+	@mkdir -p $(O)/po
+	sed 's/^#.*//; s/\\/\\\\/g; s/"/\\"/g; s/..*/N_("&")/' web/strings.txt >$(O)/po/web-strings.c
+	xgettext --from-code=UTF-8 --language=C --keyword=_ --keyword=N_ --keyword=P_:1,2 \
+		--add-comments=TRANSLATORS: --package-name=loaxa --package-version=$(VERSION) \
+		--msgid-bugs-address="loaxa issues" --sort-by-file -o $(O)/po/loaxa.pot $(POT_SRC) $(O)/po/web-strings.c
 
 $(O)/obj/common/%.o: common/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -166,7 +221,7 @@ $(CTL_PLUGIN): tests/alsa/ctl_loaxamixer.c $(FLAGS_STAMP)
 PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN)) \
 	$(if $(wildcard tests/alsa/ctl_loaxamixer.c),$(CTL_PLUGIN))
 
-unit: $(BINS) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
+unit: $(BINS) $(MO_FILES) $(WEB_JSON) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
 
 # make test: sanitizer build in its own tree so it never mixes with release objects.
 # The builds run on every core (CI starts from a clean clone: built one file
@@ -240,6 +295,11 @@ install-tree:
 	install -m 0644 docs/*.md $(DESTDIR)$(ROOTPREFIX)/share/doc/loaxa-doc/
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(ROOTPREFIX)/share/man/man$$s && \
 		install -m 0644 $$m $(DESTDIR)$(ROOTPREFIX)/share/man/man$$s/ || exit 1; done
+	for l in $(PO_LANGS); do install -d $(DESTDIR)$(ROOTPREFIX)/share/locale/$$l/LC_MESSAGES && \
+		install -m 0644 $(O)/locale/$$l/LC_MESSAGES/loaxa.mo $(O)/locale/$$l/LC_MESSAGES/loaxa-node.mo \
+			$(DESTDIR)$(ROOTPREFIX)/share/locale/$$l/LC_MESSAGES/ || exit 1; done
+	install -d $(DESTDIR)$(ROOTPREFIX)/share/loaxa/web/i18n
+	for j in $(WEB_JSON); do install -m 0644 $$j $(DESTDIR)$(ROOTPREFIX)/share/loaxa/web/i18n/ || exit 1; done
 
 clean:
 	rm -rf build

@@ -10,19 +10,40 @@
 #include <string.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "table.h"
+
+/*
+ * A draft's state and kind as the operator reads them: the controller's
+ * words (data, English in --json) through the catalog; a word not listed
+ * here is shown as it came.
+ */
+static const char *draft_word(const char *w)
+{
+	static const char *const words[] = {
+		N_("pending"), N_("approved"), N_("rejected"), N_("withdrawn"),
+		N_("broadcast"), N_("announce"), N_("apply"),
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strcmp(w, words[i]) == 0)
+			return gettext(words[i]);
+	return w;
+}
 
 /* What a draft reply says, for people (shared by announce, play, apply). */
 void cli_print_draft(json_t *d, int edited)
 {
 	const char *at = jstr(d, "at_local");
 
-	printf("%s draft %lld: %s \"%s\" to %s%s%s, level %s\n", edited ? "changed" : "saved as",
+	printf(edited ? _("changed draft %lld: %s \"%s\" to %s%s%s, level %s\n")
+		      : _("saved as draft %lld: %s \"%s\" to %s%s%s, level %s\n"),
 	       (long long)jint(d, "draft", 0), jstr(d, "kind"), jstr(d, "title"),
-	       jstr(d, "target"), at[0] ? " at " : "", at, jstr(d, "level"));
-	printf("nothing plays until an approver approves it (loaxa approve %lld); "
-	       "change it with --edit %lld, withdraw it with loaxa withdraw %lld\n",
+	       jstr(d, "target"), at[0] ? _(" at ") : "", at, jstr(d, "level"));
+	printf(_("nothing plays until an approver approves it (loaxa approve %lld); "
+	       "change it with --edit %lld, withdraw it with loaxa withdraw %lld\n"),
 	       (long long)jint(d, "draft", 0), (long long)jint(d, "draft", 0),
 	       (long long)jint(d, "draft", 0));
 }
@@ -48,8 +69,8 @@ int cmd_drafts(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const head[] = { "ID", "STATE", "KIND", "AUTHOR", "SUBMITTED", "AT",
-					    "TARGET", "LEVEL", "TITLE", "DECIDED" };
+	static const char *const head[] = { N_("ID"), N_("STATE"), N_("KIND"), N_("AUTHOR"), N_("SUBMITTED"), N_("AT"),
+					    N_("TARGET"), N_("LEVEL"), N_("TITLE"), N_("DECIDED") };
 	const char *usage = "usage: loaxa drafts [--all | --state pending|approved|rejected|"
 			    "withdrawn] [--json]";
 	const char *state = "pending";
@@ -101,8 +122,8 @@ int cmd_drafts(int argc, char **argv)
 				 jstr(v, "reason")[0] ? ": " : "", jstr(v, "reason"),
 				 jstr(v, "result")[0] ? " -> " : "", jstr(v, "result"));
 		cells[0] = id;
-		cells[1] = jstr(v, "state");
-		cells[2] = jstr(v, "kind");
+		cells[1] = draft_word(jstr(v, "state"));
+		cells[2] = draft_word(jstr(v, "kind"));
 		cells[3] = jstr(v, "author");
 		cells[4] = created;
 		cells[5] = jstr(v, "at_local")[0] ? jstr(v, "at_local") : "-";
@@ -112,8 +133,8 @@ int cmd_drafts(int argc, char **argv)
 		cells[9] = decided[0] ? decided : "-";
 		table_add(&t, cells);
 	}
-	table_show(&t, strcmp(state, "pending") == 0 ? "no draft waits for approval"
-						     : "no drafts");
+	table_show(&t, strcmp(state, "pending") == 0 ? _("no draft waits for approval")
+						     : _("no drafts"));
 	table_free(&t);
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
@@ -154,8 +175,8 @@ static int decide(const char *what, int argc, char **argv)
 	if (optind != argc - 1 || !cli_draft_id_valid(argv[optind]))
 		goto usage;
 	if (reject && (!reason || !reason[0])) {
-		fprintf(stderr, "loaxa reject: say why with --reason \"...\": the author reads it "
-			"and knows what to change\n");
+		fprintf(stderr, _("loaxa reject: say why with --reason \"...\": the author reads it "
+			"and knows what to change\n"));
 		return CLI_EXIT_USAGE;
 	}
 	body = reason ? json_pack("{s:s}", "reason", reason) : json_object();
@@ -173,10 +194,10 @@ static int decide(const char *what, int argc, char **argv)
 		json_array_foreach(json_object_get(resp.json, "errors"), i, v)
 			fprintf(stderr, "%s\n", json_string_value(v));
 		if (json_array_size(json_object_get(resp.json, "errors")))
-			fprintf(stderr, "loaxa %s %s: not approved, the draft waits as it was\n",
+			fprintf(stderr, _("loaxa %s %s: not approved, the draft waits as it was\n"),
 				what, argv[optind]);
 		else
-			fprintf(stderr, "loaxa %s %s: %s\n", what, argv[optind],
+			fprintf(stderr, _("loaxa %s %s: %s\n"), what, argv[optind],
 				cli_resp_error(&resp));
 		goto out;
 	}
@@ -187,18 +208,18 @@ static int decide(const char *what, int argc, char **argv)
 	}
 	d = json_object_get(resp.json, "draft");
 	b = json_object_get(resp.json, "broadcast");
-	printf("draft %s %s", argv[optind], jstr(d, "state"));
+	printf(_("draft %s %s"), argv[optind], jstr(d, "state"));
 	if (jstr(d, "result")[0])
 		printf(": %s %s", b ? "broadcast" : strcmp(jstr(d, "kind"), "apply") == 0 ?
 		       "applied as" : "announcement", strcmp(jstr(d, "kind"), "apply") == 0 ?
 		       "the schedule" : jstr(d, "result"));
 	if (json_object_get(resp.json, "occurrences"))
-		printf(", %lld play%s in the next %lld days",
+		printf(_(", %lld play%s in the next %lld days"),
 		       (long long)jint(resp.json, "occurrences", 0),
 		       jint(resp.json, "occurrences", 0) == 1 ? "" : "s",
 		       (long long)jint(resp.json, "horizon_days", 7));
 	if (b)
-		printf(" to %zu node%s", json_array_size(json_object_get(b, "targets")),
+		printf(_(" to %zu node%s"), json_array_size(json_object_get(b, "targets")),
 		       json_array_size(json_object_get(b, "targets")) == 1 ? "" : "s");
 	printf("\n");
 	rc = CLI_EXIT_OK;
@@ -228,8 +249,8 @@ int cmd_withdraw(int argc, char **argv)
 
 int cmd_reviews(int argc, char **argv)
 {
-	static const char *const head[] = { "EMERGENCY", "KIND", "STARTED", "BY", "TARGET",
-					    "CONTENT", "REVIEWED" };
+	static const char *const head[] = { N_("EMERGENCY"), N_("KIND"), N_("STARTED"), N_("BY"), N_("TARGET"),
+					    N_("CONTENT"), N_("REVIEWED") };
 	int all = 0, json = 0, i;
 	struct cli_resp resp;
 	struct table t;
@@ -277,7 +298,7 @@ int cmd_reviews(int argc, char **argv)
 		cells[6] = reviewed[0] ? reviewed : "-";
 		table_add(&t, cells);
 	}
-	table_show(&t, all ? "no emergencies recorded" : "no emergency awaits review");
+	table_show(&t, all ? _("no emergencies recorded") : _("no emergency awaits review"));
 	table_free(&t);
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
@@ -319,11 +340,11 @@ int cmd_review(int argc, char **argv)
 	}
 	json_decref(body);
 	if (resp.status == 200) {
-		printf("emergency %s reviewed by %s\n", jstr(resp.json, "reviewed"),
+		printf(_("emergency %s reviewed by %s\n"), jstr(resp.json, "reviewed"),
 		       jstr(resp.json, "by"));
 		rc = CLI_EXIT_OK;
 	} else {
-		fprintf(stderr, "loaxa review %s: %s\n", argv[optind], cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa review %s: %s\n"), argv[optind], cli_resp_error(&resp));
 	}
 	cli_resp_free(&resp);
 	return rc;

@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "cli.h"
+#include "i18n.h"
 
 static int curl_ready;
 int cli_send_token = 1;
@@ -51,15 +52,15 @@ static void report_unreachable(CURLcode code, const char *errbuf)
 
 	if (code == CURLE_COULDNT_CONNECT) {
 		if (stat(cli_socket, &st) == 0 && access(cli_socket, R_OK | W_OK) < 0) {
-			fprintf(stderr, "loaxa: no permission to use the controller's socket %s "
-				"(join its group, or run as its user)\n", cli_socket);
+			fprintf(stderr, _("loaxa: no permission to use the controller's socket %s "
+				"(join its group, or run as its user)\n"), cli_socket);
 			return;
 		}
-		fprintf(stderr, "loaxa: cannot reach the controller at %s (is "
-			"loaxa-controller running?)\n", cli_socket);
+		fprintf(stderr, _("loaxa: cannot reach the controller at %s (is "
+			"loaxa-controller running?)\n"), cli_socket);
 		return;
 	}
-	fprintf(stderr, "loaxa: talking to the controller at %s failed: %s\n", cli_socket,
+	fprintf(stderr, _("loaxa: talking to the controller at %s failed: %s\n"), cli_socket,
 		errbuf[0] ? errbuf : curl_easy_strerror(code));
 }
 
@@ -106,7 +107,7 @@ int cli_get(const char *path, struct cli_resp *resp)
 	init_curl();
 	h = curl_easy_init();
 	if (!h) {
-		fprintf(stderr, "loaxa: cannot start libcurl\n");
+		fprintf(stderr, _("loaxa: cannot start libcurl\n"));
 		return -1;
 	}
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
@@ -132,7 +133,7 @@ int cli_send_json(const char *method, const char *path, json_t *body, struct cli
 	init_curl();
 	h = curl_easy_init();
 	if (!h || !text) {
-		fprintf(stderr, "loaxa: out of memory\n");
+		fprintf(stderr, _("loaxa: out of memory\n"));
 		goto out;
 	}
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
@@ -160,7 +161,7 @@ int cli_delete(const char *path, struct cli_resp *resp)
 	init_curl();
 	h = curl_easy_init();
 	if (!h) {
-		fprintf(stderr, "loaxa: cannot start libcurl\n");
+		fprintf(stderr, _("loaxa: cannot start libcurl\n"));
 		return -1;
 	}
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "DELETE");
@@ -189,16 +190,16 @@ int cli_post_file(const char *path, const char *file, struct cli_resp *resp)
 	init_curl();
 	f = fopen(file, "rb");
 	if (!f || fstat(fileno(f), &st) < 0) {
-		fprintf(stderr, "loaxa: %s: %s\n", file, strerror(errno));
+		fprintf(stderr, _("loaxa: %s: %s\n"), file, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		fprintf(stderr, "loaxa: %s: not a regular file\n", file);
+		fprintf(stderr, _("loaxa: %s: not a regular file\n"), file);
 		goto out;
 	}
 	h = curl_easy_init();
 	if (!h) {
-		fprintf(stderr, "loaxa: cannot start libcurl\n");
+		fprintf(stderr, _("loaxa: cannot start libcurl\n"));
 		goto out;
 	}
 	snprintf(hdr, sizeof(hdr), "X-Filename: %s", base ? base + 1 : file);
@@ -288,13 +289,13 @@ int cli_check_target(const char *cmd, const char *zone, const char *node)
 		if (!found) {
 			/* the controller's words (auth.c), before the import */
 			if (zone)
-				fprintf(stderr, "%s: %s may act only on zones %s, not on zone %s: "
-					"nothing was imported or sent\n", cmd,
+				fprintf(stderr, _("%s: %s may act only on zones %s, not on zone %s: "
+					"nothing was imported or sent\n"), cmd,
 					jstr(resp.json, "user"), mine[0] ? mine : "(none)", zone);
 			else
-				fprintf(stderr, "%s: node \"%s\" is not one you may reach (%s "
+				fprintf(stderr, _("%s: node \"%s\" is not one you may reach (%s "
 					"may act only on zones %s): check the name (loaxa nodes "
-					"lists yours); nothing was imported or sent\n", cmd, node,
+					"lists yours); nothing was imported or sent\n"), cmd, node,
 					jstr(resp.json, "user"), mine[0] ? mine : "(none)");
 			cli_resp_free(&resp);
 			return -1;
@@ -302,19 +303,19 @@ int cli_check_target(const char *cmd, const char *zone, const char *node)
 	}
 	cli_resp_free(&resp);
 	if (zone)
-		fprintf(stderr, "%s: zone \"%s\": no node is known in this zone, so nothing "
+		fprintf(stderr, _("%s: zone \"%s\": no node is known in this zone, so nothing "
 			"would sound: check the name (loaxa nodes lists each node's zones); "
-			"nothing was imported or sent\n", cmd, zone);
+			"nothing was imported or sent\n"), cmd, zone);
 	else
-		fprintf(stderr, "%s: node \"%s\" is not known to this controller (it has never "
+		fprintf(stderr, _("%s: node \"%s\" is not known to this controller (it has never "
 			"reported): check the name (loaxa nodes lists them); nothing was "
-			"imported or sent\n", cmd, node);
+			"imported or sent\n"), cmd, node);
 	return -1;
 }
 
 int cli_fail(struct cli_resp *resp, const char *what)
 {
-	fprintf(stderr, "loaxa: %s%s%s\n", what ? what : "", what ? ": " : "",
+	fprintf(stderr, _("loaxa: %s%s%s\n"), what ? what : "", what ? ": " : "",
 		cli_resp_error(resp));
 	cli_resp_free(resp);
 	return CLI_EXIT_ERROR;
@@ -331,14 +332,58 @@ int cli_get_ok(const char *path, struct cli_resp *resp)
 	return 0;
 }
 
+/*
+ * The controller's API errors are English (the API's text is the same for
+ * every client and goes to the audit log); the CLI translates the ones an
+ * operator meets on the way by their English text (docs/i18n.md): a fixed
+ * message through the catalog directly, a formatted one through the format
+ * the controller wrote it with, listed here. tests/integration/i18n.sh
+ * checks that each format still exists in the controller's sources. An error not
+ * listed stays English.
+ */
+static const char *const api_errors[] = {
+	N_("no token: log in first (loaxa login NAME)"),
+	N_("wrong user name or password"),
+	N_("the token expired: log in again"),
+	N_("the token is not valid (revoked, or its user was deleted): log in again"),
+	N_("too many wrong passwords for %s: try again in %lld s"),
+	N_("too many failed logins from %s: try again in %lld s"),
+	N_("the controller is stopping: try again later"),
+	N_("the controller's database failed (see its log)"),
+	N_("%s (role %s) may not %s"),
+	N_("%s may act only on zones %s, not on every node"),
+	N_("%s may act only on zones %s, not on zone %s"),
+	N_("%s may act only on zones %s; node %s is in zone %s"),
+	N_("%s may see only zones %s, not %s"),
+	N_("no node \"%s\" is known to this controller"),
+	N_("no content %s on this controller"),
+	N_("no such broadcast"),
+	N_("no broadcast %s"),
+	N_("out of memory"),
+};
+
 const char *cli_resp_error(const struct cli_resp *resp)
 {
-	static char buf[256];
-	const char *e = json_string_value(json_object_get(resp->json, "error"));
+	static char buf[1024];
+	const char *e = json_string_value(json_object_get(resp->json, "error")), *t;
+	size_t i;
 
-	if (e)
+	/* gettext("") is the catalog's header, never a message */
+	if (e && !e[0])
 		return e;
-	snprintf(buf, sizeof(buf), "the controller answered HTTP %ld%s%.160s", resp->status,
+	if (e) {
+		t = gettext(e);
+		if (t != e)
+			return t;
+		for (i = 0; i < sizeof(api_errors) / sizeof(api_errors[0]); i++) {
+			t = gettext(api_errors[i]);
+			if (t != api_errors[i] &&
+			    i18n_reformat(api_errors[i], e, t, buf, sizeof(buf)) == 0)
+				return buf;
+		}
+		return e;
+	}
+	snprintf(buf, sizeof(buf), _("the controller answered HTTP %ld%s%.160s"), resp->status,
 		 resp->raw ? ": " : "", resp->raw ? resp->raw : "");
 	return buf;
 }

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "table.h"
 #include "util.h"
@@ -62,7 +63,7 @@ static int confirmed(const char *result)
 
 static void print_confirmations(json_t *b, int64_t created)
 {
-	static const char *const head[] = { "NODE", "CONFIRMED", "FIRST SAMPLE", "AFTER" };
+	static const char *const head[] = { N_("NODE"), N_("CONFIRMED"), N_("FIRST SAMPLE"), N_("AFTER") };
 	json_t *plays = json_object_get(b, "plays"), *p;
 	struct table t;
 	size_t i;
@@ -81,8 +82,8 @@ static void print_confirmations(json_t *b, int64_t created)
 		else
 			snprintf(after, sizeof(after), "-");
 		cells[0] = jstr(p, "node");
-		cells[1] = strcmp(r, "started") == 0 ? "started" :
-			   strcmp(r, "finished") == 0 ? "started, ended" : "NO";
+		cells[1] = strcmp(r, "started") == 0 ? _("started") :
+			   strcmp(r, "finished") == 0 ? _("started, ended") : _("NO");
 		cells[2] = start;
 		cells[3] = after;
 		table_add(&t, cells);
@@ -109,7 +110,7 @@ static int wait_confirmations(json_t *started, int timeout_s, int json)
 		if (cli_get(path, &resp) < 0)
 			goto err;
 		if (resp.status != 200 || !json_is_object(resp.json)) {
-			fprintf(stderr, "loaxa emergency: cannot follow %s: %s\n", id,
+			fprintf(stderr, _("loaxa emergency: cannot follow %s: %s\n"), id,
 				cli_resp_error(&resp));
 			cli_resp_free(&resp);
 			goto err;
@@ -136,9 +137,9 @@ static int wait_confirmations(json_t *started, int timeout_s, int json)
 	} else {
 		print_confirmations(last, created);
 		if (json_array_size(missing) == 0) {
-			printf("all %zu node%s confirmed.\n", nconf, nconf == 1 ? "" : "s");
+			printf(_("all %zu node%s confirmed.\n"), nconf, nconf == 1 ? "" : "s");
 		} else {
-			printf("NOT confirmed within %d s (%zu of %zu): ", timeout_s,
+			printf(_("NOT confirmed within %d s (%zu of %zu): "), timeout_s,
 			       json_array_size(missing),
 			       json_array_size(json_object_get(last, "plays")));
 			json_array_foreach(missing, i, p)
@@ -199,8 +200,8 @@ static int em_start(int argc, char **argv)
 		case 'm':
 			max_s = cli_parse_duration(optarg);
 			if (max_s < 0) {
-				fprintf(stderr, "loaxa emergency start: --max %s: give a duration "
-					"up to 24h (e.g. 1800, 90s, 10m, 1h)\n", optarg);
+				fprintf(stderr, _("loaxa emergency start: --max %s: give a duration "
+					"up to 24h (e.g. 1800, 90s, 10m, 1h)\n"), optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -208,8 +209,8 @@ static int em_start(int argc, char **argv)
 			long v = cli_parse_duration(optarg);
 
 			if (v < 0 || v > 3600) {
-				fprintf(stderr, "loaxa emergency start: --timeout %s: give 1 to 3600 "
-					"seconds\n", optarg);
+				fprintf(stderr, _("loaxa emergency start: --timeout %s: give 1 to 3600 "
+					"seconds\n"), optarg);
 				return CLI_EXIT_USAGE;
 			}
 			timeout = (int)v;
@@ -224,8 +225,8 @@ static int em_start(int argc, char **argv)
 		file = argv[optind++];
 	if (optind != argc || !!clip + !!file + live != 1 || !!zone + !!node + all != 1 ||
 	    ((device || voice) && !live)) {
-		fprintf(stderr, "loaxa emergency start: name one of --clip NAME, FILE and --live "
-			"(--device only with --live), and one of --zone, --node, --all\n");
+		fprintf(stderr, _("loaxa emergency start: name one of --clip NAME, FILE and --live "
+			"(--device only with --live), and one of --zone, --node, --all\n"));
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -241,8 +242,8 @@ static int em_start(int argc, char **argv)
 		} else if (is_hex64(file)) {
 			snprintf(id, sizeof(id), "%s", file);
 		} else {
-			fprintf(stderr, "loaxa emergency start: %s: no such file, and not a "
-				"content id\n", file);
+			fprintf(stderr, _("loaxa emergency start: %s: no such file, and not a "
+				"content id\n"), file);
 			return CLI_EXIT_ERROR;
 		}
 	}
@@ -275,13 +276,13 @@ static int em_start(int argc, char **argv)
 	if (rc < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 201 || !json_is_object(resp.json)) {
-		fprintf(stderr, "loaxa emergency start: refused: %s\n", cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa emergency start: refused: %s\n"), cli_resp_error(&resp));
 		cli_resp_free(&resp);
 		return CLI_EXIT_ERROR;
 	}
 	if (!json)
-		fprintf(stderr, "%s %s sent to %s %s (%zu node%s); waiting up to %d s for "
-			"confirmations\n", drill ? "DRILL" : "EMERGENCY",
+		fprintf(stderr, _("%s %s sent to %s %s (%zu node%s); waiting up to %d s for "
+			"confirmations\n"), drill ? _("DRILL") : _("EMERGENCY"),
 			jstr(resp.json, "emergency"), jstr(resp.json, "target_kind"),
 			jstr(resp.json, "target"),
 			json_array_size(json_object_get(resp.json, "targets")),
@@ -305,12 +306,12 @@ static int em_start(int argc, char **argv)
 		sigaddset(&wait_for, SIGTERM);
 		sigprocmask(SIG_BLOCK, &wait_for, NULL);
 		if (!json)
-			fprintf(stderr, "speak now: every node plays your voice; Ctrl-C ends the "
-				"emergency\n");
+			fprintf(stderr, _("speak now: every node plays your voice; Ctrl-C ends the "
+				"emergency\n"));
 		sigwait(&wait_for, &sig);
 		if (cli_post_json("/v1/emergency/stop", stop, &sresp) == 0) {
 			if (!json)
-				fprintf(stderr, "%s %s stopped\n", drill ? "DRILL" : "EMERGENCY",
+				fprintf(stderr, _("%s %s stopped\n"), drill ? _("DRILL") : _("EMERGENCY"),
 					jstr(resp.json, "emergency"));
 			cli_resp_free(&sresp);
 		}
@@ -328,12 +329,12 @@ static int stop_confirmed(json_t *node)
 
 static void print_stop_confirmations(const char *id, json_t *e, int64_t sent)
 {
-	static const char *const head[] = { "NODE", "SILENT", "CONFIRMED AT", "AFTER" };
+	static const char *const head[] = { N_("NODE"), N_("SILENT"), N_("CONFIRMED AT"), N_("AFTER") };
 	struct table t;
 	json_t *p;
 	size_t i;
 
-	printf("%s %s:\n", id[0] == 'd' ? "drill" : "emergency", id);
+	printf("%s %s:\n", id[0] == 'd' ? _("drill") : _("emergency"), id);
 	table_init(&t, 4, head);
 	t.right[3] = 1;
 	json_array_foreach(json_object_get(e, "nodes"), i, p) {
@@ -348,11 +349,11 @@ static void print_stop_confirmations(const char *id, json_t *e, int64_t sent)
 		else
 			snprintf(after, sizeof(after), "-");
 		if (!stop_confirmed(p))
-			snprintf(silent, sizeof(silent), "NO");
+			snprintf(silent, sizeof(silent), "%s", _("NO"));
 		else if (strcmp(jstr(stop, "reason"), "stopped") == 0)
-			snprintf(silent, sizeof(silent), "yes, stopped");
+			snprintf(silent, sizeof(silent), "%s", _("yes, stopped"));
 		else
-			snprintf(silent, sizeof(silent), "yes (%s)", jstr(stop, "reason"));
+			snprintf(silent, sizeof(silent), _("yes (%s)"), jstr(stop, "reason"));
 		cells[0] = jstr(p, "node");
 		cells[1] = silent;
 		cells[2] = a > 0 ? at : "-";
@@ -388,7 +389,7 @@ static int wait_stop(json_t *ids, int timeout_s, json_t *out, json_t *missing)
 			if (cli_get(path, &resp) < 0)
 				return -1;
 			if (resp.status != 200 || !json_is_object(resp.json)) {
-				fprintf(stderr, "loaxa emergency stop: cannot follow %s: %s\n", id,
+				fprintf(stderr, _("loaxa emergency stop: cannot follow %s: %s\n"), id,
 					cli_resp_error(&resp));
 				cli_resp_free(&resp);
 				return -1;
@@ -442,8 +443,8 @@ static int em_stop(int argc, char **argv)
 			long v = cli_parse_duration(optarg);
 
 			if (v < 0 || v > 3600) {
-				fprintf(stderr, "loaxa emergency stop: --timeout %s: give 1 to 3600 "
-					"seconds\n", optarg);
+				fprintf(stderr, _("loaxa emergency stop: --timeout %s: give 1 to 3600 "
+					"seconds\n"), optarg);
 				json_decref(req);
 				return CLI_EXIT_USAGE;
 			}
@@ -457,8 +458,8 @@ static int em_stop(int argc, char **argv)
 	if (optind < argc && argv[optind][0] != '-')
 		json_object_set_new(req, "emergency", json_string(argv[optind++]));
 	if (optind != argc) {
-		fprintf(stderr, "loaxa emergency stop: name at most one emergency id (e-... or "
-			"d-...)\n");
+		fprintf(stderr, _("loaxa emergency stop: name at most one emergency id (e-... or "
+			"d-...)\n"));
 		usage(stderr);
 		json_decref(req);
 		return CLI_EXIT_USAGE;
@@ -470,7 +471,7 @@ static int em_stop(int argc, char **argv)
 	if (rc < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 200 || !json_is_object(resp.json)) {
-		fprintf(stderr, "loaxa emergency stop: refused: %s\n", cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa emergency stop: refused: %s\n"), cli_resp_error(&resp));
 		cli_resp_free(&resp);
 		return CLI_EXIT_ERROR;
 	}
@@ -489,23 +490,23 @@ static int em_stop(int argc, char **argv)
 			const char *sid = json_string_value(p);
 
 			if (sid && sid[0] == 'b')
-				printf("stopped %s (a play at level emergency; its nodes report its "
-				       "end as a play: loaxa plays --broadcast %s)\n", sid, sid);
+				printf(_("stopped %s (a play at level emergency; its nodes report its "
+				       "end as a play: loaxa plays --broadcast %s)\n"), sid, sid);
 			else
-				printf("stopped %s %s\n", sid && sid[0] == 'd' ? "drill" :
-				       "emergency", sid ? sid : "?");
+				printf(_("stopped %s %s\n"), sid && sid[0] == 'd' ? _("drill") :
+				       _("emergency"), sid ? sid : "?");
 		}
 		/* active outside the operator's zones: left sounding, and why */
 		json_array_foreach(json_object_get(resp.json, "not_stopped"), i, p)
-			fprintf(stderr, "not stopped: %s: %s\n", jstr(p, "emergency"),
+			fprintf(stderr, _("not stopped: %s: %s\n"), jstr(p, "emergency"),
 				jstr(p, "reason"));
 		if (json_array_size(ids) == 0 &&
 		    json_array_size(json_object_get(resp.json, "not_stopped")) == 0)
-			printf("no emergency was known to be active; a stop went to every node "
-			       "you may act on anyway\n");
+			printf(_("no emergency was known to be active; a stop went to every node "
+			       "you may act on anyway\n"));
 		if (json_array_size(ids))
-			fprintf(stderr, "waiting up to %d s for every node to confirm it is "
-				"silent\n", timeout);
+			fprintf(stderr, _("waiting up to %d s for every node to confirm it is "
+				"silent\n"), timeout);
 	}
 	/* every node the stop went to must say it is silent (docs/live.md) */
 	confs = json_object();
@@ -530,18 +531,18 @@ static int em_stop(int argc, char **argv)
 						 json_object_get(confs, json_string_value(p)),
 						 jint(resp.json, "sent", 0));
 		if (json_array_size(missing) == 0) {
-			printf("all %zu node%s confirmed %s silent.\n", ntargets,
-			       ntargets == 1 ? "" : "s", ntargets == 1 ? "it is" : "they are");
+			printf(_("all %zu node%s confirmed %s silent.\n"), ntargets,
+			       ntargets == 1 ? "" : "s", ntargets == 1 ? _("it is") : _("they are"));
 		} else {
-			printf("NOT confirmed within %d s (%zu of %zu): ", timeout,
+			printf(_("NOT confirmed within %d s (%zu of %zu): "), timeout,
 			       json_array_size(missing), ntargets);
 			json_array_foreach(missing, i, p)
 				printf("%s%s", i ? ", " : "", json_string_value(p));
-			printf("\n(offline or stopped nodes may still sound: see `loaxa nodes`; "
-			       "they stop it when they are back, or at its maximum duration)\n");
+			printf(_("\n(offline or stopped nodes may still sound: see `loaxa nodes`; "
+			       "they stop it when they are back, or at its maximum duration)\n"));
 		}
 		if (json_is_string(json_object_get(resp.json, "all_clear")))
-			printf("the nodes that sounded it now play the all-clear clip\n");
+			printf(_("the nodes that sounded it now play the all-clear clip\n"));
 	}
 	rc = json_array_size(missing) ? CLI_EXIT_TIMEOUT : CLI_EXIT_OK;
 	json_decref(confs);
@@ -553,7 +554,7 @@ static int em_stop(int argc, char **argv)
 
 static int em_clips(int argc, char **argv)
 {
-	static const char *const head[] = { "NAME", "CONTENT", "DURATION", "TITLE" };
+	static const char *const head[] = { N_("NAME"), N_("CONTENT"), N_("DURATION"), N_("TITLE") };
 	struct cli_resp resp;
 	struct table t;
 	json_t *c;
@@ -567,7 +568,7 @@ static int em_clips(int argc, char **argv)
 	if (cli_get("/v1/emergency/clips", &resp) < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 200 || !json_is_object(resp.json)) {
-		fprintf(stderr, "loaxa emergency clips: %s\n", cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa emergency clips: %s\n"), cli_resp_error(&resp));
 		cli_resp_free(&resp);
 		return CLI_EXIT_ERROR;
 	}
@@ -591,7 +592,7 @@ static int em_clips(int argc, char **argv)
 	}
 	table_print(&t, stdout);
 	table_free(&t);
-	printf("clip set %s\n", jstr(resp.json, "set"));
+	printf(_("clip set %s\n"), jstr(resp.json, "set"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -617,13 +618,13 @@ static int em_clip(int argc, char **argv)
 	} else if (is_hex64(argv[2])) {
 		snprintf(id, sizeof(id), "%s", argv[2]);
 	} else {
-		fprintf(stderr, "loaxa emergency clip: %s: no such file, and not a content id\n",
+		fprintf(stderr, _("loaxa emergency clip: %s: no such file, and not a content id\n"),
 			argv[2]);
 		return CLI_EXIT_ERROR;
 	}
 	if (strlen(argv[1]) > 31) {
-		fprintf(stderr, "loaxa emergency clip: %s: a clip name is 1-31 of a-z, 0-9, "
-			"'-', '_'\n", argv[1]);
+		fprintf(stderr, _("loaxa emergency clip: %s: a clip name is 1-31 of a-z, 0-9, "
+			"'-', '_'\n"), argv[1]);
 		return CLI_EXIT_USAGE;
 	}
 	snprintf(path, sizeof(path), "/v1/emergency/clips/%s", argv[1]);
@@ -633,11 +634,11 @@ static int em_clip(int argc, char **argv)
 	if (rc < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 200) {
-		fprintf(stderr, "loaxa emergency clip: refused: %s\n", cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa emergency clip: refused: %s\n"), cli_resp_error(&resp));
 		cli_resp_free(&resp);
 		return CLI_EXIT_ERROR;
 	}
-	printf("emergency clip %s = %.12s (clip set %s)\n", argv[1], id,
+	printf(_("emergency clip %s = %.12s (clip set %s)\n"), argv[1], id,
 	       jstr(resp.json, "set"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;

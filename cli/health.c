@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "table.h"
 #include "util.h"
@@ -46,7 +47,7 @@ int cmd_alarms(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char usage[] = "usage: loaxa alarms [--all] [--node N] [--json]";
-	static const char *const head[] = { "NODE", "ALARM", "RAISED", "CLEARED", "DETAIL" };
+	static const char *const head[] = { N_("NODE"), N_("ALARM"), N_("RAISED"), N_("CLEARED"), N_("DETAIL") };
 	struct cli_resp resp;
 	struct table t;
 	char path[256], raised[32], cleared[32], kind[160];
@@ -94,7 +95,7 @@ int cmd_alarms(int argc, char **argv)
 		cells[4] = jstr(a, "detail");
 		table_add(&t, cells);
 	}
-	table_show(&t, all ? "no alarms recorded" : "no active alarms");
+	table_show(&t, all ? _("no alarms recorded") : _("no active alarms"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -144,8 +145,8 @@ int cmd_log(int argc, char **argv)
 		"usage: loaxa log [--from WHEN] [--to WHEN] [--node N] [--zone Z] [--content ID]\n"
 		"                 [--type T] [--limit N] [--json]\n"
 		"WHEN: YYYY-MM-DD[ HH:MM[:SS]] (local time) or ms since the epoch";
-	static const char *const head[] = { "TIME", "NODE", "EVENT", "PLAY", "TITLE", "SCHEDULED",
-					    "ERROR", "DURATION", "END / REASON" };
+	static const char *const head[] = { N_("TIME"), N_("NODE"), N_("EVENT"), N_("PLAY"), N_("TITLE"), N_("SCHEDULED"),
+					    N_("ERROR"), N_("DURATION"), N_("END / REASON") };
 	struct cli_resp resp;
 	struct table t;
 	char path[1024], tbuf[32], sbuf[32], ebuf[32], dbuf[32], rbuf[300];
@@ -161,8 +162,8 @@ int cmd_log(int argc, char **argv)
 		case 'f':
 		case 't':
 			if (parse_when(optarg, ch == 'f' ? &from : &to) < 0) {
-				fprintf(stderr, "loaxa log: --%s %s: not a time (YYYY-MM-DD[ HH:MM[:SS]]"
-					" or ms)\n", ch == 'f' ? "from" : "to", optarg);
+				fprintf(stderr, _("loaxa log: --%s %s: not a time (YYYY-MM-DD[ HH:MM[:SS]]"
+					" or ms)\n"), ch == 'f' ? "from" : "to", optarg);
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -245,7 +246,7 @@ int cmd_log(int argc, char **argv)
 		cells[8] = rbuf[0] ? rbuf : "-";
 		table_add(&t, cells);
 	}
-	table_show(&t, "no events in that range");
+	table_show(&t, _("no events in that range"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -262,9 +263,9 @@ int cmd_report(int argc, char **argv)
 	};
 	static const char usage[] = "usage: loaxa report --month YYYY-MM [--csv | --json | "
 				    "--format table|csv|json|pdf] [-o FILE]";
-	static const char *const head[] = { "NODE", "NAME", "ZONES", "SCHEDULED", "PLAYED",
-					    "FAILED", "SUCCESS", "AIRTIME", "EMERGENCIES",
-					    "DRILLS" };
+	static const char *const head[] = { N_("NODE"), N_("NAME"), N_("ZONES"), N_("SCHEDULED"), N_("PLAYED"),
+					    N_("FAILED"), N_("SUCCESS"), N_("AIRTIME"), N_("EMERGENCIES"),
+					    N_("DRILLS") };
 	struct cli_resp resp;
 	struct table t;
 	char path[128], s[4][24], ratio[16], air[32];
@@ -287,7 +288,7 @@ int cmd_report(int argc, char **argv)
 	}
 	if (format) {
 		if (csv || json) {
-			fprintf(stderr, "loaxa report: give --format or --csv/--json, not both\n");
+			fprintf(stderr, _("loaxa report: give --format or --csv/--json, not both\n"));
 			return CLI_EXIT_USAGE;
 		}
 		if (strcmp(format, "csv") == 0)
@@ -297,8 +298,8 @@ int cmd_report(int argc, char **argv)
 		else if (strcmp(format, "pdf") == 0)
 			pdf = 1;
 		else if (strcmp(format, "table") != 0) {
-			fprintf(stderr, "loaxa report: --format must be table, csv, json or pdf "
-				"(not \"%s\")\n", format);
+			fprintf(stderr, _("loaxa report: --format must be table, csv, json or pdf "
+				"(not \"%s\")\n"), format);
 			return CLI_EXIT_USAGE;
 		}
 	}
@@ -307,13 +308,13 @@ int cmd_report(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	if (output && !csv && !pdf) {
-		fprintf(stderr, "loaxa report: -o writes the CSV or the PDF (add --format csv "
-			"or --format pdf)\n");
+		fprintf(stderr, _("loaxa report: -o writes the CSV or the PDF (add --format csv "
+			"or --format pdf)\n"));
 		return CLI_EXIT_USAGE;
 	}
 	/* a PDF is bytes a terminal cannot show: it needs a file or a pipe */
 	if (pdf && !output && isatty(STDOUT_FILENO)) {
-		fprintf(stderr, "loaxa report: say where the PDF goes: -o bao-cao-%s.pdf\n", month);
+		fprintf(stderr, _("loaxa report: say where the PDF goes: -o bao-cao-%s.pdf\n"), month);
 		return CLI_EXIT_USAGE;
 	}
 	snprintf(path, sizeof(path), "/v1/report?month=%s%s", month,
@@ -327,16 +328,16 @@ int cmd_report(int argc, char **argv)
 			int wr = write_file_atomic(output, resp.raw, resp.len, 0644);
 
 			if (wr < 0) {
-				fprintf(stderr, "loaxa report: cannot write %s: %s\n", output,
+				fprintf(stderr, _("loaxa report: cannot write %s: %s\n"), output,
 					strerror(-wr));
 				rc = CLI_EXIT_ERROR;
 			} else if (pdf) {
-				fprintf(stderr, "loaxa report: wrote %s (%zu bytes)\n", output,
+				fprintf(stderr, _("loaxa report: wrote %s (%zu bytes)\n"), output,
 					resp.len);
 			}
 		} else if (fwrite(resp.raw, 1, resp.len, stdout) != resp.len ||
 			   fflush(stdout) != 0) {
-			fprintf(stderr, "loaxa report: cannot write the report: %s\n",
+			fprintf(stderr, _("loaxa report: cannot write the report: %s\n"),
 				strerror(errno));
 			rc = CLI_EXIT_ERROR;
 		}
@@ -348,7 +349,7 @@ int cmd_report(int argc, char **argv)
 		cli_resp_free(&resp);
 		return CLI_EXIT_OK;
 	}
-	printf("Broadcast report %s\n\n", month);
+	printf(_("Broadcast report %s\n\n"), month);
 	table_init(&t, 10, head);
 	t.limit[1] = 30;
 	for (i = 3; i < 10; i++)
@@ -383,7 +384,7 @@ int cmd_report(int argc, char **argv)
 			table_add(&t, cells);
 		}
 	}
-	table_show(&t, "no clusters known");
+	table_show(&t, _("no clusters known"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
@@ -449,51 +450,51 @@ static int node_show(const char *node, int json)
 		return rc < 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 	st = json_object_get(resp.json, "status");
 	fmt_ago(seen, sizeof(seen), jint(resp.json, "last_seen", 0), now_ms());
-	printf("node        %s%s%s%s\n", jstr(resp.json, "node"),
+	printf(_("node        %s%s%s%s\n"), jstr(resp.json, "node"),
 	       jstr(resp.json, "label")[0] ? " (" : "", jstr(resp.json, "label"),
 	       jstr(resp.json, "label")[0] ? ")" : "");
-	printf("online      %s (last seen %s; boot %lld; %lld restarts, %lld reconnects)\n",
-	       jbool(resp.json, "online") ? "yes" : "NO", seen,
+	printf(_("online      %s (last seen %s; boot %lld; %lld restarts, %lld reconnects)\n"),
+	       jbool(resp.json, "online") ? _("yes") : _("NO"), seen,
 	       (long long)jint(resp.json, "boot", 0), (long long)jint(resp.json, "restarts", 0),
 	       (long long)jint(resp.json, "reconnects", 0));
-	printf("version     %s\n", jstr(resp.json, "version"));
+	printf(_("version     %s\n"), jstr(resp.json, "version"));
 	if (json_is_object(st)) {
 		json_t *net = json_object_get(st, "net"), *link = json_object_get(st, "link"),
 		       *disk = json_object_get(st, "disk"), *alsa = json_object_get(st, "alsa"),
 		       *clock = json_object_get(st, "clock"), *jr = json_object_get(st, "journal");
 		char b1[32], b2[32];
 
-		printf("uptime      %lld s\n", (long long)jint(st, "uptime_s", 0));
-		printf("network     %s %s, signal %s\n", jstr(net, "interface"), jstr(net, "ip"),
+		printf(_("uptime      %lld s\n"), (long long)jint(st, "uptime_s", 0));
+		printf(_("network     %s %s, signal %s\n"), jstr(net, "interface"), jstr(net, "ip"),
 		       jstr(link, "signal")[0] ? jstr(link, "signal") : "-");
 		if (json_is_object(clock))
-			printf("clock       offset %.1f ms, error ±%.1f ms\n",
+			printf(_("clock       offset %.1f ms, error ±%.1f ms\n"),
 			       jreal(clock, "offset_ms", 0), jreal(clock, "error_ms", 0));
 		fmt_bytes(b1, sizeof(b1), jint(disk, "free_bytes", 0));
 		fmt_bytes(b2, sizeof(b2), jint(json_object_get(st, "cache"), "bytes", 0));
-		printf("disk        %s free, cache %s\n", b1, b2);
+		printf(_("disk        %s free, cache %s\n"), b1, b2);
 		if (json_is_number(json_object_get(st, "temperature_c")))
-			printf("temperature %.1f °C\n", jreal(st, "temperature_c", 0));
-		printf("audio       %s: %s, %lld xruns, %lld errors, volume %lld\n",
+			printf(_("temperature %.1f °C\n"), jreal(st, "temperature_c", 0));
+		printf(_("audio       %s: %s, %lld xruns, %lld errors, volume %lld\n"),
 		       jstr(alsa, "device"), jstr(alsa, "state"), (long long)jint(alsa, "xruns", 0),
 		       (long long)jint(alsa, "errors", 0), (long long)jint(st, "volume", 0));
-		printf("journal     %lld pending, %lld dropped\n", (long long)jint(jr, "pending", 0),
+		printf(_("journal     %lld pending, %lld dropped\n"), (long long)jint(jr, "pending", 0),
 		       (long long)jint(jr, "dropped", 0));
 		if (json_is_object(json_object_get(st, "plan")))
-			printf("plan        seq %lld, %lld items\n",
+			printf(_("plan        seq %lld, %lld items\n"),
 			       (long long)jint(json_object_get(st, "plan"), "seq", 0),
 			       (long long)jint(json_object_get(st, "plan"), "items", 0));
 		if (jstr(st, "last_error")[0])
-			printf("last error  %s\n", jstr(st, "last_error"));
+			printf(_("last error  %s\n"), jstr(st, "last_error"));
 		if (json_is_object(json_object_get(st, "playing")))
-			printf("playing     %s (%s)\n",
+			printf(_("playing     %s (%s)\n"),
 			       jstr(json_object_get(st, "playing"), "broadcast"),
 			       jstr(json_object_get(st, "playing"), "level"));
 	}
 	json_array_foreach(json_object_get(resp.json, "alarm_list"), i, a)
-		printf("ALARM       %s%s%s: %s\n", jstr(a, "kind"), jstr(a, "key")[0] ? " " : "",
+		printf(_("ALARM       %s%s%s: %s\n"), jstr(a, "kind"), jstr(a, "key")[0] ? " " : "",
 		       jstr(a, "key"), jstr(a, "detail"));
-	printf("\nrecent events:\n");
+	printf(_("\nrecent events:\n"));
 	json_array_foreach(json_object_get(resp.json, "recent_events"), i, e) {
 		char when[32];
 
@@ -520,14 +521,14 @@ static int node_action(const char *node, const char *action, json_t *body, int t
 	if (cli_post_json(path, body, &resp) < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 202) {
-		fprintf(stderr, "loaxa: %s\n", cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa: %s\n"), cli_resp_error(&resp));
 		cli_resp_free(&resp);
 		return CLI_EXIT_ERROR;
 	}
 	snprintf(id, sizeof(id), "%s", jstr(resp.json, "command"));
 	cli_resp_free(&resp);
 	if (!json)
-		fprintf(stderr, "command %s sent to %s, waiting for its confirmation ...\n", id,
+		fprintf(stderr, _("command %s sent to %s, waiting for its confirmation ...\n"), id,
 			node);
 	deadline = now_ms() + (int64_t)timeout_s * 1000;
 	snprintf(path, sizeof(path), "/v1/commands/%s", id);
@@ -550,11 +551,11 @@ static int node_action(const char *node, const char *action, json_t *body, int t
 	if (json) {
 		cli_print_json(resp.json);
 	} else if (rc == CLI_EXIT_TIMEOUT) {
-		fprintf(stderr, "loaxa: node %s did not confirm command %s within %d s (state: "
-			"%s); it runs it when it gets it, until the command expires\n", node, id,
+		fprintf(stderr, _("loaxa: node %s did not confirm command %s within %d s (state: "
+			"%s); it runs it when it gets it, until the command expires\n"), node, id,
 			timeout_s, jstr(resp.json, "state"));
 	} else {
-		printf("node %s: %s %s%s%s\n", node, action, jstr(resp.json, "state"),
+		printf(_("node %s: %s %s%s%s\n"), node, action, jstr(resp.json, "state"),
 		       jstr(resp.json, "reason")[0] ? ": " : "", jstr(resp.json, "reason"));
 	}
 	cli_resp_free(&resp);
@@ -591,7 +592,7 @@ int cmd_node_maint(int argc, char **argv)
 		case 't':
 			timeout_s = atoi(optarg);
 			if (timeout_s < 1 || timeout_s > 3600) {
-				fprintf(stderr, "loaxa node: --timeout must be 1-3600 seconds\n");
+				fprintf(stderr, _("loaxa node: --timeout must be 1-3600 seconds\n"));
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -612,7 +613,7 @@ int cmd_node_maint(int argc, char **argv)
 		long level = strtol(argv[optind + 2], &end, 10);
 
 		if (*end || end == argv[optind + 2] || level < 0 || level > 100) {
-			fprintf(stderr, "loaxa node volume: LEVEL must be 0-100\n");
+			fprintf(stderr, _("loaxa node volume: LEVEL must be 0-100\n"));
 			return CLI_EXIT_USAGE;
 		}
 		body = json_pack("{s:i}", "level", (int)level);
@@ -632,7 +633,7 @@ int cmd_node_maint(int argc, char **argv)
 		unlink(tmpl);
 		snprintf(wav, sizeof(wav), "%s.wav", tmpl);
 		if (write_tone(wav) < 0) {
-			fprintf(stderr, "loaxa: cannot write the test tone %s\n", wav);
+			fprintf(stderr, _("loaxa: cannot write the test tone %s\n"), wav);
 			return CLI_EXIT_ERROR;
 		}
 		/* imported like any file: the same tone is stored once (same hash) */

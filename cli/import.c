@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "table.h"
 
@@ -106,14 +107,14 @@ int cli_import_file(const char *file, const char *title, int music, json_t **con
 	}
 	/* said here in an official's words, not the API's ("the upload is empty") */
 	if (stat(file, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) {
-		fprintf(stderr, "loaxa: %s is empty (0 bytes): it holds no sound; choose the "
-			"recording again (or record it again)\n", file);
+		fprintf(stderr, _("loaxa: %s is empty (0 bytes): it holds no sound; choose the "
+			"recording again (or record it again)\n"), file);
 		return -1;
 	}
 	if (title) {
 		etitle = cli_escape(title);
 		if (!etitle) {
-			fprintf(stderr, "loaxa: out of memory\n");
+			fprintf(stderr, _("loaxa: out of memory\n"));
 			return -1;
 		}
 	}
@@ -122,16 +123,16 @@ int cli_import_file(const char *file, const char *title, int music, json_t **con
 		 music ? (etitle ? "&music=1" : "music=1") : "");
 	free(etitle);
 	if (isatty(2))
-		fprintf(stderr, "importing %s ...\n", file);
+		fprintf(stderr, _("importing %s ...\n"), file);
 	if (cli_post_file(path, file, &resp) < 0)
 		return -1;
 	if (resp.status != 201 && resp.status != 200) {
-		fprintf(stderr, "loaxa: import of %s failed: %s\n", file, cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa: import of %s failed: %s\n"), file, cli_resp_error(&resp));
 		cli_resp_free(&resp);
 		return -1;
 	}
 	if (!json_is_object(resp.json) || strlen(jstr(resp.json, "id")) != 64) {
-		fprintf(stderr, "loaxa: the controller's answer has no content id\n");
+		fprintf(stderr, _("loaxa: the controller's answer has no content id\n"));
 		cli_resp_free(&resp);
 		return -1;
 	}
@@ -146,8 +147,8 @@ void cli_print_imported(const char *file, json_t *c)
 
 	fmt_duration_ms(dur, sizeof(dur), jint(c, "duration_ms", -1));
 	fmt_bytes(bytes, sizeof(bytes), jint(c, "bytes", -1));
-	fprintf(stderr, "%s %s: content %.12s \"%s\", %s, %.1f -> %.1f LUFS, %s\n",
-		jbool(c, "existed") ? "already imported" : "imported", file, jstr(c, "id"),
+	fprintf(stderr, _("%s %s: content %.12s \"%s\", %s, %.1f -> %.1f LUFS, %s\n"),
+		jbool(c, "existed") ? _("already imported") : _("imported"), file, jstr(c, "id"),
 		jstr(c, "title"), dur, jreal(c, "input_lufs", NAN),
 		jreal(c, "output_lufs", NAN), bytes);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "table.h"
 #include "util.h"
@@ -56,13 +57,13 @@ static int fetch_list(const char *path, const char *key, struct cli_resp *resp,
 	if (cli_get(path, resp) < 0)
 		return -1;
 	if (resp->status != 200) {
-		fprintf(stderr, "loaxa: %s\n", cli_resp_error(resp));
+		fprintf(stderr, _("loaxa: %s\n"), cli_resp_error(resp));
 		cli_resp_free(resp);
 		return -1;
 	}
 	*out = json_object_get(resp->json, key);
 	if (!json_is_array(*out)) {
-		fprintf(stderr, "loaxa: the controller's answer has no \"%s\" list\n", key);
+		fprintf(stderr, _("loaxa: the controller's answer has no \"%s\" list\n"), key);
 		cli_resp_free(resp);
 		return -1;
 	}
@@ -71,9 +72,9 @@ static int fetch_list(const char *path, const char *key, struct cli_resp *resp,
 
 int cmd_nodes(int argc, char **argv)
 {
-	static const char *const head[] = { "NODE", "ZONES", "ONLINE", "LAST SEEN",
-					    "PLAYING", "CLOCK ERR", "SIGNAL", "VERSION",
-					    "ALARMS" };
+	static const char *const head[] = { N_("NODE"), N_("ZONES"), N_("ONLINE"),
+					    N_("LAST SEEN"), N_("PLAYING"), N_("CLOCK ERR"),
+					    N_("SIGNAL"), N_("VERSION"), N_("ALARMS") };
 	struct cli_resp resp;
 	struct table t;
 	json_t *list, *n, *z, *playing;
@@ -120,7 +121,7 @@ int cmd_nodes(int argc, char **argv)
 			snprintf(play, sizeof(play), "-");
 		cells[0] = jstr(n, "node");
 		cells[1] = zones[0] ? zones : "-";
-		cells[2] = jbool(n, "online") ? "yes" : "no";
+		cells[2] = jbool(n, "online") ? _("yes") : _("no");
 		cells[3] = seen;
 		cells[4] = play;
 		if (json_is_number(ce))
@@ -138,14 +139,15 @@ int cmd_nodes(int argc, char **argv)
 		cells[8] = alarms;
 		table_add(&t, cells);
 	}
-	table_show(&t, "no nodes yet: a node appears once it reports its status");
+	table_show(&t, _("no nodes yet: a node appears once it reports its status"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
 
 int cmd_content(int argc, char **argv)
 {
-	static const char *const head[] = { "ID", "TITLE", "DURATION", "LOUDNESS", "BYTES" };
+	static const char *const head[] = { N_("ID"), N_("TITLE"), N_("DURATION"),
+					    N_("LOUDNESS"), N_("BYTES") };
 	static const char usage[] = "usage: loaxa content list [--json]";
 	struct cli_resp resp;
 	struct table t;
@@ -184,7 +186,7 @@ int cmd_content(int argc, char **argv)
 		if (isfinite(lufs))
 			snprintf(loud, sizeof(loud), "%.1f LUFS", lufs);
 		else
-			snprintf(loud, sizeof(loud), "silence");
+			snprintf(loud, sizeof(loud), "%s", _("silence"));
 		fmt_bytes(bytes, sizeof(bytes), jint(c, "bytes", -1));
 		cells[0] = id;
 		cells[1] = jstr(c, "title");
@@ -193,15 +195,16 @@ int cmd_content(int argc, char **argv)
 		cells[4] = bytes;
 		table_add(&t, cells);
 	}
-	table_show(&t, "no content yet: add some with loaxa import FILE");
+	table_show(&t, _("no content yet: add some with loaxa import FILE"));
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;
 }
 
 int cmd_plays(int argc, char **argv)
 {
-	static const char *const head[] = { "TIME", "NODE", "EVENT", "BROADCAST",
-					    "CONTENT", "DURATION", "REASON" };
+	static const char *const head[] = { N_("TIME"), N_("NODE"), N_("EVENT"),
+					    N_("BROADCAST"), N_("CONTENT"), N_("DURATION"),
+					    N_("REASON") };
 	struct cli_resp resp;
 	struct table t;
 	json_t *list, *e;
@@ -251,8 +254,10 @@ int cmd_plays(int argc, char **argv)
 		cells[6] = jstr(e, "reason");
 		table_add(&t, cells);
 	}
-	snprintf(empty, sizeof(empty), "no plays%s%s yet", broadcast ? " of " : "",
-		 broadcast ? broadcast : "");
+	if (broadcast)
+		snprintf(empty, sizeof(empty), _("no plays of %s yet"), broadcast);
+	else
+		snprintf(empty, sizeof(empty), "%s", _("no plays yet"));
 	table_show(&t, empty);
 	cli_resp_free(&resp);
 	return CLI_EXIT_OK;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "health.h"
 #include "encode.h"
 
@@ -124,6 +125,8 @@ int main(int argc, char **argv)
 	/* Screen widths of UTF-8 text in tables (output bytes are unchanged). */
 	if (!setlocale(LC_CTYPE, "C.UTF-8"))
 		setlocale(LC_CTYPE, "");
+	/* Messages in the operator's language (docs/i18n.md). */
+	i18n_init(I18N_DOMAIN);
 	if (env && env[0])
 		cli_socket = env;
 	while (a < argc && argv[a][0] == '-') {
@@ -137,7 +140,7 @@ int main(int argc, char **argv)
 			cli_usage(stdout);
 			return CLI_EXIT_OK;
 		} else {
-			fprintf(stderr, "loaxa: unknown option %s\n\n", argv[a]);
+			fprintf(stderr, _("loaxa: unknown option %s\n\n"), argv[a]);
 			cli_usage(stderr);
 			return CLI_EXIT_USAGE;
 		}
@@ -149,6 +152,6 @@ int main(int argc, char **argv)
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(argv[a], cmds[i].name) == 0)
 			return cmds[i].fn(argc - a, argv + a);
-	fprintf(stderr, "loaxa: unknown command \"%s\" (see loaxa help)\n", argv[a]);
+	fprintf(stderr, _("loaxa: unknown command \"%s\" (see loaxa help)\n"), argv[a]);
 	return CLI_EXIT_USAGE;
 }

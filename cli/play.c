@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "table.h"
 #include "util.h"
@@ -51,14 +52,14 @@ static int resolve_content(const char *arg, char out[65])
 		return 0;
 	}
 	if (n < 6) {
-		fprintf(stderr, "loaxa: %s: no such file, and too short for a content id (give "
-			"at least 6 hex digits)\n", arg);
+		fprintf(stderr, _("loaxa: %s: no such file, and too short for a content id (give "
+			"at least 6 hex digits)\n"), arg);
 		return -1;
 	}
 	if (cli_get("/v1/content", &resp) < 0)
 		return -1;
 	if (resp.status != 200) {
-		fprintf(stderr, "loaxa: cannot list the content: %s\n", cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa: cannot list the content: %s\n"), cli_resp_error(&resp));
 		cli_resp_free(&resp);
 		return -1;
 	}
@@ -75,10 +76,10 @@ static int resolve_content(const char *arg, char out[65])
 	if (found == 1)
 		return 0;
 	if (found == 0)
-		fprintf(stderr, "loaxa: %s: no such file, and no content id starts with it "
-			"(see loaxa content list)\n", arg);
+		fprintf(stderr, _("loaxa: %s: no such file, and no content id starts with it "
+			"(see loaxa content list)\n"), arg);
 	else
-		fprintf(stderr, "loaxa: %s: %zu content ids start with it; give more digits\n",
+		fprintf(stderr, _("loaxa: %s: %zu content ids start with it; give more digits\n"),
 			arg, found);
 	return -1;
 }
@@ -103,8 +104,8 @@ static int all_done(json_t *b, int *finished, int *failed, int *pending)
 
 static void print_results(json_t *b)
 {
-	static const char *const head[] = { "NODE", "RESULT", "CONTENT", "DURATION",
-					    "STARTED", "REASON" };
+	static const char *const head[] = { N_("NODE"), N_("RESULT"), N_("CONTENT"), N_("DURATION"),
+					    N_("STARTED"), N_("REASON") };
 	json_t *plays = json_object_get(b, "plays"), *p;
 	struct table t;
 	char dur[32], start[32], content[16];
@@ -148,7 +149,7 @@ static int wait_for(const char *bid, int timeout_s, int json)
 			return CLI_EXIT_ERROR;
 		}
 		if (resp.status != 200 || !json_is_object(resp.json)) {
-			fprintf(stderr, "loaxa: cannot follow broadcast %s: %s\n", bid,
+			fprintf(stderr, _("loaxa: cannot follow broadcast %s: %s\n"), bid,
 				cli_resp_error(&resp));
 			cli_resp_free(&resp);
 			json_decref(last);
@@ -170,10 +171,10 @@ static int wait_for(const char *bid, int timeout_s, int json)
 	} else {
 		print_results(last);
 		if (done)
-			printf("%d of %d node%s finished%s\n", finished, finished + failed,
+			printf(_("%d of %d node%s finished%s\n"), finished, finished + failed,
 			       finished + failed == 1 ? "" : "s", failed ? "" : ".");
 		else
-			printf("timed out after %d s: %d finished, %d failed, %d still pending\n",
+			printf(_("timed out after %d s: %d finished, %d failed, %d still pending\n"),
 			       timeout_s, finished, failed, pending);
 	}
 	json_decref(last);
@@ -227,8 +228,8 @@ int cmd_play(int argc, char **argv)
 				errno = 0;
 				v = strtol(optarg, &end, 10);
 				if (errno || *end || v < 1 || v > 86400) {
-					fprintf(stderr, "loaxa play: --wait=%s: give seconds, 1 "
-						"to 86400\n", optarg);
+					fprintf(stderr, _("loaxa play: --wait=%s: give seconds, 1 "
+						"to 86400\n"), optarg);
 					return CLI_EXIT_USAGE;
 				}
 				wait = (int)v;
@@ -243,8 +244,8 @@ int cmd_play(int argc, char **argv)
 		case 'e':
 			edit = optarg; /* the new content of one's own pending draft */
 			if (!cli_draft_id_valid(edit)) {
-				fprintf(stderr, "loaxa play: --edit %s: give a draft's number (loaxa "
-					"drafts)\n", edit);
+				fprintf(stderr, _("loaxa play: --edit %s: give a draft's number (loaxa "
+					"drafts)\n"), edit);
 				return CLI_EXIT_USAGE;
 			}
 			break;
@@ -259,7 +260,7 @@ int cmd_play(int argc, char **argv)
 	ntargets = !!zone + !!node + all;
 	if (optind != argc - 1 || ntargets != 1) {
 		if (ntargets != 1)
-			fprintf(stderr, "loaxa play: name exactly one of --zone, --node, --all\n");
+			fprintf(stderr, _("loaxa play: name exactly one of --zone, --node, --all\n"));
 		play_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -267,7 +268,7 @@ int cmd_play(int argc, char **argv)
 
 	if (stat(what, &st) == 0) {
 		if (!S_ISREG(st.st_mode)) {
-			fprintf(stderr, "loaxa play: %s is not a file\n", what);
+			fprintf(stderr, _("loaxa play: %s is not a file\n"), what);
 			return CLI_EXIT_ERROR;
 		}
 		/* an unknown target is said before a long import, not after */
@@ -282,7 +283,7 @@ int cmd_play(int argc, char **argv)
 		if (resolve_content(what, id) < 0)
 			return CLI_EXIT_ERROR;
 	} else {
-		fprintf(stderr, "loaxa play: %s: no such file, and not a content id\n", what);
+		fprintf(stderr, _("loaxa play: %s: no such file, and not a content id\n"), what);
 		return CLI_EXIT_ERROR;
 	}
 
@@ -308,19 +309,19 @@ int cmd_play(int argc, char **argv)
 		else
 			cli_print_draft(json_object_get(resp.json, "draft"), edit != NULL);
 		if (wait >= 0 && !json)
-			fprintf(stderr, "loaxa play: not waiting: the play waits for an approver\n");
+			fprintf(stderr, _("loaxa play: not waiting: the play waits for an approver\n"));
 		cli_resp_free(&resp);
 		return CLI_EXIT_OK;
 	}
 	if (resp.status != 201 || !json_is_object(resp.json) ||
 	    !jstr(resp.json, "broadcast")[0]) {
-		fprintf(stderr, "loaxa play: the broadcast was refused: %s\n",
+		fprintf(stderr, _("loaxa play: the broadcast was refused: %s\n"),
 			cli_resp_error(&resp));
 		cli_resp_free(&resp);
 		return CLI_EXIT_ERROR;
 	}
 	if (jstr(resp.json, "warning")[0])
-		fprintf(stderr, "loaxa play: warning: %s\n", jstr(resp.json, "warning"));
+		fprintf(stderr, _("loaxa play: warning: %s\n"), jstr(resp.json, "warning"));
 	if (!json)
 		cli_amp_note(json_object_get(resp.json, "targets"), NULL, NULL, "the broadcast");
 	if (wait < 0) {
@@ -328,9 +329,9 @@ int cmd_play(int argc, char **argv)
 			cli_print_json(resp.json);
 		} else {
 			targets = json_object_get(resp.json, "targets");
-			printf("broadcast %s of %.12s to %s%s%s: %zu node%s (",
-			       jstr(resp.json, "broadcast"), id, zone ? "zone " : node ? "node " : "",
-			       zone ? zone : node ? node : "all", "",
+			printf(_("broadcast %s of %.12s to %s%s%s: %zu node%s ("),
+			       jstr(resp.json, "broadcast"), id, zone ? _("zone ") : node ? _("node ") : "",
+			       zone ? zone : node ? node : _("all"), "",
 			       json_array_size(targets), json_array_size(targets) == 1 ? "" : "s");
 			for (i = 0; i < json_array_size(targets); i++)
 				printf("%s%s", i ? ", " : "",
@@ -342,7 +343,7 @@ int cmd_play(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	if (!json)
-		fprintf(stderr, "broadcast %s: waiting up to %d s for %zu node%s\n",
+		fprintf(stderr, _("broadcast %s: waiting up to %d s for %zu node%s\n"),
 			jstr(resp.json, "broadcast"), wait,
 			json_array_size(json_object_get(resp.json, "targets")),
 			json_array_size(json_object_get(resp.json, "targets")) == 1 ? "" : "s");

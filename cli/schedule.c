@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "i18n.h"
 #include "client.h"
 #include "schedfile.h"
 #include "table.h"
@@ -36,19 +37,19 @@ static void print_msgs(json_t *reply)
 	json_array_foreach(json_object_get(reply, "errors"), i, v)
 		fprintf(stderr, "%s\n", json_string_value(v));
 	json_array_foreach(json_object_get(reply, "warnings"), i, v)
-		fprintf(stderr, "warning: %s\n", json_string_value(v));
+		fprintf(stderr, _("warning: %s\n"), json_string_value(v));
 	json_array_foreach(json_object_get(reply, "conflicts"), i, v) {
 		json_t *nodes = json_object_get(v, "nodes"), *n;
 		size_t k;
 		int64_t count = jint(v, "count", 1);
 
-		printf("conflict: %s:%d \"%s\" and %s:%d \"%s\" overlap (%s from %s",
+		printf(_("conflict: %s:%d \"%s\" and %s:%d \"%s\" overlap (%s from %s"),
 		       jstr(v, "first_file"), (int)jint(v, "first_line", 0), jstr(v, "first"),
 		       jstr(v, "second_file"), (int)jint(v, "second_line", 0), jstr(v, "second"),
 		       jstr(v, "overlap"), jstr(v, "when"));
 		if (count > 1)
-			printf(", %lld times", (long long)count);
-		printf(", node%s ", json_array_size(nodes) == 1 ? "" : "s");
+			printf(_(", %lld times"), (long long)count);
+		printf(_(", node%s "), json_array_size(nodes) == 1 ? "" : "s");
 		json_array_foreach(nodes, k, n)
 			printf("%s%s", k ? ", " : "", json_string_value(n));
 		printf("): %s\n", jstr(v, "message"));
@@ -145,7 +146,7 @@ static json_t *files_body(int argc, char **argv, int first, json_t *paths)
 	if (!files || get_limits(argc, argv, first, &lim) < 0)
 		goto fail;
 	if (argc - first > lim.files) {
-		fprintf(stderr, "loaxa: at most %lld schedule files at once (you gave %d)\n",
+		fprintf(stderr, _("loaxa: at most %lld schedule files at once (you gave %d)\n"),
 			lim.files, argc - first);
 		goto fail;
 	}
@@ -162,22 +163,22 @@ static json_t *files_body(int argc, char **argv, int first, json_t *paths)
 		if (!text && !line) {
 			/* said here: as JSON, the controller would refuse a "\u0000" */
 			line = sched_text_nul_line(buf, len);
-			fprintf(stderr, "%s:%d: the file holds a NUL byte (a zero byte) on line %d: "
+			fprintf(stderr, _("%s:%d: the file holds a NUL byte (a zero byte) on line %d: "
 				"it is not a text file; remove that byte, or save the file again "
-				"as UTF-8 text\n", argv[i], line, line);
+				"as UTF-8 text\n"), argv[i], line, line);
 			bad = 1;
 		} else if (!text) {
-			fprintf(stderr, "%s:%d: the file is not UTF-8 text: save it as UTF-8 (a "
+			fprintf(stderr, _("%s:%d: the file is not UTF-8 text: save it as UTF-8 (a "
 				"text editor's \"Save as\", encoding UTF-8); line %d has letters "
-				"saved in another encoding (e.g. Windows-1258 or Latin-1)\n",
+				"saved in another encoding (e.g. Windows-1258 or Latin-1)\n"),
 				argv[i], line, line);
 			bad = 1;
 		} else if ((rc = dir_of(argv[i], dir)) < 0) {
-			fprintf(stderr, "%s: cannot resolve its directory: %s\n", argv[i],
+			fprintf(stderr, _("%s: cannot resolve its directory: %s\n"), argv[i],
 				strerror(-rc));
 			bad = 1;
 		} else if (!(audio = sched_audio_map(buf, len, dir, paths))) {
-			fprintf(stderr, "loaxa: out of memory\n");
+			fprintf(stderr, _("loaxa: out of memory\n"));
 			bad = 1;
 		} else {
 			json_array_append_new(files, json_pack("{s:s, s:O, s:o}", "name", argv[i],
@@ -188,9 +189,9 @@ static json_t *files_body(int argc, char **argv, int first, json_t *paths)
 		buf = NULL;
 	}
 	if (!bad && total > lim.total) {
-		fprintf(stderr, "loaxa: the schedule files hold %lld bytes together, over the "
+		fprintf(stderr, _("loaxa: the schedule files hold %lld bytes together, over the "
 			"limit of %lld bytes for one check or apply (schedule.max_total_bytes in "
-			"controller.cfg)\n", total, lim.total);
+			"controller.cfg)\n"), total, lim.total);
 		bad = 1;
 	}
 	if (bad)
@@ -229,7 +230,7 @@ static int upload_audio(json_t *upload, json_t *paths)
 			snprintf(url, sizeof(url), "/v1/content?title=%s%s", title,
 				 jbool(u, "music") ? "&music=1" : "");
 			if (isatty(2))
-				fprintf(stderr, "importing %s ...\n", path);
+				fprintf(stderr, _("importing %s ...\n"), path);
 			if (cli_post_file(url, path, &resp) < 0) {
 				free(title);
 				return -1; /* the controller is gone: said so */
@@ -248,10 +249,10 @@ static int upload_audio(json_t *upload, json_t *paths)
 			continue;
 		bad = 1;
 		json_array_foreach(json_object_get(u, "refs"), k, ref)
-			fprintf(stderr, "%s:%d: field \"%s\": %s\n", jstr(ref, "file"),
+			fprintf(stderr, _("%s:%d: field \"%s\": %s\n"), jstr(ref, "file"),
 				(int)jint(ref, "line", 0), jstr(ref, "field"), msg);
 		if (!json_array_size(json_object_get(u, "refs")))
-			fprintf(stderr, "loaxa: %s\n", msg);
+			fprintf(stderr, _("loaxa: %s\n"), msg);
 	}
 	return bad ? -1 : 0;
 }
@@ -287,12 +288,12 @@ static int files_request(const char *what, int argc, char **argv)
 			outside = 1;
 		} else {
 			if (ch == 'e')
-				fprintf(stderr, "loaxa schedule %s: %s\n", what, apply ? "--edit "
+				fprintf(stderr, _("loaxa schedule %s: %s\n"), what, apply ? "--edit "
 					"needs a draft's number (loaxa drafts lists them)" :
 					"--edit is for loaxa schedule apply");
 			else if (ch == 'O')
-				fprintf(stderr, "loaxa schedule check: --outside-hours is for "
-					"loaxa schedule apply (check only warns)\n");
+				fprintf(stderr, _("loaxa schedule check: --outside-hours is for "
+					"loaxa schedule apply (check only warns)\n"));
 			fprintf(ch == 'h' ? stdout : stderr, "usage: loaxa schedule %s FILE... "
 				"%s[--json]\n", what, apply ? "[--edit DRAFT] [--outside-hours] " : "");
 			json_decref(paths);
@@ -300,8 +301,8 @@ static int files_request(const char *what, int argc, char **argv)
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "loaxa schedule %s: name the schedule file(s), e.g. "
-			"schedules/week.cfg\n", what);
+		fprintf(stderr, _("loaxa schedule %s: name the schedule file(s), e.g. "
+			"schedules/week.cfg\n"), what);
 		fprintf(stderr, "usage: loaxa schedule %s FILE... %s[--json]\n", what,
 			apply ? "[--edit DRAFT] [--outside-hours] " : "");
 		json_decref(paths);
@@ -327,7 +328,7 @@ static int files_request(const char *what, int argc, char **argv)
 		if (cli_send_json(edit ? "PUT" : "POST", url, body, &resp) < 0)
 			goto out_body;
 		if (!json_is_object(resp.json) || !json_object_get(resp.json, "ok")) {
-			fprintf(stderr, "loaxa: schedule %s: %s\n", what, cli_resp_error(&resp));
+			fprintf(stderr, _("loaxa: schedule %s: %s\n"), what, cli_resp_error(&resp));
 			goto out;
 		}
 		if (round > 0 || !json_array_size(json_object_get(resp.json, "upload")))
@@ -350,17 +351,17 @@ static int files_request(const char *what, int argc, char **argv)
 	} else {
 		print_msgs(resp.json);
 		if (ok)
-			printf("%s: %zu item%s, %lld play%s in the next %lld days%s\n",
-			       apply ? "applied" : "schedule OK",
+			printf(_("%s: %zu item%s, %lld play%s in the next %lld days%s\n"),
+			       apply ? _("applied") : _("schedule OK"),
 			       json_array_size(json_object_get(resp.json, "items")),
 			       json_array_size(json_object_get(resp.json, "items")) == 1 ? "" : "s",
 			       (long long)jint(resp.json, "occurrences", 0),
 			       jint(resp.json, "occurrences", 0) == 1 ? "" : "s",
 			       (long long)jint(resp.json, "horizon_days", 7),
-			       apply ? "; the nodes' plans are sent now" : "");
+			       apply ? _("; the nodes' plans are sent now") : "");
 		else
-			fprintf(stderr, "%s: %zu error%s\n", apply ? "not applied, nothing changed"
-				: "the schedule has errors",
+			fprintf(stderr, _("%s: %zu error%s\n"), apply ? _("not applied, nothing changed")
+				: _("the schedule has errors"),
 				json_array_size(json_object_get(resp.json, "errors")),
 				json_array_size(json_object_get(resp.json, "errors")) == 1 ? "" : "s");
 	}
@@ -384,8 +385,8 @@ static int schedule_list(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const head[] = { "TIME", "NODE", "ITEM", "TITLE", "LEVEL",
-					    "LENGTH", "STATE", "OCCURRENCE" };
+	static const char *const head[] = { N_("TIME"), N_("NODE"), N_("ITEM"), N_("TITLE"), N_("LEVEL"),
+					    N_("LENGTH"), N_("STATE"), N_("OCCURRENCE") };
 	const char *usage = "usage: loaxa schedule list [--date YYYY-MM-DD] [--days N] "
 			    "[--node N | --zone Z] [--json]";
 	const char *date = NULL, *days = NULL, *node = NULL, *zone = NULL;
@@ -442,7 +443,7 @@ static int schedule_list(int argc, char **argv)
 	if (cli_get(path, &resp) < 0)
 		return CLI_EXIT_ERROR;
 	if (resp.status != 200) {
-		fprintf(stderr, "loaxa: schedule list: %s\n", cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa: schedule list: %s\n"), cli_resp_error(&resp));
 		goto out;
 	}
 	if (json) {
@@ -470,7 +471,7 @@ static int schedule_list(int argc, char **argv)
 	if (t.nrows)
 		table_print(&t, stdout);
 	else
-		printf("nothing planned (times are in %s)\n", jstr(resp.json, "timezone"));
+		printf(_("nothing planned (times are in %s)\n"), jstr(resp.json, "timezone"));
 	table_free(&t);
 	rc = CLI_EXIT_OK;
 out:
@@ -548,8 +549,8 @@ int cmd_announce(int argc, char **argv)
 		case 'e':
 			edit = optarg;
 			if (!cli_draft_id_valid(edit)) {
-				fprintf(stderr, "loaxa announce: --edit %s: give a draft's number "
-					"(loaxa drafts lists them)\n", edit);
+				fprintf(stderr, _("loaxa announce: --edit %s: give a draft's number "
+					"(loaxa drafts lists them)\n"), edit);
 				goto usage;
 			}
 			break;
@@ -558,24 +559,24 @@ int cmd_announce(int argc, char **argv)
 		case 'r':
 			repeat = strtol(optarg, &end, 10);
 			if (!optarg[0] || *end || repeat < 1 || repeat > 20) {
-				fprintf(stderr, "loaxa announce: --repeat %s: --repeat must be 1 to "
-					"20 (how many times it plays)\n", optarg);
+				fprintf(stderr, _("loaxa announce: --repeat %s: --repeat must be 1 to "
+					"20 (how many times it plays)\n"), optarg);
 				goto usage;
 			}
 			break;
 		case 'g':
 			gap = strtol(optarg, &end, 10);
 			if (!optarg[0] || *end || gap < 0 || gap > 3600) {
-				fprintf(stderr, "loaxa announce: --gap %s: --gap must be 0 to 3600 "
-					"(seconds of silence between repeats)\n", optarg);
+				fprintf(stderr, _("loaxa announce: --gap %s: --gap must be 0 to 3600 "
+					"(seconds of silence between repeats)\n"), optarg);
 				goto usage;
 			}
 			break;
 		case 'v':
 			volume = strtol(optarg, &end, 10);
 			if (!optarg[0] || *end || volume < 0 || volume > 100) {
-				fprintf(stderr, "loaxa announce: --volume %s: --volume must be 0 to "
-					"100 (percent)\n", optarg);
+				fprintf(stderr, _("loaxa announce: --volume %s: --volume must be 0 to "
+					"100 (percent)\n"), optarg);
 				goto usage;
 			}
 			break;
@@ -588,15 +589,15 @@ int cmd_announce(int argc, char **argv)
 	}
 	ntargets = (zone != NULL) + (node != NULL) + all;
 	if (!at)
-		fprintf(stderr, "loaxa announce: say when with --at \"YYYY-MM-DD HH:MM\" "
-			"(local time)\n");
+		fprintf(stderr, _("loaxa announce: say when with --at \"YYYY-MM-DD HH:MM\" "
+			"(local time)\n"));
 	else if (ntargets != 1)
-		fprintf(stderr, "loaxa announce: name exactly one of --zone, --node, --all\n");
+		fprintf(stderr, _("loaxa announce: name exactly one of --zone, --node, --all\n"));
 	else if (text && optind != argc)
-		fprintf(stderr, "loaxa announce: give --text or a file, not both\n");
+		fprintf(stderr, _("loaxa announce: give --text or a file, not both\n"));
 	else if (!text && optind != argc - 1)
-		fprintf(stderr, "loaxa announce: name one audio file (or content id), or give "
-			"--text\n");
+		fprintf(stderr, _("loaxa announce: name one audio file (or content id), or give "
+			"--text\n"));
 	if (!at || ntargets != 1 || (text && optind != argc) ||
 	    (!text && optind != argc - 1))
 		goto usage;
@@ -649,12 +650,12 @@ int cmd_announce(int argc, char **argv)
 		goto out;
 	}
 	if (!json_object_get(resp.json, "ok")) {
-		fprintf(stderr, "loaxa: announce: %s\n", cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa: announce: %s\n"), cli_resp_error(&resp));
 		goto out;
 	}
 	print_msgs(resp.json);
 	if (!jbool(resp.json, "ok")) {
-		fprintf(stderr, "loaxa: announce: refused, nothing changed\n");
+		fprintf(stderr, _("loaxa: announce: refused, nothing changed\n"));
 		goto out;
 	}
 	if (json_object_get(resp.json, "draft")) {
@@ -663,7 +664,7 @@ int cmd_announce(int argc, char **argv)
 		goto out;
 	}
 	json_array_foreach(json_object_get(resp.json, "items"), i, v)
-		printf("announcement %s \"%s\": %lld play%s (cancel with: loaxa cancel %s)\n",
+		printf(_("announcement %s \"%s\": %lld play%s (cancel with: loaxa cancel %s)\n"),
 		       jstr(v, "id"), jstr(v, "title"),
 		       (long long)jint(resp.json, "occurrences", 0),
 		       jint(resp.json, "occurrences", 0) == 1 ? "" : "s", jstr(v, "id"));
@@ -694,10 +695,10 @@ int cmd_cancel(int argc, char **argv)
 	}
 	json_decref(body);
 	if (resp.status == 200) {
-		printf("cancelled %s %s\n", jstr(resp.json, "kind"), jstr(resp.json, "cancelled"));
+		printf(_("cancelled %s %s\n"), jstr(resp.json, "kind"), jstr(resp.json, "cancelled"));
 		rc = CLI_EXIT_OK;
 	} else {
-		fprintf(stderr, "loaxa: cancel %s: %s\n", argv[1], cli_resp_error(&resp));
+		fprintf(stderr, _("loaxa: cancel %s: %s\n"), argv[1], cli_resp_error(&resp));
 	}
 	cli_resp_free(&resp);
 	return rc;
@@ -705,7 +706,7 @@ int cmd_cancel(int argc, char **argv)
 
 int cmd_readiness(int argc, char **argv)
 {
-	static const char *const head[] = { "TIME", "NODE", "ITEM", "TITLE", "WHY" };
+	static const char *const head[] = { N_("TIME"), N_("NODE"), N_("ITEM"), N_("TITLE"), N_("WHY") };
 	struct cli_resp resp;
 	struct table t;
 	char why[1024];
@@ -748,7 +749,7 @@ int cmd_readiness(int argc, char **argv)
 	if (t.nrows)
 		table_print(&t, stdout);
 	else
-		printf("ready: all %lld planned plays of the next 24 h are on their nodes\n",
+		printf(_("ready: all %lld planned plays of the next 24 h are on their nodes\n"),
 		       (long long)jint(resp.json, "planned", 0));
 	table_free(&t);
 	cli_resp_free(&resp);

@@ -2,6 +2,7 @@
  * table.c - see table.h.
  */
 #include "table.h"
+#include "i18n.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +95,7 @@ void table_init(struct table *t, int ncols, const char *const *head)
 	memset(t, 0, sizeof(*t));
 	t->ncols = ncols > TABLE_MAX_COLS ? TABLE_MAX_COLS : ncols;
 	for (i = 0; i < t->ncols; i++)
-		t->head[i] = head[i];
+		t->head[i] = gettext(head[i]);  /* marked N_() where defined */
 }
 
 int table_add(struct table *t, const char *const *cells)
@@ -195,20 +196,20 @@ void fmt_ago(char *buf, size_t len, int64_t then_ms, int64_t now_ms)
 	int64_t s;
 
 	if (then_ms <= 0) {
-		snprintf(buf, len, "never");
+		snprintf(buf, len, "%s", _("never"));
 		return;
 	}
 	s = (now_ms - then_ms) / 1000;
 	if (s < 0)
 		s = 0;
 	if (s < 120)
-		snprintf(buf, len, "%lld s ago", (long long)s);
+		snprintf(buf, len, _("%lld s ago"), (long long)s);
 	else if (s < 7200)
-		snprintf(buf, len, "%lld min ago", (long long)(s / 60));
+		snprintf(buf, len, _("%lld min ago"), (long long)(s / 60));
 	else if (s < 3 * 86400)
-		snprintf(buf, len, "%lld h ago", (long long)(s / 3600));
+		snprintf(buf, len, _("%lld h ago"), (long long)(s / 3600));
 	else
-		snprintf(buf, len, "%lld days ago", (long long)(s / 86400));
+		snprintf(buf, len, _("%lld days ago"), (long long)(s / 86400));
 }
 
 void fmt_duration_ms(char *buf, size_t len, int64_t ms)

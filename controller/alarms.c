@@ -20,6 +20,7 @@
 
 #include "ctl.h"
 #include "keys.h"
+#include "i18n.h"
 #include "log.h"
 #include "util.h"
 
@@ -315,7 +316,7 @@ static int raise_alarm(struct ctl *c, const char *node, const struct ctl_alarm_w
 	o = row_json(st);
 	rc = 0;
 	c->alarms.raised++;
-	log_warnx("ALARM raised: node %s: %s%s%s: %s", node, w->kind, w->key[0] ? " " : "",
+	log_warnx(_("ALARM raised: node %s: %s%s%s: %s"), node, w->kind, w->key[0] ? " " : "",
 		  w->key, w->detail);
 	if (o) {
 		sqlite3_finalize(st);
@@ -350,7 +351,7 @@ static void clear_alarm(struct ctl *c, int64_t id, int64_t now)
 	if (!o)
 		return;
 	c->alarms.cleared++;
-	log_info("alarm cleared: node %s: %s%s%s (%s)",
+	log_info(_("alarm cleared: node %s: %s%s%s (%s)"),
 		 json_string_value(json_object_get(o, "node")),
 		 json_string_value(json_object_get(o, "kind")),
 		 json_string_value(json_object_get(o, "key"))[0] ? " " : "",

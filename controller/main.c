@@ -42,6 +42,7 @@
 #include "delivery.h"
 #include "imports.h"
 #include "keys.h"
+#include "i18n.h"
 #include "log.h"
 #include "loop.h"
 #include "mqtt.h"
@@ -160,12 +161,12 @@ static void on_signal(struct loop *l, int fd, short revents, void *arg)
 		switch (si.ssi_signo) {
 		case SIGINT:
 		case SIGTERM:
-			log_info("stopping (%s)", strsignal((int)si.ssi_signo));
+			log_info(_("stopping (%s)"), strsignal((int)si.ssi_signo));
 			loop_stop(l);
 			break;
 		case SIGHUP:
-			log_info("SIGHUP: reloading the config is not supported; restart the "
-				 "service to apply changes");
+			log_info(_("SIGHUP: reloading the config is not supported; restart the "
+				 "service to apply changes"));
 			break;
 		case SIGCHLD:
 			ctl_imports_reap(c);
@@ -430,11 +431,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	i18n_init(I18N_DOMAIN);
 	log_init("loaxa-controller", verbose);
 	if (restore) /* the configuration comes out of the archive */
 		return backup_restore(restore, config, &bo) < 0 ? 1 : 0;
 	if (ctl_config_load(&c->cfg, config) < 0) {
-		log_errorx("%s: the configuration has errors (see above)", config);
+		log_errorx(_("%s: the configuration has errors (see above)"), config);
 		return 1;
 	}
 	if (backup)
@@ -458,12 +460,12 @@ int main(int argc, char **argv)
 	 * yet (an example config, a machine being set up) is only a warning.
 	 */
 	if (check && access(c->cfg.key_path, F_OK) < 0 && errno == ENOENT) {
-		log_warnx("%s: field \"key\": %s does not exist yet (make it with "
-			  "\"loaxa keygen -o DIR\"); the controller will not start without it",
+		log_warnx(_("%s: field \"key\": %s does not exist yet (make it with "
+			  "\"loaxa keygen -o DIR\"); the controller will not start without it"),
 			  config, c->cfg.key_path);
 	} else if (signer_load(&c->signer, c->cfg.key_path, c->cfg.site) < 0) {
-		log_errorx("%s: field \"key\": cannot use the controller key %s (make one "
-			   "with \"loaxa keygen -o DIR\")", config, c->cfg.key_path);
+		log_errorx(_("%s: field \"key\": cannot use the controller key %s (make one "
+			   "with \"loaxa keygen -o DIR\")"), config, c->cfg.key_path);
 		return 1;
 	}
 	if (check) {
@@ -473,7 +475,7 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
-	log_info("loaxa-controller %s starting: site %s, state in %s", LOAXA_VERSION,
+	log_info(_("loaxa-controller %s starting: site %s, state in %s"), LOAXA_VERSION,
 		 c->cfg.site, c->cfg.state_dir);
 
 	sfd = setup_signals(&mask);
@@ -511,7 +513,7 @@ int main(int argc, char **argv)
 		watchdog_on = sd_watchdog_enabled(0, &usec) > 0;
 	}
 	sd_notify(0, "READY=1\nSTATUS=running");
-	log_info("ready: %d node%s known", ctl_db_node_count(&c->db),
+	log_info(_("ready: %d node%s known"), ctl_db_node_count(&c->db),
 		 ctl_db_node_count(&c->db) == 1 ? "" : "s");
 
 	if (register_parts(&loop, c, sfd) < 0)
@@ -547,6 +549,6 @@ out:
 		close(sfd);
 	sodium_memzero(&c->signer, sizeof(c->signer));
 	if (!check)
-		log_info("stopped");
+		log_info(_("stopped"));
 	return rc;
 }

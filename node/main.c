@@ -35,6 +35,7 @@
 #include "events.h"
 #include "fetch.h"
 #include "live.h"
+#include "i18n.h"
 #include "log.h"
 #include "loop.h"
 #include "mqtt.h"
@@ -90,7 +91,7 @@ static int lock_state_dir(const char *dir)
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			log_errorx("another loaxa-node is running with state_dir %s", dir);
+			log_errorx(_("another loaxa-node is running with state_dir %s"), dir);
 		else
 			log_errorx("cannot lock %s: %s", path, strerror(errno));
 		close(fd);
@@ -174,11 +175,11 @@ static void on_signal(struct loop *l, int fd, short revents, void *arg)
 	if (read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
 	if (si.ssi_signo == SIGHUP) {
-		log_info("received SIGHUP: ignored (the configuration is read at start only: "
-			 "restart the node to apply changes)");
+		log_info(_("received SIGHUP: ignored (the configuration is read at start only: "
+			 "restart the node to apply changes)"));
 		return;
 	}
-	log_info("received %s: stopping", strsignal((int)si.ssi_signo));
+	log_info(_("received %s: stopping"), strsignal((int)si.ssi_signo));
 	loop_stop(l);
 }
 
@@ -366,6 +367,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	i18n_init(I18N_DOMAIN_NODE);
 	log_init("loaxa-node", verbose);
 	if (node_cfg_load(&n->cfg, cfg_path) < 0)
 		return 1;
@@ -409,8 +411,8 @@ int main(int argc, char **argv)
 		ls.watchdog_every = (int64_t)(wd_usec / 2000);
 	if (register_parts(&loop, n, &ls) < 0)
 		goto stop;
-	log_info("loaxa-node %s starting: node %s of site %s, zones %s%s, boot %llu, "
-		 "state in %s, audio device \"%s\"", LOAXA_VERSION, n->cfg.node, n->cfg.site,
+	log_info(_("loaxa-node %s starting: node %s of site %s, zones %s%s, boot %llu, "
+		 "state in %s, audio device \"%s\""), LOAXA_VERSION, n->cfg.node, n->cfg.site,
 		 n->cfg.nzones ? n->cfg.zones[0] : "(none)", n->cfg.nzones > 1 ? " ..." : "",
 		 (unsigned long long)n->status.boot, n->cfg.state_dir, n->cfg.alsa.device);
 	if (node_mqtt_start(n) < 0)
@@ -441,7 +443,7 @@ stop:
 	sysinfo_free(n);
 	fetch_free(n);
 	plan_free(n);
-	log_info("stopped");
+	log_info(_("stopped"));
 out:
 	if (ls.sfd >= 0)
 		close(ls.sfd);
@@ -458,7 +460,7 @@ out:
 		 * hand restarts too. The boot counter goes up as for any start.
 		 */
 		sigprocmask(SIG_UNBLOCK, &mask, NULL);
-		log_info("restarting (remote restart command)");
+		log_info(_("restarting (remote restart command)"));
 		execv("/proc/self/exe", argv);
 		log_errorx("cannot restart: exec /proc/self/exe: %s", strerror(errno));
 		return 1;

@@ -23,7 +23,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN=$ROOT/build/demo
 rm -rf "$RUN"
 mkdir -p "$RUN"
-export LOAXA_TMP=$RUN LIB_QUIET=1 SITE=xa-demo SECURE=1
+export LOAXA_TMP=$RUN LIB_QUIET=1 LIB_KEEP_LANG=1 SITE=xa-demo SECURE=1
 : "${LOAXA_BIN:=$ROOT/build}"
 export LOAXA_BIN
 VALGRIND=${LOAXA_VALGRIND:-0}

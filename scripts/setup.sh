@@ -22,6 +22,7 @@ PKGS="
  libseccomp-dev strace
  faketime
  debhelper lintian
+ gettext
 "
 
 if [ "$(id -u)" -ne 0 ]; then

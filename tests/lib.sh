@@ -18,6 +18,7 @@
 #   LOAXA_TMP     use this directory for $T instead of a fresh one in /tmp
 #   LOAXA_WRAP    command prefix for both daemons (e.g. valgrind ...)
 #   LIB_QUIET=1   no diagnostics on stdout (the demo prints its own words)
+#   LIB_KEEP_LANG=1  keep the caller's LANG (the demo); tests run in English
 #   SECURE=1      the broker is made by `loaxa broker-config` (TLS, accounts,
 #                 ACL); the controller and nodes use their credentials and
 #                 nodes are provisioned with `loaxa node add` (the demo and
@@ -37,6 +38,15 @@ export LOAXA_BIN ROOT
 : "${ASAN_OPTIONS:=detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 : "${UBSAN_OPTIONS:=print_stacktrace=1:halt_on_error=1}"
 export ASAN_OPTIONS UBSAN_OPTIONS
+
+# Messages from this build's catalogs (docs/i18n.md), in English whatever
+# the caller's locale: the tests match English text (tests/integration/i18n.sh
+# sets LANG itself). The demo (LIB_KEEP_LANG=1) speaks the caller's language.
+export LOAXA_LOCALEDIR=$LOAXA_BIN/locale
+if [ "${LIB_KEEP_LANG:-0}" != 1 ]; then
+	unset LANGUAGE LC_ALL LC_MESSAGES
+	export LANG=C.UTF-8
+fi
 
 LOAXA=$LOAXA_BIN/loaxa
 LOAXA_ENCODE=$LOAXA_BIN/loaxa-encode  # what `loaxa encode` runs (next to loaxa)

@@ -104,6 +104,11 @@ check "man pages are installed (loaxa(1), loaxa-controller(8), loaxa-node.cfg(5)
 	bash -c 'ls /usr/share/man/man1/loaxa.1* /usr/share/man/man8/loaxa-controller.8* /usr/share/man/man5/loaxa-node.cfg.5* >/dev/null'
 check "the units' Documentation pages are installed" \
 	test -f /usr/share/doc/loaxa-doc/controller.md -a -f /usr/share/doc/loaxa-doc/node.md
+check "the Vietnamese catalogs are installed (loaxa.mo, loaxa-node.mo, the console's vi.json)" \
+	test -f /usr/share/locale/vi/LC_MESSAGES/loaxa.mo -a -f /usr/share/locale/vi/LC_MESSAGES/loaxa-node.mo \
+	-a -f /usr/share/loaxa/web/i18n/vi.json
+check "the installed loaxa finds its catalog: LANG=vi_VN.UTF-8 gives Vietnamese (docs/i18n.md)" \
+	bash -c 'env -u LOAXA_LOCALEDIR LANG=vi_VN.UTF-8 /usr/bin/loaxa frobnicate 2>&1 | grep -qF "không có lệnh"'
 for u in loaxa-controller loaxa-node loaxa-broker loaxa-broker-reload; do
 	e=$(systemd-analyze security --offline=true "/lib/systemd/system/$u.service" 2>/dev/null |
 		sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
