@@ -31,8 +31,9 @@ struct ctl;
 int ctl_api_start(struct ctl *c);
 void ctl_api_stop(struct ctl *c);
 
-/* The epoll fd of MHD, for poll(); returns 1 when added, 0 when none. */
-int ctl_api_pollfd(struct ctl *c, struct pollfd *pfd);
+/* The epoll fds of MHD (the unix socket's, the web listener's), for poll();
+ * returns how many were filled (at most max). */
+int ctl_api_pollfds(struct ctl *c, struct pollfd *pfd, int max);
 /* Milliseconds MHD may wait (-1: no limit). */
 int ctl_api_timeout_ms(struct ctl *c);
 void ctl_api_run(struct ctl *c);
