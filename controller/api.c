@@ -33,6 +33,7 @@
 #include "secapi.h"
 #include "schedules.h"
 #include "util.h"
+#include "sse.h"
 #include "web.h"
 
 enum api_route {
@@ -51,6 +52,7 @@ enum api_route {
 	R_HEALTH,   /* healthapi.c */
 	R_APPROVAL, /* drafts and emergency reviews: approval.c */
 	R_SESSION,  /* the web console's login, logout, who am I (web listener only) */
+	R_EVENTS,   /* GET /v1/events: Server-Sent Events (sse.h) */
 };
 
 struct api_req {
@@ -93,6 +95,12 @@ struct api_req {
 	int web;
 	char cookie_authz[7 + 64 + 1];
 	char set_cookie[256];
+	/* a /v1/events stream: the last event sent, what to send first, when
+	 * the next keepalive is due (mono ms), the credentials it rechecks then */
+	int sse, sse_waiting, sse_hello, sse_reset, sse_end;
+	uint64_t sse_seq;
+	int64_t sse_beat;
+	char sse_authz[7 + 64 + 1];
 };
 
 /* One of the two daemons; the handler learns from it which one asks. */
@@ -110,7 +118,16 @@ struct ctl_api {
 	/* the HTTPS listener of the web console: NULL when web.listen is unset */
 	struct MHD_Daemon *wd;
 	int web_fd, web_root;
+	/* the last events for /v1/events, and its streams */
+	struct sse_ring ring;
+	int nsse;
+	int stopping;
 };
+
+/* Event streams open at once (both listeners), and their keepalive: a
+ * comment line that also finds clients gone while nothing happened. */
+#define SSE_MAX_STREAMS 32
+#define SSE_BEAT_MS 20000
 
 /*
  * Schedule bodies of megabytes held at once (each up to ctl_sched_max_body):
@@ -262,6 +279,8 @@ static enum MHD_Result queue_reply(struct api_req *r)
 
 static void req_free(struct ctl *c, struct api_req *r)
 {
+	if (r->sse && c->api)
+		c->api->nsse--;
 	if (r->prev)
 		r->prev->next = r->next;
 	else if (c->api)
@@ -333,6 +352,10 @@ static void route(struct api_req *r, const char *url, const char *method)
 	} else if (strcmp(url, "/v1/plays") == 0) {
 		if (get)
 			r->route = R_PLAYS;
+		allowed = "GET";
+	} else if (strcmp(url, "/v1/events") == 0) {
+		if (get)
+			r->route = R_EVENTS;
 		allowed = "GET";
 	} else if (ctl_approval_owns_url(url)) {
 		r->route = R_APPROVAL; /* approval.c checks the method */
@@ -1034,6 +1057,175 @@ static void health_request(struct api_req *r)
 	set_reply(r, h.status, h.json);
 }
 
+/* ------------------------------------------------------------ events */
+
+/* A stream sees what its account may read: a node's events when the node
+ * is visible to it (ctl_auth_node_visible), the station's to everyone. */
+static int sse_visible(struct api_req *r, const struct sse_event *e)
+{
+	return !e->node[0] || r->who.all_zones || ctl_auth_node_visible(&r->c->db, &r->who,
+									  e->node);
+}
+
+static size_t sse_put(char *buf, size_t max, size_t off, const char *text)
+{
+	size_t n = strlen(text);
+
+	if (off + n > max)
+		return off;
+	memcpy(buf + off, text, n);
+	return off + n;
+}
+
+/*
+ * MHD asks for more of a stream: the events it has not sent, or at the
+ * keepalive time a comment line; else the connection waits suspended
+ * (never a busy loop) until ctl_api_event or the keepalive resumes it.
+ */
+static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	static const char reset[] = "event: reset\ndata: {\"reload\":true}\n\n";
+	struct api_req *r = cls;
+	struct ctl_api *api = r->c->api;
+	const struct sse_event *e;
+	struct ctl_principal again;
+	char err[256];
+	size_t off = 0, n;
+	int lost, pending = 0;
+
+	(void)pos;
+	if (!api || api->stopping || r->sse_end)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (!r->sse_hello) {
+		/* how long a browser waits before it reconnects */
+		off = sse_put(buf, max, off, "retry: 3000\n\n");
+		r->sse_hello = 1;
+	}
+	while ((e = sse_next(&api->ring, r->sse_seq, &lost))) {
+		if ((lost || r->sse_reset) && off + sizeof(reset) <= max) {
+			/* it missed events: the console reloads what it shows */
+			off = sse_put(buf, max, off, reset);
+			r->sse_reset = 0;
+		} else if (lost || r->sse_reset) {
+			pending = 1;
+			break;
+		}
+		if (!sse_visible(r, e)) {
+			r->sse_seq = e->seq;
+			continue;
+		}
+		n = sse_format(e, buf + off, max - off);
+		if (!n) {
+			pending = 1;
+			break;
+		}
+		off += n;
+		r->sse_seq = e->seq;
+	}
+	if (r->sse_reset && off + sizeof(reset) <= max) {
+		off = sse_put(buf, max, off, reset);
+		r->sse_reset = 0;
+	}
+	if (!off && !pending && mono_ms() >= r->sse_beat) {
+		/* a session logged out or expired ends its streams */
+		memset(&again, 0, sizeof(again));
+		if (ctl_auth_request(&r->c->db, r->sse_authz, &again, err, sizeof(err)) < 0) {
+			log_info("API: GET /v1/events of %s ends: %s", r->who.user, err);
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+		off = sse_put(buf, max, off, ": keepalive\n\n");
+	}
+	if (off) {
+		r->sse_beat = mono_ms() + SSE_BEAT_MS;
+		return (ssize_t)off;
+	}
+	if (pending)
+		return 0; /* no room in MHD's buffer now: it asks again */
+	r->sse_waiting = 1;
+	r->suspended = 1;
+	MHD_suspend_connection(r->conn);
+	return 0;
+}
+
+static enum MHD_Result sse_start(struct api_req *r)
+{
+	struct ctl_api *api = r->c->api;
+	const char *authz = req_authz(r);
+	const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	uint64_t id = sse_parse_last_id(last);
+
+	if (api->nsse >= SSE_MAX_STREAMS || !authz || strlen(authz) >= sizeof(r->sse_authz)) {
+		set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", authz ? "too many live update "
+			  "streams are open (at most " "32" "): close a console tab or try again "
+			  "later" : "no credentials");
+		return queue_reply(r);
+	}
+	snprintf(r->sse_authz, sizeof(r->sse_authz), "%s", authz);
+	/* a fresh stream starts now; a reconnecting one where it stopped, or
+	 * with "reset" when that is gone (or from an earlier run) */
+	r->sse_seq = sse_last(&api->ring);
+	if (last && (!id || id > r->sse_seq || id + 1 < api->ring.first))
+		r->sse_reset = 1;
+	else if (last)
+		r->sse_seq = id;
+	r->sse_beat = mono_ms() + SSE_BEAT_MS;
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_reader, r, NULL);
+	if (!resp)
+		return MHD_NO;
+	r->sse = 1;
+	api->nsse++;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/event-stream; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (r->web)
+		web_add_headers(resp, 1);
+	ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	log_debug("API: GET /v1/events: a stream for %s (%d open)", r->who.user, api->nsse);
+	return ret;
+}
+
+/* A logout: the streams of that token end now rather than at their keepalive. */
+static void sse_end_for(struct ctl *c, const char *authz)
+{
+	struct api_req *r;
+
+	for (r = c->api && authz ? c->api->reqs : NULL; r; r = r->next)
+		if (r->sse && strcmp(r->sse_authz, authz) == 0) {
+			r->sse_end = 1;
+			if (r->sse_waiting && r->suspended) {
+				r->sse_waiting = r->suspended = 0;
+				MHD_resume_connection(r->conn);
+			}
+		}
+}
+
+void ctl_api_event(struct ctl *c, const char *kind, const char *node, json_t *data)
+{
+	struct ctl_api *api = c->api;
+	struct api_req *r;
+	char *text;
+	int rc;
+
+	if (!api || !data)
+		return;
+	text = json_dumps(data, JSON_COMPACT);
+	rc = text ? sse_push(&api->ring, kind, node ? node : "", text) : -ENOMEM;
+	free(text);
+	if (rc < 0) {
+		log_debug("API: event %s of %s not kept for /v1/events: %s", kind,
+			  node ? node : "-", strerror(-rc));
+		return;
+	}
+	for (r = api->reqs; r; r = r->next)
+		if (r->sse_waiting && r->suspended) {
+			r->sse_waiting = r->suspended = 0;
+			MHD_resume_connection(r->conn);
+		}
+}
+
 /* ------------------------------------------------------------ web sessions */
 
 /* {"user", "role", "zones", "csrf"}: what the console shows and sends back. */
@@ -1118,6 +1310,7 @@ static void session_request(struct api_req *r)
 			set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot log out (see the log)");
 			return;
 		}
+		sse_end_for(c, r->cookie_authz);
 		set_reply(r, MHD_HTTP_OK, json_pack("{s:s}", "logged_out", r->who.user));
 		return;
 	}
@@ -1359,6 +1552,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		case R_PLAYS:
 			get_plays(r);
 			break;
+		case R_EVENTS:
+			return sse_start(r);
 		case R_SESSION:
 			session_request(r);
 			if (r->import_pending)
@@ -1385,6 +1580,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 				r->suspended = 1;
 				return MHD_YES;
 			}
+			if (status == MHD_HTTP_OK && strcmp(r->method, "POST") == 0 &&
+			    strcmp(url, "/v1/logout") == 0)
+				sse_end_for(c, authz);
 			set_reply(r, status, reply);
 			break;
 		}
@@ -1629,6 +1827,7 @@ int ctl_api_start(struct ctl *c)
 	api->listen_fd = -1;
 	api->web_fd = api->web_root = -1;
 	api->unix_l.c = c;
+	sse_init(&api->ring, (uint64_t)now_ms() * 1000);
 	snprintf(api->path, sizeof(api->path), "%s", c->cfg.api_socket);
 	c->api = api;
 	fd = bind_socket(api->path);
@@ -1670,7 +1869,8 @@ void ctl_api_stop(struct ctl *c)
 
 	if (!api)
 		return;
-	/* No connection may stay suspended when MHD stops. */
+	/* No connection may stay suspended when MHD stops; streams end. */
+	api->stopping = 1;
 	for (r = api->reqs; r; r = r->next)
 		if (r->suspended) {
 			r->suspended = 0;
@@ -1694,6 +1894,7 @@ void ctl_api_stop(struct ctl *c)
 	if (api->listen_fd >= 0)
 		close(api->listen_fd);
 	unlink(api->path);
+	sse_free(&api->ring);
 	free(api);
 	c->api = NULL;
 }
@@ -1741,11 +1942,36 @@ int ctl_api_timeout_ms(struct ctl *c)
 		if (best < 0 || ms < best)
 			best = ms;
 	}
+	/* the keepalive of a waiting event stream */
+	{
+		struct api_req *r;
+		int64_t now = mono_ms();
+
+		for (r = c->api->reqs; r; r = r->next) {
+			int64_t left = r->sse_beat - now;
+			int ms;
+
+			if (!r->sse_waiting)
+				continue;
+			ms = left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
+			if (best < 0 || ms < best)
+				best = ms;
+		}
+	}
 	return best;
 }
 
 void ctl_api_run(struct ctl *c)
 {
+	struct api_req *r;
+	int64_t now = mono_ms();
+
+	/* event streams whose keepalive is due go round once */
+	for (r = c->api ? c->api->reqs : NULL; r; r = r->next)
+		if (r->sse_waiting && r->suspended && now >= r->sse_beat) {
+			r->sse_waiting = r->suspended = 0;
+			MHD_resume_connection(r->conn);
+		}
 	if (c->api && c->api->d)
 		MHD_run(c->api->d);
 	if (c->api && c->api->wd)

@@ -176,6 +176,51 @@ code=$(web POST /v1/session -H 'Content-Type: application/json' \
 check "a second login in the same browser works (the old cookie is not a CSRF matter) ($code)" \
 	[ "$code" = 200 ]
 
+# ---------------------------------------------------------------- live updates
+# stream NAME COOKIE [curl args] : GET /v1/events in the background, into $T/NAME.sse
+stream() {
+	local name=$1 tok=$2
+	shift 2
+	curl -s -N --cacert "$CA" -H "Cookie: session=$tok" "$@" "$URL/v1/events" \
+		>"$T/$name.sse" 2>/dev/null &
+	PID_OF[$name]=$!
+	STOP_ORDER+=("$name")
+}
+sse_has() { grep -q "$2" "$T/$1.sse"; }
+stream sse_admin "$ATOK"
+stream sse_op1 "$OTOK"
+check "GET /v1/events streams text/event-stream over HTTPS" \
+	wait_for 10 sse_has sse_admin '^retry: '
+B2=$("$LOAXA" play "$content" --zone thon-2 --json 2>/dev/null | jq -r .broadcast)
+B3=$("$LOAXA" play "$content" --zone thon-1 --json 2>/dev/null | jq -r .broadcast)
+check "the admin's stream has n2's confirmation of $B2 as it comes" \
+	wait_for 30 sse_has sse_admin "\"node\":\"n2\",\"type\":\"play_finished\",\"broadcast\":\"$B2\""
+check "op1's stream has n1's confirmation of $B3" \
+	wait_for 30 sse_has sse_op1 "\"node\":\"n1\",\"type\":\"play_finished\",\"broadcast\":\"$B3\""
+stop n2
+check "the admin's stream says n2 went offline" \
+	wait_for 30 sse_has sse_admin '^data: {"node":"n2","online":false'
+no_n2() { ! sse_has sse_op1 '"n2"'; }
+check "op1's stream has nothing of n2 (not in its village)" no_n2
+check "each event has an id and a kind" \
+	[ "$(grep -c '^id: [0-9]*$' "$T/sse_admin.sse")" -ge 3 ] &&
+	[ "$(grep -c '^event: \(play\|node\)$' "$T/sse_admin.sse")" -ge 3 ]
+first=$(sed -n 's/^id: //p' "$T/sse_admin.sse" | head -n1)
+curl -s -N --max-time 3 --cacert "$CA" -H "Cookie: session=$ATOK" -H "Last-Event-ID: $first" \
+	"$URL/v1/events" >"$T/replay.sse" 2>/dev/null
+check "a stream that reconnects with Last-Event-ID gets what came after it" \
+	[ "$(grep -c '^id: ' "$T/replay.sse")" = "$(( $(grep -c '^id: ' "$T/sse_admin.sse") - 1 ))" ] &&
+	! grep -q "^id: $first\$" "$T/replay.sse"
+curl -s -N --max-time 3 --cacert "$CA" -H "Cookie: session=$ATOK" -H "Last-Event-ID: 12" \
+	"$URL/v1/events" >"$T/reset.sse" 2>/dev/null
+check "one from before the controller's events (an earlier run) is told to reload" \
+	grep -q '^event: reset' "$T/reset.sse"
+code=$(web GET /v1/events)
+check "GET /v1/events without a session: 401 ($code)" [ "$code" = 401 ]
+api_curl -N --max-time 2 http://localhost/v1/events >"$T/unix.sse" 2>/dev/null
+check "the unix socket has /v1/events too" grep -q '^retry: ' "$T/unix.sse"
+start_node n2 || exit 1
+
 # ---------------------------------------------------------------- throttle
 codes=
 for i in 1 2 3 4 5 6 7; do
@@ -204,6 +249,9 @@ check "DELETE /v1/session logs out and clears the cookie ($code, $(hdr Set-Cooki
 	[ "$code" = 200 ] && grep -q '^session=; .*Max-Age=0' <<<"$(hdr Set-Cookie)"
 code=$(web GET /v1/nodes -H "Cookie: session=$ATOK")
 check "the old cookie no longer works: 401 ($code)" [ "$code" = 401 ]
+stream_ended() { ! alive "${PID_OF[sse_admin]}"; }
+check "the logout ended the admin's event stream" wait_for 5 stream_ended
+check "op1's stream goes on" alive "${PID_OF[sse_op1]}"
 code=$(web GET /v1/session -H "Cookie: session=$ATOK")
 check "GET /v1/session with it: 401 ($code)" [ "$code" = 401 ]
 
