@@ -216,7 +216,7 @@ static const char *content_type(const char *path)
  * non-empty components that do not start with '.': no "..", no hidden
  * file, no backslash, no NUL. "/" and ".../" mean index.html. 0 or -ENOENT.
  */
-static int web_rel_path(const char *url, char *out, size_t outlen)
+int web_file_name(const char *url, char *out, size_t outlen)
 {
 	const char *p;
 	size_t n;
@@ -297,36 +297,48 @@ static enum MHD_Result web_text(struct MHD_Connection *conn, unsigned status,
 static const char not_found[] =
 	"Không tìm thấy trang này. / This page does not exist: open the console at /\n";
 
-enum MHD_Result web_static(int rootfd, struct MHD_Connection *conn, const char *url,
-			   const char *method)
+int web_open(int rootfd, const char *url, const char **type, uint64_t *size)
 {
 	char rel[WEB_PATH_MAX];
-	const char *type;
-	struct MHD_Response *resp;
 	struct stat st;
-	enum MHD_Result ret;
 	int fd;
 
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-		return web_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Only GET and HEAD are "
-				"allowed on the console's files.\n", "GET, HEAD");
-	if (web_rel_path(url, rel, sizeof(rel)) < 0 || !(type = content_type(rel))) {
+	if (web_file_name(url, rel, sizeof(rel)) < 0 || !(*type = content_type(rel))) {
 		log_info("web: GET %.200s: 404 (not a console file name)", url);
-		return web_text(conn, MHD_HTTP_NOT_FOUND, not_found, NULL);
+		return -ENOENT;
 	}
 	fd = open_beneath(rootfd, rel);
 	if (fd < 0) {
 		if (fd != -ENOENT)
 			log_info("web: GET %.200s: 404 (%s)", url, strerror(-fd));
-		return web_text(conn, MHD_HTTP_NOT_FOUND, not_found, NULL);
+		return -ENOENT;
 	}
 	/* a directory, a device or a FIFO is never served: no listings */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > WEB_FILE_MAX) {
 		close(fd);
 		log_info("web: GET %.200s: 404 (not a regular file)", url);
-		return web_text(conn, MHD_HTTP_NOT_FOUND, not_found, NULL);
+		return -ENOENT;
 	}
-	resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+enum MHD_Result web_static(int rootfd, struct MHD_Connection *conn, const char *url,
+			   const char *method)
+{
+	const char *type = NULL;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	uint64_t size = 0;
+	int fd;
+
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return web_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "Only GET and HEAD are "
+				"allowed on the console's files.\n", "GET, HEAD");
+	fd = web_open(rootfd, url, &type, &size);
+	if (fd < 0)
+		return web_text(conn, MHD_HTTP_NOT_FOUND, not_found, NULL);
+	resp = MHD_create_response_from_fd64(size, fd);
 	if (!resp) {
 		close(fd);
 		return MHD_NO;

@@ -30,6 +30,7 @@
 #define LOAXA_CTL_WEB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <microhttpd.h>
 
@@ -63,6 +64,21 @@ void web_free_secret(char *s);
 
 /* The root directory of the static files, opened once (O_PATH). */
 int web_root_open(const char *root);
+
+/*
+ * The file name under the root that url names (MHD has decoded %xx
+ * already, so "%2e%2e" arrives as ".."): only a-z A-Z 0-9 . _ - and '/'
+ * between non-empty components that do not start with '.' (no "..", no
+ * hidden file, no backslash); "/" and ".../" mean index.html. 0 or -ENOENT.
+ */
+int web_file_name(const char *url, char *out, size_t outlen);
+
+/*
+ * Open the file url names beneath rootfd (openat2 RESOLVE_BENEATH: no
+ * symlink out of the root), a regular file with a known Content-Type:
+ * the fd with *type and *size, or -ENOENT for anything else.
+ */
+int web_open(int rootfd, const char *url, const char **type, uint64_t *size);
 
 /*
  * Answer a static file request: GET/HEAD of a path outside /v1/. Queues
