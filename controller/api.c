@@ -118,6 +118,9 @@ struct ctl_api {
 	/* the HTTPS listener of the web console: NULL when web.listen is unset */
 	struct MHD_Daemon *wd;
 	int web_fd, web_root;
+	/* the PEM texts handed to MHD: its documentation does not say it
+	 * copies them, so they live as long as the daemon */
+	char *web_cert, *web_key;
 	/* the last events for /v1/events, and its streams */
 	struct sse_ring ring;
 	int nsse;
@@ -1801,9 +1804,10 @@ static int web_start(struct ctl *c, struct ctl_api *api)
 	}
 	log_info("web console listening on https://%s (port %d), files from %s",
 		 cfg->web.listen, web_bound_port(api->web_fd), cfg->web.root);
-	rc = 0;
+	api->web_cert = cert;
+	api->web_key = key;
+	return 0;
 out:
-	/* MHD keeps its own copies of the PEM texts */
 	web_free_secret(key);
 	free(cert);
 	if (rc < 0) {
@@ -1888,6 +1892,8 @@ void ctl_api_stop(struct ctl *c)
 		close(api->web_fd);
 	if (api->web_root >= 0)
 		close(api->web_root);
+	web_free_secret(api->web_key);
+	free(api->web_cert);
 	/* orphans whose import never reported (cannot happen after imports_stop) */
 	while (api->reqs)
 		req_free(c, api->reqs);
