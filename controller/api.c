@@ -915,10 +915,11 @@ static void health_request(struct api_req *r)
 		char what[CTL_NAME_MAX + 16];
 
 		/* station-wide figures: for accounts with every zone (security.md) */
-		if (strcmp(r->url, "/v1/report") == 0 || strcmp(r->url, "/metrics") == 0) {
+		if (strcmp(r->url, "/v1/report") == 0 || strcmp(r->url, "/metrics") == 0 ||
+		    strcmp(r->url, "/v1/schedule/files") == 0) {
 			snprintf(r->target, sizeof(r->target), "%s", r->url);
-			scope_refuse(r, "the whole station (the report and /metrics cover every "
-				     "zone: ask an account with every zone)");
+			scope_refuse(r, "the whole station (the report, /metrics and the schedule "
+				     "files cover every zone: ask an account with every zone)");
 			return;
 		}
 
