@@ -1,0 +1,96 @@
+// dom.js - small helpers to build the pages without innerHTML (every value
+// from the controller or a node is text, never markup).
+
+import { t, language } from './i18n.js';
+
+// h('div', {class: 'x', onclick: f}, child, 'text', ...)
+export function h(tag, attrs, ...children) {
+	const el = document.createElement(tag);
+	for (const [k, v] of Object.entries(attrs || {})) {
+		if (v === undefined || v === null || v === false)
+			continue;
+		if (k.startsWith('on'))
+			el.addEventListener(k.slice(2), v);
+		else if (k === 'class')
+			el.className = v;
+		else if (k in el && typeof v !== 'string')
+			el[k] = v;
+		else
+			el.setAttribute(k, v === true ? '' : v);
+	}
+	for (const c of children.flat()) {
+		if (c === undefined || c === null || c === false)
+			continue;
+		el.append(c instanceof Node ? c : String(c));
+	}
+	return el;
+}
+
+export function clear(el) {
+	while (el.firstChild)
+		el.removeChild(el.firstChild);
+	return el;
+}
+
+const locale = () => (language() === 'en' ? 'en-GB' : 'vi-VN');
+const pad = (n) => String(n).padStart(2, '0');
+
+export function fmtTime(ms) {
+	if (!ms)
+		return '—';
+	const d = new Date(ms);
+	return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+}
+
+export function fmtDateTime(ms) {
+	if (!ms)
+		return '—';
+	const d = new Date(ms);
+	return pad(d.getDate()) + '/' + pad(d.getMonth() + 1) + ' ' + pad(d.getHours()) + ':' +
+	       pad(d.getMinutes());
+}
+
+export function fmtAgo(ms, now) {
+	if (!ms)
+		return t('never');
+	const s = Math.max(0, Math.round(((now || Date.now()) - ms) / 1000));
+	if (s < 60)
+		return t('{n} s ago', { n: s });
+	if (s < 3600)
+		return t('{n} min ago', { n: Math.floor(s / 60) });
+	if (s < 86400)
+		return t('{n} h ago', { n: Math.floor(s / 3600) });
+	return fmtDateTime(ms);
+}
+
+export function fmtDuration(ms) {
+	if (ms === null || ms === undefined)
+		return '—';
+	const s = Math.round(ms / 1000);
+	return Math.floor(s / 60) + ':' + pad(s % 60);
+}
+
+export function isoDate(d) {
+	return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate());
+}
+
+export function weekdayName(d) {
+	return d.toLocaleDateString(locale(), { weekday: 'short' });
+}
+
+// A message line under a form or a block: kind "ok", "error", "info".
+export function note(kind, text) {
+	return h('p', { class: 'note note-' + kind, role: kind === 'error' ? 'alert' : 'status' }, text);
+}
+
+// The state of one node's play, in words and a colour class.
+export function resultBadge(result) {
+	// i18n-words
+	const words = { pending: 'Waiting', sent: 'Sent', started: 'Playing', finished: 'Played', played: 'Played',
+			ok: 'Done', failed: 'Failed', refused: 'Refused', stopped: 'Stopped' };
+	// end-i18n-words
+	const colour = { pending: 'wait', sent: 'wait', started: 'play', finished: 'good', played: 'good',
+			 ok: 'good', failed: 'bad', refused: 'bad', stopped: 'good' };
+	return h('span', { class: 'badge badge-' + (colour[result] || 'wait'), 'data-result': result || '' },
+		 words[result] ? t(words[result]) : result || '—');
+}
