@@ -20,6 +20,8 @@ export class ApiError extends Error {
 // sentence (English until the catalogs land) follows it.
 export function explain(err) {
 	if (!(err instanceof ApiError))
+		console.error(err);	/* a fault of the page: for the technician's console */
+	if (!(err instanceof ApiError) || err.status === 0)
 		return t('Cannot reach the controller. Check the network cable or Wi-Fi of this computer, then try again.');
 	const what = {
 		400: t('Something in the form is not right.'),

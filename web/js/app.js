@@ -4,7 +4,7 @@
 
 import { t, loadLanguage, savedLanguage, language, translateStatic } from './i18n.js';
 import { whoami, login, logout, session, explain, ApiError } from './api.js';
-import { h, clear, note } from './dom.js';
+import { h, put, clear, note } from './dom.js';
 import { startLive, stopLive, can } from './state.js';
 import { openEmergencyDialog, startBanner, stopBanner } from './emergency.js';
 import * as phat from './phat.js';
@@ -57,7 +57,7 @@ async function show() {
 	try {
 		leave = (await page[2].render(main, arg)) || null;
 	} catch (e) {
-		main.append(note('error', explain(e)));
+		put(main, note('error', explain(e)));
 	}
 }
 
@@ -80,17 +80,17 @@ function showLogin(message) {
 					  language() === 'vi' ? 'English' : 'Tiếng Việt')));
 	form.addEventListener('submit', async (e) => {
 		e.preventDefault();
-		clear(msg).append(note('info', t('Checking…')));
+		put(clear(msg), note('info', t('Checking…')));
 		try {
 			await login(user.value.trim(), pw.value);
 			await enter();
 		} catch (err) {
-			clear(msg).append(note('error', err instanceof ApiError && err.status === 401
+			put(clear(msg), note('error', err instanceof ApiError && err.status === 401
 				? t('Wrong account name or password. Check them (capital letters count) and try again.')
 				: explain(err)));
 		}
 	});
-	main.append(form);
+	put(main, form);
 	user.focus();
 }
 

@@ -5,7 +5,7 @@
 
 import { t } from './i18n.js';
 import { get, post, explain } from './api.js';
-import { h, clear, note, fmtAgo, fmtDateTime, resultBadge } from './dom.js';
+import { h, put, clear, note, fmtAgo, fmtDateTime, resultBadge } from './dom.js';
 import { onLive, can } from './state.js';
 
 function readiness(n) {
@@ -34,7 +34,9 @@ function nodeCard(n, now) {
 	const clock = n.clock_error_ms !== undefined && n.clock_error_ms !== null ? n.clock_error_ms
 		: st.clock ? st.clock.error_ms : null;
 	const signal = n.signal || (st.link ? st.link.signal : null);
-	const kinds = n.alarm_kinds || [];
+	// alarm_kinds: "offline,clock" (a comma list; an array accepted too)
+	const kinds = (Array.isArray(n.alarm_kinds) ? n.alarm_kinds : String(n.alarm_kinds || '').split(','))
+		.filter(Boolean);
 	return h('a', { class: 'card node ' + (n.online ? 'is-online' : 'is-offline') + (n.alarms ? ' has-alarm' : ''),
 			href: '#/cum/' + encodeURIComponent(n.node), 'data-node': n.node,
 			'data-online': n.online ? 'yes' : 'no' },
@@ -62,9 +64,9 @@ async function list(main) {
 			const [r, a] = await Promise.all([get('/v1/nodes'), get('/v1/alarms')]);
 			const now = Date.now();
 			const nodes = (r.nodes || []).sort((x, y) => (x.online - y.online) || (x.node < y.node ? -1 : 1));
-			clear(grid).append(...nodes.map((n) => nodeCard(n, now)));
+			put(clear(grid), ...nodes.map((n) => nodeCard(n, now)));
 			const act = a.alarms || [];
-			clear(alarms).append(act.length
+			put(clear(alarms), act.length
 				? h('div', { class: 'card alarms' }, h('h2', {}, t('Active alarms') + ' (' + act.length + ')'),
 					h('ul', { class: 'plain-list' }, act.map((x) => h('li', { 'data-alarm': x.kind, 'data-node': x.node },
 						h('strong', {}, x.node), ' ', alarmText(x.kind), ' · ', fmtAgo(x.raised, now),
@@ -72,11 +74,11 @@ async function list(main) {
 				: note('ok', t('No alarm.')));
 			clear(msg);
 		} catch (e) {
-			clear(msg).append(note('error', explain(e)));
+			put(clear(msg), note('error', explain(e)));
 		}
 	};
 	await refresh();
-	main.append(h('h1', {}, t('Clusters')), msg, alarms, grid);
+	put(main, h('h1', {}, t('Clusters')), msg, alarms, grid);
 	return onLive(refresh);
 }
 
@@ -90,10 +92,10 @@ async function one(main, id) {
 		try {
 			const r = (await post('/v1/nodes/' + encodeURIComponent(id) + '/' + what, b)).body;
 			cmds.unshift(r);
-			clear(msg).append(note('info', t('Sent; waiting for the cluster to answer…')));
+			put(clear(msg), note('info', t('Sent; waiting for the cluster to answer…')));
 			refresh();
 		} catch (e) {
-			clear(msg).append(note('error', explain(e)));
+			put(clear(msg), note('error', explain(e)));
 		}
 	}
 
@@ -119,10 +121,10 @@ async function one(main, id) {
 			for (let i = 0; i < cmds.length; i++)
 				if (cmds[i].state === 'sent')
 					cmds[i] = await get('/v1/commands/' + encodeURIComponent(cmds[i].command));
-			clear(cmdList).append(...cmds.map((c) => h('li', { 'data-command': c.command },
+			put(clear(cmdList), ...cmds.map((c) => h('li', { 'data-command': c.command },
 				t(c.cmd), ' ', resultBadge(c.state), c.reason ? ' ' + c.reason : '')));
 			const st = n.status || {};
-			clear(body).append(
+			put(clear(body), 
 				nodeCard(n, now),
 				h('div', { class: 'card' }, h('h2', {}, t('Details')),
 					cell('Version', n.version || '—'),
@@ -141,12 +143,13 @@ async function one(main, id) {
 						h('li', {}, fmtDateTime(e.ts || e.received), ' ', t(e.type),
 						  e.title ? ' · ' + e.title : '', e.reason ? h('span', { class: 'small' }, ' ' + e.reason) : null)))));
 		} catch (e) {
-			clear(body).append(note('error', explain(e)));
+			put(clear(body), note('error', explain(e)));
 		}
 	}
 	await refresh();
-	main.append(h('p', {}, h('a', { href: '#/cum' }, '← ' + t('All clusters'))),
-		h('h1', {}, t('Cluster {n}', { n: id })), msg, actions, cmdList.parentNode ? null : h('div', { class: 'card' }, h('h2', {}, t('Commands sent')), cmdList), body);
+	put(main, h('p', {}, h('a', { href: '#/cum' }, '← ' + t('All clusters'))),
+		h('h1', {}, t('Cluster {n}', { n: id })), msg, actions,
+		actions ? h('div', { class: 'card' }, h('h2', {}, t('Commands sent')), cmdList) : null, body);
 	return onLive(refresh);
 }
 

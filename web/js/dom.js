@@ -26,6 +26,17 @@ export function h(tag, attrs, ...children) {
 	return el;
 }
 
+// put(parent, child, [children], null, 'text'): append what is there
+// (Element.append would write "null" for a missing part and cannot take a list).
+export function put(parent, ...children) {
+	for (const c of children.flat(2)) {
+		if (c === undefined || c === null || c === false)
+			continue;
+		parent.append(c instanceof Node ? c : String(c));
+	}
+	return parent;
+}
+
 export function clear(el) {
 	while (el.firstChild)
 		el.removeChild(el.firstChild);

@@ -8,7 +8,7 @@
 
 import { t } from './i18n.js';
 import { get, post, explain } from './api.js';
-import { h, clear, note, resultBadge } from './dom.js';
+import { h, put, clear, note, resultBadge } from './dom.js';
 import { zonesAndNodes, onLive, allZones } from './state.js';
 
 // Emergencies this page follows: id -> {drill, stopped_at}. A stopped one is
@@ -16,6 +16,7 @@ import { zonesAndNodes, onLive, allZones } from './state.js';
 const followed = new Map();
 let offLive = null;
 let busy = false;
+let lastSig = '';
 
 export async function openEmergencyDialog() {
 	const dlg = document.getElementById('emg-dialog');
@@ -40,11 +41,11 @@ export async function openEmergencyDialog() {
 		allZones() ? h('option', { value: '*' }, t('All villages')) : null,
 		zones.map((z) => h('option', { value: z }, z)));
 	const go = async (drill) => {
-		clear(msg).append(note('info', t('Sending…')));
+		put(clear(msg), note('info', t('Sending…')));
 		const body = { drill };
 		const clip = drill && clips.some((c) => c.name === 'drill') ? 'drill' : clipSel.value;
 		if (!clip) {
-			clear(msg).append(note('error', t('No emergency clip is on the controller yet: the technician must add them (scripts/emergency-clips.sh).')));
+			put(clear(msg), note('error', t('No emergency clip is on the controller yet: the technician must add them (scripts/emergency-clips.sh).')));
 			return;
 		}
 		body.clip = clip;
@@ -58,7 +59,7 @@ export async function openEmergencyDialog() {
 			dlg.close();
 			refresh();
 		} catch (e) {
-			clear(msg).append(note('error', explain(e)));
+			put(clear(msg), note('error', explain(e)));
 		}
 	};
 	dlg.append(h('form', { method: 'dialog', class: 'emg-form' },
@@ -123,7 +124,7 @@ async function refresh() {
 	const b = document.getElementById('banner');
 	try {
 		await running();
-		const panels = [];
+		const panels = [], seen = [];
 		for (const [id, f] of [...followed]) {
 			const e = await get('/v1/emergency/' + encodeURIComponent(id));
 			const allStopped = (e.nodes || []).every((n) => n.stop);
@@ -136,8 +137,13 @@ async function refresh() {
 				continue;
 			}
 			panels.push(emergencyPanel(e, stop));
+			seen.push(e);
 		}
-		clear(b).append(...panels);
+		// redraw only on a change: a button replaced under the finger loses the press
+		const sig = JSON.stringify(seen);
+		if (sig !== lastSig)
+			put(clear(b), ...panels);
+		lastSig = sig;
 		b.hidden = panels.length === 0;
 	} catch (e) {
 		/* the banner waits for the next tick; the page shows the error */
@@ -157,6 +163,7 @@ export function stopBanner() {
 		offLive();
 	offLive = null;
 	followed.clear();
+	lastSig = '';
 	const b = document.getElementById('banner');
 	clear(b);
 	b.hidden = true;

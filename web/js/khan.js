@@ -4,7 +4,7 @@
 
 import { t } from './i18n.js';
 import { get, explain } from './api.js';
-import { h, clear, note, fmtDateTime } from './dom.js';
+import { h, put, clear, note, fmtDateTime } from './dom.js';
 import { onLive, can } from './state.js';
 import { openEmergencyDialog } from './emergency.js';
 
@@ -15,7 +15,7 @@ export async function render(main) {
 		try {
 			const r = await get('/v1/reviews?all=1');
 			const list = (r.emergencies || []).slice(0, 30);
-			clear(past).append(list.length ? h('ul', { class: 'plain-list' }, list.map((e) =>
+			put(clear(past), list.length ? h('ul', { class: 'plain-list' }, list.map((e) =>
 				h('li', { class: e.drill ? 'is-drill-text' : 'is-real-text', 'data-emergency': e.emergency },
 					h('strong', {}, e.drill ? t('DRILL') : t('REAL EMERGENCY')), ' ',
 					fmtDateTime(e.started), ' · ', e.title || e.content || '', ' · ',
@@ -23,11 +23,11 @@ export async function render(main) {
 					e.reviewed ? h('span', { class: 'small' }, ' · ' + t('reviewed by {u}', { u: e.reviewed_by })) : null)))
 				: note('info', t('No emergency or drill yet.')));
 		} catch (e) {
-			clear(msg).append(note('error', explain(e)));
+			put(clear(msg), note('error', explain(e)));
 		}
 	};
 	await refresh();
-	main.append(h('h1', {}, t('Emergency')),
+	put(main, h('h1', {}, t('Emergency')),
 		can('emergency')
 			? h('button', { type: 'button', id: 'khan-big', class: 'danger huge', onclick: () => openEmergencyDialog() },
 			    t('EMERGENCY BROADCAST'), h('span', { class: 'small' }, t('(you confirm on the next step; a drill too)')))

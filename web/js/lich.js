@@ -12,7 +12,7 @@
 
 import { t } from './i18n.js';
 import { get, api, explain, ApiError } from './api.js';
-import { h, clear, note, isoDate, weekdayName } from './dom.js';
+import { h, put, clear, note, isoDate, weekdayName } from './dom.js';
 import { zonesAndNodes, onLive, allZones, can } from './state.js';
 
 const CONSOLE_FILE = 'console.cfg';
@@ -251,7 +251,7 @@ export async function render(main) {
 		}
 		const it = formItem();
 		const items = mine.filter((x) => x.id !== it.id).concat([it]);
-		clear(msg).append(note('info', t('Checking and sending to the clusters…')));
+		put(clear(msg), note('info', t('Checking and sending to the clusters…')));
 		const r = await send(items, '/v1/schedule/apply');
 		if (!r)
 			return;
@@ -287,7 +287,7 @@ export async function render(main) {
 	}
 
 	function drawItems() {
-		clear(list).append(...mine.map((it) => h('li', { 'data-item': it.id },
+		put(clear(list), ...mine.map((it) => h('li', { 'data-item': it.id },
 			h('button', { type: 'button', class: 'link', onclick: () => fill(it) },
 			  it.times.join(', ') + ' · ' + it.title),
 			h('span', { class: 'small' }, ' ' + daysText(it) + ' · ' +
@@ -304,7 +304,7 @@ export async function render(main) {
 		try {
 			r = await get('/v1/schedule?date=' + isoDate(today) + '&days=7');
 		} catch (e) {
-			clear(week).append(note('error', explain(e)));
+			put(clear(week), note('error', explain(e)));
 			return;
 		}
 		const byDay = new Map();
@@ -321,7 +321,7 @@ export async function render(main) {
 			s.nodes.push(o.node);
 			day.slots.set(key, s);
 		}
-		clear(week).append(...[...byDay.entries()].map(([iso, { d, slots }]) =>
+		put(clear(week), ...[...byDay.entries()].map(([iso, { d, slots }]) =>
 			h('section', { class: 'day', 'data-date': iso },
 				h('h3', {}, weekdayName(d) + ' ' + d.getDate() + '/' + (d.getMonth() + 1)),
 				slots.size ? h('ul', { class: 'plain-list' }, [...slots.values()]
@@ -336,7 +336,7 @@ export async function render(main) {
 	fill(null);
 	drawItems();
 	await drawWeek();
-	main.append(h('h1', {}, t('Schedule')),
+	put(main, h('h1', {}, t('Schedule')),
 		h('h2', {}, t('This week')), week,
 		files && can('operate') ? [form, msg, h('h2', {}, t('Items made here')), list]
 			: note('info', allZones() ? t('Your account may look but not change the schedule.')

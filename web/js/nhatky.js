@@ -4,7 +4,7 @@
 
 import { t } from './i18n.js';
 import { get, explain, ApiError } from './api.js';
-import { h, clear, note, fmtDateTime, fmtDuration, resultBadge } from './dom.js';
+import { h, put, clear, note, fmtDateTime, fmtDuration, resultBadge } from './dom.js';
 import { zonesAndNodes, can, allZones } from './state.js';
 
 const pad = (n) => String(n).padStart(2, '0');
@@ -30,7 +30,7 @@ export async function render(main) {
 	const showReport = async () => {
 		try {
 			const r = await get('/v1/report?month=' + encodeURIComponent(fMonth.value || month));
-			clear(view).append(h('div', { class: 'print-area' },
+			put(clear(view), h('div', { class: 'print-area' },
 				h('h2', {}, t('Monthly report {m}', { m: r.month })),
 				h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
 					h('thead', {}, h('tr', {}, ['Cluster', 'Villages', 'Planned', 'Played', 'Failed', 'Success', 'Air time', 'Emergencies', 'Drills']
@@ -42,7 +42,7 @@ export async function render(main) {
 						h('td', {}, fmtDuration(c.airtime_ms)), h('td', {}, c.emergencies), h('td', {}, c.drills))))))),
 				h('p', {}, h('button', { type: 'button', id: 'r-print', onclick: () => window.print() }, t('Print'))));
 		} catch (e) {
-			clear(view).append(note('error', explain(e)));
+			put(clear(view), note('error', explain(e)));
 		}
 	};
 	const report = allZones()
@@ -76,7 +76,7 @@ export async function render(main) {
 		try {
 			const r = await get('/v1/log?' + p.toString());
 			const ev = (r.events || []).slice().reverse();
-			clear(logBox).append(ev.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'table log' },
+			put(clear(logBox), ev.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'table log' },
 				h('thead', {}, h('tr', {}, ['Time', 'Cluster', 'What', 'Title', 'Level', 'Length', 'Result'].map((x) => h('th', {}, t(x))))),
 				h('tbody', {}, ev.map((e) => h('tr', {},
 					h('td', {}, fmtDateTime(e.start || e.ts)), h('td', {}, e.node), h('td', {}, t(e.type)),
@@ -86,7 +86,7 @@ export async function render(main) {
 					  e.reason ? ' ' + e.reason : ''))))))
 				: note('info', t('Nothing in the log for these filters.')));
 		} catch (e) {
-			clear(logBox).append(note('error', explain(e)));
+			put(clear(logBox), note('error', explain(e)));
 		}
 	};
 	const filters = h('form', { class: 'card filters', id: 'log-filters' },
@@ -118,7 +118,7 @@ export async function render(main) {
 		});
 	}
 
-	main.append(h('h1', {}, t('Log & reports')), report, filters, audit);
+	put(main, h('h1', {}, t('Log & reports')), report, filters, audit);
 	await showLog();
 	return null;
 }

@@ -8,7 +8,7 @@
 
 import { t } from './i18n.js';
 import { get, post, upload, explain } from './api.js';
-import { h, clear, note, resultBadge } from './dom.js';
+import { h, put, clear, note, resultBadge } from './dom.js';
 import { zonesAndNodes, onLive, allZones, can } from './state.js';
 
 let follow = [];	// broadcast ids being followed on this page
@@ -36,7 +36,7 @@ export async function render(main) {
 		allBox ? h('label', { class: 'chip' }, allBox, t('All villages')) : null,
 		boxes.map((b) => h('label', { class: 'chip' }, b, b.value)));
 
-	const say = (kind, text) => clear(status).append(note(kind, text));
+	const say = (kind, text) => put(clear(status), note(kind, text));
 
 	// one broadcast per chosen village (or one to all), then follow them
 	async function broadcast(content, title) {
@@ -196,12 +196,12 @@ export async function render(main) {
 						 p && p.reason ? h('span', { class: 'small' }, ' ' + p.reason) : null);
 				}))));
 		}
-		clear(plays).append(...blocks);
+		put(clear(plays), ...blocks);
 	}
 	const off = onLive(refresh);
 
 	const operate = can('operate');
-	main.append(h('h1', {}, t('Announce now')),
+	put(main, h('h1', {}, t('Announce now')),
 		operate ? null : note('info', t('Your account may look but not broadcast.')),
 		h('div', { class: 'card' }, villages),
 		h('div', { class: 'card' },

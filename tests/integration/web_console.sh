@@ -1,0 +1,88 @@
+#!/bin/bash
+# The web console (docs/console.md) in a real headless Chromium (Debian's
+# chromium + chromium-driver through /usr/bin/python3 and python3-selenium)
+# against real parts: mosquitto, the controller with its HTTPS listener,
+# three nodes on the ALSA `file` plugin (n1, n2 in thon-1; n3 in thon-2),
+# the emergency clips of scripts/emergency-clips.sh, a Vietnamese speech WAV
+# as the browser's fake microphone. tests/web/console_test.py:
+#   - logs in; announces a recording to thon-1: n1 and n2 confirm;
+#   - a daily 05:30 item: in the week view and in every node's plan;
+#   - a drill started and stopped: every node confirms each;
+#   - n2 killed (kill -9): offline with an alarm, without reloading;
+#   - the month's CSV downloads;
+#   each in at most three actions after login, in Vietnamese, no page wider
+#   than 360 px; then an operator of thon-1 sees and acts only on thon-1.
+# Screenshots of every page at 360 and 1280 px: build/screenshots/.
+# Also: every string of the pages has its Vietnamese and English entry.
+source "$(dirname "$0")/../lib.sh"
+need "$LOAXA" "$CONTROLLER" "$NODE"
+for f in /usr/bin/chromium /usr/bin/chromedriver; do
+	[ -x "$f" ] || { not_ok "$f is installed (scripts/setup.sh)"; exit 1; }
+done
+/usr/bin/python3 -c 'import selenium' 2>/dev/null ||
+	{ not_ok "python3-selenium is installed (scripts/setup.sh)"; exit 1; }
+
+# ---------------------------------------------------------------- strings
+/usr/bin/python3 "$ROOT/tests/web/msgids.py" "$ROOT/web" >"$T/msgids.txt"
+for l in vi en; do
+	missing=$(jq -r --rawfile ids "$T/msgids.txt" \
+		'. as $t | $ids | split("\n") | map(select(. != "" and ($t[.] | not))) | .[]' \
+		"$ROOT/web/i18n/$l.json")
+	check "web/i18n/$l.json has every string of the pages ($(wc -l <"$T/msgids.txt") msgids)${missing:+; missing: $missing}" \
+		[ -z "$missing" ]
+done
+
+# ---------------------------------------------------------------- parts
+WEB_PORT=$(free_port)
+start_broker || exit 1
+keygen || exit 1
+WEB_CFG="web = { listen = \"127.0.0.1:$WEB_PORT\"; dir = \"$ROOT/web\"; };"
+[ "${WEB_DEV_LISTENER:-0}" = 1 ] && WEB_CFG=""
+write_controller_cfg "alarms = { offline_s = 3; };" "$WEB_CFG"
+start_controller || exit 1
+for n in n1 n2 n3; do
+	z=thon-1
+	[ "$n" = n3 ] && z=thon-2
+	write_node_cfg "$n" "$z"
+	start_node "$n" || exit 1
+done
+if LOAXA="$LOAXA" "$ROOT/scripts/emergency-clips.sh" --only tone drill flood >"$T/clips.log" 2>&1; then
+	ok "the emergency clips are on the controller"
+else
+	fail "scripts/emergency-clips.sh makes the clips"
+	dump_log "$T/clips.log"
+fi
+for u in op1; do
+	head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$T/$u.pw"
+done
+"$LOAXA" user add op1 --role operator --zone thon-1 --password-file "$T/op1.pw" >"$T/user.log" 2>&1 ||
+	{ fail "loaxa user add op1"; dump_log "$T/user.log"; }
+
+speech "$T/mic.wav" "Thông báo của ủy ban nhân dân xã: mời bà con đi tiêm phòng cho gia súc." || exit 1
+
+# The console's address: the controller's HTTPS listener
+URL="https://127.0.0.1:$WEB_PORT/"
+web_up() { curl -sk -o /dev/null "$URL"; }
+if [ "${WEB_DEV_LISTENER:-0}" = 1 ]; then
+	# development only (tests/web/devlistener.py): plain HTTP in front of the socket
+	URL="http://127.0.0.1:$WEB_PORT/"
+	LOG_OF[devlistener]=$T/devlistener.log
+	/usr/bin/python3 "$ROOT/tests/web/devlistener.py" --socket "$LOAXA_SOCKET" --port "$WEB_PORT" \
+		"$ROOT/web" >"$T/devlistener.log" 2>&1 &
+	PID_OF[devlistener]=$!
+	STOP_ORDER+=(devlistener)
+	diag "WEB_DEV_LISTENER=1: the development stand-in, not the controller's listener"
+fi
+check "the console answers at $URL" wait_for 20 web_up || exit 1
+
+SHOTS=$ROOT/build/screenshots
+mkdir -p "$SHOTS"
+/usr/bin/python3 "$ROOT/tests/web/console_test.py" --url "$URL" \
+	--admin "admin:$T/admin.pw" --operator "op1:$T/op1.pw" \
+	--village thon-1 --village-nodes n1,n2 --other-village thon-2 --other-nodes n3 \
+	--kill-node "n2:${PID_OF[n2]}" --mic "$T/mic.wav" \
+	--downloads "$T/downloads" --shots "$SHOTS" 2>"$T/selenium.log" || TEST_FAILED=1
+grep -q . "$T/selenium.log" && { diag "selenium/chromium stderr:"; tail -n 20 "$T/selenium.log" | sed 's/^/#   /'; }
+# n2 was killed by the browser test (its pid, started here): nothing to stop
+kill -0 "${PID_OF[n2]}" 2>/dev/null || unset 'PID_OF[n2]'
+finish
