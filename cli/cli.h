@@ -32,6 +32,7 @@ int cmd_whoami(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_broker_config(int argc, char **argv);
+int cmd_web_cert(int argc, char **argv);
 int cmd_node(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);   /* schedule.c */

@@ -41,6 +41,8 @@ void cli_usage(FILE *f)
 		"  broker-config --dir D --site S [--port P] [--listen ADDR] [--host NAME]...\n"
 		"                                    make the broker's CA, certificate, accounts,\n"
 		"                                    ACL and mosquitto.conf (no daemon; at install)\n"
+		"  web-cert --dir D [--site S] [--host NAME]...   the web console's CA and HTTPS\n"
+		"                                    certificate (no daemon; at install)\n"
 		"  node add NAME --zone Z [--zone Z2] [--out DIR]   broker account + node bundle\n"
 		"  node revoke NAME | node list      (admin; then reload the broker)\n"
 		"  key rotate [--lifetime-s N] | key list   controller key lifecycle (admin)\n"
@@ -107,6 +109,7 @@ int main(int argc, char **argv)
 		{ "plays", cmd_plays },   { "login", cmd_login },   { "logout", cmd_logout },
 		{ "whoami", cmd_whoami }, { "user", cmd_user },     { "audit", cmd_audit },
 		{ "broker-config", cmd_broker_config },              { "node", cmd_node },
+		{ "web-cert", cmd_web_cert },
 		{ "key", cmd_key },
 		{ "plays", cmd_plays },   { "schedule", cmd_schedule },
 		{ "announce", cmd_announce }, { "cancel", cmd_cancel },

@@ -104,7 +104,8 @@ static int write_in(const char *dir, const char *name, const char *text, mode_t 
 	return rc;
 }
 
-static int make_ca(const char *dir, const char *site)
+/* ca.key/ca.crt in dir; cn names whose CA it is. */
+static int make_ca(const char *dir, const char *cn)
 {
 	char key[4096], crt[4096], subj[128];
 	char *argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -116,17 +117,20 @@ static int make_ca(const char *dir, const char *site)
 
 	snprintf(key, sizeof(key), "%s/ca.key", dir);
 	snprintf(crt, sizeof(crt), "%s/ca.crt", dir);
-	snprintf(subj, sizeof(subj), "/CN=loaxa %s broker CA", site);
+	snprintf(subj, sizeof(subj), "/CN=%.100s", cn);
 	rc = run(argv, dir);
 	if (rc == 0)
 		chmod(key, 0600);
 	return rc;
 }
 
-static int make_server_cert(const char *dir, char hosts[][256], size_t nhosts)
+/* base.key/base.crt in dir ("server": the broker's, "web": the console's),
+ * signed by dir's CA. */
+static int make_server_cert(const char *dir, const char *base, char hosts[][256],
+			    size_t nhosts)
 {
 	char key[4096], csr[4096], crt[4096], ca[4096], cakey[4096], ext[4096], serial[4096];
-	char extbody[4096], subj[300];
+	char extbody[4096], subj[300], p[64];
 	char *req[] = { "openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
 			"ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", csr,
 			"-subj", subj, NULL };
@@ -136,12 +140,12 @@ static int make_server_cert(const char *dir, char hosts[][256], size_t nhosts)
 	size_t i, off;
 	int rc;
 
-	snprintf(key, sizeof(key), "%s/server.key", dir);
-	snprintf(csr, sizeof(csr), "%s/server.csr", dir);
-	snprintf(crt, sizeof(crt), "%s/server.crt", dir);
+	snprintf(key, sizeof(key), "%s/%s.key", dir, base);
+	snprintf(csr, sizeof(csr), "%s/%s.csr", dir, base);
+	snprintf(crt, sizeof(crt), "%s/%s.crt", dir, base);
 	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
 	snprintf(cakey, sizeof(cakey), "%s/ca.key", dir);
-	snprintf(ext, sizeof(ext), "%s/server.ext", dir);
+	snprintf(ext, sizeof(ext), "%s/%s.ext", dir, base);
 	snprintf(serial, sizeof(serial), "%s/ca.srl", dir);
 	snprintf(subj, sizeof(subj), "/CN=%.200s", nhosts ? hosts[0] : "localhost");
 	off = (size_t)snprintf(extbody, sizeof(extbody),
@@ -157,7 +161,8 @@ static int make_server_cert(const char *dir, char hosts[][256], size_t nhosts)
 	if (off + 2 >= sizeof(extbody))
 		return -ENAMETOOLONG;
 	strcat(extbody, "\n");
-	rc = write_in(dir, "server.ext", extbody, 0644);
+	snprintf(p, sizeof(p), "%s.ext", base);
+	rc = write_in(dir, p, extbody, 0644);
 	if (rc == 0)
 		rc = run(req, dir);
 	if (rc == 0)
@@ -206,6 +211,85 @@ static int controller_account(const char *dir, const char *site)
 	if (rc == 0 && !exists(dir, "acl"))
 		rc = write_in(dir, "acl", acl, 0640);
 	return rc;
+}
+
+/*
+ * loaxa web-cert --dir D [--site S] [--host NAME]...: the web console's
+ * certificate (web.key/web.crt, SAN localhost, 127.0.0.1 and every --host:
+ * the office PC reaches the controller by these) and the CA that signed it
+ * (ca.crt: what a browser is told to trust once, docs/controller.md). Its
+ * own CA, not the broker's: trusting the console's in a browser says
+ * nothing about the broker. Like broker-config, it never overwrites a key
+ * or a certificate that exists: a commune that has its own certificate
+ * puts it in web.cert/web.key of controller.cfg instead.
+ */
+int cmd_web_cert(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "site", required_argument, NULL, 's' },
+		{ "host", required_argument, NULL, 'H' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir_arg = NULL, *site = NULL;
+	char real[4096], dir[2048], hosts[8][256], cn[64];
+	size_t nhosts = 0;
+	int ch, rc;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir_arg = optarg; break;
+		case 's': site = optarg; break;
+		case 'H':
+			if (nhosts >= 8 || strlen(optarg) >= 200 || !optarg[0] ||
+			    strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789.-:") != strlen(optarg))
+				goto usage;
+			snprintf(hosts[nhosts++], sizeof(hosts[0]), "%s", optarg);
+			break;
+		default: goto usage;
+		}
+	}
+	if (optind != argc || !dir_arg)
+		goto usage;
+	if (site && (!name_valid(site) || strlen(site) > 16)) {
+		fprintf(stderr, "loaxa: --site \"%s\" is not a site id (1-16 of a-z 0-9 _ -)\n",
+			site);
+		return CLI_EXIT_USAGE;
+	}
+	rc = mkdir_p(dir_arg, 0750);
+	if (rc < 0 || !realpath(dir_arg, real)) {
+		fprintf(stderr, "loaxa: cannot create %s: %s\n", dir_arg,
+			strerror(rc < 0 ? -rc : errno));
+		return CLI_EXIT_ERROR;
+	}
+	if (str_copy(dir, sizeof(dir), real) < 0) {
+		fprintf(stderr, "loaxa: %s: path too long\n", real);
+		return CLI_EXIT_ERROR;
+	}
+	if (!exists(dir, "ca.crt") || !exists(dir, "ca.key")) {
+		snprintf(cn, sizeof(cn), "loaxa %s web console CA", site ? site : "");
+		if (make_ca(dir, cn) < 0)
+			return CLI_EXIT_ERROR;
+		fprintf(stderr, "made the web console's CA %s/ca.crt\n", dir);
+	}
+	if (!exists(dir, "web.crt") || !exists(dir, "web.key")) {
+		if (make_server_cert(dir, "web", hosts, nhosts) < 0)
+			return CLI_EXIT_ERROR;
+		fprintf(stderr, "made the web console's certificate %s/web.crt\n", dir);
+	} else {
+		fprintf(stderr, "%s/web.crt exists: kept (remove web.crt and web.key to make "
+			"a new one)\n", dir);
+	}
+	printf("web = { listen = \"0.0.0.0:8443\"; cert = \"%s/web.crt\"; key = \"%s/web.key\"; };\n",
+	       dir, dir);
+	return 0;
+usage:
+	fprintf(stderr, "usage: loaxa web-cert --dir D [--site S] [--host NAME-OR-ADDRESS]...\n"
+		"  makes D/ca.crt (give it to the office browsers once) and D/web.crt,\n"
+		"  D/web.key for controller.cfg's web group; at most 8 --host\n");
+	return CLI_EXIT_USAGE;
 }
 
 int cmd_broker_config(int argc, char **argv)
@@ -272,12 +356,15 @@ int cmd_broker_config(int argc, char **argv)
 		return CLI_EXIT_ERROR;
 	}
 	if (!exists(dir, "ca.crt") || !exists(dir, "ca.key")) {
-		if (make_ca(dir, site) < 0)
+		char cn[64];
+
+		snprintf(cn, sizeof(cn), "loaxa %s broker CA", site);
+		if (make_ca(dir, cn) < 0)
 			return CLI_EXIT_ERROR;
 		fprintf(stderr, "made the broker CA %s/ca.crt\n", dir);
 	}
 	if (!exists(dir, "server.crt") || !exists(dir, "server.key")) {
-		if (make_server_cert(dir, hosts, nhosts) < 0)
+		if (make_server_cert(dir, "server", hosts, nhosts) < 0)
 			return CLI_EXIT_ERROR;
 		fprintf(stderr, "made the broker certificate %s/server.crt\n", dir);
 	}

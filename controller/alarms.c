@@ -2,6 +2,7 @@
  * alarms.c - see alarms.h.
  */
 #include "alarms.h"
+#include "api.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -291,6 +292,7 @@ static void notify(struct ctl *c, json_t *alarm, const char *event)
 		 json_string_value(json_object_get(alarm, "node")),
 		 json_string_value(json_object_get(alarm, "kind")));
 	hook_run(c, alarm, what);
+	ctl_api_event(c, "alarm", json_string_value(json_object_get(alarm, "node")), alarm);
 }
 
 static int raise_alarm(struct ctl *c, const char *node, const struct ctl_alarm_want *w,

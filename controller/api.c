@@ -33,6 +33,8 @@
 #include "secapi.h"
 #include "schedules.h"
 #include "util.h"
+#include "sse.h"
+#include "web.h"
 
 enum api_route {
 	R_NONE,
@@ -49,6 +51,8 @@ enum api_route {
 	R_LIVE,       /* everything under /v1/live: live.c */
 	R_HEALTH,   /* healthapi.c */
 	R_APPROVAL, /* drafts and emergency reviews: approval.c */
+	R_SESSION,  /* the web console's login, logout, who am I (web listener only) */
+	R_EVENTS,   /* GET /v1/events: Server-Sent Events (sse.h) */
 };
 
 struct api_req {
@@ -86,6 +90,23 @@ struct api_req {
 	char *text;           /* a non-JSON answer (healthapi: CSV, metrics; PDF) */
 	size_t text_len;      /* its length when it is binary (a PDF), else 0 */
 	const char *ctype;
+	/* the web listener (web.h): the session's "Bearer <token>" made from
+	 * its cookie, and the cookie to set or clear in the answer */
+	int web;
+	char cookie_authz[7 + 64 + 1];
+	char set_cookie[256];
+	/* a /v1/events stream: the last event sent, what to send first, when
+	 * the next keepalive is due (mono ms), the credentials it rechecks then */
+	int sse, sse_waiting, sse_hello, sse_reset, sse_end;
+	uint64_t sse_seq;
+	int64_t sse_beat;
+	char sse_authz[7 + 64 + 1];
+};
+
+/* One of the two daemons; the handler learns from it which one asks. */
+struct api_listener {
+	struct ctl *c;
+	int web;
 };
 
 struct ctl_api {
@@ -93,7 +114,20 @@ struct ctl_api {
 	int listen_fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct api_req *reqs;
+	struct api_listener unix_l, web_l;
+	/* the HTTPS listener of the web console: NULL when web.listen is unset */
+	struct MHD_Daemon *wd;
+	int web_fd, web_root;
+	/* the last events for /v1/events, and its streams */
+	struct sse_ring ring;
+	int nsse;
+	int stopping;
 };
+
+/* Event streams open at once (both listeners), and their keepalive: a
+ * comment line that also finds clients gone while nothing happened. */
+#define SSE_MAX_STREAMS 32
+#define SSE_BEAT_MS 20000
 
 /*
  * Schedule bodies of megabytes held at once (each up to ctl_sched_max_body):
@@ -155,14 +189,25 @@ static void api_audit(struct api_req *r)
 }
 
 /*
+ * The credentials of a request: its Authorization header, or on the web
+ * listener without one the session cookie's token (web.h).
+ */
+static const char *req_authz(const struct api_req *r)
+{
+	const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+
+	return h ? h : r->cookie_authz[0] ? r->cookie_authz : NULL;
+}
+
+/*
  * Authenticate (every endpoint but login) and check the role may use the
  * endpoint at all; zone scope is checked where the target is known.
  */
 static void api_authorize(struct api_req *r, const char *url, const char *method)
 {
 	char err[256];
-	const char *authz = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-							MHD_HTTP_HEADER_AUTHORIZATION);
+	const char *authz = req_authz(r);
 
 	if (r->route == R_SEC && !ctl_secapi_needs_token(method, url))
 		return;
@@ -172,6 +217,28 @@ static void api_authorize(struct api_req *r, const char *url, const char *method
 	}
 	if (ctl_auth_require(&r->who, ctl_auth_route_perm(method, url), err, sizeof(err)) < 0)
 		set_error(r, MHD_HTTP_FORBIDDEN, "%s", err);
+}
+
+/*
+ * The web listener: a request that authenticates with the session cookie
+ * and changes something must prove it comes from the console's own page
+ * (web.h, CSRF). One with an Authorization header needs no proof: a
+ * browser never sends that header on its own.
+ */
+static void web_csrf_check(struct api_req *r)
+{
+	const char *hdr;
+
+	if (!r->web || r->reply || !r->cookie_authz[0] || strcmp(r->method, "GET") == 0 ||
+	    strcmp(r->method, "HEAD") == 0 ||
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION))
+		return;
+	hdr = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, WEB_CSRF_HEADER);
+	if (!web_csrf_ok(r->cookie_authz + 7, hdr))
+		set_error(r, MHD_HTTP_FORBIDDEN, "%s", hdr ? "the console's safety code "
+			  "(X-CSRF-Token) does not match this session: reload the page"
+			  : "the request has no safety code (X-CSRF-Token header): reload the "
+			  "console's page and try again");
 }
 
 static enum MHD_Result queue_reply(struct api_req *r)
@@ -198,6 +265,11 @@ static enum MHD_Result queue_reply(struct api_req *r)
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				r->ctype ? r->ctype : "application/json");
+	if (r->web) {
+		web_add_headers(resp, 1);
+		if (r->set_cookie[0])
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
+	}
 	api_audit(r);
 	ret = MHD_queue_response(r->conn, r->status, resp);
 	MHD_destroy_response(resp);
@@ -207,6 +279,8 @@ static enum MHD_Result queue_reply(struct api_req *r)
 
 static void req_free(struct ctl *c, struct api_req *r)
 {
+	if (r->sse && c->api)
+		c->api->nsse--;
 	if (r->prev)
 		r->prev->next = r->next;
 	else if (c->api)
@@ -278,6 +352,10 @@ static void route(struct api_req *r, const char *url, const char *method)
 	} else if (strcmp(url, "/v1/plays") == 0) {
 		if (get)
 			r->route = R_PLAYS;
+		allowed = "GET";
+	} else if (strcmp(url, "/v1/events") == 0) {
+		if (get)
+			r->route = R_EVENTS;
 		allowed = "GET";
 	} else if (ctl_approval_owns_url(url)) {
 		r->route = R_APPROVAL; /* approval.c checks the method */
@@ -986,6 +1064,347 @@ static void health_request(struct api_req *r)
 	set_reply(r, h.status, h.json);
 }
 
+/* ------------------------------------------------------------ events */
+
+/* A stream sees what its account may read: a node's events when the node
+ * is visible to it (ctl_auth_node_visible), the station's to everyone. */
+static int sse_visible(struct api_req *r, const struct sse_event *e)
+{
+	return !e->node[0] || r->who.all_zones || ctl_auth_node_visible(&r->c->db, &r->who,
+									  e->node);
+}
+
+static size_t sse_put(char *buf, size_t max, size_t off, const char *text)
+{
+	size_t n = strlen(text);
+
+	if (off + n > max)
+		return off;
+	memcpy(buf + off, text, n);
+	return off + n;
+}
+
+/*
+ * MHD asks for more of a stream: the events it has not sent, or at the
+ * keepalive time a comment line; else the connection waits suspended
+ * (never a busy loop) until ctl_api_event or the keepalive resumes it.
+ */
+static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	static const char reset[] = "event: reset\ndata: {\"reload\":true}\n\n";
+	struct api_req *r = cls;
+	struct ctl_api *api = r->c->api;
+	const struct sse_event *e;
+	struct ctl_principal again;
+	char err[256];
+	size_t off = 0, n;
+	int lost, pending = 0;
+
+	(void)pos;
+	if (!api || api->stopping || r->sse_end)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (!r->sse_hello) {
+		/* how long a browser waits before it reconnects */
+		off = sse_put(buf, max, off, "retry: 3000\n\n");
+		r->sse_hello = 1;
+	}
+	while ((e = sse_next(&api->ring, r->sse_seq, &lost))) {
+		if ((lost || r->sse_reset) && off + sizeof(reset) <= max) {
+			/* it missed events: the console reloads what it shows */
+			off = sse_put(buf, max, off, reset);
+			r->sse_reset = 0;
+		} else if (lost || r->sse_reset) {
+			pending = 1;
+			break;
+		}
+		if (!sse_visible(r, e)) {
+			r->sse_seq = e->seq;
+			continue;
+		}
+		n = sse_format(e, buf + off, max - off);
+		if (!n) {
+			pending = 1;
+			break;
+		}
+		off += n;
+		r->sse_seq = e->seq;
+	}
+	if (r->sse_reset && off + sizeof(reset) <= max) {
+		off = sse_put(buf, max, off, reset);
+		r->sse_reset = 0;
+	}
+	if (!off && !pending && mono_ms() >= r->sse_beat) {
+		/* a session logged out or expired ends its streams */
+		memset(&again, 0, sizeof(again));
+		if (ctl_auth_request(&r->c->db, r->sse_authz, &again, err, sizeof(err)) < 0) {
+			log_info("API: GET /v1/events of %s ends: %s", r->who.user, err);
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		}
+		off = sse_put(buf, max, off, ": keepalive\n\n");
+	}
+	if (off) {
+		r->sse_beat = mono_ms() + SSE_BEAT_MS;
+		return (ssize_t)off;
+	}
+	if (pending)
+		return 0; /* no room in MHD's buffer now: it asks again */
+	r->sse_waiting = 1;
+	r->suspended = 1;
+	MHD_suspend_connection(r->conn);
+	return 0;
+}
+
+static enum MHD_Result sse_start(struct api_req *r)
+{
+	struct ctl_api *api = r->c->api;
+	const char *authz = req_authz(r);
+	const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	uint64_t id = sse_parse_last_id(last);
+
+	if (api->nsse >= SSE_MAX_STREAMS || !authz || strlen(authz) >= sizeof(r->sse_authz)) {
+		set_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "%s", authz ? "too many live update "
+			  "streams are open (at most " "32" "): close a console tab or try again "
+			  "later" : "no credentials");
+		return queue_reply(r);
+	}
+	snprintf(r->sse_authz, sizeof(r->sse_authz), "%s", authz);
+	/* a fresh stream starts now; a reconnecting one where it stopped, or
+	 * with "reset" when that is gone (or from an earlier run) */
+	r->sse_seq = sse_last(&api->ring);
+	if (last && (!id || id > r->sse_seq || id + 1 < api->ring.first))
+		r->sse_reset = 1;
+	else if (last)
+		r->sse_seq = id;
+	r->sse_beat = mono_ms() + SSE_BEAT_MS;
+	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_reader, r, NULL);
+	if (!resp)
+		return MHD_NO;
+	r->sse = 1;
+	api->nsse++;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				"text/event-stream; charset=utf-8");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (r->web)
+		web_add_headers(resp, 1);
+	ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	log_debug("API: GET /v1/events: a stream for %s (%d open)", r->who.user, api->nsse);
+	return ret;
+}
+
+/* A logout: the streams of that token end now rather than at their keepalive. */
+static void sse_end_for(struct ctl *c, const char *authz)
+{
+	struct api_req *r;
+
+	for (r = c->api && authz ? c->api->reqs : NULL; r; r = r->next)
+		if (r->sse && strcmp(r->sse_authz, authz) == 0) {
+			r->sse_end = 1;
+			if (r->sse_waiting && r->suspended) {
+				r->sse_waiting = r->suspended = 0;
+				MHD_resume_connection(r->conn);
+			}
+		}
+}
+
+void ctl_api_event(struct ctl *c, const char *kind, const char *node, json_t *data)
+{
+	struct ctl_api *api = c->api;
+	struct api_req *r;
+	char *text;
+	int rc;
+
+	if (!api || !data)
+		return;
+	text = json_dumps(data, JSON_COMPACT);
+	rc = text ? sse_push(&api->ring, kind, node ? node : "", text) : -ENOMEM;
+	free(text);
+	if (rc < 0) {
+		log_debug("API: event %s of %s not kept for /v1/events: %s", kind,
+			  node ? node : "-", strerror(-rc));
+		return;
+	}
+	for (r = api->reqs; r; r = r->next)
+		if (r->sse_waiting && r->suspended) {
+			r->sse_waiting = r->suspended = 0;
+			MHD_resume_connection(r->conn);
+		}
+}
+
+/* ------------------------------------------------------------ web sessions */
+
+/* {"user", "role", "zones", "csrf"}: what the console shows and sends back. */
+static json_t *session_json(const struct ctl_principal *who, const char *token)
+{
+	char csrf[WEB_CSRF_LEN];
+	json_t *z = json_array();
+	size_t i;
+
+	for (i = 0; i < who->nzones; i++)
+		json_array_append_new(z, json_string(who->zones[i]));
+	if (who->all_zones) {
+		json_decref(z);
+		z = json_string("*");
+	}
+	web_csrf_token(token, csrf);
+	return json_pack("{s:s, s:s, s:o, s:s}", "user", who->user, "role", who->role, "zones",
+			 z, "csrf", csrf);
+}
+
+/* The end of a console login (auth.h): the token goes into the cookie only. */
+static void session_login_done(struct ctl *c, void *ctx, int rc, json_t *reply,
+			       const char *err)
+{
+	struct api_req *r = ctx;
+	const char *tok = json_string_value(json_object_get(reply, "token"));
+	char csrf[WEB_CSRF_LEN];
+
+	r->import_pending = 0;
+	if (r->orphan) {
+		json_decref(reply);
+		req_free(c, r);
+		return;
+	}
+	if (rc == 0 && tok && strlen(tok) == AUTH_TOKEN_HEX &&
+	    web_cookie_header(r->set_cookie, sizeof(r->set_cookie), tok,
+			      c->cfg.auth.token_ttl_s) == 0) {
+		snprintf(r->who.role, sizeof(r->who.role), "%s",
+			 json_string_value(json_object_get(reply, "role")));
+		web_csrf_token(tok, csrf);
+		json_object_del(reply, "token");
+		json_object_set_new(reply, "csrf", json_string(csrf));
+		set_reply(r, MHD_HTTP_OK, reply);
+	} else {
+		json_decref(reply);
+		set_error(r, rc == 0 ? MHD_HTTP_INTERNAL_SERVER_ERROR
+			  : rc == -EAGAIN ? MHD_HTTP_TOO_MANY_REQUESTS
+			  : rc == -EACCES ? MHD_HTTP_UNAUTHORIZED
+			  : rc == -EBUSY || rc == -ECANCELED ? MHD_HTTP_SERVICE_UNAVAILABLE
+			  : MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", rc == 0 ? "the login "
+			  "succeeded but its session could not be made (see the log)" : err);
+	}
+	if (r->suspended) {
+		r->suspended = 0;
+		MHD_resume_connection(r->conn);
+	}
+}
+
+/*
+ * POST /v1/session {"user" (or "name"), "password"}: the same login as
+ * POST /v1/login (throttles, Argon2id off the loop, audit) but the token
+ * is set as the cookie and never shown to the page's scripts.
+ * GET: who is logged in, and the CSRF token (after a reload of the page).
+ * DELETE: log out (the token is revoked, the cookie cleared).
+ */
+static void session_request(struct api_req *r)
+{
+	struct ctl *c = r->c;
+	char err[256];
+	json_t *req, *jn;
+	const char *name, *pw;
+	int rc;
+
+	if (strcmp(r->method, "GET") == 0) {
+		set_reply(r, MHD_HTTP_OK, session_json(&r->who, r->cookie_authz + 7));
+		return;
+	}
+	if (strcmp(r->method, "DELETE") == 0) {
+		snprintf(r->target, sizeof(r->target), "user %s", r->who.user);
+		web_cookie_header(r->set_cookie, sizeof(r->set_cookie), NULL, 0);
+		if (ctl_auth_logout(&c->db, r->cookie_authz) < 0) {
+			set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot log out (see the log)");
+			return;
+		}
+		sse_end_for(c, r->cookie_authz);
+		set_reply(r, MHD_HTTP_OK, json_pack("{s:s}", "logged_out", r->who.user));
+		return;
+	}
+	if (r->body_too_big) {
+		set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is larger than %d "
+			  "bytes", CTL_MAX_JSON_BODY);
+		return;
+	}
+	req = json_loadb(r->body ? r->body : "", r->body_len, 0, NULL);
+	jn = json_object_get(req, "user") ? json_object_get(req, "user")
+					  : json_object_get(req, "name");
+	name = json_string_value(jn);
+	pw = json_string_value(json_object_get(req, "password"));
+	if (!json_is_object(req) || !name || !pw || !name[0] || strlen(name) >= CTL_NAME_MAX) {
+		json_decref(req);
+		set_error(r, MHD_HTTP_BAD_REQUEST, "the login needs {\"user\": NAME, "
+			  "\"password\": TEXT}");
+		return;
+	}
+	/* the audit log names who tried, even when it fails */
+	ctl_printable(r->who.user, sizeof(r->who.user), name);
+	snprintf(r->target, sizeof(r->target), "user %s", r->who.user);
+	r->import_pending = 1;
+	rc = ctl_auth_login_start(c, name, pw, r->who.peer, r->who.peer_id, session_login_done,
+				  r, err, sizeof(err));
+	json_decref(req);
+	if (rc == 0) {
+		if (r->import_pending) {
+			MHD_suspend_connection(r->conn);
+			r->suspended = 1;
+		}
+		return;
+	}
+	r->import_pending = 0;
+	set_error(r, rc == -EAGAIN ? MHD_HTTP_TOO_MANY_REQUESTS
+		  : rc == -EACCES ? MHD_HTTP_UNAUTHORIZED
+		  : rc == -EBUSY ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_INTERNAL_SERVER_ERROR,
+		  "%s", err);
+}
+
+/*
+ * The start of a web request: static files are answered at once; the
+ * session cookie becomes the request's credentials; /v1/session is
+ * authenticated here (any role may see itself and log out).
+ */
+static enum MHD_Result web_begin(struct api_req *r, const char *url, int *done)
+{
+	const char *tok = web_cookie_token(r->conn);
+	char err[256];
+
+	*done = 0;
+	web_peer(r->conn, r->who.peer, sizeof(r->who.peer), r->who.peer_id,
+		 sizeof(r->who.peer_id));
+	if (!web_is_api_url(url)) {
+		*done = 1;
+		return web_static(r->c->api->web_root, r->conn, url, r->method);
+	}
+	if (tok)
+		snprintf(r->cookie_authz, sizeof(r->cookie_authz), "Bearer %s", tok);
+	if (strcmp(url, "/v1/session") != 0)
+		return MHD_YES;
+	*done = 1;
+	r->route = R_SESSION;
+	if (strcmp(r->method, "POST") != 0 && strcmp(r->method, "GET") != 0 &&
+	    strcmp(r->method, "DELETE") != 0) {
+		set_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s is not allowed on /v1/session "
+			  "(use POST to log in, GET, DELETE to log out)", r->method);
+		return queue_reply(r);
+	}
+	if (strcmp(r->method, "POST") != 0) {
+		if (!tok)
+			set_error(r, MHD_HTTP_UNAUTHORIZED, "not logged in: log in with your name "
+				  "and password");
+		else if (ctl_auth_request(&r->c->db, r->cookie_authz, &r->who, err,
+					  sizeof(err)) < 0)
+			set_error(r, MHD_HTTP_UNAUTHORIZED, "%s", err);
+		else
+			web_csrf_check(r);
+		if (r->reply) {
+			/* a dead session's cookie is of no more use */
+			web_cookie_header(r->set_cookie, sizeof(r->set_cookie), NULL, 0);
+			return queue_reply(r);
+		}
+	}
+	return MHD_YES;
+}
+
 static void body_data(struct api_req *r, const char *data, size_t len)
 {
 	size_t limit = body_limit(r), cap;
@@ -1033,7 +1452,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			       const char *upload_data_p, size_t *upload_data_size,
 			       void **con_cls)
 {
-	struct ctl *c = cls;
+	struct api_listener *l = cls;
+	struct ctl *c = l->c;
 	struct api_req *r = *con_cls;
 
 	(void)version;
@@ -1051,7 +1471,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			r->next->prev = r;
 		c->api->reqs = r;
 		*con_cls = r;
-		{
+		r->web = l->web;
+		if (r->web) {
+			int done;
+			enum MHD_Result ret = web_begin(r, url, &done);
+
+			if (done)
+				return ret;
+		} else {
 			const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 				conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 			ctl_auth_peer_of_fd(ci ? ci->connect_fd : -1, r->who.peer,
@@ -1064,6 +1491,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		if (ctl_secapi_owns(url))
 			r->route = R_SEC;
 		api_authorize(r, url, method);
+		if (r->who.authenticated)
+			web_csrf_check(r);
 		if (!r->reply && r->route != R_SEC)
 			route(r, url, method);
 		if (!r->reply && r->route == R_CONTENT_POST) {
@@ -1082,7 +1511,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			return upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
 		if (r->route == R_BROADCAST_POST || r->route == R_SEC ||
 		    r->route == R_SCHED || r->route == R_EMERGENCY || r->route == R_LIVE ||
-		    r->route == R_RECORD || r->route == R_HEALTH || r->route == R_APPROVAL)
+		    r->route == R_RECORD || r->route == R_HEALTH || r->route == R_APPROVAL ||
+		    r->route == R_SESSION)
 			body_data(r, upload_data_p, n);
 		return MHD_YES;
 	}
@@ -1129,9 +1559,15 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		case R_PLAYS:
 			get_plays(r);
 			break;
+		case R_EVENTS:
+			return sse_start(r);
+		case R_SESSION:
+			session_request(r);
+			if (r->import_pending)
+				return MHD_YES; /* the password is being checked */
+			break;
 		case R_SEC: {
-			const char *authz = MHD_lookup_connection_value(
-				conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+			const char *authz = req_authz(r);
 			json_t *reply = NULL;
 			unsigned status = 500;
 
@@ -1151,6 +1587,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 				r->suspended = 1;
 				return MHD_YES;
 			}
+			if (status == MHD_HTTP_OK && strcmp(r->method, "POST") == 0 &&
+			    strcmp(url, "/v1/logout") == 0)
+				sse_end_for(c, authz);
 			set_reply(r, status, reply);
 			break;
 		}
@@ -1218,7 +1657,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
-	struct ctl *c = cls;
+	struct ctl *c = ((struct api_listener *)cls)->c;
 	struct api_req *r = *con_cls;
 
 	(void)conn;
@@ -1318,6 +1757,72 @@ static int bind_socket(const char *path)
 	return fd;
 }
 
+/*
+ * The web console's HTTPS listener (web.h), when web.listen is set: the
+ * same handler as the unix socket's, TLS through MHD's GnuTLS. Started
+ * after the socket; a failure stops the controller's start (the
+ * configuration asks for a console that would not be there).
+ */
+static int web_start(struct ctl *c, struct ctl_api *api)
+{
+	const struct ctl_config *cfg = &c->cfg;
+	char *cert = NULL, *key = NULL;
+	int rc;
+
+	api->web_fd = web_listen(cfg->web.listen);
+	if (api->web_fd < 0)
+		return api->web_fd;
+	rc = web_root_open(cfg->web.root);
+	if (rc < 0)
+		goto out;
+	api->web_root = rc;
+	rc = web_read_pem("web.cert", cfg->web.cert, &cert);
+	if (rc == 0)
+		rc = web_read_pem("web.key", cfg->web.key, &key);
+	if (rc < 0)
+		goto out;
+	api->web_l.c = c;
+	api->web_l.web = 1;
+	/* TLS 1.2 and 1.3 only: every browser of the last years has them */
+	api->wd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TLS |
+				   MHD_USE_ERROR_LOG,
+				   0, NULL, NULL, handler, &api->web_l,
+				   MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, c,
+				   MHD_OPTION_LISTEN_SOCKET, (MHD_socket)api->web_fd,
+				   MHD_OPTION_NOTIFY_COMPLETED, completed, &api->web_l,
+				   MHD_OPTION_HTTPS_MEM_CERT, cert,
+				   MHD_OPTION_HTTPS_MEM_KEY, key,
+				   MHD_OPTION_HTTPS_PRIORITIES,
+				   "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned int)128,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)32,
+				   MHD_OPTION_END);
+	if (!api->wd) {
+		log_errorx("cannot start the web console on %s: check that web.cert (%s) and "
+			   "web.key (%s) are a certificate and its own key in PEM (`loaxa "
+			   "web-cert` makes a pair)", cfg->web.listen, cfg->web.cert,
+			   cfg->web.key);
+		rc = -EIO;
+		goto out;
+	}
+	log_info("web console listening on https://%s (port %d), files from %s",
+		 cfg->web.listen, web_bound_port(api->web_fd), cfg->web.root);
+	rc = 0;
+out:
+	/* MHD keeps its own copies of the PEM texts */
+	web_free_secret(key);
+	free(cert);
+	if (rc < 0) {
+		if (api->web_root >= 0)
+			close(api->web_root);
+		if (api->web_fd >= 0)
+			close(api->web_fd);
+		api->web_root = api->web_fd = -1;
+	}
+	return rc;
+}
+
 int ctl_api_start(struct ctl *c)
 {
 	struct ctl_api *api;
@@ -1327,6 +1832,9 @@ int ctl_api_start(struct ctl *c)
 	if (!api)
 		return -ENOMEM;
 	api->listen_fd = -1;
+	api->web_fd = api->web_root = -1;
+	api->unix_l.c = c;
+	sse_init(&api->ring, (uint64_t)now_ms() * 1000);
 	snprintf(api->path, sizeof(api->path), "%s", c->cfg.api_socket);
 	c->api = api;
 	fd = bind_socket(api->path);
@@ -1338,10 +1846,10 @@ int ctl_api_start(struct ctl *c)
 	api->listen_fd = fd;
 	api->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 				  MHD_USE_ERROR_LOG,
-				  0, NULL, NULL, handler, c,
+				  0, NULL, NULL, handler, &api->unix_l,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, c,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-				  MHD_OPTION_NOTIFY_COMPLETED, completed, c,
+				  MHD_OPTION_NOTIFY_COMPLETED, completed, &api->unix_l,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)128,
 				  MHD_OPTION_END);
@@ -1354,6 +1862,10 @@ int ctl_api_start(struct ctl *c)
 		return -EIO;
 	}
 	log_info("API listening on %s", api->path);
+	if (c->cfg.web.listen[0] && web_start(c, api) < 0) {
+		ctl_api_stop(c);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -1364,7 +1876,8 @@ void ctl_api_stop(struct ctl *c)
 
 	if (!api)
 		return;
-	/* No connection may stay suspended when MHD stops. */
+	/* No connection may stay suspended when MHD stops; streams end. */
+	api->stopping = 1;
 	for (r = api->reqs; r; r = r->next)
 		if (r->suspended) {
 			r->suspended = 0;
@@ -1374,42 +1887,100 @@ void ctl_api_stop(struct ctl *c)
 		MHD_run(api->d);
 		MHD_stop_daemon(api->d);
 	}
+	if (api->wd) {
+		MHD_run(api->wd);
+		MHD_stop_daemon(api->wd);
+	}
+	if (api->web_fd >= 0)
+		close(api->web_fd);
+	if (api->web_root >= 0)
+		close(api->web_root);
 	/* orphans whose import never reported (cannot happen after imports_stop) */
 	while (api->reqs)
 		req_free(c, api->reqs);
 	if (api->listen_fd >= 0)
 		close(api->listen_fd);
 	unlink(api->path);
+	sse_free(&api->ring);
 	free(api);
 	c->api = NULL;
 }
 
-int ctl_api_pollfd(struct ctl *c, struct pollfd *pfd)
+int ctl_api_pollfds(struct ctl *c, struct pollfd *pfd, int max)
 {
+	struct MHD_Daemon *ds[2];
 	const union MHD_DaemonInfo *info;
+	int i, n = 0;
 
-	if (!c->api || !c->api->d)
+	if (!c->api)
 		return 0;
-	info = MHD_get_daemon_info(c->api->d, MHD_DAEMON_INFO_EPOLL_FD);
-	if (!info)
-		return 0;
-	pfd->fd = info->epoll_fd;
-	pfd->events = POLLIN;
-	pfd->revents = 0;
-	return 1;
+	ds[0] = c->api->d;
+	ds[1] = c->api->wd;
+	for (i = 0; i < 2 && n < max; i++) {
+		if (!ds[i])
+			continue;
+		info = MHD_get_daemon_info(ds[i], MHD_DAEMON_INFO_EPOLL_FD);
+		if (!info)
+			continue;
+		pfd[n].fd = info->epoll_fd;
+		pfd[n].events = POLLIN;
+		pfd[n].revents = 0;
+		n++;
+	}
+	return n;
 }
 
 int ctl_api_timeout_ms(struct ctl *c)
 {
+	struct MHD_Daemon *ds[2];
 	MHD_UNSIGNED_LONG_LONG t;
+	int i, best = -1;
 
-	if (!c->api || !c->api->d || MHD_get_timeout(c->api->d, &t) != MHD_YES)
+	if (!c->api)
 		return -1;
-	return t > 60000 ? 60000 : (int)t;
+	ds[0] = c->api->d;
+	ds[1] = c->api->wd;
+	for (i = 0; i < 2; i++) {
+		int ms;
+
+		if (!ds[i] || MHD_get_timeout(ds[i], &t) != MHD_YES)
+			continue;
+		ms = t > 60000 ? 60000 : (int)t;
+		if (best < 0 || ms < best)
+			best = ms;
+	}
+	/* the keepalive of a waiting event stream */
+	{
+		struct api_req *r;
+		int64_t now = mono_ms();
+
+		for (r = c->api->reqs; r; r = r->next) {
+			int64_t left = r->sse_beat - now;
+			int ms;
+
+			if (!r->sse_waiting)
+				continue;
+			ms = left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
+			if (best < 0 || ms < best)
+				best = ms;
+		}
+	}
+	return best;
 }
 
 void ctl_api_run(struct ctl *c)
 {
+	struct api_req *r;
+	int64_t now = mono_ms();
+
+	/* event streams whose keepalive is due go round once */
+	for (r = c->api ? c->api->reqs : NULL; r; r = r->next)
+		if (r->sse_waiting && r->suspended && now >= r->sse_beat) {
+			r->sse_waiting = r->suspended = 0;
+			MHD_resume_connection(r->conn);
+		}
 	if (c->api && c->api->d)
 		MHD_run(c->api->d);
+	if (c->api && c->api->wd)
+		MHD_run(c->api->wd);
 }

@@ -11,6 +11,7 @@
  *   GET  /v1/nodes                 GET  /v1/content
  *   POST /v1/content?title=T       POST /v1/broadcasts
  *   GET  /v1/broadcasts/<id>       GET  /v1/plays[?broadcast=B][&limit=N]
+ *   GET  /v1/events                (Server-Sent Events: node, play, alarm)
  * Uploads stream to a temp file under <state_dir>/tmp and are imported in a
  * worker process (imports.h); the connection is suspended meanwhile, so the
  * loop keeps serving everything else. Errors are {"error": "..."}.
@@ -20,6 +21,8 @@
 
 #include <poll.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 struct ctl;
 
@@ -31,10 +34,20 @@ struct ctl;
 int ctl_api_start(struct ctl *c);
 void ctl_api_stop(struct ctl *c);
 
-/* The epoll fd of MHD, for poll(); returns 1 when added, 0 when none. */
-int ctl_api_pollfd(struct ctl *c, struct pollfd *pfd);
+/* The epoll fds of MHD (the unix socket's, the web listener's), for poll();
+ * returns how many were filled (at most max). */
+int ctl_api_pollfds(struct ctl *c, struct pollfd *pfd, int max);
 /* Milliseconds MHD may wait (-1: no limit). */
 int ctl_api_timeout_ms(struct ctl *c);
 void ctl_api_run(struct ctl *c);
+
+/*
+ * An event for the GET /v1/events streams (sse.h): kind is the SSE event
+ * name ("node", "play", "alarm"), node the node it concerns (NULL: the
+ * whole station; streams of scoped accounts see a node's events only when
+ * the node is visible to them), data its JSON (not taken). Streams waiting
+ * for an event resume. Nothing when the API is not running.
+ */
+void ctl_api_event(struct ctl *c, const char *kind, const char *node, json_t *data);
 
 #endif

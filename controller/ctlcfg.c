@@ -37,6 +37,7 @@ static const char *const ctl_known_fields[] = {
 	"alarms", "alarms.offline_s", "alarms.clock_error_ms", "alarms.disk_free_mb",
 	"alarms.plan_ack_s", "alarms.miss_ahead_s", "alarms.hook", "alarms.hook_timeout_s",
 	"capture", "capture.*",
+	"web", "web.listen", "web.cert", "web.key", "web.root",
 	NULL,
 };
 
@@ -71,6 +72,7 @@ void ctl_config_defaults(struct ctl_config *c)
 	c->alarms.miss_ahead_s = 900;
 	c->alarms.hook[0] = '\0';
 	c->alarms.hook_timeout_s = 10;
+	strcpy(c->web.root, "/usr/share/loaxa/web");
 }
 
 /*
@@ -171,6 +173,45 @@ static int ctl_config_security(struct cfg *cfg, const char *dir, struct ctl_conf
 		bad = 1;
 	if (int_field(cfg, "broker.node_port", 1, 65535, &c->broker.node_port) < 0)
 		bad = 1;
+	return bad ? -EINVAL : 0;
+}
+
+/*
+ * web = { listen = "ADDR:PORT"; cert = FILE; key = FILE; root = DIR; }: no
+ * listen, no HTTPS listener (the unix socket only). With listen, cert and
+ * key are required and must be readable now, so a typo shows at
+ * --check-config rather than as a console that never answers; the address
+ * itself is checked when it is bound (web.c names it then).
+ */
+static int ctl_config_web(struct cfg *cfg, const char *dir, struct ctl_config *c)
+{
+	static const char *const files[] = { "web.cert", "web.key" };
+	char *paths[] = { c->web.cert, c->web.key };
+	int bad = 0, rc;
+	size_t i;
+
+	if (cfg_string(cfg, "web.listen", CFG_OPTIONAL, "", c->web.listen,
+		       sizeof(c->web.listen)) < 0)
+		return -EINVAL;
+	if (path_field(cfg, "web.root", dir, c->web.root, sizeof(c->web.root)) < 0)
+		bad = 1;
+	for (i = 0; i < 2; i++) {
+		rc = path_field(cfg, files[i], dir, paths[i], PATH_MAX);
+		if (rc < 0) {
+			bad = 1;
+		} else if (c->web.listen[0] && rc == 1) {
+			cfg_error(cfg, files[i], "is required with web.listen: the %s in PEM "
+				  "(`loaxa web-cert` makes both; docs/controller.md, \"Web "
+				  "console\")", i == 0 ? "HTTPS certificate" : "certificate's key");
+			bad = 1;
+		} else if (c->web.listen[0] && access(paths[i], R_OK) < 0) {
+			cfg_error(cfg, files[i], "cannot read %s: %s", paths[i], strerror(errno));
+			bad = 1;
+		}
+	}
+	if (!c->web.listen[0] && (c->web.cert[0] || c->web.key[0]))
+		log_warnx("%s: web.cert or web.key without web.listen: the web console is off",
+			  c->path);
 	return bad ? -EINVAL : 0;
 }
 
@@ -349,6 +390,8 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 				       sizeof(c->alarms.hook)) < 0)
 		bad = 1;
 	if (ctl_config_capture(&cfg, c) < 0)
+		bad = 1;
+	if (ctl_config_web(&cfg, dir, c) < 0)
 		bad = 1;
 
 	cfg_free(&cfg);

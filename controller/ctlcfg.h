@@ -89,6 +89,17 @@ struct ctl_config {
 		char hook[PATH_MAX];     /* program run with the alarm JSON on stdin */
 		int hook_timeout_s;
 	} alarms;
+	/*
+	 * The web console's HTTPS listener (web.h): off while listen is "".
+	 * cert and key are PEM files (`loaxa web-cert`, or the commune's own);
+	 * root holds the console's static files.
+	 */
+	struct {
+		char listen[64];         /* "0.0.0.0:8443", "[::]:8443", "192.168.1.10:443" */
+		char cert[PATH_MAX];
+		char key[PATH_MAX];
+		char root[PATH_MAX];     /* default /usr/share/loaxa/web */
+	} web;
 	struct {
 		struct ctl_capture dev[CTL_CAPTURE_MAX]; /* in file order; dev[0] is the default */
 		size_t n;

@@ -202,7 +202,7 @@ static void second_timer(struct loop *l, long id, void *arg)
 static int api_fill(struct loop *l, struct pollfd *p, int max, void *arg)
 {
 	(void)l;
-	return max >= 1 ? ctl_api_pollfd(arg, p) : 0;
+	return ctl_api_pollfds(arg, p, max);
 }
 
 static void api_handle(struct loop *l, struct pollfd *p, int n, void *arg)

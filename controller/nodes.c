@@ -2,6 +2,7 @@
  * nodes.c - see nodes.h.
  */
 #include "nodes.h"
+#include "api.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -348,6 +349,17 @@ static void note_transition(struct ctl *c, const char *node, int64_t since, int 
 	sqlite3_finalize(st);
 }
 
+/* A node went online or offline (or restarted): the console's live view. */
+static void node_event(struct ctl *c, const char *node, int online, int64_t boot,
+		       const char *why)
+{
+	json_t *j = json_pack("{s:s, s:b, s:I, s:s, s:I}", "node", node, "online", online,
+			      "boot", (json_int_t)boot, "why", why, "ts", (json_int_t)now_ms());
+
+	ctl_api_event(c, "node", node, j);
+	json_decref(j);
+}
+
 int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
 			size_t len, int retained)
 {
@@ -388,6 +400,8 @@ int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
 		if (row.online || !row.known)
 			note_transition(c, node, now, 0, 0);
 		if (row.online || !row.known)
+			node_event(c, node, 0, st.boot, "offline");
+		if (row.online || !row.known)
 			log_info("node %s is offline (boot %" PRId64 ")", node, st.boot);
 		else
 			log_debug("node %s: offline status again (boot %" PRId64 ")", node,
@@ -417,6 +431,8 @@ int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
 		if (rc < 0)
 			goto out;
 		if (row.online || !row.known)
+			node_event(c, node, 0, st.boot, "stale status");
+		if (row.online || !row.known)
 			log_info("node %s is offline: its last status (boot %" PRId64 ", zones: "
 				 "%s) is %" PRId64 " s old", node, st.boot,
 				 st.nzones ? zones : "none", (now - last_seen) / 1000);
@@ -438,6 +454,9 @@ int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
 		note_transition(c, node, now, 0, 1);
 	else if (!row.known)
 		note_transition(c, node, now, 0, 0);
+	if (!row.known || !row.online || row.boot != st.boot)
+		node_event(c, node, 1, st.boot, !row.known ? "online" : row.boot != st.boot
+			   ? "restarted" : "reconnected");
 	if (row.known && !row.online && row.boot != st.boot)
 		log_info("node %s is online again: restarted (boot %" PRId64 ", was %" PRId64
 			 "; version %s, zones: %s)", node, st.boot, row.boot,
@@ -519,6 +538,19 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 		goto out;
 	}
 	ctl_maint_on_event(c, &ev);
+	/* confirmations, live in the console (api.h) */
+	if (strncmp(ev.type, "play_", 5) == 0 || strncmp(ev.type, "emergency_", 10) == 0) {
+		json_t *j = json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:I}", "node", node,
+				      "type", ev.type, "broadcast",
+				      ev.broadcast[0] ? ev.broadcast : NULL, "occurrence",
+				      ev.occurrence[0] ? ev.occurrence : NULL, "level",
+				      ev.level[0] ? ev.level : NULL, "reason",
+				      ev.reason[0] ? ev.reason : NULL, "drill", ev.drill,
+				      "ts", (json_int_t)ev.ts);
+
+		ctl_api_event(c, "play", node, j);
+		json_decref(j);
+	}
 	secs = ev.duration_ms >= 0 ? (double)ev.duration_ms / 1000.0 : 0.0;
 	if (strcmp(ev.type, "play_started") == 0)
 		log_info("node %s started %s %s (content %s)", node,
@@ -585,6 +617,7 @@ static void log_expired(void *arg, const struct ctl_node_row *row)
 
 	/* silent since its last status: that is when it went away */
 	note_transition(arg, row->id, row->last_seen, 0, 0);
+	node_event(arg, row->id, 0, row->boot, "silent");
 	log_warnx("node %s is offline: no status from it for %" PRId64 " s (boot %"
 		  PRId64 ")", row->id, silent, row->boot);
 }
