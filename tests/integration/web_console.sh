@@ -36,7 +36,10 @@ done
 WEB_PORT=$(free_port)
 start_broker || exit 1
 keygen || exit 1
-WEB_CFG="web = { listen = \"127.0.0.1:$WEB_PORT\"; dir = \"$ROOT/web\"; };"
+# the console's certificate as an install makes it (loaxa web-cert)
+"$LOAXA" web-cert --dir "$T/web-tls" --host 127.0.0.1 --host localhost >"$T/web-cert.log" 2>&1 ||
+	{ fail "loaxa web-cert makes the console's certificate"; dump_log "$T/web-cert.log"; exit 1; }
+WEB_CFG="web = { listen = \"127.0.0.1:$WEB_PORT\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/web.key\"; root = \"$ROOT/web\"; };"
 [ "${WEB_DEV_LISTENER:-0}" = 1 ] && WEB_CFG=""
 write_controller_cfg "alarms = { offline_s = 3; };" "$WEB_CFG"
 start_controller || exit 1
@@ -62,10 +65,13 @@ speech "$T/mic.wav" "Thông báo của ủy ban nhân dân xã: mời bà con đ
 
 # The console's address: the controller's HTTPS listener
 URL="https://127.0.0.1:$WEB_PORT/"
-web_up() { curl -sk -o /dev/null "$URL"; }
+CACERT=$T/web-tls/ca.crt
+web_up() { curl -s --cacert "$CACERT" -o /dev/null "$URL"; }
 if [ "${WEB_DEV_LISTENER:-0}" = 1 ]; then
 	# development only (tests/web/devlistener.py): plain HTTP in front of the socket
 	URL="http://127.0.0.1:$WEB_PORT/"
+	CACERT=""
+	web_up() { curl -s -o /dev/null "$URL"; }
 	LOG_OF[devlistener]=$T/devlistener.log
 	/usr/bin/python3 "$ROOT/tests/web/devlistener.py" --socket "$LOAXA_SOCKET" --port "$WEB_PORT" \
 		"$ROOT/web" >"$T/devlistener.log" 2>&1 &
@@ -77,7 +83,7 @@ check "the console answers at $URL" wait_for 20 web_up || exit 1
 
 SHOTS=$ROOT/build/screenshots
 mkdir -p "$SHOTS"
-/usr/bin/python3 "$ROOT/tests/web/console_test.py" --url "$URL" \
+/usr/bin/python3 "$ROOT/tests/web/console_test.py" --url "$URL" ${CACERT:+--cacert "$CACERT"} \
 	--admin "admin:$T/admin.pw" --operator "op1:$T/op1.pw" \
 	--village thon-1 --village-nodes n1,n2 --other-village thon-2 --other-nodes n3 \
 	--kill-node "n2:${PID_OF[n2]}" --mic "$T/mic.wav" \

@@ -107,7 +107,7 @@ export function emergencyPanel(e, onStop) {
 		h('span', { class: 'name' }, n.node), ' ',
 		resultBadge(n.result),
 		n.stop ? [' ', h('span', { class: 'badge badge-good', 'data-stop': 'yes' }, t('Stop confirmed'))] : null,
-		n.reason ? h('span', { class: 'small' }, ' ' + n.reason) : null));
+		n.reason && n.reason !== 'stopped' ? h('span', { class: 'small' }, ' ' + n.reason) : null));
 	return h('section', { class: 'emg-panel ' + (drill ? 'is-drill' : 'is-real'), 'data-emergency': e.emergency },
 		h('strong', { class: 'emg-kind' }, drill ? t('DRILL') : t('REAL EMERGENCY')), ' ',
 		h('span', {}, (e.target_kind === 'all' ? t('All villages') : e.target) + ' · ' + e.emergency),

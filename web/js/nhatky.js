@@ -36,7 +36,7 @@ export async function render(main) {
 					h('thead', {}, h('tr', {}, ['Cluster', 'Villages', 'Planned', 'Played', 'Failed', 'Success', 'Air time', 'Emergencies', 'Drills']
 						.map((x) => h('th', {}, t(x))))),
 					h('tbody', {}, (r.clusters || []).map((c) => h('tr', {},
-						h('td', {}, c.label || c.node), h('td', {}, (c.zones || []).join(', ')),
+						h('td', {}, c.label || c.node), h('td', {}, Array.isArray(c.zones) ? c.zones.join(', ') : c.zones || ''),
 						h('td', {}, c.scheduled), h('td', {}, c.played), h('td', {}, c.failed),
 						h('td', {}, c.success_ratio === null ? '—' : Math.round(c.success_ratio * 100) + '%'),
 						h('td', {}, fmtDuration(c.airtime_ms)), h('td', {}, c.emergencies), h('td', {}, c.drills))))))),

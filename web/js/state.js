@@ -59,7 +59,7 @@ export function startLive() {
 	if (window.EventSource) {
 		source = new EventSource('/v1/events', { withCredentials: true });
 		source.onmessage = fire;
-		for (const kind of ['status', 'node', 'event', 'alarm', 'broadcast', 'emergency', 'command'])
+		for (const kind of ['node', 'play', 'alarm', 'reset'])
 			source.addEventListener(kind, fire);
 	}
 	timer = setInterval(fire, 2000);
