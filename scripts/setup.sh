@@ -22,6 +22,7 @@ PKGS="
  libseccomp-dev strace
  faketime
  debhelper lintian
+ chromium chromium-driver python3-selenium
 "
 
 if [ "$(id -u)" -ne 0 ]; then
