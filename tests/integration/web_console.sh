@@ -47,6 +47,8 @@ for n in n1 n2 n3; do
 	z=thon-1
 	[ "$n" = n3 ] && z=thon-2
 	write_node_cfg "$n" "$z"
+	# a Vietnamese name with a comma: through the CSV, the XLSX and the pages
+	[ "$n" = n1 ] && echo 'label = "Nhà văn hóa thôn 1, cổng chợ";' >>"$T/$n/node.cfg"
 	start_node "$n" || exit 1
 done
 if LOAXA="$LOAXA" "$ROOT/scripts/emergency-clips.sh" --only tone drill flood >"$T/clips.log" 2>&1; then
@@ -89,6 +91,31 @@ mkdir -p "$SHOTS"
 	--kill-node "n2:${PID_OF[n2]}" --mic "$T/mic.wav" \
 	--downloads "$T/downloads" --shots "$SHOTS" 2>"$T/selenium.log" || TEST_FAILED=1
 grep -q . "$T/selenium.log" && { diag "selenium/chromium stderr:"; tail -n 20 "$T/selenium.log" | sed 's/^/#   /'; }
+# The workbook the browser made, read by LibreOffice (as an official's Excel
+# would): converted back to CSV it holds what the controller's CSV holds.
+csv=$(ls "$T"/downloads/*.csv 2>/dev/null | head -n1)
+xlsx=$(ls "$T"/downloads/*.xlsx 2>/dev/null | head -n1)
+if [ -n "$xlsx" ] && command -v soffice >/dev/null; then
+	export HOME=$T/home
+	mkdir -p "$HOME" "$T/back"
+	soffice -env:UserInstallation=file://$T/lo --headless \
+		--convert-to 'csv:Text - txt - csv (StarCalc):44,34,76,1' --outdir "$T/back" "$xlsx" \
+		>"$T/lo.log" 2>&1
+	back=$T/back/$(basename "${xlsx%.xlsx}").csv
+	# both as plain cells: no BOM, no quotes, numbers compared as numbers
+	# (LibreOffice writes 1.0000 as 1)
+	norm() {
+		sed '1s/^\xef\xbb\xbf//; s/"//g; s/\r$//' "$1" |
+			awk -F, -v OFS=, '{ for (i = 1; i <= NF; i++) if ($i ~ /^-?[0-9]+(\.[0-9]+)?$/) $i = $i + 0; print }'
+	}
+	if [ -s "$back" ] && diff <(norm "$csv") <(norm "$back") >"$T/xlsx.diff"; then
+		ok "LibreOffice opens the console's XLSX: the same rows as the controller's CSV"
+	else
+		not_ok "LibreOffice opens the console's XLSX: the same rows as the controller's CSV"
+		dump_log "$T/xlsx.diff"
+		dump_log "$T/lo.log"
+	fi
+fi
 # n2 was killed by the browser test (its pid, started here): nothing to stop
 kill -0 "${PID_OF[n2]}" 2>/dev/null || unset 'PID_OF[n2]'
 finish

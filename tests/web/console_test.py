@@ -332,6 +332,19 @@ try:
           'the month\'s CSV downloads (%s, UTF-8 with BOM, a row for every node)' % (got[0] if got else '-'),
           data[:600].decode('utf-8', 'replace'))
     check(counts[T5] <= 3, 'CSV: %d actions after login (at most 3)' % counts[T5])
+    before = set(os.listdir(A.downloads))
+    act('x', '#r-xlsx')
+    got = wait(lambda: [f for f in set(os.listdir(A.downloads)) - before
+                        if f.endswith('.xlsx')], 'the XLSX download', 30)
+    try:
+        import zipfile
+        with zipfile.ZipFile(os.path.join(A.downloads, got[0])) as z:
+            sheet = z.read('xl/worksheets/sheet1.xml').decode()
+            bad = z.testzip()
+        check(bad is None and all('>%s<' % n in sheet for n in allnodes) and 'Nhà văn hóa thôn 1, cổng chợ' in sheet,
+              'the month\'s XLSX downloads (%s: a valid workbook with every node)' % got[0], sheet[:400])
+    except Exception as e:
+        not_ok('the month\'s XLSX downloads', repr(e))
     act('x', '#r-show')
     check(wait(lambda: css('#r-view table'), 'the report table', 30),
           'the month\'s report shows on screen (print view)')

@@ -110,6 +110,7 @@ export function emergencyPanel(e, onStop) {
 		n.reason && n.reason !== 'stopped' ? h('span', { class: 'small' }, ' ' + n.reason) : null));
 	return h('section', { class: 'emg-panel ' + (drill ? 'is-drill' : 'is-real'), 'data-emergency': e.emergency },
 		h('strong', { class: 'emg-kind' }, drill ? t('DRILL') : t('REAL EMERGENCY')), ' ',
+		ended ? h('span', { class: 'badge badge-good' }, t('ended')) : null, ' ',
 		h('span', {}, (e.target_kind === 'all' ? t('All villages') : e.target) + ' · ' + e.emergency),
 		h('ul', { class: 'plain-list' }, rows),
 		!ended && onStop ? h('button', { type: 'button', class: 'big stop', id: 'emg-stop-' + e.emergency,

@@ -6,6 +6,7 @@ import { t } from './i18n.js';
 import { get, explain, ApiError } from './api.js';
 import { h, put, clear, note, fmtDateTime, fmtDuration, resultBadge } from './dom.js';
 import { zonesAndNodes, can, allZones } from './state.js';
+import { parseCsv, workbook } from './xlsx.js';
 
 const pad = (n) => String(n).padStart(2, '0');
 
@@ -19,6 +20,30 @@ export async function render(main) {
 	const csv = h('a', { id: 'r-csv', class: 'button primary big', download: '' }, t('Download CSV'));
 	const pdf = h('a', { id: 'r-pdf', class: 'button', target: '_blank' }, t('Printable report (PDF)'));
 	const view = h('div', { id: 'r-view' });
+	const xlsxMsg = h('span', { id: 'r-xlsx-msg' });
+	// Excel: the controller's CSV made into a workbook here (xlsx.js)
+	const xlsx = h('button', { type: 'button', id: 'r-xlsx', class: 'primary' }, t('Download Excel (XLSX)'));
+	xlsx.addEventListener('click', async () => {
+		const m = fMonth.value || month;
+		put(clear(xlsxMsg), t('Preparing…'));
+		try {
+			const r = await fetch('/v1/report?month=' + encodeURIComponent(m) + '&format=csv',
+					      { credentials: 'same-origin' });
+			if (!r.ok) {
+				let j = null;
+				try { j = await r.json(); } catch (e) { j = null; }
+				throw new ApiError(r.status, j && j.error ? j.error : '', j);
+			}
+			const blob = workbook(parseCsv(await r.text()), t('Monthly report {m}', { m }));
+			const a = h('a', { href: URL.createObjectURL(blob), download: 'bao-cao-' + m + '.xlsx', hidden: true });
+			document.body.append(a);
+			a.click();
+			setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 10000);
+			clear(xlsxMsg);
+		} catch (e) {
+			put(clear(xlsxMsg), note('error', explain(e)));
+		}
+	});
 	const links = () => {
 		const m = encodeURIComponent(fMonth.value || month);
 		csv.href = '/v1/report?month=' + m + '&format=csv';
@@ -48,9 +73,9 @@ export async function render(main) {
 	const report = allZones()
 		? h('div', { class: 'card' }, h('h2', {}, t('Monthly report')),
 			h('p', { class: 'row' }, h('label', {}, t('Month'), fMonth)),
-			h('p', { class: 'row' }, csv, pdf,
+			h('p', { class: 'row' }, csv, xlsx, pdf,
 			  h('button', { type: 'button', id: 'r-show', onclick: showReport }, t('Show on screen'))),
-			h('p', { class: 'small' }, t('XLSX: open the CSV in Excel or LibreOffice (it is UTF-8, Vietnamese letters are kept).')),
+			xlsxMsg,
 			view)
 		: note('info', t('The monthly report covers the whole commune: ask an account for every village.'));
 
