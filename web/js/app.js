@@ -4,7 +4,8 @@
 
 import { t, loadLanguage, savedLanguage, language, translateStatic } from './i18n.js';
 import { whoami, login, logout, session, explain, ApiError } from './api.js';
-import { h, put, clear, note } from './dom.js';
+import { h, put, clear, note, setSiteTimezone } from './dom.js';
+import { get } from './api.js';
 import { startLive, stopLive, can } from './state.js';
 import { openEmergencyDialog, startBanner, stopBanner } from './emergency.js';
 import * as phat from './phat.js';
@@ -96,6 +97,11 @@ function showLogin(message) {
 
 async function enter() {
 	document.getElementById('top').hidden = false;
+	try {
+		setSiteTimezone((await get('/v1/schedule?days=1')).timezone);
+	} catch (e) {
+		/* the browser's own zone then */
+	}
 	startLive();
 	startBanner();
 	await show();

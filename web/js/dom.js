@@ -46,19 +46,56 @@ export function clear(el) {
 const locale = () => (language() === 'en' ? 'en-GB' : 'vi-VN');
 const pad = (n) => String(n).padStart(2, '0');
 
+// Times are shown in the site's time zone (controller.cfg timezone, which
+// GET /v1/schedule names), whatever the zone of the computer or phone.
+let siteTz;
+export function setSiteTimezone(tz) {
+	try {
+		new Intl.DateTimeFormat('en', { timeZone: tz });
+		siteTz = tz;
+	} catch (e) {
+		siteTz = undefined;	/* unknown to this browser: its own zone */
+	}
+}
+
+// {y, m, d, H, M, S, wd} of ms in the site's zone (strings, zero-padded)
+export function siteParts(ms) {
+	const f = new Intl.DateTimeFormat('en-GB', { timeZone: siteTz, year: 'numeric', month: '2-digit',
+		day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+	const p = {};
+	for (const x of f.formatToParts(new Date(ms)))
+		p[x.type] = x.value;
+	return { y: p.year, m: p.month, d: p.day, H: p.hour, M: p.minute, S: p.second };
+}
+
+// "YYYY-MM-DD HH:MM:SS" in the site's zone: what the API's "at" fields take
+export function siteStamp(ms) {
+	const p = siteParts(ms);
+	return p.y + '-' + p.m + '-' + p.d + ' ' + p.H + ':' + p.M + ':' + p.S;
+}
+
+// ms of a site-local "YYYY-MM-DD" + "HH:MM:SS" (the zone's offset that day)
+export function siteMs(date, time) {
+	const [y, m, d] = date.split('-').map(Number);
+	const [H, M, S] = (time || '00:00:00').split(':').map(Number);
+	const guess = Date.UTC(y, m - 1, d, H, M, S || 0);
+	const p = siteParts(guess);
+	const off = Date.UTC(+p.y, +p.m - 1, +p.d, +p.H, +p.M, +p.S) - guess;
+	return guess - off;
+}
+
 export function fmtTime(ms) {
 	if (!ms)
 		return '—';
-	const d = new Date(ms);
-	return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+	const p = siteParts(ms);
+	return p.H + ':' + p.M + ':' + p.S;
 }
 
 export function fmtDateTime(ms) {
 	if (!ms)
 		return '—';
-	const d = new Date(ms);
-	return pad(d.getDate()) + '/' + pad(d.getMonth() + 1) + ' ' + pad(d.getHours()) + ':' +
-	       pad(d.getMinutes());
+	const p = siteParts(ms);
+	return p.d + '/' + p.m + ' ' + p.H + ':' + p.M;
 }
 
 export function fmtAgo(ms, now) {
@@ -81,12 +118,14 @@ export function fmtDuration(ms) {
 	return Math.floor(s / 60) + ':' + pad(s % 60);
 }
 
-export function isoDate(d) {
-	return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate());
+// the site's date of ms, "YYYY-MM-DD"
+export function isoDate(ms) {
+	const p = siteParts(ms);
+	return p.y + '-' + p.m + '-' + p.d;
 }
 
-export function weekdayName(d) {
-	return d.toLocaleDateString(locale(), { weekday: 'short' });
+export function weekdayName(ms) {
+	return new Date(ms).toLocaleDateString(locale(), { weekday: 'short', timeZone: siteTz });
 }
 
 // A message line under a form or a block: kind "ok", "error", "info".

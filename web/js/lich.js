@@ -297,20 +297,20 @@ export async function render(main) {
 								  { files: others.map((f) => f.name).join(', ') })));
 	}
 
-	// the week: 7 days from today, one column each (one below the other on a phone)
+	// the week: 7 days from the site's today, one column each (one below
+	// the other on a phone); days are the site's (controller.cfg timezone)
 	async function drawWeek() {
-		const today = new Date();
 		let r;
 		try {
-			r = await get('/v1/schedule?date=' + isoDate(today) + '&days=7');
+			r = await get('/v1/schedule?days=7');
 		} catch (e) {
 			put(clear(week), note('error', explain(e)));
 			return;
 		}
 		const byDay = new Map();
 		for (let i = 0; i < 7; i++) {
-			const d = new Date(today.getFullYear(), today.getMonth(), today.getDate() + i);
-			byDay.set(isoDate(d), { d, slots: new Map() });
+			const noon = r.from + i * 86400000 + 12 * 3600000;	/* no DST in the 7 days counted */
+			byDay.set(isoDate(noon), { d: noon, slots: new Map() });
 		}
 		for (const o of r.occurrences || []) {
 			const day = byDay.get((o.local || '').slice(0, 10));
@@ -323,7 +323,7 @@ export async function render(main) {
 		}
 		put(clear(week), ...[...byDay.entries()].map(([iso, { d, slots }]) =>
 			h('section', { class: 'day', 'data-date': iso },
-				h('h3', {}, weekdayName(d) + ' ' + d.getDate() + '/' + (d.getMonth() + 1)),
+				h('h3', {}, weekdayName(d) + ' ' + iso.slice(8, 10) + '/' + iso.slice(5, 7)),
 				slots.size ? h('ul', { class: 'plain-list' }, [...slots.values()]
 					.sort((a, b) => (a.time < b.time ? -1 : 1))
 					.map((s) => h('li', { class: 'slot level-' + s.o.level, 'data-item': s.o.item, 'data-time': s.time },

@@ -4,16 +4,14 @@
 
 import { t } from './i18n.js';
 import { get, explain, ApiError } from './api.js';
-import { h, put, clear, note, fmtDateTime, fmtDuration, resultBadge } from './dom.js';
+import { h, put, clear, note, fmtDateTime, fmtDuration, resultBadge, siteParts, siteMs } from './dom.js';
 import { zonesAndNodes, can, allZones } from './state.js';
 import { parseCsv, workbook } from './xlsx.js';
 
-const pad = (n) => String(n).padStart(2, '0');
-
 export async function render(main) {
 	const { zones, nodes } = await zonesAndNodes();
-	const now = new Date();
-	const month = now.getFullYear() + '-' + pad(now.getMonth() + 1);
+	const today = siteParts(Date.now());	/* the site's month, not the computer's */
+	const month = today.y + '-' + today.m;
 
 	// --- the monthly report
 	const fMonth = h('input', { type: 'month', id: 'r-month', value: month });
@@ -80,7 +78,7 @@ export async function render(main) {
 		: note('info', t('The monthly report covers the whole commune: ask an account for every village.'));
 
 	// --- the broadcast log
-	const fFrom = h('input', { type: 'date', id: 'l-from', value: now.getFullYear() + '-' + pad(now.getMonth() + 1) + '-01' });
+	const fFrom = h('input', { type: 'date', id: 'l-from', value: month + '-01' });
 	const fTo = h('input', { type: 'date', id: 'l-to' });
 	const fZone = h('select', { id: 'l-zone' }, h('option', { value: '' }, t('All villages')), zones.map((z) => h('option', { value: z }, z)));
 	const fNode = h('select', { id: 'l-node' }, h('option', { value: '' }, t('All clusters')),
@@ -91,9 +89,9 @@ export async function render(main) {
 	const showLog = async () => {
 		const p = new URLSearchParams();
 		if (fFrom.value)
-			p.set('from', String(new Date(fFrom.value + 'T00:00').getTime()));
+			p.set('from', String(siteMs(fFrom.value, '00:00:00')));
 		if (fTo.value)
-			p.set('to', String(new Date(fTo.value + 'T23:59:59').getTime()));
+			p.set('to', String(siteMs(fTo.value, '23:59:59') + 999));
 		for (const [k, el] of [['zone', fZone], ['node', fNode], ['type', fType]])
 			if (el.value)
 				p.set(k, el.value);

@@ -8,7 +8,7 @@
 
 import { t } from './i18n.js';
 import { get, post, upload, explain } from './api.js';
-import { h, put, clear, note, resultBadge } from './dom.js';
+import { h, put, clear, note, resultBadge, siteStamp, siteParts } from './dom.js';
 import { zonesAndNodes, onLive, allZones, can } from './state.js';
 
 let follow = [];	// broadcast ids being followed on this page
@@ -114,10 +114,9 @@ export async function render(main) {
 			rec = null;
 			recBtn.textContent = t('Record');
 			recBtn.classList.remove('recording');
-			const d = new Date();
-			const name = 'ghi-am-' + d.getFullYear() + pad(d.getMonth() + 1) + pad(d.getDate()) + '-' +
-				     pad(d.getHours()) + pad(d.getMinutes()) + '.webm';
-			const title = t('Recording {time}', { time: pad(d.getHours()) + ':' + pad(d.getMinutes()) });
+			const d = siteParts(Date.now());
+			const name = 'ghi-am-' + d.y + d.m + d.d + '-' + d.H + d.M + '.webm';
+			const title = t('Recording {time}', { time: d.H + ':' + d.M });
 			sendBlob(new Blob(chunks, { type: chunks.length ? chunks[0].type : 'audio/webm' }), name, title);
 		};
 		rec.start(250);
@@ -155,9 +154,7 @@ export async function render(main) {
 			say('error', t('Choose a village and type the text first.'));
 			return;
 		}
-		const d = new Date(Date.now() + 60000);
-		const at = d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
-			   pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+		const at = siteStamp(Date.now() + 60000);	/* the API takes the site's local time */
 		say('info', t('Preparing the sound for the loudspeakers…'));
 		try {
 			for (const z of where) {
