@@ -238,6 +238,9 @@ install-tree:
 		scripts/first-install >$(DESTDIR)$(ROOTPREFIX)/share/loaxa/first-install
 	chmod 0755 $(DESTDIR)$(ROOTPREFIX)/share/loaxa/first-install
 	install -m 0644 docs/*.md $(DESTDIR)$(ROOTPREFIX)/share/doc/loaxa-doc/
+	# the web console's files (web.root): regular files only, world-readable
+	cd web && find . -type f | while read -r f; do \
+		install -D -m 0644 "$$f" "$(DESTDIR)$(ROOTPREFIX)/share/loaxa/web/$$f" || exit 1; done
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(ROOTPREFIX)/share/man/man$$s && \
 		install -m 0644 $$m $(DESTDIR)$(ROOTPREFIX)/share/man/man$$s/ || exit 1; done
 

@@ -17,6 +17,7 @@
  * or password anywhere: each install makes its own. Keys and certificates
  * are made by the openssl command line tool.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <spawn.h>
@@ -153,7 +154,9 @@ static int make_server_cert(const char *dir, const char *base, char hosts[][256]
 			       "extendedKeyUsage=serverAuth\n"
 			       "subjectAltName=DNS:localhost,IP:127.0.0.1");
 	for (i = 0; i < nhosts && off < sizeof(extbody); i++) {
-		int ip = strspn(hosts[i], "0123456789.:") == strlen(hosts[i]);
+		unsigned char bin[16];
+		int ip = inet_pton(AF_INET, hosts[i], bin) == 1 ||
+			 inet_pton(AF_INET6, hosts[i], bin) == 1;
 
 		off += (size_t)snprintf(extbody + off, sizeof(extbody) - off, ",%s:%s",
 					ip ? "IP" : "DNS", hosts[i]);

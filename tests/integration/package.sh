@@ -80,8 +80,9 @@ grep '^W:' "$T/lintian.log" | head -20 | sed 's/^/# lintian /'
 
 # ------------------------------------------------------------ 2. install
 BPORT=$(free_port)
+WPORT=$(free_port)
 if LOAXA_SITE=xa-pkgtest LOAXA_BROKER_PORT=$BPORT LOAXA_BROKER_LISTEN=127.0.0.1 \
-	LOAXA_BROKER_HOST=localhost dpkg -i "${DEBS[@]}" >"$T/install.log" 2>&1; then
+	LOAXA_WEB_LISTEN=127.0.0.1:$WPORT LOAXA_BROKER_HOST=localhost dpkg -i "${DEBS[@]}" >"$T/install.log" 2>&1; then
 	ok "dpkg -i installs the three packages"
 else
 	fail "dpkg -i installs the three packages"
@@ -100,6 +101,11 @@ check "the signing key is the controller's alone (loaxa 600)" \
 check "controller.cfg is root:loaxa 640" mode_is /etc/loaxa/controller.cfg "root:loaxa 640"
 check "the broker CA key is root's alone" mode_is /etc/loaxa/broker/ca.key "root:root 600"
 check "the admin password is root's alone" mode_is /etc/loaxa/admin.password "root:root 600"
+check "the web console's CA key is root's alone" mode_is /etc/loaxa/web/ca.key "root:root 600"
+check "the web console's key is readable by the controller, not writable (root:loaxa 640)" \
+	mode_is /etc/loaxa/web/web.key "root:loaxa 640"
+check "the console's files are installed (/usr/share/loaxa/web/index.html)" \
+	test -f /usr/share/loaxa/web/index.html
 check "man pages are installed (loaxa(1), loaxa-controller(8), loaxa-node.cfg(5))" \
 	bash -c 'ls /usr/share/man/man1/loaxa.1* /usr/share/man/man8/loaxa-controller.8* /usr/share/man/man5/loaxa-node.cfg.5* >/dev/null'
 check "the units' Documentation pages are installed" \
@@ -186,6 +192,10 @@ else
 fi
 check "the controller runs as user loaxa" \
 	bash -c "[ \"\$(stat -c %U /proc/${PID_OF[controller]})\" = loaxa ]"
+code=$(curl -s -o "$T/index.html" -w '%{http_code}' --cacert /etc/loaxa/web/ca.crt \
+	"https://localhost:$WPORT/")
+check "the web console answers on https://localhost:$WPORT/ under the sandbox, its certificate verified with first-install's CA ($code)" \
+	[ "$code" = 200 ] && cmp -s "$T/index.html" /usr/share/loaxa/web/index.html
 
 # ------------------------------------------------------------ 4. provision, play, rotate
 "$LOAXA" node add n1 --zone thon-1 --out "$T/n1" >"$T/add.log" 2>&1
@@ -266,5 +276,5 @@ for d in node controller broker; do stop_checked "$d"; done
 dpkg --purge "${PKGS[@]}" >"$T/purge.log" 2>&1
 check "dpkg --purge removes the packages" [ $? = 0 ] || dump_log "$T/purge.log"
 check "purge removes the controller's state and the broker's accounts" \
-	bash -c '[ ! -e /var/lib/loaxa ] && [ ! -e /etc/loaxa/broker ] && [ ! -e /etc/loaxa/controller.cfg ]'
+	bash -c '[ ! -e /var/lib/loaxa ] && [ ! -e /etc/loaxa/broker ] && [ ! -e /etc/loaxa/web ] && [ ! -e /etc/loaxa/controller.cfg ]'
 finish

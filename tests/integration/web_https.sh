@@ -265,4 +265,48 @@ code=$(http_status POST /v1/session "" '{"user":"admin","password":"x"}')
 check "nor sessions (/v1/session is the web listener's): $code" [ "$code" = 401 ] || [ "$code" = 404 ]
 check "the controller's log names the web listener" \
 	grep -q "web console listening on https://127.0.0.1:$WEBPORT" "$T/controller/controller.log"
+
+# ---------------------------------------------------------------- config
+# badcfg NAME WEB-GROUP : a copy of the config with that web group
+badcfg() {
+	sed -e '/^web = /,/};$/d' -e "s|api_socket = .*|api_socket = \"$T/bad-$1.sock\";|" \
+		"$T/controller/controller.cfg" >"$T/bad-$1.cfg"
+	echo "$2" >>"$T/bad-$1.cfg"
+}
+badcfg nocert "web = { listen = \"127.0.0.1:$WEBPORT\"; key = \"$T/web-tls/web.key\"; };"
+out=$("$CONTROLLER" -c "$T/bad-nocert.cfg" --check-config 2>&1)
+check "--check-config: web.listen without web.cert is an error naming the field ($(grep -o 'web.cert.*' <<<"$out" | head -c 90))" \
+	grep -q 'field "web.cert": is required with web.listen' <<<"$out"
+badcfg nokey "web = { listen = \"127.0.0.1:$WEBPORT\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/nothing.key\"; };"
+out=$("$CONTROLLER" -c "$T/bad-nokey.cfg" --check-config 2>&1)
+check "--check-config: an unreadable web.key is an error naming it" \
+	grep -q 'field "web.key": cannot read .*nothing.key' <<<"$out"
+badcfg off "# no web group"
+check "--check-config: no web group is fine (the console is off)" \
+	"$CONTROLLER" -c "$T/bad-off.cfg" --check-config
+badcfg badlisten "web = { listen = \"8443\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/web.key\"; };"
+out=$(timeout 20 "$CONTROLLER" -c "$T/bad-badlisten.cfg" 2>&1)
+rc=$?
+check "a web.listen that is not ADDRESS:PORT stops the start, saying how to write it (exit $rc)" \
+	[ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q 'web.listen "8443" in controller.cfg is not ADDRESS:PORT' <<<"$out"
+badcfg inuse "web = { listen = \"127.0.0.1:$WEBPORT\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/web.key\"; };"
+out=$(timeout 20 "$CONTROLLER" -c "$T/bad-inuse.cfg" 2>&1)
+rc=$?
+check "a port in use stops the start, saying so (exit $rc)" \
+	[ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q 'another program uses the port' <<<"$out"
+badcfg wrongkey "web = { listen = \"127.0.0.1:$(free_port)\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/ca.key\"; };"
+out=$(timeout 20 "$CONTROLLER" -c "$T/bad-wrongkey.cfg" 2>&1)
+rc=$?
+check "a key that is not the certificate's stops the start, naming both (exit $rc)" \
+	[ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q 'cannot start the web console' <<<"$out"
+
+# a stream waiting (suspended) when the controller stops: it ends, the
+# controller exits cleanly
+check "op1's event stream is still open before the controller stops" alive "${PID_OF[sse_op1]}"
+stop_checked controller
+op1_ended() { ! alive "${PID_OF[sse_op1]}"; }
+check "stopping the controller ends the open event stream" wait_for 5 op1_ended
+stop sse_op1
+stop sse_admin
+stop_all_checked
 finish
