@@ -22,12 +22,17 @@ done
 /usr/bin/python3 -c 'import selenium' 2>/dev/null ||
 	{ not_ok "python3-selenium is installed (scripts/setup.sh)"; exit 1; }
 
+# WEB_DIR: the console files to serve (default web/ of this checkout);
+# SHOTS: where the screenshots go
+WEB_DIR=${WEB_DIR:-$ROOT/web}
+SHOTS=${SHOTS:-$ROOT/build/screenshots}
+
 # ---------------------------------------------------------------- strings
-/usr/bin/python3 "$ROOT/tests/web/msgids.py" "$ROOT/web" >"$T/msgids.txt"
+/usr/bin/python3 "$ROOT/tests/web/msgids.py" "$WEB_DIR" >"$T/msgids.txt"
 for l in vi en; do
 	missing=$(jq -r --rawfile ids "$T/msgids.txt" \
 		'. as $t | $ids | split("\n") | map(select(. != "" and ($t[.] | not))) | .[]' \
-		"$ROOT/web/i18n/$l.json")
+		"$WEB_DIR/i18n/$l.json")
 	check "web/i18n/$l.json has every string of the pages ($(wc -l <"$T/msgids.txt") msgids)${missing:+; missing: $missing}" \
 		[ -z "$missing" ]
 done
@@ -39,7 +44,7 @@ keygen || exit 1
 # the console's certificate as an install makes it (loaxa web-cert)
 "$LOAXA" web-cert --dir "$T/web-tls" --host 127.0.0.1 --host localhost >"$T/web-cert.log" 2>&1 ||
 	{ fail "loaxa web-cert makes the console's certificate"; dump_log "$T/web-cert.log"; exit 1; }
-WEB_CFG="web = { listen = \"127.0.0.1:$WEB_PORT\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/web.key\"; root = \"$ROOT/web\"; };"
+WEB_CFG="web = { listen = \"127.0.0.1:$WEB_PORT\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/web.key\"; root = \"$WEB_DIR\"; };"
 [ "${WEB_DEV_LISTENER:-0}" = 1 ] && WEB_CFG=""
 write_controller_cfg "alarms = { offline_s = 3; };" "$WEB_CFG"
 start_controller || exit 1
@@ -76,14 +81,13 @@ if [ "${WEB_DEV_LISTENER:-0}" = 1 ]; then
 	web_up() { curl -s -o /dev/null "$URL"; }
 	LOG_OF[devlistener]=$T/devlistener.log
 	/usr/bin/python3 "$ROOT/tests/web/devlistener.py" --socket "$LOAXA_SOCKET" --port "$WEB_PORT" \
-		"$ROOT/web" >"$T/devlistener.log" 2>&1 &
+		"$WEB_DIR" >"$T/devlistener.log" 2>&1 &
 	PID_OF[devlistener]=$!
 	STOP_ORDER+=(devlistener)
 	diag "WEB_DEV_LISTENER=1: the development stand-in, not the controller's listener"
 fi
 check "the console answers at $URL" wait_for 20 web_up || exit 1
 
-SHOTS=$ROOT/build/screenshots
 mkdir -p "$SHOTS"
 /usr/bin/python3 "$ROOT/tests/web/console_test.py" --url "$URL" ${CACERT:+--cacert "$CACERT"} \
 	--admin "admin:$T/admin.pw" --operator "op1:$T/op1.pw" \
