@@ -46,7 +46,8 @@ keygen || exit 1
 	{ fail "loaxa web-cert makes the console's certificate"; dump_log "$T/web-cert.log"; exit 1; }
 WEB_CFG="web = { listen = \"127.0.0.1:$WEB_PORT\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/web.key\"; root = \"$WEB_DIR\"; };"
 [ "${WEB_DEV_LISTENER:-0}" = 1 ] && WEB_CFG=""
-write_controller_cfg "alarms = { offline_s = 3; };" "$WEB_CFG"
+# operators' plays wait for an approver, as on a station first-install made
+write_controller_cfg "alarms = { offline_s = 3; };" "approval = { levels = [\"normal\"]; };" "$WEB_CFG"
 start_controller || exit 1
 for n in n1 n2 n3; do
 	z=thon-1

@@ -265,6 +265,16 @@ try:
           json.dumps({n: (api('/v1/nodes/' + n).get('status') or {}).get('upcoming') for n in allnodes})[:1500])
     check(counts[T2] <= 3, 'schedule: %d actions after login (at most 3)' % counts[T2])
     shot('lich')
+    # the checks of `loaxa schedule check`, beside the field they name
+    drv.execute_script("document.querySelector('#lich-form details').open = true;"
+                       "const t=document.getElementById('f-time'); t.value='06:00';"
+                       "const r=document.getElementById('f-repeat'); r.value='50';"
+                       "r.dispatchEvent(new Event('input',{bubbles:true}))")
+    err = wait(lambda: one('#err-repeat').text.strip(), 'the repeat error beside its field', 30)
+    check(err and '20' in err, 'a wrong value is checked as the official types, the message beside its field (%s)' % err,
+          text()[-800:])
+    drv.execute_script("const r=document.getElementById('f-repeat'); r.value='1';"
+                       "r.dispatchEvent(new Event('input',{bubbles:true}))")
 except Exception as e:
     not_ok('create a daily 05:30 item', repr(e))
 
@@ -291,30 +301,6 @@ try:
     check(counts[T3] <= 3, 'drill start and stop: %d actions after login (at most 3)' % counts[T3])
 except Exception as e:
     not_ok('start and stop a drill', repr(e))
-
-# ------------------------------------------------------------------ 4. a node dies
-T4 = 'offline'
-try:
-    act(T4, '#nav-cum')
-    victim, pid = A.kill_node.split(':')
-    one('#nodes [data-node="%s"][data-online="yes"]' % victim)
-    shot('cum')
-    os.kill(int(pid), signal.SIGKILL)
-    off = wait(lambda: css('#nodes [data-node="%s"][data-online="no"]' % victim), 'the node offline', 60)
-    check(off, 'killed node %s shows offline on Cụm loa without reloading' % victim, text()[:800])
-    alarm = wait(lambda: css('#alarms li[data-alarm="offline"][data-node="%s"]' % victim), 'the alarm', 60)
-    check(alarm and 'mất kết nối' in alarm[0].text.lower(),
-          'and its offline alarm shows (in Vietnamese)', text()[:800])
-    check(counts[T4] <= 3, 'node offline: %d actions after login (at most 3)' % counts[T4])
-    shot('cum-offline')
-    drv.get(A.url + '#/cum/' + vnodes[0])
-    one('#journal')
-    shot('cum-node')
-    drv.get(A.url + '#/khan')
-    one('#khan-past li')
-    shot('khan')
-except Exception as e:
-    not_ok('see a killed node go offline with an alarm', repr(e))
 
 # ------------------------------------------------------------------ 5. the month's CSV
 T5 = 'csv'
@@ -395,8 +381,50 @@ try:
             catch (e) { done(String(e.status)); }
         });""", A.other_village)
     check(r == '403', 'a broadcast to another village from the operator\'s session is refused (%s)' % r)
+    # a file announced by the village's operator: one choice, and it goes
+    # to the approver (approval.levels = ["normal"] in this controller.cfg)
+    act('op', '#nav-phat')
+    drv.execute_script("document.querySelectorAll('details').forEach((d) => { d.open = true; })")
+    one('#phat-file').send_keys(A.mic)
+    waiting = wait(lambda: css('#drafts li[data-draft] button[data-withdraw]'), 'the draft', 90)
+    check(waiting and 'Chờ duyệt' in text(),
+          'the operator\'s file for %s waits for approval (Chờ duyệt, with Rút lại for its author)' % A.village,
+          text()[:800])
+    check(not css('#drafts button[data-approve]'), 'the author cannot approve their own draft')
+    act('x', '#logout')
+    check(login(A.admin), 'the administrator logs in again')
+    act('approve', '#drafts button[data-approve]')
+    done = wait(lambda: all(badge_of('#phat-plays', n) == 'finished' for n in vnodes),
+                'the village\'s nodes to confirm the approved file', 120)
+    check(done and not any(badge_of('#phat-plays', n) for n in onodes),
+          'approved on Phát ngay in %d action, it plays on %s (%s confirm), not on %s'
+          % (counts['approve'], A.village, ' and '.join(vnodes), ','.join(onodes)), text()[:800])
 except Exception as e:
     not_ok('village operator scope', repr(e))
+
+# ------------------------------------------------------------------ 4. a node dies (last: the node stays dead)
+T4 = 'offline'
+try:
+    act(T4, '#nav-cum')
+    victim, pid = A.kill_node.split(':')
+    one('#nodes [data-node="%s"][data-online="yes"]' % victim)
+    shot('cum')
+    os.kill(int(pid), signal.SIGKILL)
+    off = wait(lambda: css('#nodes [data-node="%s"][data-online="no"]' % victim), 'the node offline', 60)
+    check(off, 'killed node %s shows offline on Cụm loa without reloading' % victim, text()[:800])
+    alarm = wait(lambda: css('#alarms li[data-alarm="offline"][data-node="%s"]' % victim), 'the alarm', 60)
+    check(alarm and 'mất kết nối' in alarm[0].text.lower(),
+          'and its offline alarm shows (in Vietnamese)', text()[:800])
+    check(counts[T4] <= 3, 'node offline: %d actions after login (at most 3)' % counts[T4])
+    shot('cum-offline')
+    drv.get(A.url + '#/cum/' + vnodes[0])
+    one('#journal')
+    shot('cum-node')
+    drv.get(A.url + '#/khan')
+    one('#khan-past li')
+    shot('khan')
+except Exception as e:
+    not_ok('see a killed node go offline with an alarm', repr(e))
 
 drv.quit()
 print('# screenshots in ' + A.shots + ': ' + ' '.join(sorted(os.listdir(A.shots))), flush=True)

@@ -86,6 +86,7 @@ export async function render(main) {
 	const list = h('ul', { id: 'items', class: 'plain-list items' });
 	const msg = h('div', { id: 'lich-msg', 'aria-live': 'polite' });
 	let editing = null;	// id of the item in the form, null: a new one
+	let newId = '';		// the id a new item gets: made once per form, so checks find its line
 
 	// --- the form
 	const errs = {};
@@ -129,7 +130,7 @@ export async function render(main) {
 		const time = fTime.value;
 		const c = content.find((x) => x.id === fContent.value);
 		return {
-			id: editing || ('web-' + time.replace(':', '') + '-' + Math.random().toString(36).slice(2, 6)),
+			id: editing || newId,
 			title: fTitle.value.trim() || (c ? c.title : '') || t('Program at {time}', { time }),
 			content: fContent.value,
 			zones: zoneBoxes.filter((b) => b.checked).map((b) => b.value),
@@ -142,6 +143,7 @@ export async function render(main) {
 
 	function fill(it) {
 		editing = it ? it.id : null;
+		newId = 'web-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 6);
 		fTitle.value = it ? it.title : '';
 		if (it)
 			fContent.value = it.content;
@@ -256,7 +258,7 @@ export async function render(main) {
 		if (!r)
 			return;
 		if (r.status === 202) {
-			msg.append(note('info', t('Sent for approval: it plays once an approver accepts it (Log & reports shows the drafts).')));
+			msg.append(note('info', t('Sent for approval: it plays once an approver accepts it (see "Waiting for approval" on Announce now).')));
 			return;
 		}
 		mine = items;

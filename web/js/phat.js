@@ -10,6 +10,7 @@ import { t } from './i18n.js';
 import { get, post, upload, explain } from './api.js';
 import { h, put, clear, note, resultBadge, siteStamp, siteParts } from './dom.js';
 import { zonesAndNodes, onLive, allZones, can } from './state.js';
+import { draftsBox } from './drafts.js';
 
 let follow = [];	// broadcast ids being followed on this page
 
@@ -50,7 +51,7 @@ export async function render(main) {
 				body.zone = z;
 			const r = await post('/v1/broadcasts', body);
 			if (r.status === 202) {
-				say('info', t('Sent for approval: it plays once an approver accepts it (Log & reports shows the drafts).'));
+				say('info', t('Sent for approval: it plays once an approver accepts it (see "Waiting for approval" below).'));
 				continue;
 			}
 			follow.push(r.body.broadcast);
@@ -165,7 +166,7 @@ export async function render(main) {
 					body.zone = z;
 				const r = await post('/v1/announcements', body);
 				say(r.status === 202 ? 'info' : 'ok', r.status === 202
-					? t('Sent for approval: it plays once an approver accepts it (Log & reports shows the drafts).')
+					? t('Sent for approval: it plays once an approver accepts it (see "Waiting for approval" below).')
 					: t('It plays in about a minute (see the Schedule page).'));
 			}
 		} catch (e) {
@@ -195,7 +196,9 @@ export async function render(main) {
 		}
 		put(clear(plays), ...blocks);
 	}
-	const off = onLive(refresh);
+	const drafts = draftsBox((id) => { follow.push(id); refresh(); });
+	const off = onLive(() => { refresh(); drafts.refresh(); });
+	drafts.refresh();
 
 	const operate = can('operate');
 	put(main, h('h1', {}, t('Announce now')),
@@ -210,7 +213,7 @@ export async function render(main) {
 		h('details', { class: 'card' },
 			h('summary', {}, t('…or type a text to be read out')),
 			text, h('p', {}, textBtn)),
-		progress, status, plays);
+		progress, status, plays, drafts.box);
 	return () => {
 		off();
 		if (rec)
