@@ -69,6 +69,19 @@ done
 "$LOAXA" user add op1 --role operator --zone thon-1 --password-file "$T/op1.pw" >"$T/user.log" 2>&1 ||
 	{ fail "loaxa user add op1"; dump_log "$T/user.log"; }
 
+# A technician's schedule file, with comments, applied with the CLI: the
+# console must send it back as it is when it adds its own item.
+cat >"$T/tech.cfg" <<'EOF2'
+# Lịch của kỹ thuật viên - chương trình chiều (đừng xóa dòng này)
+items = (
+  { id = "chieu"; title = "Chương trình buổi chiều";
+    text = "Chương trình phát thanh buổi chiều."; zones = ["all"];
+    times = ["17:00"]; days = "daily"; }   # giờ cố định theo UBND xã
+);
+EOF2
+"$LOAXA" schedule apply "$T/tech.cfg" >"$T/tech.log" 2>&1 ||
+	{ fail "loaxa schedule apply tech.cfg"; dump_log "$T/tech.log"; }
+
 speech "$T/mic.wav" "Thông báo của ủy ban nhân dân xã: mời bà con đi tiêm phòng cho gia súc." || exit 1
 
 # The console's address: the controller's HTTPS listener
@@ -96,6 +109,17 @@ mkdir -p "$SHOTS"
 	--kill-node "n2:${PID_OF[n2]}" --mic "$T/mic.wav" \
 	--downloads "$T/downloads" --shots "$SHOTS" 2>"$T/selenium.log" || TEST_FAILED=1
 grep -q . "$T/selenium.log" && { diag "selenium/chromium stderr:"; tail -n 20 "$T/selenium.log" | sed 's/^/#   /'; }
+# The schedule as the console left it: the technician's file byte for byte
+# (comments kept), the console's own file beside it with the 05:30 item,
+# and the whole still passes `loaxa schedule check`.
+api_curl "http://loaxa/v1/schedule/files" >"$T/files.json"
+check "the technician's tech.cfg is applied again unchanged, comments and all" \
+	jq -e --rawfile t "$T/tech.cfg" '[.files[] | select(.name | endswith("tech.cfg")) | .text == $t] == [true]' "$T/files.json"
+jq -r '.files[] | select(.name == "console.cfg") | .text' "$T/files.json" >"$T/console.cfg"
+check "the console's own console.cfg holds the 05:30 item" grep -q 'times = \["05:30"\]' "$T/console.cfg"
+check "loaxa schedule check passes on tech.cfg + console.cfg as applied" \
+	"$LOAXA" schedule check "$T/tech.cfg" "$T/console.cfg"
+
 # The workbook the browser made, read by LibreOffice (as an official's Excel
 # would): converted back to CSV it holds what the controller's CSV holds.
 csv=$(ls "$T"/downloads/*.csv 2>/dev/null | head -n1)
