@@ -304,19 +304,22 @@ int web_open(int rootfd, const char *url, const char **type, uint64_t *size)
 	int fd;
 
 	if (web_file_name(url, rel, sizeof(rel)) < 0 || !(*type = content_type(rel))) {
-		log_info("web: GET %.200s: 404 (not a console file name)", url);
+		log_debug("web: GET %.200s: 404 (not a console file name)", url);
 		return -ENOENT;
 	}
 	fd = open_beneath(rootfd, rel);
 	if (fd < 0) {
-		if (fd != -ENOENT)
-			log_info("web: GET %.200s: 404 (%s)", url, strerror(-fd));
+		/* a symlink out of the root (EXDEV) or a loop is worth a line */
+		if (fd == -EXDEV || fd == -ELOOP)
+			log_info("web: GET %.200s: 404 (refused: %s)", url, strerror(-fd));
+		else
+			log_debug("web: GET %.200s: 404 (%s)", url, strerror(-fd));
 		return -ENOENT;
 	}
 	/* a directory, a device or a FIFO is never served: no listings */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > WEB_FILE_MAX) {
 		close(fd);
-		log_info("web: GET %.200s: 404 (not a regular file)", url);
+		log_debug("web: GET %.200s: 404 (not a regular file)", url);
 		return -ENOENT;
 	}
 	*size = (uint64_t)st.st_size;

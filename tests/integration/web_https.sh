@@ -41,7 +41,8 @@ check "the certificate's key is private (0600)" \
 	[ "$(stat -c %a "$T/web-tls/web.key")" = 600 ]
 
 write_controller_cfg "web = { listen = \"127.0.0.1:$WEBPORT\"; cert = \"$T/web-tls/web.crt\";" \
-	"  key = \"$T/web-tls/web.key\"; root = \"$T/www\"; };"
+	"  key = \"$T/web-tls/web.key\"; root = \"$T/www\"; };" \
+	"alarms = { offline_s = 2; };"
 start_controller || exit 1
 write_node_cfg n1 thon-1
 write_node_cfg n2 thon-2
@@ -201,6 +202,8 @@ stop n2
 check "the admin's stream says n2 went offline" \
 	wait_for 30 sse_has sse_admin '^data: {"node":"n2","online":false'
 no_n2() { ! sse_has sse_op1 '"n2"'; }
+check "the admin's stream has the offline alarm of n2 (alarms.offline_s = 2)" \
+	wait_for 30 sse_has sse_admin '^data: {.*"node":"n2","kind":"offline".*"event":"raised"'
 check "op1's stream has nothing of n2 (not in its village)" no_n2
 check "each event has an id and a kind" \
 	[ "$(grep -c '^id: [0-9]*$' "$T/sse_admin.sse")" -ge 3 ] &&
@@ -220,6 +223,11 @@ check "GET /v1/events without a session: 401 ($code)" [ "$code" = 401 ]
 api_curl -N --max-time 2 http://localhost/v1/events >"$T/unix.sse" 2>/dev/null
 check "the unix socket has /v1/events too" grep -q '^retry: ' "$T/unix.sse"
 start_node n2 || exit 1
+check "the admin's stream has the alarm cleared when n2 is back" \
+	wait_for 30 sse_has sse_admin '^data: {.*"node":"n2","kind":"offline".*"event":"cleared"'
+check "op1's stream still has nothing of n2" no_n2
+
+check "the alarm events are named alarm" grep -q '^event: alarm$' "$T/sse_admin.sse"
 
 # ---------------------------------------------------------------- throttle
 codes=
