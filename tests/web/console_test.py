@@ -420,6 +420,13 @@ try:
     drv.get(A.url + '#/cum/' + vnodes[0])
     one('#journal')
     shot('cum-node')
+    # a remote action from the node's page, and the node's answer
+    drv.execute_script("document.getElementById('act-volume-level').value = '70'")
+    act('x', '#act-volume')
+    answered = wait(lambda: css('#node-commands li .badge[data-result="ok"]'), 'the node to confirm the volume', 30)
+    check(answered and wait(lambda: (api('/v1/nodes/' + vnodes[0]).get('status') or {}).get('volume') == 70,
+                            'the status to show volume 70', 30),
+          'remote volume from the node page: %s answers ok and reports volume 70' % vnodes[0], text()[:600])
     drv.get(A.url + '#/khan')
     one('#khan-past li')
     shot('khan')
