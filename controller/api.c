@@ -834,6 +834,13 @@ static void sched_request(struct api_req *r, const char *url, int64_t edit)
 			  "bytes", CTL_MAX_JSON_BODY);
 		return;
 	}
+	/* the applied files are the whole station's timetable (schedfiles.c) */
+	if (strcmp(url, "/v1/schedule/files") == 0 && !r->who.all_zones) {
+		snprintf(r->target, sizeof(r->target), "%s", url);
+		scope_refuse(r, "the whole station (the schedule files cover every zone: ask an "
+			     "account with every zone)");
+		return;
+	}
 	/* the audit log names what a cancel aimed at, refused or not */
 	if (strcmp(r->url, "/v1/cancel") == 0 && r->body) {
 		json_t *o = json_loadb(r->body, r->body_len, 0, NULL);

@@ -2857,6 +2857,8 @@ int ctl_sched_http(struct ctl *c, const struct ctl_sched_http *h, unsigned *stat
 				   (json_int_t)ctl_sched_max_body(c));
 		return 0;
 	}
+	if (strcmp(h->url, "/v1/schedule/files") == 0 && get)
+		return ctl_sched_files_get(c, status, reply); /* schedfiles.c */
 	if (strcmp(h->url, "/v1/schedule/check") == 0 && post)
 		return http_files(c, h, JOB_CHECK, status, reply);
 	if (strcmp(h->url, "/v1/schedule/apply") == 0 && post)

@@ -124,6 +124,11 @@ int ctl_sched_owns_url(const char *url);
  * Serve one request. Returns 0 with *status and *reply set (answered now),
  * or 1 when the answer will come through h->done.
  */
+/* GET /v1/schedule/files: {"files":[{"name","text","audio","applied"}]}, the
+ * files of the last apply as sent (schedfiles.c; the web console edits
+ * through them). Always returns 0; the status and reply say the rest. */
+int ctl_sched_files_get(struct ctl *c, unsigned *status, json_t **reply);
+
 int ctl_sched_http(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
 		   json_t **reply);
 

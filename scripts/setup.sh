@@ -23,6 +23,7 @@ PKGS="
  faketime
  debhelper lintian
  gettext
+ chromium chromium-driver python3-selenium
 "
 
 if [ "$(id -u)" -ne 0 ]; then
