@@ -408,7 +408,7 @@ int mqconn_register(struct loop *l, struct mqconn *c)
 
 	if (rc < 0)
 		return rc;
-	rc = loop_tick_add(l, c->o.name, loop_tick, loop_deadline, c);
+	rc = loop_tick_add(l, "mqtt", loop_tick, loop_deadline, c);
 	return rc < 0 ? rc : 0;
 }
 
