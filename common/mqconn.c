@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 
 #include "config.h"
 #include "log.h"
@@ -16,7 +17,7 @@
 #include "util.h"
 
 /* MQTT's own limit on a packet's remaining length. */
-#define MQTT_MAX_PAYLOAD (256u * 1024 * 1024 - 1024)
+#define MQCONN_MAX_PAYLOAD (256u * 1024 * 1024 - 1024)
 
 /* libmosquitto is initialised once for all connections of the process. */
 static int lib_users;
@@ -75,8 +76,8 @@ void mqconn_init(struct mqconn *c, const struct mqconn_opts *o)
 	snprintf(c->dup_hint, sizeof(c->dup_hint), "%s", o->dup_hint ? o->dup_hint : "");
 	c->o.client_id = c->client_id;
 	c->o.dup_hint = c->dup_hint;
-	if (!c->o.max_publish || c->o.max_publish > MQTT_MAX_PAYLOAD)
-		c->o.max_publish = MQTT_MAX_PAYLOAD;
+	if (!c->o.max_publish || c->o.max_publish > MQCONN_MAX_PAYLOAD)
+		c->o.max_publish = MQCONN_MAX_PAYLOAD;
 	mqlink_init(&c->link, o->name, o->cfg->host, o->cfg->port, o->cfg->keepalive);
 	if (o->mqtt5)
 		c->link.max_packet = o->max_packet;
@@ -169,9 +170,16 @@ static void on_connect(struct mosquitto *m, void *arg, int rc)
 	mqlink_on_connect(&c->link, rc);
 	if (rc != 0) {
 		/* a wrong account too: it backs off like any refusal, up to 30 s */
-		log_warnx("the MQTT broker at %s:%d refused the %s connection: %s", cfg->host,
+		int account = c->o.mqtt5 ? rc == MQTT_RC_BAD_USERNAME_OR_PASSWORD ||
+					   rc == MQTT_RC_NOT_AUTHORIZED
+					 : rc == CONNACK_REFUSED_BAD_USERNAME_PASSWORD ||
+					   rc == CONNACK_REFUSED_NOT_AUTHORIZED;
+
+		log_warnx("the MQTT broker at %s:%d refused the %s connection: %s%s", cfg->host,
 			  cfg->port, c->o.name,
-			  c->o.mqtt5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc));
+			  c->o.mqtt5 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc),
+			  account ? " (check mqtt.username and mqtt.password or mqtt.password_file "
+				    "against the broker's accounts)" : "");
 		return; /* libmosquitto drops the connection: on_disconnect backs off */
 	}
 	c->connected = 1;
