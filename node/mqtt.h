@@ -94,7 +94,7 @@ int node_mqtt_subscribe(struct node *n, enum topic_leaf leaf, unsigned scope,
 			enum node_conn_kind conn, int qos, node_msg_fn fn);
 /* Who checks every message before its handler (cmd_register). */
 void node_mqtt_gate(struct node *n, node_gate_fn gate);
-/* Add connect/disconnect hooks, run in the order added. 0 or -ENOSPC. */
+/* Add connect/disconnect hooks (before node_mqtt_start), run in the order added. 0, -EINVAL or -ENOSPC. */
 int node_mqtt_hook(struct node *n, enum node_conn_kind conn, node_conn_fn on_connect,
 		   node_conn_fn on_disconnect);
 /*
