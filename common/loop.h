@@ -47,7 +47,7 @@
 #include <stdint.h>
 
 #define LOOP_MAX_FDS 16
-#define LOOP_MAX_SOURCES 8
+#define LOOP_MAX_SOURCES 12 /* the controller: 10 (each MQTT connection is one) */
 #define LOOP_MAX_SOURCE_PFDS 64 /* all sources' pollfds together (the controller's ~52) */
 #define LOOP_MAX_TIMERS 32
 #define LOOP_MAX_TICKS 32

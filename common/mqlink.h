@@ -1,9 +1,9 @@
 /*
  * mqlink.h - when and how one libmosquitto client (re)connects, on the
- * caller's poll loop. Used by every MQTT connection of both daemons
- * (controller/mqtt.c, controller/live.c, node/mqtt.c); they keep their own
- * callbacks, subscriptions and publishing, and hand the connection's life
- * to this module.
+ * caller's poll loop. Used by common/mqconn.c, the one MQTT connection
+ * module of both daemons (controller/mqtt.c, controller/live.c,
+ * node/mqtt.c), which keeps the client, its callbacks, subscriptions and
+ * publishing, and hands the connection's life to this module.
  *
  * Why it exists (issue 13): libmosquitto 2.0.11 with TLS, asked to connect
  * (mosquitto_connect_async / reconnect_async) to a port that refuses or

@@ -17,6 +17,7 @@
 #include "ctlutil.h"
 #include "envelope.h"
 #include "log.h"
+#include "mqtt.h"
 #include "ratelimit.h"
 #include "util.h"
 #include "topic.h"
@@ -369,4 +370,26 @@ void ctl_delivery_reset(struct ctl *c)
 	}
 	c->delivery.head = c->delivery.tail = NULL;
 	c->delivery.njobs = 0;
+}
+
+/* ---- the bulk connection (the subscription table, mqtt.h) ---- */
+
+static void on_fetch(struct ctl *c, const char *node, const void *payload, size_t len,
+		     int retained)
+{
+	(void)retained;
+	ctl_delivery_on_fetch(c, node, payload, len); /* problems are logged */
+}
+
+/* The chunks queued for a lost connection are gone with it: nodes ask again. */
+static void on_bulk_lost(void *arg)
+{
+	ctl_delivery_reset(arg);
+}
+
+int ctl_delivery_register(struct ctl *c)
+{
+	int rc = ctl_mqtt_on_node(c, CTL_CONN_BULK, LEAF_FETCH, CTL_MQTT_NONEMPTY, on_fetch);
+
+	return rc < 0 ? rc : ctl_mqtt_hook(c, CTL_CONN_BULK, NULL, on_bulk_lost);
 }

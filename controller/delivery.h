@@ -70,5 +70,8 @@ void ctl_delivery_pump(struct ctl *c);
 int ctl_delivery_more(struct ctl *c);
 /* Drop every waiting job (bulk connection lost, shutdown). */
 void ctl_delivery_reset(struct ctl *c);
+/* Read fetch requests, drop the jobs of a lost bulk connection (mqtt.h's
+ * table and hooks; main.c's list of parts). */
+int ctl_delivery_register(struct ctl *c);
 
 #endif

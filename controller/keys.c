@@ -225,7 +225,7 @@ static int trust_issue(struct ctl *c)
 		 json_array_size(json_object_get(body, "revoked_nodes")) == 1 ? "" : "s");
 	topic_zone(topic, sizeof(topic), c->mqtt.root, "all", LEAF_KEY);
 	if (ctl_mqtt_publish(c, CTL_CONN_CTL, topic, env, envlen, 1, 1) == 0 && c->keys)
-		c->keys->published_for = c->mqtt.conn[CTL_CONN_CTL].connected_at_ms;
+		c->keys->published_for = ctl_mqtt_connected_at(c, CTL_CONN_CTL);
 	rc = 0;
 out:
 	sqlite3_finalize(st);
@@ -251,7 +251,7 @@ static void trust_republish(struct ctl *c)
 	if (sqlite3_step(st) == SQLITE_ROW &&
 	    ctl_mqtt_publish(c, CTL_CONN_CTL, topic, sqlite3_column_blob(st, 0),
 			     (size_t)sqlite3_column_bytes(st, 0), 1, 1) == 0)
-		c->keys->published_for = c->mqtt.conn[CTL_CONN_CTL].connected_at_ms;
+		c->keys->published_for = ctl_mqtt_connected_at(c, CTL_CONN_CTL);
 	sqlite3_finalize(st);
 }
 
@@ -532,7 +532,6 @@ static void key_expiry_alarm(struct ctl *c)
 
 void ctl_keys_tick(struct ctl *c)
 {
-	struct ctl_mqtt_conn *conn = &c->mqtt.conn[CTL_CONN_CTL];
 	int64_t now = mono_ms();
 
 	if (!c->keys)
@@ -541,7 +540,8 @@ void ctl_keys_tick(struct ctl *c)
 		c->keys->pending = 0;
 		switch_to_next(c);
 	}
-	if (conn->connected && conn->connected_at_ms != c->keys->published_for)
+	if (ctl_mqtt_connected(c, CTL_CONN_CTL) &&
+	    ctl_mqtt_connected_at(c, CTL_CONN_CTL) != c->keys->published_for)
 		trust_republish(c);
 	if (c->keys->old_until_ms && now_ms() >= c->keys->old_until_ms) {
 		/* the old key's window is over: sign the document with the current */

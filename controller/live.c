@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include <alsa/asoundlib.h>
-#include <mosquitto.h>
 #include <opus.h>
 #include <sodium.h>
 
@@ -30,7 +29,7 @@
 #include "livebody.h"
 #include "hours.h"
 #include "log.h"
-#include "mqlink.h"
+#include "mqconn.h"
 #include "util.h"
 #include "topic.h"
 
@@ -94,10 +93,7 @@ struct session {
 };
 
 struct ctl_live {
-	struct mosquitto *m;
-	char client_id[80];
-	struct mqlink link;       /* when and how it (re)connects: common/mqlink.h */
-	int connected;
+	struct mqconn conn;       /* "<site>-controller-live" (common/mqconn.h) */
 	struct session s[2];      /* [0] live, [1] relay */
 	char stopped_occ[80];     /* a relay of the schedule the operator stopped */
 	int pfd_base;             /* where our fds sit in this round */
@@ -124,80 +120,28 @@ static const char *level_name(uint8_t l)
 
 /* ------------------------------------------------------------ MQTT */
 
-static void on_connect(struct mosquitto *m, void *arg, int rc)
-{
-	struct ctl *c = arg;
-
-	(void)m;
-	mqlink_on_connect(&c->live->link, rc);
-	if (rc != 0) {
-		/* a credential error backs off like any refusal (mqlink.h), up to 30 s */
-		log_warnx("the MQTT broker at %s:%d refused the live connection: %s",
-			  c->cfg.mqtt.host, c->cfg.mqtt.port, mosquitto_connack_string(rc));
-		return;
-	}
-	c->live->connected = 1;
-	log_info("connected to the MQTT broker (live connection, client id %s)",
-		 c->live->client_id);
-}
-
-static void on_disconnect(struct mosquitto *m, void *arg, int rc)
-{
-	struct ctl *c = arg;
-
-	struct ctl_live *L = c->live;
-	int was = L->connected, ms;
-	enum mqlink_loss what;
-
-	(void)m;
-	L->connected = 0;
-	/* the link schedules the retry (jittered back-off, mqlink.h) */
-	what = mqlink_on_disconnect(&L->link, c->stopping);
-	if (c->stopping || what == MQLINK_IGNORED)
-		return;
-	ms = L->link.last_delay_ms;
-	if (was)
-		log_warnx("lost the live connection to the MQTT broker (%s); reconnecting "
-			  "in %d.%d s", rc == 0 ? "closed" : mosquitto_strerror(rc),
-			  ms / 1000, ms % 1000 / 100);
-	else
-		log_warnx("cannot connect the live connection to the MQTT broker (%s); "
-			  "retrying in %d.%d s", rc == MOSQ_ERR_ERRNO ? strerror(errno) :
-			  mosquitto_strerror(rc), ms / 1000, ms % 1000 / 100);
-}
-
 int ctl_live_start(struct ctl *c)
 {
 	struct ctl_live *L = c->live;
+	char id[80], hint[96];
+	struct mqconn_opts o = {
+		.name = "live",
+		.client_id = id,
+		.cfg = &c->cfg.mqtt,
+		.nodelay = 1, /* a live frame must leave now: no Nagle */
+		.dup_hint = hint,
+		.stopping = &c->stopping,
+	};
 
-	snprintf(L->client_id, sizeof(L->client_id), "%s-controller-live", c->cfg.site);
-	mqlink_init(&L->link, "live", c->cfg.mqtt.host, c->cfg.mqtt.port,
-		    c->cfg.mqtt.keepalive);
-	L->m = mosquitto_new(L->client_id, true, c);
-	if (!L->m) {
-		log_errorx("cannot create the MQTT live client: %s", strerror(errno));
-		return -ENOMEM;
-	}
-	mosquitto_int_option(L->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-	/* a live frame must leave now: no Nagle */
-	mosquitto_int_option(L->m, MOSQ_OPT_TCP_NODELAY, 1);
-	if (c->cfg.mqtt.username[0])
-		mosquitto_username_pw_set(L->m, c->cfg.mqtt.username,
-					  c->cfg.mqtt.password[0] ? c->cfg.mqtt.password : NULL);
-	/* TLS like the other two connections (mqtt.c, docs/security.md) */
-	if (c->cfg.mqtt.cafile[0] &&
-	    (mosquitto_tls_set(L->m, c->cfg.mqtt.cafile, NULL, NULL, NULL, NULL) !=
-		     MOSQ_ERR_SUCCESS ||
-	     mosquitto_tls_opts_set(L->m, 1, "tlsv1.2", NULL) != MOSQ_ERR_SUCCESS)) {
-		log_errorx("mqtt.cafile %s: cannot set up TLS for the live connection",
-			   c->cfg.mqtt.cafile);
-		return -EINVAL;
-	}
-	mosquitto_connect_callback_set(L->m, on_connect);
-	mosquitto_disconnect_callback_set(L->m, on_disconnect);
-	L->link.m = L->m;
-	mqlink_tick(&L->link); /* starts the first attempt */
-	return 0;
+	snprintf(id, sizeof(id), "%s-controller-live", c->cfg.site);
+	snprintf(hint, sizeof(hint), "a second controller for site %s", c->cfg.site);
+	mqconn_init(&L->conn, &o);
+	return mqconn_start(&L->conn, NULL);
+}
+
+int ctl_live_register(struct loop *l, struct ctl *c)
+{
+	return mqconn_register(l, &c->live->conn);
 }
 
 /* ------------------------------------------------------------ sending */
@@ -246,7 +190,7 @@ static void flush_batch(struct ctl *c, struct session *s, int last)
 	for (i = 0; i < s->ntopics; i++) {
 		const char *topic = s->topics[i], *to = ctl_topic_below(c->mqtt.root, topic);
 
-		if (!c->live->connected || !to) {
+		if (!mqconn_connected(&c->live->conn) || !to) {
 			s->errors++; /* QoS 0: a frame not sent now is worthless later */
 			continue;
 		}
@@ -268,10 +212,10 @@ static void flush_batch(struct ctl *c, struct session *s, int last)
 			s->errors++;
 			continue;
 		}
-		rc = mosquitto_publish(c->live->m, NULL, topic, (int)envlen, env, 0, false);
+		rc = mqconn_publish(&c->live->conn, topic, env, envlen, 0, 0, NULL);
 		free(env);
 		env = NULL;
-		if (rc != MOSQ_ERR_SUCCESS) {
+		if (rc < 0) {
 			s->errors++;
 			continue;
 		}
@@ -283,8 +227,7 @@ static void flush_batch(struct ctl *c, struct session *s, int last)
 	if (s->ntopics)
 		s->payload_bytes_sent += s->pending_payload * s->ntopics;
 	s->pending_payload = 0;
-	if (c->live->connected)
-		mosquitto_loop_write(c->live->m, 1);
+	mqconn_write(&c->live->conn); /* now, not at the next wake-up */
 }
 
 static void encode_frame(struct ctl *c, struct session *s, const float *f32,
@@ -709,7 +652,7 @@ static int session_begin(struct ctl *c, struct session *s, const struct begin_ar
 	s->mono_base_us = mono_now_us();
 	log_info("%s session %s to %s from %s: latency %u ms, %u frames per message, %s",
 		 level_name(s->level), s->id, s->target, s->source, s->latency_ms, s->batch,
-		 c->live->connected ? "sending" : "not connected to the broker yet");
+		 mqconn_connected(&c->live->conn) ? "sending" : "not connected to the broker yet");
 	return 0;
 fail:
 	session_end(c, s, "could not start");
@@ -1061,14 +1004,9 @@ int ctl_live_pollfds(struct ctl *c, struct pollfd *pfds, int max)
 	struct ctl_live *L = c->live;
 	int n = 0, i;
 
-	if (!L || !L->m)
+	if (!L)
 		return 0;
 	L->pfd_count = 0;
-	if (n < max) {
-		/* slot 0 always: fd -1 when there is nothing to poll (fixed indexes) */
-		mqlink_pollfd(&L->link, &pfds[n]);
-		n++;
-	}
 	for (i = 0; i < 2; i++) {
 		struct session *s = &L->s[i];
 
@@ -1092,11 +1030,10 @@ int ctl_live_pollfds(struct ctl *c, struct pollfd *pfds, int max)
 void ctl_live_handle(struct ctl *c, const struct pollfd *pfds, int n)
 {
 	struct ctl_live *L = c->live;
-	int k = 1, i;
+	int k = 0, i;
 
-	if (!L->m || n <= 0)
+	if (!L || n <= 0)
 		return;
-	mqlink_handle(&L->link, &pfds[0]);
 	for (i = 0; i < 2 && k < n; i++) {
 		struct session *s = &L->s[i];
 
@@ -1129,10 +1066,8 @@ void ctl_live_tick(struct ctl *c)
 	struct ctl_live *L = c->live;
 	int i;
 
-	if (!L->m)
+	if (!L)
 		return;
-	if (!c->stopping)
-		mqlink_tick(&L->link);
 	for (i = 0; i < 2; i++) {
 		struct session *s = &L->s[i];
 
@@ -1160,10 +1095,7 @@ void ctl_live_free(struct ctl *c)
 		return;
 	for (i = 0; i < 2; i++)
 		session_end(c, &L->s[i], "the controller stops");
-	if (L->m) {
-		mqlink_stop(&L->link); /* DISCONNECT if up, then destroy */
-		L->m = NULL;
-	}
+	mqconn_stop(&L->conn); /* DISCONNECT if up, then destroy */
 	free(L);
 	c->live = NULL;
 }

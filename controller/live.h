@@ -48,14 +48,17 @@ struct ctl_principal;
 #define CTL_LIVE_MAX_PFDS 10 /* CAPTURE_MAX_PFDS (capdev.h) */
 
 int ctl_live_init(struct ctl *c);
-/* Connect the live MQTT client (non-blocking). */
+/* Connect the live MQTT client (non-blocking; common/mqconn.h). */
 int ctl_live_start(struct ctl *c);
+/* Its connection's descriptor and tick on the event loop (main.c). */
+struct loop;
+int ctl_live_register(struct loop *l, struct ctl *c);
 /* End every session and disconnect (call before ctl_mqtt_stop). */
 void ctl_live_free(struct ctl *c);
 
 int ctl_live_pollfds(struct ctl *c, struct pollfd *pfds, int max);
 void ctl_live_handle(struct ctl *c, const struct pollfd *pfds, int n);
-/* Keepalive, reconnect, relay end times; about once a second. */
+/* Relay end times; about once a second. */
 void ctl_live_tick(struct ctl *c);
 
 /*

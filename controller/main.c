@@ -4,12 +4,12 @@
  *
  *   loaxa-controller -c FILE [--check-config] [-v]
  *
- * Everything happens in one thread around one poll(): the two MQTT sockets,
+ * Everything happens in one thread around one poll(): the three MQTT sockets,
  * the HTTP API's epoll fd, the pipes of running import workers, the eventfd
  * of the password check thread (auth.h) and of schedule-file parser
  * threads (libconfig's parse of a large file takes seconds; schedules.c),
  * the only other threads, the loop's timer
- * ticking once a second (keepalives, reconnects, nodes gone silent) and a
+ * ticking once a second (nodes gone silent, schedules, keys) and a
  * signalfd (SIGINT/SIGTERM: clean exit; SIGCHLD: an import worker ended;
  * SIGHUP: logged, not supported).
  */
@@ -49,6 +49,7 @@
 #include "nodes.h"
 #include "reportpdf.h"
 #include "schedules.h"
+#include "timesvc.h"
 #include "util.h"
 
 /* ... + auth + schedules + report + a recording's capture device */
@@ -179,14 +180,14 @@ static void on_signal(struct loop *l, int fd, short revents, void *arg)
 /* Set when systemd watches us (WatchdogSec=): ping it on every tick. */
 static int watchdog_on;
 
-/* Once a second: keepalives, reconnects, nodes gone silent, schedules, ... */
+/* Once a second: nodes gone silent, schedules, ... (the MQTT connections'
+ * keepalives and reconnects are their own ticks: common/mqconn.h) */
 static void second_timer(struct loop *l, long id, void *arg)
 {
 	struct ctl *c = arg;
 
 	(void)l;
 	(void)id;
-	ctl_mqtt_tick(c);
 	ctl_live_tick(c);
 	ctl_relay_tick(c);
 	ctl_nodes_tick(c);
@@ -213,19 +214,6 @@ static void api_handle(struct loop *l, struct pollfd *p, int n, void *arg)
 	(void)p;
 	(void)n;
 	(void)arg;
-}
-
-static int mqtt_fill(struct loop *l, struct pollfd *p, int max, void *arg)
-{
-	(void)l;
-	return ctl_mqtt_pollfds(arg, p, max);
-}
-
-static void mqtt_handle(struct loop *l, struct pollfd *p, int n, void *arg)
-{
-	(void)l;
-	(void)n;
-	ctl_mqtt_handle(arg, p);
 }
 
 static int imports_fill(struct loop *l, struct pollfd *p, int max, void *arg)
@@ -340,7 +328,9 @@ static int64_t delivery_deadline(void *arg)
  * The controller's parts on the event loop (common/loop.h), in the order
  * they always ran in: the signals first (a stop wins), the once-a-second
  * work, then the descriptors of the HTTP API (MHD's epoll fd), the MQTT
- * sockets, the import workers' pipes, live's sockets and capture device,
+ * connections (each with its own tick: keepalive, reconnect; and the
+ * modules that read what nodes send register in their subscription table),
+ * the import workers' pipes, live's connection, its sockets and capture device,
  * a recording's capture device, the password-check thread's eventfd, the
  * schedule-file parser's and the report renderer's; after every wake-up
  * MHD runs (resumed requests) and the delivery pump sends what it can.
@@ -352,8 +342,13 @@ static int register_parts(struct loop *l, struct ctl *c, int sfd)
 	rc = rc < 0 ? rc : loop_fd_add(l, sfd, POLLIN, on_signal, c);
 	rc = rc < 0 ? rc : (int)loop_timer_add(l, 1000, 1000, second_timer, c);
 	rc = rc < 0 ? rc : loop_source_add(l, api_fill, api_handle, c);
-	rc = rc < 0 ? rc : loop_source_add(l, mqtt_fill, mqtt_handle, c);
+	rc = rc < 0 ? rc : ctl_mqtt_register(l, c);
+	/* what nodes send, through the MQTT subscription table (mqtt.h) */
+	rc = rc < 0 ? rc : ctl_nodes_register(c);
+	rc = rc < 0 ? rc : ctl_timesvc_register(c);
+	rc = rc < 0 ? rc : ctl_delivery_register(c);
 	rc = rc < 0 ? rc : loop_source_add(l, imports_fill, imports_handle, c);
+	rc = rc < 0 ? rc : ctl_live_register(l, c); /* its MQTT connection */
 	rc = rc < 0 ? rc : loop_source_add(l, live_fill, live_handle, c);
 	rc = rc < 0 ? rc : loop_source_add(l, record_fill, record_handle, c);
 	rc = rc < 0 ? rc : loop_source_add(l, auth_fill, auth_handle, c);

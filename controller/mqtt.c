@@ -7,146 +7,113 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <mosquitto.h>
-
 #include "ctl.h"
 #include "ctlutil.h"
-#include "delivery.h"
 #include "log.h"
-#include "nodes.h"
 #include "ratelimit.h"
-#include "timesvc.h"
-#include "topic.h"
 #include "util.h"
-
-static const char *mosq_reason(int rc)
-{
-	if (rc == MOSQ_ERR_ERRNO)
-		return strerror(errno);
-	return mosquitto_strerror(rc);
-}
 
 void ctl_mqtt_init(struct ctl *c)
 {
 	struct ctl_mqtt *mq = &c->mqtt;
+	char id[64], hint[96];
 	int k;
 
 	mq->owner = c;
 	topic_root(mq->root, sizeof(mq->root), c->cfg.site);
+	snprintf(hint, sizeof(hint), "a second controller for site %s", c->cfg.site);
 	for (k = 0; k < 2; k++) {
-		struct ctl_mqtt_conn *conn = &mq->conn[k];
+		struct mqconn_opts o = {
+			.name = k == CTL_CONN_CTL ? "control" : "bulk",
+			.client_id = id,
+			.cfg = &c->cfg.mqtt,
+			/* commands and chunks published while down go out on reconnect */
+			.queue_offline = 1,
+			.dup_hint = hint,
+			.stopping = &c->stopping,
+		};
 
-		conn->owner = c;
-		conn->name = k == CTL_CONN_CTL ? "control" : "bulk";
-		snprintf(conn->client_id, sizeof(conn->client_id), "%s-controller-%s",
-			 c->cfg.site, k == CTL_CONN_CTL ? "ctl" : "bulk");
-		mqlink_init(&conn->link, conn->name, c->cfg.mqtt.host, c->cfg.mqtt.port,
-			    c->cfg.mqtt.keepalive);
-		conn->pollfd_index = -1;
+		snprintf(id, sizeof(id), "%s-controller-%s", c->cfg.site,
+			 k == CTL_CONN_CTL ? "ctl" : "bulk");
+		mqconn_init(&mq->conn[k], &o);
 	}
 }
 
-static void subscribe(struct ctl *c, struct ctl_mqtt_conn *conn, enum topic_leaf leaf)
+static const struct ctl_mqtt_handler *handler_for(const struct ctl *c, enum topic_leaf leaf)
 {
-	char topic[TOPIC_MAX];
+	int k;
+
+	for (k = 0; k < c->mqtt.nhandlers; k++)
+		if (c->mqtt.handlers[k].leaf == leaf)
+			return &c->mqtt.handlers[k];
+	return NULL;
+}
+
+/* The subscription table's callback (mqconn.h): every node topic comes here. */
+static void on_node_msg(const struct mqconn_msg *m, void *arg)
+{
+	const struct ctl_mqtt_handler *h = arg;
+
+	ctl_mqtt_route(h->owner, m->topic, m->payload, m->len, m->retained);
+}
+
+int ctl_mqtt_on_node(struct ctl *c, enum ctl_conn_kind kind, enum topic_leaf leaf,
+		     unsigned flags, ctl_node_msg_fn fn)
+{
+	struct ctl_mqtt *mq = &c->mqtt;
+	struct ctl_mqtt_handler *h;
+	char filter[TOPIC_MAX];
 	int rc;
 
-	topic_node(topic, sizeof(topic), c->mqtt.root, "+", leaf);
-	rc = mosquitto_subscribe(conn->m, NULL, topic, 1);
-	if (rc != MOSQ_ERR_SUCCESS)
-		log_warnx("cannot subscribe to %s on the %s connection: %s", topic,
-			  conn->name, mosq_reason(rc));
-	else
-		log_debug("subscribed to %s (%s connection)", topic, conn->name);
+	if (!fn || leaf >= LEAF_NONE || (kind != CTL_CONN_CTL && kind != CTL_CONN_BULK) ||
+	    handler_for(c, leaf))
+		return -EINVAL;
+	if (mq->nhandlers >= CTL_MQTT_MAX_HANDLERS)
+		return -ENOSPC;
+	h = &mq->handlers[mq->nhandlers];
+	h->owner = c;
+	h->leaf = leaf;
+	h->flags = flags;
+	h->fn = fn;
+	if (topic_node(filter, sizeof(filter), mq->root, "+", leaf) < 0)
+		return -EINVAL;
+	rc = mqconn_subscribe(&mq->conn[kind], filter, 1, on_node_msg, h);
+	if (rc < 0)
+		return rc;
+	mq->nhandlers++;
+	return 0;
 }
 
-static void on_connect(struct mosquitto *m, void *arg, int rc)
+int ctl_mqtt_hook(struct ctl *c, enum ctl_conn_kind kind, mqconn_hook_fn on_connect,
+		  mqconn_hook_fn on_lost)
 {
-	struct ctl_mqtt_conn *conn = arg;
-	struct ctl *c = conn->owner;
+	return mqconn_hook(&c->mqtt.conn[kind], on_connect, on_lost, c);
+}
 
-	(void)m;
-	mqlink_on_connect(&conn->link, rc);
-	if (rc != 0) {
-		log_warnx("the MQTT broker at %s:%d refused the %s connection: %s",
-			  c->cfg.mqtt.host, c->cfg.mqtt.port, conn->name,
-			  mosquitto_connack_string(rc));
-		return; /* libmosquitto drops the connection: on_disconnect retries */
+/* "status, event, fetch or time/ping": what the controller reads, for a warning. */
+static void leaf_list(const struct ctl *c, char *out, size_t outlen)
+{
+	size_t used = 0;
+	int k, n = c->mqtt.nhandlers;
+
+	out[0] = '\0';
+	for (k = 0; k < n && used < outlen; k++) {
+		int w = snprintf(out + used, outlen - used, "%s%s",
+				 k == 0 ? "" : k == n - 1 ? " or " : ", ",
+				 topic_leaf_name(c->mqtt.handlers[k].leaf));
+
+		if (w < 0)
+			break;
+		used += (size_t)w;
 	}
-	conn->connected = 1;
-	conn->connected_at_ms = mono_ms();
-	conn->unacked = 0;
-	log_info("connected to the MQTT broker at %s:%d (%s connection, client id %s)",
-		 c->cfg.mqtt.host, c->cfg.mqtt.port, conn->name, conn->client_id);
-	if (conn == &c->mqtt.conn[CTL_CONN_CTL]) {
-		subscribe(c, conn, LEAF_STATUS);
-		subscribe(c, conn, LEAF_EVENT);
-		subscribe(c, conn, LEAF_PING); /* timesvc.c */
-	} else {
-		subscribe(c, conn, LEAF_FETCH);
-	}
-}
-
-static void on_disconnect(struct mosquitto *m, void *arg, int rc)
-{
-	struct ctl_mqtt_conn *conn = arg;
-	struct ctl *c = conn->owner;
-	int was = conn->connected;
-	enum mqlink_loss what;
-	int ms;
-
-	(void)m;
-	conn->connected = 0;
-	if (conn == &c->mqtt.conn[CTL_CONN_BULK])
-		ctl_delivery_reset(c);
-	/* the link schedules the retry (jittered back-off, mqlink.h) */
-	what = mqlink_on_disconnect(&conn->link, c->stopping);
-	if (c->stopping || what == MQLINK_IGNORED)
-		return;
-	ms = conn->link.last_delay_ms;
-	if (was && conn->link.short_lived % 5 == 3)
-		log_warnx("the MQTT broker keeps dropping the %s connection right after it "
-			  "is made: is another client using the client id %s (a second "
-			  "controller for site %s)?", conn->name, conn->client_id,
-			  c->cfg.site);
-	if (was)
-		log_warnx("lost the %s connection to the MQTT broker at %s:%d (%s); "
-			  "reconnecting in %d.%d s", conn->name, c->cfg.mqtt.host,
-			  c->cfg.mqtt.port, rc == 0 ? "closed" : mosq_reason(rc),
-			  ms / 1000, ms % 1000 / 100);
-	else
-		log_warnx("cannot connect the %s connection to the MQTT broker at %s:%d "
-			  "(%s); retrying in %d.%d s", conn->name, c->cfg.mqtt.host,
-			  c->cfg.mqtt.port, mosq_reason(rc), ms / 1000, ms % 1000 / 100);
-}
-
-static void on_publish(struct mosquitto *m, void *arg, int mid)
-{
-	struct ctl_mqtt_conn *conn = arg;
-
-	(void)m;
-	(void)mid;
-	if (conn->unacked > 0)
-		conn->unacked--;
-}
-
-static void on_message(struct mosquitto *m, void *arg,
-		       const struct mosquitto_message *msg)
-{
-	struct ctl_mqtt_conn *conn = arg;
-
-	(void)m;
-	if (!msg || !msg->topic || msg->payloadlen < 0)
-		return;
-	ctl_mqtt_route(conn->owner, msg->topic, msg->payload, (size_t)msg->payloadlen,
-		       msg->retain);
 }
 
 void ctl_mqtt_route(struct ctl *c, const char *topic, const void *payload,
 		    size_t len, int retained)
 {
 	struct topic_parts t;
-	char safe[TOPIC_MAX], name[sizeof(t.name)];
+	const struct ctl_mqtt_handler *h;
+	char safe[TOPIC_MAX], name[sizeof(t.name)], leaves[96];
 	int rc = topic_parse(c->mqtt.root, topic, &t);
 
 	if (rc == -EINVAL && t.node && (!t.name[0] || strlen(t.name) == sizeof(t.name) - 1)) {
@@ -160,13 +127,12 @@ void ctl_mqtt_route(struct ctl *c, const char *topic, const void *payload,
 			  ctl_printable(name, sizeof(name), t.name));
 		return;
 	}
-	/* only what nodes send, on their own topics: node/<valid id>/<leaf> */
-	if (rc < 0 || !t.node ||
-	    (t.leaf != LEAF_STATUS && t.leaf != LEAF_EVENT && t.leaf != LEAF_FETCH &&
-	     t.leaf != LEAF_PING)) {
+	/* only what nodes send, on their own topics: node/<valid id>/<a leaf we read> */
+	h = rc < 0 || !t.node ? NULL : handler_for(c, t.leaf);
+	if (!h) {
+		leaf_list(c, leaves, sizeof(leaves));
 		log_warnx("ignoring a message on unexpected topic %s (not <root>/node/<node id>/"
-			  "status, event, fetch or time/ping)", ctl_printable(safe, sizeof(safe),
-									   topic));
+			  "%s)", ctl_printable(safe, sizeof(safe), topic), leaves);
 		return;
 	}
 	if (len > CTL_MAX_INBOUND) {
@@ -176,188 +142,67 @@ void ctl_mqtt_route(struct ctl *c, const char *topic, const void *payload,
 	}
 	if (ctl_ratelimit_inbound(t.name, topic_leaf_name(t.leaf), mono_ms()) < 0)
 		return; /* a flood from one node (ratelimit.h) */
-	if (len == 0 && (t.leaf == LEAF_EVENT || t.leaf == LEAF_FETCH)) {
+	if (len == 0 && (h->flags & CTL_MQTT_NONEMPTY)) {
 		log_warnx("ignoring an empty message on %s", topic);
 		return;
 	}
-	switch (t.leaf) {
-	case LEAF_PING:
-		ctl_timesvc_on_ping(c, t.name, payload, len, (int64_t)ctl_now_us());
-		break;
-	case LEAF_STATUS:
-		ctl_nodes_on_status(c, t.name, payload, len, retained);
-		break;
-	case LEAF_EVENT:
-		ctl_nodes_on_event(c, t.name, payload, len);
-		break;
-	default:
-		ctl_delivery_on_fetch(c, t.name, payload, len);
-		break;
-	}
+	h->fn(c, t.name, payload, len, retained);
 }
 
 int ctl_mqtt_start(struct ctl *c)
 {
-	struct ctl_mqtt *mq = &c->mqtt;
 	int k, rc;
 
-	if (!mq->lib_ready) {
-		mosquitto_lib_init();
-		mq->lib_ready = 1;
-	}
 	for (k = 0; k < 2; k++) {
-		struct ctl_mqtt_conn *conn = &mq->conn[k];
-
-		conn->m = mosquitto_new(conn->client_id, true, conn);
-		if (!conn->m) {
-			log_errorx("cannot create the MQTT %s client: %s", conn->name,
-				   strerror(errno));
-			return -ENOMEM;
-		}
-		mosquitto_int_option(conn->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-		if (c->cfg.mqtt.username[0]) {
-			rc = mosquitto_username_pw_set(conn->m, c->cfg.mqtt.username,
-						       c->cfg.mqtt.password[0] ?
-						       c->cfg.mqtt.password : NULL);
-			if (rc != MOSQ_ERR_SUCCESS) {
-				log_errorx("mqtt.username: %s", mosq_reason(rc));
-				return -EINVAL;
-			}
-		}
-		if (c->cfg.mqtt.cafile[0]) {
-			/* TLS, the broker's certificate checked against our CA and
-			 * its name against mqtt.host (no tls_insecure). */
-			rc = mosquitto_tls_set(conn->m, c->cfg.mqtt.cafile, NULL, NULL, NULL,
-					       NULL);
-			if (rc == MOSQ_ERR_SUCCESS)
-				rc = mosquitto_tls_opts_set(conn->m, 1, "tlsv1.2", NULL);
-			if (rc != MOSQ_ERR_SUCCESS) {
-				log_errorx("mqtt.cafile %s: %s", c->cfg.mqtt.cafile,
-					   mosq_reason(rc));
-				return -EINVAL;
-			}
-		}
-		mosquitto_connect_callback_set(conn->m, on_connect);
-		mosquitto_disconnect_callback_set(conn->m, on_disconnect);
-		mosquitto_message_callback_set(conn->m, on_message);
-		mosquitto_publish_callback_set(conn->m, on_publish);
-		conn->link.m = conn->m;
-		mqlink_tick(&conn->link); /* starts the first attempt */
+		rc = mqconn_start(&c->mqtt.conn[k], NULL);
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
 
+int ctl_mqtt_register(struct loop *l, struct ctl *c)
+{
+	int rc = mqconn_register(l, &c->mqtt.conn[CTL_CONN_CTL]);
+
+	return rc < 0 ? rc : mqconn_register(l, &c->mqtt.conn[CTL_CONN_BULK]);
+}
+
 void ctl_mqtt_stop(struct ctl *c)
 {
-	struct ctl_mqtt *mq = &c->mqtt;
 	int k;
 
-	for (k = 0; k < 2; k++) {
-		struct ctl_mqtt_conn *conn = &mq->conn[k];
-
-		if (!conn->m)
-			continue;
-		mqlink_stop(&conn->link); /* DISCONNECT if up, then destroy */
-		conn->m = NULL;
-		conn->connected = 0;
-	}
-	if (mq->lib_ready) {
-		mosquitto_lib_cleanup();
-		mq->lib_ready = 0;
-	}
-}
-
-int ctl_mqtt_pollfds(struct ctl *c, struct pollfd *pfds, int max)
-{
-	int k, n = 0;
-
-	for (k = 0; k < 2; k++) {
-		struct ctl_mqtt_conn *conn = &c->mqtt.conn[k];
-
-		conn->pollfd_index = -1;
-		if (n >= max || !mqlink_pollfd(&conn->link, &pfds[n]))
-			continue;
-		conn->pollfd_index = n++;
-	}
-	return n;
-}
-
-void ctl_mqtt_handle(struct ctl *c, const struct pollfd *pfds)
-{
-	int k;
-
-	for (k = 0; k < 2; k++) {
-		struct ctl_mqtt_conn *conn = &c->mqtt.conn[k];
-
-		if (conn->pollfd_index < 0 || !conn->m)
-			continue;
-		mqlink_handle(&conn->link, &pfds[conn->pollfd_index]);
-	}
-}
-
-void ctl_mqtt_tick(struct ctl *c)
-{
-	int k;
-
-	if (c->stopping)
-		return;
-	for (k = 0; k < 2; k++) {
-		struct ctl_mqtt_conn *conn = &c->mqtt.conn[k];
-
-		if (conn->m)
-			mqlink_tick(&conn->link);
-	}
+	for (k = 0; k < 2; k++)
+		mqconn_stop(&c->mqtt.conn[k]);
 }
 
 int ctl_mqtt_connected(const struct ctl *c, enum ctl_conn_kind kind)
 {
-	return c->mqtt.conn[kind].connected;
+	return mqconn_connected(&c->mqtt.conn[kind]);
+}
+
+int64_t ctl_mqtt_connected_at(const struct ctl *c, enum ctl_conn_kind kind)
+{
+	return c->mqtt.conn[kind].connected_at_ms;
 }
 
 int ctl_mqtt_want_write(const struct ctl *c, enum ctl_conn_kind kind)
 {
-	struct mosquitto *m = c->mqtt.conn[kind].m;
-
-	return m && mosquitto_want_write(m);
+	return mqconn_want_write(&c->mqtt.conn[kind]);
 }
 
 int ctl_mqtt_unacked(const struct ctl *c, enum ctl_conn_kind kind)
 {
-	return c->mqtt.conn[kind].unacked;
+	uint64_t n = c->mqtt.conn[kind].unacked;
+
+	return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
 int ctl_mqtt_publish(struct ctl *c, enum ctl_conn_kind kind, const char *topic,
 		     const void *payload, size_t len, int qos, int retain)
 {
-	struct ctl_mqtt_conn *conn = &c->mqtt.conn[kind];
-	int rc;
-
 	if (c->mqtt.publish_hook)
 		return c->mqtt.publish_hook(c->mqtt.hook_arg, kind, topic, payload, len, qos,
 					    retain);
-	if (!conn->m)
-		return -ENOTCONN;
-	if (len > 256 * 1024 * 1024)
-		return -EMSGSIZE;
-	rc = mosquitto_publish(conn->m, NULL, topic, (int)len, payload, qos, retain);
-	switch (rc) {
-	case MOSQ_ERR_SUCCESS:
-		if (qos > 0)
-			conn->unacked++;
-		return conn->connected ? 0 : -ENOTCONN;
-	case MOSQ_ERR_NO_CONN:
-		/* QoS 1/2: queued inside libmosquitto, sent after reconnecting */
-		if (qos > 0)
-			conn->unacked++;
-		return -ENOTCONN;
-	case MOSQ_ERR_NOMEM:
-		return -ENOMEM;
-	case MOSQ_ERR_PAYLOAD_SIZE:
-	case MOSQ_ERR_OVERSIZE_PACKET:
-		return -EMSGSIZE;
-	default:
-		log_warnx("cannot publish on %s (%s connection): %s", topic, conn->name,
-			  mosq_reason(rc));
-		return -EIO;
-	}
+	return mqconn_publish(&c->mqtt.conn[kind], topic, payload, len, qos, retain, NULL);
 }

@@ -1,58 +1,61 @@
 /*
- * mqtt.h - the controller's two MQTT connections, on the main poll loop.
+ * mqtt.h - the controller's two MQTT connections (common/mqconn.h).
  *
- * "<site>-controller-ctl" publishes commands (and, later, plans) and
- * receives node status and events; "<site>-controller-bulk" receives fetch
+ * "<site>-controller-ctl" publishes commands and plans and receives node
+ * status, events and time pings; "<site>-controller-bulk" receives fetch
  * requests and publishes content chunks. Two connections because a broker
- * queues per client: a burst of content must never delay a command.
+ * queues per client: a burst of content must never delay a command. (The
+ * third, live's, is controller/live.c's own.)
  *
- * libmosquitto runs in its external-loop mode: main.c polls the sockets
- * (ctl_mqtt_pollfds) and calls ctl_mqtt_handle with what poll() said;
- * ctl_mqtt_tick (once a second) sends keepalives and reconnects a lost
- * connection. When and how is common/mqlink.h: a plain TCP probe before
- * libmosquitto's TLS handshake (a broker that is away must not make us spin
- * or crash: issue 13), a handshake deadline, and a jittered back-off that
- * returns to 1 s only after a connection held 10 s, so a broker that drops
- * us at once - a duplicate client id - is not hammered. On every
- * (re)connect the subscriptions are made again (clean sessions).
+ * Everything about a connection - TLS and account, the probe and jittered
+ * back-off (common/mqlink.h), its place on the event loop, re-subscribing
+ * on every connect, publish errors as -errno - is common/mqconn.c. What is
+ * the controller's here: the client ids, and the table of what nodes send.
  *
- * Incoming messages are untrusted: ctl_mqtt_route checks the topic and
- * size and hands the payload to nodes.c or delivery.c.
+ * Messages from nodes are untrusted. A module that reads one of their
+ * topics registers a handler for its leaf (ctl_mqtt_on_node, from its
+ * xxx_register in main.c's list of parts); ctl_mqtt_route checks the topic
+ * shape (<root>/node/<id>/<leaf>), the node id, the size and the sender's
+ * rate, then calls that handler. This module names none of its consumers.
  */
 #ifndef LOAXA_CTL_MQTT_H
 #define LOAXA_CTL_MQTT_H
 
-#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mqlink.h"
+#include "mqconn.h"
+#include "topic.h"
 
 struct ctl;
-struct mosquitto;
+struct loop;
 
 /* Largest status, event or fetch payload the controller reads. */
 #define CTL_MAX_INBOUND (64 * 1024)
 
 enum ctl_conn_kind { CTL_CONN_CTL = 0, CTL_CONN_BULK = 1 };
 
-struct ctl_mqtt_conn {
-	struct mosquitto *m;
+/* A message from node <node> on its topic <leaf>, passed the checks. */
+typedef void (*ctl_node_msg_fn)(struct ctl *c, const char *node, const void *payload,
+				size_t len, int retained);
+
+/* The handler flags. */
+#define CTL_MQTT_NONEMPTY 1 /* an empty message is refused (only status and ping may be) */
+
+#define CTL_MQTT_MAX_HANDLERS 8
+struct ctl_mqtt_handler {
 	struct ctl *owner;
-	const char *name;          /* "control" or "bulk", for the log */
-	char client_id[64];
-	struct mqlink link;        /* when and how it (re)connects: common/mqlink.h */
-	int connected;             /* CONNACK accepted and subscribed */
-	int unacked;               /* QoS 1 publishes not yet acknowledged */
-	int64_t connected_at_ms;   /* monotonic, of the last CONNACK */
-	int pollfd_index;          /* where its socket sits in this round's pollfds */
+	enum topic_leaf leaf;
+	unsigned flags;
+	ctl_node_msg_fn fn;
 };
 
 struct ctl_mqtt {
 	struct ctl *owner;
-	struct ctl_mqtt_conn conn[2];
+	struct mqconn conn[2];
 	char root[64];             /* "loaxa/<site>" */
-	int lib_ready;
+	struct ctl_mqtt_handler handlers[CTL_MQTT_MAX_HANDLERS];
+	int nhandlers;
 	/*
 	 * Tests: when set, publishes go here instead of to a broker. Returns
 	 * 0 or -errno like ctl_mqtt_publish.
@@ -62,21 +65,27 @@ struct ctl_mqtt {
 	void *hook_arg;
 };
 
-/* Set up the root and client ids (no network); safe to call in tests. */
+/* Set up the root, the client ids and the connections (no network); safe in tests. */
 void ctl_mqtt_init(struct ctl *c);
+/*
+ * Read <root>/node/+/<leaf> on one connection: fn gets what passes the
+ * checks (ctl_mqtt_route). Before or after ctl_mqtt_start. 0, -EINVAL, -ENOSPC.
+ */
+int ctl_mqtt_on_node(struct ctl *c, enum ctl_conn_kind kind, enum topic_leaf leaf,
+		     unsigned flags, ctl_node_msg_fn fn);
+/* Run on every (re)connect of that connection, and on every loss. 0 or -ENOSPC. */
+int ctl_mqtt_hook(struct ctl *c, enum ctl_conn_kind kind, mqconn_hook_fn on_connect,
+		  mqconn_hook_fn on_lost);
 /* Create both clients and start connecting (non-blocking). */
 int ctl_mqtt_start(struct ctl *c);
+/* Their descriptors and ticks on the event loop (main.c). */
+int ctl_mqtt_register(struct loop *l, struct ctl *c);
 /* Disconnect cleanly and free both clients. */
 void ctl_mqtt_stop(struct ctl *c);
 
-/* Append the sockets that exist to pfds (at most max); returns how many. */
-int ctl_mqtt_pollfds(struct ctl *c, struct pollfd *pfds, int max);
-/* Act on the revents of the entries ctl_mqtt_pollfds added. */
-void ctl_mqtt_handle(struct ctl *c, const struct pollfd *pfds);
-/* Keepalive and reconnects; call about once a second. */
-void ctl_mqtt_tick(struct ctl *c);
-
 int ctl_mqtt_connected(const struct ctl *c, enum ctl_conn_kind kind);
+/* Monotonic ms of that connection's last CONNACK (0: never). */
+int64_t ctl_mqtt_connected_at(const struct ctl *c, enum ctl_conn_kind kind);
 /* Whether that connection still has bytes queued for the socket. */
 int ctl_mqtt_want_write(const struct ctl *c, enum ctl_conn_kind kind);
 int ctl_mqtt_unacked(const struct ctl *c, enum ctl_conn_kind kind);
@@ -91,8 +100,9 @@ int ctl_mqtt_publish(struct ctl *c, enum ctl_conn_kind kind, const char *topic,
 
 /*
  * Dispatch one inbound message: checks the topic shape
- * (<root>/node/<id>/status|event|fetch), the node id and the size, then
- * calls the handler. Never fails; problems are logged as one warning.
+ * (<root>/node/<id>/<leaf>), the node id, the size and the rate, then calls
+ * the handler registered for the leaf. Never fails; problems are logged as
+ * one warning.
  */
 void ctl_mqtt_route(struct ctl *c, const char *topic, const void *payload,
 		    size_t len, int retained);

@@ -18,6 +18,7 @@
 #include "journal.h"
 #include "commands.h"
 #include "log.h"
+#include "mqtt.h"
 #include "schedules.h"
 #include "util.h"
 
@@ -643,4 +644,28 @@ void ctl_nodes_tick(struct ctl *c)
 	if (mono < k->settle_until_mono)
 		return;
 	ctl_db_nodes_expire(&c->db, wall - window, log_expired, c);
+}
+
+/* ---- what nodes send (the subscription table, mqtt.h) ---- */
+
+static void on_status(struct ctl *c, const char *node, const void *payload, size_t len,
+		      int retained)
+{
+	ctl_nodes_on_status(c, node, payload, len, retained); /* problems are logged */
+}
+
+static void on_event(struct ctl *c, const char *node, const void *payload, size_t len,
+		     int retained)
+{
+	(void)retained;
+	ctl_nodes_on_event(c, node, payload, len);
+}
+
+int ctl_nodes_register(struct ctl *c)
+{
+	/* an empty retained status is the broker clearing it: nodes.c says so */
+	int rc = ctl_mqtt_on_node(c, CTL_CONN_CTL, LEAF_STATUS, 0, on_status);
+
+	return rc < 0 ? rc : ctl_mqtt_on_node(c, CTL_CONN_CTL, LEAF_EVENT, CTL_MQTT_NONEMPTY,
+					      on_event);
 }

@@ -54,6 +54,8 @@ int ctl_nodes_on_status(struct ctl *c, const char *node, const void *payload,
 			size_t len, int retained);
 int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 		       size_t len);
+/* Read status and events from the nodes (mqtt.h's table; main.c's list of parts). */
+int ctl_nodes_register(struct ctl *c);
 
 /*
  * The controller's wall clock against its monotonic clock, to notice when

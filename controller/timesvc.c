@@ -105,3 +105,17 @@ void ctl_timesvc_on_ping(struct ctl *c, const char *node, const void *payload, s
 out:
 	json_decref(o);
 }
+
+/* ---- the pings (the subscription table, mqtt.h) ---- */
+
+static void on_ping(struct ctl *c, const char *node, const void *payload, size_t len,
+		    int retained)
+{
+	(void)retained;
+	ctl_timesvc_on_ping(c, node, payload, len, (int64_t)ctl_now_us());
+}
+
+int ctl_timesvc_register(struct ctl *c)
+{
+	return ctl_mqtt_on_node(c, CTL_CONN_CTL, LEAF_PING, 0, on_ping);
+}

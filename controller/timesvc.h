@@ -37,5 +37,7 @@ struct ctl_timesvc {
 /* A ping on <root>/node/<node>/time/ping; t2_us: when it arrived (CLOCK_REALTIME µs). */
 void ctl_timesvc_on_ping(struct ctl *c, const char *node, const void *payload, size_t len,
 			 int64_t t2_us);
+/* Answer the pings (mqtt.h's table; main.c's list of parts). */
+int ctl_timesvc_register(struct ctl *c);
 
 #endif

@@ -396,6 +396,8 @@ static void on_cmd(struct node *n, const struct node_msg *m)
 
 int cmd_register(struct node *n)
 {
+	/* every message of the subscription table is checked here first */
+	node_mqtt_gate(n, cmd_on_message);
 	return node_mqtt_subscribe(n, LEAF_CMD, NODE_SUB_SELF | NODE_SUB_ZONES | NODE_SUB_ALL,
 				   NODE_CONN_CTL, 1, on_cmd);
 }

@@ -7,38 +7,38 @@
  *   bulk    "<site>-<node>-bulk": publishes fetch requests; subscribes to
  *            its content topic.
  *
- * Bulk content never queues in front of a command this way. Both run on
- * libmosquitto's external loop: the caller polls their sockets
- * (node_mqtt_pollfds / node_mqtt_handle) and calls node_mqtt_tick often
- * (keepalive, reconnects). Connecting is asynchronous: the loop never waits
- * for the broker. When and how is common/mqlink.h, shared with the
- * controller: a plain TCP probe before libmosquitto's TLS handshake, a
- * handshake deadline, and a back-off (jittered, 1, 2, 4 ... 30 s, back to
- * 1 s only after a connection held 10 s) so that after a broker restart
- * hundreds of nodes do not reconnect in the same second.
+ * Bulk content never queues in front of a command this way. Everything
+ * about a connection - TLS and account, the probe and jittered back-off
+ * (1, 2, 4 ... 30 s, back to 1 s only after a connection held 10 s, so that
+ * after a broker restart hundreds of nodes do not reconnect in the same
+ * second: common/mqlink.h), its place on the event loop, re-subscribing on
+ * every connect, publish errors as -errno - is common/mqconn.c, shared with
+ * the controller. What is the node's here: the client ids, MQTT 5 with
+ * Maximum Packet Size, the Last Will, the scopes of its subscriptions and
+ * the clean stop.
  */
 #ifndef LOAXA_NODE_MQTT_H
 #define LOAXA_NODE_MQTT_H
 
-#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "mqlink.h"
+#include "mqconn.h"
 #include "topic.h"
 
 struct node;
-struct mosquitto;
 struct envelope;
 
 enum node_conn_kind { NODE_CONN_CTL = 0, NODE_CONN_BULK = 1, NODE_CONN_N = 2 };
 
 /*
  * The subscription table. Modules fill it at start (xxx_register): which
- * leaf, where, on which connection, with which QoS, and who gets it. The
- * connection subscribes from it on every (re)connect, and every message
- * goes through the envelope check (cmd.h), which hands it to the handler
- * its topic matches; so this module names none of its consumers.
+ * leaf, where, on which connection, with which QoS, and who gets it. At
+ * start each entry becomes the topics of its scopes in the connection's
+ * own table (mqconn.h), subscribed on every (re)connect; every message goes
+ * through the gate (the envelope check, cmd.h, registered by cmd_register),
+ * which hands it to the handler its topic matches; so this module names
+ * none of its consumers.
  */
 enum node_sub_scope {
 	NODE_SUB_SELF = 1,   /* <root>/node/<this node>/<leaf> */
@@ -69,25 +69,20 @@ struct node_sub {
 /* Run on every (re)connect (after the subscriptions) or disconnect. */
 typedef void (*node_conn_fn)(struct node *n);
 #define NODE_MQTT_MAX_HOOKS 8
+
 struct node_conn_hook {
+	struct node *owner;
 	enum node_conn_kind conn;
 	node_conn_fn on_connect, on_disconnect; /* either may be NULL */
 };
 
-struct node_mqtt_conn {
-	struct node *owner;
-	struct mosquitto *m;
-	const char *name;
-	char client_id[80];
-	struct mqlink link;  /* when and how it (re)connects: common/mqlink.h */
-	int connected;       /* CONNACK accepted and subscribed */
-	int pfd_index;
-	uint64_t unacked;    /* QoS 1 publishes not yet acknowledged */
-};
+/* Every message of the table's topics, before its handler (cmd.h). */
+typedef void (*node_gate_fn)(struct node *n, const char *topic, const void *payload,
+			     size_t len);
 
 struct node_mqtt {
-	struct node_mqtt_conn conn[NODE_CONN_N];
-	int lib_ready;
+	struct mqconn conn[NODE_CONN_N];
+	node_gate_fn gate;
 	struct node_sub subs[NODE_MQTT_MAX_SUBS];
 	int nsubs;
 	struct node_conn_hook hooks[NODE_MQTT_MAX_HOOKS];
@@ -97,7 +92,9 @@ struct node_mqtt {
 /* Add to the subscription table (before node_mqtt_start). 0, -EINVAL, -ENOSPC. */
 int node_mqtt_subscribe(struct node *n, enum topic_leaf leaf, unsigned scope,
 			enum node_conn_kind conn, int qos, node_msg_fn fn);
-/* Add connect/disconnect hooks, run in the order added. 0 or -ENOSPC. */
+/* Who checks every message before its handler (cmd_register). */
+void node_mqtt_gate(struct node *n, node_gate_fn gate);
+/* Add connect/disconnect hooks (before node_mqtt_start), run in the order added. 0, -EINVAL or -ENOSPC. */
 int node_mqtt_hook(struct node *n, enum node_conn_kind conn, node_conn_fn on_connect,
 		   node_conn_fn on_disconnect);
 /*
@@ -111,10 +108,6 @@ int node_mqtt_start(struct node *n);
 /* Publish the offline status, wait (briefly) for acknowledgements, disconnect. */
 void node_mqtt_stop(struct node *n);
 
-int node_mqtt_pollfds(struct node *n, struct pollfd *pfds, int max);
-void node_mqtt_handle(struct node *n, const struct pollfd *pfds);
-void node_mqtt_tick(struct node *n);
-int64_t node_mqtt_next_deadline(const struct node *n);
 /* Registers this module's descriptors and tick with the event loop (main.c). */
 struct loop;
 int node_mqtt_register(struct loop *l, struct node *n);

@@ -4,6 +4,11 @@
 #   - every quoted #include of common/ resolves in common/; of node/ in node/
 #     or common/; of cli/ in cli/ or common/; of controller/ in controller/,
 #     common/ or import/import.h (the import result, nothing else of import/);
+#   - the MQTT client exists once: only common/mqconn.c and common/mqlink.c
+#     use libmosquitto (no mosquitto.h, no mosquitto_ call elsewhere);
+#   - the transports name no consumer: controller/mqtt.c calls no function of
+#     another controller module but its checks (ctlutil, ratelimit), and
+#     node/mqtt.c none of cmd (messages reach modules through the tables);
 #   - loaxa-node links no SQLite, FFmpeg, libmicrohttpd, libcurl or cairo;
 #     loaxa-controller no FFmpeg (decoding is the worker's); loaxa (the CLI)
 #     none of FFmpeg, SQLite, libmosquitto, ALSA, libopus.
@@ -42,6 +47,20 @@ includes cli cli common
 includes controller controller common import/import.h
 includes import import common
 includes encode encode import common
+
+# The MQTT client is written once (common/mqconn.h).
+mosq=$(grep -lE '#include <mosquitto\.h>|\bmosquitto_[a-z_]+\(' \
+	controller/*.[ch] node/*.[ch] cli/*.[ch] common/*.[ch] 2>/dev/null |
+	grep -vxE 'common/mqconn\.c|common/mqlink\.c' | tr '\n' ' ')
+check "only common/mqconn.c and common/mqlink.c use libmosquitto${mosq:+ (also: $mosq)}" \
+	[ -z "$mosq" ]
+# The transport calls its consumers through the subscription table only.
+calls=$(grep -oE '\bctl_[a-z_]+\(' controller/mqtt.c | sort -u |
+	grep -vE '^ctl_(mqtt_[a-z_]+|printable|ratelimit_inbound)\($' | tr '\n' ' ')
+check "controller/mqtt.c calls no consumer${calls:+ (calls: $calls)}" [ -z "$calls" ]
+calls=$(grep -oE '\b(cmd|plan|fetch|live|keys|clock|events)_[a-z_]+\(' node/mqtt.c | sort -u |
+	tr '\n' ' ')
+check "node/mqtt.c calls no consumer${calls:+ (calls: $calls)}" [ -z "$calls" ]
 
 # links BIN PATTERN WHAT : BIN's shared libraries match none of PATTERN.
 links_none() {

@@ -11,8 +11,11 @@
 #include <stdlib.h>
 
 #include "ctl.h"
+#include "delivery.h"
 #include "envelope.h"
 #include "mqtt.h"
+#include "nodes.h"
+#include "timesvc.h"
 #include "util.h"
 
 /* c->cfg is set up already (site, state_dir, ...); exits 2 when it cannot. */
@@ -37,6 +40,10 @@ static void ctl_fixture(struct ctl *c, struct verifier *ver,
 	verifier_init(ver, c->cfg.site, NULL, ENVELOPE_DEFAULT_MAX, 300000);
 	verifier_add_key(ver, pk);
 	ctl_mqtt_init(c);
+	/* what nodes send reaches its modules as in the daemon (main.c's parts) */
+	if (ctl_nodes_register(c) < 0 || ctl_timesvc_register(c) < 0 ||
+	    ctl_delivery_register(c) < 0)
+		exit(2);
 	c->mqtt.publish_hook = hook;
 }
 
