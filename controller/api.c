@@ -31,7 +31,8 @@
 #include "log.h"
 #include "reportpdf.h"
 #include "secapi.h"
-#include "schedules.h"
+#include "schedapi.h"
+#include "schedjobs.h"
 #include "util.h"
 
 enum api_route {
@@ -69,7 +70,7 @@ struct api_req {
 	int fd;
 	char tmp_path[PATH_MAX];
 	uint64_t upload_bytes;
-	crypto_hash_sha256_state src_hash; /* of the bytes received (schedules.h) */
+	crypto_hash_sha256_state src_hash; /* of the bytes received (schedjobs.h) */
 	char src_hex[65];
 	char name[256];
 	char title[CTL_TITLE_MAX];
@@ -441,7 +442,7 @@ static void import_done(struct ctl *c, void *arg, const struct ctl_import_outcom
 	}
 	/*
 	 * What was received, by its SHA-256: a schedule naming a file with the
-	 * same bytes (and settings) uses this content (schedules.h).
+	 * same bytes (and settings) uses this content (schedjobs.h).
 	 */
 	if (ctl_sched_source_record(c, r->src_hex, r->music, row.id) < 0)
 		log_warnx("import of %s: could not remember its source hash for schedules",

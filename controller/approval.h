@@ -3,7 +3,7 @@
  * approver; emergencies are recorded for review afterwards.
  *
  * Where controller.cfg asks for approval (approval.levels, a zone's own
- * "approval" list: schedule.h sched_zone_approval), an announcement or a
+ * "approval" list: schedparse.h sched_zone_approval), an announcement or a
  * play by someone without the approve right (PERM_APPROVE, auth.h) is not
  * scheduled: it becomes a draft, stored in SQLite (table drafts) in one
  * transaction with its audit row. A schedule apply by such an operator is

@@ -12,7 +12,7 @@
 #include "auth.h"
 #include "ctl.h"
 #include "log.h"
-#include "schedule.h"
+#include "schedparse.h"
 
 /* The first zone of the query's rows outside the hours: 1, 0, or -EIO. */
 static int rows_outside(struct ctl *c, sqlite3_stmt *st, int64_t at, int64_t end,

@@ -77,12 +77,6 @@ static int trust_signer(struct ctl *c, struct signer *out)
 	return 0;
 }
 
-static int db_fail(struct ctl *c, const char *what)
-{
-	log_errorx("%s: %s: %s", c->db.path, what, sqlite3_errmsg(c->db.h));
-	return -EIO;
-}
-
 static int key_path_with(struct ctl *c, const char *suffix, char *out, size_t outlen)
 {
 	if ((size_t)snprintf(out, outlen, "%s%s", c->cfg.key_path, suffix) >= outlen)
@@ -100,12 +94,12 @@ static int key_record(struct ctl *c, const uint8_t pk[32], int64_t lifetime_ms)
 	hex_encode(hex, pk, 32);
 	if (sqlite3_prepare_v2(c->db.h, "INSERT OR IGNORE INTO keys (pk, created, not_after) "
 			       "VALUES (?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(c, "cannot record a key");
+		return ctl_db_fail(&c->db, "cannot record a key");
 	sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, now_ms());
 	sqlite3_bind_int64(st, 3, now_ms() + lifetime_ms);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(c, "cannot record a key");
+		rc = ctl_db_fail(&c->db, "cannot record a key");
 	else
 		rc = sqlite3_changes(c->db.h) > 0;
 	sqlite3_finalize(st);
@@ -153,7 +147,7 @@ static int trust_issue(struct ctl *c)
 	/* Every key not retired/revoked is trusted; the current one first. */
 	if (sqlite3_prepare_v2(c->db.h, "SELECT pk, not_after, retired, revoked FROM keys "
 			       "ORDER BY created", -1, &st, NULL) != SQLITE_OK) {
-		rc = db_fail(c, "cannot read the keys");
+		rc = ctl_db_fail(&c->db, "cannot read the keys");
 		goto out;
 	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -207,13 +201,13 @@ static int trust_issue(struct ctl *c)
 		goto out;
 	if (sqlite3_prepare_v2(c->db.h, "INSERT OR REPLACE INTO trust (id, issued, envelope) "
 			       "VALUES (1, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
-		rc = db_fail(c, "cannot store the trust document");
+		rc = ctl_db_fail(&c->db, "cannot store the trust document");
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_blob(st, 2, env, (int)envlen, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = db_fail(c, "cannot store the trust document");
+		rc = ctl_db_fail(&c->db, "cannot store the trust document");
 		goto out;
 	}
 	log_info("trust document issued (sequence %llu, signed by key %.16s): %zu key%s, %zu "

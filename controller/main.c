@@ -47,7 +47,8 @@
 #include "mqtt.h"
 #include "nodes.h"
 #include "reportpdf.h"
-#include "schedules.h"
+#include "schedjobs.h"
+#include "scheduler.h"
 #include "util.h"
 
 /* ... + auth + schedules + report + a recording's capture device */

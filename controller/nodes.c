@@ -17,7 +17,7 @@
 #include "journal.h"
 #include "commands.h"
 #include "log.h"
-#include "schedules.h"
+#include "scheduler.h"
 #include "util.h"
 
 /*

@@ -18,7 +18,7 @@
 
 #include "log.h"
 #include "schedfile.h"
-#include "schedule.h"
+#include "schedparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "schedule.h"
+#include "schedparse.h"
 #include "tap.h"
 #include "util.h"
 

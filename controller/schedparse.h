@@ -1,5 +1,6 @@
 /*
- * schedule.h - schedule files (schedules/NAME.cfg): parse, check, expand.
+ * schedparse.h - the schedule FILE parser: schedule files (schedules/NAME.cfg):
+ * parse, check, expand.
  *
  * Everything here is a pure function of its inputs (the texts, the site's
  * zones, the clock value passed in, the process time zone): no database, no
@@ -21,8 +22,8 @@
  * turned into an instant with mktime(tm_isdst = -1): Vietnam has no DST,
  * and elsewhere a time that does not exist on a DST day moves forward.
  */
-#ifndef LOAXA_CTL_SCHEDULE_H
-#define LOAXA_CTL_SCHEDULE_H
+#ifndef LOAXA_CTL_SCHEDPARSE_H
+#define LOAXA_CTL_SCHEDPARSE_H
 
 #include <limits.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /*
- * schedule.c - see schedule.h.
+ * schedparse.c - see schedparse.h.
  */
-#include "schedule.h"
+#include "schedparse.h"
 
 #include <errno.h>
 #include <fcntl.h>
