@@ -303,7 +303,7 @@ int ctl_db_prep(struct ctl_db *db, sqlite3_stmt **st, const char *sql, const cha
 {
 	if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK) {
 		*st = NULL;
-		return ctl_db_fail(db, what);
+		return what ? ctl_db_fail(db, what) : -EIO;
 	}
 	return 0;
 }
@@ -391,7 +391,7 @@ static int db_user_version(struct ctl_db *db, int *version, int *tables)
 	*version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	rc = ctl_db_prep(db, &st, "SELECT count(*) FROM sqlite_master",
-		     "cannot read the schema");
+			 "cannot read the schema");
 	if (rc < 0)
 		return rc;
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -487,7 +487,7 @@ static int seq_load(struct ctl_db *db, enum envelope_type type)
 	int rc;
 
 	rc = ctl_db_prep(db, &st, "SELECT value FROM seq WHERE type = ?",
-		     "cannot read a sequence counter");
+			 "cannot read a sequence counter");
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int(st, 1, (int)type);
@@ -535,8 +535,8 @@ int ctl_db_next_seq(struct ctl_db *db, enum envelope_type type, uint64_t now_us,
 		if (type == ENV_CONTENT || type == ENV_LIVE || type == ENV_TIME)
 			keep += SEQ_RESERVE_US;
 		rc = ctl_db_prep(db, &st, "INSERT INTO seq (type, value) VALUES (?, ?) "
-			     "ON CONFLICT(type) DO UPDATE SET value = excluded.value",
-			     "cannot store a sequence counter");
+				 "ON CONFLICT(type) DO UPDATE SET value = excluded.value",
+				 "cannot store a sequence counter");
 		if (rc < 0)
 			return rc;
 		sqlite3_bind_int(st, 1, (int)type);
@@ -562,7 +562,7 @@ int ctl_db_node_get(struct ctl_db *db, const char *id, struct ctl_node_row *row)
 	memset(row, 0, sizeof(*row));
 	snprintf(row->id, sizeof(row->id), "%s", id);
 	rc = ctl_db_prep(db, &st, "SELECT online, boot, last_seen, version FROM nodes "
-		     "WHERE id = ?", "cannot read a node");
+			 "WHERE id = ?", "cannot read a node");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, id);
@@ -596,10 +596,10 @@ int ctl_db_node_set_status(struct ctl_db *db, const char *id, int online, int64_
 	if (rc < 0)
 		return rc;
 	rc = ctl_db_prep(db, &st,
-		     "INSERT INTO nodes (id, online, boot, version, first_seen, last_seen, status) "
-		     "VALUES (?1, ?6, ?2, ?3, ?4, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
-		     "online = ?6, boot = ?2, version = ?3, last_seen = ?4, status = ?5",
-		     "cannot store a node's status");
+			 "INSERT INTO nodes (id, online, boot, version, first_seen, last_seen, status) "
+			 "VALUES (?1, ?6, ?2, ?3, ?4, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
+			 "online = ?6, boot = ?2, version = ?3, last_seen = ?4, status = ?5",
+			 "cannot store a node's status");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, id);
@@ -614,7 +614,7 @@ int ctl_db_node_set_status(struct ctl_db *db, const char *id, int online, int64_
 	if (rc < 0)
 		goto out;
 	rc = ctl_db_prep(db, &st, "DELETE FROM node_zones WHERE node = ?",
-		     "cannot store a node's zones");
+			 "cannot store a node's zones");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, id);
@@ -624,7 +624,7 @@ int ctl_db_node_set_status(struct ctl_db *db, const char *id, int online, int64_
 	if (rc < 0)
 		goto out;
 	rc = ctl_db_prep(db, &st, "INSERT OR IGNORE INTO node_zones (node, zone, pos) "
-		     "VALUES (?, ?, ?)", "cannot store a node's zones");
+			 "VALUES (?, ?, ?)", "cannot store a node's zones");
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < nzones; i++) {
@@ -647,9 +647,9 @@ int ctl_db_node_set_offline(struct ctl_db *db, const char *id, int64_t boot)
 	int rc;
 
 	rc = ctl_db_prep(db, &st,
-		     "INSERT INTO nodes (id, online, boot, first_seen) VALUES (?1, 0, ?2, ?3) "
-		     "ON CONFLICT(id) DO UPDATE SET online = 0, boot = max(boot, ?2)",
-		     "cannot store a node's status");
+			 "INSERT INTO nodes (id, online, boot, first_seen) VALUES (?1, 0, ?2, ?3) "
+			 "ON CONFLICT(id) DO UPDATE SET online = 0, boot = max(boot, ?2)",
+			 "cannot store a node's status");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, id);
@@ -666,7 +666,7 @@ int ctl_db_nodes_clamp_last_seen(struct ctl_db *db, int64_t now_ms)
 	int rc;
 
 	rc = ctl_db_prep(db, &st, "UPDATE nodes SET last_seen = ?1 WHERE last_seen > ?1",
-		     "cannot bring last-seen times back to the clock");
+			 "cannot bring last-seen times back to the clock");
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, now_ms);
@@ -688,8 +688,8 @@ int ctl_db_nodes_expire(struct ctl_db *db, int64_t before_ms,
 	if (rc < 0)
 		return rc;
 	rc = ctl_db_prep(db, &st, "UPDATE nodes SET online = 0 WHERE online = 1 AND "
-		     "last_seen < ? RETURNING id, boot, last_seen, version",
-		     "cannot mark silent nodes offline");
+			 "last_seen < ? RETURNING id, boot, last_seen, version",
+			 "cannot mark silent nodes offline");
 	if (rc < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, before_ms);
@@ -719,10 +719,10 @@ int ctl_db_zone_nodes(struct ctl_db *db, const char *zone,
 	*n = 0;
 	if (zone)
 		rc = ctl_db_prep(db, &st, "SELECT node FROM node_zones WHERE zone = ? "
-			     "ORDER BY node", "cannot read the nodes of a zone");
+				 "ORDER BY node", "cannot read the nodes of a zone");
 	else
 		rc = ctl_db_prep(db, &st, "SELECT id FROM nodes ORDER BY id",
-			     "cannot read the nodes");
+				 "cannot read the nodes");
 	if (rc < 0)
 		return rc;
 	if (zone)
@@ -781,7 +781,7 @@ int ctl_db_content_get(struct ctl_db *db, const char *id, struct ctl_content_row
 	int rc;
 
 	rc = ctl_db_prep(db, &st, "SELECT " CONTENT_COLS " FROM content WHERE id = ?",
-		     "cannot read the content list");
+			 "cannot read the content list");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, id);
@@ -804,7 +804,7 @@ int ctl_db_content_add(struct ctl_db *db, const struct ctl_content_row *row, int
 	int rc;
 
 	rc = ctl_db_prep(db, &st, "INSERT OR IGNORE INTO content (" CONTENT_COLS ") "
-		     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "cannot store new content");
+			 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "cannot store new content");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, row->id);
@@ -850,7 +850,7 @@ json_t *ctl_db_content_json(struct ctl_db *db)
 	if (!arr)
 		return NULL;
 	if (ctl_db_prep(db, &st, "SELECT " CONTENT_COLS " FROM content ORDER BY created, id",
-		    "cannot read the content list") < 0)
+			"cannot read the content list") < 0)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		content_from_row(st, &row);
@@ -877,7 +877,7 @@ static int broadcast_exists(struct ctl_db *db, const char *id)
 	int rc;
 
 	rc = ctl_db_prep(db, &st, "SELECT 1 FROM broadcasts WHERE id = ?",
-		     "cannot read the broadcasts");
+			 "cannot read the broadcasts");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, id);
@@ -899,8 +899,8 @@ int ctl_db_broadcast_new_id(struct ctl_db *db, int64_t now, char out[CTL_ID_MAX]
 	localtime_r(&secs, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
 	rc = ctl_db_prep(db, &st, "INSERT INTO meta (key, value) VALUES ('broadcast_counter', 1) "
-		     "ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value",
-		     "cannot number a new broadcast");
+			 "ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value",
+			 "cannot number a new broadcast");
 	if (rc < 0)
 		return rc;
 	for (tries = 0; tries < 100; tries++) {
@@ -935,9 +935,9 @@ int ctl_db_broadcast_add(struct ctl_db *db, const struct ctl_broadcast_row *b,
 	if (rc < 0)
 		return rc;
 	rc = ctl_db_prep(db, &st,
-		     "INSERT INTO broadcasts (id, content, target_kind, target, topic, level, "
-		     "at, volume, seq, created, expires) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-		     "cannot store a broadcast");
+			 "INSERT INTO broadcasts (id, content, target_kind, target, topic, level, "
+			 "at, volume, seq, created, expires) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+			 "cannot store a broadcast");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, b->id);
@@ -957,7 +957,7 @@ int ctl_db_broadcast_add(struct ctl_db *db, const struct ctl_broadcast_row *b,
 	if (rc < 0)
 		goto out;
 	rc = ctl_db_prep(db, &st, "INSERT INTO targets (broadcast, node, updated) VALUES (?, ?, ?)",
-		     "cannot store the targets of a broadcast");
+			 "cannot store the targets of a broadcast");
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -996,10 +996,10 @@ json_t *ctl_db_broadcast_json(struct ctl_db *db, const char *id)
 	int rc;
 
 	if (ctl_db_prep(db, &st,
-		    "SELECT b.id, b.content, b.target_kind, b.target, b.level, b.at, b.volume, "
-		    "b.seq, b.created, b.expires, c.title, c.duration_ms FROM broadcasts b "
-		    "LEFT JOIN content c ON c.id = b.content WHERE b.id = ?",
-		    "cannot read a broadcast") < 0)
+			"SELECT b.id, b.content, b.target_kind, b.target, b.level, b.at, b.volume, "
+			"b.seq, b.created, b.expires, c.title, c.duration_ms FROM broadcasts b "
+			"LEFT JOIN content c ON c.id = b.content WHERE b.id = ?",
+			"cannot read a broadcast") < 0)
 		return NULL;
 	bind_text(st, 1, id);
 	rc = sqlite3_step(st);
@@ -1028,8 +1028,8 @@ json_t *ctl_db_broadcast_json(struct ctl_db *db, const char *id)
 	sqlite3_finalize(st);
 	st = NULL;
 	if (ctl_db_prep(db, &st, "SELECT node, result, start, duration_ms, reason, updated "
-		    "FROM targets WHERE broadcast = ? ORDER BY node",
-		    "cannot read the targets of a broadcast") < 0)
+			"FROM targets WHERE broadcast = ? ORDER BY node",
+			"cannot read the targets of a broadcast") < 0)
 		goto fail;
 	bind_text(st, 1, id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1093,11 +1093,11 @@ int ctl_db_event_store(struct ctl_db *db, const struct ctl_event *ev,
 	if (rc < 0)
 		return rc;
 	rc = ctl_db_prep(db, &st,
-		     "INSERT OR IGNORE INTO events (node, id, boot, type, ts, broadcast, "
-		     "content, start, duration_ms, reason, received, level, title, "
-		     "occurrence, plan_seq, scheduled, error_ms, end_reason, preemptor, drill, "
-		     "data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		     "cannot store an event");
+			 "INSERT OR IGNORE INTO events (node, id, boot, type, ts, broadcast, "
+			 "content, start, duration_ms, reason, received, level, title, "
+			 "occurrence, plan_seq, scheduled, error_ms, end_reason, preemptor, drill, "
+			 "data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			 "cannot store an event");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, ev->node);
@@ -1143,11 +1143,11 @@ int ctl_db_event_store(struct ctl_db *db, const struct ctl_event *ev,
 	if (!fresh || !rank || !ev->broadcast[0])
 		goto out;
 	rc = ctl_db_prep(db, &st,
-		     "UPDATE targets SET result = ?1, start = coalesce(?2, start), "
-		     "duration_ms = coalesce(?3, duration_ms), reason = ?4, updated = ?5 "
-		     "WHERE broadcast = ?6 AND node = ?7 AND (CASE result WHEN 'pending' "
-		     "THEN 0 WHEN 'started' THEN 1 ELSE 2 END) < ?8",
-		     "cannot update a broadcast target");
+			 "UPDATE targets SET result = ?1, start = coalesce(?2, start), "
+			 "duration_ms = coalesce(?3, duration_ms), reason = ?4, updated = ?5 "
+			 "WHERE broadcast = ?6 AND node = ?7 AND (CASE result WHEN 'pending' "
+			 "THEN 0 WHEN 'started' THEN 1 ELSE 2 END) < ?8",
+			 "cannot update a broadcast target");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, result);
@@ -1180,11 +1180,11 @@ int ctl_db_event_addressed(struct ctl_db *db, const struct ctl_event *ev)
 	    (strncmp(ev->type, "play_", 5) != 0 && strncmp(ev->type, "emergency_", 10) != 0))
 		return 1;
 	rc = ctl_db_prep(db, &st,
-		     "SELECT (EXISTS (SELECT 1 FROM broadcasts WHERE id = ?1) AND NOT EXISTS "
-		     "(SELECT 1 FROM targets WHERE broadcast = ?1 AND node = ?2)) OR "
-		     "(EXISTS (SELECT 1 FROM commands WHERE id = ?1) AND NOT EXISTS "
-		     "(SELECT 1 FROM commands WHERE id = ?1 AND node = ?2))",
-		     "cannot check whom a broadcast was sent to");
+			 "SELECT (EXISTS (SELECT 1 FROM broadcasts WHERE id = ?1) AND NOT EXISTS "
+			 "(SELECT 1 FROM targets WHERE broadcast = ?1 AND node = ?2)) OR "
+			 "(EXISTS (SELECT 1 FROM commands WHERE id = ?1) AND NOT EXISTS "
+			 "(SELECT 1 FROM commands WHERE id = ?1 AND node = ?2))",
+			 "cannot check whom a broadcast was sent to");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, ev->broadcast);
@@ -1209,12 +1209,12 @@ json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit,
 	if (!arr)
 		return NULL;
 	if (ctl_db_prep(db, &st,
-		    "SELECT id, node, boot, type, ts, broadcast, content, start, duration_ms, "
-		    "reason, received FROM (SELECT rowid AS r, * FROM events "
-		    "WHERE (?1 IS NULL OR broadcast = ?1) AND (?3 IS NULL OR node IN "
-		    "(SELECT node FROM node_zones WHERE zone IN (SELECT value FROM "
-		    "json_each(?3)))) ORDER BY rowid DESC LIMIT ?2) "
-		    "ORDER BY r", "cannot read the play log") < 0)
+			"SELECT id, node, boot, type, ts, broadcast, content, start, duration_ms, "
+			"reason, received FROM (SELECT rowid AS r, * FROM events "
+			"WHERE (?1 IS NULL OR broadcast = ?1) AND (?3 IS NULL OR node IN "
+			"(SELECT node FROM node_zones WHERE zone IN (SELECT value FROM "
+			"json_each(?3)))) ORDER BY rowid DESC LIMIT ?2) "
+			"ORDER BY r", "cannot read the play log") < 0)
 		goto fail;
 	if (broadcast)
 		bind_text(st, 1, broadcast);
@@ -1264,10 +1264,10 @@ json_t *ctl_db_nodes_json(struct ctl_db *db)
 	if (!arr)
 		return NULL;
 	if (ctl_db_prep(db, &st,
-		    "SELECT id, online, boot, version, last_seen, status, "
-		    "(SELECT group_concat(zone, ' ') FROM (SELECT zone FROM node_zones "
-		    "WHERE node = nodes.id ORDER BY pos)) FROM nodes ORDER BY id",
-		    "cannot read the nodes") < 0)
+			"SELECT id, online, boot, version, last_seen, status, "
+			"(SELECT group_concat(zone, ' ') FROM (SELECT zone FROM node_zones "
+			"WHERE node = nodes.id ORDER BY pos)) FROM nodes ORDER BY id",
+			"cannot read the nodes") < 0)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		zones = json_array();

@@ -101,8 +101,7 @@ static int add_bulletins(struct ctl *c, json_t *doc, int64_t from, int64_t to)
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
-		log_errorx("%s: the report's bulletin list failed: %s", c->db.path,
-			   sqlite3_errmsg(c->db.h));
+		ctl_db_fail(&c->db, "the report's bulletin list failed");
 		json_decref(list);
 		return -EIO;
 	}
