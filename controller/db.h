@@ -200,11 +200,13 @@ json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit,
 
 
 /*
- * The one prepare/fail helper of every controller module that runs SQL
- * (there is no other copy: grep sqlite3_prepare_v2 finds only this one and
- * the few reads whose failure is not an error):
+ * The one prepare/fail helper of every controller module that runs SQL on
+ * the controller's database (grep sqlite3_prepare_v2: db.c, and backup.c,
+ * which reads a snapshot file of its own):
  *   ctl_db_fail: log "<db path>: <what>: <SQLite's message>", return -EIO;
- *   ctl_db_prep: prepare sql into *st (NULL on failure, logged as above);
+ *   ctl_db_prep: prepare sql into *st (NULL on failure, logged as above;
+ *                what NULL: not logged, for reads whose failure is not an
+ *                error, or whose caller says it in its own words);
  *   ctl_db_exec: run statements that return no rows.
  * what says in plain words what could not be done ("cannot store a plan").
  */
