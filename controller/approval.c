@@ -97,8 +97,8 @@ static int audit_tx(struct ctl *c, const struct ctl_principal *who, const char *
 	int rc;
 
 	rc = ctl_db_prep(&c->db, &st, "INSERT INTO audit (ts, user, role, peer, action, target, result, "
-		      "status, detail) VALUES (?, ?, ?, ?, ?, ?, 'allowed', ?, ?)",
-		      "cannot write the audit log");
+			"status, detail) VALUES (?, ?, ?, ?, ?, ?, 'allowed', ?, ?)",
+			"cannot write the audit log");
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, now_ms());
@@ -211,7 +211,7 @@ int ctl_draft_get(struct ctl *c, int64_t id, struct ctl_draft *d)
 
 	memset(d, 0, sizeof(*d));
 	rc = ctl_db_prep(&c->db, &st, "SELECT kind, state, author, title, level, target, at, payload "
-		      "FROM drafts WHERE id = ?", "cannot read a draft");
+			"FROM drafts WHERE id = ?", "cannot read a draft");
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -299,9 +299,9 @@ int ctl_draft_save(struct ctl *c, const struct ctl_principal *who, int64_t edit,
 			      "zones = ?, at = ?, payload = ?, updated = ?, edits = edits + 1 "
 			      "WHERE id = ? AND state = 'pending'", "cannot change a draft");
 	} else {
-		rc = ctl_db_prep(&c->db, &st, "INSERT INTO drafts (title, level, target, zones, at, "
-			      "payload, updated, kind, state, author, created) VALUES (?, ?, ?, ?, "
-			      "?, ?, ?, ?, 'pending', ?, ?)", "cannot store a draft");
+		rc = ctl_db_prep(&c->db, &st, "INSERT INTO drafts (title, level, target, zones, "
+				"at, payload, updated, kind, state, author, created) VALUES (?, ?, "
+				"?, ?, ?, ?, ?, ?, 'pending', ?, ?)", "cannot store a draft");
 	}
 	if (rc < 0)
 		goto db_error;
@@ -367,8 +367,8 @@ int ctl_draft_approved_tx(struct ctl *c, const struct ctl_principal *who, int64_
 	if (rc < 0)
 		return rc;
 	rc = ctl_db_prep(&c->db, &st, "UPDATE drafts SET state = 'approved', decided_by = ?, decided = ?, "
-		      "updated = ?, result = ? WHERE id = ? AND state = 'pending'",
-		      "cannot approve a draft");
+			"updated = ?, result = ? WHERE id = ? AND state = 'pending'",
+			"cannot approve a draft");
 	if (rc == 0) {
 		int64_t now = now_ms();
 
@@ -535,9 +535,9 @@ static void drafts_list(struct ctl *c, const struct ctl_principal *who, const ch
 	}
 	/* the scope in SQL, before the limit (like the play log's) */
 	if (ctl_db_prep(&c->db, &st, "SELECT " DRAFT_COLS " FROM drafts d WHERE (? OR state = ?) AND "
-		     "(?3 IS NULL OR author = ?4 OR EXISTS (SELECT 1 FROM json_each(d.zones) z "
-		     "WHERE z.value IN (SELECT value FROM json_each(?3)))) ORDER BY id DESC "
-		     "LIMIT ?", "cannot read the drafts") < 0) {
+			"(?3 IS NULL OR author = ?4 OR EXISTS (SELECT 1 FROM json_each(d.zones) z "
+			"WHERE z.value IN (SELECT value FROM json_each(?3)))) ORDER BY id DESC "
+			"LIMIT ?", "cannot read the drafts") < 0) {
 		free(zones);
 		json_decref(list);
 		*status = 500;
@@ -866,7 +866,7 @@ int ctl_review_record_tx(struct ctl *c, const struct ctl_principal *who, const c
 	int rc;
 
 	rc = ctl_db_prep(&c->db, &st, "INSERT INTO emergency_reviews (emergency, started_by, started) "
-		      "VALUES (?, ?, ?)", "cannot record an emergency for review");
+			"VALUES (?, ?, ?)", "cannot record an emergency for review");
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_text(st, 1, emergency, -1, SQLITE_TRANSIENT);
@@ -1000,8 +1000,8 @@ static void review_one(struct ctl *c, const struct ctl_principal *who, const cha
 	rc = ctl_db_begin(&c->db);
 	if (rc == 0)
 		rc = ctl_db_prep(&c->db, &st, "UPDATE emergency_reviews SET reviewed_by = ?, reviewed = ?, "
-			      "note = ? WHERE emergency = ? AND reviewed IS NULL",
-			      "cannot record a review");
+				"note = ? WHERE emergency = ? AND reviewed IS NULL",
+				"cannot record a review");
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, who->user, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 2, now_ms());

@@ -596,10 +596,10 @@ int ctl_db_node_set_status(struct ctl_db *db, const char *id, int online, int64_
 	if (rc < 0)
 		return rc;
 	rc = ctl_db_prep(db, &st,
-			 "INSERT INTO nodes (id, online, boot, version, first_seen, last_seen, status) "
-			 "VALUES (?1, ?6, ?2, ?3, ?4, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
-			 "online = ?6, boot = ?2, version = ?3, last_seen = ?4, status = ?5",
-			 "cannot store a node's status");
+			"INSERT INTO nodes (id, online, boot, version, first_seen, last_seen, "
+			"status) VALUES (?1, ?6, ?2, ?3, ?4, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
+			"online = ?6, boot = ?2, version = ?3, last_seen = ?4, status = ?5",
+			"cannot store a node's status");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, id);

@@ -338,10 +338,10 @@ static void note_transition(struct ctl *c, const char *node, int64_t since, int 
 	if (ctl_db_prep(&c->db, &st, "UPDATE nodes SET since = CASE WHEN ?1 > 0 THEN ?1 ELSE since END, "
 			"restarts = restarts + ?2, reconnects = reconnects + ?3 "
 			"WHERE id = ?4", NULL) < 0 ||
-	    (sqlite3_bind_int64(st, 1, since), sqlite3_bind_int(st, 2, restart),
-	     sqlite3_bind_int(st, 3, reconnect),
-	     sqlite3_bind_text(st, 4, node, -1, SQLITE_TRANSIENT),
-	     sqlite3_step(st) != SQLITE_DONE))
+			(sqlite3_bind_int64(st, 1, since), sqlite3_bind_int(st, 2, restart),
+			sqlite3_bind_int(st, 3, reconnect),
+			sqlite3_bind_text(st, 4, node, -1, SQLITE_TRANSIENT),
+			sqlite3_step(st) != SQLITE_DONE))
 		log_errorx("%s: cannot update the history of node %s: %s", c->db.path, node,
 			   sqlite3_errmsg(c->db.h));
 	sqlite3_finalize(st);
