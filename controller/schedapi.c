@@ -405,6 +405,8 @@ static void http_readiness(struct ctl *c, const struct ctl_sched_http *h, unsign
 			   r.total, "until", (json_int_t)(r.now + CTL_SCHED_MS_PER_DAY));
 }
 
+/* ------------------------------------------------------------ announce, cancel */
+
 static int http_announce(struct ctl *c, const struct ctl_sched_http *h, unsigned *status,
 			 json_t **reply)
 {
@@ -649,6 +651,8 @@ static void http_cancel(struct ctl *c, const struct ctl_sched_http *h, unsigned 
 	*reply = json_pack("{s:s, s:s}", "cancelled", id, "kind",
 			   kind == 1 ? "announcement" : "occurrence");
 }
+
+/* ------------------------------------------------------------ routing */
 
 size_t ctl_sched_max_body(const struct ctl *c)
 {

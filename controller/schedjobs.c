@@ -811,6 +811,8 @@ static int job_run(struct sched_job *job, unsigned *status, json_t **reply)
 	return 0;
 }
 
+/* ------------------------------------------------------------ requests */
+
 static struct sched_job *job_new(struct ctl *c, enum sched_job_kind kind,
 				 const struct ctl_sched_http *h)
 {
@@ -1107,6 +1109,8 @@ int ctl_schedjobs_files(struct ctl *c, const struct ctl_sched_http *h,
 	return 1;
 }
 
+/* ------------------------------------------------------------ drafts */
+
 /* A job holding the items of a draft (announce or apply), resolved already. */
 static struct sched_job *draft_job(struct ctl *c, const struct ctl_draft *d)
 {
@@ -1202,7 +1206,6 @@ void ctl_sched_approve(struct ctl *c, const struct ctl_principal *who,
 	job_finish(job, status, reply);
 	job_free(job);
 }
-
 
 /* ------------------------------------------------------------ announcements */
 
