@@ -29,7 +29,6 @@
 #include "schedstore.h"
 #include "util.h"
 
-
 /*
  * Schedule files parsed at once, each in a thread of its own; more are
  * answered 503. libconfig takes seconds for a file near the limit, so a
