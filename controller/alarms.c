@@ -303,10 +303,9 @@ static int raise_alarm(struct ctl *c, const char *node, const struct ctl_alarm_w
 	json_t *o;
 	int rc = -EIO;
 
-	if (sqlite3_prepare_v2(c->db.h,
-			       "INSERT INTO alarms (node, kind, key, detail, raised) "
-			       "VALUES (?, ?, ?, ?, ?) RETURNING id, node, kind, key, detail, "
-			       "raised, cleared", -1, &st, NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "INSERT INTO alarms (node, kind, key, detail, raised) "
+			"VALUES (?, ?, ?, ?, ?) RETURNING id, node, kind, key, detail, "
+			"raised, cleared", NULL) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, w->kind, -1, SQLITE_TRANSIENT);
@@ -328,7 +327,7 @@ static int raise_alarm(struct ctl *c, const char *node, const struct ctl_alarm_w
 	}
 out:
 	if (rc < 0)
-		log_errorx("%s: cannot store an alarm: %s", c->db.path, sqlite3_errmsg(c->db.h));
+		ctl_db_fail(&c->db, "cannot store an alarm");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -338,11 +337,9 @@ static void clear_alarm(struct ctl *c, int64_t id, int64_t now)
 	sqlite3_stmt *st = NULL;
 	json_t *o = NULL;
 
-	if (sqlite3_prepare_v2(c->db.h,
-			       "UPDATE alarms SET cleared = ? WHERE id = ? AND cleared IS NULL "
-			       "RETURNING id, node, kind, key, detail, raised, cleared", -1, &st,
-			       NULL) != SQLITE_OK) {
-		log_errorx("%s: cannot clear an alarm: %s", c->db.path, sqlite3_errmsg(c->db.h));
+	if (ctl_db_prep(&c->db, &st, "UPDATE alarms SET cleared = ? WHERE id = ? AND cleared IS NULL "
+			"RETURNING id, node, kind, key, detail, raised, cleared",
+			"cannot clear an alarm") < 0) {
 		return;
 	}
 	sqlite3_bind_int64(st, 1, now);
@@ -369,8 +366,8 @@ static void plan_of(struct ctl *c, const char *node, int64_t *seq, int64_t *publ
 	sqlite3_stmt *st = NULL;
 
 	*seq = *published = 0;
-	if (sqlite3_prepare_v2(c->db.h, "SELECT seq, published FROM sched_plans WHERE node = ?",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT seq, published FROM sched_plans WHERE node = ?",
+			NULL) < 0)
 		return; /* no schedules in this database version */
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -393,9 +390,8 @@ static void reconcile(struct ctl *c, const char *node, const struct ctl_alarm_wa
 	have = calloc(MAX_WANT, sizeof(*have));
 	if (!have)
 		return;
-	if (sqlite3_prepare_v2(c->db.h,
-			       "SELECT id, kind, key FROM alarms WHERE node = ? AND cleared IS NULL",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT id, kind, key FROM alarms WHERE node = ? AND "
+			"cleared IS NULL", NULL) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
 	{
@@ -459,11 +455,9 @@ void ctl_alarms_tick(struct ctl *c)
 	hooks_timeout(c);
 	if (!c->db.h)
 		return;
-	if (sqlite3_prepare_v2(c->db.h, "SELECT id, online, CASE WHEN online = 0 AND since > last_seen "
-			       "THEN since ELSE last_seen END, status FROM nodes",
-			       -1, &st, NULL) != SQLITE_OK) {
-		log_errorx("%s: cannot read nodes for alarms: %s", c->db.path,
-			   sqlite3_errmsg(c->db.h));
+	if (ctl_db_prep(&c->db, &st, "SELECT id, online, CASE WHEN online = 0 AND since > last_seen "
+			"THEN since ELSE last_seen END, status FROM nodes",
+			"cannot read nodes for alarms") < 0) {
 		return;
 	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -510,11 +504,9 @@ json_t *ctl_alarms_json(struct ctl *c, int all, const char *node)
 
 	if (!arr)
 		return NULL;
-	if (sqlite3_prepare_v2(c->db.h,
-			       "SELECT id, node, kind, key, detail, raised, cleared FROM alarms "
-			       "WHERE (?1 OR cleared IS NULL) AND (?2 IS NULL OR node = ?2) "
-			       "ORDER BY raised DESC, id DESC LIMIT 10000", -1, &st,
-			       NULL) != SQLITE_OK) {
+	if (ctl_db_prep(&c->db, &st, "SELECT id, node, kind, key, detail, raised, cleared FROM alarms "
+			"WHERE (?1 OR cleared IS NULL) AND (?2 IS NULL OR node = ?2) "
+			"ORDER BY raised DESC, id DESC LIMIT 10000", NULL) < 0) {
 		json_decref(arr);
 		return NULL;
 	}
@@ -532,9 +524,8 @@ int ctl_alarms_active(struct ctl *c, const char *node)
 	sqlite3_stmt *st = NULL;
 	int n = 0;
 
-	if (sqlite3_prepare_v2(c->db.h,
-			       "SELECT count(*) FROM alarms WHERE cleared IS NULL AND "
-			       "(?1 IS NULL OR node = ?1)", -1, &st, NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT count(*) FROM alarms WHERE cleared IS NULL AND "
+			"(?1 IS NULL OR node = ?1)", NULL) < 0)
 		return -EIO;
 	if (node)
 		sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);

@@ -31,7 +31,8 @@
 #include "log.h"
 #include "reportpdf.h"
 #include "secapi.h"
-#include "schedules.h"
+#include "schedapi.h"
+#include "schedjobs.h"
 #include "util.h"
 #include "sse.h"
 #include "web.h"
@@ -45,7 +46,7 @@ enum api_route {
 	R_BROADCAST_GET,
 	R_PLAYS,
 	R_SEC,          /* secapi.c: login, users, audit, provisioning, keys */
-	R_SCHED,              /* schedules, announcements, readiness: schedules.c */
+	R_SCHED,              /* schedules, announcements, readiness: schedapi.c */
 	R_EMERGENCY,  /* everything under /v1/emergency: emergency.c */
 	R_RECORD,     /* /v1/record: record.c */
 	R_LIVE,       /* everything under /v1/live: live.c */
@@ -73,7 +74,7 @@ struct api_req {
 	int fd;
 	char tmp_path[PATH_MAX];
 	uint64_t upload_bytes;
-	crypto_hash_sha256_state src_hash; /* of the bytes received (schedules.h) */
+	crypto_hash_sha256_state src_hash; /* of the bytes received (schedjobs.h) */
 	char src_hex[65];
 	char name[256];
 	char title[CTL_TITLE_MAX];
@@ -364,7 +365,7 @@ static void route(struct api_req *r, const char *url, const char *method)
 		r->route = R_APPROVAL; /* approval.c checks the method */
 		return;
 	} else if (ctl_sched_owns_url(url)) {
-		r->route = R_SCHED; /* schedules.c checks the method */
+		r->route = R_SCHED; /* schedapi.c checks the method */
 		return;
 	} else if (ctl_health_api_match(url)) {
 		r->route = R_HEALTH;
@@ -522,7 +523,7 @@ static void import_done(struct ctl *c, void *arg, const struct ctl_import_outcom
 	}
 	/*
 	 * What was received, by its SHA-256: a schedule naming a file with the
-	 * same bytes (and settings) uses this content (schedules.h).
+	 * same bytes (and settings) uses this content (schedjobs.h).
 	 */
 	if (ctl_sched_source_record(c, r->src_hex, r->music, row.id) < 0)
 		log_warnx("import of %s: could not remember its source hash for schedules",
@@ -799,7 +800,7 @@ static size_t body_limit(const struct api_req *r)
 }
 
 /*
- * Schedules (schedules.c): answered now, or later after imports (suspended).
+ * Schedules (schedapi.c, schedjobs.c): answered now, or later after imports (suspended).
  * With edit > 0, url is the endpoint of the draft's kind and the request is
  * that draft's new content (PUT /v1/drafts/ID).
  */

@@ -17,8 +17,8 @@
 #include "ctlutil.h"
 #include "hours.h"
 #include "log.h"
-#include "schedule.h"
-#include "schedules.h"
+#include "schedjobs.h"
+#include "schedparse.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ state machine */
@@ -78,21 +78,6 @@ int64_t ctl_draft_id_parse(const char *s)
 
 /* ------------------------------------------------------------ db helpers */
 
-static int adb_fail(struct ctl *c, const char *what)
-{
-	log_errorx("%s: %s: %s", c->db.path, what, sqlite3_errmsg(c->db.h));
-	return -EIO;
-}
-
-static int adb_prep(struct ctl *c, sqlite3_stmt **st, const char *sql, const char *what)
-{
-	if (sqlite3_prepare_v2(c->db.h, sql, -1, st, NULL) != SQLITE_OK) {
-		*st = NULL;
-		return adb_fail(c, what);
-	}
-	return 0;
-}
-
 static const char *col_text(sqlite3_stmt *st, int i)
 {
 	const char *s = (const char *)sqlite3_column_text(st, i);
@@ -111,9 +96,9 @@ static int audit_tx(struct ctl *c, const struct ctl_principal *who, const char *
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = adb_prep(c, &st, "INSERT INTO audit (ts, user, role, peer, action, target, result, "
-		      "status, detail) VALUES (?, ?, ?, ?, ?, ?, 'allowed', ?, ?)",
-		      "cannot write the audit log");
+	rc = ctl_db_prep(&c->db, &st, "INSERT INTO audit (ts, user, role, peer, action, target, result, "
+			"status, detail) VALUES (?, ?, ?, ?, ?, ?, 'allowed', ?, ?)",
+			"cannot write the audit log");
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, now_ms());
@@ -124,7 +109,7 @@ static int audit_tx(struct ctl *c, const struct ctl_principal *who, const char *
 	sqlite3_bind_text(st, 6, target, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 7, (int)status);
 	sqlite3_bind_text(st, 8, detail ? detail : "", -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : adb_fail(c, "cannot write the audit log");
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ctl_db_fail(&c->db, "cannot write the audit log");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -169,7 +154,7 @@ int ctl_approval_needed(struct ctl *c, const struct ctl_principal *who, const ch
 		for (i = 0; i < c->cfg.sched.nzones; i++)
 			if (level_waits(c, c->cfg.sched.zones[i].name, bit))
 				return 1;
-		if (adb_prep(c, &st, "SELECT DISTINCT zone FROM node_zones",
+		if (ctl_db_prep(&c->db, &st, "SELECT DISTINCT zone FROM node_zones",
 			     "cannot read the zones") < 0)
 			return 1; /* cannot tell: the careful answer */
 		while (!hit && sqlite3_step(st) == SQLITE_ROW)
@@ -181,7 +166,7 @@ int ctl_approval_needed(struct ctl *c, const struct ctl_principal *who, const ch
 		return level_waits(c, zone, bit);
 	if (!node || !node[0])
 		return 0;
-	if (adb_prep(c, &st, "SELECT zone FROM node_zones WHERE node = ?",
+	if (ctl_db_prep(&c->db, &st, "SELECT zone FROM node_zones WHERE node = ?",
 		     "cannot read a node's zones") < 0)
 		return 1;
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
@@ -208,7 +193,7 @@ void ctl_approval_target_zones(struct ctl *c, const char *zone, const char *node
 		return;
 	}
 	if (!node || !node[0] ||
-	    adb_prep(c, &st, "SELECT zone FROM node_zones WHERE node = ? ORDER BY pos",
+	    ctl_db_prep(&c->db, &st, "SELECT zone FROM node_zones WHERE node = ? ORDER BY pos",
 		     "cannot read a node's zones") < 0)
 		return;
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
@@ -225,8 +210,8 @@ int ctl_draft_get(struct ctl *c, int64_t id, struct ctl_draft *d)
 	int rc;
 
 	memset(d, 0, sizeof(*d));
-	rc = adb_prep(c, &st, "SELECT kind, state, author, title, level, target, at, payload "
-		      "FROM drafts WHERE id = ?", "cannot read a draft");
+	rc = ctl_db_prep(&c->db, &st, "SELECT kind, state, author, title, level, target, at, payload "
+			"FROM drafts WHERE id = ?", "cannot read a draft");
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, id);
@@ -241,9 +226,9 @@ int ctl_draft_get(struct ctl *c, int64_t id, struct ctl_draft *d)
 		snprintf(d->target, sizeof(d->target), "%s", col_text(st, 5));
 		d->at = sqlite3_column_int64(st, 6);
 		d->payload = json_loads(col_text(st, 7), 0, NULL);
-		rc = d->payload ? 0 : adb_fail(c, "a draft's content is damaged");
+		rc = d->payload ? 0 : ctl_db_fail(&c->db, "a draft's content is damaged");
 	} else {
-		rc = rc == SQLITE_DONE ? -ENOENT : adb_fail(c, "cannot read a draft");
+		rc = rc == SQLITE_DONE ? -ENOENT : ctl_db_fail(&c->db, "cannot read a draft");
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -310,13 +295,13 @@ int ctl_draft_save(struct ctl *c, const struct ctl_principal *who, int64_t edit,
 			rc = -EINVAL;
 			goto out;
 		}
-		rc = adb_prep(c, &st, "UPDATE drafts SET title = ?, level = ?, target = ?, "
+		rc = ctl_db_prep(&c->db, &st, "UPDATE drafts SET title = ?, level = ?, target = ?, "
 			      "zones = ?, at = ?, payload = ?, updated = ?, edits = edits + 1 "
 			      "WHERE id = ? AND state = 'pending'", "cannot change a draft");
 	} else {
-		rc = adb_prep(c, &st, "INSERT INTO drafts (title, level, target, zones, at, "
-			      "payload, updated, kind, state, author, created) VALUES (?, ?, ?, ?, "
-			      "?, ?, ?, ?, 'pending', ?, ?)", "cannot store a draft");
+		rc = ctl_db_prep(&c->db, &st, "INSERT INTO drafts (title, level, target, zones, "
+				"at, payload, updated, kind, state, author, created) VALUES (?, ?, "
+				"?, ?, ?, ?, ?, ?, 'pending', ?, ?)", "cannot store a draft");
 	}
 	if (rc < 0)
 		goto db_error;
@@ -339,7 +324,7 @@ int ctl_draft_save(struct ctl *c, const struct ctl_principal *who, int64_t edit,
 		sqlite3_bind_int64(st, 10, now);
 	}
 	if (sqlite3_step(st) != SQLITE_DONE || sqlite3_changes(c->db.h) != 1) {
-		rc = adb_fail(c, "cannot store a draft");
+		rc = ctl_db_fail(&c->db, "cannot store a draft");
 		goto db_error;
 	}
 	*id = edit > 0 ? edit : (int64_t)sqlite3_last_insert_rowid(c->db.h);
@@ -381,9 +366,9 @@ int ctl_draft_approved_tx(struct ctl *c, const struct ctl_principal *who, int64_
 	rc = ctl_draft_get(c, id, &d);
 	if (rc < 0)
 		return rc;
-	rc = adb_prep(c, &st, "UPDATE drafts SET state = 'approved', decided_by = ?, decided = ?, "
-		      "updated = ?, result = ? WHERE id = ? AND state = 'pending'",
-		      "cannot approve a draft");
+	rc = ctl_db_prep(&c->db, &st, "UPDATE drafts SET state = 'approved', decided_by = ?, decided = ?, "
+			"updated = ?, result = ? WHERE id = ? AND state = 'pending'",
+			"cannot approve a draft");
 	if (rc == 0) {
 		int64_t now = now_ms();
 
@@ -394,7 +379,7 @@ int ctl_draft_approved_tx(struct ctl *c, const struct ctl_principal *who, int64_
 		sqlite3_bind_text(st, 4, result, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 5, id);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = adb_fail(c, "cannot approve a draft");
+			rc = ctl_db_fail(&c->db, "cannot approve a draft");
 		else if (sqlite3_changes(c->db.h) != 1)
 			rc = -EINVAL;
 	}
@@ -422,7 +407,7 @@ static int draft_decide(struct ctl *c, const struct ctl_principal *who,
 	rc = ctl_db_begin(&c->db);
 	if (rc < 0)
 		return rc;
-	rc = adb_prep(c, &st, "UPDATE drafts SET state = ?, decided_by = ?, decided = ?, "
+	rc = ctl_db_prep(&c->db, &st, "UPDATE drafts SET state = ?, decided_by = ?, decided = ?, "
 		      "updated = ?, reason = ? WHERE id = ? AND state = 'pending'",
 		      "cannot change a draft");
 	if (rc == 0) {
@@ -436,7 +421,7 @@ static int draft_decide(struct ctl *c, const struct ctl_principal *who,
 			sqlite3_bind_null(st, 5);
 		sqlite3_bind_int64(st, 6, d->id);
 		if (sqlite3_step(st) != SQLITE_DONE)
-			rc = adb_fail(c, "cannot change a draft");
+			rc = ctl_db_fail(&c->db, "cannot change a draft");
 		else if (sqlite3_changes(c->db.h) != 1)
 			rc = -EINVAL;
 	}
@@ -506,7 +491,7 @@ json_t *ctl_draft_json(struct ctl *c, int64_t id)
 	sqlite3_stmt *st = NULL;
 	json_t *o = NULL;
 
-	if (adb_prep(c, &st, "SELECT " DRAFT_COLS " FROM drafts WHERE id = ?",
+	if (ctl_db_prep(&c->db, &st, "SELECT " DRAFT_COLS " FROM drafts WHERE id = ?",
 		     "cannot read a draft") < 0)
 		return NULL;
 	sqlite3_bind_int64(st, 1, id);
@@ -549,10 +534,10 @@ static void drafts_list(struct ctl *c, const struct ctl_principal *who, const ch
 		return;
 	}
 	/* the scope in SQL, before the limit (like the play log's) */
-	if (adb_prep(c, &st, "SELECT " DRAFT_COLS " FROM drafts d WHERE (? OR state = ?) AND "
-		     "(?3 IS NULL OR author = ?4 OR EXISTS (SELECT 1 FROM json_each(d.zones) z "
-		     "WHERE z.value IN (SELECT value FROM json_each(?3)))) ORDER BY id DESC "
-		     "LIMIT ?", "cannot read the drafts") < 0) {
+	if (ctl_db_prep(&c->db, &st, "SELECT " DRAFT_COLS " FROM drafts d WHERE (? OR state = ?) AND "
+			"(?3 IS NULL OR author = ?4 OR EXISTS (SELECT 1 FROM json_each(d.zones) z "
+			"WHERE z.value IN (SELECT value FROM json_each(?3)))) ORDER BY id DESC "
+			"LIMIT ?", "cannot read the drafts") < 0) {
 		free(zones);
 		json_decref(list);
 		*status = 500;
@@ -880,15 +865,15 @@ int ctl_review_record_tx(struct ctl *c, const struct ctl_principal *who, const c
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = adb_prep(c, &st, "INSERT INTO emergency_reviews (emergency, started_by, started) "
-		      "VALUES (?, ?, ?)", "cannot record an emergency for review");
+	rc = ctl_db_prep(&c->db, &st, "INSERT INTO emergency_reviews (emergency, started_by, started) "
+			"VALUES (?, ?, ?)", "cannot record an emergency for review");
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_text(st, 1, emergency, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, who && who->user[0] ? who->user : "-", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 3, now);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0
-		: adb_fail(c, "cannot record an emergency for review");
+		: ctl_db_fail(&c->db, "cannot record an emergency for review");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -939,7 +924,7 @@ static void reviews_list(struct ctl *c, const struct ctl_principal *who, int all
 	sqlite3_stmt *st = NULL;
 	json_t *list = json_array();
 
-	if (!list || adb_prep(c, &st, "SELECT " REVIEW_COLS REVIEW_FROM " WHERE ? OR "
+	if (!list || ctl_db_prep(&c->db, &st, "SELECT " REVIEW_COLS REVIEW_FROM " WHERE ? OR "
 			      "r.reviewed IS NULL ORDER BY r.started DESC LIMIT 1000",
 			      "cannot read the emergencies") < 0) {
 		json_decref(list);
@@ -979,7 +964,7 @@ static void review_one(struct ctl *c, const struct ctl_principal *who, const cha
 			goto out;
 		}
 	}
-	if (adb_prep(c, &st, "SELECT " REVIEW_COLS REVIEW_FROM " WHERE r.emergency = ?",
+	if (ctl_db_prep(&c->db, &st, "SELECT " REVIEW_COLS REVIEW_FROM " WHERE r.emergency = ?",
 		     "cannot read an emergency") < 0) {
 		reply_error(status, reply, 500, "the controller's database failed (see its log)");
 		goto out;
@@ -1014,16 +999,16 @@ static void review_one(struct ctl *c, const struct ctl_principal *who, const cha
 	}
 	rc = ctl_db_begin(&c->db);
 	if (rc == 0)
-		rc = adb_prep(c, &st, "UPDATE emergency_reviews SET reviewed_by = ?, reviewed = ?, "
-			      "note = ? WHERE emergency = ? AND reviewed IS NULL",
-			      "cannot record a review");
+		rc = ctl_db_prep(&c->db, &st, "UPDATE emergency_reviews SET reviewed_by = ?, reviewed = ?, "
+				"note = ? WHERE emergency = ? AND reviewed IS NULL",
+				"cannot record a review");
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, who->user, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int64(st, 2, now_ms());
 		sqlite3_bind_text(st, 3, note, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 4, id, -1, SQLITE_TRANSIENT);
 		rc = sqlite3_step(st) == SQLITE_DONE && sqlite3_changes(c->db.h) == 1 ? 0
-			: adb_fail(c, "cannot record a review");
+			: ctl_db_fail(&c->db, "cannot record a review");
 	}
 	sqlite3_finalize(st);
 	if (rc == 0)

@@ -3,14 +3,14 @@
  * approver; emergencies are recorded for review afterwards.
  *
  * Where controller.cfg asks for approval (approval.levels, a zone's own
- * "approval" list: schedule.h sched_zone_approval), an announcement or a
+ * "approval" list: schedparse.h sched_zone_approval), an announcement or a
  * play by someone without the approve right (PERM_APPROVE, auth.h) is not
  * scheduled: it becomes a draft, stored in SQLite (table drafts) in one
  * transaction with its audit row. A schedule apply by such an operator is
  * always a draft (operators could never apply a schedule alone: an apply
  * replaces the whole schedule). Nothing of a draft reaches a node until an
  * approver whose zones cover every target approves it; then it is
- * scheduled as if submitted at that moment (schedules.c, broadcast.c),
+ * scheduled as if submitted at that moment (schedjobs.c, broadcast.c),
  * and the draft is marked approved in the same transaction that stores
  * what it became. A draft whose start time passed while it waited is not
  * approved: the approver is told, and the author gives it a new time or

@@ -121,12 +121,6 @@ void ctl_auth_free(struct ctl *c)
 	c->auth = NULL;
 }
 
-static int db_err(struct ctl_db *db, const char *what)
-{
-	log_errorx("%s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
-	return -EIO;
-}
-
 /* ------------------------------------------------------------ users */
 
 /* Zones JSON -> the text stored ("*" or a JSON array), validated. */
@@ -200,9 +194,9 @@ int ctl_auth_user_add(struct ctl_db *db, const char *name, const char *password,
 		rc = -ENOMEM;
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db->h, "INSERT INTO users (name, role, zones, pwhash, created) "
-			       "VALUES (?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
-		rc = db_err(db, "cannot add a user");
+	if (ctl_db_prep(db, &st, "INSERT INTO users (name, role, zones, pwhash, created) "
+			"VALUES (?, ?, ?, ?, ?)", "cannot add a user") < 0) {
+		rc = -EIO;
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -215,7 +209,7 @@ int ctl_auth_user_add(struct ctl_db *db, const char *name, const char *password,
 		snprintf(err, errlen, "there is already a user %s", name);
 		rc = -EEXIST;
 	} else if (rc != SQLITE_DONE) {
-		rc = db_err(db, "cannot add a user");
+		rc = ctl_db_fail(db, "cannot add a user");
 		snprintf(err, errlen, "the controller's database failed (see its log)");
 	} else {
 		rc = 0;
@@ -233,11 +227,10 @@ int ctl_auth_user_del(struct ctl_db *db, const char *name)
 	int rc;
 
 	/* Tokens go with the user (ON DELETE CASCADE). */
-	if (sqlite3_prepare_v2(db->h, "DELETE FROM users WHERE name = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return db_err(db, "cannot delete a user");
+	if (ctl_db_prep(db, &st, "DELETE FROM users WHERE name = ?", "cannot delete a user") < 0)
+		return -EIO;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(db, "cannot delete a user");
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ctl_db_fail(db, "cannot delete a user");
 	if (rc == 0 && sqlite3_changes(db->h) == 0)
 		rc = -ENOENT;
 	sqlite3_finalize(st);
@@ -249,8 +242,8 @@ int ctl_auth_user_count(struct ctl_db *db)
 	sqlite3_stmt *st = NULL;
 	int n = -EIO;
 
-	if (sqlite3_prepare_v2(db->h, "SELECT count(*) FROM users", -1, &st, NULL) != SQLITE_OK)
-		return db_err(db, "cannot count users");
+	if (ctl_db_prep(db, &st, "SELECT count(*) FROM users", "cannot count users") < 0)
+		return -EIO;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
@@ -274,9 +267,8 @@ json_t *ctl_auth_users_json(struct ctl_db *db)
 
 	if (!list)
 		return NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT name, role, zones, created FROM users ORDER BY "
-			       "name", -1, &st, NULL) != SQLITE_OK) {
-		db_err(db, "cannot list users");
+	if (ctl_db_prep(db, &st, "SELECT name, role, zones, created FROM users ORDER BY "
+			"name", "cannot list users") < 0) {
 		json_decref(list);
 		return NULL;
 	}
@@ -343,14 +335,14 @@ static int issue_token(struct ctl *c, const struct ctl_principal *who, const cha
 	hex_encode(token, raw, sizeof(raw));
 	hash_token_hex(token, thash);
 	expires = wall + c->auth->ttl_ms;
-	if (sqlite3_prepare_v2(c->db.h, "INSERT INTO tokens (hash, user, created, expires, peer) "
-			       "VALUES (?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK ||
+	if (ctl_db_prep(&c->db, &st, "INSERT INTO tokens (hash, user, created, expires, peer) "
+			"VALUES (?, ?, ?, ?, ?)", NULL) < 0 ||
 	    (sqlite3_bind_text(st, 1, thash, -1, SQLITE_TRANSIENT),
 	     sqlite3_bind_text(st, 2, who->user, -1, SQLITE_TRANSIENT),
 	     sqlite3_bind_int64(st, 3, wall), sqlite3_bind_int64(st, 4, expires),
 	     sqlite3_bind_text(st, 5, peer, -1, SQLITE_TRANSIENT),
 	     sqlite3_step(st) != SQLITE_DONE)) {
-		rc = db_err(&c->db, "cannot store a login token");
+		rc = ctl_db_fail(&c->db, "cannot store a login token");
 		snprintf(err, errlen, "the controller's database failed (see its log)");
 		goto out;
 	}
@@ -361,8 +353,7 @@ static int issue_token(struct ctl *c, const struct ctl_principal *who, const cha
 	 */
 	sqlite3_finalize(st);
 	st = NULL;
-	if (sqlite3_prepare_v2(c->db.h, "DELETE FROM tokens WHERE expires < ?", -1, &st,
-			       NULL) == SQLITE_OK) {
+	if (ctl_db_prep(&c->db, &st, "DELETE FROM tokens WHERE expires < ?", NULL) == 0) {
 		sqlite3_bind_int64(st, 1, wall);
 		sqlite3_step(st);
 	}
@@ -487,10 +478,10 @@ int ctl_auth_login_start(struct ctl *c, const char *name, const char *password,
 		goto refund;
 	}
 	a->logins_this_second++;
-	if (sqlite3_prepare_v2(c->db.h, "SELECT name, role, zones, pwhash FROM users WHERE "
-			       "name = ?", -1, &st, NULL) != SQLITE_OK) {
+	if (ctl_db_prep(&c->db, &st, "SELECT name, role, zones, pwhash FROM users WHERE "
+			"name = ?", "cannot look up a user") < 0) {
 		snprintf(err, errlen, "the controller's database failed (see its log)");
-		rc = db_err(&c->db, "cannot look up a user");
+		rc = -EIO;
 		goto refund;
 	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -592,11 +583,10 @@ int ctl_auth_logout(struct ctl_db *db, const char *authorization)
 	if (!t)
 		return -EACCES;
 	hash_token_hex(t, thash);
-	if (sqlite3_prepare_v2(db->h, "DELETE FROM tokens WHERE hash = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return db_err(db, "cannot log out");
+	if (ctl_db_prep(db, &st, "DELETE FROM tokens WHERE hash = ?", "cannot log out") < 0)
+		return -EIO;
 	sqlite3_bind_text(st, 1, thash, -1, SQLITE_TRANSIENT);
-	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(db, "cannot log out");
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ctl_db_fail(db, "cannot log out");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -617,11 +607,10 @@ int ctl_auth_request(struct ctl_db *db, const char *authorization,
 		return -EACCES;
 	}
 	hash_token_hex(t, thash);
-	if (sqlite3_prepare_v2(db->h, "SELECT u.name, u.role, u.zones, t.expires FROM tokens t "
-			       "JOIN users u ON u.name = t.user WHERE t.hash = ?", -1, &st,
-			       NULL) != SQLITE_OK) {
+	if (ctl_db_prep(db, &st, "SELECT u.name, u.role, u.zones, t.expires FROM tokens t "
+			"JOIN users u ON u.name = t.user WHERE t.hash = ?", "cannot check a token") < 0) {
 		snprintf(err, errlen, "the controller's database failed (see its log)");
-		return db_err(db, "cannot check a token");
+		return -EIO;
 	}
 	sqlite3_bind_text(st, 1, thash, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW) {
@@ -765,10 +754,10 @@ int ctl_auth_check_target(struct ctl_db *db, const struct ctl_principal *who,
 	if (!node || !node[0])
 		return 0;
 	/* A node: every zone it is in must be in scope (it would play for all). */
-	if (sqlite3_prepare_v2(db->h, "SELECT zone FROM node_zones WHERE node = ?", -1, &st,
-			       NULL) != SQLITE_OK) {
+	if (ctl_db_prep(db, &st, "SELECT zone FROM node_zones WHERE node = ?",
+			"cannot look up a node's zones") < 0) {
 		snprintf(err, errlen, "the controller's database failed (see its log)");
-		return db_err(db, "cannot look up a node's zones");
+		return -EIO;
 	}
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -832,9 +821,8 @@ static json_t *visible_nodes(struct ctl_db *db, const struct ctl_principal *who)
 
 	if (!set)
 		return NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT node, zone FROM node_zones", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		db_err(db, "cannot look up the nodes' zones");
+	if (ctl_db_prep(db, &st, "SELECT node, zone FROM node_zones",
+			"cannot look up the nodes' zones") < 0) {
 		json_decref(set);
 		return NULL;
 	}
@@ -942,10 +930,9 @@ void ctl_auth_audit(struct ctl_db *db, const struct ctl_principal *who,
 		detail = more;
 		anon_skipped = 0;
 	}
-	if (sqlite3_prepare_v2(db->h, "INSERT INTO audit (ts, user, role, peer, action, target, "
-			       "result, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
-			       &st, NULL) != SQLITE_OK) {
-		db_err(db, "cannot write the audit log");
+	if (ctl_db_prep(db, &st, "INSERT INTO audit (ts, user, role, peer, action, target, "
+			"result, status, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			"cannot write the audit log") < 0) {
 		return;
 	}
 	sqlite3_bind_int64(st, 1, now_ms());
@@ -958,7 +945,7 @@ void ctl_auth_audit(struct ctl_db *db, const struct ctl_principal *who,
 	sqlite3_bind_int(st, 8, (int)status);
 	sqlite3_bind_text(st, 9, detail ? detail : "", -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		db_err(db, "cannot write the audit log");
+		ctl_db_fail(db, "cannot write the audit log");
 	sqlite3_finalize(st);
 	log_info("audit: %s (%s) from %s: %s %s: %s %u%s%s", who->user[0] ? who->user : "-",
 		 who->role[0] ? who->role : "-", who->peer, action, target ? target : "", result,
@@ -972,10 +959,9 @@ json_t *ctl_auth_audit_json(struct ctl_db *db, int limit, const char *user)
 
 	if (!list)
 		return NULL;
-	if (sqlite3_prepare_v2(db->h, "SELECT id, ts, user, role, peer, action, target, result, "
-			       "status, detail FROM audit WHERE (?1 IS NULL OR user = ?1) "
-			       "ORDER BY id DESC LIMIT ?2", -1, &st, NULL) != SQLITE_OK) {
-		db_err(db, "cannot read the audit log");
+	if (ctl_db_prep(db, &st, "SELECT id, ts, user, role, peer, action, target, result, "
+			"status, detail FROM audit WHERE (?1 IS NULL OR user = ?1) "
+			"ORDER BY id DESC LIMIT ?2", "cannot read the audit log") < 0) {
 		json_decref(list);
 		return NULL;
 	}

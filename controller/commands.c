@@ -26,10 +26,8 @@ static int store(struct ctl *c, const char *id, const char *node, const char *cm
 	sqlite3_stmt *st = NULL;
 	int rc = -EIO;
 
-	if (sqlite3_prepare_v2(c->db.h,
-			       "INSERT INTO commands (id, node, cmd, body, created, state, "
-			       "updated) VALUES (?, ?, ?, ?, ?, 'sent', ?)", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "INSERT INTO commands (id, node, cmd, body, created, state, "
+			"updated) VALUES (?, ?, ?, ?, ?, 'sent', ?)", NULL) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, node, -1, SQLITE_TRANSIENT);
@@ -53,12 +51,11 @@ static int set_state(struct ctl *c, const char *id, const char *node, const char
 	sqlite3_stmt *st = NULL;
 	int rc = -EIO;
 
-	if (sqlite3_prepare_v2(c->db.h,
-			       only_if_sent
+	if (ctl_db_prep(&c->db, &st, only_if_sent
 			       ? "UPDATE commands SET state = ?1, reason = ?2, updated = ?3 "
-				 "WHERE id = ?4 AND node = ?5 AND state IN ('sent', 'ok')"
+			"WHERE id = ?4 AND node = ?5 AND state IN ('sent', 'ok')"
 			       : "UPDATE commands SET state = ?1, reason = ?2, updated = ?3 "
-				 "WHERE id = ?4 AND node = ?5", -1, &st, NULL) != SQLITE_OK)
+			"WHERE id = ?4 AND node = ?5", NULL) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
@@ -80,9 +77,8 @@ json_t *ctl_maint_get(struct ctl *c, const char *id)
 	sqlite3_stmt *st = NULL;
 	json_t *o = NULL, *body;
 
-	if (sqlite3_prepare_v2(c->db.h,
-			       "SELECT id, node, cmd, body, created, state, reason, updated "
-			       "FROM commands WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT id, node, cmd, body, created, state, reason, updated "
+			"FROM commands WHERE id = ?", NULL) < 0)
 		return NULL;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW) {

@@ -42,7 +42,7 @@ struct ctl {
 	struct ctl_api *api;
 	struct ctl_auth *auth;     /* auth.h: login rate limits */
 	struct ctl_keys *keys;     /* keys.h: rotation in progress, trust doc */
-	struct ctl_sched *sched;   /* schedules.h */
+	struct ctl_sched *sched;   /* scheduler.h */
 	struct ctl_emergency *emerg; /* emergency.c */
 	struct ctl_live *live;       /* live.c */
 	struct ctl_record *record;   /* record.c */

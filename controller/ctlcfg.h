@@ -13,7 +13,7 @@
 
 #include "config.h"
 #include "envelope.h"
-#include "schedule.h"
+#include "schedparse.h"
 
 /* sun_path of struct sockaddr_un holds 108 bytes, NUL included. */
 #define CTL_SOCKET_PATH_MAX 108
@@ -79,7 +79,7 @@ struct ctl_config {
 		int events_days;         /* node events older than this are pruned (retention.h) */
 		int audit_days;          /* audit rows older than this are pruned */
 	} retention;
-	struct sched_site sched;   /* timezone, schedule.*, zones (schedule.h) */
+	struct sched_site sched;   /* timezone, schedule.*, zones (schedparse.h) */
 	struct {
 		int offline_s;           /* offline this long: alarm */
 		double clock_error_ms;   /* clock error bound above this: alarm */

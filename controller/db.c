@@ -82,12 +82,12 @@ static const char schema_v1[] =
 	"  PRIMARY KEY (node, id));"
 	"CREATE INDEX events_broadcast ON events(broadcast);";
 
-/* Schedules (schedules.c): items, cancelled occurrences, plans, plan results. */
+/* Schedules (scheduler.c, schedstore.c): items, cancelled occurrences, plans, plan results. */
 static const char schema_v3_schedules[] =
 	"CREATE TABLE sched_items ("
 	"  id TEXT PRIMARY KEY,"
 	"  kind TEXT NOT NULL,"              /* schedule | announce */
-	"  def TEXT NOT NULL,"               /* the resolved item, JSON (schedule.h) */
+	"  def TEXT NOT NULL,"               /* the resolved item, JSON (schedparse.h) */
 	"  created INTEGER NOT NULL);"
 	"CREATE TABLE sched_sources ("
 	"  key TEXT PRIMARY KEY,"            /* file:<sha256>:..., text:vi:<sha256>:..., chime:... */
@@ -279,13 +279,15 @@ static const char *const migrations[] = {
 _Static_assert(MIGRATIONS == CTL_DB_SCHEMA_VERSION,
 	       "CTL_DB_SCHEMA_VERSION must equal the number of migrations");
 
-static int db_fail(struct ctl_db *db, const char *what)
+/* ------------------------------------------------ the one SQL helper */
+
+int ctl_db_fail(struct ctl_db *db, const char *what)
 {
 	log_errorx("%s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
 	return -EIO;
 }
 
-static int db_exec(struct ctl_db *db, const char *sql, const char *what)
+int ctl_db_exec(struct ctl_db *db, const char *sql, const char *what)
 {
 	char *msg = NULL;
 
@@ -297,12 +299,11 @@ static int db_exec(struct ctl_db *db, const char *sql, const char *what)
 	return 0;
 }
 
-static int db_prep(struct ctl_db *db, sqlite3_stmt **st, const char *sql,
-		   const char *what)
+int ctl_db_prep(struct ctl_db *db, sqlite3_stmt **st, const char *sql, const char *what)
 {
 	if (sqlite3_prepare_v2(db->h, sql, -1, st, NULL) != SQLITE_OK) {
 		*st = NULL;
-		return db_fail(db, what);
+		return what ? ctl_db_fail(db, what) : -EIO;
 	}
 	return 0;
 }
@@ -313,7 +314,7 @@ static int db_step_done(struct ctl_db *db, sqlite3_stmt *st, const char *what)
 	int rc = sqlite3_step(st);
 
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return db_fail(db, what);
+		return ctl_db_fail(db, what);
 	return 0;
 }
 
@@ -341,7 +342,7 @@ static void col_text(sqlite3_stmt *st, int i, char *out, size_t outlen)
 /* Atomic on its own, nestable inside ctl_db_begin(). */
 static int sp_begin(struct ctl_db *db)
 {
-	return db_exec(db, "SAVEPOINT ctl", "cannot start a transaction");
+	return ctl_db_exec(db, "SAVEPOINT ctl", "cannot start a transaction");
 }
 
 static int sp_end(struct ctl_db *db, int rc)
@@ -350,19 +351,19 @@ static int sp_end(struct ctl_db *db, int rc)
 		sqlite3_exec(db->h, "ROLLBACK TO ctl; RELEASE ctl", NULL, NULL, NULL);
 		return rc;
 	}
-	if (db_exec(db, "RELEASE ctl", "cannot commit a transaction") < 0)
+	if (ctl_db_exec(db, "RELEASE ctl", "cannot commit a transaction") < 0)
 		return -EIO;
 	return rc;
 }
 
 int ctl_db_begin(struct ctl_db *db)
 {
-	return db_exec(db, "BEGIN IMMEDIATE", "cannot start a transaction");
+	return ctl_db_exec(db, "BEGIN IMMEDIATE", "cannot start a transaction");
 }
 
 int ctl_db_commit(struct ctl_db *db)
 {
-	if (db_exec(db, "COMMIT", "cannot commit a transaction") < 0) {
+	if (ctl_db_exec(db, "COMMIT", "cannot commit a transaction") < 0) {
 		ctl_db_rollback(db);
 		return -EIO;
 	}
@@ -380,21 +381,21 @@ static int db_user_version(struct ctl_db *db, int *version, int *tables)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = db_prep(db, &st, "PRAGMA user_version", "cannot read the schema version");
+	rc = ctl_db_prep(db, &st, "PRAGMA user_version", "cannot read the schema version");
 	if (rc < 0)
 		return rc;
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = db_fail(db, "cannot read the schema version");
+		rc = ctl_db_fail(db, "cannot read the schema version");
 		goto out;
 	}
 	*version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	rc = db_prep(db, &st, "SELECT count(*) FROM sqlite_master",
-		     "cannot read the schema");
+	rc = ctl_db_prep(db, &st, "SELECT count(*) FROM sqlite_master",
+			 "cannot read the schema");
 	if (rc < 0)
 		return rc;
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		rc = db_fail(db, "cannot read the schema");
+		rc = ctl_db_fail(db, "cannot read the schema");
 		goto out;
 	}
 	*tables = sqlite3_column_int(st, 0);
@@ -417,7 +418,7 @@ int ctl_db_open(struct ctl_db *db, const char *path)
 	if (sqlite3_open_v2(path, &db->h,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
-		rc = db_fail(db, "cannot open the database");
+		rc = ctl_db_fail(db, "cannot open the database");
 		goto fail;
 	}
 	sqlite3_busy_timeout(db->h, 5000);
@@ -425,7 +426,7 @@ int ctl_db_open(struct ctl_db *db, const char *path)
 	 * little at a time (retention.c, PRAGMA incremental_vacuum per loop
 	 * turn), which can only be chosen before its first page is written; on
 	 * an older database it changes nothing. */
-	rc = db_exec(db, "PRAGMA auto_vacuum = INCREMENTAL; "
+	rc = ctl_db_exec(db, "PRAGMA auto_vacuum = INCREMENTAL; "
 		     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
 		     "PRAGMA foreign_keys = ON;", "cannot open the database");
 	if (rc < 0)
@@ -453,9 +454,9 @@ int ctl_db_open(struct ctl_db *db, const char *path)
 		rc = ctl_db_begin(db);
 		if (rc < 0)
 			goto fail;
-		rc = db_exec(db, migrations[version], "cannot update the database schema");
+		rc = ctl_db_exec(db, migrations[version], "cannot update the database schema");
 		if (rc == 0)
-			rc = db_exec(db, bump, "cannot update the database schema");
+			rc = ctl_db_exec(db, bump, "cannot update the database schema");
 		if (rc < 0) {
 			ctl_db_rollback(db);
 			goto fail;
@@ -485,8 +486,8 @@ static int seq_load(struct ctl_db *db, enum envelope_type type)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = db_prep(db, &st, "SELECT value FROM seq WHERE type = ?",
-		     "cannot read a sequence counter");
+	rc = ctl_db_prep(db, &st, "SELECT value FROM seq WHERE type = ?",
+			 "cannot read a sequence counter");
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int(st, 1, (int)type);
@@ -499,7 +500,7 @@ static int seq_load(struct ctl_db *db, enum envelope_type type)
 		db->seq_stored[type] = 0;
 		rc = 0;
 	} else {
-		rc = db_fail(db, "cannot read a sequence counter");
+		rc = ctl_db_fail(db, "cannot read a sequence counter");
 	}
 	sqlite3_finalize(st);
 	if (rc == 0) {
@@ -533,9 +534,9 @@ int ctl_db_next_seq(struct ctl_db *db, enum envelope_type type, uint64_t now_us,
 		keep = next;
 		if (type == ENV_CONTENT || type == ENV_LIVE || type == ENV_TIME)
 			keep += SEQ_RESERVE_US;
-		rc = db_prep(db, &st, "INSERT INTO seq (type, value) VALUES (?, ?) "
-			     "ON CONFLICT(type) DO UPDATE SET value = excluded.value",
-			     "cannot store a sequence counter");
+		rc = ctl_db_prep(db, &st, "INSERT INTO seq (type, value) VALUES (?, ?) "
+				 "ON CONFLICT(type) DO UPDATE SET value = excluded.value",
+				 "cannot store a sequence counter");
 		if (rc < 0)
 			return rc;
 		sqlite3_bind_int(st, 1, (int)type);
@@ -560,8 +561,8 @@ int ctl_db_node_get(struct ctl_db *db, const char *id, struct ctl_node_row *row)
 
 	memset(row, 0, sizeof(*row));
 	snprintf(row->id, sizeof(row->id), "%s", id);
-	rc = db_prep(db, &st, "SELECT online, boot, last_seen, version FROM nodes "
-		     "WHERE id = ?", "cannot read a node");
+	rc = ctl_db_prep(db, &st, "SELECT online, boot, last_seen, version FROM nodes "
+			 "WHERE id = ?", "cannot read a node");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, id);
@@ -576,7 +577,7 @@ int ctl_db_node_get(struct ctl_db *db, const char *id, struct ctl_node_row *row)
 	} else if (rc == SQLITE_DONE) {
 		rc = 0;
 	} else {
-		rc = db_fail(db, "cannot read a node");
+		rc = ctl_db_fail(db, "cannot read a node");
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -594,11 +595,11 @@ int ctl_db_node_set_status(struct ctl_db *db, const char *id, int online, int64_
 	rc = sp_begin(db);
 	if (rc < 0)
 		return rc;
-	rc = db_prep(db, &st,
-		     "INSERT INTO nodes (id, online, boot, version, first_seen, last_seen, status) "
-		     "VALUES (?1, ?6, ?2, ?3, ?4, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
-		     "online = ?6, boot = ?2, version = ?3, last_seen = ?4, status = ?5",
-		     "cannot store a node's status");
+	rc = ctl_db_prep(db, &st,
+			"INSERT INTO nodes (id, online, boot, version, first_seen, last_seen, "
+			"status) VALUES (?1, ?6, ?2, ?3, ?4, ?4, ?5) ON CONFLICT(id) DO UPDATE SET "
+			"online = ?6, boot = ?2, version = ?3, last_seen = ?4, status = ?5",
+			"cannot store a node's status");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, id);
@@ -612,8 +613,8 @@ int ctl_db_node_set_status(struct ctl_db *db, const char *id, int online, int64_
 	st = NULL;
 	if (rc < 0)
 		goto out;
-	rc = db_prep(db, &st, "DELETE FROM node_zones WHERE node = ?",
-		     "cannot store a node's zones");
+	rc = ctl_db_prep(db, &st, "DELETE FROM node_zones WHERE node = ?",
+			 "cannot store a node's zones");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, id);
@@ -622,8 +623,8 @@ int ctl_db_node_set_status(struct ctl_db *db, const char *id, int online, int64_
 	st = NULL;
 	if (rc < 0)
 		goto out;
-	rc = db_prep(db, &st, "INSERT OR IGNORE INTO node_zones (node, zone, pos) "
-		     "VALUES (?, ?, ?)", "cannot store a node's zones");
+	rc = ctl_db_prep(db, &st, "INSERT OR IGNORE INTO node_zones (node, zone, pos) "
+			 "VALUES (?, ?, ?)", "cannot store a node's zones");
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < nzones; i++) {
@@ -645,10 +646,10 @@ int ctl_db_node_set_offline(struct ctl_db *db, const char *id, int64_t boot)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = db_prep(db, &st,
-		     "INSERT INTO nodes (id, online, boot, first_seen) VALUES (?1, 0, ?2, ?3) "
-		     "ON CONFLICT(id) DO UPDATE SET online = 0, boot = max(boot, ?2)",
-		     "cannot store a node's status");
+	rc = ctl_db_prep(db, &st,
+			 "INSERT INTO nodes (id, online, boot, first_seen) VALUES (?1, 0, ?2, ?3) "
+			 "ON CONFLICT(id) DO UPDATE SET online = 0, boot = max(boot, ?2)",
+			 "cannot store a node's status");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, id);
@@ -664,13 +665,13 @@ int ctl_db_nodes_clamp_last_seen(struct ctl_db *db, int64_t now_ms)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = db_prep(db, &st, "UPDATE nodes SET last_seen = ?1 WHERE last_seen > ?1",
-		     "cannot bring last-seen times back to the clock");
+	rc = ctl_db_prep(db, &st, "UPDATE nodes SET last_seen = ?1 WHERE last_seen > ?1",
+			 "cannot bring last-seen times back to the clock");
 	if (rc < 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, now_ms);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0
-		: db_fail(db, "cannot bring last-seen times back to the clock");
+		: ctl_db_fail(db, "cannot bring last-seen times back to the clock");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -686,9 +687,9 @@ int ctl_db_nodes_expire(struct ctl_db *db, int64_t before_ms,
 	rc = sp_begin(db);
 	if (rc < 0)
 		return rc;
-	rc = db_prep(db, &st, "UPDATE nodes SET online = 0 WHERE online = 1 AND "
-		     "last_seen < ? RETURNING id, boot, last_seen, version",
-		     "cannot mark silent nodes offline");
+	rc = ctl_db_prep(db, &st, "UPDATE nodes SET online = 0 WHERE online = 1 AND "
+			 "last_seen < ? RETURNING id, boot, last_seen, version",
+			 "cannot mark silent nodes offline");
 	if (rc < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, before_ms);
@@ -703,7 +704,7 @@ int ctl_db_nodes_expire(struct ctl_db *db, int64_t before_ms,
 			cb(arg, &row);
 		count++;
 	}
-	rc = rc == SQLITE_DONE ? count : db_fail(db, "cannot mark silent nodes offline");
+	rc = rc == SQLITE_DONE ? count : ctl_db_fail(db, "cannot mark silent nodes offline");
 out:
 	sqlite3_finalize(st);
 	return sp_end(db, rc);
@@ -717,11 +718,11 @@ int ctl_db_zone_nodes(struct ctl_db *db, const char *zone,
 
 	*n = 0;
 	if (zone)
-		rc = db_prep(db, &st, "SELECT node FROM node_zones WHERE zone = ? "
-			     "ORDER BY node", "cannot read the nodes of a zone");
+		rc = ctl_db_prep(db, &st, "SELECT node FROM node_zones WHERE zone = ? "
+				 "ORDER BY node", "cannot read the nodes of a zone");
 	else
-		rc = db_prep(db, &st, "SELECT id FROM nodes ORDER BY id",
-			     "cannot read the nodes");
+		rc = ctl_db_prep(db, &st, "SELECT id FROM nodes ORDER BY id",
+				 "cannot read the nodes");
 	if (rc < 0)
 		return rc;
 	if (zone)
@@ -737,7 +738,7 @@ int ctl_db_zone_nodes(struct ctl_db *db, const char *zone,
 		(*n)++;
 	}
 	rc = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0
-						    : db_fail(db, "cannot read the nodes");
+						    : ctl_db_fail(db, "cannot read the nodes");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -747,11 +748,11 @@ int ctl_db_node_count(struct ctl_db *db)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = db_prep(db, &st, "SELECT count(*) FROM nodes", "cannot count the nodes");
+	rc = ctl_db_prep(db, &st, "SELECT count(*) FROM nodes", "cannot count the nodes");
 	if (rc < 0)
 		return rc;
 	rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0)
-					    : db_fail(db, "cannot count the nodes");
+					    : ctl_db_fail(db, "cannot count the nodes");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -779,8 +780,8 @@ int ctl_db_content_get(struct ctl_db *db, const char *id, struct ctl_content_row
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = db_prep(db, &st, "SELECT " CONTENT_COLS " FROM content WHERE id = ?",
-		     "cannot read the content list");
+	rc = ctl_db_prep(db, &st, "SELECT " CONTENT_COLS " FROM content WHERE id = ?",
+			 "cannot read the content list");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, id);
@@ -791,7 +792,7 @@ int ctl_db_content_get(struct ctl_db *db, const char *id, struct ctl_content_row
 	} else if (rc == SQLITE_DONE) {
 		rc = -ENOENT;
 	} else {
-		rc = db_fail(db, "cannot read the content list");
+		rc = ctl_db_fail(db, "cannot read the content list");
 	}
 	sqlite3_finalize(st);
 	return rc;
@@ -802,8 +803,8 @@ int ctl_db_content_add(struct ctl_db *db, const struct ctl_content_row *row, int
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = db_prep(db, &st, "INSERT OR IGNORE INTO content (" CONTENT_COLS ") "
-		     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "cannot store new content");
+	rc = ctl_db_prep(db, &st, "INSERT OR IGNORE INTO content (" CONTENT_COLS ") "
+			 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "cannot store new content");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, row->id);
@@ -848,8 +849,8 @@ json_t *ctl_db_content_json(struct ctl_db *db)
 
 	if (!arr)
 		return NULL;
-	if (db_prep(db, &st, "SELECT " CONTENT_COLS " FROM content ORDER BY created, id",
-		    "cannot read the content list") < 0)
+	if (ctl_db_prep(db, &st, "SELECT " CONTENT_COLS " FROM content ORDER BY created, id",
+			"cannot read the content list") < 0)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		content_from_row(st, &row);
@@ -857,7 +858,7 @@ json_t *ctl_db_content_json(struct ctl_db *db)
 			goto fail;
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(db, "cannot read the content list");
+		ctl_db_fail(db, "cannot read the content list");
 		goto fail;
 	}
 	sqlite3_finalize(st);
@@ -875,14 +876,14 @@ static int broadcast_exists(struct ctl_db *db, const char *id)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	rc = db_prep(db, &st, "SELECT 1 FROM broadcasts WHERE id = ?",
-		     "cannot read the broadcasts");
+	rc = ctl_db_prep(db, &st, "SELECT 1 FROM broadcasts WHERE id = ?",
+			 "cannot read the broadcasts");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, id);
 	rc = sqlite3_step(st);
 	rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0
-					: db_fail(db, "cannot read the broadcasts");
+					: ctl_db_fail(db, "cannot read the broadcasts");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -897,15 +898,15 @@ int ctl_db_broadcast_new_id(struct ctl_db *db, int64_t now, char out[CTL_ID_MAX]
 
 	localtime_r(&secs, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
-	rc = db_prep(db, &st, "INSERT INTO meta (key, value) VALUES ('broadcast_counter', 1) "
-		     "ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value",
-		     "cannot number a new broadcast");
+	rc = ctl_db_prep(db, &st, "INSERT INTO meta (key, value) VALUES ('broadcast_counter', 1) "
+			 "ON CONFLICT(key) DO UPDATE SET value = value + 1 RETURNING value",
+			 "cannot number a new broadcast");
 	if (rc < 0)
 		return rc;
 	for (tries = 0; tries < 100; tries++) {
 		sqlite3_reset(st);
 		if (sqlite3_step(st) != SQLITE_ROW) {
-			rc = db_fail(db, "cannot number a new broadcast");
+			rc = ctl_db_fail(db, "cannot number a new broadcast");
 			goto out;
 		}
 		snprintf(out, CTL_ID_MAX, "b-%s-%04lld", stamp,
@@ -933,10 +934,10 @@ int ctl_db_broadcast_add(struct ctl_db *db, const struct ctl_broadcast_row *b,
 	rc = sp_begin(db);
 	if (rc < 0)
 		return rc;
-	rc = db_prep(db, &st,
-		     "INSERT INTO broadcasts (id, content, target_kind, target, topic, level, "
-		     "at, volume, seq, created, expires) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-		     "cannot store a broadcast");
+	rc = ctl_db_prep(db, &st,
+			 "INSERT INTO broadcasts (id, content, target_kind, target, topic, level, "
+			 "at, volume, seq, created, expires) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+			 "cannot store a broadcast");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, b->id);
@@ -955,8 +956,8 @@ int ctl_db_broadcast_add(struct ctl_db *db, const struct ctl_broadcast_row *b,
 	st = NULL;
 	if (rc < 0)
 		goto out;
-	rc = db_prep(db, &st, "INSERT INTO targets (broadcast, node, updated) VALUES (?, ?, ?)",
-		     "cannot store the targets of a broadcast");
+	rc = ctl_db_prep(db, &st, "INSERT INTO targets (broadcast, node, updated) VALUES (?, ?, ?)",
+			 "cannot store the targets of a broadcast");
 	if (rc < 0)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -994,17 +995,17 @@ json_t *ctl_db_broadcast_json(struct ctl_db *db, const char *id)
 	json_t *b = NULL, *targets = NULL, *plays = NULL;
 	int rc;
 
-	if (db_prep(db, &st,
-		    "SELECT b.id, b.content, b.target_kind, b.target, b.level, b.at, b.volume, "
-		    "b.seq, b.created, b.expires, c.title, c.duration_ms FROM broadcasts b "
-		    "LEFT JOIN content c ON c.id = b.content WHERE b.id = ?",
-		    "cannot read a broadcast") < 0)
+	if (ctl_db_prep(db, &st,
+			"SELECT b.id, b.content, b.target_kind, b.target, b.level, b.at, b.volume, "
+			"b.seq, b.created, b.expires, c.title, c.duration_ms FROM broadcasts b "
+			"LEFT JOIN content c ON c.id = b.content WHERE b.id = ?",
+			"cannot read a broadcast") < 0)
 		return NULL;
 	bind_text(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		if (rc != SQLITE_DONE)
-			db_fail(db, "cannot read a broadcast");
+			ctl_db_fail(db, "cannot read a broadcast");
 		goto fail;
 	}
 	targets = json_array();
@@ -1026,9 +1027,9 @@ json_t *ctl_db_broadcast_json(struct ctl_db *db, const char *id)
 		goto fail;
 	sqlite3_finalize(st);
 	st = NULL;
-	if (db_prep(db, &st, "SELECT node, result, start, duration_ms, reason, updated "
-		    "FROM targets WHERE broadcast = ? ORDER BY node",
-		    "cannot read the targets of a broadcast") < 0)
+	if (ctl_db_prep(db, &st, "SELECT node, result, start, duration_ms, reason, updated "
+			"FROM targets WHERE broadcast = ? ORDER BY node",
+			"cannot read the targets of a broadcast") < 0)
 		goto fail;
 	bind_text(st, 1, id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1043,7 +1044,7 @@ json_t *ctl_db_broadcast_json(struct ctl_db *db, const char *id)
 						"updated", col_json_int(st, 5)));
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(db, "cannot read the targets of a broadcast");
+		ctl_db_fail(db, "cannot read the targets of a broadcast");
 		goto fail;
 	}
 	sqlite3_finalize(st);
@@ -1091,12 +1092,12 @@ int ctl_db_event_store(struct ctl_db *db, const struct ctl_event *ev,
 	rc = sp_begin(db);
 	if (rc < 0)
 		return rc;
-	rc = db_prep(db, &st,
-		     "INSERT OR IGNORE INTO events (node, id, boot, type, ts, broadcast, "
-		     "content, start, duration_ms, reason, received, level, title, "
-		     "occurrence, plan_seq, scheduled, error_ms, end_reason, preemptor, drill, "
-		     "data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-		     "cannot store an event");
+	rc = ctl_db_prep(db, &st,
+			 "INSERT OR IGNORE INTO events (node, id, boot, type, ts, broadcast, "
+			 "content, start, duration_ms, reason, received, level, title, "
+			 "occurrence, plan_seq, scheduled, error_ms, end_reason, preemptor, drill, "
+			 "data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+			 "cannot store an event");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, ev->node);
@@ -1141,12 +1142,12 @@ int ctl_db_event_store(struct ctl_db *db, const struct ctl_event *ev,
 	rank = result_rank(ev->type, &result);
 	if (!fresh || !rank || !ev->broadcast[0])
 		goto out;
-	rc = db_prep(db, &st,
-		     "UPDATE targets SET result = ?1, start = coalesce(?2, start), "
-		     "duration_ms = coalesce(?3, duration_ms), reason = ?4, updated = ?5 "
-		     "WHERE broadcast = ?6 AND node = ?7 AND (CASE result WHEN 'pending' "
-		     "THEN 0 WHEN 'started' THEN 1 ELSE 2 END) < ?8",
-		     "cannot update a broadcast target");
+	rc = ctl_db_prep(db, &st,
+			 "UPDATE targets SET result = ?1, start = coalesce(?2, start), "
+			 "duration_ms = coalesce(?3, duration_ms), reason = ?4, updated = ?5 "
+			 "WHERE broadcast = ?6 AND node = ?7 AND (CASE result WHEN 'pending' "
+			 "THEN 0 WHEN 'started' THEN 1 ELSE 2 END) < ?8",
+			 "cannot update a broadcast target");
 	if (rc < 0)
 		goto out;
 	bind_text(st, 1, result);
@@ -1178,12 +1179,12 @@ int ctl_db_event_addressed(struct ctl_db *db, const struct ctl_event *ev)
 	    strcmp(ev->type, "emergency_not_active") == 0 ||
 	    (strncmp(ev->type, "play_", 5) != 0 && strncmp(ev->type, "emergency_", 10) != 0))
 		return 1;
-	rc = db_prep(db, &st,
-		     "SELECT (EXISTS (SELECT 1 FROM broadcasts WHERE id = ?1) AND NOT EXISTS "
-		     "(SELECT 1 FROM targets WHERE broadcast = ?1 AND node = ?2)) OR "
-		     "(EXISTS (SELECT 1 FROM commands WHERE id = ?1) AND NOT EXISTS "
-		     "(SELECT 1 FROM commands WHERE id = ?1 AND node = ?2))",
-		     "cannot check whom a broadcast was sent to");
+	rc = ctl_db_prep(db, &st,
+			 "SELECT (EXISTS (SELECT 1 FROM broadcasts WHERE id = ?1) AND NOT EXISTS "
+			 "(SELECT 1 FROM targets WHERE broadcast = ?1 AND node = ?2)) OR "
+			 "(EXISTS (SELECT 1 FROM commands WHERE id = ?1) AND NOT EXISTS "
+			 "(SELECT 1 FROM commands WHERE id = ?1 AND node = ?2))",
+			 "cannot check whom a broadcast was sent to");
 	if (rc < 0)
 		return rc;
 	bind_text(st, 1, ev->broadcast);
@@ -1192,7 +1193,7 @@ int ctl_db_event_addressed(struct ctl_db *db, const struct ctl_event *ev)
 	if (rc == SQLITE_ROW)
 		rc = sqlite3_column_int(st, 0) ? 0 : 1;
 	else
-		rc = db_fail(db, "cannot check whom a broadcast was sent to");
+		rc = ctl_db_fail(db, "cannot check whom a broadcast was sent to");
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -1207,13 +1208,13 @@ json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit,
 
 	if (!arr)
 		return NULL;
-	if (db_prep(db, &st,
-		    "SELECT id, node, boot, type, ts, broadcast, content, start, duration_ms, "
-		    "reason, received FROM (SELECT rowid AS r, * FROM events "
-		    "WHERE (?1 IS NULL OR broadcast = ?1) AND (?3 IS NULL OR node IN "
-		    "(SELECT node FROM node_zones WHERE zone IN (SELECT value FROM "
-		    "json_each(?3)))) ORDER BY rowid DESC LIMIT ?2) "
-		    "ORDER BY r", "cannot read the play log") < 0)
+	if (ctl_db_prep(db, &st,
+			"SELECT id, node, boot, type, ts, broadcast, content, start, duration_ms, "
+			"reason, received FROM (SELECT rowid AS r, * FROM events "
+			"WHERE (?1 IS NULL OR broadcast = ?1) AND (?3 IS NULL OR node IN "
+			"(SELECT node FROM node_zones WHERE zone IN (SELECT value FROM "
+			"json_each(?3)))) ORDER BY rowid DESC LIMIT ?2) "
+			"ORDER BY r", "cannot read the play log") < 0)
 		goto fail;
 	if (broadcast)
 		bind_text(st, 1, broadcast);
@@ -1240,7 +1241,7 @@ json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit,
 		json_array_append_new(arr, row);
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(db, "cannot read the play log");
+		ctl_db_fail(db, "cannot read the play log");
 		goto fail;
 	}
 	sqlite3_finalize(st);
@@ -1262,11 +1263,11 @@ json_t *ctl_db_nodes_json(struct ctl_db *db)
 
 	if (!arr)
 		return NULL;
-	if (db_prep(db, &st,
-		    "SELECT id, online, boot, version, last_seen, status, "
-		    "(SELECT group_concat(zone, ' ') FROM (SELECT zone FROM node_zones "
-		    "WHERE node = nodes.id ORDER BY pos)) FROM nodes ORDER BY id",
-		    "cannot read the nodes") < 0)
+	if (ctl_db_prep(db, &st,
+			"SELECT id, online, boot, version, last_seen, status, "
+			"(SELECT group_concat(zone, ' ') FROM (SELECT zone FROM node_zones "
+			"WHERE node = nodes.id ORDER BY pos)) FROM nodes ORDER BY id",
+			"cannot read the nodes") < 0)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		zones = json_array();
@@ -1301,7 +1302,7 @@ json_t *ctl_db_nodes_json(struct ctl_db *db)
 		json_array_append_new(arr, node);
 	}
 	if (rc != SQLITE_DONE) {
-		db_fail(db, "cannot read the nodes");
+		ctl_db_fail(db, "cannot read the nodes");
 		goto fail;
 	}
 	sqlite3_finalize(st);
@@ -1351,7 +1352,7 @@ int ctl_db_close_cut_plays(struct ctl_db *db, const char *node, int64_t boot, in
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < sizeof(sql) / sizeof(sql[0]) && rc >= 0; i++) {
-		rc = db_prep(db, &st, sql[i], "cannot record a play cut by a restart");
+		rc = ctl_db_prep(db, &st, sql[i], "cannot record a play cut by a restart");
 		if (rc < 0)
 			break;
 		bind_text(st, 1, node);

@@ -32,6 +32,7 @@
 #define CTL_MAX_ZONES 32        /* zones per node */
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 struct ctl_db {
 	struct sqlite3 *h;
@@ -196,5 +197,22 @@ json_t *ctl_db_broadcast_json(struct ctl_db *db, const char *id);
  * them (an operator's scope, filtered before the limit). */
 json_t *ctl_db_plays_json(struct ctl_db *db, const char *broadcast, int limit,
 			  const char *zones);
+
+
+/*
+ * The one prepare/fail helper of every controller module that runs SQL on
+ * the controller's database (grep sqlite3_prepare_v2: db.c, and backup.c,
+ * which reads a snapshot file of its own):
+ *   ctl_db_fail: log "<db path>: <what>: <SQLite's message>", return -EIO;
+ *   ctl_db_prep: prepare sql into *st (NULL on failure, logged as above;
+ *                what NULL: not logged, for reads whose failure is not an
+ *                error, or whose caller says it in its own words);
+ *   ctl_db_exec: run statements that return no rows.
+ * what says in plain words what could not be done ("cannot store a plan").
+ */
+int ctl_db_fail(struct ctl_db *db, const char *what);
+int ctl_db_prep(struct ctl_db *db, struct sqlite3_stmt **st, const char *sql,
+		const char *what);
+int ctl_db_exec(struct ctl_db *db, const char *sql, const char *what);
 
 #endif

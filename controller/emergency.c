@@ -58,15 +58,11 @@ static int clips_load(struct ctl *c, struct clip_row *rows, size_t max, size_t *
 	int rc;
 
 	*n = 0;
-	rc = sqlite3_prepare_v2(c->db.h,
-				"SELECT e.name, e.content, c.bytes, c.duration_ms, c.title FROM "
-				"emergency_clips e JOIN content c ON c.id = e.content "
-				"ORDER BY e.name", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		log_errorx("%s: cannot read the emergency clips: %s", c->db.path,
-			   sqlite3_errmsg(c->db.h));
-		return -EIO;
-	}
+	rc = ctl_db_prep(&c->db, &st, "SELECT e.name, e.content, c.bytes, c.duration_ms, "
+			 "c.title FROM emergency_clips e JOIN content c ON c.id = e.content "
+			 "ORDER BY e.name", "cannot read the emergency clips");
+	if (rc < 0)
+		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
 		struct clip_row *r = &rows[*n];
 
@@ -320,10 +316,9 @@ static void clip_set(struct ctl *c, const char *name, const char *body, size_t l
 		return;
 	}
 	if (rc == 0)
-		rc = sqlite3_prepare_v2(c->db.h, "INSERT INTO emergency_clips (name, content, "
-					"updated) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE "
-					"SET content = ?2, updated = ?3", -1, &st, NULL) ==
-			     SQLITE_OK ? 0 : -EIO;
+		rc = ctl_db_prep(&c->db, &st, "INSERT INTO emergency_clips (name, content, "
+				 "updated) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE "
+				 "SET content = ?2, updated = ?3", NULL);
 	if (rc == 0) {
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
@@ -681,8 +676,7 @@ static int stop_one(struct ctl *c, const char *id, const char *topic, int all_cl
 		/* it is over: a later "stop" without id need not name it again */
 		sqlite3_stmt *st = NULL;
 
-		if (sqlite3_prepare_v2(c->db.h, "UPDATE broadcasts SET expires = ?1 WHERE id = ?2",
-				       -1, &st, NULL) == SQLITE_OK) {
+		if (ctl_db_prep(&c->db, &st, "UPDATE broadcasts SET expires = ?1 WHERE id = ?2", NULL) == 0) {
 			sqlite3_bind_int64(st, 1, now);
 			sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
 			sqlite3_step(st);
@@ -727,10 +721,10 @@ static void stop(struct ctl *c, const struct ctl_principal *who, const char *bod
 			goto fail;
 		}
 	}
-	rc = sqlite3_prepare_v2(c->db.h, "SELECT id, topic, target_kind, target FROM broadcasts "
-				"WHERE level = 'emergency' AND (?1 IS NULL AND expires > ?2 OR "
-				"id = ?1) ORDER BY created", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
+	rc = ctl_db_prep(&c->db, &st, "SELECT id, topic, target_kind, target FROM broadcasts "
+			 "WHERE level = 'emergency' AND (?1 IS NULL AND expires > ?2 OR "
+			 "id = ?1) ORDER BY created", NULL);
+	if (rc < 0) {
 		*status = 500;
 		snprintf(err, sizeof(err), "the controller's database failed (see its log)");
 		goto fail;
@@ -840,9 +834,8 @@ static void show(struct ctl *c, const struct ctl_principal *who, const char *id,
 				    "drill)");
 		return;
 	}
-	if (sqlite3_prepare_v2(c->db.h, "SELECT target_kind, target, created, expires FROM "
-			       "broadcasts WHERE id = ?1 AND level = 'emergency'", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT target_kind, target, created, expires FROM "
+			"broadcasts WHERE id = ?1 AND level = 'emergency'", NULL) < 0)
 		goto db_error;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(st);
@@ -869,8 +862,8 @@ static void show(struct ctl *c, const struct ctl_principal *who, const char *id,
 	byname = json_object();
 	if (!nodes || !byname)
 		goto oom;
-	if (sqlite3_prepare_v2(c->db.h, "SELECT node, result, start, reason FROM targets WHERE "
-			       "broadcast = ?1 ORDER BY node", -1, &st, NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT node, result, start, reason FROM targets WHERE "
+			"broadcast = ?1 ORDER BY node", NULL) < 0)
 		goto db_error;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -891,10 +884,9 @@ static void show(struct ctl *c, const struct ctl_principal *who, const char *id,
 	if (rc != SQLITE_DONE)
 		goto db_error_nost;
 	/* the first confirmation of silence per node, from the events it sent */
-	if (sqlite3_prepare_v2(c->db.h, "SELECT node, type, reason, ts, received FROM events "
-			       "WHERE broadcast = ?1 AND (type = 'emergency_not_active' OR (type = "
-			       "'emergency_ended' AND reason = 'stopped')) ORDER BY received", -1,
-			       &st, NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT node, type, reason, ts, received FROM events "
+			"WHERE broadcast = ?1 AND (type = 'emergency_not_active' OR (type = "
+			"'emergency_ended' AND reason = 'stopped')) ORDER BY received", NULL) < 0)
 		goto db_error;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -81,21 +81,11 @@ static json_t *query_rows(struct ctl *c, sqlite3_stmt *st)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		json_array_append_new(arr, row_object(st));
 	if (rc != SQLITE_DONE) {
-		log_errorx("%s: query failed: %s", c->db.path, sqlite3_errmsg(c->db.h));
+		ctl_db_fail(&c->db, "query failed");
 		json_decref(arr);
 		return NULL;
 	}
 	return arr;
-}
-
-static int prep(struct ctl *c, sqlite3_stmt **st, const char *sql)
-{
-	if (sqlite3_prepare_v2(c->db.h, sql, -1, st, NULL) != SQLITE_OK) {
-		log_errorx("%s: cannot prepare a query: %s", c->db.path, sqlite3_errmsg(c->db.h));
-		*st = NULL;
-		return -EIO;
-	}
-	return 0;
 }
 
 /* ---------------------------------------------------------------- nodes */
@@ -107,10 +97,10 @@ void ctl_health_nodes_augment(struct ctl *c, json_t *nodes)
 	size_t i;
 
 	if (!json_is_array(nodes) ||
-	    prep(c, &st, "SELECT restarts, reconnects, since, (SELECT count(*) FROM alarms a "
-			 "WHERE a.node = nodes.id AND a.cleared IS NULL), (SELECT "
-			 "group_concat(kind, ',') FROM alarms a WHERE a.node = nodes.id AND "
-			 "a.cleared IS NULL) FROM nodes WHERE id = ?") < 0)
+	    ctl_db_prep(&c->db, &st, "SELECT restarts, reconnects, since, (SELECT count(*) FROM alarms a "
+			"WHERE a.node = nodes.id AND a.cleared IS NULL), (SELECT "
+			"group_concat(kind, ',') FROM alarms a WHERE a.node = nodes.id AND "
+			"a.cleared IS NULL) FROM nodes WHERE id = ?", "cannot prepare a query") < 0)
 		return;
 	json_array_foreach(nodes, i, n) {
 		json_t *status = json_object_get(n, "status"), *v;
@@ -164,10 +154,10 @@ static void get_node(struct ctl *c, const char *id, struct ctl_health_reply *out
 		json_decref(one);
 	}
 	json_object_set_new(found, "alarm_list", ctl_alarms_json(c, 0, id));
-	if (prep(c, &st, "SELECT * FROM (SELECT rowid AS r, id, type, ts, broadcast, occurrence, "
-			 "content, title, start, error_ms, duration_ms, end_reason AS \"end\", "
-			 "reason FROM events WHERE node = ? ORDER BY rowid DESC LIMIT 20) "
-			 "ORDER BY r") == 0) {
+	if (ctl_db_prep(&c->db, &st, "SELECT * FROM (SELECT rowid AS r, id, type, ts, broadcast, occurrence, "
+			"content, title, start, error_ms, duration_ms, end_reason AS \"end\", "
+			"reason FROM events WHERE node = ? ORDER BY rowid DESC LIMIT 20) "
+			"ORDER BY r", "cannot prepare a query") == 0) {
 		json_t *ev;
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
 		ev = query_rows(c, st);
@@ -220,20 +210,20 @@ static void get_log(struct ctl *c, const char *(*arg)(void *, const char *), voi
 		reply_error(out, 400, "content must be a content id (64 hex digits)");
 		return;
 	}
-	if (prep(c, &st,
-		 "SELECT * FROM (SELECT e.rowid AS r, e.id, e.node, e.boot, e.type, e.ts, "
-		 "e.broadcast, e.occurrence, e.content, e.title, e.level, e.plan_seq, "
-		 "e.scheduled, e.start, e.error_ms, e.duration_ms, e.end_reason AS \"end\", "
-		 "e.preemptor, e.reason, e.drill, e.received FROM events e "
-		 "WHERE coalesce(e.start, e.ts) >= ?1 AND coalesce(e.start, e.ts) < ?2 "
-		 "AND (?3 IS NULL OR e.node = ?3) AND (?4 IS NULL OR e.content = ?4) "
-		 "AND (?5 IS NULL OR e.type = ?5) AND (?6 IS NULL OR e.node IN "
-		 "(SELECT node FROM node_zones WHERE zone = ?6)) "
+	if (ctl_db_prep(&c->db, &st,
+			"SELECT * FROM (SELECT e.rowid AS r, e.id, e.node, e.boot, e.type, e.ts, "
+			"e.broadcast, e.occurrence, e.content, e.title, e.level, e.plan_seq, "
+			"e.scheduled, e.start, e.error_ms, e.duration_ms, e.end_reason AS \"end\", "
+			"e.preemptor, e.reason, e.drill, e.received FROM events e "
+			"WHERE coalesce(e.start, e.ts) >= ?1 AND coalesce(e.start, e.ts) < ?2 "
+			"AND (?3 IS NULL OR e.node = ?3) AND (?4 IS NULL OR e.content = ?4) "
+			"AND (?5 IS NULL OR e.type = ?5) AND (?6 IS NULL OR e.node IN "
+			"(SELECT node FROM node_zones WHERE zone = ?6)) "
 		 /* the operator's scope, before the limit */
-		 "AND (?8 IS NULL OR e.node IN (SELECT node FROM node_zones WHERE zone IN "
-		 "(SELECT value FROM json_each(?8)))) "
-		 "ORDER BY coalesce(e.start, e.ts) DESC, e.rowid DESC LIMIT ?7) "
-		 "ORDER BY coalesce(start, ts), r") < 0) {
+			"AND (?8 IS NULL OR e.node IN (SELECT node FROM node_zones WHERE zone IN "
+			"(SELECT value FROM json_each(?8)))) "
+			"ORDER BY coalesce(e.start, e.ts) DESC, e.rowid DESC LIMIT ?7) "
+			"ORDER BY coalesce(start, ts), r", "cannot prepare a query") < 0) {
 		reply_json(out, 500, NULL);
 		return;
 	}
@@ -306,32 +296,32 @@ json_t *ctl_health_report(struct ctl *c, const char *month, char *err, size_t er
 		snprintf(err, errlen, "month must be YYYY-MM (e.g. 2026-11)");
 		return NULL;
 	}
-	if (prep(c, &st,
-		 "WITH m AS (SELECT node, coalesce(occurrence, broadcast, id) AS k, type, "
-		 "  duration_ms, level, drill FROM events WHERE (type LIKE 'play\\_%' ESCAPE '\\' "
-		 "  OR type LIKE 'emergency\\_%' ESCAPE '\\') "
-		 "  AND coalesce(scheduled, start, ts) >= ?1 AND coalesce(scheduled, start, ts) < ?2) "
-		 "SELECT n.id AS node, coalesce(json_extract(n.status, '$.label'), '') AS label, "
-		 " coalesce((SELECT group_concat(zone, ' ') FROM (SELECT zone FROM node_zones z "
-		 "   WHERE z.node = n.id ORDER BY pos)), '') AS zones, "
-		 " (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND type LIKE 'play\\_%' "
-		 "   ESCAPE '\\') + (SELECT count(*) FROM targets t JOIN broadcasts b ON "
-		 "   b.id = t.broadcast WHERE t.node = n.id AND (CASE WHEN b.at > 0 THEN b.at ELSE "
-		 "   b.created END) >= ?1 AND (CASE WHEN b.at > 0 THEN b.at ELSE b.created END) < ?2 "
-		 "   AND NOT EXISTS (SELECT 1 FROM events e WHERE e.node = n.id AND "
-		 "   e.broadcast = t.broadcast AND (e.type LIKE 'play\\_%' ESCAPE '\\' OR "
-		 "   e.type LIKE 'emergency\\_%' ESCAPE '\\'))) AS scheduled, "
-		 " (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND type = 'play_finished') "
-		 "   AS played, "
-		 " (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND type = 'play_failed' "
-		 "   AND k NOT IN (SELECT k FROM m m2 WHERE m2.node = n.id AND "
-		 "   m2.type = 'play_finished')) AS failed, "
-		 " (SELECT coalesce(sum(duration_ms), 0) FROM m WHERE m.node = n.id AND type IN "
-		 "   ('play_finished', 'play_failed', 'play_preempted')) AS airtime_ms, "
-		 " (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND drill = 0 AND "
-		 "   (level = 'emergency' OR type LIKE 'emergency\\_%' ESCAPE '\\')) AS emergencies, "
-		 " (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND drill = 1) AS drills "
-		 "FROM nodes n ORDER BY n.id") < 0) {
+	if (ctl_db_prep(&c->db, &st,
+			"WITH m AS (SELECT node, coalesce(occurrence, broadcast, id) AS k, type, "
+			"  duration_ms, level, drill FROM events WHERE (type LIKE 'play\\_%' ESCAPE '\\' "
+			"  OR type LIKE 'emergency\\_%' ESCAPE '\\') "
+			"  AND coalesce(scheduled, start, ts) >= ?1 AND coalesce(scheduled, start, ts) < ?2) "
+			"SELECT n.id AS node, coalesce(json_extract(n.status, '$.label'), '') AS label, "
+			" coalesce((SELECT group_concat(zone, ' ') FROM (SELECT zone FROM node_zones z "
+			"   WHERE z.node = n.id ORDER BY pos)), '') AS zones, "
+			" (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND type LIKE 'play\\_%' "
+			"   ESCAPE '\\') + (SELECT count(*) FROM targets t JOIN broadcasts b ON "
+			"   b.id = t.broadcast WHERE t.node = n.id AND (CASE WHEN b.at > 0 THEN b.at ELSE "
+			"   b.created END) >= ?1 AND (CASE WHEN b.at > 0 THEN b.at ELSE b.created END) < ?2 "
+			"   AND NOT EXISTS (SELECT 1 FROM events e WHERE e.node = n.id AND "
+			"   e.broadcast = t.broadcast AND (e.type LIKE 'play\\_%' ESCAPE '\\' OR "
+			"   e.type LIKE 'emergency\\_%' ESCAPE '\\'))) AS scheduled, "
+			" (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND type = 'play_finished') "
+			"   AS played, "
+			" (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND type = 'play_failed' "
+			"   AND k NOT IN (SELECT k FROM m m2 WHERE m2.node = n.id AND "
+			"   m2.type = 'play_finished')) AS failed, "
+			" (SELECT coalesce(sum(duration_ms), 0) FROM m WHERE m.node = n.id AND type IN "
+			"   ('play_finished', 'play_failed', 'play_preempted')) AS airtime_ms, "
+			" (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND drill = 0 AND "
+			"   (level = 'emergency' OR type LIKE 'emergency\\_%' ESCAPE '\\')) AS emergencies, "
+			" (SELECT count(DISTINCT k) FROM m WHERE m.node = n.id AND drill = 1) AS drills "
+			"FROM nodes n ORDER BY n.id", "cannot prepare a query") < 0) {
 		snprintf(err, errlen, "the controller's database failed (see its log)");
 		return NULL;
 	}
@@ -555,18 +545,18 @@ static void get_metrics(struct ctl *c, struct ctl_health_reply *out)
 	json_decref(nodes);
 
 	metric_head(&m, "loaxa_alarms_active", "gauge", "Active alarms by kind.");
-	if (prep(c, &st, "SELECT k.kind, (SELECT count(*) FROM alarms a WHERE a.kind = k.kind "
-			 "AND a.cleared IS NULL) FROM (SELECT 'offline' AS kind UNION ALL SELECT "
-			 "'clock' UNION ALL SELECT 'disk' UNION ALL SELECT 'alsa' UNION ALL "
-			 "SELECT 'plan' UNION ALL SELECT 'miss' UNION ALL SELECT 'misaddressed') "
-			 "k") == 0) {
+	if (ctl_db_prep(&c->db, &st, "SELECT k.kind, (SELECT count(*) FROM alarms a WHERE a.kind = k.kind "
+			"AND a.cleared IS NULL) FROM (SELECT 'offline' AS kind UNION ALL SELECT "
+			"'clock' UNION ALL SELECT 'disk' UNION ALL SELECT 'alsa' UNION ALL "
+			"SELECT 'plan' UNION ALL SELECT 'miss' UNION ALL SELECT 'misaddressed') "
+			"k", "cannot prepare a query") == 0) {
 		while (sqlite3_step(st) == SQLITE_ROW)
 			fprintf(m.f, "loaxa_alarms_active{kind=\"%s\"} %d\n",
 				sqlite3_column_text(st, 0), sqlite3_column_int(st, 1));
 		sqlite3_finalize(st);
 	}
 	metric_head(&m, "loaxa_events_total", "counter", "Node events stored, by type.");
-	if (prep(c, &st, "SELECT type, count(*) FROM events GROUP BY type ORDER BY type") == 0) {
+	if (ctl_db_prep(&c->db, &st, "SELECT type, count(*) FROM events GROUP BY type ORDER BY type", "cannot prepare a query") == 0) {
 		while (sqlite3_step(st) == SQLITE_ROW)
 			fprintf(m.f, "loaxa_events_total{type=\"%s\"} %lld\n",
 				sqlite3_column_text(st, 0),

@@ -12,7 +12,7 @@
 #include "auth.h"
 #include "ctl.h"
 #include "log.h"
-#include "schedule.h"
+#include "schedparse.h"
 
 /* The first zone of the query's rows outside the hours: 1, 0, or -EIO. */
 static int rows_outside(struct ctl *c, sqlite3_stmt *st, int64_t at, int64_t end,
@@ -41,12 +41,13 @@ static int target_outside(struct ctl *c, const char *zone, const char *node, int
 	if (zone && zone[0] && strcmp(zone, "all") != 0)
 		return sched_outside_hours(&c->cfg.sched, zone, at, end, why, whylen);
 	if (all || (zone && strcmp(zone, "all") == 0))
-		rc = sqlite3_prepare_v2(c->db.h, "SELECT DISTINCT zone FROM node_zones ORDER BY "
-					"zone", -1, &st, NULL);
+		rc = ctl_db_prep(&c->db, &st, "SELECT DISTINCT zone FROM node_zones ORDER BY "
+				 "zone", NULL);
 	else
-		rc = sqlite3_prepare_v2(c->db.h, "SELECT zone FROM node_zones WHERE node = ? "
-					"ORDER BY pos", -1, &st, NULL);
-	if (rc != SQLITE_OK) {
+		rc = ctl_db_prep(&c->db, &st, "SELECT zone FROM node_zones WHERE node = ? "
+				 "ORDER BY pos", NULL);
+	/* its own message: the caller shows why to the operator */
+	if (rc < 0) {
 		snprintf(why, whylen, "the controller cannot read the nodes' zones (see its log)");
 		log_errorx("hours: cannot read the nodes' zones: %s", sqlite3_errmsg(c->db.h));
 		return -EIO;

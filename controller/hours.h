@@ -8,7 +8,7 @@
  * confirms it (CLI --outside-hours, API "outside_hours": true); a
  * confirmation is logged and written to the audit log. Emergencies are
  * exempt. Schedules and announcements are checked in schedule.c (warnings,
- * counted) and refused in schedules.c; this module serves the requests
+ * counted) and refused in schedjobs.c; this module serves the requests
  * that have no schedule item.
  */
 #ifndef LOAXA_CTL_HOURS_H

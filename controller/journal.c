@@ -73,8 +73,7 @@ static int node_busy(struct ctl *c, const char *node)
 	json_t *s = NULL;
 	int busy = 0;
 
-	if (sqlite3_prepare_v2(c->db.h, "SELECT status FROM nodes WHERE id = ? AND online = 1",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT status FROM nodes WHERE id = ? AND online = 1", NULL) < 0)
 		return 0;
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))

@@ -60,8 +60,8 @@ static int trust_signer(struct ctl *c, struct signer *out)
 		return 0;
 	}
 	hex_encode(hex, out->pk, 32);
-	if (sqlite3_prepare_v2(c->db.h, "SELECT retired FROM keys WHERE pk = ? AND retired IS "
-			       "NOT NULL AND revoked IS NULL", -1, &st, NULL) == SQLITE_OK) {
+	if (ctl_db_prep(&c->db, &st, "SELECT retired FROM keys WHERE pk = ? AND retired IS "
+			"NOT NULL AND revoked IS NULL", NULL) == 0) {
 		sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) == SQLITE_ROW)
 			until = sqlite3_column_int64(st, 0) +
@@ -75,12 +75,6 @@ static int trust_signer(struct ctl *c, struct signer *out)
 	sodium_memzero(out, sizeof(*out));
 	*out = c->signer;
 	return 0;
-}
-
-static int db_fail(struct ctl *c, const char *what)
-{
-	log_errorx("%s: %s: %s", c->db.path, what, sqlite3_errmsg(c->db.h));
-	return -EIO;
 }
 
 static int key_path_with(struct ctl *c, const char *suffix, char *out, size_t outlen)
@@ -98,14 +92,14 @@ static int key_record(struct ctl *c, const uint8_t pk[32], int64_t lifetime_ms)
 	int rc = 0;
 
 	hex_encode(hex, pk, 32);
-	if (sqlite3_prepare_v2(c->db.h, "INSERT OR IGNORE INTO keys (pk, created, not_after) "
-			       "VALUES (?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(c, "cannot record a key");
+	if (ctl_db_prep(&c->db, &st, "INSERT OR IGNORE INTO keys (pk, created, not_after) "
+			"VALUES (?, ?, ?)", "cannot record a key") < 0)
+		return -EIO;
 	sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, now_ms());
 	sqlite3_bind_int64(st, 3, now_ms() + lifetime_ms);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		rc = db_fail(c, "cannot record a key");
+		rc = ctl_db_fail(&c->db, "cannot record a key");
 	else
 		rc = sqlite3_changes(c->db.h) > 0;
 	sqlite3_finalize(st);
@@ -119,8 +113,7 @@ static int64_t key_not_after(struct ctl *c, const uint8_t pk[32])
 	int64_t v = 0;
 
 	hex_encode(hex, pk, 32);
-	if (sqlite3_prepare_v2(c->db.h, "SELECT not_after FROM keys WHERE pk = ?", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT not_after FROM keys WHERE pk = ?", NULL) < 0)
 		return 0;
 	sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -151,9 +144,9 @@ static int trust_issue(struct ctl *c)
 	if (!body || !keys || !retire || !rkeys)
 		goto out;
 	/* Every key not retired/revoked is trusted; the current one first. */
-	if (sqlite3_prepare_v2(c->db.h, "SELECT pk, not_after, retired, revoked FROM keys "
-			       "ORDER BY created", -1, &st, NULL) != SQLITE_OK) {
-		rc = db_fail(c, "cannot read the keys");
+	if (ctl_db_prep(&c->db, &st, "SELECT pk, not_after, retired, revoked FROM keys "
+			"ORDER BY created", "cannot read the keys") < 0) {
+		rc = -EIO;
 		goto out;
 	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -205,15 +198,15 @@ static int trust_issue(struct ctl *c)
 	}
 	if (rc < 0)
 		goto out;
-	if (sqlite3_prepare_v2(c->db.h, "INSERT OR REPLACE INTO trust (id, issued, envelope) "
-			       "VALUES (1, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
-		rc = db_fail(c, "cannot store the trust document");
+	if (ctl_db_prep(&c->db, &st, "INSERT OR REPLACE INTO trust (id, issued, envelope) "
+			"VALUES (1, ?, ?)", "cannot store the trust document") < 0) {
+		rc = -EIO;
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, now);
 	sqlite3_bind_blob(st, 2, env, (int)envlen, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = db_fail(c, "cannot store the trust document");
+		rc = ctl_db_fail(&c->db, "cannot store the trust document");
 		goto out;
 	}
 	log_info("trust document issued (sequence %llu, signed by key %.16s): %zu key%s, %zu "
@@ -244,8 +237,7 @@ static void trust_republish(struct ctl *c)
 	sqlite3_stmt *st = NULL;
 	char topic[128];
 
-	if (sqlite3_prepare_v2(c->db.h, "SELECT envelope FROM trust WHERE id = 1", -1, &st,
-			       NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT envelope FROM trust WHERE id = 1", NULL) < 0)
 		return;
 	topic_zone(topic, sizeof(topic), c->mqtt.root, "all", LEAF_KEY);
 	if (sqlite3_step(st) == SQLITE_ROW &&
@@ -260,8 +252,7 @@ static int trust_exists(struct ctl *c)
 	sqlite3_stmt *st = NULL;
 	int n = 0;
 
-	if (sqlite3_prepare_v2(c->db.h, "SELECT count(*) FROM trust", -1, &st, NULL) !=
-	    SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, "SELECT count(*) FROM trust", NULL) < 0)
 		return 0;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);
@@ -306,8 +297,8 @@ static int switch_to_next(struct ctl *c)
 		sqlite3_stmt *st = NULL;
 
 		hex_encode(hexold, c->signer.pk, 32);
-		if (sqlite3_prepare_v2(c->db.h, "UPDATE keys SET retired = ? WHERE pk = ? AND "
-				       "retired IS NULL", -1, &st, NULL) == SQLITE_OK) {
+		if (ctl_db_prep(&c->db, &st, "UPDATE keys SET retired = ? WHERE pk = ? AND "
+				"retired IS NULL", NULL) == 0) {
 			sqlite3_bind_int64(st, 1, now_ms());
 			sqlite3_bind_text(st, 2, hexold, -1, SQLITE_TRANSIENT);
 			sqlite3_step(st);
@@ -347,8 +338,8 @@ int ctl_keys_start(struct ctl *c)
 		sqlite3_stmt *st = NULL;
 
 		hex_encode(hex, c->signer.pk, 32);
-		if (sqlite3_prepare_v2(c->db.h, "UPDATE keys SET revoked = ? WHERE pk != ? AND "
-				       "revoked IS NULL", -1, &st, NULL) == SQLITE_OK) {
+		if (ctl_db_prep(&c->db, &st, "UPDATE keys SET revoked = ? WHERE pk != ? AND "
+				"revoked IS NULL", NULL) == 0) {
 			sqlite3_bind_int64(st, 1, now_ms());
 			sqlite3_bind_text(st, 2, hex, -1, SQLITE_TRANSIENT);
 			sqlite3_step(st);
@@ -590,9 +581,8 @@ static json_t *keys_list_json(struct ctl *c)
 	char cur[65];
 
 	hex_encode(cur, c->signer.pk, 32);
-	if (!list || sqlite3_prepare_v2(c->db.h, "SELECT pk, created, not_after, retired, "
-					"revoked FROM keys ORDER BY created", -1, &st,
-					NULL) != SQLITE_OK)
+	if (!list || ctl_db_prep(&c->db, &st, "SELECT pk, created, not_after, retired, "
+				 "revoked FROM keys ORDER BY created", NULL) < 0)
 		return list;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *pk = (const char *)sqlite3_column_text(st, 0);

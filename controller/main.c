@@ -7,7 +7,7 @@
  * Everything happens in one thread around one poll(): the three MQTT sockets,
  * the HTTP API's epoll fd, the pipes of running import workers, the eventfd
  * of the password check thread (auth.h) and of schedule-file parser
- * threads (libconfig's parse of a large file takes seconds; schedules.c),
+ * threads (libconfig's parse of a large file takes seconds; schedjobs.c),
  * the only other threads, the loop's timer
  * ticking once a second (nodes gone silent, schedules, keys) and a
  * signalfd (SIGINT/SIGTERM: clean exit; SIGCHLD: an import worker ended;
@@ -48,7 +48,8 @@
 #include "mqtt.h"
 #include "nodes.h"
 #include "reportpdf.h"
-#include "schedules.h"
+#include "schedjobs.h"
+#include "scheduler.h"
 #include "timesvc.h"
 #include "util.h"
 

@@ -19,7 +19,7 @@
 #include "commands.h"
 #include "log.h"
 #include "mqtt.h"
-#include "schedules.h"
+#include "scheduler.h"
 #include "util.h"
 
 /*
@@ -337,14 +337,13 @@ static void note_transition(struct ctl *c, const char *node, int64_t since, int 
 {
 	sqlite3_stmt *st = NULL;
 
-	if (sqlite3_prepare_v2(c->db.h,
-			       "UPDATE nodes SET since = CASE WHEN ?1 > 0 THEN ?1 ELSE since END, "
-			       "restarts = restarts + ?2, reconnects = reconnects + ?3 "
-			       "WHERE id = ?4", -1, &st, NULL) != SQLITE_OK ||
-	    (sqlite3_bind_int64(st, 1, since), sqlite3_bind_int(st, 2, restart),
-	     sqlite3_bind_int(st, 3, reconnect),
-	     sqlite3_bind_text(st, 4, node, -1, SQLITE_TRANSIENT),
-	     sqlite3_step(st) != SQLITE_DONE))
+	if (ctl_db_prep(&c->db, &st, "UPDATE nodes SET since = CASE WHEN ?1 > 0 THEN ?1 ELSE since END, "
+			"restarts = restarts + ?2, reconnects = reconnects + ?3 "
+			"WHERE id = ?4", NULL) < 0 ||
+			(sqlite3_bind_int64(st, 1, since), sqlite3_bind_int(st, 2, restart),
+			sqlite3_bind_int(st, 3, reconnect),
+			sqlite3_bind_text(st, 4, node, -1, SQLITE_TRANSIENT),
+			sqlite3_step(st) != SQLITE_DONE))
 		log_errorx("%s: cannot update the history of node %s: %s", c->db.path, node,
 			   sqlite3_errmsg(c->db.h));
 	sqlite3_finalize(st);
@@ -502,7 +501,7 @@ int ctl_nodes_on_event(struct ctl *c, const char *node, const void *payload,
 	double secs;
 	int rc, updated = 0;
 
-	/* results of planned plays (schedules.c reads "occurrence" itself) */
+	/* results of planned plays (scheduler.c reads "occurrence" itself) */
 	ctl_sched_on_event(c, node, payload, len);
 	rc = ctl_parse_event(node, payload, len, &ev, err, sizeof(err));
 	if (rc < 0) {

@@ -47,8 +47,8 @@ static int find_due(struct ctl *c, int64_t now, struct due *d)
 	sqlite3_stmt *st = NULL;
 	int found = 0;
 
-	if (sqlite3_prepare_v2(c->db.h, "SELECT node, body FROM sched_plans WHERE body LIKE "
-			       "'%\"source\"%' ORDER BY node", -1, &st, NULL) != SQLITE_OK) {
+	if (ctl_db_prep(&c->db, &st, "SELECT node, body FROM sched_plans WHERE body LIKE "
+			"'%\"source\"%' ORDER BY node", NULL) < 0) {
 		/* no schedules table (an older database): no relays */
 		return 0;
 	}

@@ -4,7 +4,7 @@
  * A schedule item with a `source` ("alsa:DEVICE": a receiver's line-out on
  * the controller; "url:http://...": a network stream) and a length becomes,
  * in each target node's plan, an item of level relay with `source` and
- * `until` (schedules.c). The controller, not the node, turns the source
+ * `until` (scheduler.c). The controller, not the node, turns the source
  * into audio: once a second it looks at the stored plans, and while an
  * occurrence's time has come (at <= now < until) it streams the source as a
  * live session of level relay (live.c) to <root>/node/<id>/live of every

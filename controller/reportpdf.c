@@ -69,9 +69,7 @@ static int add_bulletins(struct ctl *c, json_t *doc, int64_t from, int64_t to)
 
 	if (!list)
 		return -ENOMEM;
-	if (sqlite3_prepare_v2(c->db.h, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_errorx("%s: cannot prepare the report's bulletin list: %s", c->db.path,
-			   sqlite3_errmsg(c->db.h));
+	if (ctl_db_prep(&c->db, &st, sql, "cannot prepare the report's bulletin list") < 0) {
 		json_decref(list);
 		return -EIO;
 	}
@@ -103,8 +101,7 @@ static int add_bulletins(struct ctl *c, json_t *doc, int64_t from, int64_t to)
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
-		log_errorx("%s: the report's bulletin list failed: %s", c->db.path,
-			   sqlite3_errmsg(c->db.h));
+		ctl_db_fail(&c->db, "the report's bulletin list failed");
 		json_decref(list);
 		return -EIO;
 	}

@@ -29,7 +29,7 @@ static int prune_table(struct ctl *c, const char *sql, int64_t before, int batch
 
 	if (ctl_db_begin(&c->db) < 0)
 		return -EIO;
-	if (sqlite3_prepare_v2(c->db.h, sql, -1, &st, NULL) != SQLITE_OK)
+	if (ctl_db_prep(&c->db, &st, sql, NULL) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, before);
 	sqlite3_bind_int(st, 2, batch);
@@ -39,7 +39,7 @@ static int prune_table(struct ctl *c, const char *sql, int64_t before, int batch
 	n = sqlite3_changes(c->db.h);
 out:
 	if (n < 0) {
-		log_errorx("%s: cannot prune old rows: %s", c->db.path, sqlite3_errmsg(c->db.h));
+		ctl_db_fail(&c->db, "cannot prune old rows");
 		sqlite3_finalize(st);
 		ctl_db_rollback(&c->db);
 		return n;
@@ -83,7 +83,7 @@ int ctl_retention_vacuum(struct ctl *c, int pages)
 		log_warnx("%s: incremental vacuum: %s", c->db.path, sqlite3_errmsg(c->db.h));
 		return 0;
 	}
-	if (sqlite3_prepare_v2(c->db.h, "PRAGMA freelist_count", -1, &st, NULL) == SQLITE_OK &&
+	if (ctl_db_prep(&c->db, &st, "PRAGMA freelist_count", NULL) == 0 &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		left = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);

@@ -16,7 +16,8 @@
 
 #include "ctl.h"
 #include "log.h"
-#include "schedules.h"
+#include "db.h"
+#include "schedapi.h"
 
 int ctl_sched_files_get(struct ctl *c, unsigned *status, json_t **reply)
 {
@@ -28,8 +29,8 @@ int ctl_sched_files_get(struct ctl *c, unsigned *status, json_t **reply)
 	*status = 500;
 	*reply = NULL;
 	if (!files ||
-	    sqlite3_prepare_v2(c->db.h, "SELECT name, text, audio, applied FROM sched_files ORDER BY pos",
-			       -1, &st, NULL) != SQLITE_OK) {
+	    ctl_db_prep(&c->db, &st, "SELECT name, text, audio, applied FROM sched_files ORDER BY pos",
+			"cannot read the schedule files") < 0) {
 		rc = -EIO;
 		goto out;
 	}

@@ -144,10 +144,8 @@ int ctl_secops_write_broker_files(struct ctl *c)
 		goto out;
 	sb_add(&acl, "\n# nodes (written by loaxa-controller from its database; edits are "
 	       "lost)\n");
-	if (sqlite3_prepare_v2(c->db.h, "SELECT node, zones, pwhash FROM node_creds WHERE "
-			       "revoked IS NULL ORDER BY node", -1, &st, NULL) != SQLITE_OK) {
-		log_errorx("%s: cannot read node credentials: %s", c->db.path,
-			   sqlite3_errmsg(c->db.h));
+	if (ctl_db_prep(&c->db, &st, "SELECT node, zones, pwhash FROM node_creds WHERE "
+			"revoked IS NULL ORDER BY node", "cannot read node credentials") < 0) {
 		rc = -EIO;
 		goto out;
 	}
@@ -277,10 +275,10 @@ static void provision_add(struct ctl *c, json_t *req, unsigned *status, json_t *
 	if (rc < 0)
 		goto fail;
 	/* A revoked node may be provisioned again (a new board); a live one not. */
-	if (sqlite3_prepare_v2(c->db.h, "INSERT INTO node_creds (node, zones, pwhash, created) "
-			       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT(node) DO UPDATE SET "
-			       "zones = ?2, pwhash = ?3, created = ?4, revoked = NULL WHERE "
-			       "revoked IS NOT NULL", -1, &st, NULL) != SQLITE_OK) {
+	if (ctl_db_prep(&c->db, &st, "INSERT INTO node_creds (node, zones, pwhash, created) "
+			"VALUES (?1, ?2, ?3, ?4) ON CONFLICT(node) DO UPDATE SET "
+			"zones = ?2, pwhash = ?3, created = ?4, revoked = NULL WHERE "
+			"revoked IS NOT NULL", NULL) < 0) {
 		rc = -EIO;
 		goto fail;
 	}
@@ -313,8 +311,7 @@ static void provision_add(struct ctl *c, json_t *req, unsigned *status, json_t *
 	goto out;
 fail:
 	if (rc == -EIO)
-		log_errorx("%s: cannot store node credentials: %s", c->db.path,
-			   sqlite3_errmsg(c->db.h));
+		ctl_db_fail(&c->db, "cannot store node credentials");
 	*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 	*reply = error_json("cannot provision node %s (see the controller's log)", node);
 out:
@@ -331,8 +328,8 @@ static void provision_revoke(struct ctl *c, const char *node, unsigned *status,
 	int changed;
 
 	snprintf(target, tlen, "node %s", node);
-	if (sqlite3_prepare_v2(c->db.h, "UPDATE node_creds SET revoked = ? WHERE node = ? AND "
-			       "revoked IS NULL", -1, &st, NULL) != SQLITE_OK) {
+	if (ctl_db_prep(&c->db, &st, "UPDATE node_creds SET revoked = ? WHERE node = ? AND "
+			"revoked IS NULL", NULL) < 0) {
 		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
 		*reply = error_json("the controller's database failed", NULL);
 		return;
@@ -367,8 +364,8 @@ json_t *ctl_secops_revoked_json(struct ctl *c)
 	sqlite3_stmt *st = NULL;
 	json_t *list = json_array();
 
-	if (!list || sqlite3_prepare_v2(c->db.h, "SELECT node FROM node_creds WHERE revoked IS "
-					"NOT NULL ORDER BY node", -1, &st, NULL) != SQLITE_OK)
+	if (!list || ctl_db_prep(&c->db, &st, "SELECT node FROM node_creds WHERE revoked IS "
+				 "NOT NULL ORDER BY node", NULL) < 0)
 		return list;
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_array_append_new(list, json_string((const char *)sqlite3_column_text(st, 0)));
@@ -381,8 +378,8 @@ static json_t *provisioned_json(struct ctl *c)
 	sqlite3_stmt *st = NULL;
 	json_t *list = json_array();
 
-	if (!list || sqlite3_prepare_v2(c->db.h, "SELECT node, zones, created, revoked FROM "
-					"node_creds ORDER BY node", -1, &st, NULL) != SQLITE_OK)
+	if (!list || ctl_db_prep(&c->db, &st, "SELECT node, zones, created, revoked FROM "
+				 "node_creds ORDER BY node", NULL) < 0)
 		return list;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		json_t *z = json_loads((const char *)sqlite3_column_text(st, 1), 0, NULL);

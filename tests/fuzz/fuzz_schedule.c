@@ -1,6 +1,6 @@
 /*
  * fuzz_schedule.c - libFuzzer harness for the schedule file parser
- * (controller/schedule.c, docs/schedules.md): the input is a schedule file's
+ * (controller/schedparse.c, docs/schedules.md): the input is a schedule file's
  * text as a client sends it, parsed with sched_parse_text() with an audio
  * map made up for the files it names, and the ids checked. Errors must name
  * something (msgs). The parser refuses @include lines itself, so inputs
@@ -18,7 +18,7 @@
 
 #include "log.h"
 #include "schedfile.h"
-#include "schedule.h"
+#include "schedparse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -24,7 +24,8 @@
 #include "ctl.h"
 #include "ctlfixture.h"
 #include "db.h"
-#include "schedules.h"
+#include "schedapi.h"
+#include "scheduler.h"
 #include "tap.h"
 #include "testclock.h"
 #include "util.h"
@@ -81,7 +82,7 @@ static void principal(struct ctl_principal *p, const char *user, const char *rol
 	snprintf(p->peer, sizeof(p->peer), "uid 0 (test) pid 1");
 }
 
-/* POST to schedules.c as who (content ids only: answered at once). */
+/* POST to schedapi.c as who (content ids only: answered at once). */
 static unsigned sched_post(const struct ctl_principal *who, const char *url, const char *body,
 			   int64_t edit, json_t **reply)
 {

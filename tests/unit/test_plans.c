@@ -1,6 +1,6 @@
 /*
- * test_plans.c - controller/schedules.c without a broker: apply through the
- * API handler (content ids, so no import worker), the per-node plans it
+ * test_plans.c - controller/scheduler.c, schedjobs.c and schedapi.c without
+ * a broker: apply through the API handler (content ids, so no import worker), the per-node plans it
  * publishes (caught by mqtt.publish_hook, opened with the node's own
  * envelope_open), stability (no new plan when nothing changed), a change
  * (new plan, higher sequence, same occurrence ids for what stayed), a plan
@@ -22,7 +22,9 @@
 #include "db.h"
 #include "envelope.h"
 #include "mqtt.h"
-#include "schedules.h"
+#include "schedapi.h"
+#include "schedjobs.h"
+#include "scheduler.h"
 #include "ctlfixture.h"
 #include "tap.h"
 #include "testclock.h"

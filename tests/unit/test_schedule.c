@@ -1,5 +1,5 @@
 /*
- * test_schedule.c - controller/schedule.c: the schedule file parser (every
+ * test_schedule.c - controller/schedparse.c: the schedule file parser (every
  * error pinned: file:line: field "x": what), dates and times, expansion
  * (day rules, date ranges across month ends and leap days, repeats across
  * midnight, stable occurrence ids), allowed hours around midnight,
@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "schedule.h"
+#include "schedparse.h"
 #include "tap.h"
 #include "util.h"
 

@@ -1,7 +1,7 @@
 /*
- * schedule.c - see schedule.h.
+ * schedparse.c - see schedparse.h.
  */
-#include "schedule.h"
+#include "schedparse.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1412,7 +1412,7 @@ static int hours_occ(void *arg, const struct sched_occ *occ)
 	/*
 	 * A warning, not an error (issue 16): the station may have a reason
 	 * (a late meeting), but nothing outside the hours is applied unless
-	 * the operator confirms it (job_finish in schedules.c).
+	 * the operator confirms it (job_finish in schedjobs.c).
 	 */
 	sched_warning(h->msgs, "%s:%d: field \"times\": item \"%s\" on %s (playing until %s) "
 		      "is outside the allowed hours of %s%s (%s-%s): move it into those hours, "

@@ -1,5 +1,6 @@
 /*
- * schedule.h - schedule files (schedules/NAME.cfg): parse, check, expand.
+ * schedparse.h - the schedule FILE parser: schedule files (schedules/NAME.cfg):
+ * parse, check, expand.
  *
  * Everything here is a pure function of its inputs (the texts, the site's
  * zones, the clock value passed in, the process time zone): no database, no
@@ -20,9 +21,17 @@
  * controller.cfg "timezone" with TZ + tzset()). Local date + time of day is
  * turned into an instant with mktime(tm_isdst = -1): Vietnam has no DST,
  * and elsewhere a time that does not exist on a DST day moves forward.
+ *
+ * Owns: the schedule file format, items and their JSON form, occurrences,
+ * dates and local times, allowed hours, the checks of a set against the
+ * site (zones, nodes, hours, conflicts) given as input.
+ * Must not: touch the database, the network, the loop or any global state
+ * but the process time zone: the parse runs in schedjobs.c's worker threads.
+ * Not to be confused with common/schedfile.h (how the CLI reads the files
+ * it sends) or scheduler.h (plans).
  */
-#ifndef LOAXA_CTL_SCHEDULE_H
-#define LOAXA_CTL_SCHEDULE_H
+#ifndef LOAXA_CTL_SCHEDPARSE_H
+#define LOAXA_CTL_SCHEDPARSE_H
 
 #include <limits.h>
 #include <stddef.h>
