@@ -253,7 +253,10 @@ soak:
 demo: all
 	scripts/demo.sh
 
+# The node's figures under qemu-aarch64 too when the arm64 cross compiler is
+# installed (scripts/setup.sh): tests/bench/node.sh.
 bench: all unit
+	if command -v aarch64-linux-gnu-gcc >/dev/null; then $(MAKE) cross ARCH=arm64; fi
 	LOAXA_BIN=$(CURDIR)/build tests/bench/run.sh
 
 fuzz:
