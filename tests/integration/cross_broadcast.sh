@@ -10,9 +10,10 @@
 #     target's opusfile (pcmcompare cross-built, under qemu), sample for
 #     sample outside the 10 ms fades, and lie within 16 LSB of it decoded by
 #     the PC's (libopus's float decoder is not bit-exact across CPUs);
-#   - the sound lasts as long as the announcement at the "speaker", with no
-#     underrun once it began: the node under emulation keeps the card fed in
-#     real time (an underrun before the first sound is reported only);
+#   - the sound lasts as long as the announcement at the "speaker", with at
+#     most 3 underruns once it began (a loaded PC; one that cannot keep up
+#     underruns hundreds of times): the node under emulation keeps the card
+#     fed in real time (underruns before the first sound are reported only);
 #   - the node stops cleanly on SIGTERM.
 # Run by make test-cross (tests/cross.sh), not by make test: it needs the
 # cross build. Environment (tests/cross.sh sets them):
@@ -126,12 +127,17 @@ paced_check() {
 	fi
 	# The node starts the card after one period (20 ms) is written
 	# (node/playout.c); under qemu its first periods of a play can come late
-	# and the card runs dry once, before the first sound (reported, see
-	# docs/cross.md). Once the sound has begun, not one underrun.
-	check "$label: no underrun on the paced card once the sound began" \
-		awk '$1 == "onset" { s = 1 } $1 == "xrun" && s { exit 1 }' "$T/n1-$label.onsets" ||
-		grep '^xrun' "$T/n1-$label.onsets" | sed 's/^/#   /'
-	diag "$label: underruns before the first sound: $(awk '$1 == "onset" { exit } $1 == "xrun" { n++ } END { print n + 0 }' "$T/n1-$label.onsets") (xrun lines in its log)"
+	# and the card runs dry before the first sound (reported, docs/cross.md).
+	# Once the sound has begun: at most 3 underruns. An emulated node that
+	# cannot keep up in real time underruns every few periods (hundreds in
+	# 8 s); one or two come from a loaded machine (load 13 on 2 cores starved
+	# qemu once for more than the 200 ms buffer), and the length check above
+	# bounds what they cost.
+	local late
+	late=$(awk '$1 == "onset" { s = 1 } $1 == "xrun" && s { print $2 }' "$T/n1-$label.onsets" | sort -u | wc -l)
+	check "$label: at most 3 underruns on the paced card once the sound began ($late; load $(cut -d' ' -f1 /proc/loadavg))" \
+		[ "$late" -le 3 ] || grep '^xrun' "$T/n1-$label.onsets" | sed 's/^/#   /'
+	diag "$label: underruns before the first sound: $(awk '$1 == "onset" { exit } $1 == "xrun" { print $2 }' "$T/n1-$label.onsets" | sort -u | wc -l)"
 }
 
 size() { stat -c %s "$1" 2>/dev/null || echo 0; }
