@@ -171,7 +171,8 @@ if [ ! -x "$CROSS_NODE" ]; then
 elif ! QEMU=$(command -v qemu-aarch64); then
 	echo "   arm64 (qemu): qemu-aarch64 is not installed (scripts/setup.sh)"
 else
-	# a node of its own: the native runs' state is not the ARM node's
+	# a node of its own: the native node's state has seen these broadcast
+	# ids (b-bench-0...) already, and a node does not play one twice
 	mkdir -p "$W/q/state/cache"
 	cp -r "$W/n/xdg" "$W/n/node.cfg" "$W/q/"
 	cp "$W/long.opus" "$W/q/state/cache/$ID.opus"
