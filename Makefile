@@ -100,7 +100,7 @@ PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 # A test card's mixer (volume + mute) for softvol and the node's alsa.mixer.
 CTL_PLUGIN := $(O)/alsa/libasound_module_ctl_loaxamixer.so
 
-.PHONY: all test unit cross cross-tree test-cross demo bench fuzz valgrind soak clean check-config install install-deb install-tree
+.PHONY: all test unit cross cross-tree test-cross install-node-deb demo bench fuzz valgrind soak clean check-config install install-deb install-tree
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -281,6 +281,18 @@ install: all
 
 install-deb: all
 	$(MAKE) install-tree ROOTPREFIX=/usr UNITDIR=/lib/systemd/system
+
+# install-node-deb: what debian/loaxa-node.install takes, for the node-only
+# package of an ARM board (debian/rules, profile pkg.loaxa.nodeonly).
+install-node-deb: $(O)/loaxa-node
+	install -d $(DESTDIR)/usr/sbin $(DESTDIR)/lib/systemd/system $(DESTDIR)/usr/share/loaxa \
+		$(DESTDIR)/usr/share/man/man8 $(DESTDIR)/usr/share/man/man5
+	install -m 0755 $(O)/loaxa-node $(DESTDIR)/usr/sbin/
+	install -m 0644 systemd/loaxa-node.service $(DESTDIR)/lib/systemd/system/
+	install -m 0644 etc/node.cfg $(DESTDIR)/usr/share/loaxa/node.cfg.example
+	install -m 0644 etc/asoundrc.example $(DESTDIR)/usr/share/loaxa/asoundrc.example
+	install -m 0644 man/loaxa-node.8 $(DESTDIR)/usr/share/man/man8/
+	install -m 0644 man/loaxa-node.cfg.5 $(DESTDIR)/usr/share/man/man5/
 
 install-tree:
 	install -d $(DESTDIR)$(ROOTPREFIX)/bin $(DESTDIR)$(ROOTPREFIX)/sbin \
