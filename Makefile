@@ -14,15 +14,20 @@ VERSION := 0.1.0
 WARN    := -Wall -Wextra -Werror -Wshadow -Wconversion -Wno-sign-conversion \
            -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS  ?= -O2 -g
+# _FILE_OFFSET_BITS=64: 64-bit off_t, ino_t and getdents64 on 32-bit
+# targets (armhf) too; a no-op on amd64 and arm64. Without it readdir() and
+# stat() fail with EOVERFLOW where the file system hands out 64-bit values
+# (ext4's directory cookies under qemu-arm: the cache and the journal could
+# not list their files, tests/unit/test_journal.c under make test-cross).
 # The Debian packages live under /usr (debian/rules builds with PREFIX=/usr too).
-ifneq ($(filter install-deb,$(MAKECMDGOALS)),)
+ifneq ($(filter install-deb install-node-deb,$(MAKECMDGOALS)),)
 PREFIX  := /usr
 endif
 PREFIX  ?= /usr/local
 # Where the binaries look for their message catalogs (docs/i18n.md);
 # $LOAXA_LOCALEDIR overrides it at run time (tests: build/locale).
 LOCALEDIR ?= $(PREFIX)/share/locale
-CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) \
+CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 $(WARN) \
            -DLOAXA_VERSION='"$(VERSION)"' -DLOAXA_LOCALEDIR='"$(LOCALEDIR)"' -Icommon -MMD -MP
 LDFLAGS ?=
 
@@ -55,8 +60,11 @@ $(shell mkdir -p $(O))
 $(file >$(FLAGS_STAMP),$(BUILD_FLAGS))
 endif
 
-pc = $(shell pkg-config --cflags $(1)) 
-pl = $(shell pkg-config --libs $(1))
+# PKG_CONFIG: the cross build (make cross) uses <triplet>-pkg-config, which
+# answers with the flags of the target's multiarch -dev packages.
+PKG_CONFIG ?= pkg-config
+pc = $(shell $(PKG_CONFIG) --cflags $(1)) 
+pl = $(shell $(PKG_CONFIG) --libs $(1))
 
 COMMON_PKGS := libsodium jansson libconfig
 NODE_PKGS   := $(COMMON_PKGS) libmosquitto alsa opusfile opus ogg libsystemd
@@ -100,7 +108,7 @@ PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 # A test card's mixer (volume + mute) for softvol and the node's alsa.mixer.
 CTL_PLUGIN := $(O)/alsa/libasound_module_ctl_loaxamixer.so
 
-.PHONY: all test unit demo bench fuzz valgrind soak clean check-config install install-deb install-tree pot potfile
+.PHONY: all test unit cross cross-tree test-cross install-node-deb demo bench fuzz valgrind soak clean check-config install install-deb install-tree pot potfile
 
 DESTDIR ?=
 
@@ -202,14 +210,24 @@ $(TESTCLOCK_OBJ): tests/unit/testclock.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -c $< -o $@
 
-$(O)/tests/%: tests/unit/%.c $(TESTCLOCK_OBJ) $(NODE_LIB_OBJ) $(CTRL_LIB_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
+# The cross build (CROSS=1, from make cross) has only the node's libraries
+# for the target (no FFmpeg, SQLite, ... for arm64): its unit tests, those of
+# node/ and common/ (CROSS_UNIT), link only the node's objects.
+ifeq ($(CROSS),1)
+UNIT_OBJ  := $(TESTCLOCK_OBJ) $(NODE_LIB_OBJ) $(O)/libloaxa.a
+UNIT_PKGS := $(NODE_PKGS)
+else
+UNIT_OBJ  := $(TESTCLOCK_OBJ) $(NODE_LIB_OBJ) $(CTRL_LIB_OBJ) $(IMPORT_OBJ) $(O)/libloaxa.a
+UNIT_PKGS := $(ALL_PKGS)
+endif
+$(O)/tests/%: tests/unit/%.c $(UNIT_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Inode -Icontroller -Iimport -Itests/unit $(call pc,$(ALL_PKGS)) \
-		$< $(filter %.o %.a,$^) $(LDFLAGS) $(call pl,$(ALL_PKGS)) -lm -o $@
+	$(CC) $(CFLAGS) -Inode -Icontroller -Iimport -Itests/unit $(call pc,$(UNIT_PKGS)) \
+		$< $(filter %.o %.a,$^) $(LDFLAGS) $(call pl,$(UNIT_PKGS)) -lm -o $@
 $(O)/tools/%: tests/tools/%.c $(O)/libloaxa.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(call pc,$(ALL_PKGS)) $< $(O)/libloaxa.a $(LDFLAGS) \
-		$(call pl,$(ALL_PKGS)) -lm -o $@
+	$(CC) $(CFLAGS) $(call pc,$(UNIT_PKGS)) $< $(O)/libloaxa.a $(LDFLAGS) \
+		$(call pl,$(UNIT_PKGS)) -lm -o $@
 $(PLUGIN): tests/alsa/pcm_loaxapaced.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -fsanitize% -fno-sanitize% -fPIE,$(CFLAGS)) -DPIC -fPIC -shared $(call pc,alsa) $< -o $@ $(call pl,alsa) -Wl,-z,relro -Wl,-z,now -lm
@@ -222,6 +240,45 @@ PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN)) \
 	$(if $(wildcard tests/alsa/ctl_loaxamixer.c),$(CTL_PLUGIN))
 
 unit: $(BINS) $(MO_FILES) $(WEB_JSON) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
+
+# make cross ARCH=arm64|armhf: the node and the CLI for an ARM board, built
+# with Debian's cross compiler and the target's multiarch -dev packages
+# (scripts/setup.sh installs both), into build/cross-ARCH/: loaxa-node,
+# loaxa, the unit tests of node/ and common/ (CROSS_UNIT) and the paced test
+# card's ALSA plugins (an arm64 node loads arm64 plugins). The controller
+# and loaxa-encode stay on the station's PC (amd64). make test-cross runs
+# them under qemu-user (docs/cross.md).
+ARCH ?= arm64
+CROSS_TRIPLET_arm64 := aarch64-linux-gnu
+CROSS_TRIPLET_armhf := arm-linux-gnueabihf
+CROSS_QEMU_arm64    := qemu-aarch64
+CROSS_QEMU_armhf    := qemu-arm
+CROSS_TRIPLET := $(CROSS_TRIPLET_$(ARCH))
+CROSS_UNIT    := test_allclear test_emergency test_envelope test_journal test_loop \
+                 test_mqlink test_node test_sched test_util
+CROSS_BIN     := build/cross-$(ARCH)
+
+cross:
+	@[ -n "$(CROSS_TRIPLET)" ] || { echo "make cross: ARCH must be arm64 or armhf (got '$(ARCH)')" >&2; exit 2; }
+	@command -v $(CROSS_TRIPLET)-gcc >/dev/null || { echo "make cross: $(CROSS_TRIPLET)-gcc is missing: run scripts/setup.sh as root (it installs crossbuild-essential-$(ARCH))" >&2; exit 2; }
+	$(MAKE) O=$(CROSS_BIN) CROSS=1 CC=$(CROSS_TRIPLET)-gcc AR=$(CROSS_TRIPLET)-ar \
+		PKG_CONFIG=$(CROSS_TRIPLET)-pkg-config cross-tree
+
+# pcmcompare: the reference decoded by the target's opusfile, the library the
+# node plays with (libopus's float decoder differs by a few LSB between
+# amd64 and arm64: NEON, fused multiply-add).
+cross-tree: $(O)/loaxa-node $(O)/loaxa $(addprefix $(O)/tests/,$(CROSS_UNIT)) $(PLUGIN) $(CTL_PLUGIN) \
+	$(O)/tools/pcmcompare
+
+# make test-cross [ARCH=arm64]: the cross-built node's unit tests and a
+# broadcast through a real broker to the node under qemu-user, the native
+# controller and CLI beside it (tests/cross.sh). Its own target, not part of
+# make test: see docs/cross.md for its time.
+test-cross:
+	$(MAKE) cross ARCH=$(ARCH)
+	$(MAKE) unit
+	CROSS_ARCH=$(ARCH) CROSS_QEMU=$(CROSS_QEMU_$(ARCH)) LOAXA_CROSS_BIN=$(CURDIR)/$(CROSS_BIN) \
+		CROSS_UNIT="$(CROSS_UNIT)" LOAXA_BIN=$(CURDIR)/build tests/cross.sh
 
 # make test: sanitizer build in its own tree so it never mixes with release objects.
 # The builds run on every core (CI starts from a clean clone: built one file
@@ -251,7 +308,10 @@ soak:
 demo: all
 	scripts/demo.sh
 
+# The node's figures under qemu-aarch64 too when the arm64 cross compiler is
+# installed (scripts/setup.sh): tests/bench/node.sh.
 bench: all unit
+	if command -v aarch64-linux-gnu-gcc >/dev/null; then $(MAKE) cross ARCH=arm64; fi
 	LOAXA_BIN=$(CURDIR)/build tests/bench/run.sh
 
 fuzz:
@@ -276,6 +336,22 @@ install: all
 
 install-deb: all
 	$(MAKE) install-tree ROOTPREFIX=/usr UNITDIR=/lib/systemd/system
+
+# install-node-deb: what debian/loaxa-node.install takes, for the node-only
+# package of an ARM board (debian/rules, profile pkg.loaxa.nodeonly).
+NODE_MO := $(foreach l,$(PO_LANGS),$(O)/locale/$(l)/LC_MESSAGES/loaxa-node.mo)
+install-node-deb: $(O)/loaxa-node $(NODE_MO)
+	install -d $(DESTDIR)/usr/sbin $(DESTDIR)/lib/systemd/system $(DESTDIR)/usr/share/loaxa \
+		$(DESTDIR)/usr/share/man/man8 $(DESTDIR)/usr/share/man/man5
+	install -m 0755 $(O)/loaxa-node $(DESTDIR)/usr/sbin/
+	install -m 0644 systemd/loaxa-node.service $(DESTDIR)/lib/systemd/system/
+	install -m 0644 etc/node.cfg $(DESTDIR)/usr/share/loaxa/node.cfg.example
+	install -m 0644 etc/asoundrc.example $(DESTDIR)/usr/share/loaxa/asoundrc.example
+	install -m 0644 man/loaxa-node.8 $(DESTDIR)/usr/share/man/man8/
+	install -m 0644 man/loaxa-node.cfg.5 $(DESTDIR)/usr/share/man/man5/
+	for l in $(PO_LANGS); do install -d $(DESTDIR)/usr/share/locale/$$l/LC_MESSAGES && \
+		install -m 0644 $(O)/locale/$$l/LC_MESSAGES/loaxa-node.mo \
+			$(DESTDIR)/usr/share/locale/$$l/LC_MESSAGES/ || exit 1; done
 
 install-tree:
 	install -d $(DESTDIR)$(ROOTPREFIX)/bin $(DESTDIR)$(ROOTPREFIX)/sbin \

@@ -4,6 +4,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -213,8 +214,13 @@ static void arm(struct loop *l, int64_t deadline)
 			deadline = now; /* in the past: fires at once */
 		/* +1 ms so we never wake a hair early (and never arm 0, which disarms) */
 		d = deadline - now + 1;
-		its.it_value.tv_sec = d / 1000;
-		its.it_value.tv_nsec = (d % 1000) * 1000000;
+		/* time_t is 32 bits on armhf (Debian 12): a deadline more than
+		 * 68 years away is armed as 68 years (the loop re-arms on every
+		 * change anyway) rather than wrapped into the past */
+		if (d / 1000 > INT32_MAX)
+			d = (int64_t)INT32_MAX * 1000;
+		its.it_value.tv_sec = (time_t)(d / 1000);
+		its.it_value.tv_nsec = (long)((d % 1000) * 1000000);
 	}
 	timerfd_settime(l->tfd, 0, &its, NULL);
 }

@@ -26,23 +26,80 @@ PKGS="
  chromium chromium-driver python3-selenium
 "
 
+# ARM nodes (make cross ARCH=arm64|armhf, make test-cross; docs/cross.md):
+# Debian's cross compilers, qemu-user to run what they build, and the node's
+# and CLI's -dev packages of each target architecture (multiarch).
+CROSS_ARCHS="arm64 armhf"
+CROSS_TOOLS="crossbuild-essential-arm64 crossbuild-essential-armhf qemu-user"
+CROSS_DEV="
+ libsodium-dev libjansson-dev libconfig-dev libmosquitto-dev libasound2-dev
+ libopusfile-dev libopus-dev libogg-dev libsystemd-dev libcurl4-openssl-dev
+"
+
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup: run me as root (apt-get install needs it)" >&2
 	exit 1
 fi
 
-missing=""
-for p in $PKGS; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-		missing="$missing $p"
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
+
+# The target architectures first: apt-get update must then fetch their
+# package lists. dpkg --add-architecture is harmless when already added, but
+# only a new one needs the update.
+need_update=0
+for a in $CROSS_ARCHS; do
+	if ! dpkg --print-foreign-architectures | grep -qx "$a"; then
+		echo "setup: adding the $a architecture (dpkg --add-architecture $a)"
+		dpkg --add-architecture "$a"
+		need_update=1
+	fi
 done
 
-if [ -n "$missing" ]; then
+missing=""
+for p in $PKGS $CROSS_TOOLS; do
+	installed "$p" || missing="$missing $p"
+done
+# Multiarch -dev packages must have the very same version for every
+# architecture (their headers are shared files). So when one is missing,
+# the native one and both targets' are asked for together: apt then takes
+# one version for all three, upgrading the native one if a newer version
+# came out since it was installed (instead of refusing the foreign one).
+cross_missing=""
+for p in $CROSS_DEV; do
+	for a in $CROSS_ARCHS; do
+		installed "$p:$a" || cross_missing=1
+	done
+done
+if [ -n "$cross_missing" ]; then
+	for p in $CROSS_DEV; do
+		missing="$missing $p"
+		for a in $CROSS_ARCHS; do missing="$missing $p:$a"; done
+	done
+fi
+
+if [ -n "$missing" ] || [ "$need_update" = 1 ]; then
 	echo "setup: installing:$missing"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update
 	# shellcheck disable=SC2086
-	apt-get install -y --no-install-recommends $missing
+	[ -z "$missing" ] || apt-get install -y --no-install-recommends $missing
 else
 	echo "setup: all packages present"
 fi
+
+# Say plainly when the versions still differ (a held package, a mirror
+# half-updated): make cross would link the wrong library or apt would
+# refuse the next install.
+bad=0
+for p in $CROSS_DEV; do
+	v=$(version "$p:$(dpkg --print-architecture)")
+	for a in $CROSS_ARCHS; do
+		va=$(version "$p:$a")
+		if [ "$va" != "$v" ]; then
+			echo "setup: $p is ${v:-missing} for $(dpkg --print-architecture) but ${va:-missing} for $a; multiarch needs the same version: run apt-get update, then apt-get install $p $p:arm64 $p:armhf" >&2
+			bad=1
+		fi
+	done
+done
+exit "$bad"

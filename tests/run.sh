@@ -133,6 +133,9 @@ run_one "fuzz/smoke" tests/fuzz/run.sh --smoke
 for t in tests/integration/*.sh; do
 	[ -f "$t" ] || continue
 	n=$(basename "$t" .sh)
+	# the ARM node under qemu needs the cross build: make test-cross runs
+	# it (tests/cross.sh, docs/cross.md), make test does not
+	[ "$n" = cross_broadcast ] && continue
 	if [[ "$ALONE" == *[[:space:]]"$n"[[:space:]]* ]]; then
 		run_one "integration/$n" bash "$t"
 	else

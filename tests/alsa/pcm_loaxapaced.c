@@ -159,7 +159,7 @@ static void log_line(struct paced *p, const char *what, int64_t ns, uint64_t fra
 static void hear(struct paced *p, const int16_t *f, uint64_t n, uint64_t pos)
 {
 	if (p->capture)
-		fwrite(f, sizeof(int16_t) * p->channels, n, p->capture);
+		fwrite(f, sizeof(int16_t) * p->channels, (size_t)n, p->capture);
 	for (uint64_t i = 0; i < n; i++) {
 		int loud = 0;
 
@@ -266,8 +266,9 @@ static int arm_timer(struct paced *p, int on)
 
 	memset(&its, 0, sizeof(its));
 	if (on) {
-		its.it_value.tv_sec = period_ns / 1000000000LL;
-		its.it_value.tv_nsec = period_ns % 1000000000LL;
+		/* casts: time_t and long are 32 bits on armhf; a period is < 1 s */
+		its.it_value.tv_sec = (time_t)(period_ns / 1000000000LL);
+		its.it_value.tv_nsec = (long)(period_ns % 1000000000LL);
 		its.it_interval = its.it_value;
 	}
 	return timerfd_settime(p->timer, 0, &its, NULL) < 0 ? -errno : 0;

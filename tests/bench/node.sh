@@ -11,9 +11,14 @@
 # on a private mosquitto. Its CPU is utime+stime from /proc/<pid>/stat
 # between the command and "finished" (start-up excluded); its peak memory is
 # VmHWM from /proc/<pid>/status after the play.
+# Then the same plays by the arm64 node (make cross ARCH=arm64) under
+# qemu-aarch64, when it is built: CPU and VmHWM of the emulator running it,
+# relative figures only (qemu's translation cost and its own memory are in
+# them; a board's figures are measured on the board, docs/cross.md).
 # Prints medians of BENCH_RUNS runs (default 5). Never fails on slowness.
 #
 #   LOAXA_BIN   binaries (default build/): loaxa-node, loaxa (keygen), tools/sealcmd
+#   LOAXA_CROSS_BIN  the arm64 build (default build/cross-arm64)
 #   BENCH_RUNS  runs per side (default 5)
 #   BENCH_SECONDS  length of the test audio (default 600)
 set -u
@@ -102,38 +107,48 @@ EOF
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-: >"$W/node.txt"
-: >"$W/rss.txt"
-for ((i = 0; i < RUNS; i++)); do
-	XDG_CONFIG_HOME=$W/n/xdg "$NODE" -c "$W/n/node.cfg" >"$W/node.log" 2>&1 &
-	NPID=$!
-	for ((j = 0; j < 200; j++)); do
-		grep -q "connected to the MQTT broker.*control" "$W/node.log" && break
-		sleep 0.05
+# measure DIR CPU_OUT RSS_OUT NODE_CMD... : BENCH_RUNS plays of the
+# material by the node run as NODE_CMD (the native binary, or qemu running
+# the ARM one), with its configuration and state in DIR.
+measure() {
+	local d=$1 cpu_out=$2 rss_out=$3 i j before after hwm
+	shift 3
+	: >"$cpu_out"
+	: >"$rss_out"
+	for ((i = 0; i < RUNS; i++)); do
+		: >"$W/node.log"
+		XDG_CONFIG_HOME=$d/xdg "$@" -c "$d/node.cfg" >"$W/node.log" 2>&1 &
+		NPID=$!
+		for ((j = 0; j < 600; j++)); do
+			grep -q "connected to the MQTT broker.*control" "$W/node.log" && break
+			sleep 0.05
+		done
+		printf '{"cmd":"play","to":"node/n1/cmd","broadcast":"b-bench-%d","content":"%s","bytes":%s,"at":0,"level":"normal","volume":100}' \
+			"$i" "$ID" "$SIZE" >"$W/play.json"
+		"$SEALCMD" --key "$W/keys/controller.key" --site xa-bench --type cmd <"$W/play.json" >"$W/play.env"
+		before=$(cpu_ticks "$NPID")
+		mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -t loaxa/xa-bench/node/n1/cmd -f "$W/play.env"
+		for ((j = 0; j < 30000; j++)); do
+			grep -q "finished .* for broadcast b-bench-$i" "$W/node.log" && break
+			sleep 0.02
+		done
+		after=$(cpu_ticks "$NPID")
+		hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$NPID/status")
+		kill -TERM "$NPID"
+		wait "$NPID"
+		NPID=
+		if ! grep -q "finished .* for broadcast b-bench-$i" "$W/node.log"; then
+			echo "   node bench: run $i did not finish; last log lines:"
+			tail -n 5 "$W/node.log" | sed 's/^/     /'
+			continue
+		fi
+		awk -v a="$after" -v b="$before" -v hz="$HZ" -v s="$SECS" \
+			'BEGIN { printf "%.9f\n", (a - b) / hz / s }' >>"$cpu_out"
+		echo "$hwm" >>"$rss_out"
 	done
-	printf '{"cmd":"play","to":"node/n1/cmd","broadcast":"b-bench-%d","content":"%s","bytes":%s,"at":0,"level":"normal","volume":100}' \
-		"$i" "$ID" "$SIZE" >"$W/play.json"
-	"$SEALCMD" --key "$W/keys/controller.key" --site xa-bench --type cmd <"$W/play.json" >"$W/play.env"
-	before=$(cpu_ticks "$NPID")
-	mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -t loaxa/xa-bench/node/n1/cmd -f "$W/play.env"
-	for ((j = 0; j < 6000; j++)); do
-		grep -q "finished .* for broadcast b-bench-$i" "$W/node.log" && break
-		sleep 0.02
-	done
-	after=$(cpu_ticks "$NPID")
-	hwm=$(awk '/VmHWM/ { print $2 }' "/proc/$NPID/status")
-	kill -TERM "$NPID"
-	wait "$NPID"
-	NPID=
-	if ! grep -q "finished .* for broadcast b-bench-$i" "$W/node.log"; then
-		echo "   node bench: run $i did not finish; last log lines:"
-		tail -n 5 "$W/node.log" | sed 's/^/     /'
-		continue
-	fi
-	awk -v a="$after" -v b="$before" -v hz="$HZ" -v s="$SECS" \
-		'BEGIN { printf "%.9f\n", (a - b) / hz / s }' >>"$W/node.txt"
-	echo "$hwm" >>"$W/rss.txt"
-done
+}
+
+measure "$W/n" "$W/node.txt" "$W/rss.txt" "$NODE"
 
 dec=$(median <"$W/opusdec.txt")
 nod=$(median <"$W/node.txt")
@@ -144,3 +159,29 @@ awk -v d="$dec" -v n="$nod" -v r="$rss" -v runs="$RUNS" 'BEGIN {
 	if (d > 0) printf "   node/opusdec CPU ratio: %.2f (target <= 1.2)\n", n / d
 	printf "   loaxa-node peak RSS (VmHWM): %.1f MB (median; target <= 8 MB)\n", r / 1024
 }'
+
+# --- the arm64 node under qemu-user (make cross ARCH=arm64; docs/cross.md).
+# The same plays by the cross-built node, emulated: its CPU is qemu's
+# (translating and running ARM code on this PC) and its VmHWM includes the
+# emulator's own memory, so both are relative figures - to compare one
+# build with the next, not a board's real cost (measure on the board).
+CROSS_NODE=${LOAXA_CROSS_BIN:-$ROOT/build/cross-arm64}/loaxa-node
+if [ ! -x "$CROSS_NODE" ]; then
+	echo "   arm64 (qemu): $CROSS_NODE is not built (make cross ARCH=arm64)"
+elif ! QEMU=$(command -v qemu-aarch64); then
+	echo "   arm64 (qemu): qemu-aarch64 is not installed (scripts/setup.sh)"
+else
+	# a node of its own: the native node's state has seen these broadcast
+	# ids (b-bench-0...) already, and a node does not play one twice
+	mkdir -p "$W/q/state/cache"
+	cp -r "$W/n/xdg" "$W/n/node.cfg" "$W/q/"
+	cp "$W/long.opus" "$W/q/state/cache/$ID.opus"
+	measure "$W/q" "$W/qnode.txt" "$W/qrss.txt" "$QEMU" -L / "$CROSS_NODE"
+	qnod=$(median <"$W/qnode.txt")
+	qrss=$(median <"$W/qrss.txt")
+	awk -v q="$qnod" -v n="$nod" -v r="$qrss" -v runs="$RUNS" 'BEGIN {
+		printf "   loaxa-node arm64 under qemu-aarch64: %.3f ms CPU per second of audio (median of %d; relative: emulated on this PC)\n", q * 1000, runs
+		if (n > 0) printf "   arm64 under qemu / native CPU: %.1fx (the emulation cost, not the board)\n", q / n
+		printf "   loaxa-node arm64 under qemu-aarch64 peak RSS (VmHWM): %.1f MB (median; includes qemu itself)\n", r / 1024
+	}'
+fi
