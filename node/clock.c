@@ -435,9 +435,16 @@ int clock_init(struct node_clock *c, const char *state_dir)
 			    grow_us(age_us, c->grow_ppm);
 		c->ref_mono_us = now;
 		c->source = CLOCK_SAVED;
-		log_info("clock: the controller's clock is %+.1f ms from this machine's "
-			 "(saved %.0f s ago, drift %+.3f ppm, within %.1f ms)", clock_offset_ms(c),
-			 (double)age_us / 1e6, c->drift_ppm, clock_error_ms(c));
+		if (c->drift_known)
+			log_info("clock: the controller's clock is %+.1f ms from this machine's "
+				 "(saved %.0f s ago, drift %+.3f ppm, within %.1f ms)",
+				 clock_offset_ms(c), (double)age_us / 1e6, c->drift_ppm,
+				 clock_error_ms(c));
+		else
+			log_info("clock: the controller's clock is %+.1f ms from this machine's "
+				 "(saved %.0f s ago, drift not measured: allowing %.0f ppm, within "
+				 "%.1f ms)", clock_offset_ms(c), (double)age_us / 1e6,
+				 CLOCK_DRIFT_UNKNOWN_PPM, clock_error_ms(c));
 	}
 out:
 	json_decref(o);
@@ -602,6 +609,7 @@ int clock_on_pong(struct node *n, const struct envelope *env, int64_t t4_us,
 	{
 		enum clock_source was = c->source;
 		double before = clock_offset_ms(c);
+		int was_fitted = c->fitted;
 
 		if (clock_add_sample(c, &s))
 			log_warnx("clock: the controller's clock moved by %+.3f s (it was "
@@ -613,10 +621,15 @@ int clock_on_pong(struct node *n, const struct envelope *env, int64_t t4_us,
 				 clock_error_ms(c), (double)c->rtt_us / 1000.0);
 		else
 			log_debug("clock sample: offset %+.3f ms, round trip %.3f ms; estimate "
-				  "%+.3f ms within %.3f ms", (double)(s.offset_us -
-								  real_minus_mono_us()) / 1000.0,
+				  "%+.3f ms within %.3f ms, drift %+.3f ppm (bound grows %.3f "
+				  "ppm)", (double)(s.offset_us - real_minus_mono_us()) / 1000.0,
 				  (double)s.delay_us / 1000.0, clock_offset_ms(c),
-				  clock_error_ms(c));
+				  clock_error_ms(c), c->drift_ppm, c->grow_ppm);
+		/* when the drift is first measured (again after a step): what the crystal does */
+		if (c->fitted && !was_fitted)
+			log_info("clock: drift %+.3f ppm (the offset changes %+.1f ms an hour; "
+				 "without a link the bound grows %.1f ppm)", c->drift_ppm,
+				 c->drift_ppm * 3.6, c->grow_ppm);
 		if (was != CLOCK_MEASURED)
 			clock_save(c);
 		status_dirty(n);
