@@ -374,6 +374,7 @@ int clock_init(struct node_clock *c, const char *state_dir)
 
 	memset(c, 0, sizeof(*c));
 	c->fast_left = CLOCK_FAST_PINGS;
+	c->fast_extra = CLOCK_FAST_EXTRA;
 	if ((size_t)snprintf(c->path, sizeof(c->path), "%s/clock", state_dir) >=
 	    sizeof(c->path))
 		return -ENAMETOOLONG;
@@ -481,6 +482,7 @@ void clock_on_connect(struct node *n)
 	struct node_clock *c = &n->clock;
 
 	c->fast_left = CLOCK_FAST_PINGS;
+	c->fast_extra = CLOCK_FAST_EXTRA;
 	c->outstanding = 0;
 	c->next_ping_ms = mono_ms();
 }
@@ -501,6 +503,17 @@ static void send_ping(struct node *n, int64_t mono)
 	c->outstanding = rc == 0;
 	if (c->fast_left > 0)
 		c->fast_left--;
+	/*
+	 * Quickly until a drift line exists: the first answers after a
+	 * (re)connection are often slow (the controller busy with the node's
+	 * status and plan), too slow to be good samples, and 30 s apart the
+	 * line would take minutes - minutes of starts walking off by the drift.
+	 */
+	if (c->fast_left == 0 && !c->fitted && c->fast_extra > 0) {
+		c->fast_extra--;
+		c->next_ping_ms = mono + CLOCK_FAST_MS;
+		return;
+	}
 	c->next_ping_ms = mono + (c->fast_left > 0 ? CLOCK_FAST_MS : CLOCK_PING_MS);
 }
 
@@ -522,6 +535,7 @@ void clock_tick(struct node *n, int64_t mono)
 		log_info("this machine's clock moved by %+.1f s: measuring the controller's "
 			 "clock again", (double)(rmm - c->rmm_us) / 1e6);
 		c->fast_left = CLOCK_FAST_PINGS;
+		c->fast_extra = CLOCK_FAST_EXTRA;
 		c->next_ping_ms = mono;
 		status_dirty(n);
 	}

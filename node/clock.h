@@ -79,6 +79,8 @@
 /* Pings: every second for the first few after (re)connecting, then this often. */
 #define CLOCK_FAST_PINGS 5
 #define CLOCK_FAST_MS 1000
+/* ... and up to this many more while no drift line could be fitted. */
+#define CLOCK_FAST_EXTRA 25
 #define CLOCK_PING_MS 30000
 /* A ping unanswered this long is forgotten (its pong, if late, is ignored). */
 #define CLOCK_PONG_TIMEOUT_MS 3000
@@ -132,6 +134,7 @@ struct node_clock {
 	int64_t t1_us, t1_mono_us;
 	int64_t next_ping_ms;    /* mono */
 	int fast_left;
+	int fast_extra;          /* quick pings left while no line is fitted */
 	int64_t last_save_ms;    /* mono, 0 = never */
 	int dirty;
 	int64_t rmm_us;          /* wall minus monotonic at the last tick (0: none yet) */
