@@ -43,9 +43,12 @@ if [ -z "$FT_LIB" ]; then
 	not_ok "libfaketime is installed (scripts/setup.sh installs faketime)"
 	finish
 fi
+# Under tests/at.sh (a whole `make test` at another instant) every process
+# already runs on one fake clock, and the paced card would log onsets on the
+# real one: nothing to compare. This test fakes the node's clock alone.
 case "${LD_PRELOAD:-}" in
 *faketime*)
-	not_ok "clock_drift.sh runs on the real clock (not under tests/at.sh): it fakes the node's alone"
+	ok "skipped under tests/at.sh: this test fakes the node's clock alone, on the real clock # SKIP"
 	finish ;;
 esac
 # ftrun SPECFILE CMD... : CMD under libfaketime with the spec in SPECFILE
