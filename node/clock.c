@@ -395,9 +395,11 @@ int clock_init(struct node_clock *c, const char *state_dir)
 	saved = json_object_get(o, "saved");
 	drift = json_object_get(o, "drift_ppm");
 	grow = json_object_get(o, "drift_error_ppm");
+	/* saved: ms since the epoch, 1970 … 2286 (an age in µs must not overflow) */
 	if (!o || !json_is_number(off) || !json_is_number(err) || !json_is_integer(saved) ||
 	    fabs(json_number_value(off)) > 1e12 || json_number_value(err) < 0 ||
-	    json_number_value(err) > 1e12) {
+	    json_number_value(err) > 1e12 || json_integer_value(saved) <= 0 ||
+	    json_integer_value(saved) >= 10000000000000LL) {
 		log_warnx("the clock estimate %s is damaged (fields offset_ms, error_ms, saved "
 			  "expected): starting without it", c->path);
 		goto out;

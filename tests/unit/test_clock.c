@@ -346,6 +346,9 @@ static void test_saved(void)
 	write_text(path, text);
 	CHECK(clock_init(&c, dir) == 0 && c.source == CLOCK_SAVED && !c.drift_known,
 	      "a damaged drift_ppm: the offset without the drift");
+	write_text(path, "{\"offset_ms\": 1, \"error_ms\": 1, \"saved\": 9223372036854775807}");
+	CHECK(clock_init(&c, dir) == 0 && c.source == CLOCK_NONE,
+	      "a saved time beyond the year 2286: damaged, nothing (no overflow)");
 	write_text(path, "{\"offset_ms\": \"x\"}");
 	CHECK(clock_init(&c, dir) == 0 && c.source == CLOCK_NONE, "a damaged file: nothing");
 
