@@ -217,7 +217,16 @@ static void estimate(struct node_clock *c)
 			k--;
 			rc = fit_line(c->win, c->nwin, use, ref, &L);
 		}
-		if (rc == 0 && fabs(L.drift_ppm) <= CLOCK_DRIFT_MAX_PPM) {
+		/*
+		 * A line must say more than what is known without it: a few
+		 * noisy samples over seconds (4G) give a drift good to
+		 * thousands of ppm, worse than the unknown crystal's allowance
+		 * or a drift measured for many minutes before a restart or a
+		 * step. Once a line has been used, the prior is forgotten.
+		 */
+		if (rc == 0 && fabs(L.drift_ppm) <= CLOCK_DRIFT_MAX_PPM &&
+		    CLOCK_SIGMAS * L.sig_drift_ppm + CLOCK_WANDER_PPM <
+			    (c->prior_known ? c->prior_grow_ppm : CLOCK_DRIFT_UNKNOWN_PPM)) {
 			c->off_mono_us = (int64_t)llround(L.off_us);
 			c->ref_mono_us = ref;
 			c->drift_ppm = L.drift_ppm;
@@ -227,6 +236,7 @@ static void estimate(struct node_clock *c)
 								CLOCK_SIGMAS * L.sig_off_us);
 			c->fitted = 1;
 			c->drift_known = 1;
+			c->prior_known = 0;
 			c->used = k;
 			return;
 		}
@@ -273,6 +283,10 @@ int clock_add_sample(struct node_clock *c, const struct clock_sample *s)
 			c->next = 0;
 			c->steps++;
 			stepped = 1;
+			if (c->drift_known && !c->prior_known) {
+				c->prior_known = 1;
+				c->prior_grow_ppm = c->grow_ppm;
+			}
 		}
 	}
 
@@ -423,6 +437,8 @@ int clock_init(struct node_clock *c, const char *state_dir)
 			c->drift_ppm = json_number_value(drift);
 			c->grow_ppm = json_number_value(grow);
 			c->drift_known = 1;
+			c->prior_known = 1;
+			c->prior_grow_ppm = c->grow_ppm;
 		} else {
 			c->drift_ppm = 0;
 			c->grow_ppm = CLOCK_DRIFT_UNKNOWN_PPM;

@@ -34,9 +34,11 @@
  * averages out) plus 3 sigma of the line at ref; sigma(drift) from the
  * fit's residuals; CLOCK_WANDER_PPM what a crystal's rate may change by
  * with temperature after it was measured. Until a fit is possible (fewer
- * than CLOCK_FIT_MIN good samples or a span under CLOCK_FIT_SPAN_US), the
- * best single sample decides and the drift is the last one known (saved),
- * or 0 with an allowance of CLOCK_DRIFT_UNKNOWN_PPM.
+ * than CLOCK_FIT_MIN good samples or a span under CLOCK_FIT_SPAN_US, or a
+ * line whose allowance is no better than the one known without it), the
+ * best single sample decides and the drift is the last one known (saved,
+ * or from before a step of the controller's clock), or 0 with an allowance
+ * of CLOCK_DRIFT_UNKNOWN_PPM.
  *
  * The node's side is measured on CLOCK_MONOTONIC, not on its wall clock:
  * a wall clock stepped by NTP or by hand in the middle changes nothing, and
@@ -126,6 +128,9 @@ struct node_clock {
 	double grow_ppm;
 	int fitted;              /* the drift comes from a line over the window */
 	int drift_known;         /* drift_ppm measured (now or before a restart) */
+	/* a drift known from before (saved, or before a step) that a line must beat */
+	int prior_known;
+	double prior_grow_ppm;
 	size_t used;             /* good samples in the line */
 	int64_t rtt_us;          /* the shortest round trip of the window */
 	/* the ping in flight */

@@ -1,7 +1,8 @@
 /*
  * test_clock.c - the node's clock estimate (node/clock.c), pure parts with
  * chosen samples: the offset/delay of one round trip, the best single
- * sample, the drift line through noisy samples, outliers, a step of the
+ * sample, the drift line through noisy samples, a line that must beat
+ * what is known without it, outliers, a step of the
  * controller's clock, no samples at all, the bound after 6 hours without
  * a link, and the estimate saved and loaded across a restart.
  *
@@ -223,6 +224,44 @@ static void test_long_4g(void)
 	      trials, worst_e, worst_b);
 }
 
+/* A line must say more than what is known without it. */
+static void test_prior(void)
+{
+	struct world w = { .drift_ppm = 50.0, .off0_us = 5 * SEC };
+	static struct node_clock c;
+	int i;
+
+	/* 4G, the quick pings only: a line over 4 s would be good to thousands of ppm */
+	memset(&c, 0, sizeof(c));
+	for (i = 0; i < 6; i++) {
+		struct clock_sample s = round_trip(&w, i * SEC, 60000 + (int64_t)(uni() * 60000));
+
+		clock_add_sample(&c, &s);
+	}
+	CHECK(!c.fitted && c.grow_ppm == CLOCK_DRIFT_UNKNOWN_PPM && c.drift_ppm == 0.0,
+	      "4G quick pings: no line worse than the unknown crystal (bound grows %.0f ppm)",
+	      c.grow_ppm);
+
+	/* restarted with a drift measured before (-50 ppm, bound 2.5 ppm) */
+	memset(&c, 0, sizeof(c));
+	c.source = CLOCK_SAVED;
+	c.drift_ppm = -50.0 / (1 + 50e-6);
+	c.grow_ppm = 2.5;
+	c.drift_known = c.prior_known = 1;
+	c.prior_grow_ppm = 2.5;
+	feed(&c, &w, 0, 60 * SEC, 300, 400);
+	CHECK(!c.fitted && c.grow_ppm == 2.5 && c.drift_ppm == -50.0 / (1 + 50e-6) &&
+	      est_error(&c, &w, c.ref_mono_us + HOUR) <= clock_bound_at(&c, c.ref_mono_us + HOUR),
+	      "after a restart the saved drift decides until a line beats it (a minute of "
+	      "pings: bound grows %.1f ppm; an hour on, error %lld us within %lld us)",
+	      c.grow_ppm, (long long)est_error(&c, &w, c.ref_mono_us + HOUR),
+	      (long long)clock_bound_at(&c, c.ref_mono_us + HOUR));
+	feed(&c, &w, 61 * SEC, 30 * 60 * SEC, 300, 400);
+	CHECK(c.fitted && !c.prior_known && c.grow_ppm < 2.5,
+	      "half an hour later a line beats it (bound grows %.2f ppm) and takes over",
+	      c.grow_ppm);
+}
+
 static void test_outliers(void)
 {
 	struct node_clock c;
@@ -380,6 +419,7 @@ int main(void)
 	test_no_samples();
 	test_noise();
 	test_long_4g();
+	test_prior();
 	test_outliers();
 	test_step();
 	test_saved();
