@@ -525,6 +525,9 @@ static void get_metrics(struct ctl *c, struct ctl_health_reply *out)
 		    "clock", "error_ms");
 	node_metric(&m, "loaxa_node_clock_offset_ms", "gauge", "Clock offset to the "
 		    "controller, ms.", nodes, "clock", "offset_ms");
+	/* a crystal whose drift changes (heat, ageing) is a board to look at */
+	node_metric(&m, "loaxa_node_clock_drift_ppm", "gauge", "Drift of the clock offset, "
+		    "ppm (controller minus node).", nodes, "clock", "drift_ppm");
 	node_metric(&m, "loaxa_node_disk_free_bytes", "gauge", "Free bytes on the node's state "
 		    "file system.", nodes, "disk", "free_bytes");
 	node_metric(&m, "loaxa_node_cache_bytes", "gauge", "Bytes of cached content.", nodes,

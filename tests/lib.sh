@@ -446,6 +446,8 @@ EOF
 # $T/NAME/paced.raw. With PACED=1, write_node_cfg points the node at it.
 PACED_PLUGIN=$LOAXA_BIN/alsa/libasound_module_pcm_loaxapaced.so
 # While $T/NAME/unplugged exists the card is unplugged (-ENODEV).
+# PACED_KERNEL_CLOCK=1: the card reads the real clocks by system call, past a
+# libfaketime preloaded into the node (tests/integration/clock_drift.sh).
 paced_asoundrc() {
 	local name=$1 d=$T/$1
 	mkdir -p "$d/xdg/alsa"
@@ -456,6 +458,7 @@ pcm.paced_$name {
 	log "$d/onsets.log"
 	capture "$d/paced.raw"
 	latency_us ${PACED_LATENCY_US:-0}
+	kernel_clock ${PACED_KERNEL_CLOCK:-0}
 	gone "$d/unplugged"
 }
 EOF

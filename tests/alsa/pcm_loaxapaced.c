@@ -42,6 +42,11 @@
  *       tone_level 8000             #   at this peak (default 8000),
  *       tone_on_ms 600              #   on for 600 ms, then
  *       tone_off_ms 400             #   off for 400 ms, again and again (0: always on)
+ *       kernel_clock 1              # optional: read the clocks from the kernel
+ *                                   # (syscall), not through libc: a node run
+ *                                   # under libfaketime (its clock drifting on
+ *                                   # purpose) still has a card that plays and
+ *                                   # logs on the machine's real clocks
  *       gone "/tmp/x/unplugged"     # optional: while this file exists the card
  *                                   # is unplugged: open, prepare, start,
  *                                   # pointer and transfer fail with -ENODEV
@@ -67,6 +72,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,6 +121,7 @@ struct paced {
 	uint64_t quiet_run;        /* consecutive quiet frames */
 	uint64_t silence_frames;
 	char *gone;                /* the "unplugged" switch file, or NULL */
+	int kernel_clock;          /* clock_gettime by syscall: past libfaketime */
 };
 
 /* The test unplugged the card (the gone file exists). */
@@ -123,11 +130,20 @@ static int unplugged(const struct paced *p)
 	return p->gone && access(p->gone, F_OK) == 0;
 }
 
-static int64_t clock_ns(clockid_t id)
+static int64_t clock_ns(const struct paced *p, clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(id, &ts);
+	/*
+	 * libfaketime replaces clock_gettime() (and the vDSO path behind it)
+	 * in the process it is preloaded into; the system call itself it
+	 * cannot touch. A real card's clock is its crystal, not the
+	 * application's idea of the time.
+	 */
+	if (p->kernel_clock)
+		syscall(SYS_clock_gettime, id, &ts);
+	else
+		clock_gettime(id, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
@@ -281,8 +297,8 @@ static int paced_start(snd_pcm_ioplug_t *io)
 	if (unplugged(p))
 		return -ENODEV;
 	p->running = 1;
-	p->start_mono_ns = clock_ns(CLOCK_MONOTONIC);
-	p->start_real_ns = clock_ns(CLOCK_REALTIME);
+	p->start_mono_ns = clock_ns(p, CLOCK_MONOTONIC);
+	p->start_real_ns = clock_ns(p, CLOCK_REALTIME);
 	p->start_frame = p->hw;
 	return arm_timer(p, 1);
 }
@@ -299,7 +315,7 @@ static int paced_stop(snd_pcm_ioplug_t *io)
 /* Frames the clock says the card has moved since the run started. */
 static uint64_t due_frames(const struct paced *p)
 {
-	int64_t elapsed = clock_ns(CLOCK_MONOTONIC) - p->start_mono_ns;
+	int64_t elapsed = clock_ns(p, CLOCK_MONOTONIC) - p->start_mono_ns;
 
 	return p->start_frame + (uint64_t)elapsed * p->rate / 1000000000ULL;
 }
@@ -604,7 +620,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(loaxapaced)
 	snd_config_iterator_t i, next;
 	const char *log_path = NULL, *capture_path = NULL, *source_path = NULL, *gone = NULL;
 	long latency_us = 0, threshold = 64, silence_ms = 50;
-	long tone_hz = 0, tone_level = 8000, tone_on_ms = 0, tone_off_ms = 0;
+	long tone_hz = 0, tone_level = 8000, tone_on_ms = 0, tone_off_ms = 0, kernel_clock = 0;
 	struct paced *p = NULL;
 	int capture_stream = stream == SND_PCM_STREAM_CAPTURE;
 	int rc;
@@ -650,6 +666,9 @@ SND_PCM_PLUGIN_DEFINE_FUNC(loaxapaced)
 		} else if (!strcmp(id, "tone_off_ms")) {
 			if (get_int(n, 0, 3600000, &tone_off_ms) < 0)
 				goto bad;
+		} else if (!strcmp(id, "kernel_clock")) {
+			if (get_int(n, 0, 1, &kernel_clock) < 0)
+				goto bad;
 		} else {
 			SNDERR("loaxapaced: unknown field %s", id);
 			return -EINVAL;
@@ -686,6 +705,7 @@ bad:
 	p->tone_level = (unsigned)tone_level;
 	p->tone_on_ms = (unsigned)tone_on_ms;
 	p->tone_off_ms = (unsigned)tone_off_ms;
+	p->kernel_clock = (int)kernel_clock;
 	p->boundary = LONG_MAX;
 	if (log_path && (rc = open_out(log_path, "log", &p->log)) < 0)
 		goto fail;

@@ -1,7 +1,7 @@
 /*
  * test_sched.c - the node's scheduling decisions, pure parts: the priority
  * model (levels, preemption, pick order, re-queue), plan validation field
- * by field (plan.c), and the clock filter (clock.c).
+ * by field (plan.c). The clock estimate (clock.c): test_clock.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -250,86 +250,6 @@ static void test_plan(void)
 	}
 }
 
-/* ---------------------------------------------------------------- clock */
-
-static void test_clock(void)
-{
-	struct clock_sample s, win[3];
-	struct node_clock c;
-	int64_t err;
-	int i, best;
-
-	/* controller 1 s ahead, 10 ms each way, held 1 ms: offset exact, delay 20 ms */
-	clock_sample_make(&s, 100000, 1000000 + 110000, 1000000 + 111000, 121000);
-	CHECK(s.offset_us == 1000000 && s.delay_us == 20000,
-	      "symmetric path: offset exact, delay = round trip - time held (%lld, %lld)",
-	      (long long)s.offset_us, (long long)s.delay_us);
-	/* asymmetric: 2 ms out, 18 ms back: the error is (18-2)/2 = 8 ms <= delay/2 */
-	clock_sample_make(&s, 100000, 1000000 + 102000, 1000000 + 103000, 121000);
-	CHECK(s.offset_us - 1000000 == -8000 && s.delay_us / 2 == 10000,
-	      "asymmetric path: the offset error stays within delay/2 (%lld us off, bound %lld)",
-	      (long long)(s.offset_us - 1000000), (long long)(s.delay_us / 2));
-	/* selection: the shortest round trip wins ... */
-	win[0] = (struct clock_sample){ .offset_us = 5000, .delay_us = 40000, .mono_us = 0 };
-	win[1] = (struct clock_sample){ .offset_us = 1000, .delay_us = 2000, .mono_us = 0 };
-	win[2] = (struct clock_sample){ .offset_us = 9000, .delay_us = 30000, .mono_us = 0 };
-	best = clock_select(win, 3, 0, &err);
-	CHECK(best == 1 && err == 1000, "the sample with the shortest round trip wins "
-	      "(bound delay/2 = %lld us)", (long long)err);
-	/* ... unless it is so old that its drift allowance makes a newer one better */
-	win[1].mono_us = 0;
-	win[0].mono_us = win[2].mono_us = 1000000000; /* 1000 s later */
-	best = clock_select(win, 3, 1000000000, &err);
-	CHECK(best == 2 && err == 15000, "a 1000 s old sample loses 15 ms (15 ppm) against "
-	      "fresh ones (picked %d, bound %lld us)", best, (long long)err);
-	/* the window keeps the last CLOCK_WINDOW samples */
-	memset(&c, 0, sizeof(c));
-	for (i = 0; i < CLOCK_WINDOW + 3; i++) {
-		s.offset_us = 1000 + i;
-		s.delay_us = i == 1 ? 100 : 5000; /* the best one falls out of the window */
-		s.mono_us = (int64_t)i * 1000;
-		clock_add_sample(&c, &s);
-	}
-	CHECK(c.nwin == CLOCK_WINDOW && c.samples == CLOCK_WINDOW + 3,
-	      "the window holds %d samples", CLOCK_WINDOW);
-	CHECK(c.off_mono_us != 1001 && c.err_us == 2500 && c.source == CLOCK_MEASURED,
-	      "a best sample that left the window no longer decides (offset %lld, bound %lld)",
-	      (long long)c.off_mono_us, (long long)c.err_us);
-	CHECK(clock_to_mono_us(&c, 5000) == 5000 * 1000 - c.off_mono_us,
-	      "controller time maps to monotonic time by the one offset");
-
-	/*
-	 * The controller's clock is stepped by an hour (NTP after a power cut):
-	 * the next sample cannot describe the same clock as the window. It
-	 * must decide at once, not lose for minutes against older samples
-	 * with a shorter round trip.
-	 */
-	memset(&c, 0, sizeof(c));
-	for (i = 0; i < 4; i++) {
-		s = (struct clock_sample){ .offset_us = 1000, .delay_us = 400,
-					   .mono_us = (int64_t)i * 30000000 };
-		CHECK(clock_add_sample(&c, &s) == 0, "sample %d agrees with the window", i);
-	}
-	/* within both bounds (+-1 ms, +-0.2 ms and 0.45 ms of drift) plus the
-	 * step margin: the same clock, seen through a slower round trip */
-	s = (struct clock_sample){ .offset_us = 1000 + CLOCK_STEP_US + 1000,
-				   .delay_us = 2000, .mono_us = 120000000 };
-	CHECK(clock_add_sample(&c, &s) == 0 && c.nwin == 5 && c.off_mono_us == 1000,
-	      "a sample %lld us off, with a longer round trip, is noise: the window stays",
-	      (long long)(s.offset_us - 1000));
-	s = (struct clock_sample){ .offset_us = 1000 + 3600000000LL, .delay_us = 900,
-				   .mono_us = 150000000 };
-	CHECK(clock_add_sample(&c, &s) == 1 && c.nwin == 1 && c.steps == 1,
-	      "a sample one hour off is a step: the earlier samples are dropped");
-	CHECK(c.off_mono_us == 1000 + 3600000000LL && c.err_us == 450,
-	      "after the step the new clock decides at once (offset %lld, bound %lld)",
-	      (long long)c.off_mono_us, (long long)c.err_us);
-	s = (struct clock_sample){ .offset_us = 1000 + 3600000000LL + 50, .delay_us = 300,
-				   .mono_us = 180000000 };
-	CHECK(clock_add_sample(&c, &s) == 0 && c.nwin == 2 && c.err_us == 150,
-	      "the next sample of the new clock joins the window");
-}
-
 /* ---------------------------------------------------------------- cache eviction */
 
 static struct node evict_node; /* large: not on the stack */
@@ -490,7 +410,6 @@ int main(void)
 	test_levels();
 	test_pick();
 	test_plan();
-	test_clock();
 	test_eviction();
 	test_holders();
 	TAP_EXIT();
