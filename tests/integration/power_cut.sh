@@ -38,8 +38,10 @@ part_bytes() { stat -c %s "$STATE/cache/$1.part" 2>/dev/null || echo 0; }
 has_content() { [ -f "$STATE/cache/$1.opus" ] && [ "$(sha256sum <"$STATE/cache/$1.opus" | cut -c1-64)" = "$1" ]; }
 
 for ((round = 1; round <= ROUNDS; round++)); do
-	# a plan item 25 s ahead, its content on the node first
-	AT=$(( ($(now_ms) / 1000 + 25) * 1000 ))
+	# a plan item 50 s ahead, its content on the node first (50 s: the
+	# delivery, the cut, the fsck and the restart must all come before it,
+	# and under load they took more than the 25 s this used to leave)
+	AT=$(( ($(now_ms) / 1000 + 50) * 1000 ))
 	"$LOAXA" announce "$T/tone.wav" --at "$(local_at "$AT")" --node n1 --title "giờ $round" \
 		>"$T/ann$round.out" 2>&1 || { fail "round $round: loaxa announce"; dump_log "$T/ann$round.out"; exit 1; }
 	ready() { node_json n1 | jq -e '[.status.upcoming[]? | select(.ready == true)] | length >= 1' >/dev/null; }
