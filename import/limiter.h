@@ -50,6 +50,7 @@ struct limiter {
 	struct truepeak tp;
 	float ceiling;            /* linear */
 	float release;            /* per-sample release coefficient */
+	float tp_bound;           /* truepeak_gain_bound(), for detect() */
 	float h;                  /* held/released gain */
 	double boxsum;            /* sum of the last LOOKAHEAD+1 h values */
 	float hring[LIMITER_LOOKAHEAD + 1];
