@@ -15,7 +15,8 @@
  *     once, a frame that decodes over the ceiling encoded again, lowered)
  *     here, Ogg pages (oggopus.c) to an unnamed temp file in the output
  *     directory, hashed with SHA-256 as it goes -> the decoded frames
- *     measured: libebur128's integrated loudness and true peak (tpscan.c),
+ *     measured: integrated loudness (loudness.h) and libebur128's true
+ *     peak (tpscan.c),
  *     so what we report and guarantee is what players play;
  *  5. the measured miss is corrected with the OpusHead output gain (exact,
  *     applied by every decoder), as far as the ceiling allows; a result
@@ -375,8 +376,7 @@ static int out_commit(struct out_file *o, const char *final, int keep_existing,
 
 /*
  * Three threads share pass 2 (see pipe.h): the limiter feeds the encoder
- * (the calling thread), whose packets feed the verification. Pass 1 hands
- * its blocks to libebur128 in a thread of its own.
+ * (the calling thread), whose packets feed the verification.
  */
 
 #define PIPE_BLOCKS 16
@@ -385,14 +385,15 @@ static int out_commit(struct out_file *o, const char *final, int keep_existing,
  * Measures what a player will play: the frames peakguard decoded as it
  * accepted their packets come here, without the first pre-skip samples and
  * anything past the input's length, exactly as the Ogg granule positions
- * tell a player to cut them; libebur128's loudness and true peak in a
- * thread of their own.
+ * tell a player to cut them; their integrated loudness (kmeter, BS.1770
+ * as libebur128 measures it, at a third of its cost) and libebur128's true
+ * peak (tpscan) in a thread of their own.
  */
 struct verify {
 	struct pipe blocks;
 	pthread_t thread;
 	int running;
-	ebur128_state *meter;    /* integrated loudness */
+	struct kmeter meter;     /* integrated loudness (loudness.h) */
 	struct tpscan tp;        /* true peak */
 	int tp_ok;
 	uint64_t preskip, total, pos;
@@ -411,7 +412,7 @@ static void *verify_main(void *arg)
 	while (pipe_get(&v->blocks, v->rbuf, sizeof(v->rbuf), &len) == 1) {
 		n = len / sizeof(float);
 		if (!v->err &&
-		    (ebur128_add_frames_float(v->meter, v->rbuf, n) != EBUR128_SUCCESS ||
+		    (kmeter_add(&v->meter, v->rbuf, n) < 0 ||
 		     tpscan_add(&v->tp, v->rbuf, n) < 0))
 			v->err = -ENOMEM;
 	}
@@ -454,9 +455,9 @@ static int verify_start(struct verify *v, uint64_t preskip, uint64_t total)
 {
 	v->preskip = preskip;
 	v->total = total;
-	v->meter = ebur128_init(1, IMPORT_RATE, EBUR128_MODE_I);
+	kmeter_init(&v->meter);
 	v->tp_ok = tpscan_init(&v->tp) == 0;
-	if (!v->meter || !v->tp_ok || pipe_init(&v->blocks, PIPE_BLOCKS, sizeof(v->batch)) < 0)
+	if (!v->tp_ok || pipe_init(&v->blocks, PIPE_BLOCKS, sizeof(v->batch)) < 0)
 		return -ENOMEM;
 	if (pthread_create(&v->thread, NULL, verify_main, v) != 0)
 		return -EAGAIN;
@@ -482,8 +483,7 @@ static void verify_free(struct verify *v)
 {
 	verify_stop(v, 0);
 	pipe_destroy(&v->blocks);
-	if (v->meter)
-		ebur128_destroy(&v->meter);
+	kmeter_free(&v->meter);
 	if (v->tp_ok)
 		tpscan_free(&v->tp);
 	v->tp_ok = 0;
@@ -861,8 +861,7 @@ static int pass2(struct job *j, double gain_db, double limit_db, double guard_db
 		rc = -EIO;
 		goto out;
 	}
-	if (ebur128_loudness_global(v->meter, &j->out_lufs) != EBUR128_SUCCESS)
-		j->out_lufs = -HUGE_VAL;
+	j->out_lufs = kmeter_loudness(&v->meter);
 	if (tpscan_finish(&v->tp, &tp) < 0) {
 		set_err(err, errlen, j->name, "out of memory");
 		rc = -ENOMEM;

@@ -56,4 +56,25 @@ double lmodel_loudness(const struct lmodel *m, double gain_db, double limit_db);
 double lmodel_solve_gain(const struct lmodel *m, double input_lufs, double target_lufs,
 			 double limit_db, double max_extra_db);
 
+/*
+ * The integrated loudness (BS.1770-4, mono 48 kHz) of a stream: the same
+ * K-weighting and gating, without the model's peaks. Measures the decoded
+ * output in pass 2 at a third of libebur128's cost (its filter loops are
+ * general over channels and rates); tests/unit/test_import.c holds it to
+ * libebur128's figure.
+ */
+struct kmeter {
+	double *q;       /* K-weighted sum of squares per 100 ms */
+	size_t n, cap;
+	double e;        /* the 100 ms being filled */
+	size_t fill;
+	double s1[2], s2[2];
+};
+
+void kmeter_init(struct kmeter *k);
+int kmeter_add(struct kmeter *k, const float *x, size_t n);
+/* LUFS; -HUGE_VAL for silence or under 400 ms. */
+double kmeter_loudness(const struct kmeter *k);
+void kmeter_free(struct kmeter *k);
+
 #endif
