@@ -164,6 +164,7 @@ void limiter_init(struct limiter *l, double ceiling_dbtp)
 	for (i = 0; i <= LIMITER_LOOKAHEAD; i++)
 		l->hring[i] = 1.0f;
 	l->boxsum = LIMITER_LOOKAHEAD + 1;
+	l->inv_w = 1.0 / (LIMITER_LOOKAHEAD + 1);
 	l->min_gain = 1.0;
 }
 
@@ -208,7 +209,10 @@ static int limiter_step(struct limiter *l, float x, float peak, float *out)
 	l->xring[p] = x;
 	if (j < LIMITER_LOOKAHEAD)
 		return 0;
-	g = (float)(l->boxsum / (double)W);
+	/* times 1/W, not divided by W: a division per sample was a quarter of
+	 * the limiter's time; the float it rounds to is the same but for a
+	 * last bit now and then */
+	g = (float)(l->boxsum * l->inv_w);
 	if (g > 1.0f)
 		g = 1.0f;
 	if (g < 1.0f) {
