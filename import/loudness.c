@@ -106,24 +106,29 @@ static double lufs_of(double mean_square)
  */
 static double gated(const double *q, size_t nq, double g2)
 {
+	/* the gates as mean squares: no logarithm per block (the gain search
+	 * gates the whole file a few dozen times) */
+	const double abs_gate = pow(10.0, (-70 + 0.691) / 10);
 	double sum1 = 0, sum2 = 0, gate;
 	size_t i, n1 = 0, n2 = 0;
 
 	for (i = 0; i + 4 <= nq; i++) {
 		double e = (q[i] + q[i + 1] + q[i + 2] + q[i + 3]) * g2 / 19200.0;
 
-		if (e > 0 && lufs_of(e) >= -70) {
+		if (e > 0 && e >= abs_gate) {
 			sum1 += e;
 			n1++;
 		}
 	}
 	if (n1 == 0)
 		return -HUGE_VAL;
-	gate = lufs_of(sum1 / (double)n1) - 10;
+	gate = sum1 / (double)n1 / 10; /* -10 LU */
+	if (gate < abs_gate)
+		gate = abs_gate;
 	for (i = 0; i + 4 <= nq; i++) {
 		double e = (q[i] + q[i + 1] + q[i + 2] + q[i + 3]) * g2 / 19200.0;
 
-		if (e > 0 && lufs_of(e) >= -70 && lufs_of(e) >= gate) {
+		if (e > 0 && e >= gate) {
 			sum2 += e;
 			n2++;
 		}
