@@ -4,8 +4,8 @@
  *  1. check the options and that the input is a non-empty regular file;
  *  2. pass 1: decode it (decode.c) to mono 48 kHz float into a pcm_store
  *     (memory, or an unnamed temp file past opts->spill_after_s) while
- *     libebur128 measures its integrated loudness (in a thread) and the
- *     loudness model (loudness.c) keeps peaks and energies per 2 ms;
+ *     the loudness model (loudness.c) keeps peaks and K-weighted energies
+ *     per 2 ms; the input's integrated loudness is the model's;
  *  3. a trial encode of the most limited excerpts (probe.c) measures the
  *     codec's loudness loss and peak overshoot on this material; the
  *     limiter's ceiling leaves room for that overshoot and the model finds
@@ -15,7 +15,8 @@
  *     once, a frame that decodes over the ceiling encoded again, lowered)
  *     here, Ogg pages (oggopus.c) to an unnamed temp file in the output
  *     directory, hashed with SHA-256 as it goes -> the decoded frames
- *     measured: libebur128's integrated loudness and true peak (tpscan.c),
+ *     measured: integrated loudness (loudness.h) and libebur128's true
+ *     peak (tpscan.c),
  *     so what we report and guarantee is what players play;
  *  5. the measured miss is corrected with the OpusHead output gain (exact,
  *     applied by every decoder), as far as the ceiling allows; a result
@@ -375,92 +376,24 @@ static int out_commit(struct out_file *o, const char *final, int keep_existing,
 
 /*
  * Three threads share pass 2 (see pipe.h): the limiter feeds the encoder
- * (the calling thread), whose packets feed the verification. Pass 1 hands
- * its blocks to libebur128 in a thread of its own.
+ * (the calling thread), whose packets feed the verification.
  */
 
 #define PIPE_BLOCKS 16
-
-/* libebur128's integrated loudness of the input, measured beside pass 1. */
-struct meter_thread {
-	struct pipe blocks;
-	pthread_t thread;
-	int running;
-	ebur128_state *st;
-	int err;
-	float buf[BLOCK];
-};
-
-static void *meter_main(void *arg)
-{
-	struct meter_thread *m = arg;
-	size_t len;
-
-	while (pipe_get(&m->blocks, m->buf, sizeof(m->buf), &len) == 1)
-		if (!m->err &&
-		    ebur128_add_frames_float(m->st, m->buf, len / sizeof(float)) != EBUR128_SUCCESS)
-			m->err = -ENOMEM;
-	return NULL;
-}
-
-static int meter_start(struct meter_thread *m)
-{
-	m->st = ebur128_init(1, IMPORT_RATE, EBUR128_MODE_I);
-	if (!m->st || pipe_init(&m->blocks, PIPE_BLOCKS, sizeof(m->buf)) < 0)
-		return -ENOMEM;
-	if (pthread_create(&m->thread, NULL, meter_main, m) != 0)
-		return -EAGAIN;
-	m->running = 1;
-	return 0;
-}
-
-static int meter_put(struct meter_thread *m, const float *x, size_t n)
-{
-	while (n > 0) {
-		size_t k = n < BLOCK ? n : BLOCK;
-		int rc = pipe_put(&m->blocks, x, k * sizeof(float));
-
-		if (rc < 0)
-			return rc;
-		x += k;
-		n -= k;
-	}
-	return 0;
-}
-
-/* Wait for the thread; ok: it has all the audio (else it is told to quit). */
-static void meter_stop(struct meter_thread *m, int ok)
-{
-	if (m->running) {
-		if (ok)
-			pipe_close(&m->blocks);
-		else
-			pipe_abort(&m->blocks);
-		pthread_join(m->thread, NULL);
-		m->running = 0;
-	}
-}
-
-static void meter_free(struct meter_thread *m)
-{
-	meter_stop(m, 0);
-	pipe_destroy(&m->blocks);
-	if (m->st)
-		ebur128_destroy(&m->st);
-}
 
 /*
  * Measures what a player will play: the frames peakguard decoded as it
  * accepted their packets come here, without the first pre-skip samples and
  * anything past the input's length, exactly as the Ogg granule positions
- * tell a player to cut them; libebur128's loudness and true peak in a
- * thread of their own.
+ * tell a player to cut them; their integrated loudness (kmeter, BS.1770
+ * as libebur128 measures it, at a third of its cost) and libebur128's true
+ * peak (tpscan) in a thread of their own.
  */
 struct verify {
 	struct pipe blocks;
 	pthread_t thread;
 	int running;
-	ebur128_state *meter;    /* integrated loudness */
+	struct kmeter meter;     /* integrated loudness (loudness.h) */
 	struct tpscan tp;        /* true peak */
 	int tp_ok;
 	uint64_t preskip, total, pos;
@@ -479,7 +412,7 @@ static void *verify_main(void *arg)
 	while (pipe_get(&v->blocks, v->rbuf, sizeof(v->rbuf), &len) == 1) {
 		n = len / sizeof(float);
 		if (!v->err &&
-		    (ebur128_add_frames_float(v->meter, v->rbuf, n) != EBUR128_SUCCESS ||
+		    (kmeter_add(&v->meter, v->rbuf, n) < 0 ||
 		     tpscan_add(&v->tp, v->rbuf, n) < 0))
 			v->err = -ENOMEM;
 	}
@@ -522,9 +455,9 @@ static int verify_start(struct verify *v, uint64_t preskip, uint64_t total)
 {
 	v->preskip = preskip;
 	v->total = total;
-	v->meter = ebur128_init(1, IMPORT_RATE, EBUR128_MODE_I);
+	kmeter_init(&v->meter);
 	v->tp_ok = tpscan_init(&v->tp) == 0;
-	if (!v->meter || !v->tp_ok || pipe_init(&v->blocks, PIPE_BLOCKS, sizeof(v->batch)) < 0)
+	if (!v->tp_ok || pipe_init(&v->blocks, PIPE_BLOCKS, sizeof(v->batch)) < 0)
 		return -ENOMEM;
 	if (pthread_create(&v->thread, NULL, verify_main, v) != 0)
 		return -EAGAIN;
@@ -550,8 +483,7 @@ static void verify_free(struct verify *v)
 {
 	verify_stop(v, 0);
 	pipe_destroy(&v->blocks);
-	if (v->meter)
-		ebur128_destroy(&v->meter);
+	kmeter_free(&v->meter);
 	if (v->tp_ok)
 		tpscan_free(&v->tp);
 	v->tp_ok = 0;
@@ -650,25 +582,22 @@ struct job {
 };
 
 /*
- * Pass 1: decode everything into the store; libebur128 measures the
- * integrated loudness (in a thread of its own) and the loudness model
- * collects its peaks and energies.
+ * Pass 1: decode everything into the store; the loudness model collects
+ * its peaks and K-weighted energies, and the input's integrated loudness
+ * is the model's without gain or limiter (BS.1770 gating on the same
+ * energies: within 0.01 LU of libebur128, tests/unit/test_import.c). A
+ * libebur128 pass beside it filtered every sample a second time: 2-3 % of
+ * an encode for a number the model has already.
  */
 static int pass1(struct job *j, char *err, size_t errlen)
 {
 	struct decoder *dec = NULL;
-	struct meter_thread *m;
 	const float *pcm;
 	char why[400];
 	double expected;
 	size_t n;
 	int rc;
 
-	m = calloc(1, sizeof(*m));
-	if (!m) {
-		set_err(err, errlen, j->name, "out of memory");
-		return -ENOMEM;
-	}
 	if (j->in_fd >= 0)
 		rc = decoder_open_fd(&dec, j->in_fd, j->o.max_duration_s, why, sizeof(why));
 	else
@@ -680,11 +609,6 @@ static int pass1(struct job *j, char *err, size_t errlen)
 	expected = decoder_expected_s(dec);
 	if (expected > 0)
 		pcm_store_reserve(&j->store, (uint64_t)(expected * IMPORT_RATE) + IMPORT_RATE);
-	rc = meter_start(m);
-	if (rc < 0) {
-		set_err(err, errlen, j->name, "cannot start measuring: %s", strerror(-rc));
-		goto out;
-	}
 	for (;;) {
 		rc = decoder_read(dec, &pcm, &n, why, sizeof(why));
 		if (rc < 0) {
@@ -693,7 +617,7 @@ static int pass1(struct job *j, char *err, size_t errlen)
 		}
 		if (rc == 0)
 			break;
-		if (meter_put(m, pcm, n) < 0 || lmodel_add(&j->lm, pcm, n) < 0) {
+		if (lmodel_add(&j->lm, pcm, n) < 0) {
 			set_err(err, errlen, j->name, "out of memory");
 			rc = -ENOMEM;
 			goto out;
@@ -712,15 +636,9 @@ static int pass1(struct job *j, char *err, size_t errlen)
 		}
 	}
 	j->total = decoder_samples(dec);
-	meter_stop(m, 1);
 	if (j->total == 0) {
 		set_err(err, errlen, j->name, "no audio in the file");
 		rc = -ENODATA;
-		goto out;
-	}
-	if (m->err) {
-		set_err(err, errlen, j->name, "out of memory");
-		rc = m->err;
 		goto out;
 	}
 	lmodel_finish(&j->lm);
@@ -730,12 +648,9 @@ static int pass1(struct job *j, char *err, size_t errlen)
 			strerror(-rc));
 		goto out;
 	}
-	if (ebur128_loudness_global(m->st, &j->input_lufs) != EBUR128_SUCCESS)
-		j->input_lufs = -HUGE_VAL;
+	j->input_lufs = lmodel_loudness(&j->lm, 0, 1000);
 	rc = 0;
 out:
-	meter_free(m);
-	free(m);
 	decoder_close(&dec);
 	return rc;
 }
@@ -946,8 +861,7 @@ static int pass2(struct job *j, double gain_db, double limit_db, double guard_db
 		rc = -EIO;
 		goto out;
 	}
-	if (ebur128_loudness_global(v->meter, &j->out_lufs) != EBUR128_SUCCESS)
-		j->out_lufs = -HUGE_VAL;
+	j->out_lufs = kmeter_loudness(&v->meter);
 	if (tpscan_finish(&v->tp, &tp) < 0) {
 		set_err(err, errlen, j->name, "out of memory");
 		rc = -ENOMEM;

@@ -50,8 +50,10 @@ struct limiter {
 	struct truepeak tp;
 	float ceiling;            /* linear */
 	float release;            /* per-sample release coefficient */
+	float tp_bound;           /* truepeak_gain_bound(), for detect() */
 	float h;                  /* held/released gain */
 	double boxsum;            /* sum of the last LOOKAHEAD+1 h values */
+	double inv_w;             /* 1 / (LOOKAHEAD+1) */
 	float hring[LIMITER_LOOKAHEAD + 1];
 	float xring[LIMITER_LOOKAHEAD + 1]; /* delayed input samples */
 	size_t ring_pos;

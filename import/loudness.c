@@ -100,6 +100,42 @@ static double lufs_of(double mean_square)
 	return -0.691 + 10 * log10(mean_square);
 }
 
+/*
+ * BS.1770 gating over 400 ms blocks every 100 ms: q[] holds the K-weighted
+ * sums of squares of the nq 100 ms quarters, times g2.
+ */
+static double gated(const double *q, size_t nq, double g2)
+{
+	/* the gates as mean squares: no logarithm per block (the gain search
+	 * gates the whole file a few dozen times) */
+	const double abs_gate = pow(10.0, (-70 + 0.691) / 10);
+	double sum1 = 0, sum2 = 0, gate;
+	size_t i, n1 = 0, n2 = 0;
+
+	for (i = 0; i + 4 <= nq; i++) {
+		double e = (q[i] + q[i + 1] + q[i + 2] + q[i + 3]) * g2 / 19200.0;
+
+		if (e > 0 && e >= abs_gate) {
+			sum1 += e;
+			n1++;
+		}
+	}
+	if (n1 == 0)
+		return -HUGE_VAL;
+	gate = sum1 / (double)n1 / 10; /* -10 LU */
+	if (gate < abs_gate)
+		gate = abs_gate;
+	for (i = 0; i + 4 <= nq; i++) {
+		double e = (q[i] + q[i + 1] + q[i + 2] + q[i + 3]) * g2 / 19200.0;
+
+		if (e > 0 && e >= gate) {
+			sum2 += e;
+			n2++;
+		}
+	}
+	return n2 ? lufs_of(sum2 / (double)n2) : -HUGE_VAL;
+}
+
 double lmodel_loudness(const struct lmodel *m, double gain_db, double limit_db)
 {
 	enum { L = (LIMITER_LOOKAHEAD + LM_SEGMENT - 1) / LM_SEGMENT };
@@ -109,8 +145,8 @@ double lmodel_loudness(const struct lmodel *m, double gain_db, double limit_db)
 	const double rel = 1.0 - exp(-(double)LM_SEGMENT / (RELEASE_S * 48000.0));
 	const int limit = limit_db < 100;
 	double need[L + 1], hring[L + 1], h = 1.0, hsum = L + 1;
-	double *q, sum1 = 0, sum2 = 0, gate;
-	size_t nq = m->n / SEGS_PER_100MS, j, i, n1 = 0, n2 = 0;
+	double *q, l;
+	size_t nq = m->n / SEGS_PER_100MS, j, i;
 
 	if (nq < 4)
 		return -HUGE_VAL;
@@ -147,30 +183,9 @@ double lmodel_loudness(const struct lmodel *m, double gain_db, double limit_db)
 			g = 1.0;
 		q[seg / SEGS_PER_100MS] += g * g * (double)m->energy[seg];
 	}
-	/* BS.1770 gating over 400 ms blocks every 100 ms */
-	for (i = 0; i + 4 <= nq; i++) {
-		double e = (q[i] + q[i + 1] + q[i + 2] + q[i + 3]) * G2 / 19200.0;
-
-		if (e > 0 && lufs_of(e) >= -70) {
-			sum1 += e;
-			n1++;
-		}
-	}
-	if (n1 == 0) {
-		free(q);
-		return -HUGE_VAL;
-	}
-	gate = lufs_of(sum1 / (double)n1) - 10;
-	for (i = 0; i + 4 <= nq; i++) {
-		double e = (q[i] + q[i + 1] + q[i + 2] + q[i + 3]) * G2 / 19200.0;
-
-		if (e > 0 && lufs_of(e) >= -70 && lufs_of(e) >= gate) {
-			sum2 += e;
-			n2++;
-		}
-	}
+	l = gated(q, nq, G2);
 	free(q);
-	return n2 ? lufs_of(sum2 / (double)n2) : -HUGE_VAL;
+	return l;
 }
 
 double lmodel_solve_gain(const struct lmodel *m, double input_lufs, double target_lufs,
@@ -198,4 +213,62 @@ double lmodel_solve_gain(const struct lmodel *m, double input_lufs, double targe
 			hi = mid;
 	}
 	return (lo + hi) / 2;
+}
+
+void kmeter_init(struct kmeter *k)
+{
+	memset(k, 0, sizeof(*k));
+}
+
+void kmeter_free(struct kmeter *k)
+{
+	free(k->q);
+	memset(k, 0, sizeof(*k));
+}
+
+int kmeter_add(struct kmeter *k, const float *x, size_t n)
+{
+	double a1 = k->s1[0], a2 = k->s1[1], b1 = k->s2[0], b2 = k->s2[1], e = k->e;
+	size_t i, fill = k->fill;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		double in = x[i], y, z;
+
+		y = k1_b[0] * in + a1;
+		a1 = k1_b[1] * in - k1_a[1] * y + a2;
+		a2 = k1_b[2] * in - k1_a[2] * y;
+		z = k2_b[0] * y + b1;
+		b1 = k2_b[1] * y - k2_a[1] * z + b2;
+		b2 = k2_b[2] * y - k2_a[2] * z;
+		e += z * z;
+		if (++fill == 4800) {
+			if (k->n == k->cap) {
+				size_t cap = k->cap ? k->cap * 2 : 6000; /* 10 min */
+				double *q = realloc(k->q, cap * sizeof(double));
+
+				if (!q) {
+					rc = -ENOMEM;
+					break;
+				}
+				k->q = q;
+				k->cap = cap;
+			}
+			k->q[k->n++] = e;
+			e = 0;
+			fill = 0;
+		}
+	}
+	k->s1[0] = a1;
+	k->s1[1] = a2;
+	k->s2[0] = b1;
+	k->s2[1] = b2;
+	k->e = e;
+	k->fill = fill;
+	return rc;
+}
+
+double kmeter_loudness(const struct kmeter *k)
+{
+	return gated(k->q, k->n, 1.0);
 }

@@ -10,7 +10,9 @@
  * filter), and this model replays the limiter's gain curve on segments and
  * gates the result like BS.1770. A search over the gain takes milliseconds;
  * its answer is within about 0.1 LU of what the real limiter gives, and
- * libebur128 checks the real output anyway.
+ * the real output is measured anyway (kmeter below). Without gain and
+ * limiter it is the input's integrated loudness (libebur128's within
+ * 0.01 LU), so pass 1 needs no separate meter.
  */
 #ifndef LOAXA_IMPORT_LOUDNESS_H
 #define LOAXA_IMPORT_LOUDNESS_H
@@ -49,11 +51,32 @@ void lmodel_free(struct lmodel *m);
 double lmodel_loudness(const struct lmodel *m, double gain_db, double limit_db);
 
 /*
- * The gain that brings the limited audio to target_lufs, given the measured
- * (libebur128) input loudness; never more than max_extra_db above the plain
- * target - input gain.
+ * The gain that brings the limited audio to target_lufs, given the input's
+ * loudness (lmodel_loudness(m, 0, 1000) or a meter's); never more than
+ * max_extra_db above the plain target - input gain.
  */
 double lmodel_solve_gain(const struct lmodel *m, double input_lufs, double target_lufs,
 			 double limit_db, double max_extra_db);
+
+/*
+ * The integrated loudness (BS.1770-4, mono 48 kHz) of a stream: the same
+ * K-weighting and gating, without the model's peaks. Measures the decoded
+ * output in pass 2 at a third of libebur128's cost (its filter loops are
+ * general over channels and rates); tests/unit/test_import.c holds it to
+ * libebur128's figure.
+ */
+struct kmeter {
+	double *q;       /* K-weighted sum of squares per 100 ms */
+	size_t n, cap;
+	double e;        /* the 100 ms being filled */
+	size_t fill;
+	double s1[2], s2[2];
+};
+
+void kmeter_init(struct kmeter *k);
+int kmeter_add(struct kmeter *k, const float *x, size_t n);
+/* LUFS; -HUGE_VAL for silence or under 400 ms. */
+double kmeter_loudness(const struct kmeter *k);
+void kmeter_free(struct kmeter *k);
 
 #endif

@@ -4,6 +4,7 @@
 #include "tpscan.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 /* Within 0.25 dB of the highest peak so far: worth an exact look. */
@@ -13,6 +14,8 @@ int tpscan_init(struct tpscan *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->st = ebur128_init(1, 48000, EBUR128_MODE_TRUE_PEAK);
+	/* a hair over the bound: the interpolator's float sums round too */
+	t->bound = truepeak_gain_bound() * 1.001f;
 	return t->st ? 0 : -ENOMEM;
 }
 
@@ -73,7 +76,22 @@ int tpscan_add(struct tpscan *t, const float *x, size_t n)
 	/* peaks come TP_DELAY samples late: the first ones belong to the
 	 * pending chunk, the rest to this one */
 	for (off = 0; off < n; off += k) {
+		float pk = 0;
+
 		k = n - off < TP_BLOCK ? n - off : TP_BLOCK;
+		/* a block whose loudest sample (history included) times the
+		 * interpolator's largest gain stays under what would make its
+		 * chunk hot cannot raise the answer: it moves the history on
+		 * without the interpolator. Its chunk is still measured in full
+		 * when another block makes it hot. */
+		for (i = 0; i < TP_HIST; i++)
+			pk = fabsf(t->fast.hist[i]) > pk ? fabsf(t->fast.hist[i]) : pk;
+		for (i = 0; i < k; i++)
+			pk = fabsf(x[off + i]) > pk ? fabsf(x[off + i]) : pk;
+		if (pk * t->bound < t->best_fast * HOT) {
+			truepeak_skip(&t->fast, x + off, k);
+			continue;
+		}
 		truepeak_block(&t->fast, x + off, k, t->peaks);
 		for (i = 0; i < k; i++) {
 			if (off + i < TP_DELAY) {

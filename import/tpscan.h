@@ -34,6 +34,7 @@ struct tpscan {
 	size_t pend_len;
 	float pend_fast;               /* fast peak of the pending chunk so far */
 	float best_fast;
+	float bound;                   /* truepeak_gain_bound(), a hair over */
 	double best;                   /* libebur128's answer so far (linear) */
 	uint64_t chunks, measured;     /* how much libebur128 had to look at */
 	float peaks[TP_BLOCK];

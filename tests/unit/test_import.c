@@ -192,6 +192,41 @@ static void test_limiter(void)
 	free(l);
 }
 
+/* The output meter against libebur128: fed in uneven pieces, at several
+ * levels; silence has no loudness. */
+static void test_kmeter(void)
+{
+	size_t n = RATE * 20, i, k;
+	float *x = speechlike(n, 0.5f);
+	const float levels[] = { 1.0f, 0.05f, 0.005f };
+	struct kmeter km;
+	size_t li;
+
+	for (li = 0; li < sizeof(levels) / sizeof(levels[0]); li++) {
+		double ours, theirs;
+
+		for (i = 0; i < n; i++)
+			x[i] *= li == 0 ? 1.0f : levels[li] / levels[li - 1];
+		theirs = ebur128_lufs(x, n);
+		kmeter_init(&km);
+		for (i = 0; i < n; i += k) {
+			k = 1 + (i * 7919) % 6000;
+			k = k < n - i ? k : n - i;
+			kmeter_add(&km, x + i, k);
+		}
+		ours = kmeter_loudness(&km);
+		CHECK(fabs(ours - theirs) < 0.01, "output meter %.3f LUFS, libebur128 %.3f", ours,
+		      theirs);
+		kmeter_free(&km);
+	}
+	memset(x, 0, n * sizeof(float));
+	kmeter_init(&km);
+	kmeter_add(&km, x, n);
+	CHECK(kmeter_loudness(&km) == -HUGE_VAL, "output meter: silence has no loudness");
+	kmeter_free(&km);
+	free(x);
+}
+
 static void test_lmodel(void)
 {
 	size_t n = RATE * 30, i, got = 0, nout;
@@ -503,6 +538,7 @@ int main(void)
 	test_tpscan();
 	test_limiter();
 	test_lmodel();
+	test_kmeter();
 	test_pipe();
 	snprintf(sub, sizeof(sub), "%s/spill", dir);
 	mkdir(sub, 0755);
