@@ -24,6 +24,19 @@ struct cfg {
 
 enum { CFG_OPTIONAL = 0, CFG_REQUIRED = 1 };
 
+/*
+ * The command-line options every loaxa daemon takes, for its getopt_long
+ * table (<getopt.h>): -c/--config FILE, --check-config ('C'), -v/--verbose,
+ * -V/--version, -h/--help. The same words on both daemons, so a maintainer
+ * who knows one knows the other (loaxa-controller(8), loaxa-node(8)).
+ */
+#define CFG_DAEMON_OPTIONS \
+	{ "config", required_argument, NULL, 'c' }, \
+	{ "check-config", no_argument, NULL, 'C' }, \
+	{ "verbose", no_argument, NULL, 'v' }, \
+	{ "version", no_argument, NULL, 'V' }, \
+	{ "help", no_argument, NULL, 'h' }
+
 int cfg_load(struct cfg *cfg, const char *path);
 void cfg_free(struct cfg *cfg);
 

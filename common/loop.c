@@ -9,6 +9,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 int loop_init(struct loop *l)
@@ -358,4 +359,11 @@ int loop_run(struct loop *l)
 			return rc;
 	}
 	return 0;
+}
+
+int loop_setup_result(int rc)
+{
+	if (rc < 0)
+		log_errorx("cannot set up the event loop: %s", strerror(-rc));
+	return rc < 0 ? rc : 0;
 }

@@ -122,6 +122,12 @@ struct loop {
 
 /* 0 or -errno (the timerfd). */
 int loop_init(struct loop *l);
+/*
+ * The last line of a daemon's list of its parts (rc = rc < 0 ? rc : ...
+ * chains, main.c): rc is the first registration that failed; says so in
+ * the log, and returns rc or 0.
+ */
+int loop_setup_result(int rc);
 void loop_free(struct loop *l);
 
 int loop_fd_add(struct loop *l, int fd, short events, loop_fd_fn fn, void *arg);

@@ -308,6 +308,24 @@ int name_valid(const char *s)
 	return 1;
 }
 
+int token_valid(const char *s, size_t maxlen)
+{
+	size_t i;
+
+	if (!s || !s[0])
+		return 0;
+	for (i = 0; s[i]; i++) {
+		char c = s[i];
+
+		if (i >= maxlen)
+			return 0;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':'))
+			return 0;
+	}
+	return 1;
+}
+
 int read_secret_line(const char *path, char *out, size_t outlen)
 {
 	uint8_t *buf = NULL;

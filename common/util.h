@@ -57,4 +57,11 @@ int str_copy(char *dst, size_t dstlen, const char *src);
 /* Names: nodes, zones, sites: 1..31 of [a-z0-9_-], starting alnum. */
 int name_valid(const char *s);
 
+/*
+ * Ids a peer chooses and that travel in payloads, logs and file names
+ * (event ids "n1-7-12", occurrence ids "2026-12-07T05:30:item"): 1..maxlen
+ * of [A-Za-z0-9-_.:]. The one check both daemons use.
+ */
+int token_valid(const char *s, size_t maxlen);
+
 #endif

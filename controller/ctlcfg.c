@@ -309,13 +309,11 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	int rc, bad = 0;
 
 	ctl_config_defaults(c);
-	if (str_copy(c->path, sizeof(c->path), path) < 0) {
-		log_errorx("%s: path too long", path);
-		return -EINVAL;
-	}
-	rc = cfg_load(&cfg, path);
+	rc = cfg_load(&cfg, path); /* checks the path's length too */
 	if (rc < 0)
 		return -EINVAL;
+	_Static_assert(sizeof(c->path) == sizeof(cfg.path), "config path sizes");
+	memcpy(c->path, cfg.path, sizeof(c->path));
 	rc = cfg_dir(path, dir, sizeof(dir));
 	if (rc < 0) {
 		errno = -rc;

@@ -362,13 +362,13 @@ int ctl_delivery_more(struct ctl *c)
 
 void ctl_delivery_reset(struct ctl *c)
 {
-	struct ctl_fetch_job *job, *next;
+	struct ctl_fetch_job *job;
 
-	for (job = c->delivery.head; job; job = next) {
-		next = job->next;
+	while ((job = c->delivery.head) != NULL) {
+		c->delivery.head = job->next;
 		job_free(job);
 	}
-	c->delivery.head = c->delivery.tail = NULL;
+	c->delivery.tail = NULL;
 	c->delivery.njobs = 0;
 }
 

@@ -158,7 +158,6 @@ static void flush_batch(struct ctl *c, struct session *s, int last)
 
 	if (s->nb == 0 && (!last || !s->last_len))
 		return;
-	memset(&b, 0, sizeof(b));
 	if (s->nb == 0) {
 		/* the end must be said but every frame is out: send the last one again
 		 * with the flag (nodes count it as a duplicate, and know the end) */
@@ -169,14 +168,11 @@ static void flush_batch(struct ctl *c, struct session *s, int last)
 		s->nb = 1;
 		s->pending_payload += s->last_len; /* it goes over the wire again */
 	}
-	b.flags = last ? LIVE_FLAG_LAST : 0;
-	b.level = s->level;
-	b.nframes = s->nb;
-	b.session = s->session;
-	b.seq = s->batch_seq;
-	b.t0_us = s->batch_t0;
-	b.frame_ms = 20;
-	b.latency_ms = (uint16_t)s->latency_ms;
+	b = (struct live_batch){
+		.flags = last ? LIVE_FLAG_LAST : 0, .level = s->level, .nframes = s->nb,
+		.session = s->session, .seq = s->batch_seq, .t0_us = s->batch_t0,
+		.frame_ms = 20, .latency_ms = (uint16_t)s->latency_ms,
+	};
 	for (i = 0; i < s->nb; i++) {
 		b.frame[i] = s->pkt[i];
 		b.len[i] = s->plen[i];

@@ -69,6 +69,7 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config FILE   the controller's config (see etc/controller.cfg)\n"
 		"      --check-config  check the config and the key, then exit\n"
+		"  -V, --version       print the version, then exit\n"
 		"      --add-admin NAME  create an administrator (the first account; the\n"
 		"                      password is the first line of --password-file F,\n"
 		"                      default standard input), then exit\n"
@@ -357,18 +358,13 @@ static int register_parts(struct loop *l, struct ctl *c, int sfd)
 	rc = rc < 0 ? rc : loop_source_add(l, report_fill, report_handle, c);
 	rc = rc < 0 ? rc : loop_tick_add(l, "api", api_tick, api_deadline, c);
 	rc = rc < 0 ? rc : loop_tick_add(l, "delivery", delivery_tick, delivery_deadline, c);
-	if (rc < 0)
-		log_errorx("cannot set up the event loop: %s", strerror(-rc));
-	return rc < 0 ? rc : 0;
+	return loop_setup_result(rc);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", no_argument, NULL, 'C' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		CFG_DAEMON_OPTIONS,
 		{ "add-admin", required_argument, NULL, 'A' },
 		{ "password-file", required_argument, NULL, 'P' },
 		{ "backup", required_argument, NULL, 'B' },
@@ -386,7 +382,7 @@ int main(int argc, char **argv)
 	static struct loop loop;
 	sigset_t mask;
 
-	while ((ch = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:vVh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config = optarg;
@@ -397,6 +393,9 @@ int main(int argc, char **argv)
 		case 'v':
 			verbose = 1;
 			break;
+		case 'V':
+			printf("loaxa-controller %s\n", LOAXA_VERSION);
+			return 0;
 		case 'h':
 			usage(stdout);
 			return 0;

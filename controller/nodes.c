@@ -72,18 +72,7 @@ static int opt_text(json_t *o, const char *key, char *out, size_t outlen, char *
 /* Event ids are chosen by nodes ("n1-7-12"): keep them to safe characters. */
 static int event_id_valid(const char *s)
 {
-	size_t i;
-
-	if (!s[0])
-		return 0;
-	for (i = 0; s[i]; i++) {
-		char ch = s[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
-		      ch == ':'))
-			return 0;
-	}
-	return 1;
+	return token_valid(s, SIZE_MAX);
 }
 
 static int check_node_field(json_t *o, const char *node, char *err, size_t errlen)

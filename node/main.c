@@ -327,19 +327,13 @@ static int register_parts(struct loop *l, struct node *n, struct loop_state *ls)
 	 * the node always had in case a deadline hook misses a case.
 	 */
 	l->max_wait_ms = 60000;
-	if (rc < 0)
-		log_errorx("cannot set up the event loop: %s", strerror(-rc));
-	return rc < 0 ? rc : 0;
+	return loop_setup_result(rc);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", no_argument, NULL, 'C' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
+		CFG_DAEMON_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct node node; /* large: not on the stack */

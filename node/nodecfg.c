@@ -306,13 +306,11 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	if (str_copy(cfg->path, sizeof(cfg->path), path) < 0) {
-		log_errorx("%s: path too long", path);
-		return -EINVAL;
-	}
-	rc = cfg_load(&c, path);
+	rc = cfg_load(&c, path); /* checks the path's length too */
 	if (rc < 0)
 		return -EINVAL;
+	_Static_assert(sizeof(cfg->path) == sizeof(c.path), "config path sizes");
+	memcpy(cfg->path, c.path, sizeof(cfg->path));
 	if (check_terminators(path) < 0)
 		c.errors++;
 

@@ -47,20 +47,7 @@ static int fail(char *why, size_t whylen, const char *fmt, ...)
 /* Occurrence ids: 1-95 of A-Z a-z 0-9 - _ . : (they name files and topics' payloads). */
 static int occurrence_id_valid(const char *s)
 {
-	size_t i;
-
-	if (!s[0])
-		return 0;
-	for (i = 0; s[i]; i++) {
-		char c = s[i];
-
-		if (i >= QUEUE_ID_MAX - 1)
-			return 0;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':'))
-			return 0;
-	}
-	return 1;
+	return token_valid(s, QUEUE_ID_MAX - 1);
 }
 
 /* Text for logs and events: control characters become spaces, cut at a character. */

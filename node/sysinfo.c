@@ -229,8 +229,13 @@ static void finish_cmd(struct node *n)
 	set_signal(si, si->buf, si->len);
 }
 
-int sysinfo_pollfds(struct node *n, struct pollfd *pfd, int max)
+/* The event loop's source (loop.h): 0 or 1 descriptor, the signal
+ * command's stdout. */
+static int loop_fill(struct loop *l, struct pollfd *pfd, int max, void *arg)
 {
+	struct node *n = arg;
+
+	(void)l;
 	if (n->sys.fd < 0 || max < 1)
 		return 0;
 	pfd->fd = n->sys.fd;
@@ -239,10 +244,12 @@ int sysinfo_pollfds(struct node *n, struct pollfd *pfd, int max)
 	return 1;
 }
 
-void sysinfo_handle(struct node *n, const struct pollfd *pfd, int npfd)
+static void loop_handle(struct loop *l, struct pollfd *pfd, int npfd, void *arg)
 {
+	struct node *n = arg;
 	struct node_sysinfo *si = &n->sys;
 
+	(void)l;
 	if (npfd < 1 || si->fd < 0 || !(pfd->revents & (POLLIN | POLLHUP | POLLERR)))
 		return;
 	for (;;) {
@@ -488,18 +495,6 @@ static void loop_tick(struct loop *l, int64_t mono, void *arg)
 static int64_t loop_deadline(void *arg)
 {
 	return sysinfo_next_deadline(arg);
-}
-
-static int loop_fill(struct loop *l, struct pollfd *pfds, int max, void *arg)
-{
-	(void)l;
-	return sysinfo_pollfds(arg, pfds, max);
-}
-
-static void loop_handle(struct loop *l, struct pollfd *pfds, int npfd, void *arg)
-{
-	(void)l;
-	sysinfo_handle(arg, pfds, npfd);
 }
 
 /* This module's part of the status (status.h). */

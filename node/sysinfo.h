@@ -58,9 +58,7 @@ int sysinfo_set_volume(struct node *n, int volume);
 /* The volume a play of item volume v gets: v * master / 100. */
 int sysinfo_effective_volume(const struct node *n, int v);
 
-/* Poll loop: 0 or 1 descriptor (the signal command's stdout). */
-int sysinfo_pollfds(struct node *n, struct pollfd *pfd, int max);
-void sysinfo_handle(struct node *n, const struct pollfd *pfd, int npfd);
+/* Its tick and next deadline (registered by sysinfo_register). */
 void sysinfo_tick(struct node *n, int64_t mono);
 int64_t sysinfo_next_deadline(const struct node *n);
 /* Registers this module's descriptors and tick with the event loop (main.c). */
