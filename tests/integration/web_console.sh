@@ -22,9 +22,12 @@ done
 /usr/bin/python3 -c 'import selenium' 2>/dev/null ||
 	{ not_ok "python3-selenium is installed (scripts/setup.sh)"; exit 1; }
 
-# WEB_DIR: the console files to serve (default web/ of this checkout);
-# SHOTS: where the screenshots go
-WEB_DIR=${WEB_DIR:-$ROOT/web}
+# WEB_DIR: the console files to serve (default the build's web/: the pages of
+# web/ with the i18n/<lang>.json made from po/, as installed); SHOTS: where
+# the screenshots go
+WEB_DIR=${WEB_DIR:-$LOAXA_BIN/web}
+[ -f "$WEB_DIR/index.html" ] && [ -f "$WEB_DIR/i18n/vi.json" ] ||
+	{ not_ok "$WEB_DIR holds the console with its i18n/ (make builds it)"; exit 1; }
 SHOTS=${SHOTS:-$ROOT/build/screenshots}
 
 # ---------------------------------------------------------------- strings
@@ -33,7 +36,7 @@ for l in vi en; do
 	missing=$(jq -r --rawfile ids "$T/msgids.txt" \
 		'. as $t | $ids | split("\n") | map(select(. != "" and ($t[.] | not))) | .[]' \
 		"$WEB_DIR/i18n/$l.json")
-	check "web/i18n/$l.json has every string of the pages ($(wc -l <"$T/msgids.txt") msgids)${missing:+; missing: $missing}" \
+	check "$l.json has every string of the pages ($(wc -l <"$T/msgids.txt") msgids)${missing:+; missing: $missing}" \
 		[ -z "$missing" ]
 done
 
@@ -45,7 +48,6 @@ keygen || exit 1
 "$LOAXA" web-cert --dir "$T/web-tls" --host 127.0.0.1 --host localhost >"$T/web-cert.log" 2>&1 ||
 	{ fail "loaxa web-cert makes the console's certificate"; dump_log "$T/web-cert.log"; exit 1; }
 WEB_CFG="web = { listen = \"127.0.0.1:$WEB_PORT\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/web.key\"; root = \"$WEB_DIR\"; };"
-[ "${WEB_DEV_LISTENER:-0}" = 1 ] && WEB_CFG=""
 # operators' plays wait for an approver, as on a station first-install made
 write_controller_cfg "alarms = { offline_s = 3; };" "approval = { levels = [\"normal\"]; };" "$WEB_CFG"
 start_controller || exit 1
@@ -88,18 +90,6 @@ speech "$T/mic.wav" "Thông báo của ủy ban nhân dân xã: mời bà con đ
 URL="https://127.0.0.1:$WEB_PORT/"
 CACERT=$T/web-tls/ca.crt
 web_up() { curl -s --cacert "$CACERT" -o /dev/null "$URL"; }
-if [ "${WEB_DEV_LISTENER:-0}" = 1 ]; then
-	# development only (tests/web/devlistener.py): plain HTTP in front of the socket
-	URL="http://127.0.0.1:$WEB_PORT/"
-	CACERT=""
-	web_up() { curl -s -o /dev/null "$URL"; }
-	LOG_OF[devlistener]=$T/devlistener.log
-	/usr/bin/python3 "$ROOT/tests/web/devlistener.py" --socket "$LOAXA_SOCKET" --port "$WEB_PORT" \
-		"$WEB_DIR" >"$T/devlistener.log" 2>&1 &
-	PID_OF[devlistener]=$!
-	STOP_ORDER+=(devlistener)
-	diag "WEB_DEV_LISTENER=1: the development stand-in, not the controller's listener"
-fi
 check "the console answers at $URL" wait_for 20 web_up || exit 1
 
 mkdir -p "$SHOTS"
