@@ -123,8 +123,14 @@ MO_FILES := $(foreach l,$(PO_LANGS),$(O)/locale/$(l)/LC_MESSAGES/loaxa.mo \
 	$(O)/locale/$(l)/LC_MESSAGES/loaxa-node.mo)
 WEBSTRINGS := $(O)/loaxa-webstrings
 WEB_JSON := $(if $(wildcard web/strings.txt),$(foreach l,en $(PO_LANGS),$(O)/web/i18n/$(l).json))
+# $(O)/web is the console as served: web/'s pages (not strings.txt, the
+# catalog's input) plus the generated i18n/<lang>.json - the tree the tests
+# and the demo give the controller as web.root, laid out like the installed
+# $(PREFIX)/share/loaxa/web.
+WEB_PAGES := $(filter-out web/strings.txt,$(shell find web -type f 2>/dev/null))
+WEB_TREE := $(patsubst web/%,$(O)/web/%,$(WEB_PAGES)) $(WEB_JSON)
 
-all: $(BINS) $(MO_FILES) $(WEB_JSON)
+all: $(BINS) $(MO_FILES) $(WEB_TREE)
 
 $(O)/locale/%/LC_MESSAGES/loaxa.mo: po/%.po
 	@mkdir -p $(dir $@)
@@ -138,6 +144,8 @@ HOSTCC ?= cc
 $(WEBSTRINGS): po/webstrings.c common/i18n.c common/i18n.h
 	$(HOSTCC) -std=c11 -O2 -D_DEFAULT_SOURCE -D_GNU_SOURCE $(WARN) -Icommon \
 		po/webstrings.c common/i18n.c -o $@
+$(O)/web/%: web/%
+	install -D -m 0644 $< $@
 $(O)/web/i18n/en.json: web/strings.txt $(WEBSTRINGS)
 	@mkdir -p $(dir $@)
 	LOAXA_LOCALEDIR=$(O)/locale $(WEBSTRINGS) C web/strings.txt >$@.tmp && mv $@.tmp $@
@@ -239,7 +247,7 @@ $(CTL_PLUGIN): tests/alsa/ctl_loaxamixer.c $(FLAGS_STAMP)
 PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN)) \
 	$(if $(wildcard tests/alsa/ctl_loaxamixer.c),$(CTL_PLUGIN))
 
-unit: $(BINS) $(MO_FILES) $(WEB_JSON) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
+unit: $(BINS) $(MO_FILES) $(WEB_TREE) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
 
 # make cross ARCH=arm64|armhf: the node and the CLI for an ARM board, built
 # with Debian's cross compiler and the target's multiarch -dev packages
@@ -370,7 +378,7 @@ install-tree:
 	chmod 0755 $(DESTDIR)$(ROOTPREFIX)/share/loaxa/first-install
 	install -m 0644 docs/*.md $(DESTDIR)$(ROOTPREFIX)/share/doc/loaxa-doc/
 	# the web console's files (web.root): regular files only, world-readable
-	cd web && find . -type f | while read -r f; do \
+	cd web && find . -type f ! -name strings.txt | while read -r f; do \
 		install -D -m 0644 "$$f" "$(DESTDIR)$(ROOTPREFIX)/share/loaxa/web/$$f" || exit 1; done
 	for m in $(MAN_PAGES); do s=$${m##*.}; install -d $(DESTDIR)$(ROOTPREFIX)/share/man/man$$s && \
 		install -m 0644 $$m $(DESTDIR)$(ROOTPREFIX)/share/man/man$$s/ || exit 1; done

@@ -94,7 +94,7 @@ int cmd_nodes(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	table_init(&t, 9, head);
-	t.limit[1] = 40;
+	t.limit[1] = 48;
 	t.limit[4] = 50;
 	t.limit[6] = 16;
 	t.right[5] = 1;
@@ -104,11 +104,23 @@ int cmd_nodes(int argc, char **argv)
 
 		zones[0] = '\0';
 		json_array_foreach(json_object_get(n, "zones"), j, z) {
-			if (!json_is_string(z) || strlen(zones) + strlen(json_string_value(z)) + 3 >
-							  sizeof(zones))
+			/* the village's title from controller.cfg first ("Thôn 1
+			 * (thon-1)"): the id alone means little to an official */
+			const char *id = json_string_value(z), *title;
+			char one[300];
+
+			if (!id)
 				continue;
-			strcat(zones, j ? ", " : "");
-			strcat(zones, json_string_value(z));
+			title = json_string_value(json_object_get(json_object_get(n, "zone_titles"),
+								   id));
+			if (title)
+				snprintf(one, sizeof(one), "%s (%s)", title, id);
+			else
+				snprintf(one, sizeof(one), "%s", id);
+			if (strlen(zones) + strlen(one) + 3 > sizeof(zones))
+				continue;
+			strcat(zones, zones[0] ? ", " : "");
+			strcat(zones, one);
 		}
 		fmt_ago(seen, sizeof(seen), jint(n, "last_seen", 0), now);
 		playing = json_object_get(n, "playing");

@@ -316,6 +316,32 @@ static int bid_valid(const char *s)
 	return 1;
 }
 
+/*
+ * Each node's "zone_titles": {"thon-1": "Thôn 1"} for its zones that have a
+ * title in controller.cfg, so the console and `loaxa nodes` can show the
+ * village's name; "zones" keeps the ids (scripts and scopes use them). Per
+ * node, so an account sees only the titles of the nodes it may see.
+ */
+static void nodes_zone_titles(struct ctl *c, json_t *list)
+{
+	json_t *n, *z, *titles;
+	size_t i, j;
+
+	json_array_foreach(list, i, n) {
+		titles = json_object();
+		if (!titles)
+			return;
+		json_array_foreach(json_object_get(n, "zones"), j, z) {
+			const char *t = json_is_string(z) ?
+				sched_zone_title(&c->cfg.sched, json_string_value(z)) : NULL;
+
+			if (t)
+				json_object_set_new(titles, json_string_value(z), json_string(t));
+		}
+		json_object_set_new(n, "zone_titles", titles);
+	}
+}
+
 static void route(struct api_req *r, const char *url, const char *method)
 {
 	int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
@@ -1529,6 +1555,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 
 			ctl_health_nodes_augment(c, list);
 			ctl_auth_filter_nodes(&c->db, &r->who, list, "node");
+			nodes_zone_titles(c, list);
 			get_list(r, "nodes", list);
 			break;
 		}

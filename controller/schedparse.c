@@ -1129,6 +1129,24 @@ static int approval_levels(struct cfg *cfg, config_setting_t *list, const char *
 	return bad ? -EINVAL : 0;
 }
 
+/* A zone's title: no control characters (one line), and UTF-8 as jansson
+ * takes it (the title goes into the API's JSON; json_string() refuses
+ * anything else, which would lose the whole node list). */
+static int title_text_ok(const char *t)
+{
+	const unsigned char *p;
+	json_t *j;
+
+	for (p = (const unsigned char *)t; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			return 0;
+	j = json_string(t);
+	if (!j)
+		return 0;
+	json_decref(j);
+	return 1;
+}
+
 int sched_site_load(struct cfg *cfg, struct sched_site *s)
 {
 	config_setting_t *list, *e, *f;
@@ -1266,6 +1284,25 @@ int sched_site_load(struct cfg *cfg, struct sched_site *s)
 			bad = 1;
 			continue;
 		}
+		/* the title is shown to officials (console, loaxa nodes): text of
+		 * one line, valid UTF-8 (libconfig gives bytes as written) */
+		z->title[0] = '\0';
+		f = config_setting_get_member(e, "title");
+		if (f) {
+			const char *t = config_setting_type(f) == CONFIG_TYPE_STRING ?
+				config_setting_get_string(f) : NULL;
+
+			if (!t || !t[0] || strlen(t) >= sizeof(z->title) || !title_text_ok(t)) {
+				log_errorx("%s:%d: field \"zones.title\": zone \"%s\": must be the "
+					   "village's name as text of one line, 1-%zu bytes of UTF-8 "
+					   "(e.g. title = \"Thôn 1\";)", cfg->path,
+					   config_setting_source_line(f), name, sizeof(z->title) - 1);
+				cfg->errors++;
+				bad = 1;
+				continue;
+			}
+			snprintf(z->title, sizeof(z->title), "%s", t);
+		}
 		f = config_setting_get_member(e, "approval");
 		if (f) {
 			if (approval_levels(cfg, f, "zones.approval", name, &z->approval) < 0) {
@@ -1277,6 +1314,16 @@ int sched_site_load(struct cfg *cfg, struct sched_site *s)
 		s->nzones++;
 	}
 	return bad ? -EINVAL : 0;
+}
+
+const char *sched_zone_title(const struct sched_site *s, const char *zone)
+{
+	size_t i;
+
+	for (i = 0; i < s->nzones; i++)
+		if (strcmp(s->zones[i].name, zone) == 0)
+			return s->zones[i].title[0] ? s->zones[i].title : NULL;
+	return NULL;
 }
 
 int sched_zone_declared(const struct sched_site *s, const char *zone)

@@ -210,6 +210,7 @@ int sched_expand(const struct sched_item *item, int64_t from_ms, int64_t to_ms,
 /* Allowed broadcasting hours of a zone: [start_s, end_s) of the local day. */
 struct sched_zone {
 	char name[SCHED_NAME_MAX];
+	char title[SCHED_TITLE_MAX];  /* the village's own name ("Thôn 1"); "" if none */
 	int start_s, end_s;           /* 0 and 86400: all day */
 	int line;
 	/* levels whose operator requests wait for an approver (bit 1 << level) */
@@ -241,6 +242,8 @@ int sched_parse_hours(const char *s, int *start_s, int *end_s);
 void sched_zone_hours(const struct sched_site *s, const char *zone, int *start_s,
 		      int *end_s);
 int sched_zone_declared(const struct sched_site *s, const char *zone);
+/* The zone's title from controller.cfg ("Thôn 1"), NULL when it has none. */
+const char *sched_zone_title(const struct sched_site *s, const char *zone);
 /*
  * Whether a play over [at, end] (end == at: its start only) lies outside
  * zone's allowed hours ("the site" or NULL: the default hours): 1 with why

@@ -143,6 +143,16 @@ base_controller | sed 's/^site = "xa-demo";/site = "Xã Demo";/' >bad.cfg
 bad controller "an invalid site id" 'bad.cfg:1: field "site": "Xã Demo" is not a site id'
 printf 'site = "xa-demo";\nmqtt = { port = 1883 ;\n' >bad.cfg
 bad controller "an unclosed group" 'bad.cfg:3: syntax error'
+# a village's title (zones.title, shown in the console and `loaxa nodes`):
+# text of one line in UTF-8
+{ base_controller; echo 'zones = ( { name = "thon-1"; title = "Thôn 1"; } );'; } >good.cfg
+check "a zone's title \"Thôn 1\" passes --check-config" quiet "$CONTROLLER" --check-config -c good.cfg
+{ base_controller; echo 'zones = ( { name = "thon-1"; title = 1; } );'; } >bad.cfg
+bad controller "a zone title that is a number" 'field "zones.title": zone "thon-1": must be the village'"'"'s name as text of one line'
+{ base_controller; printf 'zones = ( { name = "thon-1"; title = "Th\xf4n 1"; } );\n'; } >bad.cfg
+bad controller "a zone title that is not UTF-8" 'field "zones.title": zone "thon-1": must be the village'"'"'s name'
+{ base_controller; echo 'zones = ( { name = "thon-1"; title = "Thôn\n1"; } );'; } >bad.cfg
+bad controller "a zone title of two lines" 'field "zones.title": zone "thon-1": must be the village'"'"'s name'
 
 # --- secure by default (issue 14, point 7): plaintext or anonymous MQTT only
 # with mqtt.insecure = true, which then warns at every start

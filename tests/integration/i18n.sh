@@ -15,8 +15,9 @@
 #   - loaxa drafts, node show, schedule check (valid, and with an error),
 #     and a drill started and stopped (emergency start --drill, stop);
 #   - a node started under LANG=vi_VN.UTF-8 logs its start in Vietnamese;
-#   - the web console's strings: build/web/i18n/{en,vi}.json hold every
-#     line of web/strings.txt.
+#   - the web console's strings: web/strings.txt is every string the pages
+#     use (tests/web/msgids.py), so the catalog check covers them, and
+#     build/web/i18n/{en,vi}.json hold every line of it.
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER" "$NODE"
 
@@ -68,6 +69,16 @@ check "every API error the CLI translates is still written by the controller" [ 
 [ -s "$T/gone.ids" ] && diag "not in controller/: $(cat "$T/gone.ids")"
 
 # ---------------------------------------------------------------- web console strings
+# web/strings.txt must be every string the pages use (tests/web/msgids.py
+# reads web/js and web/index.html), so that the "every msgid translated"
+# check above covers the console: a t('...') added to a page without its
+# line in web/strings.txt fails here.
+/usr/bin/python3 "$ROOT/tests/web/msgids.py" "$ROOT/web" >"$T/page-ids.txt"
+grep -v '^#' "$ROOT/web/strings.txt" | grep -v '^$' | sort -u >"$T/listed-ids.txt"
+comm -23 <(sort -u "$T/page-ids.txt") "$T/listed-ids.txt" >"$T/unlisted-ids.txt"
+check "web/strings.txt lists every string of the pages ($(wc -l <"$T/page-ids.txt") msgids)" \
+	cond '[ -s "$T/page-ids.txt" ] && [ ! -s "$T/unlisted-ids.txt" ]'
+[ -s "$T/unlisted-ids.txt" ] && diag "not in web/strings.txt: $(tr '\n' '|' <"$T/unlisted-ids.txt")"
 for l in en vi; do
 	check "build's web/i18n/$l.json is JSON with every line of web/strings.txt" \
 		cond 'grep -v "^#" "$ROOT/web/strings.txt" | grep -v "^\$" | jq -R . |

@@ -201,6 +201,16 @@ code=$(curl -s -o "$T/index.html" -w '%{http_code}' --cacert /etc/loaxa/web/ca.c
 	"https://localhost:$WPORT/")
 check "the web console answers on https://localhost:$WPORT/ under the sandbox, its certificate verified with first-install's CA ($code)" \
 	[ "$code" = 200 ] && cmp -s "$T/index.html" /usr/share/loaxa/web/index.html
+# the console's strings come from po/vi.po (make's build/web/i18n), served from
+# the installed tree: every line of web/strings.txt, "Record" in Vietnamese
+code=$(curl -s -o "$T/vi.json" -w '%{http_code}' --cacert /etc/loaxa/web/ca.crt \
+	"https://localhost:$WPORT/i18n/vi.json")
+check "the console's Vietnamese strings are served from the catalog (/i18n/vi.json, $code)" \
+	bash -c '[ "$1" = 200 ] && jq -e --rawfile ids "$2" ".[\"Record\"] == \"Ghi âm\" and
+		(. as \$t | \$ids | split(\"\n\") | map(select(. != \"\" and (startswith(\"#\") | not))) |
+		 all(. as \$k | \$t | has(\$k)))" "$3" >/dev/null' _ "$code" "$ROOT/web/strings.txt" "$T/vi.json"
+check "web/strings.txt (the catalog's input) is not installed" \
+	test ! -e /usr/share/loaxa/web/strings.txt
 
 # ------------------------------------------------------------ 4. provision, play, rotate
 "$LOAXA" node add n1 --zone thon-1 --out "$T/n1" >"$T/add.log" 2>&1

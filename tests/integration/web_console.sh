@@ -22,9 +22,12 @@ done
 /usr/bin/python3 -c 'import selenium' 2>/dev/null ||
 	{ not_ok "python3-selenium is installed (scripts/setup.sh)"; exit 1; }
 
-# WEB_DIR: the console files to serve (default web/ of this checkout);
-# SHOTS: where the screenshots go
-WEB_DIR=${WEB_DIR:-$ROOT/web}
+# WEB_DIR: the console files to serve (default the build's web/: the pages of
+# web/ with the i18n/<lang>.json made from po/, as installed); SHOTS: where
+# the screenshots go
+WEB_DIR=${WEB_DIR:-$LOAXA_BIN/web}
+[ -f "$WEB_DIR/index.html" ] && [ -f "$WEB_DIR/i18n/vi.json" ] ||
+	{ not_ok "$WEB_DIR holds the console with its i18n/ (make builds it)"; exit 1; }
 SHOTS=${SHOTS:-$ROOT/build/screenshots}
 
 # ---------------------------------------------------------------- strings
@@ -33,7 +36,7 @@ for l in vi en; do
 	missing=$(jq -r --rawfile ids "$T/msgids.txt" \
 		'. as $t | $ids | split("\n") | map(select(. != "" and ($t[.] | not))) | .[]' \
 		"$WEB_DIR/i18n/$l.json")
-	check "web/i18n/$l.json has every string of the pages ($(wc -l <"$T/msgids.txt") msgids)${missing:+; missing: $missing}" \
+	check "$l.json has every string of the pages ($(wc -l <"$T/msgids.txt") msgids)${missing:+; missing: $missing}" \
 		[ -z "$missing" ]
 done
 
@@ -45,9 +48,10 @@ keygen || exit 1
 "$LOAXA" web-cert --dir "$T/web-tls" --host 127.0.0.1 --host localhost >"$T/web-cert.log" 2>&1 ||
 	{ fail "loaxa web-cert makes the console's certificate"; dump_log "$T/web-cert.log"; exit 1; }
 WEB_CFG="web = { listen = \"127.0.0.1:$WEB_PORT\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/web.key\"; root = \"$WEB_DIR\"; };"
-[ "${WEB_DEV_LISTENER:-0}" = 1 ] && WEB_CFG=""
 # operators' plays wait for an approver, as on a station first-install made
-write_controller_cfg "alarms = { offline_s = 3; };" "approval = { levels = [\"normal\"]; };" "$WEB_CFG"
+# the villages' titles: what the console and `loaxa nodes` show for the ids
+write_controller_cfg "alarms = { offline_s = 3; };" "approval = { levels = [\"normal\"]; };" "$WEB_CFG" \
+	'zones = ( { name = "thon-1"; title = "Thôn 1"; }, { name = "thon-2"; title = "Xóm Đông"; } );'
 start_controller || exit 1
 for n in n1 n2 n3; do
 	z=thon-1
@@ -69,6 +73,17 @@ done
 "$LOAXA" user add op1 --role operator --zone thon-1 --password-file "$T/op1.pw" >"$T/user.log" 2>&1 ||
 	{ fail "loaxa user add op1"; dump_log "$T/user.log"; }
 
+cond() { eval "$1"; }
+# The villages' titles: in the API beside the ids, and in `loaxa nodes`
+"$LOAXA" nodes --json >"$T/nodes.json" 2>&1
+check "GET /v1/nodes: each node's zone_titles from controller.cfg, ids kept in zones" \
+	jq -e '[.nodes[] | select(.node == "n1" or .node == "n3")] | length == 2 and
+		all(.[]; (.node == "n1" and .zones == ["thon-1"] and .zone_titles == {"thon-1": "Thôn 1"}) or
+			(.node == "n3" and .zones == ["thon-2"] and .zone_titles == {"thon-2": "Xóm Đông"}))' "$T/nodes.json"
+LANG=C "$LOAXA" nodes >"$T/nodes.txt" 2>&1
+check "loaxa nodes shows the village's title with its id (Thôn 1 (thon-1), Xóm Đông (thon-2))" \
+	cond 'grep -q "^n1 .*Thôn 1 (thon-1)" "$T/nodes.txt" && grep -q "^n3 .*Xóm Đông (thon-2)" "$T/nodes.txt"'
+
 # A technician's schedule file, with comments, applied with the CLI: the
 # console must send it back as it is when it adds its own item.
 cat >"$T/tech.cfg" <<'EOF2'
@@ -88,24 +103,12 @@ speech "$T/mic.wav" "Thông báo của ủy ban nhân dân xã: mời bà con đ
 URL="https://127.0.0.1:$WEB_PORT/"
 CACERT=$T/web-tls/ca.crt
 web_up() { curl -s --cacert "$CACERT" -o /dev/null "$URL"; }
-if [ "${WEB_DEV_LISTENER:-0}" = 1 ]; then
-	# development only (tests/web/devlistener.py): plain HTTP in front of the socket
-	URL="http://127.0.0.1:$WEB_PORT/"
-	CACERT=""
-	web_up() { curl -s -o /dev/null "$URL"; }
-	LOG_OF[devlistener]=$T/devlistener.log
-	/usr/bin/python3 "$ROOT/tests/web/devlistener.py" --socket "$LOAXA_SOCKET" --port "$WEB_PORT" \
-		"$WEB_DIR" >"$T/devlistener.log" 2>&1 &
-	PID_OF[devlistener]=$!
-	STOP_ORDER+=(devlistener)
-	diag "WEB_DEV_LISTENER=1: the development stand-in, not the controller's listener"
-fi
 check "the console answers at $URL" wait_for 20 web_up || exit 1
 
 mkdir -p "$SHOTS"
 /usr/bin/python3 "$ROOT/tests/web/console_test.py" --url "$URL" ${CACERT:+--cacert "$CACERT"} \
 	--admin "admin:$T/admin.pw" --operator "op1:$T/op1.pw" \
-	--village thon-1 --village-nodes n1,n2 --other-village thon-2 --other-nodes n3 \
+	--village thon-1 --village-title "Thôn 1" --village-nodes n1,n2 --other-village thon-2 --other-nodes n3 \
 	--kill-node "n2:${PID_OF[n2]}" --mic "$T/mic.wav" \
 	--downloads "$T/downloads" --shots "$SHOTS" 2>"$T/selenium.log" || TEST_FAILED=1
 grep -q . "$T/selenium.log" && { diag "selenium/chromium stderr:"; tail -n 20 "$T/selenium.log" | sed 's/^/#   /'; }

@@ -31,6 +31,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.by import By
 
 p = argparse.ArgumentParser()
 p.add_argument('--url', required=True)
@@ -41,6 +42,7 @@ p.add_argument('--village', required=True)
 p.add_argument('--village-nodes', required=True, help='n1,n2')
 p.add_argument('--other-nodes', required=True, help='n3')
 p.add_argument('--other-village', required=True)
+p.add_argument('--village-title', default='', help='its title in controller.cfg (zones)')
 p.add_argument('--kill-node', required=True, help='NAME:PID')
 p.add_argument('--mic', required=True, help='WAV file for the fake microphone')
 p.add_argument('--downloads', required=True)
@@ -355,6 +357,10 @@ try:
     check(login(A.operator), 'the operator of %s logs in' % A.village)
     chips = [e.get_attribute('value') for e in css('#phat-zones input')]
     check(chips == [A.village], 'Phát ngay offers only the operator\'s village (%s)' % chips)
+    if A.village_title:
+        label = one('#phat-zones input[value="%s"]' % A.village).find_element(By.XPATH, '..').text
+        check(label.strip() == A.village_title,
+              'the village is shown by its title from controller.cfg (%r)' % label)
     check(not one('#emg-open').is_displayed(), 'an operator sees no emergency control (approvers only)')
     act('op', '#nav-cum')
     wait(lambda: css('#nodes [data-node]'), 'the nodes')

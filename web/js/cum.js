@@ -44,7 +44,12 @@ function nodeCard(n, now) {
 			h('strong', {}, n.label || n.node), ' ',
 			h('span', { class: 'badge ' + (n.online ? 'badge-good' : 'badge-bad'), 'data-state': '' },
 			  n.online ? t('Online') : t('Offline'))),
-		h('div', { class: 'small' }, n.node + ' · ' + (n.zones || []).join(', ')),
+		h('div', { class: 'small' }, n.node + ' · ' + (n.zones || []).map((z) => {
+			// the village's title from controller.cfg, else its id
+			const title = Object.prototype.hasOwnProperty.call(n.zone_titles || {}, z) ?
+				n.zone_titles[z] : null;
+			return typeof title === 'string' && title ? title : z;
+		}).join(', ')),
 		cell('Last seen', fmtAgo(n.last_seen, now)),
 		cell('Playing', n.playing ? (n.playing.title || n.playing.broadcast || '…') : t('nothing')),
 		cell('Signal', signal || '—'),

@@ -9,7 +9,7 @@
 import { t } from './i18n.js';
 import { get, post, explain } from './api.js';
 import { h, put, clear, note, resultBadge } from './dom.js';
-import { zonesAndNodes, onLive, allZones } from './state.js';
+import { zonesAndNodes, onLive, allZones, zoneName } from './state.js';
 
 // Emergencies this page follows: id -> {drill, stopped_at}. A stopped one is
 // kept on the banner until every node confirmed the stop (or 2 minutes).
@@ -39,7 +39,7 @@ export async function openEmergencyDialog() {
 	// Every village of the account by default: a scoped official's own.
 	const where = h('select', { id: 'emg-where' },
 		allZones() ? h('option', { value: '*' }, t('All villages')) : null,
-		zones.map((z) => h('option', { value: z }, z)));
+		zones.map((z) => h('option', { value: z }, zoneName(z))));
 	const go = async (drill) => {
 		put(clear(msg), note('info', t('Sending…')));
 		const body = { drill };

@@ -13,7 +13,7 @@
 import { t } from './i18n.js';
 import { get, api, explain, ApiError } from './api.js';
 import { h, put, clear, note, isoDate, weekdayName } from './dom.js';
-import { zonesAndNodes, onLive, allZones, can } from './state.js';
+import { zonesAndNodes, onLive, allZones, can, zoneName } from './state.js';
 
 const CONSOLE_FILE = 'console.cfg';
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
@@ -117,7 +117,7 @@ export async function render(main) {
 	const fChime = h('input', { id: 'f-chime', type: 'checkbox' });
 	const zoneBoxes = zones.map((z) => h('input', { type: 'checkbox', value: z }));
 	const fZones = h('div', { class: 'chips', id: 'f-zones' },
-		zoneBoxes.map((b) => h('label', { class: 'chip' }, b, b.value)));
+		zoneBoxes.map((b) => h('label', { class: 'chip' }, b, zoneName(b.value))));
 	const fOutside = h('input', { id: 'f-outside', type: 'checkbox' });
 	const outsideRow = h('label', { class: 'field', hidden: true }, fOutside,
 		t('Yes, it must play outside the allowed hours'));
@@ -293,7 +293,7 @@ export async function render(main) {
 			h('button', { type: 'button', class: 'link', onclick: () => fill(it) },
 			  it.times.join(', ') + ' · ' + it.title),
 			h('span', { class: 'small' }, ' ' + daysText(it) + ' · ' +
-			  (it.zones.length ? it.zones.join(', ') : t('All villages'))))));
+			  (it.zones.length ? it.zones.map(zoneName).join(', ') : t('All villages'))))));
 		if (others.length)
 			list.append(h('li', { class: 'small' }, t('Also applied: the technician\'s files {files} (edited on the controller; shown in the week).',
 								  { files: others.map((f) => f.name).join(', ') })));

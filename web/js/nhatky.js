@@ -5,7 +5,7 @@
 import { t } from './i18n.js';
 import { get, explain, ApiError } from './api.js';
 import { h, put, clear, note, fmtDateTime, fmtDuration, resultBadge, siteParts, siteMs } from './dom.js';
-import { zonesAndNodes, can, allZones } from './state.js';
+import { zonesAndNodes, can, allZones, zoneName } from './state.js';
 import { parseCsv, workbook } from './xlsx.js';
 
 export async function render(main) {
@@ -80,7 +80,7 @@ export async function render(main) {
 	// --- the broadcast log
 	const fFrom = h('input', { type: 'date', id: 'l-from', value: month + '-01' });
 	const fTo = h('input', { type: 'date', id: 'l-to' });
-	const fZone = h('select', { id: 'l-zone' }, h('option', { value: '' }, t('All villages')), zones.map((z) => h('option', { value: z }, z)));
+	const fZone = h('select', { id: 'l-zone' }, h('option', { value: '' }, t('All villages')), zones.map((z) => h('option', { value: z }, zoneName(z))));
 	const fNode = h('select', { id: 'l-node' }, h('option', { value: '' }, t('All clusters')),
 		nodes.map((n) => h('option', { value: n.node }, n.label || n.node)));
 	const fType = h('select', { id: 'l-type' }, h('option', { value: '' }, t('Everything')),

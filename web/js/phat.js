@@ -9,7 +9,7 @@
 import { t } from './i18n.js';
 import { get, post, upload, explain } from './api.js';
 import { h, put, clear, note, resultBadge, siteStamp, siteParts } from './dom.js';
-import { zonesAndNodes, onLive, allZones, can } from './state.js';
+import { zonesAndNodes, onLive, allZones, can, zoneName } from './state.js';
 import { draftsBox } from './drafts.js';
 
 let follow = [];	// broadcast ids being followed on this page
@@ -35,7 +35,7 @@ export async function render(main) {
 	const villages = h('fieldset', { class: 'chips', id: 'phat-zones' },
 		h('legend', {}, t('1. Where')),
 		allBox ? h('label', { class: 'chip' }, allBox, t('All villages')) : null,
-		boxes.map((b) => h('label', { class: 'chip' }, b, b.value)));
+		boxes.map((b) => h('label', { class: 'chip' }, b, zoneName(b.value))));
 
 	const say = (kind, text) => put(clear(status), note(kind, text));
 

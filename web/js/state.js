@@ -10,13 +10,26 @@ let timer = null;
 
 // Every zone (village) the account may act on, from the nodes it sees (the
 // API already leaves other zones' nodes out) and its own scope.
+const zoneTitles = new Map();
+
+// A village as an official knows it: its title when controller.cfg gives
+// one, else its id. Text only (dom.js puts it in as text).
+export function zoneName(z) {
+	return zoneTitles.get(z) || z;
+}
+
 export async function zonesAndNodes() {
 	const r = await get('/v1/nodes');
 	const nodes = r.nodes || [];
 	const zones = new Set();
-	for (const n of nodes)
+	for (const n of nodes) {
 		for (const z of n.zones || [])
 			zones.add(z);
+		// the villages' titles of controller.cfg ("Thôn 1"); ids stay the values
+		for (const [z, title] of Object.entries(n.zone_titles || {}))
+			if (typeof title === 'string' && title)
+				zoneTitles.set(z, title);
+	}
 	let list = [...zones].sort();
 	if (session && !allZones())
 		list = list.filter((z) => (session.zones || []).includes(z));
