@@ -36,6 +36,7 @@ T=$(mktemp -d /tmp/loaxa-bench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+kbps() { awk -v b="$(stat -c %s "$1")" -v s="$2" 'BEGIN { printf "%.1f", b * 8 / s / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 
 # timed FILE CMD... : appends "wall cpu" (seconds) to FILE
@@ -86,9 +87,13 @@ for kind in $KINDS; do
 		"$kind" "$lw" "$ow" "$rw" "$rc" "$enc" \
 		"$(jq -r .output_lufs "$T/loaxa.json")" "$(jq -r .true_peak_dbtp "$T/loaxa.json")" \
 		"$(jq -r .deepest_limiting_db "$T/loaxa.json")"
-	printf '   %-13s wall %s  cpu %s | opusenc wall %s  cpu %s\n' "" \
+	# the bitrate each delivered: where opusenc spends fewer bits (the
+	# quiet kind, coded 45 dB down as it is) it also does less work
+	printf '   %-13s wall %s  cpu %s, %s kbps | opusenc wall %s  cpu %s, %s kbps\n' "" \
 		"$(cut -d' ' -f1 "$T/l.times" | paste -sd' ')" "$(cut -d' ' -f2 "$T/l.times" | paste -sd' ')" \
-		"$(cut -d' ' -f1 "$T/o.times" | paste -sd' ')" "$(cut -d' ' -f2 "$T/o.times" | paste -sd' ')"
+		"$(kbps "$T/loaxa.opus" "$SECS")" \
+		"$(cut -d' ' -f1 "$T/o.times" | paste -sd' ')" "$(cut -d' ' -f2 "$T/o.times" | paste -sd' ')" \
+		"$(kbps "$T/opusenc.opus" "$SECS")"
 done
 printf '   worst: wall %sx (target <= 1.2, goal <= 1.0), CPU %sx (target <= 1.5), at most %s encode(s) (target 1)\n' \
 	"$worst_wall" "$worst_cpu" "$max_enc"
