@@ -496,14 +496,17 @@ static void republish_lagging(struct ctl *c)
 void ctl_sched_tick(struct ctl *c)
 {
 	struct ctl_sched *s = c->sched;
+	int64_t at;
 	int connected;
 
 	if (!s)
 		return;
 	connected = ctl_mqtt_connected(c, CTL_CONN_CTL);
-	if (connected && !s->was_connected)
+	at = connected ? ctl_mqtt_connected_at(c, CTL_CONN_CTL) : 0;
+	if (connected && at != s->published_at_connect) {
 		republish_all(c);
-	s->was_connected = connected;
+		s->published_at_connect = at;
+	}
 	if (s->dirty || mono_ms() >= s->next_replan_ms) {
 		s->next_replan_ms = mono_ms() + CTL_SCHED_REPLAN_MS;
 		ctl_sched_replan(c, 0);

@@ -46,7 +46,10 @@ struct ctl_sched {
 	struct sched_set items;       /* applied schedule + announcements */
 	int loaded;
 	int dirty;                    /* re-plan at the next tick */
-	int was_connected;
+	/* connected_at of the control connection whose plans went out: a
+	 * reconnect between two ticks (mqconn reconnects on its own timer, in
+	 * well under a second) still gets its plans published again */
+	int64_t published_at_connect;
 	int64_t next_replan_ms;       /* monotonic */
 	struct sched_job *jobs;       /* schedjobs.c's */
 	json_t *cancelled;            /* occurrence -> true; NULL: to be loaded */
