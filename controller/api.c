@@ -1269,18 +1269,12 @@ void ctl_api_event(struct ctl *c, const char *kind, const char *node, json_t *da
 static json_t *session_json(const struct ctl_principal *who, const char *token)
 {
 	char csrf[WEB_CSRF_LEN];
-	json_t *z = json_array();
-	size_t i;
+	json_t *j = ctl_secapi_whoami(who);
 
-	for (i = 0; i < who->nzones; i++)
-		json_array_append_new(z, json_string(who->zones[i]));
-	if (who->all_zones) {
-		json_decref(z);
-		z = json_string("*");
-	}
 	web_csrf_token(token, csrf);
-	return json_pack("{s:s, s:s, s:o, s:s}", "user", who->user, "role", who->role, "zones",
-			 z, "csrf", csrf);
+	if (j)
+		json_object_set_new(j, "csrf", json_string(csrf));
+	return j;
 }
 
 /* The end of a console login (auth.h): the token goes into the cookie only. */

@@ -109,7 +109,7 @@ static int login(struct ctl *c, struct ctl_principal *who, json_t *req, unsigned
 	return 0;
 }
 
-static json_t *whoami_json(const struct ctl_principal *who)
+json_t *ctl_secapi_whoami(const struct ctl_principal *who)
 {
 	json_t *z = json_array();
 	size_t i;
@@ -252,7 +252,7 @@ int ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
 						: ctl_error_json("cannot log out (see the log)");
 	} else if (get && strcmp(url, "/v1/whoami") == 0) {
 		*status = MHD_HTTP_OK;
-		*reply = whoami_json(who);
+		*reply = ctl_secapi_whoami(who);
 	} else if (get && strcmp(url, "/v1/users") == 0) {
 		json_t *l = ctl_auth_users_json(&c->db);
 

@@ -49,4 +49,8 @@ int ctl_secapi_handle(struct ctl *c, struct MHD_Connection *conn,
 		      unsigned *status, json_t **reply, char *target, size_t tlen,
 		      ctl_secapi_done_fn done, void *done_ctx);
 
+/* {"user", "role", "zones" (array, or "*" for every zone), "from"}: who is
+ * asking, for GET /v1/whoami and the console's session. */
+json_t *ctl_secapi_whoami(const struct ctl_principal *who);
+
 #endif
