@@ -216,6 +216,24 @@ static int controller_account(const char *dir, const char *site)
 	return rc;
 }
 
+/* Make DIR_ARG (0750) and put its absolute path in out; says why not. */
+static int out_dir(const char *dir_arg, char *out, size_t outlen)
+{
+	char real[PATH_MAX];
+	int rc = mkdir_p(dir_arg, 0750);
+
+	if (rc < 0 || !realpath(dir_arg, real)) {
+		fprintf(stderr, "loaxa: cannot create %s: %s\n", dir_arg,
+			strerror(rc < 0 ? -rc : errno));
+		return -1;
+	}
+	if (str_copy(out, outlen, real) < 0) {
+		fprintf(stderr, "loaxa: %s: path too long\n", real);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * loaxa web-cert --dir D [--site S] [--host NAME]...: the web console's
  * certificate (web.key/web.crt, SAN localhost, 127.0.0.1 and every --host:
@@ -235,9 +253,9 @@ int cmd_web_cert(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir_arg = NULL, *site = NULL;
-	char real[4096], dir[2048], hosts[8][256], cn[64];
+	char dir[2048], hosts[8][256], cn[64];
 	size_t nhosts = 0;
-	int ch, rc;
+	int ch;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -261,16 +279,8 @@ int cmd_web_cert(int argc, char **argv)
 			site);
 		return CLI_EXIT_USAGE;
 	}
-	rc = mkdir_p(dir_arg, 0750);
-	if (rc < 0 || !realpath(dir_arg, real)) {
-		fprintf(stderr, "loaxa: cannot create %s: %s\n", dir_arg,
-			strerror(rc < 0 ? -rc : errno));
+	if (out_dir(dir_arg, dir, sizeof(dir)) < 0)
 		return CLI_EXIT_ERROR;
-	}
-	if (str_copy(dir, sizeof(dir), real) < 0) {
-		fprintf(stderr, "loaxa: %s: path too long\n", real);
-		return CLI_EXIT_ERROR;
-	}
 	if (!exists(dir, "ca.crt") || !exists(dir, "ca.key")) {
 		snprintf(cn, sizeof(cn), "loaxa %s web console CA", site ? site : "");
 		if (make_ca(dir, cn) < 0)
@@ -308,10 +318,10 @@ int cmd_broker_config(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir_arg = NULL, *site = NULL, *listen_addr = "0.0.0.0", *user = NULL;
-	char real[4096], dir[2048], hosts[8][256], conf[16384], datadir[4096];
+	char dir[2048], hosts[8][256], conf[16384], datadir[4096];
 	long port = 8883, max_packet = DEFAULT_MAX_PACKET;
 	size_t nhosts = 0;
-	int ch, rc;
+	int ch;
 
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -343,16 +353,8 @@ int cmd_broker_config(int argc, char **argv)
 	if (strspn(listen_addr, "0123456789.:abcdef") != strlen(listen_addr) ||
 	    (user && !name_valid(user)))
 		goto usage;
-	rc = mkdir_p(dir_arg, 0750);
-	if (rc < 0 || !realpath(dir_arg, real)) {
-		fprintf(stderr, "loaxa: cannot create %s: %s\n", dir_arg,
-			strerror(rc < 0 ? -rc : errno));
+	if (out_dir(dir_arg, dir, sizeof(dir)) < 0)
 		return CLI_EXIT_ERROR;
-	}
-	if (str_copy(dir, sizeof(dir), real) < 0) {
-		fprintf(stderr, "loaxa: %s: path too long\n", real);
-		return CLI_EXIT_ERROR;
-	}
 	snprintf(datadir, sizeof(datadir), "%s/data", dir);
 	if (mkdir_p(datadir, 0750) < 0) {
 		fprintf(stderr, "loaxa: cannot create %s\n", datadir);
