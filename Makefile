@@ -184,9 +184,8 @@ $(O)/obj/controller/%.o: controller/%.c $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -Icontroller -Iimport -I$(O)/gen $(call pc,$(CTRL_PKGS)) -c $< -o $@
 # The CAP 1.2 schema (etc/cap/CAP-v1.2.xsd) compiled into the controller as a
 # C string (controller/capxml.c): the schema cannot go missing or be swapped.
-$(O)/gen/cap_xsd.inc: etc/cap/CAP-v1.2.xsd
-	@mkdir -p $(dir $@)
-	sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n"/' $< >$@.tmp && mv $@.tmp $@
+$(O)/gen/cap_xsd.inc: etc/cap/CAP-v1.2.xsd scripts/cap-xsd.sh
+	scripts/cap-xsd.sh $< $@
 $(O)/obj/controller/capxml.o: $(O)/gen/cap_xsd.inc
 $(O)/obj/cli/%.o: cli/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
