@@ -15,6 +15,8 @@
 #     "tinh-pctt", nothing played; the admin approves it: every node plays it;
 #   - an alert with its own audio inline (derefUri, base64 of a WAV): that
 #     audio is imported and played, not the text;
+#   - the polled feed: loaxa cap poll fetches a URL, posts what is new, asks
+#     If-Modified-Since next time (304), and the dedup catches a repeat;
 #   - refused, with the controller unchanged: the malformed alert (the line
 #     and element named, in Vietnamese first with LANG=vi_VN.UTF-8), the one
 #     for another province, the XXE attempt and billion laughs (nothing of
@@ -134,6 +136,33 @@ check "its emergency plays the alert's own audio (content ${OWN:0:12}, as loaxa 
 	bash -c "api_curl() { curl -s --unix-socket '$LOAXA_SOCKET' -H \"Authorization: Bearer \$(head -n1 '$LOAXA_TOKEN_FILE')\" \"\$@\"; }; api_curl 'http://localhost/v1/broadcasts/$EO' | jq -e --arg c '$OWN' '.content == \$c' >/dev/null"
 "$LOAXA" emergency stop >/dev/null 2>&1
 
+# ---------------------------------------------------------------- the polled feed
+# a province's "current alert" URL on a loopback HTTP server; loaxa cap poll
+# (its own process, not the controller's loop) posts what is new
+mkdir -p "$T/feed"
+sed 's/PCTT-25-2026-0118/PCTT-25-2026-0121/' "$CAPDIR/bulletin-priority.xml" >"$T/feed/current.xml"
+touch -d '2026-12-07 16:00:00 UTC' "$T/feed/current.xml"
+FEED_PORT=$(free_port)
+/usr/bin/python3 -m http.server --bind 127.0.0.1 --directory "$T/feed" "$FEED_PORT" >"$T/feed.log" 2>&1 &
+PID_OF[feed]=$!
+STOP_ORDER+=(feed)
+FEED=http://127.0.0.1:$FEED_PORT/current.xml
+check "the feed's HTTP server answers" wait_for 10 curl -sf -o /dev/null "$FEED"
+"$LOAXA" cap poll "$FEED" --interval 5 >"$T/poll.out" 2>"$T/poll.err" &
+PID_OF[poll]=$!
+STOP_ORDER+=(poll)
+check "loaxa cap poll imports the feed's alert" wait_for 20 grep -q "CAP alert [0-9]* (PCTT-25-2026-0121): importing" "$T/poll.out" ||
+	sed 's/^/#   /' "$T/poll.out" "$T/poll.err"
+check "its next round asks If-Modified-Since and gets 304 (nothing fetched, nothing posted)" \
+	wait_for 20 grep -q '"GET /current.xml HTTP/1.1" 304' "$T/feed.log"
+stop poll
+"$LOAXA" cap poll "$FEED" --once >"$T/poll2.out" 2>&1
+check "a new poller (no date yet) fetches it again: the controller's dedup says seen before" \
+	grep -q "seen before, not imported again" "$T/poll2.out"
+"$LOAXA" cap poll "file:///etc/passwd" --once >"$T/poll3.out" 2>&1
+check "cap poll takes only http(s) URLs" [ $? = 2 ]
+stop feed
+
 # ---------------------------------------------------------------- refusals
 cap_import "$CAPDIR/malformed.xml" bad
 rc=$?
@@ -160,8 +189,8 @@ check "an alert from an unknown sender is refused" grep -q 'sender "ai-do@exampl
 check "the controller is still up and answers" api_up
 check "nothing of /etc/passwd reached the controller's log or database" \
 	bash -c "! grep -q 'root:x:0:0' '$T/controller/controller.log' && ! grep -aq 'root:x:0:0' '$T/controller/state/loaxa.db'"
-check "none of the refused alerts was recorded (storm, cancel, drill, bulletin, own: 5)" \
-	[ "$("$LOAXA" cap list --json | jq '.alerts | length')" = 5 ]
+check "none of the refused alerts was recorded (storm, cancel, drill, bulletin, own, feed: 6)" \
+	[ "$("$LOAXA" cap list --json | jq '.alerts | length')" = 6 ]
 
 # ---------------------------------------------------------------- audit
 "$LOAXA" audit --limit 500 --json >"$T/audit.json"
