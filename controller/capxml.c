@@ -18,7 +18,7 @@
 /* etc/cap/CAP-v1.2.xsd as a C string (the Makefile makes it): the schema
  * travels inside the binary, so no path to it can be wrong or swapped. */
 static const char cap_xsd[] =
-#include "cap_xsd.inc"
+#include <cap_xsd.inc> /* generated: $(O)/gen, from etc/cap/CAP-v1.2.xsd */
 	;
 
 static xmlSchemaPtr schema;
