@@ -385,7 +385,10 @@ static void stop_result(struct cancel_ctx *x, const char *id)
 
 	if (id[0] == 'e' || id[0] == 'd') {
 		source_principal(x->source, 1, x->peer, &p);
-		body = json_dumps(json_pack("{s:s}", "emergency", id), JSON_COMPACT);
+		json_t *o = json_pack("{s:s}", "emergency", id);
+
+		body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
 		ctl_emergency_api(x->c, &p, "POST", "/v1/emergency/stop", body ? body : "{}",
 				  body ? strlen(body) : 2, &status, &reply, target, sizeof(target));
 	} else if (strncmp(id, "draft ", 6) == 0) {
@@ -583,6 +586,20 @@ static void post(struct ctl *c, const struct ctl_principal *who, const char *bod
 	}
 	in = &a.info[d.info];
 	target_text(&d, tgt, sizeof(tgt));
+	/* an alert that failed (its audio could not be made) may come again */
+	rc = ctl_db_prep(&c->db, &st, "DELETE FROM cap_alerts WHERE sender = ?1 AND identifier = ?2 "
+			 "AND state = 'failed'", "forget a failed CAP alert");
+	if (rc < 0)
+		goto db_error;
+	sqlite3_bind_text(st, 1, a.sender, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, a.identifier, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_DONE) {
+		ctl_db_fail(&c->db, "forget a failed CAP alert");
+		goto db_error;
+	}
 	/* recorded first: the unique (sender, identifier) is the dedup */
 	rc = ctl_db_prep(&c->db, &st, "INSERT INTO cap_alerts(sender, identifier, sent, received, "
 			 "submitted_by, status, msg_type, level, drill, target, direct, state, "
