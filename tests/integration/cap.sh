@@ -15,6 +15,8 @@
 #     "tinh-pctt", nothing played; the admin approves it: every node plays it;
 #   - an alert with its own audio inline (derefUri, base64 of a WAV): that
 #     audio is imported and played, not the text;
+#   - over the HTTPS listener, an operator's session (with its CSRF token)
+#     may submit: the source decides what waits, not the role;
 #   - the polled feed: loaxa cap poll fetches a URL, posts what is new, asks
 #     If-Modified-Since next time (304), and the dedup catches a repeat;
 #   - refused, with the controller unchanged: the malformed alert (the line
@@ -28,7 +30,14 @@ need "$LOAXA" "$CONTROLLER" "$NODE"
 CAPDIR=$ROOT/tests/cap
 start_broker || exit 1
 keygen || exit 1
+# the web console's HTTPS listener too: a gateway account posts there
+WEBPORT=$(free_port)
+mkdir -p "$T/www"
+echo '<!doctype html><title>loaxa</title>' >"$T/www/index.html"
+"$LOAXA" web-cert --dir "$T/web-tls" --host 127.0.0.1 >"$T/web-cert.log" 2>&1 ||
+	{ fail "loaxa web-cert"; exit 1; }
 write_controller_cfg \
+	"web = { listen = \"127.0.0.1:$WEBPORT\"; cert = \"$T/web-tls/web.crt\"; key = \"$T/web-tls/web.key\"; root = \"$T/www\"; };" \
 	'zones = ( { name = "thon-1"; }, { name = "thon-2"; }, { name = "thon-3"; } );' \
 	'cap = { province = "25"; district = "227"; commune = "08152";' \
 	'  areas = ( { code = "08152-T1"; zones = ["thon-1"]; }, { code = "08152-T2"; zones = ["thon-2"]; } );' \
@@ -136,6 +145,28 @@ check "its emergency plays the alert's own audio (content ${OWN:0:12}, as loaxa 
 	bash -c "api_curl() { curl -s --unix-socket '$LOAXA_SOCKET' -H \"Authorization: Bearer \$(head -n1 '$LOAXA_TOKEN_FILE')\" \"\$@\"; }; api_curl 'http://localhost/v1/broadcasts/$EO' | jq -e --arg c '$OWN' '.content == \$c' >/dev/null"
 "$LOAXA" emergency stop >/dev/null 2>&1
 
+# ---------------------------------------------------------------- over HTTPS, as an operator
+# the province's gateway: an operator account of every zone, a console session
+printf 'gateway-pw-1\n' >"$T/gw.pw"
+"$LOAXA" user add gw --role operator --all-zones --password-file "$T/gw.pw" >/dev/null ||
+	fail "admin adds the operator gw"
+URL=https://127.0.0.1:$WEBPORT
+code=$(curl -s --cacert "$T/web-tls/ca.crt" -D "$T/h.txt" -o "$T/sess.json" -w '%{http_code}' \
+	-H 'Content-Type: application/json' --data '{"user":"gw","password":"gateway-pw-1"}' "$URL/v1/session")
+GWTOK=$(sed -n 's/^[Ss]et-[Cc]ookie: session=\([0-9a-f]*\);.*/\1/p' "$T/h.txt")
+GWCSRF=$(jq -r .csrf "$T/sess.json" 2>/dev/null)
+check "the operator gw logs in on the HTTPS listener ($code)" [ "$code" = 200 ] && [ -n "$GWTOK" ]
+sed 's/PCTT-25-2026-0118/PCTT-25-2026-0122/' "$CAPDIR/bulletin-priority.xml" >"$T/https.xml"
+code=$(curl -s --cacert "$T/web-tls/ca.crt" -o "$T/https.json" -w '%{http_code}' \
+	-b "session=$GWTOK" --data-binary @"$T/https.xml" "$URL/v1/cap")
+check "without the CSRF token, POST /v1/cap over HTTPS is refused ($code)" [ "$code" = 403 ]
+code=$(curl -s --cacert "$T/web-tls/ca.crt" -o "$T/https.json" -w '%{http_code}' \
+	-b "session=$GWTOK" -H "X-CSRF-Token: $GWCSRF" --data-binary @"$T/https.xml" "$URL/v1/cap")
+check "with it, the operator's POST /v1/cap over HTTPS is accepted (202): the source decides, not the role" \
+	[ "$code" = 202 ] || sed 's/^/#   /' "$T/https.json"
+https_done() { "$LOAXA" cap list --json | jq -e '.alerts[] | select(.identifier == "PCTT-25-2026-0122" and .state == "draft" and .submitted_by == "gw")' >/dev/null; }
+check "it became a draft by tinh-pctt, submitted by gw" wait_for 60 https_done
+
 # ---------------------------------------------------------------- the polled feed
 # a province's "current alert" URL on a loopback HTTP server; loaxa cap poll
 # (its own process, not the controller's loop) posts what is new
@@ -189,8 +220,8 @@ check "an alert from an unknown sender is refused" grep -q 'sender "ai-do@exampl
 check "the controller is still up and answers" api_up
 check "nothing of /etc/passwd reached the controller's log or database" \
 	bash -c "! grep -q 'root:x:0:0' '$T/controller/controller.log' && ! grep -aq 'root:x:0:0' '$T/controller/state/loaxa.db'"
-check "none of the refused alerts was recorded (storm, cancel, drill, bulletin, own, feed: 6)" \
-	[ "$("$LOAXA" cap list --json | jq '.alerts | length')" = 6 ]
+check "none of the refused alerts was recorded (storm, cancel, drill, bulletin, own, https, feed: 7)" \
+	[ "$("$LOAXA" cap list --json | jq '.alerts | length')" = 7 ]
 
 # ---------------------------------------------------------------- audit
 "$LOAXA" audit --limit 500 --json >"$T/audit.json"
