@@ -74,7 +74,7 @@ IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus og
 # executed program under seccomp (encode/worker.h). opus: live encoding.
 # pangocairo (cairo, Pango, HarfBuzz) and fontconfig: the printable report (reportpdf.h).
 CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd opus libsystemd alsa libcrypto \
-               pangocairo fontconfig
+               pangocairo fontconfig libxml-2.0
 # loaxa stays free of the import libraries: loading FFmpeg & co. (~100 shared
 # libraries) cost every command, `loaxa emergency start` too, 30 ms and more.
 # `loaxa encode` execs loaxa-encode, which has them.
@@ -181,7 +181,12 @@ $(O)/obj/import/%.o: import/%.c $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -Iimport $(call pc,$(IMPORT_PKGS) $(COMMON_PKGS)) -c $< -o $@
 $(O)/obj/controller/%.o: controller/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Icontroller -Iimport $(call pc,$(CTRL_PKGS)) -c $< -o $@
+	$(CC) $(CFLAGS) -Icontroller -Iimport -I$(O)/gen $(call pc,$(CTRL_PKGS)) -c $< -o $@
+# The CAP 1.2 schema (etc/cap/CAP-v1.2.xsd) compiled into the controller as a
+# C string (controller/capxml.c): the schema cannot go missing or be swapped.
+$(O)/gen/cap_xsd.inc: etc/cap/CAP-v1.2.xsd scripts/cap-xsd.sh
+	scripts/cap-xsd.sh $< $@
+$(O)/obj/controller/capxml.o: $(O)/gen/cap_xsd.inc
 $(O)/obj/cli/%.o: cli/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icli $(call pc,$(CLI_PKGS)) -c $< -o $@

@@ -40,6 +40,7 @@ int cmd_announce(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_readiness(int argc, char **argv);
 int cmd_emergency(int argc, char **argv);
+int cmd_cap(int argc, char **argv);        /* cap.c: CAP 1.2 alerts */
 int cmd_live(int argc, char **argv);
 int cmd_record(int argc, char **argv);   /* record.c */
 int cmd_drafts(int argc, char **argv);     /* approval.c */

@@ -3,6 +3,8 @@
  */
 #include "api.h"
 #include "approval.h"
+#include "cap.h"
+#include "capxml.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,6 +56,7 @@ enum api_route {
 	R_APPROVAL, /* drafts and emergency reviews: approval.c */
 	R_SESSION,  /* the web console's login, logout, who am I (web listener only) */
 	R_EVENTS,   /* GET /v1/events: Server-Sent Events (sse.h) */
+	R_CAP,      /* /v1/cap: CAP 1.2 alerts (cap.h) */
 };
 
 struct api_req {
@@ -389,6 +392,9 @@ static void route(struct api_req *r, const char *url, const char *method)
 		allowed = "GET";
 	} else if (ctl_approval_owns_url(url)) {
 		r->route = R_APPROVAL; /* approval.c checks the method */
+		return;
+	} else if (ctl_cap_owns_url(url)) {
+		r->route = R_CAP; /* cap.c checks the method */
 		return;
 	} else if (ctl_sched_owns_url(url)) {
 		r->route = R_SCHED; /* schedapi.c checks the method */
@@ -821,6 +827,8 @@ static size_t body_limit(const struct api_req *r)
 	int draft = r->route == R_APPROVAL && strcmp(r->method, "PUT") == 0 &&
 		    strncmp(r->url, "/v1/drafts/", 11) == 0 && !strchr(r->url + 11, '/');
 
+	if (r->route == R_CAP) /* an alert may carry its audio inline (capxml.h) */
+		return CAP_MAX_BYTES;
 	return (r->route == R_SCHED && ctl_sched_files_url(r->url)) || draft
 		? ctl_sched_max_body(r->c) : CTL_MAX_JSON_BODY;
 }
@@ -1536,7 +1544,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		if (r->route == R_BROADCAST_POST || r->route == R_SEC ||
 		    r->route == R_SCHED || r->route == R_EMERGENCY || r->route == R_LIVE ||
 		    r->route == R_RECORD || r->route == R_HEALTH || r->route == R_APPROVAL ||
-		    r->route == R_SESSION)
+		    r->route == R_SESSION || r->route == R_CAP)
 			body_data(r, upload_data_p, n);
 		return MHD_YES;
 	}
@@ -1663,6 +1671,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			 : r->route == R_RECORD ? ctl_record_api : ctl_emergency_api)(
 				c, &r->who, r->method, r->url, r->body ? r->body : "",
 				r->body_len, &st, &j, r->target, sizeof(r->target));
+			set_reply(r, st, j);
+			break;
+		}
+		case R_CAP: {
+			json_t *j = NULL;
+			unsigned st = 500;
+
+			if (r->body_too_big) {
+				set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the alert is larger than %d "
+					  "bytes", CAP_MAX_BYTES);
+				break;
+			}
+			ctl_cap_api(c, &r->who, r->method, r->url, r->body ? r->body : "",
+				    r->body_len, &st, &j, r->target, sizeof(r->target));
 			set_reply(r, st, j);
 			break;
 		}

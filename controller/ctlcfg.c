@@ -321,8 +321,19 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		cfg_free(&cfg);
 		return -EINVAL;
 	}
-	if (cfg_reject_unknown(&cfg, ctl_known_fields) < 0)
-		bad = 1;
+	{
+		/* the cap block's fields (capmap.h) follow the daemon's own */
+		size_t nk = sizeof(ctl_known_fields) / sizeof(ctl_known_fields[0]) - 1, i;
+		const char *known[sizeof(ctl_known_fields) / sizeof(ctl_known_fields[0]) + 16];
+
+		for (i = 0; i < nk; i++)
+			known[i] = ctl_known_fields[i];
+		for (i = 0; cap_config_fields[i] && nk + 1 < sizeof(known) / sizeof(known[0]); i++)
+			known[nk++] = cap_config_fields[i];
+		known[nk] = NULL;
+		if (cfg_reject_unknown(&cfg, known) < 0)
+			bad = 1;
+	}
 
 	if (cfg_string(&cfg, "site", CFG_REQUIRED, NULL, c->site, sizeof(c->site)) < 0)
 		bad = 1;
@@ -390,6 +401,8 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	if (ctl_config_capture(&cfg, c) < 0)
 		bad = 1;
 	if (ctl_config_web(&cfg, dir, c) < 0)
+		bad = 1;
+	if (cap_config_load(&cfg, dir, &c->cap) < 0)
 		bad = 1;
 
 	cfg_free(&cfg);

@@ -11,6 +11,7 @@
 
 #include <limits.h>
 
+#include "capmap.h"
 #include "config.h"
 #include "envelope.h"
 #include "schedparse.h"
@@ -104,6 +105,7 @@ struct ctl_config {
 		struct ctl_capture dev[CTL_CAPTURE_MAX]; /* in file order; dev[0] is the default */
 		size_t n;
 	} capture;
+	struct cap_config cap;     /* CAP 1.2 alerts from upper levels (capmap.h, docs/cap.md) */
 };
 
 /*

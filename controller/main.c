@@ -32,6 +32,7 @@
 #include "api.h"
 #include "auth.h"
 #include "backup.h"
+#include "cap.h"
 #include "capdev.h"
 #include "emergency.h"
 #include "live.h"
@@ -496,6 +497,8 @@ int main(int argc, char **argv)
 	if (ctl_sched_start(c) < 0)
 		goto out;
 	if (ctl_emergency_init(c) < 0 || ctl_live_init(c) < 0 || ctl_record_init(c) < 0)
+		goto out;
+	if (ctl_cap_init(c) < 0)
 		goto out;
 	if (ctl_api_start(c) < 0)
 		goto out;
