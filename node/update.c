@@ -70,10 +70,15 @@ static void finished(struct node *n, const struct upd_rec *r)
 	json_t *extra = json_pack("{s:s, s:s, s:s, s:s}", "command", r->id, "version",
 				  r->version, "from", r->from, "outcome", r->outcome);
 
+	char ok_text[UPD_VERSION_MAX * 2 + 64];
+
 	n->upd.last = *r;
 	n->upd.have_last = 1;
 	n->upd.phase = UPD_IDLE;
-	info.reason = r->error;
+	/* the log (`loaxa log --type update_finished`) says it in words either way */
+	snprintf(ok_text, sizeof(ok_text), "version %s installed and running (was %s)",
+		 r->version, r->from);
+	info.reason = strcmp(r->outcome, UPD_OUT_OK) == 0 ? ok_text : r->error;
 	info.extra = extra;
 	events_emit(n, "update_finished", &info);
 	json_decref(extra);
@@ -366,18 +371,19 @@ static void follow_journal(struct node *n)
 		}
 		return;
 	}
-	if (strcmp(j.step, UPD_STEP_INSTALLED) == 0) {
-		if (strcmp(j.version, LOAXA_VERSION) != 0) {
-			snprintf(msg, sizeof(msg), "update %s: version %s is installed", j.id,
-				 j.version);
-			exec_binary(n, msg);
-		}
+	if (strcmp(j.step, UPD_STEP_INSTALLED) == 0 && strcmp(j.version, LOAXA_VERSION) != 0) {
+		snprintf(msg, sizeof(msg), "update %s: version %s is installed", j.id, j.version);
+		exec_binary(n, msg);
 		return;
 	}
 	if (strcmp(j.step, UPD_STEP_DONE) != 0) {
-		/* the installer works; spawn mode: start it again if it died */
-		if (n->cfg.update.spawn && n->upd.phase == UPD_INSTALLING &&
-		    mono_ms() - last_spawn_mono >= UPD_RESPAWN_MS)
+		/*
+		 * The installer works (or waits for our confirmation). Spawn
+		 * mode: start it again if it died (killed, a power cut): it
+		 * carries on from its journal. A node on trial started after a
+		 * power cut needs it too, to see the confirmation.
+		 */
+		if (n->cfg.update.spawn && mono_ms() - last_spawn_mono >= UPD_RESPAWN_MS)
 			spawn_installer(n);
 		return;
 	}

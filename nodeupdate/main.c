@@ -72,12 +72,13 @@ static void upath(char *out, size_t outlen, const char *name)
 static void test_pause(const char *step)
 {
 	const char *want = getenv("LOAXA_UPDATE_TEST_PAUSE");
-	char path[PATH_MAX];
+	char path[PATH_MAX], text[64];
 
 	if (!want || strcmp(want, step) != 0)
 		return;
 	upath(path, sizeof(path), "paused");
-	write_file_atomic(path, step, strlen(step), 0640);
+	snprintf(text, sizeof(text), "%s %ld\n", step, (long)getpid());
+	write_file_atomic(path, text, strlen(text), 0640);
 	log_info("test hook: stopped at step %s (LOAXA_UPDATE_TEST_PAUSE)", step);
 	raise(SIGSTOP);
 }
@@ -446,9 +447,13 @@ int main(int argc, char **argv)
 	}
 	upath(path, sizeof(path), "lock");
 	lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-	if (lock < 0 || flock(lock, LOCK_EX | LOCK_NB) < 0) {
-		log_info("another installer runs (%s is locked): nothing to do", path);
-		return 0;
+	/*
+	 * Blocking: the node tests the lock for a moment (installer_running);
+	 * a second installer waits and then finds the request finished.
+	 */
+	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+		log_errorx("cannot lock %s: %s", path, strerror(errno));
+		return 1;
 	}
 	upath(path, sizeof(path), "request.json");
 	rc = upd_read(path, &req, why, sizeof(why));
