@@ -426,6 +426,10 @@ static void update_tick(struct node *n, int64_t mono)
 {
 	char why[160];
 
+	/* every wake-up runs the ticks (a play wakes the loop every period): once a second */
+	if (mono < n->upd.next_mono)
+		return;
+	n->upd.next_mono = mono + UPD_TICK_MS;
 	if (node_mqtt_connected(n, NODE_CONN_CTL)) {
 		if (!n->upd.ctl_up_since)
 			n->upd.ctl_up_since = mono;
@@ -662,18 +666,12 @@ static void loop_tick(struct loop *l, int64_t mono, void *arg)
 	update_tick(arg, mono);
 }
 
+/* once a second while something is under way (and to see the link come up) */
 static int64_t loop_deadline(void *arg)
 {
-	static int64_t next;
 	const struct node *n = arg;
-	int64_t mono = mono_ms();
 
-	if (n->upd.phase == UPD_IDLE)
-		return INT64_MAX;
-	/* once a second while something is under way (and to see the link come up) */
-	if (next <= mono)
-		next = mono + UPD_TICK_MS;
-	return next;
+	return n->upd.phase == UPD_IDLE ? INT64_MAX : n->upd.next_mono;
 }
 
 static const char *state_name(const struct node *n)

@@ -54,6 +54,7 @@ struct node_update {
 	int64_t ctl_up_since;         /* mono ms the control connection came up, 0 = down */
 	int confirmed;                /* UPD_TRIAL: confirm written */
 	int64_t requested_mono;       /* when request.json was written */
+	int64_t next_mono;            /* the next tick that does something */
 	int warned_no_installer;
 	char exec_path[4096];         /* set: stop and execute this (main.c) */
 };

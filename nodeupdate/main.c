@@ -69,6 +69,20 @@ static void upath(char *out, size_t outlen, const char *name)
 		out[0] = '\0';
 }
 
+/*
+ * Under systemd the installer runs as root, the node as its own user: the
+ * files the node reads (journal, lock) belong to the owner of the update
+ * directory, as everything else in its state_dir.
+ */
+static void own(const char *path)
+{
+	struct stat st;
+
+	if (geteuid() == 0 && stat(dir, &st) == 0 && chown(path, st.st_uid, st.st_gid) < 0)
+		log_warnx("cannot give %s to uid %u: %s", path, (unsigned)st.st_uid,
+			  strerror(errno));
+}
+
 static void test_pause(const char *step)
 {
 	const char *want = getenv("LOAXA_UPDATE_TEST_PAUSE");
@@ -101,6 +115,7 @@ static void journal(const char *step, const char *outcome, const char *error)
 			   "is writable)", path, strerror(-rc));
 		exit(1);
 	}
+	own(path);
 	log_info("update %s: %s%s%s%s%s", j.id, step, outcome ? " " : "", outcome ? outcome : "",
 		 j.error[0] ? ": " : "", j.error);
 	test_pause(step);
@@ -447,6 +462,7 @@ int main(int argc, char **argv)
 	}
 	upath(path, sizeof(path), "lock");
 	lock = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	own(path);
 	/*
 	 * Blocking: the node tests the lock for a moment (installer_running);
 	 * a second installer waits and then finds the request finished.
