@@ -189,8 +189,26 @@ check "an update_finished event reached the controller's log" wait_for 20 update
 check "sending $V2 again is skipped: the node runs it" grep -q 'not sent: it runs this version' "$T/same.out"
 
 # ---------------------------------------------------------------- a version that does not start
+# ... sent during an emergency: it waits for the emergency to end
+if LOAXA="$LOAXA" "$ROOT/scripts/emergency-clips.sh" --only tone flood >"$T/clips.log" 2>&1; then
+	ok "scripts/emergency-clips.sh makes the tone and flood clips"
+else
+	not_ok "scripts/emergency-clips.sh makes the clips"
+	sed 's/^/#   /' "$T/clips.log"
+fi
+SET=$("$LOAXA" emergency clips --json | jq -r .set)
+clips_ready() { node_json n1 | jq -e --arg s "$SET" '.status.emergency.clips_set == $s and ([.status.emergency.clips[]] | all)' >/dev/null; }
+wait_for 60 clips_ready
+"$LOAXA" emergency start --clip flood --node n1 --max 300s --timeout 10 >"$T/em-start.out" 2>&1
+emergency_on() { node_json n1 | jq -e '.status.emergency.active != null' >/dev/null; }
+check "an emergency sounds on n1" wait_for 20 emergency_on || sed 's/^/#   /' "$T/em-start.out"
 "$LOAXA" node update n1 "$T/broken.deb" >"$T/broken.out" 2>&1
 check "loaxa node update n1 broken.deb: sent" [ $? = 0 ]
+check "n1 fetches it and waits: an emergency is active" \
+	wait_for 60 update_is '.state == "waiting" and (.error | test("emergency"))'
+sleep 3
+check "... nothing installed during the emergency ($V2 runs)" version_is "$V2"
+"$LOAXA" emergency stop --timeout 10 >"$T/em-stop.out" 2>&1
 broken_ran() { grep -q 'broken test build' "$T/n1/node.log"; }
 check "the broken version was installed and started (and exits)" wait_for 60 broken_ran
 check "after update.confirm_s ($CONFIRM_S s) the installer rolls back; $V2 runs again" \
