@@ -18,7 +18,9 @@
 #     update.confirm_s, outcome rolled_back reported by the previous version;
 #   - kill -9 of the installer in the middle of the swap (new binary written,
 #     not yet renamed) and of the node (a power cut): after the restart the
-#     node runs the previous version, whole, and reports the outcome.
+#     node runs the previous version, whole, and reports the outcome;
+#   - the same while the new version is on trial (step installed): after the
+#     restart the new version runs, confirms, outcome ok.
 # The versions are two builds of the node (VERSION=... in the Makefile) and a
 # script that exits at once, each packed with dpkg-deb --build.
 source "$(dirname "$0")/../lib.sh"
@@ -244,6 +246,28 @@ check "... it runs $V2, the version before, whole" version_is "$V2"
 check "the binary on disk is $V2 and no half-written file is left" \
 	bash -c "\"$T/n1/bin/loaxa-node\" -V | grep -qx 'loaxa-node $V2' && [ ! -e \"$T/n1/bin/loaxa-node.loaxa-new\" ]"
 check "no request is left for the installer" [ ! -e "$T/n1/state/update/request.json" ]
+
+# ---------------------------------------------------------------- kill -9 while the new version is on trial
+echo "LOAXA_UPDATE_TEST_PAUSE=installed" >"$T/n1/env"
+p=$(node_pid)
+kill -TERM "$p"
+wait_for 30 restarted
+"$LOAXA" node update n1 "$T/v1.deb" >"$T/v1b.out" 2>&1
+check "loaxa node update n1 v1.deb again: sent" [ $? = 0 ]
+check "the installer reaches step installed (the new version on disk)" wait_for 90 paused
+IPID=$(awk '{print $2}' "$T/n1/state/update/paused")
+check "n1 starts $V1 on trial" wait_for 60 version_is "$V1"
+: >"$T/n1/env"
+kill -KILL "$IPID" 2>/dev/null
+p=$(node_pid)
+kill -KILL "$p"   # a power cut while the new version is on trial
+rm -f "$T/n1/state/update/paused"
+check "after the power cut the node comes back" wait_for 60 restarted
+check "... $V1 confirms to the installer started again: outcome ok" \
+	wait_for 60 update_is ".version == \"$V1\" and .outcome == \"ok\""
+check "... it runs $V1, whole (binary on disk and status agree)" \
+	bash -c "\"$T/n1/bin/loaxa-node\" -V | grep -qx 'loaxa-node $V1' && [ ! -e \"$T/n1/bin/loaxa-node.loaxa-new\" ]"
+check "... and the status says $V1" version_is "$V1"
 
 stop_supervised
 check "the supervised node stopped cleanly at the end" \
