@@ -1565,6 +1565,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			web_csrf_check(r);
 		if (!r->reply && r->route != R_SEC)
 			route(r, url, method);
+		if (!r->reply && r->route == R_NODE_UPDATE) {
+			const char *len = MHD_lookup_connection_value(
+				conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+			/* said before the bytes come, not by a dropped connection */
+			if (len && strtoull(len, NULL, 10) > CTL_NODE_UPDATE_MAX)
+				set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the package is too large: "
+					  "a node package is at most %llu MiB",
+					  CTL_NODE_UPDATE_MAX >> 20);
+		}
 		if (!r->reply && (r->route == R_CONTENT_POST || r->route == R_NODE_UPDATE)) {
 			upload_begin(r);
 			snprintf(r->target, sizeof(r->target), "upload %.150s", r->name);

@@ -127,6 +127,11 @@ check "... saying it is not a Debian package" grep -q 'not a Debian package' "$T
 "$LOAXA" node update n1 "$T/other.deb" >"$T/other.out" 2>&1
 check "another package (other-package) is refused (exit 1)" [ $? = 1 ]
 check "... saying it is not a loaxa node package" grep -q 'not a loaxa node package' "$T/other.out"
+truncate -s 65M "$T/big.deb"
+"$LOAXA" node update n1 "$T/big.deb" >"$T/big.out" 2>&1
+check "a file over 64 MiB is refused (exit 1), saying so" \
+	bash -c "[ $? = 1 ] && grep -q 'too large' '$T/big.out'" || sed 's/^/#   /' "$T/big.out"
+rm -f "$T/big.deb"
 "$LOAXA" node update nobody "$T/v2.deb" >"$T/nobody.out" 2>&1
 check "an unknown node is refused, naming it" grep -q 'no node "nobody"' "$T/nobody.out"
 
