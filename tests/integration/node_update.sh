@@ -11,8 +11,9 @@
 #     topic, is refused and counted (rejected.wrong_target);
 #   - a tampered package (the controller's stored copy altered) fails the
 #     node's SHA-256 check: refused, the old version keeps running;
-#   - the update waits while a broadcast is queued (no quiet moment), and
-#     installs once the queue is empty;
+#   - the update waits while a broadcast is queued, then while a plan item
+#     is due within update.quiet_min, and installs once neither is there;
+#     another waits during an emergency;
 #   - a good update: the node reports the new version, outcome ok;
 #   - a version that exits at once: rolled back by itself after
 #     update.confirm_s, outcome rolled_back reported by the previous version;
@@ -180,9 +181,28 @@ check "... and still runs $V1 meanwhile" version_is "$V1"
 check "loaxa node show n1 says it waits for a quiet moment" \
 	grep -q "^update .*waiting for a quiet moment" "$T/show-wait.txt"
 
-# ---------------------------------------------------------------- good update
+# ... and a plan item within update.quiet_min (10 min): a plan signed here
+# with the controller's key, one item 5 minutes ahead
+plan() { # ITEMS_JSON
+	local now
+	now=$(now_ms)
+	printf '{"node":"n1","generated":%s,"horizon":%s,"items":[%s]}' "$now" "$(( now + 3600000 ))" "$1" |
+		"$SEALCMD" --key "$T/keys/controller.key" --site "$SITE" --type plan \
+			--seq $(( $(date +%s%N) / 1000 + 10000000000000 )) --expires-in 3600000 >"$T/plan.env"
+	mosquitto_pub -h 127.0.0.1 -p "$BROKER_PORT" -q 1 -r -t "loaxa/$SITE/node/n1/plan" -f "$T/plan.env"
+}
+plan "{\"id\":\"o-soon-1\",\"at\":$(( $(now_ms) + 300000 )),\"content\":\"$CONTENT\"}"
+plan_in() { node_json n1 | jq -e '.status.plan.items == 1' >/dev/null; }
+wait_for 20 plan_in
 "$LOAXA" node stop n1 >/dev/null 2>&1
-check "once the queue is empty n1 installs and reports version $V2" wait_for 90 version_is "$V2"
+check "the queue emptied, n1 still waits: a plan item plays within 10 minutes" \
+	wait_for 30 update_is '.state == "waiting" and (.error | test("plan item o-soon-1"))'
+sleep 2
+check "... still $V1" version_is "$V1"
+
+# ---------------------------------------------------------------- good update
+plan ""
+check "once nothing is planned either, n1 installs and reports version $V2" wait_for 90 version_is "$V2"
 check "... outcome ok" wait_for 30 update_is ".state == \"done\" and .outcome == \"ok\" and .version == \"$V2\""
 check "the binary on disk is $V2" bash -c "\"$T/n1/bin/loaxa-node\" -V | grep -qx 'loaxa-node $V2'"
 check "the previous version is kept in update/prev" \
