@@ -436,6 +436,39 @@ static int write_tone(const char *path)
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
+/*
+ * The last or current software update (node/update.h): its state, and
+ * once over its outcome in words an official can act on.
+ */
+static void node_show_update(json_t *u)
+{
+	const char *state = jstr(u, "state"), *outcome = jstr(u, "outcome");
+	char when[32];
+
+	if (!json_is_object(u))
+		return;
+	fmt_local_time(when, sizeof(when), jint(u, "at", 0));
+	if (strcmp(state, "done") != 0)
+		printf(_("update      to %s: %s%s%s\n"), jstr(u, "version"),
+		       !strcmp(state, "fetching") ? _("fetching the package")
+		       : !strcmp(state, "waiting") ? _("waiting for a quiet moment")
+		       : !strcmp(state, "installing") ? _("installing")
+		       : _("new version started, confirming"),
+		       jstr(u, "error")[0] ? ": " : "", jstr(u, "error"));
+	else if (!strcmp(outcome, "ok"))
+		printf(_("update      to %s: installed and running (%s)\n"), jstr(u, "version"),
+		       when);
+	else if (!strcmp(outcome, "rolled_back"))
+		printf(_("update      to %s: FAILED, previous version put back (%s): %s\n"),
+		       jstr(u, "version"), when, jstr(u, "error"));
+	else if (!strcmp(outcome, "refused"))
+		printf(_("update      to %s: refused by the node (%s): %s\n"), jstr(u, "version"),
+		       when, jstr(u, "error"));
+	else
+		printf(_("update      to %s: FAILED, nothing was changed (%s): %s\n"),
+		       jstr(u, "version"), when, jstr(u, "error"));
+}
+
 static int node_show(const char *node, int json)
 {
 	struct cli_resp resp;
@@ -486,6 +519,7 @@ static int node_show(const char *node, int json)
 			       (long long)jint(json_object_get(st, "plan"), "items", 0));
 		if (jstr(st, "last_error")[0])
 			printf(_("last error  %s\n"), jstr(st, "last_error"));
+		node_show_update(json_object_get(st, "update"));
 		if (json_is_object(json_object_get(st, "playing")))
 			printf(_("playing     %s (%s)\n"),
 			       jstr(json_object_get(st, "playing"), "broadcast"),

@@ -78,7 +78,7 @@ int cmd_nodes(int argc, char **argv)
 	struct cli_resp resp;
 	struct table t;
 	json_t *list, *n, *z, *playing;
-	char zones[512], seen[32], play[160], clock[32], alarms[64];
+	char zones[512], seen[32], play[160], clock[32], alarms[64], version[200];
 	int64_t now = now_ms();
 	size_t i, j;
 	int json = 0, rc;
@@ -148,6 +148,22 @@ int cmd_nodes(int argc, char **argv)
 		cells[5] = clock;
 		cells[6] = jstr(n, "signal")[0] ? jstr(n, "signal") : "-";
 		cells[7] = jstr(n, "version")[0] ? jstr(n, "version") : "-";
+		{
+			/* a software update under way or gone wrong (node/update.h) */
+			json_t *u = json_object_get(json_object_get(n, "status"), "update");
+			const char *us = jstr(u, "state"), *uo = jstr(u, "outcome");
+
+			if (json_is_object(u) && strcmp(us, "done") != 0)
+				snprintf(version, sizeof(version), _("%s (updating to %s)"), cells[7],
+					 jstr(u, "version"));
+			else if (json_is_object(u) && (!strcmp(uo, "rolled_back") ||
+						       !strcmp(uo, "failed")))
+				snprintf(version, sizeof(version), _("%s (update to %s failed)"),
+					 cells[7], jstr(u, "version"));
+			else
+				snprintf(version, sizeof(version), "%s", cells[7]);
+			cells[7] = version;
+		}
 		cells[8] = alarms;
 		table_add(&t, cells);
 	}

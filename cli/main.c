@@ -84,6 +84,7 @@ void cli_usage(FILE *f)
 		"                                    record from the controller's microphone into\n"
 		"                                    content; Ctrl-C stops; record stop\n"
 		"  node show|volume|stop|restart|test-tone N [LEVEL] [--timeout S] [--json]\n"
+		"  node update N|--zone Z|--all PACKAGE.deb   send the loaxa-node package (admin)\n"
 		"                                    one node; remote maintenance, confirmed\n"
 		"  alarms [--all] [--node N] [--json]\n"
 		"                                    active (or all) alarms\n"

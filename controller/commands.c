@@ -231,3 +231,39 @@ void ctl_maint_on_event(struct ctl *c, const struct ctl_event *ev)
 			set_state(c, ev->broadcast, ev->node, "failed", ev->reason, 1);
 	}
 }
+
+int ctl_maint_send(struct ctl *c, const char *node, json_t *body, int64_t ttl_ms,
+		   char id[CTL_ID_MAX], char *err, size_t errlen)
+{
+	static unsigned counter;
+	const char *cmd = json_string_value(json_object_get(body, "cmd"));
+	char *text = NULL;
+	int64_t now = now_ms();
+	int rc;
+
+	if (!cmd)
+		return -EINVAL;
+	/* "u": not the counter of ctl_maint_command, whose ids of the same ms it could take */
+	snprintf(id, CTL_ID_MAX, "c-%" PRId64 "-u%u", now, ++counter % 10000);
+	json_object_set_new(body, "id", json_string(id));
+	text = json_dumps(body, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	rc = store(c, id, node, cmd, text, now);
+	if (rc < 0) {
+		snprintf(err, errlen, "the controller's database failed (see its log)");
+		goto out;
+	}
+	rc = ctl_send_node_cmd(c, node, body, ttl_ms);
+	if (rc < 0 && rc != -ENOTCONN) {
+		snprintf(err, errlen, "cannot send the command: %s", strerror(-rc));
+		set_state(c, id, node, "failed", err, 0);
+		goto out;
+	}
+	log_info("command %s: %s to node %s%s", id, cmd, node,
+		 rc == -ENOTCONN ? " (not connected to the broker: sent when it returns)" : "");
+	rc = 0;
+out:
+	free(text);
+	return rc;
+}

@@ -162,6 +162,7 @@ static int setup_node(struct node *n)
 	rc = emergency_init(n);
 	if (rc == 0)
 		rc = live_init(n);
+	rc = rc < 0 ? rc : update_init(n);
 	return rc < 0 ? rc : plan_init(n);
 }
 
@@ -303,6 +304,7 @@ static int register_parts(struct loop *l, struct node *n, struct loop_state *ls)
 	rc = rc < 0 ? rc : mixer_register(l, n);
 	rc = rc < 0 ? rc : clock_register(l, n);
 	rc = rc < 0 ? rc : fetch_register(l, n);
+	rc = rc < 0 ? rc : update_register(l, n);
 	rc = rc < 0 ? rc : node_keys_register(l, n);
 	rc = rc < 0 ? rc : events_register(l, n);
 	rc = rc < 0 ? rc : sysinfo_register(l, n);
@@ -454,6 +456,16 @@ out:
 		 * hand restarts too. The boot counter goes up as for any start.
 		 */
 		sigprocmask(SIG_UNBLOCK, &mask, NULL);
+		if (n->upd.exec_path[0]) {
+			/*
+			 * A remote update (update.h): the binary on disk changed, and
+			 * /proc/self/exe is still the old file - start the path.
+			 */
+			log_info(_("starting %s (remote update)"), n->upd.exec_path);
+			execv(n->upd.exec_path, argv);
+			log_errorx("cannot start %s: %s", n->upd.exec_path, strerror(errno));
+			return 1;
+		}
 		log_info(_("restarting (remote restart command)"));
 		execv("/proc/self/exe", argv);
 		log_errorx("cannot restart: exec /proc/self/exe: %s", strerror(errno));

@@ -18,6 +18,7 @@
 #include "queue.h"
 #include "status.h"
 #include "sysinfo.h"
+#include "update.h"
 #include "util.h"
 
 static void confirm(struct node *n, const char *id, const char *cmd, const char *result,
@@ -164,6 +165,10 @@ int maint_on_cmd(struct node *n, const char *topic, const struct envelope *env)
 	if (!name) {
 		json_decref(o);
 		return 0; /* cmd.c explains what is wrong with it */
+	}
+	if (strcmp(name, "update") == 0) {
+		json_decref(o);
+		return update_on_cmd(n, topic, env); /* update.h */
 	}
 	if (strcmp(name, "ack") == 0) {
 		do_ack(n, topic, o);

@@ -13,6 +13,7 @@
  *   amp      amplifier on/off commands
  *   mixer    the emergency level on an ALSA mixer control, and its restore
  *   sysinfo  network, link quality, disk, temperature, master volume
+ *   update   remote software update: fetch, quiet moment, installer, confirm
  *
  * Everything runs on one thread, from the poll() loop in main.c.
  */
@@ -38,6 +39,7 @@
 #include "queue.h"
 #include "status.h"
 #include "sysinfo.h"
+#include "update.h"
 
 struct node {
 	struct node_cfg cfg;
@@ -57,6 +59,7 @@ struct node {
 	struct node_amp amp;
 	struct node_mixer mixer;
 	struct node_sysinfo sys;
+	struct node_update upd;  /* remote software update (update.h) */
 	char root[64];           /* "loaxa/<site>" */
 	int stopping;
 	int restart;             /* re-exec after a clean stop (`restart` command) */

@@ -26,6 +26,8 @@ static const char *const known_fields[] = {
 	"amplifier", "amplifier.on_command", "amplifier.off_command", "amplifier.warmup_s",
 	"label", "health", "health.signal_cmd", "health.signal_file", "health.interface",
 	"health.journal_max",
+	"update", "update.quiet_min", "update.confirm_s", "update.run", "update.installer",
+	"update.backend", "update.binary",
 	NULL,
 };
 
@@ -297,6 +299,43 @@ static void load_health(struct cfg *c, struct node_cfg *cfg, const char *path)
 	cfg->health.journal_max = (size_t)v;
 }
 
+/*
+ * update = { ... }: how a remote update installs (update.h). The installer
+ * and the binary are paths from the admin's file, never from a message.
+ */
+static void load_update(struct cfg *c, struct node_cfg *cfg, const char *path)
+{
+	char buf[PATH_MAX];
+	long long v;
+
+	load_int(c, "update.quiet_min", 10, 0, 24 * 60, &v);
+	cfg->update.quiet_min = (int)v;
+	load_int(c, "update.confirm_s", 120, 10, 3600, &v);
+	cfg->update.confirm_s = (int)v;
+	if (cfg_string(c, "update.run", CFG_OPTIONAL, "systemd", buf, sizeof(buf)) < 0)
+		strcpy(buf, "systemd");
+	if (strcmp(buf, "spawn") == 0)
+		cfg->update.spawn = 1;
+	else if (strcmp(buf, "systemd") != 0)
+		cfg_error(c, "update.run", "must be \"systemd\" (the loaxa-node-update.path "
+			  "unit starts the installer) or \"spawn\" (the node starts it)");
+	if (cfg_string(c, "update.backend", CFG_OPTIONAL, "dpkg", buf, sizeof(buf)) < 0)
+		strcpy(buf, "dpkg");
+	if (strcmp(buf, "dir") == 0)
+		cfg->update.backend_dir = 1;
+	else if (strcmp(buf, "dpkg") != 0)
+		cfg_error(c, "update.backend", "must be \"dpkg\" (dpkg -i the package) or "
+			  "\"dir\" (replace update.binary by the package's loaxa-node)");
+	if (cfg_string(c, "update.installer", CFG_OPTIONAL, "/usr/sbin/loaxa-node-update", buf,
+		       sizeof(buf)) >= 0 &&
+	    node_cfg_resolve(cfg->update.installer, sizeof(cfg->update.installer), path, buf) < 0)
+		cfg_error(c, "update.installer", "path is too long");
+	if (cfg_string(c, "update.binary", CFG_OPTIONAL, "/usr/sbin/loaxa-node", buf,
+		       sizeof(buf)) >= 0 &&
+	    node_cfg_resolve(cfg->update.binary, sizeof(cfg->update.binary), path, buf) < 0)
+		cfg_error(c, "update.binary", "path is too long");
+}
+
 int node_cfg_load(struct node_cfg *cfg, const char *path)
 {
 	struct cfg c;
@@ -416,6 +455,7 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 		cfg->emergency_keep_open = keep;
 	}
 	load_health(&c, cfg, path);
+	load_update(&c, cfg, path);
 
 	cfg_string(&c, "amplifier.on_command", CFG_OPTIONAL, "", cfg->amp.on_command,
 		   sizeof(cfg->amp.on_command));

@@ -58,6 +58,15 @@ struct node_cfg {
 		char interface[16];       /* "" = the one with the default route */
 		size_t journal_max;       /* undelivered events kept on disk */
 	} health;
+	/* remote software update (update.h, docs/operations.md) */
+	struct {
+		int quiet_min;            /* install only with no play planned this far ahead */
+		int confirm_s;            /* the new version must confirm within this */
+		int spawn;                /* 1: the node starts the installer itself */
+		char installer[PATH_MAX]; /* loaxa-node-update (run = "spawn") */
+		int backend_dir;          /* 1: swap update.binary, 0: dpkg -i */
+		char binary[PATH_MAX];    /* the node binary started after an install */
+	} update;
 };
 
 /*
