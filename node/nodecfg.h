@@ -58,6 +58,17 @@ struct node_cfg {
 		char interface[16];       /* "" = the one with the default route */
 		size_t journal_max;       /* undelivered events kept on disk */
 	} health;
+	/* the horn self-test (selftest.h); enabled when capture is set */
+	struct {
+		char capture[256];        /* ALSA capture device that hears the horn, "" = none */
+		unsigned tone_hz;
+		unsigned tone_ms;
+		double level_db;          /* tone level, dB of full scale, by day */
+		double quiet_level_db;    /* outside the day window */
+		int day_from_min, day_to_min; /* local minutes of the day: [from, to) */
+		int night_skip;           /* 1: no test outside the day window, 0: quiet level */
+		double threshold_db;      /* tone over the noise floor that counts as heard */
+	} selftest;
 };
 
 /*
