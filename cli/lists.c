@@ -74,7 +74,8 @@ int cmd_nodes(int argc, char **argv)
 {
 	static const char *const head[] = { N_("NODE"), N_("ZONES"), N_("ONLINE"),
 					    N_("LAST SEEN"), N_("PLAYING"), N_("CLOCK ERR"),
-					    N_("SIGNAL"), N_("VERSION"), N_("ALARMS") };
+					    N_("SIGNAL"), N_("VERSION"), N_("ALARMS"),
+					    N_("HORN TEST") };
 	struct cli_resp resp;
 	struct table t;
 	json_t *list, *n, *z, *playing;
@@ -93,13 +94,13 @@ int cmd_nodes(int argc, char **argv)
 		cli_resp_free(&resp);
 		return CLI_EXIT_OK;
 	}
-	table_init(&t, 9, head);
+	table_init(&t, 10, head);
 	t.limit[1] = 48;
 	t.limit[4] = 50;
 	t.limit[6] = 16;
 	t.right[5] = 1;
 	json_array_foreach(list, i, n) {
-		const char *cells[9];
+		const char *cells[10];
 		json_t *ce = json_object_get(n, "clock_error_ms");
 
 		zones[0] = '\0';
@@ -149,6 +150,7 @@ int cmd_nodes(int argc, char **argv)
 		cells[6] = jstr(n, "signal")[0] ? jstr(n, "signal") : "-";
 		cells[7] = jstr(n, "version")[0] ? jstr(n, "version") : "-";
 		cells[8] = alarms;
+		cells[9] = cli_selftest_word(json_object_get(n, "selftest"));
 		table_add(&t, cells);
 	}
 	table_show(&t, _("no nodes yet: a node appears once it reports its status"));

@@ -81,6 +81,7 @@ void cli_usage(FILE *f)
 		"                                    record from the controller's microphone into\n"
 		"                                    content; Ctrl-C stops; record stop\n"
 		"  node show|volume|stop|restart|test-tone N [LEVEL] [--timeout S] [--json]\n"
+		"  selftest N|--zone Z [--timeout S] [--json]  horn self-test now: tone + sensing input\n"
 		"                                    one node; remote maintenance, confirmed\n"
 		"  alarms [--all] [--node N] [--json]\n"
 		"                                    active (or all) alarms\n"
@@ -120,6 +121,7 @@ int main(int argc, char **argv)
 		{ "drafts", cmd_drafts }, { "approve", cmd_approve }, { "reject", cmd_reject },
 		{ "withdraw", cmd_withdraw }, { "reviews", cmd_reviews }, { "review", cmd_review },
 		{ "alarms", cmd_alarms }, { "log", cmd_log }, { "report", cmd_report },
+		{ "selftest", cmd_selftest },
 	};
 	const char *env = getenv("LOAXA_SOCKET");
 	size_t i;
