@@ -9,6 +9,9 @@
 #     "horn" alarm for n1, the CLI says HORN SILENT and exits 1;
 #   - wired again: -> ok, the alarm is cleared;
 #   - `loaxa selftest --zone thon-1` reaches every node of the zone;
+#   - the controller's daily run (selftest.daily_at set to the minute the
+#     test runs) asks the node with a sensing input, once a day: a restart
+#     of the controller does not ask again;
 #   - an emergency during the self-test: the tone gives way at once, the
 #     emergency sounds and is confirmed, no self-test result is recorded;
 #   - a node without selftest.capture refuses the command, saying why.
@@ -17,7 +20,8 @@ need "$LOAXA" "$CONTROLLER" "$NODE"
 
 start_broker || exit 1
 keygen || exit 1
-write_controller_cfg
+# no daily run while the on-demand tests run (it is tested below, at a time the test sets)
+write_controller_cfg 'selftest = { daily_at = ""; };'
 start_controller || exit 1
 
 PACED=1 STATUS_INTERVAL=2 write_node_cfg n1 thon-1
@@ -87,6 +91,23 @@ check "the zone reached n1 only" \
 alarm_cleared() { "$LOAXA" alarms --all --json 2>/dev/null | jq -e '[.alarms[] | select(.node == "n1" and .kind == "horn" and .cleared != null)] | length >= 1' >/dev/null; }
 check "the horn alarm is cleared after a good test" wait_for 10 alarm_cleared
 check "and no horn alarm is active" bash -c "! \"$LOAXA\" alarms --json | jq -e '.alarms[] | select(.kind == \"horn\")' >/dev/null"
+
+# ---------------------------------------------------------------- the daily run
+at0=$(node_json n1 | jq -r '.selftest.at')
+stop_checked controller
+write_controller_cfg "selftest = { daily_at = \"$(TZ=Asia/Ho_Chi_Minh date +%H:%M)\"; };"
+start_controller || exit 1
+daily_result() { [ "$(node_json n1 | jq -r '.selftest.at')" -gt "$at0" ]; }
+check "the controller's daily run tests n1 by itself" wait_for 30 daily_result
+check "it asked the one node with a sensing input (not n2)" \
+	grep -q 'daily horn self-test: asked 1 node(s)' "$T/controller/controller.log"
+check "the day of the run is kept (state/selftest.day)" \
+	grep -qE '^[0-9]{8}$' "$T/controller/state/selftest.day"
+stop_checked controller
+start_controller || exit 1
+sleep 3
+check "a restart the same day does not run it again" \
+	[ "$(grep -c 'daily horn self-test: asked' "$T/controller/controller.log")" = 1 ]
 
 # ---------------------------------------------------------------- no sensing input
 "$LOAXA" selftest n2 --timeout 20 >"$T/st4.out" 2>&1

@@ -7,6 +7,8 @@
  *     a digital silence and a loud tone at another frequency are not;
  *   - the threshold is where it says: a tone 10 dB over the floor is heard
  *     with a 5 dB threshold, not with 15 dB;
+ *   - the controller's daily run: due for an hour after selftest.daily_at,
+ *     across midnight counted for the day it was due, never outside;
  *   - node.cfg's selftest group: defaults, a night window across midnight,
  *     a bad window and a bad night mode refused naming the field.
  */
@@ -15,6 +17,7 @@
 #include "nodecfg.h"
 #include "selftest.h"
 #include "tap.h"
+#include "../../controller/selftest.h"
 #include "util.h"
 
 #include <limits.h>
@@ -113,6 +116,21 @@ static void test_detector(void)
 	CHECK(selftest_measure(&m, N, 15, &level, &nz) < 0, "no block: no verdict");
 }
 
+static void test_daily(void)
+{
+	CHECK(ctl_selftest_due(750, 750, 20261207, 20261206) == 20261207 &&
+	      ctl_selftest_due(750, 809, 20261207, 20261206) == 20261207,
+	      "daily_at 12:30: due from 12:30 to 13:29, for today");
+	CHECK(ctl_selftest_due(750, 749, 20261207, 20261206) == 0 &&
+	      ctl_selftest_due(750, 810, 20261207, 20261206) == 0 &&
+	      ctl_selftest_due(750, 17 * 60 + 3, 20261207, 20261206) == 0,
+	      "not before, not an hour later (a controller started at 17:03 does not test)");
+	CHECK(ctl_selftest_due(23 * 60 + 30, 10, 20270101, 20261231) == 20261231 &&
+	      ctl_selftest_due(23 * 60 + 30, 23 * 60 + 59, 20261231, 20261230) == 20261231,
+	      "daily_at 23:30: 00:10 on 1 January still belongs to 31 December's run");
+	CHECK(ctl_selftest_due(-1, 750, 20261207, 20261206) == 0, "off: never due");
+}
+
 static char dir[256];
 
 static int load(struct node_cfg *cfg, const char *extra, const char **err)
@@ -169,6 +187,7 @@ int main(void)
 	}
 	log_init("test_selftest", 0);
 	test_detector();
+	test_daily();
 	test_cfg();
 	{
 		char path[300];
