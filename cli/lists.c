@@ -74,8 +74,8 @@ int cmd_nodes(int argc, char **argv)
 {
 	static const char *const head[] = { N_("NODE"), N_("ZONES"), N_("ONLINE"),
 					    N_("LAST SEEN"), N_("PLAYING"), N_("CLOCK ERR"),
-					    N_("SIGNAL"), N_("VERSION"), N_("ALARMS"),
-					    N_("HORN TEST") };
+					    N_("SIGNAL"), N_("VERSION"), N_("HORN TEST"),
+					    N_("ALARMS") };
 	struct cli_resp resp;
 	struct table t;
 	json_t *list, *n, *z, *playing;
@@ -149,8 +149,8 @@ int cmd_nodes(int argc, char **argv)
 		cells[5] = clock;
 		cells[6] = jstr(n, "signal")[0] ? jstr(n, "signal") : "-";
 		cells[7] = jstr(n, "version")[0] ? jstr(n, "version") : "-";
-		cells[8] = alarms;
-		cells[9] = cli_selftest_word(json_object_get(n, "selftest"));
+		cells[8] = cli_selftest_word(json_object_get(n, "selftest"));
+		cells[9] = alarms;
 		table_add(&t, cells);
 	}
 	table_show(&t, _("no nodes yet: a node appears once it reports its status"));
