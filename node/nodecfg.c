@@ -28,7 +28,7 @@ static const char *const known_fields[] = {
 	"health.journal_max",
 	"selftest", "selftest.capture", "selftest.tone_hz", "selftest.tone_ms",
 	"selftest.level_db", "selftest.quiet_level_db", "selftest.day", "selftest.night",
-	"selftest.threshold_db",
+	"selftest.threshold_db", "selftest.command",
 	NULL,
 };
 
@@ -322,6 +322,14 @@ static void load_selftest(struct cfg *c, struct node_cfg *cfg)
 
 	cfg_string(c, "selftest.capture", CFG_OPTIONAL, "", cfg->selftest.capture,
 		   sizeof(cfg->selftest.capture));
+	cfg_string(c, "selftest.command", CFG_OPTIONAL, "", cfg->selftest.command,
+		   sizeof(cfg->selftest.command));
+	if (cfg->selftest.command[0] && cfg->selftest.command[0] != '/')
+		cfg_error(c, "selftest.command", "must start with the program's absolute path "
+			  "(it runs without a shell: \"/usr/local/bin/horn-level --db\")");
+	if (cfg->selftest.command[0] && cfg->selftest.capture[0])
+		cfg_error(c, "selftest.command", "give either selftest.capture or "
+			  "selftest.command, not both");
 	load_int(c, "selftest.tone_hz", 1000, 200, 8000, &v);
 	cfg->selftest.tone_hz = (unsigned)v;
 	load_int(c, "selftest.tone_ms", 1500, 500, 5000, &v);

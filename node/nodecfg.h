@@ -61,6 +61,7 @@ struct node_cfg {
 	/* the horn self-test (selftest.h); enabled when capture is set */
 	struct {
 		char capture[256];        /* ALSA capture device that hears the horn, "" = none */
+		char command[512];        /* or a program printing a level in dB (argv split at spaces) */
 		unsigned tone_hz;
 		unsigned tone_ms;
 		double level_db;          /* tone level, dB of full scale, by day */

@@ -4,13 +4,18 @@
 #include "selftest.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <alsa/asoundlib.h>
 #include <jansson.h>
@@ -311,6 +316,154 @@ static void cap_read(struct node *n)
 	}
 }
 
+/* ---------------------------------------------------------------- command */
+
+/*
+ * selftest.command: a sensor read by a program (a current sensor on the
+ * speaker line, a sound level meter) that prints one level in dB on its
+ * first line. It runs without a shell, its argv split at spaces from
+ * node.cfg only, stdout on a non-blocking pipe, every other descriptor
+ * closed. It runs twice: before the tone (the noise) and
+ * SELFTEST_CMD_AFTER_MS into it (the level).
+ */
+static int cmd_start(struct node *n, int phase, char *why, size_t whylen)
+{
+	struct node_selftest *s = &n->selftest;
+	char line[sizeof(n->cfg.selftest.command)], *argv[SELFTEST_CMD_ARGS + 1], *save = NULL,
+	     *tok;
+	int p[2], k = 0;
+	pid_t pid;
+
+	snprintf(line, sizeof(line), "%s", n->cfg.selftest.command);
+	for (tok = strtok_r(line, " \t", &save); tok && k < SELFTEST_CMD_ARGS;
+	     tok = strtok_r(NULL, " \t", &save))
+		argv[k++] = tok;
+	argv[k] = NULL;
+	if (!k || pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(why, whylen, "selftest.command cannot be started: %s",
+			 k ? strerror(errno) : "it is empty");
+		return -EINVAL;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(why, whylen, "selftest.command cannot be started: %s", strerror(errno));
+		close(p[0]);
+		close(p[1]);
+		return -EAGAIN;
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 2);
+		}
+		dup2(p[1], 1);
+		fcntl(1, F_SETFL, 0);
+		syscall(SYS_close_range, 3U, ~0U, 0U);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	s->cmd_pid = pid;
+	s->cmd_fd = p[0];
+	s->cmd_len = 0;
+	s->cmd_phase = phase;
+	s->cmd_started = mono_ms();
+	log_debug("selftest.command started for the %s (pid %d)", phase == 1 ? "noise" : "level",
+		  (int)pid);
+	return 0;
+}
+
+static void cmd_kill(struct node_selftest *s)
+{
+	if (s->cmd_fd >= 0)
+		close(s->cmd_fd);
+	s->cmd_fd = -1;
+	if (s->cmd_pid > 0) {
+		kill(s->cmd_pid, SIGKILL);
+		while (waitpid(s->cmd_pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
+	s->cmd_pid = 0;
+	s->cmd_phase = 0;
+}
+
+/* The command's output ended: its first line is the level. */
+static void cmd_done(struct node *n)
+{
+	struct node_selftest *s = &n->selftest;
+	int phase = s->cmd_phase, status = 0;
+	char *end;
+	double v;
+
+	close(s->cmd_fd);
+	s->cmd_fd = -1;
+	s->cmd_phase = 0;
+	if (waitpid(s->cmd_pid, &status, WNOHANG) == s->cmd_pid)
+		s->cmd_pid = 0; /* else reaped by the tick */
+	s->cmd_buf[s->cmd_len] = '\0';
+	log_debug("selftest.command (%s) ended: %zu bytes, %s %d", phase == 1 ? "noise" : "level",
+		  s->cmd_len, s->cmd_pid ? "still running" : WIFEXITED(status) ? "exit status" :
+		  "signal", s->cmd_pid ? 0 : WIFEXITED(status) ? WEXITSTATUS(status) :
+		  WTERMSIG(status));
+	s->cmd_buf[strcspn(s->cmd_buf, "\n")] = '\0';
+	if (!s->cmd_len && !s->cmd_pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		snprintf(s->fail, sizeof(s->fail), "selftest.command printed nothing and ended with "
+			 "%s %d (does the program exist, and run by hand?)",
+			 WIFEXITED(status) ? "exit status" : "signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		return;
+	}
+	v = strtod(s->cmd_buf, &end);
+	while (*end == ' ' || *end == '\t' || *end == '\r')
+		end++;
+	if (end == s->cmd_buf || *end || !isfinite(v) || v < -300 || v > 300) {
+		char safe[64];
+		size_t i;
+
+		/* what a program printed is data: control characters out */
+		for (i = 0; i + 1 < sizeof(safe) && s->cmd_buf[i]; i++)
+			safe[i] = (unsigned char)s->cmd_buf[i] < 0x20 ? '?' : s->cmd_buf[i];
+		safe[i] = '\0';
+		snprintf(s->fail, sizeof(s->fail), "selftest.command printed \"%s\", not a level in "
+			 "dB (one number on its first line)", safe);
+		return;
+	}
+	if (phase == 1) {
+		s->cmd_noise = v;
+		s->cmd_have_noise = 1;
+	} else {
+		s->cmd_level = v;
+		s->cmd_have_level = 1;
+	}
+}
+
+static void cmd_read(struct node *n)
+{
+	struct node_selftest *s = &n->selftest;
+
+	while (s->cmd_fd >= 0) {
+		char tmp[128];
+		ssize_t r = read(s->cmd_fd, tmp, sizeof(tmp));
+
+		if (r > 0) {
+			size_t room = sizeof(s->cmd_buf) - 1 - s->cmd_len, k = (size_t)r;
+
+			if (k > room)
+				k = room; /* only the first line matters */
+			memcpy(s->cmd_buf + s->cmd_len, tmp, k);
+			s->cmd_len += k;
+			continue;
+		}
+		if (r == 0)
+			cmd_done(n);
+		else if (errno == EINTR)
+			continue;
+		return;
+	}
+}
+
 /* ---------------------------------------------------------------- the run */
 
 /* Local minute of the day now (the node's time zone, like its operators'). */
@@ -350,6 +503,7 @@ static void end_run(struct node *n)
 	struct node_selftest *s = &n->selftest;
 
 	cap_close(s);
+	cmd_kill(s);
 	free(s->tone);
 	s->tone = NULL;
 	s->tone_len = 0;
@@ -379,11 +533,12 @@ static int make_tone(struct node_selftest *s, const struct node *n)
 	return 0;
 }
 
+static void play_tone(struct node *n);
+
 static void begin(struct node *n)
 {
 	struct node_selftest *s = &n->selftest;
-	char why[400], reason[160];
-	int64_t ready, mono = mono_ms();
+	char why[400];
 	int day = in_day(n);
 
 	if (!day && n->cfg.selftest.night_skip) {
@@ -396,10 +551,22 @@ static void begin(struct node *n)
 	s->fail[0] = '\0';
 	s->tone_start_mono = 0;
 	s->finish_at = 0;
+	s->cmd_have_noise = s->cmd_have_level = s->cmd_level_asked = 0;
 	s->level_used_db = day ? n->cfg.selftest.level_db : n->cfg.selftest.quiet_level_db;
 	if (make_tone(s, n) < 0) {
 		s->state = ST_IDLE;
 		record(n, "error", 0, 0, "out of memory");
+		return;
+	}
+	if (n->cfg.selftest.command[0]) {
+		/* the noise first: the command reads the sensor with the horn quiet */
+		if (cmd_start(n, 1, why, sizeof(why)) < 0) {
+			end_run(n);
+			record(n, "error", 0, 0, why);
+			return;
+		}
+		s->state = ST_PROBING;
+		status_dirty(n);
 		return;
 	}
 	if (cap_open(n, why, sizeof(why)) < 0) {
@@ -407,6 +574,16 @@ static void begin(struct node *n)
 		record(n, "error", 0, 0, why);
 		return;
 	}
+	play_tone(n);
+}
+
+static void play_tone(struct node *n)
+{
+	struct node_selftest *s = &n->selftest;
+	char why[400], reason[160];
+	int64_t ready, mono = mono_ms();
+	int day = s->level_used_db == n->cfg.selftest.level_db;
+
 	/* the amplifier's warm-up, like any play that starts now */
 	ready = amp_ready_mono(n, amp_default_warmup_ms(n));
 	s->xruns_before = n->po.xruns;
@@ -421,7 +598,8 @@ static void begin(struct node *n)
 	}
 	log_info("horn self-test: %u Hz tone for %u ms at %.0f dB%s, listening on %s",
 		 n->cfg.selftest.tone_hz, n->cfg.selftest.tone_ms, s->level_used_db,
-		 day ? "" : " (quiet: outside selftest.day)", n->cfg.selftest.capture);
+		 day ? "" : " (quiet: outside selftest.day)",
+		 n->cfg.selftest.capture[0] ? n->cfg.selftest.capture : n->cfg.selftest.command);
 	status_dirty(n);
 }
 
@@ -433,8 +611,20 @@ static void conclude(struct node *n)
 	int heard;
 
 	cap_read(n);
-	heard = selftest_measure(&s->meter, SELFTEST_BLOCK, n->cfg.selftest.threshold_db, &level,
-				 &noise);
+	if (n->cfg.selftest.command[0]) {
+		level = s->cmd_level;
+		noise = s->cmd_noise;
+		heard = s->cmd_have_level && s->cmd_have_noise ?
+			level >= noise + n->cfg.selftest.threshold_db : -1;
+		if (!s->fail[0] && heard < 0)
+			snprintf(s->fail, sizeof(s->fail), "selftest.command gave no level during "
+				 "the tone (it must print within %d ms of the tone's start; a longer "
+				 "selftest.tone_ms gives it more time)",
+				 (int)n->cfg.selftest.tone_ms - SELFTEST_CMD_AFTER_MS);
+	} else {
+		heard = selftest_measure(&s->meter, SELFTEST_BLOCK, n->cfg.selftest.threshold_db,
+					 &level, &noise);
+	}
 	if (!s->fail[0] && n->po.xruns - s->xruns_before >= SELFTEST_XRUN_STORM)
 		snprintf(s->fail, sizeof(s->fail), "the audio device underran %" PRIu64 " times "
 			 "during the tone: the test says nothing about the horn",
@@ -442,11 +632,13 @@ static void conclude(struct node *n)
 	if (!s->fail[0] && heard < 0)
 		snprintf(s->fail, sizeof(s->fail), "the sensing input \"%s\" gave no sound during "
 			 "the tone", n->cfg.selftest.capture);
+	if (s->fail[0])
+		heard = -1;
 	snprintf(why, sizeof(why), "%s", s->fail);
 	end_run(n);
 	if (why[0])
 		record(n, "error", 0, 0, why);
-	else if (heard)
+	else if (heard > 0)
 		record(n, "ok", level, noise, "");
 	else
 		record(n, "silent", level, noise, "the tone played but was not heard by the "
@@ -521,9 +713,9 @@ int selftest_request(struct node *n, const char *command, char *why, size_t whyl
 {
 	struct node_selftest *s = &n->selftest;
 
-	if (!n->cfg.selftest.capture[0]) {
+	if (!n->cfg.selftest.capture[0] && !n->cfg.selftest.command[0]) {
 		snprintf(why, whylen, "this node has no sensing input for the horn self-test "
-			 "(node.cfg selftest.capture)");
+			 "(node.cfg selftest.capture or selftest.command)");
 		return -ENODEV;
 	}
 	if (s->state != ST_IDLE) {
@@ -545,6 +737,9 @@ static void tick(struct node *n)
 	struct node_selftest *s = &n->selftest;
 	const char *by;
 
+	/* a command whose output ended but which had not exited then */
+	if (s->cmd_fd < 0 && s->cmd_pid > 0 && waitpid(s->cmd_pid, NULL, WNOHANG) == s->cmd_pid)
+		s->cmd_pid = 0;
 	switch (s->state) {
 	case ST_IDLE:
 		return;
@@ -559,14 +754,48 @@ static void tick(struct node *n)
 			       "(broadcasts); the controller asks again later");
 		}
 		return;
+	case ST_PROBING:
+		cmd_read(n);
+		if ((by = horn_wanted(n, SELFTEST_QUIET_AHEAD_MS))) {
+			abandon(n, by);
+		} else if (s->fail[0]) {
+			conclude(n);
+		} else if (s->cmd_have_noise) {
+			s->state = ST_RUNNING;
+			play_tone(n);
+		} else if (mono_ms() - s->cmd_started >= SELFTEST_CMD_TIMEOUT_MS) {
+			snprintf(s->fail, sizeof(s->fail), "selftest.command did not print a level "
+				 "within %d s: killed", SELFTEST_CMD_TIMEOUT_MS / 1000);
+			conclude(n);
+		}
+		return;
 	case ST_RUNNING:
 		cap_read(n);
-		if ((by = horn_wanted(n, QUEUE_START_LEAD_MS + (int64_t)n->cfg.alsa.buffer_ms)))
+		cmd_read(n);
+		if ((by = horn_wanted(n, QUEUE_START_LEAD_MS + (int64_t)n->cfg.alsa.buffer_ms))) {
 			abandon(n, by);
+			return;
+		}
+		if (n->cfg.selftest.command[0] && !s->cmd_level_asked && s->tone_start_mono &&
+		    mono_ms() >= s->tone_start_mono + SELFTEST_CMD_AFTER_MS) {
+			char why[400];
+
+			s->cmd_level_asked = 1;
+			if (s->cmd_pid > 0) /* the noise reader exited but is not reaped yet */
+				cmd_kill(s);
+			if (cmd_start(n, 2, why, sizeof(why)) < 0)
+				snprintf(s->fail, sizeof(s->fail), "%s", why);
+		}
 		return;
 	case ST_FINISHING:
 		cap_read(n);
-		if (horn_wanted(n, 0) || mono_ms() >= s->finish_at || !s->cap)
+		cmd_read(n);
+		if (horn_wanted(n, 0))
+			conclude(n);
+		else if (n->cfg.selftest.command[0] ?
+			 (s->cmd_have_level || s->fail[0] || !s->cmd_level_asked ||
+			  mono_ms() - s->cmd_started >= SELFTEST_CMD_TIMEOUT_MS) :
+			 (mono_ms() >= s->finish_at || !s->cap))
 			conclude(n);
 		return;
 	}
@@ -581,10 +810,11 @@ static int64_t next_deadline(const struct node *n)
 		return INT64_MAX;
 	case ST_WAITING:
 		return mono_ms() + 1000; /* a quiet moment is looked for once a second */
+	case ST_PROBING:
 	case ST_RUNNING:
 		return mono_ms() + 50;   /* gives way within 50 ms to what comes due */
 	case ST_FINISHING:
-		return s->finish_at;
+		return s->cmd_phase ? mono_ms() + 50 : s->finish_at;
 	}
 	return INT64_MAX;
 }
@@ -605,6 +835,7 @@ int selftest_init(struct node *n)
 	struct node_selftest *s = &n->selftest;
 
 	memset(s, 0, sizeof(*s));
+	s->cmd_fd = -1;
 	load_result(n);
 	s->next_started = n->po.on_started;
 	s->next_done = n->po.on_done;
@@ -619,6 +850,7 @@ void selftest_free(struct node *n)
 	struct node_selftest *s = &n->selftest;
 
 	cap_close(s);
+	cmd_kill(s);
 	free(s->tone);
 	s->tone = NULL;
 }
@@ -643,11 +875,21 @@ static int loop_fill(struct loop *l, struct pollfd *pfds, int max, void *arg)
 	struct node_selftest *s = &n->selftest;
 	int rc;
 
+	int k = 0;
+
 	(void)l;
-	if (!s->cap || s->npfds > max)
-		return 0;
-	rc = snd_pcm_poll_descriptors(s->cap, pfds, (unsigned)s->npfds);
-	return rc < 0 ? 0 : rc;
+	if (s->cap && s->npfds < max) {
+		rc = snd_pcm_poll_descriptors(s->cap, pfds, (unsigned)s->npfds);
+		k = rc < 0 ? 0 : rc;
+	}
+	/* the command's stdout last: loop_handle finds it there */
+	if (s->cmd_fd >= 0 && k < max) {
+		pfds[k].fd = s->cmd_fd;
+		pfds[k].events = POLLIN;
+		pfds[k].revents = 0;
+		k++;
+	}
+	return k;
 }
 
 static void loop_handle(struct loop *l, struct pollfd *pfds, int npfd, void *arg)
@@ -656,10 +898,15 @@ static void loop_handle(struct loop *l, struct pollfd *pfds, int npfd, void *arg
 	struct node_selftest *s = &n->selftest;
 	unsigned short revents = 0;
 
+	int ncap = s->cap ? s->npfds : 0;
+
 	(void)l;
-	if (!s->cap || npfd <= 0)
+	if (s->cmd_fd >= 0 && npfd > ncap && pfds[ncap].fd == s->cmd_fd &&
+	    (pfds[ncap].revents & (POLLIN | POLLHUP | POLLERR)))
+		cmd_read(n);
+	if (!s->cap || ncap <= 0 || npfd < ncap)
 		return;
-	if (snd_pcm_poll_descriptors_revents(s->cap, pfds, (unsigned)npfd, &revents) < 0 ||
+	if (snd_pcm_poll_descriptors_revents(s->cap, pfds, (unsigned)ncap, &revents) < 0 ||
 	    revents)
 		cap_read(n);
 }
@@ -670,14 +917,15 @@ static void status_part(struct node *n, json_t *status)
 	const struct node_selftest *s = &n->selftest;
 	json_t *o;
 
-	if (!n->cfg.selftest.capture[0] && !s->have)
+	if (!n->cfg.selftest.capture[0] && !n->cfg.selftest.command[0] && !s->have)
 		return;
 	o = s->have ? result_json(s) : json_object();
 	if (!o)
 		return;
 	json_object_set_new(o, "state", json_string(s->state == ST_IDLE ? "idle" :
 						    s->state == ST_WAITING ? "waiting" : "running"));
-	json_object_set_new(o, "configured", json_boolean(n->cfg.selftest.capture[0] != '\0'));
+	json_object_set_new(o, "configured", json_boolean(n->cfg.selftest.capture[0] ||
+							 n->cfg.selftest.command[0]));
 	json_object_set_new(status, "selftest", o);
 }
 

@@ -9,7 +9,11 @@
  * a sensing input: the ALSA capture device of node.cfg selftest.capture (a
  * microphone in front of the horn, or a current sensor on the line read as
  * audio). The device name comes from the node's own config only, never
- * from a message.
+ * from a message. Or, with selftest.command, a program (fixed argv from
+ * node.cfg, split at spaces, no shell) that reads a sensor and prints one
+ * level in dB: it runs once before the tone (noise_db) and once
+ * SELFTEST_CMD_AFTER_MS into it (level_db), and must print within
+ * SELFTEST_CMD_TIMEOUT_MS; heard when level_db >= noise_db + threshold_db.
  *
  * Detection (selftest_measure, pure): over 20 ms blocks inside the tone
  * (its first 150 ms and last 100 ms left out), the Goertzel filter gives
@@ -43,6 +47,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SELFTEST_RATE 48000
 #define SELFTEST_BLOCK 960             /* 20 ms: a 1 kHz tone is 20 whole cycles */
@@ -53,6 +58,9 @@
 #define SELFTEST_QUIET_AHEAD_MS 60000
 #define SELFTEST_XRUN_STORM 3
 #define SELFTEST_TAIL_MS 400           /* keep listening after the tone ended */
+#define SELFTEST_CMD_TIMEOUT_MS 5000   /* selftest.command must print its level by then */
+#define SELFTEST_CMD_AFTER_MS 300      /* into the tone: the command reads it then */
+#define SELFTEST_CMD_ARGS 16
 
 struct node;
 struct loop;
@@ -80,6 +88,7 @@ int selftest_measure(const struct selftest_meter *m, size_t block, double thresh
 enum selftest_state {
 	ST_IDLE = 0,
 	ST_WAITING,      /* asked for; waits for a quiet moment */
+	ST_PROBING,      /* selftest.command reads the noise, before the tone */
 	ST_RUNNING,      /* tone in the player, listening */
 	ST_FINISHING,    /* tone done; the last blocks are coming in */
 };
@@ -104,6 +113,16 @@ struct node_selftest {
 	int16_t block[SELFTEST_BLOCK];
 	size_t block_fill;
 	struct selftest_meter meter;
+	/* selftest.command: run before the tone (noise) and in it (level) */
+	pid_t cmd_pid;
+	int cmd_fd;
+	char cmd_buf[128];
+	size_t cmd_len;
+	int cmd_phase;             /* 1 noise, 2 level; 0 none running */
+	int cmd_level_asked;       /* phase 2 started (once per run) */
+	int64_t cmd_started;       /* mono ms */
+	int cmd_have_noise, cmd_have_level;
+	double cmd_noise, cmd_level;
 	/* the last result */
 	int have;
 	int64_t at;                /* controller clock ms */

@@ -14,7 +14,9 @@
 #     of the controller does not ask again;
 #   - an emergency during the self-test: the tone gives way at once, the
 #     emergency sounds and is confirmed, no self-test result is recorded;
-#   - a node without selftest.capture refuses the command, saying why.
+#   - a node without selftest.capture refuses the command, saying why;
+#   - a sensor read by a command (selftest.command, no shell): heard when the
+#     horn plays, silent when it is cut.
 source "$(dirname "$0")/../lib.sh"
 need "$LOAXA" "$CONTROLLER" "$NODE"
 
@@ -115,6 +117,32 @@ rc=$?
 check "a node without selftest.capture refuses: exit 1" [ "$rc" = 1 ]
 check "saying why (node.cfg selftest.capture)" grep -q 'selftest.capture' "$T/st4.out" ||
 	sed 's/^/#   /' "$T/st4.out"
+
+# ---------------------------------------------------------------- a sensor read by a command
+# The "current sensor": the level (dB of full scale) of what the node's card
+# played in the last 0.2 s (nothing played: -100), or -100 while the horn is cut.
+cat >"$T/level.sh" <<'EOS'
+f=$1 cut=$2
+[ -e "$cut" ] && { echo -100; exit 0; }
+a=$(stat -c %s "$f" 2>/dev/null || echo 0); sleep 0.2; b=$(stat -c %s "$f" 2>/dev/null || echo 0)
+[ "$b" -gt "$a" ] || { echo -100; exit 0; }
+tail -c $((b - a)) "$f" | od -An -v -td2 -w2 |
+	awk '{ s += $1 * $1; n++ } END { if (!n || !s) print -100; else printf "%.1f\n", 10 * log(s / n / 536870912) / log(10) }'
+EOS
+PACED=1 STATUS_INTERVAL=2 write_node_cfg n3 thon-3
+echo "selftest = { command = \"/bin/sh $T/level.sh $T/n3/paced.raw $T/n3/horn_cut\"; day = \"00:00-24:00\"; };" >>"$T/n3/node.cfg"
+start_node n3 || exit 1
+"$LOAXA" selftest n3 --timeout 60 >"$T/st6.out" 2>&1
+rc=$?
+check "selftest.command: the horn is heard (exit 0)" [ "$rc" = 0 ] || sed 's/^/#   /' "$T/st6.out"
+diag "command sensor: $(cat "$T/st6.out" | tail -1)"
+touch "$T/n3/horn_cut"
+"$LOAXA" selftest n3 --timeout 60 >"$T/st7.out" 2>&1
+rc=$?
+check "selftest.command, the horn cut: HORN SILENT (exit 1)" \
+	bash -c "[ $rc = 1 ] && grep -q '^n3: HORN SILENT' '$T/st7.out'" || sed 's/^/#   /' "$T/st7.out"
+horn_alarm3() { "$LOAXA" alarms --json 2>/dev/null | jq -e '.alarms[] | select(.node == "n3" and .kind == "horn" and .cleared == null)' >/dev/null; }
+check "the horn alarm is raised for n3" wait_for 10 horn_alarm3
 
 # ---------------------------------------------------------------- an emergency preempts it
 if LOAXA="$LOAXA" "$ROOT/scripts/emergency-clips.sh" --only tone flood >"$T/clips.log" 2>&1; then
