@@ -10,7 +10,8 @@
  *   - the controller's daily run: due for an hour after selftest.daily_at,
  *     across midnight counted for the day it was due, never outside;
  *   - node.cfg's selftest group: defaults, a night window across midnight,
- *     a bad window and a bad night mode refused naming the field.
+ *     a bad window and a bad night mode refused naming the field; a sensor
+ *     command needs its absolute path and excludes capture.
  */
 #include "capture.h"
 #include "log.h"
@@ -174,6 +175,15 @@ static void test_cfg(void)
 	      "example");
 	rc = load(&cfg, "selftest = { night = \"off\"; };\n", &err);
 	CHECK(rc < 0 && strstr(err, "field \"selftest.night\""), "a bad night mode is refused");
+	rc = load(&cfg, "selftest = { command = \"/usr/bin/horn --db\"; };\n", &err);
+	CHECK(rc == 0 && !strcmp(cfg.selftest.command, "/usr/bin/horn --db"),
+	      "a sensor command with its arguments");
+	rc = load(&cfg, "selftest = { command = \"horn --db\"; };\n", &err);
+	CHECK(rc < 0 && strstr(err, "absolute path"), "a command without its absolute path is "
+	      "refused (no shell, no PATH search)");
+	rc = load(&cfg, "selftest = { command = \"/usr/bin/horn\"; capture = \"mic\"; };\n",
+		  &err);
+	CHECK(rc < 0 && strstr(err, "not both"), "capture and command together are refused");
 	rc = load(&cfg, "selftest = { level_db = 6; };\n", &err);
 	CHECK(rc < 0 && strstr(err, "selftest.level_db"), "a tone over full scale is refused");
 }
