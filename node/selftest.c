@@ -104,6 +104,8 @@ static json_t *result_json(const struct node_selftest *s)
 	json_t *o = json_pack("{s:I, s:s, s:s}", "at", (json_int_t)s->at, "result", s->result,
 			      "reason", s->reason);
 
+	if (o && s->verdict[0])
+		json_object_set_new(o, "verdict", json_string(s->verdict));
 	if (o && strcmp(s->result, "error") != 0) {
 		json_object_set_new(o, "level_db", json_real(round(s->level_db * 10) / 10));
 		json_object_set_new(o, "noise_db", json_real(round(s->noise_db * 10) / 10));
@@ -137,6 +139,9 @@ static void load_result(struct node *n)
 	s->at = json_integer_value(json_object_get(o, "at"));
 	snprintf(s->result, sizeof(s->result), "%s", r);
 	snprintf(s->reason, sizeof(s->reason), "%s", why ? why : "");
+	r = json_string_value(json_object_get(o, "verdict"));
+	if (r && (!strcmp(r, "ok") || !strcmp(r, "silent")))
+		snprintf(s->verdict, sizeof(s->verdict), "%s", r);
 	s->level_db = json_number_value(json_object_get(o, "level_db"));
 	s->noise_db = json_number_value(json_object_get(o, "noise_db"));
 	s->level_used_db = json_number_value(json_object_get(o, "tone_db"));
@@ -157,6 +162,8 @@ static void record(struct node *n, const char *result, double level, double nois
 	s->have = 1;
 	s->at = clock_now_ms(&n->clock);
 	snprintf(s->result, sizeof(s->result), "%s", result);
+	if (strcmp(result, "error") != 0)
+		snprintf(s->verdict, sizeof(s->verdict), "%s", result);
 	s->level_db = level;
 	s->noise_db = noise;
 	snprintf(s->reason, sizeof(s->reason), "%s", reason);

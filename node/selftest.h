@@ -28,7 +28,9 @@
  * healthy: the tone played to its end, the device did not fail, fewer than
  * SELFTEST_XRUN_STORM underruns), "error" (the test could not say: the
  * device or the sensing input failed, no quiet moment came, no sensing
- * input is configured). The last result is kept in <state_dir>/selftest.json
+ * input is configured). The last result, and the last verdict on the horn
+ * ("verdict": ok|silent, which an error does not replace), are kept in
+ * <state_dir>/selftest.json
  * (atomically), is the "selftest" object of the status and is sent as a
  * journaled "selftest" event; the controller raises "horn silent" on it.
  *
@@ -127,6 +129,7 @@ struct node_selftest {
 	int have;
 	int64_t at;                /* controller clock ms */
 	char result[8];            /* ok|silent|error */
+	char verdict[8];           /* the last ok|silent: an error says nothing about the horn */
 	double level_db, noise_db;
 	char reason[400];
 	/* the player's callbacks, called for plays that are not ours */
