@@ -24,6 +24,8 @@ int cmd_restore(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_play(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
+/* selftest.c: the horn self-test */
+int cmd_selftest(int argc, char **argv);
 int cmd_content(int argc, char **argv);
 int cmd_plays(int argc, char **argv);
 int cmd_login(int argc, char **argv);
@@ -84,5 +86,8 @@ long cli_parse_duration(const char *s);
 void cli_print_draft(json_t *draft, int edited);
 /* A draft id as the controller gives them: 1 to 15 digits, no leading 0. */
 int cli_draft_id_valid(const char *s);
+
+/* "horn heard" / "horn silent" / "not tested" (translated) for a status selftest object */
+const char *cli_selftest_word(json_t *st);
 
 #endif

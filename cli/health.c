@@ -517,6 +517,20 @@ static int node_show(const char *node, int json)
 			printf(_("plan        seq %lld, %lld items\n"),
 			       (long long)jint(json_object_get(st, "plan"), "seq", 0),
 			       (long long)jint(json_object_get(st, "plan"), "items", 0));
+		if (json_is_object(json_object_get(st, "selftest")) &&
+		    jstr(json_object_get(st, "selftest"), "result")[0]) {
+			json_t *t = json_object_get(st, "selftest");
+			char when[32];
+
+			fmt_local_time(when, sizeof(when), jint(t, "at", 0));
+			if (!strcmp(jstr(t, "result"), "error"))
+				printf(_("horn test   %s at %s: %s\n"), cli_selftest_word(t), when,
+				       jstr(t, "reason"));
+			else
+				printf(_("horn test   %s at %s (tone %.1f dB, noise %.1f dB)\n"),
+				       cli_selftest_word(t), when, jreal(t, "level_db", 0),
+				       jreal(t, "noise_db", 0));
+		}
 		if (jstr(st, "last_error")[0])
 			printf(_("last error  %s\n"), jstr(st, "last_error"));
 		node_show_update(json_object_get(st, "update"));

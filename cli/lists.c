@@ -74,7 +74,8 @@ int cmd_nodes(int argc, char **argv)
 {
 	static const char *const head[] = { N_("NODE"), N_("ZONES"), N_("ONLINE"),
 					    N_("LAST SEEN"), N_("PLAYING"), N_("CLOCK ERR"),
-					    N_("SIGNAL"), N_("VERSION"), N_("ALARMS") };
+					    N_("SIGNAL"), N_("VERSION"), N_("HORN TEST"),
+					    N_("ALARMS") };
 	struct cli_resp resp;
 	struct table t;
 	json_t *list, *n, *z, *playing;
@@ -93,13 +94,13 @@ int cmd_nodes(int argc, char **argv)
 		cli_resp_free(&resp);
 		return CLI_EXIT_OK;
 	}
-	table_init(&t, 9, head);
+	table_init(&t, 10, head);
 	t.limit[1] = 48;
 	t.limit[4] = 50;
 	t.limit[6] = 16;
 	t.right[5] = 1;
 	json_array_foreach(list, i, n) {
-		const char *cells[9];
+		const char *cells[10];
 		json_t *ce = json_object_get(n, "clock_error_ms");
 
 		zones[0] = '\0';
@@ -164,7 +165,8 @@ int cmd_nodes(int argc, char **argv)
 				snprintf(version, sizeof(version), "%s", cells[7]);
 			cells[7] = version;
 		}
-		cells[8] = alarms;
+		cells[8] = cli_selftest_word(json_object_get(n, "selftest"));
+		cells[9] = alarms;
 		table_add(&t, cells);
 	}
 	table_show(&t, _("no nodes yet: a node appears once it reports its status"));

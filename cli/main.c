@@ -85,6 +85,7 @@ void cli_usage(FILE *f)
 		"                                    content; Ctrl-C stops; record stop\n"
 		"  node show|volume|stop|restart|test-tone N [LEVEL] [--timeout S] [--json]\n"
 		"  node update N|--zone Z|--all PACKAGE.deb   send the loaxa-node package (admin)\n"
+		"  selftest N|--zone Z [--timeout S] [--json]  horn self-test now: tone + sensing input\n"
 		"                                    one node; remote maintenance, confirmed\n"
 		"  alarms [--all] [--node N] [--json]\n"
 		"                                    active (or all) alarms\n"
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
 		{ "withdraw", cmd_withdraw }, { "reviews", cmd_reviews }, { "review", cmd_review },
 		{ "alarms", cmd_alarms }, { "log", cmd_log }, { "report", cmd_report },
 		{ "cap", cmd_cap },
+		{ "selftest", cmd_selftest },
 	};
 	const char *env = getenv("LOAXA_SOCKET");
 	size_t i;

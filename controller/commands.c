@@ -128,11 +128,11 @@ int ctl_maint_command(struct ctl *c, const char *node, const char *action, json_
 	if (strcmp(action, "test-tone") == 0 || strcmp(action, "test_tone") == 0)
 		snprintf(cmd, sizeof(cmd), "test_tone");
 	else if (!strcmp(action, "volume") || !strcmp(action, "stop") ||
-		 !strcmp(action, "restart"))
+		 !strcmp(action, "restart") || !strcmp(action, "selftest"))
 		snprintf(cmd, sizeof(cmd), "%s", action);
 	else {
 		snprintf(err, errlen, "unknown node action \"%s\" (volume, stop, restart, "
-			 "test-tone)", action);
+			 "test-tone, selftest)", action);
 		return -ENOENT;
 	}
 	rc = ctl_db_node_get(&c->db, node, &row);
@@ -219,6 +219,29 @@ void ctl_maint_on_event(struct ctl *c, const struct ctl_event *ev)
 			if (set_state(c, id, ev->node, result, ev->reason, 1) > 0)
 				log_info("command %s confirmed by node %s: %s%s%s", id, ev->node,
 					 result, ev->reason[0] ? ": " : "", ev->reason);
+		}
+		json_decref(o);
+		return;
+	}
+	/*
+	 * A horn self-test's result names its command: the command is done
+	 * ("tested"), the reason says what the node found (the alarm comes
+	 * from the node's status, alarms.c).
+	 */
+	if (strcmp(ev->type, "selftest") == 0 && ev->data) {
+		json_t *o = json_loads(ev->data, 0, NULL);
+		const char *id = o ? json_string_value(json_object_get(o, "command")) : NULL;
+		const char *result = o ? json_string_value(json_object_get(o, "result")) : NULL;
+		char reason[300];
+
+		if (id && result) {
+			if (!strcmp(result, "error"))
+				snprintf(reason, sizeof(reason), "error: %s", ev->reason);
+			else
+				snprintf(reason, sizeof(reason), "%s: tone %.1f dB, noise %.1f dB",
+					 result, json_number_value(json_object_get(o, "level_db")),
+					 json_number_value(json_object_get(o, "noise_db")));
+			set_state(c, id, ev->node, "tested", reason, 1);
 		}
 		json_decref(o);
 		return;

@@ -90,6 +90,10 @@ struct ctl_config {
 		char hook[PATH_MAX];     /* program run with the alarm JSON on stdin */
 		int hook_timeout_s;
 	} alarms;
+	/* the daily horn self-test (selftest.h): local minute of the day, -1 = off */
+	struct {
+		int daily_min;
+	} selftest;
 	/*
 	 * The web console's HTTPS listener (web.h): off while listen is "".
 	 * cert and key are PEM files (`loaxa web-cert`, or the commune's own);

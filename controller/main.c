@@ -29,6 +29,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "alarms.h"
+#include "selftest.h"
 #include "api.h"
 #include "auth.h"
 #include "backup.h"
@@ -198,6 +199,7 @@ static void second_timer(struct loop *l, long id, void *arg)
 	ctl_sched_tick(c);
 	ctl_journal_flush(c);
 	ctl_alarms_tick(c);
+	ctl_selftest_tick(c);
 	ctl_retention_tick(c);
 	if (watchdog_on)
 		sd_notify(0, "WATCHDOG=1");

@@ -157,6 +157,7 @@ static int setup_node(struct node *n)
 		playout_init(&n->po, &pc);
 	}
 	queue_init(n);
+	selftest_init(n); /* between the queue and the emergency: an emergency stops its tone */
 	amp_init(n);
 	mixer_init(n); /* a crash mid-emergency left it changed: put it back first */
 	rc = emergency_init(n);
@@ -301,6 +302,7 @@ static int register_parts(struct loop *l, struct node *n, struct loop_state *ls)
 	rc = rc < 0 ? rc : live_register(l, n);
 	rc = rc < 0 ? rc : queue_register(l, n);
 	rc = rc < 0 ? rc : amp_register(l, n);
+	rc = rc < 0 ? rc : selftest_register(l, n);
 	rc = rc < 0 ? rc : mixer_register(l, n);
 	rc = rc < 0 ? rc : clock_register(l, n);
 	rc = rc < 0 ? rc : fetch_register(l, n);
@@ -424,9 +426,11 @@ stop:
 	n->stopping = 1;
 	sd_notify(0, "STOPPING=1");
 	emergency_shutdown(n);
+	selftest_shutdown(n);
 	live_free(n);
 	queue_shutdown(n, "the node was stopped");
 	playout_close(&n->po);
+	selftest_free(n);
 	emergency_free(n);
 	amp_shutdown(n);
 	clock_save(&n->clock);

@@ -37,6 +37,7 @@
 #include "plan.h"
 #include "playout.h"
 #include "queue.h"
+#include "selftest.h"
 #include "status.h"
 #include "sysinfo.h"
 #include "update.h"
@@ -60,6 +61,7 @@ struct node {
 	struct node_mixer mixer;
 	struct node_sysinfo sys;
 	struct node_update upd;  /* remote software update (update.h) */
+	struct node_selftest selftest; /* the horn self-test (selftest.h) */
 	char root[64];           /* "loaxa/<site>" */
 	int stopping;
 	int restart;             /* re-exec after a clean stop (`restart` command) */

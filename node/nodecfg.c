@@ -28,6 +28,9 @@ static const char *const known_fields[] = {
 	"health.journal_max",
 	"update", "update.quiet_min", "update.confirm_s", "update.run", "update.installer",
 	"update.backend", "update.binary",
+	"selftest", "selftest.capture", "selftest.tone_hz", "selftest.tone_ms",
+	"selftest.level_db", "selftest.quiet_level_db", "selftest.day", "selftest.night",
+	"selftest.threshold_db", "selftest.command",
 	NULL,
 };
 
@@ -336,6 +339,60 @@ static void load_update(struct cfg *c, struct node_cfg *cfg, const char *path)
 		cfg_error(c, "update.binary", "path is too long");
 }
 
+/* "HH:MM-HH:MM" into minutes of the day; 0 or -EINVAL. */
+static int parse_window(const char *s, int *from, int *to)
+{
+	unsigned h1, m1, h2, m2;
+	char end;
+
+	if (sscanf(s, "%2u:%2u-%2u:%2u%c", &h1, &m1, &h2, &m2, &end) != 4 || h1 > 23 ||
+	    h2 > 24 || m1 > 59 || m2 > 59 || (h2 == 24 && m2))
+		return -EINVAL;
+	*from = (int)(h1 * 60 + m1);
+	*to = (int)(h2 * 60 + m2);
+	return *from == *to ? -EINVAL : 0;
+}
+
+/* selftest = { capture = "..."; ... }: the horn self-test (docs/node.md). */
+static void load_selftest(struct cfg *c, struct node_cfg *cfg)
+{
+	char buf[64];
+	long long v;
+
+	cfg_string(c, "selftest.capture", CFG_OPTIONAL, "", cfg->selftest.capture,
+		   sizeof(cfg->selftest.capture));
+	cfg_string(c, "selftest.command", CFG_OPTIONAL, "", cfg->selftest.command,
+		   sizeof(cfg->selftest.command));
+	if (cfg->selftest.command[0] && cfg->selftest.command[0] != '/')
+		cfg_error(c, "selftest.command", "must start with the program's absolute path "
+			  "(it runs without a shell: \"/usr/local/bin/horn-level --db\")");
+	if (cfg->selftest.command[0] && cfg->selftest.capture[0])
+		cfg_error(c, "selftest.command", "give either selftest.capture or "
+			  "selftest.command, not both");
+	load_int(c, "selftest.tone_hz", 1000, 200, 8000, &v);
+	cfg->selftest.tone_hz = (unsigned)v;
+	load_int(c, "selftest.tone_ms", 1500, 500, 5000, &v);
+	cfg->selftest.tone_ms = (unsigned)v;
+	if (cfg_double(c, "selftest.level_db", CFG_OPTIONAL, -20, -60, 0,
+		       &cfg->selftest.level_db) < 0)
+		cfg->selftest.level_db = -20;
+	if (cfg_double(c, "selftest.quiet_level_db", CFG_OPTIONAL, -40, -80, 0,
+		       &cfg->selftest.quiet_level_db) < 0)
+		cfg->selftest.quiet_level_db = -40;
+	if (cfg_double(c, "selftest.threshold_db", CFG_OPTIONAL, 15, 3, 60,
+		       &cfg->selftest.threshold_db) < 0)
+		cfg->selftest.threshold_db = 15;
+	cfg_string(c, "selftest.day", CFG_OPTIONAL, "06:00-21:00", buf, sizeof(buf));
+	if (parse_window(buf, &cfg->selftest.day_from_min, &cfg->selftest.day_to_min) < 0)
+		cfg_error(c, "selftest.day", "\"%s\" is not a time window: write it like "
+			  "\"06:00-21:00\" (local time, from-to)", buf);
+	cfg_string(c, "selftest.night", CFG_OPTIONAL, "quiet", buf, sizeof(buf));
+	if (strcmp(buf, "quiet") && strcmp(buf, "skip"))
+		cfg_error(c, "selftest.night", "must be \"quiet\" (test at quiet_level_db "
+			  "outside the day window) or \"skip\" (no test outside it)");
+	cfg->selftest.night_skip = strcmp(buf, "skip") == 0;
+}
+
 int node_cfg_load(struct node_cfg *cfg, const char *path)
 {
 	struct cfg c;
@@ -463,6 +520,7 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 		   sizeof(cfg->amp.off_command));
 	load_int(&c, "amplifier.warmup_s", 0, 0, 600, &v);
 	cfg->amp.warmup_s = (int)v;
+	load_selftest(&c, cfg);
 
 	rc = c.errors ? -EINVAL : 0;
 	cfg_free(&c);
