@@ -138,8 +138,12 @@ static void *dec_main(void *arg)
 		if (rc < 0 && !g->dec_err)
 			g->dec_err = rc;
 		g->done = k + 1;
-		if (g->enc_waiting)
+		if (g->enc_waiting) {
+			/* woken outside the lock, so it does not wake into it */
+			pthread_mutex_unlock(&g->mu);
 			pthread_cond_signal(&g->to_enc);
+			pthread_mutex_lock(&g->mu);
+		}
 	}
 	pthread_mutex_unlock(&g->mu);
 	return NULL;
@@ -148,11 +152,15 @@ static void *dec_main(void *arg)
 /* Give frame n to the decoding thread. */
 static void post(struct peakguard *g, uint64_t n)
 {
+	int wake;
+
 	pthread_mutex_lock(&g->mu);
 	g->posted = n + 1;
-	if (g->dec_waiting)
-		pthread_cond_signal(&g->to_dec);
+	wake = g->dec_waiting;
 	pthread_mutex_unlock(&g->mu);
+	/* outside the lock: the decoding thread wakes and takes it at once */
+	if (wake)
+		pthread_cond_signal(&g->to_dec);
 }
 
 /* Wait until every frame posted is measured; the decoder is then ours. */
