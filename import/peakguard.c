@@ -149,13 +149,13 @@ static void *dec_main(void *arg)
 	return NULL;
 }
 
-/* Give frame n to the decoding thread. */
+/* Give the frames < n to the decoding thread. */
 static void post(struct peakguard *g, uint64_t n)
 {
 	int wake;
 
 	pthread_mutex_lock(&g->mu);
-	g->posted = n + 1;
+	g->posted = n;
 	wake = g->dec_waiting;
 	pthread_mutex_unlock(&g->mu);
 	/* outside the lock: the decoding thread wakes and takes it at once */
@@ -163,13 +163,14 @@ static void post(struct peakguard *g, uint64_t n)
 		pthread_cond_signal(&g->to_dec);
 }
 
-/* Wait until every frame posted is measured; the decoder is then ours. */
-static int drain(struct peakguard *g)
+/* Wait until frames < target are measured; with target = posted, the
+ * decoding thread is idle and its decoder ours. */
+static int wait_done(struct peakguard *g, uint64_t target)
 {
 	int rc;
 
 	pthread_mutex_lock(&g->mu);
-	while (g->done != g->posted) {
+	while (g->done < target) {
 		g->enc_waiting = 1;
 		pthread_cond_wait(&g->to_enc, &g->mu);
 		g->enc_waiting = 0;
@@ -177,6 +178,16 @@ static int drain(struct peakguard *g)
 	rc = g->dec_err;
 	pthread_mutex_unlock(&g->mu);
 	return rc;
+}
+
+static uint64_t done_now(struct peakguard *g)
+{
+	uint64_t d;
+
+	pthread_mutex_lock(&g->mu);
+	d = g->done;
+	pthread_mutex_unlock(&g->mu);
+	return d;
 }
 
 /*
@@ -228,18 +239,24 @@ static float lowering(const struct peakguard *g, float peak)
 }
 
 /*
- * Frames a (held) and b (just measured) with the decoding thread idle:
- * while either decodes over the ceiling, both go back to the states
- * before a, are lowered and encoded again (here, decoder included). Then
- * a's packet is emitted; b is held. 1: they were encoded again.
+ * Frame h (held) and h+1 (measured): while either decodes over the
+ * ceiling, both go back to the states before h, are lowered and encoded
+ * again (here, decoder included, with the decoding thread idle), and the
+ * frames after them, encoded ahead from a state that no longer holds, are
+ * encoded again and given to the decoding thread anew. Then h's packet is
+ * emitted and h+1 becomes the held frame.
  */
-static int settle(struct peakguard *g, struct peakguard_slot *a, struct peakguard_slot *b)
+static int settle(struct peakguard *g)
 {
+	struct peakguard_slot *a = slot_of(g, g->h), *b = slot_of(g, g->h + 1);
 	float f, total = 1;
 	int tries, rc;
+	uint64_t k;
 
 	for (tries = 0; (b->peak > g->ceiling || a->peak > g->ceiling) && tries < PEAKGUARD_TRIES;
 	     tries++) {
+		if (tries == 0 && (rc = wait_done(g, g->n)) < 0)
+			return rc;
 		if (b->peak > g->ceiling) {
 			f = lowering(g, b->peak);
 			total *= f;
@@ -261,42 +278,56 @@ static int settle(struct peakguard *g, struct peakguard_slot *a, struct peakguar
 		g->st.lowered++;
 		if (total < g->st.min_gain)
 			g->st.min_gain = total;
+		for (k = g->h + 2; k < g->n; k++) {
+			if ((rc = encode(g, slot_of(g, k))) < 0)
+				return rc;
+			g->st.redone++;
+		}
+		pthread_mutex_lock(&g->mu);
+		g->done = g->posted = g->h + 2;
+		pthread_mutex_unlock(&g->mu);
+		post(g, g->n);
 	}
 	if (a->peak > g->ceiling)
 		g->st.over++;
 	if ((rc = g->emit(g->user, a->p, a->len, a->y, 0)) != 0)
 		return rc < 0 ? rc : -EIO;
 	g->st.frames++;
-	return tries > 0;
+	g->h++;
+	return 0;
+}
+
+/* Settle every pair whose second frame is measured. */
+static int settle_ready(struct peakguard *g)
+{
+	uint64_t done = done_now(g);
+	int rc;
+
+	while (g->n - g->h >= 2 && done >= g->h + 2) {
+		if ((rc = settle(g)) < 0)
+			return rc;
+		done = done_now(g);
+	}
+	return 0;
 }
 
 int peakguard_frame(struct peakguard *g, const float *x)
 {
-	const uint64_t n = g->n;
-	struct peakguard_slot *c = slot_of(g, n);
+	struct peakguard_slot *c;
 	int rc;
 
+	if (g->n - g->h == PEAKGUARD_SLOTS) {
+		/* the decoding thread is that far behind: wait for it */
+		if ((rc = wait_done(g, g->h + 2)) < 0 || (rc = settle_ready(g)) < 0)
+			return rc;
+	}
+	c = slot_of(g, g->n);
 	memcpy(c->x, x, sizeof(c->x));
 	if ((rc = encode(g, c)) < 0)
 		return rc;
-	if (n >= 2) {
-		/* n-1 is measured by now, usually while n was encoded */
-		if ((rc = drain(g)) < 0)
-			return rc;
-		rc = settle(g, slot_of(g, n - 2), slot_of(g, n - 1));
-		if (rc < 0)
-			return rc;
-		if (rc > 0) {
-			/* n was encoded from the state after the old n-1:
-			 * again, from the state after the new one */
-			if ((rc = encode(g, c)) < 0)
-				return rc;
-			g->st.redone++;
-		}
-	}
-	post(g, n);
-	g->n = n + 1;
-	return 0;
+	g->n++;
+	post(g, g->n);
+	return settle_ready(g);
 }
 
 int peakguard_finish(struct peakguard *g)
@@ -304,21 +335,18 @@ int peakguard_finish(struct peakguard *g)
 	struct peakguard_slot *last;
 	int rc;
 
-	if (g->n == 0)
+	if (g->n == g->h)
 		return 0;
-	if ((rc = drain(g)) < 0)
+	if ((rc = wait_done(g, g->n)) < 0 || (rc = settle_ready(g)) < 0)
 		return rc;
-	if (g->n >= 2 && (rc = settle(g, slot_of(g, g->n - 2), slot_of(g, g->n - 1))) < 0)
-		return rc;
-	last = slot_of(g, g->n - 1);
-	g->n = 0;
+	last = slot_of(g, g->h);
+	g->h = g->n;
 	g->st.frames++;
 	if (last->peak > g->ceiling)
 		g->st.over++;
 	rc = g->emit(g->user, last->p, last->len, last->y, 1);
 	return rc < 0 ? rc : rc ? -EIO : 0;
 }
-
 void peakguard_free(struct peakguard *g)
 {
 	int i;

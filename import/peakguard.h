@@ -63,16 +63,19 @@ struct peakguard_slot {
 	struct truepeak tp;             /* interpolator history before it */
 };
 
-#define PEAKGUARD_SLOTS 3
+/* frames in flight: the held one and those encoded ahead of the decoder */
+#define PEAKGUARD_SLOTS 8
 
 /*
  * Frame n is encoded here while the decoding thread decodes and measures
- * frame n-1 (libopus's decode and the true peak are ~10 % of the encode:
- * on the second core they leave the encoder's path). Slots n-2 (held, its
- * packet not yet emitted), n-1 (being decoded) and n (just encoded) turn
- * round a ring of three. Once frame n-1 is measured the pair n-2, n-1 is
- * settled as before (encoded again if either overshoots); frame n, encoded
- * from a state that no longer holds then, is encoded again too.
+ * the frames before it (libopus's decode and the true peak are ~10 % of
+ * the encode: on the second core they leave the encoder's path). Frame h
+ * is held (its packet not yet emitted); once h+1 is measured the pair is
+ * settled as before (both encoded again if either overshoots), and the
+ * frames after it, encoded ahead from a state that then no longer holds,
+ * are encoded again too. Usually the decoder is one frame behind; on a
+ * busy machine the encoder goes on up to PEAKGUARD_SLOTS - 1 frames ahead
+ * instead of waiting for it.
  */
 struct peakguard {
 	OpusEncoder *enc;
@@ -82,7 +85,8 @@ struct peakguard {
 	float ceiling;                  /* linear */
 	float tp_bound;                 /* truepeak_gain_bound() */
 	int lookahead;
-	uint64_t n;                     /* frames given to peakguard_frame() */
+	uint64_t n;                     /* frames encoded (given to peakguard_frame()) */
+	uint64_t h;                     /* the held frame: h..n-1 are in slots */
 	peakguard_emit_fn emit;
 	void *user;
 	struct peakguard_stats st;
