@@ -27,6 +27,7 @@ int peakguard_init(struct peakguard *g, const struct opus_settings *set, double 
 	g->ceiling = (float)pow(10.0, ceiling_dbtp / 20.0);
 	g->tp_bound = truepeak_gain_bound();
 	g->st.min_gain = 1;
+	g->wake_batch = 1;
 	g->enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_AUDIO, &e);
 	g->dec = opus_decoder_create(48000, 1, &e);
 	if (!g->enc || !g->dec)
@@ -156,7 +157,7 @@ static void post(struct peakguard *g, uint64_t n)
 
 	pthread_mutex_lock(&g->mu);
 	g->posted = n;
-	wake = g->dec_waiting;
+	wake = g->dec_waiting && g->posted - g->done >= g->wake_batch;
 	pthread_mutex_unlock(&g->mu);
 	/* outside the lock: the decoding thread wakes and takes it at once */
 	if (wake)
@@ -171,6 +172,8 @@ static int wait_done(struct peakguard *g, uint64_t target)
 
 	pthread_mutex_lock(&g->mu);
 	while (g->done < target) {
+		if (g->dec_waiting) /* frames wait for it that post() left */
+			pthread_cond_signal(&g->to_dec);
 		g->enc_waiting = 1;
 		pthread_cond_wait(&g->to_enc, &g->mu);
 		g->enc_waiting = 0;

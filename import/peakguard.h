@@ -97,6 +97,9 @@ struct peakguard {
 	pthread_mutex_t mu;
 	pthread_cond_t to_dec, to_enc;
 	uint64_t posted, done;
+	/* wake the decoding thread once this many frames wait for it (1; the
+	 * tests make the encoder run ahead with more: the output must not change) */
+	uint64_t wake_batch;
 	int dec_err;                    /* a decode failed (-errno) */
 	int dec_waiting, enc_waiting, stop, running, sync_ok;
 };
