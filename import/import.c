@@ -791,6 +791,16 @@ static int ogg_write_cb(void *user, const unsigned char *p, size_t n)
 	return out_write_cb(user, p, (opus_int32)n);
 }
 
+/* CPU seconds of a clock (LOAXA_IMPORT_DEBUG's figures). */
+static double cpu_s(clockid_t clock)
+{
+	struct timespec ts;
+
+	if (clock_gettime(clock, &ts) < 0)
+		return NAN;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* What peakguard accepts goes into the Ogg stream and to the verification. */
 struct emit_ctx {
 	struct oggopus ogg;
@@ -938,7 +948,11 @@ static int pass2(struct job *j, double gain_db, double limit_db, double guard_db
 			(unsigned long long)g->st.redone, (unsigned long long)g->st.over);
 	verify_stop(v, 1);
 	if (debug)
-		fprintf(stderr, "import: verified after %.3f s\n", (double)(mono_us() - t0) / 1e6);
+		fprintf(stderr,
+			"import: verified after %.3f s; CPU so far: this thread %.2f s, the "
+			"process %.2f s (on two idle cores the wall time follows this thread's)\n",
+			(double)(mono_us() - t0) / 1e6, cpu_s(CLOCK_THREAD_CPUTIME_ID),
+			cpu_s(CLOCK_PROCESS_CPUTIME_ID));
 	if (v->err || v->queue_err) {
 		set_err(err, errlen, j->name, "cannot verify the encoded audio: %s",
 			strerror(-(v->err ? v->err : v->queue_err)));
