@@ -183,12 +183,13 @@ static int wait_done(struct peakguard *g, uint64_t target)
 	return rc;
 }
 
-static uint64_t done_now(struct peakguard *g)
+/* Frames measured so far; -errno once a decode failed. */
+static int64_t done_now(struct peakguard *g)
 {
-	uint64_t d;
+	int64_t d;
 
 	pthread_mutex_lock(&g->mu);
-	d = g->done;
+	d = g->dec_err < 0 ? g->dec_err : (int64_t)g->done;
 	pthread_mutex_unlock(&g->mu);
 	return d;
 }
@@ -303,15 +304,15 @@ static int settle(struct peakguard *g)
 /* Settle every pair whose second frame is measured. */
 static int settle_ready(struct peakguard *g)
 {
-	uint64_t done = done_now(g);
+	int64_t done = done_now(g);
 	int rc;
 
-	while (g->n - g->h >= 2 && done >= g->h + 2) {
+	while (done >= 0 && g->n - g->h >= 2 && (uint64_t)done >= g->h + 2) {
 		if ((rc = settle(g)) < 0)
 			return rc;
 		done = done_now(g);
 	}
-	return 0;
+	return done < 0 ? (int)done : 0;
 }
 
 int peakguard_frame(struct peakguard *g, const float *x)
