@@ -10,8 +10,9 @@
  * worst frame limits the whole voice for the sake of a few frames.
  *
  * So every packet is decoded right after it is encoded (the same libopus
- * decoder a node uses) and its true peak measured (limiter.h's
- * interpolator, libebur128's filter). Packets are held back one frame.
+ * decoder a node uses; in a thread of its own, one frame behind the
+ * encoder) and its true peak measured (limiter.h's interpolator,
+ * libebur128's filter). Packets are held back one frame.
  * When frame k decodes over the ceiling, the encoder and decoder go back to
  * their state before frame k-1 (libopus states are position independent and
  * may be copied: opus.h), the input that frame k's output comes from (it is
@@ -24,6 +25,7 @@
 #ifndef LOAXA_IMPORT_PEAKGUARD_H
 #define LOAXA_IMPORT_PEAKGUARD_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,25 +50,58 @@ struct peakguard_stats {
 	double min_gain;        /* deepest lowering of one frame (linear) */
 };
 
+/* One frame in flight: its input, packet, decoded output, and the codec
+ * states before it (to encode it again). */
+struct peakguard_slot {
+	float x[PEAKGUARD_FRAME];       /* input (lowered in place when redone) */
+	float y[PEAKGUARD_FRAME];       /* decoded output */
+	unsigned char p[PEAKGUARD_MAX_PACKET];
+	int len;
+	float peak;                     /* y's true peak (linear) */
+	unsigned char *enc_state;       /* encoder before this frame */
+	unsigned char *dec_state;       /* decoder before this frame */
+	struct truepeak tp;             /* interpolator history before it */
+};
+
+/* frames in flight: the held one and those encoded ahead of the decoder */
+#define PEAKGUARD_SLOTS 8
+
+/*
+ * Frame n is encoded here while the decoding thread decodes and measures
+ * the frames before it (libopus's decode and the true peak are ~10 % of
+ * the encode: on the second core they leave the encoder's path). Frame h
+ * is held (its packet not yet emitted); once h+1 is measured the pair is
+ * settled as before (both encoded again if either overshoots), and the
+ * frames after it, encoded ahead from a state that then no longer holds,
+ * are encoded again too. Usually the decoder is one frame behind; on a
+ * busy machine the encoder goes on up to PEAKGUARD_SLOTS - 1 frames ahead
+ * instead of waiting for it.
+ */
 struct peakguard {
 	OpusEncoder *enc;
-	OpusDecoder *dec;
-	unsigned char *enc_prev, *enc_mid, *dec_prev, *dec_mid;
+	OpusDecoder *dec;               /* the decoding thread's, except while it waits */
 	size_t enc_size, dec_size;
-	struct truepeak tp, tp_prev, tp_mid;
-	float ceiling;          /* linear */
-	float tp_bound;         /* truepeak_gain_bound() */
+	struct truepeak tp;
+	float ceiling;                  /* linear */
+	float tp_bound;                 /* truepeak_gain_bound() */
 	int lookahead;
-	int pending;            /* frame a is encoded, its packet held */
+	uint64_t n;                     /* frames encoded (given to peakguard_frame()) */
+	uint64_t h;                     /* the held frame: h..n-1 are in slots */
 	peakguard_emit_fn emit;
 	void *user;
 	struct peakguard_stats st;
-	float a[PEAKGUARD_FRAME], b[PEAKGUARD_FRAME];   /* inputs of frames k-1, k */
-	float ya[PEAKGUARD_FRAME], yb[PEAKGUARD_FRAME]; /* their decoded output */
-	unsigned char pa[PEAKGUARD_MAX_PACKET], pb[PEAKGUARD_MAX_PACKET];
-	int la, lb;
-	float peak_a;          /* frame a's decoded true peak */
+	struct peakguard_slot slot[PEAKGUARD_SLOTS];
 	float peaks[TP_BLOCK];
+	/* the decoding thread: frames < posted are given, < done measured */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t to_dec, to_enc;
+	uint64_t posted, done;
+	/* wake the decoding thread once this many frames wait for it (1; the
+	 * tests make the encoder run ahead with more: the output must not change) */
+	uint64_t wake_batch;
+	int dec_err;                    /* a decode failed (-errno) */
+	int dec_waiting, enc_waiting, stop, running, sync_ok;
 };
 
 /* Encoder with set's settings; ceiling_dbtp: what no decoded frame may

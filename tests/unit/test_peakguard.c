@@ -109,7 +109,7 @@ static int emit_cb(void *user, const unsigned char *packet, int len, const float
 }
 
 /* Encode x through a guard at ceiling_db; *st its statistics. */
-static void run(const float *x, size_t n, double ceiling_db, struct sink *k,
+static void run(const float *x, size_t n, double ceiling_db, unsigned ahead, struct sink *k,
 		struct peakguard_stats *st)
 {
 	const struct opus_settings set = { 24, 0, 10 };
@@ -123,6 +123,8 @@ static void run(const float *x, size_t n, double ceiling_db, struct sink *k,
 	k->dec = opus_decoder_create(RATE, 1, &err);
 	CHECK(g && k->dec && peakguard_init(g, &set, ceiling_db, emit_cb, k) == 0,
 	      "peak guard at %.2f dBTP starts", ceiling_db);
+	if (ahead)
+		g->wake_batch = ahead;
 	rc = oggopus_start(&k->ogg, 1234, (unsigned)peakguard_lookahead(g), n, "libopus test",
 			   tags, 2, write_cb, k);
 	CHECK(rc == 0, "Ogg Opus stream starts");
@@ -155,14 +157,14 @@ int main(void)
 	int err;
 
 	/* the ceiling out of reach: what the codec does by itself */
-	run(x, n, 20.0, &k, &st0);
+	run(x, n, 20.0, 0, &k, &st0);
 	CHECK(st0.lowered == 0 && st0.redone == 0, "out of reach: nothing encoded again");
 	CHECK(20 * log10(k.worst) > ceiling + 1,
 	      "without the guard the bursts decode %.2f dB over %.2f dBTP (limited at -2.2)",
 	      20 * log10(k.worst) - ceiling, ceiling);
 	free(k.file);
 
-	run(x, n, ceiling, &k, &st);
+	run(x, n, ceiling, 0, &k, &st);
 	CHECK(k.mismatch == 0, "a fresh decoder gives exactly the guard's decoded frames (%d differ)",
 	      k.mismatch);
 	CHECK(st.over == 0 && 20 * log10(k.worst) <= ceiling + 0.01,
@@ -191,6 +193,23 @@ int main(void)
 			      strcmp(opus_tags_query(tags, "TITLE", 0), "Thông báo") == 0,
 		      "TITLE tag reads back");
 		op_free(of);
+	}
+	/* the decoding thread far behind (woken only when 5 frames wait): the
+	 * encoder runs ahead and encodes those frames again after each redo;
+	 * the stream must be the same bytes */
+	{
+		struct sink k2;
+		struct peakguard_stats st2;
+
+		run(x, n, ceiling, 5, &k2, &st2);
+		CHECK(k2.len == k.len && memcmp(k2.file, k.file, k.len) == 0,
+		      "encoder 5 frames ahead of the decoder: the same %zu bytes (%zu)", k.len,
+		      k2.len);
+		CHECK(st2.lowered == st.lowered && st2.redone >= st.redone,
+		      "the same %llu frames lowered; %llu encoded again (%llu in step)",
+		      (unsigned long long)st2.lowered, (unsigned long long)st2.redone,
+		      (unsigned long long)st.redone);
+		free(k2.file);
 	}
 	free(k.file);
 	free(x);
