@@ -30,6 +30,7 @@
 #   BENCH_CPU_S        seconds of the steady-state CPU measure (default 60)
 #   BENCH_DOWNLOAD_MIN minutes of audio in the large file (default 30)
 #   BENCH_MIN_FETCHING % of the nodes that must be mid-download (default 90)
+#   BENCH_PERF         a file: perf record the controller during (c) into it
 set -u
 source "$(dirname "$0")/../lib.sh"
 N=${BENCH_SCALE_NODES:-300}
@@ -100,7 +101,11 @@ say "$N node processes online with their emergency clips in $(( ($(date +%s%N) -
 # ---- (c) steady state: heartbeats only
 sleep 10
 c0=$(cpu_ticks "$CPID"); b0=$(cpu_ticks "$BPID"); w0=$(date +%s%N)
-sleep "$CPU_S"
+if [ -n "${BENCH_PERF:-}" ]; then # where the controller's time goes (perf report -i)
+	perf record -g -o "$BENCH_PERF" -p "$CPID" -- sleep "$CPU_S" >/dev/null 2>&1
+else
+	sleep "$CPU_S"
+fi
 c1=$(cpu_ticks "$CPID"); b1=$(cpu_ticks "$BPID"); w1=$(date +%s%N)
 hz=$(getconf CLK_TCK)
 cpu() { awk -v t="$1" -v hz="$hz" -v ns="$2" 'BEGIN { printf "%.2f", 100 * t / hz / (ns / 1e9) }'; }
@@ -111,12 +116,27 @@ say "    mosquitto  CPU $(cpu $((b1 - b0)) $((w1 - w0))) % of a core, RSS $(rss_
 # ---- (a) emergency rounds
 # round LABEL : one activation at every node; latencies (ns) to $T/lat-LABEL.
 # Sets ROUND_T0 and ROUND_T1 (the command's start and return).
+# sounded_count T0 : nodes whose paced card logged anything since T0 (the
+# PCM is closed between rounds, so that is the round's onset).
+sounded_count() { find "$T" -mindepth 2 -maxdepth 2 -name onsets.log -newermt "@$(awk -v t="$1" 'BEGIN { printf "%.3f", t / 1e9 }')" | wc -l; }
+all_sounded() { [ "$(sounded_count "$1")" -ge "$N" ]; }
+idle_count() { "$LOAXA" nodes --json 2>/dev/null | jq '[.nodes[] | select(.online and .status.alsa.state == "idle" and .status.emergency.active == null)] | length'; }
+all_idle() { [ "$(idle_count)" -ge "$N" ]; }
+
+# round LABEL : one activation at every node; latencies (ns) to $T/round-lat.
+# The CLI does not wait for the confirmations (--timeout 1): the latency is
+# read at the speakers, and the emergency is stopped as soon as every node
+# has sounded, so 300 nodes do not play on (on 2 cores 300 decoders do not
+# keep up in real time) into the next round.
 round() {
 	local label=$1 i first missed=0 out=$T/round.json
 	ROUND_T0=$(date +%s%N)
-	"$LOAXA" emergency start --clip flood --all --max 60s --timeout 30 --json >"$out" 2>"$T/round.err"
+	"$LOAXA" emergency start --clip flood --all --max 60s --timeout 1 --json >"$out" 2>"$T/round.err"
 	ROUND_T1=$(date +%s%N)
-	sleep 0.5
+	# what the controller's delivery had done by the command's return
+	[ -z "${CLOG_AFTER:-}" ] || cp "$CLOG" "$CLOG_AFTER"
+	wait_for 20 all_sounded "$ROUND_T0"
+	"$LOAXA" emergency stop --no-all-clear --timeout 1 >/dev/null 2>&1
 	: >"$T/round-lat"
 	for ((i = 1; i <= N; i++)); do
 		first=$(awk -v t="$ROUND_T0" '$1 == "onset" && $2 >= t { print $2; exit }' "$T/b$i/onsets.log" 2>/dev/null)
@@ -128,7 +148,9 @@ round() {
 	done
 	ROUND_MISSED=$missed
 	[ "$missed" = 0 ] || say "    ($label: $missed node(s) did not sound: $(head -c 300 "$T/round.err" | tr '\n' ' '))"
-	"$LOAXA" emergency stop >/dev/null 2>&1
+	# every PCM closed again (the cold path, as in real life) before the next
+	wait_for 60 all_idle || say "    ($label: only $(idle_count) of $N nodes idle 60 s after the stop)"
+	sleep 6
 }
 
 report() { # report LABEL TEXT
@@ -143,7 +165,6 @@ report() { # report LABEL TEXT
 say "(a) emergency command -> first sample at each node's paced speaker ($ROUNDS rounds each; target p99 <= 100 ms, goal 50 ms)"
 echo 0 >"$T/missed-idle"
 for ((r = 0; r < ROUNDS; r++)); do
-	sleep 6 # every PCM closed again: the cold path, as in real life
 	round idle
 	cat "$T/round-lat" >>"$T/lat-idle"
 	echo $(( $(cat "$T/missed-idle") + ROUND_MISSED )) >"$T/missed-idle"
@@ -212,13 +233,11 @@ all_done() { [ "$(done_set "$1" "$CLOG" | wc -l)" -ge "$N" ]; }
 echo 0 >"$T/missed-dl"
 fetching_list=
 for ((r = 0; r < ROUNDS; r++)); do
-	sleep 6
 	broadcast "${BIG[r]}" >"$T/bcast$r.json"
 	# the command goes out once (nearly) every node has started its download
 	wait_for 60 started_at_least "${BIG[r]}" $(( N * MIN_FETCHING / 100 ))
 	cp "$CLOG" "$T/clog-before"
-	round "dl$r"
-	cp "$CLOG" "$T/clog-after"
+	CLOG_AFTER=$T/clog-after round "dl$r"
 	# mid-download throughout the command: started before it, not done after it
 	mid=$(comm -23 <(started_set "${BIG[r]}" "$T/clog-before") <(done_set "${BIG[r]}" "$T/clog-after") | wc -l)
 	if [ "$mid" -ge $(( N * MIN_FETCHING / 100 )) ]; then
