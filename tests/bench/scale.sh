@@ -30,7 +30,7 @@
 #   BENCH_CPU_S        seconds of the steady-state CPU measure (default 60)
 #   BENCH_DOWNLOAD_MIN minutes of audio in the large file (default 30)
 #   BENCH_MIN_FETCHING % of the nodes that must be mid-download (default 90)
-#   BENCH_NODE_NICE    the nodes' nice value (default 0)
+#   BENCH_NODE_NICE    the nodes' nice value (default 10)
 #   BENCH_CTL_NICE     the controller's and broker's (default -5, see renice below)
 #   BENCH_PERF         a file: perf record the controller during (c) into it
 set -u
@@ -80,9 +80,9 @@ CPID=${PID_OF[controller]}
 BPID=${PID_OF[broker]}
 # In the field every node has a CPU of its own and the controller and broker
 # theirs; here 300 nodes share 2 cores with them, and 300 decoders playing
-# at once (after the first sample) starved the controller and the broker for
-# tens of seconds. They run 5 steps ahead of the nodes (and of anything else
-# on the machine) when we may; the nodes compete with the rest as they are.
+# at once (after the first sample) starved the controller, the broker and
+# this script for tens of seconds (a round's stop came 60 s late). So the
+# nodes run at nice 10 and the controller and broker at -5 when we may.
 renice -n "${BENCH_CTL_NICE:--5}" -p "$CPID" "$BPID" >/dev/null 2>&1 ||
 	say "(cannot renice the controller and broker to ${BENCH_CTL_NICE:--5}: they share the CPU with 300 nodes as equals)"
 
@@ -99,7 +99,7 @@ all_ready() { [ "$(ready_count)" -ge "$N" ]; }
 t0=$(date +%s%N)
 for ((i = 1; i <= N; i++)); do
 	PACED=1 write_node_cfg "b$i" "thon-$(( i % 10 ))"
-	LOAXA_WRAP="nice -n ${BENCH_NODE_NICE:-0}" NO_WAIT_ONLINE=1 start_node "b$i"
+	LOAXA_WRAP="nice -n ${BENCH_NODE_NICE:-10}" NO_WAIT_ONLINE=1 start_node "b$i"
 done
 if ! wait_for 600 all_ready; then
 	say "scale bench: only $(ready_count) of $N nodes came online with the clips"
