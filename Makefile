@@ -4,6 +4,7 @@
 #   make test       ASan+UBSan build into build/asan/, then every test; ends "N passed, N failed"
 #   make demo       a real broadcast on the embedded defaults (see README.md)
 #   make bench      prints figures (medians), never fails on a slow machine
+#   make bench-scale  300 node processes: emergency latency, delivery, controller CPU
 #   make fuzz       libFuzzer harnesses (clang), bounded time each
 #   make valgrind   the demo under valgrind, both daemons
 
@@ -109,7 +110,7 @@ PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 # A test card's mixer (volume + mute) for softvol and the node's alsa.mixer.
 CTL_PLUGIN := $(O)/alsa/libasound_module_ctl_loaxamixer.so
 
-.PHONY: all test unit cross cross-tree test-cross install-node-deb demo bench fuzz valgrind soak clean check-config install install-deb install-tree pot potfile
+.PHONY: all test unit cross cross-tree test-cross install-node-deb demo bench bench-scale fuzz valgrind soak clean check-config install install-deb install-tree pot potfile
 
 DESTDIR ?=
 
@@ -336,6 +337,13 @@ demo: all
 bench: all unit
 	if command -v aarch64-linux-gnu-gcc >/dev/null; then $(MAKE) cross ARCH=arm64; fi
 	LOAXA_BIN=$(CURDIR)/build tests/bench/run.sh
+
+# 300 real node processes on one controller and one broker (issue 18.6):
+# emergency latency idle and while downloading, a 5-minute announcement to
+# every node, controller and broker CPU at steady state. About 15 minutes;
+# not part of `make bench` (tests/bench/scale.sh).
+bench-scale: all unit
+	LOAXA_BIN=$(CURDIR)/build ROOT=$(CURDIR) bash tests/bench/scale.sh
 
 fuzz:
 	tests/fuzz/run.sh

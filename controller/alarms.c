@@ -275,6 +275,23 @@ static void hooks_timeout(struct ctl *c)
 	}
 }
 
+struct ctl_alarm_seen {
+	char id[CTL_NAME_MAX];
+	char *text;   /* the status as stored */
+	json_t *json; /* parsed (NULL: not JSON) */
+};
+
+static void seen_free(struct ctl_alarm_seen *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(s[i].text);
+		json_decref(s[i].json);
+	}
+	free(s);
+}
+
 void ctl_alarms_free(struct ctl *c)
 {
 	struct ctl_alarms *a = &c->alarms;
@@ -288,6 +305,9 @@ void ctl_alarms_free(struct ctl *c)
 			;
 		a->hooks[i].pid = 0;
 	}
+	seen_free(a->seen, a->nseen);
+	a->seen = NULL;
+	a->nseen = 0;
 }
 
 /* ---------------------------------------------------------------- storage */
@@ -386,141 +406,200 @@ static void clear_alarm(struct ctl *c, int64_t id, int64_t now)
 	json_decref(o);
 }
 
-/* The newest plan published to node, if the schedules tables exist. */
-static void plan_of(struct ctl *c, const char *node, int64_t *seq, int64_t *published)
+/* The newest plan published to node (st: the tick's prepared query, NULL
+ * when this database has no schedules tables). */
+static void plan_of(sqlite3_stmt *st, const char *node, int64_t *seq, int64_t *published)
 {
-	sqlite3_stmt *st = NULL;
-
 	*seq = *published = 0;
-	if (ctl_db_prep(&c->db, &st, "SELECT seq, published FROM sched_plans WHERE node = ?",
-			NULL) < 0)
-		return; /* no schedules in this database version */
+	if (!st)
+		return;
+	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*seq = sqlite3_column_int64(st, 0);
 		*published = sqlite3_column_int64(st, 1);
 	}
+}
+
+/* The active alarms, read once per tick (reconcile only touches a node's own). */
+struct active_alarm {
+	int64_t id;
+	char node[CTL_NAME_MAX];
+	char kind[16];
+	char key[128];
+};
+
+static int load_active(struct ctl *c, struct active_alarm **out, size_t *nout)
+{
+	sqlite3_stmt *st = NULL;
+	struct active_alarm *a = NULL, *t;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (ctl_db_prep(&c->db, &st, "SELECT id, node, kind, key FROM alarms WHERE cleared IS NULL",
+			NULL) < 0)
+		return -EIO;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			t = realloc(a, (cap ? cap * 2 : 16) * sizeof(*a));
+			if (!t) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			a = t;
+			cap = cap ? cap * 2 : 16;
+		}
+		a[n].id = sqlite3_column_int64(st, 0);
+		snprintf(a[n].node, sizeof(a[n].node), "%s", (const char *)sqlite3_column_text(st, 1));
+		snprintf(a[n].kind, sizeof(a[n].kind), "%s", (const char *)sqlite3_column_text(st, 2));
+		snprintf(a[n].key, sizeof(a[n].key), "%s", (const char *)sqlite3_column_text(st, 3));
+		n++;
+	}
+	rc = rc == SQLITE_DONE ? 0 : -EIO;
+out:
 	sqlite3_finalize(st);
+	if (rc < 0) {
+		free(a);
+		return rc;
+	}
+	*out = a;
+	*nout = n;
+	return 0;
 }
 
 /*
  * Make the active alarms of node exactly want[0..n): raise what is new,
  * clear what is gone, leave the rest (raised once, not again every tick).
+ * act: every active alarm at the start of the tick.
  */
 static void reconcile(struct ctl *c, const char *node, const struct ctl_alarm_want *want, int n,
-		      int64_t now)
+		      const struct active_alarm *act, size_t nact, int64_t now)
 {
-	sqlite3_stmt *st = NULL;
-	int i, *have = NULL;
+	int have[MAX_WANT] = { 0 }, i;
+	size_t k;
 
-	have = calloc(MAX_WANT, sizeof(*have));
-	if (!have)
-		return;
-	if (ctl_db_prep(&c->db, &st, "SELECT id, kind, key FROM alarms WHERE node = ? AND "
-			"cleared IS NULL", NULL) < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, node, -1, SQLITE_TRANSIENT);
-	{
-		int64_t gone[256];
-		int ngone = 0, k;
+	for (k = 0; k < nact; k++) {
+		int found = 0;
 
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			const char *kind = (const char *)sqlite3_column_text(st, 1);
-			const char *key = (const char *)sqlite3_column_text(st, 2);
-			int found = 0;
-
-			for (i = 0; i < n; i++) {
-				if (!strcmp(want[i].kind, kind) && !strcmp(want[i].key, key)) {
-					have[i] = 1;
-					found = 1;
-				}
+		if (strcmp(act[k].node, node) != 0)
+			continue;
+		for (i = 0; i < n && i < MAX_WANT; i++) {
+			if (!strcmp(want[i].kind, act[k].kind) && !strcmp(want[i].key, act[k].key)) {
+				have[i] = 1;
+				found = 1;
 			}
-			if (!found && ngone < 256)
-				gone[ngone++] = sqlite3_column_int64(st, 0);
 		}
-		sqlite3_finalize(st);
-		st = NULL;
-		for (k = 0; k < ngone; k++)
-			clear_alarm(c, gone[k], now);
+		if (!found)
+			clear_alarm(c, act[k].id, now);
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && i < MAX_WANT; i++)
 		if (!have[i])
 			raise_alarm(c, node, &want[i], now);
-out:
-	sqlite3_finalize(st);
-	free(have);
 }
 
-static void eval_node(struct ctl *c, const char *node, int online, int64_t last_seen,
-		      const char *status_text, int64_t now)
+/*
+ * The parsed status of node: the one from the last tick when the stored
+ * text is the same (a node sends one every status_interval_s, 30 s, and
+ * this runs every second: with 300 nodes, parsing all of them every tick
+ * was most of the controller's CPU at steady state, make bench-scale).
+ * The result is owned by the cache (next[i]).
+ */
+static json_t *status_of(struct ctl_alarms *a, size_t i, const char *id, const char *text,
+			 struct ctl_alarm_seen *next)
 {
-	struct ctl_alarm_want want[MAX_WANT];
-	json_t *status = status_text ? json_loads(status_text, 0, NULL) : NULL;
-	int64_t plan_seq, plan_pub;
-	int n;
+	struct ctl_alarm_seen *old = NULL;
+	size_t k;
 
-	plan_of(c, node, &plan_seq, &plan_pub);
-	n = ctl_alarms_decide(c, online, last_seen, now, status, plan_seq, plan_pub, want,
-			      MAX_WANT);
-	json_decref(status);
-	reconcile(c, node, want, n, now);
+	snprintf(next[i].id, sizeof(next[i].id), "%s", id);
+	next[i].text = NULL;
+	next[i].json = NULL;
+	if (!text)
+		return NULL;
+	/* the same order as last tick, as a rule: look there first */
+	if (i < a->nseen && strcmp(a->seen[i].id, id) == 0)
+		old = &a->seen[i];
+	for (k = 0; !old && k < a->nseen; k++)
+		if (strcmp(a->seen[k].id, id) == 0)
+			old = &a->seen[k];
+	if (old && old->text && strcmp(old->text, text) == 0) {
+		next[i].text = old->text;
+		next[i].json = old->json;
+		old->text = NULL; /* moved */
+		old->json = NULL;
+		return next[i].json;
+	}
+	next[i].text = strdup(text);
+	next[i].json = next[i].text ? json_loads(text, 0, NULL) : NULL;
+	return next[i].json;
 }
 
 void ctl_alarms_tick(struct ctl *c)
 {
-	sqlite3_stmt *st = NULL;
+	struct ctl_alarms *a = &c->alarms;
+	sqlite3_stmt *st = NULL, *plan = NULL;
+	struct ctl_alarm_seen *next = NULL, *t;
+	struct active_alarm *act = NULL;
+	size_t n = 0, cap = 0, nact = 0;
 	int64_t now = now_ms();
-	struct nrow {
-		char id[CTL_NAME_MAX];
-		int online;
-		int64_t last_seen;
-		char *status;
-	} *rows = NULL;
-	size_t n = 0, cap = 0, i;
 
 	hooks_timeout(c);
 	if (!c->db.h)
 		return;
-	if (ctl_db_prep(&c->db, &st, "SELECT id, online, CASE WHEN online = 0 AND since > last_seen "
-			"THEN since ELSE last_seen END, status FROM nodes",
-			"cannot read nodes for alarms") < 0) {
+	if (load_active(c, &act, &nact) < 0)
 		return;
-	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const unsigned char *s = sqlite3_column_text(st, 3);
-
-		if (n == cap) {
-			struct nrow *r = realloc(rows, (cap ? cap * 2 : 16) * sizeof(*rows));
-			if (!r)
-				break;
-			rows = r;
-			cap = cap ? cap * 2 : 16;
-		}
-		snprintf(rows[n].id, sizeof(rows[n].id), "%s", sqlite3_column_text(st, 0));
-		rows[n].online = sqlite3_column_int(st, 1);
-		rows[n].last_seen = sqlite3_column_int64(st, 2);
-		rows[n].status = s ? strdup((const char *)s) : NULL;
-		n++;
-	}
-	sqlite3_finalize(st);
 	/* one transaction: a tick with many changes is one disk write */
 	if (ctl_db_begin(&c->db) < 0)
 		goto out;
-	for (i = 0; i < n; i++)
-		eval_node(c, rows[i].id, rows[i].online, rows[i].last_seen, rows[i].status, now);
+	/* no schedules tables in this database version: plan stays NULL */
+	if (ctl_db_prep(&c->db, &plan, "SELECT seq, published FROM sched_plans WHERE node = ?",
+			NULL) < 0)
+		plan = NULL;
+	if (ctl_db_prep(&c->db, &st, "SELECT id, online, CASE WHEN online = 0 AND since > last_seen "
+			"THEN since ELSE last_seen END, status FROM nodes",
+			"cannot read nodes for alarms") < 0)
+		goto commit;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		struct ctl_alarm_want want[MAX_WANT];
+		int64_t plan_seq, plan_pub, last_seen = sqlite3_column_int64(st, 2);
+		int online = sqlite3_column_int(st, 1), k;
+		json_t *status;
+
+		if (n == cap) {
+			t = realloc(next, (cap ? cap * 2 : 64) * sizeof(*next));
+			if (!t)
+				break;
+			next = t;
+			cap = cap ? cap * 2 : 64;
+		}
+		status = status_of(a, n, id ? id : "", (const char *)sqlite3_column_text(st, 3),
+				   next);
+		n++;
+		plan_of(plan, id ? id : "", &plan_seq, &plan_pub);
+		k = ctl_alarms_decide(c, online, last_seen, now, status, plan_seq, plan_pub, want,
+				      MAX_WANT);
+		reconcile(c, id ? id : "", want, k, act, nact, now);
+	}
 	{
 		/* site-wide alarms (controller key, certificates) under "@site", which no
 		 * node id can be (ids start with a letter or digit) */
 		struct ctl_alarm_want want[CTL_KEYS_ALARMS_MAX];
 
 		reconcile(c, "@site", want, ctl_keys_alarms(c, want, CTL_KEYS_ALARMS_MAX),
-			  now);
+			  act, nact, now);
 	}
+commit:
+	sqlite3_finalize(st);
+	sqlite3_finalize(plan);
 	ctl_db_commit(&c->db);
 out:
-	for (i = 0; i < n; i++)
-		free(rows[i].status);
-	free(rows);
+	/* the nodes of this tick are the cache now (what was not moved goes) */
+	seen_free(a->seen, a->nseen);
+	a->seen = next;
+	a->nseen = n;
+	free(act);
 }
 
 json_t *ctl_alarms_json(struct ctl *c, int all, const char *node)

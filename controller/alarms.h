@@ -46,9 +46,15 @@ struct ctl_alarm_hook {
 	char what[96];
 };
 
+/* A node's status as the last tick parsed it (alarms.c: parsed again only
+ * when the node sent a new one). */
+struct ctl_alarm_seen;
+
 struct ctl_alarms {
 	struct ctl_alarm_hook hooks[CTL_ALARM_HOOKS_MAX];
 	unsigned long long raised, cleared, hook_failures;
+	struct ctl_alarm_seen *seen;
+	size_t nseen;
 };
 
 /* Evaluate every node, raise/clear, run hooks; call once a second. */

@@ -29,8 +29,11 @@
 #include "status.h"
 #include "util.h"
 
-/* How long after the first sample the confirmation goes out (see confirm). */
-#define EMERG_CONFIRM_AFTER_MS 100
+/* How long after the first sample the confirmation goes out (see confirm):
+ * at least EMERG_CONFIRM_AFTER_MS, plus up to EMERG_CONFIRM_SPREAD_MS that
+ * depend on the node's name, so a commune's nodes do not all report at once. */
+#define EMERG_CONFIRM_AFTER_MS 500
+#define EMERG_CONFIRM_SPREAD_MS 500
 /* The longest alert tone held decoded in memory (see preload_tone). */
 #define EMERG_TONE_MAX_S 10
 
@@ -688,6 +691,17 @@ static void advance(struct node *n)
 	}
 }
 
+/* 0 .. EMERG_CONFIRM_SPREAD_MS - 1, the same for a node every time (FNV-1a of its name). */
+static int64_t confirm_spread(const struct node *n)
+{
+	const unsigned char *p = (const unsigned char *)n->cfg.node;
+	uint32_t h = 2166136261u;
+
+	while (*p)
+		h = (h ^ *p++) * 16777619u;
+	return (int64_t)(h % EMERG_CONFIRM_SPREAD_MS);
+}
+
 static void on_started(void *arg, int64_t start_ms)
 {
 	struct node *n = arg;
@@ -705,16 +719,18 @@ static void on_started(void *arg, int64_t start_ms)
 		em->start_ms = start_ms;
 		log_warnx("%s %s started: first sample at %" PRId64 " (%s)", kind(&em->cur),
 			  em->cur.id, start_ms, em->cur.clip[0] ? em->cur.clip : "message");
-		em->confirm_at = mono_ms() + EMERG_CONFIRM_AFTER_MS;
+		em->confirm_at = mono_ms() + EMERG_CONFIRM_AFTER_MS + confirm_spread(n);
 	}
 }
 
 /*
  * The confirmation (journal, fsync, publish, and the controller's work on
- * it) goes out EMERG_CONFIRM_AFTER_MS after the first sample rather than
- * with it: when every node of a commune starts at once on a shared CPU or
- * broker, reports would otherwise compete with nodes still starting to
- * sound. The event's start is the first sample's time either way.
+ * it) goes out EMERG_CONFIRM_AFTER_MS (+ the node's spread) after the first
+ * sample rather than with it: when every node of a commune starts at once on
+ * a shared CPU or broker, reports would otherwise compete with nodes still
+ * starting to sound (300 nodes on one broker take several hundred ms to all
+ * receive the command; make bench-scale). The event's start is the first
+ * sample's time either way.
  */
 static void confirm(struct node *n)
 {
