@@ -27,34 +27,6 @@
 
 static const char *const level_names[] = { "", "commune", "district", "province" };
 
-enum area_level area_level_parse(const char *s)
-{
-	int l;
-
-	for (l = AREA_COMMUNE; s && l <= AREA_PROVINCE; l++)
-		if (strcmp(s, level_names[l]) == 0)
-			return (enum area_level)l;
-	return AREA_NONE;
-}
-
-const char *area_level_name(enum area_level l)
-{
-	return l >= AREA_COMMUNE && l <= AREA_PROVINCE ? level_names[l] : "?";
-}
-
-int area_code_valid(enum area_level l, const char *s)
-{
-	static const size_t want[] = { 0, 5, 3, 2 };
-	size_t i;
-
-	if (l < AREA_COMMUNE || l > AREA_PROVINCE || !s || strlen(s) != want[l])
-		return 0;
-	for (i = 0; s[i]; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
 /* Hostile strings are echoed into logs: printable ASCII and UTF-8 only, cut short. */
 static const char *printable(char *out, size_t outlen, const char *s)
 {

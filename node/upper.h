@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "area.h"
 #include "envelope.h"
 
 struct node;
@@ -42,10 +43,9 @@ struct node;
 #define UPPER_SUBS_MAX 8       /* loaxa/area/<code>/cmd subscriptions in one run */
 
 /* What an upper level may do ("may"). */
-#define UPPER_MAY_EMERGENCY 0x1
-#define UPPER_MAY_PRIORITY  0x2
+#define UPPER_MAY_EMERGENCY AREA_MAY_EMERGENCY
+#define UPPER_MAY_PRIORITY  AREA_MAY_PRIORITY
 
-enum area_level { AREA_NONE = 0, AREA_COMMUNE = 1, AREA_DISTRICT = 2, AREA_PROVINCE = 3 };
 
 struct upper_key {
 	enum area_level level;
@@ -70,12 +70,6 @@ struct node_upper {
 	uint64_t refused;               /* every area message refused, any reason */
 	uint64_t accepted;
 };
-
-/* Parse names: "commune", "district", "province"; AREA_NONE when unknown. */
-enum area_level area_level_parse(const char *s);
-const char *area_level_name(enum area_level l);
-/* 1 when s is an area code of that level: province 2 digits, district 3, commune 5. */
-int area_code_valid(enum area_level l, const char *s);
 
 /*
  * The "area" and "upper" fields of a trust document body (others ignored).
