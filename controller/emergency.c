@@ -2,6 +2,7 @@
  * emergency.c - see emergency.h.
  */
 #include "emergency.h"
+#include "upperctl.h"
 #include "approval.h"
 
 #include <errno.h>
@@ -942,7 +943,11 @@ void ctl_emergency_api(struct ctl *c, const struct ctl_principal *who, const cha
 		snprintf(target, targetlen, "%s", url);
 		return;
 	}
-	if (strcmp(url, "/v1/emergency") == 0 && post) {
+	if (strncmp(url, "/v1/emergency/area", 18) == 0 && (!url[18] || url[18] == '/') &&
+	    post) {
+		/* a district's or province's bulletin for the communes below (upperctl.h) */
+		ctl_upper_api(c, who, url, body, len, status, reply, target, targetlen);
+	} else if (strcmp(url, "/v1/emergency") == 0 && post) {
 		start(c, who, body, len, status, reply, target, targetlen);
 	} else if (strcmp(url, "/v1/emergency/stop") == 0 && post) {
 		snprintf(target, targetlen, "emergency stop");
