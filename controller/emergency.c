@@ -3,6 +3,7 @@
  */
 #include "emergency.h"
 #include "upperctl.h"
+#include "rollup.h"
 #include "approval.h"
 
 #include <errno.h>
@@ -943,7 +944,11 @@ void ctl_emergency_api(struct ctl *c, const struct ctl_principal *who, const cha
 		snprintf(target, targetlen, "%s", url);
 		return;
 	}
-	if (strncmp(url, "/v1/emergency/area", 18) == 0 && (!url[18] || url[18] == '/') &&
+	if (strcmp(url, "/v1/areas") == 0 && get) {
+		/* the communes below this district or province (rollup.h) */
+		*status = 200;
+		*reply = ctl_rollup_json(c);
+	} else if (strncmp(url, "/v1/emergency/area", 18) == 0 && (!url[18] || url[18] == '/') &&
 	    post) {
 		/* a district's or province's bulletin for the communes below (upperctl.h) */
 		ctl_upper_api(c, who, url, body, len, status, reply, target, targetlen);

@@ -18,6 +18,8 @@
 #   - the district broker killed: the commune's node still plays its own
 #     commune's emergency; the bridges reconnect by themselves when it
 #     returns and the next provincial emergency sounds again;
+#   - the commune's signed summary goes up its bridge: the district's
+#     controller lists it in `loaxa areas` (Vietnamese headings);
 #   - the commune's play log (its controller restarted) records the upper
 #     emergency with "from": "province 40".
 SECURE=1
@@ -148,28 +150,59 @@ else
 	dump_log "$T/broker.log"
 fi
 
-# The province's controller: same binary, no nodes.
-PD=$T/pctl
-mkdir -p "$PD"
-cat >"$PD/controller.cfg" <<EOF
-site = "$PSITE";
-state_dir = "state";
-api_socket = "$PD/api.sock";
-key = "$T/pkeys/controller.key";
-mqtt = { host = "127.0.0.1"; port = $PPORT; keepalive = 30; username = "controller";
-  password_file = "$T/pbroker/controller.password"; cafile = "$T/pbroker/ca.crt"; };
-area = { level = "province"; code = "40"; name = "Tỉnh Thử"; };
-EOF
-prov() { LOAXA_SOCKET=$PD/api.sock LOAXA_TOKEN_FILE=$T/pctl-token "$LOAXA" "$@"; }
-"$CONTROLLER" -c "$PD/controller.cfg" --add-admin admin --password-file "$T/admin.pw" \
-	>"$T/padmin.log" 2>&1 || { fail "the province controller's administrator"; dump_log "$T/padmin.log"; exit 1; }
-LOG_OF[pctl]=$PD/controller.log
-"$CONTROLLER" -c "$PD/controller.cfg" -v >>"$PD/controller.log" 2>&1 &
-PID_OF[pctl]=$!
-STOP_ORDER+=(pctl)
-prov_login() { prov login admin --password-file "$T/admin.pw" >/dev/null 2>&1; }
-wait_for 30 prov_login || { fail "the province controller starts"; dump_log "$PD/controller.log"; exit 1; }
-wait_for 15 grep -q "connected to the MQTT broker" "$PD/controller.log"
+# upper_controller NAME SITE KEYDIR PORT BROKERDIR AREA... : the same
+# controller binary for a district or a province (no nodes), its API on
+# $T/NAME/api.sock; run its CLI with: as NAME loaxa-args...
+upper_controller() {
+	local name=$1 site=$2 keys=$3 port=$4 bdir=$5 d=$T/$1
+	shift 5
+	mkdir -p "$d"
+	{
+		echo "site = \"$site\";"
+		echo "state_dir = \"state\";"
+		echo "api_socket = \"$d/api.sock\";"
+		echo "key = \"$keys/controller.key\";"
+		echo "mqtt = { host = \"127.0.0.1\"; port = $port; keepalive = 30; username = \"controller\";"
+		echo "  password_file = \"$bdir/controller.password\"; cafile = \"$bdir/ca.crt\"; };"
+		local l
+		for l in "$@"; do echo "$l"; done
+	} >"$d/controller.cfg"
+	"$CONTROLLER" -c "$d/controller.cfg" --add-admin admin --password-file "$T/admin.pw" \
+		>"$d/admin.log" 2>&1 || { fail "the $name controller's administrator"; dump_log "$d/admin.log"; return 1; }
+	LOG_OF[$name]=$d/controller.log
+	"$CONTROLLER" -c "$d/controller.cfg" -v >>"$d/controller.log" 2>&1 &
+	PID_OF[$name]=$!
+	STOP_ORDER+=("$name")
+	wait_for 30 as "$name" login admin --password-file "$T/admin.pw" ||
+		{ fail "the $name controller starts"; dump_log "$d/controller.log"; return 1; }
+	wait_for 15 grep -q "connected to the MQTT broker" "$d/controller.log"
+}
+as() { local n=$1; shift; LOAXA_SOCKET=$T/$n/api.sock LOAXA_TOKEN_FILE=$T/$n/token "$LOAXA" "$@"; }
+prov() { as pctl "$@"; }
+
+upper_controller pctl "$PSITE" "$T/pkeys" "$PPORT" "$T/pbroker" \
+	'area = { level = "province"; code = "40"; name = "Tỉnh Thử"; };' || exit 1
+upper_controller dctl "$DSITE" "$T/dkeys" "$DPORT" "$T/dbroker" \
+	'area = { level = "district"; code = "412"; name = "Huyện Thử";' \
+	'  parent = ( { level = "province"; code = "40"; name = "Tỉnh Thử"; } ); };' || exit 1
+
+# the roll-up: the commune's signed summary, bridged up to its district
+rolled_up() {
+	as dctl areas --json | jq -e --arg s "$SITE" '.areas[] | select(.site == $s and
+		.area.commune == "12345" and .nodes.online == 1 and .nodes.total == 1 and
+		.ready == 1 and .name == "Xã Thử")' >/dev/null
+}
+if wait_for 40 rolled_up; then
+	ok "the district sees the commune's summary (1/1 nodes online, 1 ready) in loaxa areas"
+else
+	fail "the commune's summary reaches the district (loaxa areas)"
+	as dctl areas --json 2>&1 | sed 's/^/#   /'
+fi
+check "loaxa areas prints Vietnamese headings and the commune's name" \
+	bash -c "LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token '$LOAXA' areas | grep -q 'CỤM TRỰC TUYẾN' &&
+		LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token '$LOAXA' areas | grep -q 'Xã Thử'"
+check "the province lists no commune: summaries go up one level (the district's bridge carries only its own)" \
+	bash -c "LOAXA_SOCKET=$T/pctl/api.sock LOAXA_TOKEN_FILE=$T/pctl/token '$LOAXA' areas --json | jq -e '.level == \"province\" and (.areas | length) == 0' >/dev/null"
 
 # ---------------------------------------------------------------- with the commune controller down
 stop controller
