@@ -128,6 +128,19 @@ static char *sign(struct ctl *c, json_t *summary)
 	return out;
 }
 
+char *ctl_rollup_document(struct ctl *c, int64_t now)
+{
+	json_t *s = ctl_rollup_summary(c, now);
+	char *text;
+
+	if (!s)
+		return NULL;
+	json_object_set_new(s, "ts", json_integer((json_int_t)now));
+	text = sign(c, s);
+	json_decref(s);
+	return text;
+}
+
 static void publish(struct ctl *c, int64_t now)
 {
 	struct ctl_rollup *r = c->rollup;

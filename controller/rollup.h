@@ -35,6 +35,8 @@ void ctl_rollup_free(struct ctl *c);
 
 /* The commune's summary now (unsigned; tests). NULL when not a commune. */
 json_t *ctl_rollup_summary(struct ctl *c, int64_t now);
+/* The signed document as published: {"summary", "key", "sig"} (malloc'd text). */
+char *ctl_rollup_document(struct ctl *c, int64_t now);
 /*
  * A summary document as received on topic (tests): 0 and *site, or
  * -EINVAL with why (bad JSON, fields, signature, a site other than the
