@@ -947,7 +947,7 @@ void ctl_emergency_api(struct ctl *c, const struct ctl_principal *who, const cha
 	if (strcmp(url, "/v1/areas") == 0 && get) {
 		/* the communes below this district or province (rollup.h) */
 		*status = 200;
-		*reply = ctl_rollup_json(c);
+		*reply = ctl_rollup_json(c, who);
 	} else if (strncmp(url, "/v1/emergency/area", 18) == 0 && (!url[18] || url[18] == '/') &&
 	    post) {
 		/* a district's or province's bulletin for the communes below (upperctl.h) */

@@ -14,6 +14,7 @@
 
 #include "alarms.h"
 #include "area.h"
+#include "auth.h"
 #include "ctl.h"
 #include "db.h"
 #include "log.h"
@@ -306,14 +307,34 @@ void ctl_rollup_tick(struct ctl *c)
 	publish(c, now);
 }
 
-json_t *ctl_rollup_json(struct ctl *c)
+int ctl_area_in_scope(const struct ctl_principal *who, const char *code)
+{
+	size_t i;
+
+	if (!who || who->all_zones)
+		return 1;
+	for (i = 0; code && i < who->nzones; i++)
+		if (strcmp(who->zones[i], code) == 0)
+			return 1;
+	return 0;
+}
+
+json_t *ctl_rollup_json(struct ctl *c, const struct ctl_principal *who)
 {
 	struct ctl_rollup *r = c->rollup;
 	json_t *list = json_array();
 	size_t i;
 
 	for (i = 0; r && i < r->nsites; i++) {
-		json_t *o = json_deep_copy(r->sites[i].summary);
+		json_t *area = json_object_get(r->sites[i].summary, "area"), *o;
+		int l, seen = 0;
+
+		for (l = AREA_COMMUNE; l <= AREA_PROVINCE; l++)
+			seen |= ctl_area_in_scope(who, json_string_value(json_object_get(
+							       area, area_level_name((enum area_level)l))));
+		if (!seen)
+			continue;
+		o = json_deep_copy(r->sites[i].summary);
 
 		json_object_set_new(o, "received", json_integer((json_int_t)r->sites[i].received));
 		json_array_append_new(list, o);

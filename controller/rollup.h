@@ -45,7 +45,16 @@ char *ctl_rollup_document(struct ctl *c, int64_t now);
 int ctl_rollup_take(struct ctl *c, const char *topic, const void *payload, size_t len,
 		    char *why, size_t whylen);
 
-/* GET /v1/areas: {"level", "code", "name", "areas": [...]} (new reference). */
-json_t *ctl_rollup_json(struct ctl *c);
+/*
+ * GET /v1/areas: {"level", "code", "name", "areas": [...]} (new reference).
+ * who (NULL: everything) scoped to zones sees only the sites whose commune,
+ * district or province code is one of them: on a district or province
+ * controller an account's scope may be area codes (auth.h), so a commune
+ * official sees his commune, a district official all of its communes.
+ */
+struct ctl_principal;
+json_t *ctl_rollup_json(struct ctl *c, const struct ctl_principal *who);
+/* 1 when who (NULL: everyone) may see or address area code (its scope). */
+int ctl_area_in_scope(const struct ctl_principal *who, const char *code);
 
 #endif

@@ -19,6 +19,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "mqtt.h"
+#include "rollup.h"
 #include "util.h"
 
 #define LIST_MAX 256
@@ -168,7 +169,6 @@ void ctl_upper_api(struct ctl *c, const struct ctl_principal *who, const char *u
 	const char *sid;
 	int drill;
 
-	(void)who;
 	if (!stop && strcmp(url, "/v1/emergency/area") != 0) {
 		*status = 404;
 		*reply = ctl_error_json("no such endpoint: POST /v1/emergency/area, POST "
@@ -204,6 +204,26 @@ void ctl_upper_api(struct ctl *c, const struct ctl_principal *who, const char *u
 		*status = 400;
 		*reply = ctl_error_json("%s", err);
 		goto out;
+	}
+	/*
+	 * An account scoped to areas (a commune's official on the district's
+	 * controller) may address only them: the whole area, or each commune
+	 * named, must be in its scope (rollup.h ctl_area_in_scope).
+	 */
+	if (!ctl_area_in_scope(who, json_string_value(json_object_get(json_object_get(cmd, "to"),
+								      "area")))) {
+		json_t *list = json_object_get(json_object_get(cmd, "to"), "communes"), *e;
+		size_t i;
+		int ok = json_array_size(list) > 0;
+
+		json_array_foreach(list, i, e)
+			ok &= ctl_area_in_scope(who, json_string_value(e));
+		if (!ok) {
+			*status = 403;
+			*reply = ctl_error_json("your account may address only the areas of its scope; "
+						"name them with \"communes\" (--commune)");
+			goto out;
+		}
 	}
 	snprintf(target, targetlen, "%s %s %s", stop ? "stop" : "start", id,
 		 json_string_value(json_object_get(json_object_get(cmd, "to"), "area")));

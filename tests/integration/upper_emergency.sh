@@ -19,7 +19,8 @@
 #     commune's emergency; the bridges reconnect by themselves when it
 #     returns and the next provincial emergency sounds again;
 #   - the commune's signed summary goes up its bridge: the district's
-#     controller lists it in `loaxa areas` (Vietnamese headings);
+#     controller lists it in `loaxa areas` (Vietnamese headings); accounts
+#     scoped to area codes see only theirs and address only theirs;
 #   - the commune's play log (its controller restarted) records the upper
 #     emergency with "from": "province 40".
 SECURE=1
@@ -201,6 +202,24 @@ fi
 check "loaxa areas prints Vietnamese headings and the commune's name" \
 	bash -c "LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token '$LOAXA' areas | grep -q 'CỤM TRỰC TUYẾN' &&
 		LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token '$LOAXA' areas | grep -q 'Xã Thử'"
+# accounts scoped to areas on the district's controller (its zones are area codes)
+head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$T/scoped.pw"
+as dctl user add xa-other --role approver --zone 12399 --password-file "$T/scoped.pw" >/dev/null &&
+	as dctl user add huyen-op --role approver --zone 412 --password-file "$T/scoped.pw" >/dev/null ||
+	not_ok "scoped accounts are made on the district's controller"
+scoped() { # scoped USER loaxa-args...
+	local u=$1
+	shift
+	LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token-$u "$LOAXA" "$@"
+}
+scoped xa-other login xa-other --password-file "$T/scoped.pw" >/dev/null 2>&1
+scoped huyen-op login huyen-op --password-file "$T/scoped.pw" >/dev/null 2>&1
+check "an account scoped to another commune (12399) does not see commune 12345" \
+	bash -c "LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token-xa-other '$LOAXA' areas --json | jq -e '(.areas | length) == 0' >/dev/null"
+check "an account scoped to district 412 sees it" \
+	bash -c "LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token-huyen-op '$LOAXA' areas --json | jq -e '(.areas | length) == 1' >/dev/null"
+check "the commune-12399 account may not send the district's emergency to all its communes" \
+	bash -c "LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token-xa-other '$LOAXA' emergency start --area --clip flood --drill 2>&1 | grep -q 'only the areas of its scope'"
 check "the province lists no commune: summaries go up one level (the district's bridge carries only its own)" \
 	bash -c "LOAXA_SOCKET=$T/pctl/api.sock LOAXA_TOKEN_FILE=$T/pctl/token '$LOAXA' areas --json | jq -e '.level == \"province\" and (.areas | length) == 0' >/dev/null"
 

@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "ctlfixture.h"
+#include "auth.h"
 #include "rollup.h"
 #include "tap.h"
 #include "testclock.h"
@@ -59,7 +60,7 @@ static void exec_sql(struct ctl *c, const char *sql)
 
 int main(void)
 {
-	char base[] = "/tmp/loaxa-test.rollup-XXXXXX", d1[128], d2[128], d3[128], why[200];
+	char base[] = "/tmp/loaxa-test.rollup-XXXXXX", d1[128], d2[128], d3[128], why[200] = "";
 	int64_t now = 1796687000000LL;
 	char *doc, *bad;
 	json_t *areas, *a;
@@ -98,7 +99,7 @@ int main(void)
 	}
 	CHECK(ctl_rollup_take(&district, "loaxa/xa-a/summary", doc, strlen(doc), why,
 			      sizeof(why)) == 0, "the district takes it (%s)", why);
-	areas = ctl_rollup_json(&district);
+	areas = ctl_rollup_json(&district, NULL);
 	a = json_array_get(json_object_get(areas, "areas"), 0);
 	CHECK(json_array_size(json_object_get(areas, "areas")) == 1 &&
 	      strcmp(json_string_value(json_object_get(a, "site")), "xa-a") == 0 &&
@@ -106,6 +107,27 @@ int main(void)
 	      "GET /v1/areas lists xa-a under district 412");
 	json_decref(areas);
 
+	{
+		struct ctl_principal who;
+
+		memset(&who, 0, sizeof(who));
+		snprintf(who.zones[0], sizeof(who.zones[0]), "12399");
+		who.nzones = 1;
+		areas = ctl_rollup_json(&district, &who);
+		CHECK(json_array_size(json_object_get(areas, "areas")) == 0,
+		      "an account scoped to commune 12399 does not see commune 12345");
+		json_decref(areas);
+		snprintf(who.zones[0], sizeof(who.zones[0]), "412");
+		areas = ctl_rollup_json(&district, &who);
+		CHECK(json_array_size(json_object_get(areas, "areas")) == 1,
+		      "an account scoped to district 412 sees its commune 12345");
+		json_decref(areas);
+		snprintf(who.zones[0], sizeof(who.zones[0]), "12345");
+		areas = ctl_rollup_json(&district, &who);
+		CHECK(json_array_size(json_object_get(areas, "areas")) == 1,
+		      "an account scoped to commune 12345 sees it");
+		json_decref(areas);
+	}
 	CHECK(ctl_rollup_take(&district, "loaxa/xa-z/summary", doc, strlen(doc), why,
 			      sizeof(why)) < 0, "the same summary on another site's topic is refused (%s)",
 	      why);
