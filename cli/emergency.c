@@ -39,6 +39,9 @@ static void usage(FILE *f)
 		"       loaxa emergency stop [ID] [--timeout SECONDS] [--no-all-clear] [--json]\n"
 		"       loaxa emergency clips [--json]\n"
 		"       loaxa emergency clip NAME FILE|CONTENT_ID\n"
+		"       loaxa emergency start --area[=CODE] --clip NAME [--commune CODE]...\n"
+		"                             [--village ZONE]... [--drill] [--max DURATION] [--json]\n"
+		"       loaxa emergency stop --area ID [--json]\n"
 		"\n"
 		"start: every targeted node stops what it plays and sounds the alert tone,\n"
 		"  then (--drill: \"Đây là diễn tập\", then) the message, repeated until\n"
@@ -53,7 +56,10 @@ static void usage(FILE *f)
 		"  those that did not (exit 3). Nodes that sounded it then play the\n"
 		"  \"all-clear\" clip, if there is one (--no-all-clear: not this time).\n"
 		"clip: make FILE (imported) or stored content the clip NAME (tone, drill,\n"
-		"  flood, storm, fire, all-clear, ...); every node gets it ahead of need.\n");
+		"  flood, storm, fire, all-clear, ...); every node gets it ahead of need.\n"
+		"--area (a district or province controller): the communes' nodes below\n"
+		"  sound the clip NAME of their own set, even with their controller down;\n"
+		"  --commune/--village narrow it. They confirm to their own controllers.\n");
 }
 
 static int confirmed(const char *result)
