@@ -126,10 +126,11 @@ else
 fi
 SET=$("$LOAXA" emergency clips --json | jq -r .set)
 upper_ready() {
-	node_json n1 | jq -e --arg s "$SET" \
+	local out
+	out=$(node_json n1) && jq -e --arg s "$SET" \
 		'.status.emergency.clips_set == $s and ([.status.emergency.clips[]] | all) and
 		 (.status.upper.upper | sort) == ["district 412", "province 40"] and
-		 .status.upper.area.province == "40"' >/dev/null
+		 .status.upper.area.province == "40"' >/dev/null <<<"$out"
 }
 if wait_for 60 upper_ready; then
 	ok "n1 holds the clips and trusts district 412 and province 40 (its trust document's area part)"
@@ -188,10 +189,13 @@ upper_controller dctl "$DSITE" "$T/dkeys" "$DPORT" "$T/dbroker" \
 	'  parent = ( { level = "province"; code = "40"; name = "Tỉnh Thử"; } ); };' || exit 1
 
 # the roll-up: the commune's signed summary, bridged up to its district
+# (jq -e on no input at all succeeds: every check reads the answer first)
 rolled_up() {
-	as dctl areas --json | jq -e --arg s "$SITE" '.areas[] | select(.site == $s and
+	local out
+	out=$(as dctl areas --json) &&
+		jq -e --arg s "$SITE" '[.areas[] | select(.site == $s and
 		.area.commune == "12345" and .nodes.online == 1 and .nodes.total == 1 and
-		.ready == 1 and .name == "Xã Thử")' >/dev/null
+		.ready == 1 and .name == "Xã Thử")] | length == 1' >/dev/null <<<"$out"
 }
 if wait_for 40 rolled_up; then
 	ok "the district sees the commune's summary (1/1 nodes online, 1 ready) in loaxa areas"
@@ -214,14 +218,23 @@ scoped() { # scoped USER loaxa-args...
 }
 scoped xa-other login xa-other --password-file "$T/scoped.pw" >/dev/null 2>&1
 scoped huyen-op login huyen-op --password-file "$T/scoped.pw" >/dev/null 2>&1
+areas_count() { # areas_count USER N : that account's loaxa areas lists N communes
+	local out
+	out=$(scoped "$1" areas --json) && jq -e --argjson n "$2" '(.areas | length) == $n' \
+		>/dev/null <<<"$out"
+}
 check "an account scoped to another commune (12399) does not see commune 12345" \
-	bash -c "LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token-xa-other '$LOAXA' areas --json | jq -e '(.areas | length) == 0' >/dev/null"
-check "an account scoped to district 412 sees it" \
-	bash -c "LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token-huyen-op '$LOAXA' areas --json | jq -e '(.areas | length) == 1' >/dev/null"
+	areas_count xa-other 0
+check "an account scoped to district 412 sees it" areas_count huyen-op 1
 check "the commune-12399 account may not send the district's emergency to all its communes" \
 	bash -c "LOAXA_SOCKET=$T/dctl/api.sock LOAXA_TOKEN_FILE=$T/dctl/token-xa-other '$LOAXA' emergency start --area --clip flood --drill 2>&1 | grep -q 'only the areas of its scope'"
+prov_empty() {
+	local out
+	out=$(prov areas --json) && jq -e '.level == "province" and (.areas | length) == 0' \
+		>/dev/null <<<"$out"
+}
 check "the province lists no commune: summaries go up one level (the district's bridge carries only its own)" \
-	bash -c "LOAXA_SOCKET=$T/pctl/api.sock LOAXA_TOKEN_FILE=$T/pctl/token '$LOAXA' areas --json | jq -e '.level == \"province\" and (.areas | length) == 0' >/dev/null"
+	prov_empty
 
 # ---------------------------------------------------------------- with the commune controller down
 stop controller
@@ -331,8 +344,10 @@ prov emergency stop --area "$ID2" >/dev/null 2>&1
 
 # ---------------------------------------------------------------- the commune's log
 from_logged() {
-	"$LOAXA" log --type emergency_started --json 2>/dev/null |
-		jq -e --arg id "$ID1" '.events[] | select(.broadcast == $id and .from == "province 40")' >/dev/null
+	local out
+	out=$("$LOAXA" log --type emergency_started --json 2>/dev/null) &&
+		jq -e --arg id "$ID1" '[.events[] | select(.broadcast == $id and
+			.from == "province 40")] | length > 0' >/dev/null <<<"$out"
 }
 # the node resends what its controller has not acknowledged every 45 s
 # (node/events.h EVENTS_RESEND_MS): its events of ID1 went out while the
