@@ -361,4 +361,5 @@ fi
 check "loaxa log shows it as \"from province 40\"" \
 	bash -c "'$LOAXA' log --type emergency_started | grep -q 'from province 40'"
 
+stop_all_checked
 finish
