@@ -24,6 +24,8 @@ int cmd_restore(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_play(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
+/* selftest.c: the horn self-test */
+int cmd_selftest(int argc, char **argv);
 int cmd_content(int argc, char **argv);
 int cmd_plays(int argc, char **argv);
 int cmd_login(int argc, char **argv);
@@ -40,6 +42,7 @@ int cmd_announce(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_readiness(int argc, char **argv);
 int cmd_emergency(int argc, char **argv);
+int cmd_cap(int argc, char **argv);        /* cap.c: CAP 1.2 alerts */
 int cmd_live(int argc, char **argv);
 int cmd_record(int argc, char **argv);   /* record.c */
 int cmd_drafts(int argc, char **argv);     /* approval.c */
@@ -86,5 +89,7 @@ int cli_draft_id_valid(const char *s);
 
 /* areas.c: the communes below a district or province (issue 18) */
 int cmd_areas(int argc, char **argv);
+/* "horn heard" / "horn silent" / "not tested" (translated) for a status selftest object */
+const char *cli_selftest_word(json_t *st);
 
 #endif

@@ -12,6 +12,7 @@
 #include <limits.h>
 
 #include "area.h"
+#include "capmap.h"
 #include "config.h"
 #include "envelope.h"
 #include "schedparse.h"
@@ -91,6 +92,10 @@ struct ctl_config {
 		char hook[PATH_MAX];     /* program run with the alarm JSON on stdin */
 		int hook_timeout_s;
 	} alarms;
+	/* the daily horn self-test (selftest.h): local minute of the day, -1 = off */
+	struct {
+		int daily_min;
+	} selftest;
 	/*
 	 * The web console's HTTPS listener (web.h): off while listen is "".
 	 * cert and key are PEM files (`loaxa web-cert`, or the commune's own);
@@ -126,6 +131,7 @@ struct ctl_config {
 		} parent[CTL_AREA_PARENTS];
 		size_t nparent;
 	} area;
+	struct cap_config cap;     /* CAP 1.2 alerts from upper levels (capmap.h, docs/cap.md) */
 };
 
 /*

@@ -160,11 +160,13 @@ static int setup_node(struct node *n)
 		playout_init(&n->po, &pc);
 	}
 	queue_init(n);
+	selftest_init(n); /* between the queue and the emergency: an emergency stops its tone */
 	amp_init(n);
 	mixer_init(n); /* a crash mid-emergency left it changed: put it back first */
 	rc = emergency_init(n);
 	if (rc == 0)
 		rc = live_init(n);
+	rc = rc < 0 ? rc : update_init(n);
 	return rc < 0 ? rc : plan_init(n);
 }
 
@@ -303,9 +305,11 @@ static int register_parts(struct loop *l, struct node *n, struct loop_state *ls)
 	rc = rc < 0 ? rc : live_register(l, n);
 	rc = rc < 0 ? rc : queue_register(l, n);
 	rc = rc < 0 ? rc : amp_register(l, n);
+	rc = rc < 0 ? rc : selftest_register(l, n);
 	rc = rc < 0 ? rc : mixer_register(l, n);
 	rc = rc < 0 ? rc : clock_register(l, n);
 	rc = rc < 0 ? rc : fetch_register(l, n);
+	rc = rc < 0 ? rc : update_register(l, n);
 	rc = rc < 0 ? rc : node_keys_register(l, n);
 	rc = rc < 0 ? rc : upper_register(n);
 	rc = rc < 0 ? rc : events_register(l, n);
@@ -426,10 +430,12 @@ stop:
 	n->stopping = 1;
 	sd_notify(0, "STOPPING=1");
 	emergency_shutdown(n);
+	selftest_shutdown(n);
 	live_free(n);
 	queue_shutdown(n, "the node was stopped");
 	playout_close(&n->po);
 	upper_free(n);
+	selftest_free(n);
 	emergency_free(n);
 	amp_shutdown(n);
 	clock_save(&n->clock);
@@ -459,6 +465,16 @@ out:
 		 * hand restarts too. The boot counter goes up as for any start.
 		 */
 		sigprocmask(SIG_UNBLOCK, &mask, NULL);
+		if (n->upd.exec_path[0]) {
+			/*
+			 * A remote update (update.h): the binary on disk changed, and
+			 * /proc/self/exe is still the old file - start the path.
+			 */
+			log_info(_("starting %s (remote update)"), n->upd.exec_path);
+			execv(n->upd.exec_path, argv);
+			log_errorx("cannot start %s: %s", n->upd.exec_path, strerror(errno));
+			return 1;
+		}
 		log_info(_("restarting (remote restart command)"));
 		execv("/proc/self/exe", argv);
 		log_errorx("cannot restart: exec /proc/self/exe: %s", strerror(errno));
