@@ -87,6 +87,8 @@ void cli_print_draft(json_t *draft, int edited);
 /* A draft id as the controller gives them: 1 to 15 digits, no leading 0. */
 int cli_draft_id_valid(const char *s);
 
+/* areas.c: the communes below a district or province (issue 18) */
+int cmd_areas(int argc, char **argv);
 /* "horn heard" / "horn silent" / "not tested" (translated) for a status selftest object */
 const char *cli_selftest_word(json_t *st);
 

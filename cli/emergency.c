@@ -39,6 +39,9 @@ static void usage(FILE *f)
 		"       loaxa emergency stop [ID] [--timeout SECONDS] [--no-all-clear] [--json]\n"
 		"       loaxa emergency clips [--json]\n"
 		"       loaxa emergency clip NAME FILE|CONTENT_ID\n"
+		"       loaxa emergency start --area[=CODE] --clip NAME [--commune CODE]...\n"
+		"                             [--village ZONE]... [--drill] [--max DURATION] [--json]\n"
+		"       loaxa emergency stop --area ID [--json]\n"
 		"\n"
 		"start: every targeted node stops what it plays and sounds the alert tone,\n"
 		"  then (--drill: \"Đây là diễn tập\", then) the message, repeated until\n"
@@ -53,7 +56,10 @@ static void usage(FILE *f)
 		"  those that did not (exit 3). Nodes that sounded it then play the\n"
 		"  \"all-clear\" clip, if there is one (--no-all-clear: not this time).\n"
 		"clip: make FILE (imported) or stored content the clip NAME (tone, drill,\n"
-		"  flood, storm, fire, all-clear, ...); every node gets it ahead of need.\n");
+		"  flood, storm, fire, all-clear, ...); every node gets it ahead of need.\n"
+		"--area (a district or province controller): the communes' nodes below\n"
+		"  sound the clip NAME of their own set, even with their controller down;\n"
+		"  --commune/--village narrow it. They confirm to their own controllers.\n");
 }
 
 static int confirmed(const char *result)
@@ -644,8 +650,117 @@ static int em_clip(int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
+/*
+ * loaxa emergency start --area [CODE] --clip NAME [--commune C]... [--village V]...
+ *                        [--drill] [--max DURATION] [--json]
+ * loaxa emergency stop --area ID [--json]
+ * A district or province controller's bulletin for the communes below
+ * (controller/upperctl.h): the nodes sound the clip of their own set.
+ */
+static int em_area(int argc, char **argv, int stop)
+{
+	static const struct option opts[] = {
+		{ "area", optional_argument, NULL, 'A' },
+		{ "clip", required_argument, NULL, 'c' },
+		{ "commune", required_argument, NULL, 'C' },
+		{ "village", required_argument, NULL, 'v' },
+		{ "drill", no_argument, NULL, 'd' },
+		{ "max", required_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *area = NULL, *clip = NULL;
+	json_t *req = json_object(), *communes = json_array(), *villages = json_array();
+	int ch, drill = 0, json = 0, rc = CLI_EXIT_USAGE;
+	long max_s = 0;
+	struct cli_resp resp;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'A': area = optarg; break;
+		case 'c': clip = optarg; break;
+		case 'C': json_array_append_new(communes, json_string(optarg)); break;
+		case 'v': json_array_append_new(villages, json_string(optarg)); break;
+		case 'd': drill = 1; break;
+		case 'm':
+			max_s = cli_parse_duration(optarg);
+			if (max_s < 0)
+				goto usage;
+			break;
+		case 'j': json = 1; break;
+		default: goto usage;
+		}
+	}
+	if (stop) {
+		if (optind != argc - 1 || clip || drill || json_array_size(communes) ||
+		    json_array_size(villages))
+			goto usage;
+		json_object_set_new(req, "emergency", json_string(argv[optind]));
+	} else {
+		if (optind != argc || !clip)
+			goto usage;
+		json_object_set_new(req, "clip", json_string(clip));
+		json_object_set_new(req, "drill", json_boolean(drill));
+		if (area)
+			json_object_set_new(req, "area", json_string(area));
+		if (json_array_size(communes))
+			json_object_set(req, "communes", communes);
+		if (json_array_size(villages))
+			json_object_set(req, "villages", villages);
+		if (max_s)
+			json_object_set_new(req, "max_s", json_integer(max_s));
+	}
+	if (cli_post_json(stop ? "/v1/emergency/area/stop" : "/v1/emergency/area", req,
+			  &resp) < 0) {
+		rc = CLI_EXIT_ERROR;
+		goto out;
+	}
+	if (resp.status != (stop ? 200u : 201u) || !json_is_object(resp.json)) {
+		fprintf(stderr, _("loaxa emergency %s --area: refused: %s\n"), stop ? "stop" : "start",
+			cli_resp_error(&resp));
+		rc = CLI_EXIT_ERROR;
+	} else if (json) {
+		char *text = json_dumps(resp.json, JSON_INDENT(2));
+
+		printf("%s\n", text ? text : "{}");
+		free(text);
+		rc = CLI_EXIT_OK;
+	} else {
+		printf(_("%s %s %s on %s (the communes' nodes confirm to their own "
+			 "controllers)\n"), drill ? _("DRILL") : _("EMERGENCY"),
+		       jstr(resp.json, "emergency"), stop ? _("stopped") : _("sent"),
+		       jstr(resp.json, "topic"));
+		rc = CLI_EXIT_OK;
+	}
+	cli_resp_free(&resp);
+	goto out;
+usage:
+	fprintf(stderr, _("usage: loaxa emergency start --area[=CODE] --clip NAME [--commune CODE]... "
+		"[--village ZONE]... [--drill] [--max DURATION] [--json]\n"
+		"       loaxa emergency stop --area ID [--json]\n"));
+out:
+	json_decref(communes);
+	json_decref(villages);
+	json_decref(req);
+	return rc;
+}
+
+static int has_area(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--area") == 0 || strncmp(argv[i], "--area=", 7) == 0)
+			return 1;
+	return 0;
+}
+
 int cmd_emergency(int argc, char **argv)
 {
+	if (argc >= 2 && (strcmp(argv[1], "start") == 0 || strcmp(argv[1], "stop") == 0) &&
+	    has_area(argc - 1, argv + 1))
+		return em_area(argc - 1, argv + 1, strcmp(argv[1], "stop") == 0);
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;

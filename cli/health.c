@@ -149,7 +149,7 @@ int cmd_log(int argc, char **argv)
 					    N_("ERROR"), N_("DURATION"), N_("END / REASON") };
 	struct cli_resp resp;
 	struct table t;
-	char path[1024], tbuf[32], sbuf[32], ebuf[32], dbuf[32], rbuf[300];
+	char path[1024], tbuf[32], sbuf[32], ebuf[32], dbuf[32], rbuf[300], fbuf[200];
 	const char *node = NULL, *zone = NULL, *content = NULL, *type = NULL, *limit = NULL;
 	int64_t from = -1, to = -1;
 	json_t *e;
@@ -239,7 +239,13 @@ int cmd_log(int argc, char **argv)
 		cells[2] = jstr(e, "type");
 		cells[3] = jstr(e, "occurrence")[0] ? jstr(e, "occurrence")
 			   : jstr(e, "broadcast")[0] ? jstr(e, "broadcast") : "-";
-		cells[4] = jstr(e, "title")[0] ? jstr(e, "title") : "-";
+		/* played from above: "flood (from province 40)" */
+		if (jstr(e, "from")[0])
+			snprintf(fbuf, sizeof(fbuf), "%s (%s %s)", jstr(e, "title")[0] ?
+				 jstr(e, "title") : "-", _("from"), jstr(e, "from"));
+		else
+			snprintf(fbuf, sizeof(fbuf), "%s", jstr(e, "title")[0] ? jstr(e, "title") : "-");
+		cells[4] = fbuf;
 		cells[5] = sbuf;
 		cells[6] = ebuf;
 		cells[7] = dbuf;

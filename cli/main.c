@@ -40,8 +40,10 @@ void cli_usage(FILE *f)
 		"  user list | user del NAME         operator accounts (admin)\n"
 		"  audit [--limit N] [--user U] [--json]  who did what, when, from where (admin)\n"
 		"  broker-config --dir D --site S [--port P] [--listen ADDR] [--host NAME]...\n"
+		"                [--area CODE] [--downstream SITE]... [--bridge NAME --remote HOST:PORT ...]\n"
 		"                                    make the broker's CA, certificate, accounts,\n"
 		"                                    ACL and mosquitto.conf (no daemon; at install)\n"
+		"  areas [--json]                    the communes below this district or province\n"
 		"  web-cert --dir D [--site S] [--host NAME]...   the web console's CA and HTTPS\n"
 		"                                    certificate (no daemon; at install)\n"
 		"  node add NAME --zone Z [--zone Z2] [--out DIR]   broker account + node bundle\n"
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
 		{ "drafts", cmd_drafts }, { "approve", cmd_approve }, { "reject", cmd_reject },
 		{ "withdraw", cmd_withdraw }, { "reviews", cmd_reviews }, { "review", cmd_review },
 		{ "alarms", cmd_alarms }, { "log", cmd_log }, { "report", cmd_report },
+		{ "areas", cmd_areas },
 		{ "cap", cmd_cap },
 		{ "selftest", cmd_selftest },
 	};

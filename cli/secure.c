@@ -18,6 +18,7 @@
  * are made by the openssl command line tool.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <spawn.h>
@@ -32,6 +33,7 @@
 
 #include <sodium.h>
 
+#include "area.h"
 #include "nodeupdate.h"
 #include "cli.h"
 #include "client.h"
@@ -178,10 +180,97 @@ static int make_server_cert(const char *dir, const char *base, char hosts[][256]
 	return rc;
 }
 
-static int controller_account(const char *dir, const char *site)
+/* Append text to dir/name unless it holds key (an account made after install). */
+static int append_missing(const char *dir, const char *name, const char *key,
+			  const char *text)
+{
+	char p[4096];
+	uint8_t *have = NULL;
+	size_t len = 0;
+	int rc;
+	FILE *f;
+
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	rc = read_file(p, 1 << 20, &have, &len);
+	if (rc < 0)
+		return rc;
+	if (strstr((char *)have, key)) {
+		free(have);
+		return 0;
+	}
+	free(have);
+	f = fopen(p, "a");
+	if (!f)
+		return -errno;
+	fputs(text, f);
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+/*
+ * The bridge accounts of the sites below this broker (a district's for its
+ * communes, a province's for its districts): downstream-<site>.password in
+ * dir, one per lower site, made once by --downstream SITE and kept. Each
+ * may read the area commands (loaxa/area/#) and write only its own site's
+ * node status and summary (issue 18.2). Appended to passwd/acl text.
+ */
+static int downstream_accounts(const char *dir, char *passwd, size_t pwlen, char *acl,
+			       size_t acllen)
+{
+	char pw[64], hash[MOSQ_PW_HASH_MAX], p[4096], name[64], key[80];
+	char pwline[MOSQ_PW_HASH_MAX + 80], block[512];
+	int live = exists(dir, "passwd") && exists(dir, "acl");
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int rc = 0;
+
+	if (!d)
+		return -errno;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+
+		if (strncmp(e->d_name, "downstream-", 11) != 0 || l < 11 + 9 + 1 ||
+		    strcmp(e->d_name + l - 9, ".password") != 0 || l - 20 >= sizeof(name))
+			continue;
+		memcpy(name, e->d_name + 11, l - 20);
+		name[l - 20] = '\0';
+		if (!name_valid(name))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (read_secret_line(p, pw, sizeof(pw)) < 0) {
+			fprintf(stderr, "loaxa: cannot read %s\n", p);
+			rc = -EIO;
+			break;
+		}
+		rc = mosq_password_hash(pw, hash);
+		memset(pw, 0, sizeof(pw));
+		if (rc < 0)
+			break;
+		snprintf(pwline, sizeof(pwline), "%s:%s\n", name, hash);
+		snprintf(block, sizeof(block),
+			 "\n# the bridge of site %s below (loaxa broker-config --downstream)\n"
+			 "user %s\n"
+			 "topic read loaxa/area/#\n"
+			 "topic write loaxa/%s/node/+/status\n"
+			 "topic write loaxa/%s/summary\n", name, name, name, name);
+		snprintf(passwd + strlen(passwd), pwlen - strlen(passwd), "%s", pwline);
+		snprintf(acl + strlen(acl), acllen - strlen(acl), "%s", block);
+		/* the broker's files in use (the controller adds its nodes to them) */
+		if (live) {
+			snprintf(key, sizeof(key), "\n%s:", name);
+			rc = append_missing(dir, "passwd", key, pwline);
+			snprintf(key, sizeof(key), "\nuser %s\n", name);
+			if (rc == 0)
+				rc = append_missing(dir, "acl", key, block);
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+static int controller_account(const char *dir, const char *site, const char *area)
 {
 	char pw[64], hash[MOSQ_PW_HASH_MAX], line[MOSQ_PW_HASH_MAX + 64], p[4096];
-	char acl[512];
+	char acl[16384], passwd[16384], down_pw[16384] = "", down_acl[16384] = "";
 	int rc;
 
 	snprintf(p, sizeof(p), "%s/controller.password", dir);
@@ -200,7 +289,11 @@ static int controller_account(const char *dir, const char *site)
 	if (rc < 0)
 		return rc;
 	snprintf(line, sizeof(line), "controller:%s\n", hash);
-	rc = write_in(dir, "passwd.base", line, 0640);
+	rc = downstream_accounts(dir, down_pw, sizeof(down_pw), down_acl, sizeof(down_acl));
+	if (rc < 0)
+		return rc;
+	snprintf(passwd, sizeof(passwd), "%s%s", line, down_pw);
+	rc = write_in(dir, "passwd.base", passwd, 0640);
 	if (rc < 0)
 		return rc;
 	snprintf(acl, sizeof(acl),
@@ -208,10 +301,17 @@ static int controller_account(const char *dir, const char *site)
 		 "# per provisioned node and writes the result to \"acl\".\n"
 		 "user controller\n"
 		 "topic readwrite loaxa/%s/#\n", site);
+	if (area)
+		/* a district or province: its bulletins, and the roll-up of the sites below */
+		snprintf(acl + strlen(acl), sizeof(acl) - strlen(acl),
+			 "topic write loaxa/area/%s/cmd\n"
+			 "topic read loaxa/+/summary\n"
+			 "topic read loaxa/+/node/+/status\n", area);
+	snprintf(acl + strlen(acl), sizeof(acl) - strlen(acl), "%s", down_acl);
 	rc = write_in(dir, "acl.base", acl, 0640);
 	/* The first passwd/acl; the controller rewrites them with the nodes. */
 	if (rc == 0 && !exists(dir, "passwd"))
-		rc = write_in(dir, "passwd", line, 0640);
+		rc = write_in(dir, "passwd", passwd, 0640);
 	if (rc == 0 && !exists(dir, "acl"))
 		rc = write_in(dir, "acl", acl, 0640);
 	return rc;
@@ -306,6 +406,96 @@ usage:
 	return CLI_EXIT_USAGE;
 }
 
+struct bridge_opts {
+	const char *name, *remote, *ca, *account, *password_file;
+	const char *upper[4];
+	size_t nupper;
+};
+
+/*
+ * bridges/NAME.conf: Mosquitto's own bridge to the broker above (issue
+ * 18.2). Down: the bulletins of each upper area (loaxa/area/<code>/cmd,
+ * QoS 1). Up: this site's node status and its summary, nothing else - no
+ * content, no live audio. cleansession false: the broker above keeps the
+ * bulletins while the link is down and delivers them when it returns;
+ * Mosquitto reconnects by itself (restart_timeout). TLS with the upper
+ * broker's CA, its name checked; the password stays in a 0600 file.
+ */
+static int write_bridge(const char *dir, const char *site, const struct bridge_opts *b)
+{
+	char conf[8192], pw[128], name[96], bdir[4096], host[256];
+	const char *colon;
+	long port;
+	size_t i, off;
+	int rc;
+
+	if (!name_valid(b->name) || !b->remote || !b->ca || !b->account || !b->password_file ||
+	    !b->nupper || !name_valid(b->account)) {
+		fprintf(stderr, "loaxa: --bridge NAME needs --remote HOST:PORT, --ca FILE (the upper "
+			"broker's CA), --account USER and --password-file FILE (the account the "
+			"upper level made with --downstream), and at least one --upper CODE\n");
+		return -EINVAL;
+	}
+	colon = strrchr(b->remote, ':');
+	port = colon ? strtol(colon + 1, NULL, 10) : 0;
+	if (!colon || colon == b->remote || (size_t)(colon - b->remote) >= sizeof(host) ||
+	    port < 1 || port > 65535) {
+		fprintf(stderr, "loaxa: --remote \"%s\": give HOST:PORT of the broker above "
+			"(e.g. huyen.example.vn:8883)\n", b->remote);
+		return -EINVAL;
+	}
+	memcpy(host, b->remote, (size_t)(colon - b->remote));
+	host[colon - b->remote] = '\0';
+	if (strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+	    strlen(host) || access(b->ca, R_OK) != 0) {
+		fprintf(stderr, "loaxa: --remote host \"%s\" or --ca %s is not usable (a host "
+			"name or address; a readable CA file)\n", host, b->ca);
+		return -EINVAL;
+	}
+	if (read_secret_line(b->password_file, pw, sizeof(pw)) < 0 || !pw[0]) {
+		fprintf(stderr, "loaxa: cannot read the bridge password from %s\n",
+			b->password_file);
+		return -EIO;
+	}
+	off = (size_t)snprintf(conf, sizeof(conf),
+		"# Bridge %s of site %s to the level above - written by `loaxa broker-config "
+		"--bridge`.\n"
+		"connection %s\n"
+		"address %s:%ld\n"
+		"bridge_protocol_version mqttv311\n"
+		"bridge_cafile %s\n"
+		"bridge_insecure false\n"
+		"remote_username %s\n"
+		"remote_password %s\n"
+		"remote_clientid %s-bridge-%s\n"
+		"cleansession false\n"
+		"try_private false\n"
+		"notifications false\n"
+		"keepalive_interval 30\n"
+		"restart_timeout 1 10\n"
+		"start_type automatic\n",
+		b->name, site, b->name, host, port, b->ca, b->account, pw, site, b->name);
+	memset(pw, 0, sizeof(pw));
+	for (i = 0; i < b->nupper; i++)
+		off += (size_t)snprintf(conf + off, sizeof(conf) - off,
+					"topic loaxa/area/%s/cmd in 1\n", b->upper[i]);
+	snprintf(conf + off, sizeof(conf) - off,
+		 "topic loaxa/%s/node/+/status out 1\n"
+		 "topic loaxa/%s/summary out 1\n", site, site);
+	snprintf(bdir, sizeof(bdir), "%s/bridges", dir);
+	if (mkdir_p(bdir, 0750) < 0) {
+		fprintf(stderr, "loaxa: cannot create %s\n", bdir);
+		return -EIO;
+	}
+	snprintf(name, sizeof(name), "%s.conf", b->name);
+	rc = write_in(bdir, name, conf, 0600);
+	memset(conf, 0, sizeof(conf));
+	if (rc == 0)
+		fprintf(stderr, "bridge %s to %s written to %s/%s (restart mosquitto to use it)\n",
+			b->name, b->remote, bdir, name);
+	return rc;
+}
+
 int cmd_broker_config(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -316,12 +506,22 @@ int cmd_broker_config(int argc, char **argv)
 		{ "host", required_argument, NULL, 'H' },
 		{ "max-packet", required_argument, NULL, 'm' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "area", required_argument, NULL, 'A' },
+		{ "downstream", required_argument, NULL, 'D' },
+		{ "bridge", required_argument, NULL, 'B' },
+		{ "remote", required_argument, NULL, 'R' },
+		{ "ca", required_argument, NULL, 'C' },
+		{ "account", required_argument, NULL, 'U' },
+		{ "password-file", required_argument, NULL, 'P' },
+		{ "upper", required_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *dir_arg = NULL, *site = NULL, *listen_addr = "0.0.0.0", *user = NULL;
-	char dir[2048], hosts[8][256], conf[16384], datadir[4096];
+	const char *area = NULL;
+	char dir[2048], hosts[8][256], conf[32768], datadir[4096], downs[16][32];
+	struct bridge_opts br = { 0 };
 	long port = 8883, max_packet = DEFAULT_MAX_PACKET;
-	size_t nhosts = 0;
+	size_t nhosts = 0, ndowns = 0, i;
 	int ch;
 
 	optind = 0;
@@ -340,12 +540,43 @@ int cmd_broker_config(int argc, char **argv)
 			break;
 		case 'm': max_packet = strtol(optarg, NULL, 10); break;
 		case 'u': user = optarg; break;
+		case 'A': area = optarg; break;
+		case 'D':
+			if (ndowns >= 16 || !name_valid(optarg) || strlen(optarg) > 16) {
+				fprintf(stderr, "loaxa: --downstream \"%s\": give the site id of a "
+					"commune or district below (1-16 of a-z 0-9 _ -), at most 16\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			snprintf(downs[ndowns++], sizeof(downs[0]), "%s", optarg);
+			break;
+		case 'B': br.name = optarg; break;
+		case 'R': br.remote = optarg; break;
+		case 'C': br.ca = optarg; break;
+		case 'U': br.account = optarg; break;
+		case 'P': br.password_file = optarg; break;
+		case 'X':
+			if (br.nupper >= 4 || (!area_code_valid(AREA_DISTRICT, optarg) &&
+					       !area_code_valid(AREA_PROVINCE, optarg))) {
+				fprintf(stderr, "loaxa: --upper \"%s\": give the code of the district "
+					"(3 digits) or province (2 digits) whose bulletins come down "
+					"this bridge, at most 4\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			br.upper[br.nupper++] = optarg;
+			break;
 		default: goto usage;
 		}
 	}
 	if (optind != argc || !dir_arg || !site || port < 1 || port > 65535 ||
 	    max_packet < 4096 || max_packet > 64L * 1024 * 1024)
 		goto usage;
+	if (area && !area_code_valid(AREA_DISTRICT, area) &&
+	    !area_code_valid(AREA_PROVINCE, area)) {
+		fprintf(stderr, "loaxa: --area \"%s\": give this district's (3 digits) or "
+			"province's (2 digits) code; a commune's broker needs none\n", area);
+		return CLI_EXIT_USAGE;
+	}
 	if (!name_valid(site) || strlen(site) > 16) {
 		fprintf(stderr, "loaxa: --site \"%s\" is not a site id (1-16 of a-z 0-9 _ -)\n",
 			site);
@@ -374,8 +605,34 @@ int cmd_broker_config(int argc, char **argv)
 			return CLI_EXIT_ERROR;
 		fprintf(stderr, "made the broker certificate %s/server.crt\n", dir);
 	}
-	if (controller_account(dir, site) < 0)
+	for (i = 0; i < ndowns; i++) {
+		char name[64], line[80];
+
+		snprintf(name, sizeof(name), "downstream-%s.password", downs[i]);
+		if (exists(dir, name))
+			continue;
+		mosq_password_random(line, 64);
+		snprintf(line + strlen(line), sizeof(line) - strlen(line), "\n");
+		if (write_in(dir, name, line, 0600) < 0)
+			return CLI_EXIT_ERROR;
+		memset(line, 0, sizeof(line));
+		fprintf(stderr, "made the bridge account %s for the site below; give %s/%s to "
+			"its operator (loaxa broker-config --bridge ... --account %s "
+			"--password-file FILE)\n", downs[i], dir, name, downs[i]);
+	}
+	if (controller_account(dir, site, area) < 0)
 		return CLI_EXIT_ERROR;
+	if (br.name && write_bridge(dir, site, &br) < 0)
+		return CLI_EXIT_ERROR;
+	{
+		char bdir[4096];
+
+		snprintf(bdir, sizeof(bdir), "%s/bridges", dir);
+		if (mkdir_p(bdir, 0750) < 0) {
+			fprintf(stderr, "loaxa: cannot create %s\n", bdir);
+			return CLI_EXIT_ERROR;
+		}
+	}
 	snprintf(conf, sizeof(conf),
 		 "# Mosquitto for loaxa site %s - written by `loaxa broker-config`.\n"
 		 "# Secure by default: TLS only, no anonymous clients, one account per\n"
@@ -406,9 +663,11 @@ int cmd_broker_config(int argc, char **argv)
 		 "log_type warning\n"
 		 "log_type notice\n"
 		 "log_type information\n"
-		 "connection_messages true\n",
+		 "connection_messages true\n"
+		 "# Bridges to the level above (loaxa broker-config --bridge), one file each.\n"
+		 "include_dir %s/bridges\n",
 		 site, dir, dir, user ? "user " : "", user ? user : "", user ? "\n" : "",
-		 port, listen_addr, dir, dir, dir, max_packet, datadir);
+		 port, listen_addr, dir, dir, dir, max_packet, datadir, dir);
 	if (write_in(dir, "mosquitto.conf", conf, 0640) < 0)
 		return CLI_EXIT_ERROR;
 	printf("# broker configuration written to %s/mosquitto.conf\n"
@@ -422,7 +681,15 @@ int cmd_broker_config(int argc, char **argv)
 	return CLI_EXIT_OK;
 usage:
 	fprintf(stderr, "usage: loaxa broker-config --dir D --site S [--port 8883] "
-		"[--listen ADDR] [--host NAME]... [--max-packet BYTES] [--user U]\n");
+		"[--listen ADDR] [--host NAME]... [--max-packet BYTES] [--user U]\n"
+		"         [--area CODE] [--downstream SITE]...\n"
+		"         [--bridge NAME --remote HOST:PORT --ca FILE --account USER\n"
+		"          --password-file FILE --upper CODE...]\n"
+		"  --area: this broker's controller is district or province CODE (it sends\n"
+		"    bulletins on loaxa/area/CODE/cmd and reads the summaries of the sites below)\n"
+		"  --downstream: make the bridge account of a site below\n"
+		"  --bridge: bridge to the level above (Mosquitto's own bridge): the bulletins\n"
+		"    of every --upper area come down, this site's status and summary go up\n");
 	return CLI_EXIT_USAGE;
 }
 

@@ -375,7 +375,9 @@ static void route(struct api_req *r, const char *url, const char *method)
 		if (get)
 			r->route = R_BROADCAST_GET;
 		allowed = "GET";
-	} else if (strncmp(url, "/v1/emergency", 13) == 0 && (!url[13] || url[13] == '/')) {
+	} else if ((strncmp(url, "/v1/emergency", 13) == 0 && (!url[13] || url[13] == '/')) ||
+		   strcmp(url, "/v1/areas") == 0) {
+		/* emergency.c; it hands /v1/emergency/area and /v1/areas on (issue 18) */
 		r->route = R_EMERGENCY;
 		return;
 	} else if (ctl_record_owns_url(url)) {

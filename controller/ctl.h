@@ -53,6 +53,7 @@ struct ctl {
 	char tmp_dir[PATH_MAX];     /* <state_dir>/tmp: uploads being imported */
 	char worker_path[PATH_MAX]; /* the decode worker (decodeworker.h), found at first use */
 	int stopping;
+	struct ctl_rollup *rollup;   /* rollup.h: summaries up and down the hierarchy */
 };
 
 /* "<state_dir>/content/<id>.opus" */

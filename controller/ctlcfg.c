@@ -37,6 +37,7 @@ static const char *const ctl_known_fields[] = {
 	"alarms", "alarms.offline_s", "alarms.clock_error_ms", "alarms.disk_free_mb",
 	"alarms.plan_ack_s", "alarms.miss_ahead_s", "alarms.hook", "alarms.hook_timeout_s",
 	"capture", "capture.*",
+	"area", "area.level", "area.code", "area.name", "area.parent",
 	"web", "web.listen", "web.cert", "web.key", "web.root",
 	"selftest", "selftest.daily_at",
 	NULL,
@@ -304,6 +305,172 @@ static int ctl_config_capture(struct cfg *cfg, struct ctl_config *c)
 	return bad ? -EINVAL : 0;
 }
 
+static int area_str(config_setting_t *g, const char *name, char *out, size_t outlen)
+{
+	config_setting_t *s = config_setting_get_member(g, name);
+	const char *v;
+
+	out[0] = '\0';
+	if (!s)
+		return 1;
+	v = config_setting_type(s) == CONFIG_TYPE_STRING ? config_setting_get_string(s) : NULL;
+	if (!v || strlen(v) >= outlen)
+		return -EINVAL;
+	snprintf(out, outlen, "%s", v);
+	return 0;
+}
+
+/* One entry of area.parent: { level; code; name; key; may = [...]; } */
+static int ctl_config_parent(struct cfg *cfg, config_setting_t *p, size_t i,
+			     struct ctl_config *c)
+{
+	static const char *const known[] = { "level", "code", "name", "key", "may", NULL };
+	struct ctl_area_parent *a = &c->area.parent[c->area.nparent];
+	char field[64], buf[AREA_NAME_MAX];
+	config_setting_t *may;
+	int k, j, bad = 0;
+
+	memset(a, 0, sizeof(*a));
+	snprintf(field, sizeof(field), "area.parent[%zu]", i);
+	if (config_setting_type(p) != CONFIG_TYPE_GROUP) {
+		cfg_error(cfg, field, "must be a group: { level = \"district\"; code = \"412\"; "
+			  "name = \"...\"; key = \"<64 hex>\"; may = [\"emergency\"]; }");
+		return -EINVAL;
+	}
+	for (k = 0; k < config_setting_length(p); k++) {
+		const char *name = config_setting_name(config_setting_get_elem(p, (unsigned)k));
+
+		for (j = 0; name && known[j] && strcmp(known[j], name) != 0; j++)
+			;
+		if (!name || !known[j]) {
+			cfg_error(cfg, field, "unknown field \"%s\" (a typo? known: level, code, "
+				  "name, key, may)", name ? name : "?");
+			bad = 1;
+		}
+	}
+	if (area_str(p, "level", buf, sizeof(buf)) != 0 ||
+	    ((a->level = area_level_parse(buf)) != AREA_DISTRICT && a->level != AREA_PROVINCE)) {
+		cfg_error(cfg, field, "level must be \"district\" or \"province\"");
+		return -EINVAL;
+	}
+	if (a->level <= c->area.level) {
+		cfg_error(cfg, field, "a %s is not above this %s", area_level_name(a->level),
+			  area_level_name(c->area.level));
+		bad = 1;
+	}
+	if (area_str(p, "code", a->code, sizeof(a->code)) != 0 ||
+	    !area_code_valid(a->level, a->code)) {
+		cfg_error(cfg, field, "code must be the %s's code (%d digits)",
+			  area_level_name(a->level), a->level == AREA_DISTRICT ? 3 : 2);
+		bad = 1;
+	}
+	if (area_str(p, "name", a->name, sizeof(a->name)) < 0) {
+		cfg_error(cfg, field, "name must be a string of at most %d bytes",
+			  AREA_NAME_MAX - 1);
+		bad = 1;
+	}
+	if (area_str(p, "key", buf, sizeof(buf)) == 0) {
+		if (public_key_parse(a->pk, buf) < 0) {
+			cfg_error(cfg, field, "key must be the %s controller's public key (64 hex "
+				  "digits, its controller.pub)", area_level_name(a->level));
+			bad = 1;
+		}
+		a->has_key = 1;
+	}
+	may = config_setting_get_member(p, "may");
+	if (may && config_setting_type(may) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(may) != CONFIG_TYPE_LIST) {
+		cfg_error(cfg, field, "may must be a list: [\"emergency\", \"priority\"]");
+		bad = 1;
+	}
+	for (k = 0; may && !bad && k < config_setting_length(may); k++) {
+		const char *v = config_setting_get_string_elem(may, (unsigned)k);
+
+		if (v && strcmp(v, "emergency") == 0)
+			a->may |= AREA_MAY_EMERGENCY;
+		else if (v && strcmp(v, "priority") == 0)
+			a->may |= AREA_MAY_PRIORITY;
+		else {
+			cfg_error(cfg, field, "may[%d] must be \"emergency\" or \"priority\"", k);
+			bad = 1;
+		}
+	}
+	if (a->may && !a->has_key) {
+		cfg_error(cfg, field, "may needs key: nodes can only check a message from above "
+			  "against its key");
+		bad = 1;
+	}
+	if (bad)
+		return -EINVAL;
+	c->area.nparent++;
+	return 0;
+}
+
+/*
+ * area = { level = "commune"; code = "12345"; name = "Xã ..."; parent = ( ... ); }
+ * Absent: a commune of its own (today's behaviour).
+ */
+static int ctl_config_area(struct cfg *cfg, struct ctl_config *c)
+{
+	config_setting_t *g = config_lookup(&cfg->c, "area"), *parents;
+	char buf[AREA_NAME_MAX];
+	int i, n, bad = 0;
+
+	c->area.level = AREA_COMMUNE;
+	if (!g)
+		return 0;
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		cfg_error(cfg, "area", "must be a group: area = { level = \"commune\"; code = "
+			  "\"12345\"; name = \"...\"; parent = ( ... ); };");
+		return -EINVAL;
+	}
+	if (area_str(g, "level", buf, sizeof(buf)) == 0 &&
+	    (c->area.level = area_level_parse(buf)) == AREA_NONE) {
+		cfg_error(cfg, "area.level", "must be \"commune\", \"district\" or \"province\"");
+		return -EINVAL;
+	}
+	if (area_str(g, "code", c->area.code, sizeof(c->area.code)) != 0 ||
+	    !area_code_valid(c->area.level, c->area.code)) {
+		cfg_error(cfg, "area.code", "must be the %s's code from the national list of "
+			  "administrative units (%d digits)", area_level_name(c->area.level),
+			  c->area.level == AREA_COMMUNE ? 5 : c->area.level == AREA_DISTRICT ? 3 : 2);
+		bad = 1;
+	}
+	if (area_str(g, "name", c->area.name, sizeof(c->area.name)) < 0) {
+		cfg_error(cfg, "area.name", "must be a string of at most %d bytes",
+			  AREA_NAME_MAX - 1);
+		bad = 1;
+	}
+	parents = config_setting_get_member(g, "parent");
+	if (parents && config_setting_type(parents) != CONFIG_TYPE_LIST) {
+		cfg_error(cfg, "area.parent", "must be a list of groups: parent = ( { level = "
+			  "\"district\"; ... }, { level = \"province\"; ... } );");
+		return -EINVAL;
+	}
+	n = parents ? config_setting_length(parents) : 0;
+	if (n > CTL_AREA_PARENTS) {
+		cfg_error(cfg, "area.parent", "at most %d levels above", CTL_AREA_PARENTS);
+		return -EINVAL;
+	}
+	for (i = 0; i < n; i++)
+		if (ctl_config_parent(cfg, config_setting_get_elem(parents, (unsigned)i),
+				      (size_t)i, c) < 0)
+			bad = 1;
+	return bad ? -EINVAL : 0;
+}
+
+const char *ctl_area_parent_code(const struct ctl_config *c, enum area_level l)
+{
+	size_t i;
+
+	if (l == c->area.level)
+		return c->area.code;
+	for (i = 0; i < c->area.nparent; i++)
+		if (c->area.parent[i].level == l)
+			return c->area.parent[i].code;
+	return "";
+}
+
 const char *ctl_capture_pcm(const struct ctl_config *c, const char *field, const char *name,
 			    char *err, size_t errlen)
 {
@@ -424,6 +591,8 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 				       sizeof(c->alarms.hook)) < 0)
 		bad = 1;
 	if (ctl_config_capture(&cfg, c) < 0)
+		bad = 1;
+	if (ctl_config_area(&cfg, c) < 0)
 		bad = 1;
 	if (ctl_config_web(&cfg, dir, c) < 0)
 		bad = 1;

@@ -11,6 +11,7 @@
 
 #include <limits.h>
 
+#include "area.h"
 #include "capmap.h"
 #include "config.h"
 #include "envelope.h"
@@ -31,6 +32,7 @@
  * never reach snd_pcm_open.
  */
 #define CTL_CAPTURE_MAX 16
+#define CTL_AREA_PARENTS 4
 #define CTL_CAPTURE_PCM_MAX 256
 
 struct ctl_capture {
@@ -109,6 +111,26 @@ struct ctl_config {
 		struct ctl_capture dev[CTL_CAPTURE_MAX]; /* in file order; dev[0] is the default */
 		size_t n;
 	} capture;
+	/*
+	 * Where this controller sits (issue 18, docs/operations.md "Joining a
+	 * district"): absent = a commune with no upper level (level commune,
+	 * code ""). parent: the levels above with their public keys and what
+	 * each may send to this commune's nodes (the trust document's "upper").
+	 */
+	struct {
+		enum area_level level;
+		char code[AREA_CODE_MAX];
+		char name[AREA_NAME_MAX];
+		struct ctl_area_parent {
+			enum area_level level;
+			char code[AREA_CODE_MAX];
+			char name[AREA_NAME_MAX];
+			uint8_t pk[32];
+			int has_key;
+			unsigned may;           /* AREA_MAY_* */
+		} parent[CTL_AREA_PARENTS];
+		size_t nparent;
+	} area;
 	struct cap_config cap;     /* CAP 1.2 alerts from upper levels (capmap.h, docs/cap.md) */
 };
 
@@ -128,5 +150,8 @@ const char *ctl_capture_pcm(const struct ctl_config *c, const char *field, const
 
 /* Defaults of every field (what an empty file but for "site" gives). */
 void ctl_config_defaults(struct ctl_config *c);
+
+/* The code of this controller's area at level l (itself or a parent); "" = none. */
+const char *ctl_area_parent_code(const struct ctl_config *c, enum area_level l);
 
 #endif

@@ -2,6 +2,8 @@
  * emergency.c - see emergency.h.
  */
 #include "emergency.h"
+#include "upperctl.h"
+#include "rollup.h"
 #include "approval.h"
 
 #include <errno.h>
@@ -942,7 +944,15 @@ void ctl_emergency_api(struct ctl *c, const struct ctl_principal *who, const cha
 		snprintf(target, targetlen, "%s", url);
 		return;
 	}
-	if (strcmp(url, "/v1/emergency") == 0 && post) {
+	if (strcmp(url, "/v1/areas") == 0 && get) {
+		/* the communes below this district or province (rollup.h) */
+		*status = 200;
+		*reply = ctl_rollup_json(c, who);
+	} else if (strncmp(url, "/v1/emergency/area", 18) == 0 && (!url[18] || url[18] == '/') &&
+	    post) {
+		/* a district's or province's bulletin for the communes below (upperctl.h) */
+		ctl_upper_api(c, who, url, body, len, status, reply, target, targetlen);
+	} else if (strcmp(url, "/v1/emergency") == 0 && post) {
 		start(c, who, body, len, status, reply, target, targetlen);
 	} else if (strcmp(url, "/v1/emergency/stop") == 0 && post) {
 		snprintf(target, targetlen, "emergency stop");

@@ -218,7 +218,10 @@ static void get_log(struct ctl *c, const char *(*arg)(void *, const char *), voi
 			"SELECT * FROM (SELECT e.rowid AS r, e.id, e.node, e.boot, e.type, e.ts, "
 			"e.broadcast, e.occurrence, e.content, e.title, e.level, e.plan_seq, "
 			"e.scheduled, e.start, e.error_ms, e.duration_ms, e.end_reason AS \"end\", "
-			"e.preemptor, e.reason, e.drill, e.received FROM events e "
+			"e.preemptor, e.reason, e.drill, e.received, "
+		 /* an emergency from above says whose it was (node/upper.h) */
+			"CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.from') END "
+			"AS \"from\" FROM events e "
 			"WHERE coalesce(e.start, e.ts) >= ?1 AND coalesce(e.start, e.ts) < ?2 "
 			"AND (?3 IS NULL OR e.node = ?3) AND (?4 IS NULL OR e.content = ?4) "
 			"AND (?5 IS NULL OR e.type = ?5) AND (?6 IS NULL OR e.node IN "

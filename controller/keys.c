@@ -123,6 +123,76 @@ static int64_t key_not_after(struct ctl *c, const uint8_t pk[32])
 }
 
 /*
+ * The trust document's area part (node/upper.h): the commune's place and
+ * the upper levels whose keys its nodes trust, with what each may send.
+ * NULL when controller.cfg has no area (or this is not a commune).
+ */
+static json_t *trust_area_json(const struct ctl *c)
+{
+	const struct ctl_config *cfg = &c->cfg;
+	json_t *o, *area, *up;
+	char hex[65];
+	size_t i;
+
+	if (cfg->area.level != AREA_COMMUNE || !cfg->area.code[0])
+		return NULL;
+	area = json_pack("{s:s}", "commune", cfg->area.code);
+	up = json_array();
+	for (i = 0; area && i < cfg->area.nparent; i++) {
+		const struct ctl_area_parent *p = &cfg->area.parent[i];
+		json_t *may = json_array();
+
+		json_object_set_new(area, area_level_name(p->level), json_string(p->code));
+		if (!p->has_key || !p->may) {
+			json_decref(may);
+			continue;
+		}
+		if (p->may & AREA_MAY_EMERGENCY)
+			json_array_append_new(may, json_string("emergency"));
+		if (p->may & AREA_MAY_PRIORITY)
+			json_array_append_new(may, json_string("priority"));
+		hex_encode(hex, p->pk, 32);
+		json_array_append_new(up, json_pack("{s:s, s:s, s:s, s:o}", "level",
+						    area_level_name(p->level), "code", p->code,
+						    "key", hex, "may", may));
+	}
+	o = json_pack("{s:o, s:o}", "area", area, "upper", up);
+	return o;
+}
+
+/*
+ * 1 when the stored document's area part is what controller.cfg says now
+ * (an operator who joins a district edits controller.cfg and restarts:
+ * the nodes must learn it from a new document).
+ */
+static int trust_area_current(struct ctl *c)
+{
+	json_t *want = trust_area_json(c), *body = NULL, *have;
+	sqlite3_stmt *st = NULL;
+	int same = 0;
+
+	if (ctl_db_prep(&c->db, &st, "SELECT envelope FROM trust WHERE id = 1", NULL) < 0)
+		goto out;
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_bytes(st, 0) >= ENVELOPE_OVERHEAD) {
+		const uint8_t *e = sqlite3_column_blob(st, 0);
+		size_t n = (size_t)sqlite3_column_bytes(st, 0) - ENVELOPE_OVERHEAD;
+
+		body = json_loadb((const char *)e + ENVELOPE_HEADER_LEN, n, 0, NULL);
+	}
+	have = body && json_object_get(body, "area") ?
+		json_pack("{s:O, s:O?}", "area", json_object_get(body, "area"), "upper",
+			  json_object_get(body, "upper")) : NULL;
+	same = want ? have && json_equal(want, have) : !have;
+	json_decref(have);
+out:
+	sqlite3_finalize(st);
+	json_decref(body);
+	json_decref(want);
+	return same;
+}
+
+/*
  * Build, sign with the current key and store the trust document; publish it
  * retained. Keys not retired are listed under "keys" (during a rotation:
  * the current and the next), retired ones under "retire" until their
@@ -180,6 +250,13 @@ static int trust_issue(struct ctl *c)
 	json_object_set(body, "retire", retire);
 	json_object_set(body, "revoked_keys", rkeys);
 	json_object_set_new(body, "revoked_nodes", ctl_secops_revoked_json(c));
+	{
+		json_t *area = trust_area_json(c);
+
+		if (area)
+			json_object_update(body, area);
+		json_decref(area);
+	}
 	text = json_dumps(body, JSON_COMPACT);
 	if (!text)
 		goto out;
@@ -364,6 +441,13 @@ int ctl_keys_start(struct ctl *c)
 	}
 	if (!trust_exists(c))
 		return trust_issue(c);
+	if (!trust_area_current(c)) {
+		log_info("controller.cfg's area changed: issuing a new trust document for the "
+			 "nodes");
+		rc = trust_issue(c);
+		if (rc < 0)
+			return rc;
+	}
 	trust_signer(c, &s); /* sets old_until_ms when a window is open */
 	sodium_memzero(&s, sizeof(s));
 	return 0;

@@ -36,6 +36,7 @@
 #include "cap.h"
 #include "capdev.h"
 #include "emergency.h"
+#include "rollup.h"
 #include "live.h"
 #include "record.h"
 #include "relay.h"
@@ -201,6 +202,7 @@ static void second_timer(struct loop *l, long id, void *arg)
 	ctl_alarms_tick(c);
 	ctl_selftest_tick(c);
 	ctl_retention_tick(c);
+	ctl_rollup_tick(c);
 	if (watchdog_on)
 		sd_notify(0, "WATCHDOG=1");
 }
@@ -500,6 +502,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (ctl_emergency_init(c) < 0 || ctl_live_init(c) < 0 || ctl_record_init(c) < 0)
 		goto out;
+	if (ctl_rollup_start(c) < 0) /* subscribes before the connections start */
 	if (ctl_cap_init(c) < 0)
 		goto out;
 	if (ctl_api_start(c) < 0)
@@ -540,6 +543,7 @@ out:
 	ctl_keys_stop(c);
 	ctl_auth_free(c);
 	ctl_emergency_free(c);
+	ctl_rollup_free(c);
 	ctl_journal_free(c);
 	ctl_alarms_free(c);
 	ctl_db_close(&c->db);

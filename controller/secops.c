@@ -126,6 +126,10 @@ static void acl_for_node(struct ctl *c, struct strbuf *acl, const char *node,
 			sb_add(acl, "topic read loaxa/%s/zone/%s/#\n", site, json_string_value(z));
 	}
 	json_decref(zones);
+	/* bulletins from above: the areas the trust document lists (node/upper.h) */
+	for (i = 0; i < c->cfg.area.nparent; i++)
+		if (c->cfg.area.parent[i].has_key && c->cfg.area.parent[i].may)
+			sb_add(acl, "topic read loaxa/area/%s/cmd\n", c->cfg.area.parent[i].code);
 }
 
 int ctl_secops_write_broker_files(struct ctl *c)

@@ -135,6 +135,9 @@ static int setup_node(struct node *n)
 	if (rc < 0)
 		return rc;
 	node_keys_check_state(n, booted || had_trust, clock_now_ms(&n->clock));
+	rc = upper_init(n); /* the upper levels' keys, after the clock (upper.h) */
+	if (rc < 0)
+		return rc;
 	rc = cache_init(&n->cache, n->cfg.state_dir, n->cfg.cache_max_bytes);
 	if (rc < 0)
 		return rc;
@@ -314,6 +317,7 @@ static int register_parts(struct loop *l, struct node *n, struct loop_state *ls)
 	rc = rc < 0 ? rc : fetch_register(l, n);
 	rc = rc < 0 ? rc : update_register(l, n);
 	rc = rc < 0 ? rc : node_keys_register(l, n);
+	rc = rc < 0 ? rc : upper_register(n);
 	rc = rc < 0 ? rc : events_register(l, n);
 	rc = rc < 0 ? rc : sysinfo_register(l, n);
 	rc = rc < 0 ? rc : loop_tick_add(l, "playout-status", playout_status_tick, NULL, ls);
@@ -436,6 +440,7 @@ stop:
 	live_free(n);
 	queue_shutdown(n, "the node was stopped");
 	playout_close(&n->po);
+	upper_free(n);
 	selftest_free(n);
 	emergency_free(n);
 	amp_shutdown(n);

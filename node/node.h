@@ -40,6 +40,7 @@
 #include "selftest.h"
 #include "status.h"
 #include "sysinfo.h"
+#include "upper.h"
 #include "update.h"
 
 struct node {
@@ -60,6 +61,7 @@ struct node {
 	struct node_amp amp;
 	struct node_mixer mixer;
 	struct node_sysinfo sys;
+	struct node_upper upper;  /* bulletins from the district and province (upper.h) */
 	struct node_update upd;  /* remote software update (update.h) */
 	struct node_selftest selftest; /* the horn self-test (selftest.h) */
 	char root[64];           /* "loaxa/<site>" */
