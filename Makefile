@@ -195,6 +195,10 @@ $(O)/libloaxa.a: $(COMMON_OBJ)
 
 $(O)/loaxa-node: $(NODE_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(NODE_PKGS)) -lm
+# The node simulator (tests and benchmarks, docs/testing.md): the node's
+# modules, many nodes in one process; not installed.
+$(O)/loaxa-nodesim: $(O)/obj/node/sim/nodesim.o $(filter-out $(O)/obj/node/main.o,$(NODE_OBJ)) $(O)/libloaxa.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(NODE_PKGS)) -lm
 $(O)/loaxa-controller: $(CTRL_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(call pl,$(CTRL_PKGS)) -lm
 $(O)/loaxa: $(CLI_OBJ) $(O)/libloaxa.a
@@ -247,7 +251,7 @@ $(CTL_PLUGIN): tests/alsa/ctl_loaxamixer.c $(FLAGS_STAMP)
 PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN)) \
 	$(if $(wildcard tests/alsa/ctl_loaxamixer.c),$(CTL_PLUGIN))
 
-unit: $(BINS) $(MO_FILES) $(WEB_TREE) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
+unit: $(BINS) $(MO_FILES) $(WEB_TREE) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF) $(O)/loaxa-nodesim
 
 # make cross ARCH=arm64|armhf: the node and the CLI for an ARM board, built
 # with Debian's cross compiler and the target's multiarch -dev packages
