@@ -436,8 +436,15 @@ static void emit(struct node *n, const char *type, int64_t start_ms, int64_t dur
 		.drill = em->cur.drill ? EV_DRILL_YES : EV_DRILL_NO,
 		.error_ms = clock_error_ms(&n->clock),
 	};
+	json_t *extra = NULL;
 
+	/* an emergency from above says whose it was, in the commune's log too */
+	if (em->cur.from[0]) {
+		extra = json_pack("{s:s}", "from", em->cur.from);
+		info.extra = extra;
+	}
 	events_emit(n, type, &info);
+	json_decref(extra);
 }
 
 /* End the active emergency; the queue resumes on the next tick. */

@@ -86,6 +86,9 @@ struct emerg_cmd {
 	int live;                         /* the message is the operator's live voice */
 	/* emergency_stop: the all-clear clip played after it, "" = none */
 	char all_clear[CONTENT_ID_LEN + 1];
+	/* who sent it from above ("province 40", upper.h); "" = the commune */
+	char from[32];
+	int64_t issued_at;                /* upper.c: the envelope's, for emergency_start */
 	/* emergency_clips */
 	char set[EMERG_SET_LEN + 1];
 	struct emerg_clip clips[EMERG_MAX_CLIPS];

@@ -26,6 +26,7 @@
 #include "queue.h"
 #include "status.h"
 #include "topic.h"
+#include "upper.h"
 
 /* Highest sequences of frequent types (content) reach the disk this often. */
 #define SEQ_FLUSH_MS 5000
@@ -65,6 +66,9 @@ int node_instance_setup(struct node *n)
 	if (rc < 0)
 		return rc;
 	node_keys_check_state(n, booted || had_trust, clock_now_ms(&n->clock));
+	rc = upper_init(n); /* the upper levels' keys, after the clock (upper.h) */
+	if (rc < 0)
+		return rc;
 	rc = cache_init(&n->cache, n->cfg.state_dir, n->cfg.cache_max_bytes);
 	if (rc < 0)
 		return rc;
@@ -207,6 +211,7 @@ int node_instance_register(struct loop *l, struct node *n, struct node_parts *ls
 	rc = rc < 0 ? rc : clock_register(l, n);
 	rc = rc < 0 ? rc : fetch_register(l, n);
 	rc = rc < 0 ? rc : node_keys_register(l, n);
+	rc = rc < 0 ? rc : upper_register(n);
 	rc = rc < 0 ? rc : events_register(l, n);
 	rc = rc < 0 ? rc : sysinfo_register(l, n);
 	rc = rc < 0 ? rc : loop_tick_add(l, "playout-status", playout_status_tick, NULL, ls);
@@ -238,6 +243,7 @@ void node_instance_stop(struct node *n, int clean)
 	live_free(n);
 	queue_shutdown(n, "the node was stopped");
 	playout_close(&n->po);
+	upper_free(n);
 	emergency_free(n);
 	amp_shutdown(n);
 	clock_save(&n->clock);

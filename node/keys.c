@@ -448,7 +448,11 @@ int node_keys_doc_check(const char *self, const uint8_t *body, size_t len, char 
 			size_t errlen)
 {
 	struct doc d;
+	struct upper_doc ud;
 	int rc = doc_parse(self, body, len, &d, err, errlen);
+
+	if (rc == 0)
+		rc = upper_doc_parse(body, len, &ud, err, errlen);
 
 	return rc < 0 ? rc : d.names_me;
 }
@@ -457,11 +461,19 @@ void node_keys_on_trust(struct node *n, const struct envelope *env)
 {
 	struct node_keys *k = &n->keys, next;
 	struct doc d;
+	struct upper_doc ud;
 	char err[200], id[17];
 	int64_t now = now_ms();
 	size_t i;
 
 	if (doc_parse(n->cfg.node, env->body, env->body_len, &d, err, sizeof(err)) < 0) {
+		log_warnx("rejected the trust document (sequence %" PRIu64 "): %s", env->seq, err);
+		n->rejected_body++;
+		status_dirty(n);
+		return;
+	}
+	/* its area part (upper.h) is checked with the rest: one bad field refuses all */
+	if (upper_doc_parse(env->body, env->body_len, &ud, err, sizeof(err)) < 0) {
 		log_warnx("rejected the trust document (sequence %" PRIu64 "): %s", env->seq, err);
 		n->rejected_body++;
 		status_dirty(n);
@@ -527,6 +539,7 @@ void node_keys_on_trust(struct node *n, const struct envelope *env)
 	*k = next;
 	sync_verifier(n);
 	save(n);
+	upper_apply(n, &ud);
 	{
 		char list[NODE_KEYS_MAX * 18 + 1] = "";
 		size_t off = 0;

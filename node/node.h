@@ -38,6 +38,7 @@
 #include "queue.h"
 #include "status.h"
 #include "sysinfo.h"
+#include "upper.h"
 
 struct node {
 	struct node_cfg cfg;
@@ -57,6 +58,7 @@ struct node {
 	struct node_amp amp;
 	struct node_mixer mixer;
 	struct node_sysinfo sys;
+	struct node_upper upper;  /* bulletins from the district and province (upper.h) */
 	char root[64];           /* "loaxa/<site>" */
 	int stopping;
 	int restart;             /* re-exec after a clean stop (`restart` command) */

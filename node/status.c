@@ -112,6 +112,7 @@ static json_t *rejected_json(const struct node *n)
 	if (n->rejected_topic)
 		json_object_set_new(o, "wrong_topic",
 				    json_integer((json_int_t)n->rejected_topic));
+	upper_rejected_json(n, o);
 	if (n->rejected_target)
 		json_object_set_new(o, "wrong_target",
 				    json_integer((json_int_t)n->rejected_target));
