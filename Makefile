@@ -108,6 +108,7 @@ PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 # A test card's mixer (volume + mute) for softvol and the node's alsa.mixer.
 CTL_PLUGIN := $(O)/alsa/libasound_module_ctl_loaxamixer.so
 
+.PHONY: bench-province bench-scale3000
 .PHONY: all test unit cross cross-tree test-cross install-node-deb demo bench fuzz valgrind soak clean check-config install install-deb install-tree pot potfile
 
 DESTDIR ?=
@@ -325,6 +326,14 @@ demo: all
 bench: all unit
 	if command -v aarch64-linux-gnu-gcc >/dev/null; then $(MAKE) cross ARCH=arm64; fi
 	LOAXA_BIN=$(CURDIR)/build tests/bench/run.sh
+
+# make bench-province (also bench-scale3000): 3,000 simulated nodes
+# (loaxa-nodesim) behind 10 district brokers bridged to a provincial one:
+# emergency latency through one broker and through the bridges, a provincial
+# emergency, a district broker killed and back (tests/bench/province.sh,
+# docs/testing.md). Part of make bench too.
+bench-province bench-scale3000: all unit
+	LOAXA_BIN=$(CURDIR)/build tests/bench/province.sh
 
 fuzz:
 	tests/fuzz/run.sh
