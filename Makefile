@@ -4,6 +4,7 @@
 #   make test       ASan+UBSan build into build/asan/, then every test; ends "N passed, N failed"
 #   make demo       a real broadcast on the embedded defaults (see README.md)
 #   make bench      prints figures (medians), never fails on a slow machine
+#   make bench-province  3,000 simulated nodes behind bridged district brokers
 #   make fuzz       libFuzzer harnesses (clang), bounded time each
 #   make valgrind   the demo under valgrind, both daemons
 

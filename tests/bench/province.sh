@@ -74,7 +74,8 @@ say "province bench: $N nodes, $D district brokers, $P simulator process(es); de
 NT=$T
 if [ "${PROVINCE_STATE:-tmpfs}" = tmpfs ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
 	NT=$(mktemp -d /dev/shm/loaxa-province.XXXXXX)
-	trap 'rc=$?; rm -rf "$NT"; (exit $rc); lib_cleanup' EXIT
+	# the simulators stop (their nodes write their last state) before it goes
+	trap 'rc=$?; stop_sims; rm -rf "$NT"; (exit $rc); lib_cleanup' EXIT
 fi
 
 # ---------------------------------------------------------------- material
@@ -82,8 +83,11 @@ keygen || exit 1                      # the commune's controller key
 keygen "$T/province" || exit 1        # the province's key (the trust document's "upper")
 PROV_PK=$(cat "$T/province/controller.pub")
 AREA=40
-sox -n -r 48000 -c 1 "$T/tone.wav" synth 4 sine 880 vol 0.5 2>/dev/null &&
-	sox -n -r 48000 -c 1 "$T/flood.wav" synth 2 sine 440 vol 0.5 2>/dev/null || {
+# The tone is decoded into memory by every node at start (emergency.c,
+# preload_tone) and plays from there: 3 s, so a round is stopped before most
+# nodes reach the message (decoded from its file as it plays).
+sox -n -r 48000 -c 1 "$T/tone.wav" synth 3 sine 880 vol 0.5 2>/dev/null &&
+	sox -n -r 48000 -c 1 "$T/flood.wav" synth 1 sine 440 vol 0.5 2>/dev/null || {
 	say "province bench: sox cannot make the clips"; exit 1; }
 for c in tone flood; do
 	"$LOAXA" encode "$T/$c.wav" -o "$NT/$c.opus" --no-progress >"$T/encode.log" 2>&1 ||
@@ -203,7 +207,12 @@ start_sims() {
 		STOP_ORDER+=("sim$k")
 	done
 }
-stop_sims() { local k; for ((k = 0; k < P; k++)); do STOP_TIMEOUT=120 stop "sim$k"; done; rm -f "$T"/sim*.stats; }
+stop_sims() {
+	local k
+	for ((k = 0; k < P; k++)); do [ -n "${PID_OF[sim$k]:-}" ] && kill -TERM "${PID_OF[sim$k]}" 2>/dev/null; done
+	for ((k = 0; k < P; k++)); do STOP_TIMEOUT=300 stop "sim$k"; done
+	rm -f "$T"/sim*.stats
+}
 # connected : nodes whose control connection is up, over every simulator
 connected() { cat "$T"/sim*.stats 2>/dev/null | awk '$1 == "nodes" { s += $4 } END { print s + 0 }'; }
 all_connected() { [ "$(connected)" -ge "$1" ]; }
@@ -288,7 +297,8 @@ start_nodes() { # start_nodes MODE
 	local t=$(date +%s%N)
 	write_nodes "$1"
 	start_sims
-	if ! wait_for 300 all_connected "$N"; then
+	# each node decodes its alert tone at start: minutes for 3,000 on a loaded machine
+	if ! wait_for "${PROVINCE_START_S:-1200}" all_connected "$N"; then
 		say "province bench: only $(connected) of $N nodes connected"
 		return 1
 	fi

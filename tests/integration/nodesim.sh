@@ -73,7 +73,7 @@ PID_OF[sim]=$!
 STOP_ORDER+=(sim)
 connected() { awk '$1 == "nodes" { print $4 }' "$T/sim.stats" 2>/dev/null; }
 all_connected() { [ "$(connected)" = "$N" ]; }
-check "all $N simulated nodes connect (stats: $(connected))" wait_for 60 all_connected || { dump_log "$T/sim.log"; finish; }
+check "all $N simulated nodes connect (the simulator's stats)" wait_for 120 all_connected || { dump_log "$T/sim.log"; finish; }
 sleep 2 # subscribed
 
 # sounded T0 : nodes whose card logged an onset after T0 (ns)
@@ -109,13 +109,12 @@ printf '{"cmd":"emergency_stop","id":"e-p1","drill":false,"to":{"area":"40"}}' |
 pub loaxa/area/40/cmd "$T/ps1.bin"
 sleep 2
 
-t0=$(date +%s%N)
 pub "loaxa/$SITE/zone/all/cmd" "$T/c1.bin"
-sleep 4
-check "the same signed command again sounds on no node (each keeps its own sequence state)" \
-	[ "$(sounded "$t0")" = 0 ]
-check "every node refused the replay in its own log" \
-	[ "$(grep -c 'rejected message on .*zone/all/cmd: ' "$T/sim.log")" -ge "$N" ]
+replayed() { [ "$(grep -c 'rejected message on .*zone/all/cmd: replayed' "$T/sim.log")" -ge "$N" ]; }
+check "every node refused the same signed command again, in its own log (its own sequence state)" \
+	wait_for 30 replayed
+# (not by the cards' onsets: under load a card's underrun ends in an "onset" too)
+check "and none started it again" [ "$(grep -c 'EMERGENCY e-c1 received' "$T/sim.log")" = "$N" ]
 
 printf '{"cmd":"restart","id":"r-1","to":"node/s7/cmd"}' |
 	"$SEALCMD" --key "$T/keys/controller.key" --site "$SITE" --type cmd >"$T/r.bin"
