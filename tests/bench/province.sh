@@ -309,6 +309,7 @@ start_nodes() { # start_nodes MODE
 # ---------------------------------------------------------------- 1. one broker
 broker province "$(free_port)" || exit 1
 say "command -> first sample at each node's paced card, $ROUNDS rounds each (target p99 < 2 s, none missed)"
+say "(no commune controller runs: every node is one whose commune controller is down)"
 start_nodes one || exit 1
 for ((r = 0; r < ROUNDS; r++)); do round one commune "${PORT_OF[province]}"; done
 report one "$N nodes, one broker, commune emergency"
