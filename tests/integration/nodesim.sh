@@ -40,6 +40,7 @@ pcm.simcard {
 	@args.LOG { type string }
 	type loaxapaced
 	log \$LOG
+	first_only 1
 }
 EOF
 : >"$T/list"
