@@ -290,8 +290,15 @@ round() {
 		!($1 in s) { print $1, $2 }' "$T/all.list" >>"$T/missed-$label"
 	echo "$t0" >"$T/t0-$label"
 	stop_emergency "$port"
-	sleep 7
+	# the next round starts from idle: every node has ended this emergency
+	# (a loaded simulator may take a while to work through the stop) and
+	# closed its device (5 s after the end), or its backlog is the next
+	# round's figure
+	wait_for 120 none_sounding
+	sleep 6
 }
+# none_sounding : no node of any simulator has an emergency active (stats)
+none_sounding() { ! cat "$T"/sim*.stats 2>/dev/null | awk '$1 != "nodes" && $4 == 1 { f = 1 } END { exit !f }'; }
 
 report() { # report LABEL TEXT
 	local label=$1 n
