@@ -92,23 +92,25 @@ printf '{"cmd":"emergency_start","id":"e-c1","drill":false,"to":"zone/all/cmd","
 	"$FLOOD" "$TONE" | "$SEALCMD" --key "$T/keys/controller.key" --site "$SITE" --type cmd >"$T/c1.bin"
 t0=$(date +%s%N)
 pub "loaxa/$SITE/zone/all/cmd" "$T/c1.bin"
-check "a commune emergency sounds on every simulated node's card" wait_for 20 all_sounded "$t0" ||
+check "a commune emergency sounds on every simulated node's card" wait_for 60 all_sounded "$t0" ||
 	diag "$(sounded "$t0") of $N sounded"
 printf '{"cmd":"emergency_stop","id":"e-c1","drill":false,"to":"zone/all/cmd"}' |
 	"$SEALCMD" --key "$T/keys/controller.key" --site "$SITE" --type cmd >"$T/s1.bin"
 pub "loaxa/$SITE/zone/all/cmd" "$T/s1.bin"
-sleep 2
+# every node ended it (the stats' last column) before the next one
+none_sounding() { ! awk '$1 != "nodes" && $4 == 1 { f = 1 } END { exit !f }' "$T/sim.stats"; }
+check "the stop ends it on every node" wait_for 60 none_sounding
 
 printf '{"cmd":"emergency_start","id":"e-p1","drill":false,"to":{"area":"40"},"clip":"flood","max_s":60}' |
 	"$SEALCMD" --key "$T/province/controller.key" --site 40 --type cmd >"$T/p1.bin"
 t0=$(date +%s%N)
 pub loaxa/area/40/cmd "$T/p1.bin"
 check "a provincial emergency (the province's key, loaxa/area/40/cmd) sounds on every simulated node" \
-	wait_for 20 all_sounded "$t0" || diag "$(sounded "$t0") of $N sounded"
+	wait_for 60 all_sounded "$t0" || diag "$(sounded "$t0") of $N sounded"
 printf '{"cmd":"emergency_stop","id":"e-p1","drill":false,"to":{"area":"40"}}' |
 	"$SEALCMD" --key "$T/province/controller.key" --site 40 --type cmd >"$T/ps1.bin"
 pub loaxa/area/40/cmd "$T/ps1.bin"
-sleep 2
+check "the province's stop ends it on every node" wait_for 60 none_sounding
 
 pub "loaxa/$SITE/zone/all/cmd" "$T/c1.bin"
 replayed() { [ "$(grep -c 'rejected message on .*zone/all/cmd: replayed' "$T/sim.log")" -ge "$N" ]; }
