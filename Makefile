@@ -75,7 +75,7 @@ IMPORT_PKGS := libavformat libavcodec libswresample libavutil libebur128 opus og
 # executed program under seccomp (encode/worker.h). opus: live encoding.
 # pangocairo (cairo, Pango, HarfBuzz) and fontconfig: the printable report (reportpdf.h).
 CTRL_PKGS   := $(COMMON_PKGS) libmosquitto sqlite3 libmicrohttpd opus libsystemd alsa libcrypto \
-               pangocairo fontconfig
+               pangocairo fontconfig libxml-2.0
 # loaxa stays free of the import libraries: loading FFmpeg & co. (~100 shared
 # libraries) cost every command, `loaxa emergency start` too, 30 ms and more.
 # `loaxa encode` execs loaxa-encode, which has them.
@@ -98,7 +98,8 @@ CTRL_OBJ   := $(call obj,$(CTRL_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 ENCODE_OBJ := $(call obj,$(ENCODE_SRC))
 
-BINS := $(O)/loaxa $(O)/loaxa-encode $(O)/loaxa-controller $(O)/loaxa-node
+BINS := $(O)/loaxa $(O)/loaxa-encode $(O)/loaxa-controller $(O)/loaxa-node \
+        $(O)/loaxa-node-update
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
@@ -183,7 +184,12 @@ $(O)/obj/import/%.o: import/%.c $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -Iimport $(call pc,$(IMPORT_PKGS) $(COMMON_PKGS)) -c $< -o $@
 $(O)/obj/controller/%.o: controller/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Icontroller -Iimport $(call pc,$(CTRL_PKGS)) -c $< -o $@
+	$(CC) $(CFLAGS) -Icontroller -Iimport -I$(O)/gen $(call pc,$(CTRL_PKGS)) -c $< -o $@
+# The CAP 1.2 schema (etc/cap/CAP-v1.2.xsd) compiled into the controller as a
+# C string (controller/capxml.c): the schema cannot go missing or be swapped.
+$(O)/gen/cap_xsd.inc: etc/cap/CAP-v1.2.xsd scripts/cap-xsd.sh
+	scripts/cap-xsd.sh $< $@
+$(O)/obj/controller/capxml.o: $(O)/gen/cap_xsd.inc
 $(O)/obj/cli/%.o: cli/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icli $(call pc,$(CLI_PKGS)) -c $< -o $@
@@ -201,6 +207,15 @@ $(O)/loaxa-node: $(NODE_OBJ) $(O)/libloaxa.a
 # modules, many nodes in one process; not installed.
 $(O)/loaxa-nodesim: $(O)/obj/node/sim/nodesim.o $(filter-out $(O)/obj/node/main.o,$(NODE_OBJ)) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(NODE_PKGS)) -lm
+# The node's installer of remote updates (nodeupdate/main.c): its own small
+# program, so the daemon never installs anything; it reads node.cfg and the
+# journal files through the node's own modules.
+NODEUPD_OBJ := $(O)/obj/nodeupdate/main.o $(O)/obj/node/nodecfg.o $(O)/obj/node/updjournal.o
+$(O)/obj/nodeupdate/%.o: nodeupdate/%.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Inode $(call pc,$(COMMON_PKGS)) -c $< -o $@
+$(O)/loaxa-node-update: $(NODEUPD_OBJ) $(O)/libloaxa.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(COMMON_PKGS)) -lm
 $(O)/loaxa-controller: $(CTRL_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(call pl,$(CTRL_PKGS)) -lm
 $(O)/loaxa: $(CLI_OBJ) $(O)/libloaxa.a
@@ -281,7 +296,7 @@ cross:
 # pcmcompare: the reference decoded by the target's opusfile, the library the
 # node plays with (libopus's float decoder differs by a few LSB between
 # amd64 and arm64: NEON, fused multiply-add).
-cross-tree: $(O)/loaxa-node $(O)/loaxa $(addprefix $(O)/tests/,$(CROSS_UNIT)) $(PLUGIN) $(CTL_PLUGIN) \
+cross-tree: $(O)/loaxa-node $(O)/loaxa-node-update $(O)/loaxa $(addprefix $(O)/tests/,$(CROSS_UNIT)) $(PLUGIN) $(CTL_PLUGIN) \
 	$(O)/tools/pcmcompare
 
 # make test-cross [ARCH=arm64]: the cross-built node's unit tests and a
@@ -362,11 +377,12 @@ install-deb: all
 # install-node-deb: what debian/loaxa-node.install takes, for the node-only
 # package of an ARM board (debian/rules, profile pkg.loaxa.nodeonly).
 NODE_MO := $(foreach l,$(PO_LANGS),$(O)/locale/$(l)/LC_MESSAGES/loaxa-node.mo)
-install-node-deb: $(O)/loaxa-node $(NODE_MO)
+install-node-deb: $(O)/loaxa-node $(O)/loaxa-node-update $(NODE_MO)
 	install -d $(DESTDIR)/usr/sbin $(DESTDIR)/lib/systemd/system $(DESTDIR)/usr/share/loaxa \
 		$(DESTDIR)/usr/share/man/man8 $(DESTDIR)/usr/share/man/man5
-	install -m 0755 $(O)/loaxa-node $(DESTDIR)/usr/sbin/
-	install -m 0644 systemd/loaxa-node.service $(DESTDIR)/lib/systemd/system/
+	install -m 0755 $(O)/loaxa-node $(O)/loaxa-node-update $(DESTDIR)/usr/sbin/
+	install -m 0644 systemd/loaxa-node.service systemd/loaxa-node-update.service \
+		systemd/loaxa-node-update.path $(DESTDIR)/lib/systemd/system/
 	install -m 0644 etc/node.cfg $(DESTDIR)/usr/share/loaxa/node.cfg.example
 	install -m 0644 etc/asoundrc.example $(DESTDIR)/usr/share/loaxa/asoundrc.example
 	install -m 0644 man/loaxa-node.8 $(DESTDIR)/usr/share/man/man8/
@@ -380,7 +396,7 @@ install-tree:
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(ROOTPREFIX)/share/loaxa \
 		$(DESTDIR)$(ROOTPREFIX)/share/doc/loaxa-doc
 	install -m 0755 $(O)/loaxa $(O)/loaxa-encode $(DESTDIR)$(ROOTPREFIX)/bin/
-	install -m 0755 $(O)/loaxa-controller $(O)/loaxa-node $(DESTDIR)$(ROOTPREFIX)/sbin/
+	install -m 0755 $(O)/loaxa-controller $(O)/loaxa-node $(O)/loaxa-node-update $(DESTDIR)$(ROOTPREFIX)/sbin/
 	for u in systemd/*.service systemd/*.path; do \
 		sed 's|/usr/sbin/loaxa|$(ROOTPREFIX)/sbin/loaxa|g; s|/usr/bin/loaxa|$(ROOTPREFIX)/bin/loaxa|g; s|/usr/share/loaxa/|$(ROOTPREFIX)/share/loaxa/|g' \
 			$$u >$(DESTDIR)$(UNITDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; done

@@ -24,6 +24,8 @@ int cmd_restore(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_play(int argc, char **argv);
 int cmd_nodes(int argc, char **argv);
+/* selftest.c: the horn self-test */
+int cmd_selftest(int argc, char **argv);
 int cmd_content(int argc, char **argv);
 int cmd_plays(int argc, char **argv);
 int cmd_login(int argc, char **argv);
@@ -40,6 +42,7 @@ int cmd_announce(int argc, char **argv);
 int cmd_cancel(int argc, char **argv);
 int cmd_readiness(int argc, char **argv);
 int cmd_emergency(int argc, char **argv);
+int cmd_cap(int argc, char **argv);        /* cap.c: CAP 1.2 alerts */
 int cmd_live(int argc, char **argv);
 int cmd_record(int argc, char **argv);   /* record.c */
 int cmd_drafts(int argc, char **argv);     /* approval.c */
@@ -83,5 +86,8 @@ long cli_parse_duration(const char *s);
 void cli_print_draft(json_t *draft, int edited);
 /* A draft id as the controller gives them: 1 to 15 digits, no leading 0. */
 int cli_draft_id_valid(const char *s);
+
+/* "horn heard" / "horn silent" / "not tested" (translated) for a status selftest object */
+const char *cli_selftest_word(json_t *st);
 
 #endif

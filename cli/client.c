@@ -342,6 +342,13 @@ int cli_get_ok(const char *path, struct cli_resp *resp)
  * listed stays English.
  */
 static const char *const api_errors[] = {
+	/* CAP alerts (controller/capxml.c, capmap.c, cap.c; docs/cap.md) */
+	N_("line %d, element %s: %s"),
+	N_("line %d: %s"),
+	N_("the alert is for another area (%s %s), not for this commune (%s, district %s, province %s): refused"),
+	N_("sender \"%.200s\" is not a CAP source of this station (cap.sources in controller.cfg)"),
+	N_("alert %.200s from %.200s was received already: it is not imported twice"),
+	N_("this controller takes no CAP alerts: controller.cfg has no cap block (docs/cap.md)"),
 	N_("no token: log in first (loaxa login NAME)"),
 	N_("wrong user name or password"),
 	N_("the token expired: log in again"),

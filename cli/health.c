@@ -436,6 +436,39 @@ static int write_tone(const char *path)
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
+/*
+ * The last or current software update (node/update.h): its state, and
+ * once over its outcome in words an official can act on.
+ */
+static void node_show_update(json_t *u)
+{
+	const char *state = jstr(u, "state"), *outcome = jstr(u, "outcome");
+	char when[32];
+
+	if (!json_is_object(u))
+		return;
+	fmt_local_time(when, sizeof(when), jint(u, "at", 0));
+	if (strcmp(state, "done") != 0)
+		printf(_("update      to %s: %s%s%s\n"), jstr(u, "version"),
+		       !strcmp(state, "fetching") ? _("fetching the package")
+		       : !strcmp(state, "waiting") ? _("waiting for a quiet moment")
+		       : !strcmp(state, "installing") ? _("installing")
+		       : _("new version started, confirming"),
+		       jstr(u, "error")[0] ? ": " : "", jstr(u, "error"));
+	else if (!strcmp(outcome, "ok"))
+		printf(_("update      to %s: installed and running (%s)\n"), jstr(u, "version"),
+		       when);
+	else if (!strcmp(outcome, "rolled_back"))
+		printf(_("update      to %s: FAILED, previous version put back (%s): %s\n"),
+		       jstr(u, "version"), when, jstr(u, "error"));
+	else if (!strcmp(outcome, "refused"))
+		printf(_("update      to %s: refused by the node (%s): %s\n"), jstr(u, "version"),
+		       when, jstr(u, "error"));
+	else
+		printf(_("update      to %s: FAILED, nothing was changed (%s): %s\n"),
+		       jstr(u, "version"), when, jstr(u, "error"));
+}
+
 static int node_show(const char *node, int json)
 {
 	struct cli_resp resp;
@@ -484,8 +517,23 @@ static int node_show(const char *node, int json)
 			printf(_("plan        seq %lld, %lld items\n"),
 			       (long long)jint(json_object_get(st, "plan"), "seq", 0),
 			       (long long)jint(json_object_get(st, "plan"), "items", 0));
+		if (json_is_object(json_object_get(st, "selftest")) &&
+		    jstr(json_object_get(st, "selftest"), "result")[0]) {
+			json_t *t = json_object_get(st, "selftest");
+			char when[32];
+
+			fmt_local_time(when, sizeof(when), jint(t, "at", 0));
+			if (!strcmp(jstr(t, "result"), "error"))
+				printf(_("horn test   %s at %s: %s\n"), cli_selftest_word(t), when,
+				       jstr(t, "reason"));
+			else
+				printf(_("horn test   %s at %s (tone %.1f dB, noise %.1f dB)\n"),
+				       cli_selftest_word(t), when, jreal(t, "level_db", 0),
+				       jreal(t, "noise_db", 0));
+		}
 		if (jstr(st, "last_error")[0])
 			printf(_("last error  %s\n"), jstr(st, "last_error"));
+		node_show_update(json_object_get(st, "update"));
 		if (json_is_object(json_object_get(st, "playing")))
 			printf(_("playing     %s (%s)\n"),
 			       jstr(json_object_get(st, "playing"), "broadcast"),

@@ -74,11 +74,12 @@ int cmd_nodes(int argc, char **argv)
 {
 	static const char *const head[] = { N_("NODE"), N_("ZONES"), N_("ONLINE"),
 					    N_("LAST SEEN"), N_("PLAYING"), N_("CLOCK ERR"),
-					    N_("SIGNAL"), N_("VERSION"), N_("ALARMS") };
+					    N_("SIGNAL"), N_("VERSION"), N_("HORN TEST"),
+					    N_("ALARMS") };
 	struct cli_resp resp;
 	struct table t;
 	json_t *list, *n, *z, *playing;
-	char zones[512], seen[32], play[160], clock[32], alarms[64];
+	char zones[512], seen[32], play[160], clock[32], alarms[64], version[200];
 	int64_t now = now_ms();
 	size_t i, j;
 	int json = 0, rc;
@@ -93,13 +94,13 @@ int cmd_nodes(int argc, char **argv)
 		cli_resp_free(&resp);
 		return CLI_EXIT_OK;
 	}
-	table_init(&t, 9, head);
+	table_init(&t, 10, head);
 	t.limit[1] = 48;
 	t.limit[4] = 50;
 	t.limit[6] = 16;
 	t.right[5] = 1;
 	json_array_foreach(list, i, n) {
-		const char *cells[9];
+		const char *cells[10];
 		json_t *ce = json_object_get(n, "clock_error_ms");
 
 		zones[0] = '\0';
@@ -148,7 +149,24 @@ int cmd_nodes(int argc, char **argv)
 		cells[5] = clock;
 		cells[6] = jstr(n, "signal")[0] ? jstr(n, "signal") : "-";
 		cells[7] = jstr(n, "version")[0] ? jstr(n, "version") : "-";
-		cells[8] = alarms;
+		{
+			/* a software update under way or gone wrong (node/update.h) */
+			json_t *u = json_object_get(json_object_get(n, "status"), "update");
+			const char *us = jstr(u, "state"), *uo = jstr(u, "outcome");
+
+			if (json_is_object(u) && strcmp(us, "done") != 0)
+				snprintf(version, sizeof(version), _("%s (updating to %s)"), cells[7],
+					 jstr(u, "version"));
+			else if (json_is_object(u) && (!strcmp(uo, "rolled_back") ||
+						       !strcmp(uo, "failed")))
+				snprintf(version, sizeof(version), _("%s (update to %s failed)"),
+					 cells[7], jstr(u, "version"));
+			else
+				snprintf(version, sizeof(version), "%s", cells[7]);
+			cells[7] = version;
+		}
+		cells[8] = cli_selftest_word(json_object_get(n, "selftest"));
+		cells[9] = alarms;
 		table_add(&t, cells);
 	}
 	table_show(&t, _("no nodes yet: a node appears once it reports its status"));

@@ -74,6 +74,9 @@ void cli_usage(FILE *f)
 		"                                    node to confirm (exit 3: some did not)\n"
 		"  emergency stop [ID]               stop it (or every active one)\n"
 		"  emergency clips | clip NAME FILE  the clips every node holds ahead\n"
+		"  cap import FILE.xml [--no-wait]   a CAP 1.2 alert from the province: on air, a\n"
+		"                                    draft for approval, or refused (docs/cap.md)\n"
+		"  cap list | cap show ID            the CAP alerts received, what they became\n"
 		"  live (--zone Z | --node N | --all) [--device D | --file F] [--latency MS] [--relay]\n"
 		"                                    speak (or stream F) to the nodes now, in step;\n"
 		"                                    Ctrl-C stops; live status | live stop [ID]\n"
@@ -81,6 +84,8 @@ void cli_usage(FILE *f)
 		"                                    record from the controller's microphone into\n"
 		"                                    content; Ctrl-C stops; record stop\n"
 		"  node show|volume|stop|restart|test-tone N [LEVEL] [--timeout S] [--json]\n"
+		"  node update N|--zone Z|--all PACKAGE.deb   send the loaxa-node package (admin)\n"
+		"  selftest N|--zone Z [--timeout S] [--json]  horn self-test now: tone + sensing input\n"
 		"                                    one node; remote maintenance, confirmed\n"
 		"  alarms [--all] [--node N] [--json]\n"
 		"                                    active (or all) alarms\n"
@@ -120,6 +125,8 @@ int main(int argc, char **argv)
 		{ "drafts", cmd_drafts }, { "approve", cmd_approve }, { "reject", cmd_reject },
 		{ "withdraw", cmd_withdraw }, { "reviews", cmd_reviews }, { "review", cmd_review },
 		{ "alarms", cmd_alarms }, { "log", cmd_log }, { "report", cmd_report },
+		{ "cap", cmd_cap },
+		{ "selftest", cmd_selftest },
 	};
 	const char *env = getenv("LOAXA_SOCKET");
 	size_t i;

@@ -32,6 +32,7 @@
 
 #include <sodium.h>
 
+#include "nodeupdate.h"
 #include "cli.h"
 #include "client.h"
 #include "envelope.h"
@@ -508,6 +509,8 @@ int cmd_node(int argc, char **argv)
 		return cmd_node_maint(argc, argv); /* health.c */
 	if (argc >= 2 && strcmp(argv[1], "add") == 0)
 		return node_add(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "update") == 0)
+		return cmd_node_update(argc - 1, argv + 1);
 	if (argc == 3 && strcmp(argv[1], "revoke") == 0 && name_valid(argv[2])) {
 		snprintf(path, sizeof(path), "/v1/provision/nodes/%s/revoke", argv[2]);
 		body = json_object();

@@ -121,6 +121,32 @@ int ctl_alarms_decide(const struct ctl *c, int online, int64_t last_seen, int64_
 			 "message%s addressed to other topics since it started: the broker (or "
 			 "whoever holds it) republishes the controller's messages (see the "
 			 "node's log)", v, v == 1 ? "" : "s");
+	/*
+	 * The horn self-test (node/selftest.h): the last test played its tone
+	 * and the sensing input did not hear it. The node keeps its last
+	 * result across restarts, so the alarm stays until a test hears the
+	 * horn again ("ok"); an "error" result says nothing about the horn:
+	 * "verdict" is the last ok|silent, which an error does not replace.
+	 */
+	it = json_object_get(status, "selftest");
+	if (json_is_object(it) &&
+	    strcmp(json_string_value(json_object_get(it, "verdict")) ?
+		   json_string_value(json_object_get(it, "verdict")) :
+		   json_string_value(json_object_get(it, "result")) ?
+		   json_string_value(json_object_get(it, "result")) : "", "silent") == 0) {
+		local_hm(when, sizeof(when), (int64_t)num(it, "at", NULL, 0));
+		if (json_is_number(json_object_get(it, "level_db")))
+			want_add(out, max, &n, "horn", "", "horn silent: the self-test tone was not "
+				 "heard at %s (tone %.1f dB, noise %.1f dB): check the amplifier, its "
+				 "power, the cable and the horn", when, num(it, "level_db", NULL, 0),
+				 num(it, "noise_db", NULL, 0));
+		else /* the last test could not be done: the silent one before stands */
+			want_add(out, max, &n, "horn", "", "horn silent at the last test that could "
+				 "be done (the test at %s could not: %s): check the amplifier, its "
+				 "power, the cable and the horn", when,
+				 json_string_value(json_object_get(it, "reason")) ?
+				 json_string_value(json_object_get(it, "reason")) : "");
+	}
 	if (plan_seq > 0 && plan_published > 0 &&
 	    now - plan_published >= (int64_t)cfg->alarms.plan_ack_s * 1000) {
 		json_t *ps = json_object_get(json_object_get(status, "plan"), "seq");

@@ -11,6 +11,9 @@
  *   alsa     its audio device is in error (status alsa.state "error")
  *   plan     the plan published to it (sched_plans) is not acknowledged
  *            (status plan.seq) after alarms.plan_ack_s
+ *   horn     the last horn self-test (status selftest.result) was "silent":
+ *            the tone played and the sensing input did not hear it;
+ *            cleared by a test that hears it ("ok")
  *   miss     an upcoming item (status upcoming[]) is not ready and starts
  *            within alarms.miss_ahead_s; key = the occurrence id
  *

@@ -3,6 +3,8 @@
  */
 #include "api.h"
 #include "approval.h"
+#include "cap.h"
+#include "capxml.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,7 @@
 #include "util.h"
 #include "sse.h"
 #include "web.h"
+#include "nodeupdate.h"
 
 enum api_route {
 	R_NONE,
@@ -54,6 +57,8 @@ enum api_route {
 	R_APPROVAL, /* drafts and emergency reviews: approval.c */
 	R_SESSION,  /* the web console's login, logout, who am I (web listener only) */
 	R_EVENTS,   /* GET /v1/events: Server-Sent Events (sse.h) */
+	R_CAP,      /* /v1/cap: CAP 1.2 alerts (cap.h) */
+	R_NODE_UPDATE, /* POST /v1/node-update: a node package (nodeupdate.h) */
 };
 
 struct api_req {
@@ -383,12 +388,19 @@ static void route(struct api_req *r, const char *url, const char *method)
 		if (get)
 			r->route = R_PLAYS;
 		allowed = "GET";
+	} else if (strcmp(url, "/v1/node-update") == 0) {
+		if (post)
+			r->route = R_NODE_UPDATE;
+		allowed = "POST";
 	} else if (strcmp(url, "/v1/events") == 0) {
 		if (get)
 			r->route = R_EVENTS;
 		allowed = "GET";
 	} else if (ctl_approval_owns_url(url)) {
 		r->route = R_APPROVAL; /* approval.c checks the method */
+		return;
+	} else if (ctl_cap_owns_url(url)) {
+		r->route = R_CAP; /* cap.c checks the method */
 		return;
 	} else if (ctl_sched_owns_url(url)) {
 		r->route = R_SCHED; /* schedapi.c checks the method */
@@ -616,6 +628,46 @@ static void upload_finish(struct api_req *r)
 	r->suspended = 1;
 }
 
+/*
+ * POST /v1/node-update?node=N|zone=Z|all=1: the body is a node package,
+ * received like an upload (upload_begin, upload_data) but never imported:
+ * nodeupdate.h checks it, stores it as content and sends the commands.
+ */
+static void node_update_finish(struct api_req *r)
+{
+	const char *node = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "node");
+	const char *zone = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "zone");
+	const char *all = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "all");
+	unsigned char bin[crypto_hash_sha256_BYTES];
+	json_t *reply = NULL;
+	unsigned status;
+
+	if (r->reply)
+		return; /* an error while receiving */
+	if (r->upload_bytes == 0) {
+		set_error(r, MHD_HTTP_BAD_REQUEST, "the upload is empty: send the package's bytes "
+			  "as the request body");
+		return;
+	}
+	if (close(r->fd) < 0) {
+		r->fd = -1;
+		set_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+			  "the controller cannot store the upload: %s", strerror(errno));
+		return;
+	}
+	r->fd = -1;
+	crypto_hash_sha256_final(&r->src_hash, bin);
+	hex_encode(r->src_hex, bin, sizeof(bin));
+	snprintf(r->target, sizeof(r->target), "node update %.60s%.60s%s", node ? node : "",
+		 zone ? zone : "", all ? "all" : "");
+	status = ctl_node_update(r->c, r->tmp_path, r->upload_bytes, r->src_hex, node, zone,
+				 all && (!strcmp(all, "1") || !strcmp(all, "true")), &reply);
+	/* stored (moved away) or refused: the upload itself goes */
+	unlink(r->tmp_path);
+	r->tmp_path[0] = '\0';
+	set_reply(r, status, reply);
+}
+
 /* ------------------------------------------------------------ endpoints */
 
 /*
@@ -821,6 +873,8 @@ static size_t body_limit(const struct api_req *r)
 	int draft = r->route == R_APPROVAL && strcmp(r->method, "PUT") == 0 &&
 		    strncmp(r->url, "/v1/drafts/", 11) == 0 && !strchr(r->url + 11, '/');
 
+	if (r->route == R_CAP) /* an alert may carry its audio inline (capxml.h) */
+		return CAP_MAX_BYTES;
 	return (r->route == R_SCHED && ctl_sched_files_url(r->url)) || draft
 		? ctl_sched_max_body(r->c) : CTL_MAX_JSON_BODY;
 }
@@ -1519,7 +1573,17 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			web_csrf_check(r);
 		if (!r->reply && r->route != R_SEC)
 			route(r, url, method);
-		if (!r->reply && r->route == R_CONTENT_POST) {
+		if (!r->reply && r->route == R_NODE_UPDATE) {
+			const char *len = MHD_lookup_connection_value(
+				conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+			/* said before the bytes come, not by a dropped connection */
+			if (len && strtoull(len, NULL, 10) > CTL_NODE_UPDATE_MAX)
+				set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the package is too large: "
+					  "a node package is at most %llu MiB",
+					  CTL_NODE_UPDATE_MAX >> 20);
+		}
+		if (!r->reply && (r->route == R_CONTENT_POST || r->route == R_NODE_UPDATE)) {
 			upload_begin(r);
 			snprintf(r->target, sizeof(r->target), "upload %.150s", r->name);
 		}
@@ -1533,10 +1597,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 		*upload_data_size = 0;
 		if (r->route == R_CONTENT_POST)
 			return upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
+		if (r->route == R_NODE_UPDATE)
+			return r->upload_bytes + n > CTL_NODE_UPDATE_MAX ||
+			       upload_data(r, upload_data_p, n) < 0 ? MHD_NO : MHD_YES;
 		if (r->route == R_BROADCAST_POST || r->route == R_SEC ||
 		    r->route == R_SCHED || r->route == R_EMERGENCY || r->route == R_LIVE ||
 		    r->route == R_RECORD || r->route == R_HEALTH || r->route == R_APPROVAL ||
-		    r->route == R_SESSION)
+		    r->route == R_SESSION || r->route == R_CAP)
 			body_data(r, upload_data_p, n);
 		return MHD_YES;
 	}
@@ -1563,6 +1630,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			break;
 		case R_BROADCAST_POST:
 			post_broadcast(r, 0);
+			break;
+		case R_NODE_UPDATE:
+			node_update_finish(r);
 			break;
 		case R_BROADCAST_GET: {
 			json_t *b = ctl_db_broadcast_json(&c->db, r->bid);
@@ -1663,6 +1733,20 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *conn, const cha
 			 : r->route == R_RECORD ? ctl_record_api : ctl_emergency_api)(
 				c, &r->who, r->method, r->url, r->body ? r->body : "",
 				r->body_len, &st, &j, r->target, sizeof(r->target));
+			set_reply(r, st, j);
+			break;
+		}
+		case R_CAP: {
+			json_t *j = NULL;
+			unsigned st = 500;
+
+			if (r->body_too_big) {
+				set_error(r, MHD_HTTP_CONTENT_TOO_LARGE, "the alert is larger than %d "
+					  "bytes", CAP_MAX_BYTES);
+				break;
+			}
+			ctl_cap_api(c, &r->who, r->method, r->url, r->body ? r->body : "",
+				    r->body_len, &st, &j, r->target, sizeof(r->target));
 			set_reply(r, st, j);
 			break;
 		}

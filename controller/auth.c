@@ -654,6 +654,7 @@ static const struct {
 	{ "POST", "/v1/logout", PERM_READ },
 	{ "POST", "/v1/maintenance/", PERM_MAINTAIN },
 	{ "POST", "/v1/nodes/", PERM_MAINTAIN },     /* healthapi.c: volume, restart... */
+	{ "POST", "/v1/node-update", PERM_ADMIN },    /* nodeupdate.c: installs software */
 	{ "POST", "/v1/reviews/", PERM_APPROVE },        /* approval.c */
 	/* POST /v1/schedule/apply: an operator's is a draft (approval.h); deciding a
 	 * draft (/v1/drafts/ID/approve, /reject) needs PERM_APPROVE, checked there */

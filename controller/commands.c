@@ -128,11 +128,11 @@ int ctl_maint_command(struct ctl *c, const char *node, const char *action, json_
 	if (strcmp(action, "test-tone") == 0 || strcmp(action, "test_tone") == 0)
 		snprintf(cmd, sizeof(cmd), "test_tone");
 	else if (!strcmp(action, "volume") || !strcmp(action, "stop") ||
-		 !strcmp(action, "restart"))
+		 !strcmp(action, "restart") || !strcmp(action, "selftest"))
 		snprintf(cmd, sizeof(cmd), "%s", action);
 	else {
 		snprintf(err, errlen, "unknown node action \"%s\" (volume, stop, restart, "
-			 "test-tone)", action);
+			 "test-tone, selftest)", action);
 		return -ENOENT;
 	}
 	rc = ctl_db_node_get(&c->db, node, &row);
@@ -223,6 +223,29 @@ void ctl_maint_on_event(struct ctl *c, const struct ctl_event *ev)
 		json_decref(o);
 		return;
 	}
+	/*
+	 * A horn self-test's result names its command: the command is done
+	 * ("tested"), the reason says what the node found (the alarm comes
+	 * from the node's status, alarms.c).
+	 */
+	if (strcmp(ev->type, "selftest") == 0 && ev->data) {
+		json_t *o = json_loads(ev->data, 0, NULL);
+		const char *id = o ? json_string_value(json_object_get(o, "command")) : NULL;
+		const char *result = o ? json_string_value(json_object_get(o, "result")) : NULL;
+		char reason[300];
+
+		if (id && result) {
+			if (!strcmp(result, "error"))
+				snprintf(reason, sizeof(reason), "error: %s", ev->reason);
+			else
+				snprintf(reason, sizeof(reason), "%s: tone %.1f dB, noise %.1f dB",
+					 result, json_number_value(json_object_get(o, "level_db")),
+					 json_number_value(json_object_get(o, "noise_db")));
+			set_state(c, id, ev->node, "tested", reason, 1);
+		}
+		json_decref(o);
+		return;
+	}
 	/* a test tone plays as a broadcast named after its command */
 	if (strncmp(ev->broadcast, "c-", 2) == 0) {
 		if (strcmp(ev->type, "play_finished") == 0)
@@ -230,4 +253,40 @@ void ctl_maint_on_event(struct ctl *c, const struct ctl_event *ev)
 		else if (strcmp(ev->type, "play_failed") == 0)
 			set_state(c, ev->broadcast, ev->node, "failed", ev->reason, 1);
 	}
+}
+
+int ctl_maint_send(struct ctl *c, const char *node, json_t *body, int64_t ttl_ms,
+		   char id[CTL_ID_MAX], char *err, size_t errlen)
+{
+	static unsigned counter;
+	const char *cmd = json_string_value(json_object_get(body, "cmd"));
+	char *text = NULL;
+	int64_t now = now_ms();
+	int rc;
+
+	if (!cmd)
+		return -EINVAL;
+	/* "u": not the counter of ctl_maint_command, whose ids of the same ms it could take */
+	snprintf(id, CTL_ID_MAX, "c-%" PRId64 "-u%u", now, ++counter % 10000);
+	json_object_set_new(body, "id", json_string(id));
+	text = json_dumps(body, JSON_COMPACT);
+	if (!text)
+		return -ENOMEM;
+	rc = store(c, id, node, cmd, text, now);
+	if (rc < 0) {
+		snprintf(err, errlen, "the controller's database failed (see its log)");
+		goto out;
+	}
+	rc = ctl_send_node_cmd(c, node, body, ttl_ms);
+	if (rc < 0 && rc != -ENOTCONN) {
+		snprintf(err, errlen, "cannot send the command: %s", strerror(-rc));
+		set_state(c, id, node, "failed", err, 0);
+		goto out;
+	}
+	log_info("command %s: %s to node %s%s", id, cmd, node,
+		 rc == -ENOTCONN ? " (not connected to the broker: sent when it returns)" : "");
+	rc = 0;
+out:
+	free(text);
+	return rc;
 }

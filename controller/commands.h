@@ -36,4 +36,12 @@ json_t *ctl_maint_get(struct ctl *c, const char *id);
 /* A new stored event: confirmations (cmd_done) and test-tone plays. */
 void ctl_maint_on_event(struct ctl *c, const struct ctl_event *ev);
 
+/*
+ * Store and send one command body (its "cmd" set; "id" is added) to node,
+ * void ttl_ms after now: the node update (nodeupdate.h) uses it. id gets
+ * the command id. 0, or -errno with err.
+ */
+int ctl_maint_send(struct ctl *c, const char *node, json_t *body, int64_t ttl_ms,
+		   char id[CTL_ID_MAX], char *err, size_t errlen);
+
 #endif

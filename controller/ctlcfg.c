@@ -38,6 +38,7 @@ static const char *const ctl_known_fields[] = {
 	"alarms.plan_ack_s", "alarms.miss_ahead_s", "alarms.hook", "alarms.hook_timeout_s",
 	"capture", "capture.*",
 	"web", "web.listen", "web.cert", "web.key", "web.root",
+	"selftest", "selftest.daily_at",
 	NULL,
 };
 
@@ -72,6 +73,7 @@ void ctl_config_defaults(struct ctl_config *c)
 	c->alarms.miss_ahead_s = 900;
 	c->alarms.hook[0] = '\0';
 	c->alarms.hook_timeout_s = 10;
+	c->selftest.daily_min = 12 * 60 + 30; /* between the morning and evening programs */
 	strcpy(c->web.root, "/usr/share/loaxa/web");
 }
 
@@ -183,6 +185,29 @@ static int ctl_config_security(struct cfg *cfg, const char *dir, struct ctl_conf
  * --check-config rather than as a console that never answers; the address
  * itself is checked when it is bound (web.c names it then).
  */
+/* selftest = { daily_at = "12:30"; }: "" turns the daily horn self-test off. */
+static int ctl_config_selftest(struct cfg *cfg, struct ctl_config *c)
+{
+	char v[32];
+	unsigned h, m;
+	char end;
+
+	if (cfg_string(cfg, "selftest.daily_at", CFG_OPTIONAL, "12:30", v, sizeof(v)) < 0)
+		return -1;
+	if (!v[0]) {
+		c->selftest.daily_min = -1;
+		return 0;
+	}
+	if (sscanf(v, "%2u:%2u%c", &h, &m, &end) != 2 || h > 23 || m > 59) {
+		cfg_error(cfg, "selftest.daily_at", "\"%s\" is not a time of day: write it like "
+			  "\"12:30\" (local time, outside the broadcast programs), or \"\" for no "
+			  "daily horn self-test", v);
+		return -1;
+	}
+	c->selftest.daily_min = (int)(h * 60 + m);
+	return 0;
+}
+
 static int ctl_config_web(struct cfg *cfg, const char *dir, struct ctl_config *c)
 {
 	static const char *const files[] = { "web.cert", "web.key" };
@@ -321,8 +346,19 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 		cfg_free(&cfg);
 		return -EINVAL;
 	}
-	if (cfg_reject_unknown(&cfg, ctl_known_fields) < 0)
-		bad = 1;
+	{
+		/* the cap block's fields (capmap.h) follow the daemon's own */
+		size_t nk = sizeof(ctl_known_fields) / sizeof(ctl_known_fields[0]) - 1, i;
+		const char *known[sizeof(ctl_known_fields) / sizeof(ctl_known_fields[0]) + 16];
+
+		for (i = 0; i < nk; i++)
+			known[i] = ctl_known_fields[i];
+		for (i = 0; cap_config_fields[i] && nk + 1 < sizeof(known) / sizeof(known[0]); i++)
+			known[nk++] = cap_config_fields[i];
+		known[nk] = NULL;
+		if (cfg_reject_unknown(&cfg, known) < 0)
+			bad = 1;
+	}
 
 	if (cfg_string(&cfg, "site", CFG_REQUIRED, NULL, c->site, sizeof(c->site)) < 0)
 		bad = 1;
@@ -390,6 +426,10 @@ int ctl_config_load(struct ctl_config *c, const char *path)
 	if (ctl_config_capture(&cfg, c) < 0)
 		bad = 1;
 	if (ctl_config_web(&cfg, dir, c) < 0)
+		bad = 1;
+	if (cap_config_load(&cfg, dir, &c->cap) < 0)
+		bad = 1;
+	if (ctl_config_selftest(&cfg, c) < 0)
 		bad = 1;
 
 	cfg_free(&cfg);

@@ -11,6 +11,7 @@
 
 #include <limits.h>
 
+#include "capmap.h"
 #include "config.h"
 #include "envelope.h"
 #include "schedparse.h"
@@ -89,6 +90,10 @@ struct ctl_config {
 		char hook[PATH_MAX];     /* program run with the alarm JSON on stdin */
 		int hook_timeout_s;
 	} alarms;
+	/* the daily horn self-test (selftest.h): local minute of the day, -1 = off */
+	struct {
+		int daily_min;
+	} selftest;
 	/*
 	 * The web console's HTTPS listener (web.h): off while listen is "".
 	 * cert and key are PEM files (`loaxa web-cert`, or the commune's own);
@@ -104,6 +109,7 @@ struct ctl_config {
 		struct ctl_capture dev[CTL_CAPTURE_MAX]; /* in file order; dev[0] is the default */
 		size_t n;
 	} capture;
+	struct cap_config cap;     /* CAP 1.2 alerts from upper levels (capmap.h, docs/cap.md) */
 };
 
 /*

@@ -124,6 +124,10 @@ void ctl_health_nodes_augment(struct ctl *c, json_t *nodes)
 		json_object_set(n, "signal", v ? v : json_null());
 		v = json_object_get(status, "label");
 		json_object_set_new(n, "label", json_is_string(v) ? json_incref(v) : json_string(""));
+		/* the last horn self-test of this cluster (node/selftest.h), null: never */
+		v = json_object_get(status, "selftest");
+		json_object_set(n, "selftest", json_is_object(v) && json_object_get(v, "result")
+				? v : json_null());
 	}
 	sqlite3_finalize(st);
 }

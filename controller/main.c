@@ -29,9 +29,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "alarms.h"
+#include "selftest.h"
 #include "api.h"
 #include "auth.h"
 #include "backup.h"
+#include "cap.h"
 #include "capdev.h"
 #include "emergency.h"
 #include "live.h"
@@ -197,6 +199,7 @@ static void second_timer(struct loop *l, long id, void *arg)
 	ctl_sched_tick(c);
 	ctl_journal_flush(c);
 	ctl_alarms_tick(c);
+	ctl_selftest_tick(c);
 	ctl_retention_tick(c);
 	if (watchdog_on)
 		sd_notify(0, "WATCHDOG=1");
@@ -496,6 +499,8 @@ int main(int argc, char **argv)
 	if (ctl_sched_start(c) < 0)
 		goto out;
 	if (ctl_emergency_init(c) < 0 || ctl_live_init(c) < 0 || ctl_record_init(c) < 0)
+		goto out;
+	if (ctl_cap_init(c) < 0)
 		goto out;
 	if (ctl_api_start(c) < 0)
 		goto out;

@@ -26,6 +26,7 @@
 #include "status.h"
 #include "util.h"
 #include "topic.h"
+#include "update.h"
 
 #define PARTINFO_MAX 4096
 /* Re-ask at most this often when chunks arrive out of order. */
@@ -191,6 +192,7 @@ static void content_failed(struct node *n, struct fetch *f, const char *reason)
 	if (f == n->fetch.head)
 		remove_head(n);
 	queue_content_failed(n, id, reason);
+	update_content_failed(n, id, reason);
 }
 
 /* All chunks are on disk: check the whole file, then publish it under its name. */
@@ -256,6 +258,7 @@ static void complete(struct node *n, struct fetch *f)
 	cache_evict(&n->cache, plan_or_queue_uses, n);
 	queue_content_ready(n, id);
 	emergency_content_ready(n, id);
+	update_content_ready(n, id);
 }
 
 /* Start (or resume) the transfer at the head of the line. */

@@ -25,7 +25,9 @@
 #include "playout.h"
 #include "queue.h"
 #include "status.h"
+#include "selftest.h"
 #include "topic.h"
+#include "update.h"
 #include "upper.h"
 
 /* Highest sequences of frequent types (content) reach the disk this often. */
@@ -91,11 +93,13 @@ int node_instance_setup(struct node *n)
 		playout_init(&n->po, &pc);
 	}
 	queue_init(n);
+	selftest_init(n); /* between the queue and the emergency: an emergency stops its tone */
 	amp_init(n);
 	mixer_init(n); /* a crash mid-emergency left it changed: put it back first */
 	rc = emergency_init(n);
 	if (rc == 0)
 		rc = live_init(n);
+	rc = rc < 0 ? rc : update_init(n);
 	return rc < 0 ? rc : plan_init(n);
 }
 
@@ -207,9 +211,11 @@ int node_instance_register(struct loop *l, struct node *n, struct node_parts *ls
 	rc = rc < 0 ? rc : live_register(l, n);
 	rc = rc < 0 ? rc : queue_register(l, n);
 	rc = rc < 0 ? rc : amp_register(l, n);
+	rc = rc < 0 ? rc : selftest_register(l, n);
 	rc = rc < 0 ? rc : mixer_register(l, n);
 	rc = rc < 0 ? rc : clock_register(l, n);
 	rc = rc < 0 ? rc : fetch_register(l, n);
+	rc = rc < 0 ? rc : update_register(l, n);
 	rc = rc < 0 ? rc : node_keys_register(l, n);
 	rc = rc < 0 ? rc : upper_register(n);
 	rc = rc < 0 ? rc : events_register(l, n);
@@ -240,9 +246,11 @@ void node_instance_stop(struct node *n, int clean)
 {
 	n->stopping = 1;
 	emergency_shutdown(n);
+	selftest_shutdown(n);
 	live_free(n);
 	queue_shutdown(n, "the node was stopped");
 	playout_close(&n->po);
+	selftest_free(n);
 	upper_free(n);
 	emergency_free(n);
 	amp_shutdown(n);

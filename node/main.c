@@ -244,6 +244,16 @@ out:
 		 * hand restarts too. The boot counter goes up as for any start.
 		 */
 		sigprocmask(SIG_UNBLOCK, &mask, NULL);
+		if (n->upd.exec_path[0]) {
+			/*
+			 * A remote update (update.h): the binary on disk changed, and
+			 * /proc/self/exe is still the old file - start the path.
+			 */
+			log_info(_("starting %s (remote update)"), n->upd.exec_path);
+			execv(n->upd.exec_path, argv);
+			log_errorx("cannot start %s: %s", n->upd.exec_path, strerror(errno));
+			return 1;
+		}
 		log_info(_("restarting (remote restart command)"));
 		execv("/proc/self/exe", argv);
 		log_errorx("cannot restart: exec /proc/self/exe: %s", strerror(errno));

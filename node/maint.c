@@ -18,6 +18,7 @@
 #include "queue.h"
 #include "status.h"
 #include "sysinfo.h"
+#include "update.h"
 #include "util.h"
 
 static void confirm(struct node *n, const char *id, const char *cmd, const char *result,
@@ -153,6 +154,15 @@ static void do_test_tone(struct node *n, const char *topic, json_t *o, const cha
 	confirm(n, id, "test_tone", "ok", "", NULL);
 }
 
+/* The horn self-test (selftest.h): accepted now, its result comes as a "selftest" event. */
+static void do_selftest(struct node *n, const char *id)
+{
+	char why[200];
+	int rc = selftest_request(n, id, why, sizeof(why));
+
+	confirm(n, id, "selftest", rc < 0 ? "refused" : "ok", rc < 0 ? why : "", NULL);
+}
+
 int maint_on_cmd(struct node *n, const char *topic, const struct envelope *env)
 {
 	json_t *o = json_loadb((const char *)env->body, env->body_len, JSON_REJECT_DUPLICATES,
@@ -165,12 +175,17 @@ int maint_on_cmd(struct node *n, const char *topic, const struct envelope *env)
 		json_decref(o);
 		return 0; /* cmd.c explains what is wrong with it */
 	}
+	if (strcmp(name, "update") == 0) {
+		json_decref(o);
+		return update_on_cmd(n, topic, env); /* update.h */
+	}
 	if (strcmp(name, "ack") == 0) {
 		do_ack(n, topic, o);
 		goto out;
 	}
 	/* a stop without an id is the broadcast stop of cmd.c (no confirmation) */
 	if (strcmp(name, "volume") && strcmp(name, "restart") && strcmp(name, "test_tone") &&
+	    strcmp(name, "selftest") &&
 	    !(strcmp(name, "stop") == 0 && json_object_get(o, "id"))) {
 		mine = 0;
 		goto out;
@@ -185,6 +200,8 @@ int maint_on_cmd(struct node *n, const char *topic, const struct envelope *env)
 		do_volume(n, topic, o, id);
 	} else if (strcmp(name, "test_tone") == 0) {
 		do_test_tone(n, topic, o, id, env);
+	} else if (strcmp(name, "selftest") == 0) {
+		do_selftest(n, id);
 	} else if (strcmp(name, "stop") == 0) {
 		int count = queue_stop(n, NULL);
 		json_t *more = json_pack("{s:i}", "stopped", count);

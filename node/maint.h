@@ -10,6 +10,9 @@
  *              (a stop without "id" is the broadcast stop of cmd.c)
  *   test_tone  {"cmd":"test_tone","id":"c-...","content":"<sha256>",
  *               "bytes":N,"duration_ms":N,"volume":N}    play a tone now
+ *   selftest   {"cmd":"selftest","id":"c-..."}           horn self-test (selftest.h):
+ *              confirmed when accepted; the result is a "selftest" event
+ *              naming the command
  *
  * Every maintenance command (all but ack) is confirmed by a journaled
  * cmd_done event {"command": id, "cmd": name, "result": "ok"|"refused",

@@ -13,6 +13,7 @@
  *   amp      amplifier on/off commands
  *   mixer    the emergency level on an ALSA mixer control, and its restore
  *   sysinfo  network, link quality, disk, temperature, master volume
+ *   update   remote software update: fetch, quiet moment, installer, confirm
  *
  * Everything runs on one thread, from the poll() loop in main.c.
  */
@@ -36,9 +37,11 @@
 #include "plan.h"
 #include "playout.h"
 #include "queue.h"
+#include "selftest.h"
 #include "status.h"
 #include "sysinfo.h"
 #include "upper.h"
+#include "update.h"
 
 struct node {
 	struct node_cfg cfg;
@@ -59,6 +62,8 @@ struct node {
 	struct node_mixer mixer;
 	struct node_sysinfo sys;
 	struct node_upper upper;  /* bulletins from the district and province (upper.h) */
+	struct node_update upd;  /* remote software update (update.h) */
+	struct node_selftest selftest; /* the horn self-test (selftest.h) */
 	char root[64];           /* "loaxa/<site>" */
 	int stopping;
 	int restart;             /* re-exec after a clean stop (`restart` command) */

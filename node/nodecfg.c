@@ -26,6 +26,11 @@ static const char *const known_fields[] = {
 	"amplifier", "amplifier.on_command", "amplifier.off_command", "amplifier.warmup_s",
 	"label", "health", "health.signal_cmd", "health.signal_file", "health.interface",
 	"health.journal_max",
+	"update", "update.quiet_min", "update.confirm_s", "update.run", "update.installer",
+	"update.backend", "update.binary",
+	"selftest", "selftest.capture", "selftest.tone_hz", "selftest.tone_ms",
+	"selftest.level_db", "selftest.quiet_level_db", "selftest.day", "selftest.night",
+	"selftest.threshold_db", "selftest.command",
 	NULL,
 };
 
@@ -297,6 +302,97 @@ static void load_health(struct cfg *c, struct node_cfg *cfg, const char *path)
 	cfg->health.journal_max = (size_t)v;
 }
 
+/*
+ * update = { ... }: how a remote update installs (update.h). The installer
+ * and the binary are paths from the admin's file, never from a message.
+ */
+static void load_update(struct cfg *c, struct node_cfg *cfg, const char *path)
+{
+	char buf[PATH_MAX];
+	long long v;
+
+	load_int(c, "update.quiet_min", 10, 0, 24 * 60, &v);
+	cfg->update.quiet_min = (int)v;
+	load_int(c, "update.confirm_s", 120, 10, 3600, &v);
+	cfg->update.confirm_s = (int)v;
+	if (cfg_string(c, "update.run", CFG_OPTIONAL, "systemd", buf, sizeof(buf)) < 0)
+		strcpy(buf, "systemd");
+	if (strcmp(buf, "spawn") == 0)
+		cfg->update.spawn = 1;
+	else if (strcmp(buf, "systemd") != 0)
+		cfg_error(c, "update.run", "must be \"systemd\" (the loaxa-node-update.path "
+			  "unit starts the installer) or \"spawn\" (the node starts it)");
+	if (cfg_string(c, "update.backend", CFG_OPTIONAL, "dpkg", buf, sizeof(buf)) < 0)
+		strcpy(buf, "dpkg");
+	if (strcmp(buf, "dir") == 0)
+		cfg->update.backend_dir = 1;
+	else if (strcmp(buf, "dpkg") != 0)
+		cfg_error(c, "update.backend", "must be \"dpkg\" (dpkg -i the package) or "
+			  "\"dir\" (replace update.binary by the package's loaxa-node)");
+	if (cfg_string(c, "update.installer", CFG_OPTIONAL, "/usr/sbin/loaxa-node-update", buf,
+		       sizeof(buf)) >= 0 &&
+	    node_cfg_resolve(cfg->update.installer, sizeof(cfg->update.installer), path, buf) < 0)
+		cfg_error(c, "update.installer", "path is too long");
+	if (cfg_string(c, "update.binary", CFG_OPTIONAL, "/usr/sbin/loaxa-node", buf,
+		       sizeof(buf)) >= 0 &&
+	    node_cfg_resolve(cfg->update.binary, sizeof(cfg->update.binary), path, buf) < 0)
+		cfg_error(c, "update.binary", "path is too long");
+}
+
+/* "HH:MM-HH:MM" into minutes of the day; 0 or -EINVAL. */
+static int parse_window(const char *s, int *from, int *to)
+{
+	unsigned h1, m1, h2, m2;
+	char end;
+
+	if (sscanf(s, "%2u:%2u-%2u:%2u%c", &h1, &m1, &h2, &m2, &end) != 4 || h1 > 23 ||
+	    h2 > 24 || m1 > 59 || m2 > 59 || (h2 == 24 && m2))
+		return -EINVAL;
+	*from = (int)(h1 * 60 + m1);
+	*to = (int)(h2 * 60 + m2);
+	return *from == *to ? -EINVAL : 0;
+}
+
+/* selftest = { capture = "..."; ... }: the horn self-test (docs/node.md). */
+static void load_selftest(struct cfg *c, struct node_cfg *cfg)
+{
+	char buf[64];
+	long long v;
+
+	cfg_string(c, "selftest.capture", CFG_OPTIONAL, "", cfg->selftest.capture,
+		   sizeof(cfg->selftest.capture));
+	cfg_string(c, "selftest.command", CFG_OPTIONAL, "", cfg->selftest.command,
+		   sizeof(cfg->selftest.command));
+	if (cfg->selftest.command[0] && cfg->selftest.command[0] != '/')
+		cfg_error(c, "selftest.command", "must start with the program's absolute path "
+			  "(it runs without a shell: \"/usr/local/bin/horn-level --db\")");
+	if (cfg->selftest.command[0] && cfg->selftest.capture[0])
+		cfg_error(c, "selftest.command", "give either selftest.capture or "
+			  "selftest.command, not both");
+	load_int(c, "selftest.tone_hz", 1000, 200, 8000, &v);
+	cfg->selftest.tone_hz = (unsigned)v;
+	load_int(c, "selftest.tone_ms", 1500, 500, 5000, &v);
+	cfg->selftest.tone_ms = (unsigned)v;
+	if (cfg_double(c, "selftest.level_db", CFG_OPTIONAL, -20, -60, 0,
+		       &cfg->selftest.level_db) < 0)
+		cfg->selftest.level_db = -20;
+	if (cfg_double(c, "selftest.quiet_level_db", CFG_OPTIONAL, -40, -80, 0,
+		       &cfg->selftest.quiet_level_db) < 0)
+		cfg->selftest.quiet_level_db = -40;
+	if (cfg_double(c, "selftest.threshold_db", CFG_OPTIONAL, 15, 3, 60,
+		       &cfg->selftest.threshold_db) < 0)
+		cfg->selftest.threshold_db = 15;
+	cfg_string(c, "selftest.day", CFG_OPTIONAL, "06:00-21:00", buf, sizeof(buf));
+	if (parse_window(buf, &cfg->selftest.day_from_min, &cfg->selftest.day_to_min) < 0)
+		cfg_error(c, "selftest.day", "\"%s\" is not a time window: write it like "
+			  "\"06:00-21:00\" (local time, from-to)", buf);
+	cfg_string(c, "selftest.night", CFG_OPTIONAL, "quiet", buf, sizeof(buf));
+	if (strcmp(buf, "quiet") && strcmp(buf, "skip"))
+		cfg_error(c, "selftest.night", "must be \"quiet\" (test at quiet_level_db "
+			  "outside the day window) or \"skip\" (no test outside it)");
+	cfg->selftest.night_skip = strcmp(buf, "skip") == 0;
+}
+
 int node_cfg_load(struct node_cfg *cfg, const char *path)
 {
 	struct cfg c;
@@ -416,6 +512,7 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 		cfg->emergency_keep_open = keep;
 	}
 	load_health(&c, cfg, path);
+	load_update(&c, cfg, path);
 
 	cfg_string(&c, "amplifier.on_command", CFG_OPTIONAL, "", cfg->amp.on_command,
 		   sizeof(cfg->amp.on_command));
@@ -423,6 +520,7 @@ int node_cfg_load(struct node_cfg *cfg, const char *path)
 		   sizeof(cfg->amp.off_command));
 	load_int(&c, "amplifier.warmup_s", 0, 0, 600, &v);
 	cfg->amp.warmup_s = (int)v;
+	load_selftest(&c, cfg);
 
 	rc = c.errors ? -EINVAL : 0;
 	cfg_free(&c);

@@ -58,6 +58,27 @@ struct node_cfg {
 		char interface[16];       /* "" = the one with the default route */
 		size_t journal_max;       /* undelivered events kept on disk */
 	} health;
+	/* remote software update (update.h, docs/operations.md) */
+	struct {
+		int quiet_min;            /* install only with no play planned this far ahead */
+		int confirm_s;            /* the new version must confirm within this */
+		int spawn;                /* 1: the node starts the installer itself */
+		char installer[PATH_MAX]; /* loaxa-node-update (run = "spawn") */
+		int backend_dir;          /* 1: swap update.binary, 0: dpkg -i */
+		char binary[PATH_MAX];    /* the node binary started after an install */
+	} update;
+	/* the horn self-test (selftest.h); enabled when capture is set */
+	struct {
+		char capture[256];        /* ALSA capture device that hears the horn, "" = none */
+		char command[512];        /* or a program printing a level in dB (argv split at spaces) */
+		unsigned tone_hz;
+		unsigned tone_ms;
+		double level_db;          /* tone level, dB of full scale, by day */
+		double quiet_level_db;    /* outside the day window */
+		int day_from_min, day_to_min; /* local minutes of the day: [from, to) */
+		int night_skip;           /* 1: no test outside the day window, 0: quiet level */
+		double threshold_db;      /* tone over the noise floor that counts as heard */
+	} selftest;
 };
 
 /*

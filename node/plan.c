@@ -480,7 +480,8 @@ int plan_or_queue_uses(void *arg, const char *content)
 {
 	const struct node *n = arg;
 
-	return queue_uses(arg, content) || plan_references(n, content);
+	return queue_uses(arg, content) || plan_references(n, content) ||
+	       update_uses(n, content);
 }
 
 /* Ask for everything still to play that is not on disk, in air-time order. */

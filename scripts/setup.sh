@@ -14,6 +14,7 @@ PKGS="
  libmicrohttpd-dev libcurl4-openssl-dev libsystemd-dev
  libssl-dev openssl
  libcairo2-dev libpango1.0-dev libfontconfig-dev fonts-dejavu-core poppler-utils
+ libxml2-dev
  espeak-ng sox libsox-fmt-all opus-tools ffmpeg jq
  clang libclang-rt-14-dev valgrind
  systemd

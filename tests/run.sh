@@ -106,7 +106,7 @@ drain() { while [ ${#RUNNING[@]} -gt 0 ]; do reap; done; }
 # reconnection delays, CPU use) or drive a paced card: always alone.
 ALONE=" alsa_gone amp_lead broker_outage broker_spread crash_play emergency emergency_mixer
 	emergency_stop health_offline live paced plan_node power_cut preempt relay relay_capture
-	schedule_e2e security_login security_scope soak_week start_accuracy clock_drift "
+	schedule_e2e security_login security_scope soak_week start_accuracy clock_drift horn_selftest "
 
 echo "tests run at $(date -u '+%Y-%m-%d %H:%M:%S UTC') ($(TZ=Asia/Ho_Chi_Minh date '+%H:%M:%S') in Vietnam), on $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -53,6 +53,17 @@
  *                                   # under libfaketime (its clock drifting on
  *                                   # purpose) still has a card that plays and
  *                                   # logs on the machine's real clocks
+ *       # capture only: a microphone in front of the node's own horn (the
+ *       # horn self-test, docs/health.md)
+ *       wire "/tmp/x/paced.raw"     # the `capture` file of a playback card
+ *                                   # (mono S16_LE): what it plays is heard
+ *                                   # here, as it is played (new samples only;
+ *                                   # at most ~100 ms behind, older ones skipped)
+ *       wire_gain_db -20            #   attenuated by this much (-120..0, default -20)
+ *       wire_cut "/tmp/x/cut"       #   while this file exists the wire is cut: a
+ *                                   #   silent horn (noise only)
+ *       noise_level 100             # white noise at this peak (0-32767, default 0),
+ *                                   # added to whatever else is heard
  *       gone "/tmp/x/unplugged"     # optional: while this file exists the card
  *                                   # is unplugged: open, prepare, start,
  *                                   # pointer and transfer fail with -ENODEV
@@ -72,6 +83,7 @@
 #include <alsa/pcm_external.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -129,6 +141,13 @@ struct paced {
 	uint64_t quiet_run;        /* consecutive quiet frames */
 	uint64_t silence_frames;
 	char *gone;                /* the "unplugged" switch file, or NULL */
+
+	/* Capture: the horn's own sound through the "wire" (a playback card's capture file). */
+	FILE *wire;
+	char *wire_cut;            /* while this file exists: nothing comes through */
+	double wire_gain;          /* linear, from wire_gain_db */
+	unsigned noise_level;
+	uint32_t noise_state;      /* LCG: the same noise every run */
 	int kernel_clock;          /* clock_gettime by syscall: past libfaketime */
 };
 
@@ -260,6 +279,44 @@ static int16_t source_sample(const struct paced *p, uint64_t k, unsigned c)
  * would, and we hear those frames as they come in (a late reader may find
  * them overwritten: that is the overrun the pointer reports).
  */
+/*
+ * Capture: up to n mono samples just played through the wire, into w (the
+ * rest zero). The playback card appends to its file as it plays; we take
+ * what is new, and skip what is older than ~100 ms (a microphone hears
+ * the horn now, not what it played while nobody listened).
+ */
+static void wire_read(struct paced *p, int16_t *w, uint64_t n)
+{
+	long pos, end;
+	uint64_t avail, slack = p->rate / 10, got = 0;
+
+	memset(w, 0, (size_t)n * sizeof(int16_t));
+	if (!p->wire)
+		return;
+	pos = ftell(p->wire);
+	if (pos < 0 || fseek(p->wire, 0, SEEK_END) < 0 || (end = ftell(p->wire)) < 0)
+		return;
+	avail = (uint64_t)(end - pos) / sizeof(int16_t);
+	if (avail > n + slack)
+		pos = end - (long)((n + slack) * sizeof(int16_t));
+	if (fseek(p->wire, pos, SEEK_SET) < 0)
+		return;
+	if (avail)
+		got = fread(w, sizeof(int16_t), (size_t)n, p->wire);
+	clearerr(p->wire);
+	if (p->wire_cut && access(p->wire_cut, F_OK) == 0)
+		memset(w, 0, (size_t)n * sizeof(int16_t));
+	for (uint64_t i = 0; i < got; i++)
+		w[i] = (int16_t)lround((int16_t)le16toh((uint16_t)w[i]) * p->wire_gain);
+}
+
+static int16_t noise_sample(struct paced *p)
+{
+	p->noise_state = p->noise_state * 1664525u + 1013904223u;
+	return (int16_t)((long)(p->noise_state >> 16) % (2L * p->noise_level + 1) -
+			 (long)p->noise_level);
+}
+
 static void produce(struct paced *p, uint64_t upto)
 {
 	while (p->hw < upto) {
@@ -269,9 +326,27 @@ static void produce(struct paced *p, uint64_t upto)
 
 		if (n > p->buffer_size - idx)
 			n = p->buffer_size - idx;
-		for (uint64_t i = 0; i < n; i++)
-			for (unsigned c = 0; c < p->channels; c++)
-				f[i * p->channels + c] = source_sample(p, p->total + i, c);
+		if (p->wire || p->noise_level) {
+			int16_t w[4800];
+
+			if (n > 4800)
+				n = 4800;
+			wire_read(p, w, n);
+			for (uint64_t i = 0; i < n; i++)
+				for (unsigned c = 0; c < p->channels; c++) {
+					long v = source_sample(p, p->total + i, c) + w[i];
+
+					if (p->noise_level)
+						v += noise_sample(p);
+					f[i * p->channels + c] = (int16_t)(v > 32767 ? 32767 :
+								v < -32768 ? -32768 : v);
+				}
+		} else {
+			for (uint64_t i = 0; i < n; i++)
+				for (unsigned c = 0; c < p->channels; c++)
+					f[i * p->channels + c] =
+						source_sample(p, p->total + i, c);
+		}
 		hear(p, f, n, p->hw);
 		p->hw += n;
 		p->total += n;
@@ -537,10 +612,13 @@ static int paced_close(snd_pcm_ioplug_t *io)
 		fclose(p->log);
 	if (p->capture)
 		fclose(p->capture);
+	if (p->wire)
+		fclose(p->wire);
 	close(p->timer);
 	free(p->ring);
 	free(p->source);
 	free(p->gone);
+	free(p->wire_cut);
 	free(p);
 	return 0;
 }
@@ -634,6 +712,8 @@ SND_PCM_PLUGIN_DEFINE_FUNC(loaxapaced)
 {
 	snd_config_iterator_t i, next;
 	const char *log_path = NULL, *capture_path = NULL, *source_path = NULL, *gone = NULL;
+	const char *wire = NULL, *wire_cut = NULL;
+	long wire_gain_db = -20, noise_level = 0;
 	long latency_us = 0, threshold = 64, silence_ms = 50, first_only = 0;
 	long tone_hz = 0, tone_level = 8000, tone_on_ms = 0, tone_off_ms = 0, kernel_clock = 0;
 	struct paced *p = NULL;
@@ -684,6 +764,18 @@ SND_PCM_PLUGIN_DEFINE_FUNC(loaxapaced)
 		} else if (!strcmp(id, "tone_off_ms")) {
 			if (get_int(n, 0, 3600000, &tone_off_ms) < 0)
 				goto bad;
+		} else if (!strcmp(id, "wire")) {
+			if (snd_config_get_string(n, &wire) < 0)
+				goto bad;
+		} else if (!strcmp(id, "wire_cut")) {
+			if (snd_config_get_string(n, &wire_cut) < 0)
+				goto bad;
+		} else if (!strcmp(id, "wire_gain_db")) {
+			if (get_int(n, -120, 0, &wire_gain_db) < 0)
+				goto bad;
+		} else if (!strcmp(id, "noise_level")) {
+			if (get_int(n, 0, 32767, &noise_level) < 0)
+				goto bad;
 		} else if (!strcmp(id, "kernel_clock")) {
 			if (get_int(n, 0, 1, &kernel_clock) < 0)
 				goto bad;
@@ -726,6 +818,26 @@ bad:
 	p->tone_off_ms = (unsigned)tone_off_ms;
 	p->kernel_clock = (int)kernel_clock;
 	p->boundary = LONG_MAX;
+	p->wire_gain = pow(10.0, (double)wire_gain_db / 20.0);
+	p->noise_level = (unsigned)noise_level;
+	p->noise_state = 12345;
+	if (capture_stream && wire_cut && !(p->wire_cut = strdup(wire_cut))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	if (capture_stream && wire) {
+		/* made if the playback card has not played yet; read from its end */
+		int fd = open(wire, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+
+		if (fd < 0 || !(p->wire = fdopen(fd, "rb"))) {
+			rc = -errno;
+			SNDERR("loaxapaced: cannot open the wire file %s: %s", wire, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto fail;
+		}
+		fseek(p->wire, 0, SEEK_END);
+	}
 	if (log_path && (rc = open_out(log_path, "log", &p->log)) < 0)
 		goto fail;
 	if (capture_path && (rc = open_out(capture_path, "capture", &p->capture)) < 0)
@@ -762,6 +874,9 @@ fail:
 		fclose(p->log);
 	if (p->capture)
 		fclose(p->capture);
+	if (p->wire)
+		fclose(p->wire);
+	free(p->wire_cut);
 	if (p->timer >= 0)
 		close(p->timer);
 	free(p->source);

@@ -36,11 +36,14 @@ ROOT=$PWD
 CC=${FUZZ_CC:-clang}
 OUT=$ROOT/build/fuzz
 # common/mqlink.c drives libmosquitto clients: every harness links it
-COMMON_PKGS="libsodium jansson libconfig libmosquitto"
+# libxml-2.0: controller/capxml.c (CAP alerts), linked by every harness of controller/*.c
+COMMON_PKGS="libsodium jansson libconfig libmosquitto libxml-2.0"
 CFLAGS="-g -O1 -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -DLOAXA_VERSION=\"fuzz\" -Wall
 	-fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
-	-fno-sanitize-recover=undefined -Icommon -Itests/fuzz"
+	-fno-sanitize-recover=undefined -Icommon -Itests/fuzz -I$ROOT/build/fuzz/gen"
 mkdir -p "$OUT"/corpus "$OUT"/artifacts "$OUT"/logs
+# the CAP 1.2 schema compiled into controller/capxml.c (as the Makefile does)
+scripts/cap-xsd.sh etc/cap/CAP-v1.2.xsd "$OUT/gen/cap_xsd.inc" || exit 1
 # Known leaks inside system libraries (see the file for each reason).
 export LSAN_OPTIONS="suppressions=$ROOT/tests/fuzz/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 

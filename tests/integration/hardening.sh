@@ -13,10 +13,10 @@
 source "$(dirname "$0")/../lib.sh"
 : "${LOAXA_RELEASE_BIN:=$ROOT/build}"
 REL=$(cd "$LOAXA_RELEASE_BIN" && pwd)
-need "$(command -v readelf)" "$REL/loaxa" "$REL/loaxa-node" "$REL/loaxa-controller" \
+need "$(command -v readelf)" "$REL/loaxa" "$REL/loaxa-node" "$REL/loaxa-node-update" "$REL/loaxa-controller" \
 	"$REL/loaxa-encode"
 
-for b in loaxa loaxa-node loaxa-controller loaxa-encode; do
+for b in loaxa loaxa-node loaxa-node-update loaxa-controller loaxa-encode; do
 	f=$REL/$b
 	readelf -hW "$f" >"$T/$b.h" 2>&1
 	readelf -dW "$f" >"$T/$b.d" 2>&1
@@ -43,7 +43,7 @@ if [ -f "$plugin" ]; then
 fi
 
 if command -v hardening-check >/dev/null 2>&1; then
-	for b in loaxa loaxa-node loaxa-controller loaxa-encode; do
+	for b in loaxa loaxa-node loaxa-node-update loaxa-controller loaxa-encode; do
 		hardening-check "$REL/$b" >"$T/$b.hc" 2>&1
 		check "hardening-check $b passes" [ $? = 0 ] || sed 's/^/#   /' "$T/$b.hc"
 	done

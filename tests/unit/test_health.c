@@ -126,6 +126,21 @@ static void test_decide(void)
 	      n ? w[0].detail : "");
 	CHECK(decide(1, 10000000, "{\"rejected\":{\"replay\":1}}", 0, 0, w) == 0,
 	      "other refusals: no misaddressed alarm");
+	n = decide(1, 10000000, "{\"selftest\":{\"at\":9000000,\"result\":\"silent\","
+		   "\"level_db\":-78.3,\"noise_db\":-78.9}}", 0, 0, w);
+	CHECK(n == 1 && strcmp(w[0].kind, "horn") == 0 && strstr(w[0].detail, "horn silent") &&
+	      strstr(w[0].detail, "-78.3 dB"), "horn self-test silent: horn alarm (%s)",
+	      n ? w[0].detail : "");
+	CHECK(decide(1, 10000000, "{\"selftest\":{\"at\":9000000,\"result\":\"ok\"}}", 0, 0,
+		     w) == 0 &&
+	      decide(1, 10000000, "{\"selftest\":{\"at\":9000000,\"result\":\"error\"}}", 0,
+		     0, w) == 0, "horn self-test ok or error (no verdict): no horn alarm");
+	n = decide(1, 10000000, "{\"selftest\":{\"at\":9000000,\"result\":\"error\","
+		   "\"verdict\":\"silent\"}}", 0, 0, w);
+	CHECK(n == 1 && strcmp(w[0].kind, "horn") == 0, "a test that could not be done after a "
+	      "silent one: the horn alarm stays (verdict silent)");
+	CHECK(decide(1, 10000000, "{\"selftest\":{\"at\":9000000,\"result\":\"ok\","
+		     "\"verdict\":\"ok\"}}", 0, 0, w) == 0, "verdict ok: no horn alarm");
 	CHECK(decide(1, 10000000, "{\"plan\":{\"seq\":5}}", 5, 10000000 - 121000, w) == 0,
 	      "plan acknowledged: no alarm");
 	CHECK(decide(1, 10000000, "{\"plan\":{\"seq\":4}}", 5, 10000000 - 60000, w) == 0,
