@@ -5,6 +5,7 @@
 #   make demo       a real broadcast on the embedded defaults (see README.md)
 #   make bench      prints figures (medians), never fails on a slow machine
 #   make bench-scale  300 node processes: emergency latency, delivery, controller CPU
+#   make bench-province  3,000 simulated nodes behind bridged district brokers
 #   make fuzz       libFuzzer harnesses (clang), bounded time each
 #   make valgrind   the demo under valgrind, both daemons
 
@@ -110,7 +111,7 @@ PLUGIN    := $(O)/alsa/libasound_module_pcm_loaxapaced.so
 # A test card's mixer (volume + mute) for softvol and the node's alsa.mixer.
 CTL_PLUGIN := $(O)/alsa/libasound_module_ctl_loaxamixer.so
 
-.PHONY: all test unit cross cross-tree test-cross install-node-deb demo bench bench-scale fuzz valgrind soak clean check-config install install-deb install-tree pot potfile
+.PHONY: all test unit cross cross-tree test-cross install-node-deb demo bench bench-scale bench-province bench-scale3000 fuzz valgrind soak clean check-config install install-deb install-tree pot potfile
 
 DESTDIR ?=
 
@@ -202,6 +203,10 @@ $(O)/libloaxa.a: $(COMMON_OBJ)
 
 $(O)/loaxa-node: $(NODE_OBJ) $(O)/libloaxa.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(NODE_PKGS)) -lm
+# The node simulator (tests and benchmarks, docs/testing.md): the node's
+# modules, many nodes in one process; not installed.
+$(O)/loaxa-nodesim: $(O)/obj/node/sim/nodesim.o $(filter-out $(O)/obj/node/main.o,$(NODE_OBJ)) $(O)/libloaxa.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(call pl,$(NODE_PKGS)) -lm
 # The node's installer of remote updates (nodeupdate/main.c): its own small
 # program, so the daemon never installs anything; it reads node.cfg and the
 # journal files through the node's own modules.
@@ -263,7 +268,7 @@ $(CTL_PLUGIN): tests/alsa/ctl_loaxamixer.c $(FLAGS_STAMP)
 PLUGIN_IF := $(if $(wildcard tests/alsa/pcm_loaxapaced.c),$(PLUGIN)) \
 	$(if $(wildcard tests/alsa/ctl_loaxamixer.c),$(CTL_PLUGIN))
 
-unit: $(BINS) $(MO_FILES) $(WEB_TREE) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF)
+unit: $(BINS) $(MO_FILES) $(WEB_TREE) $(UNIT_BINS) $(TOOL_BINS) $(PLUGIN_IF) $(O)/loaxa-nodesim
 
 # make cross ARCH=arm64|armhf: the node and the CLI for an ARM board, built
 # with Debian's cross compiler and the target's multiarch -dev packages
@@ -344,6 +349,14 @@ bench: all unit
 # not part of `make bench` (tests/bench/scale.sh).
 bench-scale: all unit
 	LOAXA_BIN=$(CURDIR)/build ROOT=$(CURDIR) bash tests/bench/scale.sh
+
+# make bench-province (also bench-scale3000): 3,000 simulated nodes
+# (loaxa-nodesim) behind 10 district brokers bridged to a provincial one:
+# emergency latency through one broker and through the bridges, a provincial
+# emergency, a district broker killed and back (tests/bench/province.sh,
+# docs/testing.md). About 20 minutes; not part of `make bench`.
+bench-province bench-scale3000: all unit
+	LOAXA_BIN=$(CURDIR)/build tests/bench/province.sh
 
 fuzz:
 	tests/fuzz/run.sh

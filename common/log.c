@@ -42,6 +42,11 @@ void log_init(const char *progname, int verbose)
 	log_journal = stderr_is_journal();
 }
 
+void log_set_prog(const char *progname)
+{
+	log_prog = progname ? progname : "loaxa";
+}
+
 int log_verbose(void)
 {
 	return log_verbosity;

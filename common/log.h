@@ -13,6 +13,9 @@
 
 void log_init(const char *progname, int verbose);
 int log_verbose(void);
+/* The name at the head of every line from now on (log_init's progname, kept:
+ * the node simulator names the instance whose part is running). */
+void log_set_prog(const char *progname);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

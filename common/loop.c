@@ -270,10 +270,18 @@ static void run_timers(struct loop *l, int64_t now)
 	}
 }
 
-int loop_once(struct loop *l)
+/*
+ * One wake-up in two halves, so that a program running many loops (the node
+ * simulator, tests/tools/nodesim.c) can wait on all of them with one epoll:
+ * loop_prepare writes this wake-up's pollfds into l->pfds (returns how
+ * many) and the deadline poll() must not wait past; loop_dispatch runs
+ * everything after poll() set their revents. loop_once is exactly the two
+ * around a poll().
+ */
+int loop_prepare(struct loop *l, int64_t *deadline_out)
 {
-	int i, n = 0, nfd, rc;
-	int64_t now, deadline;
+	int i, n = 0;
+	int64_t deadline;
 
 	compact_fds(l);
 	deadline = next_deadline(l);
@@ -283,8 +291,6 @@ int loop_once(struct loop *l)
 		if (cap < deadline)
 			deadline = cap;
 	}
-	if (deadline != LOOP_NOW)
-		arm(l, deadline);
 	l->pfds[n].fd = l->tfd;
 	l->pfds[n].events = POLLIN;
 	l->pfd_owner[n++] = -1;
@@ -293,7 +299,7 @@ int loop_once(struct loop *l)
 		l->pfds[n].events = l->fds[i].events;
 		l->pfd_owner[n++] = i;
 	}
-	nfd = n;
+	l->npfd_fixed = n;
 	for (i = 0; i < l->nsources; i++) {
 		struct loop_source *s = &l->sources[i];
 		int room = (int)(sizeof(l->pfds) / sizeof(l->pfds[0])) - n;
@@ -310,14 +316,17 @@ int loop_once(struct loop *l)
 	}
 	for (i = 0; i < n; i++)
 		l->pfds[i].revents = 0;
-	rc = poll(l->pfds, (nfds_t)n, deadline == LOOP_NOW ? 0 : -1);
-	if (rc < 0) {
-		if (errno == EINTR)
-			return 0; /* a signal: the caller goes round again */
-		return -errno;
-	}
+	*deadline_out = deadline;
+	return n;
+}
+
+void loop_dispatch(struct loop *l)
+{
+	int i, nfd = l->npfd_fixed;
+	int64_t now;
+
 	l->round++;
-	if (l->pfds[0].revents & POLLIN) {
+	if (l->tfd >= 0 && (l->pfds[0].revents & POLLIN)) {
 		uint64_t expirations;
 
 		if (read(l->tfd, &expirations, sizeof(expirations)) < 0) {
@@ -346,6 +355,23 @@ int loop_once(struct loop *l)
 		if (!k->dead)
 			k->fn(l, now, k->arg);
 	}
+}
+
+int loop_once(struct loop *l)
+{
+	int n, rc;
+	int64_t deadline;
+
+	n = loop_prepare(l, &deadline);
+	if (deadline != LOOP_NOW)
+		arm(l, deadline);
+	rc = poll(l->pfds, (nfds_t)n, deadline == LOOP_NOW ? 0 : -1);
+	if (rc < 0) {
+		if (errno == EINTR)
+			return 0; /* a signal: the caller goes round again */
+		return -errno;
+	}
+	loop_dispatch(l);
 	return 0;
 }
 

@@ -118,6 +118,7 @@ struct loop {
 	/* The longest poll() waits with nothing due (0: as long as it takes): a
 	 * daemon may set a safety net for a deadline hook that misses a case. */
 	int64_t max_wait_ms;
+	int npfd_fixed;   /* pfds[0 .. npfd_fixed): the timerfd and fds[] (loop_prepare) */
 };
 
 /* 0 or -errno (the timerfd). */
@@ -154,6 +155,16 @@ void loop_tick_del(struct loop *l, int id);
 /* One wake-up: wait (at most until the earliest deadline), dispatch.
  * 0, or -errno when poll() failed (EINTR is not a failure: 0, nothing run). */
 int loop_once(struct loop *l);
+/*
+ * loop_once in two halves, for a program that waits on many loops at once
+ * (tests/tools/nodesim.c): loop_prepare fills l->pfds (pfds[0] is the
+ * loop's timerfd, which such a program may close and ignore: it waits for
+ * *deadline itself: monotonic ms, INT64_MAX none, LOOP_NOW at once) and
+ * returns how many; the caller sets their revents (poll() with no wait) and
+ * calls loop_dispatch, then loop_prepare again before it waits.
+ */
+int loop_prepare(struct loop *l, int64_t *deadline);
+void loop_dispatch(struct loop *l);
 /* Wake-ups until loop_stop(): 0, or -errno from poll(). */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);

@@ -226,13 +226,11 @@ void live_on_batch(struct node *n, const char *topic, const struct envelope *env
 	}
 	if (strcmp(topic + strlen(n->root) + 1, b.to) != 0) {
 		/* one line per refused session and topic, not per batch */
-		static uint32_t last_session;
-		static char last_topic[160];
-		int quiet = last_topic[0] && last_session == b.session &&
-			    strcmp(last_topic, topic) == 0;
+		int quiet = l->refused_topic[0] && l->refused_session == b.session &&
+			    strcmp(l->refused_topic, topic) == 0;
 
-		last_session = b.session;
-		snprintf(last_topic, sizeof(last_topic), "%s", topic);
+		l->refused_session = b.session;
+		snprintf(l->refused_topic, sizeof(l->refused_topic), "%s", topic);
 		if (!cmd_target_ok(n, topic, b.to, "live audio", quiet))
 			return;
 	}

@@ -67,6 +67,10 @@ struct node_live {
 	int64_t start_ms;
 	char id[16];              /* "l-<8 hex>" */
 	uint64_t frames, lost, fec, plc, resyncs, slews, bad;
+	/* the last batch refused as addressed elsewhere: one log line per session
+	 * and topic (per node: was a static, shared by every node of a process) */
+	uint32_t refused_session;
+	char refused_topic[160];
 
 	void (*next_started)(void *arg, int64_t start_ms);
 	void (*next_done)(void *arg, const struct playout_done *done);

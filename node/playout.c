@@ -746,8 +746,11 @@ static void pump_batch(struct playout *po, int64_t mono)
 			po->out_pos = 0;
 			po->out_frames = 0; /* nothing pending: a live source times from here */
 			/* the first write: one period (the start threshold), so the
-			 * device starts after decoding 20 ms, not 100 */
-			po->out_frames = produce(po, po->started || po->frames_written ?
+			 * device starts after decoding 20 ms, not 100; never more than
+			 * the out buffer holds (a period over 100 ms, alsa.period_ms
+			 * up to 500, wrote past its end: found by the node simulator) */
+			po->out_frames = produce(po, po->started || po->frames_written ||
+						 po->period_frames > po->out_cap ?
 						 po->out_cap : po->period_frames);
 			if (po->out_frames == 0)
 				continue; /* source_done() holds now */

@@ -42,8 +42,6 @@
 /* update.run "systemd": no journal after this long means the unit is missing. */
 #define UPD_NO_INSTALLER_MS 60000
 
-static int64_t last_spawn_mono;
-
 static void path_of(const struct node *n, const char *name, char *out, size_t outlen)
 {
 	if (upd_path(out, outlen, n->cfg.state_dir, name) < 0)
@@ -158,7 +156,7 @@ static void spawn_installer(struct node *n)
 
 	if (installer_running(n))
 		return;
-	last_spawn_mono = mono_ms();
+	n->upd.last_spawn_mono = mono_ms();
 	pid = fork();
 	if (pid < 0) {
 		log_warnx("cannot start the installer %s: fork: %s", n->cfg.update.installer,
@@ -359,7 +357,7 @@ static void follow_journal(struct node *n)
 		if (n->upd.phase != UPD_INSTALLING)
 			return;
 		if (n->cfg.update.spawn) {
-			if (mono_ms() - last_spawn_mono >= UPD_RESPAWN_MS)
+			if (mono_ms() - n->upd.last_spawn_mono >= UPD_RESPAWN_MS)
 				spawn_installer(n);
 		} else if (!n->upd.warned_no_installer &&
 			   mono_ms() - n->upd.requested_mono >= UPD_NO_INSTALLER_MS) {
@@ -383,7 +381,7 @@ static void follow_journal(struct node *n)
 		 * carries on from its journal. A node on trial started after a
 		 * power cut needs it too, to see the confirmation.
 		 */
-		if (n->cfg.update.spawn && mono_ms() - last_spawn_mono >= UPD_RESPAWN_MS)
+		if (n->cfg.update.spawn && mono_ms() - n->upd.last_spawn_mono >= UPD_RESPAWN_MS)
 			spawn_installer(n);
 		return;
 	}

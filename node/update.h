@@ -56,6 +56,7 @@ struct node_update {
 	int64_t requested_mono;       /* when request.json was written */
 	int64_t next_mono;            /* the next tick that does something */
 	int warned_no_installer;
+	int64_t last_spawn_mono;      /* the installer was last started (per node: was a static) */
 	char exec_path[4096];         /* set: stop and execute this (main.c) */
 };
 

@@ -36,6 +36,12 @@
  *       latency_us 0                # optional: fixed extra output (input) latency
  *       threshold 64                # optional: |sample| that counts as sound
  *       silence_ms 50               # optional: gap that ends a sound
+ *       first_only 1                # optional: log the first onset of each run
+ *                                   # (after every prepare: a node drains the
+ *                                   # device at the end of every play), then
+ *                                   # look at no more samples of that run (a
+ *                                   # cheap counting sink for the node
+ *                                   # simulator's thousands of cards)
  *       # capture only (playback ignores them); without either: silence
  *       source "/tmp/x/program.raw" # S16_LE raw at the stream's rate/channels, looped
  *       tone_hz 500                 # a sine (1-20000 Hz), added to the source,
@@ -100,6 +106,8 @@ struct paced {
 	int64_t latency_ns;
 	int threshold;
 	unsigned silence_ms;
+	int first_only;            /* log the first onset of each run only, then stop listening */
+	int heard_first;
 
 	/* What a capture stream hears: a looped raw file, a tone, or both. */
 	int16_t *source;
@@ -195,6 +203,8 @@ static void hear(struct paced *p, const int16_t *f, uint64_t n, uint64_t pos)
 {
 	if (p->capture)
 		fwrite(f, sizeof(int16_t) * p->channels, (size_t)n, p->capture);
+	if (p->first_only && p->heard_first)
+		return; /* a counting sink: the first sample of this activation is all it wants */
 	for (uint64_t i = 0; i < n; i++) {
 		int loud = 0;
 
@@ -206,6 +216,10 @@ static void hear(struct paced *p, const int16_t *f, uint64_t n, uint64_t pos)
 		if (loud) {
 			if (!p->in_sound)
 				log_line(p, "onset", frame_time(p, pos + i), p->total + i);
+			if (p->first_only) {
+				p->heard_first = 1;
+				return;
+			}
 			p->in_sound = 1;
 			p->quiet_run = 0;
 		} else if (p->in_sound && ++p->quiet_run >= p->silence_frames) {
@@ -496,6 +510,7 @@ static int paced_prepare(snd_pcm_ioplug_t *io)
 		return -ENODEV;
 
 	end_of_sound(p);
+	p->heard_first = 0; /* first_only: listens again for this run's first sound */
 	p->running = 0;
 	p->overrun = 0;
 	p->appl = p->hw = 0;
@@ -699,7 +714,7 @@ SND_PCM_PLUGIN_DEFINE_FUNC(loaxapaced)
 	const char *log_path = NULL, *capture_path = NULL, *source_path = NULL, *gone = NULL;
 	const char *wire = NULL, *wire_cut = NULL;
 	long wire_gain_db = -20, noise_level = 0;
-	long latency_us = 0, threshold = 64, silence_ms = 50;
+	long latency_us = 0, threshold = 64, silence_ms = 50, first_only = 0;
 	long tone_hz = 0, tone_level = 8000, tone_on_ms = 0, tone_off_ms = 0, kernel_clock = 0;
 	struct paced *p = NULL;
 	int capture_stream = stream == SND_PCM_STREAM_CAPTURE;
@@ -730,6 +745,9 @@ SND_PCM_PLUGIN_DEFINE_FUNC(loaxapaced)
 				goto bad;
 		} else if (!strcmp(id, "silence_ms")) {
 			if (get_int(n, 1, 10000, &silence_ms) < 0)
+				goto bad;
+		} else if (!strcmp(id, "first_only")) {
+			if (get_int(n, 0, 1, &first_only) < 0)
 				goto bad;
 		} else if (!strcmp(id, "source")) {
 			if (snd_config_get_string(n, &source_path) < 0)
@@ -793,6 +811,7 @@ bad:
 	p->latency_ns = latency_us * 1000LL;
 	p->threshold = (int)threshold;
 	p->silence_ms = (unsigned)silence_ms;
+	p->first_only = (int)first_only;
 	p->tone_hz = (unsigned)tone_hz;
 	p->tone_level = (unsigned)tone_level;
 	p->tone_on_ms = (unsigned)tone_on_ms;

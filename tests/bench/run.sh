@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 export LOAXA_BIN ROOT=$PWD
 for b in tests/bench/*.sh; do
 	case "$(basename "$b")" in
-	run.sh | scale.sh) continue ;; # scale.sh: make bench-scale, 300 nodes
+	run.sh | scale.sh | province.sh) continue ;; # make bench-scale (300 nodes), make bench-province (3,000)
 	esac
 	echo "== $(basename "$b" .sh)"
 	bash "$b" || echo "   ($(basename "$b") could not measure: exit $?)"

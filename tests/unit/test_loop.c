@@ -2,7 +2,8 @@
  * test_loop.c - common/loop.c: descriptors and their callbacks, a source whose
  * descriptors change, timers in deadline order (one-shot and periodic),
  * callbacks that remove themselves or another entry, ticks in registration
- * order with their deadlines waking the loop, EINTR, and no busy loop.
+ * order with their deadlines waking the loop, EINTR, no busy loop, and the
+ * wake-up in two halves (loop_prepare / loop_dispatch) for many loops.
  *
  * Timing is real (CLOCK_MONOTONIC, a few tens of ms) but every check is an
  * order or a lower bound, or an upper bound with a wide margin: a loaded
@@ -469,6 +470,66 @@ static void test_eintr(void)
 	loop_free(&l);
 }
 
+/*
+ * loop_prepare / loop_dispatch: two loops waited on by one poll() of the
+ * caller (the node simulator's way, with epoll): each loop's pollfds and
+ * deadline come out of loop_prepare; only the loop whose descriptor fired
+ * (or whose deadline came) is dispatched, and only its callbacks and ticks
+ * run.
+ */
+static void test_split(void)
+{
+	struct loop a, b;
+	struct pipe_ctx pa = { .tag = 'A', .del_other_fd = -1 },
+			pb = { .tag = 'B', .del_other_fd = -1 };
+	struct tick_ctx ta = { .tag = 'a', .due = INT64_MAX, .del_id = -1 },
+			tb = { .tag = 'b', .due = INT64_MAX, .del_id = -1 };
+	struct pollfd all[2 * (1 + LOOP_MAX_FDS + LOOP_MAX_SOURCE_PFDS)];
+	int64_t da, db, t0;
+	int na, nb, k;
+
+	CHECK(pipe(pa.fds) == 0 && pipe(pb.fds) == 0, "pipes");
+	loop_init(&a);
+	loop_init(&b);
+	loop_fd_add(&a, pa.fds[0], POLLIN, on_pipe, &pa);
+	loop_fd_add(&b, pb.fds[0], POLLIN, on_pipe, &pb);
+	loop_tick_add(&a, "a", on_tick, tick_due, &ta);
+	loop_tick_add(&b, "b", on_tick, tick_due, &tb);
+	t0 = mono_ms();
+	tb.due = t0 + 500;
+	na = loop_prepare(&a, &da);
+	nb = loop_prepare(&b, &db);
+	CHECK(na == 2 && nb == 2, "loop_prepare: the timerfd and the one descriptor (%d, %d)",
+	      na, nb);
+	CHECK(da == INT64_MAX && db == t0 + 500,
+	      "loop_prepare says each loop's own deadline (none; its tick's)");
+	memcpy(all, a.pfds, sizeof(all[0]) * (size_t)na);
+	memcpy(all + na, b.pfds, sizeof(all[0]) * (size_t)nb);
+	CHECK(write(pb.fds[1], "x", 1) == 1, "write");
+	reset_order();
+	CHECK(poll(all, (nfds_t)(na + nb), 2000) == 1, "one poll over both loops sees one fd");
+	for (k = 0; k < nb; k++)
+		b.pfds[k].revents = all[na + k].revents;
+	if (all[na + 1].revents)
+		loop_dispatch(&b);
+	if (all[1].revents)
+		loop_dispatch(&a);
+	CHECK(strcmp(order, "Bb") == 0 && pa.calls == 0 && ta.runs == 0,
+	      "only the loop whose descriptor fired runs: its callback, then its ticks (got \"%s\")",
+	      order);
+	/* the same calls loop_once makes: the loop goes on as before */
+	CHECK(write(pa.fds[1], "y", 1) == 1, "write");
+	reset_order();
+	loop_once(&a);
+	CHECK(strcmp(order, "Aa") == 0, "loop_once after a split wake-up (got \"%s\")", order);
+	loop_free(&a);
+	loop_free(&b);
+	for (k = 0; k < 2; k++) {
+		close(pa.fds[k]);
+		close(pb.fds[k]);
+	}
+}
+
 int main(void)
 {
 	test_fds();
@@ -476,5 +537,6 @@ int main(void)
 	test_timers();
 	test_ticks();
 	test_eintr();
+	test_split();
 	TAP_EXIT();
 }
