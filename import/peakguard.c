@@ -27,7 +27,7 @@ int peakguard_init(struct peakguard *g, const struct opus_settings *set, double 
 	g->ceiling = (float)pow(10.0, ceiling_dbtp / 20.0);
 	g->tp_bound = truepeak_gain_bound();
 	g->st.min_gain = 1;
-	g->wake_batch = 4; /* peakguard.h: a wake per 4 frames, not per frame */
+	g->wake_batch = 2; /* peakguard.h: a wake per 2 frames, not per frame */
 	g->enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_AUDIO, &e);
 	g->dec = opus_decoder_create(48000, 1, &e);
 	if (!g->enc || !g->dec)

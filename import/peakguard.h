@@ -97,10 +97,12 @@ struct peakguard {
 	pthread_mutex_t mu;
 	pthread_cond_t to_dec, to_enc;
 	uint64_t posted, done;
-	/* wake the decoding thread once this many frames wait for it (4): one
+	/* wake the decoding thread once this many frames wait for it (2): a
 	 * wake per frame cost ~4 % of CPU on 'quiet' (1.56x opusenc, over the
-	 * 1.5x limit, against 1.42x with 4); the output is the same bytes,
-	 * since the encoder redoes frames it ran ahead (test_peakguard) */
+	 * 1.5x limit); 4 let the encoder run so far ahead that peaky's redos
+	 * re-encoded more (1.55x); 2 gave 1.44x and 1.41x (make bench, load 1).
+	 * The output is the same bytes whatever the batch, since the encoder
+	 * redoes the frames it ran ahead (test_peakguard) */
 	uint64_t wake_batch;
 	int dec_err;                    /* a decode failed (-errno) */
 	int dec_waiting, enc_waiting, stop, running, sync_ok;
