@@ -503,6 +503,7 @@ int main(int argc, char **argv)
 	if (ctl_emergency_init(c) < 0 || ctl_live_init(c) < 0 || ctl_record_init(c) < 0)
 		goto out;
 	if (ctl_rollup_start(c) < 0) /* subscribes before the connections start */
+		goto out;
 	if (ctl_cap_init(c) < 0)
 		goto out;
 	if (ctl_api_start(c) < 0)
