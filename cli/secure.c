@@ -488,7 +488,9 @@ static int write_bridge(const char *dir, const char *site, const struct bridge_o
 		return -EIO;
 	}
 	snprintf(name, sizeof(name), "%s.conf", b->name);
-	rc = write_in(bdir, name, conf, 0600);
+	/* 0640: Mosquitto runs as its own user and reads it through the
+	 * directory's group (first-install: root:mosquitto, setgid) */
+	rc = write_in(bdir, name, conf, 0640);
 	memset(conf, 0, sizeof(conf));
 	if (rc == 0)
 		fprintf(stderr, "bridge %s to %s written to %s/%s (restart mosquitto to use it)\n",
