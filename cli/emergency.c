@@ -716,7 +716,7 @@ static int em_area(int argc, char **argv, int stop)
 		rc = CLI_EXIT_ERROR;
 		goto out;
 	}
-	if (resp.status != (stop ? 200u : 201u) || !json_is_object(resp.json)) {
+	if (resp.status != (stop ? 200 : 201) || !json_is_object(resp.json)) {
 		fprintf(stderr, _("loaxa emergency %s --area: refused: %s\n"), stop ? "stop" : "start",
 			cli_resp_error(&resp));
 		rc = CLI_EXIT_ERROR;

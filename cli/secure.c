@@ -610,7 +610,11 @@ int cmd_broker_config(int argc, char **argv)
 	for (i = 0; i < ndowns; i++) {
 		char name[64], line[80];
 
-		snprintf(name, sizeof(name), "downstream-%s.password", downs[i]);
+		if (snprintf(name, sizeof(name), "downstream-%s.password", downs[i]) >=
+		    (int)sizeof(name)) {
+			fprintf(stderr, "loaxa: --downstream %s: the name is too long\n", downs[i]);
+			return CLI_EXIT_ERROR;
+		}
 		if (exists(dir, name))
 			continue;
 		mosq_password_random(line, 64);
