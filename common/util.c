@@ -352,3 +352,41 @@ int read_secret_line(const char *path, char *out, size_t outlen)
 		errno = -rc;
 	return rc;
 }
+
+int copy_file_synced(const char *src, const char *path, mode_t mode)
+{
+	char buf[65536];
+	int in, out = -1, rc = 0;
+	ssize_t r;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (out < 0) {
+		rc = -errno;
+		goto out;
+	}
+	while ((r = read(in, buf, sizeof(buf))) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			goto out;
+		}
+		rc = write_all(out, buf, (size_t)r);
+		if (rc < 0)
+			goto out;
+	}
+	if (fchmod(out, mode) < 0 || fsync(out) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	rc = close(out) < 0 ? -errno : 0;
+	out = -1;
+out:
+	close(in);
+	if (out >= 0)
+		close(out);
+	return rc;
+}

@@ -31,6 +31,13 @@ int write_all(int fd, const void *buf, size_t len);
 /* Read a whole file of at most max bytes; *out is malloc'd and NUL-terminated. */
 int read_file(const char *path, size_t max, uint8_t **out, size_t *len);
 
+/*
+ * Copy the file src to path (created or truncated, mode, fsync'd): 0 or
+ * -errno. The caller writes to a temporary name and renames it, so that it
+ * may do something between (the update installer's crash-test pause).
+ */
+int copy_file_synced(const char *src, const char *path, mode_t mode);
+
 int mkdir_p(const char *path, mode_t mode);
 int fsync_dir_of(const char *path);
 

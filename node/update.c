@@ -198,53 +198,18 @@ static void spawn_installer(struct node *n)
 /* Copy src to dst atomically (dst.tmp, fsync, rename, fsync the directory). */
 static int copy_file(const char *src, const char *dst)
 {
-	char tmp[PATH_MAX + 8], buf[65536];
-	int in = -1, out = -1, rc = 0;
-	ssize_t r;
+	char tmp[PATH_MAX + 8];
+	int rc;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", dst) >= sizeof(tmp))
 		return -ENAMETOOLONG;
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -errno;
-	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (out < 0) {
+	rc = copy_file_synced(src, tmp, 0640);
+	if (rc == 0 && rename(tmp, dst) < 0)
 		rc = -errno;
-		goto out;
-	}
-	while ((r = read(in, buf, sizeof(buf))) != 0) {
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = -errno;
-			goto out;
-		}
-		rc = write_all(out, buf, (size_t)r);
-		if (rc < 0)
-			goto out;
-	}
-	if (fsync(out) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (close(out) < 0) {
-		out = -1;
-		rc = -errno;
-		goto out;
-	}
-	out = -1;
-	if (rename(tmp, dst) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	fsync_dir_of(dst);
-out:
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
 	if (rc < 0)
 		unlink(tmp);
+	else
+		fsync_dir_of(dst);
 	return rc;
 }
 
