@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -389,4 +390,37 @@ out:
 	if (out >= 0)
 		close(out);
 	return rc;
+}
+
+int spawn_stdout(char *const argv[], pid_t *pid, int *fd)
+{
+	int p[2], err;
+	pid_t child;
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	child = fork();
+	if (child < 0) {
+		err = errno;
+		close(p[0]);
+		close(p[1]);
+		return -err;
+	}
+	if (child == 0) {
+		int devnull = open("/dev/null", O_RDWR);
+
+		if (devnull >= 0) {
+			dup2(devnull, 0);
+			dup2(devnull, 2);
+		}
+		dup2(p[1], 1);
+		fcntl(1, F_SETFL, 0);
+		syscall(SYS_close_range, 3U, ~0U, 0U);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(p[1]);
+	*pid = child;
+	*fd = p[0];
+	return 0;
 }

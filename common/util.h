@@ -38,6 +38,14 @@ int read_file(const char *path, size_t max, uint8_t **out, size_t *len);
  */
 int copy_file_synced(const char *src, const char *path, mode_t mode);
 
+/*
+ * Start argv[0] (an absolute path, no shell) with stdin and stderr on
+ * /dev/null and stdout on a non-blocking pipe whose read end is *fd; every
+ * other descriptor is closed in the child (the MQTT sockets and the sound
+ * device must not stay open in a helper program). 0 or -errno.
+ */
+int spawn_stdout(char *const argv[], pid_t *pid, int *fd);
+
 int mkdir_p(const char *path, mode_t mode);
 int fsync_dir_of(const char *path);
 

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -338,7 +337,7 @@ static int cmd_start(struct node *n, int phase, char *why, size_t whylen)
 	struct node_selftest *s = &n->selftest;
 	char line[sizeof(n->cfg.selftest.command)], *argv[SELFTEST_CMD_ARGS + 1], *save = NULL,
 	     *tok;
-	int p[2], k = 0;
+	int fd, k = 0, rc;
 	pid_t pid;
 
 	snprintf(line, sizeof(line), "%s", n->cfg.selftest.command);
@@ -346,34 +345,17 @@ static int cmd_start(struct node *n, int phase, char *why, size_t whylen)
 	     tok = strtok_r(NULL, " \t", &save))
 		argv[k++] = tok;
 	argv[k] = NULL;
-	if (!k || pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
-		snprintf(why, whylen, "selftest.command cannot be started: %s",
-			 k ? strerror(errno) : "it is empty");
+	if (!k) {
+		snprintf(why, whylen, "selftest.command cannot be started: it is empty");
 		return -EINVAL;
 	}
-	pid = fork();
-	if (pid < 0) {
-		snprintf(why, whylen, "selftest.command cannot be started: %s", strerror(errno));
-		close(p[0]);
-		close(p[1]);
-		return -EAGAIN;
+	rc = spawn_stdout(argv, &pid, &fd);
+	if (rc < 0) {
+		snprintf(why, whylen, "selftest.command cannot be started: %s", strerror(-rc));
+		return rc;
 	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-
-		if (devnull >= 0) {
-			dup2(devnull, 0);
-			dup2(devnull, 2);
-		}
-		dup2(p[1], 1);
-		fcntl(1, F_SETFL, 0);
-		syscall(SYS_close_range, 3U, ~0U, 0U);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(p[1]);
 	s->cmd_pid = pid;
-	s->cmd_fd = p[0];
+	s->cmd_fd = fd;
 	s->cmd_len = 0;
 	s->cmd_phase = phase;
 	s->cmd_started = mono_ms();

@@ -18,7 +18,6 @@
 
 #include <jansson.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -174,34 +173,16 @@ static void read_signal_file(struct node *n)
 static int start_cmd(struct node *n)
 {
 	struct node_sysinfo *si = &n->sys;
-	int p[2];
+	char sh[] = "/bin/sh", opt[] = "-c";
+	char *argv[] = { sh, opt, n->cfg.health.signal_cmd, NULL };
 	pid_t pid;
+	int fd, rc;
 
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0) {
-		int err = errno;
-		close(p[0]);
-		close(p[1]);
-		return -err;
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-
-		if (devnull >= 0) {
-			dup2(devnull, 0);
-			dup2(devnull, 2);
-		}
-		dup2(p[1], 1);
-		fcntl(1, F_SETFL, 0);
-		syscall(SYS_close_range, 3U, ~0U, 0U);
-		execl("/bin/sh", "sh", "-c", n->cfg.health.signal_cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(p[1]);
+	rc = spawn_stdout(argv, &pid, &fd);
+	if (rc < 0)
+		return rc;
 	si->pid = pid;
-	si->fd = p[0];
+	si->fd = fd;
 	si->len = 0;
 	si->started_mono = mono_ms();
 	return 0;
